@@ -1,0 +1,234 @@
+"""The public API: what every CLI command calls. A Python user can do all of it from here.
+
+>>> from crmtool.api import clean
+>>> from crmtool.workspace import open_workspace
+>>> with open_workspace(":memory:") as ws:                      # doctest: +SKIP
+...     result = clean(ws, Path("examples/clientes.csv"), [Path("rules")], Path("out"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from crmtool.audit import TOKEN_PREFIX, AuditWriter
+from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, run_rules
+from crmtool.errors import UsageError
+from crmtool.io.readers import LoadResult, file_sha256, load_file
+from crmtool.io.writers import write_query
+from crmtool.kinds.base import ident
+from crmtool.manifest import file_entry, write_manifest
+from crmtool.pii import detect_pii
+from crmtool.rulefile import RuleSet, load_rules
+from crmtool.workspace import Run, Workspace, dataset_name
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class CheckReport:
+    """Result of validate (and the checking half of clean)."""
+
+    run_id: str
+    input: LoadResult
+    engine: EngineResult
+    ruleset: RuleSet
+
+    @property
+    def failed(self) -> bool:
+        return self.engine.failed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "input": str(self.input.path),
+            "detected": {"format": self.input.format, "encoding": self.input.encoding,
+                         "delimiter": self.input.delimiter},
+            "rows": self.engine.rows,
+            "parse_rejects": len(self.input.parse_rejects),
+            "rules": [o.as_dict() for o in self.engine.outcomes],
+            "status": "fail" if self.failed else "pass",
+        }
+
+
+@dataclass
+class CleanResult(CheckReport):
+    outputs: dict[str, Path] = field(default_factory=dict)
+    rows_out: int = 0
+    rejected: int = 0
+    audit_head: str = ""
+    manifest: dict[str, Any] = field(default_factory=dict)
+    key_created: str | None = None
+
+
+def _load_and_check(ws: Workspace, command: str, input_path: Path, rules: list[Path],
+                    progress: Progress | None) -> tuple[Run, RuleSet, LoadResult, EngineResult]:
+    ruleset = load_rules(rules)  # configuration errors stop us before any data is read
+    run = ws.start_run(command)
+    ds = dataset_name(input_path)
+    with run.timed("load"):
+        loaded = load_file(ws.con, input_path, f"data_{ds}")
+    if progress:
+        progress(loaded.describe())
+    with run.timed("rules"):
+        engine = run_rules(ws.con, loaded.table, ruleset, work_table=f"work_{ds}", progress=progress)
+    _record_outcomes(ws, run, ds, engine)
+    return run, ruleset, loaded, engine
+
+
+def _record_outcomes(ws: Workspace, run: Run, dataset: str, engine: EngineResult) -> None:
+    rows = [(run.run_id, dataset, o.spec.name, o.spec.kind, o.spec.severity, o.checked, o.failed, o.fixed,
+             o.rejected, o.status) for o in engine.outcomes]
+    if rows:
+        ws.con.executemany("INSERT INTO crm_rule_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def validate(ws: Workspace, input_path: Path, rules: list[Path], *, progress: Progress | None = None) -> CheckReport:
+    """Run the rules without writing anything; ``report.failed`` tells whether an error rule failed."""
+    run, ruleset, loaded, engine = _load_and_check(ws, "validate", input_path, rules, progress)
+    report = CheckReport(run.run_id, loaded, engine, ruleset)
+    ws.finish_run(run, "fail" if report.failed else "pass", 1 if report.failed else 0, report.as_dict())
+    return report
+
+
+def _output_format(loaded: LoadResult, fmt: str | None) -> str:
+    if fmt:
+        return fmt
+    return "parquet" if loaded.format == "parquet" else "csv"
+
+
+def _personal_columns(ws: Workspace, loaded: LoadResult, ruleset: RuleSet) -> set[str]:
+    detected = set(detect_pii(ws.con, loaded.table))
+    return (detected | set(ruleset.dataset.personal_data)) - set(ruleset.dataset.not_personal)
+
+
+def _write_rejects(ws: Workspace, loaded: LoadResult, ruleset: RuleSet, target: Path, fmt: str,
+                   encoding: str, neutralise: bool) -> int:
+    import pyarrow as pa
+
+    con = ws.con
+    cols = ", ".join(f"d.{ident(c)}" for c in loaded.columns)
+    nulls = ", ".join(f"CAST(NULL AS VARCHAR) AS {ident(c)}" for c in loaded.columns)
+    names = pa.array([r.name for r in ruleset.rules] or [""], pa.string())
+    con.register("__rule_names", pa.table({"rule": pa.array(range(len(names)), pa.int32()), "name": names}))
+    parse = pa.table({
+        "line": pa.array([r.line for r in loaded.parse_rejects], pa.int64()),
+        "reason": pa.array([r.reason for r in loaded.parse_rejects], pa.string()),
+        "raw": pa.array([r.raw for r in loaded.parse_rejects], pa.string()),
+    })
+    con.register("__parse_rejects", parse)
+    query = f"""
+        WITH r AS (
+            SELECT v._row, string_agg(DISTINCT n.name, ';' ORDER BY n.name) AS rules,
+                   string_agg(DISTINCT n.name || ': ' || v.reason, '; ' ORDER BY n.name || ': ' || v.reason) AS reasons
+            FROM {VIOLATIONS} v JOIN __rule_names n USING (rule) WHERE v.reject GROUP BY v._row)
+        SELECT * FROM (
+            SELECT CAST(NULL AS BIGINT) AS _row, line AS _line, 'parse' AS _rejected_by, reason AS _reasons,
+                   {nulls}, raw AS _raw FROM __parse_rejects
+            UNION ALL
+            SELECT d._row, CAST(NULL AS BIGINT) AS _line, r.rules, r.reasons, {cols}, CAST(NULL AS VARCHAR)
+            FROM {ident(loaded.table)} d JOIN r USING (_row))
+        ORDER BY _line NULLS LAST, _row"""
+    write_query(con, query, target, fmt, encoding=encoding, neutralise_formulas=neutralise)
+    con.unregister("__parse_rejects")
+    con.unregister("__rule_names")
+    row = con.execute(f"SELECT count(DISTINCT _row) FROM {VIOLATIONS} WHERE reject").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: EngineResult, ruleset: RuleSet,
+           personal: set[str], header: dict[str, Any]) -> None:
+    """One entry per change and per rejected row; personal values and record keys as keyed hashes."""
+    con = ws.con
+    ws.hasher  # noqa: B018 - loads the key and registers crm_token() in SQL
+    key = ruleset.dataset.key
+    key_sql = f"CAST(d.{ident(key)} AS VARCHAR)" if key else "CAST(d._row AS VARCHAR)"
+    names = [r.name for r in ruleset.rules]
+    writer.add({"type": "run", **header})
+    personal_list = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}'" for c in sorted(personal)) or "NULL"
+    changes = con.execute(f"""
+        SELECT c.rule, c._row, c."column",
+               CASE WHEN c."column" IN ({personal_list}) THEN '{TOKEN_PREFIX}' || crm_token(c.old) ELSE c.old END,
+               CASE WHEN c."column" IN ({personal_list}) THEN '{TOKEN_PREFIX}' || crm_token(c.new) ELSE c.new END,
+               '{TOKEN_PREFIX}' || crm_token({key_sql})
+        FROM {CHANGES} c JOIN {ident(loaded.table)} d USING (_row) ORDER BY c.rule, c._row, c."column"
+    """).fetchall()
+    for rule, row, column, old, new, record in changes:
+        writer.add({"type": "change", "rule": names[rule], "row": row, "record": record, "field": column,
+                    "action": "fix", "old": old, "new": new})
+    rejects = con.execute(f"""
+        SELECT v.rule, v._row, v."column", v.reason, '{TOKEN_PREFIX}' || crm_token({key_sql})
+        FROM {VIOLATIONS} v JOIN {ident(loaded.table)} d USING (_row) WHERE v.reject
+        ORDER BY v.rule, v._row, v."column", v.reason
+    """).fetchall()
+    for rule, row, column, reason, record in rejects:
+        writer.add({"type": "reject", "rule": names[rule], "row": row, "record": record, "field": column,
+                    "action": "reject", "reason": reason})
+    for parse in loaded.parse_rejects:
+        writer.add({"type": "reject", "rule": "parse", "line": parse.line, "action": "reject",
+                    "reason": parse.reason.split(":")[0]})
+
+
+def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, fmt: str | None = None,
+          encoding: str = "utf-8", neutralise_formulas: bool = True, audit_log: Path | None = None,
+          progress: Progress | None = None) -> CleanResult:
+    """Apply the rules and write ``<name>.clean``, ``<name>.rejects``, ``manifest.json`` and the audit log."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file, expected a folder")
+    run, ruleset, loaded, engine = _load_and_check(ws, "clean", input_path, rules, progress)
+    hasher = ws.hasher  # fail on an unreadable key before writing anything
+    fmt = _output_format(loaded, fmt)
+    stem = input_path.name.split(".")[0]
+    clean_path = out_dir / f"{stem}.clean.{fmt}"
+    rejects_path = out_dir / f"{stem}.rejects.{fmt}"
+    cols = ", ".join(ident(c) for c in loaded.columns)
+    work = ident(engine.work_table)
+    with run.timed("write"):
+        kept_query = (f"SELECT {cols} FROM {work} w ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v "
+                      f"ON w._row = v._row ORDER BY w._row")
+        write_query(ws.con, kept_query, clean_path, fmt, encoding=encoding, neutralise_formulas=neutralise_formulas)
+        rejected = _write_rejects(ws, loaded, ruleset, rejects_path, fmt, encoding, neutralise_formulas)
+        ds = dataset_name(input_path)
+        ws.con.execute(f"CREATE OR REPLACE TABLE {ident('clean_' + ds)} AS SELECT w.* FROM {work} w "
+                       f"ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v ON w._row = v._row ORDER BY w._row")
+    rows_out = engine.rows - rejected
+    audit_path = audit_log or out_dir / "audit.jsonl"
+    writer = AuditWriter(audit_path, run.run_id)
+    inputs = [file_entry(input_path, format=loaded.format, encoding=loaded.encoding, delimiter=loaded.delimiter,
+                         rows=engine.rows + len(loaded.parse_rejects))]
+    rule_files = [{"path": str(f), "sha256": file_sha256(f)} for f in ruleset.files]
+    counts = {"rows_in": engine.rows + len(loaded.parse_rejects), "rows_read": engine.rows,
+              "parse_rejects": len(loaded.parse_rejects), "rows_out": rows_out,
+              "rejected": rejected + len(loaded.parse_rejects),
+              "fixed_values": sum(o.fixed for o in engine.outcomes)}
+    with run.timed("audit"):
+        personal = _personal_columns(ws, loaded, ruleset)
+        _audit(ws, writer, loaded, engine, ruleset, personal,
+               {"command": "clean", "input_sha256": inputs[0]["sha256"], "key_fingerprint": hasher.fingerprint,
+                "rules_sha256": [r["sha256"] for r in rule_files]})
+        head = writer.seal({"counts": counts})
+    outputs = {"clean": clean_path, "rejects": rejects_path, "audit": audit_path, "manifest": out_dir / "manifest.json"}
+    result = CleanResult(run.run_id, loaded, engine, ruleset, outputs, rows_out, rejected, head)
+    body = {
+        "run_id": run.run_id,
+        "command": "clean",
+        "started_at": run.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "inputs": inputs,
+        "rule_files": rule_files,
+        "outputs": [file_entry(clean_path, rows=rows_out), file_entry(rejects_path, rows=counts["rejected"])],
+        "counts": counts,
+        "rules": [o.as_dict() for o in engine.outcomes],
+        "personal_data_columns": sorted(personal),
+        "audit": {"path": str(audit_path), "head_sha256": head, "entries": writer.count},
+        "key_fingerprint": hasher.fingerprint,
+        "timings_seconds": run.timings,
+        "status": "fail" if engine.failed else "pass",
+    }
+    result.manifest = write_manifest(outputs["manifest"], body)
+    result.key_created = hasher.source if hasher.created else None
+    ws.finish_run(run, body["status"], 1 if engine.failed else 0, {"counts": counts, "outputs": body["outputs"]})
+    return result

@@ -1,0 +1,41 @@
+"""The ``crmtool`` command line: thin commands over :mod:`crmtool.api`.
+
+Each command parses options, calls one library function, renders the result and returns an
+exit code (0 ok, 1 checks failed, 2 usage/configuration/input error, 3 workspace busy).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from crmtool import __version__
+from crmtool.cli import audit_cmd, core_cmd, dedupe_cmd, emails_cmd, privacy_cmd, rules_cmd, segments_cmd
+
+app = typer.Typer(
+    name="crmtool",
+    help="Keep a customer database clean, lawful and segmented.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals hold customer data
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"crmtool {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Keep a customer database clean, lawful and segmented."""
+
+
+for module in (core_cmd, rules_cmd, audit_cmd, emails_cmd, dedupe_cmd, privacy_cmd, segments_cmd):
+    module.register(app)
+
+
+def main() -> None:
+    app()

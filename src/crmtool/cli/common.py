@@ -1,0 +1,108 @@
+"""What every command shares: options, the error boundary, messages on stderr, progress."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from crmtool.errors import CrmToolError, ExitCode
+
+log = logging.getLogger("crmtool")
+log.addHandler(logging.NullHandler())
+log.propagate = False
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+    junit = "junit"
+
+
+class FileFormat(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", envvar="CRMTOOL_WORKSPACE",
+                                           help="DuckDB workspace file, or :memory: for a one-shot run.")]
+LockTimeoutOpt = Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait for another run's lock.")]
+KeyFileOpt = Annotated[Path | None, typer.Option("--key-file", help="Key for keyed hashes (else CRMTOOL_KEY, "
+                                                                   "CRMTOOL_KEY_FILE, or a key file beside the workspace).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
+LogFileOpt = Annotated[Path | None, typer.Option("--log-file", help="Also append messages to this file.")]
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text, json or junit.")]
+
+
+class Ui:
+    """Messages for people on stderr; plain when not a TTY (cron, CI), quiet on request."""
+
+    def __init__(self, quiet: bool = False, log_file: Path | None = None) -> None:
+        from rich.console import Console
+
+        self.quiet = quiet
+        self.interactive = sys.stderr.isatty() and not os.environ.get("CI")
+        self.err = Console(stderr=True, no_color=not self.interactive, highlight=False,
+                           force_terminal=self.interactive or None, soft_wrap=True)
+        self.out = Console(highlight=False, no_color=not sys.stdout.isatty(), soft_wrap=True,
+                           width=None if sys.stdout.isatty() else 160)
+        if log_file is not None:
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            log.addHandler(handler)
+            log.setLevel(logging.INFO)
+
+    def info(self, message: str) -> None:
+        log.info(message)
+        if not self.quiet:
+            self.err.print(message, markup=False)
+
+    def warn(self, message: str) -> None:
+        log.warning(message)
+        if not self.quiet:
+            self.err.print(f"warning: {message}", markup=False)
+
+    def error(self, error: CrmToolError) -> None:
+        log.error(error.message)
+        self.err.print(f"error: {error.message}", markup=False)
+        if error.hint:
+            self.err.print(f"hint: {error.hint}", markup=False)
+
+    @contextmanager
+    def progress(self, title: str) -> Iterator[Callable[[str], None]]:
+        """A status line on a TTY that shows the current step; messages only when not a TTY."""
+        if not self.interactive or self.quiet:
+            yield lambda step: log.info("%s: %s", title, step)
+            return
+        with self.err.status(title) as status:
+            yield lambda step: status.update(f"{title}: {step}")
+
+
+def run_command(ui: Ui, body: Callable[[], int | ExitCode | None]) -> None:
+    """The error boundary: known errors become a message and their exit code, never a traceback."""
+    try:
+        code = body()
+    except CrmToolError as exc:
+        ui.error(exc)
+        raise typer.Exit(int(exc.exit_code)) from None
+    except KeyboardInterrupt:
+        ui.err.print("interrupted", markup=False)
+        raise typer.Exit(130) from None
+    raise typer.Exit(int(code or 0))
+
+
+def emit(ui: Ui, text: str) -> None:
+    """Data on stdout, exactly as given."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def workspace_kwargs(lock_timeout: float, key_file: Path | None) -> dict[str, Any]:
+    return {"lock_timeout": lock_timeout, "key_file": key_file}

@@ -1,0 +1,7 @@
+"""CLI commands of the privacy feature (registered on the main app)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this feature's commands to ``app``."""

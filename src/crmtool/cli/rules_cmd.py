@@ -1,0 +1,59 @@
+"""crmtool rules lint | schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crmtool.cli.common import QuietOpt, Ui, emit, run_command
+from crmtool.errors import ExitCode
+
+rules_app = typer.Typer(help="Check rule files and publish their JSON Schema.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("lint")
+def lint(
+    paths: Annotated[list[Path], typer.Argument(help="Rule files or folders.")] = [Path("rules")],  # noqa: B006
+    quiet: QuietOpt = False,
+) -> None:
+    """Validate rule files without data: schema, names, regexes and SQL; exit 2 on any problem."""
+    from crmtool.rulefile import load_rules
+
+    ui = Ui(quiet)
+
+    def body() -> ExitCode:
+        ruleset = load_rules(paths)
+        ui.info(f"{len(ruleset.files)} file(s), {len(ruleset.rules)} rules: ok"
+                + (f"; sections: {', '.join(sorted(ruleset.sections))}" if ruleset.sections else ""))
+        return ExitCode.OK
+
+    run_command(ui, body)
+
+
+@rules_app.command("schema")
+def schema(which: Annotated[str, typer.Argument(help="rules or segments")] = "rules") -> None:
+    """Print the JSON Schema of rule files (or of segments.yaml) for editors."""
+    from crmtool.errors import UsageError
+    from crmtool.rulefile import rules_schema
+
+    ui = Ui()
+
+    def body() -> ExitCode:
+        if which == "rules":
+            emit(ui, json.dumps(rules_schema(), indent=2, sort_keys=True))
+            return ExitCode.OK
+        if which == "segments":
+            from crmtool.segments.spec import segments_schema  # type: ignore[import-not-found,unused-ignore]
+
+            emit(ui, json.dumps(segments_schema(), indent=2, sort_keys=True))
+            return ExitCode.OK
+        raise UsageError(f"unknown schema {which!r}", "use 'rules' or 'segments'")
+
+    run_command(ui, body)

@@ -1,0 +1,1 @@
+"""Email address classification: syntax, risk reasons, MX, bounces."""

@@ -1,0 +1,1 @@
+"""Reading exports into DuckDB and writing outputs atomically."""

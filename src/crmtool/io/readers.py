@@ -1,0 +1,271 @@
+"""Read CSV, Parquet or xlsx exports into a DuckDB table, never dropping a row silently.
+
+CSV: the encoding (UTF-8, UTF-8 with BOM, cp1252, Latin-1) and the delimiter (``,`` ``;`` tab
+``|``) are detected and reported; non-UTF-8 files are transcoded to a private temporary copy
+(the input is never touched). Rows DuckDB cannot parse (ragged, broken quoting) are kept in
+:attr:`LoadResult.parse_rejects` with their line number and reason.
+
+Every loaded table gets a leading ``_row`` column: the 1-based ordinal of the row among the rows
+that were read, in file order. Outputs are sorted by it, which makes reruns byte-identical.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crmtool.errors import InputError
+
+if TYPE_CHECKING:
+    import duckdb
+
+DELIMITERS = [",", ";", "\t", "|"]
+SNIFF_BYTES = 256 * 1024
+ROW_COLUMN = "_row"
+
+
+@dataclass(frozen=True)
+class ParseReject:
+    """A physical CSV line that could not be read as a row."""
+
+    line: int
+    reason: str
+    raw: str
+
+
+@dataclass
+class LoadResult:
+    """What was loaded, how it was read, and what could not be."""
+
+    table: str
+    path: Path
+    format: str  # csv | parquet | xlsx
+    rows: int
+    columns: list[str]
+    encoding: str | None = None
+    delimiter: str | None = None
+    parse_rejects: list[ParseReject] = field(default_factory=list)
+    renamed_columns: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One line for people: what was detected."""
+        if self.format != "csv":
+            return f"{self.path.name}: {self.format}, {self.rows} rows, {len(self.columns)} columns"
+        delim = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(self.delimiter or "", self.delimiter)
+        extra = f", {len(self.parse_rejects)} unparseable rows" if self.parse_rejects else ""
+        return (f"{self.path.name}: csv, encoding {self.encoding}, delimiter {delim}, "
+                f"{self.rows} rows, {len(self.columns)} columns{extra}")
+
+
+def file_format(path: Path) -> str:
+    """csv, parquet or xlsx, from the magic bytes first and the suffix second."""
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if head == b"PAR1":
+        return "parquet"
+    if head[:2] == b"PK" and path.suffix.lower() in (".xlsx", ".xlsm"):
+        return "xlsx"
+    if path.suffix.lower() in (".parquet", ".pq"):
+        raise InputError(f"{path}: named .parquet but is not a Parquet file")
+    return "csv"
+
+
+def detect_encoding(data: bytes) -> str:
+    """utf-8-sig, utf-8, cp1252 or latin-1: the first that decodes the bytes."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        data.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def _looks_binary(sample: bytes) -> bool:
+    if b"\0" in sample:
+        return True
+    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 13))
+    return controls > max(8, len(sample) // 100)
+
+
+def detect_delimiter(text_sample: str) -> str:
+    """The candidate that splits the first lines into the same, largest number of fields."""
+    lines = text_sample.splitlines()[:50]
+    if len(lines) > 1 and not text_sample.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the last line of a sample may be cut
+    best, best_score = ",", (-1, -1)
+    for delim in DELIMITERS:
+        try:
+            rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delim, quotechar='"'))
+        except csv.Error:
+            continue
+        if not rows:
+            continue
+        width = len(rows[0])
+        if width < 2:
+            continue
+        consistent = sum(1 for r in rows if len(r) == width)
+        score = (consistent, width)
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def _unique_columns(header: list[str]) -> tuple[list[str], dict[str, str]]:
+    names: list[str] = []
+    renamed: dict[str, str] = {}
+    seen: set[str] = set()
+    for i, raw in enumerate(header, start=1):
+        name = raw.strip() or f"column_{i}"
+        base, n = name, 2
+        while name.lower() in seen or name == ROW_COLUMN:
+            name, n = f"{base}_{n}", n + 1
+        if name != raw:
+            renamed[raw or f"(empty header {i})"] = name
+        seen.add(name.lower())
+        names.append(name)
+    return names, renamed
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def load_file(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadResult:
+    """Load ``path`` into ``table`` (replaced if present) with a ``_row`` ordinal column."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a CSV, Parquet or xlsx file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty (0 bytes)")
+    fmt = file_format(path)
+    if fmt == "parquet":
+        return _load_parquet(con, path, table)
+    if fmt == "xlsx":
+        return _load_xlsx(con, path, table)
+    return _load_csv(con, path, table)
+
+
+def _finish(con: duckdb.DuckDBPyConnection, staging: str, table: str) -> tuple[int, list[str]]:
+    con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT rowid + 1 AS {ROW_COLUMN}, * FROM "{staging}"')
+    con.execute(f'DROP TABLE "{staging}"')
+    rows = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+    cols = [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall() if r[0] != ROW_COLUMN]
+    return int(rows[0]) if rows else 0, cols
+
+
+def _load_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadResult:
+    import duckdb
+
+    staging = f"__staging_{table}"
+    try:
+        con.execute(f'CREATE OR REPLACE TABLE "{staging}" AS SELECT * FROM read_parquet({_sql_str(str(path))})')
+    except duckdb.Error as exc:
+        raise InputError(f"{path}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
+    rows, cols = _finish(con, staging, table)
+    if rows == 0:
+        raise InputError(f"{path}: has no data rows")
+    return LoadResult(table, path, "parquet", rows, cols)
+
+
+def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadResult:
+    import polars as pl
+
+    try:
+        frame = pl.read_excel(path, infer_schema_length=0)
+    except ImportError:
+        raise InputError(f"{path}: reading xlsx needs the optional extra", "pip install 'crmtool[xlsx]'") from None
+    except Exception as exc:  # the xlsx engines raise many types
+        raise InputError(f"{path}: cannot read xlsx ({exc})") from None
+    staging = f"__staging_{table}"
+    con.register("__xlsx_frame", frame.to_arrow())
+    con.execute(f'CREATE OR REPLACE TABLE "{staging}" AS SELECT * FROM __xlsx_frame')
+    con.unregister("__xlsx_frame")
+    rows, cols = _finish(con, staging, table)
+    if rows == 0:
+        raise InputError(f"{path}: has no data rows")
+    return LoadResult(table, path, "xlsx", rows, cols)
+
+
+def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadResult:
+    import duckdb
+
+    data = path.read_bytes()
+    if _looks_binary(data[:SNIFF_BYTES]):
+        raise InputError(f"{path}: looks like binary data, not a CSV export",
+                         "export the table as CSV (UTF-8 or Latin-1) or Parquet")
+    encoding = detect_encoding(data)
+    text = data.decode(encoding)
+    if not text.strip():
+        raise InputError(f"{path}: file is empty (no header, no rows)")
+    delimiter = detect_delimiter(text[:SNIFF_BYTES])
+    first_record = next(csv.reader(io.StringIO(text[:SNIFF_BYTES]), delimiter=delimiter, quotechar='"'), [])
+    columns, renamed = _unique_columns(first_record)
+    source = path
+    tmp_dir: tempfile.TemporaryDirectory[str] | None = None
+    if encoding != "utf-8":
+        tmp_dir = tempfile.TemporaryDirectory(prefix="crmtool-")
+        source = Path(tmp_dir.name) / "utf8.csv"
+        body = text if encoding != "utf-8-sig" else text  # utf-8-sig decode already dropped the BOM
+        source.write_text(body, encoding="utf-8", newline="")
+    staging = f"__staging_{table}"
+    col_spec = "{" + ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in columns) + "}"
+    try:
+        con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+        con.execute(
+            f'CREATE OR REPLACE TABLE "{staging}" AS SELECT * FROM read_csv({_sql_str(str(source))}, '
+            f"auto_detect=false, header=true, delim={_sql_str(delimiter)}, quote='\"', escape='\"', "
+            f"columns={col_spec}, store_rejects=true, strict_mode=true, max_line_size=10000000)"
+        )
+        rejects = con.execute(
+            "SELECT line, error_type::VARCHAR, error_message, csv_line FROM reject_errors ORDER BY line, column_idx"
+        ).fetchall()
+        con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+    except duckdb.Error as exc:
+        raise InputError(f"{path}: cannot parse as CSV ({str(exc).splitlines()[0]})") from None
+    finally:
+        if tmp_dir is not None:
+            tmp_dir.cleanup()
+    parse_rejects: list[ParseReject] = []
+    seen_lines: set[int] = set()
+    for line, kind, message, raw in rejects:
+        if int(line) in seen_lines:
+            continue
+        seen_lines.add(int(line))
+        parse_rejects.append(ParseReject(int(line), f"{kind.lower()}: {message}", (raw or "").strip("\r\n")))
+    rows, cols = _finish(con, staging, table)
+    if rows == 0 and not parse_rejects:
+        raise InputError(f"{path}: has a header but no data rows")
+    return LoadResult(table, path, "csv", rows, cols, encoding, delimiter, parse_rejects, renamed)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, streamed."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def ensure_readable(path: Path) -> None:
+    """Raise :class:`InputError` unless ``path`` is an existing readable file."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: not readable (permissions)")

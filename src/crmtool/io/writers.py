@@ -1,0 +1,94 @@
+"""Write outputs atomically (temp file in the same folder, fsync, rename).
+
+A reader never sees a half-written file, and a run that fails leaves the previous output in
+place. CSV output is UTF-8 unless asked otherwise, and cells that a spreadsheet would run as a
+formula are neutralised with a leading apostrophe (OWASP's advice), except cells that are plain
+numbers or phone numbers, which cannot carry a formula.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crmtool.errors import UsageError
+
+if TYPE_CHECKING:
+    import duckdb
+
+FORMATS = ("csv", "parquet")
+FORMULA_TRIGGER = r"^[=+\-@\t\r]"
+HARMLESS_NUMBER = r"^[+-]?[0-9][0-9 ().,-]*$"
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text_atomic(target: Path, text: str) -> None:
+    """Write UTF-8 text atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _neutralised_select(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    cols = con.execute(f"DESCRIBE ({query})").fetchall()
+    parts = []
+    for name, ctype, *_ in cols:
+        ident = '"' + name.replace('"', '""') + '"'
+        if ctype == "VARCHAR":
+            parts.append(
+                f"CASE WHEN regexp_matches({ident}, '{FORMULA_TRIGGER}') "
+                f"AND NOT regexp_matches({ident}, '{HARMLESS_NUMBER}') "
+                f"THEN '''' || {ident} ELSE {ident} END AS {ident}"
+            )
+        else:
+            parts.append(ident)
+    return f"SELECT {', '.join(parts)} FROM ({query})"
+
+
+def write_query(con: duckdb.DuckDBPyConnection, query: str, target: Path, fmt: str, *,
+                encoding: str = "utf-8", neutralise_formulas: bool = True, delimiter: str = ",") -> None:
+    """Write the result of ``query`` (ordered by the caller) to ``target`` atomically."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown output format {fmt!r}", f"use one of {', '.join(FORMATS)}")
+    with atomic_path(target) as tmp:
+        if fmt == "parquet":
+            con.execute(f"COPY ({query}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)")
+            return
+        select = _neutralised_select(con, query) if neutralise_formulas else query
+        delim = delimiter.replace("'", "''")
+        con.execute(f"COPY ({select}) TO '{tmp}' (FORMAT csv, HEADER, DELIMITER '{delim}')")
+        if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+            _transcode(tmp, encoding)
+
+
+def _transcode(path: Path, encoding: str) -> None:
+    try:
+        "".encode(encoding)
+    except LookupError:
+        raise UsageError(f"unknown encoding {encoding!r}", "try utf-8, cp1252 or latin-1") from None
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = text.encode(encoding)
+    except UnicodeEncodeError as exc:
+        raise UsageError(f"the output has characters that {encoding} cannot hold ({exc.object[exc.start:exc.end]!r})",
+                         "use --encoding utf-8") from None
+    path.write_bytes(data)

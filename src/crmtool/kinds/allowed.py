@@ -1,0 +1,29 @@
+"""``allowed``: the value is one of a list (optionally ignoring case and accents)."""
+
+from typing import Any
+
+from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows, ident, sql_str
+
+
+class Allowed(Kind):
+    name = "allowed"
+    summary = "The value must be one of the listed values; blanks are skipped."
+    options_schema: dict[str, Any] = {
+        "values": {"type": "array", "items": {"type": ["string", "number", "boolean"]}, "minItems": 1},
+        "ignore_case": {"type": "boolean"},
+    }
+    required_options = ("values",)
+    columns = "many"
+
+    def check(self, ctx: PlanContext, spec: RuleSpec) -> str:
+        fold = bool(spec.opt("ignore_case", False))
+
+        def norm(sql: str) -> str:
+            return f"lower(strip_accents({sql}))" if fold else sql
+
+        values = ", ".join(norm(sql_str(str(v))) for v in spec.opt("values"))
+        return " UNION ALL ".join(
+            failing_rows(ctx, col, f"trim(t.{ident(col)}) <> '' AND {norm(f'CAST(t.{ident(col)} AS VARCHAR)')} "
+                                   f"NOT IN ({values})", "'not an allowed value'")
+            for col in spec.columns
+        )

@@ -1,0 +1,164 @@
+"""What every rule kind is: a spec parsed from YAML and a plan of SQL over the working table.
+
+A kind is a :class:`Kind` subclass registered in :mod:`crmtool.kinds`. It may *fix* values
+(normalisers) and/or *check* rows. Both produce SQL that the engine runs on DuckDB; work that
+needs Python (a phone library, email-validator) runs once per distinct value through
+:meth:`PlanContext.map_distinct` and is joined back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from crmtool.errors import Location
+
+if TYPE_CHECKING:
+    import duckdb
+
+SEVERITIES = ("error", "warning")
+ACTIONS = ("flag", "fix", "reject")
+
+
+def ident(name: str) -> str:
+    """Quote a column name for SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_str(value: str) -> str:
+    """Quote a string literal for SQL."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """How many failing rows a rule tolerates: a count, or a share of the checked rows."""
+
+    count: int = 0
+    share: float | None = None
+
+    @classmethod
+    def parse(cls, raw: Any) -> Threshold:
+        if raw is None:
+            return cls()
+        if isinstance(raw, str) and raw.strip().endswith("%"):
+            return cls(share=float(raw.strip()[:-1]) / 100.0)
+        return cls(count=int(raw))
+
+    def exceeded(self, failed: int, checked: int) -> bool:
+        if self.share is not None:
+            return checked > 0 and failed / checked > self.share
+        return failed > self.count
+
+    def __str__(self) -> str:
+        return f"{self.share * 100:g}%" if self.share is not None else str(self.count)
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One rule as written in a rule file: typed, frozen, and knowing where it came from."""
+
+    name: str
+    kind: str
+    columns: tuple[str, ...]
+    severity: str
+    action: str
+    threshold: Threshold
+    options: Mapping[str, Any]
+    loc: Location
+    description: str = ""
+    where: str | None = None  # optional SQL filter: the rule applies only to rows where it holds
+
+    def opt(self, key: str, default: Any = None) -> Any:
+        return self.options.get(key, default)
+
+
+@dataclass
+class FixPlan:
+    """New value of a column: ``expr`` over alias ``t`` (and ``m`` when ``join`` is given)."""
+
+    expr: str
+    join: str | None = None
+
+
+@dataclass
+class PlanContext:
+    """What a kind may use while planning: the connection, the working table, a distinct mapper."""
+
+    con: duckdb.DuckDBPyConnection
+    table: str
+    cache: dict[tuple[Any, ...], dict[Any, Any]] = field(default_factory=dict)
+    _n: int = 0
+
+    def temp_name(self, stem: str) -> str:
+        self._n += 1
+        return f"__{stem}_{self._n}"
+
+    def map_distinct(self, value_sql: str, func: Callable[[str], Any], out: list[tuple[str, str]],
+                     cache_key: tuple[Any, ...], prefilter: str | None = None) -> str:
+        """Apply ``func`` once per distinct non-null value of ``value_sql`` (over alias ``t``).
+
+        ``func`` returns a tuple matching ``out`` (column name, DuckDB type). Results are cached
+        per ``cache_key`` so several rules with the same options share the work. Returns the
+        name of a temp table ``(value VARCHAR, <out columns>)`` to join on ``value``.
+        """
+        import pyarrow as pa
+
+        where = f"v IS NOT NULL AND ({prefilter})" if prefilter else "v IS NOT NULL"
+        from crmtool.db import fetch_arrow
+
+        values = fetch_arrow(
+            self.con,
+            f"SELECT DISTINCT v FROM (SELECT CAST({value_sql} AS VARCHAR) AS v FROM {ident(self.table)} t) "
+            f"WHERE {where}",
+        ).column(0).to_pylist()
+        memo = self.cache.setdefault(cache_key, {})
+        todo = [v for v in values if v not in memo]
+        for v in todo:
+            memo[v] = func(v)
+        results = [memo[v] for v in values]
+        arrays: dict[str, Any] = {"value": pa.array(values, pa.string())}
+        for i, (name, _type) in enumerate(out):
+            arrays[name] = [r[i] for r in results]
+        name = self.temp_name("map")
+        frame = pa.table(arrays)
+        self.con.register("__arrow_map", frame)
+        cols = ", ".join(f"CAST({ident(n)} AS {t}) AS {ident(n)}" for n, t in out)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT value, {cols} FROM __arrow_map")
+        self.con.unregister("__arrow_map")
+        return name
+
+
+class Kind:
+    """Base of rule kinds. Subclasses set the class attributes and override fix and/or check."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    #: JSON Schema properties of the kind's own options (merged with the common ones)
+    options_schema: ClassVar[dict[str, Any]] = {}
+    required_options: ClassVar[tuple[str, ...]] = ()
+    #: whether the rule acts on one column (``column``), several (``columns``) or none
+    columns: ClassVar[str] = "one"  # one | many | none
+    actions: ClassVar[tuple[str, ...]] = ("flag", "reject")
+    default_action: ClassVar[str] = "flag"
+    default_severity: ClassVar[str] = "error"
+
+    def problems(self, spec: RuleSpec) -> list[str]:
+        """Semantic problems in a spec that the schema cannot express (bad regex, SQL ...)."""
+        return []
+
+    def fix(self, ctx: PlanContext, spec: RuleSpec, column: str) -> FixPlan | None:
+        """New value of ``column``; ``None`` when the kind does not fix."""
+        return None
+
+    def check(self, ctx: PlanContext, spec: RuleSpec) -> str | None:
+        """SQL selecting ``(_row, "column", reason)`` for each failing row of ``ctx.table`` (alias t)."""
+        return None
+
+
+
+def failing_rows(ctx: PlanContext, column: str, condition: str, reason_sql: str, join: str = "") -> str:
+    """SQL for a check: rows of the working table (alias t) where ``condition`` holds fail."""
+    return (f"SELECT t._row, {sql_str(column)} AS \"column\", {reason_sql} AS reason "
+            f"FROM {ident(ctx.table)} t {join} WHERE ({condition})")

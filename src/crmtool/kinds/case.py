@@ -1,0 +1,27 @@
+"""``case``: lower, upper, or name title case (``JOSÉ DE LA FUENTE`` -> ``José de la Fuente``)."""
+
+from typing import Any
+
+from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, ident
+from crmtool.normalise import title_name
+
+
+class Case(Kind):
+    name = "case"
+    summary = "Change letter case: lower, upper, or title (names, with de/del/la/y kept lower)."
+    options_schema: dict[str, Any] = {"to": {"enum": ["lower", "upper", "title"]}}
+    required_options = ("to",)
+    columns = "many"
+    actions = ("fix", "flag")
+    default_action = "fix"
+    default_severity = "warning"
+
+    def fix(self, ctx: PlanContext, spec: RuleSpec, column: str) -> FixPlan:
+        c = f"t.{ident(column)}"
+        to = spec.opt("to")
+        if to == "lower":
+            return FixPlan(f"lower({c})")
+        if to == "upper":
+            return FixPlan(f"upper({c})")
+        table = ctx.map_distinct(c, lambda v: (title_name(v),), [("new", "VARCHAR")], ("title",))
+        return FixPlan(f"coalesce(m.new, {c})", f"LEFT JOIN {table} m ON m.value = {c}")

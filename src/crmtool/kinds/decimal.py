@@ -1,0 +1,35 @@
+"""``decimal``: numbers written with a decimal comma (``1.234,56``) or point, fixed to ``1234.56``."""
+
+from typing import Any
+
+from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows, ident
+from crmtool.normalise import parse_decimal
+
+
+class Decimal(Kind):
+    name = "decimal"
+    summary = "Parse numbers with decimal comma or point (1.234,56 -> 1234.56); flag what is not a number."
+    options_schema: dict[str, Any] = {"decimal_comma": {"type": "boolean"}}
+    columns = "many"
+    actions = ("fix", "flag", "reject")
+    default_action = "fix"
+
+    def _map(self, ctx: PlanContext, spec: RuleSpec, column: str) -> str:
+        comma = bool(spec.opt("decimal_comma", True))
+        return ctx.map_distinct(f"t.{ident(column)}", lambda v: (parse_decimal(v, comma),), [("new", "VARCHAR")],
+                                ("decimal", comma))
+
+    def fix(self, ctx: PlanContext, spec: RuleSpec, column: str) -> FixPlan | None:
+        if spec.action != "fix":
+            return None
+        c = f"t.{ident(column)}"
+        return FixPlan(f"coalesce(m.new, {c})", f"LEFT JOIN {self._map(ctx, spec, column)} m ON m.value = {c}")
+
+    def check(self, ctx: PlanContext, spec: RuleSpec) -> str:
+        parts = []
+        for column in spec.columns:
+            c = f"t.{ident(column)}"
+            table = self._map(ctx, spec, column)
+            parts.append(failing_rows(ctx, column, f"trim({c}) <> '' AND m.new IS NULL", "'not a number'",
+                                      f"LEFT JOIN {table} m ON m.value = {c}"))
+        return " UNION ALL ".join(parts)

@@ -1,0 +1,27 @@
+"""``range``: the value is a number within ``min``/``max`` (decimal comma accepted)."""
+
+from typing import Any
+
+from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows, ident
+
+
+class NumericRange(Kind):
+    name = "range"
+    summary = "The value must be a number between min and max (inclusive); blanks are skipped."
+    options_schema: dict[str, Any] = {"min": {"type": "number"}, "max": {"type": "number"}}
+    columns = "many"
+
+    def check(self, ctx: PlanContext, spec: RuleSpec) -> str:
+        parts = []
+        for col in spec.columns:
+            c = f"trim(CAST(t.{ident(col)} AS VARCHAR))"
+            num = f"try_cast(replace(CASE WHEN {c} LIKE '%,%' THEN replace({c}, '.', '') ELSE {c} END, ',', '.') AS DOUBLE)"
+            whens = [f"WHEN {num} IS NULL THEN 'not a number'"]
+            if spec.opt("min") is not None:
+                whens.append(f"WHEN {num} < {float(spec.opt('min'))!r} THEN 'below {spec.opt('min')}'")
+            if spec.opt("max") is not None:
+                whens.append(f"WHEN {num} > {float(spec.opt('max'))!r} THEN 'above {spec.opt('max')}'")
+            reason = "CASE " + " ".join(whens) + " END"
+            rows = failing_rows(ctx, col, f"{c} <> ''", reason)
+            parts.append(f"SELECT * FROM ({rows}) WHERE reason IS NOT NULL")
+        return " UNION ALL ".join(parts)

@@ -1,0 +1,31 @@
+"""``regex``: the whole value matches a pattern (RE2 syntax, as DuckDB runs it)."""
+
+from typing import Any
+
+from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows, ident, sql_str
+
+
+class Regex(Kind):
+    name = "regex"
+    summary = "The whole value must match a regular expression (RE2 syntax); blanks are skipped."
+    options_schema: dict[str, Any] = {"pattern": {"type": "string", "minLength": 1}, "message": {"type": "string"}}
+    required_options = ("pattern",)
+    columns = "many"
+
+    def problems(self, spec: RuleSpec) -> list[str]:
+        import duckdb
+
+        try:
+            duckdb.execute("SELECT regexp_full_match('x', ?)", [spec.opt("pattern")]).fetchall()
+        except duckdb.Error as exc:
+            return [f"pattern does not compile: {str(exc).splitlines()[0]}"]
+        return []
+
+    def check(self, ctx: PlanContext, spec: RuleSpec) -> str:
+        pattern = sql_str(spec.opt("pattern"))
+        message = sql_str(spec.opt("message", "does not match the expected pattern"))
+        return " UNION ALL ".join(
+            failing_rows(ctx, col, f"trim(t.{ident(col)}) <> '' AND NOT regexp_full_match(t.{ident(col)}, {pattern})",
+                         message)
+            for col in spec.columns
+        )

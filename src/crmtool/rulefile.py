@@ -1,0 +1,217 @@
+"""Rule files: YAML -> schema check -> typed :class:`RuleSet` (no DuckDB here).
+
+A rule file holds an optional ``dataset`` block, a ``rules`` list, and optional sections that
+other features own (``dedupe``, ``consent``, ``retention``, ``email_risk`` lists ...). Several
+files (a folder) merge: rules in file-name order, each section from at most one file. Every
+problem in every file is collected with its ``file:line`` and reported at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crmtool.errors import ConfigError, InputError, Location
+from crmtool.kinds import KINDS
+from crmtool.kinds.base import ACTIONS, SEVERITIES, RuleSpec, Threshold
+from crmtool.yamlspec import YamlDoc, load_yaml, schema_problems
+
+SCHEMA_ID = "https://crmtool.dev/schemas/rules.schema.json"
+#: top-level sections owned by other features: name -> JSON Schema of the section
+SECTION_SCHEMAS: dict[str, dict[str, Any]] = {}
+
+_THRESHOLD = {"oneOf": [{"type": "integer", "minimum": 0},
+                        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"}],
+              "description": "failing rows tolerated: a count (3) or a share ('1%')"}
+_COMMON: dict[str, Any] = {
+    "name": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$", "description": "unique rule name"},
+    "kind": {"enum": sorted(KINDS), "description": "what the rule does"},
+    "description": {"type": "string"},
+    "column": {"type": "string", "minLength": 1},
+    "columns": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+    "severity": {"enum": list(SEVERITIES)},
+    "action": {"enum": list(ACTIONS)},
+    "threshold": _THRESHOLD,
+    "where": {"type": "string", "description": "SQL filter: the rule applies only to rows where it holds"},
+}
+
+
+def _kind_schema(name: str) -> dict[str, Any]:
+    kind = KINDS[name]
+    props = {**_COMMON, **kind.options_schema, "action": {"enum": list(kind.actions)}}
+    schema: dict[str, Any] = {
+        "if": {"properties": {"kind": {"const": name}}, "required": ["kind"]},
+        "then": {"properties": props, "additionalProperties": False,
+                 "required": list(kind.required_options)},
+    }
+    if kind.columns == "one":
+        schema["then"]["required"] = [*schema["then"]["required"], "column"]
+        schema["then"]["properties"] = {k: v for k, v in props.items() if k != "columns"}
+    elif kind.columns == "many":
+        schema["then"]["oneOf"] = [{"required": ["column"]}, {"required": ["columns"]}]
+    return schema
+
+
+def rules_schema() -> dict[str, Any]:
+    """The JSON Schema of a rule file (published by ``crmtool rules schema``)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "crmtool rule file",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "version": {"const": 1},
+            "dataset": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "key": {"type": "string", "description": "record key column (ids in reports, audit)"},
+                    "personal_data": {"type": "array", "items": {"type": "string"},
+                                      "description": "columns hashed in the audit log besides the detected ones"},
+                    "not_personal": {"type": "array", "items": {"type": "string"},
+                                     "description": "columns written in clear in the audit log"},
+                },
+            },
+            "rules": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["kind"],
+                    "properties": {"kind": _COMMON["kind"]},
+                    "allOf": [_kind_schema(k) for k in sorted(KINDS)],
+                },
+            },
+            **SECTION_SCHEMAS,
+        },
+    }
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    key: str | None = None
+    personal_data: tuple[str, ...] = ()
+    not_personal: tuple[str, ...] = ()
+
+
+@dataclass
+class RuleSet:
+    """Everything the rule files declare, with the files they came from."""
+
+    files: list[Path] = field(default_factory=list)
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    rules: list[RuleSpec] = field(default_factory=list)
+    #: raw sections for other features: name -> (document, data); parsed by their owners
+    sections: dict[str, tuple[YamlDoc, Any]] = field(default_factory=dict)
+
+
+def rule_files(path: Path) -> list[Path]:
+    """The YAML files a ``--rules`` argument names: a file, or every *.yaml/*.yml in a folder."""
+    if path.is_dir():
+        files = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+        if not files:
+            raise InputError(f"{path}: folder holds no .yaml rule files")
+        return files
+    if not path.exists():
+        raise InputError(f"{path}: no such rule file or folder")
+    return [path]
+
+
+def _rule_from(doc: YamlDoc, index: int, raw: dict[str, Any], problems: list[tuple[Location, str]]) -> RuleSpec | None:
+    loc = doc.loc(("rules", index))
+    kind = KINDS[raw["kind"]]
+    columns: tuple[str, ...] = ()
+    if "column" in raw:
+        columns = (raw["column"],)
+    elif "columns" in raw:
+        columns = tuple(raw["columns"])
+    name = raw.get("name") or f"{raw['kind']}_{'_'.join(columns) or index + 1}"
+    action = raw.get("action", kind.default_action)
+    common = set(_COMMON)
+    spec = RuleSpec(
+        name=name,
+        kind=raw["kind"],
+        columns=columns,
+        severity=raw.get("severity", kind.default_severity),
+        action=action,
+        threshold=Threshold.parse(raw.get("threshold")),
+        options={k: v for k, v in raw.items() if k not in common},
+        loc=loc,
+        description=raw.get("description", ""),
+        where=raw.get("where"),
+    )
+    for problem in kind.problems(spec):
+        problems.append((loc, f"rule '{name}': {problem}"))
+    if spec.where:
+        from crmtool.kinds.sql import sql_parse_problem
+
+        where_problem = sql_parse_problem(spec.where)
+        if where_problem:
+            problems.append((doc.loc(("rules", index, "where")), f"rule '{name}': where: {where_problem}"))
+    return spec
+
+
+def load_rules(paths: list[Path] | Path) -> RuleSet:
+    """Load, validate and merge rule files; raise one :class:`ConfigError` listing every problem."""
+    if isinstance(paths, Path):
+        paths = [paths]
+    files = [f for p in paths for f in rule_files(p)]
+    schema = rules_schema()
+    ruleset = RuleSet(files=files)
+    problems: list[tuple[Location, str]] = []
+    names: dict[str, Location] = {}
+    for file in files:
+        try:
+            doc = load_yaml(file)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        if not isinstance(doc.data, dict):
+            problems.append((doc.loc(), "expected a mapping with a 'rules' list at the top level"))
+            continue
+        found = schema_problems(doc, schema)
+        if found:
+            problems.extend(found)
+            continue
+        data = doc.data
+        if "dataset" in data:
+            ds = data["dataset"]
+            ruleset.dataset = DatasetSpec(ds.get("key"), tuple(ds.get("personal_data", ())),
+                                          tuple(ds.get("not_personal", ())))
+        for i, raw in enumerate(data.get("rules", [])):
+            spec = _rule_from(doc, i, raw, problems)
+            if spec is None:
+                continue
+            if spec.name in names:
+                problems.append((spec.loc, f"rule name '{spec.name}' already used at {names[spec.name]}"))
+            names[spec.name] = spec.loc
+            ruleset.rules.append(spec)
+        for section in SECTION_SCHEMAS:
+            if section in data:
+                if section in ruleset.sections:
+                    other = ruleset.sections[section][0].loc((section,))
+                    problems.append((doc.loc((section,)), f"section '{section}' already defined at {other}"))
+                ruleset.sections[section] = (doc, data[section])
+    if problems:
+        raise ConfigError(problems, "see the rule-file reference in the README, or 'crmtool rules schema'")
+    return ruleset
+
+
+def column_problems(ruleset: RuleSet, columns: list[str]) -> list[tuple[Location, str]]:
+    """Rules that name columns the data lacks."""
+    have = set(columns)
+    problems = []
+    for spec in ruleset.rules:
+        named = list(spec.columns)
+        for opt in ("region_column", "country_column"):
+            if spec.opt(opt):
+                named.append(spec.opt(opt))
+        for col in named:
+            if col not in have:
+                problems.append((spec.loc, f"rule '{spec.name}': column '{col}' is not in the data "
+                                           f"(columns: {', '.join(columns)})"))
+    if ruleset.dataset.key and ruleset.dataset.key not in have:
+        problems.append((Location(str(ruleset.files[0]) if ruleset.files else ""),
+                         f"dataset key '{ruleset.dataset.key}' is not in the data"))
+    return problems

@@ -1,0 +1,208 @@
+"""The workspace: one DuckDB database that holds loaded exports, run history and caches.
+
+It is a file in the working folder by default (``crmtool.duckdb``) so that later runs can use
+history (KPIs over time, segment membership, MX answers with their TTL, suppression lists);
+``:memory:`` gives a one-shot run. A file lock beside the database makes sure two runs never
+interleave: the second waits up to ``lock_timeout`` seconds, then stops with
+:class:`~crmtool.errors.WorkspaceBusy`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crmtool import __version__
+from crmtool.errors import InputError, WorkspaceBusy
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from crmtool.keys import KeyedHasher
+
+DEFAULT_WORKSPACE = "crmtool.duckdb"
+MEMORY = ":memory:"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS crm_runs (
+    run_id VARCHAR PRIMARY KEY,
+    command VARCHAR NOT NULL,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    tool_version VARCHAR NOT NULL,
+    status VARCHAR,
+    exit_code INTEGER,
+    summary JSON
+);
+CREATE TABLE IF NOT EXISTS crm_rule_results (
+    run_id VARCHAR NOT NULL,
+    dataset VARCHAR NOT NULL,
+    rule VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL,
+    checked BIGINT NOT NULL,
+    failed BIGINT NOT NULL,
+    fixed BIGINT NOT NULL,
+    rejected BIGINT NOT NULL,
+    status VARCHAR NOT NULL
+);
+"""
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable and unique: UTC timestamp plus 6 random hex digits."""
+    now = now or datetime.now(UTC)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+@dataclass
+class Run:
+    """One command execution recorded in ``crm_runs``."""
+
+    run_id: str
+    command: str
+    started_at: datetime
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        """Add the wall time of a block to :attr:`timings` under ``step``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[step] = round(self.timings.get(step, 0.0) + time.perf_counter() - start, 4)
+
+
+class Workspace:
+    """An open workspace: ``con`` is the DuckDB connection; use as a context manager."""
+
+    def __init__(self, path: str | Path = DEFAULT_WORKSPACE, *, lock_timeout: float = 60.0,
+                 key_file: Path | None = None, threads: int | None = None) -> None:
+        self.path = str(path)
+        self.lock_timeout = lock_timeout
+        self.key_file = key_file
+        self.threads = threads
+        self._lock: Any = None
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._hasher: KeyedHasher | None = None
+
+    @property
+    def in_memory(self) -> bool:
+        return self.path == MEMORY
+
+    @property
+    def folder(self) -> Path:
+        """Where files that belong to the workspace live (key file, lock)."""
+        return Path.cwd() if self.in_memory else Path(self.path).resolve().parent
+
+    @property
+    def default_key_file(self) -> Path:
+        stem = "crmtool" if self.in_memory else Path(self.path).stem
+        return self.folder / f"{stem}.key"
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise RuntimeError("workspace is not open")
+        return self._con
+
+    def open(self) -> Workspace:
+        import duckdb
+        from filelock import FileLock, Timeout
+
+        if not self.in_memory:
+            db = Path(self.path)
+            if db.exists() and db.is_dir():
+                raise InputError(f"workspace {db} is a folder", "give --workspace a file path such as crm.duckdb")
+            db.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = FileLock(str(db) + ".lock")
+            try:
+                self._lock.acquire(timeout=self.lock_timeout)
+            except Timeout:
+                raise WorkspaceBusy(
+                    f"workspace {db} is in use by another crmtool run (waited {self.lock_timeout:g} s)",
+                    "raise --lock-timeout, or schedule the runs apart",
+                ) from None
+        try:
+            self._con = duckdb.connect(self.path)
+        except duckdb.Error as exc:
+            self.close()
+            raise InputError(f"cannot open workspace {self.path}: {str(exc).splitlines()[0]}",
+                             "is it a DuckDB database file of a compatible version?") from None
+        if self.threads:
+            self._con.execute(f"SET threads = {int(self.threads)}")
+        self._con.execute(_SCHEMA)
+        return self
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Workspace:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def hasher(self) -> KeyedHasher:
+        """The keyed-hash key, loaded (or created beside the workspace) on first use."""
+        if self._hasher is None:
+            from crmtool.keys import load_key
+
+            self._hasher = load_key(self.key_file, self.default_key_file)
+            self._hasher.register_sql(self.con)
+        return self._hasher
+
+    def start_run(self, command: str) -> Run:
+        run = Run(new_run_id(), command, datetime.now(UTC))
+        self.con.execute(
+            "INSERT INTO crm_runs (run_id, command, started_at, tool_version) VALUES (?, ?, ?, ?)",
+            [run.run_id, command, run.started_at.replace(tzinfo=None), __version__],
+        )
+        return run
+
+    def finish_run(self, run: Run, status: str, exit_code: int, summary: dict[str, Any]) -> None:
+        self.con.execute(
+            "UPDATE crm_runs SET finished_at = ?, status = ?, exit_code = ?, summary = ? WHERE run_id = ?",
+            [datetime.now(UTC).replace(tzinfo=None), status, exit_code,
+             json.dumps(summary, sort_keys=True, default=str), run.run_id],
+        )
+
+    def table_exists(self, name: str) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchone()
+        return bool(row and row[0])
+
+
+@contextmanager
+def open_workspace(path: str | Path = DEFAULT_WORKSPACE, **kwargs: Any) -> Iterator[Workspace]:
+    """``with open_workspace(path) as ws:`` — locked, schema ensured, closed on exit."""
+    ws = Workspace(path, **kwargs)
+    ws.open()
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+def dataset_name(path: Path) -> str:
+    """A safe table-name stem from a file name: ``Clientes 2024.csv`` -> ``clientes_2024``."""
+    import re
+
+    stem = path.name.split(".")[0]
+    name = re.sub(r"[^0-9a-zA-Z]+", "_", stem).strip("_").lower()
+    return name or "data"

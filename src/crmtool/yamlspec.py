@@ -1,0 +1,119 @@
+"""Load YAML configuration with the line every value came from, and validate it against a schema.
+
+Every configuration file (rules, policies, segments) goes through :func:`load_yaml` then
+:func:`validate_schema`, so a mistake is always reported as ``file:line: what was expected``,
+all of them at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from crmtool.errors import ConfigError, InputError, Location
+
+PathKey = tuple[str | int, ...]
+_SCALARS = yaml.constructor.SafeConstructor()
+
+
+@dataclass
+class YamlDoc:
+    """Plain data from one YAML file plus the line of every node, keyed by its path."""
+
+    file: str
+    data: Any
+    lines: dict[PathKey, int] = field(default_factory=dict)
+
+    def loc(self, path: Iterable[str | int] = ()) -> Location:
+        """Location of the node at ``path``, or of its nearest ancestor that has one."""
+        key = tuple(path)
+        while key not in self.lines and key:
+            key = key[:-1]
+        return Location(self.file, self.lines.get(key, 0))
+
+
+def _construct(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], problems: list[tuple[Location, str]],
+               file: str) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+            if key in out:
+                problems.append((Location(file, key_node.start_mark.line + 1), f"duplicate key '{key}'"))
+            out[key] = _construct(value_node, (*path, key), lines, problems, file)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(v, (*path, i), lines, problems, file) for i, v in enumerate(node.value)]
+    # scalars: let PyYAML's safe constructor resolve the type (int, bool, null, ...)
+    return _SCALARS.construct_object(node)
+
+
+def parse_yaml_text(text: str, file: str) -> YamlDoc:
+    """Parse YAML text; syntax errors and duplicate keys become a :class:`ConfigError` with lines."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        what = exc.problem or str(exc)
+        raise ConfigError([(Location(file, line), f"YAML syntax error: {what}")]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([(Location(file), f"YAML error: {exc}")]) from None
+    doc = YamlDoc(file=file, data=None)
+    if node is None:
+        doc.data = {}
+        return doc
+    problems: list[tuple[Location, str]] = []
+    doc.data = _construct(node, (), doc.lines, problems, file)
+    if problems:
+        raise ConfigError(problems)
+    return doc
+
+
+def load_yaml(path: Path) -> YamlDoc:
+    """Read and parse one YAML file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise ConfigError([(Location(str(path)), "not UTF-8 text")], "save the file as UTF-8") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    return parse_yaml_text(text, str(path))
+
+
+def _describe(error: Any) -> str:
+    """A short, human sentence for one jsonschema error."""
+    validator = error.validator
+    where = "/".join(str(p) for p in error.absolute_path) or "top level"
+    if validator == "required":
+        return f"{where}: {error.message.replace(' is a required property', '')} is required"
+    if validator == "additionalProperties":
+        return f"{where}: {error.message}"
+    if validator == "enum":
+        allowed = ", ".join(repr(v) for v in error.validator_value)
+        return f"{where}: expected one of {allowed}, got {error.instance!r}"
+    if validator == "type":
+        return f"{where}: expected {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"
+    return f"{where}: {error.message}"
+
+
+def schema_problems(doc: YamlDoc, schema: dict[str, Any]) -> list[tuple[Location, str]]:
+    """Every schema violation in ``doc``, each with the line of the offending node."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    validator = Draft202012Validator(schema)
+    problems: list[tuple[Location, str]] = []
+    for error in validator.iter_errors(doc.data):
+        # for oneOf/anyOf, report the most relevant sub-error rather than the generic one
+        if error.context:
+            error = best_match(error.context)
+        problems.append((doc.loc(error.absolute_path), _describe(error)))
+    return problems
