@@ -231,7 +231,8 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadRes
             f"columns={col_spec}, store_rejects=true, strict_mode=true, max_line_size=10000000)"
         )
         rejects = con.execute(
-            "SELECT line, error_type::VARCHAR, error_message, csv_line FROM reject_errors ORDER BY line, column_idx"
+            "SELECT line, error_type::VARCHAR, error_message, csv_line, line_byte_position "
+            "FROM reject_errors ORDER BY line, column_idx"
         ).fetchall()
         con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
     except duckdb.Error as exc:
@@ -241,15 +242,33 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadRes
             tmp_dir.cleanup()
     parse_rejects: list[ParseReject] = []
     seen_lines: set[int] = set()
-    for line, kind, message, raw in rejects:
-        if int(line) in seen_lines:
+    # DuckDB's ``line`` counts records, not physical lines: a quoted field with a newline earlier in
+    # the file shifts it. The physical line is counted from the byte offset of the record's start.
+    source_bytes = data if encoding == "utf-8" else text.encode("utf-8")
+    for record, kind, message, raw, line_start in rejects:
+        if int(record) in seen_lines:
             continue
-        seen_lines.add(int(line))
-        parse_rejects.append(ParseReject(int(line), f"{kind.lower()}: {message}", (raw or "").strip("\r\n")))
+        seen_lines.add(int(record))
+        line = _physical_line(source_bytes, int(line_start)) if line_start else int(record)
+        parse_rejects.append(ParseReject(line, f"{kind.lower()}: {message}", (raw or "").strip("\r\n")))
     rows, cols = _finish(con, staging, table)
     if rows == 0 and not parse_rejects:
         raise InputError(f"{path}: has a header but no data rows")
     return LoadResult(table, path, "csv", rows, cols, encoding, delimiter, parse_rejects, renamed)
+
+
+def _physical_line(source: bytes, line_start: int) -> int:
+    """1-based line of the record starting near ``line_start`` (DuckDB's ``line_byte_position``).
+
+    DuckDB 2 gives a 1-based offset after LF line ends and a 0-based one after CRLF, so the
+    record start is whichever of the two candidates follows a newline.
+    """
+    start = line_start
+    for candidate in (line_start - 1, line_start):
+        if candidate <= 0 or source[candidate - 1:candidate] == b"\n":
+            start = max(candidate, 0)
+            break
+    return source.count(b"\n", 0, start) + 1
 
 
 def file_sha256(path: Path) -> str:
