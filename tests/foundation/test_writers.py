@@ -1,0 +1,127 @@
+"""io.writers: atomic writes, formula neutralisation, output encodings, Parquet."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from crmtool.errors import UsageError
+from crmtool.io.writers import atomic_path, write_query, write_text_atomic
+from crmtool.workspace import Workspace
+
+
+def _table(ws: Workspace, values: list[str | None]) -> str:
+    ws.con.execute("CREATE OR REPLACE TABLE t (id INTEGER, v VARCHAR, n INTEGER)")
+    ws.con.executemany("INSERT INTO t VALUES (?, ?, ?)", [(i, v, -i) for i, v in enumerate(values)])
+    return "SELECT * FROM t ORDER BY id"
+
+
+def _cells(path: Path, encoding: str = "utf-8") -> list[list[str]]:
+    with path.open(encoding=encoding, newline="") as fh:
+        return list(csv.reader(fh))
+
+
+DANGEROUS = ["=1+2", "+A1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "=HYPERLINK(\"http://x\")", "-"]
+HARMLESS = ["+34 600 12 34 56", "+34600123456", "-5", "+1", "1.234,56", "-1.234,56", "(91) 555-12-12",
+            "hola", "a=b", "María", ""]
+
+
+def test_formulas_are_neutralised_and_numbers_and_phones_left_alone(ws: Workspace, tmp_path: Path) -> None:
+    query = _table(ws, [*DANGEROUS, *HARMLESS, None])
+    out = tmp_path / "o.csv"
+    write_query(ws.con, query, out, "csv")
+    rows = _cells(out)
+    assert rows[0] == ["id", "v", "n"]
+    got = [r[1] for r in rows[1:]]
+    assert got[: len(DANGEROUS)] == ["'" + v for v in DANGEROUS]
+    assert got[len(DANGEROUS):-1] == HARMLESS
+    assert got[-1] == ""  # NULL stays empty
+    assert [r[2] for r in rows[1:4]] == ["0", "-1", "-2"]  # numeric columns are not text: untouched
+
+
+def test_keep_formulas_writes_values_verbatim(ws: Workspace, tmp_path: Path) -> None:
+    query = _table(ws, DANGEROUS)
+    out = tmp_path / "o.csv"
+    write_query(ws.con, query, out, "csv", neutralise_formulas=False)
+    assert [r[1] for r in _cells(out)[1:]] == DANGEROUS
+
+
+def test_cp1252_output(ws: Workspace, tmp_path: Path) -> None:
+    query = _table(ws, ["Muñoz €", "=x"])
+    out = tmp_path / "o.csv"
+    write_query(ws.con, query, out, "csv", encoding="cp1252")
+    data = out.read_bytes()
+    assert "Muñoz €".encode("cp1252") in data
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
+    assert [r[1] for r in _cells(out, "cp1252")[1:]] == ["Muñoz €", "'=x"]
+
+
+def test_unencodable_output_is_a_usage_error_and_the_old_file_survives(ws: Workspace, tmp_path: Path) -> None:
+    out = tmp_path / "o.csv"
+    out.write_text("previous\n", encoding="utf-8")
+    query = _table(ws, ["日本"])
+    with pytest.raises(UsageError, match="cp1252 cannot hold"):
+        write_query(ws.con, query, out, "csv", encoding="cp1252")
+    assert out.read_text(encoding="utf-8") == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv"]
+
+
+def test_unknown_encoding_and_format_are_usage_errors(ws: Workspace, tmp_path: Path) -> None:
+    query = _table(ws, ["a"])
+    with pytest.raises(UsageError, match="unknown encoding"):
+        write_query(ws.con, query, tmp_path / "o.csv", "csv", encoding="klingon-8")
+    with pytest.raises(UsageError, match="unknown output format"):
+        write_query(ws.con, query, tmp_path / "o.xlsx", "xlsx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_write_leaves_previous_output_and_no_temp_file(ws: Workspace, tmp_path: Path) -> None:
+    out = tmp_path / "o.csv"
+    out.write_text("previous\n", encoding="utf-8")
+    with pytest.raises(duckdb.Error):
+        write_query(ws.con, "SELECT * FROM no_such_table", out, "csv")
+    assert out.read_text(encoding="utf-8") == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv"]
+
+
+def test_atomic_path_replaces_only_on_success(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "f.txt"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp != target
+        tmp.write_text("one", encoding="utf-8")
+        assert not target.exists()  # nobody sees a half-written file
+    assert target.read_text(encoding="utf-8") == "one"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("two, half", encoding="utf-8")
+        raise RuntimeError("boom")
+    assert target.read_text(encoding="utf-8") == "one"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["f.txt"]
+
+
+def test_write_text_atomic(tmp_path: Path) -> None:
+    target = tmp_path / "m.json"
+    write_text_atomic(target, "{}\n")
+    write_text_atomic(target, '{"a": "ñ"}\n')
+    assert target.read_bytes() == '{"a": "ñ"}\n'.encode()
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_parquet_output_round_trips_without_neutralising(ws: Workspace, tmp_path: Path) -> None:
+    query = _table(ws, ["=1+2", "Muñoz", None])
+    out = tmp_path / "o.parquet"
+    write_query(ws.con, query, out, "parquet")
+    assert out.read_bytes()[:4] == b"PAR1"
+    back = ws.con.execute(f"SELECT * FROM read_parquet('{out}') ORDER BY id").fetchall()
+    assert back == [(0, "=1+2", 0), (1, "Muñoz", -1), (2, None, -2)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.parquet"]
+
+
+def test_rewrite_is_byte_identical(ws: Workspace, tmp_path: Path) -> None:
+    query = _table(ws, ["b", "a", "=c"])
+    write_query(ws.con, query, tmp_path / "1.csv", "csv")
+    write_query(ws.con, query, tmp_path / "2.csv", "csv")
+    assert (tmp_path / "1.csv").read_bytes() == (tmp_path / "2.csv").read_bytes()
