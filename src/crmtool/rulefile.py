@@ -21,6 +21,8 @@ SCHEMA_ID = "https://crmtool.dev/schemas/rules.schema.json"
 #: top-level sections owned by other features: name -> JSON Schema of the section
 SECTION_SCHEMAS: dict[str, dict[str, Any]] = {}
 SECTION_SCHEMAS["dedupe"] = __import__("crmtool.dedupe.schema", fromlist=["x"]).DEDUPE_SCHEMA
+SECTION_SCHEMAS["consent"] = __import__("crmtool.privacy.schemas", fromlist=["x"]).CONSENT_SCHEMA
+SECTION_SCHEMAS["retention"] = __import__("crmtool.privacy.schemas", fromlist=["x"]).RETENTION_SCHEMA
 
 _THRESHOLD = {"oneOf": [{"type": "integer", "minimum": 0},
                         {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"}],

@@ -1,0 +1,95 @@
+"""JSON Schemas of the privacy rule-file sections (``consent``, ``retention``) and of export policies.
+
+Imports nothing from crmtool except errors, so :mod:`crmtool.rulefile` can import it without a cycle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CHANNELS = ("email", "sms", "phone", "postal")
+_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"}
+_STRINGS = {"type": "array", "items": {"type": ["string", "integer", "boolean"]}}
+
+CONSENT_CHANNEL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["column"],
+    "properties": {
+        "column": {"type": "string", "minLength": 1, "description": "column holding the consent value"},
+        "date_column": {"type": "string", "minLength": 1, "description": "when consent was given or renewed"},
+        "granted": {**_STRINGS, "description": "extra spellings meaning granted"},
+        "denied": {**_STRINGS, "description": "extra spellings meaning denied"},
+    },
+}
+
+CONSENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "consent columns per channel; values normalised to granted / denied / unknown",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {ch: CONSENT_CHANNEL_SCHEMA for ch in CHANNELS},
+}
+
+PERIOD_PATTERN = r"^\s*[1-9][0-9]*\s*(y|years?|m|months?|d|days?)\s*$"
+
+RETENTION_RULE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "inactive_for", "activity_columns", "action"],
+    "properties": {
+        "name": _NAME,
+        "description": {"type": "string"},
+        "inactive_for": {"type": "string", "pattern": PERIOD_PATTERN,
+                         "description": "e.g. '3y', '36 months', '1095 days'"},
+        "activity_columns": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1},
+                             "description": "date columns: the most recent one is the last activity"},
+        "consent_renewal": {"enum": list(CHANNELS),
+                            "description": "the consent date of this channel also counts as activity"},
+        "date_formats": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "action": {"enum": ["delete", "anonymise"]},
+        "anonymise_columns": {"type": "array", "items": {"type": "string", "minLength": 1},
+                              "description": "columns blanked when anonymising (default: personal-data columns)"},
+        "undated": {"enum": ["keep", "apply"],
+                    "description": "rows with no activity date at all: keep (default) or treat as inactive"},
+    },
+}
+
+RETENTION_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "description": "retention rules: records inactive longer than the period are deleted or anonymised",
+    "minItems": 1,
+    "items": RETENTION_RULE_SCHEMA,
+}
+
+POLICY_ACTIONS = ("keep", "drop", "hash", "mask", "generalise")
+GENERALISE_TO = ("year", "age_band", "decade", "province", "postal_prefix")
+
+_COLUMN_RULE: dict[str, Any] = {
+    "oneOf": [
+        {"enum": list(POLICY_ACTIONS)},
+        {"type": "object", "additionalProperties": False, "required": ["generalise"],
+         "properties": {"generalise": {"enum": list(GENERALISE_TO)}}},
+        {"type": "object", "additionalProperties": False, "required": ["mask"],
+         "properties": {"mask": {"enum": ["email", "phone", "text"]}}},
+    ]
+}
+
+POLICY_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "crmtool export policy",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["columns"],
+    "properties": {
+        "version": {"const": 1},
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "default": {"enum": ["drop", "keep"], "description": "what happens to columns not listed (default drop)"},
+        "key_column": {"type": "string", "description": "record key, used to drop erased people"},
+        "email_column": {"type": "string"},
+        "phone_column": {"type": "string"},
+        "only_mailable": {"type": "boolean"},
+        "columns": {"type": "object", "minProperties": 1, "additionalProperties": _COLUMN_RULE},
+    },
+}
