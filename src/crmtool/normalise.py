@@ -14,7 +14,9 @@ _SPACES = re.compile(r"\s+")
 # lower-case particles of Spanish, Portuguese, French, Italian, Dutch and German surnames
 NAME_PARTICLES = frozenset({"de", "del", "la", "las", "los", "y", "e", "da", "das", "do", "dos",
                             "di", "du", "le", "van", "von", "der", "den", "zu"})
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*", re.UNICODE)
+# a letter, then letters or combining accents ('İ'.lower() is 'i' + U+0307: one word, not two)
+_LETTERS = r"[^\W\d_](?:[^\W\d_]|[\u0300-\u036f])*"
+_WORD = re.compile(rf"{_LETTERS}(?:['’]{_LETTERS})*", re.UNICODE)
 
 
 def collapse_spaces(value: str) -> str:
@@ -52,7 +54,13 @@ def fix_mojibake(value: str) -> str:
 def _cap(word: str) -> str:
     # O'Neill, D'Angelo; McDonald is left as McDonald only when written so (no guessing)
     parts = re.split(r"(['’])", word)
-    return "".join(p[:1].upper() + p[1:].lower() if p not in ("'", "’") else p for p in parts)
+    return "".join(_upper_first(p) + p[1:].lower() if p not in ("'", "’") else p for p in parts)
+
+
+def _upper_first(part: str) -> str:
+    # 'ß'.upper() is 'SS': a letter whose capital is two letters stays as written (idempotence)
+    upper = part[:1].upper()
+    return upper if len(upper) == 1 else part[:1]
 
 
 @lru_cache(maxsize=200_000)
@@ -83,6 +91,17 @@ def normalise_email(value: str) -> str:
     Lower-casing the local part is what CRMs and email platforms do in practice (RFC 5321 allows
     case-sensitive local parts, but no mainstream provider uses them).
     """
+    v = _email_once(value)
+    # one pass can uncover more to strip ('mailto:mailto:a', 'mailto:<a>'): repeat to a fixed point
+    for _ in range(len(v) + 1):
+        again = _email_once(v)
+        if again == v:
+            break
+        v = again
+    return v
+
+
+def _email_once(value: str) -> str:
     v = collapse_spaces(value).strip("<>").strip()
     if v.lower().startswith("mailto:"):
         v = v[7:]
