@@ -1,6 +1,25 @@
-"""``email_normalise``: trim, drop ``mailto:`` and angle brackets, lower-case."""
+"""``email_normalise``: trim, drop ``mailto:`` and angle brackets, lower-case.
+
+Plain ASCII addresses (the bulk) are normalised in SQL; the rest (non-ASCII, ``<>``, ``mailto:``)
+go once per distinct value through :func:`crmtool.normalise.normalise_email`, so the result is
+exactly the Python function's (tested equal on arbitrary text).
+"""
 
 from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, ident
+from crmtool.normalise import normalise_email
+
+# the ASCII characters Python's \s matches (RE2's \s lacks \v and \x1c-\x1f)
+_ASCII_SPACE = r"[\t\n\x0B\f\r \x1C-\x1F]"
+
+
+def _plain_sql(v: str) -> str:
+    """normalise_email for plain values: drop every white-space character, lower-case."""
+    return f"lower(regexp_replace({v}, '{_ASCII_SPACE}', '', 'g'))"
+
+
+def _is_plain_sql(v: str) -> str:
+    return (f"(regexp_full_match({v}, '[\\x00-\\x7F]*') AND NOT regexp_matches({v}, '[<>]') "
+            f"AND NOT contains({_plain_sql(v)}, 'mailto:'))")
 
 
 class EmailNormalise(Kind):
@@ -12,9 +31,8 @@ class EmailNormalise(Kind):
     default_severity = "warning"
 
     def fix(self, ctx: PlanContext, spec: RuleSpec, column: str) -> FixPlan:
-        # same steps as crmtool.normalise.normalise_email, in SQL (tested equal)
         c = f"t.{ident(column)}"
-        v = f"trim(regexp_replace({c}, '\\s+', ' ', 'g'))"
-        v = f"trim(trim({v}, '<>'))"
-        v = f"CASE WHEN lower({v}) LIKE 'mailto:%' THEN substr({v}, 8) ELSE {v} END"
-        return FixPlan(f"lower(replace({v}, ' ', ''))")
+        table = ctx.map_distinct(c, lambda v: (normalise_email(v),), [("new", "VARCHAR")],
+                                 ("email_normalise",), prefilter=f"NOT {_is_plain_sql('v')}")
+        return FixPlan(f"CASE WHEN {_is_plain_sql(c)} THEN {_plain_sql(c)} ELSE m.new END",
+                       f"LEFT JOIN {table} m ON m.value = {c}")
