@@ -20,16 +20,27 @@ NAME_HINTS: list[tuple[str, str]] = [
     ("national_id", r"\bdni\b|\bnif\b|\bnie\b|passport|pasaporte|ssn|national_?id|tax_?id|documento|cif"),
     ("birth_date", r"birth|nacimiento|\bdob\b|fecha_?nac|born"),
     ("name", r"name|nombre|apellido|surname|first|last|given|family|prenom|nom\b|titular|contact"),
-    ("address", r"address|direcci[oó]n|calle|domicilio|street|addr|via|portal|piso|cp\b|postal|zip|codigo_?postal"),
+    (
+        "address",
+        r"address|direcci[oó]n|calle|domicilio|street|addr|via|portal|piso|cp\b|postal|zip|codigo_?postal",
+    ),
     ("ip_address", r"\bip\b|ip_?addr|ip_address"),
     ("bank", r"iban|account|cuenta|card|tarjeta|bic\b|swift"),
     ("customer_id", r"customer_?id|client_?id|id_?cliente|cliente_?id|user_?id|member_?id"),
+    ("location", r"city|ciudad|localidad|municipio|poblaci[oó]n|town|provincia|province"),
+    ("gender", r"gender|sexo|g[eé]nero"),
 ]
+#: names that describe *about* personal data (flags, dates, statuses), not the data itself; checked after
+#: birth dates, so ``birth_date`` stays personal while ``email_consent`` or ``last_order_date`` do not
+NOT_PERSONAL_NAME = (
+    r"consent|opt_?in|opt_?out|subscri|bounce|status|valid|verified|flag|count|score|segment|"
+    r"domain|_at$|date$|fecha|order|amount|total|spent|source|channel|_type$|_kind$|mailable"
+)
 CONTENT_PATTERNS: list[tuple[str, str]] = [
     ("email", r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
     ("national_id", r"^([0-9]{8}-?[A-Za-z]|[XYZxyz]-?[0-9]{7}-?[A-Za-z])$"),
     ("phone", r"^(\+|00)?[0-9][0-9 ().-]{7,18}[0-9]$"),
-    ("ip_address", r"^([0-9]{1,3}\.){3}[0-9]{1,3}$|^[0-9a-fA-F:]{6,39}$"),
+    ("ip_address", r"^([0-9]{1,3}\.){3}[0-9]{1,3}$|^[0-9a-fA-F]{0,4}(:[0-9a-fA-F]{0,4}){2,7}$"),
     ("bank", r"^[A-Z]{2}[0-9]{2}[A-Z0-9 ]{11,30}$"),
 ]
 
@@ -48,15 +59,21 @@ def _fold(name: str) -> str:
 
 
 def category_from_name(column: str) -> str | None:
+    """The kind of personal data a column name suggests (``None`` when none, or when it names a flag/date)."""
     folded = _fold(column)
+    if re.search(NAME_HINTS[3][1], folded):
+        return "birth_date"
+    if re.search(NOT_PERSONAL_NAME, folded):
+        return None
     for category, pattern in NAME_HINTS:
         if re.search(pattern, folded):
             return category
     return None
 
 
-def detect_pii(con: duckdb.DuckDBPyConnection, table: str, sample: int = 2000,
-               min_share: float = 0.5) -> dict[str, PiiColumn]:
+def detect_pii(
+    con: duckdb.DuckDBPyConnection, table: str, sample: int = 2000, min_share: float = 0.5
+) -> dict[str, PiiColumn]:
     """Columns of ``table`` that look like personal data, by name or by content (one SQL pass)."""
     cols = [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall() if r[0] != "_row"]
     if not cols:
@@ -67,7 +84,9 @@ def detect_pii(con: duckdb.DuckDBPyConnection, table: str, sample: int = 2000,
         parts.append(f"count(nullif({v}, '')) AS n{i}")
         for j, (_cat, pattern) in enumerate(CONTENT_PATTERNS):
             parts.append(f"count(*) FILTER (WHERE regexp_full_match({v}, '{pattern}')) AS c{i}_{j}")
-    row = con.execute(f'SELECT {", ".join(parts)} FROM (SELECT * FROM "{table}" LIMIT {int(sample)})').fetchone()
+    row = con.execute(
+        f'SELECT {", ".join(parts)} FROM (SELECT * FROM "{table}" LIMIT {int(sample)})'
+    ).fetchone()
     found: dict[str, PiiColumn] = {}
     values = list(row) if row else []
     width = 1 + len(CONTENT_PATTERNS)
@@ -80,8 +99,12 @@ def detect_pii(con: duckdb.DuckDBPyConnection, table: str, sample: int = 2000,
             if n and hits / n >= min_share and hits / n > share:
                 by_content, share = cat, hits / n
         if by_name and by_content:
-            found[col] = PiiColumn(col, by_content if by_name != by_content and by_name == "name" else by_name,
-                                   "name+content", round(share, 3))
+            found[col] = PiiColumn(
+                col,
+                by_content if by_name != by_content and by_name == "name" else by_name,
+                "name+content",
+                round(share, 3),
+            )
         elif by_name:
             found[col] = PiiColumn(col, by_name, "name", round(share, 3))
         elif by_content:

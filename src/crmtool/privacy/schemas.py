@@ -40,18 +40,32 @@ RETENTION_RULE_SCHEMA: dict[str, Any] = {
     "properties": {
         "name": _NAME,
         "description": {"type": "string"},
-        "inactive_for": {"type": "string", "pattern": PERIOD_PATTERN,
-                         "description": "e.g. '3y', '36 months', '1095 days'"},
-        "activity_columns": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1},
-                             "description": "date columns: the most recent one is the last activity"},
-        "consent_renewal": {"enum": list(CHANNELS),
-                            "description": "the consent date of this channel also counts as activity"},
+        "inactive_for": {
+            "type": "string",
+            "pattern": PERIOD_PATTERN,
+            "description": "e.g. '3y', '36 months', '1095 days'",
+        },
+        "activity_columns": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "minLength": 1},
+            "description": "date columns: the most recent one is the last activity",
+        },
+        "consent_renewal": {
+            "enum": list(CHANNELS),
+            "description": "the consent date of this channel also counts as activity",
+        },
         "date_formats": {"type": "array", "items": {"type": "string"}, "minItems": 1},
         "action": {"enum": ["delete", "anonymise"]},
-        "anonymise_columns": {"type": "array", "items": {"type": "string", "minLength": 1},
-                              "description": "columns blanked when anonymising (default: personal-data columns)"},
-        "undated": {"enum": ["keep", "apply"],
-                    "description": "rows with no activity date at all: keep (default) or treat as inactive"},
+        "anonymise_columns": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "description": "columns blanked when anonymising (default: personal-data columns)",
+        },
+        "undated": {
+            "enum": ["keep", "apply"],
+            "description": "rows with no activity date at all: keep (default) or treat as inactive",
+        },
     },
 }
 
@@ -68,10 +82,18 @@ GENERALISE_TO = ("year", "age_band", "decade", "province", "postal_prefix")
 _COLUMN_RULE: dict[str, Any] = {
     "oneOf": [
         {"enum": list(POLICY_ACTIONS)},
-        {"type": "object", "additionalProperties": False, "required": ["generalise"],
-         "properties": {"generalise": {"enum": list(GENERALISE_TO)}}},
-        {"type": "object", "additionalProperties": False, "required": ["mask"],
-         "properties": {"mask": {"enum": ["email", "phone", "text"]}}},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["generalise"],
+            "properties": {"generalise": {"enum": list(GENERALISE_TO)}},
+        },
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["mask"],
+            "properties": {"mask": {"enum": ["email", "phone", "text"]}},
+        },
     ]
 }
 
@@ -85,7 +107,10 @@ POLICY_SCHEMA: dict[str, Any] = {
         "version": {"const": 1},
         "name": {"type": "string"},
         "description": {"type": "string"},
-        "default": {"enum": ["drop", "keep"], "description": "what happens to columns not listed (default drop)"},
+        "default": {
+            "enum": ["drop", "keep"],
+            "description": "what happens to columns not listed (default drop)",
+        },
         "key_column": {"type": "string", "description": "record key, used to drop erased people"},
         "email_column": {"type": "string"},
         "phone_column": {"type": "string"},

@@ -1,0 +1,707 @@
+"""Erasure (right to be forgotten): remove people everywhere, keep only keyed proof, never let them back.
+
+``erase(ws, requests)`` reads a request file (customer ids, emails and/or phones, an optional
+request reference and date), finds every matching row in every workspace table that holds
+customer rows in clear (``data_*``, ``work_*``, ``clean_*``, dedupe and segment tables ...),
+widens the match to the same customer id and to duplicates in dedupe clusters when such tables
+exist, deletes the rows, rewrites the outputs of the latest ``clean`` runs without them, and
+records only keyed tokens: in ``privacy_erasures``, as ``erasure`` suppressions, and in the audit
+log with the date and the request reference. ``check_erasures`` proves from those tokens that
+each request was carried out. :func:`drop_erased` removes erased people from a freshly loaded
+table (``clean`` calls it right after loading).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crmtool.errors import InputError
+from crmtool.kinds.base import ident, sql_str
+from crmtool.privacy.consent import date_sql
+from crmtool.privacy.identity import (
+    EMAIL,
+    ID,
+    PHONE,
+    IdentityColumns,
+    customer_tables,
+    drop_maps,
+    email_norm,
+    ensure_tables,
+    id_sql,
+    phone_key_sql,
+    phone_norm_map,
+    table_columns,
+)
+from crmtool.privacy.suppress import classify_columns, identifier_rows_sql, normalised_identifiers
+
+if TYPE_CHECKING:
+    from crmtool.workspace import Workspace
+
+REF_NAMES = (
+    "request_ref",
+    "ref",
+    "reference",
+    "referencia",
+    "request",
+    "request_id",
+    "ticket",
+    "solicitud",
+    "expediente",
+)
+STAGING = "__privacy_requests"
+TARGETS = "__erase_targets"
+HITS = "__erase_hits"
+TOKEN_PREFIX = "k:"
+
+
+# --------------------------------------------------------------------------- matching in clear
+def _match_clear(
+    ws: Workspace, table: str, cols: IdentityColumns, targets: str, hits: str, id_only: bool = False
+) -> None:
+    """Insert into ``hits (tbl, rid, ref, id)`` the rows of ``table`` matching ``targets``.
+
+    ``targets`` holds ``(type, norm, pkey, ref)`` in clear (from a request file).
+    """
+    con = ws.con
+    t = ident(table)
+    id_expr = id_sql(f"t.{ident(cols.id)}") if cols.id else "CAST(NULL AS VARCHAR)"
+    head = f"INSERT INTO {hits} SELECT DISTINCT {sql_str(table)}, t.rowid, r.ref, {id_expr}"
+    if cols.id:
+        con.execute(f"{head} FROM {t} t JOIN {targets} r ON r.type = '{ID}' AND {id_expr} = r.norm")
+    if id_only:
+        return
+    for col in cols.emails:
+        expr, join = email_norm(con, table, col, "t")
+        con.execute(f"{head} FROM {t} t {join} JOIN {targets} r ON r.type = '{EMAIL}' AND {expr} = r.norm")
+    for col in cols.phones:
+        c = f"t.{ident(col)}"
+        from crmtool.db import fetch_arrow
+
+        cand = (
+            fetch_arrow(
+                con,
+                f"SELECT DISTINCT CAST({c} AS VARCHAR) FROM {t} t JOIN {targets} r "
+                f"ON r.type = '{PHONE}' AND {phone_key_sql(c)} = r.pkey",
+            )
+            .column(0)
+            .to_pylist()
+        )
+        if not cand:
+            continue
+        pm = phone_norm_map(con, cand)
+        con.execute(
+            f"{head} FROM {t} t JOIN {pm} m ON m.raw = CAST({c} AS VARCHAR) "
+            f"JOIN {targets} r ON r.type = '{PHONE}' AND r.norm = m.norm"
+        )
+
+
+def _new_hits(con: Any) -> None:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {HITS} (tbl VARCHAR, rid BIGINT, ref VARCHAR, id VARCHAR)")
+
+
+def _dedupe_expand(ws: Workspace, ids_table: str) -> int:
+    """Add to ``ids_table (id, ref)`` the ids that share a dedupe cluster with one already there."""
+    con = ws.con
+    added = 0
+    tables = [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_name LIKE 'dedupe%' ORDER BY table_name"
+        ).fetchall()
+    ]
+    for table in tables:
+        names = [c for c, _t in table_columns(con, table)]
+        cluster = next((c for c in names if "cluster" in c.lower()), None)
+        from crmtool.privacy.identity import detect_identity_columns
+
+        id_col = detect_identity_columns(con, table).id
+        if not cluster or not id_col or cluster == id_col:
+            continue
+        t, cl, ic = ident(table), ident(cluster), ident(id_col)
+        before = int(con.execute(f"SELECT count(*) FROM {ids_table}").fetchall()[0][0])
+        con.execute(f"""INSERT INTO {ids_table}
+            SELECT DISTINCT {id_sql("d2." + ic)}, e.ref
+            FROM {t} d1 JOIN {ids_table} e ON {id_sql("d1." + ic)} = e.id
+            JOIN {t} d2 ON d1.{cl} = d2.{cl}
+            WHERE {id_sql("d2." + ic)} IS NOT NULL
+              AND ({id_sql("d2." + ic)}, e.ref) NOT IN (SELECT (id, ref) FROM {ids_table})""")
+        added += int(con.execute(f"SELECT count(*) FROM {ids_table}").fetchall()[0][0]) - before
+    return added
+
+
+# --------------------------------------------------------------------------- reading requests
+def _load_requests(ws: Workspace, path: Path) -> int:
+    """Load a request file into the temp table ``__erase_req``.
+
+    Columns: type, raw, ref, requested_at, norm, token, pkey.
+    """
+    from crmtool.io.readers import load_file
+
+    con = ws.con
+    try:
+        loaded = load_file(con, path, STAGING)
+        found = classify_columns(ws, STAGING, path, ref_names=REF_NAMES)
+        ref = (
+            f"coalesce(nullif(trim(CAST({ident(found.ref_column)} AS VARCHAR)), ''), 'row-' || _row)"
+            if found.ref_column
+            else "'row-' || _row"
+        )
+        when = f"CAST({date_sql(ident(found.date_column))} AS TIMESTAMP)" if found.date_column else "NULL"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE __erase_raw AS "
+            f"{identifier_rows_sql(found, f', {ref} AS ref, {when} AS requested_at')}"
+        )
+        normalised_identifiers(ws, "__erase_raw", "__erase_req")
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {STAGING}")
+        con.execute("DROP TABLE IF EXISTS __erase_raw")
+    return loaded.rows
+
+
+def _targets_from(con: Any, source: str) -> None:
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {TARGETS} AS SELECT DISTINCT type, norm, "
+        f"CASE WHEN type = '{PHONE}' THEN {phone_key_sql('norm')} END AS pkey, ref FROM {source} "
+        f"WHERE norm IS NOT NULL"
+    )
+
+
+def _cleanup(con: Any) -> None:
+    for t in (
+        "__erase_req",
+        TARGETS,
+        HITS,
+        "__erase_ids",
+        "__erase_tokens",
+        "__erase_linked_raw",
+        "__erase_linked",
+        "__privacy_scrub",
+    ):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    drop_maps(con)
+
+
+# --------------------------------------------------------------------------- outputs
+def latest_clean_outputs(ws: Workspace) -> list[Path]:
+    """Files written by the latest ``clean`` run of each output path (from the run history)."""
+    rows = ws.con.execute(
+        "SELECT summary FROM crm_runs WHERE command = 'clean' AND summary IS NOT NULL ORDER BY started_at"
+    ).fetchall()
+    paths: dict[str, Path] = {}
+    for (summary,) in rows:
+        try:
+            for out in json.loads(summary).get("outputs", []):
+                paths[str(out["path"])] = Path(out["path"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return [p for _k, p in sorted(paths.items()) if p.is_file()]
+
+
+def _scrub_file(ws: Workspace, path: Path, key: str | None) -> int:
+    """Rewrite ``path`` without the rows matching the current targets; returns rows removed."""
+    from crmtool.io.readers import load_file
+    from crmtool.io.writers import write_query
+
+    con = ws.con
+    table = "__privacy_scrub"
+    try:
+        loaded = load_file(con, path, table)
+    except InputError:
+        return 0
+    try:
+        from crmtool.privacy.identity import detect_identity_columns
+
+        cols = detect_identity_columns(con, table, key)
+        _new_hits(con)
+        _match_clear(ws, table, cols, TARGETS, HITS)
+        if "_raw" in loaded.columns:  # raw lines of unparseable rows in a rejects file
+            con.execute(f"""INSERT INTO {HITS} SELECT DISTINCT '{table}', s.rowid, r.ref, NULL FROM {table} s
+                JOIN {TARGETS} r ON s._raw IS NOT NULL AND (
+                    (r.type <> '{PHONE}' AND contains(lower(s._raw), lower(r.norm)))
+                    OR (r.type = '{PHONE}'
+                        AND contains(regexp_replace(s._raw, '[^0-9]', '', 'g'), r.pkey)))""")
+        removed = int(con.execute(f"SELECT count(DISTINCT rid) FROM {HITS}").fetchall()[0][0])
+        if removed:
+            con.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT rid FROM {HITS})")
+            cols_sql = ", ".join(ident(c) for c in loaded.columns)
+            fmt = "parquet" if loaded.format == "parquet" else "csv"
+            encoding = (
+                "utf-8" if (loaded.encoding or "utf-8") in ("utf-8", "utf-8-sig") else str(loaded.encoding)
+            )
+            write_query(
+                con,
+                f"SELECT {cols_sql} FROM {table} ORDER BY _row",
+                path,
+                fmt,
+                encoding=encoding,
+                delimiter=loaded.delimiter or ",",
+            )
+        return removed
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+# --------------------------------------------------------------------------- erase
+@dataclass
+class EraseResult:
+    run_id: str
+    requests: int  # rows in the request file
+    identifiers: int  # distinct identifiers requested
+    found: int  # requested identifiers that matched at least one row
+    not_found_refs: list[str]
+    rows_removed: dict[str, int]
+    linked_identifiers: int
+    outputs: dict[str, int] = field(default_factory=dict)  # rewritten file -> rows removed
+    audit_path: str = ""
+    audit_head: str = ""
+    manifest_path: str = ""
+    key_fingerprint: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "requests": self.requests,
+            "identifiers": self.identifiers,
+            "found": self.found,
+            "not_found": len(self.not_found_refs),
+            "not_found_refs": self.not_found_refs,
+            "rows_removed": self.rows_removed,
+            "rows_removed_total": sum(self.rows_removed.values()),
+            "linked_identifiers": self.linked_identifiers,
+            "outputs_rewritten": self.outputs,
+            "audit": self.audit_path,
+            "audit_head": self.audit_head,
+            "manifest": self.manifest_path,
+            "key_fingerprint": self.key_fingerprint,
+        }
+
+
+def erase(
+    ws: Workspace,
+    requests: Path,
+    *,
+    out_dir: Path = Path("out"),
+    audit_log: Path | None = None,
+    key: str | None = None,
+    outputs: list[Path] | None = None,
+) -> EraseResult:
+    """Carry out the erasure requests of ``requests`` on the workspace and on the latest clean outputs."""
+    from crmtool.audit import AuditWriter
+    from crmtool.manifest import file_entry, write_manifest
+
+    hasher = ws.hasher  # an unreadable key stops us before anything is changed
+    con = ws.con
+    ensure_tables(con)
+    run = ws.start_run("erase")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    try:
+        with run.timed("load"):
+            n_rows = _load_requests(ws, requests)
+            _targets_from(con, "__erase_req")
+        tables = customer_tables(con, key)
+        with run.timed("match"):
+            _new_hits(con)
+            for table, cols in tables.items():
+                _match_clear(ws, table, cols, TARGETS, HITS)
+            # widen: the same customer id everywhere, and duplicates found by dedupe
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE __erase_ids AS SELECT DISTINCT norm AS id, ref FROM {TARGETS} "
+                f"WHERE type = '{ID}' UNION SELECT DISTINCT id, ref FROM {HITS} WHERE id IS NOT NULL"
+            )
+            _dedupe_expand(ws, "__erase_ids")
+            con.execute(
+                f"INSERT INTO {TARGETS} SELECT DISTINCT '{ID}', id, NULL, ref FROM __erase_ids "
+                f"WHERE (id, ref) NOT IN (SELECT (norm, ref) FROM {TARGETS} WHERE type = '{ID}')"
+            )
+            for table, cols in tables.items():
+                if cols.id:
+                    _match_clear(ws, table, cols, TARGETS, HITS, id_only=True)
+            linked = _linked_identifiers(ws, tables)
+        with run.timed("record"):
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_tokens AS
+                SELECT type, norm, crm_token(norm) AS token, ref, requested_at, false AS linked FROM (
+                    SELECT DISTINCT type, norm, ref, requested_at FROM __erase_req WHERE norm IS NOT NULL)
+                UNION ALL
+                SELECT type, norm, crm_token(norm), ref, NULL, true FROM (
+                    SELECT DISTINCT l.type, l.norm, l.ref FROM {linked} l
+                    WHERE (l.type, l.norm) NOT IN
+                        (SELECT (type, norm) FROM __erase_req WHERE norm IS NOT NULL))""")
+            con.execute(
+                """INSERT INTO privacy_erasures
+                SELECT DISTINCT token, type, ref, requested_at, ?, ? FROM __erase_tokens e
+                WHERE NOT EXISTS (SELECT 1 FROM privacy_erasures p
+                                  WHERE p.token = e.token AND p.request_ref = e.ref)
+                ORDER BY 1, 3""",
+                [now, run.run_id],
+            )
+            con.execute(
+                f"""INSERT INTO privacy_match_keys
+                SELECT DISTINCT crm_token({phone_key_sql("norm")}), 'phone', ? FROM __erase_tokens
+                WHERE type = '{PHONE}' AND {phone_key_sql("norm")} IS NOT NULL
+                  AND crm_token({phone_key_sql("norm")}) NOT IN (SELECT key_token FROM privacy_match_keys)""",
+                [now],
+            )
+            con.execute(
+                """INSERT INTO privacy_suppressions
+                SELECT DISTINCT type, token, 'erasure', 'erase ' || ?, ? FROM __erase_tokens e
+                WHERE NOT EXISTS (SELECT 1 FROM privacy_suppressions p
+                                  WHERE p.channel = e.type AND p.token = e.token
+                                  AND p.kind = 'erasure')""",
+                [run.run_id, now],
+            )
+        with run.timed("delete"):
+            removed: dict[str, int] = {}
+            for table in tables:
+                n = int(
+                    con.execute(f"SELECT count(DISTINCT rid) FROM {HITS} WHERE tbl = ?", [table]).fetchall()[
+                        0
+                    ][0]
+                )
+                if n:
+                    con.execute(
+                        f"DELETE FROM {ident(table)} WHERE rowid IN (SELECT rid FROM {HITS} WHERE tbl = ?)",
+                        [table],
+                    )
+                removed[table] = n
+            if ws.table_exists("email_bounces") and "token" in [
+                c for c, _t in table_columns(con, "email_bounces")
+            ]:
+                n = int(
+                    con.execute(
+                        f"SELECT count(*) FROM email_bounces WHERE token IN "
+                        f"(SELECT token FROM __erase_tokens "
+                        f"WHERE type = '{EMAIL}')"
+                    ).fetchall()[0][0]
+                )
+                if n:
+                    con.execute(
+                        f"DELETE FROM email_bounces WHERE token IN "
+                        f"(SELECT token FROM __erase_tokens WHERE type = '{EMAIL}')"
+                    )
+                removed["email_bounces"] = n
+        per_request = con.execute(f"""
+            SELECT e.type, e.token, e.ref, e.requested_at,
+                   (SELECT count(DISTINCT (h.tbl, h.rid)) FROM {HITS} h WHERE h.ref = e.ref) AS n
+            FROM __erase_tokens e WHERE NOT e.linked ORDER BY e.ref, e.type, e.token""").fetchall()
+        linked_rows = con.execute(
+            "SELECT type, token, ref FROM __erase_tokens WHERE linked ORDER BY ref, type, token"
+        ).fetchall()
+        refs_hit = {str(r[0]) for r in con.execute(f"SELECT DISTINCT ref FROM {HITS}").fetchall()}
+        with run.timed("outputs"):
+            rewritten: dict[str, int] = {}
+            for path in sorted(set((outputs or []) + latest_clean_outputs(ws))):
+                n = _scrub_file(ws, path, key)
+                if n:
+                    rewritten[str(path)] = n
+    finally:
+        _cleanup(con)
+    requested_refs = sorted({str(r[2]) for r in per_request})
+    not_found = [r for r in requested_refs if r not in refs_hit]
+    found = sum(1 for row in per_request if row[2] in refs_hit)
+    audit_path = audit_log or out_dir / "audit.jsonl"
+    writer = AuditWriter(audit_path, run.run_id)
+    writer.add({"type": "run", "command": "erase", "key_fingerprint": hasher.fingerprint, "requests": n_rows})
+    day = now.strftime("%Y-%m-%d")
+    for typ, token, ref, requested_at, n in per_request:
+        writer.add(
+            {
+                "type": "erasure",
+                "identifier": TOKEN_PREFIX + str(token),
+                "identifier_type": typ,
+                "request": ref,
+                "requested_at": requested_at.strftime("%Y-%m-%d") if requested_at else None,
+                "erased_at": day,
+                "status": "erased" if ref in refs_hit else "not_found",
+                "rows_removed": int(n),
+            }
+        )
+    for typ, token, ref in linked_rows:
+        writer.add(
+            {
+                "type": "erasure_linked",
+                "identifier": TOKEN_PREFIX + str(token),
+                "identifier_type": typ,
+                "request": ref,
+                "erased_at": day,
+            }
+        )
+    for table, n in sorted(removed.items()):
+        writer.add({"type": "erasure_table", "table": table, "rows_removed": n})
+    for path_s, n in sorted(rewritten.items()):
+        writer.add(
+            {
+                "type": "erasure_output",
+                "path": path_s,
+                "rows_removed": n,
+                "sha256": file_entry(Path(path_s))["sha256"],
+            }
+        )
+    result = EraseResult(
+        run.run_id,
+        n_rows,
+        len(per_request),
+        found,
+        not_found,
+        removed,
+        len(linked_rows),
+        rewritten,
+        str(audit_path),
+        "",
+        "",
+        hasher.fingerprint,
+    )
+    counts = {
+        "requests": n_rows,
+        "identifiers": len(per_request),
+        "found": found,
+        "not_found": len(not_found),
+        "rows_removed": sum(removed.values()),
+        "outputs_rewritten": len(rewritten),
+    }
+    result.audit_head = writer.seal({"counts": counts})
+    manifest_path = out_dir / "erase.manifest.json"
+    write_manifest(
+        manifest_path,
+        {
+            "run_id": run.run_id,
+            "command": "erase",
+            "started_at": run.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "inputs": [{"path": "(request file: not recorded, it holds personal data)", "rows": n_rows}],
+            "outputs": [file_entry(Path(p), rows_removed=n) for p, n in sorted(rewritten.items())],
+            "counts": counts,
+            "rows_removed_by_table": removed,
+            "audit": {"path": str(audit_path), "head_sha256": result.audit_head, "entries": writer.count},
+            "key_fingerprint": hasher.fingerprint,
+            "timings_seconds": run.timings,
+            "status": "pass",
+        },
+    )
+    result.manifest_path = str(manifest_path)
+    if not ws.in_memory:
+        con.execute("CHECKPOINT")
+    ws.finish_run(run, "pass", 0, {"counts": counts, "key_fingerprint": hasher.fingerprint})
+    return result
+
+
+def _linked_identifiers(ws: Workspace, tables: dict[str, IdentityColumns]) -> str:
+    """Temp table ``(type, norm, ref)``: ids, emails and valid phones of every row about to be erased.
+
+    Their tokens are recorded too, so a later import drops these people even by another identifier.
+    """
+    from crmtool.db import fetch_arrow
+    from crmtool.normalise import phone_e164
+    from crmtool.privacy.identity import norm_email, norm_phone
+
+    con = ws.con
+    con.execute("CREATE OR REPLACE TEMP TABLE __erase_linked_raw (type VARCHAR, raw VARCHAR, ref VARCHAR)")
+    for table, cols in tables.items():
+        t = ident(table)
+        join = f"FROM {t} t JOIN {HITS} h ON h.tbl = {sql_str(table)} AND h.rid = t.rowid"
+        if cols.id:
+            con.execute(
+                f"INSERT INTO __erase_linked_raw SELECT DISTINCT '{ID}', "
+                f"{id_sql('t.' + ident(cols.id))}, h.ref "
+                f"{join}"
+            )
+        for kind, col_list in ((EMAIL, cols.emails), (PHONE, cols.phones)):
+            for col in col_list:
+                con.execute(
+                    f"INSERT INTO __erase_linked_raw SELECT DISTINCT '{kind}', "
+                    f"CAST(t.{ident(col)} AS VARCHAR), "
+                    f"h.ref {join}"
+                )
+    raw = fetch_arrow(con, "SELECT DISTINCT type, raw FROM __erase_linked_raw WHERE raw IS NOT NULL")
+    types, values = raw.column(0).to_pylist(), raw.column(1).to_pylist()
+    normed: list[str | None] = []
+    for typ, value in zip(types, values, strict=True):
+        if typ == EMAIL:
+            v = norm_email(value)
+            normed.append(v if v and "@" in v else None)
+        elif typ == PHONE:
+            normed.append(
+                norm_phone(value) if phone_e164(value) else None
+            )  # garbage phones are not identifiers
+        else:
+            normed.append(value)
+    import pyarrow as pa
+
+    con.register(
+        "__erase_arrow",
+        pa.table(
+            {
+                "type": pa.array(types, pa.string()),
+                "raw": pa.array(values, pa.string()),
+                "norm": pa.array(normed, pa.string()),
+            }
+        ),
+    )
+    con.execute("""CREATE OR REPLACE TEMP TABLE __erase_linked AS
+        SELECT DISTINCT l.type, a.norm, l.ref FROM __erase_linked_raw l JOIN __erase_arrow a
+        ON a.type = l.type AND a.raw = l.raw WHERE a.norm IS NOT NULL""")
+    con.unregister("__erase_arrow")
+    con.execute("DROP TABLE IF EXISTS __erase_linked_raw")
+    return "__erase_linked"
+
+
+# --------------------------------------------------------------------------- check
+@dataclass
+class RequestCheck:
+    ref: str
+    identifiers: list[dict[str, Any]]
+
+    @property
+    def ok(self) -> bool:
+        return all(
+            i["recorded"] and i["present_rows"] == 0 and i["audited"] is not False for i in self.identifiers
+        )
+
+
+@dataclass
+class CheckResult:
+    requests: list[RequestCheck]
+    audit_path: str | None
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.requests)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "audit": self.audit_path,
+            "requests": [{"request": r.ref, "ok": r.ok, "identifiers": r.identifiers} for r in self.requests],
+        }
+
+
+def check_erasures(
+    ws: Workspace, requests: Path, *, audit_log: Path | None = None, key: str | None = None
+) -> CheckResult:
+    """Per request: its tokens are recorded as erased, no workspace row matches, the audit log says so."""
+    from crmtool.audit import iter_entries
+
+    ws.hasher  # noqa: B018
+    con = ws.con
+    ensure_tables(con)
+    audited: set[str] | None = None
+    if audit_log is not None:
+        audited = {
+            str(e.get("identifier"))
+            for e in iter_entries(audit_log)
+            if e.get("type") in ("erasure", "erasure_linked")
+        }
+    try:
+        _load_requests(ws, requests)
+        _targets_from(con, "__erase_req")
+        _new_hits(con)
+        for table, cols in customer_tables(con, key).items():
+            _match_clear(ws, table, cols, TARGETS, HITS)
+        rows = con.execute(f"""
+            SELECT e.ref, e.type, crm_token(e.norm) AS token,
+                   EXISTS (SELECT 1 FROM privacy_erasures p WHERE p.token = crm_token(e.norm)) AS recorded,
+                   (SELECT count(*) FROM {HITS} h WHERE h.ref = e.ref) AS present
+            FROM (SELECT DISTINCT ref, type, norm FROM __erase_req WHERE norm IS NOT NULL) e
+            ORDER BY e.ref, e.type, token""").fetchall()
+    finally:
+        _cleanup(con)
+    by_ref: dict[str, RequestCheck] = {}
+    for ref, typ, token, recorded, present in rows:
+        check = by_ref.setdefault(str(ref), RequestCheck(str(ref), []))
+        check.identifiers.append(
+            {
+                "type": typ,
+                "identifier": TOKEN_PREFIX + str(token),
+                "recorded": bool(recorded),
+                "present_rows": int(present),
+                "audited": None if audited is None else (TOKEN_PREFIX + str(token)) in audited,
+            }
+        )
+    return CheckResult([by_ref[k] for k in sorted(by_ref)], str(audit_log) if audit_log else None)
+
+
+# --------------------------------------------------------------------------- never come back
+def erased_rows_sql(
+    ws: Workspace, table: str, key_column: str | None, email_column: str | None, phone_column: str | None
+) -> str | None:
+    """SQL selecting the ``rowid`` of rows of ``table`` whose identifiers were erased (``None``: none)."""
+    con = ws.con
+    ensure_tables(con)
+    kinds = {
+        str(r[0]) for r in con.execute("SELECT DISTINCT identifier_type FROM privacy_erasures").fetchall()
+    }
+    if not kinds:
+        return None
+    ws.hasher  # noqa: B018 - registers crm_token()
+    t = ident(table)
+    parts = []
+    if key_column and ID in kinds:
+        parts.append(
+            f"SELECT t.rowid AS rid FROM {t} t WHERE crm_token({id_sql('t.' + ident(key_column))}) IN "
+            f"(SELECT token FROM privacy_erasures WHERE identifier_type = '{ID}')"
+        )
+    if email_column and EMAIL in kinds:
+        expr, join = email_norm(con, table, email_column, "t")
+        parts.append(
+            f"SELECT t.rowid AS rid FROM {t} t {join} WHERE crm_token(nullif({expr}, '')) IN "
+            f"(SELECT token FROM privacy_erasures WHERE identifier_type = '{EMAIL}')"
+        )
+    if phone_column and PHONE in kinds:
+        from crmtool.db import fetch_arrow
+
+        c = f"t.{ident(phone_column)}"
+        cand = (
+            fetch_arrow(
+                con,
+                f"SELECT DISTINCT CAST({c} AS VARCHAR) FROM {t} t WHERE crm_token({phone_key_sql(c)}) "
+                f"IN (SELECT key_token FROM privacy_match_keys)",
+            )
+            .column(0)
+            .to_pylist()
+        )
+        if cand:
+            pm = phone_norm_map(con, cand)
+            parts.append(
+                f"SELECT t.rowid AS rid FROM {t} t JOIN {pm} m ON m.raw = CAST({c} AS VARCHAR) "
+                f"WHERE crm_token(m.norm) IN (SELECT token FROM privacy_erasures "
+                f"WHERE identifier_type = '{PHONE}')"
+            )
+    return " UNION ".join(parts) if parts else None
+
+
+def drop_erased(
+    ws: Workspace,
+    table: str,
+    key_column: str | None = None,
+    email_column: str | None = None,
+    phone_column: str | None = None,
+) -> int:
+    """Delete from ``table`` the rows of people erased earlier (matched by keyed tokens); returns how many.
+
+    Call it right after loading an export, before anything else reads the table. Columns left as
+    ``None`` are detected by name.
+    """
+    con = ws.con
+    if not (key_column or email_column or phone_column):
+        from crmtool.privacy.identity import detect_identity_columns
+
+        cols = detect_identity_columns(con, table)
+        key_column = cols.id
+        email_column = cols.emails[0] if cols.emails else None
+        phone_column = cols.phones[0] if cols.phones else None
+    try:
+        sql = erased_rows_sql(ws, table, key_column, email_column, phone_column)
+        if sql is None:
+            return 0
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __erased_rows AS SELECT DISTINCT rid FROM ({sql})")
+        n = int(con.execute("SELECT count(*) FROM __erased_rows").fetchall()[0][0])
+        if n:
+            con.execute(f"DELETE FROM {ident(table)} WHERE rowid IN (SELECT rid FROM __erased_rows)")
+        return n
+    finally:
+        con.execute("DROP TABLE IF EXISTS __erased_rows")
+        drop_maps(con)

@@ -1,0 +1,120 @@
+"""Who may be emailed: email consent granted AND not suppressed AND not erased AND not hard-bounced.
+
+:func:`mailable_table` builds a temp table ``(<row column>, mailable, not_mailable_reason)`` for a
+customer table; :func:`add_mailable_column` writes the flag into the table itself. The first
+reason that applies wins, in this order: ``erased``, ``suppressed`` (an ``email`` or ``id``
+suppression of any kind), ``bounced`` (hard bounce or complaint in ``email_bounces`` when that
+table exists), ``no_email``, ``consent_denied``, ``consent_unknown``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from crmtool.kinds.base import ident
+from crmtool.privacy.consent import ChannelConsent, normalise_consent_sql
+from crmtool.privacy.erase import erased_rows_sql
+from crmtool.privacy.identity import EMAIL, ID, drop_maps, email_norm, ensure_tables, id_sql, table_columns
+
+if TYPE_CHECKING:
+    from crmtool.workspace import Workspace
+
+REASONS = ("erased", "suppressed", "bounced", "no_email", "consent_denied", "consent_unknown")
+
+
+@dataclass
+class MailableSummary:
+    table: str  # the temp table with the flags
+    rows: int
+    mailable: int
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "mailable": self.mailable, "not_mailable": self.reasons}
+
+
+def mailable_table(
+    ws: Workspace,
+    table: str,
+    *,
+    email_column: str,
+    consent: ChannelConsent | None = None,
+    consent_column: str | None = None,
+    key_column: str | None = None,
+    phone_column: str | None = None,
+    row_column: str = "_row",
+    out_table: str | None = None,
+) -> MailableSummary:
+    """Flag every row of ``table``; ``consent`` (rules) or ``consent_column`` gives the email consent.
+
+    Without any consent column nobody is mailable: unknown consent never counts as granted.
+    """
+    con = ws.con
+    ensure_tables(con)
+    ws.hasher  # noqa: B018 - registers crm_token()
+    out = out_table or f"__mailable_{table}"
+    names = [c for c, _t in table_columns(con, table)]
+    row_expr = f"t.{ident(row_column)}" if row_column in names else "t.rowid"
+    if consent is not None:
+        state = consent.state_sql("t")
+    elif consent_column:
+        state = normalise_consent_sql(f"t.{ident(consent_column)}")
+    else:
+        state = "'unknown'"
+    email_expr, join = email_norm(con, table, email_column, "t")
+    id_token = f"crm_token({id_sql('t.' + ident(key_column))})" if key_column else "NULL"
+    bounced = "false"
+    if ws.table_exists("email_bounces"):
+        bounced = "et IN (SELECT token FROM email_bounces WHERE bounce_type IN ('hard', 'complaint'))"
+    erased = erased_rows_sql(ws, table, key_column, email_column, phone_column)
+    erased_join = f"LEFT JOIN (SELECT DISTINCT rid FROM ({erased})) er ON er.rid = t.rowid" if erased else ""
+    erased_flag = "er.rid IS NOT NULL" if erased else "false"
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {ident(out)} AS
+            SELECT r AS {ident(row_column)}, reason IS NULL AS mailable, reason AS not_mailable_reason FROM (
+                SELECT r, CASE
+                    WHEN is_erased THEN 'erased'
+                    WHEN et IN (SELECT token FROM privacy_suppressions WHERE channel = '{EMAIL}')
+                      OR it IN (SELECT token FROM privacy_suppressions WHERE channel = '{ID}')
+                    THEN 'suppressed'
+                    WHEN {bounced} THEN 'bounced'
+                    WHEN em IS NULL OR NOT contains(em, '@') THEN 'no_email'
+                    WHEN cs = 'denied' THEN 'consent_denied'
+                    WHEN cs <> 'granted' THEN 'consent_unknown'
+                END AS reason
+                FROM (SELECT {row_expr} AS r, nullif({email_expr}, '') AS em,
+                             crm_token(nullif({email_expr}, '')) AS et,
+                             {id_token} AS it, {state} AS cs, {erased_flag} AS is_erased
+                      FROM {ident(table)} t {join} {erased_join}))
+            ORDER BY 1""")
+    finally:
+        drop_maps(con)
+    counts = dict(
+        con.execute(
+            f"SELECT coalesce(not_mailable_reason, 'mailable'), count(*) FROM {ident(out)} "
+            f"GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+    )
+    rows = sum(int(v) for v in counts.values())
+    mailable = int(counts.pop("mailable", 0))
+    return MailableSummary(out, rows, mailable, {k: int(counts.get(k, 0)) for k in REASONS})
+
+
+def add_mailable_column(
+    ws: Workspace, table: str, *, column: str = "mailable", **kwargs: Any
+) -> MailableSummary:
+    """Add (or refresh) a BOOLEAN ``column`` in ``table`` from :func:`mailable_table` (same keywords)."""
+    con = ws.con
+    summary = mailable_table(ws, table, row_column="_row", **kwargs)
+    names = [c for c, _t in table_columns(con, table)]
+    if "_row" not in names:
+        raise ValueError(f"{table} has no _row column")
+    if column not in names:
+        con.execute(f"ALTER TABLE {ident(table)} ADD COLUMN {ident(column)} BOOLEAN")
+    con.execute(
+        f"UPDATE {ident(table)} SET {ident(column)} = m.mailable FROM {ident(summary.table)} m "
+        f"WHERE {ident(table)}._row = m._row"
+    )
+    return summary

@@ -1,0 +1,236 @@
+"""Suppression lists: unsubscribes, complaints and do-not-contact files -> ``privacy_suppressions``.
+
+A suppression file is any export crmtool can read (CSV in any common encoding and delimiter,
+Parquet, xlsx). Identifier columns are found by name (email, phone, customer id); a file with a
+single unnamed column is read value by value (``@`` -> email, mostly digits -> phone, else id).
+Only keyed tokens of the normalised identifiers are stored, with the kind, the source file name
+and the date (from a date column when there is one, else now). Importing the same file twice adds
+nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crmtool.errors import InputError, UsageError
+from crmtool.kinds.base import ident, sql_str
+from crmtool.privacy.consent import date_sql
+from crmtool.privacy.identity import (
+    EMAIL,
+    ID,
+    ID_NAMES,
+    PHONE,
+    email_norm,
+    ensure_tables,
+    phone_key_sql,
+    phone_norm_map,
+    table_columns,
+)
+
+if TYPE_CHECKING:
+    from crmtool.workspace import Workspace
+
+KINDS = ("unsubscribe", "complaint", "do_not_contact")
+DATE_NAME = re.compile(r"date|fecha|_at$|^at$|when|time|dia|day", re.IGNORECASE)
+STAGING = "__privacy_import"
+
+
+@dataclass
+class IdentifierFile:
+    """The identifier columns found in a loaded file."""
+
+    table: str
+    columns: dict[str, list[str]] = field(default_factory=dict)  # type -> columns
+    infer_column: str | None = None  # a single column whose type is inferred per value
+    date_column: str | None = None
+    ref_column: str | None = None
+
+
+def classify_columns(
+    ws: Workspace, table: str, path: Path, *, ref_names: tuple[str, ...] = ()
+) -> IdentifierFile:
+    """Find id/email/phone (and date, reference) columns of a loaded identifier file."""
+    from crmtool.pii import category_from_name
+
+    cols = [c for c, _t in table_columns(ws.con, table) if c != "_row"]
+    found = IdentifierFile(table)
+    rest = []
+    for col in cols:
+        low = col.strip().lower()
+        if low in ref_names and found.ref_column is None:
+            found.ref_column = col
+            continue
+        category = category_from_name(col)
+        if low in ID_NAMES or category == "customer_id":
+            found.columns.setdefault(ID, []).append(col)
+        elif category == "email":
+            found.columns.setdefault(EMAIL, []).append(col)
+        elif category == "phone":
+            found.columns.setdefault(PHONE, []).append(col)
+        elif DATE_NAME.search(low) and found.date_column is None:
+            found.date_column = col
+        elif low in ("identifier", "identificador", "value", "valor", "contact", "contacto"):
+            found.infer_column = col
+        else:
+            rest.append(col)
+    if not found.columns and found.infer_column is None:
+        if len(rest) == 1:
+            found.infer_column = rest[0]
+        else:
+            raise InputError(
+                f"{path}: no identifier column found (columns: {', '.join(cols)})",
+                "name a column email, phone or customer_id (or give a file with one column)",
+            )
+    return found
+
+
+def identifier_rows_sql(ident_file: IdentifierFile, extra: str = "") -> str:
+    """SQL ``(_row, type, raw[, extra])`` unpivoting every identifier column (blanks dropped)."""
+    parts = []
+    t = ident(ident_file.table)
+    for kind, cols in sorted(ident_file.columns.items()):
+        for col in cols:
+            parts.append(
+                f"SELECT _row, '{kind}' AS type, CAST({ident(col)} AS VARCHAR) AS raw{extra} FROM {t}"
+            )
+    if ident_file.infer_column:
+        v = f"trim(CAST({ident(ident_file.infer_column)} AS VARCHAR))"
+        inferred = (
+            f"CASE WHEN contains({v}, '@') THEN '{EMAIL}' "
+            f"WHEN regexp_full_match({v}, '[+0-9 ().\\-]{{7,}}') THEN '{PHONE}' ELSE '{ID}' END"
+        )
+        parts.append(f"SELECT _row, {inferred} AS type, {v} AS raw{extra} FROM {t}")
+    union = " UNION ALL ".join(parts)
+    return f"SELECT * FROM ({union}) WHERE nullif(trim(raw), '') IS NOT NULL"
+
+
+def normalised_identifiers(ws: Workspace, rows_table: str, out_table: str) -> None:
+    """From ``rows_table (_row, type, raw, ...)`` build ``out_table`` adding ``norm``, ``token`` and ``pkey``.
+
+    ``pkey`` is the keyed token of the phone key (phones only). Emails use the SQL fast path, phones
+    run through Python once per distinct value; ids are trimmed.
+    """
+    from crmtool.db import fetch_arrow
+
+    con = ws.con
+    ws.hasher  # noqa: B018 - registers crm_token()
+    email_expr, email_join = email_norm(con, rows_table, "raw", "s")
+    phones = (
+        fetch_arrow(con, f"SELECT DISTINCT raw FROM {ident(rows_table)} WHERE type = '{PHONE}'")
+        .column(0)
+        .to_pylist()
+    )
+    phone_map = phone_norm_map(con, phones)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {ident(out_table)} AS
+        SELECT *, crm_token(norm) AS token,
+               CASE WHEN type = '{PHONE}' THEN crm_token({phone_key_sql("norm")}) END AS pkey
+        FROM (SELECT s.*, CASE s.type WHEN '{EMAIL}' THEN nullif({email_expr}, '')
+                                      WHEN '{PHONE}' THEN p.norm
+                                      ELSE nullif(trim(s.raw), '') END AS norm
+              FROM {ident(rows_table)} s
+              {email_join}
+              LEFT JOIN {phone_map} p ON s.type = '{PHONE}' AND p.raw = s.raw)
+    """)
+    con.execute(f"DROP TABLE IF EXISTS {phone_map}")
+
+
+@dataclass
+class SuppressResult:
+    run_id: str
+    path: Path
+    kind: str
+    rows: int
+    identifiers: int
+    added: dict[str, int]
+    already_present: int
+    unusable: int
+    parse_rejects: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "input": str(self.path),
+            "kind": self.kind,
+            "rows": self.rows,
+            "identifiers": self.identifiers,
+            "added": self.added,
+            "added_total": sum(self.added.values()),
+            "already_present": self.already_present,
+            "unusable": self.unusable,
+            "parse_rejects": self.parse_rejects,
+        }
+
+
+def import_suppressions(ws: Workspace, path: Path, kind: str, *, source: str | None = None) -> SuppressResult:
+    """Add the identifiers of ``path`` to ``privacy_suppressions`` as keyed tokens of ``kind``."""
+    from crmtool.io.readers import load_file
+
+    if kind not in KINDS:
+        raise UsageError(f"unknown suppression kind {kind!r}", f"use one of {', '.join(KINDS)}")
+    hasher = ws.hasher  # an unreadable key stops us before anything is written
+    con = ws.con
+    ensure_tables(con)
+    run = ws.start_run("suppress import")
+    try:
+        loaded = load_file(con, path, STAGING)
+        found = classify_columns(ws, STAGING, path)
+        when = date_sql(ident(found.date_column)) if found.date_column else "NULL"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE __privacy_ids AS "
+            f"{identifier_rows_sql(found, f', CAST({when} AS TIMESTAMP) AS added_at')}"
+        )
+        normalised_identifiers(ws, "__privacy_ids", "__privacy_ids_n")
+        now = datetime.now(UTC).replace(tzinfo=None)
+        src = source or path.name
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE __privacy_new AS
+            SELECT type AS channel, token, min(coalesce(added_at, ?)) AS added_at, any_value(pkey) AS pkey
+            FROM __privacy_ids_n n WHERE token IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM privacy_suppressions p
+                              WHERE p.channel = n.type AND p.token = n.token AND p.kind = {sql_str(kind)})
+            GROUP BY type, token""",
+            [now],
+        )
+        con.execute(
+            f"INSERT INTO privacy_suppressions "
+            f"SELECT channel, token, {sql_str(kind)}, {sql_str(src)}, added_at "
+            f"FROM __privacy_new ORDER BY channel, token"
+        )
+        con.execute(
+            "INSERT INTO privacy_match_keys SELECT DISTINCT pkey, 'phone', ? FROM __privacy_new "
+            "WHERE pkey IS NOT NULL AND pkey NOT IN (SELECT key_token FROM privacy_match_keys)",
+            [now],
+        )
+        added = {
+            str(c): int(n)
+            for c, n in con.execute(
+                "SELECT channel, count(*) FROM __privacy_new GROUP BY channel ORDER BY channel"
+            ).fetchall()
+        }
+        total, usable, distinct = con.execute(
+            "SELECT count(*), count(token), count(DISTINCT (type, token)) FROM __privacy_ids_n"
+        ).fetchall()[0]
+    finally:
+        for t in (STAGING,):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+        for t in ("__privacy_ids", "__privacy_ids_n", "__privacy_new"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+    result = SuppressResult(
+        run.run_id,
+        path,
+        kind,
+        loaded.rows,
+        int(total),
+        added,
+        int(distinct) - sum(added.values()),
+        int(total) - int(usable),
+        len(loaded.parse_rejects),
+    )
+    ws.finish_run(run, "pass", 0, {**result.as_dict(), "key_fingerprint": hasher.fingerprint})
+    return result
