@@ -145,7 +145,10 @@ def _rule_from(doc: YamlDoc, index: int, raw: dict[str, Any], problems: list[tup
         where=raw.get("where"),
     )
     for problem in kind.problems(spec):
-        problems.append((loc, f"rule '{name}': {problem}"))
+        # a problem that starts with an option name ("pattern does not compile") points at that option
+        option = problem.split(":", 1)[0].split(" ", 1)[0]
+        where = doc.loc(("rules", index, option)) if option in raw else loc
+        problems.append((where, f"rule '{name}': {problem}"))
     if spec.where:
         from crmtool.kinds.sql import sql_parse_problem
 

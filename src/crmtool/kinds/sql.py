@@ -39,7 +39,7 @@ class Sql(Kind):
 
     def problems(self, spec: RuleSpec) -> list[str]:
         problem = sql_parse_problem(spec.opt("expr"))
-        return [problem] if problem else []
+        return [f"expr: {problem}"] if problem else []
 
     def check(self, ctx: PlanContext, spec: RuleSpec) -> str:
         expr = spec.opt("expr")
