@@ -1,0 +1,1 @@
+"""Segments: features, RFM, conditions, holdouts, membership history and audience export."""

@@ -1,0 +1,463 @@
+"""Public API of the segments feature: what ``crmtool segment ...`` calls.
+
+>>> from crmtool.segments.api import segment
+>>> from crmtool.workspace import open_workspace
+>>> with open_workspace("crmtool.duckdb") as ws:                         # doctest: +SKIP
+...     result = segment(ws, Path("examples/clientes.csv"), Path("segments.yaml"),
+...                      orders=Path("examples/pedidos.csv"), events=Path("examples/eventos.csv"),
+...                      out_dir=Path("out"), as_of=date(2026, 11, 1))
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from crmtool.errors import ConfigError, InputError, UsageError
+from crmtool.segments import membership
+from crmtool.segments.conditions import ident, sql_str
+from crmtool.segments.features import (
+    CustomerColumns,
+    InputStats,
+    build_features,
+    prepare_customers,
+    prepare_events,
+    prepare_orders,
+    register_macros,
+)
+from crmtool.segments.membership import DiffResult, SegmentCounts
+from crmtool.segments.protection import build_exclusions
+from crmtool.segments.spec import SegmentsSpec, load_segments
+from crmtool.workspace import Workspace
+
+Progress = Callable[[str], None]
+INPUT_TABLES = ("seg_in_customers", "seg_in_orders", "seg_in_events")
+
+
+@dataclass
+class SegmentResult:
+    run_id: str
+    as_of: date
+    customers: int
+    stats: InputStats
+    segments: list[SegmentCounts]
+    excluded_customers: dict[str, int]
+    notes: list[str]
+    previous_run: str | None = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.isoformat(),
+            "customers": self.customers,
+            "inputs": self.stats.as_dict(),
+            "segments": [s.as_dict() for s in self.segments],
+            "excluded_customers": self.excluded_customers,
+            "notes": self.notes,
+            "previous_run": self.previous_run,
+            "outputs": {k: str(v) for k, v in self.outputs.items()},
+        }
+
+
+@dataclass
+class PreviewResult:
+    as_of: date
+    customers: int
+    stats: InputStats
+    segments: list[SegmentCounts]
+    overlap: list[list[int]]  # customers matching both conditions (before exclusive groups)
+
+    def as_dict(self) -> dict[str, Any]:
+        names = [s.name for s in self.segments]
+        return {
+            "as_of": self.as_of.isoformat(),
+            "customers": self.customers,
+            "inputs": self.stats.as_dict(),
+            "segments": [s.as_dict() for s in self.segments],
+            "overlap": {
+                a: dict(zip(names, row, strict=True)) for a, row in zip(names, self.overlap, strict=True)
+            },
+        }
+
+
+def _spec(spec: SegmentsSpec | Path) -> SegmentsSpec:
+    return spec if isinstance(spec, SegmentsSpec) else load_segments(spec)
+
+
+def _load(ws: Workspace, path: Path, table: str) -> int:
+    """Parquet is read in place (a view); CSV/xlsx go through the shared reader (encodings, rejects).
+
+    Returns the number of CSV lines that could not be parsed as rows (reported, never used)."""
+    import duckdb
+
+    from crmtool.io.readers import ensure_readable, file_format, load_file
+
+    ensure_readable(path)
+    if file_format(path) == "parquet":
+        p = sql_str(str(path))
+        try:
+            ws.con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT file_row_number + 1 AS _row, "
+                f"* EXCLUDE (file_row_number) FROM read_parquet({p}, file_row_number = true)"
+            )
+            ws.con.execute(f"DESCRIBE {table}").fetchall()
+        except duckdb.Error as exc:
+            raise InputError(f"{path}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
+        return 0
+    return len(load_file(ws.con, path, table).parse_rejects)
+
+
+def _drop_inputs(ws: Workspace) -> None:
+    for t in (*INPUT_TABLES, "seg_in_audience"):
+        _drop(ws, t)
+
+
+def _drop(ws: Workspace, name: str) -> None:
+    kinds = ws.con.execute(
+        "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? UNION ALL "
+        "SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ?",
+        [name, name],
+    ).fetchall()
+    for (kind,) in kinds:
+        ws.con.execute(f"DROP {kind} IF EXISTS {name}")
+
+
+def _check_consent_column(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> None:
+    if cc.consent is None:
+        return
+    cols = {r[0] for r in ws.con.execute("DESCRIBE seg_customers").fetchall()}
+    if cc.consent not in cols:
+        raise InputError(
+            f"the customers file has no consent column '{cc.consent}'",
+            f"map it under inputs.customers.consent in {spec.file}, or set it to null to build "
+            f"send lists without a consent check",
+        )
+
+
+def _prepare(
+    ws: Workspace,
+    customers: Path,
+    spec: SegmentsSpec,
+    orders: Path | None,
+    events: Path | None,
+    as_of: date,
+    progress: Progress | None,
+) -> tuple[InputStats, CustomerColumns, dict[str, str]]:
+    orders = orders or spec.orders.path
+    events = events or spec.events.path
+    stats = InputStats()
+    unparseable = {"customers": _load(ws, customers, "seg_in_customers")}
+    if orders:
+        unparseable["orders"] = _load(ws, orders, "seg_in_orders")
+    if events:
+        unparseable["events"] = _load(ws, events, "seg_in_events")
+    if progress:
+        progress("computing features")
+    register_macros(ws.con, spec)
+    cc = prepare_customers(ws.con, "seg_in_customers", spec, stats)
+    _check_consent_column(ws, spec, cc)
+    prepare_orders(ws.con, "seg_in_orders" if orders else None, spec, as_of, stats)
+    prepare_events(ws.con, "seg_in_events" if events else None, spec, as_of, stats)
+    for what, n in unparseable.items():
+        if n:
+            stats.skipped.setdefault(what, {})["unparseable_csv_row"] = n
+    columns = build_features(ws.con, spec, as_of, cc, stats)
+    if progress:
+        progress("evaluating segments")
+    membership.evaluate(ws.con, spec, columns, as_of)
+    return stats, cc, columns
+
+
+def _output_columns(spec: SegmentsSpec, cc: CustomerColumns, columns: dict[str, str]) -> dict[str, list[str]]:
+    default = list(spec.output_columns) or ["customer_id", *(c for c in (cc.email, cc.phone) if c)]
+    problems = []
+    out = {}
+    for seg in spec.segments:
+        cols = list(seg.columns) or default
+        if "customer_id" not in cols:
+            cols = ["customer_id", *cols]
+        for c in cols:
+            if c not in columns:
+                problems.append(
+                    (
+                        seg.loc,
+                        f"segment '{seg.name}': output column '{c}' is not a feature or customer column",
+                    )
+                )
+        out[seg.name] = cols
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def segment(
+    ws: Workspace,
+    customers: Path,
+    spec: SegmentsSpec | Path,
+    *,
+    out_dir: Path,
+    orders: Path | None = None,
+    events: Path | None = None,
+    as_of: date | None = None,
+    fmt: str | None = None,
+    progress: Progress | None = None,
+) -> SegmentResult:
+    """Evaluate every segment, write send lists, holdouts, memberships and a summary; record history."""
+    from crmtool.io.writers import write_query, write_text_atomic
+
+    spec = _spec(spec)
+    as_of = as_of or spec.as_of or date.today()
+    fmt = fmt or spec.output_format or "csv"
+    if fmt not in ("csv", "parquet"):
+        raise UsageError(f"unknown output format {fmt!r}", "use csv or parquet")
+    run = ws.start_run("segment")
+    try:
+        with run.timed("evaluate"):
+            stats, cc, columns = _prepare(ws, customers, spec, orders, events, as_of, progress)
+            out_cols = _output_columns(spec, cc, columns)
+            notes = build_exclusions(ws, spec, cc)
+            membership.apply_status(ws.con, spec)
+        rows = membership.counts(ws.con, spec, stats.customers)
+        prev = membership.previous_run(ws.con)
+        if prev:
+            membership.compare_with(ws.con, prev, rows)
+        excluded = dict(
+            ws.con.execute(
+                "SELECT reason, count(DISTINCT customer_id) FROM seg_status WHERE reason IS NOT NULL "
+                "GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        )
+        if progress:
+            progress("writing")
+        outputs: dict[str, Path] = {}
+        with run.timed("write"):
+            for seg in spec.segments:
+                target = out_dir / "segments" / f"{seg.name}.{fmt}"
+                cols = ", ".join(f"f.{ident(c)}" for c in out_cols[seg.name])
+                write_query(
+                    ws.con,
+                    f"SELECT {cols} FROM seg_status s JOIN seg_features f USING (customer_id) "
+                    f"WHERE s.segment = {sql_str(seg.name)} AND s.status = 'send' "
+                    f"ORDER BY f.customer_id",
+                    target,
+                    fmt,
+                )
+                outputs[f"segment:{seg.name}"] = target
+            outputs["holdouts"] = out_dir / f"holdouts.{fmt}"
+            write_query(
+                ws.con,
+                "SELECT customer_id, segment, holdout FROM seg_status WHERE status = 'holdout' "
+                "ORDER BY idx, customer_id",
+                outputs["holdouts"],
+                fmt,
+            )
+            outputs["memberships"] = out_dir / f"memberships.{fmt}"
+            write_query(
+                ws.con,
+                "SELECT customer_id, segment, holdout IS NOT NULL AS in_holdout, holdout, status, "
+                "reason FROM seg_status ORDER BY idx, customer_id",
+                outputs["memberships"],
+                fmt,
+            )
+        with run.timed("history"):
+            membership.record(ws.con, run.run_id, as_of, spec.file, stats.customers)
+        result = SegmentResult(
+            run.run_id,
+            as_of,
+            stats.customers,
+            stats,
+            rows,
+            {str(k): int(v) for k, v in excluded.items()},
+            notes,
+            prev,
+            outputs,
+        )
+        outputs["summary"] = out_dir / "summary.json"
+        body = result.as_dict()
+        body["timings"] = run.timings
+        write_text_atomic(outputs["summary"], json.dumps(body, indent=2, sort_keys=True, default=str) + "\n")
+        ws.finish_run(
+            run, "ok", 0, {"segments": len(rows), "customers": stats.customers, "as_of": str(as_of)}
+        )
+        return result
+    except Exception as exc:
+        ws.finish_run(run, "error", int(getattr(exc, "exit_code", 2)), {"error": type(exc).__name__})
+        raise
+    finally:
+        _drop_inputs(ws)
+
+
+def preview(
+    ws: Workspace,
+    customers: Path,
+    spec: SegmentsSpec | Path,
+    *,
+    orders: Path | None = None,
+    events: Path | None = None,
+    as_of: date | None = None,
+    progress: Progress | None = None,
+) -> PreviewResult:
+    """Sizes and the overlap matrix of the segments; writes nothing, records nothing."""
+    spec = _spec(spec)
+    as_of = as_of or spec.as_of or date.today()
+    try:
+        stats, cc, _ = _prepare(ws, customers, spec, orders, events, as_of, progress)
+        build_exclusions(ws, spec, cc)
+        membership.apply_status(ws.con, spec)
+        rows = membership.counts(ws.con, spec, stats.customers)
+        return PreviewResult(as_of, stats.customers, stats, rows, membership.overlap(ws.con, spec))
+    finally:
+        _drop_inputs(ws)
+
+
+def diff(ws: Workspace, since: str | None = None, run: str | None = None) -> DiffResult:
+    """Who entered and exited each segment between two recorded runs (see :func:`membership.diff`)."""
+    return membership.diff(ws, since, run)
+
+
+def write_diff(ws: Workspace, result: DiffResult, target: Path, fmt: str = "csv") -> Path:
+    """The detailed list (segment, customer_id, change) of a diff, sorted."""
+    from crmtool.io.writers import write_query
+
+    write_query(ws.con, result.changes_query, target, fmt)
+    return target
+
+
+@dataclass
+class AudienceResult:
+    platform: str
+    segment: str
+    source: Path
+    output: Path
+    rows: int
+    emails: int
+    phones: int
+    skipped_emails: int  # present but not an address
+    skipped_phones: int  # present but not a valid number
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
+
+
+def export_audience(
+    ws: Workspace,
+    name: str,
+    platform: str,
+    *,
+    source_dir: Path,
+    out: Path | None = None,
+    spec: SegmentsSpec | Path | None = None,
+) -> AudienceResult:
+    """Hash the send list ``source_dir/segments/<name>.<csv|parquet>`` for ``platform`` (meta | google).
+
+    Output: CSV with ``email`` and ``phone`` columns holding lower-case hex SHA-256 of the values
+    normalised as the platform documents (see :mod:`crmtool.segments.audience`); a customer with
+    neither is left out and counted.
+    """
+    import pyarrow as pa
+
+    from crmtool.db import fetch_arrow
+    from crmtool.io.writers import write_query
+    from crmtool.segments.audience import PLATFORMS, hash_email, hash_phone
+
+    if platform not in PLATFORMS:
+        raise UsageError(f"unknown platform {platform!r}", f"use one of {', '.join(PLATFORMS)}")
+    s = _spec(spec) if spec is not None else None
+    email_col = (s.customers.email if s else None) or "email"
+    phone_col = (s.customers.phone if s else None) or "phone"
+    region = s.customers.phone_region if s else "ES"
+    source = next(
+        (
+            p
+            for p in (source_dir / "segments" / f"{name}.csv", source_dir / "segments" / f"{name}.parquet")
+            if p.exists()
+        ),
+        None,
+    )
+    if source is None:
+        raise InputError(
+            f"no send list for segment {name!r} in {source_dir / 'segments'}",
+            "run 'crmtool segment ... --out DIR' first and pass that DIR with --from",
+        )
+    _load(ws, source, "seg_in_audience")
+    try:
+        cols = {r[0] for r in ws.con.execute("DESCRIBE seg_in_audience").fetchall()}
+        if email_col not in cols and phone_col not in cols:
+            raise InputError(
+                f"{source}: has neither '{email_col}' nor '{phone_col}' columns",
+                "add them to output.columns in segments.yaml",
+            )
+        parts = []
+        for col, kind in ((email_col, "email"), (phone_col, "phone")):
+            if col not in cols:
+                continue
+            raw = (
+                fetch_arrow(
+                    ws.con,
+                    f"SELECT DISTINCT CAST({ident(col)} AS VARCHAR) AS v FROM seg_in_audience "
+                    f"WHERE nullif(trim(CAST({ident(col)} AS VARCHAR)), '') IS NOT NULL",
+                )
+                .column("v")
+                .to_pylist()
+            )
+            hashed = [
+                hash_email(v, platform) if kind == "email" else hash_phone(v, platform, region) for v in raw
+            ]
+            ws.con.register(f"__aud_{kind}", pa.table({"v": raw, "h": hashed}))
+            ws.con.execute(f"CREATE OR REPLACE TEMP TABLE seg_aud_{kind} AS SELECT * FROM __aud_{kind}")
+            ws.con.unregister(f"__aud_{kind}")
+            parts.append((col, kind))
+        sel = []
+        joins = []
+        for col, kind in parts:
+            sel.append(f"{kind[0]}.h AS {kind}")
+            joins.append(
+                f"LEFT JOIN seg_aud_{kind} {kind[0]} ON {kind[0]}.v = CAST(a.{ident(col)} AS VARCHAR)"
+            )
+        for kind in ("email", "phone"):
+            if kind not in [k for _, k in parts]:
+                sel.append(f"NULL::VARCHAR AS {kind}")
+        order = "a.customer_id" if "customer_id" in cols else "a._row"
+        ws.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE seg_audience AS SELECT {', '.join(sel)}, "
+            f"{order} AS __o FROM seg_in_audience a {' '.join(joins)}"
+        )
+        counts = ws.con.execute(
+            "SELECT count(*) FILTER (WHERE email IS NOT NULL OR phone IS NOT NULL), "
+            "count(email), count(phone) FROM seg_audience"
+        ).fetchall()[0]
+        skipped = {}
+        for col, kind in parts:
+            skipped[kind] = int(
+                ws.con.execute(
+                    f"SELECT count(*) FROM seg_in_audience a LEFT JOIN seg_aud_{kind} x "
+                    f"ON x.v = CAST(a.{ident(col)} AS VARCHAR) "
+                    f"WHERE nullif(trim(CAST(a.{ident(col)} AS VARCHAR)), '') IS NOT NULL AND x.h IS NULL"
+                ).fetchall()[0][0]
+            )
+        target = out or source_dir / "audiences" / f"{name}.{platform}.csv"
+        write_query(
+            ws.con,
+            "SELECT email, phone FROM seg_audience WHERE email IS NOT NULL OR phone IS NOT NULL ORDER BY __o",
+            target,
+            "csv",
+            neutralise_formulas=False,
+        )
+        return AudienceResult(
+            platform,
+            name,
+            source,
+            target,
+            int(counts[0]),
+            int(counts[1]),
+            int(counts[2]),
+            skipped.get("email", 0),
+            skipped.get("phone", 0),
+        )
+    finally:
+        _drop(ws, "seg_in_audience")

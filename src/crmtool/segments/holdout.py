@@ -1,0 +1,43 @@
+"""Deterministic, stable holdout buckets, identical in Python and in DuckDB SQL.
+
+``bucket(id) = int(first 16 hex digits of SHA-256(salt + ":" + normalised id)) mod 10000``, where
+the normalised customer id is the id as text with surrounding white space trimmed (the same
+normalisation the privacy tokens use). A customer is in a holdout of ``p`` percent when its bucket
+is below ``round(p * 100)``. So:
+
+- the same customer stays in (or out) on every run, whatever else changes in the data;
+- with the same salt a smaller holdout is always inside a larger one (5% inside 10%);
+- another salt draws an independent group (use one per experiment you want independent).
+
+SHA-256 is used (not DuckDB's ``hash()``, which is not specified and may change between
+versions) because both Python's :mod:`hashlib` and DuckDB's ``sha256()`` compute it the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+BUCKETS = 10_000
+
+
+def normalise_id(customer_id: str | int) -> str:
+    return str(customer_id).strip()
+
+
+def bucket(customer_id: str | int, salt: str) -> int:
+    """The bucket (0..9999) of one customer id under ``salt``."""
+    digest = hashlib.sha256(f"{salt}:{normalise_id(customer_id)}".encode()).hexdigest()
+    return int(digest[:16], 16) % BUCKETS
+
+
+def in_holdout(customer_id: str | int, salt: str, percent: float) -> bool:
+    return bucket(customer_id, salt) < round(percent * 100)
+
+
+def bucket_sql(id_sql: str, salt: str) -> str:
+    """SQL computing :func:`bucket` for an id expression (already trimmed text or any type)."""
+    salt_lit = "'" + (salt + ":").replace("'", "''") + "'"
+    return (
+        f"(('0x' || substr(sha256({salt_lit} || trim(CAST({id_sql} AS VARCHAR))), 1, 16))::UBIGINT "
+        f"% {BUCKETS})"
+    )
