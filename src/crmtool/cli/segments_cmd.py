@@ -1,7 +1,334 @@
-"""CLI commands of the segments feature (registered on the main app)."""
+"""crmtool segment [run] | preview | diff | export-audience: thin commands over crmtool.segments.api.
+
+``crmtool segment CUSTOMERS ...`` is short for ``crmtool segment run CUSTOMERS ...``: the group
+routes a first argument that names no subcommand to ``run``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
+from crmtool.cli.common import (
+    FileFormat,
+    FormatOpt,
+    KeyFileOpt,
+    LockTimeoutOpt,
+    LogFileOpt,
+    OutputFormat,
+    QuietOpt,
+    Ui,
+    WorkspaceOpt,
+    emit,
+    run_command,
+)
+from crmtool.errors import ExitCode, UsageError
+
+
+class _SegmentGroup(TyperGroup):
+    """A group whose first positional argument may be the customers file (then it runs ``run``)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+segment_app = typer.Typer(
+    cls=_SegmentGroup,
+    no_args_is_help=True,
+    help="Segments from segments.yaml: send lists, stable holdouts, history, audiences.\n\n"
+    "'crmtool segment CUSTOMERS --segments segments.yaml --out DIR' is short for 'crmtool segment run ...'.",
+)
+
+CustomersArg = Annotated[
+    Path, typer.Argument(help="Customers export (CSV, Parquet or xlsx).", show_default=False)
+]
+SegmentsOpt = Annotated[Path, typer.Option("--segments", "-s", help="The segments file.")]
+OrdersOpt = Annotated[
+    Path | None, typer.Option("--orders", help="Orders export (customer id, date, amount, channel).")
+]
+EventsOpt = Annotated[
+    Path | None, typer.Option("--events", help="Events export (customer id, type, timestamp).")
+]
+AsOfOpt = Annotated[
+    str | None, typer.Option("--as-of", help="Reference date YYYY-MM-DD (default: file, else today).")
+]
 
 
 def register(app: typer.Typer) -> None:
-    """Add this feature's commands to ``app``."""
+    app.add_typer(segment_app, name="segment")
+
+
+def _as_of(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--as-of {value!r} is not a date", "write it as YYYY-MM-DD") from None
+
+
+def _change(entered: int | None, exited: int | None) -> str:
+    if entered is None or exited is None:
+        return "first run"
+    return f"+{entered} / -{exited}"
+
+
+def _json(payload: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(payload, indent=2, sort_keys=True, default=str)
+
+
+@segment_app.command("run")
+def run(
+    customers: CustomersArg,
+    segments: SegmentsOpt = Path("segments.yaml"),
+    orders: OrdersOpt = None,
+    events: EventsOpt = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for segments/, holdouts, memberships, summary.")
+    ] = Path("out"),
+    as_of: AsOfOpt = None,
+    file_format: Annotated[
+        FileFormat | None,
+        typer.Option("--output-format", help="csv or parquet (default: the file's, else csv)."),
+    ] = None,
+    fmt: FormatOpt = OutputFormat.text,
+    workspace: WorkspaceOpt = "crmtool.duckdb",
+    lock_timeout: LockTimeoutOpt = 60.0,
+    key_file: KeyFileOpt = None,
+    quiet: QuietOpt = False,
+    log_file: LogFileOpt = None,
+) -> None:
+    """Evaluate every segment and write send lists, holdouts, memberships and a summary; record history."""
+    from crmtool.segments import api
+    from crmtool.workspace import open_workspace
+
+    ui = Ui(quiet, log_file)
+
+    def body() -> ExitCode:
+        if fmt is OutputFormat.junit:
+            raise UsageError("--format junit is not available for segments", "use text or json")
+        day = _as_of(as_of)
+        with (
+            open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws,
+            ui.progress("segmenting") as progress,
+        ):
+            result = api.segment(
+                ws,
+                customers,
+                segments,
+                out_dir=out,
+                orders=orders,
+                events=events,
+                as_of=day,
+                fmt=file_format.value if file_format else None,
+                progress=progress,
+            )
+        if fmt is OutputFormat.json:
+            emit(ui, _json(result.as_dict()))
+            return ExitCode.OK
+        from rich.table import Table
+
+        table = Table(show_edge=False, pad_edge=False)
+        for col, justify in (
+            ("segment", "left"),
+            ("group", "left"),
+            ("members", "right"),
+            ("share", "right"),
+            ("holdout", "right"),
+            ("excluded", "right"),
+            ("send", "right"),
+            ("change", "right"),
+        ):
+            table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for s in result.segments:
+            table.add_row(
+                s.name,
+                s.group or "",
+                str(s.members),
+                f"{s.share:.1%}",
+                str(s.holdout),
+                str(s.excluded),
+                str(s.send),
+                _change(s.entered, s.exited),
+            )
+        ui.out.print(table)
+        st = result.stats
+        ui.out.print(
+            f"as of {result.as_of}: {result.customers} customers"
+            + (
+                f" ({st.duplicate_ids} duplicate ids, {st.blank_ids} blank ids ignored)"
+                if st.duplicate_ids or st.blank_ids
+                else ""
+            )
+        )
+        if result.excluded_customers:
+            reasons = ", ".join(f"{k} {v}" for k, v in sorted(result.excluded_customers.items()))
+            ui.out.print(f"left out of send lists (customers): {reasons}")
+        for what, reasons_ in sorted(st.skipped.items()):
+            if reasons_:
+                ui.out.print(
+                    f"skipped {what} rows: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons_.items()))
+                )
+        for note in result.notes:
+            ui.warn(note)
+        if st.shadowed_columns:
+            ui.warn(
+                f"customer columns named like features (the feature wins): {", ".join(st.shadowed_columns)}"
+            )
+        ui.out.print(
+            f"wrote {out}/segments/ ({len(result.segments)} lists), holdouts, memberships, summary.json"
+        )
+        ui.out.print(f"run {result.run_id}")
+        return ExitCode.OK
+
+    run_command(ui, body)
+
+
+@segment_app.command("preview")
+def preview(
+    customers: CustomersArg,
+    segments: SegmentsOpt = Path("segments.yaml"),
+    orders: OrdersOpt = None,
+    events: EventsOpt = None,
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = OutputFormat.text,
+    workspace: WorkspaceOpt = "crmtool.duckdb",
+    lock_timeout: LockTimeoutOpt = 60.0,
+    key_file: KeyFileOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Sizes of the segments and how they overlap (an overlap matrix); writes nothing."""
+    from crmtool.segments import api
+    from crmtool.workspace import open_workspace
+
+    ui = Ui(quiet)
+
+    def body() -> ExitCode:
+        day = _as_of(as_of)
+        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+            result = api.preview(ws, customers, segments, orders=orders, events=events, as_of=day)
+        if fmt is not OutputFormat.text:
+            emit(ui, _json(result.as_dict()))
+            return ExitCode.OK
+        from rich.table import Table
+
+        sizes = Table(show_edge=False, pad_edge=False)
+        for col in ("#", "segment", "matched", "members", "share", "send"):
+            sizes.add_column(col, justify="left" if col == "segment" else "right")
+        for i, s in enumerate(result.segments, start=1):
+            sizes.add_row(str(i), s.name, str(s.matched), str(s.members), f"{s.share:.1%}", str(s.send))
+        ui.out.print(sizes)
+        ui.out.print("overlap (customers matching both conditions, before exclusive groups):")
+        matrix = Table(show_edge=False, pad_edge=False)
+        matrix.add_column("#", justify="right")
+        for i in range(len(result.segments)):
+            matrix.add_column(str(i + 1), justify="right")
+        for i, row in enumerate(result.overlap, start=1):
+            matrix.add_row(str(i), *(str(v) for v in row))
+        ui.out.print(matrix)
+        ui.out.print(f"as of {result.as_of}: {result.customers} customers; nothing written")
+        return ExitCode.OK
+
+    run_command(ui, body)
+
+
+@segment_app.command("diff")
+def diff(
+    since: Annotated[
+        str | None, typer.Option("--since", help="Run id or date YYYY-MM-DD (default: previous run).")
+    ] = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="Run to compare (default: the latest).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write who entered/exited (csv).")] = None,
+    list_runs: Annotated[bool, typer.Option("--list-runs", help="List the recorded segment runs.")] = False,
+    fmt: FormatOpt = OutputFormat.text,
+    workspace: WorkspaceOpt = "crmtool.duckdb",
+    lock_timeout: LockTimeoutOpt = 60.0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Who entered and who exited each segment between two recorded runs."""
+    from crmtool.segments import api, membership
+    from crmtool.workspace import open_workspace
+
+    ui = Ui(quiet)
+
+    def body() -> ExitCode:
+        with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
+            if list_runs:
+                for rid, day, n in membership.list_runs(ws.con):
+                    ui.out.print(f"{rid}  as of {day}  {n} memberships")
+                return ExitCode.OK
+            result = api.diff(ws, since, run_id)
+            if out is not None:
+                api.write_diff(ws, result, out)
+        if fmt is not OutputFormat.text:
+            emit(ui, _json(result.as_dict()))
+            return ExitCode.OK
+        from rich.table import Table
+
+        table = Table(show_edge=False, pad_edge=False)
+        for col in ("segment", "before", "after", "entered", "exited"):
+            table.add_column(col, justify="left" if col == "segment" else "right")
+        for name, c in result.segments.items():
+            table.add_row(name, str(c["before"]), str(c["after"]), str(c["entered"]), str(c["exited"]))
+        ui.out.print(f"{result.base_run} (as of {result.base_as_of}) -> {result.run} (as of {result.as_of})")
+        ui.out.print(table)
+        if out is not None:
+            ui.out.print(f"wrote {out}")
+        return ExitCode.OK
+
+    run_command(ui, body)
+
+
+@segment_app.command("export-audience")
+def export_audience(
+    name: Annotated[
+        str, typer.Argument(help="Segment name (its send list from a previous run).", show_default=False)
+    ],
+    platform: Annotated[str, typer.Option("--platform", "-p", help="meta or google.")] = "meta",
+    source: Annotated[
+        Path, typer.Option("--from", help="The --out folder of a 'crmtool segment' run.")
+    ] = Path("out"),
+    segments: Annotated[
+        Path | None,
+        typer.Option(
+            "--segments",
+            "-s",
+            help="Segments file (column names, phone region); default segments.yaml when present.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Audience file (default FROM/audiences/NAME.PLATFORM.csv)."),
+    ] = None,
+    fmt: FormatOpt = OutputFormat.text,
+    quiet: QuietOpt = False,
+) -> None:
+    """SHA-256 of emails and phones of a send list, normalised as Meta or Google documents."""
+    from crmtool.segments import api
+    from crmtool.workspace import open_workspace
+
+    ui = Ui(quiet)
+
+    def body() -> ExitCode:
+        spec_path = segments or (Path("segments.yaml") if Path("segments.yaml").exists() else None)
+        with open_workspace(":memory:") as ws:
+            result = api.export_audience(ws, name, platform, source_dir=source, out=out, spec=spec_path)
+        if fmt is not OutputFormat.text:
+            emit(ui, _json(result.as_dict()))
+            return ExitCode.OK
+        ui.out.print(
+            f"{result.platform}: {result.rows} rows ({result.emails} emails, {result.phones} phones hashed; "
+            f"skipped {result.skipped_emails} invalid emails, {result.skipped_phones} invalid phones) "
+            f"-> {result.output}"
+        )
+        return ExitCode.OK
+
+    run_command(ui, body)
