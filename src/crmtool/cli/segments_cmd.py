@@ -181,7 +181,7 @@ def run(
             ui.warn(note)
         if st.shadowed_columns:
             ui.warn(
-                f"customer columns named like features (the feature wins): {", ".join(st.shadowed_columns)}"
+                f"customer columns named like features (the feature wins): {', '.join(st.shadowed_columns)}"
             )
         ui.out.print(
             f"wrote {out}/segments/ ({len(result.segments)} lists), holdouts, memberships, summary.json"
