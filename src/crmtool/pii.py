@@ -110,3 +110,18 @@ def detect_pii(
         elif by_content:
             found[col] = PiiColumn(col, by_content, "content", round(share, 3))
     return found
+
+
+def pii_inventory(con: duckdb.DuckDBPyConnection, table: str) -> list[dict[str, object]]:
+    """Every column of ``table`` in order, with its personal-data category (``None`` when none)."""
+    found = detect_pii(con, table)
+    cols = [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall() if r[0] != "_row"]
+    return [
+        {
+            "column": c,
+            "category": found[c].category if c in found else None,
+            "evidence": found[c].evidence if c in found else None,
+            "share": found[c].share if c in found else 0.0,
+        }
+        for c in cols
+    ]
