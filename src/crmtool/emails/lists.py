@@ -1,0 +1,131 @@
+"""Domain and local-part lists: disposable domains, role accounts, free providers, allow-list.
+
+Sources of truth:
+
+* disposable domains: the ``disposable-email-domains`` package (a maintained blocklist shipped
+  offline, updated with each release), plus the user's own list; a subdomain of a listed domain
+  is disposable too (``x.mailinator.com``);
+* role accounts: ``rules/lists/role_accounts.txt`` when present, else the built-in list
+  ``crmtool/data/emails_role_accounts.txt`` (multilingual: info, ventas, soporte, rrhh ...);
+* free (consumer) providers: ``crmtool/data/emails_providers.txt``, also the typo targets;
+* allow-list: domains never reported as typos or lookalikes (the user's real partners).
+
+List files hold one entry per line; ``#`` starts a comment; blank lines are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from crmtool.errors import InputError
+
+#: file names looked up in a lists folder (``rules/lists`` by default)
+ROLE_FILE = "role_accounts.txt"
+DISPOSABLE_FILE = "disposable_extra.txt"
+ALLOW_FILE = "allow_domains.txt"
+PROVIDERS_FILE = "free_providers_extra.txt"
+
+
+def parse_list(text: str) -> list[str]:
+    """Entries of a list file: lower-cased, comments and blanks dropped, order kept, no repeats."""
+    seen: dict[str, None] = {}
+    for line in text.splitlines():
+        entry = line.split("#", 1)[0].strip().lower()
+        if entry:
+            seen[entry] = None
+    return list(seen)
+
+
+def read_list(path: Path) -> list[str]:
+    """A user list file, with a clear error when it cannot be read."""
+    try:
+        return parse_list(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: list file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"{path}: cannot read list file ({exc.__class__.__name__})", "save it as UTF-8 text"
+        ) from None
+
+
+@cache
+def builtin(name: str) -> tuple[str, ...]:
+    """A list shipped in ``crmtool/data`` (``emails_<name>.txt``)."""
+    text = resources.files("crmtool").joinpath("data", f"emails_{name}.txt").read_text(encoding="utf-8")
+    return tuple(parse_list(text))
+
+
+@cache
+def package_disposable() -> frozenset[str]:
+    """The disposable-email-domains package's blocklist, minus its own allow-list."""
+    import disposable_email_domains as ded
+
+    return frozenset(d.lower() for d in ded.blocklist) - frozenset(d.lower() for d in ded.allowlist)
+
+
+_SEPARATORS = re.compile(r"[._-]+")
+_TRAILING_DIGITS = re.compile(r"\d+$")
+
+
+def role_key(local: str) -> str:
+    """How a local part is matched against the role list: ``Info.2@`` -> ``info``."""
+    base = local.lower().split("+", 1)[0]
+    return _TRAILING_DIGITS.sub("", _SEPARATORS.sub("", base))
+
+
+@dataclass(frozen=True)
+class EmailLists:
+    """Every list the classifier uses; build with :meth:`load`."""
+
+    disposable: frozenset[str]
+    roles: frozenset[str]
+    providers: tuple[str, ...]
+    allow: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def load(
+        cls,
+        folder: Path | None = None,
+        *,
+        role_file: Path | None = None,
+        disposable_files: tuple[Path, ...] = (),
+        allow_files: tuple[Path, ...] = (),
+        extra_disposable: tuple[str, ...] = (),
+        extra_allow: tuple[str, ...] = (),
+    ) -> EmailLists:
+        """Built-in lists, extended (or, for roles, replaced) by the files of ``folder``."""
+        roles: list[str] = list(builtin("role_accounts"))
+        disposable = set(package_disposable())
+        providers = list(builtin("providers"))
+        allow: set[str] = {d.lower() for d in extra_allow}
+        disposable.update(d.lower() for d in extra_disposable)
+        if folder is not None and folder.is_dir():
+            if (folder / ROLE_FILE).exists() and role_file is None:
+                role_file = folder / ROLE_FILE
+            if (folder / DISPOSABLE_FILE).exists():
+                disposable.update(read_list(folder / DISPOSABLE_FILE))
+            if (folder / ALLOW_FILE).exists():
+                allow.update(read_list(folder / ALLOW_FILE))
+            if (folder / PROVIDERS_FILE).exists():
+                providers.extend(p for p in read_list(folder / PROVIDERS_FILE) if p not in providers)
+        if role_file is not None:
+            roles = read_list(role_file)
+        for f in disposable_files:
+            disposable.update(read_list(f))
+        for f in allow_files:
+            allow.update(read_list(f))
+        return cls(
+            frozenset(disposable - allow),
+            frozenset(role_key(r) for r in roles),
+            tuple(providers),
+            frozenset(allow),
+        )
+
+    def is_disposable(self, domain: str) -> bool:
+        """``domain`` or any parent domain of it is on the disposable list."""
+        labels = domain.lower().split(".")
+        return any(".".join(labels[i:]) in self.disposable for i in range(len(labels) - 1))
