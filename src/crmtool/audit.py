@@ -2,10 +2,11 @@
 
 Each line is one JSON object with sorted keys. Its ``prev`` field is the SHA-256 (hex) of the
 previous line's exact bytes (64 zeros for the first line), so editing, removing, inserting or
-reordering any line breaks the chain at that point. Every run ends with a ``seal`` entry that
-counts the run's entries; the head hash (SHA-256 of the last line) is returned to the caller and
-recorded in the run's manifest, so a log truncated after a seal is also caught when checked
-against a manifest.
+reordering any line breaks the chain at that point; its ``hash`` field is the SHA-256 of the entry
+without ``hash``, so an edited line (the last one too) is named itself, not the line after it.
+Every run ends with a ``seal`` entry that counts the run's entries; the head hash (SHA-256 of
+the last line) is returned to the caller and recorded in the run's manifest, so a log truncated
+after a seal is also caught when checked against a manifest.
 
 Personal data never appears in clear: record keys and personal-data values are keyed hashes
 (see :mod:`crmtool.keys`) written as ``"k:<hex>"``.
@@ -30,6 +31,11 @@ TOKEN_PREFIX = "k:"
 
 def line_hash(line: str) -> str:
     return hashlib.sha256(line.encode("utf-8")).hexdigest()
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    """SHA-256 of an entry's canonical form without its own ``hash`` field: an edited line shows itself."""
+    return line_hash(_dump({k: v for k, v in entry.items() if k != "hash"}))
 
 
 def _dump(entry: dict[str, Any]) -> str:
@@ -85,6 +91,7 @@ class AuditWriter:
         self.seq += 1
         self.count += 1
         full = {**entry, "run": self.run_id, "seq": self.seq, "ts": self.ts, "prev": self.prev}
+        full["hash"] = entry_hash(full)
         line = _dump(full)
         self.prev = line_hash(line)
         self._buffer.append(line)
@@ -145,6 +152,8 @@ def verify_log(path: Path, expected_head: str | None = None) -> VerifyResult:
                 return bad(n, "not a JSON object")
             if not isinstance(entry, dict):
                 return bad(n, "not a JSON object")
+            if entry.get("hash") != entry_hash(entry):
+                return bad(n, "line was edited: its content does not match its hash")
             if entry.get("prev") != prev:
                 return bad(n, "chain broken: 'prev' is not the hash of the line before "
                               "(a line was edited, removed, inserted or moved here)")
