@@ -8,24 +8,68 @@ from __future__ import annotations
 
 from typing import Any
 
-TRANSFORMS = ("exact", "text", "name", "email", "email_local", "email_domain", "phone", "digits", "date",
-              "year", "phonetic", "nickname", "initial", "prefix2", "prefix3", "prefix4", "first_token",
-              "last_token")
-METHODS = ("exact", "name", "surname", "jaro_winkler", "levenshtein", "token_set", "phonetic", "date",
-           "numeric", "email", "phone")
-SURVIVORSHIP = ("most_recent", "most_frequent", "most_complete", "longest", "source_priority",
-                "most_restrictive", "first", "sql")
+TRANSFORMS = (
+    "exact",
+    "text",
+    "name",
+    "email",
+    "email_local",
+    "email_domain",
+    "phone",
+    "digits",
+    "date",
+    "year",
+    "phonetic",
+    "nickname",
+    "initial",
+    "prefix2",
+    "prefix3",
+    "prefix4",
+    "first_token",
+    "last_token",
+)
+METHODS = (
+    "exact",
+    "name",
+    "surname",
+    "jaro_winkler",
+    "levenshtein",
+    "token_set",
+    "phonetic",
+    "date",
+    "numeric",
+    "email",
+    "phone",
+)
+SURVIVORSHIP = (
+    "most_recent",
+    "most_frequent",
+    "most_complete",
+    "longest",
+    "source_priority",
+    "most_restrictive",
+    "first",
+    "sql",
+)
 
-_BLOCK_TERM = {"type": "string", "minLength": 1,
-               "description": "column or column:transform, e.g. email:email, last_name:phonetic"}
+_BLOCK_TERM = {
+    "type": "string",
+    "minLength": 1,
+    "description": "column or column:transform, e.g. email:email, last_name:phonetic",
+}
 _RULE_SPEC = {
     "oneOf": [
         {"type": "string", "description": "the name of a survivorship rule"},
-        {"type": "object", "additionalProperties": False,
-         "properties": {"rule": {"enum": list(SURVIVORSHIP)},
-                        "by": {"type": "string", "description": "timestamp column for most_recent"},
-                        "sql": {"type": "string", "description": "aggregate SQL expression for rule sql"}},
-         "required": ["rule"]},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "rule": {"enum": list(SURVIVORSHIP)},
+                "by": {"type": "string", "description": "timestamp column for most_recent"},
+                "sql": {"type": "string", "description": "aggregate SQL expression for rule sql"},
+            },
+            "required": ["rule"],
+        },
     ]
 }
 
@@ -36,13 +80,19 @@ DEDUPE_SCHEMA: dict[str, Any] = {
     "required": ["id", "blocking", "comparisons"],
     "properties": {
         "id": {"type": "string", "minLength": 1, "description": "record id column (values must be unique)"},
-        "date_formats": {"type": "array", "items": {"type": "string"},
-                         "description": "strptime formats tried for date columns besides ISO"},
+        "date_formats": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "strptime formats tried for date columns besides ISO",
+        },
         "blocking": {
-            "type": "array", "minItems": 1,
+            "type": "array",
+            "minItems": 1,
             "description": "candidate pairs share the key of at least one rule",
             "items": {
-                "type": "object", "additionalProperties": False, "required": ["name"],
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
                 "properties": {
                     "name": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"},
                     "on": {"type": "array", "items": _BLOCK_TERM, "minItems": 1},
@@ -53,29 +103,55 @@ DEDUPE_SCHEMA: dict[str, Any] = {
             },
         },
         "comparisons": {
-            "type": "array", "minItems": 1,
+            "type": "array",
+            "minItems": 1,
             "items": {
-                "type": "object", "additionalProperties": False, "required": ["column", "method"],
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["column", "method"],
                 "properties": {
                     "name": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"},
                     "column": {"type": "string", "minLength": 1},
                     "method": {"enum": list(METHODS)},
-                    "thresholds": {"type": "array", "items": {"type": "number"},
-                                   "minItems": 1, "maxItems": 4},
+                    "thresholds": {
+                        "type": "array",
+                        "items": {"type": "number"},
+                        "minItems": 1,
+                        "maxItems": 4,
+                    },
                     "swap_with": {"type": "string", "description": "swapped values count too"},
-                    "term_frequency": {"type": "boolean",
-                                       "description": "an exact match on a rare value weighs more"},
-                    "weights": {"type": "array", "items": {"type": "number"},
-                                "description": "fixed match weights (bits), one per level, best first"},
+                    "term_frequency": {
+                        "type": "boolean",
+                        "description": "an exact match on a rare value weighs more",
+                    },
+                    "weights": {
+                        "type": "array",
+                        "items": {"type": "number"},
+                        "description": "fixed match weights (bits), one per level, best first",
+                    },
                 },
             },
         },
-        "threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1,
-                      "description": "match probability from which a pair is merged"},
-        "review": {"type": "number", "minimum": 0, "maximum": 1,
-                   "description": "lower bound of the review band [review, threshold)"},
+        "veto": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "comparisons that, when they disagree, send a pair to review instead of merging",
+        },
+        "threshold": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 1,
+            "description": "match probability from which a pair is merged",
+        },
+        "review": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "lower bound of the review band [review, threshold)",
+        },
         "model": {
-            "type": "object", "additionalProperties": False,
+            "type": "object",
+            "additionalProperties": False,
             "properties": {
                 "estimate": {"enum": ["em", "fixed"]},
                 "prior": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
@@ -84,23 +160,38 @@ DEDUPE_SCHEMA: dict[str, Any] = {
                 "max_iterations": {"type": "integer", "minimum": 1, "maximum": 500},
             },
         },
-        "max_block_size": {"type": "integer", "minimum": 2,
-                           "description": "blocks with more records are skipped (with a warning)"},
-        "max_pairs_per_rule": {"type": "integer", "minimum": 1,
-                               "description": "a rule making more pairs is skipped (warning)"},
+        "max_block_size": {
+            "type": "integer",
+            "minimum": 2,
+            "description": "blocks with more records are skipped (with a warning)",
+        },
+        "max_pairs_per_rule": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "a rule making more pairs is skipped (warning)",
+        },
         "max_cluster_size": {"type": "integer", "minimum": 2},
         "survivorship": {
-            "type": "object", "additionalProperties": False,
+            "type": "object",
+            "additionalProperties": False,
             "properties": {
                 "default": _RULE_SPEC,
                 "recency": {"type": "string", "description": "timestamp column used by most_recent"},
-                "source": {"type": "object", "additionalProperties": False,
-                           "required": ["column", "priority"],
-                           "properties": {"column": {"type": "string"},
-                                          "priority": {"type": "array", "items": {"type": "string"}}}},
+                "source": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["column", "priority"],
+                    "properties": {
+                        "column": {"type": "string"},
+                        "priority": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
                 "fields": {"type": "object", "additionalProperties": _RULE_SPEC},
-                "consent": {"type": "array", "items": {"type": "string"},
-                            "description": "consent columns: the most restrictive value survives"},
+                "consent": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "consent columns: the most restrictive value survives",
+                },
             },
         },
     },

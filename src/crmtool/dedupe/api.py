@@ -1,0 +1,592 @@
+"""Public API of deduplication: :func:`dedupe` (a table in the workspace) and :func:`explain`.
+
+A run is a pipeline of SQL steps on the workspace's DuckDB: prepare features -> blocking (pair
+counts reported first) -> comparison levels -> model (EM or fixed) -> scores -> decisions ->
+clusters (with the chaining guard) -> golden records -> outputs and audit entries. What a later
+``explain`` or incremental run needs stays in the workspace, in tables prefixed ``dedupe_``:
+
+* ``dedupe_prep``: prepared features of the last run's records;
+* ``dedupe_pairs``: every scored pair (levels, weight, probability);
+* ``dedupe_model``: the model of each run (JSON);
+* ``dedupe_records``: record id -> cluster id and a hash of the row (incremental runs);
+* ``dedupe_golden``: the golden records.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crmtool.dedupe.blocking import RuleCount, candidate_pairs
+from crmtool.dedupe.cluster import ClusterStats, cluster
+from crmtool.dedupe.compare import compute_levels
+from crmtool.dedupe.model import Model, estimate, score_sql
+from crmtool.dedupe.prepare import prepare
+from crmtool.dedupe.spec import DedupeSpec
+from crmtool.dedupe.survivorship import golden_query
+from crmtool.errors import InputError, UsageError
+from crmtool.kinds.base import ident, sql_str
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from crmtool.workspace import Workspace
+
+Progress = Callable[[str], None]
+PREP, PAIRS, MODEL, RECORDS, GOLDEN = (
+    "dedupe_prep",
+    "dedupe_pairs",
+    "dedupe_model",
+    "dedupe_records",
+    "dedupe_golden",
+)
+MATCH_WORDS = ("match", "yes", "y", "si", "sí", "same", "1", "true", "merge")
+NO_MATCH_WORDS = (
+    "no-match",
+    "no_match",
+    "nomatch",
+    "no",
+    "n",
+    "different",
+    "0",
+    "false",
+    "split",
+    "distinct",
+)
+
+
+@dataclass
+class DedupeResult:
+    run_id: str
+    rows: int
+    candidate_pairs: int
+    blocking: list[RuleCount]
+    model: Model
+    clusters: ClusterStats
+    merges: int
+    review_pairs: int
+    decisions: dict[str, int] = field(default_factory=dict)
+    outputs: dict[str, Path] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    incremental: bool = False
+    fresh_records: int = 0
+    audit_head: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.clusters
+        return {
+            "run_id": self.run_id,
+            "rows": self.rows,
+            "candidate_pairs": self.candidate_pairs,
+            "blocking": [b.as_dict() for b in self.blocking],
+            "model": {
+                "estimate": self.model.estimate,
+                "prior": self.model.prior,
+                "iterations": self.model.iterations,
+            },
+            "clusters": c.clusters,
+            "duplicate_clusters": c.multi,
+            "records_in_duplicate_clusters": c.records_in_multi,
+            "largest_cluster": c.largest,
+            "split_clusters": c.split_clusters,
+            "dissolved_clusters": c.dissolved_clusters,
+            "merges": self.merges,
+            "review_pairs": self.review_pairs,
+            "decisions": self.decisions,
+            "incremental": self.incremental,
+            "fresh_records": self.fresh_records,
+            "outputs": {k: str(v) for k, v in self.outputs.items()},
+            "timings": self.timings,
+            "warnings": self.warnings,
+        }
+
+
+def _decision_table(
+    con: duckdb.DuckDBPyConnection, path: Path, warn: Callable[[str], None]
+) -> dict[str, int]:
+    """Load a decisions file into ``__dd_dec(l, r, decision)`` (record ordinals, l < r)."""
+    from crmtool.io.readers import load_file
+
+    load_file(con, path, "__dd_decfile")
+    cols = {c[0].lower(): c[0] for c in con.execute("DESCRIBE __dd_decfile").fetchall()}
+    pick = [
+        next((cols[c] for c in names if c in cols), None)
+        for names in (
+            ("id_l", "record_id_l", "id_1", "record_a", "left_id"),
+            ("id_r", "record_id_r", "id_2", "record_b", "right_id"),
+            ("decision",),
+        )
+    ]
+    if None in pick:
+        raise InputError(
+            f"{path}: a decisions file needs columns id_l, id_r and decision",
+            "fill the 'decision' column of review.csv with match or no-match and pass it back",
+        )
+    a, b, d = (ident(x or "") for x in pick)
+    norm = f"lower(trim(CAST({d} AS VARCHAR)))"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_dec0 AS SELECT trim(CAST({a} AS VARCHAR)) AS a,
+            trim(CAST({b} AS VARCHAR)) AS b,
+            CASE WHEN {norm} IN ({", ".join(sql_str(x) for x in MATCH_WORDS)}) THEN 'match'
+                 WHEN {norm} IN ({", ".join(sql_str(x) for x in NO_MATCH_WORDS)}) THEN 'no-match' END AS
+                     decision,
+            {norm} AS raw FROM __dd_decfile""")
+    unknown_word = con.execute(
+        "SELECT count(*) FROM __dd_dec0 WHERE decision IS NULL AND raw <> ''"
+    ).fetchall()[0][0]
+    if unknown_word:
+        warn(f"decisions: {unknown_word} rows have a decision other than match / no-match: ignored")
+    # the last line about a pair wins (a later decision overrides an earlier one)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_dec AS
+        SELECT least(pa.__rid, pb.__rid) AS l, greatest(pa.__rid, pb.__rid) AS r,
+               last(d.decision ORDER BY d.__row) AS decision
+        FROM (SELECT *, row_number() OVER () AS __row FROM __dd_dec0 WHERE decision IS NOT NULL) d
+        JOIN {PREP} pa ON pa.__id = d.a JOIN {PREP} pb ON pb.__id = d.b WHERE pa.__rid <> pb.__rid GROUP
+            BY ALL""")
+    total = con.execute("SELECT count(*) FROM __dd_dec0 WHERE decision IS NOT NULL").fetchall()[0][0]
+    used = dict(con.execute("SELECT decision, count(*) FROM __dd_dec GROUP BY decision").fetchall())
+    missing = int(total) - sum(used.values())
+    if missing > 0:
+        warn(f"decisions: {missing} decided pairs name ids that are not in this data: ignored")
+    con.execute("DROP TABLE IF EXISTS __dd_decfile; DROP TABLE IF EXISTS __dd_dec0")
+    return {
+        "match": int(used.get("match", 0)),
+        "no_match": int(used.get("no-match", 0)),
+        "unknown_ids": max(missing, 0),
+    }
+
+
+def _veto_sql(spec: DedupeSpec) -> str:
+    parts = []
+    for i, c in enumerate(spec.comparisons):
+        if c.name in spec.veto:
+            parts.append(f"coalesce(g{i} = {len(c.levels) - 1}, false)")
+    return " OR ".join(parts) or "false"
+
+
+def _label_sql(spec: DedupeSpec, i: int) -> str:
+    labels = spec.comparisons[i].levels
+    return "CASE g{} {} END".format(
+        i, " ".join(f"WHEN {k} THEN {sql_str(x)}" for k, x in enumerate(labels))
+    )
+
+
+def _row_hash_sql(alias: str) -> str:
+    return f"md5(to_json({alias}))"
+
+
+def dedupe(
+    ws: Workspace,
+    table: str,
+    spec: DedupeSpec,
+    out_dir: Path | None,
+    *,
+    fmt: str = "csv",
+    decisions: Path | None = None,
+    audit_log: Path | None = None,
+    incremental: bool = False,
+    progress: Progress | None = None,
+    warn: Callable[[str], None] | None = None,
+    run_command: str = "dedupe",
+) -> DedupeResult:
+    """Deduplicate ``table`` of the workspace by ``spec``; write clusters, golden and review to ``out_dir``.
+
+    ``decisions``: a file of pairs (``id_l, id_r, decision`` = match | no-match), always honoured.
+    ``incremental``: match only new or changed rows against the records of the previous run
+    (kept in the workspace) with the previous model; unchanged records keep their clusters.
+    With ``out_dir`` None nothing is written (the tables stay in the workspace).
+    """
+    con = ws.con
+    warnings: list[str] = []
+
+    def _warn(msg: str) -> None:
+        warnings.append(msg)
+        if warn:
+            warn(msg)
+
+    def step(name: str) -> None:
+        if progress:
+            progress(name)
+
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file, expected a folder")
+    run = ws.start_run(run_command)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal t0
+        now = time.perf_counter()
+        timings[name] = round(now - t0, 3)
+        t0 = now
+
+    step("preparing records")
+    prev_model = None
+    if incremental:
+        if not (ws.table_exists(RECORDS) and ws.table_exists(MODEL)):
+            _warn("incremental: no previous dedupe run in this workspace: deduplicating everything")
+            incremental = False
+        else:
+            prev_model = Model.from_json(
+                con.execute(f"SELECT model FROM {MODEL} ORDER BY created_at DESC LIMIT 1").fetchall()[0][0]
+            )
+            if [c.name for c in prev_model.comparisons] != [c.name for c in spec.comparisons] or [
+                c.levels for c in prev_model.comparisons
+            ] != [c.levels for c in spec.comparisons]:
+                _warn("incremental: the comparisons changed since the previous run: deduplicating everything")
+                incremental, prev_model = False, None
+    prep = prepare(con, table, spec, PREP)
+    idc = ident(spec.id_column)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_src AS SELECT p.__rid, p.__id, {_row_hash_sql("t")}
+        AS __hash,
+        t.* FROM {ident(table)} t JOIN {PREP} p ON p.__id = trim(CAST(t.{idc} AS VARCHAR))""")
+    fresh = prep.rows
+    if incremental:
+        con.execute(f"ALTER TABLE {PREP} ADD COLUMN __fresh BOOLEAN DEFAULT true")
+        con.execute(f"""UPDATE {PREP} SET __fresh = false FROM __dd_src s JOIN {RECORDS} o
+            ON o.record_id = s.__id AND o.row_hash = s.__hash WHERE {PREP}.__rid = s.__rid""")
+        fresh = int(con.execute(f"SELECT count(*) FROM {PREP} WHERE __fresh").fetchall()[0][0])
+    lap("prepare")
+    step("blocking")
+    counts = candidate_pairs(con, prep, spec, "__dd_pairs", warn=_warn, fresh_only=incremental)
+    dec_stats: dict[str, int] = {}
+    if decisions is not None:
+        dec_stats = _decision_table(con, decisions, _warn)
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE __dd_dec (l INTEGER, r INTEGER, decision VARCHAR)")
+    # decided pairs are scored (and explained) even when blocking did not make them
+    con.execute("""INSERT INTO __dd_pairs SELECT d.l, d.r, -1 FROM __dd_dec d
+        ANTI JOIN __dd_pairs p ON p.l = d.l AND p.r = d.r""")
+    if incremental:  # previous clusters of unchanged records stand: an edge to their cluster's first record
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_keep AS
+            SELECT least(p.__rid, first_rid) AS l, greatest(p.__rid, first_rid) AS r FROM (
+                SELECT p.__rid, o.cluster_id, min(p.__rid) OVER (PARTITION BY o.cluster_id) AS first_rid
+                FROM {PREP} p JOIN {RECORDS} o ON o.record_id = p.__id WHERE NOT p.__fresh) p
+            WHERE p.__rid <> first_rid""")
+        con.execute(
+            "INSERT INTO __dd_dec SELECT k.l, k.r, 'match' FROM __dd_keep k "
+            "ANTI JOIN __dd_dec d ON d.l = k.l AND d.r = k.r"
+        )
+        con.execute("""INSERT INTO __dd_pairs SELECT k.l, k.r, -2 FROM __dd_keep k
+            ANTI JOIN __dd_pairs p ON p.l = k.l AND p.r = k.r""")
+    n_pairs = int(con.execute("SELECT count(*) FROM __dd_pairs").fetchall()[0][0])
+    lap("blocking")
+    step(f"comparing {n_pairs} pairs")
+    compute_levels(con, prep, spec, "__dd_pairs", "__dd_levels", temp=True)
+    lap("compare")
+    step("estimating the model")
+    model = prev_model or estimate(con, prep, spec, "__dd_levels")
+    lap("model")
+    tf_cols = {i: f"tf{i}" for i, c in enumerate(spec.comparisons) if c.name in prep.tf}
+    gcols = ", ".join(f"g{i}" for i in range(len(spec.comparisons)))
+    scoring = score_sql(model, tf_cols)
+    veto = _veto_sql(spec)
+
+    def score_into(levels: str, target: str, temp: bool) -> None:
+        con.execute(f"""CREATE OR REPLACE {"TEMP " if temp else ""}TABLE {target} AS
+            SELECT q.l, q.r, q.rule, {gcols}, {scoring}, ({veto}) AS vetoed, d.decision
+            FROM {levels} q LEFT JOIN __dd_dec d ON d.l = q.l AND d.r = q.r ORDER BY q.l, q.r""")
+
+    score_into("__dd_levels", PAIRS, False)
+    con.execute("DROP TABLE IF EXISTS __dd_levels")
+
+    def score_pairs(pairs: str, target: str) -> None:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE __dd_xp AS SELECT l, r, CAST(-3 AS SMALLINT) AS rule FROM {pairs}"
+        )
+        compute_levels(con, prep, spec, "__dd_xp", "__dd_xl", temp=True)
+        score_into("__dd_xl", target, True)
+        con.execute("DROP TABLE IF EXISTS __dd_xp; DROP TABLE IF EXISTS __dd_xl")
+
+    lap("score")
+    step("clustering")
+    stats = cluster(
+        con,
+        PAIRS,
+        prep.rows,
+        threshold=spec.threshold,
+        review=spec.review,
+        max_cluster_size=spec.max_cluster_size,
+        score_pairs=score_pairs,
+        out="__dd_members",
+    )
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_merged AS
+        SELECT k.*, m.cid FROM (SELECT * FROM {PAIRS} UNION ALL BY NAME SELECT * FROM __dd_intra) k
+        JOIN __dd_members m ON m.rid = k.l JOIN __dd_members m2 ON m2.rid = k.r
+        WHERE m.cid = m2.cid AND (k.decision = 'match' OR (k.decision IS NULL AND k.match_probability >=
+            {spec.threshold}
+              AND NOT k.vetoed))""")
+    merges = int(con.execute("SELECT count(*) FROM __dd_merged").fetchall()[0][0])
+    lap("cluster")
+    step("golden records")
+    columns = [c for c in (r[0] for r in con.execute(f"DESCRIBE {ident(table)}").fetchall()) if c != "_row"]
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_gsrc AS SELECT s.*, c.__id AS __cid FROM __dd_src s
+        JOIN __dd_members m ON m.rid = s.__rid JOIN {PREP} c ON c.__rid = m.cid""")
+    con.execute(f"CREATE OR REPLACE TABLE {GOLDEN} AS {golden_query(spec, '__dd_gsrc', columns)}")
+    lap("golden")
+    # review: the band, vetoed pairs, and pairs the chaining guard cut; decided pairs never come back
+    compared = list(dict.fromkeys(c.column for c in spec.comparisons))
+    side = ", ".join(
+        f"a.{ident(c)} AS {ident(c + '_l')}, b.{ident(c)} AS {ident(c + '_r')}" for c in compared
+    )
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_review AS
+        SELECT k.l, k.r, k.match_probability, k.match_weight,
+               CASE WHEN x.reason IS NOT NULL THEN x.reason WHEN k.vetoed AND k.match_probability >=
+                   {spec.threshold}
+                    THEN 'veto' ELSE 'review_band' END AS reason
+        FROM (SELECT * FROM {PAIRS} UNION ALL BY NAME SELECT * FROM __dd_intra) k
+        LEFT JOIN (SELECT l, r, min(reason) AS reason FROM __dd_cut GROUP BY l, r) x ON x.l = k.l AND x.r
+            = k.r
+        WHERE k.decision IS NULL AND (x.reason IS NOT NULL OR (k.match_probability >= {spec.review}
+              AND (k.match_probability < {spec.threshold} OR k.vetoed)))""")
+    review_n = int(con.execute("SELECT count(*) FROM __dd_review").fetchall()[0][0])
+    review_query = f"""SELECT a.__id AS id_l, b.__id AS id_r, round(v.match_probability, 6) AS
+        match_probability,
+            round(v.match_weight, 4) AS match_weight, v.reason, {side}, CAST(NULL AS VARCHAR) AS decision
+        FROM __dd_review v JOIN __dd_src a ON a.__rid = v.l JOIN __dd_src b ON b.__rid = v.r
+        ORDER BY v.match_probability DESC, id_l, id_r"""
+    clusters_query = f"""SELECT p.__id AS record_id, c.__id AS cluster_id, round(m.match_probability, 6)
+            AS match_probability FROM __dd_members m JOIN {PREP} p ON p.__rid = m.rid
+        JOIN {PREP} c ON c.__rid = m.cid ORDER BY p.__id"""
+    outputs: dict[str, Path] = {}
+    if out_dir is not None:
+        from crmtool.io.writers import write_query
+
+        step("writing outputs")
+        for name, query in (
+            ("clusters", clusters_query),
+            ("golden", f"SELECT * FROM {GOLDEN}"),
+            ("review", review_query),
+        ):
+            outputs[name] = out_dir / f"{name}.{fmt}"
+            write_query(con, query, outputs[name], fmt)
+    lap("write")
+    con.execute(f"""CREATE TABLE IF NOT EXISTS {RECORDS} (record_id VARCHAR PRIMARY KEY, cluster_id VARCHAR,
+        row_hash VARCHAR, run_id VARCHAR)""")
+    con.execute(f"DELETE FROM {RECORDS}")
+    con.execute(f"""INSERT INTO {RECORDS} SELECT s.__id, s.__cid, s.__hash, {sql_str(run.run_id)}
+        FROM __dd_gsrc s ORDER BY s.__id""")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {MODEL} (run_id VARCHAR, created_at TIMESTAMP, model JSON)")
+    con.execute(f"INSERT INTO {MODEL} VALUES (?, now()::TIMESTAMP, ?)", [run.run_id, model.to_json()])
+    result = DedupeResult(
+        run.run_id,
+        prep.rows,
+        n_pairs,
+        counts,
+        model,
+        stats,
+        merges,
+        review_n,
+        dec_stats,
+        outputs,
+        timings,
+        warnings,
+        incremental,
+        fresh,
+    )
+    if audit_log is not None or out_dir is not None:
+        step("audit log")
+        result.audit_head = _audit(ws, spec, result, audit_log or (out_dir or Path(".")) / "audit.jsonl")
+    lap("audit")
+    for t in (
+        "__dd_src",
+        "__dd_gsrc",
+        "__dd_members",
+        "__dd_merged",
+        "__dd_review",
+        "__dd_cut",
+        "__dd_intra",
+        "__dd_pairs",
+        "__dd_dec",
+        "__dd_keep",
+    ):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    ws.finish_run(run, "pass", 0, result.as_dict())
+    return result
+
+
+def _audit(ws: Workspace, spec: DedupeSpec, result: DedupeResult, path: Path) -> str:
+    """One ``merge`` entry per matched pair inside a cluster; ids as keyed hashes."""
+    from crmtool.audit import TOKEN_PREFIX, AuditWriter
+
+    con = ws.con
+    ws.hasher  # noqa: B018 - registers crm_token() in SQL
+    writer = AuditWriter(path, result.run_id)
+    writer.add(
+        {
+            "type": "run",
+            "command": "dedupe",
+            "rows": result.rows,
+            "candidate_pairs": result.candidate_pairs,
+            "threshold": spec.threshold,
+            "review": spec.review,
+            "model": result.model.estimate,
+        }
+    )
+    labels = ", ".join(f"{_label_sql(spec, i)} AS g{i}" for i in range(len(spec.comparisons)))
+    names = [c.name for c in spec.comparisons]
+    rows = con.execute(f"""SELECT '{TOKEN_PREFIX}' || crm_token(c.__id), '{TOKEN_PREFIX}' ||
+        crm_token(a.__id),
+            '{TOKEN_PREFIX}' || crm_token(b.__id), round(k.match_weight, 4), round(k.match_probability, 6),
+            k.decision, {labels}
+        FROM __dd_merged k JOIN {PREP} a ON a.__rid = k.l JOIN {PREP} b ON b.__rid = k.r
+        JOIN {PREP} c ON c.__rid = k.cid ORDER BY c.__id, a.__id, b.__id""").fetchall()
+    for cid, a, b, weight, prob, decision, *levels in rows:
+        writer.add(
+            {
+                "type": "merge",
+                "cluster": cid,
+                "records": [a, b],
+                "match_weight": weight,
+                "match_probability": prob,
+                "decision": decision or "model",
+                "levels": {n: lv for n, lv in zip(names, levels, strict=True) if lv is not None},
+            }
+        )
+    return writer.seal({"merges": result.merges, "clusters": result.clusters.clusters})
+
+
+@dataclass
+class ComparisonExplained:
+    name: str
+    column: str
+    level: str | None
+    weight: float
+
+
+@dataclass
+class Explanation:
+    """Why two records were (or were not) matched; for one record, its cluster and best pairs."""
+
+    record_ids: tuple[str, ...]
+    comparisons: list[ComparisonExplained] = field(default_factory=list)
+    prior_weight: float = 0.0
+    match_weight: float | None = None
+    match_probability: float | None = None
+    candidate: bool = False
+    blocking_rule: str | None = None
+    decision: str | None = None
+    vetoed: bool = False
+    threshold: float = 0.0
+    same_cluster: bool = False
+    cluster_id: str | None = None
+    neighbours: list[tuple[str, float]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: ([c.__dict__ for c in v] if k == "comparisons" else v) for k, v in self.__dict__.items()}
+
+
+def explain(ws: Workspace, spec: DedupeSpec, record_a: str, record_b: str | None = None) -> Explanation:
+    """Explain the last dedupe run of this workspace for one record or a pair of records."""
+    con = ws.con
+    if not (ws.table_exists(PREP) and ws.table_exists(MODEL)):
+        raise UsageError(
+            "no dedupe run in this workspace",
+            "run 'crmtool dedupe FILE --workspace W' first, with the same --workspace",
+        )
+    model = Model.from_json(
+        con.execute(f"SELECT model FROM {MODEL} ORDER BY created_at DESC LIMIT 1").fetchall()[0][0]
+    )
+    ids = [record_a] + ([record_b] if record_b is not None else [])
+    rids = []
+    for rid in ids:
+        row = con.execute(f"SELECT __rid FROM {PREP} WHERE __id = ?", [rid.strip()]).fetchall()
+        if not row:
+            raise InputError(f"record {rid!r} is not in the last dedupe run")
+        rids.append(int(row[0][0]))
+    cluster_of = dict(
+        con.execute(
+            f"SELECT record_id, cluster_id FROM {RECORDS} WHERE record_id IN ({', '.join('?' for _ in ids)})",
+            [i.strip() for i in ids],
+        ).fetchall()
+    )
+    exp = Explanation(
+        tuple(ids),
+        prior_weight=model.prior_weight,
+        threshold=spec.threshold,
+        cluster_id=cluster_of.get(record_a.strip()),
+    )
+    if record_b is None:
+        one = rids[0]
+        exp.neighbours = [
+            (str(i), float(p))
+            for i, p in con.execute(
+                f"""
+            SELECT o.__id, k.match_probability FROM {PAIRS} k JOIN {PREP} o ON o.__rid = CASE WHEN k.l =
+                ? THEN k.r
+            ELSE k.l END WHERE k.l = ? OR k.r = ? ORDER BY k.match_probability DESC, o.__id LIMIT 10""",
+                [one, one, one],
+            ).fetchall()
+        ]
+        return exp
+    lo, hi = sorted(rids)
+    exp.same_cluster = cluster_of.get(record_a.strip()) is not None and cluster_of.get(
+        record_a.strip()
+    ) == cluster_of.get(record_b.strip())
+    found = con.execute(f"SELECT rule, decision FROM {PAIRS} WHERE l = ? AND r = ?", [lo, hi]).fetchall()
+    if found:
+        exp.candidate = found[0][0] >= 0
+        if found[0][0] >= 0:
+            exp.blocking_rule = spec.blocking[int(found[0][0])].name
+        exp.decision = found[0][1]
+    from crmtool.dedupe.prepare import Prepared, needed_features
+
+    prep = Prepared(PREP, 0)
+    prep_cols = {r[0] for r in con.execute(f"DESCRIBE {PREP}").fetchall()}
+    for i, (col, transform) in enumerate(needed_features(spec)):
+        prep.features[(col, transform)] = f"f{i}_{transform}"
+    missing = [f for f in prep.features.values() if f not in prep_cols]
+    if missing:
+        raise UsageError("the dedupe rules changed since the last run", "run 'crmtool dedupe' again first")
+    for c in spec.comparisons:
+        if c.term_frequency:
+            prep.tf[c.name] = f"tf_{len(prep.tf)}"
+    con.execute("CREATE OR REPLACE TEMP TABLE __dd_one AS SELECT ?::INTEGER AS l, ?::INTEGER AS r", [lo, hi])
+    compute_levels(con, prep, spec, "__dd_one", "__dd_one_l", temp=True)
+    tf_cols = {i: f"tf{i}" for i, c in enumerate(spec.comparisons) if c.name in prep.tf}
+    from crmtool.dedupe.model import weight_sql
+
+    n = len(spec.comparisons)
+    weights = ", ".join(weight_sql(model, i, tf_cols.get(i)) for i in range(n))
+    vals: tuple[Any, ...] = con.execute(
+        f"SELECT {', '.join(f'g{i}' for i in range(n))}, {weights}, ({_veto_sql(spec)}) FROM __dd_one_l"
+    ).fetchall()[0]
+    con.execute("DROP TABLE IF EXISTS __dd_one; DROP TABLE IF EXISTS __dd_one_l")
+    total = model.prior_weight
+    for i, c in enumerate(spec.comparisons):
+        level = vals[i]
+        w = float(vals[n + i])
+        total += w
+        exp.comparisons.append(
+            ComparisonExplained(c.name, c.column, None if level is None else c.levels[level], round(w, 4))
+        )
+    exp.vetoed = bool(vals[2 * n])
+    exp.match_weight = round(total, 4)
+    exp.match_probability = round(1 / (1 + 2 ** (-total)), 6)
+    return exp
+
+
+def dedupe_file(
+    ws: Workspace,
+    input_path: Path,
+    rules: list[Path],
+    out_dir: Path | None,
+    *,
+    fmt: str | None = None,
+    **kwargs: Any,
+) -> DedupeResult:
+    """Load ``input_path`` into the workspace and deduplicate it with the ``dedupe`` section of ``rules``."""
+    from crmtool.dedupe.spec import load_spec
+    from crmtool.io.readers import load_file
+    from crmtool.workspace import dataset_name
+
+    spec = load_spec(rules)  # configuration errors before any data is read
+    table = f"data_{dataset_name(input_path)}"
+    loaded = load_file(ws.con, input_path, table)
+    if loaded.parse_rejects and kwargs.get("warn"):
+        kwargs["warn"](f"{len(loaded.parse_rejects)} unparseable lines skipped")
+    out_fmt = fmt or ("parquet" if loaded.format == "parquet" else "csv")
+    return dedupe(ws, table, spec, out_dir, fmt=out_fmt, **kwargs)

@@ -1,0 +1,108 @@
+"""Blocking: candidate pairs are the record pairs that share the key of at least one blocking rule.
+
+Each rule's pair count is computed from its block sizes (``n * (n - 1) / 2``) *before* any pair is
+made, so an exploding rule is reported and capped: blocks larger than ``max_block_size`` are
+skipped, and a rule still above ``max_pairs_per_rule`` is skipped entirely, both with a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from crmtool.dedupe.prepare import Prepared
+from crmtool.dedupe.spec import DedupeSpec
+from crmtool.kinds.base import ident
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+@dataclass
+class RuleCount:
+    """What one blocking rule makes: pairs counted before the work, blocks skipped, pairs kept."""
+
+    rule: str
+    keyed_records: int
+    pairs: int
+    skipped_blocks: int = 0
+    skipped_pairs: int = 0
+    skipped_rule: bool = False
+    new_pairs: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def candidate_pairs(
+    con: duckdb.DuckDBPyConnection,
+    prep: Prepared,
+    spec: DedupeSpec,
+    out_table: str,
+    *,
+    warn: Callable[[str], None] | None = None,
+    fresh_only: bool = False,
+) -> list[RuleCount]:
+    """Create ``out_table(l, r, rule)`` with ``l < r`` (record ordinals) and the first rule that found it.
+
+    With ``fresh_only`` the prepared table has a ``__fresh`` column and only pairs with at least one
+    fresh record are made (incremental runs).
+    """
+    counts: list[RuleCount] = []
+    selects: list[str] = []
+    p = ident(prep.table)
+    for j, rule in enumerate(spec.blocking):
+        key = prep.block_keys[j]
+        limit = rule.max_block_size or spec.max_block_size
+        fresh = ", bool_or(__fresh) AS fresh" if fresh_only else ""
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE __dd_blocks AS SELECT {key} AS k, count(*) AS n{fresh} "
+            f"FROM {p} WHERE {key} IS NOT NULL GROUP BY {key}"
+        )
+        where_fresh = " AND fresh" if fresh_only else ""
+        row = con.execute(f"""SELECT coalesce(sum(n), 0),
+                coalesce(sum(CASE WHEN n <= {limit} THEN n * (n - 1) / 2 END), 0),
+                count(*) FILTER (WHERE n > {limit}), coalesce(sum(n * (n - 1) / 2) FILTER (WHERE n >
+                    {limit}), 0)
+            FROM __dd_blocks WHERE true{where_fresh}""").fetchall()[0]
+        count = RuleCount(rule.name, int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+        if count.skipped_blocks and warn:
+            warn(
+                f"blocking rule '{rule.name}': {count.skipped_blocks} blocks of more than {limit} records "
+                f"skipped ({count.skipped_pairs} pairs): the key is too common to block on alone"
+            )
+        if count.pairs > spec.max_pairs_per_rule:
+            count.skipped_rule = True
+            if warn:
+                warn(
+                    f"blocking rule '{rule.name}' would make {count.pairs} pairs, above max_pairs_per_rule "
+                    f"{spec.max_pairs_per_rule}: rule skipped; make its key more selective"
+                )
+        counts.append(count)
+        if count.skipped_rule or count.pairs == 0:
+            continue
+        fresh_cond = " AND (a.__fresh OR b.__fresh)" if fresh_only else ""
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE __dd_keys{j} AS SELECT __rid, {key} AS k"
+            f"{', __fresh' if fresh_only else ''} FROM {p} "
+            f"WHERE {key} IN (SELECT k FROM __dd_blocks WHERE n BETWEEN 2 AND {limit})"
+        )
+        selects.append(
+            f"SELECT a.__rid AS l, b.__rid AS r, {j} AS rule FROM __dd_keys{j} a "
+            f"JOIN __dd_keys{j} b ON a.k = b.k AND a.__rid < b.__rid{fresh_cond}"
+        )
+    if selects:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {ident(out_table)} AS SELECT l, r, CAST(min(rule) AS SMALLINT) AS rule "
+            f"FROM ({' UNION ALL '.join(selects)}) GROUP BY l, r"
+        )
+    else:
+        con.execute(f"CREATE OR REPLACE TABLE {ident(out_table)} (l INTEGER, r INTEGER, rule SMALLINT)")
+    for j in range(len(spec.blocking)):
+        con.execute(f"DROP TABLE IF EXISTS __dd_keys{j}")
+    con.execute("DROP TABLE IF EXISTS __dd_blocks")
+    found = dict(con.execute(f"SELECT rule, count(*) FROM {ident(out_table)} GROUP BY rule").fetchall())
+    for j, c in enumerate(counts):
+        c.new_pairs = int(found.get(j, 0))
+    return counts

@@ -1,0 +1,168 @@
+"""Clusters: connected components of the match graph, in SQL, with a guard against chaining.
+
+Edges are the scored pairs at or above the threshold (not vetoed, not decided ``no-match``) plus
+the pairs a person decided are a ``match``. Components come from label propagation with pointer
+jumping (a handful of set-based rounds). The guard then scores *every* pair inside each cluster of
+three or more records: a cluster holding a pair that clearly does not match (below the review band,
+vetoed, or decided ``no-match``) is split around its best-connected record, and the cut pairs go to
+review; a cluster larger than ``max_cluster_size`` is dissolved and sent to review.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from crmtool.kinds.base import ident
+
+if TYPE_CHECKING:
+    import duckdb
+
+MAX_ROUNDS = 100
+
+
+@dataclass
+class ClusterStats:
+    clusters: int = 0
+    multi: int = 0
+    records_in_multi: int = 0
+    largest: int = 1
+    propagation_rounds: int = 0
+    split_clusters: int = 0
+    dissolved_clusters: int = 0
+
+
+def components(con: duckdb.DuckDBPyConnection, edges: str, out: str) -> int:
+    """``out(v, c)``: for every vertex of ``edges(l, r)``, the smallest vertex of its component."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE __dd_e AS SELECT l AS a, r AS b FROM {edges} "
+        f"UNION ALL SELECT r, l FROM {edges}"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT a AS v, least(a, min(b)) AS c FROM __dd_e GROUP BY a"
+    )
+    rounds = 0
+    for rounds in range(1, MAX_ROUNDS + 1):  # noqa: B007 - reported
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_lab2 AS
+            SELECT x.v, least(x.c, min(y.c)) AS c FROM {out} x JOIN __dd_e e ON e.a = x.v
+            JOIN {out} y ON y.v = e.b GROUP BY x.v, x.c""")
+        # pointer jumping: adopt the label of your label
+        con.execute("""CREATE OR REPLACE TEMP TABLE __dd_lab3 AS
+            SELECT x.v, least(x.c, coalesce(y.c, x.c)) AS c FROM __dd_lab2 x LEFT JOIN __dd_lab2 y ON y.v
+                = x.c""")
+        changed = con.execute(
+            f"SELECT count(*) FROM __dd_lab3 n JOIN {out} o USING (v) WHERE n.c <> o.c"
+        ).fetchall()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT * FROM __dd_lab3")
+        if changed[0][0] == 0:
+            break
+    con.execute("DROP TABLE IF EXISTS __dd_lab2; DROP TABLE IF EXISTS __dd_lab3; DROP TABLE IF EXISTS __dd_e")
+    return rounds
+
+
+def cluster(
+    con: duckdb.DuckDBPyConnection,
+    scored: str,
+    n_records: int,
+    *,
+    threshold: float,
+    review: float,
+    max_cluster_size: int,
+    score_pairs: Callable[[str, str], None],
+    out: str,
+) -> ClusterStats:
+    """Create ``out(rid, cid, match_probability)`` for every record and ``__dd_cut(l, r, reason)``.
+
+    ``scored`` has ``l, r, match_probability, vetoed, decision``; ``score_pairs(pairs, target)`` scores
+    extra pairs (intra-cluster pairs that blocking did not make) into a table with the same columns.
+    """
+    stats = ClusterStats()
+    s = ident(scored)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_edges AS SELECT l, r FROM {s}
+        WHERE (decision = 'match') OR (decision IS NULL AND match_probability >= {threshold} AND NOT
+            vetoed)""")
+    con.execute("CREATE OR REPLACE TEMP TABLE __dd_cut (l INTEGER, r INTEGER, reason VARCHAR)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __dd_intra AS SELECT * FROM {s} LIMIT 0")
+    for _ in range(10):
+        stats.propagation_rounds += components(con, "__dd_edges", "__dd_cc")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE __dd_sizes AS SELECT c, count(*) AS n FROM __dd_cc GROUP BY c"
+        )
+        # oversized clusters: dissolve, their edges go to review
+        big = con.execute(f"SELECT count(*) FROM __dd_sizes WHERE n > {max_cluster_size}").fetchall()[0][0]
+        if big:
+            stats.dissolved_clusters += int(big)
+            con.execute(f"""INSERT INTO __dd_cut SELECT e.l, e.r, 'oversized_cluster' FROM __dd_edges e
+                JOIN __dd_cc x ON x.v = e.l JOIN __dd_sizes z ON z.c = x.c WHERE z.n > {max_cluster_size}""")
+            con.execute(f"""DELETE FROM __dd_edges WHERE l IN (SELECT x.v FROM __dd_cc x JOIN __dd_sizes
+                z USING (c)
+                WHERE z.n > {max_cluster_size})""")
+            continue
+        # every pair inside clusters of 3+ records: those not scored yet are scored now
+        con.execute("""CREATE OR REPLACE TEMP TABLE __dd_allintra AS
+            SELECT a.v AS l, b.v AS r, a.c FROM __dd_cc a JOIN __dd_cc b ON a.c = b.c AND a.v < b.v
+            WHERE a.c IN (SELECT c FROM __dd_sizes WHERE n >= 3)""")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_missing AS SELECT l, r FROM __dd_allintra
+            ANTI JOIN (SELECT l, r FROM {s} UNION ALL SELECT l, r FROM __dd_intra) k USING (l, r)""")
+        if con.execute("SELECT count(*) FROM __dd_missing").fetchall()[0][0]:
+            score_pairs("__dd_missing", "__dd_newintra")
+            con.execute("INSERT INTO __dd_intra SELECT * FROM __dd_newintra")
+            con.execute("DROP TABLE IF EXISTS __dd_newintra")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_ip AS
+            SELECT a.l, a.r, a.c, k.match_probability AS p,
+                   (k.decision = 'no-match' OR (k.decision IS NULL AND (k.match_probability < {review}
+                    OR (k.vetoed AND k.match_probability >= {review})))) AS bad,
+                   (k.decision = 'match' OR (k.decision IS NULL AND k.match_probability >= {threshold}
+                    AND NOT k.vetoed)) AS good
+            FROM __dd_allintra a JOIN (SELECT * FROM {s} UNION ALL SELECT * FROM __dd_intra) k USING (l,
+                r)""")
+        bad = con.execute("SELECT count(DISTINCT c) FROM __dd_ip WHERE bad").fetchall()[0][0]
+        if not bad:
+            break
+        stats.split_clusters += int(bad)
+        # split each suspect cluster around its best-connected member: keep the members that match it
+        con.execute("""CREATE OR REPLACE TEMP TABLE __dd_center AS
+            SELECT c, arg_max(v, (score, -v)) AS center FROM (
+                SELECT c, v, sum(CASE WHEN good THEN p ELSE -1 END) AS score FROM (
+                    SELECT c, l AS v, p, good FROM __dd_ip UNION ALL SELECT c, r, p, good FROM __dd_ip)
+                WHERE c IN (SELECT c FROM __dd_ip WHERE bad) GROUP BY c, v) GROUP BY c""")
+        con.execute("""CREATE OR REPLACE TEMP TABLE __dd_keep AS
+            SELECT z.c, z.center AS v FROM __dd_center z
+            UNION SELECT z.c, CASE WHEN i.l = z.center THEN i.r ELSE i.l END FROM __dd_center z
+            JOIN __dd_ip i ON i.c = z.c AND (i.l = z.center OR i.r = z.center) AND i.good""")
+        con.execute("""CREATE OR REPLACE TEMP TABLE __dd_cross AS
+            SELECT e.l, e.r FROM __dd_edges e JOIN __dd_cc x ON x.v = e.l JOIN __dd_center z ON z.c = x.c
+            WHERE ((e.l IN (SELECT v FROM __dd_keep k WHERE k.c = z.c))
+                   <> (e.r IN (SELECT v FROM __dd_keep k WHERE k.c = z.c)))""")
+        con.execute("INSERT INTO __dd_cut SELECT l, r, 'chaining' FROM __dd_cross")
+        con.execute("DELETE FROM __dd_edges e USING __dd_cross x WHERE e.l = x.l AND e.r = x.r")
+    con.execute(f"""CREATE OR REPLACE TABLE {ident(out)} AS
+        WITH members AS (SELECT r.range::INTEGER AS rid, coalesce(c.c, r.range::INTEGER) AS cid
+                         FROM range({n_records}) r LEFT JOIN __dd_cc c ON c.v = r.range),
+        probs AS (SELECT v, max(p) AS p FROM (
+            SELECT k.l AS v, k.match_probability AS p, k.l, k.r FROM (SELECT * FROM {s} UNION ALL
+                SELECT * FROM __dd_intra) k
+            UNION ALL SELECT k.r, k.match_probability, k.l, k.r FROM (SELECT * FROM {s} UNION ALL
+                SELECT * FROM __dd_intra) k) x
+            JOIN members ml ON ml.rid = x.l JOIN members mr ON mr.rid = x.r WHERE ml.cid = mr.cid GROUP BY v)
+        SELECT m.rid, m.cid, coalesce(p.p, 1.0) AS match_probability FROM members m LEFT JOIN probs p ON
+            p.v = m.rid
+        ORDER BY m.rid""")
+    row = con.execute(f"""SELECT count(*), count(*) FILTER (WHERE n > 1), coalesce(sum(n) FILTER (WHERE n
+        > 1), 0),
+        coalesce(max(n), 1) FROM (SELECT cid, count(*) AS n FROM {ident(out)} GROUP BY cid)""").fetchall()[0]
+    stats.clusters, stats.multi, stats.records_in_multi, stats.largest = (int(x) for x in row)
+    for t in (
+        "__dd_edges",
+        "__dd_cc",
+        "__dd_sizes",
+        "__dd_allintra",
+        "__dd_missing",
+        "__dd_ip",
+        "__dd_center",
+        "__dd_keep",
+        "__dd_cross",
+    ):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    return stats

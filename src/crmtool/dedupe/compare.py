@@ -1,0 +1,128 @@
+"""Comparison levels of record pairs, computed in bulk by DuckDB (one SQL statement for all pairs).
+
+Each comparison gives every pair a level: 0 is the best (exact), the last is ``else`` (disagree),
+NULL when either side is missing. The levels of a method are named in
+:func:`crmtool.dedupe.spec.level_labels`; string similarities are DuckDB's built-in
+``jaro_winkler_similarity`` and ``levenshtein``, run vectorised and multi-threaded over every pair.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from crmtool.dedupe.prepare import Prepared
+from crmtool.dedupe.spec import Comparison, DedupeSpec
+from crmtool.kinds.base import ident
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+def _tokens(x: str) -> str:
+    return f"list_filter(string_split({x}, ' '), lambda w: length(w) > 2)"
+
+
+def conditions(c: Comparison, prep: Prepared) -> tuple[str, list[str]]:
+    """(null condition, [condition of each level but ``else``]) over pair aliases ``l`` and ``r``."""
+    t = c.thresholds
+    if c.method in ("date",):
+        d = prep.f(c.column, "date")
+        lv, rv = f"l.{d}", f"r.{d}"
+        conds = [
+            f"{lv} = {rv}",
+            f"(day({lv}) = month({rv}) AND month({lv}) = day({rv}) AND year({lv}) = year({rv}))",
+            f"levenshtein(strftime({lv}, '%Y%m%d'), strftime({rv}, '%Y%m%d')) <= 1",
+            *(f"abs(date_diff('day', {lv}, {rv})) <= {int(x)}" for x in t),
+        ]
+        return f"{lv} IS NULL OR {rv} IS NULL", conds
+    if c.method == "numeric":
+        n = prep.f(c.column, "number")
+        lv, rv = f"l.{n}", f"r.{n}"
+        return f"{lv} IS NULL OR {rv} IS NULL", [f"{lv} = {rv}", *(f"abs({lv} - {rv}) <= {x}" for x in t)]
+    if c.method == "email":
+        e, loc = prep.f(c.column, "email"), prep.f(c.column, "email_local")
+        return (
+            f"l.{e} IS NULL OR r.{e} IS NULL",
+            [
+                f"l.{e} = r.{e}",
+                f"l.{loc} = r.{loc}",
+                *(f"jaro_winkler_similarity(l.{loc}, r.{loc}) >= {x}" for x in t),
+            ],
+        )
+    if c.method == "phone":
+        ph = prep.f(c.column, "phone")
+        lv, rv = f"l.{ph}", f"r.{ph}"
+        return (
+            f"{lv} IS NULL OR {rv} IS NULL",
+            [
+                f"{lv} = {rv}",
+                f"(length({lv}) = length({rv}) AND levenshtein({lv}, {rv}) <= 1)",
+                *(f"right({lv}, {int(x)}) = right({rv}, {int(x)})" for x in t),
+            ],
+        )
+    v = prep.f(c.column, "text")
+    lv, rv = f"l.{v}", f"r.{v}"
+    null = f"{lv} IS NULL OR {rv} IS NULL"
+    conds = [f"{lv} = {rv}"]
+    if c.swap_with:
+        s = prep.f(c.swap_with, "text")
+        conds.append(f"({lv} = r.{s} AND l.{s} = {rv})")
+    jw = f"jaro_winkler_similarity({lv}, {rv})"
+    if c.method == "name":
+        n = prep.f(c.column, "nickname")
+        p = prep.f(c.column, "phonetic")
+        conds += [
+            f"(l.{n} = r.{n} OR (l.{n}_1 = r.{n}_1 AND (strpos({lv}, ' ') = 0 OR strpos({rv}, ' ') = 0)))",
+            f"{jw} >= {t[0]}",
+            f"({jw} >= {t[1]} OR l.{p} = r.{p})",
+        ]
+    elif c.method == "surname":
+        p = prep.f(c.column, "phonetic")
+        conds += [
+            f"len(list_intersect({_tokens(lv)}, {_tokens(rv)})) > 0",
+            f"{jw} >= {t[0]}",
+            f"({jw} >= {t[1]} OR l.{p} = r.{p} OR split_part(l.{p}, ' ', 1) = split_part(r.{p}, ' ', 1))",
+        ]
+    elif c.method == "jaro_winkler":
+        conds += [f"{jw} >= {x}" for x in t]
+    elif c.method == "levenshtein":
+        conds += [f"levenshtein({lv}, {rv}) <= {int(x)}" for x in t]
+    elif c.method == "token_set":
+        a, b = f"string_split({lv}, ' ')", f"string_split({rv}, ' ')"
+        conds += [
+            f"len(list_intersect({a}, {b})) / len(list_distinct(list_concat({a}, {b}))) >= {x}" for x in t
+        ]
+    elif c.method == "phonetic":
+        p = prep.f(c.column, "phonetic")
+        conds.append(f"l.{p} = r.{p}")
+    return null, conds
+
+
+def level_sql(c: Comparison, prep: Prepared) -> str:
+    """``CASE`` giving the level (TINYINT) of comparison ``c`` for the pair ``(l, r)``."""
+    null, conds = conditions(c, prep)
+    whens = " ".join(f"WHEN {cond} THEN {k}" for k, cond in enumerate(conds))
+    return f"CAST(CASE WHEN {null} THEN NULL {whens} ELSE {len(conds)} END AS TINYINT)"
+
+
+def compute_levels(
+    con: duckdb.DuckDBPyConnection,
+    prep: Prepared,
+    spec: DedupeSpec,
+    pairs: str,
+    out: str,
+    *,
+    extra: str = "",
+    temp: bool = False,
+) -> None:
+    """``out`` = ``pairs`` (with ``l``, ``r``) plus ``g0..gk``, the level of every comparison."""
+    levels = ", ".join(f"{level_sql(c, prep)} AS g{i}" for i, c in enumerate(spec.comparisons))
+    tf = "".join(
+        f", l.{prep.tf[c.name]} AS tf{i}" for i, c in enumerate(spec.comparisons) if c.name in prep.tf
+    )
+    p = ident(prep.table)
+    con.execute(
+        f"CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE {ident(out)} AS "
+        f"SELECT q.*, {levels}{tf}{extra} FROM {ident(pairs)} q "
+        f"JOIN {p} l ON l.__rid = q.l JOIN {p} r ON r.__rid = q.r"
+    )

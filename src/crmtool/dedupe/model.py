@@ -1,0 +1,218 @@
+"""Fellegi–Sunter scoring: match weight = log2 prior odds + sum over comparisons of log2(m / u).
+
+* ``u`` (probability of each level among *non*-matching pairs) from random record pairs;
+* ``m`` (among matching pairs) and the prior (share of candidate pairs that match) by
+  expectation–maximisation over the candidate pairs' level patterns, ``u`` held fixed (as Splink does);
+* term frequency: at the exact level of a ``term_frequency`` comparison, ``u`` is the value's own
+  frequency, so a match on a rare surname weighs more than one on "garcia";
+* or fixed, user-set weights (bits) per level.
+
+The EM runs on the distinct level patterns with their counts (a few hundred rows), not on the pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from crmtool.dedupe.compare import compute_levels
+from crmtool.dedupe.prepare import Prepared
+from crmtool.dedupe.spec import DedupeSpec
+from crmtool.kinds.base import ident
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+@dataclass
+class CompModel:
+    name: str
+    levels: tuple[str, ...]
+    m: list[float]
+    u: list[float]
+    weights: list[float]
+    term_frequency: bool = False
+
+
+@dataclass
+class Model:
+    prior: float
+    comparisons: list[CompModel]
+    estimate: str
+    iterations: int = 0
+    tf_floor: float = 1e-6
+
+    @property
+    def prior_weight(self) -> float:
+        return math.log2(self.prior / (1 - self.prior))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "prior": self.prior,
+                "estimate": self.estimate,
+                "iterations": self.iterations,
+                "tf_floor": self.tf_floor,
+                "comparisons": [c.__dict__ for c in self.comparisons],
+            },
+            sort_keys=True,
+            default=list,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Model:
+        raw: dict[str, Any] = json.loads(text)
+        comps = [
+            CompModel(c["name"], tuple(c["levels"]), c["m"], c["u"], c["weights"], c["term_frequency"])
+            for c in raw["comparisons"]
+        ]
+        return cls(raw["prior"], comps, raw["estimate"], raw["iterations"], raw["tf_floor"])
+
+
+def _weights(m: list[float], u: list[float]) -> list[float]:
+    return [round(math.log2(max(a, 1e-12) / max(b, 1e-12)), 6) for a, b in zip(m, u, strict=True)]
+
+
+def estimate_u(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec) -> list[list[float]]:
+    """Level frequencies among random record pairs (smoothed so no level has u = 0)."""
+    n = prep.rows
+    total_pairs = n * (n - 1) // 2
+    k = min(spec.model.u_pairs, total_pairs)
+    seed = spec.model.seed
+    if total_pairs <= spec.model.u_pairs:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE __dd_upairs AS SELECT a.range::INTEGER AS l, b.range::INTEGER "
+            f"AS r FROM range({n}) a JOIN range({n}) b ON a.range < b.range"
+        )
+    else:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_upairs AS
+            SELECT DISTINCT least(a, b) AS l, greatest(a, b) AS r FROM (
+                SELECT CAST(hash(i, {seed}) % {n} AS INTEGER) AS a, CAST(hash(i, {seed + 1}) % {n} AS
+                    INTEGER) AS b
+                FROM range({k}) t(i)) WHERE a <> b""")
+    compute_levels(con, prep, spec, "__dd_upairs", "__dd_ulevels", temp=True)
+    out: list[list[float]] = []
+    for i, c in enumerate(spec.comparisons):
+        levels = len(c.levels)
+        counts = dict(
+            con.execute(
+                f"SELECT g{i}, count(*) FROM __dd_ulevels WHERE g{i} IS NOT NULL GROUP BY g{i}"
+            ).fetchall()
+        )
+        total = sum(counts.values())
+        out.append([(counts.get(j, 0) + 1) / (total + levels) for j in range(levels)])
+    con.execute("DROP TABLE IF EXISTS __dd_ulevels; DROP TABLE IF EXISTS __dd_upairs")
+    return out
+
+
+#: strength (in pairs) of the starting m values, so that a handful of pairs cannot make m degenerate
+PSEUDO_PAIRS = 5.0
+
+
+def _initial_m(levels: int) -> list[float]:
+    raw = [0.8] + [0.15 / max(levels - 2, 1)] * (levels - 2) + [0.05]
+    s = sum(raw)
+    return [x / s for x in raw]
+
+
+def run_em(
+    patterns: Any, counts: Any, u: list[list[float]], max_iterations: int, prior: float | None = None
+) -> tuple[list[list[float]], float, int]:
+    """EM over level patterns (``-1`` = missing) with u fixed: returns (m, prior, iterations)."""
+    import numpy as np
+
+    n_comp = len(u)
+    m = [_initial_m(len(levels)) for levels in u]
+    m0 = [list(x) for x in m]
+    lam = prior if prior is not None else 0.3
+    w = np.asarray(counts, dtype=float)
+    g = np.asarray(patterns, dtype=np.int64).reshape(len(w), n_comp)
+    it = 0
+    for it in range(1, max_iterations + 1):  # noqa: B007 - reported
+        log_m = np.zeros(len(w))
+        log_u = np.zeros(len(w))
+        for c in range(n_comp):
+            col = g[:, c]
+            present = col >= 0
+            mc = np.log(np.asarray(m[c]))
+            uc = np.log(np.asarray(u[c]))
+            log_m[present] += mc[col[present]]
+            log_u[present] += uc[col[present]]
+        a = math.log(lam) + log_m
+        b = math.log(1 - lam) + log_u
+        post = 1.0 / (1.0 + np.exp(np.clip(b - a, -700, 700)))
+        wp = w * post
+        new_lam = float((wp.sum() + 0.5) / (w.sum() + 1)) if prior is None else lam
+        new_lam = min(max(new_lam, 1e-9), 1 - 1e-9)
+        delta = abs(new_lam - lam)
+        new_m: list[list[float]] = []
+        for c in range(n_comp):
+            col = g[:, c]
+            levels = len(u[c])
+            counted = np.bincount(col[col >= 0], weights=wp[col >= 0], minlength=levels)
+            sums = counted + PSEUDO_PAIRS * np.asarray(m0[c])  # a weak prior: tiny data keeps sane m
+            mc = (sums / sums.sum()).tolist()
+            delta = max(delta, max(abs(x - y) for x, y in zip(mc, m[c], strict=True)))
+            new_m.append(mc)
+        m, lam = new_m, new_lam
+        if delta < 1e-6:
+            break
+    return m, lam, it
+
+
+def estimate(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, levels_table: str) -> Model:
+    """The model for ``spec``: fixed weights as given, or u from random pairs and m by EM."""
+    if spec.model.estimate == "fixed":
+        comps = [CompModel(c.name, c.levels, [], [], list(c.weights or ()), False) for c in spec.comparisons]
+        return Model(spec.model.prior or 0.5, comps, "fixed")
+    u = estimate_u(con, prep, spec)
+    gs = ", ".join(f"coalesce(g{i}, -1)" for i in range(len(spec.comparisons)))
+    rows = con.execute(
+        f"SELECT {gs}, count(*) FROM {ident(levels_table)} GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    if rows:
+        patterns = [r[:-1] for r in rows]
+        counts = [r[-1] for r in rows]
+        m, prior, iterations = run_em(patterns, counts, u, spec.model.max_iterations, spec.model.prior)
+    else:
+        m, prior, iterations = [_initial_m(len(x)) for x in u], spec.model.prior or 0.01, 0
+    comps = [
+        CompModel(
+            c.name,
+            c.levels,
+            [round(x, 8) for x in m[i]],
+            [round(x, 8) for x in u[i]],
+            _weights(m[i], u[i]),
+            c.term_frequency,
+        )
+        for i, c in enumerate(spec.comparisons)
+    ]
+    return Model(prior, comps, "em", iterations, 1.0 / max(prep.rows, 1))
+
+
+def weight_sql(model: Model, index: int, tf_column: str | None) -> str:
+    """Match weight (bits) of comparison ``index`` from its level ``g<index>`` (0 when missing)."""
+    c = model.comparisons[index]
+    whens = []
+    for k, w in enumerate(c.weights):
+        if k == 0 and tf_column and c.term_frequency and c.m:
+            whens.append(
+                f"WHEN 0 THEN log2({c.m[0]} / greatest(coalesce({tf_column}, {c.u[0]}), {model.tf_floor}))"
+            )
+        else:
+            whens.append(f"WHEN {k} THEN {w}")
+    return f"(CASE g{index} {' '.join(whens)} ELSE 0 END)"
+
+
+def score_sql(model: Model, tf_columns: dict[int, str]) -> str:
+    """``match_weight`` and ``match_probability`` select items over a levels table."""
+    total = " + ".join(
+        [repr(model.prior_weight)]
+        + [weight_sql(model, i, tf_columns.get(i)) for i in range(len(model.comparisons))]
+    )
+    return (
+        f"CAST({total} AS DOUBLE) AS match_weight, "
+        f"CAST(1 / (1 + pow(2, -({total}))) AS DOUBLE) AS match_probability"
+    )

@@ -1,0 +1,82 @@
+"""Name keys used by blocking and comparisons: a phonetic key and nickname canonical forms.
+
+Both run once per *distinct* normalised value (see :func:`crmtool.dedupe.prepare.prepare`).
+Input is already normalised text: lower case, accents stripped, words separated by one space.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from functools import cache, lru_cache
+from importlib import resources
+
+LANGUAGES = ("es", "en", "fr", "de", "pt")
+
+_RULES = [
+    (re.compile(p), r)
+    for p, r in (
+        (r"ph", "f"),
+        (r"sch", "s"),
+        (r"sh", "s"),
+        (r"ch", "1"),
+        (r"qu", "k"),
+        (r"gu(?=[ei])", "g"),
+        (r"g(?=[ei])", "j"),
+        (r"c(?=[ei])", "s"),
+        (r"ck", "k"),
+        (r"[cq]", "k"),
+        (r"z", "s"),
+        (r"x", "ks"),
+        (r"[vw]", "b"),
+        (r"ll", "y"),
+        (r"y", "i"),
+        (r"h", ""),
+        (r"(.)\1+", r"\1"),
+    )
+]
+_LATER_VOWELS = re.compile(r"(?<=.)[aeiou]")
+
+
+@lru_cache(maxsize=500_000)
+def phonetic_word(word: str) -> str:
+    """A sound-alike key for one word, tuned for Spanish and good enough for other Latin-script names:
+    ``gonzalez``/``gonsales`` -> ``gnsls``, ``vazquez``/``basquez`` -> ``bsks``. Other scripts pass
+        through."""
+    key = word
+    for pattern, repl in _RULES:
+        key = pattern.sub(repl, key)
+    return _LATER_VOWELS.sub("", key) or word[:1]
+
+
+def phonetic_key(value: str) -> str:
+    """Phonetic key of every word, joined by a space."""
+    return " ".join(phonetic_word(w) for w in value.split(" ") if w)
+
+
+@cache
+def nickname_table() -> dict[str, str]:
+    """nickname -> canonical first name, from the shipped tables (first language listed wins)."""
+    from crmtool.normalise import strip_accents
+
+    table: dict[str, str] = {}
+    data = resources.files("crmtool") / "data"
+    for lang in LANGUAGES:
+        text = (data / f"nicknames_{lang}.csv").read_text(encoding="utf-8")
+        for row in csv.DictReader(text.splitlines()):
+            nick = strip_accents(row["nickname"].strip().lower())
+            canon = strip_accents(row["canonical"].strip().lower())
+            if nick and canon and nick != canon:
+                table.setdefault(nick, canon)
+    return table
+
+
+def canonical_name(value: str) -> str:
+    """The canonical form of a (normalised) first name: ``pepe`` -> ``jose``, ``chema`` -> ``jose maria``."""
+    table = nickname_table()
+    if value in table:
+        return table[value]
+    first, _, rest = value.partition(" ")
+    if rest and first in table:
+        return f"{table[first]} {rest}"
+    return value

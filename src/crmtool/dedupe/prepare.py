@@ -1,0 +1,226 @@
+"""Prepare the records: one row per record with every normalised feature blocking and comparisons need.
+
+Features are DuckDB SQL over the input row (text normalisation, email parts, phone digits, dates)
+except the phonetic key and the nickname canonical form, which run in Python once per distinct
+normalised value and are joined back. Record ids must be unique and present.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from crmtool.dedupe.names import canonical_name, phonetic_key
+from crmtool.dedupe.spec import DedupeSpec
+from crmtool.errors import InputError
+from crmtool.kinds.base import ident, sql_str
+
+if TYPE_CHECKING:
+    import duckdb
+
+PY_TRANSFORMS = ("phonetic", "nickname")
+#: features each comparison method reads: (transform of the column, transform of swap_with or None)
+METHOD_FEATURES: dict[str, tuple[str, ...]] = {
+    "exact": ("text",),
+    "name": ("text", "nickname", "phonetic"),
+    "surname": ("text", "phonetic"),
+    "jaro_winkler": ("text",),
+    "levenshtein": ("text",),
+    "token_set": ("text",),
+    "phonetic": ("text", "phonetic"),
+    "date": ("date",),
+    "numeric": ("number",),
+    "email": ("email", "email_local"),
+    "phone": ("phone",),
+}
+
+
+def text_sql(v: str) -> str:
+    """Lower case, accents stripped, every run of non-letters/digits -> one space (other scripts kept)."""
+    return f"nullif(trim(regexp_replace(lower(strip_accents({v})), '[^\\pL\\pN]+', ' ', 'g')), '')"
+
+
+def feature_sql(v: str, transform: str, date_formats: tuple[str, ...]) -> str:
+    """SQL of a feature over the VARCHAR expression ``v`` (phonetic/nickname are mapped in Python)."""
+    if transform == "exact":
+        return f"nullif(trim({v}), '')"
+    if transform in ("text", "name", "phonetic", "nickname"):
+        return text_sql(v)
+    if transform in ("email", "email_local", "email_domain"):
+        e = f"lower(trim({v}))"
+        local = f"regexp_replace(split_part({e}, '@', 1), '\\+.*$', '')"
+        domain = f"split_part({e}, '@', 2)"
+        gmail = f"{domain} IN ('gmail.com', 'googlemail.com')"
+        local = f"CASE WHEN {gmail} THEN replace({local}, '.', '') ELSE {local} END"
+        if transform == "email_local":
+            return f"CASE WHEN {e} LIKE '%_@_%' THEN nullif({local}, '') END"
+        if transform == "email_domain":
+            return f"CASE WHEN {e} LIKE '%_@_%' THEN nullif({domain}, '') END"
+        return f"CASE WHEN {e} LIKE '%_@_%' THEN {local} || '@' || {domain} END"
+    if transform == "phone":
+        d = f"regexp_replace({v}, '[^0-9]', '', 'g')"
+        return f"CASE WHEN length({d}) >= 6 THEN right({d}, 9) END"
+    if transform == "digits":
+        return f"nullif(regexp_replace({v}, '[^0-9]', '', 'g'), '')"
+    if transform in ("date", "year"):
+        tries = [f"try_cast(trim({v}) AS DATE)"] + [
+            f"CAST(try_strptime(trim({v}), {sql_str(f)}) AS DATE)" for f in date_formats
+        ]
+        date = f"coalesce({', '.join(tries)})"
+        return date if transform == "date" else f"CAST(year({date}) AS VARCHAR)"
+    if transform == "number":
+        return f"try_cast(replace(replace(trim({v}), ' ', ''), ',', '.') AS DOUBLE)"
+    t = text_sql(v)
+    if transform == "initial":
+        return f"left({t}, 1)"
+    if transform.startswith("prefix"):
+        return f"left({t}, {int(transform[6:])})"
+    if transform == "first_token":
+        return f"split_part({t}, ' ', 1)"
+    if transform == "last_token":
+        return f"regexp_extract({t}, '([^ ]+)$', 1)"
+    raise ValueError(f"unknown transform {transform}")
+
+
+@dataclass
+class Prepared:
+    """The prepared table ``table`` (``__rid`` dense 0..n-1 in id order, ``__id``) and its feature columns."""
+
+    table: str
+    rows: int
+    features: dict[tuple[str, str], str] = field(default_factory=dict)
+    block_keys: list[str] = field(default_factory=list)
+    tf: dict[str, str] = field(default_factory=dict)  # comparison name -> tf column
+
+    def f(self, column: str, transform: str) -> str:
+        return self.features[(column, transform)]
+
+
+def needed_features(spec: DedupeSpec) -> list[tuple[str, str]]:
+    need: list[tuple[str, str]] = []
+    for b in spec.blocking:
+        need.extend(b.terms)
+    for c in spec.comparisons:
+        for t in METHOD_FEATURES[c.method]:
+            need.append((c.column, t))
+            if c.swap_with and t in ("text",):
+                need.append((c.swap_with, t))
+    for col, t in list(need):
+        if t in PY_TRANSFORMS:
+            need.append((col, "text"))
+    return list(dict.fromkeys(need))
+
+
+def check_ids(con: duckdb.DuckDBPyConnection, table: str, id_column: str) -> int:
+    """Rows in ``table``; an InputError when ids are missing or repeated."""
+    idc = ident(id_column)
+    row = con.execute(
+        f"SELECT count(*), count(nullif(trim(CAST({idc} AS VARCHAR)), '')), "
+        f"count(DISTINCT trim(CAST({idc} AS VARCHAR))) FROM {ident(table)}"
+    ).fetchall()[0]
+    total, present, distinct = (int(x) for x in row)
+    if present < total:
+        raise InputError(
+            f"dedupe: {total - present} rows have no id in column '{id_column}'",
+            "every record needs a unique id: fill it, or reject those rows first",
+        )
+    if distinct < total:
+        raise InputError(
+            f"dedupe: column '{id_column}' repeats {total - distinct} ids: ids must be unique",
+            "run 'crmtool clean' with a unique rule on the id, or pick another id column",
+        )
+    return total
+
+
+def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_table: str) -> Prepared:
+    """Build ``out_table`` from ``table``; see :class:`Prepared`."""
+    import pyarrow as pa
+
+    from crmtool.db import fetch_arrow
+
+    have = [r[0] for r in con.execute(f"DESCRIBE {ident(table)}").fetchall()]
+    missing = [c for c in spec.columns() if c not in have]
+    if missing:
+        raise InputError(
+            f"dedupe: column(s) {', '.join(missing)} named in the dedupe rules are not in the data",
+            f"columns: {', '.join(c for c in have if c != '_row')}",
+        )
+    rows = check_ids(con, table, spec.id_column)
+    features = needed_features(spec)
+    prep = Prepared(out_table, rows)
+    sql_cols: list[str] = []
+    for i, (col, transform) in enumerate(features):
+        name = f"f{i}_{transform}"
+        prep.features[(col, transform)] = name
+        if transform not in PY_TRANSFORMS:
+            sql_cols.append(
+                f"{feature_sql(f'CAST(t.{ident(col)} AS VARCHAR)', transform, spec.date_formats)} AS {name}"
+            )
+    for j, b in enumerate(spec.blocking):
+        prep.block_keys.append(f"bk{j}")
+        if b.sql:
+            sql_cols.append(f"CAST(({b.sql}) AS VARCHAR) AS bk{j}")
+    idc = ident(spec.id_column)
+    base = f"__dd_base_{out_table}"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {base} AS
+        SELECT CAST(row_number() OVER (ORDER BY trim(CAST(t.{idc} AS VARCHAR))) - 1 AS INTEGER) AS __rid,
+               trim(CAST(t.{idc} AS VARCHAR)) AS __id, {", ".join(sql_cols)}
+        FROM {ident(table)} t""")
+    joins: list[str] = []
+    extra: list[str] = []
+    for (col, transform), name in prep.features.items():
+        if transform not in PY_TRANSFORMS:
+            continue
+        src = prep.f(col, "text")
+        values = fetch_arrow(con, f"SELECT DISTINCT {src} AS v FROM {base} WHERE {src} IS NOT NULL").column(0)
+        func = phonetic_key if transform == "phonetic" else canonical_name
+        pyvals = values.to_pylist()
+        mapped = pa.table({"v": values, "k": pa.array([func(v) for v in pyvals], pa.string())})
+        if transform == "nickname":  # canonical of the first word too (Pepe ~ José Luis is not asserted)
+            mapped = mapped.append_column(
+                "k1", pa.array([canonical_name(v.split(" ")[0]) for v in pyvals], pa.string())
+            )
+        mname = f"__dd_map_{name}"
+        con.register(mname, mapped)
+        alias = f"m_{name}"
+        joins.append(f"LEFT JOIN {mname} {alias} ON {alias}.v = b.{src}")
+        extra.append(f"{alias}.k AS {name}")
+        if transform == "nickname":
+            extra.append(f"{alias}.k1 AS {name}_1")
+    for b_idx, b in enumerate(spec.blocking):
+        if b.sql:
+            continue
+        parts = [prep.f(col, t) for col, t in b.terms]
+        refs = []
+        for p, (_col, t) in zip(parts, b.terms, strict=True):
+            ref = f"m_{p}.k" if t in PY_TRANSFORMS else f"b.{p}"
+            refs.append(f"split_part({ref}, ' ', 1)" if t == "phonetic" else ref)
+        null_check = " OR ".join(f"{r} IS NULL" for r in refs)
+        key = " || chr(31) || ".join(f"CAST({r} AS VARCHAR)" for r in refs)
+        extra.append(f"CASE WHEN {null_check} THEN NULL ELSE {key} END AS bk{b_idx}")
+    for c in spec.comparisons:
+        if c.term_frequency:
+            prep.tf[c.name] = f"tf_{len(prep.tf)}"
+    select_extra = (", " + ", ".join(extra)) if extra else ""
+    con.execute(
+        f"CREATE OR REPLACE TABLE {ident(out_table)} AS SELECT b.*{select_extra} FROM {base} b "
+        f"{' '.join(joins)} ORDER BY b.__rid"
+    )
+    tf_cols = []
+    for c in spec.comparisons:
+        if c.name in prep.tf:
+            main = prep.f(c.column, METHOD_FEATURES[c.method][0])
+            tf_cols.append(
+                f"CASE WHEN {main} IS NOT NULL THEN count(*) OVER (PARTITION BY {main}) / "
+                f"count({main}) OVER () END AS {prep.tf[c.name]}"
+            )
+    if tf_cols:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {ident(out_table)} AS SELECT *, {', '.join(tf_cols)} "
+            f"FROM {ident(out_table)} ORDER BY __rid"
+        )
+    for (_col, transform), name in prep.features.items():
+        if transform in PY_TRANSFORMS:
+            con.unregister(f"__dd_map_{name}")
+    con.execute(f"DROP TABLE IF EXISTS {base}")
+    return prep

@@ -1,0 +1,357 @@
+"""The ``dedupe`` section of a rule file -> frozen :class:`DedupeSpec` (no DuckDB here).
+
+Every problem is collected with its ``file:line`` and raised once as a :class:`ConfigError`.
+The levels of each comparison method are declared here (plain data) so that fixed weights can be
+checked against them; :mod:`crmtool.dedupe.compare` turns them into SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crmtool.dedupe.schema import DEDUPE_SCHEMA, TRANSFORMS
+from crmtool.errors import ConfigError, Location
+from crmtool.yamlspec import YamlDoc, parse_yaml_text, schema_problems
+
+if TYPE_CHECKING:
+    from crmtool.rulefile import RuleSet
+
+DEFAULT_THRESHOLDS: dict[str, tuple[float, ...]] = {
+    "name": (0.92, 0.80),
+    "surname": (0.92, 0.80),
+    "jaro_winkler": (0.92, 0.80),
+    "levenshtein": (1, 2),
+    "token_set": (0.6,),
+    "numeric": (1,),
+    "date": (),
+    "email": (0.88,),
+    "phone": (7,),
+    "exact": (),
+    "phonetic": (),
+}
+
+
+def level_labels(method: str, thresholds: tuple[float, ...], swap: bool) -> tuple[str, ...]:
+    """Names of a comparison's levels, best first; the last is always ``else`` (disagree)."""
+    t = thresholds
+    swapped = ("swapped",) if swap else ()
+    if method == "name":
+        return ("exact", *swapped, "nickname", f"jw>={t[0]:g}", f"jw>={t[1]:g}|phonetic", "else")
+    if method == "surname":
+        return ("exact", *swapped, "shared_token", f"jw>={t[0]:g}", f"jw>={t[1]:g}|phonetic", "else")
+    if method == "jaro_winkler":
+        return ("exact", *swapped, *(f"jw>={x:g}" for x in t), "else")
+    if method == "levenshtein":
+        return ("exact", *swapped, *(f"lev<={int(x)}" for x in t), "else")
+    if method == "token_set":
+        return ("exact", *swapped, *(f"jaccard>={x:g}" for x in t), "else")
+    if method == "phonetic":
+        return ("exact", *swapped, "phonetic", "else")
+    if method == "date":
+        return ("exact", "day_month_swap", "one_digit", *(f"within_{int(x)}_days" for x in t), "else")
+    if method == "numeric":
+        return ("exact", *(f"diff<={x:g}" for x in t), "else")
+    if method == "email":
+        return ("exact", "same_local", *(f"local_jw>={x:g}" for x in t), "else")
+    if method == "phone":
+        return ("exact", "one_digit", *(f"last_{int(x)}" for x in t), "else")
+    return ("exact", *swapped, "else")
+
+
+@dataclass(frozen=True)
+class BlockingRule:
+    name: str
+    terms: tuple[tuple[str, str], ...]  # (column, transform)
+    sql: str | None
+    max_block_size: int | None
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    column: str
+    method: str
+    thresholds: tuple[float, ...]
+    swap_with: str | None
+    term_frequency: bool
+    weights: tuple[float, ...] | None
+    loc: Location
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        return level_labels(self.method, self.thresholds, self.swap_with is not None)
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    rule: str
+    by: str | None = None
+    sql: str | None = None
+
+
+@dataclass(frozen=True)
+class Survivorship:
+    default: FieldRule = FieldRule("most_complete")
+    recency: str | None = None
+    source_column: str | None = None
+    source_priority: tuple[str, ...] = ()
+    fields: tuple[tuple[str, FieldRule], ...] = ()
+    consent: tuple[str, ...] = ()
+
+    def rule_for(self, column: str) -> FieldRule:
+        for name, rule in self.fields:
+            if name == column:
+                return rule
+        if column in self.consent:
+            return FieldRule("most_restrictive")
+        return self.default
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    estimate: str = "em"
+    prior: float | None = None
+    seed: int = 42
+    u_pairs: int = 1_000_000
+    max_iterations: int = 30
+
+
+@dataclass(frozen=True)
+class DedupeSpec:
+    id_column: str
+    blocking: tuple[BlockingRule, ...]
+    comparisons: tuple[Comparison, ...]
+    threshold: float = 0.95
+    review: float = 0.5
+    model: ModelSpec = field(default_factory=ModelSpec)
+    date_formats: tuple[str, ...] = ("%d/%m/%Y", "%Y%m%d", "%d-%m-%Y", "%d.%m.%Y", "%m/%d/%Y")
+    max_block_size: int = 2000
+    max_pairs_per_rule: int = 20_000_000
+    max_cluster_size: int = 50
+    veto: tuple[str, ...] = ()
+    survivorship: Survivorship = field(default_factory=Survivorship)
+    loc: Location = field(default_factory=lambda: Location(""))
+
+    def columns(self) -> list[str]:
+        """Every input column the spec names (checked against the data before work starts)."""
+        cols = [self.id_column]
+        for b in self.blocking:
+            cols.extend(c for c, _ in b.terms)
+        for c in self.comparisons:
+            cols.append(c.column)
+            if c.swap_with:
+                cols.append(c.swap_with)
+        s = self.survivorship
+        cols.extend(x for x in (s.recency, s.source_column) if x)
+        cols.extend(name for name, _ in s.fields)
+        cols.extend(s.consent)
+        return list(dict.fromkeys(cols))
+
+
+def _field_rule(raw: Any) -> FieldRule:
+    if isinstance(raw, str):
+        return FieldRule(raw)
+    return FieldRule(raw["rule"], raw.get("by"), raw.get("sql"))
+
+
+def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",)) -> DedupeSpec:
+    """Validate and type the section ``data`` found at ``path`` in ``doc``."""
+    from crmtool.dedupe.schema import SURVIVORSHIP
+
+    problems: list[tuple[Location, str]] = []
+    sub = YamlDoc(doc.file, data, {k[len(path) :]: v for k, v in doc.lines.items() if k[: len(path)] == path})
+    found = schema_problems(sub, DEDUPE_SCHEMA)
+    if found:
+        raise ConfigError(
+            [(loc, f"dedupe: {msg}") for loc, msg in found],
+            "see the dedupe section of the rule-file reference",
+        )
+
+    def loc(*p: str | int) -> Location:
+        return doc.loc((*path, *p))
+
+    blocking: list[BlockingRule] = []
+    names: set[str] = set()
+    for i, raw in enumerate(data["blocking"]):
+        if raw["name"] in names:
+            problems.append(
+                (loc("blocking", i, "name"), f"dedupe: blocking rule name '{raw['name']}' used twice")
+            )
+        names.add(raw["name"])
+        terms: list[tuple[str, str]] = []
+        for j, term in enumerate(raw.get("on", [])):
+            column, _, transform = term.partition(":")
+            transform = transform or "exact"
+            if transform not in TRANSFORMS:
+                problems.append(
+                    (
+                        loc("blocking", i, "on", j),
+                        f"dedupe: blocking '{raw['name']}': unknown transform "
+                        f"'{transform}' (use one of {', '.join(TRANSFORMS)})",
+                    )
+                )
+            terms.append((column, transform))
+        if raw.get("sql"):
+            from crmtool.kinds.sql import sql_parse_problem
+
+            problem = sql_parse_problem(raw["sql"])
+            if problem:
+                problems.append((loc("blocking", i, "sql"), f"dedupe: blocking '{raw['name']}': {problem}"))
+        blocking.append(
+            BlockingRule(
+                raw["name"], tuple(terms), raw.get("sql"), raw.get("max_block_size"), loc("blocking", i)
+            )
+        )
+    model_raw = data.get("model", {})
+    model = ModelSpec(
+        model_raw.get("estimate", "em"),
+        model_raw.get("prior"),
+        model_raw.get("seed", 42),
+        model_raw.get("u_pairs", 1_000_000),
+        model_raw.get("max_iterations", 30),
+    )
+    comparisons: list[Comparison] = []
+    cnames: set[str] = set()
+    for i, raw in enumerate(data["comparisons"]):
+        name = raw.get("name") or raw["column"]
+        if name in cnames:
+            problems.append(
+                (loc("comparisons", i), f"dedupe: comparison name '{name}' used twice (give one a 'name')")
+            )
+        cnames.add(name)
+        method = raw["method"]
+        thresholds = tuple(raw.get("thresholds", DEFAULT_THRESHOLDS[method]))
+        need = {"name": 2, "surname": 2}.get(method, 0)
+        if len(thresholds) < need:
+            problems.append(
+                (
+                    loc("comparisons", i, "thresholds"),
+                    f"dedupe: comparison '{name}': method {method} needs {need} thresholds",
+                )
+            )
+            thresholds = DEFAULT_THRESHOLDS[method]
+        weights = tuple(raw["weights"]) if "weights" in raw else None
+        comp = Comparison(
+            name,
+            raw["column"],
+            method,
+            thresholds,
+            raw.get("swap_with"),
+            bool(raw.get("term_frequency", False)),
+            weights,
+            loc("comparisons", i),
+        )
+        if weights is not None and len(weights) != len(comp.levels):
+            problems.append(
+                (
+                    loc("comparisons", i, "weights"),
+                    f"dedupe: comparison '{name}': {len(comp.levels)} weights expected, one per "
+                    f"level ({', '.join(comp.levels)}), got {len(weights)}",
+                )
+            )
+        if model.estimate == "fixed" and weights is None:
+            problems.append(
+                (
+                    loc("comparisons", i),
+                    f"dedupe: comparison '{name}': model.estimate is fixed, so it needs 'weights'",
+                )
+            )
+        if method == "date" and any(x <= 0 for x in thresholds):
+            problems.append(
+                (
+                    loc("comparisons", i, "thresholds"),
+                    f"dedupe: comparison '{name}': day thresholds must be positive",
+                )
+            )
+        comparisons.append(comp)
+    for i, name in enumerate(data.get("veto", [])):
+        if name not in cnames:
+            problems.append((loc("veto", i), f"dedupe: veto names unknown comparison '{name}'"))
+    threshold = float(data.get("threshold", 0.95))
+    review = float(data.get("review", min(0.5, threshold)))
+    if review > threshold:
+        problems.append(
+            (loc("review"), f"dedupe: review band starts at {review:g}, above the threshold {threshold:g}")
+        )
+    surv_raw = data.get("survivorship", {})
+    fields = tuple((k, _field_rule(v)) for k, v in surv_raw.get("fields", {}).items())
+    source = surv_raw.get("source", {})
+    surv = Survivorship(
+        _field_rule(surv_raw.get("default", "most_complete")),
+        surv_raw.get("recency"),
+        source.get("column"),
+        tuple(source.get("priority", ())),
+        fields,
+        tuple(surv_raw.get("consent", ())),
+    )
+    for name, rule in [("default", surv.default), *fields]:
+        where = loc("survivorship", "fields", name) if name != "default" else loc("survivorship", "default")
+        if rule.rule not in SURVIVORSHIP:
+            problems.append((where, f"dedupe: survivorship '{name}': unknown rule '{rule.rule}'"))
+        if rule.rule == "sql" and not rule.sql:
+            problems.append((where, f"dedupe: survivorship '{name}': rule sql needs 'sql'"))
+        if rule.rule == "most_recent" and not (rule.by or surv.recency):
+            problems.append(
+                (where, f"dedupe: survivorship '{name}': most_recent needs 'by' or survivorship.recency")
+            )
+        if rule.rule == "source_priority" and not surv.source_column:
+            problems.append(
+                (where, f"dedupe: survivorship '{name}': source_priority needs survivorship.source")
+            )
+        if rule.sql:
+            from crmtool.kinds.sql import sql_parse_problem
+
+            problem = sql_parse_problem(rule.sql)
+            if problem:
+                problems.append((where, f"dedupe: survivorship '{name}': {problem}"))
+    if problems:
+        raise ConfigError(problems, "see the dedupe section of the rule-file reference")
+    defaults = DedupeSpec(data["id"], (), ())
+    return DedupeSpec(
+        id_column=data["id"],
+        blocking=tuple(blocking),
+        comparisons=tuple(comparisons),
+        threshold=threshold,
+        review=review,
+        model=model,
+        date_formats=tuple(data.get("date_formats", defaults.date_formats)),
+        max_block_size=int(data.get("max_block_size", defaults.max_block_size)),
+        max_pairs_per_rule=int(data.get("max_pairs_per_rule", defaults.max_pairs_per_rule)),
+        max_cluster_size=int(data.get("max_cluster_size", defaults.max_cluster_size)),
+        veto=tuple(data.get("veto", ())),
+        survivorship=surv,
+        loc=loc(),
+    )
+
+
+def spec_from_ruleset(ruleset: RuleSet) -> DedupeSpec | None:
+    """The dedupe spec of a loaded rule set, or None when no file has a ``dedupe`` section."""
+    if "dedupe" not in ruleset.sections:
+        return None
+    doc, data = ruleset.sections["dedupe"]
+    return parse_spec(doc, data)
+
+
+def spec_from_text(text: str, file: str = "<dedupe>") -> DedupeSpec:
+    """Parse YAML text holding a top-level ``dedupe:`` section (handy in Python and in benchmarks)."""
+    doc = parse_yaml_text(text, file)
+    if not isinstance(doc.data, dict) or "dedupe" not in doc.data:
+        raise ConfigError([(Location(file), "expected a top-level 'dedupe' section")])
+    return parse_spec(doc, doc.data["dedupe"])
+
+
+def load_spec(rules: list[Path]) -> DedupeSpec:
+    """Load rule files and return their dedupe spec; a ConfigError when none has one."""
+    from crmtool.rulefile import load_rules
+
+    ruleset = load_rules(rules)
+    spec = spec_from_ruleset(ruleset)
+    if spec is None:
+        raise ConfigError(
+            [(Location(str(f)), "no 'dedupe' section") for f in ruleset.files[:1]],
+            "add a dedupe section (see rules/30-dedupe.yaml)",
+        )
+    return spec

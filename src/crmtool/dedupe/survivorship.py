@@ -1,0 +1,86 @@
+"""Golden records: one row per cluster, each field chosen by its survivorship rule, in one SQL query.
+
+Rules: ``most_recent`` (by a timestamp column), ``most_frequent``, ``most_complete`` (the value of
+the record that fills most fields), ``longest``, ``source_priority``, ``first`` (smallest id),
+``sql`` (any aggregate expression) and ``most_restrictive`` for consent (denied < unknown < granted;
+a blank consent is unknown, so it wins over granted). Empty values never survive except for consent.
+Ties always break on the record id, so reruns are identical.
+"""
+
+from __future__ import annotations
+
+from crmtool.dedupe.prepare import feature_sql
+from crmtool.dedupe.spec import DedupeSpec, FieldRule
+from crmtool.kinds.base import ident, sql_str
+
+
+def consent_rank_sql(column_sql: str) -> str:
+    """0 denied, 1 unknown, 2 granted (the privacy feature's reading of consent values)."""
+    from crmtool.privacy.consent import normalise_consent_sql
+
+    norm = normalise_consent_sql(column_sql)
+    return f"(CASE {norm} WHEN 'denied' THEN 0 WHEN 'granted' THEN 2 ELSE 1 END)"
+
+
+def _ts(spec: DedupeSpec, column: str) -> str:
+    v = f"CAST(s.{ident(column)} AS VARCHAR)"
+    date = feature_sql(v, "date", spec.date_formats)
+    return f"coalesce(try_cast(trim({v}) AS TIMESTAMP), CAST({date} AS TIMESTAMP))"
+
+
+def _agg(spec: DedupeSpec, column: str, rule: FieldRule, i: int) -> tuple[str, str | None]:
+    """(aggregate expression, optional helper column over the source alias ``s``)."""
+    c = f"s.{ident(column)}"
+    present = f"{c} IS NOT NULL AND trim(CAST({c} AS VARCHAR)) <> ''"
+    if rule.rule == "sql":
+        return f"({rule.sql})", None
+    if rule.rule == "most_restrictive":
+        return f"first({c} ORDER BY {consent_rank_sql(c)}, s.__id)", None
+    if rule.rule == "most_recent":
+        by = rule.by or spec.survivorship.recency or ""
+        return f"first({c} ORDER BY {_ts(spec, by)} DESC NULLS LAST, s.__id) FILTER (WHERE {present})", None
+    if rule.rule == "most_frequent":
+        helper = f"count(*) OVER (PARTITION BY x.__cid, x.{ident(column)}) AS __freq{i}"
+        return f"first({c} ORDER BY s.__freq{i} DESC, {c}, s.__id) FILTER (WHERE {present})", helper
+    if rule.rule == "longest":
+        return f"first({c} ORDER BY length(CAST({c} AS VARCHAR)) DESC, s.__id) FILTER (WHERE {present})", None
+    if rule.rule == "source_priority":
+        src = f"CAST(s.{ident(spec.survivorship.source_column or '')} AS VARCHAR)"
+        prio = spec.survivorship.source_priority
+        rank = (
+            "CASE "
+            + " ".join(f"WHEN {src} = {sql_str(p)} THEN {k}" for k, p in enumerate(prio))
+            + f" ELSE {len(prio)} END"
+            if prio
+            else "0"
+        )
+        return f"first({c} ORDER BY {rank}, s.__id) FILTER (WHERE {present})", None
+    if rule.rule == "first":
+        return f"first({c} ORDER BY s.__id) FILTER (WHERE {present})", None
+    return f"first({c} ORDER BY s.__complete DESC, s.__id) FILTER (WHERE {present})", None
+
+
+def golden_query(spec: DedupeSpec, source: str, columns: list[str]) -> str:
+    """SQL of the golden records over ``source`` (input columns, ``__id`` and ``__cid`` the cluster id)."""
+    complete = (
+        " + ".join(
+            f"CAST(({ident(c)} IS NOT NULL AND trim(CAST({ident(c)} AS VARCHAR)) <> '') AS INTEGER)"
+            for c in columns
+        )
+        or "0"
+    )
+    aggs: list[str] = []
+    helpers: list[str] = []
+    for i, col in enumerate(columns):
+        if col == spec.id_column:
+            aggs.append(f"min(s.__id) AS {ident(col)}")
+            continue
+        agg, helper = _agg(spec, col, spec.survivorship.rule_for(col), i)
+        aggs.append(f"{agg} AS {ident(col)}")
+        if helper:
+            helpers.append(helper)
+    helper_sql = "".join(f", {h}" for h in helpers)
+    return f"""SELECT s.__cid AS cluster_id, string_agg(s.__id, ';' ORDER BY s.__id) AS record_ids,
+            count(*) AS n_records, {", ".join(aggs)}
+        FROM (SELECT x.*{helper_sql} FROM (SELECT *, {complete} AS __complete FROM {source}) x) s
+        GROUP BY s.__cid ORDER BY s.__cid"""
