@@ -25,6 +25,13 @@ from crmtool.errors import ExitCode
 suppress_app = typer.Typer(
     help="Suppression lists: unsubscribes, complaints, do-not-contact.", no_args_is_help=True
 )
+retention_app = typer.Typer(
+    help="Delete or anonymise records kept past their retention period.", no_args_is_help=True
+)
+RulesOpt = Annotated[list[Path], typer.Option("--rules", "-r", help="Rule file or folder (repeatable).")]
+DatasetOpt = Annotated[
+    str | None, typer.Option(help="Only this dataset (e.g. clientes); default every cleaned one.")
+]
 
 SuppressFileArg = Annotated[
     Path, typer.Argument(help="File of emails, phones and/or customer ids (CSV, Parquet, xlsx).")
@@ -63,6 +70,7 @@ AsOfOpt = Annotated[
 def register(app: typer.Typer) -> None:
     """Add this feature's commands to ``app``."""
     app.add_typer(suppress_app, name="suppress")
+    app.add_typer(retention_app, name="retention")
     app.command("erase")(erase)
     app.command("export")(export)
     app.command("pii")(pii)
@@ -291,6 +299,53 @@ def pii(
             f"{n} of {len(inventory)} columns look like personal data"
             + (f"; not personal: {', '.join(others)}" if others else "")
         )
+        return ExitCode.OK
+
+    run_command(ui, body)
+
+
+@retention_app.command("apply")
+def retention_apply(
+    rules: RulesOpt = [Path("rules")],  # noqa: B006 - typer needs a literal default
+    out: EraseOutOpt = Path("out"),
+    audit_log: AuditLogOpt = None,
+    as_of: AsOfOpt = None,
+    dataset: DatasetOpt = None,
+    fmt: FormatOpt = OutputFormat.text,
+    workspace: WorkspaceOpt = "crmtool.duckdb",
+    lock_timeout: LockTimeoutOpt = 60.0,
+    key_file: KeyFileOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Apply the 'retention' rules to cleaned tables; rewrite the cleaned export; audit counts and why."""
+    from crmtool.errors import UsageError
+    from crmtool.privacy.retention import apply_retention
+    from crmtool.workspace import open_workspace
+
+    ui = Ui(quiet)
+
+    def body() -> ExitCode:
+        try:
+            ref = date.fromisoformat(as_of) if as_of else None
+        except ValueError:
+            raise UsageError(f"--as-of {as_of!r} is not a date YYYY-MM-DD") from None
+        _key_first(workspace, key_file)
+        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+            result = apply_retention(
+                ws, rules, out_dir=out, audit_log=audit_log or out / "audit.jsonl", as_of=ref, dataset=dataset
+            )
+        d = result.as_dict()
+        if fmt is OutputFormat.json:
+            emit(ui, _json(d))
+        else:
+            for r in d["rules"]:
+                ui.out.print(
+                    f"{r['rule']} on {r['dataset']}: {r['action']} {r['rows']} rows "
+                    f"(last activity before {r['last_activity_before']}: {r['reason']})"
+                )
+            for path in d["outputs"]:
+                ui.out.print(f"  new version of {path}")
+            ui.out.print(f"audit {d['audit']} (head {d['audit_head'][:16]})")
         return ExitCode.OK
 
     run_command(ui, body)

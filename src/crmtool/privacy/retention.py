@@ -1,0 +1,300 @@
+"""Retention: records inactive longer than a period are deleted or anonymised.
+
+A ``retention`` rule names the date columns that show activity (orders, events, signup) and
+optionally a consent channel whose consent date counts as a renewal; the most recent of them is
+the last activity. Rows whose last activity is older than ``as_of - inactive_for`` are deleted,
+or anonymised (personal-data columns blanked), in the cleaned table of each dataset and in its
+loaded and working copies (same ``_row``). A new version of the cleaned export is written, and
+the audit log says how many rows each rule touched and why (records as keyed hashes).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crmtool.errors import ConfigError, Location, UsageError
+from crmtool.kinds.base import ident
+from crmtool.privacy.consent import DATE_FORMATS, date_sql, parse_consent
+
+if TYPE_CHECKING:
+    from crmtool.rulefile import RuleSet
+    from crmtool.workspace import Workspace
+
+_PERIOD = re.compile(r"^\s*([1-9][0-9]*)\s*(y|years?|m|months?|d|days?)\s*$")
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    name: str
+    description: str
+    years: int
+    months: int
+    days: int
+    activity_columns: tuple[str, ...]
+    consent_renewal: str | None
+    date_formats: tuple[str, ...]
+    action: str  # delete | anonymise
+    anonymise_columns: tuple[str, ...] | None
+    undated: str  # keep | apply
+    loc: Location
+
+    def cutoff(self, as_of: date) -> str:
+        """SQL date expression: activity before it is too old."""
+        return (
+            f"(DATE '{as_of.isoformat()}' - INTERVAL {self.years} YEAR - INTERVAL {self.months} MONTH "
+            f"- INTERVAL {self.days} DAY)"
+        )
+
+    @property
+    def period(self) -> str:
+        parts = [
+            f"{n} {u}" for n, u in ((self.years, "years"), (self.months, "months"), (self.days, "days")) if n
+        ]
+        return " ".join(parts)
+
+
+def parse_period(text: str) -> tuple[int, int, int]:
+    match = _PERIOD.match(text)
+    if not match:
+        raise ValueError(text)
+    n, unit = int(match.group(1)), match.group(2)[0]
+    return (n, 0, 0) if unit == "y" else (0, n, 0) if unit == "m" else (0, 0, n)
+
+
+def parse_retention(ruleset: RuleSet) -> list[RetentionRule]:
+    """The ``retention`` section of a rule set (already schema-checked); empty when absent."""
+    if "retention" not in ruleset.sections:
+        return []
+    doc, data = ruleset.sections["retention"]
+    rules = []
+    for i, raw in enumerate(data):
+        y, m, d = parse_period(raw["inactive_for"])
+        rules.append(
+            RetentionRule(
+                raw["name"],
+                raw.get("description", ""),
+                y,
+                m,
+                d,
+                tuple(raw["activity_columns"]),
+                raw.get("consent_renewal"),
+                tuple(raw.get("date_formats", DATE_FORMATS)),
+                raw["action"],
+                tuple(raw["anonymise_columns"]) if "anonymise_columns" in raw else None,
+                raw.get("undated", "keep"),
+                doc.loc(("retention", i)),
+            )
+        )
+    return rules
+
+
+@dataclass
+class RetentionResult:
+    run_id: str
+    as_of: date
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    audit_path: str = ""
+    audit_head: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.isoformat(),
+            "rules": self.rules,
+            "outputs": self.outputs,
+            "audit": self.audit_path,
+            "audit_head": self.audit_head,
+        }
+
+
+def _clean_output_for(ws: Workspace, dataset: str) -> Path | None:
+    from crmtool.privacy.erase import latest_clean_outputs
+
+    for path in latest_clean_outputs(ws):
+        stem = path.name.split(".")[0]
+        if re.sub(r"[^0-9a-zA-Z]+", "_", stem).strip("_").lower() == dataset and ".clean." in path.name:
+            return path
+    return None
+
+
+def apply_retention(
+    ws: Workspace,
+    rules: list[Path],
+    *,
+    out_dir: Path = Path("out"),
+    audit_log: Path | None = None,
+    as_of: date | None = None,
+    dataset: str | None = None,
+) -> RetentionResult:
+    """Apply every retention rule to the cleaned tables of the workspace (or of ``dataset``)."""
+    from crmtool.audit import AuditWriter
+    from crmtool.io.writers import write_query
+    from crmtool.manifest import file_entry, write_manifest
+    from crmtool.pii import detect_pii
+    from crmtool.privacy.identity import table_columns
+    from crmtool.rulefile import load_rules
+
+    ruleset = load_rules(rules)
+    specs = parse_retention(ruleset)
+    if not specs:
+        raise UsageError("the rule files have no 'retention' section", "see rules/40-privacy.yaml")
+    consent = parse_consent(ruleset)
+    hasher = ws.hasher
+    con = ws.con
+    as_of = as_of or datetime.now(UTC).date()
+    tables = [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_name LIKE 'clean\\_%' ESCAPE '\\' ORDER BY table_name"
+        ).fetchall()
+    ]
+    if dataset:
+        tables = [t for t in tables if t == f"clean_{dataset}"]
+    if not tables:
+        raise UsageError(
+            "no cleaned table in the workspace" + (f" for dataset {dataset}" if dataset else ""),
+            "run 'crmtool clean' on the export first, with the same --workspace",
+        )
+    # configuration problems against the data, all at once
+    problems: list[tuple[Location, str]] = []
+    for table in tables:
+        have = {c for c, _t in table_columns(con, table)}
+        for spec in specs:
+            for col in (*spec.activity_columns, *(spec.anonymise_columns or ())):
+                if col not in have:
+                    problems.append((spec.loc, f"retention '{spec.name}': column '{col}' is not in {table}"))
+            if spec.consent_renewal and spec.consent_renewal not in consent:
+                problems.append(
+                    (
+                        spec.loc,
+                        f"retention '{spec.name}': no consent settings for channel '{spec.consent_renewal}'",
+                    )
+                )
+    if problems:
+        raise ConfigError(problems)
+    run = ws.start_run("retention")
+    key = ruleset.dataset.key
+    result = RetentionResult(run.run_id, as_of)
+    audit_path = audit_log or out_dir / "audit.jsonl"
+    writer = AuditWriter(audit_path, run.run_id)
+    writer.add(
+        {
+            "type": "run",
+            "command": "retention",
+            "as_of": as_of.isoformat(),
+            "key_fingerprint": hasher.fingerprint,
+        }
+    )
+    written: list[Path] = []
+    for table in tables:
+        ds = table[len("clean_") :]
+        siblings = [t for t in (f"data_{ds}", f"work_{ds}", table) if ws.table_exists(t)]
+        personal = set(detect_pii(con, table)) | set(ruleset.dataset.personal_data)
+        personal -= set(ruleset.dataset.not_personal)
+        changed = False
+        for spec in specs:
+            dates = [date_sql(f"t.{ident(c)}", spec.date_formats) for c in spec.activity_columns]
+            if spec.consent_renewal:
+                renewal = consent[spec.consent_renewal].date_sql("t")
+                if renewal:
+                    dates.append(renewal)
+            last = f"greatest({', '.join(dates)})" if len(dates) > 1 else dates[0]
+            condition = f"{last} < {spec.cutoff(as_of)}"
+            if spec.undated == "apply":
+                condition = f"({condition} OR {last} IS NULL)"
+            key_sql = (
+                f"t.{ident(key)}" if key and key in {c for c, _t in table_columns(con, table)} else "t._row"
+            )
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE __retention_rows AS SELECT t._row, "
+                f"crm_token(CAST({key_sql} AS VARCHAR)) AS record FROM {ident(table)} t WHERE {condition}"
+            )
+            n = int(con.execute("SELECT count(*) FROM __retention_rows").fetchall()[0][0])
+            cutoff = con.execute(f"SELECT CAST({spec.cutoff(as_of)} AS DATE)").fetchall()[0][0]
+            reason = spec.description or f"no activity in {spec.period}"
+            if n:
+                changed = True
+                for sib in siblings:
+                    if spec.action == "delete":
+                        con.execute(
+                            f"DELETE FROM {ident(sib)} WHERE _row IN (SELECT _row FROM __retention_rows)"
+                        )
+                    else:
+                        blank = set(spec.anonymise_columns or personal)
+                        have = {c for c, _t in table_columns(con, sib)}
+                        sets = ", ".join(f"{ident(c)} = NULL" for c in sorted(blank & have))
+                        if sets:
+                            con.execute(
+                                f"UPDATE {ident(sib)} SET {sets} "
+                                f"WHERE _row IN (SELECT _row FROM __retention_rows)"
+                            )
+            writer.add(
+                {
+                    "type": "retention",
+                    "rule": spec.name,
+                    "dataset": ds,
+                    "action": spec.action,
+                    "rows": n,
+                    "reason": reason,
+                    "last_activity_before": str(cutoff),
+                    "period": spec.period,
+                }
+            )
+            for (record,) in con.execute("SELECT record FROM __retention_rows ORDER BY record").fetchall():
+                writer.add(
+                    {
+                        "type": "retention_record",
+                        "rule": spec.name,
+                        "record": f"k:{record}",
+                        "action": spec.action,
+                    }
+                )
+            result.rules.append(
+                {
+                    "rule": spec.name,
+                    "dataset": ds,
+                    "action": spec.action,
+                    "rows": n,
+                    "reason": reason,
+                    "last_activity_before": str(cutoff),
+                }
+            )
+        con.execute("DROP TABLE IF EXISTS __retention_rows")
+        target = _clean_output_for(ws, ds)
+        if changed and target is not None:
+            cols = ", ".join(ident(c) for c, _t in table_columns(con, table) if c != "_row")
+            fmt = "parquet" if target.suffix == ".parquet" else "csv"
+            write_query(con, f"SELECT {cols} FROM {ident(table)} ORDER BY _row", target, fmt)
+            written.append(target)
+            writer.add(
+                {"type": "retention_output", "path": str(target), "sha256": file_entry(target)["sha256"]}
+            )
+    result.outputs = [str(p) for p in written]
+    result.audit_path = str(audit_path)
+    result.audit_head = writer.seal(
+        {"counts": {r["rule"] + ":" + r["dataset"]: r["rows"] for r in result.rules}}
+    )
+    write_manifest(
+        out_dir / "retention.manifest.json",
+        {
+            "run_id": run.run_id,
+            "command": "retention",
+            "as_of": as_of.isoformat(),
+            "rule_files": [str(f) for f in ruleset.files],
+            "rules": result.rules,
+            "outputs": [file_entry(p) for p in written],
+            "key_fingerprint": hasher.fingerprint,
+            "audit": {"path": str(audit_path), "head_sha256": result.audit_head, "entries": writer.count},
+            "status": "pass",
+        },
+    )
+    if not ws.in_memory:
+        con.execute("CHECKPOINT")
+    ws.finish_run(run, "pass", 0, {"rules": result.rules, "outputs": result.outputs})
+    return result
