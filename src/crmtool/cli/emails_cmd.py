@@ -1,7 +1,187 @@
-"""CLI commands of the emails feature (registered on the main app)."""
+"""CLI commands of the emails feature: ``emails`` (classify addresses) and ``bounces import``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+
+from crmtool.cli.common import (
+    FileFormat,
+    KeyFileOpt,
+    LockTimeoutOpt,
+    LogFileOpt,
+    OutputFormat,
+    QuietOpt,
+    Ui,
+    WorkspaceOpt,
+    emit,
+    run_command,
+)
+from crmtool.errors import ExitCode
+
+bounces_app = typer.Typer(
+    help="Bounce history from email platforms (hard bounces, repeated soft bounces).", no_args_is_help=True
+)
+
+TextJson = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text or json.")]
 
 
 def register(app: typer.Typer) -> None:
     """Add this feature's commands to ``app``."""
+    app.command("emails")(emails)
+    app.add_typer(bounces_app, name="bounces")
+    bounces_app.command("import")(bounces_import)
+
+
+def _render(ui: Ui, payload: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(show_edge=False, pad_edge=False)
+    for col, justify in (("status / reason", "left"), ("addresses", "right"), ("rows", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for status, c in payload["by_status"].items():
+        table.add_row(status, str(c["addresses"]), str(c["rows"]))
+    table.add_section()
+    for reason, c in payload["by_reason"].items():
+        table.add_row(f"  {reason}", str(c["addresses"]), str(c["rows"]))
+    ui.out.print(table)
+    ui.out.print(
+        f"rows {payload['rows']}, without address {payload['rows_without_address']}, "
+        f"distinct addresses {payload['addresses']}, domains {payload['domains']}"
+    )
+    mx = payload.get("mx")
+    if mx:
+        timeouts = mx["by_status"].get("timeout", 0) + mx["by_status"].get("error", 0)
+        ui.out.print(
+            f"MX: {mx['domains']} domains, {mx['from_cache']} from cache, {mx['asked_dns']} asked, "
+            f"{timeouts} unanswered (dns_timeout){', total budget used up' if mx['budget_exhausted'] else ''}"
+        )
+    if payload.get("output"):
+        ui.out.print(f"  emails    {payload['output']}")
+
+
+def emails(
+    input: Annotated[Path, typer.Argument(help="Export to read: CSV, Parquet or xlsx.", show_default=False)],
+    column: Annotated[str, typer.Option("--column", "-c", help="Column holding the addresses.")] = "email",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for emails.csv/.parquet.")] = None,
+    mx: Annotated[
+        bool, typer.Option("--mx", help="Also ask DNS whether each domain can receive mail.")
+    ] = False,
+    resolver: Annotated[
+        str | None, typer.Option("--resolver", help="DNS server IP[:PORT] (default: system).")
+    ] = None,
+    mx_timeout: Annotated[float, typer.Option("--mx-timeout", help="Seconds per DNS query.")] = 3.0,
+    mx_budget: Annotated[
+        float, typer.Option("--mx-budget", help="Seconds for all DNS queries of the run.")
+    ] = 120.0,
+    lists: Annotated[
+        Path,
+        typer.Option(
+            "--lists",
+            help="Folder of user lists (role_accounts.txt, disposable_extra.txt, allow_domains.txt).",
+        ),
+    ] = Path("rules/lists"),
+    soft_bounces: Annotated[
+        int,
+        typer.Option("--soft-bounces", help="Soft bounces that make an address soft_bounced_repeatedly ..."),
+    ] = 3,
+    soft_days: Annotated[int, typer.Option("--soft-days", help="... within this many days.")] = 30,
+    file_format: Annotated[
+        FileFormat | None, typer.Option("--output-format", help="csv or parquet (default: as input).")
+    ] = None,
+    fmt: TextJson = OutputFormat.text,
+    workspace: WorkspaceOpt = "crmtool.duckdb",
+    lock_timeout: LockTimeoutOpt = 60.0,
+    key_file: KeyFileOpt = None,
+    quiet: QuietOpt = False,
+    log_file: LogFileOpt = None,
+) -> None:
+    """Classify every distinct address: status, reasons, suggested fix, risk 0-100 and tags."""
+    from crmtool import report
+    from crmtool.emails.classify import ClassifyOptions
+    from crmtool.emails.lists import EmailLists
+    from crmtool.emails.run import classify_file
+    from crmtool.errors import UsageError
+    from crmtool.workspace import open_workspace
+
+    ui = Ui(quiet, log_file)
+
+    def body() -> ExitCode:
+        if fmt is OutputFormat.junit:
+            raise UsageError("emails writes text or json on stdout", "use --format text or --format json")
+        if resolver:
+            from crmtool.emails.mx import parse_resolver
+
+            parse_resolver(resolver)
+        options = ClassifyOptions(
+            lists=EmailLists.load(lists),
+            mx=mx,
+            resolver=resolver,
+            mx_timeout=mx_timeout,
+            mx_budget=mx_budget,
+            soft_bounces=soft_bounces,
+            soft_window_days=soft_days,
+        )
+        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+            result = classify_file(
+                ws,
+                input,
+                column=column,
+                out_dir=out,
+                fmt=file_format.value if file_format else None,
+                options=options,
+            )
+        payload = result.as_dict()
+        if fmt is OutputFormat.json:
+            emit(ui, report.to_json(payload))
+        else:
+            _render(ui, payload)
+        return ExitCode.OK
+
+    run_command(ui, body)
+
+
+def bounces_import(
+    input: Annotated[Path, typer.Argument(help="Bounce export: CSV or JSON lines.", show_default=False)],
+    platform: Annotated[
+        str, typer.Option("--format", help="auto, mailchimp, sendgrid, brevo, mailgun, ses or generic.")
+    ] = "auto",
+    output: Annotated[
+        OutputFormat, typer.Option("--output", help="Result on stdout: text or json.")
+    ] = OutputFormat.text,
+    workspace: WorkspaceOpt = "crmtool.duckdb",
+    lock_timeout: LockTimeoutOpt = 60.0,
+    key_file: KeyFileOpt = None,
+    quiet: QuietOpt = False,
+    log_file: LogFileOpt = None,
+) -> None:
+    """Add the bounces of a platform export to the workspace history (addresses kept as keyed hashes)."""
+    from crmtool import report
+    from crmtool.emails.bounces import import_bounces
+    from crmtool.workspace import open_workspace
+
+    ui = Ui(quiet, log_file)
+
+    def body() -> ExitCode:
+        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+            result = import_bounces(ws, input, platform)
+            if ws.hasher.created:
+                ui.warn(
+                    f"created a new key for keyed hashes at {ws.hasher.source}; keep it for every run"
+                )
+        payload = result.as_dict()
+        if output is OutputFormat.json:
+            emit(ui, report.to_json(payload))
+        else:
+            types = ", ".join(f"{k} {v}" for k, v in payload["by_type"].items()) or "none"
+            ui.out.print(
+                f"{input.name}: {payload['platform']}, {payload['rows']} records, "
+                f"imported {payload['imported']} "
+                f"({types}), already known {payload['duplicates']}, not bounces {payload['skipped']}, "
+                f"undated {payload['undated']}"
+            )
+        return ExitCode.OK
+
+    run_command(ui, body)

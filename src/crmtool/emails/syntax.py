@@ -77,6 +77,8 @@ def syntax_verdict(value: str) -> tuple[bool, str | None, str | None]:
         return False, None, "syntax:empty"
     if len(value) > MAX_LENGTH:
         return False, None, "syntax:too_long"
+    if value != value.strip():
+        return False, None, "syntax:whitespace"
     if "\x00" in value:
         return False, None, "syntax:bad_character"
     try:
