@@ -9,6 +9,7 @@ from crmtool.kinds.date import Date
 from crmtool.kinds.decimal import Decimal
 from crmtool.kinds.email import Email
 from crmtool.kinds.email_normalise import EmailNormalise
+from crmtool.kinds.email_risk import EmailRisk
 from crmtool.kinds.mojibake import Mojibake
 from crmtool.kinds.national_id import NationalId
 from crmtool.kinds.numeric_range import NumericRange
@@ -26,5 +27,6 @@ KINDS: dict[str, Kind] = {
     for kind in (
         Trim(), Case(), UnicodeNfc(), Mojibake(), EmailNormalise(), Decimal(), Date(), Phone(),
         Required(), Regex(), Allowed(), NumericRange(), Email(), PostalCode(), NationalId(), Unique(), Sql(),
+        EmailRisk(),
     )
 }
