@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from crmtool.errors import ConfigError, InputError, Location
 from crmtool.segments.conditions import Compiler, ident, sql_str
+from crmtool.segments.holdout import id_sql
 from crmtool.segments.spec import BUILTIN_FEATURES, FunnelStage, SegmentsSpec
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ def prepare_customers(
     keep = f"* EXCLUDE ({', '.join(ident(x) for x in drop)})" if drop else "*"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE seg_customers_all AS
-        SELECT nullif(trim(CAST({ident(c.id)} AS VARCHAR)), '') AS customer_id, {keep},
+        SELECT nullif({id_sql(ident(c.id))}, '') AS customer_id, {keep},
                {"_row" if "_row" in cols else "NULL"} AS __row
         FROM {ident(table)}""")
     stats.blank_ids = int(
@@ -228,7 +229,7 @@ def prepare_orders(
             WHEN p.amount IS NULL THEN CASE WHEN p.blank THEN 'missing_amount' ELSE 'unparseable_amount' END
             WHEN p.amount < 0 THEN 'negative_amount'
           END AS skip
-        FROM (SELECT trim(CAST({ident(o.customer_id)} AS VARCHAR)) AS customer_id, {d} AS order_date,
+        FROM (SELECT {id_sql(ident(o.customer_id))} AS customer_id, {d} AS order_date,
                      {a} AS amount,
                          {f"CAST({ident(channel)} AS VARCHAR)" if channel else "NULL::VARCHAR"} AS channel,
                      {raw_amount_blank} AS blank
@@ -268,7 +269,7 @@ def prepare_events(
             WHEN p.occurred_at IS NULL THEN 'unparseable_date'
             WHEN CAST(p.occurred_at AS DATE) > DATE '{as_of.isoformat()}' THEN 'future_date'
           END AS skip
-        FROM (SELECT trim(CAST({ident(e.customer_id)} AS VARCHAR)) AS customer_id,
+        FROM (SELECT {id_sql(ident(e.customer_id))} AS customer_id,
                      lower(trim(CAST({ident(e.type)} AS VARCHAR))) AS event_type, {ts} AS occurred_at,
                      {f"CAST({ident(channel)} AS VARCHAR)" if channel else "NULL::VARCHAR"} AS channel
               FROM {ident(table)}) p

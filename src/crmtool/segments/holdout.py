@@ -18,10 +18,16 @@ from __future__ import annotations
 import hashlib
 
 BUCKETS = 10_000
+ID_SPACE = " \t\r\n"  # what is trimmed from both ends of a customer id (Python and SQL alike)
 
 
 def normalise_id(customer_id: str | int) -> str:
-    return str(customer_id).strip()
+    return str(customer_id).strip(ID_SPACE)
+
+
+def id_sql(expr: str) -> str:
+    """SQL of :func:`normalise_id` (DuckDB's one-argument trim() removes spaces only)."""
+    return f"trim(CAST({expr} AS VARCHAR), ' ' || chr(9) || chr(13) || chr(10))"
 
 
 def bucket(customer_id: str | int, salt: str) -> int:
@@ -34,10 +40,10 @@ def in_holdout(customer_id: str | int, salt: str, percent: float) -> bool:
     return bucket(customer_id, salt) < round(percent * 100)
 
 
-def bucket_sql(id_sql: str, salt: str) -> str:
+def bucket_sql(expr: str, salt: str) -> str:
     """SQL computing :func:`bucket` for an id expression (already trimmed text or any type)."""
     salt_lit = "'" + (salt + ":").replace("'", "''") + "'"
     return (
-        f"(('0x' || substr(sha256({salt_lit} || trim(CAST({id_sql} AS VARCHAR))), 1, 16))::UBIGINT "
+        f"(('0x' || substr(sha256({salt_lit} || {id_sql(expr)}), 1, 16))::UBIGINT "
         f"% {BUCKETS})"
     )
