@@ -99,8 +99,8 @@ def test_bad_rows_are_counted_never_used(result) -> None:  # type: ignore[no-unt
 
 def test_duplicate_and_blank_customer_ids_reported(ws, kit) -> None:  # type: ignore[no-untyped-def]
     path = kit.write_csv("c.csv", ["customer_id", "email", "phone", "consent", "signup"],
-                         [[" C1 ", "a@x.es", "", "yes", ""], ["C1", "b@x.es", "", "yes", ""], ["", "c@x.es", "", "yes", ""],
-                          ["C2", "d@x.es", "", "yes", ""]])
+                         [[" C1 ", "a@x.es", "", "yes", ""], ["C1", "b@x.es", "", "yes", ""],
+                          ["", "c@x.es", "", "yes", ""], ["C2", "d@x.es", "", "yes", ""]])
     r = kit.run(ws, "segments: [{name: all, when: 'TRUE'}]", path)
     assert (r.customers, r.stats.duplicate_ids, r.stats.blank_ids) == (2, 1, 1)
     # the first row of a duplicated id wins
