@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crmtool.audit import TOKEN_PREFIX, AuditWriter
+from crmtool.audit import TOKEN_PREFIX, AuditWriter, json_str_sql
 from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, run_rules
 from crmtool.errors import UsageError
 from crmtool.io.readers import LoadResult, file_sha256, load_file
 from crmtool.io.writers import write_query
-from crmtool.kinds.base import ident
+from crmtool.kinds.base import ident, sql_str
 from crmtool.manifest import file_entry, write_manifest
 from crmtool.pii import detect_pii
 from crmtool.rulefile import RuleSet, load_rules
@@ -135,38 +135,47 @@ def _write_rejects(ws: Workspace, loaded: LoadResult, ruleset: RuleSet, target: 
     write_query(con, query, target, fmt, encoding=encoding, neutralise_formulas=neutralise)
     con.unregister("__parse_rejects")
     con.unregister("__rule_names")
-    row = con.execute(f"SELECT count(DISTINCT _row) FROM {VIOLATIONS} WHERE reject").fetchone()
+    row = con.execute(f"SELECT count(DISTINCT _row) FROM {VIOLATIONS} WHERE reject").fetchall()[0]
     return int(row[0]) if row else 0
 
 
 def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: EngineResult, ruleset: RuleSet,
            personal: set[str], header: dict[str, Any]) -> None:
-    """One entry per change and per rejected row; personal values and record keys as keyed hashes."""
+    """One entry per change and per rejected row, built in SQL; personal values and keys as keyed hashes."""
+    import pyarrow as pa
+
     con = ws.con
     ws.hasher  # noqa: B018 - loads the key and registers crm_token() in SQL
     key = ruleset.dataset.key
     key_sql = f"CAST(d.{ident(key)} AS VARCHAR)" if key else "CAST(d._row AS VARCHAR)"
-    names = [r.name for r in ruleset.rules]
+    record = f"'\"record\":\"{TOKEN_PREFIX}' || crm_token({key_sql}) || '\"'"
     writer.add({"type": "run", **header})
-    personal_list = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}'" for c in sorted(personal)) or "NULL"
-    changes = con.execute(f"""
+    names = [r.name for r in ruleset.rules] or [""]
+    con.register("__rule_names", pa.table({"rule": pa.array(range(len(names)), pa.int32()),
+                                           "name": pa.array(names, pa.string())}))
+    personal_list = ", ".join(sql_str(c) for c in sorted(personal)) or "NULL"
+
+    def value(expr: str) -> str:
+        hashed = f"'\"{TOKEN_PREFIX}' || crm_token({expr}) || '\"'"
+        return f"CASE WHEN c.\"column\" IN ({personal_list}) AND {expr} IS NOT NULL THEN {hashed} " \
+               f"ELSE {json_str_sql(expr)} END"
+
+    writer.add_query(con, f"""
         SELECT c.rule, c._row, c."column",
-               CASE WHEN c."column" IN ({personal_list}) THEN '{TOKEN_PREFIX}' || crm_token(c.old) ELSE c.old END,
-               CASE WHEN c."column" IN ({personal_list}) THEN '{TOKEN_PREFIX}' || crm_token(c.new) ELSE c.new END,
-               '{TOKEN_PREFIX}' || crm_token({key_sql})
-        FROM {CHANGES} c JOIN {ident(loaded.table)} d USING (_row) ORDER BY c.rule, c._row, c."column"
-    """).fetchall()
-    for rule, row, column, old, new, record in changes:
-        writer.add({"type": "change", "rule": names[rule], "row": row, "record": record, "field": column,
-                    "action": "fix", "old": old, "new": new})
-    rejects = con.execute(f"""
-        SELECT v.rule, v._row, v."column", v.reason, '{TOKEN_PREFIX}' || crm_token({key_sql})
-        FROM {VIOLATIONS} v JOIN {ident(loaded.table)} d USING (_row) WHERE v.reject
-        ORDER BY v.rule, v._row, v."column", v.reason
-    """).fetchall()
-    for rule, row, column, reason, record in rejects:
-        writer.add({"type": "reject", "rule": names[rule], "row": row, "record": record, "field": column,
-                    "action": "reject", "reason": reason})
+               '"type":"change","rule":' || to_json(n.name) || ',"row":' || c._row || ',' || {record} ||
+               ',"field":' || to_json(c."column") || ',"action":"fix","old":' || {value('c.old')} ||
+               ',"new":' || {value('c.new')} AS members
+        FROM {CHANGES} c JOIN {ident(loaded.table)} d USING (_row) JOIN __rule_names n USING (rule)
+    """, order_by='rule, _row, "column"')
+    writer.add_query(con, f"""
+        SELECT v.rule, v._row, v."column", v.reason,
+               '"type":"reject","rule":' || to_json(n.name) || ',"row":' || v._row || ',' || {record} ||
+               ',"field":' || to_json(v."column") || ',"action":"reject","reason":' || {json_str_sql('v.reason')}
+               AS members
+        FROM {VIOLATIONS} v JOIN {ident(loaded.table)} d USING (_row) JOIN __rule_names n USING (rule)
+        WHERE v.reject
+    """, order_by='rule, _row, "column", reason')
+    con.unregister("__rule_names")
     for parse in loaded.parse_rejects:
         writer.add({"type": "reject", "rule": "parse", "line": parse.line, "action": "reject",
                     "reason": parse.reason.split(":")[0]})

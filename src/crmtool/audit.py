@@ -1,12 +1,21 @@
-"""Append-only, hash-chained audit log (JSON Lines).
+"""Append-only, hash-chained audit log (JSON Lines), written in bulk from SQL.
 
-Each line is one JSON object with sorted keys. Its ``prev`` field is the SHA-256 (hex) of the
-previous line's exact bytes (64 zeros for the first line), so editing, removing, inserting or
-reordering any line breaks the chain at that point; its ``hash`` field is the SHA-256 of the entry
-without ``hash``, so an edited line (the last one too) is named itself, not the line after it.
-Every run ends with a ``seal`` entry that counts the run's entries; the head hash (SHA-256 of
-the last line) is returned to the caller and recorded in the run's manifest, so a log truncated
-after a seal is also caught when checked against a manifest.
+Every line is a JSON object that ends with two members the writer adds::
+
+    {<entry members>,"hash":"<H>","prev":"<P>"}
+
+``H`` is the SHA-256 of the entry's own text without those two members (the *body*, i.e. the
+line up to ``,"hash"`` followed by ``}``); ``P`` is the ``hash`` of the line before (64 zeros
+for the first line of a log). So an edited line is named by its own hash, and a removed,
+inserted or moved line breaks the ``prev`` link where it happened. Each run ends with a
+``seal`` entry that counts the run's entries and carries ``digest``, the SHA-256 over the
+hashes of all the run's lines (in blocks of 65,536: SHA-256 of the concatenated block digests),
+so a forger who re-hashes an edited line and patches the next ``prev`` still breaks the seal.
+The log's *head* is the seal's ``hash``; the manifest records it, so a log cut after a seal is
+caught when checked against the manifest (``crmtool audit verify --manifest``).
+
+Bulk entries are built and hashed in DuckDB (``sha256`` and ``lag`` over the rows): no Python
+work per line on the write path, which keeps millions of change entries within seconds.
 
 Personal data never appears in clear: record keys and personal-data values are keyed hashes
 (see :mod:`crmtool.keys`) written as ``"k:<hex>"``.
@@ -17,29 +26,42 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmtool.errors import InputError
 
+if TYPE_CHECKING:
+    import duckdb
+
 GENESIS = "0" * 64
 TOKEN_PREFIX = "k:"
+BLOCK = 65536
+_TAIL = re.compile(r',"hash":"([0-9a-f]{64})","prev":"([0-9a-f]{64})"\}$')
+_TAIL_LEN = len(',"hash":"","prev":""}') + 128
 
 
 def line_hash(line: str) -> str:
     return hashlib.sha256(line.encode("utf-8")).hexdigest()
 
 
-def entry_hash(entry: dict[str, Any]) -> str:
-    """SHA-256 of an entry's canonical form without its own ``hash`` field: an edited line shows itself."""
-    return line_hash(_dump({k: v for k, v in entry.items() if k != "hash"}))
+def split_line(line: str) -> tuple[str, str, str] | None:
+    """``(body, hash, prev)`` of a line in the form crmtool writes, else None."""
+    match = _TAIL.search(line)
+    if match is None or len(line) < _TAIL_LEN + 2:
+        return None
+    return line[: -_TAIL_LEN] + "}", match.group(1), match.group(2)
 
 
-def _dump(entry: dict[str, Any]) -> str:
-    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+def _members(entry: dict[str, Any]) -> str:
+    """JSON members of an entry without braces, keys sorted."""
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)[1:-1]
 
 
 def _last_line(path: Path) -> str | None:
@@ -48,9 +70,8 @@ def _last_line(path: Path) -> str | None:
         return None
     with path.open("rb") as fh:
         fh.seek(0, os.SEEK_END)
-        end = fh.tell()
+        pos = fh.tell()
         block = b""
-        pos = end
         while pos > 0:
             step = min(65536, pos)
             pos -= step
@@ -62,11 +83,39 @@ def _last_line(path: Path) -> str | None:
         return block.rstrip(b"\n").decode("utf-8") or None
 
 
+class _Digest:
+    """SHA-256 over line hashes in blocks of :data:`BLOCK` (the seal's ``digest``)."""
+
+    def __init__(self) -> None:
+        self.blocks: list[str] = []
+        self.current = hashlib.sha256()
+        self.in_block = 0
+
+    def add(self, line_hash_hex: str) -> None:
+        self.current.update(line_hash_hex.encode("ascii"))
+        self.in_block += 1
+        if self.in_block == BLOCK:
+            self.blocks.append(self.current.hexdigest())
+            self.current, self.in_block = hashlib.sha256(), 0
+
+    def add_blocks(self, block_digests: list[str], tail_hashes: list[str]) -> None:
+        """Whole blocks digested elsewhere (SQL), then the hashes of a partial last block."""
+        assert self.in_block == 0
+        self.blocks.extend(block_digests)
+        for h in tail_hashes:
+            self.add(h)
+
+    def hexdigest(self) -> str:
+        blocks = self.blocks + ([self.current.hexdigest()] if self.in_block else [])
+        return hashlib.sha256("".join(blocks).encode("ascii")).hexdigest()
+
+
 class AuditWriter:
     """Appends one run's entries to a log, continuing its chain, and seals the run.
 
-    Entries are buffered and written with one append per :meth:`flush`; the file is opened in
-    append mode only, so earlier lines are never rewritten.
+    :meth:`add` takes one entry (a dict); :meth:`add_query` takes a DuckDB query whose rows
+    are entry *members* (JSON text without braces) and writes them all in bulk. The file is
+    only ever opened for appending.
     """
 
     def __init__(self, path: Path, run_id: str) -> None:
@@ -77,30 +126,90 @@ class AuditWriter:
         if last is None:
             self.prev, self.seq = GENESIS, 0
         else:
+            parts = split_line(last)
             try:
                 self.seq = int(json.loads(last)["seq"])
             except (ValueError, KeyError, TypeError):
+                parts = None
+            if parts is None:
                 raise InputError(f"{path}: last line is not a crmtool audit entry",
-                                 "run 'crmtool audit verify' on it, or write to a new log") from None
-            self.prev = line_hash(last)
+                                 "run 'crmtool audit verify' on it, or write to a new log")
+            self.prev = parts[1]
         self._buffer: list[str] = []
+        self._digest = _Digest()
         self.ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
+    def _stamp(self) -> str:
+        return f'"run":{json.dumps(self.run_id)},"seq":{self.seq},"ts":"{self.ts}"'
+
     def add(self, entry: dict[str, Any]) -> None:
-        """Append one entry (``run``, ``seq``, ``ts`` and ``prev`` are filled in)."""
+        """Append one entry (``run``, ``seq``, ``ts``, ``hash`` and ``prev`` are filled in)."""
         self.seq += 1
         self.count += 1
-        full = {**entry, "run": self.run_id, "seq": self.seq, "ts": self.ts, "prev": self.prev}
-        full["hash"] = entry_hash(full)
-        line = _dump(full)
-        self.prev = line_hash(line)
-        self._buffer.append(line)
+        members = _members({k: v for k, v in entry.items() if k not in ("run", "seq", "ts", "hash", "prev")})
+        body = "{" + (members + "," if members else "") + self._stamp() + "}"
+        h = line_hash(body)
+        self._buffer.append(f'{body[:-1]},"hash":"{h}","prev":"{self.prev}"}}')
+        self._digest.add(h)
+        self.prev = h
         if len(self._buffer) >= 100_000:
             self.flush()
 
     def add_many(self, entries: Iterable[dict[str, Any]]) -> None:
         for entry in entries:
             self.add(entry)
+
+    def add_query(self, con: duckdb.DuckDBPyConnection, query: str, order_by: str) -> int:
+        """Append one entry per row of ``query`` (a ``members`` column), in ``order_by`` order.
+
+        ``members`` is JSON member text without braces, e.g. ``"type":"change","rule":"trim"``
+        (build values with ``to_json``). Lines, hashes and links are computed in DuckDB.
+        """
+        self.flush()
+        base = self.seq
+        run = json.dumps(self.run_id).replace("'", "''")
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE __audit AS
+            SELECT seq, body, sha256(body) AS h FROM (
+                SELECT seq, '{{' || members || ',"run":{run},"seq":' || seq || ',"ts":"{self.ts}"}}' AS body FROM (
+                    SELECT {base} + row_number() OVER (ORDER BY {order_by}) AS seq, members FROM ({query})))
+        """)
+        rows = con.execute("SELECT count(*) FROM __audit").fetchall()[0][0]
+        if not rows:
+            return 0
+        with tempfile.TemporaryDirectory(prefix="crmtool-audit-", dir=self.path.parent) as tmp:
+            chunk = Path(tmp) / "lines.jsonl"
+            con.execute(
+                f"COPY (SELECT left(body, -1) || ',\"hash\":\"' || h || '\",\"prev\":\"' || "
+                f"coalesce(lag(h) OVER (ORDER BY seq), '{self.prev}') || '\"}}' FROM __audit ORDER BY seq) "
+                f"TO '{chunk}' (FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01')"
+            )
+            with chunk.open("rb") as src, self.path.open("ab") as dst:
+                shutil.copyfileobj(src, dst, 1 << 22)
+                dst.flush()
+                os.fsync(dst.fileno())
+        # the run digest continues over these hashes: full blocks in SQL, the rest here
+        pad = (BLOCK - self._digest.in_block) % BLOCK
+        head_hashes = [r[0] for r in con.execute(
+            f"SELECT h FROM __audit WHERE seq <= {base + pad} ORDER BY seq").fetchall()]
+        for h in head_hashes:
+            self._digest.add(h)
+        full = con.execute(
+            f"SELECT (seq - {base + pad} - 1) // {BLOCK} AS b, sha256(string_agg(h, '' ORDER BY seq)), count(*) "
+            f"FROM __audit WHERE seq > {base + pad} GROUP BY b ORDER BY b").fetchall()
+        blocks = [d for _b, d, n in full if n == BLOCK]
+        tail: list[str] = []
+        if full and full[-1][2] < BLOCK:
+            tail = [r[0] for r in con.execute(
+                f"SELECT h FROM __audit WHERE seq > {base + pad + len(blocks) * BLOCK} ORDER BY seq").fetchall()]
+        if full:
+            self._digest.add_blocks(blocks, tail)
+        last = con.execute("SELECT h FROM __audit ORDER BY seq DESC LIMIT 1").fetchall()[0][0]
+        con.execute("DROP TABLE __audit")
+        self.seq += int(rows)
+        self.count += int(rows)
+        self.prev = last
+        return int(rows)
 
     def flush(self) -> None:
         if not self._buffer:
@@ -113,8 +222,9 @@ class AuditWriter:
         self._buffer.clear()
 
     def seal(self, summary: dict[str, Any] | None = None) -> str:
-        """Close the run with a seal entry; returns the head hash of the log."""
-        self.add({"type": "seal", "entries": self.count + 1, **(summary or {})})  # the seal counts itself
+        """Close the run with a seal entry; returns the head of the log (the seal's hash)."""
+        digest = self._digest.hexdigest()
+        self.add({"type": "seal", "entries": self.count + 1, "digest": digest, **(summary or {})})
         self.flush()
         return self.prev
 
@@ -131,11 +241,12 @@ class VerifyResult:
 
 
 def verify_log(path: Path, expected_head: str | None = None) -> VerifyResult:
-    """Check the chain, the sequence numbers and the seals; name the first bad line."""
+    """Check hashes, links, sequence numbers and seals; name the first bad line."""
     if not path.is_file():
         raise InputError(f"{path}: no such audit log")
     prev, seq = GENESIS, 0
     run_counts: dict[str, int] = {}
+    digests: dict[str, _Digest] = {}
     sealed: set[str] = set()
     runs_in_order: list[str] = []
     n = 0
@@ -152,13 +263,15 @@ def verify_log(path: Path, expected_head: str | None = None) -> VerifyResult:
                 return bad(n, "not a JSON object")
             if not isinstance(entry, dict):
                 return bad(n, "not a JSON object")
-            if entry.get("hash") != entry_hash(entry):
+            parts = split_line(line)
+            if parts is None:
+                return bad(n, "line was edited: it is not in the form crmtool writes")
+            body, h, link = parts
+            if line_hash(body) != h:
                 return bad(n, "line was edited: its content does not match its hash")
-            if entry.get("prev") != prev:
+            if link != prev:
                 return bad(n, "chain broken: 'prev' is not the hash of the line before "
-                              "(a line was edited, removed, inserted or moved here)")
-            if _dump(entry) != line:
-                return bad(n, "line is not in canonical form (edited by hand?)")
+                              "(a line was removed, inserted or moved here)")
             if entry.get("seq") != seq + 1:
                 return bad(n, f"sequence jumps from {seq} to {entry.get('seq')}")
             seq += 1
@@ -168,12 +281,17 @@ def verify_log(path: Path, expected_head: str | None = None) -> VerifyResult:
             if run not in run_counts:
                 runs_in_order.append(run)
                 run_counts[run] = 0
+                digests[run] = _Digest()
             run_counts[run] += 1
             if entry.get("type") == "seal":
                 if entry.get("entries") != run_counts[run]:
                     return bad(n, f"seal of run {run} counts {entry.get('entries')} entries, found {run_counts[run]}")
+                if entry.get("digest") != digests[run].hexdigest():
+                    return bad(n, f"seal of run {run} does not match the run's lines (a line was re-hashed)")
                 sealed.add(run)
-            prev = line_hash(line)
+            else:
+                digests[run].add(h)
+            prev = h
     unsealed = [r for r in runs_in_order if r not in sealed]
     result = VerifyResult(True, n, len(runs_in_order), prev, unsealed_runs=unsealed)
     if unsealed:
@@ -203,3 +321,8 @@ def filter_entries(path: Path, *, record_token: str | None = None, run: str | No
         if rule is not None and entry.get("rule") != rule:
             continue
         yield entry
+
+
+def json_str_sql(expr: str) -> str:
+    """SQL for a JSON value of ``expr`` as text: a JSON string, or ``null``."""
+    return f"coalesce(to_json(CAST({expr} AS VARCHAR)), 'null')"

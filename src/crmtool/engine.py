@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmtool.errors import ConfigError, Location
 from crmtool.kinds import KINDS
-from crmtool.kinds.base import PlanContext, RuleSpec, ident
+from crmtool.kinds.base import Kind, PlanContext, RuleSpec, ident
 from crmtool.rulefile import RuleSet, column_problems
 
 if TYPE_CHECKING:
@@ -82,13 +82,88 @@ def _bind_problems(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet)
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:
-    row = con.execute(sql, params or []).fetchone()
+    row = con.execute(sql, params or []).fetchall()[0]
     return int(row[0]) if row and row[0] is not None else 0
+
+
+def _fix_steps(ruleset: RuleSet) -> dict[str, list[tuple[int, RuleSpec]]]:
+    """Per column, in rule order, the rules that may fix it (normalisers and kinds with action fix)."""
+    steps: dict[str, list[tuple[int, RuleSpec]]] = {}
+    for index, spec in enumerate(ruleset.rules):
+        kind = KINDS[spec.kind]
+        if type(kind).fix is Kind.fix:
+            continue
+        for column in spec.columns:
+            steps.setdefault(column, []).append((index, spec))
+    return steps
+
+
+def _needs_rows(spec: RuleSpec) -> bool:
+    """A fix that reads other columns of the row cannot run on distinct values."""
+    return bool(spec.where or spec.opt("region_column"))
+
+
+def _fix_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, column: str,
+                     steps: list[tuple[int, RuleSpec]], outcomes: dict[int, RuleOutcome]) -> str:
+    """Run a column's fixes on its distinct values; record changes and flags; return the map table.
+
+    The map table has ``__v0`` (original value), the column's final value under its own name,
+    and ``__b<k>``/``__a<k>`` (before/after) per step, so every change is known per value and
+    joined back to the rows once.
+    """
+    dist = ctx.temp_name("dist")
+    col = ident(column)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {dist} AS SELECT DISTINCT {col} AS __v0, {col} "
+                f"FROM {ident(work)} WHERE {col} IS NOT NULL")
+    ctx_d = PlanContext(con, dist, ctx.cache, ctx._n)
+    for k, (index, spec) in enumerate(steps):
+        plan = KINDS[spec.kind].fix(ctx_d, spec, column)
+        if plan is None:
+            continue
+        nxt = ctx_d.temp_name("dist")
+        new_value = f"a.__a{k}" if spec.action == "fix" else f"a.{col}"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {nxt} AS SELECT a.* REPLACE ({new_value} AS {col}) FROM "
+                    f"(SELECT t.*, t.{col} AS __b{k}, CAST({plan.expr} AS VARCHAR) AS __a{k} "
+                    f"FROM {dist} t {plan.join or ''}) a")
+        con.execute(f"DROP TABLE {dist}")
+        dist = ctx_d.table = nxt
+        changed = f"d.__b{k} IS DISTINCT FROM d.__a{k}"
+        if spec.action == "fix":
+            con.execute(f"INSERT INTO {CHANGES} SELECT ?, w._row, ?, d.__b{k}, d.__a{k} FROM {ident(work)} w "
+                        f"JOIN {dist} d ON w.{col} = d.__v0 WHERE {changed}", [index, column])
+        else:
+            con.execute(f"INSERT INTO {VIOLATIONS} SELECT ?, w._row, ?, 'value not normalised', false "
+                        f"FROM {ident(work)} w JOIN {dist} d ON w.{col} = d.__v0 WHERE {changed}", [index, column])
+    ctx._n = ctx_d._n
+    return dist
+
+
+def _fix_on_rows(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, column: str, index: int,
+                 spec: RuleSpec) -> None:
+    plan = KINDS[spec.kind].fix(ctx, spec, column)
+    if plan is None:
+        return
+    c = f"t.{ident(column)}"
+    expr = f"CASE WHEN {spec.where} THEN {plan.expr} ELSE {c} END" if spec.where else plan.expr
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __step AS SELECT * FROM (SELECT t._row, {c} AS old, "
+                f"CAST({expr} AS VARCHAR) AS new FROM {ident(work)} t {plan.join or ''}) "
+                f"WHERE old IS DISTINCT FROM new")
+    if spec.action == "fix":
+        con.execute(f"INSERT INTO {CHANGES} SELECT ?, _row, ?, old, new FROM __step", [index, column])
+        con.execute(f"UPDATE {ident(work)} SET {ident(column)} = s.new FROM __step s WHERE {ident(work)}._row = s._row")
+    else:
+        con.execute(f"INSERT INTO {VIOLATIONS} SELECT ?, _row, ?, 'value not normalised', false FROM __step",
+                    [index, column])
 
 
 def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, work_table: str | None = None,
               sample_size: int = 5, progress: Callable[[str], None] | None = None) -> EngineResult:
-    """Run every rule of ``ruleset`` over ``table``; fixes land in ``work_table`` (a copy)."""
+    """Run every rule of ``ruleset`` over ``table``; fixes land in ``work_table`` (a copy).
+
+    Fixes run first, then checks (on the fixed values), each in rule order. A column whose
+    fixes read only the column itself is fixed on its *distinct* values and joined back once;
+    fixes with a ``where`` (or reading another column) run row by row in SQL after those.
+    """
     columns = [r[0] for r in con.execute(f"DESCRIBE {ident(table)}").fetchall() if r[0] != "_row"]
     problems = column_problems(ruleset, columns)
     work = work_table or f"work_{table}"
@@ -96,11 +171,10 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
     problems += _bind_problems(con, work, ruleset)
     if problems:
         raise ConfigError(problems, "fix the rule files or check that the right export was given")
-    # text fixes need text columns
+    steps = _fix_steps(ruleset)
     types = dict(con.execute(f"SELECT column_name, data_type FROM information_schema.columns "
                              f"WHERE table_name = '{work}'").fetchall())
-    fixed_columns = {c for s in ruleset.rules if s.action == "fix" for c in s.columns}
-    for col in sorted(fixed_columns):
+    for col in sorted(steps):
         if types.get(col) not in (None, "VARCHAR"):
             con.execute(f"ALTER TABLE {ident(work)} ALTER {ident(col)} TYPE VARCHAR")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {CHANGES} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, "
@@ -109,57 +183,69 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
                 f"reason VARCHAR, reject BOOLEAN)")
     total = _count(con, f"SELECT count(*) FROM {ident(work)}")
     ctx = PlanContext(con, work)
-    outcomes: list[RuleOutcome] = []
+    outcomes = {i: RuleOutcome(spec) for i, spec in enumerate(ruleset.rules)}
+    timer = {i: 0.0 for i in outcomes}
+
+    # fixes, phase 1: per column on distinct values, joined back in one pass
+    maps: dict[str, str] = {}
+    for column, col_steps in steps.items():
+        if any(_needs_rows(spec) for _i, spec in col_steps):
+            continue
+        if progress:
+            progress(f"fixing {column}")
+        start = time.perf_counter()
+        maps[column] = _fix_on_distinct(con, ctx, work, column, col_steps, outcomes)
+        share = (time.perf_counter() - start) / len(col_steps)
+        for i, _spec in col_steps:
+            timer[i] += share
+    if maps:
+        replaced = ", ".join(f"CASE WHEN m{n}.__v0 IS NULL THEN w.{ident(c)} ELSE m{n}.{ident(c)} END AS {ident(c)}"
+                             for n, c in enumerate(maps))
+        joins = " ".join(f"LEFT JOIN {m} m{n} ON w.{ident(c)} = m{n}.__v0" for n, (c, m) in enumerate(maps.items()))
+        con.execute(f"CREATE OR REPLACE TABLE {ident(work)} AS SELECT w.* REPLACE ({replaced}) "
+                    f"FROM {ident(work)} w {joins} ORDER BY w._row")
+    # fixes, phase 2: row by row where a fix reads more than its own column
+    for index, spec in enumerate(ruleset.rules):
+        for column in spec.columns:
+            if column in steps and column not in maps and any(i == index for i, _s in steps[column]):
+                start = time.perf_counter()
+                _fix_on_rows(con, ctx, work, column, index, spec)
+                timer[index] += time.perf_counter() - start
+    # checks, in rule order, on the fixed values
     for index, spec in enumerate(ruleset.rules):
         if progress:
             progress(spec.name)
         start = time.perf_counter()
-        outcome = RuleOutcome(spec)
-        kind = KINDS[spec.kind]
+        check_sql = KINDS[spec.kind].check(ctx, spec)
+        if check_sql:
+            if spec.where:
+                check_sql = (f"SELECT f.* FROM ({check_sql}) f SEMI JOIN "
+                             f"(SELECT _row FROM {ident(work)} WHERE ({spec.where})) w ON f._row = w._row")
+            con.execute(f"INSERT INTO {VIOLATIONS} SELECT ?, _row, \"column\", reason, ? FROM ({check_sql})",
+                        [index, spec.action == "reject"])
+        timer[index] += time.perf_counter() - start
+    # outcomes from the changes and violations tables, in two grouped queries
+    fixed = dict(con.execute(f"SELECT rule, count(*) FROM {CHANGES} GROUP BY rule").fetchall())
+    failed = dict(con.execute(f"SELECT rule, count(DISTINCT _row) FROM {VIOLATIONS} GROUP BY rule").fetchall())
+    reasons: dict[int, dict[str, int]] = {}
+    for rule, reason, n in con.execute(f"SELECT rule, reason, count(*) FROM {VIOLATIONS} GROUP BY ALL").fetchall():
+        reasons.setdefault(rule, {})[reason] = int(n)
+    samples: dict[int, list[int]] = {}
+    for rule, rows in con.execute(
+            f"SELECT rule, list(_row ORDER BY _row)[1:{int(sample_size)}] FROM "
+            f"(SELECT DISTINCT rule, _row FROM {VIOLATIONS}) GROUP BY rule").fetchall():
+        samples[rule] = [int(r) for r in rows]
+    for index, spec in enumerate(ruleset.rules):
+        outcome = outcomes[index]
         outcome.checked = (_count(con, f"SELECT count(*) FROM {ident(work)} WHERE ({spec.where})")
                            if spec.where else total)
-        for column in spec.columns:
-            plan = kind.fix(ctx, spec, column)
-            if plan is None:
-                continue
-            c = f"t.{ident(column)}"
-            expr = f"CASE WHEN {spec.where} THEN {plan.expr} ELSE {c} END" if spec.where else plan.expr
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE __step AS SELECT t._row, {c} AS old, CAST({expr} AS VARCHAR) AS new "
-                f"FROM {ident(work)} t {plan.join or ''}"
-            )
-            con.execute(f"DELETE FROM __step WHERE old IS NOT DISTINCT FROM new")
-            changed = _count(con, "SELECT count(*) FROM __step")
-            if not changed:
-                continue
-            if spec.action == "fix":
-                con.execute(f"INSERT INTO {CHANGES} SELECT ?, _row, ?, old, new FROM __step", [index, column])
-                con.execute(f"UPDATE {ident(work)} SET {ident(column)} = s.new FROM __step s "
-                            f"WHERE {ident(work)}._row = s._row")
-                outcome.fixed += changed
-            else:  # flag: report what a fix would change
-                con.execute(f"INSERT INTO {VIOLATIONS} SELECT ?, _row, ?, 'value not normalised', false FROM __step",
-                            [index, column])
-        if kind.check is not None:
-            check_sql = kind.check(ctx, spec)
-            if check_sql:
-                if spec.where:
-                    check_sql = (f"SELECT f.* FROM ({check_sql}) f SEMI JOIN "
-                                 f"(SELECT _row FROM {ident(work)} WHERE ({spec.where})) w ON f._row = w._row")
-                con.execute(f"INSERT INTO {VIOLATIONS} SELECT ?, _row, \"column\", reason, ? FROM ({check_sql})",
-                            [index, spec.action == "reject"])
-        outcome.failed = _count(con, f"SELECT count(DISTINCT _row) FROM {VIOLATIONS} WHERE rule = ?", [index])
-        if outcome.failed:
-            outcome.reasons = {r: int(n) for r, n in con.execute(
-                f"SELECT reason, count(*) FROM {VIOLATIONS} WHERE rule = ? GROUP BY reason", [index]).fetchall()}
-            outcome.sample_rows = [int(r[0]) for r in con.execute(
-                f"SELECT DISTINCT _row FROM {VIOLATIONS} WHERE rule = ? ORDER BY _row LIMIT {sample_size}",
-                [index]).fetchall()]
-            if spec.action == "reject":
-                outcome.rejected = outcome.failed
+        outcome.fixed = int(fixed.get(index, 0))
+        outcome.failed = int(failed.get(index, 0))
+        outcome.reasons = reasons.get(index, {})
+        outcome.sample_rows = samples.get(index, [])
+        outcome.rejected = outcome.failed if spec.action == "reject" else 0
         if spec.threshold.exceeded(outcome.failed, outcome.checked):
             outcome.status = "fail" if spec.severity == "error" else "warn"
-        outcome.seconds = round(time.perf_counter() - start, 4)
-        outcomes.append(outcome)
+        outcome.seconds = round(timer[index], 4)
     rejected = _count(con, f"SELECT count(DISTINCT _row) FROM {VIOLATIONS} WHERE reject")
-    return EngineResult(work, total, outcomes, rejected)
+    return EngineResult(work, total, [outcomes[i] for i in range(len(ruleset.rules))], rejected)

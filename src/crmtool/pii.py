@@ -86,7 +86,7 @@ def detect_pii(
             parts.append(f"count(*) FILTER (WHERE regexp_full_match({v}, '{pattern}')) AS c{i}_{j}")
     row = con.execute(
         f'SELECT {", ".join(parts)} FROM (SELECT * FROM "{table}" LIMIT {int(sample)})'
-    ).fetchone()
+    ).fetchall()[0]
     found: dict[str, PiiColumn] = {}
     values = list(row) if row else []
     width = 1 + len(CONTENT_PATTERNS)

@@ -58,7 +58,7 @@ def shape_sql(v: str) -> str:
 
 def profile_table(con: duckdb.DuckDBPyConnection, table: str, *, top: int = 5, show_values: bool = False) -> Profile:
     cols = [r for r in con.execute(f"DESCRIBE {ident(table)}").fetchall() if r[0] != "_row"]
-    total_row = con.execute(f"SELECT count(*) FROM {ident(table)}").fetchone()
+    total_row = con.execute(f"SELECT count(*) FROM {ident(table)}").fetchall()[0]
     total = int(total_row[0]) if total_row else 0
     pii = detect_pii(con, table)
     profile = Profile(total)
@@ -68,7 +68,7 @@ def profile_table(con: duckdb.DuckDBPyConnection, table: str, *, top: int = 5, s
         row = con.execute(
             f"SELECT count(*) - count({v}), approx_count_distinct({v}), min(length({v})), max(length({v})), {tests} "
             f"FROM {ident(table)}"
-        ).fetchone()
+        ).fetchall()[0]
         assert row is not None
         nulls, distinct, min_len, max_len, *hits = row
         nonblank = total - int(nulls)

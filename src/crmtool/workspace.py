@@ -184,7 +184,7 @@ class Workspace:
     def table_exists(self, name: str) -> bool:
         row = self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchone()
+        ).fetchall()[0]
         return bool(row and row[0])
 
 

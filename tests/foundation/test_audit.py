@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crmtool.api import CleanResult, clean
-from crmtool.audit import GENESIS, AuditWriter, line_hash, verify_log
+from crmtool.audit import GENESIS, AuditWriter, line_hash, split_line, verify_log
 from crmtool.cli import app
 from crmtool.keys import KeyedHasher
 from crmtool.workspace import Workspace
@@ -53,7 +53,7 @@ def test_clean_log_verifies(tmp_path: Path) -> None:
     path = _log(tmp_path / "a.jsonl", runs=2)
     result = verify_log(path)
     assert (result.ok, result.lines, result.runs, result.bad_line) == (True, 12, 2, 0)
-    assert result.head == line_hash(_lines(path)[-1].rstrip("\n"))
+    assert result.head == json.loads(_lines(path)[-1])["hash"]
     code, out = _verify_cli(path)
     assert code == 0
     assert out.startswith(f"{path}: ok, 12 entries in 2 runs, head {result.head}")
@@ -63,7 +63,8 @@ def test_chain_links_every_line_to_the_one_before(tmp_path: Path) -> None:
     lines = [ln.rstrip("\n") for ln in _lines(_log(tmp_path / "a.jsonl"))]
     entries = [json.loads(ln) for ln in lines]
     assert entries[0]["prev"] == GENESIS
-    assert [e["prev"] for e in entries[1:]] == [line_hash(ln) for ln in lines[:-1]]
+    assert [e["prev"] for e in entries[1:]] == [e["hash"] for e in entries[:-1]]
+    assert all(line_hash(split_line(ln)[0]) == e["hash"] for ln, e in zip(lines, entries, strict=True))
     assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
     assert entries[-1]["type"] == "seal" and entries[-1]["entries"] == len(entries)
 

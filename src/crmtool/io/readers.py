@@ -162,7 +162,7 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadRes
 def _finish(con: duckdb.DuckDBPyConnection, staging: str, table: str) -> tuple[int, list[str]]:
     con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT rowid + 1 AS {ROW_COLUMN}, * FROM "{staging}"')
     con.execute(f'DROP TABLE "{staging}"')
-    rows = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+    rows = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0]
     cols = [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall() if r[0] != ROW_COLUMN]
     return int(rows[0]) if rows else 0, cols
 

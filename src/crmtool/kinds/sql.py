@@ -17,7 +17,7 @@ def sql_parse_problem(expr: str) -> str | None:
 
     if ";" in expr:
         return "expression must not contain ';'"
-    raw = duckdb.execute("SELECT json_serialize_sql(?)", ["SELECT " + expr]).fetchone()
+    raw = duckdb.execute("SELECT json_serialize_sql(?)", ["SELECT " + expr]).fetchall()[0]
     result = json.loads(raw[0]) if raw else {}
     if result.get("error"):
         return f"SQL does not parse: {result.get('error_message', 'syntax error')}"
