@@ -7,7 +7,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 from jsonschema import Draft202012Validator
 from typer.testing import CliRunner
 
@@ -17,6 +16,7 @@ from crmtool.errors import ConfigError, ExitCode
 from crmtool.kinds import KINDS
 from crmtool.rulefile import load_rules, rules_schema
 from crmtool.workspace import Workspace
+from crmtool.yamlspec import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_RULES = ROOT / "rules"
@@ -262,7 +262,7 @@ def test_missing_rules_path_is_an_input_error(tmp_path: Path) -> None:
 def test_rules_lint_ok_on_shipped_rules() -> None:
     result = CliRunner().invoke(app, ["rules", "lint", str(SHIPPED_RULES)])
     assert result.exit_code == 0, result.stderr
-    assert result.stderr.strip().endswith("rules: ok")
+    assert "rules: ok" in result.stderr
     assert result.stdout == ""
 
 
@@ -287,7 +287,8 @@ def test_rules_schema_is_valid_json_schema_and_accepts_the_shipped_rules() -> No
     files = sorted(SHIPPED_RULES.glob("*.yaml"))
     assert files
     for file in files:
-        assert list(validator.iter_errors(yaml.safe_load(file.read_text(encoding="utf-8")))) == []
+        # crmtool's YAML reading (keys stay strings: 'on:' is not True as in PyYAML's YAML 1.1)
+        assert list(validator.iter_errors(load_yaml(file).data)) == [], file
     assert set(schema["properties"]["rules"]["items"]["properties"]["kind"]["enum"]) == set(KINDS)
     # and it rejects what load_rules rejects
     assert list(validator.iter_errors({"rules": [{"kind": "required", "column": "x", "action": "fix"}]}))
