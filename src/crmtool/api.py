@@ -221,7 +221,7 @@ def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, 
         head = writer.seal({"counts": counts})
     outputs = {"clean": clean_path, "rejects": rejects_path, "audit": audit_path, "manifest": out_dir / "manifest.json"}
     result = CleanResult(run.run_id, loaded, engine, ruleset, outputs, rows_out, rejected, head)
-    body = {
+    body: dict[str, Any] = {
         "run_id": run.run_id,
         "command": "clean",
         "started_at": run.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -239,5 +239,6 @@ def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, 
     }
     result.manifest = write_manifest(outputs["manifest"], body)
     result.key_created = hasher.source if hasher.created else None
-    ws.finish_run(run, body["status"], 1 if engine.failed else 0, {"counts": counts, "outputs": body["outputs"]})
+    status = "fail" if engine.failed else "pass"
+    ws.finish_run(run, status, 1 if engine.failed else 0, {"counts": counts, "outputs": body["outputs"]})
     return result

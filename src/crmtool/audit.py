@@ -255,7 +255,7 @@ def verify_log(path: Path, expected_head: str | None = None) -> VerifyResult:
         return VerifyResult(False, n, len(runs_in_order), prev, why, line_no)
 
     with path.open("r", encoding="utf-8", newline="\n") as fh:
-        for n, raw in enumerate(fh, start=1):  # noqa: B007 - n is read by bad()
+        for n, raw in enumerate(fh, start=1):
             line = raw.rstrip("\n")
             try:
                 entry = json.loads(line)
@@ -297,7 +297,8 @@ def verify_log(path: Path, expected_head: str | None = None) -> VerifyResult:
     if unsealed:
         result.ok, result.problem, result.bad_line = False, f"run {unsealed[-1]} has no seal (log cut short?)", n
     elif expected_head is not None and expected_head != prev:
-        result.ok, result.problem, result.bad_line = False, "head hash differs from the one expected (log cut short?)", n
+        result.ok, result.bad_line = False, n
+        result.problem = "head hash differs from the one expected (log cut short?)"
     return result
 
 

@@ -67,7 +67,8 @@ def _read_key_file(path: Path) -> bytes:
     try:
         raw = path.read_bytes().strip()
     except FileNotFoundError:
-        raise UsageError(f"key file {path} does not exist", "point --key-file or CRMTOOL_KEY_FILE at a readable key") from None
+        raise UsageError(f"key file {path} does not exist",
+                         "point --key-file or CRMTOOL_KEY_FILE at a readable key") from None
     except OSError as exc:
         raise UsageError(f"key file {path} cannot be read ({exc.strerror})", "check its permissions") from None
     if len(raw) < 16:

@@ -34,8 +34,9 @@ class FileFormat(StrEnum):
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", envvar="CRMTOOL_WORKSPACE",
                                            help="DuckDB workspace file, or :memory: for a one-shot run.")]
 LockTimeoutOpt = Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait for another run's lock.")]
-KeyFileOpt = Annotated[Path | None, typer.Option("--key-file", help="Key for keyed hashes (else CRMTOOL_KEY, "
-                                                                   "CRMTOOL_KEY_FILE, or a key file beside the workspace).")]
+KeyFileOpt = Annotated[Path | None, typer.Option(
+    "--key-file",
+    help="Key for keyed hashes (else CRMTOOL_KEY, CRMTOOL_KEY_FILE, or a key file beside the workspace).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
 LogFileOpt = Annotated[Path | None, typer.Option("--log-file", help="Also append messages to this file.")]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text, json or junit.")]

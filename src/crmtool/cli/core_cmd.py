@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,6 +25,13 @@ from crmtool.errors import ExitCode, exit_code_for
 InputArg = Annotated[Path, typer.Argument(help="Export to read: CSV (any common encoding/delimiter), Parquet or xlsx.",
                                           show_default=False)]
 RulesOpt = Annotated[list[Path], typer.Option("--rules", "-r", help="Rule file or folder (repeatable).")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for clean, rejects, manifest and audit log.")]
+OutputFormatOpt = Annotated[FileFormat | None,
+                            typer.Option("--output-format", help="csv or parquet (default: as input).")]
+KeepFormulasOpt = Annotated[bool, typer.Option("--keep-formulas", help="Do not neutralise spreadsheet formulas.")]
+AuditLogOpt = Annotated[Path | None, typer.Option(help="Audit log to append to (default OUT/audit.jsonl).")]
+FailOnOpt = Annotated[str, typer.Option("--fail-on", help="error (default) or warning: which failures exit 1.")]
+ShowValuesOpt = Annotated[bool, typer.Option("--show-values", help="Show top values of personal-data columns.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +40,7 @@ def register(app: typer.Typer) -> None:
     app.command("profile")(profile)
 
 
-def _render_outcomes(ui: Ui, report: dict) -> None:  # type: ignore[type-arg]
+def _render_outcomes(ui: Ui, report: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=None, show_edge=False, pad_edge=False)
@@ -49,11 +56,11 @@ def _render_outcomes(ui: Ui, report: dict) -> None:  # type: ignore[type-arg]
 def clean(
     input: InputArg,
     rules: RulesOpt = [Path("rules")],  # noqa: B006 - typer needs a literal default
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for clean, rejects, manifest and audit log.")] = Path("out"),
-    file_format: Annotated[FileFormat | None, typer.Option("--output-format", help="csv or parquet (default: as input).")] = None,
+    out: OutOpt = Path("out"),
+    file_format: OutputFormatOpt = None,
     encoding: Annotated[str, typer.Option(help="Encoding of CSV outputs.")] = "utf-8",
-    keep_formulas: Annotated[bool, typer.Option("--keep-formulas", help="Do not neutralise spreadsheet formulas.")] = False,
-    audit_log: Annotated[Path | None, typer.Option(help="Audit log to append to (default OUT/audit.jsonl).")] = None,
+    keep_formulas: KeepFormulasOpt = False,
+    audit_log: AuditLogOpt = None,
     fmt: FormatOpt = OutputFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
@@ -99,7 +106,7 @@ def validate(
     input: InputArg,
     rules: RulesOpt = [Path("rules")],  # noqa: B006
     fmt: FormatOpt = OutputFormat.text,
-    fail_on: Annotated[str, typer.Option("--fail-on", help="error (default) or warning: which failures exit 1.")] = "error",
+    fail_on: FailOnOpt = "error",
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     quiet: QuietOpt = False,
@@ -135,7 +142,7 @@ def validate(
 def profile(
     input: InputArg,
     fmt: FormatOpt = OutputFormat.text,
-    show_values: Annotated[bool, typer.Option("--show-values", help="Show top values of personal-data columns.")] = False,
+    show_values: ShowValuesOpt = False,
     top: Annotated[int, typer.Option(help="How many top values and shapes per column.")] = 5,
     workspace: WorkspaceOpt = ":memory:",
     quiet: QuietOpt = False,

@@ -219,8 +219,7 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadRes
     if encoding != "utf-8":
         tmp_dir = tempfile.TemporaryDirectory(prefix="crmtool-")
         source = Path(tmp_dir.name) / "utf8.csv"
-        body = text if encoding != "utf-8-sig" else text  # utf-8-sig decode already dropped the BOM
-        source.write_text(body, encoding="utf-8", newline="")
+        source.write_text(text, encoding="utf-8", newline="")  # utf-8-sig decoding dropped the BOM
     staging = f"__staging_{table}"
     col_spec = "{" + ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in columns) + "}"
     try:

@@ -1,6 +1,6 @@
 """``allowed``: the value is one of a list (optionally ignoring case and accents)."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows, ident, sql_str
 
@@ -8,7 +8,7 @@ from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows, ident,
 class Allowed(Kind):
     name = "allowed"
     summary = "The value must be one of the listed values; blanks are skipped."
-    options_schema: dict[str, Any] = {
+    options_schema: ClassVar[dict[str, Any]] = {
         "values": {"type": "array", "items": {"type": ["string", "number", "boolean"]}, "minItems": 1},
         "ignore_case": {"type": "boolean"},
     }

@@ -96,36 +96,46 @@ class PlanContext:
         return f"__{stem}_{self._n}"
 
     def map_distinct(self, value_sql: str, func: Callable[[str], Any], out: list[tuple[str, str]],
-                     cache_key: tuple[Any, ...], prefilter: str | None = None) -> str:
+                     cache_key: tuple[Any, ...], prefilter: str | None = None,
+                     fast: dict[str, str] | None = None) -> str:
         """Apply ``func`` once per distinct non-null value of ``value_sql`` (over alias ``t``).
 
-        ``func`` returns a tuple matching ``out`` (column name, DuckDB type). Results are cached
-        per ``cache_key`` so several rules with the same options share the work. Returns the
-        name of a temp table ``(value VARCHAR, <out columns>)`` to join on ``value``.
+        ``func`` returns a tuple matching ``out`` (column name, DuckDB type). ``fast`` may give,
+        per output column, a SQL expression over ``v`` that decides the value without Python
+        (NULL where it cannot): only values the fast path leaves undecided reach ``func``.
+        Results are cached per ``cache_key``, so rules with the same options share the work.
+        Returns the name of a temp table ``(value VARCHAR, <out columns>)`` to join on ``value``.
         """
         import pyarrow as pa
 
-        where = f"v IS NOT NULL AND ({prefilter})" if prefilter else "v IS NOT NULL"
         from crmtool.db import fetch_arrow
 
-        values = fetch_arrow(
-            self.con,
-            f"SELECT DISTINCT v FROM (SELECT CAST({value_sql} AS VARCHAR) AS v FROM {ident(self.table)} t) "
-            f"WHERE {where}",
-        ).column(0).to_pylist()
+        where = f"v IS NOT NULL AND ({prefilter})" if prefilter else "v IS NOT NULL"
+        name = self.temp_name("map")
+        distinct = f"{name}_v"
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {distinct} AS SELECT DISTINCT v FROM "
+            f"(SELECT CAST({value_sql} AS VARCHAR) AS v FROM {ident(self.table)} t) WHERE {where}"
+        )
+        fast_cols = ", ".join(f"CAST({(fast or {}).get(n, 'NULL')} AS {t}) AS {ident(n)}" for n, t in out)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT v AS value, {fast_cols} FROM {distinct}")
+        self.con.execute(f"DROP TABLE {distinct}")
+        decided = " AND ".join(f"{ident(n)} IS NOT NULL" for n in (fast or {}))
+        todo_sql = f"SELECT value FROM {name}" + (f" WHERE NOT ({decided})" if fast else "")
+        values = fetch_arrow(self.con, todo_sql).column(0).to_pylist()
+        if not values:
+            return name
         memo = self.cache.setdefault(cache_key, {})
-        todo = [v for v in values if v not in memo]
-        for v in todo:
-            memo[v] = func(v)
+        for v in values:
+            if v not in memo:
+                memo[v] = func(v)
         results = [memo[v] for v in values]
         arrays: dict[str, Any] = {"value": pa.array(values, pa.string())}
-        for i, (name, _type) in enumerate(out):
-            arrays[name] = [r[i] for r in results]
-        name = self.temp_name("map")
-        frame = pa.table(arrays)
-        self.con.register("__arrow_map", frame)
-        cols = ", ".join(f"CAST({ident(n)} AS {t}) AS {ident(n)}" for n, t in out)
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT value, {cols} FROM __arrow_map")
+        for i, (col, _type) in enumerate(out):
+            arrays[col] = [r[i] for r in results]
+        self.con.register("__arrow_map", pa.table(arrays))
+        sets = ", ".join(f"{ident(n)} = CAST(s.{ident(n)} AS {t})" for n, t in out)
+        self.con.execute(f"UPDATE {name} SET {sets} FROM __arrow_map s WHERE {name}.value = s.value")
         self.con.unregister("__arrow_map")
         return name
 

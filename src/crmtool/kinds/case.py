@@ -1,6 +1,6 @@
 """``case``: lower, upper, or name title case (``JOSÉ DE LA FUENTE`` -> ``José de la Fuente``)."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, ident
 from crmtool.normalise import title_name
@@ -9,7 +9,7 @@ from crmtool.normalise import title_name
 class Case(Kind):
     name = "case"
     summary = "Change letter case: lower, upper, or title (names, with de/del/la/y kept lower)."
-    options_schema: dict[str, Any] = {"to": {"enum": ["lower", "upper", "title"]}}
+    options_schema: ClassVar[dict[str, Any]] = {"to": {"enum": ["lower", "upper", "title"]}}
     required_options = ("to",)
     columns = "many"
     actions = ("fix", "flag")

@@ -7,7 +7,7 @@ A value that matches no format, or names an impossible day (31/02), fails. ``min
 every parseable value as ``YYYY-MM-DD``.
 """
 
-from typing import Any
+from typing import Any, ClassVar
 
 from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows, ident, sql_str
 
@@ -32,7 +32,7 @@ def _bound(raw: str) -> str:
 class Date(Kind):
     name = "date"
     summary = "Dates in declared formats (and Excel serials): valid day, optional range; fix writes ISO."
-    options_schema: dict[str, Any] = {
+    options_schema: ClassVar[dict[str, Any]] = {
         "formats": {"type": "array", "items": {"type": "string"}, "minItems": 1},
         "excel_serial": {"type": "boolean"},
         "min": _DATE,

@@ -4,6 +4,7 @@
 NFC); invalid ones are flagged or rejected with a ``syntax:<detail>`` reason.
 """
 
+from crmtool.email_sql import valid_email_fast_sql
 from crmtool.emails.syntax import syntax_verdict
 from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows, ident
 
@@ -14,9 +15,11 @@ class Email(Kind):
     actions = ("fix", "flag", "reject")
 
     def _map(self, ctx: PlanContext, column: str) -> str:
+        fast = valid_email_fast_sql("v")
         return ctx.map_distinct(f"t.{ident(column)}", syntax_verdict,
                                 [("ok", "BOOLEAN"), ("normalized", "VARCHAR"), ("detail", "VARCHAR")],
-                                ("email_syntax",))
+                                ("email_syntax",),
+                                fast={"ok": f"CASE WHEN ({fast}) IS NOT NULL THEN true END", "normalized": fast})
 
     def fix(self, ctx: PlanContext, spec: RuleSpec, column: str) -> FixPlan | None:
         if spec.action != "fix":

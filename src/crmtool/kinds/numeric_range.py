@@ -1,6 +1,6 @@
 """``range``: the value is a number within ``min``/``max`` (decimal comma accepted)."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows, ident
 
@@ -8,14 +8,15 @@ from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows, ident
 class NumericRange(Kind):
     name = "range"
     summary = "The value must be a number between min and max (inclusive); blanks are skipped."
-    options_schema: dict[str, Any] = {"min": {"type": "number"}, "max": {"type": "number"}}
+    options_schema: ClassVar[dict[str, Any]] = {"min": {"type": "number"}, "max": {"type": "number"}}
     columns = "many"
 
     def check(self, ctx: PlanContext, spec: RuleSpec) -> str:
         parts = []
         for col in spec.columns:
             c = f"trim(CAST(t.{ident(col)} AS VARCHAR))"
-            num = f"try_cast(replace(CASE WHEN {c} LIKE '%,%' THEN replace({c}, '.', '') ELSE {c} END, ',', '.') AS DOUBLE)"
+            text = f"CASE WHEN {c} LIKE '%,%' THEN replace({c}, '.', '') ELSE {c} END"
+            num = f"try_cast(replace({text}, ',', '.') AS DOUBLE)"
             whens = [f"WHEN {num} IS NULL THEN 'not a number'"]
             if spec.opt("min") is not None:
                 whens.append(f"WHEN {num} < {float(spec.opt('min'))!r} THEN 'below {spec.opt('min')}'")

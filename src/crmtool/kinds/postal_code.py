@@ -5,7 +5,7 @@ FR/DE/IT: 5 digits, GB: the Royal Mail outward/inward shape, US: ZIP or ZIP+4, .
 without a pattern pass.
 """
 
-from typing import Any
+from typing import Any, ClassVar
 
 from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows, ident, sql_str
 
@@ -33,7 +33,7 @@ PATTERNS = {
 class PostalCode(Kind):
     name = "postal_code"
     summary = "Postal code format by country (ES with province prefix 01-52, PT, FR, DE, GB, US, ...)."
-    options_schema: dict[str, Any] = {
+    options_schema: ClassVar[dict[str, Any]] = {
         "country": {"type": "string", "enum": sorted(PATTERNS)},
         "country_column": {"type": "string"},
     }

@@ -6,7 +6,7 @@ is parsed when the rule file is loaded and bound against the data before anythin
 """
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from crmtool.kinds.base import Kind, PlanContext, RuleSpec, ident, sql_str
 
@@ -29,7 +29,7 @@ def sql_parse_problem(expr: str) -> str | None:
 class Sql(Kind):
     name = "sql"
     summary = "A DuckDB SQL boolean expression every row must satisfy (cross-field checks)."
-    options_schema: dict[str, Any] = {
+    options_schema: ClassVar[dict[str, Any]] = {
         "expr": {"type": "string", "minLength": 1},
         "message": {"type": "string"},
         "null_fails": {"type": "boolean"},
