@@ -1,0 +1,144 @@
+"""Exclusive groups, holdout labels, data protection and membership history (diff)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from crmtool.errors import UsageError
+from crmtool.segments import api
+from crmtool.segments.holdout import in_holdout
+
+ORDERS = [["C1", "01/10/2026", "900,00", "web"], ["C1", "02/10/2026", "900,00", "web"],
+          ["C2", "01/10/2026", "50,00", "web"], ["C3", "01/01/2025", "700,00", "web"]]
+
+
+def test_exclusive_group_keeps_highest_priority_then_file_order(ws, kit) -> None:  # type: ignore[no-untyped-def]
+    body = """
+segments:
+  - {name: big, when: {field: monetary_total, gte: 500}, exclusive: g, priority: 2}
+  - {name: recent, when: {field: recency_days, lte: 60}, exclusive: g, priority: 1}
+  - {name: buyers, when: {field: frequency, gte: 1}, exclusive: h}
+  - {name: buyers2, when: {field: frequency, gte: 1}, exclusive: h}
+  - {name: free, when: {field: frequency, gte: 1}}
+"""
+    r = kit.run(ws, body, kit.customers(["C1", "C2", "C3", "C4"]), ORDERS)
+    by = {s.name: s for s in r.segments}
+    assert kit.send_list("recent") == ["C1", "C2"]  # C1 matches big too, recent has priority 1
+    assert kit.send_list("big") == ["C3"]
+    assert (by["big"].matched, by["big"].members) == (2, 1)
+    assert kit.send_list("buyers") == ["C1", "C2", "C3"] and kit.send_list("buyers2") == []  # tie: file order
+    assert kit.send_list("free") == ["C1", "C2", "C3"]  # not in a group: unaffected
+
+
+def test_holdout_labels_and_nesting(ws, kit) -> None:  # type: ignore[no-untyped-def]
+    ids = [f"C{i:04d}" for i in range(400)]
+    body = """
+holdouts:
+  salt: s1
+  global: 5
+  campaigns:
+    promo: {percent: 20, segments: [b], salt: s2}
+segments:
+  - {name: a, when: 'TRUE', holdout: 10}
+  - {name: b, when: 'TRUE'}
+"""
+    kit.run(ws, body, kit.customers(ids))
+    rows = {(r["customer_id"], r["segment"]): r["holdout"] for r in kit.rows("out/holdouts.csv")}
+    for i in ids:
+        g = in_holdout(i, "s1", 5)
+        assert rows.get((i, "a")) == ("global" if g else "segment" if in_holdout(i, "s1", 10) else None)
+        assert rows.get((i, "b")) == ("global" if g else "campaign:promo" if in_holdout(i, "s2", 20) else None)
+    sent_a = set(kit.send_list("a"))
+    assert not sent_a & {i for (i, s) in rows if s == "a"}
+    assert len(sent_a) + sum(1 for (_, s) in rows if s == "a") == len(ids)
+
+
+def test_protection_reasons_and_counts(ws, kit) -> None:  # type: ignore[no-untyped-def]
+    path = kit.write_csv("c.csv", ["customer_id", "email", "phone", "consent", "signup"], [
+        ["C1", "ok@x.es", "600123456", "Sí", ""],
+        ["C2", " Supp@X.es ", "", "yes", ""],  # suppressed by email (normalised before hashing)
+        ["C3", "er@x.es", "", "1", ""],  # erased (by id)
+        ["C4", "nc@x.es", "", "no", ""],
+        ["C5", "unk@x.es", "", "maybe", ""],  # unknown consent is not consent
+        ["C6", "", "", "true", ""],  # nothing to send to
+        ["C7", "ph@x.es", "+34 611 22 33 44", "yes", ""],  # suppressed by phone
+        ["C8", "hb@x.es", "", "yes", ""],  # hard bounce
+    ])
+    ws.hasher  # noqa: B018 - crm_token()
+    ws.con.execute("CREATE TABLE privacy_suppressions (channel VARCHAR, token VARCHAR, kind VARCHAR, source VARCHAR, "
+                   "added_at TIMESTAMP)")
+    ws.con.execute("INSERT INTO privacy_suppressions VALUES "
+                   "('email', crm_token('supp@x.es'), 'unsubscribe', 't', NULL),"
+                   " ('phone', crm_token('+34611223344'), 'do_not_contact', 't', NULL)")
+    ws.con.execute("CREATE TABLE privacy_erasures (token VARCHAR, identifier_type VARCHAR, request_ref VARCHAR, "
+                   "requested_at TIMESTAMP, erased_at TIMESTAMP, run_id VARCHAR)")
+    ws.con.execute("INSERT INTO privacy_erasures VALUES (crm_token('C3'), 'customer_id', 'r1', NULL, NULL, 'x')")
+    ws.con.execute("CREATE TABLE email_bounces (token VARCHAR, domain VARCHAR, bounce_type VARCHAR, "
+                   "occurred_at TIMESTAMP, platform VARCHAR, source VARCHAR, imported_run VARCHAR)")
+    ws.con.execute("INSERT INTO email_bounces VALUES (crm_token('hb@x.es'), 'x.es', 'hard', NULL, 'p', 's', 'r')")
+    r = kit.run(ws, "segments: [{name: all, when: 'TRUE'}]", path)
+    assert kit.send_list("all") == ["C1"]
+    assert r.excluded_customers == {"erased": 1, "suppressed": 3, "no_consent": 2, "no_email": 1}
+    reasons = {m["customer_id"]: m["reason"] for m in kit.rows("out/memberships.csv")}
+    assert reasons == {"C1": "", "C2": "suppressed", "C3": "erased", "C4": "no_consent", "C5": "no_consent",
+                       "C6": "no_email", "C7": "suppressed", "C8": "suppressed"}
+    assert r.notes == []
+
+
+def test_history_diff_and_change_since_last_run(ws, kit) -> None:  # type: ignore[no-untyped-def]
+    body = "segments:\n  - {name: buyers, when: {field: frequency, gte: 1}}\n  - {name: all, when: 'TRUE'}\n"
+    customers = kit.customers(["C1", "C2", "C3", "C4"])
+    with pytest.raises(UsageError, match="no segment runs"):
+        api.diff(ws)
+    first = kit.run(ws, body, customers, ORDERS[:2], as_of=date(2026, 10, 15), out="o1")
+    assert first.previous_run is None and first.segments[0].entered is None
+    second = kit.run(ws, body, customers, [*ORDERS[2:], ["C4", "03/11/2026", "5,00", "web"]],
+                     as_of=date(2026, 11, 5), out="o2")
+    assert second.previous_run == first.run_id
+    buyers = second.segments[0]
+    assert (buyers.previous, buyers.members, buyers.entered, buyers.exited) == (1, 3, 3, 1)
+    d = api.diff(ws)
+    assert (d.base_run, d.run) == (first.run_id, second.run_id)
+    assert d.segments["buyers"] == {"before": 1, "after": 3, "entered": 3, "exited": 1}
+    assert d.segments["all"] == {"before": 4, "after": 4, "entered": 0, "exited": 0}
+    assert api.diff(ws, since="2026-10-31").base_run == first.run_id
+    assert api.diff(ws, since=first.run_id).run == second.run_id
+    api.write_diff(ws, d, kit.tmp / "diff.csv")
+    assert kit.rows("diff.csv") == [
+        {"segment": "buyers", "customer_id": "C2", "change": "entered"},
+        {"segment": "buyers", "customer_id": "C3", "change": "entered"},
+        {"segment": "buyers", "customer_id": "C4", "change": "entered"},
+        {"segment": "buyers", "customer_id": "C1", "change": "exited"},
+    ]
+    with pytest.raises(UsageError, match="neither a run id nor a date"):
+        api.diff(ws, since="last tuesday")
+
+
+def test_outputs_are_byte_identical_on_rerun(ws, kit) -> None:  # type: ignore[no-untyped-def]
+    body = ("holdouts: {global: 30}\n"
+            "segments: [{name: all, when: 'TRUE'}, {name: b, when: {field: frequency, gte: 1}}]\n")
+    customers = kit.customers([f"C{i}" for i in range(30)])
+    kit.run(ws, body, customers, ORDERS, out="o1")
+    kit.run(ws, body, customers, ORDERS, out="o2")
+    for rel in ("segments/all.csv", "segments/b.csv", "holdouts.csv", "memberships.csv"):
+        assert (kit.tmp / "o1" / rel).read_bytes() == (kit.tmp / "o2" / rel).read_bytes()
+
+
+def test_parquet_inputs_and_outputs(ws, kit) -> None:  # type: ignore[no-untyped-def]
+    import duckdb
+
+    c = kit.tmp / "c.parquet"
+    o = kit.tmp / "o.parquet"
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT 'C' || i AS customer_id, 'c' || i || '@x.es' AS email, '' AS phone, 'yes' AS consent, "
+                f"DATE '2026-01-01' AS signup FROM range(5) t(i)) TO '{c}' (FORMAT parquet)")
+    con.execute(f"COPY (SELECT 'C' || (i % 3) AS customer_id, DATE '2026-10-01' + CAST(i AS INTEGER) AS order_date, "
+                f"CAST(10.5 AS DECIMAL(10,2)) AS amount, 'web' AS channel FROM range(6) t(i)) "
+                f"TO '{o}' (FORMAT parquet)")
+    r = api.segment(ws, c, kit.spec("segments: [{name: b, when: {field: frequency, eq: 2}}]"),
+                    out_dir=kit.tmp / "pq", orders=o, as_of=kit.as_of, fmt="parquet")
+    assert r.segments[0].send == 3
+    got = duckdb.connect().execute(f"SELECT customer_id FROM '{kit.tmp / 'pq/segments/b.parquet'}'").fetchall()
+    assert got == [("C0",), ("C1",), ("C2",)]
