@@ -125,3 +125,20 @@ def test_rewrite_is_byte_identical(ws: Workspace, tmp_path: Path) -> None:
     write_query(ws.con, query, tmp_path / "1.csv", "csv")
     write_query(ws.con, query, tmp_path / "2.csv", "csv")
     assert (tmp_path / "1.csv").read_bytes() == (tmp_path / "2.csv").read_bytes()
+
+
+def test_outputs_get_the_usual_permissions_not_the_temp_file_ones(ws: Workspace, tmp_path: Path) -> None:
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        query = _table(ws, ["a"])
+        write_query(ws.con, query, tmp_path / "o.csv", "csv")
+        write_query(ws.con, query, tmp_path / "o.parquet", "parquet")
+        write_query(ws.con, query, tmp_path / "o1252.csv", "csv", encoding="cp1252")
+        write_text_atomic(tmp_path / "manifest.json", "{}\n")
+    finally:
+        os.umask(umask)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {"o.csv": 0o644, "o.parquet": 0o644, "o1252.csv": 0o644, "manifest.json": 0o644}
