@@ -296,3 +296,19 @@ def test_audit_show_filters(cleaned: tuple[CleanResult, Path], tmp_path: Path) -
 
     both = _show(log, key_file, "--record", "C0000004", "--rule", "repair_mojibake")
     assert [e["field"] for e in both] == ["first_name"]
+
+
+def test_audit_show_never_creates_a_key(cleaned: tuple[CleanResult, Path], tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    result, _ = cleaned
+    monkeypatch.delenv("CRMTOOL_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["audit", "show", str(result.outputs["audit"]), "--record", "C0000004",
+                                   "--workspace", str(tmp_path / "ws.duckdb")])
+    assert res.exit_code == 2
+    assert "no key configured" in res.stderr
+    assert list(tmp_path.iterdir()) == []
+    # without --record no key is needed
+    res = CliRunner().invoke(app, ["audit", "show", str(result.outputs["audit"]), "--rule", "repair_mojibake",
+                                   "--workspace", str(tmp_path / "ws.duckdb")])
+    assert res.exit_code == 0 and res.stdout.count("\n") == 10
