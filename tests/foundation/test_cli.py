@@ -342,3 +342,14 @@ def test_version() -> None:
     from crmtool import __version__
 
     assert cli("--version").stdout.strip() == f"crmtool {__version__}"
+
+
+def test_log_file_gets_only_its_own_run(tmp_path: Path) -> None:
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
+    for log in logs:
+        result = cli("validate", EXAMPLE, *_rules_args(), "--workspace", ":memory:", "-q", "--log-file", log)
+        assert result.exit_code == 0
+        assert result.stderr == ""  # --quiet
+    first, second = (log.read_text(encoding="utf-8") for log in logs)
+    assert first.count("clientes.csv: csv, encoding cp1252") == 1
+    assert second.count("clientes.csv: csv, encoding cp1252") == 1

@@ -54,6 +54,9 @@ class Ui:
                            force_terminal=self.interactive or None, soft_wrap=True)
         self.out = Console(highlight=False, no_color=not sys.stdout.isatty(), soft_wrap=True,
                            width=None if sys.stdout.isatty() else 160)
+        for old in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
+            log.removeHandler(old)  # an earlier command's --log-file (same process) gets nothing more
+            old.close()
         if log_file is not None:
             handler = logging.FileHandler(log_file, encoding="utf-8")
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
