@@ -351,5 +351,5 @@ def test_log_file_gets_only_its_own_run(tmp_path: Path) -> None:
         assert result.exit_code == 0
         assert result.stderr == ""  # --quiet
     first, second = (log.read_text(encoding="utf-8") for log in logs)
-    assert first.count("clientes.csv: csv, encoding cp1252") == 1
-    assert second.count("clientes.csv: csv, encoding cp1252") == 1
+    assert first.count("INFO clientes.csv: csv, encoding cp1252") == 1
+    assert second.count("INFO clientes.csv: csv, encoding cp1252") == 1
