@@ -68,7 +68,8 @@ def ts_sql(x: str) -> str:
         f"(CASE WHEN regexp_full_match({v}, '[0-9]{{9,11}}(\\.[0-9]+)?') "
         f"THEN make_timestamp(CAST(CAST({v} AS DOUBLE) * 1000000 AS BIGINT)) "
         f"WHEN regexp_matches({v}, '(Z|[+-][0-9][0-9]:?[0-9][0-9])$') "
-        f"THEN timezone('UTC', try_cast({v} AS TIMESTAMPTZ)) "
+        f"THEN coalesce(timezone('UTC', try_cast({v} AS TIMESTAMPTZ)), "
+        f"timezone('UTC', try_strptime({v}, [{fmts}]))) "
         f"ELSE coalesce(try_cast({v} AS TIMESTAMP), "
         f"CAST(timezone('UTC', try_strptime({v}, [{fmts}])) AS TIMESTAMP)) END)"
     )
@@ -88,7 +89,8 @@ def type_sql(x: str) -> str:
     )
 
 
-TS = "j->>'timestamp'"
+TS = "json_extract_string(j, '$.timestamp')"
+EVENT = "json_extract_string(j, '$.event')"
 
 
 def _when(column: str | None) -> str:
@@ -189,11 +191,11 @@ def _csv_events(con: duckdb.DuckDBPyConnection, table: str, platform: str) -> st
 
 def _json_platform(con: duckdb.DuckDBPyConnection, table: str) -> str:
     row = con.execute(f"""
-        SELECT count(*) FILTER (WHERE j->>'notificationType' IS NOT NULL OR j->>'eventType' IS NOT NULL),
-               count(*) FILTER (WHERE j->>'recipient' IS NOT NULL AND j->>'event' IS NOT NULL),
-               count(*) FILTER (WHERE lower(j->>'event') IN ('hard_bounce', 'soft_bounce', 'hardbounce',
+        SELECT count(*) FILTER (WHERE json_extract_string(j, '$.notificationType') IS NOT NULL OR json_extract_string(j, '$.eventType') IS NOT NULL),
+               count(*) FILTER (WHERE json_extract_string(j, '$.recipient') IS NOT NULL AND json_extract_string(j, '$.event') IS NOT NULL),
+               count(*) FILTER (WHERE lower(json_extract_string(j, '$.event')) IN ('hard_bounce', 'soft_bounce', 'hardbounce',
                                  'softbounce', 'spam', 'invalid_email')),
-               count(*) FILTER (WHERE j->>'email' IS NOT NULL AND j->>'event' IS NOT NULL)
+               count(*) FILTER (WHERE json_extract_string(j, '$.email') IS NOT NULL AND json_extract_string(j, '$.event') IS NOT NULL)
         FROM "{table}" """).fetchall()[0]
     ses, mailgun, brevo, sendgrid = (int(x) for x in row)
     if ses:
@@ -213,42 +215,42 @@ def _json_events(table: str, platform: str) -> str:
     t = f'"{table}"'
     if platform == "ses":
         kinds = (
-            "CASE WHEN lower(coalesce(j->>'notificationType', j->>'eventType')) = 'bounce' THEN "
-            "CASE WHEN j->'bounce'->>'bounceType' = 'Permanent' THEN 'hard' ELSE 'soft' END "
-            "WHEN lower(coalesce(j->>'notificationType', j->>'eventType')) = 'complaint' THEN 'complaint' END"
+            "CASE WHEN lower(coalesce(json_extract_string(j, '$.notificationType'), json_extract_string(j, '$.eventType'))) = 'bounce' THEN "
+            "CASE WHEN json_extract_string(j, '$.bounce.bounceType') = 'Permanent' THEN 'hard' ELSE 'soft' END "
+            "WHEN lower(coalesce(json_extract_string(j, '$.notificationType'), json_extract_string(j, '$.eventType'))) = 'complaint' THEN 'complaint' END"
         )
         rcpt = (
-            "coalesce(CAST(j->'bounce'->'bouncedRecipients' AS JSON[]), "
-            "CAST(j->'complaint'->'complainedRecipients' AS JSON[]), [NULL::JSON])"
+            "coalesce(CAST(json_extract(j, '$.bounce.bouncedRecipients') AS JSON[]), "
+            "CAST(json_extract(j, '$.complaint.complainedRecipients') AS JSON[]), [NULL::JSON])"
         )
-        when = "coalesce(j->'bounce'->>'timestamp', j->'complaint'->>'timestamp', j->'mail'->>'timestamp')"
+        when = "coalesce(json_extract_string(j, '$.bounce.timestamp'), json_extract_string(j, '$.complaint.timestamp'), json_extract_string(j, '$.mail.timestamp'))"
         return (
             f"SELECT r->>'emailAddress' AS email, kind, {ts_sql('w')} AS occurred FROM ("
             f"SELECT {kinds} AS kind, unnest({rcpt}) AS r, {when} AS w FROM "
-            f"(SELECT CASE WHEN j->>'Type' = 'Notification' THEN CAST(j->>'Message' AS JSON) ELSE j END AS j "
+            f"(SELECT CASE WHEN json_extract_string(j, '$.Type') = 'Notification' THEN CAST(json_extract_string(j, '$.Message') AS JSON) ELSE j END AS j "
             f"FROM {t}))"
         )
     if platform == "mailgun":
         kind = (
-            "CASE WHEN j->>'event' = 'failed' THEN CASE WHEN j->>'severity' = 'permanent' THEN 'hard' "
-            "ELSE 'soft' END WHEN j->>'event' = 'complained' THEN 'complaint' END"
+            "CASE WHEN json_extract_string(j, '$.event') = 'failed' THEN CASE WHEN json_extract_string(j, '$.severity') = 'permanent' THEN 'hard' "
+            "ELSE 'soft' END WHEN json_extract_string(j, '$.event') = 'complained' THEN 'complaint' END"
         )
-        return f"SELECT j->>'recipient' AS email, {kind} AS kind, {ts_sql(TS)} AS occurred FROM {t}"
+        return f"SELECT json_extract_string(j, '$.recipient') AS email, {kind} AS kind, {ts_sql(TS)} AS occurred FROM {t}"
     if platform == "brevo":
-        when = "coalesce(j->>'date', j->>'ts_event', j->>'ts')"
+        when = "coalesce(json_extract_string(j, '$.date'), json_extract_string(j, '$.ts_event'), json_extract_string(j, '$.ts'))"
         return (
-            f"SELECT j->>'email' AS email, {type_sql(chr(106) + '->>' + repr('event'))} AS kind, "
+            f"SELECT json_extract_string(j, '$.email') AS email, {type_sql(EVENT)} AS kind, "
             f"{ts_sql(when)} AS occurred FROM {t}"
         )
     if platform == "sendgrid":
         kind = (
-            "CASE WHEN j->>'event' = 'bounce' THEN CASE WHEN j->>'type' = 'blocked' OR "
-            "starts_with(coalesce(j->>'status', ''), '4') THEN 'soft' ELSE 'hard' END "
-            "WHEN j->>'event' = 'deferred' THEN 'soft' "
-            "WHEN j->>'event' = 'dropped' AND lower(coalesce(j->>'reason', '')) LIKE '%bounce%' THEN 'hard' "
-            "WHEN j->>'event' = 'spamreport' THEN 'complaint' END"
+            "CASE WHEN json_extract_string(j, '$.event') = 'bounce' THEN CASE WHEN json_extract_string(j, '$.type') = 'blocked' OR "
+            "starts_with(coalesce(json_extract_string(j, '$.status'), ''), '4') THEN 'soft' ELSE 'hard' END "
+            "WHEN json_extract_string(j, '$.event') = 'deferred' THEN 'soft' "
+            "WHEN json_extract_string(j, '$.event') = 'dropped' AND lower(coalesce(json_extract_string(j, '$.reason'), '')) LIKE '%bounce%' THEN 'hard' "
+            "WHEN json_extract_string(j, '$.event') = 'spamreport' THEN 'complaint' END"
         )
-        return f"SELECT j->>'email' AS email, {kind} AS kind, {ts_sql(TS)} AS occurred FROM {t}"
+        return f"SELECT json_extract_string(j, '$.email') AS email, {kind} AS kind, {ts_sql(TS)} AS occurred FROM {t}"
     raise UsageError(f"{platform} exports are CSV files, not JSON events")
 
 

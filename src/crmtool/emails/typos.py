@@ -5,10 +5,12 @@ and Spanish ISPs) and the offline TLD list. Three detectors, tried in order, eac
 corrected domain:
 
 1. *TLD slip*: the TLD is not a delegated TLD and a known slip (``con``, ``cmo``, ``comm`` ...) or
-   a common TLD at one edit (OSA distance) fixes it: ``empresa.con`` -> ``empresa.com``;
+   a common TLD of 3+ letters at one edit (OSA distance) fixes it: ``empresa.con`` -> ``empresa.com``
+   (two-letter TLDs are never guessed: ``.zr`` is one edit from half the ccTLDs);
 2. *misplaced dot*: the domain without dots equals a provider without dots: ``gmai.lcom``;
 3. *near a provider*: the OSA distance (edits, with swaps of neighbours counting one) to a
-   provider whose name has at least 5 letters is 1 (2 for names of 10 characters or more);
+   provider whose name has at least 5 letters is 1 (2 for names of 10 characters or more, when
+   the first letter agrees);
    a provider's name on a wrong but real TLD only counts for the classic slips (``gmail.co``,
    ``hotmail.cm``) since ``yahoo.dk`` is as real as ``yahoo.de``.
 
@@ -84,7 +86,9 @@ class TypoDetector:
             return None
         if tld in TLD_SLIPS:
             return TLD_SLIPS[tld]
-        near = [t for t in COMMON_TLDS if _osa(tld, t) == 1]
+        if len(tld) < 3:
+            return None  # every two-letter string is one edit from some ccTLD: too weak to guess
+        near = [t for t in COMMON_TLDS if len(t) >= 3 and _osa(tld, t) == 1]
         return near[0] if near else None
 
     def _near_provider(self, domain: str) -> str | None:
@@ -96,8 +100,8 @@ class TypoDetector:
             return None
         target, dist = best[0], int(best[1])
         limit = 2 if len(target) >= 10 else 1
-        if dist == 0 or dist > limit:
-            return None
+        if dist == 0 or dist > limit or (dist == 2 and domain[0] != target[0]):
+            return None  # two edits only when the first letter agrees: yopmail.com is not hotmail.com
         name, tld = split_domain(domain)
         tname, ttld = split_domain(target)
         if name == tname and tld != ttld and tld in valid_tlds():
