@@ -89,10 +89,6 @@ def type_sql(x: str) -> str:
     )
 
 
-TS = "json_extract_string(j, '$.timestamp')"
-EVENT = "json_extract_string(j, '$.event')"
-
-
 def _when(column: str | None) -> str:
     return ts_sql(column) if column else "NULL"
 
@@ -189,13 +185,18 @@ def _csv_events(con: duckdb.DuckDBPyConnection, table: str, platform: str) -> st
     )
 
 
+def _s(path: str) -> str:
+    """SQL: the text at ``$.path`` of the JSON event ``j``."""
+    return f"json_extract_string(j, '$.{path}')"
+
+
 def _json_platform(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    brevo_events = "('hard_bounce', 'soft_bounce', 'hardbounce', 'softbounce', 'spam', 'invalid_email')"
     row = con.execute(f"""
-        SELECT count(*) FILTER (WHERE json_extract_string(j, '$.notificationType') IS NOT NULL OR json_extract_string(j, '$.eventType') IS NOT NULL),
-               count(*) FILTER (WHERE json_extract_string(j, '$.recipient') IS NOT NULL AND json_extract_string(j, '$.event') IS NOT NULL),
-               count(*) FILTER (WHERE lower(json_extract_string(j, '$.event')) IN ('hard_bounce', 'soft_bounce', 'hardbounce',
-                                 'softbounce', 'spam', 'invalid_email')),
-               count(*) FILTER (WHERE json_extract_string(j, '$.email') IS NOT NULL AND json_extract_string(j, '$.event') IS NOT NULL)
+        SELECT count(*) FILTER (WHERE {_s('notificationType')} IS NOT NULL OR {_s('eventType')} IS NOT NULL),
+               count(*) FILTER (WHERE {_s('recipient')} IS NOT NULL AND {_s('event')} IS NOT NULL),
+               count(*) FILTER (WHERE lower({_s('event')}) IN {brevo_events}),
+               count(*) FILTER (WHERE {_s('email')} IS NOT NULL AND {_s('event')} IS NOT NULL)
         FROM "{table}" """).fetchall()[0]
     ses, mailgun, brevo, sendgrid = (int(x) for x in row)
     if ses:
@@ -206,51 +207,38 @@ def _json_platform(con: duckdb.DuckDBPyConnection, table: str) -> str:
         return "brevo"
     if sendgrid:
         return "sendgrid"
-    raise InputError(
-        "cannot tell which platform wrote these JSON events", "give --format ses|sendgrid|brevo|mailgun"
-    )
+    raise InputError("cannot tell which platform wrote these JSON events", "give --format ses|sendgrid|brevo|mailgun")
 
 
 def _json_events(table: str, platform: str) -> str:
     t = f'"{table}"'
     if platform == "ses":
-        kinds = (
-            "CASE WHEN lower(coalesce(json_extract_string(j, '$.notificationType'), json_extract_string(j, '$.eventType'))) = 'bounce' THEN "
-            "CASE WHEN json_extract_string(j, '$.bounce.bounceType') = 'Permanent' THEN 'hard' ELSE 'soft' END "
-            "WHEN lower(coalesce(json_extract_string(j, '$.notificationType'), json_extract_string(j, '$.eventType'))) = 'complaint' THEN 'complaint' END"
-        )
-        rcpt = (
-            "coalesce(CAST(json_extract(j, '$.bounce.bouncedRecipients') AS JSON[]), "
-            "CAST(json_extract(j, '$.complaint.complainedRecipients') AS JSON[]), [NULL::JSON])"
-        )
-        when = "coalesce(json_extract_string(j, '$.bounce.timestamp'), json_extract_string(j, '$.complaint.timestamp'), json_extract_string(j, '$.mail.timestamp'))"
-        return (
-            f"SELECT r->>'emailAddress' AS email, kind, {ts_sql('w')} AS occurred FROM ("
-            f"SELECT {kinds} AS kind, unnest({rcpt}) AS r, {when} AS w FROM "
-            f"(SELECT CASE WHEN json_extract_string(j, '$.Type') = 'Notification' THEN CAST(json_extract_string(j, '$.Message') AS JSON) ELSE j END AS j "
-            f"FROM {t}))"
-        )
+        kind_word = f"lower(coalesce({_s('notificationType')}, {_s('eventType')}))"
+        kinds = (f"CASE WHEN {kind_word} = 'bounce' THEN "
+                 f"CASE WHEN {_s('bounce.bounceType')} = 'Permanent' THEN 'hard' ELSE 'soft' END "
+                 f"WHEN {kind_word} = 'complaint' THEN 'complaint' END")
+        rcpt = ("coalesce(CAST(json_extract(j, '$.bounce.bouncedRecipients') AS JSON[]), "
+                "CAST(json_extract(j, '$.complaint.complainedRecipients') AS JSON[]), [NULL::JSON])")
+        when = f"coalesce({_s('bounce.timestamp')}, {_s('complaint.timestamp')}, {_s('mail.timestamp')})"
+        unwrap = f"CASE WHEN {_s('Type')} = 'Notification' THEN CAST({_s('Message')} AS JSON) ELSE j END"
+        return (f"SELECT json_extract_string(r, '$.emailAddress') AS email, kind, {ts_sql('w')} AS occurred "
+                f"FROM (SELECT {kinds} AS kind, unnest({rcpt}) AS r, {when} AS w "
+                f"FROM (SELECT {unwrap} AS j FROM {t}))")
     if platform == "mailgun":
-        kind = (
-            "CASE WHEN json_extract_string(j, '$.event') = 'failed' THEN CASE WHEN json_extract_string(j, '$.severity') = 'permanent' THEN 'hard' "
-            "ELSE 'soft' END WHEN json_extract_string(j, '$.event') = 'complained' THEN 'complaint' END"
-        )
-        return f"SELECT json_extract_string(j, '$.recipient') AS email, {kind} AS kind, {ts_sql(TS)} AS occurred FROM {t}"
+        kind = (f"CASE WHEN {_s('event')} = 'failed' THEN CASE WHEN {_s('severity')} = 'permanent' THEN 'hard' "
+                f"ELSE 'soft' END WHEN {_s('event')} = 'complained' THEN 'complaint' END")
+        return f"SELECT {_s('recipient')} AS email, {kind} AS kind, {ts_sql(_s('timestamp'))} AS occurred FROM {t}"
     if platform == "brevo":
-        when = "coalesce(json_extract_string(j, '$.date'), json_extract_string(j, '$.ts_event'), json_extract_string(j, '$.ts'))"
-        return (
-            f"SELECT json_extract_string(j, '$.email') AS email, {type_sql(EVENT)} AS kind, "
-            f"{ts_sql(when)} AS occurred FROM {t}"
-        )
+        when = f"coalesce({_s('date')}, {_s('ts_event')}, {_s('ts')})"
+        return f"SELECT {_s('email')} AS email, {type_sql(_s('event'))} AS kind, {ts_sql(when)} AS occurred FROM {t}"
     if platform == "sendgrid":
-        kind = (
-            "CASE WHEN json_extract_string(j, '$.event') = 'bounce' THEN CASE WHEN json_extract_string(j, '$.type') = 'blocked' OR "
-            "starts_with(coalesce(json_extract_string(j, '$.status'), ''), '4') THEN 'soft' ELSE 'hard' END "
-            "WHEN json_extract_string(j, '$.event') = 'deferred' THEN 'soft' "
-            "WHEN json_extract_string(j, '$.event') = 'dropped' AND lower(coalesce(json_extract_string(j, '$.reason'), '')) LIKE '%bounce%' THEN 'hard' "
-            "WHEN json_extract_string(j, '$.event') = 'spamreport' THEN 'complaint' END"
-        )
-        return f"SELECT json_extract_string(j, '$.email') AS email, {kind} AS kind, {ts_sql(TS)} AS occurred FROM {t}"
+        event = _s("event")
+        kind = (f"CASE WHEN {event} = 'bounce' THEN CASE WHEN {_s('type')} = 'blocked' OR "
+                f"starts_with(coalesce({_s('status')}, ''), '4') THEN 'soft' ELSE 'hard' END "
+                f"WHEN {event} = 'deferred' THEN 'soft' "
+                f"WHEN {event} = 'dropped' AND lower(coalesce({_s('reason')}, '')) LIKE '%bounce%' THEN 'hard' "
+                f"WHEN {event} = 'spamreport' THEN 'complaint' END")
+        return f"SELECT {_s('email')} AS email, {kind} AS kind, {ts_sql(_s('timestamp'))} AS occurred FROM {t}"
     raise UsageError(f"{platform} exports are CSV files, not JSON events")
 
 
