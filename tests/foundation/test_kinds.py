@@ -312,3 +312,29 @@ rules:
 """)
     assert r.column("e") == ["ana@x.es"]
     assert r.failing("s") == []
+
+
+@pytest.mark.parametrize(("rule", "failing"), [
+    ("{name: x, kind: regex, column: id, pattern: '[0-9]'}", [3]),
+    ("{name: x, kind: allowed, column: id, values: [1, 2]}", [3]),
+    ("{name: x, kind: allowed, column: flag, values: [true]}", [2]),
+    ("{name: x, kind: required, column: id}", []),
+    ("{name: x, kind: unique, column: flag}", [1, 3]),
+    ("{name: x, kind: range, column: amt, min: 0}", [2]),
+    ("{name: x, kind: date, column: d, not_future: true}", [2]),
+    ("{name: x, kind: postal_code, column: pc}", [2]),
+    ("{name: x, kind: phone, column: phone}", [2, 3]),
+])
+def test_checks_on_typed_columns_as_parquet_gives_them(ws: Any, tmp_path: Any, rule: str, failing: list[int]) -> None:
+    from crmtool.engine import VIOLATIONS, run_rules
+    from crmtool.rulefile import load_rules
+
+    ws.con.execute("""CREATE TABLE typed AS SELECT * FROM (VALUES
+        (1, 1, 28001, DATE '2020-01-01', 5.5, 600123456, true),
+        (2, 2, 99999, DATE '2999-01-01', -1.0, 12, false),
+        (3, 10, 28002, NULL, 0.0, 13, true)) v(_row, id, pc, d, amt, phone, flag)""")
+    rules = tmp_path / "r.yaml"
+    rules.write_text(f"rules:\n  - {rule}\n", encoding="utf-8")
+    run_rules(ws.con, "typed", load_rules(rules))
+    rows = ws.con.execute(f"SELECT DISTINCT _row FROM {VIOLATIONS} ORDER BY _row").fetchall()
+    assert [r[0] for r in rows] == failing

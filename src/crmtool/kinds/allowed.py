@@ -21,9 +21,13 @@ class Allowed(Kind):
         def norm(sql: str) -> str:
             return f"lower(strip_accents({sql}))" if fold else sql
 
-        values = ", ".join(norm(sql_str(str(v))) for v in spec.opt("values"))
+        def text(v: object) -> str:  # as DuckDB writes it: true, not Python's True
+            return str(v).lower() if isinstance(v, bool) else str(v)
+
+        values = ", ".join(norm(sql_str(text(v))) for v in spec.opt("values"))
         return " UNION ALL ".join(
-            failing_rows(ctx, col, f"trim(t.{ident(col)}) <> '' AND {norm(f'CAST(t.{ident(col)} AS VARCHAR)')} "
+            failing_rows(ctx, col, f"trim(CAST(t.{ident(col)} AS VARCHAR)) <> '' "
+                                   f"AND {norm(f'CAST(t.{ident(col)} AS VARCHAR)')} "
                                    f"NOT IN ({values})", "'not an allowed value'")
             for col in spec.columns
         )

@@ -24,8 +24,11 @@ class Regex(Kind):
     def check(self, ctx: PlanContext, spec: RuleSpec) -> str:
         pattern = sql_str(spec.opt("pattern"))
         message = sql_str(spec.opt("message", "does not match the expected pattern"))
+        def text(col: str) -> str:  # typed columns (Parquet) are checked as text
+            return f"CAST(t.{ident(col)} AS VARCHAR)"
+
         return " UNION ALL ".join(
-            failing_rows(ctx, col, f"trim(t.{ident(col)}) <> '' AND NOT regexp_full_match(t.{ident(col)}, {pattern})",
+            failing_rows(ctx, col, f"trim({text(col)}) <> '' AND NOT regexp_full_match({text(col)}, {pattern})",
                          message)
             for col in spec.columns
         )
