@@ -61,6 +61,33 @@ def components(con: duckdb.DuckDBPyConnection, edges: str, out: str) -> int:
     return rounds
 
 
+def _keep_groups(con: duckdb.DuckDBPyConnection) -> None:
+    import pyarrow as pa
+
+    rows = con.execute("""SELECT i.c, z.center, i.l, i.r, CASE WHEN i.decided THEN 2.0 ELSE i.p END, i.good, i.bad
+        FROM __dd_ip i
+        JOIN __dd_center z ON z.c = i.c ORDER BY i.c, i.l, i.r""").fetchall()
+    by_cluster: dict[int, list[tuple[int, int, int, float, bool, bool]]] = {}
+    for c, center, left, right, p, good, bad in rows:
+        by_cluster.setdefault(c, []).append((center, left, right, p or 0.0, bool(good), bool(bad)))
+    keep_c: list[int] = []
+    keep_v: list[int] = []
+    for c, pairs in by_cluster.items():
+        center = pairs[0][0]
+        bad = {(a, b) for _, a, b, _, _, x in pairs if x}
+        cands = sorted((-p, b if a == center else a) for _, a, b, p, g, _ in pairs if g and center in (a, b))
+        group = [center]
+        for neg_p, v in cands:  # a pair decided 'match' (p = 2) always joins: decisions are honoured
+            if neg_p <= -2 or all((min(v, k), max(v, k)) not in bad for k in group):
+                group.append(v)
+        keep_c.extend([c] * len(group))
+        keep_v.extend(group)
+    keep = pa.table({"c": pa.array(keep_c, pa.int32()), "v": pa.array(keep_v, pa.int32())})
+    con.register("__dd_keep_arrow", keep)
+    con.execute("CREATE OR REPLACE TEMP TABLE __dd_keep AS SELECT * FROM __dd_keep_arrow")
+    con.unregister("__dd_keep_arrow")
+
+
 def cluster(
     con: duckdb.DuckDBPyConnection,
     scored: str,
@@ -114,7 +141,7 @@ def cluster(
                    (k.decision = 'no-match' OR (k.decision IS NULL AND (k.match_probability < {review}
                     OR (k.vetoed AND k.match_probability >= {review})))) AS bad,
                    (k.decision = 'match' OR (k.decision IS NULL AND k.match_probability >= {threshold}
-                    AND NOT k.vetoed)) AS good
+                    AND NOT k.vetoed)) AS good, coalesce(k.decision = 'match', false) AS decided
             FROM __dd_allintra a JOIN (SELECT * FROM {s} UNION ALL SELECT * FROM __dd_intra) k USING (l,
                 r)""")
         bad = con.execute("SELECT count(DISTINCT c) FROM __dd_ip WHERE bad").fetchall()[0][0]
@@ -127,14 +154,15 @@ def cluster(
                 SELECT c, v, sum(CASE WHEN good THEN p ELSE -1 END) AS score FROM (
                     SELECT c, l AS v, p, good FROM __dd_ip UNION ALL SELECT c, r, p, good FROM __dd_ip)
                 WHERE c IN (SELECT c FROM __dd_ip WHERE bad) GROUP BY c, v) GROUP BY c""")
-        con.execute("""CREATE OR REPLACE TEMP TABLE __dd_keep AS
-            SELECT z.c, z.center AS v FROM __dd_center z
-            UNION SELECT z.c, CASE WHEN i.l = z.center THEN i.r ELSE i.l END FROM __dd_center z
-            JOIN __dd_ip i ON i.c = z.c AND (i.l = z.center OR i.r = z.center) AND i.good""")
+        # greedy, per suspect cluster (few and small): members join the centre's group in order of their
+        # probability with the centre, unless they clearly do not match someone already in it
+        _keep_groups(con)
         con.execute("""CREATE OR REPLACE TEMP TABLE __dd_cross AS
             SELECT e.l, e.r FROM __dd_edges e JOIN __dd_cc x ON x.v = e.l JOIN __dd_center z ON z.c = x.c
             WHERE ((e.l IN (SELECT v FROM __dd_keep k WHERE k.c = z.c))
                    <> (e.r IN (SELECT v FROM __dd_keep k WHERE k.c = z.c)))""")
+        if not con.execute("SELECT count(*) FROM __dd_cross").fetchall()[0][0]:
+            break  # only decided matches hold the cluster together: decisions win
         con.execute("INSERT INTO __dd_cut SELECT l, r, 'chaining' FROM __dd_cross")
         con.execute("DELETE FROM __dd_edges e USING __dd_cross x WHERE e.l = x.l AND e.r = x.r")
     con.execute(f"""CREATE OR REPLACE TABLE {ident(out)} AS

@@ -162,10 +162,16 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
             sql_cols.append(f"CAST(({b.sql}) AS VARCHAR) AS bk{j}")
     idc = ident(spec.id_column)
     base = f"__dd_base_{out_table}"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {base} AS
-        SELECT CAST(row_number() OVER (ORDER BY trim(CAST(t.{idc} AS VARCHAR))) - 1 AS INTEGER) AS __rid,
-               trim(CAST(t.{idc} AS VARCHAR)) AS __id, {", ".join(sql_cols)}
-        FROM {ident(table)} t""")
+    # DuckDB 2.0 fails to bind the email expressions over an all-NULL column when statistics
+    # propagation folds them ("BindBuiltinScalarFunction did not return ..."): off for this statement
+    con.execute("SET disabled_optimizers = 'statistics_propagation'")
+    try:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {base} AS
+            SELECT CAST(row_number() OVER (ORDER BY trim(CAST(t.{idc} AS VARCHAR))) - 1 AS INTEGER) AS __rid,
+                   trim(CAST(t.{idc} AS VARCHAR)) AS __id, {", ".join(sql_cols)}
+            FROM {ident(table)} t""")
+    finally:
+        con.execute("RESET disabled_optimizers")
     joins: list[str] = []
     extra: list[str] = []
     for (col, transform), name in prep.features.items():

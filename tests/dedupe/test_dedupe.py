@@ -1,0 +1,341 @@
+"""Dedupe: spec parsing (errors with lines), comparisons, EM, clusters and chaining guard, survivorship,
+decisions, explain, incremental runs, the CLI, and bad input. Tiny tables built in the tests."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from crmtool.dedupe.api import dedupe, explain
+from crmtool.dedupe.model import run_em
+from crmtool.dedupe.names import canonical_name, phonetic_key
+from crmtool.dedupe.spec import spec_from_text
+from crmtool.errors import ConfigError, InputError
+from crmtool.workspace import Workspace
+
+SPEC = """
+dedupe:
+  id: id
+  blocking:
+    - {name: email, on: ["email:email"]}
+    - {name: phone, on: ["phone:phone"]}
+    - {name: surname_dob, on: ["last:phonetic", "dob:date"]}
+    - {name: swapped, on: ["first:phonetic", "dob:date"]}
+  comparisons:
+    - {column: first, method: name, swap_with: last}
+    - {column: last, method: surname, swap_with: first, term_frequency: true}
+    - {column: dob, method: date}
+    - {column: email, method: email}
+    - {column: phone, method: phone}
+  veto: [first, dob]
+  threshold: 0.9
+  review: 0.3
+  model: {estimate: fixed}
+  survivorship:
+    default: most_complete
+    recency: updated
+    fields:
+      email: most_recent
+      phone: longest
+    consent: [consent]
+"""
+# fixed weights keep these engine tests exact; EM is tested on its own below
+WEIGHTS = {"first": "[6, 6, 5, 4, 2, -8]", "last": "[5, 5, 4, 3, 1, -4]", "dob": "[7, 5, 4, -8]",
+           "email": "[9, 4, 2, -1]", "phone": "[8, 6, 4, -1]"}
+
+
+def spec_text(extra: str = "") -> str:
+    text = SPEC
+    for col, w in WEIGHTS.items():
+        text = text.replace(f"{{column: {col}, method:", f"{{column: {col}, weights: {w}, method:", 1)
+    return text + extra
+
+
+COLS = ["id", "first", "last", "dob", "email", "phone", "updated", "consent"]
+ROWS = [
+    ["1", "Francisco", "García López", "10/07/1985", "paco.garcia@gmail.com", "600 123 456", "2023-01-01", "yes"],
+    ["2", "FRANCISCO", "Garcia Lopez", "1985-07-10", "Paco.Garcia@gmail.com", "+34600123456", "2024-01-01", "no"],
+    ["3", "García López", "Francisco", "10/07/1985", "", "600123456", "2022-01-01", "yes"],  # swapped names
+    ["4", "Lucía", "García López", "10/07/1985", "", "600123456", "2022-01-01", "yes"],  # twin: never merged
+    ["5", "William", "Smith", "02/03/1970", "bill@x.com", "", "2020-01-01", ""],
+    ["6", "Bill", "Smith", "03/02/1970", "bill@x.com", "", "2021-01-01", "yes"],  # nickname + day/month swap
+    ["7", "Анна", "Иванова", "01/01/1990", "anna@x.ru", "", "2020-01-01", ""],  # other scripts
+    ["8", "Анна", "Иванова", "01/01/1990", "anna@x.ru", "", "2020-01-01", ""],
+]
+
+
+def table(ws: Workspace, rows: list[list[str]], name: str = "people") -> str:
+    data = {c: pa.array([r[i] or None for r in rows], pa.string()) for i, c in enumerate(COLS)}
+    ws.con.register("__t", pa.table(data))
+    ws.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM __t")
+    ws.con.unregister("__t")
+    return name
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def clusters(ws: Workspace) -> dict[str, str]:
+    return dict(ws.con.execute("SELECT record_id, cluster_id FROM dedupe_records").fetchall())
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+def test_spec_parses_with_levels() -> None:
+    spec = spec_from_text(spec_text())
+    assert spec.id_column == "id"
+    assert [b.name for b in spec.blocking] == ["email", "phone", "surname_dob", "swapped"]
+    first = spec.comparisons[0]
+    assert first.levels == ("exact", "swapped", "nickname", "jw>=0.92", "jw>=0.8|phonetic", "else")
+    assert spec.veto == ("first", "dob")
+
+
+def test_spec_errors_carry_lines() -> None:
+    bad = """dedupe:
+  id: id
+  blocking:
+    - {name: a, on: ["email:soundex"]}
+  comparisons:
+    - {column: first, method: name, weights: [1, 2]}
+  veto: [nope]
+  threshold: 0.5
+  review: 0.8
+"""
+    with pytest.raises(ConfigError) as err:
+        spec_from_text(bad, "r.yaml")
+    text = str(err.value)
+    assert "r.yaml:4: dedupe: blocking 'a': unknown transform 'soundex'" in text
+    assert "r.yaml:6: dedupe: comparison 'first': 5 weights expected" in text
+    assert "r.yaml:7: dedupe: veto names unknown comparison 'nope'" in text
+    assert "r.yaml:9: dedupe: review band starts at 0.8, above the threshold 0.5" in text
+
+
+def test_schema_error_has_line() -> None:
+    with pytest.raises(ConfigError, match=r"r.yaml:5: dedupe: comparisons/0/method: expected one of"):
+        spec_from_text("dedupe:\n  id: id\n  blocking: [{name: a, on: [x]}]\n  comparisons:\n"
+                       "    - {column: x, method: fuzzy}\n", "r.yaml")
+
+
+def test_rule_folder_with_dedupe_section_lints() -> None:
+    from crmtool.dedupe.spec import load_spec
+
+    spec = load_spec([Path(__file__).resolve().parents[2] / "rules"])
+    assert spec.id_column == "customer_id"
+
+
+# --- names and model ----------------------------------------------------------------------------
+
+def test_phonetic_and_nicknames() -> None:
+    assert phonetic_key("gonzalez") == phonetic_key("gonsales")
+    assert phonetic_key("vazquez") == phonetic_key("basquez")
+    assert phonetic_key("garcia") != phonetic_key("martinez")
+    assert canonical_name("paco") == canonical_name("francisco") == "francisco"
+    assert canonical_name("pepe") == "jose"
+    assert canonical_name("bill") == "william"
+    assert canonical_name("chema") == "jose maria"
+
+
+def test_em_recovers_known_m_and_prior() -> None:
+    # two comparisons of two levels (0 agree, 1 disagree); 20% matches with m=(0.9, 0.1), u=(0.1, 0.9)
+    import itertools
+
+    m, u, lam = [0.9, 0.1], [0.1, 0.9], 0.2
+    patterns, counts = [], []
+    for a, b in itertools.product((0, 1), repeat=2):
+        p = lam * m[a] * m[b] + (1 - lam) * u[a] * u[b]
+        patterns.append((a, b))
+        counts.append(round(p * 100_000))
+    est_m, est_lam, _ = run_em(patterns, counts, [u, u], 200)
+    assert est_lam == pytest.approx(0.2, abs=0.01)
+    assert est_m[0][0] == pytest.approx(0.9, abs=0.01)
+
+
+# --- engine -------------------------------------------------------------------------------------
+
+def test_dedupe_matches_variants_keeps_twins_apart(ws: Workspace, tmp_path: Path) -> None:
+    spec = spec_from_text(spec_text())
+    result = dedupe(ws, table(ws, ROWS), spec, tmp_path)
+    got = clusters(ws)
+    assert got["1"] == got["2"] == got["3"] == "1"  # case/accent/format variants + swapped names
+    assert got["4"] == "4"  # twin sister: same surname, birth date and phone, different first name
+    assert got["5"] == got["6"] == "5"
+    assert got["7"] == got["8"] == "7"
+    assert result.clusters.clusters == 4
+    with (tmp_path / "clusters.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["record_id"] for r in rows] == [str(i) for i in range(1, 9)]
+    review = list(read_csv(tmp_path / "review.csv"))
+    assert {(r["id_l"], r["id_r"]) for r in review} >= {("1", "4")}
+    assert all(r["reason"] in ("veto", "review_band", "chaining") for r in review)
+
+
+def test_golden_survivorship(ws: Workspace, tmp_path: Path) -> None:
+    dedupe(ws, table(ws, ROWS), spec_from_text(spec_text()), tmp_path)
+    golden = {r["cluster_id"]: r for r in read_csv(tmp_path / "golden.csv")}
+    g = golden["1"]
+    assert g["record_ids"] == "1;2;3" and g["n_records"] == "3"
+    assert g["email"] == "Paco.Garcia@gmail.com"  # most recent (2024)
+    assert g["phone"] == "+34600123456"  # longest
+    assert g["consent"] == "no"  # most restrictive wins over yes
+    assert golden["5"]["consent"] == ""  # a blank consent is unknown: more restrictive than yes
+    assert len(golden) == 4
+
+
+def test_audit_entries_for_every_merge(ws: Workspace, tmp_path: Path) -> None:
+    result = dedupe(ws, table(ws, ROWS), spec_from_text(spec_text()), tmp_path)
+    entries = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    merges = [e for e in entries if e["type"] == "merge"]
+    assert len(merges) == result.merges >= 4
+    assert all(r.startswith("k:") for e in merges for r in e["records"])
+    assert "Paco" not in (tmp_path / "audit.jsonl").read_text()
+    assert entries[-1]["type"] == "seal"
+    from crmtool.audit import verify_log
+
+    assert verify_log(tmp_path / "audit.jsonl").ok
+
+
+def test_decisions_are_honoured(ws: Workspace, tmp_path: Path) -> None:
+    spec = spec_from_text(spec_text())
+    decisions = tmp_path / "decisions.csv"
+    decisions.write_text("id_l,id_r,decision\n1,4,match\n5,6,no-match\n7,8,whatever\n")
+    warnings: list[str] = []
+    result = dedupe(ws, table(ws, ROWS), spec, tmp_path / "out", decisions=decisions, warn=warnings.append)
+    got = clusters(ws)
+    assert got["4"] == got["1"]
+    assert got["5"] != got["6"]
+    assert result.decisions == {"match": 1, "no_match": 1, "unknown_ids": 0}
+    assert any("other than match" in w for w in warnings)
+
+
+def test_chaining_guard_splits_clusters(ws: Workspace, tmp_path: Path) -> None:
+    # a -- b (same email) and b -- c (same phone) match, but a person decided a and c differ: no chain
+    rows = [
+        ["a", "Juan", "Pérez", "01/01/1980", "jp@x.com", "", "", ""],
+        ["b", "Juan", "Pérez", "01/01/1980", "jp@x.com", "611111111", "", ""],
+        ["c", "Juan", "Pérez", "01/01/1980", "", "611111111", "", ""],
+    ]
+    decisions = tmp_path / "d.csv"
+    decisions.write_text("id_l,id_r,decision\na,c,no-match\n")
+    result = dedupe(ws, table(ws, rows), spec_from_text(spec_text()), tmp_path, decisions=decisions)
+    got = clusters(ws)
+    assert result.clusters.split_clusters == 1
+    assert got["a"] != got["c"]
+    assert got["b"] in (got["a"], got["c"])
+    review = read_csv(tmp_path / "review.csv")
+    assert any(r["reason"] == "chaining" for r in review)
+
+
+def test_explain_pair_and_single(ws: Workspace, tmp_path: Path) -> None:
+    spec = spec_from_text(spec_text())
+    dedupe(ws, table(ws, ROWS), spec, tmp_path)
+    exp = explain(ws, spec, "1", "3")
+    levels = {c.name: c.level for c in exp.comparisons}
+    assert levels["first"] == "swapped" and levels["last"] == "swapped" and levels["dob"] == "exact"
+    assert exp.same_cluster and exp.match_probability and exp.match_probability > 0.9
+    twin = explain(ws, spec, "1", "4")
+    assert twin.vetoed and not twin.same_cluster
+    single = explain(ws, spec, "5")
+    assert single.cluster_id == "5" and single.neighbours[0][0] == "6"
+    with pytest.raises(InputError, match="not in the last dedupe run"):
+        explain(ws, spec, "nope")
+
+
+def test_incremental_matches_new_rows_against_previous(ws: Workspace, tmp_path: Path) -> None:
+    spec = spec_from_text(spec_text())
+    dedupe(ws, table(ws, ROWS[:6]), spec, tmp_path / "day1")
+    new = [*ROWS[:6], ["9", "Will", "Smith", "02/03/1970", "bill@x.com", "", "2025-01-01", ""]]
+    result = dedupe(ws, table(ws, new), spec, tmp_path / "day2", incremental=True)
+    assert result.incremental and result.fresh_records == 1
+    got = clusters(ws)
+    assert got["9"] == got["5"] == got["6"] == "5" and got["1"] == got["2"]
+
+
+def test_em_model_on_small_data(ws: Workspace, tmp_path: Path) -> None:
+    spec = spec_from_text(SPEC.replace("model: {estimate: fixed}", "model: {estimate: em}"))
+    result = dedupe(ws, table(ws, ROWS), spec, None)
+    assert result.model.estimate == "em"
+    got = clusters(ws)
+    assert got["1"] == got["2"] and got["4"] == "4"
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+def test_repeated_ids_stop(ws: Workspace) -> None:
+    with pytest.raises(InputError, match="repeats 1 ids: ids must be unique"):
+        dedupe(ws, table(ws, [*ROWS, ROWS[0]]), spec_from_text(spec_text()), None)
+
+
+def test_single_row_empty_blocking_identical_rows(ws: Workspace) -> None:
+    spec = spec_from_text(spec_text())
+    one = dedupe(ws, table(ws, ROWS[:1]), spec, None)
+    assert one.rows == 1 and one.candidate_pairs == 0 and one.clusters.clusters == 1
+    empty = [[str(i), "", "", "", "", "", "", ""] for i in range(5)]
+    r = dedupe(ws, table(ws, empty), spec, None)
+    assert r.candidate_pairs == 0 and r.clusters.clusters == 5
+    same = [[str(i), *ROWS[0][1:]] for i in range(30)]
+    r = dedupe(ws, table(ws, same), spec, None)
+    assert r.clusters.clusters == 1 and r.clusters.largest == 30
+
+
+def test_huge_block_is_capped_with_warning(ws: Workspace) -> None:
+    spec = spec_from_text(spec_text("  max_block_size: 10\n"))
+    same = [[str(i), *ROWS[0][1:]] for i in range(30)]
+    warnings: list[str] = []
+    r = dedupe(ws, table(ws, same), spec, None, warn=warnings.append)
+    assert r.blocking[0].skipped_blocks == 1 and r.candidate_pairs == 0
+    assert any("blocks of more than 10 records skipped" in w for w in warnings)
+
+
+def test_long_names_are_not_truncated(ws: Workspace, tmp_path: Path) -> None:
+    long = "Ana" + "x" * 10_000
+    rows = [["1", long, "Ruiz", "01/01/1990", "a@x.es", "", "", ""],
+            ["2", long, "Ruiz", "01/01/1990", "a@x.es", "", "", ""]]
+    dedupe(ws, table(ws, rows), spec_from_text(spec_text()), tmp_path)
+    golden = list(read_csv(tmp_path / "golden.csv"))
+    assert len(golden) == 1 and golden[0]["first"] == long
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+
+def _app() -> typer.Typer:
+    from crmtool.cli import dedupe_cmd
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None: ...
+
+    dedupe_cmd.register(app)
+    return app
+
+
+def test_cli_dedupe_and_explain(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\n" + spec_text())
+    data = tmp_path / "people.csv"
+    with data.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh, delimiter=";").writerows([COLS, *ROWS])
+    wsp = str(tmp_path / "ws.duckdb")
+    runner = CliRunner()
+    res = runner.invoke(_app(), ["dedupe", str(data), "--rules", str(rules), "--out", str(tmp_path / "out"),
+                                 "--workspace", wsp, "--format", "json"])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    assert payload["clusters"] == 4 and payload["duplicate_clusters"] == 3
+    assert (tmp_path / "out" / "golden.csv").exists()
+    res = runner.invoke(_app(), ["explain", "1", "3", "--rules", str(rules), "--workspace", wsp])
+    assert res.exit_code == 0 and "swapped" in res.stdout and "same cluster" in res.stdout
+    repeated = tmp_path / "rep.csv"
+    with repeated.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([COLS, *ROWS, ROWS[0]])
+    res = runner.invoke(_app(), ["dedupe", str(repeated), "--rules", str(rules), "--out", str(tmp_path / "o2"),
+                                 "--workspace", ":memory:"])
+    assert res.exit_code == 2 and "ids must be unique" in res.output
