@@ -165,12 +165,16 @@ def ensure_history(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def previous_run(con: duckdb.DuckDBPyConnection, before_run: str | None = None) -> str | None:
+    """The latest recorded run, or the one recorded just before ``before_run``."""
     ensure_history(con)
-    rows = con.execute(
-        "SELECT run_id FROM segments_runs WHERE ? IS NULL OR run_id < ? "
-        "ORDER BY recorded_at DESC, run_id DESC LIMIT 1",
-        [before_run, before_run],
-    ).fetchall()
+    if before_run is None:
+        rows = con.execute("SELECT run_id FROM segments_runs ORDER BY recorded_at DESC, run_id DESC LIMIT 1").fetchall()
+    else:
+        rows = con.execute(
+            "SELECT r.run_id FROM segments_runs r, (SELECT recorded_at FROM segments_runs WHERE run_id = ?) b "
+            "WHERE r.recorded_at < b.recorded_at ORDER BY r.recorded_at DESC, r.run_id DESC LIMIT 1",
+            [before_run],
+        ).fetchall()
     return str(rows[0][0]) if rows else None
 
 
