@@ -76,7 +76,8 @@ def test_after_erase_no_clear_value_is_left_in_files_or_workspace(cleaned: tuple
     shutil.copy(out / "clientes.clean.csv", old)
     # the search finds them before: a test that cannot fail proves nothing
     assert set(files_containing(out, needles)) >= {str(out / "clientes.clean.csv")}
-    assert any(n in sum(workspace_containing(db, needles).values(), []) for n in needles)
+    before = {n for hits in workspace_containing(db, needles).values() for n in hits}
+    assert before == {n.lower() for n in needles}
 
     code, output = cli("erase", "--requests", REQUESTS, "--out", out, "-w", db)
     assert code == 0, output
@@ -84,6 +85,8 @@ def test_after_erase_no_clear_value_is_left_in_files_or_workspace(cleaned: tuple
 
     assert files_containing(tmp_path, needles, skip=[old]) == {}
     assert workspace_containing(db, needles) == {}
+    raw = db.read_bytes().lower()  # not even in the file's free blocks: the workspace was compacted
+    assert [n for n in needles if n.lower().encode("utf-8") in raw] == []
 
     code, output = cli("erase", "--check", REQUESTS, "--out", out, "-w", db)
     assert code == 0, output

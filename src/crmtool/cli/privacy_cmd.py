@@ -141,7 +141,7 @@ def erase(
 ) -> None:
     """Right to be forgotten: remove people everywhere (--requests), or prove it was done (--check)."""
     from crmtool.errors import UsageError
-    from crmtool.privacy.erase import check_erasures
+    from crmtool.privacy.erase import check_erasures, compact_workspace_file
     from crmtool.privacy.erase import erase as do_erase
     from crmtool.workspace import open_workspace
 
@@ -158,6 +158,8 @@ def erase(
             else:
                 assert check is not None
                 checked = check_erasures(ws, check, audit_log=log if log.is_file() else None, key=key)
+        if requests is not None and workspace != ":memory:":
+            compact_workspace_file(Path(workspace), lock_timeout)  # deleted rows leave the file's bytes too
         if requests is not None:
             d = result.as_dict()
             if fmt is OutputFormat.json:
@@ -319,6 +321,7 @@ def retention_apply(
 ) -> None:
     """Apply the 'retention' rules to cleaned tables; rewrite the cleaned export; audit counts and why."""
     from crmtool.errors import UsageError
+    from crmtool.privacy.erase import compact_workspace_file
     from crmtool.privacy.retention import apply_retention
     from crmtool.workspace import open_workspace
 
@@ -334,6 +337,8 @@ def retention_apply(
             result = apply_retention(
                 ws, rules, out_dir=out, audit_log=audit_log or out / "audit.jsonl", as_of=ref, dataset=dataset
             )
+        if workspace != ":memory:":
+            compact_workspace_file(Path(workspace), lock_timeout)  # old values leave the file's bytes too
         d = result.as_dict()
         if fmt is OutputFormat.json:
             emit(ui, _json(d))

@@ -705,3 +705,44 @@ def drop_erased(
     finally:
         con.execute("DROP TABLE IF EXISTS __erased_rows")
         drop_maps(con)
+
+
+def compact_workspace_file(path: Path, lock_timeout: float = 60.0) -> int:
+    """Rewrite a workspace file so that deleted rows are gone from its bytes too; returns the new size.
+
+    DuckDB deletes rows logically: their old blocks stay in the file until reused. Copying the
+    database into a fresh file and swapping it in (under the workspace lock) leaves no trace of
+    erased people in the file. Call it after the workspace is closed (``crmtool erase`` does).
+    """
+    import os
+
+    import duckdb
+    from filelock import FileLock, Timeout
+
+    from crmtool.errors import WorkspaceBusy
+
+    if str(path) == ":memory:" or not path.is_file():
+        return 0
+    lock = FileLock(str(path) + ".lock")
+    try:
+        lock.acquire(timeout=lock_timeout)
+    except Timeout:
+        raise WorkspaceBusy(f"workspace {path} is in use: cannot compact it after the erasure",
+                            "run 'crmtool erase' again when the other run ends") from None
+    tmp = path.with_name(f".{path.name}.compact.tmp")
+    try:
+        tmp.unlink(missing_ok=True)
+        con = duckdb.connect(str(path))
+        try:
+            name = con.execute("SELECT current_database()").fetchall()[0][0]
+            con.execute(f"ATTACH {sql_str(str(tmp))} AS __crm_compact")
+            con.execute(f"COPY FROM DATABASE {ident(name)} TO __crm_compact")
+            con.execute("DETACH __crm_compact")
+        finally:
+            con.close()
+        os.replace(tmp, path)
+        return path.stat().st_size
+    finally:
+        tmp.unlink(missing_ok=True)
+        Path(str(tmp) + ".wal").unlink(missing_ok=True)
+        lock.release()
