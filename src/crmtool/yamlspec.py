@@ -49,7 +49,17 @@ def _construct(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], proble
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(v, (*path, i), lines, problems, file) for i, v in enumerate(node.value)]
-    # scalars: let PyYAML's safe constructor resolve the type (int, bool, null, ...)
+    # scalars: let PyYAML's safe constructor resolve the type (int, bool, null, ...), except the
+    # YAML 1.1 readings that YAML 1.2 (editors, the JSON Schema) drops: yes/no/on/off/y/n are text
+    # (country NO, answers yes/no), and so are 1:30 (not the base-60 number 90) and dates (the
+    # schemas expect ISO text)
+    if isinstance(node, yaml.ScalarNode) and node.style is None:
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return node.value
+        if node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"):
+            return node.value
+        if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and ":" in node.value:
+            return node.value
     return _SCALARS.construct_object(node)
 
 

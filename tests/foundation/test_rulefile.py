@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -299,3 +300,26 @@ def test_rules_schema_unknown_name_is_exit_2() -> None:
     result = CliRunner().invoke(app, ["rules", "schema", "nonsense"])
     assert result.exit_code == 2
     assert "unknown schema 'nonsense'" in result.stderr
+
+
+def test_yaml_scalars_read_as_yaml_1_2_reads_them(tmp_path: Path) -> None:
+    # the Norway problem: YAML 1.1 reads NO/yes/on as booleans, 1:30 as 90 and dates as date objects;
+    # editors and the published JSON Schema (YAML 1.2) see text
+    from crmtool.yamlspec import parse_yaml_text
+
+    doc = parse_yaml_text("a: [ES, NO, yes, On, n, true, False, 1:30, 12, 0.5, null, 'no']\nb: 1900-01-01\n", "x")
+    assert doc.data == {"a": ["ES", "NO", "yes", "On", "n", True, False, "1:30", 12, 0.5, None, "no"],
+                        "b": "1900-01-01"}
+    rules = _write(tmp_path, """
+        rules:
+          - {name: c, kind: allowed, column: country, values: [ES, PT, NO]}
+          - {name: d, kind: date, column: born, min: 1900-01-01}
+        """)
+    ruleset = load_rules(rules)
+    assert ruleset.rules[0].opt("values") == ["ES", "PT", "NO"]
+    assert ruleset.rules[1].opt("min") == "1900-01-01"
+
+
+def test_norway_is_an_allowed_country(run: Any) -> None:
+    r = run({"country": ["NO", "ES", "SE"]}, "rules: [{name: c, kind: allowed, column: country, values: [ES, NO]}]")
+    assert r.failing("c") == [3]
