@@ -1,7 +1,8 @@
 """Random-looking local parts (``xk7qz9wv3p@``): a documented score, computed in SQL.
 
 The local part is lower-cased, accents stripped, a ``+tag`` dropped and everything but letters
-and digits removed, giving ``t`` of length ``n``. Parts shorter than 8 are never scored (too
+and digits removed, giving ``t`` of length ``n`` (consonant runs are counted with the separators
+still in place, so ``b.strzelczyk`` has a run of 4, not 5). Parts shorter than 8 are never scored (too
 little evidence: ``jmr82`` is a normal address). Points:
 
 ==========================================  ======
@@ -19,7 +20,7 @@ already reach 40 (a booster, not a signal)
 ==========================================  ======
 
 The score is capped at 100; ``random_local`` is reported from :data:`THRESHOLD` (60) up.
-Ordinary names score 0-40: ``p.schmidt`` 40, ``schwarzkopf`` 20, ``maria.fernandez`` 0.
+Ordinary names score 0-40: ``p.schmidt`` 20, ``schwarzkopf`` 20, ``maria.fernandez`` 0.
 """
 
 from __future__ import annotations
@@ -30,19 +31,21 @@ _CONSONANTS = "bcdfghjklmnpqrstvwxz"
 
 
 def cleaned_sql(local_sql: str) -> str:
-    """SQL: the part of the local part that is scored (``t`` above)."""
-    return f"regexp_replace(strip_accents(lower(split_part({local_sql}, '+', 1))), '[^a-z0-9]', '', 'g')"
+    """SQL: the local part as scored (``t`` above, with ``.`` where separators were)."""
+    return f"regexp_replace(strip_accents(lower(split_part({local_sql}, '+', 1))), '[^a-z0-9]+', '.', 'g')"
 
 
 def random_score_sql(t: str) -> str:
-    """SQL: the score of an already cleaned local part ``t`` (see the module doc), 0-100."""
+    """SQL: the score of a local part cleaned by :func:`cleaned_sql` (see the module doc), 0-100."""
+    runs_in = t  # separators kept as '.', so 'b.strzelczyk' has no 5-consonant run
+    t = f"replace({t}, '.', '')"
     n = f"length({t})"
     letters = f"length(regexp_replace({t}, '[^a-z]', '', 'g'))"
     vowels = f"length(regexp_replace({t}, '[^aeiouy]', '', 'g'))"
     switches = f"(length(regexp_replace({t}, '[a-z]+|[0-9]+', 'x', 'g')) - 1)"
     runs = (
-        f"(CASE WHEN regexp_matches({t}, '[{_CONSONANTS}]{{6}}') THEN 40 "
-        f"WHEN regexp_matches({t}, '[{_CONSONANTS}]{{5}}') THEN 20 ELSE 0 END)"
+        f"(CASE WHEN regexp_matches({runs_in}, '[{_CONSONANTS}]{{6}}') THEN 40 "
+        f"WHEN regexp_matches({runs_in}, '[{_CONSONANTS}]{{5}}') THEN 20 ELSE 0 END)"
     )
     vowel_pts = (
         f"(CASE WHEN {letters} < 6 THEN 0 WHEN {vowels} < 0.1 * {letters} THEN 40 "
