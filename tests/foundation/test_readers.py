@@ -207,3 +207,20 @@ def test_reading_never_touches_the_input(ws: Workspace, tmp_path: Path) -> None:
     assert path.read_bytes() == data
     assert path.stat().st_mtime == 1_000_000_000
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_cr_only_line_ends(ws: Workspace, tmp_path: Path) -> None:
+    # old Mac / some CRM exports end lines with a bare CR; the header sniffing once raised csv.Error
+    result = _load(ws, tmp_path, b'id,name\r1,"A\rna"\r2,Bo\r3\r')
+    assert _rows(ws) == [(1, "1", "A\rna"), (2, "2", "Bo")]
+    assert [r.line for r in result.parse_rejects] == [5]
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be"])
+def test_utf16_with_bom_is_read_not_called_binary(ws: Workspace, tmp_path: Path, codec: str) -> None:
+    text = "\ufeff" if codec == "utf-16-be" else ""
+    data = (text + "id\tnombre\r\n1\tMuñoz\r\n2\tx\ty\r\n").encode(codec)
+    result = _load(ws, tmp_path, data)
+    assert result.encoding == "utf-16" and result.delimiter == "\t"
+    assert _rows(ws) == [(1, "1", "Muñoz")]
+    assert [(r.line, r.raw) for r in result.parse_rejects] == [(3, "2\tx\ty")]

@@ -204,7 +204,8 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadRes
     import duckdb
 
     data = path.read_bytes()
-    if _looks_binary(data[:SNIFF_BYTES]):
+    utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))  # Excel's "Unicode text": NUL bytes, not binary
+    if not utf16 and _looks_binary(data[:SNIFF_BYTES]):
         raise InputError(f"{path}: looks like binary data, not a CSV export",
                          "export the table as CSV (UTF-8 or Latin-1) or Parquet")
     encoding = detect_encoding(data)
@@ -212,7 +213,9 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadRes
     if not text.strip():
         raise InputError(f"{path}: file is empty (no header, no rows)")
     delimiter = detect_delimiter(text[:SNIFF_BYTES])
-    first_record = next(csv.reader(io.StringIO(text[:SNIFF_BYTES]), delimiter=delimiter, quotechar='"'), [])
+    # newline="": a file with CR-only line ends (old Mac exports) must not stop the csv module
+    sample = io.StringIO(text[:SNIFF_BYTES], newline="")
+    first_record = next(csv.reader(sample, delimiter=delimiter, quotechar='"'), [])
     columns, renamed = _unique_columns(first_record)
     source = path
     tmp_dir: tempfile.TemporaryDirectory[str] | None = None
@@ -264,10 +267,11 @@ def _physical_line(source: bytes, line_start: int) -> int:
     """
     start = line_start
     for candidate in (line_start - 1, line_start):
-        if candidate <= 0 or source[candidate - 1:candidate] == b"\n":
+        if candidate <= 0 or source[candidate - 1:candidate] in (b"\n", b"\r"):
             start = max(candidate, 0)
             break
-    return source.count(b"\n", 0, start) + 1
+    # line breaks before the record: LF, CRLF (once) or a bare CR
+    return source.count(b"\n", 0, start) + source.count(b"\r", 0, start) - source.count(b"\r\n", 0, start) + 1
 
 
 def file_sha256(path: Path) -> str:
