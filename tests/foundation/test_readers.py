@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crmtool.errors import ExitCode, InputError
 from crmtool.io.readers import load_file
@@ -224,3 +226,21 @@ def test_utf16_with_bom_is_read_not_called_binary(ws: Workspace, tmp_path: Path,
     assert result.encoding == "utf-16" and result.delimiter == "\t"
     assert _rows(ws) == [(1, "1", "Muñoz")]
     assert [(r.line, r.raw) for r in result.parse_rejects] == [(3, "2\tx\ty")]
+
+
+_CSV_CHARS = st.sampled_from(list(',;\t|"\r\n abcÑé€\'0123\\'))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(st.binary(max_size=200),
+                      st.text(alphabet=_CSV_CHARS, max_size=80).map(lambda s: s.encode("utf-8")),
+                      st.text(alphabet=_CSV_CHARS, max_size=80).map(lambda s: s.encode("cp1252"))))
+def test_any_bytes_load_or_give_an_input_error(ws: Workspace, tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    try:
+        result = load_file(ws.con, path, "t")
+    except InputError as exc:
+        assert "\n" not in exc.message
+        return
+    assert result.rows + len(result.parse_rejects) >= 1
