@@ -95,7 +95,7 @@ def test_spec_parses_with_levels() -> None:
     assert [b.name for b in spec.blocking] == ["email", "phone", "surname_dob", "swapped"]
     first = spec.comparisons[0]
     assert first.levels == ("exact", "swapped", "nickname", "jw>=0.92", "jw>=0.8|phonetic", "else")
-    assert spec.veto == ("first", "dob")
+    assert spec.veto == (("first", 4), ("dob", 2))  # worst level still allowed: else vetoes
 
 
 def test_spec_errors_carry_lines() -> None:

@@ -160,11 +160,15 @@ def _decision_table(
 
 
 def _veto_sql(spec: DedupeSpec) -> str:
-    parts = []
-    for i, c in enumerate(spec.comparisons):
-        if c.name in spec.veto:
-            parts.append(f"coalesce(g{i} = {len(c.levels) - 1}, false)")
-    return " OR ".join(parts) or "false"
+    """A pair is vetoed when a veto comparison is worse than its allowed level, unless a ``veto_unless``
+    comparison agrees exactly (level 0)."""
+    index = {c.name: i for i, c in enumerate(spec.comparisons)}
+    parts = [f"coalesce(g{index[name]} > {worst}, false)" for name, worst in spec.veto]
+    if not parts:
+        return "false"
+    unless = [f"coalesce(g{index[name]} = 0, false)" for name in spec.veto_unless]
+    cond = " OR ".join(parts)
+    return f"(({cond}) AND NOT ({' OR '.join(unless)}))" if unless else f"({cond})"
 
 
 def _label_sql(spec: DedupeSpec, i: int) -> str:
@@ -258,7 +262,7 @@ def dedupe(
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE __dd_dec (l INTEGER, r INTEGER, decision VARCHAR)")
     # decided pairs are scored (and explained) even when blocking did not make them
-    con.execute("""INSERT INTO __dd_pairs SELECT d.l, d.r, -1 FROM __dd_dec d
+    con.execute("""INSERT INTO __dd_pairs SELECT d.l, d.r, -1, 0 FROM __dd_dec d
         ANTI JOIN __dd_pairs p ON p.l = d.l AND p.r = d.r""")
     if incremental:  # previous clusters of unchanged records stand: an edge to their cluster's first record
         con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_keep AS
@@ -270,7 +274,7 @@ def dedupe(
             "INSERT INTO __dd_dec SELECT k.l, k.r, 'match' FROM __dd_keep k "
             "ANTI JOIN __dd_dec d ON d.l = k.l AND d.r = k.r"
         )
-        con.execute("""INSERT INTO __dd_pairs SELECT k.l, k.r, -2 FROM __dd_keep k
+        con.execute("""INSERT INTO __dd_pairs SELECT k.l, k.r, -2, 0 FROM __dd_keep k
             ANTI JOIN __dd_pairs p ON p.l = k.l AND p.r = k.r""")
     n_pairs = int(con.execute("SELECT count(*) FROM __dd_pairs").fetchall()[0][0])
     lap("blocking")
@@ -295,7 +299,7 @@ def dedupe(
 
     def score_pairs(pairs: str, target: str) -> None:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE __dd_xp AS SELECT l, r, CAST(-3 AS SMALLINT) AS rule FROM {pairs}"
+            f"CREATE OR REPLACE TEMP TABLE __dd_xp AS SELECT l, r, CAST(-3 AS SMALLINT) AS rule, CAST(0 AS BIGINT) AS rules FROM {pairs}"
         )
         compute_levels(con, prep, spec, "__dd_xp", "__dd_xl", temp=True)
         score_into("__dd_xl", target, True)

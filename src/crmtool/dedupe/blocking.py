@@ -94,11 +94,12 @@ def candidate_pairs(
         )
     if selects:
         con.execute(
-            f"CREATE OR REPLACE TABLE {ident(out_table)} AS SELECT l, r, CAST(min(rule) AS SMALLINT) AS rule "
+            f"CREATE OR REPLACE TABLE {ident(out_table)} AS SELECT l, r, CAST(min(rule) AS SMALLINT) AS rule, "
+            "CAST(bit_or(CAST(1 AS BIGINT) << rule) AS BIGINT) AS rules "
             f"FROM ({' UNION ALL '.join(selects)}) GROUP BY l, r"
         )
     else:
-        con.execute(f"CREATE OR REPLACE TABLE {ident(out_table)} (l INTEGER, r INTEGER, rule SMALLINT)")
+        con.execute(f"CREATE OR REPLACE TABLE {ident(out_table)} (l INTEGER, r INTEGER, rule SMALLINT, rules BIGINT)")
     for j in range(len(spec.blocking)):
         con.execute(f"DROP TABLE IF EXISTS __dd_keys{j}")
     con.execute("DROP TABLE IF EXISTS __dd_blocks")

@@ -162,31 +162,84 @@ def run_em(
     return m, lam, it
 
 
+def population_prior(patterns: Any, counts: Any, m: list[list[float]], u: list[list[float]],
+                     total_pairs: int) -> float:
+    """Probability that two random records match, self-consistent with the candidate pairs' scores.
+
+    Fixed point of ``prior = sum(P(match | pattern, prior) * count) / total_pairs`` (blocking is assumed
+    to find nearly every match, as with any blocking)."""
+    import numpy as np
+
+    g = np.asarray(patterns, dtype=np.int64).reshape(len(counts), len(u))
+    w = np.asarray(counts, dtype=float)
+    log_bf = np.zeros(len(w))
+    for c in range(len(u)):
+        col = g[:, c]
+        present = col >= 0
+        log_bf[present] += np.log(np.asarray(m[c]))[col[present]] - np.log(np.asarray(u[c]))[col[present]]
+    lam = min(max(w.sum() / max(total_pairs, 1) * 0.5, 1e-12), 0.5)
+    for _ in range(100):
+        odds = np.log(lam / (1 - lam)) + log_bf
+        post = 1.0 / (1.0 + np.exp(-np.clip(odds, -700, 700)))
+        new = min(max(float((w * post).sum()) / max(total_pairs, 1), 1e-12), 0.999)
+        if abs(new - lam) < 1e-12 + 1e-6 * lam:
+            lam = new
+            break
+        lam = new
+    return lam
+
+
 def estimate(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, levels_table: str) -> Model:
-    """The model for ``spec``: fixed weights as given, or u from random pairs and m by EM."""
+    """The model for ``spec``: fixed weights as given, or u from random pairs and m by EM.
+
+    EM runs once per blocking rule on the pairs that rule found, *without* the comparisons of the
+    columns the rule blocks on (they agree by construction there, so they would bias m), as Splink's
+    training sessions do; each comparison's m is the average over the sessions that estimated it,
+    weighted by their expected matches. The prior is then the probability that two random records
+    match, consistent with the scores of all candidate pairs.
+    """
+    import numpy as np
+
     if spec.model.estimate == "fixed":
         comps = [CompModel(c.name, c.levels, [], [], list(c.weights or ()), False) for c in spec.comparisons]
         return Model(spec.model.prior or 0.5, comps, "fixed")
     u = estimate_u(con, prep, spec)
-    gs = ", ".join(f"coalesce(g{i}, -1)" for i in range(len(spec.comparisons)))
+    n_comp = len(spec.comparisons)
+    gs = ", ".join(f"coalesce(g{i}, -1)" for i in range(n_comp))
     rows = con.execute(
-        f"SELECT {gs}, count(*) FROM {ident(levels_table)} GROUP BY ALL ORDER BY ALL"
+        f"SELECT rules, {gs}, count(*) FROM {ident(levels_table)} WHERE rule >= 0 GROUP BY ALL ORDER BY ALL"
     ).fetchall()
-    if rows:
-        patterns = [r[:-1] for r in rows]
-        counts = [r[-1] for r in rows]
-        m, prior, iterations = run_em(patterns, counts, u, spec.model.max_iterations, spec.model.prior)
+    m_sum = [np.zeros(len(x)) for x in u]
+    m_weight = [0.0] * n_comp
+    iterations = 0
+    for j, rule in enumerate(spec.blocking):
+        sel = [r for r in rows if r[0] & (1 << j)]
+        if sum(r[-1] for r in sel) < 20:
+            continue
+        blocked = {col for col, _ in rule.terms}
+        keep = [i for i, c in enumerate(spec.comparisons) if c.column not in blocked]
+        if not keep:
+            continue
+        patterns = [[r[1 + i] for i in keep] for r in sel]
+        counts = [r[-1] for r in sel]
+        m_j, lam_j, it = run_em(patterns, counts, [u[i] for i in keep], spec.model.max_iterations)
+        iterations += it
+        expected = lam_j * sum(counts)
+        for k, i in enumerate(keep):
+            m_sum[i] += expected * np.asarray(m_j[k])
+            m_weight[i] += expected
+    m = [(m_sum[i] / m_weight[i]).tolist() if m_weight[i] > 0 else _initial_m(len(u[i])) for i in range(n_comp)]
+    scored = rows
+    total_pairs = prep.rows * (prep.rows - 1) // 2
+    if spec.model.prior is not None:
+        prior = spec.model.prior
+    elif scored:
+        prior = population_prior([r[1:-1] for r in scored], [r[-1] for r in scored], m, u, total_pairs)
     else:
-        m, prior, iterations = [_initial_m(len(x)) for x in u], spec.model.prior or 0.01, 0
+        prior = 1.0 / max(prep.rows, 2)
     comps = [
-        CompModel(
-            c.name,
-            c.levels,
-            [round(x, 8) for x in m[i]],
-            [round(x, 8) for x in u[i]],
-            _weights(m[i], u[i]),
-            c.term_frequency,
-        )
+        CompModel(c.name, c.levels, [round(x, 8) for x in m[i]], [round(x, 8) for x in u[i]],
+                  _weights(m[i], u[i]), c.term_frequency)
         for i, c in enumerate(spec.comparisons)
     ]
     return Model(prior, comps, "em", iterations, 1.0 / max(prep.rows, 1))

@@ -134,8 +134,14 @@ DEDUPE_SCHEMA: dict[str, Any] = {
         },
         "veto": {
             "type": "array",
-            "items": {"type": "string"},
-            "description": "comparisons that, when they disagree, send a pair to review instead of merging",
+            "items": {"type": "string", "minLength": 1},
+            "description": "comparison (disagreeing) or comparison:level (worse than that level) that sends a "
+            "pair to review instead of merging it: relatives and twins",
+        },
+        "veto_unless": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "description": "comparisons whose exact agreement lifts the veto (e.g. national_id, email)",
         },
         "threshold": {
             "type": "number",

@@ -131,7 +131,8 @@ class DedupeSpec:
     max_block_size: int = 2000
     max_pairs_per_rule: int = 20_000_000
     max_cluster_size: int = 50
-    veto: tuple[str, ...] = ()
+    veto: tuple[tuple[str, int], ...] = ()  # (comparison, worst level index still allowed)
+    veto_unless: tuple[str, ...] = ()
     survivorship: Survivorship = field(default_factory=Survivorship)
     loc: Location = field(default_factory=lambda: Location(""))
 
@@ -267,9 +268,22 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
                 )
             )
         comparisons.append(comp)
-    for i, name in enumerate(data.get("veto", [])):
-        if name not in cnames:
+    by_name = {c.name: c for c in comparisons}
+    veto: list[tuple[str, int]] = []
+    for i, entry in enumerate(data.get("veto", [])):
+        name, _, level = entry.partition(":")
+        if name not in by_name:
             problems.append((loc("veto", i), f"dedupe: veto names unknown comparison '{name}'"))
+            continue
+        levels = by_name[name].levels
+        if level and level not in levels:
+            problems.append((loc("veto", i), f"dedupe: veto '{entry}': comparison '{name}' has no level "
+                             f"'{level}' (levels: {', '.join(levels)})"))
+            continue
+        veto.append((name, levels.index(level) if level else len(levels) - 2))
+    for i, name in enumerate(data.get("veto_unless", [])):
+        if name not in by_name:
+            problems.append((loc("veto_unless", i), f"dedupe: veto_unless names unknown comparison '{name}'"))
     threshold = float(data.get("threshold", 0.95))
     review = float(data.get("review", min(0.5, threshold)))
     if review > threshold:
@@ -321,7 +335,8 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
         max_block_size=int(data.get("max_block_size", defaults.max_block_size)),
         max_pairs_per_rule=int(data.get("max_pairs_per_rule", defaults.max_pairs_per_rule)),
         max_cluster_size=int(data.get("max_cluster_size", defaults.max_cluster_size)),
-        veto=tuple(data.get("veto", ())),
+        veto=tuple(veto),
+        veto_unless=tuple(data.get("veto_unless", ())),
         survivorship=surv,
         loc=loc(),
     )

@@ -1,0 +1,137 @@
+"""1,000,000 synthetic customers (bench/gen_people.py): crmtool vs Splink (DuckDB), same machine, one run.
+
+    python bench/dedupe_synthetic.py --rows 1000000 [--splink-rows 1000000] [--tools crmtool,splink]
+
+crmtool runs with the shipped example configuration (rules/30-dedupe.yaml), out of the box, and writes
+its outputs (clusters, golden, review as Parquet, plus the audit log); the timed part is load + dedupe +
+writing. Splink is set up as its tutorials show (DuckDB backend, NameComparison/DateOfBirthComparison/
+EmailComparison..., u by random sampling, m by EM, predict, cluster at 0.95). Each tool runs in its own
+child process; peak memory is that process's ``ru_maxrss``. Pairwise precision / recall / F1 against the
+true persons, plus how many pairs of *relatives* (same household, different person) each tool merged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from dedupe_common import pairwise_scores, peak_mib, print_table, run_child
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def data_file(rows: int) -> Path:
+    path = Path(f"/tmp/crm_bench_people_{rows}.parquet")
+    if not path.exists():
+        from gen_people import generate
+
+        import pyarrow.parquet as pq
+
+        data, truth = generate(rows, 7)
+        pq.write_table(data, path)
+        pq.write_table(truth, path.with_suffix(".truth.parquet"))
+    return path
+
+
+def relatives_merged(con, predicted: str, truth_path: Path) -> int:  # type: ignore[no-untyped-def]
+    con.execute(f"CREATE OR REPLACE TABLE hh AS SELECT customer_id AS record_id, entity_id, household "
+                f"FROM read_parquet('{truth_path}')")
+    return int(con.execute(f"""SELECT count(*) FROM (SELECT p.cluster_id, h.household, count(DISTINCT h.entity_id) AS e
+        FROM {predicted} p JOIN hh h USING (record_id) GROUP BY ALL) WHERE e > 1""").fetchall()[0][0])
+
+
+def child_crmtool(rows: int) -> dict[str, object]:
+    from crmtool.dedupe.api import dedupe_file
+    from crmtool.workspace import Workspace
+
+    path = data_file(rows)
+    out = Path(f"/tmp/crm_bench_out_{rows}")
+    start = time.perf_counter()
+    with Workspace(":memory:") as ws:
+        result = dedupe_file(ws, path, [ROOT / "rules" / "30-dedupe.yaml"], out, fmt="parquet")
+        wall = time.perf_counter() - start
+        truth = path.with_suffix(".truth.parquet")
+        ws.con.execute(f"CREATE TABLE truth AS SELECT customer_id AS record_id, entity_id AS entity "
+                       f"FROM read_parquet('{truth}')")
+        ws.con.execute("CREATE TABLE pred AS SELECT record_id, cluster_id FROM dedupe_records")
+        scores = pairwise_scores(ws.con, "pred", "truth")
+        rel = relatives_merged(ws.con, "pred", truth)
+    return {"rows": rows, "wall_s": round(wall, 2), "peak_mib": peak_mib(), **scores,
+            "clusters_mixing_relatives": rel, "candidate_pairs": result.candidate_pairs,
+            "review_pairs": result.review_pairs, "timings": result.timings}
+
+
+def child_splink(rows: int) -> dict[str, object]:
+    import duckdb
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, block_on
+    from splink.backends.duckdb import DuckDBAPI
+
+    path = data_file(rows)
+    con = duckdb.connect()
+    start = time.perf_counter()
+    db_api = DuckDBAPI(connection=con) if "connection" in DuckDBAPI.__init__.__code__.co_varnames else DuckDBAPI()
+    df = con.sql(f"SELECT * FROM read_parquet('{path}')").df()
+    sdf = db_api.register(df)
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="customer_id",
+        blocking_rules_to_generate_predictions=[
+            block_on("first_name", "last_name"), block_on("email"), block_on("phone"),
+            block_on("last_name", "birth_date"), block_on("national_id"), block_on("postal_code", "first_name"),
+        ],
+        comparisons=[
+            cl.NameComparison("first_name").configure(term_frequency_adjustments=True),
+            cl.NameComparison("last_name").configure(term_frequency_adjustments=True),
+            cl.DateOfBirthComparison("birth_date", input_is_string=True, datetime_format="%d/%m/%Y"),
+            cl.EmailComparison("email"), cl.ExactMatch("phone"), cl.ExactMatch("national_id"),
+            cl.PostcodeComparison("postal_code") if hasattr(cl, "PostcodeComparison") else cl.ExactMatch("postal_code"),
+            cl.ExactMatch("city").configure(term_frequency_adjustments=True),
+        ],
+        retain_intermediate_calculation_columns=False,
+    )
+    linker = Linker(sdf, settings)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("email"), block_on("first_name", "last_name", "birth_date")], recall=0.7)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e7, seed=1)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("first_name", "last_name"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("birth_date"))
+    pred = linker.inference.predict(threshold_match_probability=0.5)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, 0.95).as_pandas_dataframe()
+    wall = time.perf_counter() - start
+    c2 = duckdb.connect()
+    c2.register("c", clusters[["customer_id", "cluster_id"]])
+    c2.execute("CREATE TABLE pred AS SELECT customer_id AS record_id, CAST(cluster_id AS VARCHAR) AS cluster_id FROM c")
+    truth = path.with_suffix(".truth.parquet")
+    c2.execute(f"CREATE TABLE truth AS SELECT customer_id AS record_id, entity_id AS entity FROM read_parquet('{truth}')")
+    scores = pairwise_scores(c2, "pred", "truth")
+    rel = relatives_merged(c2, "pred", truth)
+    return {"rows": rows, "wall_s": round(wall, 2), "peak_mib": peak_mib(), **scores, "clusters_mixing_relatives": rel}
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        tool, rows = sys.argv[2], int(sys.argv[3])
+        print(json.dumps(child_crmtool(rows) if tool == "crmtool" else child_splink(rows)))
+        return
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--splink-rows", type=int, default=None, help="rows for Splink (default: --rows)")
+    parser.add_argument("--tools", default="crmtool,splink")
+    args = parser.parse_args()
+    out = []
+    for tool in args.tools.split(","):
+        rows = args.splink_rows if tool == "splink" and args.splink_rows else args.rows
+        data_file(rows)  # generated once, outside the timings
+        r = run_child(__file__, tool, str(rows))
+        out.append({"dataset": f"people_{rows}", "tool": tool, **r})
+        print(json.dumps(out[-1]), flush=True)
+    print_table(out)
+
+
+if __name__ == "__main__":
+    main()
