@@ -36,6 +36,9 @@ NOT_PERSONAL_NAME = (
     r"consent|opt_?in|opt_?out|subscri|bounce|status|valid|verified|flag|count|score|segment|"
     r"domain|_at$|date$|fecha|order|amount|total|spent|source|channel|_type$|_kind$|mailable"
 )
+#: values that match a category's pattern but are something else (dates, IPv4 addresses)
+NOT_CONTENT = {"phone": r"[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{2,4}"
+                        r"|([0-9]{1,3}\.){3}[0-9]{1,3}"}
 CONTENT_PATTERNS: list[tuple[str, str]] = [
     ("email", r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
     ("national_id", r"^([0-9]{8}-?[A-Za-z]|[XYZxyz]-?[0-9]{7}-?[A-Za-z])$"),
@@ -83,7 +86,8 @@ def detect_pii(
         v = f'trim(CAST("{col.replace(chr(34), chr(34) * 2)}" AS VARCHAR))'
         parts.append(f"count(nullif({v}, '')) AS n{i}")
         for j, (_cat, pattern) in enumerate(CONTENT_PATTERNS):
-            parts.append(f"count(*) FILTER (WHERE regexp_full_match({v}, '{pattern}')) AS c{i}_{j}")
+            unless = f" AND NOT regexp_full_match({v}, '{NOT_CONTENT[_cat]}')" if _cat in NOT_CONTENT else ""
+            parts.append(f"count(*) FILTER (WHERE regexp_full_match({v}, '{pattern}'){unless}) AS c{i}_{j}")
     row = con.execute(
         f'SELECT {", ".join(parts)} FROM (SELECT * FROM "{table}" LIMIT {int(sample)})'
     ).fetchall()[0]

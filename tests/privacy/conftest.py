@@ -48,8 +48,10 @@ def workspace_containing(db: Path, needles: Iterable[str]) -> dict[str, list[str
     con = duckdb.connect(str(db), read_only=True)
     found: dict[str, list[str]] = {}
     try:
-        cols = con.execute("SELECT table_name, column_name FROM information_schema.columns "
-                           "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position").fetchall()
+        cols = con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+        ).fetchall()
         by_table: dict[str, list[str]] = {}
         for table, column in cols:
             by_table.setdefault(table, []).append(column)

@@ -20,21 +20,68 @@ from crmtool.rulefile import load_rules
 
 TABLE = [
     # granted
-    ("yes", "granted"), ("YES", "granted"), (" Yes ", "granted"), ("y", "granted"), ("Sí", "granted"),
-    ("SI", "granted"), ("si", "granted"), ("S", "granted"), ("s", "granted"), ("true", "granted"),
-    ("TRUE", "granted"), ("1", "granted"), ("1.0", "granted"), ("opt-in", "granted"), ("Opt In", "granted"),
-    ("opt_in", "granted"), ("optin", "granted"), ("subscribed", "granted"), ("Subscribed", "granted"),
-    ("granted", "granted"), ("acepta", "granted"), ("\tsí\n", "granted"), ("oui", "granted"),
+    ("yes", "granted"),
+    ("YES", "granted"),
+    (" Yes ", "granted"),
+    ("y", "granted"),
+    ("Sí", "granted"),
+    ("SI", "granted"),
+    ("si", "granted"),
+    ("S", "granted"),
+    ("s", "granted"),
+    ("true", "granted"),
+    ("TRUE", "granted"),
+    ("1", "granted"),
+    ("1.0", "granted"),
+    ("opt-in", "granted"),
+    ("Opt In", "granted"),
+    ("opt_in", "granted"),
+    ("optin", "granted"),
+    ("subscribed", "granted"),
+    ("Subscribed", "granted"),
+    ("granted", "granted"),
+    ("acepta", "granted"),
+    ("\tsí\n", "granted"),
+    ("oui", "granted"),
     # denied
-    ("no", "denied"), ("No", "denied"), ("NO ", "denied"), ("n", "denied"), ("N", "denied"), ("false", "denied"),
-    ("0", "denied"), ("0.0", "denied"), ("opt-out", "denied"), ("Opt Out", "denied"), ("optout", "denied"),
-    ("unsubscribed", "denied"), ("baja", "denied"), ("dado de baja", "denied"), ("revoked", "denied"),
+    ("no", "denied"),
+    ("No", "denied"),
+    ("NO ", "denied"),
+    ("n", "denied"),
+    ("N", "denied"),
+    ("false", "denied"),
+    ("0", "denied"),
+    ("0.0", "denied"),
+    ("opt-out", "denied"),
+    ("Opt Out", "denied"),
+    ("optout", "denied"),
+    ("unsubscribed", "denied"),
+    ("baja", "denied"),
+    ("dado de baja", "denied"),
+    ("revoked", "denied"),
     # unknown: blanks and the ambiguous ones, decided on purpose
-    ("", "unknown"), ("   ", "unknown"), (None, "unknown"), ("x", "unknown"), ("X", "unknown"), ("*", "unknown"),
-    ("n/a", "unknown"), ("N/A", "unknown"), ("na", "unknown"), ("-", "unknown"), ("?", "unknown"),
-    ("2", "unknown"), ("-1", "unknown"), ("pending", "unknown"), ("pendiente", "unknown"),
-    ("soft opt-in", "unknown"), ("legitimate interest", "unknown"), ("double opt-in pending", "unknown"),
-    ("yes/no", "unknown"), ("sí, pero no", "unknown"), ("nope", "unknown"), ("yess", "unknown"),
+    ("", "unknown"),
+    ("   ", "unknown"),
+    (None, "unknown"),
+    ("x", "unknown"),
+    ("X", "unknown"),
+    ("*", "unknown"),
+    ("n/a", "unknown"),
+    ("N/A", "unknown"),
+    ("na", "unknown"),
+    ("-", "unknown"),
+    ("?", "unknown"),
+    ("2", "unknown"),
+    ("-1", "unknown"),
+    ("pending", "unknown"),
+    ("pendiente", "unknown"),
+    ("soft opt-in", "unknown"),
+    ("legitimate interest", "unknown"),
+    ("double opt-in pending", "unknown"),
+    ("yes/no", "unknown"),
+    ("sí, pero no", "unknown"),
+    ("nope", "unknown"),
+    ("yess", "unknown"),
     ("opt- in", "unknown"),
 ]
 
@@ -58,7 +105,10 @@ def test_value_table_in_sql_matches_python() -> None:
 
 def test_unknown_is_never_granted_and_extra_spellings_apply() -> None:
     assert _sql_states(["vale", "ni hablar", "x"], granted=("Vale",), denied=("ni hablar",)) == [
-        "granted", "denied", "unknown"]
+        "granted",
+        "denied",
+        "unknown",
+    ]
     assert normalise_consent("vale") == "unknown"
 
 
@@ -70,8 +120,13 @@ def test_boolean_and_integer_columns() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.text(max_size=12),
-                          st.sampled_from([v for v, _e in TABLE if v is not None])), min_size=1, max_size=30))
+@given(
+    st.lists(
+        st.one_of(st.none(), st.text(max_size=12), st.sampled_from([v for v, _e in TABLE if v is not None])),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_sql_and_python_agree_on_any_text(values: list[str | None]) -> None:
     values = [v.replace("\x00", "") if v is not None else None for v in values]
     assert _sql_states(values) == [normalise_consent(v) for v in values]
@@ -84,8 +139,11 @@ def _rules(tmp_path: Path, text: str) -> Path:
 
 
 def test_section_parses_with_locations_and_checks_columns(tmp_path: Path) -> None:
-    path = _rules(tmp_path, "version: 1\nconsent:\n  email:\n    column: email_consent\n    granted: [vale]\n"
-                            "  sms:\n    column: sms_ok\n    date_column: sms_date\n")
+    path = _rules(
+        tmp_path,
+        "version: 1\nconsent:\n  email:\n    column: email_consent\n    granted: [vale]\n"
+        "  sms:\n    column: sms_ok\n    date_column: sms_date\n",
+    )
     consent = parse_consent(load_rules(path))
     assert sorted(consent) == ["email", "sms"]
     assert consent["email"].granted == ("vale",)

@@ -29,13 +29,19 @@ def _erased_people() -> tuple[list[dict[str, str]], list[str]]:
     ids = {r["customer_id"] for r in requests if r["customer_id"]}
     emails = {normalise_email(r["email"]) for r in requests if r["email"]}
     phones = {phone_e164(r["phone"]) for r in requests if r["phone"]}
-    hit = [r for r in rows if r["customer_id"].strip() in ids or normalise_email(r["email"]) in emails
-           or (r["phone"] and phone_e164(r["phone"]) in phones)]
+    hit = [
+        r
+        for r in rows
+        if r["customer_id"].strip() in ids
+        or normalise_email(r["email"]) in emails
+        or (r["phone"] and phone_e164(r["phone"]) in phones)
+    ]
     hit_ids = {r["customer_id"].strip() for r in hit}
     hit = [r for r in rows if r["customer_id"].strip() in hit_ids]
     others = [r for r in rows if r["customer_id"].strip() not in hit_ids]
-    other_text = "|".join("|".join(v or "" for v in r.values()) + "|" + title_name(fix_mojibake(r["last_name"]))
-                          for r in others).lower()
+    other_text = "|".join(
+        "|".join(v or "" for v in r.values()) + "|" + title_name(fix_mojibake(r["last_name"])) for r in others
+    ).lower()
     needles: set[str] = set()
     for r in hit:
         needles.add(r["customer_id"].strip())
@@ -127,8 +133,9 @@ def test_reimporting_the_old_export_does_not_bring_them_back(cleaned: tuple[Path
             text = ws.con.execute(f"SELECT lower(string_agg(CAST(t AS VARCHAR), '|')) FROM {table} t").fetchall()[0][0]
             assert not [n for n in needles if n.lower() in text]
     # a pseudonymised export of the old file leaves them out too
-    code, output = cli("export", old, "--policy", EXAMPLES / "policy-support.yaml", "--out", tmp_path / "s.csv",
-                       "-w", db)
+    code, output = cli(
+        "export", old, "--policy", EXAMPLES / "policy-support.yaml", "--out", tmp_path / "s.csv", "-w", db
+    )
     assert code == 0, output
     assert f"left out {len({r['customer_id'] for r in hit})} erased people" in output
     assert files_containing(tmp_path, needles, skip=[old, raw_copy]) == {}
@@ -146,16 +153,20 @@ def test_unknown_identifiers_are_reported_not_errors(ws: Workspace, tmp_path: Pa
 
 
 def test_dedupe_clusters_widen_the_erasure_and_absent_tables_are_fine(ws: Workspace, tmp_path: Path) -> None:
-    ws.con.execute("CREATE TABLE clean_c AS SELECT * FROM (VALUES (1, 'C1', 'ana@x.es', '600000001'), "
-                   "(2, 'C2', 'ana.g@x.es', '600000002'), (3, 'C3', 'bob@x.es', '600000003')) "
-                   "v(_row, customer_id, email, phone)")
+    ws.con.execute(
+        "CREATE TABLE clean_c AS SELECT * FROM (VALUES (1, 'C1', 'ana@x.es', '600000001'), "
+        "(2, 'C2', 'ana.g@x.es', '600000002'), (3, 'C3', 'bob@x.es', '600000003')) "
+        "v(_row, customer_id, email, phone)"
+    )
     req = tmp_path / "r.csv"
     req.write_text("email\nANA@x.es\n", encoding="utf-8")
     no_dedupe = erase(ws, req, out_dir=tmp_path / "o1")
     assert no_dedupe.rows_removed == {"clean_c": 1}
     ws.con.execute("INSERT INTO clean_c VALUES (1, 'C1', 'ana@x.es', '600000001')")
-    ws.con.execute("CREATE TABLE dedupe_clusters AS SELECT * FROM (VALUES ('C1', 10), ('C2', 10), ('C3', 11)) "
-                   "v(customer_id, cluster_id)")
+    ws.con.execute(
+        "CREATE TABLE dedupe_clusters AS SELECT * FROM (VALUES ('C1', 10), ('C2', 10), ('C3', 11)) "
+        "v(customer_id, cluster_id)"
+    )
     widened = erase(ws, req, out_dir=tmp_path / "o2")
     assert widened.rows_removed == {"clean_c": 2, "dedupe_clusters": 2}
     assert ws.con.execute("SELECT customer_id FROM clean_c").fetchall() == [("C3",)]
@@ -165,14 +176,18 @@ def test_dedupe_clusters_widen_the_erasure_and_absent_tables_are_fine(ws: Worksp
 
 
 def test_phone_erasure_matches_any_spelling(ws: Workspace, tmp_path: Path) -> None:
-    ws.con.execute("CREATE TABLE data_p AS SELECT * FROM (VALUES (1, 'C1', '600 12 34 56'), (2, 'C2', '0034600123456'),"
-                   " (3, 'C3', '+34 600-123-457'), (4, 'C4', '74434')) v(_row, customer_id, phone)")
+    ws.con.execute(
+        "CREATE TABLE data_p AS SELECT * FROM (VALUES (1, 'C1', '600 12 34 56'), (2, 'C2', '0034600123456'),"
+        " (3, 'C3', '+34 600-123-457'), (4, 'C4', '74434')) v(_row, customer_id, phone)"
+    )
     req = tmp_path / "r.csv"
     req.write_text("phone\n+34600123456\n", encoding="utf-8")
     result = erase(ws, req, out_dir=tmp_path / "o")
     assert result.rows_removed == {"data_p": 2}
-    ws.con.execute("CREATE TABLE data_q AS SELECT * FROM (VALUES (1, 'X1', '600123456'), (2, 'X2', '600123457')) "
-                   "v(_row, customer_id, phone)")
+    ws.con.execute(
+        "CREATE TABLE data_q AS SELECT * FROM (VALUES (1, 'X1', '600123456'), (2, 'X2', '600123457')) "
+        "v(_row, customer_id, phone)"
+    )
     assert drop_erased(ws, "data_q", None, None, "phone") == 1
 
 
@@ -182,8 +197,11 @@ def test_requests_in_cp1252_with_semicolons(ws: Workspace, tmp_path: Path) -> No
     req.write_bytes("referencia;correo;fecha\nSOL-1;JOSÉ@x.es;01/02/2026\n".encode("cp1252"))
     result = erase(ws, req, out_dir=tmp_path / "o")
     assert result.rows_removed == {"data_c": 1} and result.not_found_refs == []
-    audit = [line for line in (tmp_path / "o" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
-             if '"erasure"' in line]
+    audit = [
+        line
+        for line in (tmp_path / "o" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+        if '"erasure"' in line
+    ]
     assert len(audit) == 1 and '"request":"SOL-1"' in audit[0] and '"requested_at":"2026-02-01"' in audit[0]
     assert "jos" not in audit[0].lower()
 
@@ -199,8 +217,17 @@ def test_request_file_without_identifiers_is_an_input_error(ws: Workspace, tmp_p
 
 def test_cli_missing_key_stops_before_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    code, output = cli("erase", "--requests", REQUESTS, "--out", tmp_path / "o", "-w", tmp_path / "w.duckdb",
-                       "--key-file", tmp_path / "missing.key")
+    code, output = cli(
+        "erase",
+        "--requests",
+        REQUESTS,
+        "--out",
+        tmp_path / "o",
+        "-w",
+        tmp_path / "w.duckdb",
+        "--key-file",
+        tmp_path / "missing.key",
+    )
     assert code == 2 and "key file" in output and "does not exist" in output
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 

@@ -226,7 +226,7 @@ def apply_retention(
                             f"DELETE FROM {ident(sib)} WHERE _row IN (SELECT _row FROM __retention_rows)"
                         )
                     else:
-                        blank = set(spec.anonymise_columns or personal)
+                        blank = set(spec.anonymise_columns or personal - set(spec.activity_columns))
                         have = {c for c, _t in table_columns(con, sib)}
                         sets = ", ".join(f"{ident(c)} = NULL" for c in sorted(blank & have))
                         if sets:
