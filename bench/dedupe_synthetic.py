@@ -27,9 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def data_file(rows: int) -> Path:
     path = Path(f"/tmp/crm_bench_people_{rows}.parquet")
     if not path.exists():
-        from gen_people import generate
-
         import pyarrow.parquet as pq
+        from gen_people import generate
 
         data, truth = generate(rows, 7)
         pq.write_table(data, path)
@@ -107,7 +106,8 @@ def child_splink(rows: int) -> dict[str, object]:
     c2.register("c", clusters[["customer_id", "cluster_id"]])
     c2.execute("CREATE TABLE pred AS SELECT customer_id AS record_id, CAST(cluster_id AS VARCHAR) AS cluster_id FROM c")
     truth = path.with_suffix(".truth.parquet")
-    c2.execute(f"CREATE TABLE truth AS SELECT customer_id AS record_id, entity_id AS entity FROM read_parquet('{truth}')")
+    c2.execute(f"CREATE TABLE truth AS SELECT customer_id AS record_id, entity_id AS entity "
+               f"FROM read_parquet('{truth}')")
     scores = pairwise_scores(c2, "pred", "truth")
     rel = relatives_merged(c2, "pred", truth)
     return {"rows": rows, "wall_s": round(wall, 2), "peak_mib": peak_mib(), **scores, "clusters_mixing_relatives": rel}

@@ -14,18 +14,21 @@ Seeded: the same arguments give the same files.
 
 from __future__ import annotations
 
+# ruff: noqa: SIM905 - name lists read best as one string each
 import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 
-FIRST_ES = ("Antonio José Manuel Francisco David Juan Javier Daniel Carlos Jesús Alejandro Miguel Rafael Pablo "
+FIRST_ES = ("Antonio José Manuel Francisco David Juan Javier Daniel Carlos Jesús Alejandro Miguel Rafael "
+            "Pablo "
             "Pedro Ángel Sergio Fernando Luis Jorge Alberto Álvaro Adrián Diego Raúl Enrique Ramón Vicente Ignacio "
             "Andrés Mario Óscar Rubén Iván Santiago Tomás Gonzalo Guillermo Eduardo Roberto Joaquín Marcos Hugo "
             "María Carmen Ana Isabel Laura Cristina Marta Lucía Elena Pilar Dolores Paula Sara Rosa Teresa Raquel "
             "Beatriz Patricia Mercedes Silvia Julia Nuria Irene Rocío Alba Andrea Sonia Eva Inmaculada Concepción "
-            "Consuelo Alicia Claudia Natalia Verónica Susana Yolanda Lorena Noelia Montserrat Ainhoa Íñigo Nerea").split()
+            "Consuelo Alicia Claudia Natalia Verónica Susana Yolanda Lorena Noelia Montserrat Ainhoa "
+            "Íñigo Nerea").split()
 FIRST_INTL = ("William Robert James John Michael Thomas Elizabeth Margaret Katherine Jennifer Patrick Richard "
               "Pierre Nicolas Sébastien Frédéric Isabelle Catherine Jean Hans Johannes Friedrich Wilhelm Ursula "
               "Stefanie João Eduardo Fernanda Beatriz Gabriela Alexander Daniel Samuel Andrew").split()
@@ -39,7 +42,8 @@ SURNAMES_ES = ("García Rodríguez González Fernández López Martínez Sánche
                "Soler Parra Esteban Bravo Gallardo Rojas Pardo Merino Franco Espinosa Izquierdo Lara Rivas Silva "
                "Rivera Casado Arroyo Redondo Camacho Rey Vera Otero Luque Galán Montes Ríos Sierra Segura Carrillo "
                "Marcos Marí Soriano Mendoza Robles Bernal Vila Quintero Vallejo Pizarro Zapata Echeverría Urrutia "
-               "Goikoetxea Aranburu Etxeberria Olabarria Zubizarreta Azcárate Larrañaga Mugica Ugarte Oyarzabal").split()
+               "Goikoetxea Aranburu Etxeberria Olabarria Zubizarreta Azcárate Larrañaga Mugica Ugarte "
+               "Oyarzabal").split()
 SURNAMES_INTL = ("Smith Johnson Williams Brown Jones Miller Davis Wilson Taylor Anderson Martin Bernard Dubois "
                  "Durand Lefebvre Moreau Laurent Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Silva "
                  "Santos Oliveira Souza Pereira Costa Ferreira Almeida Carvalho Rossi Russo Bianchi").split()
@@ -50,7 +54,8 @@ NICK = {"Francisco": "Paco", "José": "Pepe", "Manuel": "Manolo", "Ignacio": "Na
         "Inmaculada": "Inma", "William": "Bill", "Robert": "Bob", "James": "Jim", "Michael": "Mike",
         "Thomas": "Tom", "Elizabeth": "Liz", "Margaret": "Peggy", "Katherine": "Kate", "Jennifer": "Jenny",
         "Patrick": "Pat", "Richard": "Dick", "Nicolas": "Nico", "Frédéric": "Fred", "Johannes": "Hans",
-        "Wilhelm": "Willi", "Stefanie": "Steffi", "Samuel": "Sam", "Andrew": "Andy", "Alexander": "Alex"}
+        "Wilhelm": "Willi", "Stefanie": "Steffi", "Samuel": "Sam", "Andrew": "Andy",
+        "Alexander": "Alex"}
 CITIES = ("Madrid 28 Barcelona 08 Valencia 46 Sevilla 41 Zaragoza 50 Málaga 29 Murcia 30 Palma 07 Bilbao 48 "
           "Alicante 03 Córdoba 14 Valladolid 47 Vigo 36 Gijón 33 Granada 18 Vitoria 01 Oviedo 33 Pamplona 31 "
           "Santander 39 Salamanca 37 Toledo 45 Burgos 09 León 24 Cádiz 11 Girona 17").split()
@@ -197,7 +202,8 @@ def generate(rows: int, seed: int = 7):  # type: ignore[no-untyped-def]
         out["postal_code"].append(pc)
         out["city"].append(ci)
         out["country"].append("ES")
-        out["signup_date"].append(f"{int(rng.integers(1, 29)):02d}/{int(rng.integers(1, 13)):02d}/20{int(rng.integers(10, 25))}")
+        day, month, year = int(rng.integers(1, 29)), int(rng.integers(1, 13)), int(rng.integers(10, 25))
+        out["signup_date"].append(f"{day:02d}/{month:02d}/20{year}")
         out["last_order_date"].append(None)
         out["email_consent"].append(("sí", "no", "1", "0", "")[int(rng.integers(0, 5))])
     data = pa.table(out)

@@ -299,7 +299,8 @@ def dedupe(
 
     def score_pairs(pairs: str, target: str) -> None:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE __dd_xp AS SELECT l, r, CAST(-3 AS SMALLINT) AS rule, CAST(0 AS BIGINT) AS rules FROM {pairs}"
+            "CREATE OR REPLACE TEMP TABLE __dd_xp AS SELECT l, r, CAST(-3 AS SMALLINT) AS rule, "
+            f"CAST(0 AS BIGINT) AS rules FROM {pairs}"
         )
         compute_levels(con, prep, spec, "__dd_xp", "__dd_xl", temp=True)
         score_into("__dd_xl", target, True)
