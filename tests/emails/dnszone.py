@@ -32,6 +32,7 @@ class DnsServer:
         self.zone = zone
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)  # so that stopping does not wait on a blocked recvfrom
         self.port = self.sock.getsockname()[1]
         self.queries = 0
         self._stop = threading.Event()
@@ -47,8 +48,8 @@ class DnsServer:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self.sock.close()
         self.thread.join(timeout=2)
+        self.sock.close()
 
     def _exists(self, name: str) -> bool:
         z = self.zone
@@ -98,6 +99,8 @@ class DnsServer:
         while not self._stop.is_set():
             try:
                 data, peer = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
             except OSError:
                 return
             self.queries += 1

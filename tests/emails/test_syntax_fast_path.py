@@ -23,17 +23,16 @@ ADDRESS = st.builds(
 )
 
 
+CON = duckdb.connect()
+
+
 def fast(values: list[str]) -> list[tuple[bool, str | None]]:
-    con = duckdb.connect()
-    con.execute("CREATE TABLE v (i INTEGER, value VARCHAR)")
-    con.executemany("INSERT INTO v VALUES (?, ?)", list(enumerate(values)))
-    rows = con.execute(
-        f"SELECT {fast_path_sql('value')}, {fast_normalized_sql('value')} FROM v ORDER BY i"
-    ).fetchall()
+    rows = CON.execute(f"SELECT {fast_path_sql('value')}, {fast_normalized_sql('value')} "
+                       "FROM (SELECT unnest(CAST(? AS VARCHAR[])) AS value)", [values]).fetchall()
     return [(bool(ok), norm) for ok, norm in rows]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(ADDRESS, min_size=1, max_size=40))
 def test_fast_path_agrees_with_email_validator(values: list[str]) -> None:
     for value, (ok, norm) in zip(values, fast(values), strict=True):
