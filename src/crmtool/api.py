@@ -160,13 +160,16 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
         return f"CASE WHEN c.\"column\" IN ({personal_list}) AND {expr} IS NOT NULL THEN {hashed} " \
                f"ELSE {json_str_sql(expr)} END"
 
-    writer.add_query(con, f"""
-        SELECT c.rule, c._row, c."column",
-               '"type":"change","rule":' || to_json(n.name) || ',"row":' || c._row || ',' || {record} ||
-               ',"field":' || to_json(c."column") || ',"action":"fix","old":' || {value('c.old')} ||
-               ',"new":' || {value('c.new')} AS members
-        FROM {CHANGES} c JOIN {ident(loaded.table)} d USING (_row) JOIN __rule_names n USING (rule)
-    """, order_by='rule, _row, "column"')
+    # one bulk append per rule keeps each batch (and DuckDB's memory) to at most a few rows per record
+    for (rule,) in con.execute(f"SELECT DISTINCT rule FROM {CHANGES} ORDER BY rule").fetchall():
+        writer.add_query(con, f"""
+            SELECT c._row, c."column",
+                   '"type":"change","rule":' || to_json(n.name) || ',"row":' || c._row || ',' || {record} ||
+                   ',"field":' || to_json(c."column") || ',"action":"fix","old":' || {value('c.old')} ||
+                   ',"new":' || {value('c.new')} AS members
+            FROM {CHANGES} c JOIN {ident(loaded.table)} d USING (_row) JOIN __rule_names n USING (rule)
+            WHERE c.rule = {int(rule)}
+        """, order_by='_row, "column"')
     writer.add_query(con, f"""
         SELECT v.rule, v._row, v."column", v.reason,
                '"type":"reject","rule":' || to_json(n.name) || ',"row":' || v._row || ',' || {record} ||

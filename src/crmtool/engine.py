@@ -48,7 +48,7 @@ class RuleOutcome:
             "failed": self.failed, "failed_share": round(self.failed / self.checked, 6) if self.checked else 0.0,
             "fixed": self.fixed, "rejected": self.rejected, "status": self.status,
             "reasons": dict(sorted(self.reasons.items())), "sample_rows": self.sample_rows,
-            "source": str(s.loc),
+            "source": str(s.loc), "seconds": self.seconds,
         }
 
 

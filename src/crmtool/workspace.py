@@ -10,7 +10,9 @@ interleave: the second waits up to ``lock_timeout`` seconds, then stops with
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,11 +87,16 @@ class Workspace:
     """An open workspace: ``con`` is the DuckDB connection; use as a context manager."""
 
     def __init__(self, path: str | Path = DEFAULT_WORKSPACE, *, lock_timeout: float = 60.0,
-                 key_file: Path | None = None, threads: int | None = None) -> None:
+                 key_file: Path | None = None, threads: int | None = None,
+                 memory_limit: str | None = None) -> None:
         self.path = str(path)
         self.lock_timeout = lock_timeout
         self.key_file = key_file
         self.threads = threads
+        # DuckDB takes 80% of RAM by default; CRMTOOL_MEMORY_LIMIT (e.g. "1.5GB") caps it and
+        # makes large joins spill to a temporary folder instead
+        self.memory_limit = memory_limit or os.environ.get("CRMTOOL_MEMORY_LIMIT")
+        self._spill: tempfile.TemporaryDirectory[str] | None = None
         self._lock: Any = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._hasher: KeyedHasher | None = None
@@ -139,6 +146,11 @@ class Workspace:
                              "is it a DuckDB database file of a compatible version?") from None
         if self.threads:
             self._con.execute(f"SET threads = {int(self.threads)}")
+        if self.memory_limit:
+            self._spill = tempfile.TemporaryDirectory(prefix="crmtool-spill-")
+            self._con.execute(f"SET temp_directory = '{self._spill.name}'")
+            self._con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            self._con.execute("SET preserve_insertion_order = true")
         self._con.execute(_SCHEMA)
         return self
 
@@ -149,6 +161,9 @@ class Workspace:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+        if self._spill is not None:
+            self._spill.cleanup()
+            self._spill = None
 
     def __enter__(self) -> Workspace:
         return self.open()
