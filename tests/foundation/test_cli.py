@@ -188,6 +188,8 @@ def _mask_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
         entry["path"] = Path(entry["path"]).name
     for rule in m["rules"]:
         rule["source"] = Path(rule["source"]).name
+        if "seconds" in rule:
+            rule["seconds"] = MASK
     return m
 
 
