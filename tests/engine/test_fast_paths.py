@@ -51,7 +51,7 @@ def test_phone_fast_path_declines_regions_with_a_national_prefix() -> None:
 ids = st.builds(lambda body, letter, sep: body[:4] + sep + body[4:] + letter,
                 st.text("0123456789", min_size=8, max_size=8) | st.builds(
                     lambda p, d: p + d, st.sampled_from("XYZ"), st.text("0123456789", min_size=7, max_size=7)),
-                st.sampled_from(list(LETTERS) + ["a", "z", "Ñ"]), st.sampled_from(["", " ", "-"]))
+                st.sampled_from([*LETTERS, "a", "z", "Ñ"]), st.sampled_from(["", " ", "-"]))
 
 
 @SETTINGS
