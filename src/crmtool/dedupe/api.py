@@ -179,7 +179,7 @@ def _label_sql(spec: DedupeSpec, i: int) -> str:
 
 
 def _row_hash_sql(alias: str) -> str:
-    return f"md5(to_json({alias}))"
+    return f"CAST(hash({alias}) AS VARCHAR)"
 
 
 def dedupe(
@@ -328,8 +328,9 @@ def dedupe(
     lap("cluster")
     step("golden records")
     columns = [c for c in (r[0] for r in con.execute(f"DESCRIBE {ident(table)}").fetchall()) if c != "_row"]
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_gsrc AS SELECT s.*, c.__id AS __cid FROM __dd_src s
-        JOIN __dd_members m ON m.rid = s.__rid JOIN {PREP} c ON c.__rid = m.cid""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_gsrc AS SELECT s.*, c.__id AS __cid, z.n AS __n FROM __dd_src s
+        JOIN __dd_members m ON m.rid = s.__rid JOIN {PREP} c ON c.__rid = m.cid
+        JOIN (SELECT cid, count(*) AS n FROM __dd_members GROUP BY cid) z ON z.cid = m.cid""")
     con.execute(f"CREATE OR REPLACE TABLE {GOLDEN} AS {golden_query(spec, '__dd_gsrc', columns)}")
     lap("golden")
     # review: the band, vetoed pairs, and pairs the chaining guard cut; decided pairs never come back

@@ -47,16 +47,17 @@ def feature_sql(v: str, transform: str, date_formats: tuple[str, ...]) -> str:
     if transform in ("text", "name", "phonetic", "nickname"):
         return text_sql(v)
     if transform in ("email", "email_local", "email_domain"):
+        # string functions only (no regex): lower, trim, drop a +tag, gmail ignores dots in the local part
         e = f"lower(trim({v}))"
-        local = f"regexp_replace(split_part({e}, '@', 1), '\\+.*$', '')"
         domain = f"split_part({e}, '@', 2)"
-        gmail = f"{domain} IN ('gmail.com', 'googlemail.com')"
-        local = f"CASE WHEN {gmail} THEN replace({local}, '.', '') ELSE {local} END"
+        plain = f"split_part(split_part({e}, '@', 1), '+', 1)"
+        local = f"CASE WHEN {domain} IN ('gmail.com', 'googlemail.com') THEN replace({plain}, '.', '') ELSE {plain} END"
+        valid = f"strpos({e}, '@') > 1 AND length({domain}) > 0"
         if transform == "email_local":
-            return f"CASE WHEN {e} LIKE '%_@_%' THEN nullif({local}, '') END"
+            return f"CASE WHEN {valid} THEN nullif({local}, '') END"
         if transform == "email_domain":
-            return f"CASE WHEN {e} LIKE '%_@_%' THEN nullif({domain}, '') END"
-        return f"CASE WHEN {e} LIKE '%_@_%' THEN {local} || '@' || {domain} END"
+            return f"CASE WHEN {valid} THEN {domain} END"
+        return f"CASE WHEN {valid} THEN {local} || '@' || {domain} END"
     if transform == "phone":
         d = f"regexp_replace({v}, '[^0-9]', '', 'g')"
         return f"CASE WHEN length({d}) >= 6 THEN right({d}, 9) END"
@@ -66,7 +67,10 @@ def feature_sql(v: str, transform: str, date_formats: tuple[str, ...]) -> str:
         tries = [f"try_cast(trim({v}) AS DATE)"] + [
             f"CAST(try_strptime(trim({v}), {sql_str(f)}) AS DATE)" for f in date_formats
         ]
-        date = f"coalesce({', '.join(tries)})"
+        # the two commonest shapes first (cheap), then every format in turn
+        date = (f"CASE WHEN regexp_full_match(trim({v}), '\\d{{4}}-\\d\\d-\\d\\d') THEN try_cast(trim({v}) AS DATE) "
+                f"WHEN regexp_full_match(trim({v}), '\\d\\d/\\d\\d/\\d{{4}}') AND {sql_str(date_formats[0])} = '%d/%m/%Y' "
+                f"THEN CAST(try_strptime(trim({v}), '%d/%m/%Y') AS DATE) ELSE coalesce({', '.join(tries)}) END")
         return date if transform == "date" else f"CAST(year({date}) AS VARCHAR)"
     if transform == "number":
         return f"try_cast(replace(replace(trim({v}), ' ', ''), ',', '.') AS DOUBLE)"
@@ -206,25 +210,18 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
         extra.append(f"CASE WHEN {null_check} THEN NULL ELSE {key} END AS bk{b_idx}")
     for c in spec.comparisons:
         if c.term_frequency:
-            prep.tf[c.name] = f"tf_{len(prep.tf)}"
+            k = len(prep.tf)
+            prep.tf[c.name] = f"tf_{k}"
+            main = prep.f(c.column, METHOD_FEATURES[c.method][0])
+            # share of the records holding the value (GROUP BY + join: cheaper than a window)
+            joins.append(f"LEFT JOIN (SELECT {main} AS v, count(*) / sum(count(*)) OVER () AS tf FROM {base} "
+                         f"WHERE {main} IS NOT NULL GROUP BY {main}) tfj{k} ON tfj{k}.v = b.{main}")
+            extra.append(f"tfj{k}.tf AS tf_{k}")
     select_extra = (", " + ", ".join(extra)) if extra else ""
     con.execute(
         f"CREATE OR REPLACE TABLE {ident(out_table)} AS SELECT b.*{select_extra} FROM {base} b "
         f"{' '.join(joins)} ORDER BY b.__rid"
     )
-    tf_cols = []
-    for c in spec.comparisons:
-        if c.name in prep.tf:
-            main = prep.f(c.column, METHOD_FEATURES[c.method][0])
-            tf_cols.append(
-                f"CASE WHEN {main} IS NOT NULL THEN count(*) OVER (PARTITION BY {main}) / "
-                f"count({main}) OVER () END AS {prep.tf[c.name]}"
-            )
-    if tf_cols:
-        con.execute(
-            f"CREATE OR REPLACE TABLE {ident(out_table)} AS SELECT *, {', '.join(tf_cols)} "
-            f"FROM {ident(out_table)} ORDER BY __rid"
-        )
     for (_col, transform), name in prep.features.items():
         if transform in PY_TRANSFORMS:
             con.unregister(f"__dd_map_{name}")

@@ -115,7 +115,7 @@ class ModelSpec:
     estimate: str = "em"
     prior: float | None = None
     seed: int = 42
-    u_pairs: int = 1_000_000
+    u_pairs: int = 300_000
     max_iterations: int = 30
 
 
@@ -211,7 +211,7 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
         model_raw.get("estimate", "em"),
         model_raw.get("prior"),
         model_raw.get("seed", 42),
-        model_raw.get("u_pairs", 1_000_000),
+        model_raw.get("u_pairs", 300_000),
         model_raw.get("max_iterations", 30),
     )
     comparisons: list[Comparison] = []

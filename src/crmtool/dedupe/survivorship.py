@@ -60,7 +60,7 @@ def _agg(spec: DedupeSpec, column: str, rule: FieldRule, i: int) -> tuple[str, s
     return f"first({c} ORDER BY s.__complete DESC, s.__id) FILTER (WHERE {present})", None
 
 
-def golden_query(spec: DedupeSpec, source: str, columns: list[str]) -> str:
+def golden_query(spec: DedupeSpec, source: str, columns: list[str], size_column: str = "__n") -> str:
     """SQL of the golden records over ``source`` (input columns, ``__id`` and ``__cid`` the cluster id)."""
     complete = (
         " + ".join(
@@ -80,7 +80,24 @@ def golden_query(spec: DedupeSpec, source: str, columns: list[str]) -> str:
         if helper:
             helpers.append(helper)
     helper_sql = "".join(f", {h}" for h in helpers)
-    return f"""SELECT s.__cid AS cluster_id, string_agg(s.__id, ';' ORDER BY s.__id) AS record_ids,
+    multi = f"""SELECT s.__cid AS cluster_id, string_agg(s.__id, ';' ORDER BY s.__id) AS record_ids,
             count(*) AS n_records, {", ".join(aggs)}
-        FROM (SELECT x.*{helper_sql} FROM (SELECT *, {complete} AS __complete FROM {source}) x) s
-        GROUP BY s.__cid ORDER BY s.__cid"""
+        FROM (SELECT x.*{helper_sql} FROM (SELECT *, {complete} AS __complete FROM {source}
+              WHERE {size_column} > 1) x) s
+        GROUP BY s.__cid"""
+    rules = [spec.survivorship.rule_for(c) for c in columns if c != spec.id_column]
+    if any(r.rule == "sql" for r in rules):  # an aggregate expression may change a lone value: no shortcut
+        return multi.replace(f"WHERE {size_column} > 1", "") + " ORDER BY cluster_id"
+    # a record alone in its cluster is its own golden record (blank values become NULL as above)
+    singles = []
+    for col in columns:
+        c = f"s.{ident(col)}"
+        if col == spec.id_column:
+            singles.append(f"s.__id AS {ident(col)}")
+        elif spec.survivorship.rule_for(col).rule == "most_restrictive":
+            singles.append(f"{c} AS {ident(col)}")
+        else:
+            singles.append(f"CASE WHEN trim(CAST({c} AS VARCHAR)) <> '' THEN {c} END AS {ident(col)}")
+    single = (f"SELECT s.__cid AS cluster_id, s.__id AS record_ids, CAST(1 AS BIGINT) AS n_records, "
+              f"{', '.join(singles)} FROM {source} s WHERE s.{size_column} = 1")
+    return f"SELECT * FROM ({multi} UNION ALL {single}) ORDER BY cluster_id"
