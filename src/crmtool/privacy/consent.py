@@ -109,9 +109,7 @@ def consent_key(value: Any) -> str:
     return _SEPARATORS.sub("-", text)
 
 
-def normalise_consent(
-    value: Any, granted: frozenset[str] = frozenset(), denied: frozenset[str] = frozenset()
-) -> str:
+def normalise_consent(value: Any, granted: frozenset[str] = frozenset(), denied: frozenset[str] = frozenset()) -> str:
     """``'Sí'`` -> ``'granted'``; ``'opt-out'`` -> ``'denied'``; blanks and anything else -> ``'unknown'``."""
     key = consent_key(value)
     if key in GRANTED or key in granted:
@@ -127,9 +125,7 @@ def _sql_list(values: frozenset[str]) -> str:
 
 def consent_key_sql(column_sql: str) -> str:
     """SQL twin of :func:`consent_key`."""
-    trimmed = (
-        f"regexp_replace(CAST({column_sql} AS VARCHAR), '^[ \\t\\n\\r\\f\\v]+|[ \\t\\n\\r\\f\\v]+$', '', 'g')"
-    )
+    trimmed = f"regexp_replace(CAST({column_sql} AS VARCHAR), '^[ \\t\\n\\r\\f\\v]+|[ \\t\\n\\r\\f\\v]+$', '', 'g')"
     return f"regexp_replace(strip_accents(lower({trimmed})), '[ \\t_]+', '-', 'g')"
 
 
@@ -157,9 +153,7 @@ DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d", "%d.%m.%Y")
 def date_sql(column_sql: str, formats: tuple[str, ...] | list[str] = DATE_FORMATS) -> str:
     """SQL parsing a text date with the first format that fits (NULL when none does)."""
     v = f"trim(CAST({column_sql} AS VARCHAR))"
-    tries = ", ".join(
-        f"CAST(try_strptime({v}, '{f.replace(chr(39), chr(39) * 2)}') AS DATE)" for f in formats
-    )
+    tries = ", ".join(f"CAST(try_strptime({v}, '{f.replace(chr(39), chr(39) * 2)}') AS DATE)" for f in formats)
     return f"coalesce({tries})"
 
 
@@ -202,9 +196,7 @@ def parse_consent(ruleset: RuleSet) -> dict[str, ChannelConsent]:
     return out
 
 
-def consent_column_problems(
-    consent: dict[str, ChannelConsent], columns: list[str]
-) -> list[tuple[Location, str]]:
+def consent_column_problems(consent: dict[str, ChannelConsent], columns: list[str]) -> list[tuple[Location, str]]:
     """Consent settings naming columns the data lacks."""
     have = set(columns)
     problems = []

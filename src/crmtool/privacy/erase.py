@@ -32,13 +32,17 @@ from crmtool.privacy.identity import (
     email_norm,
     ensure_tables,
     id_sql,
+    load_side,
     phone_key_sql,
     phone_norm_map,
     table_columns,
+    to_temp_table,
 )
 from crmtool.privacy.suppress import classify_columns, identifier_rows_sql, normalised_identifiers
 
 if TYPE_CHECKING:
+    import duckdb
+
     from crmtool.workspace import Workspace
 
 REF_NAMES = (
@@ -60,13 +64,17 @@ TOKEN_PREFIX = "k:"
 
 # --------------------------------------------------------------------------- matching in clear
 def _match_clear(
-    ws: Workspace, table: str, cols: IdentityColumns, targets: str, hits: str, id_only: bool = False
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    cols: IdentityColumns,
+    targets: str,
+    hits: str,
+    id_only: bool = False,
 ) -> None:
     """Insert into ``hits (tbl, rid, ref, id)`` the rows of ``table`` matching ``targets``.
 
     ``targets`` holds ``(type, norm, pkey, ref)`` in clear (from a request file).
     """
-    con = ws.con
     t = ident(table)
     id_expr = id_sql(f"t.{ident(cols.id)}") if cols.id else "CAST(NULL AS VARCHAR)"
     head = f"INSERT INTO {hits} SELECT DISTINCT {sql_str(table)}, t.rowid, r.ref, {id_expr}"
@@ -138,27 +146,25 @@ def _dedupe_expand(ws: Workspace, ids_table: str) -> int:
 def _load_requests(ws: Workspace, path: Path) -> int:
     """Load a request file into the temp table ``__erase_req``.
 
-    Columns: type, raw, ref, requested_at, norm, token, pkey.
+    Columns: type, raw, ref, requested_at, norm, token, pkey. The file is read in a private
+    in-memory database, so its clear values never reach the workspace file.
     """
-    from crmtool.io.readers import load_file
-
     con = ws.con
+    side, loaded = load_side(path, STAGING)
     try:
-        loaded = load_file(con, path, STAGING)
-        found = classify_columns(ws, STAGING, path, ref_names=REF_NAMES)
+        found = classify_columns(side, STAGING, path, ref_names=REF_NAMES)
         ref = (
             f"coalesce(nullif(trim(CAST({ident(found.ref_column)} AS VARCHAR)), ''), 'row-' || _row)"
             if found.ref_column
             else "'row-' || _row"
         )
         when = f"CAST({date_sql(ident(found.date_column))} AS TIMESTAMP)" if found.date_column else "NULL"
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE __erase_raw AS "
-            f"{identifier_rows_sql(found, f', {ref} AS ref, {when} AS requested_at')}"
-        )
+        to_temp_table(side, identifier_rows_sql(found, f", {ref} AS ref, {when} AS requested_at"), con, "__erase_raw")
+    finally:
+        side.close()
+    try:
         normalised_identifiers(ws, "__erase_raw", "__erase_req")
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {STAGING}")
         con.execute("DROP TABLE IF EXISTS __erase_raw")
     return loaded.rows
 
@@ -203,47 +209,47 @@ def latest_clean_outputs(ws: Workspace) -> list[Path]:
 
 
 def _scrub_file(ws: Workspace, path: Path, key: str | None) -> int:
-    """Rewrite ``path`` without the rows matching the current targets; returns rows removed."""
-    from crmtool.io.readers import load_file
-    from crmtool.io.writers import write_query
+    """Rewrite ``path`` without the rows matching the current targets; returns rows removed.
 
-    con = ws.con
+    The file is read in a private in-memory database (its clear values never reach the workspace
+    file) and rewritten as it was read: same format, delimiter and encoding, cells unchanged.
+    """
+    from crmtool.io.writers import write_query
+    from crmtool.privacy.identity import detect_identity_columns
+
     table = "__privacy_scrub"
     try:
-        loaded = load_file(con, path, table)
+        side, loaded = load_side(path, table)
     except InputError:
         return 0
     try:
-        from crmtool.privacy.identity import detect_identity_columns
-
-        cols = detect_identity_columns(con, table, key)
-        _new_hits(con)
-        _match_clear(ws, table, cols, TARGETS, HITS)
+        to_temp_table(ws.con, f"SELECT * FROM {TARGETS}", side, TARGETS)
+        cols = detect_identity_columns(side, table, key)
+        _new_hits(side)
+        _match_clear(side, table, cols, TARGETS, HITS)
         if "_raw" in loaded.columns:  # raw lines of unparseable rows in a rejects file
-            con.execute(f"""INSERT INTO {HITS} SELECT DISTINCT '{table}', s.rowid, r.ref, NULL FROM {table} s
+            side.execute(f"""INSERT INTO {HITS} SELECT DISTINCT '{table}', s.rowid, r.ref, NULL FROM {table} s
                 JOIN {TARGETS} r ON s._raw IS NOT NULL AND (
                     (r.type <> '{PHONE}' AND contains(lower(s._raw), lower(r.norm)))
                     OR (r.type = '{PHONE}'
                         AND contains(regexp_replace(s._raw, '[^0-9]', '', 'g'), r.pkey)))""")
-        removed = int(con.execute(f"SELECT count(DISTINCT rid) FROM {HITS}").fetchall()[0][0])
+        removed = int(side.execute(f"SELECT count(DISTINCT rid) FROM {HITS}").fetchall()[0][0])
         if removed:
-            con.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT rid FROM {HITS})")
             cols_sql = ", ".join(ident(c) for c in loaded.columns)
             fmt = "parquet" if loaded.format == "parquet" else "csv"
-            encoding = (
-                "utf-8" if (loaded.encoding or "utf-8") in ("utf-8", "utf-8-sig") else str(loaded.encoding)
-            )
+            encoding = "utf-8" if (loaded.encoding or "utf-8") in ("utf-8", "utf-8-sig") else str(loaded.encoding)
             write_query(
-                con,
-                f"SELECT {cols_sql} FROM {table} ORDER BY _row",
+                side,
+                f"SELECT {cols_sql} FROM {table} WHERE rowid NOT IN (SELECT rid FROM {HITS}) ORDER BY _row",
                 path,
                 fmt,
                 encoding=encoding,
                 delimiter=loaded.delimiter or ",",
+                neutralise_formulas=False,
             )
         return removed
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+        side.close()
 
 
 # --------------------------------------------------------------------------- erase
@@ -307,7 +313,7 @@ def erase(
         with run.timed("match"):
             _new_hits(con)
             for table, cols in tables.items():
-                _match_clear(ws, table, cols, TARGETS, HITS)
+                _match_clear(con, table, cols, TARGETS, HITS)
             # widen: the same customer id everywhere, and duplicates found by dedupe
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE __erase_ids AS SELECT DISTINCT norm AS id, ref FROM {TARGETS} "
@@ -320,7 +326,7 @@ def erase(
             )
             for table, cols in tables.items():
                 if cols.id:
-                    _match_clear(ws, table, cols, TARGETS, HITS, id_only=True)
+                    _match_clear(con, table, cols, TARGETS, HITS, id_only=True)
             linked = _linked_identifiers(ws, tables)
         with run.timed("record"):
             con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_tokens AS
@@ -357,20 +363,14 @@ def erase(
         with run.timed("delete"):
             removed: dict[str, int] = {}
             for table in tables:
-                n = int(
-                    con.execute(f"SELECT count(DISTINCT rid) FROM {HITS} WHERE tbl = ?", [table]).fetchall()[
-                        0
-                    ][0]
-                )
+                n = int(con.execute(f"SELECT count(DISTINCT rid) FROM {HITS} WHERE tbl = ?", [table]).fetchall()[0][0])
                 if n:
                     con.execute(
                         f"DELETE FROM {ident(table)} WHERE rowid IN (SELECT rid FROM {HITS} WHERE tbl = ?)",
                         [table],
                     )
                 removed[table] = n
-            if ws.table_exists("email_bounces") and "token" in [
-                c for c, _t in table_columns(con, "email_bounces")
-            ]:
+            if ws.table_exists("email_bounces") and "token" in [c for c, _t in table_columns(con, "email_bounces")]:
                 n = int(
                     con.execute(
                         f"SELECT count(*) FROM email_bounces WHERE token IN "
@@ -505,9 +505,7 @@ def _linked_identifiers(ws: Workspace, tables: dict[str, IdentityColumns]) -> st
         join = f"FROM {t} t JOIN {HITS} h ON h.tbl = {sql_str(table)} AND h.rid = t.rowid"
         if cols.id:
             con.execute(
-                f"INSERT INTO __erase_linked_raw SELECT DISTINCT '{ID}', "
-                f"{id_sql('t.' + ident(cols.id))}, h.ref "
-                f"{join}"
+                f"INSERT INTO __erase_linked_raw SELECT DISTINCT '{ID}', {id_sql('t.' + ident(cols.id))}, h.ref {join}"
             )
         for kind, col_list in ((EMAIL, cols.emails), (PHONE, cols.phones)):
             for col in col_list:
@@ -524,9 +522,7 @@ def _linked_identifiers(ws: Workspace, tables: dict[str, IdentityColumns]) -> st
             v = norm_email(value)
             normed.append(v if v and "@" in v else None)
         elif typ == PHONE:
-            normed.append(
-                norm_phone(value) if phone_e164(value) else None
-            )  # garbage phones are not identifiers
+            normed.append(norm_phone(value) if phone_e164(value) else None)  # garbage phones are not identifiers
         else:
             normed.append(value)
     import pyarrow as pa
@@ -557,9 +553,7 @@ class RequestCheck:
 
     @property
     def ok(self) -> bool:
-        return all(
-            i["recorded"] and i["present_rows"] == 0 and i["audited"] is not False for i in self.identifiers
-        )
+        return all(i["recorded"] and i["present_rows"] == 0 and i["audited"] is not False for i in self.identifiers)
 
 
 @dataclass
@@ -591,16 +585,14 @@ def check_erasures(
     audited: set[str] | None = None
     if audit_log is not None:
         audited = {
-            str(e.get("identifier"))
-            for e in iter_entries(audit_log)
-            if e.get("type") in ("erasure", "erasure_linked")
+            str(e.get("identifier")) for e in iter_entries(audit_log) if e.get("type") in ("erasure", "erasure_linked")
         }
     try:
         _load_requests(ws, requests)
         _targets_from(con, "__erase_req")
         _new_hits(con)
         for table, cols in customer_tables(con, key).items():
-            _match_clear(ws, table, cols, TARGETS, HITS)
+            _match_clear(con, table, cols, TARGETS, HITS)
         rows = con.execute(f"""
             SELECT e.ref, e.type, crm_token(e.norm) AS token,
                    EXISTS (SELECT 1 FROM privacy_erasures p WHERE p.token = crm_token(e.norm)) AS recorded,
@@ -631,9 +623,7 @@ def erased_rows_sql(
     """SQL selecting the ``rowid`` of rows of ``table`` whose identifiers were erased (``None``: none)."""
     con = ws.con
     ensure_tables(con)
-    kinds = {
-        str(r[0]) for r in con.execute("SELECT DISTINCT identifier_type FROM privacy_erasures").fetchall()
-    }
+    kinds = {str(r[0]) for r in con.execute("SELECT DISTINCT identifier_type FROM privacy_erasures").fetchall()}
     if not kinds:
         return None
     ws.hasher  # noqa: B018 - registers crm_token()
@@ -727,8 +717,10 @@ def compact_workspace_file(path: Path, lock_timeout: float = 60.0) -> int:
     try:
         lock.acquire(timeout=lock_timeout)
     except Timeout:
-        raise WorkspaceBusy(f"workspace {path} is in use: cannot compact it after the erasure",
-                            "run 'crmtool erase' again when the other run ends") from None
+        raise WorkspaceBusy(
+            f"workspace {path} is in use: cannot compact it after the erasure",
+            "run 'crmtool erase' again when the other run ends",
+        ) from None
     tmp = path.with_name(f".{path.name}.compact.tmp")
     try:
         tmp.unlink(missing_ok=True)

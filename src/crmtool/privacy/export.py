@@ -139,9 +139,7 @@ def policy_problems(policy: Policy, columns: list[str]) -> list[tuple[Location, 
     problems = []
     for rule in policy.columns.values():
         if rule.column not in have:
-            problems.append(
-                (rule.loc, f"column '{rule.column}' is not in the file (columns: {', '.join(columns)})")
-            )
+            problems.append((rule.loc, f"column '{rule.column}' is not in the file (columns: {', '.join(columns)})"))
     for opt in ("key_column", "email_column", "phone_column"):
         value = getattr(policy, opt)
         if value and value not in have:
@@ -165,8 +163,7 @@ def _mask_sql(col: str, kind: str) -> str:
         )
     if kind == "phone":
         digits = f"regexp_replace({v}, '[^0-9]', '', 'g')"
-        return (f"CASE WHEN length({digits}) >= 3 THEN '***' || right({digits}, 3) "
-                f"WHEN {v} IS NOT NULL THEN '***' END")
+        return f"CASE WHEN length({digits}) >= 3 THEN '***' || right({digits}, 3) WHEN {v} IS NOT NULL THEN '***' END"
     return f"CASE WHEN {v} IS NOT NULL THEN left({v}, 1) || '***' END"
 
 
@@ -251,9 +248,7 @@ def export(
         email = policy.email_column or next((c for c in loaded.columns if _category(c) == "email"), None)
         phone = policy.phone_column or next((c for c in loaded.columns if _category(c) == "phone"), None)
         dropped_erased = drop_erased(ws, STAGING, key, email, phone) if (key or email or phone) else 0
-        con.register(
-            "__provinces_arrow", pa.table({"code": list(PROVINCES), "name": list(PROVINCES.values())})
-        )
+        con.register("__provinces_arrow", pa.table({"code": list(PROVINCES), "name": list(PROVINCES.values())}))
         con.execute("CREATE OR REPLACE TEMP TABLE __provinces_all AS SELECT * FROM __provinces_arrow")
         con.unregister("__provinces_arrow")
         selects: list[str] = []
@@ -296,9 +291,7 @@ def export(
                     expr = f"crm_token(nullif(trim(CAST({c} AS VARCHAR)), ''))"
                 remaining[col] = "keyed hash (pseudonymised: still personal data for whoever holds the key)"
             elif action == "mask":
-                kind = option or (
-                    "email" if category == "email" else "phone" if category == "phone" else "text"
-                )
+                kind = option or ("email" if category == "email" else "phone" if category == "phone" else "text")
                 expr = _mask_sql(c, kind)
                 remaining[col] = f"masked ({kind})"
                 action = f"mask:{kind}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crmtool.kinds.base import ident, sql_str
@@ -21,6 +22,8 @@ from crmtool.normalise import normalise_email, phone_e164
 
 if TYPE_CHECKING:
     import duckdb
+
+    from crmtool.io.readers import LoadResult
 
 ID, EMAIL, PHONE = "id", "email", "phone"
 TYPES = (ID, EMAIL, PHONE)
@@ -90,10 +93,7 @@ def phone_key(value: str | None) -> str | None:
 
 
 def phone_key_sql(column_sql: str) -> str:
-    return (
-        f"nullif(right(regexp_replace(CAST({column_sql} AS VARCHAR), '[^0-9]', '', 'g'), "
-        f"{PHONE_KEY_DIGITS}), '')"
-    )
+    return f"nullif(right(regexp_replace(CAST({column_sql} AS VARCHAR), '[^0-9]', '', 'g'), {PHONE_KEY_DIGITS}), '')"
 
 
 def id_sql(column_sql: str) -> str:
@@ -141,8 +141,10 @@ def email_norm(con: duckdb.DuckDBPyConnection, table: str, column: str, alias: s
         .column(0)
         .to_pylist()
     )
-    fast = (f"CASE WHEN regexp_matches(CAST({col} AS VARCHAR), {sql_str(EMAIL_FAST)}) "
-            f"THEN lower(trim(CAST({col} AS VARCHAR)))")
+    fast = (
+        f"CASE WHEN regexp_matches(CAST({col} AS VARCHAR), {sql_str(EMAIL_FAST)}) "
+        f"THEN lower(trim(CAST({col} AS VARCHAR)))"
+    )
     if not odd:
         return f"({fast} END)", ""
     name = _register_map(con, odd, [norm_email(v) for v in odd])
@@ -195,9 +197,7 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str,
     ]
 
 
-def detect_identity_columns(
-    con: duckdb.DuckDBPyConnection, table: str, key: str | None = None
-) -> IdentityColumns:
+def detect_identity_columns(con: duckdb.DuckDBPyConnection, table: str, key: str | None = None) -> IdentityColumns:
     """Id, email and phone columns of ``table`` by name (``key`` wins for the id when present)."""
     from crmtool.pii import category_from_name
 
@@ -241,3 +241,29 @@ def customer_tables(con: duckdb.DuckDBPyConnection, key: str | None = None) -> d
         if not cols.empty:
             out[table] = cols
     return out
+
+
+def load_side(path: Path, table: str = "f") -> tuple[duckdb.DuckDBPyConnection, LoadResult]:
+    """Load a file into a private in-memory DuckDB: clear values from request, suppression and
+    output files never touch the workspace file. The caller closes the connection."""
+    import duckdb
+
+    from crmtool.io.readers import load_file
+
+    side = duckdb.connect()
+    try:
+        return side, load_file(side, path, table)
+    except BaseException:
+        side.close()
+        raise
+
+
+def to_temp_table(src: duckdb.DuckDBPyConnection, query: str, dst: duckdb.DuckDBPyConnection, name: str) -> int:
+    """Copy the result of ``query`` on ``src`` into temp table ``name`` of ``dst`` (through Arrow)."""
+    from crmtool.db import fetch_arrow
+
+    data = fetch_arrow(src, query)
+    dst.register("__privacy_transfer", data)
+    dst.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS SELECT * FROM __privacy_transfer")
+    dst.unregister("__privacy_transfer")
+    return int(data.num_rows)

@@ -93,8 +93,7 @@ def mailable_table(
         drop_maps(con)
     counts = dict(
         con.execute(
-            f"SELECT coalesce(not_mailable_reason, 'mailable'), count(*) FROM {ident(out)} "
-            f"GROUP BY ALL ORDER BY 1"
+            f"SELECT coalesce(not_mailable_reason, 'mailable'), count(*) FROM {ident(out)} GROUP BY ALL ORDER BY 1"
         ).fetchall()
     )
     rows = sum(int(v) for v in counts.values())
@@ -102,9 +101,7 @@ def mailable_table(
     return MailableSummary(out, rows, mailable, {k: int(counts.get(k, 0)) for k in REASONS})
 
 
-def add_mailable_column(
-    ws: Workspace, table: str, *, column: str = "mailable", **kwargs: Any
-) -> MailableSummary:
+def add_mailable_column(ws: Workspace, table: str, *, column: str = "mailable", **kwargs: Any) -> MailableSummary:
     """Add (or refresh) a BOOLEAN ``column`` in ``table`` from :func:`mailable_table` (same keywords)."""
     con = ws.con
     summary = mailable_table(ws, table, row_column="_row", **kwargs)

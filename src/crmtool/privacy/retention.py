@@ -51,9 +51,7 @@ class RetentionRule:
 
     @property
     def period(self) -> str:
-        parts = [
-            f"{n} {u}" for n, u in ((self.years, "years"), (self.months, "months"), (self.days, "days")) if n
-        ]
+        parts = [f"{n} {u}" for n, u in ((self.years, "years"), (self.months, "months"), (self.days, "days")) if n]
         return " ".join(parts)
 
 
@@ -208,9 +206,7 @@ def apply_retention(
             condition = f"{last} < {spec.cutoff(as_of)}"
             if spec.undated == "apply":
                 condition = f"({condition} OR {last} IS NULL)"
-            key_sql = (
-                f"t.{ident(key)}" if key and key in {c for c, _t in table_columns(con, table)} else "t._row"
-            )
+            key_sql = f"t.{ident(key)}" if key and key in {c for c, _t in table_columns(con, table)} else "t._row"
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE __retention_rows AS SELECT t._row, "
                 f"crm_token(CAST({key_sql} AS VARCHAR)) AS record FROM {ident(table)} t WHERE {condition}"
@@ -222,17 +218,14 @@ def apply_retention(
                 changed = True
                 for sib in siblings:
                     if spec.action == "delete":
-                        con.execute(
-                            f"DELETE FROM {ident(sib)} WHERE _row IN (SELECT _row FROM __retention_rows)"
-                        )
+                        con.execute(f"DELETE FROM {ident(sib)} WHERE _row IN (SELECT _row FROM __retention_rows)")
                     else:
                         blank = set(spec.anonymise_columns or personal - set(spec.activity_columns))
                         have = {c for c, _t in table_columns(con, sib)}
                         sets = ", ".join(f"{ident(c)} = NULL" for c in sorted(blank & have))
                         if sets:
                             con.execute(
-                                f"UPDATE {ident(sib)} SET {sets} "
-                                f"WHERE _row IN (SELECT _row FROM __retention_rows)"
+                                f"UPDATE {ident(sib)} SET {sets} WHERE _row IN (SELECT _row FROM __retention_rows)"
                             )
             writer.add(
                 {
@@ -272,14 +265,10 @@ def apply_retention(
             fmt = "parquet" if target.suffix == ".parquet" else "csv"
             write_query(con, f"SELECT {cols} FROM {ident(table)} ORDER BY _row", target, fmt)
             written.append(target)
-            writer.add(
-                {"type": "retention_output", "path": str(target), "sha256": file_entry(target)["sha256"]}
-            )
+            writer.add({"type": "retention_output", "path": str(target), "sha256": file_entry(target)["sha256"]})
     result.outputs = [str(p) for p in written]
     result.audit_path = str(audit_path)
-    result.audit_head = writer.seal(
-        {"counts": {r["rule"] + ":" + r["dataset"]: r["rows"] for r in result.rules}}
-    )
+    result.audit_head = writer.seal({"counts": {r["rule"] + ":" + r["dataset"]: r["rows"] for r in result.rules}})
     write_manifest(
         out_dir / "retention.manifest.json",
         {

@@ -26,12 +26,16 @@ from crmtool.privacy.identity import (
     PHONE,
     email_norm,
     ensure_tables,
+    load_side,
     phone_key_sql,
     phone_norm_map,
     table_columns,
+    to_temp_table,
 )
 
 if TYPE_CHECKING:
+    import duckdb
+
     from crmtool.workspace import Workspace
 
 KINDS = ("unsubscribe", "complaint", "do_not_contact")
@@ -51,12 +55,12 @@ class IdentifierFile:
 
 
 def classify_columns(
-    ws: Workspace, table: str, path: Path, *, ref_names: tuple[str, ...] = ()
+    con: duckdb.DuckDBPyConnection, table: str, path: Path, *, ref_names: tuple[str, ...] = ()
 ) -> IdentifierFile:
     """Find id/email/phone (and date, reference) columns of a loaded identifier file."""
     from crmtool.pii import category_from_name
 
-    cols = [c for c, _t in table_columns(ws.con, table) if c != "_row"]
+    cols = [c for c, _t in table_columns(con, table) if c != "_row"]
     found = IdentifierFile(table)
     rest = []
     for col in cols:
@@ -94,9 +98,7 @@ def identifier_rows_sql(ident_file: IdentifierFile, extra: str = "") -> str:
     t = ident(ident_file.table)
     for kind, cols in sorted(ident_file.columns.items()):
         for col in cols:
-            parts.append(
-                f"SELECT _row, '{kind}' AS type, CAST({ident(col)} AS VARCHAR) AS raw{extra} FROM {t}"
-            )
+            parts.append(f"SELECT _row, '{kind}' AS type, CAST({ident(col)} AS VARCHAR) AS raw{extra} FROM {t}")
     if ident_file.infer_column:
         v = f"trim(CAST({ident(ident_file.infer_column)} AS VARCHAR))"
         inferred = (
@@ -120,9 +122,7 @@ def normalised_identifiers(ws: Workspace, rows_table: str, out_table: str) -> No
     ws.hasher  # noqa: B018 - registers crm_token()
     email_expr, email_join = email_norm(con, rows_table, "raw", "s")
     phones = (
-        fetch_arrow(con, f"SELECT DISTINCT raw FROM {ident(rows_table)} WHERE type = '{PHONE}'")
-        .column(0)
-        .to_pylist()
+        fetch_arrow(con, f"SELECT DISTINCT raw FROM {ident(rows_table)} WHERE type = '{PHONE}'").column(0).to_pylist()
     )
     phone_map = phone_norm_map(con, phones)
     con.execute(f"""
@@ -168,22 +168,22 @@ class SuppressResult:
 
 def import_suppressions(ws: Workspace, path: Path, kind: str, *, source: str | None = None) -> SuppressResult:
     """Add the identifiers of ``path`` to ``privacy_suppressions`` as keyed tokens of ``kind``."""
-    from crmtool.io.readers import load_file
-
     if kind not in KINDS:
         raise UsageError(f"unknown suppression kind {kind!r}", f"use one of {', '.join(KINDS)}")
     hasher = ws.hasher  # an unreadable key stops us before anything is written
     con = ws.con
     ensure_tables(con)
     run = ws.start_run("suppress import")
+    side, loaded = load_side(path, STAGING)  # clear values stay out of the workspace file
     try:
-        loaded = load_file(con, path, STAGING)
-        found = classify_columns(ws, STAGING, path)
+        found = classify_columns(side, STAGING, path)
         when = date_sql(ident(found.date_column)) if found.date_column else "NULL"
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE __privacy_ids AS "
-            f"{identifier_rows_sql(found, f', CAST({when} AS TIMESTAMP) AS added_at')}"
+        to_temp_table(
+            side, identifier_rows_sql(found, f", CAST({when} AS TIMESTAMP) AS added_at"), con, "__privacy_ids"
         )
+    finally:
+        side.close()
+    try:
         normalised_identifiers(ws, "__privacy_ids", "__privacy_ids_n")
         now = datetime.now(UTC).replace(tzinfo=None)
         src = source or path.name
@@ -217,8 +217,6 @@ def import_suppressions(ws: Workspace, path: Path, kind: str, *, source: str | N
             "SELECT count(*), count(token), count(DISTINCT (type, token)) FROM __privacy_ids_n"
         ).fetchall()[0]
     finally:
-        for t in (STAGING,):
-            con.execute(f"DROP TABLE IF EXISTS {t}")
         for t in ("__privacy_ids", "__privacy_ids_n", "__privacy_new"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
     result = SuppressResult(

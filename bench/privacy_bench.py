@@ -1,0 +1,149 @@
+"""Benchmark: 100,000 suppression entries and 10,000 erasure requests on a 1,000,000-row workspace.
+
+    python bench/privacy_bench.py [--rows 1000000] [--suppressions 100000] [--erasures 10000]
+                                  [--work /tmp/crmtool-privacy-bench] [--threads N]
+
+Setup (not timed): a messy export from ``bench/gen_customers.py`` (cached in the work folder), loaded
+into a file workspace as ``data_``, ``work_`` and ``clean_`` tables (what ``clean`` leaves), the
+cleaned export written as CSV, a suppression file and an erasure request file drawn from the
+data (about half the identifiers match nobody). Timed, each step and the total:
+
+1. ``suppress import`` of the suppression file (tokens stored);
+2. the ``mailable`` flag over the 1,000,000 cleaned rows (consent, suppressions, erasures);
+3. ``erase`` of the requests: match in all three tables, delete, record tokens, audit, rewrite the
+   1,000,000-row cleaned CSV without them;
+4. compaction of the workspace file (so erased rows leave its bytes);
+5. ``drop_erased`` on a fresh re-import of the original export (1,000,000 rows).
+
+Target (issue 5): steps 1-4 within 10 s wall on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--suppressions", type=int, default=100_000)
+    parser.add_argument("--erasures", type=int, default=10_000)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/crmtool-privacy-bench"))
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    os.environ.setdefault("CRMTOOL_KEY", "bench-key-0123456789abcdef0123456789")
+
+    from gen_customers import generate
+
+    from crmtool.io.readers import load_file
+    from crmtool.io.writers import write_query
+    from crmtool.privacy.consent import normalise_consent_sql
+    from crmtool.privacy.erase import compact_workspace_file, drop_erased, erase
+    from crmtool.privacy.mailable import mailable_table
+    from crmtool.privacy.suppress import import_suppressions
+    from crmtool.workspace import Workspace
+
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    export = work / f"customers-{args.rows}.csv"
+    t0 = time.perf_counter()
+    if not export.exists():
+        generate(args.rows, export)
+        print(f"generated {export} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    db = work / "bench.duckdb"
+    for p in (db, Path(str(db) + ".wal"), work / "out"):
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+    clean_csv = work / "out" / "customers.clean.csv"
+    rng = random.Random(11)
+    with Workspace(db, threads=args.threads) as ws:
+        con = ws.con
+        t = time.perf_counter()
+        load_file(con, export, "data_customers")
+        con.execute("CREATE TABLE work_customers AS SELECT * FROM data_customers")
+        con.execute("UPDATE work_customers SET email = lower(trim(email))")
+        con.execute("CREATE TABLE clean_customers AS SELECT * FROM work_customers")
+        write_query(con, "SELECT * EXCLUDE (_row) FROM clean_customers ORDER BY _row", clean_csv, "csv")
+        sample = con.execute(f"SELECT customer_id, email, phone FROM data_customers USING SAMPLE "
+                             f"{args.suppressions + args.erasures} ROWS (reservoir, 5)").fetchall()
+        print(f"setup: workspace of {args.rows:,} rows x 3 tables in {time.perf_counter() - t:.1f} s",
+              file=sys.stderr)
+    rng.shuffle(sample)
+    sup_rows, req_rows = sample[: args.suppressions], sample[args.suppressions:]
+    supp = work / "suppressions.csv"
+    with supp.open("w", encoding="utf-8") as fh:
+        fh.write("email,phone,customer_id\n")
+        for i, (cid, email, phone) in enumerate(sup_rows):
+            r = i % 10
+            if r < 4:
+                fh.write(f"{(email or '').upper()},,\n")  # present, in another spelling
+            elif r < 8:
+                fh.write(f"nobody{i}@example.org,,\n")  # matches nobody
+            elif r == 8:
+                fh.write(f",{phone or ''},\n")
+            else:
+                fh.write(f",,{cid}\n")
+    reqs = work / "erasures.csv"
+    with reqs.open("w", encoding="utf-8") as fh:
+        fh.write("request_ref,customer_id,email,phone,requested_at\n")
+        for i, (cid, email, phone) in enumerate(req_rows):
+            r = i % 4
+            ref = f"REQ-{i:06d}"
+            if r == 0:
+                fh.write(f"{ref},{cid},,,2026-10-01\n")
+            elif r == 1:
+                fh.write(f"{ref},,{email or ''},,2026-10-01\n")
+            elif r == 2:
+                fh.write(f"{ref},,,{phone or ''},2026-10-01\n")
+            else:
+                fh.write(f"{ref},C9{i:07d},gone{i}@example.org,,2026-10-01\n")  # unknown people
+
+    figures: dict[str, float] = {}
+    start = time.perf_counter()
+    with Workspace(db, threads=args.threads) as ws:
+        t = time.perf_counter()
+        sup = import_suppressions(ws, supp, "unsubscribe")
+        figures["1 suppress import"] = time.perf_counter() - t
+        t = time.perf_counter()
+        summary = mailable_table(ws, "clean_customers", email_column="email", consent_column="email_consent",
+                                 key_column="customer_id", phone_column="phone")
+        figures["2 mailable flag"] = time.perf_counter() - t
+        t = time.perf_counter()
+        result = erase(ws, reqs, out_dir=work / "out", outputs=[clean_csv])
+        figures["3 erase"] = time.perf_counter() - t
+    t = time.perf_counter()
+    compact_workspace_file(db)
+    figures["4 compact workspace"] = time.perf_counter() - t
+    total = time.perf_counter() - start
+    with Workspace(db, threads=args.threads) as ws:
+        load_file(ws.con, export, "data_again")
+        t = time.perf_counter()
+        dropped = drop_erased(ws, "data_again", "customer_id", "email", "phone")
+        figures["5 drop_erased on re-import"] = time.perf_counter() - t
+        mailable_check = ws.con.execute(
+            f"SELECT count(*) FROM clean_customers WHERE {normalise_consent_sql('email_consent')} = 'granted'"
+        ).fetchall()[0][0]
+    print(f"rows {args.rows:,}; suppression entries {sup.identifiers:,} (added {sum(sup.added.values()):,}); "
+          f"erasure requests {result.requests:,} ({result.found:,} identifiers found, "
+          f"{len(result.not_found_refs):,} requests unknown)")
+    print(f"mailable {summary.mailable:,} of {summary.rows:,}; not mailable {summary.reasons}")
+    print(f"erase removed {result.rows_removed} rows; rewrote {result.outputs}")
+    print(f"re-import: drop_erased removed {dropped:,} rows; consent granted after erase {mailable_check:,}")
+    for name, seconds in figures.items():
+        print(f"  {name:28} {seconds:6.2f} s")
+    print(f"  {'total steps 1-4':28} {total:6.2f} s  (target <= 10 s)")
+
+
+if __name__ == "__main__":
+    main()
