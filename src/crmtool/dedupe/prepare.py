@@ -68,9 +68,12 @@ def feature_sql(v: str, transform: str, date_formats: tuple[str, ...]) -> str:
             f"CAST(try_strptime(trim({v}), {sql_str(f)}) AS DATE)" for f in date_formats
         ]
         # the two commonest shapes first (cheap), then every format in turn
+        day_first = ""
+        if date_formats and date_formats[0] == "%d/%m/%Y":
+            day_first = (f"WHEN regexp_full_match(trim({v}), '\\d\\d/\\d\\d/\\d{{4}}') "
+                         f"THEN CAST(try_strptime(trim({v}), '%d/%m/%Y') AS DATE) ")
         date = (f"CASE WHEN regexp_full_match(trim({v}), '\\d{{4}}-\\d\\d-\\d\\d') THEN try_cast(trim({v}) AS DATE) "
-                f"WHEN regexp_full_match(trim({v}), '\\d\\d/\\d\\d/\\d{{4}}') AND {sql_str(date_formats[0])} = '%d/%m/%Y' "
-                f"THEN CAST(try_strptime(trim({v}), '%d/%m/%Y') AS DATE) ELSE coalesce({', '.join(tries)}) END")
+                f"{day_first}ELSE coalesce({', '.join(tries)}) END")
         return date if transform == "date" else f"CAST(year({date}) AS VARCHAR)"
     if transform == "number":
         return f"try_cast(replace(replace(trim({v}), ' ', ''), ',', '.') AS DOUBLE)"
