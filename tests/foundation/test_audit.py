@@ -312,3 +312,45 @@ def test_audit_show_never_creates_a_key(cleaned: tuple[CleanResult, Path], tmp_p
     res = CliRunner().invoke(app, ["audit", "show", str(result.outputs["audit"]), "--rule", "repair_mojibake",
                                    "--workspace", str(tmp_path / "ws.duckdb")])
     assert res.exit_code == 0 and res.stdout.count("\n") == 10
+
+
+def test_re_hashing_an_edited_line_and_patching_the_link_is_caught_by_the_seal(tmp_path: Path) -> None:
+    path = _log(tmp_path / "a.jsonl")
+    lines = [ln.rstrip("\n") for ln in _lines(path)]
+    body, _old_hash, link = split_line(lines[2]) or ("", "", "")
+    forged_body = body.replace('"new1"', '"NEW1"')
+    forged_hash = line_hash(forged_body)
+    lines[2] = f'{forged_body[:-1]},"hash":"{forged_hash}","prev":"{link}"}}'
+    next_body, next_hash, _ = split_line(lines[3]) or ("", "", "")
+    lines[3] = f'{next_body[:-1]},"hash":"{next_hash}","prev":"{forged_hash}"}}'
+    _put(path, [ln + "\n" for ln in lines])
+    result = verify_log(path)
+    assert not result.ok
+    assert result.bad_line == 6 and "re-hashed" in result.problem
+
+
+TRICKY_VALUES = ["plain", "Muñoz", 'quote " and \\ backslash', "new\nline", "cr\rhere", "tab\tx", "\x01ctrl\x1f",
+                 "emoji 🙂", "", None, "'single'", ",\"hash\":\"" + "0" * 64 + "\"}"]
+
+
+def test_bulk_entries_with_tricky_values_verify_and_read_back(tmp_path: Path) -> None:
+    import duckdb
+    import pyarrow as pa
+
+    from crmtool.audit import iter_entries, json_str_sql
+
+    path = tmp_path / "a.jsonl"
+    writer = AuditWriter(path, "bulk")
+    writer.add({"type": "run"})
+    with duckdb.connect() as con:
+        con.register("vals", pa.table({"i": pa.array(range(len(TRICKY_VALUES)), pa.int64()),
+                                       "v": pa.array(TRICKY_VALUES, pa.string())}))
+        n = writer.add_query(con, f"""SELECT i, '"type":"change","i":' || i || ',"old":' || {json_str_sql('v')}
+                                      AS members FROM vals""", order_by="i")
+    writer.seal()
+    assert n == len(TRICKY_VALUES)
+    result = verify_log(path)
+    assert result.ok, result.problem
+    assert result.lines == len(TRICKY_VALUES) + 2
+    changes = [e for e in iter_entries(path) if e["type"] == "change"]
+    assert [e["old"] for e in changes] == TRICKY_VALUES
