@@ -173,6 +173,21 @@ def _prepare(
     return stats, cc, columns
 
 
+def _safe_id(fmt: str) -> str:
+    """``customer_id`` with spreadsheet formulas neutralised (CSV only), as :func:`write_query` does.
+
+    The other columns of holdouts/memberships are values crmtool writes itself (segment names,
+    status), so only the id needs the (costly) check on files of millions of rows."""
+    from crmtool.io.writers import FORMULA_TRIGGER, HARMLESS_NUMBER
+
+    if fmt != "csv":
+        return "customer_id"
+    return (
+        f"CASE WHEN regexp_matches(customer_id, '{FORMULA_TRIGGER}') AND NOT regexp_matches(customer_id, "
+        f"'{HARMLESS_NUMBER}') THEN chr(39) || customer_id ELSE customer_id END AS customer_id"
+    )
+
+
 def _output_columns(spec: SegmentsSpec, cc: CustomerColumns, columns: dict[str, str]) -> dict[str, list[str]]:
     default = list(spec.output_columns) or ["customer_id", *(c for c in (cc.email, cc.phone) if c)]
     problems = []
@@ -249,20 +264,23 @@ def segment(
                 )
                 outputs[f"segment:{seg.name}"] = target
             outputs["holdouts"] = out_dir / f"holdouts.{fmt}"
+            cid = _safe_id(fmt)
             write_query(
                 ws.con,
-                "SELECT customer_id, segment, holdout FROM seg_status WHERE status = 'holdout' "
-                "ORDER BY idx, customer_id",
+                f"SELECT {cid}, segment, holdout FROM seg_status WHERE status = 'holdout' "
+                "ORDER BY idx, seg_status.customer_id",
                 outputs["holdouts"],
                 fmt,
+                neutralise_formulas=False,
             )
             outputs["memberships"] = out_dir / f"memberships.{fmt}"
             write_query(
                 ws.con,
-                "SELECT customer_id, segment, holdout IS NOT NULL AS in_holdout, holdout, status, "
-                "reason FROM seg_status ORDER BY idx, customer_id",
+                f"SELECT {cid}, segment, holdout IS NOT NULL AS in_holdout, holdout, status, "
+                "reason FROM seg_status ORDER BY idx, seg_status.customer_id",
                 outputs["memberships"],
                 fmt,
+                neutralise_formulas=False,
             )
         with run.timed("history"):
             membership.record(ws.con, run.run_id, as_of, spec.file, stats.customers)

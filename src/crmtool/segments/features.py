@@ -1,7 +1,8 @@
 """Per-customer features compiled to DuckDB SQL over the customers, orders and events tables.
 
-Steps (each a temp table): ``seg_customers`` (one row per trimmed customer id), ``seg_orders`` and
-``seg_events`` (parsed, with a skip reason per row), the aggregates, then ``seg_features``: the
+Steps (each a temp table): ``seg_customers`` (one row per trimmed customer id), ``seg_order_agg``
+and ``seg_event_agg`` (one pass each over the input: rows parsed, given a skip reason or used, and
+aggregated per customer), ``seg_scores`` (RFM), then ``seg_features``: the
 customer columns plus every built-in feature (:data:`crmtool.segments.spec.BUILTIN_FEATURES`),
 the event counts and the user's SQL features in dependency order.
 
@@ -195,115 +196,177 @@ def prepare_customers(
     return cc
 
 
-def _skip_counts(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, int]:
-    rows = con.execute(
-        f"SELECT skip, count(*) FROM {table} WHERE skip IS NOT NULL GROUP BY 1 ORDER BY 1"
-    ).fetchall()
-    return {str(k): int(n) for k, n in rows}
+ORDER_REASONS = ("unparseable_date", "future_date", "missing_amount", "unparseable_amount", "negative_amount")
+EVENT_REASONS = ("unparseable_date", "future_date")
+
+
+@dataclass(frozen=True)
+class Agg:
+    """A decomposable per-customer aggregate: ``first`` per raw id, ``second`` merges per trimmed id."""
+
+    name: str
+    first: str
+    second: str
+
+
+def _aggregate(con: duckdb.DuckDBPyConnection, source: str, reasons: tuple[str, ...], skip: str,
+               aggs: list[Agg], target: str) -> tuple[int, dict[str, int]]:
+    """Per-customer aggregates of the usable rows (``skip`` IS NULL) of ``source`` into ``target`` (known
+    customers only), and the count of skipped rows per reason.
+
+    Two levels so that per-row work stays minimal: rows are grouped by the raw id as written, then
+    the (far fewer) groups are merged by the normalised id. Unknown customers are found on the
+    groups, not on every row: the same answer as a join of all rows, for much less work."""
+    per_reason = [Agg("skip:" + r, f"count(*) FILTER (WHERE skip = {sql_str(r)})", "sum({})") for r in reasons]
+    everything = [Agg("n_rows", "count(*)", "sum({})"), *per_reason, *aggs]
+    first = ", ".join(f"{a.first} AS {ident(a.name)}" for a in everything)
+    second = ", ".join(f"{a.second.format(ident(a.name))} AS {ident(a.name)}" for a in everything)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {target}_all AS
+        SELECT {id_sql("raw_id")} AS customer_id, {second}
+        FROM (SELECT raw_id, {first} FROM (SELECT *, {skip} AS skip FROM ({source})) GROUP BY raw_id)
+        GROUP BY 1""")
+    known = "customer_id IN (SELECT customer_id FROM seg_customers)"
+    sums = ", ".join(f"coalesce(sum({ident('skip:' + r)}) FILTER (WHERE {known}), 0)" for r in reasons)
+    row = con.execute(f"SELECT coalesce(sum(n_rows), 0), coalesce(sum(n_rows) FILTER (WHERE customer_id IS NULL "
+                      f"OR customer_id = '' OR NOT {known}), 0), {sums} FROM {target}_all").fetchall()[0]
+    skipped = {"unknown_customer": int(row[1])} | {r: int(n) for r, n in zip(reasons, row[2:], strict=True)}
+    keep = ", ".join(ident(a.name) for a in aggs)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT customer_id, {keep} FROM {target}_all "
+                f"WHERE {known}")
+    con.execute(f"DROP TABLE {target}_all")
+    return int(row[0]), {k: v for k, v in sorted(skipped.items()) if v}
 
 
 def prepare_orders(
     con: duckdb.DuckDBPyConnection, table: str | None, spec: SegmentsSpec, as_of: date, stats: InputStats
 ) -> bool:
-    """``seg_orders(customer_id, order_date, amount, channel)`` of the valid orders; False without orders."""
+    """``seg_order_agg``: per known customer, aggregates of the usable orders; False without orders."""
     if table is None:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE seg_orders (customer_id VARCHAR, order_date DATE, "
-            f"amount {AMOUNT}, channel VARCHAR)"
-        )
-        return False
-    cols = columns_of(con, ident(table))
-    o = spec.orders
-    for key in ("customer_id", "date", "amount"):
-        _need(cols, getattr(o, key), "the orders file", spec, f"inputs.orders.{key}")
-    channel = o.channel if o.channel in cols else None
-    d = date_expr(ident(o.date), cols[o.date], spec.date_formats)
-    a = amount_expr(ident(o.amount), cols[o.amount], spec.decimal_comma)
-    raw_amount_blank = f"{ident(o.amount)} IS NULL OR trim(CAST({ident(o.amount)} AS VARCHAR)) = ''"
+        source = (f"SELECT NULL::VARCHAR AS raw_id, NULL::DATE AS order_date, NULL::{AMOUNT} AS amount, "
+                  f"NULL::VARCHAR AS channel, FALSE AS blank WHERE FALSE")
+    else:
+        cols = columns_of(con, ident(table))
+        o = spec.orders
+        for key in ("customer_id", "date", "amount"):
+            _need(cols, getattr(o, key), "the orders file", spec, f"inputs.orders.{key}")
+        channel = o.channel if o.channel in cols else None
+        d = date_expr(ident(o.date), cols[o.date], spec.date_formats)
+        a = amount_expr(ident(o.amount), cols[o.amount], spec.decimal_comma)
+        ch = f"CAST({ident(channel)} AS VARCHAR)" if channel else "NULL::VARCHAR"
+        blank = f"{ident(o.amount)} IS NULL"
+        if cols[o.amount].upper().startswith("VARCHAR"):
+            blank += f" OR trim({ident(o.amount)}) = ''"
+        source = (f"SELECT CAST({ident(o.customer_id)} AS VARCHAR) AS raw_id, {d} AS order_date, {a} AS amount, "
+                  f"{ch} AS channel, {blank} AS blank FROM {ident(table)}")
+    skip = f"""CASE WHEN order_date IS NULL THEN 'unparseable_date'
+                    WHEN order_date > DATE '{as_of.isoformat()}' THEN 'future_date'
+                    WHEN amount IS NULL THEN CASE WHEN blank THEN 'missing_amount' ELSE 'unparseable_amount' END
+                    WHEN amount < 0 THEN 'negative_amount' END"""
+    ok = "FILTER (WHERE skip IS NULL)"
+    aggs = [
+        Agg("frequency", f"count(*) {ok}", "sum({})"),
+        Agg("monetary_total", f"sum(amount) {ok}", "sum({})"),
+        Agg("first_order_date", f"min(order_date) {ok}", "min({})"),
+        Agg("last_order_date", f"max(order_date) {ok}", "max({})"),
+        # the channel of the last order; equal dates: the channel that sorts last (deterministic)
+        Agg("last_order_channel", "arg_max(channel, struct_pack(d := order_date, c := channel)) "
+            "FILTER (WHERE skip IS NULL AND channel IS NOT NULL)",
+            "arg_max({}, struct_pack(d := \"last_order_date\", c := \"last_order_channel\"))"),
+    ]
+    read, skipped = _aggregate(con, source, ORDER_REASONS, skip, aggs, "seg_order_agg")
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE seg_orders_all AS
-        SELECT p.*, CASE
-            WHEN c.customer_id IS NULL THEN 'unknown_customer'
-            WHEN p.order_date IS NULL THEN 'unparseable_date'
-            WHEN p.order_date > DATE '{as_of.isoformat()}' THEN 'future_date'
-            WHEN p.amount IS NULL THEN CASE WHEN p.blank THEN 'missing_amount' ELSE 'unparseable_amount' END
-            WHEN p.amount < 0 THEN 'negative_amount'
-          END AS skip
-        FROM (SELECT {id_sql(ident(o.customer_id))} AS customer_id, {d} AS order_date,
-                     {a} AS amount,
-                         {f"CAST({ident(channel)} AS VARCHAR)" if channel else "NULL::VARCHAR"} AS channel,
-                     {raw_amount_blank} AS blank
-              FROM {ident(table)}) p
-        LEFT JOIN (SELECT customer_id FROM seg_customers) c USING (customer_id)
-    """)
-    stats.orders_read = int(con.execute("SELECT count(*) FROM seg_orders_all").fetchall()[0][0])
-    stats.skipped["orders"] = _skip_counts(con, "seg_orders_all")
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE seg_orders AS SELECT customer_id, order_date, amount, channel "
-        "FROM seg_orders_all WHERE skip IS NULL"
-    )
-    con.execute("DROP TABLE seg_orders_all")
-    stats.orders_used = stats.orders_read - sum(stats.skipped["orders"].values())
-    return True
+        CREATE OR REPLACE TEMP TABLE seg_order_agg AS
+        SELECT customer_id, CAST(frequency AS BIGINT) AS frequency, CAST(monetary_total AS {AMOUNT}) AS monetary_total,
+               CAST(round(monetary_total / frequency, 2) AS {AMOUNT}) AS monetary_avg,
+               first_order_date, last_order_date, last_order_channel
+        FROM seg_order_agg WHERE frequency > 0""")
+    if table is not None:
+        stats.orders_read = read
+        stats.skipped["orders"] = skipped
+        stats.orders_used = read - sum(skipped.values())
+    return table is not None
 
 
 def prepare_events(
     con: duckdb.DuckDBPyConnection, table: str | None, spec: SegmentsSpec, as_of: date, stats: InputStats
 ) -> bool:
+    """``seg_event_agg``: per known customer, the event-count features and the last event with a channel.
+
+    Event types compare case- and space-insensitively; to keep per-row work small the wanted types
+    are turned into the raw spellings present in the file (one pass over its distinct types)."""
+    a = f"DATE '{as_of.isoformat()}'"
+    spellings: dict[str, list[str]] = {}
     if table is None:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE seg_events (customer_id VARCHAR, event_type VARCHAR, "
-            "occurred_at TIMESTAMP, event_date DATE, channel VARCHAR)"
-        )
-        return False
-    cols = columns_of(con, ident(table))
-    e = spec.events
-    for key in ("customer_id", "type", "timestamp"):
-        _need(cols, getattr(e, key), "the events file", spec, f"inputs.events.{key}")
-    channel = e.channel if e.channel in cols else None
-    ts = ts_expr(ident(e.timestamp), cols[e.timestamp], spec.date_formats)
+        source = ("SELECT NULL::VARCHAR AS raw_id, NULL::VARCHAR AS event_type, NULL::TIMESTAMP AS occurred_at, "
+                  "NULL::VARCHAR AS channel WHERE FALSE")
+    else:
+        cols = columns_of(con, ident(table))
+        e = spec.events
+        for key in ("customer_id", "type", "timestamp"):
+            _need(cols, getattr(e, key), "the events file", spec, f"inputs.events.{key}")
+        channel = e.channel if e.channel in cols else None
+        ts = ts_expr(ident(e.timestamp), cols[e.timestamp], spec.date_formats)
+        ch = f"CAST({ident(channel)} AS VARCHAR)" if channel else "NULL::VARCHAR"
+        source = (f"SELECT CAST({ident(e.customer_id)} AS VARCHAR) AS raw_id, "
+                  f"CAST({ident(e.type)} AS VARCHAR) AS event_type, {ts} AS occurred_at, "
+                  f"{ch} AS channel FROM {ident(table)}")
+        for raw, norm in con.execute(f"SELECT DISTINCT event_type, lower(trim(event_type)) FROM ({source}) "
+                                     f"WHERE event_type IS NOT NULL ORDER BY 1").fetchall():
+            spellings.setdefault(str(norm), []).append(str(raw))
+    source = f"SELECT *, CAST(occurred_at AS DATE) AS event_date FROM ({source})"
+    skip = f"CASE WHEN occurred_at IS NULL THEN 'unparseable_date' WHEN event_date > {a} THEN 'future_date' END"
+    aggs = []
+    for f in spec.features:
+        if f.event_types:
+            raws = [r for t in f.event_types for r in spellings.get(t.strip().lower(), [])]
+            types = ", ".join(sql_str(r) for r in raws) or "NULL"
+            window = f" AND event_date > CAST({a} - INTERVAL {f.days} DAY AS DATE)" if f.days else ""
+            aggs.append(Agg(f.name, f"count(*) FILTER (WHERE skip IS NULL AND event_type IN ({types}){window})",
+                            "sum({})"))
+    with_channel = "FILTER (WHERE skip IS NULL AND channel IS NOT NULL)"
+    aggs += [
+        Agg("last_event_ts", f"max(occurred_at) {with_channel}", "max({})"),
+        Agg("last_event_channel", f"arg_max(channel, struct_pack(t := occurred_at, c := channel)) {with_channel}",
+            "arg_max({}, struct_pack(t := \"last_event_ts\", c := \"last_event_channel\"))"),
+    ]
+    read, skipped = _aggregate(con, source, EVENT_REASONS, skip, aggs, "seg_event_agg")
+    counts = "".join(f"CAST({ident(x.name)} AS BIGINT) AS {ident(x.name)}, " for x in aggs[:-2])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE seg_event_agg AS SELECT customer_id, {counts}"
+                f"CAST(last_event_ts AS DATE) AS last_event_date, last_event_channel FROM seg_event_agg")
+    if table is not None:
+        stats.events_read = read
+        stats.skipped["events"] = skipped
+        stats.events_used = read - sum(skipped.values())
+    return table is not None
+
+
+def _scores(con: duckdb.DuckDBPyConnection) -> None:
+    """``seg_scores(customer_id, r_score, f_score, m_score)`` over customers with orders (see module doc).
+
+    Computed on the narrow aggregate, not on the wide customer rows: a window sorts whole rows."""
+    n = int(con.execute("SELECT count(*) FROM seg_order_agg").fetchall()[0][0]) or 1
+
+    def score(order: str) -> str:
+        return f"CAST(1 + (5 * (rank() OVER (ORDER BY {order}) - 1)) // {n} AS INTEGER)"
+
+    # recency in days descending == last order date ascending
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE seg_events_all AS
-        SELECT p.*, CAST(p.occurred_at AS DATE) AS event_date, CASE
-            WHEN c.customer_id IS NULL THEN 'unknown_customer'
-            WHEN p.occurred_at IS NULL THEN 'unparseable_date'
-            WHEN CAST(p.occurred_at AS DATE) > DATE '{as_of.isoformat()}' THEN 'future_date'
-          END AS skip
-        FROM (SELECT {id_sql(ident(e.customer_id))} AS customer_id,
-                     lower(trim(CAST({ident(e.type)} AS VARCHAR))) AS event_type, {ts} AS occurred_at,
-                     {f"CAST({ident(channel)} AS VARCHAR)" if channel else "NULL::VARCHAR"} AS channel
-              FROM {ident(table)}) p
-        LEFT JOIN (SELECT customer_id FROM seg_customers) c USING (customer_id)
-    """)
-    stats.events_read = int(con.execute("SELECT count(*) FROM seg_events_all").fetchall()[0][0])
-    stats.skipped["events"] = _skip_counts(con, "seg_events_all")
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE seg_events AS SELECT customer_id, event_type, occurred_at, event_date, "
-        "channel FROM seg_events_all WHERE skip IS NULL"
-    )
-    con.execute("DROP TABLE seg_events_all")
-    stats.events_used = stats.events_read - sum(stats.skipped["events"].values())
-    return True
-
-
-def _score(value: str, descending: bool) -> str:
-    direction = "DESC" if descending else "ASC"
-    part = "PARTITION BY coalesce(frequency, 0) > 0"
-    return (
-        f"CASE WHEN coalesce(frequency, 0) > 0 THEN CAST(1 + (5 * (rank() OVER ({part} ORDER BY {value} "
-        f"{direction}) - 1)) // count(*) OVER ({part}) AS INTEGER) END"
-    )
+        CREATE OR REPLACE TEMP TABLE seg_scores AS
+        SELECT customer_id, {score("last_order_date ASC")} AS r_score, {score("frequency ASC")} AS f_score,
+               {score("monetary_total ASC")} AS m_score
+        FROM seg_order_agg""")
 
 
 def _rfm_segment_sql(spec: SegmentsSpec) -> str:
     whens = []
     for rule in spec.rfm:
         whens.append(
-            f"WHEN r_score BETWEEN {rule.r[0]} AND {rule.r[1]} "
-            f"AND f_score BETWEEN {rule.f[0]} AND {rule.f[1]} "
-            f"AND m_score BETWEEN {rule.m[0]} AND {rule.m[1]} THEN {sql_str(rule.name)}"
+            f"WHEN s.r_score BETWEEN {rule.r[0]} AND {rule.r[1]} "
+            f"AND s.f_score BETWEEN {rule.f[0]} AND {rule.f[1]} "
+            f"AND s.m_score BETWEEN {rule.m[0]} AND {rule.m[1]} THEN {sql_str(rule.name)}"
         )
-    return f"CASE WHEN r_score IS NULL THEN 'no_orders' {' '.join(whens)} ELSE 'other' END"
+    return f"CASE WHEN s.r_score IS NULL THEN 'no_orders' {' '.join(whens)} ELSE 'other' END"
 
 
 def _default_funnel() -> tuple[FunnelStage, ...]:
@@ -338,27 +401,7 @@ def build_features(
     """Create ``seg_features``; returns its column -> type (customer columns and features)."""
     a = f"DATE '{as_of.isoformat()}'"
     event_feats = [f for f in spec.features if f.event_types]
-    counts = []
-    for f in event_feats:
-        types = ", ".join(sql_str(t.lower()) for t in f.event_types)
-        window = f" AND event_date > CAST({a} - INTERVAL {f.days} DAY AS DATE)" if f.days else ""
-        counts.append(f"count(*) FILTER (WHERE event_type IN ({types}){window}) AS {ident(f.name)}")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE seg_order_agg AS
-        SELECT customer_id, count(*) AS frequency, sum(amount) AS monetary_total,
-               CAST(round(avg(amount), 2) AS {AMOUNT}) AS monetary_avg,
-               min(order_date) AS first_order_date, max(order_date) AS last_order_date,
-               arg_max(channel, struct_pack(d := order_date, c := channel)) FILTER (WHERE channel IS NOT NULL)
-                   AS last_order_channel
-        FROM seg_orders GROUP BY customer_id""")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE seg_event_agg AS
-        SELECT customer_id, {"".join(c + ", " for c in counts)}
-               max(event_date) FILTER (WHERE channel IS NOT NULL) AS last_event_date,
-               arg_max(channel, struct_pack(t := occurred_at, c := channel)) FILTER (WHERE channel
-                   IS NOT NULL)
-                   AS last_event_channel
-        FROM seg_events GROUP BY customer_id""")
+    _scores(con)
     cust_cols = columns_of(con, "seg_customers")
     builtin = set(BUILTIN_FEATURES) | {f.name for f in spec.features}
     shadowed = sorted(c for c in cust_cols if c in builtin)
@@ -386,17 +429,12 @@ def build_features(
                              e.last_event_channel END
                    AS last_contact_channel
                {event_cols}
-        FROM seg_customers c LEFT JOIN seg_order_agg o USING (customer_id)
-        LEFT JOIN seg_event_agg e USING (customer_id)"""
-    scored = f"""
-        SELECT *, {_score("recency_days", True)} AS r_score, {_score("frequency", False)} AS f_score,
-               {_score("monetary_total", False)} AS m_score
-        FROM ({base})"""
-    with_rfm = f"""
-        SELECT *, CAST(r_score AS VARCHAR) || CAST(f_score AS VARCHAR) || CAST(m_score AS VARCHAR)
-            AS rfm_score,
+               , s.r_score, s.f_score, s.m_score,
+               CAST(s.r_score AS VARCHAR) || CAST(s.f_score AS VARCHAR) || CAST(s.m_score AS VARCHAR) AS rfm_score,
                {_rfm_segment_sql(spec)} AS rfm_segment
-        FROM ({scored})"""
+        FROM seg_customers c LEFT JOIN seg_order_agg o USING (customer_id)
+        LEFT JOIN seg_event_agg e USING (customer_id) LEFT JOIN seg_scores s USING (customer_id)"""
+    with_rfm = base
     con.execute(f"CREATE OR REPLACE TEMP TABLE seg_base AS {with_rfm}")
     query = "SELECT * FROM seg_base"
     for f in spec.features:

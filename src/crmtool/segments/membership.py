@@ -65,9 +65,10 @@ def evaluate(
     con.execute("CREATE OR REPLACE TEMP TABLE seg_matches AS " + " UNION ALL ".join(selects))
     con.execute("""
         CREATE OR REPLACE TEMP TABLE seg_members AS
-        SELECT customer_id, segment, idx FROM seg_matches
-        QUALIFY grp IS NULL OR row_number() OVER (PARTITION BY customer_id, grp ORDER BY priority,
-            idx) = 1""")
+        SELECT customer_id, segment, idx FROM seg_matches WHERE grp IS NULL
+        UNION ALL
+        SELECT customer_id, segment, idx FROM seg_matches WHERE grp IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY customer_id, grp ORDER BY priority, idx) = 1""")
 
 
 def _salts(spec: SegmentsSpec) -> list[str]:
@@ -105,13 +106,11 @@ def apply_status(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec) -> None:
     holdout = f"CASE {' '.join(whens)} END" if whens else "NULL::VARCHAR"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE seg_status AS
-        SELECT m.customer_id, m.segment, m.idx, h.holdout, x.reason,
-               CASE WHEN x.reason IS NOT NULL THEN 'excluded' WHEN h.holdout IS NOT NULL THEN 'holdout'
-                    ELSE 'send' END AS status
-        FROM seg_members m
-        JOIN (SELECT m.customer_id, m.segment, {holdout} AS holdout
-              FROM seg_members m JOIN seg_buckets b USING (customer_id)) h USING (customer_id, segment)
-        LEFT JOIN seg_exclusions x USING (customer_id)""")
+        SELECT *, CASE WHEN reason IS NOT NULL THEN 'excluded' WHEN holdout IS NOT NULL THEN 'holdout'
+                       ELSE 'send' END AS status
+        FROM (SELECT m.customer_id, m.segment, m.idx, {holdout} AS holdout, x.reason
+              FROM seg_members m JOIN seg_buckets b USING (customer_id)
+              LEFT JOIN seg_exclusions x USING (customer_id))""")
 
 
 @dataclass

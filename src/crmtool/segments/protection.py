@@ -156,7 +156,7 @@ def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> 
         if have["email_bounces"]:
             supp.append(
                 "SELECT t.customer_id FROM seg_tokens t JOIN email_bounces b ON b.token = t.token "
-                "AND t.channel = 'email' AND b.bounce_type = 'hard'"
+                "AND t.channel = 'email' AND b.bounce_type IN ('hard', 'complaint')"
             )
         if supp:
             con.execute(
