@@ -158,8 +158,18 @@ def _rule_from(doc: YamlDoc, index: int, raw: dict[str, Any], problems: list[tup
     return spec
 
 
+def _check_name(spec: RuleSpec | None, names: dict[str, Location], problems: list[tuple[Location, str]]) -> None:
+    if spec is None:
+        return
+    if spec.name in names:
+        problems.append((spec.loc, f"rule name '{spec.name}' already used at {names[spec.name]}"))
+    names[spec.name] = spec.loc
+
+
 def load_rules(paths: list[Path] | Path) -> RuleSet:
     """Load, validate and merge rule files; raise one :class:`ConfigError` listing every problem."""
+    from jsonschema import Draft202012Validator
+
     if isinstance(paths, Path):
         paths = [paths]
     files = [f for p in paths for f in rule_files(p)]
@@ -179,6 +189,13 @@ def load_rules(paths: list[Path] | Path) -> RuleSet:
         found = schema_problems(doc, schema)
         if found:
             problems.extend(found)
+            # the rules that are right on their own still get their semantic checks (regex, SQL,
+            # names), so every problem of the file is reported in one go
+            rules = doc.data.get("rules")
+            item = Draft202012Validator(schema["properties"]["rules"]["items"])
+            for i, raw in enumerate(rules if isinstance(rules, list) else []):
+                if item.is_valid(raw):
+                    _check_name(_rule_from(doc, i, raw, problems), names, problems)
             continue
         data = doc.data
         if "dataset" in data:
@@ -189,9 +206,7 @@ def load_rules(paths: list[Path] | Path) -> RuleSet:
             spec = _rule_from(doc, i, raw, problems)
             if spec is None:
                 continue
-            if spec.name in names:
-                problems.append((spec.loc, f"rule name '{spec.name}' already used at {names[spec.name]}"))
-            names[spec.name] = spec.loc
+            _check_name(spec, names, problems)
             ruleset.rules.append(spec)
         for section in SECTION_SCHEMAS:
             if section in data:

@@ -323,3 +323,25 @@ def test_yaml_scalars_read_as_yaml_1_2_reads_them(tmp_path: Path) -> None:
 def test_norway_is_an_allowed_country(run: Any) -> None:
     r = run({"country": ["NO", "ES", "SE"]}, "rules: [{name: c, kind: allowed, column: country, values: [ES, NO]}]")
     assert r.failing("c") == [3]
+
+
+def test_schema_and_semantic_problems_of_one_file_come_together(tmp_path: Path) -> None:
+    path = _write(tmp_path, """
+        rules:
+          - name: a
+            kind: range
+            column: x
+            min: zero
+          - name: b
+            kind: regex
+            column: x
+            pattern: '('
+          - name: b
+            kind: sql
+            expr: 'x = = 1'
+        """)
+    problems = _problems(path)
+    assert [p.split(": ", 1)[0] for p in problems] == [f"{path}:5", f"{path}:9", f"{path}:10", f"{path}:12"]
+    assert "pattern does not compile" in problems[1]
+    assert "rule name 'b' already used" in problems[2]
+    assert "SQL does not parse" in problems[3]
