@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from crmtool.emails.classify import WEIGHTS, ClassifyOptions, classify_list
 from crmtool.emails.lists import EmailLists, role_key
-from crmtool.emails.randomness import THRESHOLD, cleaned_sql, random_score_sql
+from crmtool.emails.randomness import THRESHOLD, random_score_query
 from crmtool.emails.typos import TypoDetector
 
 
@@ -24,7 +24,7 @@ def scores(locals_: list[str]) -> dict[str, int]:
     con = duckdb.connect()
     con.execute("CREATE TABLE l (v VARCHAR)")
     con.executemany("INSERT INTO l VALUES (?)", [[v] for v in locals_])
-    return dict(con.execute(f"SELECT v, {random_score_sql(cleaned_sql('v'))} FROM l").fetchall())
+    return dict(con.execute(random_score_query("l", "v", "v")).fetchall())
 
 
 NAMES = ["maria.fernandez", "jose.garcia.lopez", "p.schmidt", "schwarzkopf", "krzysztof.wojciechowski",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmtool.db import fetch_arrow, scalar
 from crmtool.emails.lists import EmailLists, builtin
-from crmtool.emails.randomness import THRESHOLD, cleaned_sql, random_score_sql
+from crmtool.emails.randomness import THRESHOLD, random_score_query
 from crmtool.emails.syntax import fast_normalized_sql, fast_path_sql, syntax_verdict
 
 if TYPE_CHECKING:
@@ -149,7 +149,8 @@ def _register(
 def _slow_syntax(values: list[str]) -> dict[str, list[Any]]:
     from crmtool.normalise import normalise_email
 
-    out: dict[str, list[Any]] = {"value": [], "ok": [], "normalized": [], "detail": [], "fixed": []}
+    out: dict[str, list[Any]] = {"value": [], "ok": [], "normalized": [], "detail": [], "fixed": [], "local": [],
+                                 "domain": []}
     for v in values:
         ok, norm, detail = syntax_verdict(v)
         fixed = None
@@ -163,6 +164,9 @@ def _slow_syntax(values: list[str]) -> dict[str, list[Any]]:
         out["normalized"].append(norm)
         out["detail"].append(detail)
         out["fixed"].append(fixed)
+        local, _, domain = norm.rpartition("@") if norm else (None, None, None)
+        out["local"].append(local)
+        out["domain"].append(domain)
     return out
 
 
@@ -239,37 +243,22 @@ def classify_values(
         f"FROM {values_table} WHERE value IS NOT NULL"
     )
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {prefix}_fast AS SELECT value, {fast_path_sql('value')} AS fast "
-        f"FROM {prefix}_v"
+        f"CREATE OR REPLACE TEMP TABLE {prefix}_fast AS "
+        f"SELECT value, coalesce({fast_path_sql('value')}, false) AS fast FROM {prefix}_v"
     )
-    slow = (
-        fetch_arrow(con, f"SELECT value FROM {prefix}_fast WHERE NOT fast OR fast IS NULL")
-        .column(0)
-        .to_pylist()
-    )
-    _register(
-        con,
-        f"{prefix}_slow",
-        _slow_syntax(slow),
-        {
-            "value": "VARCHAR",
-            "ok": "BOOLEAN",
-            "normalized": "VARCHAR",
-            "detail": "VARCHAR",
-            "fixed": "VARCHAR",
-        },
-    )
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {prefix}_syn AS
-        SELECT f.value,
-               coalesce(f.fast, false) OR coalesce(s.ok, false) AS ok,
-               CASE WHEN f.fast THEN {fast_normalized_sql("f.value")} ELSE s.normalized END AS normalized,
-               s.detail, s.fixed
-        FROM {prefix}_fast f LEFT JOIN {prefix}_slow s ON s.value = f.value""")
+    timings["syntax_sql"] = round(time.perf_counter() - t0, 3)
+    slow = fetch_arrow(con, f"SELECT value FROM {prefix}_fast WHERE NOT fast").column(0).to_pylist()
+    types = {"value": "VARCHAR", "ok": "BOOLEAN", "normalized": "VARCHAR", "detail": "VARCHAR", "fixed": "VARCHAR",
+             "local": "VARCHAR", "domain": "VARCHAR"}
+    _register(con, f"{prefix}_slow", _slow_syntax(slow), types)
+    timings["syntax_python"] = round(time.perf_counter() - t0 - timings["syntax_sql"], 3)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {prefix}_addr AS
-        SELECT *, left(normalized, length(normalized) - length(domain) - 1) AS local
-        FROM (SELECT *, regexp_extract(normalized, '@([^@]*)$', 1) AS domain FROM {prefix}_syn)""")
+        SELECT value, true AS ok, {fast_normalized_sql("value")} AS normalized, NULL::VARCHAR AS detail,
+               NULL::VARCHAR AS fixed, lower(split_part(value, '@', 2)) AS domain, split_part(value, '@', 1) AS local
+        FROM {prefix}_fast WHERE fast
+        UNION ALL
+        SELECT value, ok, normalized, detail, fixed, domain, local FROM {prefix}_slow""")
     timings["syntax"] = round(time.perf_counter() - t0, 3)
 
     # 2. per distinct domain, in Python
@@ -296,15 +285,14 @@ def classify_values(
     # 3. role accounts and random local parts, in SQL
     t2 = time.perf_counter()
     _register(con, f"{prefix}_roles", {"role": sorted(lists.roles)}, {"role": "VARCHAR"})
-    role_key = (
-        "regexp_replace(regexp_replace(lower(split_part(a.local, '+', 1)), '[._-]+', '', 'g'), '[0-9]+$', '')"
-    )
+    role_key = ("regexp_replace(regexp_replace(lower(split_part(local, '+', 1)), '[._-]+', '', 'g'), "
+                "'[0-9]+$', '')")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {prefix}_loc AS
-        SELECT value, r.role IS NOT NULL AS role, {random_score_sql("t")} AS random_score
-        FROM (SELECT a.value, {role_key} AS rk, {cleaned_sql("a.local")} AS t
-              FROM {prefix}_addr a WHERE a.ok) a
-        LEFT JOIN {prefix}_roles r ON r.role = a.rk""")
+        SELECT a.value, r.role IS NOT NULL AS role, s.random_score
+        FROM (SELECT value, {role_key} AS rk FROM {prefix}_addr WHERE ok) a
+        LEFT JOIN {prefix}_roles r ON r.role = a.rk
+        JOIN ({random_score_query(f"{prefix}_addr WHERE ok", "value", "local")}) s ON s.value = a.value""")
     timings["local_parts"] = round(time.perf_counter() - t2, 3)
 
     # 4. history (bounces, suppressions) and MX
@@ -406,7 +394,7 @@ def classify_values(
                            lambda x: x IS NOT NULL) AS tags
         FROM {prefix}_addr a {" ".join(joins)}""")
     timings["assemble"] = round(time.perf_counter() - t5, 3)
-    for t in ("_v", "_fast", "_slow", "_syn", "_loc"):
+    for t in ("_v", "_fast", "_slow", "_loc"):
         con.execute(f"DROP TABLE IF EXISTS {prefix}{t}")
     n = int(scalar(con, f"SELECT count(*) FROM {out}") or 0)
     return ClassifyResult(out, n, len(domains), mx_report, timings)

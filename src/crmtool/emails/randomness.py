@@ -35,28 +35,31 @@ def cleaned_sql(local_sql: str) -> str:
     return f"regexp_replace(strip_accents(lower(split_part({local_sql}, '+', 1))), '[^a-z0-9]+', '.', 'g')"
 
 
-def random_score_sql(t: str) -> str:
-    """SQL: the score of a local part cleaned by :func:`cleaned_sql` (see the module doc), 0-100."""
-    runs_in = t  # separators kept as '.', so 'b.strzelczyk' has no 5-consonant run
-    t = f"replace({t}, '.', '')"
-    n = f"length({t})"
-    letters = f"length(regexp_replace({t}, '[^a-z]', '', 'g'))"
-    vowels = f"length(regexp_replace({t}, '[^aeiouy]', '', 'g'))"
-    switches = f"(length(regexp_replace({t}, '[a-z]+|[0-9]+', 'x', 'g')) - 1)"
-    runs = (
-        f"(CASE WHEN regexp_matches({runs_in}, '[{_CONSONANTS}]{{6}}') THEN 40 "
-        f"WHEN regexp_matches({runs_in}, '[{_CONSONANTS}]{{5}}') THEN 20 ELSE 0 END)"
-    )
-    vowel_pts = (
-        f"(CASE WHEN {letters} < 6 THEN 0 WHEN {vowels} < 0.1 * {letters} THEN 40 "
-        f"WHEN {vowels} < 0.2 * {letters} THEN 20 ELSE 0 END)"
-    )
-    digit_pts = f"(CASE WHEN {switches} >= 4 THEN 40 WHEN {switches} = 3 THEN 25 ELSE 0 END)"
-    base = f"({runs} + {vowel_pts} + {digit_pts})"
-    cs = f"string_split({t}, '')"
+def random_score_query(source: str, key: str, local: str) -> str:
+    """SQL query ``(key, random_score)`` over ``source`` whose column ``local`` holds local parts.
+
+    Features are computed once per row in nested selects; the entropy (the costly part, a list
+    lambda) only runs for rows whose other points already reach 40.
+    """
+    c = f"[{_CONSONANTS}]"
+    features = f"""
+        SELECT {key}, t, n,
+               (CASE WHEN regexp_matches(r, '{c}{{6}}') THEN 40 WHEN regexp_matches(r, '{c}{{5}}') THEN 20 ELSE 0 END)
+             + (CASE WHEN letters < 6 THEN 0 WHEN vowels < 0.1 * letters THEN 40
+                     WHEN vowels < 0.2 * letters THEN 20 ELSE 0 END)
+             + (CASE WHEN switches >= 4 THEN 40 WHEN switches = 3 THEN 25 ELSE 0 END) AS base
+        FROM (SELECT {key}, r, t, length(t) AS n,
+                     length(t) - length(translate(t, 'abcdefghijklmnopqrstuvwxyz', '')) AS letters,
+                     length(t) - length(translate(t, 'aeiouy', '')) AS vowels,
+                     CASE WHEN length(translate(t, '0123456789', '')) IN (0, length(t)) THEN 0
+                          ELSE length(regexp_replace(t, '[a-z]+|[0-9]+', 'x', 'g')) - 1 END AS switches
+              FROM (SELECT {key}, r, replace(r, '.', '') AS t
+                    FROM (SELECT {key}, {cleaned_sql(local)} AS r FROM {source})))"""
+    cs = "string_split(t, '')"
     count = f"length(list_filter({cs}, lambda x: x = c))"
-    entropy = (
-        f"list_sum(list_transform(list_distinct({cs}), lambda c: -({count} / {n}) * log2({count} / {n})))"
-    )
-    bonus = f"(CASE WHEN {n} >= 10 AND {base} >= 40 AND {entropy} >= 3.2 THEN 20 ELSE 0 END)"
-    return f"(CASE WHEN {n} < {MIN_LENGTH} THEN 0 ELSE least(100, {base} + {bonus}) END)"
+    entropy = f"list_sum(list_transform(list_distinct({cs}), lambda c: -({count} / n) * log2({count} / n)))"
+    return f"""
+        SELECT {key}, CASE WHEN n < {MIN_LENGTH} THEN 0
+                           WHEN n >= 10 AND base >= 40 AND base < 100 AND {entropy} >= 3.2 THEN least(100, base + 20)
+                           ELSE least(100, base) END AS random_score
+        FROM ({features})"""

@@ -81,6 +81,10 @@ def syntax_verdict(value: str) -> tuple[bool, str | None, str | None]:
         return False, None, "syntax:whitespace"
     if "\x00" in value:
         return False, None, "syntax:bad_character"
+    if "@" not in value:
+        return False, None, "syntax:no_at"  # email-validator's verdict, without the cost of asking it
+    if value.count("@") > 1 and '"' not in value:
+        return False, None, "syntax:many_at"
     try:
         info = validate_email(value, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
