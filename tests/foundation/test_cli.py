@@ -355,3 +355,23 @@ def test_log_file_gets_only_its_own_run(tmp_path: Path) -> None:
     first, second = (log.read_text(encoding="utf-8") for log in logs)
     assert first.count("INFO clientes.csv: csv, encoding cp1252") == 1
     assert second.count("INFO clientes.csv: csv, encoding cp1252") == 1
+
+
+def test_clean_text_output_says_what_was_detected_and_done(tmp_path: Path) -> None:
+    result = _clean(tmp_path / "out")
+    assert result.exit_code == 0
+    assert ("clientes.csv: csv, encoding cp1252, delimiter semicolon, 301 rows, 14 columns, "
+            "2 unparseable rows") in result.stderr
+    assert "rows in 303, kept 297, rejected 6 (2 unparseable), values fixed" in result.stdout
+    assert "\x1b[" not in result.stdout + result.stderr  # not a TTY: no colour, no progress bar
+    assert "run " in result.stdout.splitlines()[-1] and result.stdout.rstrip().endswith("pass")
+
+
+def test_validate_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "clientes.csv"
+    shutil.copyfile(EXAMPLE, source)
+    monkeypatch.chdir(tmp_path)
+    result = cli("validate", source, *_rules_args(), "--workspace", ":memory:", "-q")
+    assert result.exit_code == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["clientes.csv"]
+    assert source.read_bytes() == EXAMPLE.read_bytes()
