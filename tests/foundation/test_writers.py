@@ -64,8 +64,10 @@ def test_unencodable_output_is_a_usage_error_and_the_old_file_survives(ws: Works
     out = tmp_path / "o.csv"
     out.write_text("previous\n", encoding="utf-8")
     query = _table(ws, ["日本"])
-    with pytest.raises(UsageError, match="cp1252 cannot hold"):
+    with pytest.raises(UsageError, match="cp1252 cannot hold") as info:
         write_query(ws.con, query, out, "csv", encoding="cp1252")
+    assert "(U+65E5 on line 2)" in info.value.message
+    assert "日" not in info.value.message  # no customer text in messages
     assert out.read_text(encoding="utf-8") == "previous\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv"]
 

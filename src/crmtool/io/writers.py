@@ -93,6 +93,8 @@ def _transcode(path: Path, encoding: str) -> None:
     try:
         data = text.encode(encoding)
     except UnicodeEncodeError as exc:
-        raise UsageError(f"the output has characters that {encoding} cannot hold ({exc.object[exc.start:exc.end]!r})",
-                         "use --encoding utf-8") from None
+        # name the character by its code point only: the text around it is customer data
+        line = text.count("\n", 0, exc.start) + 1
+        raise UsageError(f"the output has characters that {encoding} cannot hold "
+                         f"(U+{ord(exc.object[exc.start]):04X} on line {line})", "use --encoding utf-8") from None
     path.write_bytes(data)
