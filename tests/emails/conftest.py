@@ -15,6 +15,7 @@ from dnszone import DnsServer, Zone
 ZONE = Zone(
     mx={"conmx.es": [(10, "mx1.conmx.es"), (20, "mx2.conmx.es")]},
     a={"soloa.es"},
+    addresses={"loopback.es": ["127.0.0.1", "::1"]},
     null_mx={"nullmx.es"},
     drop={"lento.es"},
     servfail={"roto.es"},

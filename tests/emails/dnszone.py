@@ -24,6 +24,7 @@ class Zone:
     drop: set[str] = field(default_factory=set)
     servfail: set[str] = field(default_factory=set)
     suffix_mx: tuple[str, ...] = ()  # every name under these answers MX 10 mx.<suffix>
+    addresses: dict[str, list[str]] = field(default_factory=dict)  # explicit A/AAAA answers
     ttl: int = 300
 
 
@@ -58,6 +59,7 @@ class DnsServer:
             or name in z.a
             or name in z.aaaa
             or name in z.null_mx
+            or name in z.addresses
             or any(name.endswith("." + s) or name == s for s in z.suffix_mx)
         )
 
@@ -86,9 +88,12 @@ class DnsServer:
             elif any(name.endswith("." + s) for s in z.suffix_mx):
                 reply.add_answer(RR(name, QTYPE.MX, ttl=z.ttl, rdata=MX("mx." + name, 10)))
         elif qtype == "A" and name in z.a:
-            reply.add_answer(RR(name, QTYPE.A, ttl=z.ttl, rdata=A("192.0.2.10")))
+            reply.add_answer(RR(name, QTYPE.A, ttl=z.ttl, rdata=A("93.184.215.14")))
         elif qtype == "AAAA" and name in z.aaaa:
-            reply.add_answer(RR(name, QTYPE.AAAA, ttl=z.ttl, rdata=AAAA("2001:db8::10")))
+            reply.add_answer(RR(name, QTYPE.AAAA, ttl=z.ttl, rdata=AAAA("2606:2800:21f:cb07:6820:80da:af6b:8b2c")))
+        for ip in z.addresses.get(name, []):
+            if qtype == ("AAAA" if ":" in ip else "A"):
+                reply.add_answer(RR(name, getattr(QTYPE, qtype), ttl=z.ttl, rdata=(AAAA if ":" in ip else A)(ip)))
         if not reply.rr:
             reply.add_auth(
                 RR(name, QTYPE.SOA, ttl=z.ttl, rdata=SOA("ns.test", "admin.test", (1, 60, 60, 60, 120)))

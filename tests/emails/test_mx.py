@@ -13,7 +13,7 @@ from crmtool.emails.classify import ClassifyOptions, classify_list
 from crmtool.emails.mx import check_domains, lookup, parse_resolver
 from crmtool.errors import UsageError
 
-DOMAINS = ["conmx.es", "soloa.es", "nullmx.es", "noexiste.es", "lento.es", "roto.es"]
+DOMAINS = ["conmx.es", "soloa.es", "nullmx.es", "noexiste.es", "lento.es", "roto.es", "loopback.es"]
 
 
 def test_each_kind_of_answer(dns_server: DnsServer) -> None:
@@ -25,6 +25,7 @@ def test_each_kind_of_answer(dns_server: DnsServer) -> None:
         "noexiste.es": "not_found",
         "lento.es": "timeout",
         "roto.es": "error",
+        "loopback.es": "no_mx",
     }
     assert answers["conmx.es"][1] == [[10, "mx1.conmx.es"], [20, "mx2.conmx.es"]]
     assert answers["conmx.es"][2] == 300
@@ -35,12 +36,13 @@ def test_cache_keeps_answers_for_their_ttl(dns_server: DnsServer) -> None:
     con = duckdb.connect()
     now = datetime(2026, 1, 1, 12, 0)
     first = check_domains(con, DOMAINS, resolver=dns_server.address, timeout=0.3, now=now)
-    assert first.asked == 6 and first.cached == 0
+    assert first.asked == 7 and first.cached == 0
     rows = dict(con.execute("SELECT domain, status FROM email_mx_cache").fetchall())
     assert rows == {
         "conmx.es": "ok",
         "soloa.es": "ok_fallback",
         "nullmx.es": "null_mx",
+        "loopback.es": "no_mx",
         "noexiste.es": "not_found",
     }
     ttl = con.execute(
@@ -52,7 +54,7 @@ def test_cache_keeps_answers_for_their_ttl(dns_server: DnsServer) -> None:
     again = check_domains(
         con, DOMAINS, resolver=dns_server.address, timeout=0.3, now=now + timedelta(seconds=100)
     )
-    assert again.cached == 4 and again.asked == 2  # only the timeout and the SERVFAIL are asked again
+    assert again.cached == 5 and again.asked == 2  # only the timeout and the SERVFAIL are asked again
     assert dns_server.queries > before
     later = check_domains(
         con, ["conmx.es"], resolver=dns_server.address, timeout=0.3, now=now + timedelta(seconds=400)
@@ -71,6 +73,7 @@ def test_reasons_and_status_from_mx(dns_server: DnsServer) -> None:
         "ana@noexiste.es": ("invalid", ["domain_not_found"]),
         "ana@lento.es": ("unknown", ["dns_timeout"]),
         "ana@roto.es": ("unknown", ["dns_timeout"]),
+        "ana@loopback.es": ("invalid", ["no_mx"]),
     }
 
 

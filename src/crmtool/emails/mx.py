@@ -5,7 +5,8 @@ For each distinct domain (ASCII form):
 * an MX answer -> ``ok``; a single MX of preference 0 with the root as exchange is a *null MX*
   (RFC 7505: the domain accepts no mail) -> ``null_mx``;
 * no MX records but the name exists -> the RFC 5321 section 5.1 fallback: an A or AAAA record
-  makes the domain itself the mail host -> ``ok_fallback``; neither -> ``no_mx``;
+  makes the domain itself the mail host -> ``ok_fallback``; neither, or only addresses that are
+  not globally routable (``127.0.0.1``, ``::1``, private ranges) -> ``no_mx``;
 * NXDOMAIN -> ``not_found``; no answer within the per-query ``timeout`` or the run's total
   ``budget`` -> ``timeout``; SERVFAIL / refused -> ``error``.
 
@@ -61,6 +62,15 @@ class MxReport:
             "budget_exhausted": self.budget_exhausted,
             "by_status": dict(sorted(self.counts.items())),
         }
+
+
+def _global(address: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(address).is_global
+    except ValueError:
+        return False
 
 
 def parse_resolver(text: str) -> tuple[str, int]:
@@ -127,6 +137,8 @@ async def _lookup(resolver: Any, domain: str, timeout: float) -> tuple[str, list
         try:
             answer = await resolver.resolve(domain + ".", rdtype, lifetime=timeout, search=False)
             ttl = int(answer.rrset.ttl) if answer.rrset is not None else MIN_TTL
+            if not any(_global(r.address) for r in answer):
+                continue  # 127.0.0.1, ::1, private ranges: no host on the internet takes the mail
             return "ok_fallback", [[0, domain]], ttl
         except dns.resolver.NoAnswer:
             continue
