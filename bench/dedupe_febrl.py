@@ -28,6 +28,8 @@ dedupe:
     - {name: postcode_given, on: [postcode, "given_name:initial"]}
     - {name: street, on: ["address_1:text", street_number]}
     - {name: names, on: ["given_name:prefix3", "surname:prefix3"]}
+    - {name: dob, on: [date_of_birth]}
+    - {name: postcode_number, on: [postcode, street_number]}
   comparisons:
     - {column: given_name, method: name, swap_with: surname}
     - {column: surname, method: surname, swap_with: given_name, term_frequency: true}

@@ -314,7 +314,7 @@ def dedupe(
         prep.rows,
         threshold=spec.threshold,
         review=spec.review,
-        max_cluster_size=spec.max_cluster_size,
+        max_cluster_size=spec.max_cluster_size, split_below=spec.split_below,
         score_pairs=score_pairs,
         out="__dd_members",
     )

@@ -3,7 +3,7 @@
 Edges are the scored pairs at or above the threshold (not vetoed, not decided ``no-match``) plus
 the pairs a person decided are a ``match``. Components come from label propagation with pointer
 jumping (a handful of set-based rounds). The guard then scores *every* pair inside each cluster of
-three or more records: a cluster holding a pair that clearly does not match (below the review band,
+three or more records: a cluster holding a pair that clearly does not match (below ``split_below``,
 vetoed, or decided ``no-match``) is split around its best-connected record, and the cut pairs go to
 review; a cluster larger than ``max_cluster_size`` is dissolved and sent to review.
 """
@@ -96,6 +96,7 @@ def cluster(
     threshold: float,
     review: float,
     max_cluster_size: int,
+    split_below: float = 0.01,
     score_pairs: Callable[[str, str], None],
     out: str,
 ) -> ClusterStats:
@@ -138,7 +139,7 @@ def cluster(
             con.execute("DROP TABLE IF EXISTS __dd_newintra")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_ip AS
             SELECT a.l, a.r, a.c, k.match_probability AS p,
-                   (k.decision = 'no-match' OR (k.decision IS NULL AND (k.match_probability < {review}
+                   (k.decision = 'no-match' OR (k.decision IS NULL AND (k.match_probability < {split_below}
                     OR (k.vetoed AND k.match_probability >= {review})))) AS bad,
                    (k.decision = 'match' OR (k.decision IS NULL AND k.match_probability >= {threshold}
                     AND NOT k.vetoed)) AS good, coalesce(k.decision = 'match', false) AS decided

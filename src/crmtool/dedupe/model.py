@@ -79,9 +79,9 @@ def estimate_u(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec)
     """Level frequencies among random record pairs (smoothed so no level has u = 0)."""
     n = prep.rows
     total_pairs = n * (n - 1) // 2
-    k = min(spec.model.u_pairs, total_pairs)
+    k = min(spec.model.u_pairs, total_pairs, max(50_000, 20 * n))  # small tables need fewer
     seed = spec.model.seed
-    if total_pairs <= spec.model.u_pairs:
+    if total_pairs <= k:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE __dd_upairs AS SELECT a.range::INTEGER AS l, b.range::INTEGER "
             f"AS r FROM range({n}) a JOIN range({n}) b ON a.range < b.range"

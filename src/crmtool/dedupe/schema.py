@@ -176,6 +176,12 @@ DEDUPE_SCHEMA: dict[str, Any] = {
             "minimum": 1,
             "description": "a rule making more pairs is skipped (warning)",
         },
+        "split_below": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "chaining guard: a cluster holding a pair below this probability is split (default 0.01)",
+        },
         "max_cluster_size": {"type": "integer", "minimum": 2},
         "survivorship": {
             "type": "object",

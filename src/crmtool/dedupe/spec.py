@@ -131,6 +131,7 @@ class DedupeSpec:
     max_block_size: int = 2000
     max_pairs_per_rule: int = 20_000_000
     max_cluster_size: int = 50
+    split_below: float = 0.01
     veto: tuple[tuple[str, int], ...] = ()  # (comparison, worst level index still allowed)
     veto_unless: tuple[str, ...] = ()
     survivorship: Survivorship = field(default_factory=Survivorship)
@@ -336,6 +337,7 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
         max_pairs_per_rule=int(data.get("max_pairs_per_rule", defaults.max_pairs_per_rule)),
         max_cluster_size=int(data.get("max_cluster_size", defaults.max_cluster_size)),
         veto=tuple(veto),
+        split_below=float(data.get("split_below", defaults.split_below)),
         veto_unless=tuple(data.get("veto_unless", ())),
         survivorship=surv,
         loc=loc(),
