@@ -6,8 +6,8 @@
 Inputs are generated once (Parquet, by bench/gen_orders_events.py in a subprocess, so its memory is
 not counted) and reused. The timed part is one ``crmtool.segments.api.segment`` call on a fresh
 file workspace: read, features, RFM, 20 conditions, exclusive groups, holdouts, protection, every
-send list + holdouts + memberships written, history recorded. Prints wall time, peak RSS of this
-process (DuckDB runs in it) and the step timings.
+send list + holdouts + memberships written, history recorded. Prints wall time, CPU time (DuckDB
+runs in this process, all its threads count), peak RSS and the step timings.
 """
 
 from __future__ import annotations
@@ -96,16 +96,22 @@ def main() -> None:
     from crmtool.workspace import Workspace
 
     start = time.perf_counter()
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     with Workspace(ws_path) as ws:
         result = api.segment(ws, inputs / "customers.parquet", spec_path, out_dir=d / "out",
                              orders=inputs / "orders.parquet", events=inputs / "events.parquet",
                              as_of=date(2026, 11, 1), fmt=args.format)
     wall = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime
+    peak_kib = cpu1.ru_maxrss
+    with open("/proc/loadavg", encoding="ascii") as fh:
+        load = fh.read().split()[0]
     members = sum(s.members for s in result.segments)
     print(f"customers {result.customers:,}  orders {result.stats.orders_read:,}  events {result.stats.events_read:,}  "
           f"segments {len(result.segments)}  memberships {members:,}  format {args.format}")
-    print(f"wall {wall:.1f} s   peak RSS {peak_kib / 1024 / 1024:.2f} GiB")
+    print(f"wall {wall:.1f} s   CPU {cpu:.1f} s (all threads)   peak RSS {peak_kib / 1024 / 1024:.2f} GiB   "
+          f"load average at the end {load} (shared machine)")
     print("summary timings:", (d / "out" / "summary.json").read_text().split('"timings"')[1].split("}")[0] + "}")
 
 

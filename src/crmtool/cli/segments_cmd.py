@@ -73,6 +73,11 @@ def _as_of(value: str | None) -> date | None:
         raise UsageError(f"--as-of {value!r} is not a date", "write it as YYYY-MM-DD") from None
 
 
+def _no_junit(fmt: OutputFormat) -> None:
+    if fmt is OutputFormat.junit:
+        raise UsageError("--format junit is not available for segments", "use text or json")
+
+
 def _change(entered: int | None, exited: int | None) -> str:
     if entered is None or exited is None:
         return "first run"
@@ -113,8 +118,7 @@ def run(
     ui = Ui(quiet, log_file)
 
     def body() -> ExitCode:
-        if fmt is OutputFormat.junit:
-            raise UsageError("--format junit is not available for segments", "use text or json")
+        _no_junit(fmt)
         day = _as_of(as_of)
         with (
             open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws,
@@ -212,6 +216,7 @@ def preview(
     ui = Ui(quiet)
 
     def body() -> ExitCode:
+        _no_junit(fmt)
         day = _as_of(as_of)
         with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
             result = api.preview(ws, customers, segments, orders=orders, events=events, as_of=day)
@@ -260,6 +265,7 @@ def diff(
     ui = Ui(quiet)
 
     def body() -> ExitCode:
+        _no_junit(fmt)
         with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
             if list_runs:
                 for rid, day, n in membership.list_runs(ws.con):
@@ -318,6 +324,7 @@ def export_audience(
     ui = Ui(quiet)
 
     def body() -> ExitCode:
+        _no_junit(fmt)
         spec_path = segments or (Path("segments.yaml") if Path("segments.yaml").exists() else None)
         with open_workspace(":memory:") as ws:
             result = api.export_audience(ws, name, platform, source_dir=source, out=out, spec=spec_path)

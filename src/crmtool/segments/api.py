@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from crmtool.errors import ConfigError, InputError, UsageError
+from crmtool.manifest import file_entry, write_manifest
 from crmtool.segments import membership
 from crmtool.segments.conditions import ident, sql_str
 from crmtool.segments.features import (
@@ -299,6 +300,14 @@ def segment(
         body = result.as_dict()
         body["timings"] = run.timings
         write_text_atomic(outputs["summary"], json.dumps(body, indent=2, sort_keys=True, default=str) + "\n")
+        read = [p for p in (customers, orders or spec.orders.path, events or spec.events.path) if p]
+        wrote = [p for k, p in outputs.items()]
+        outputs["manifest"] = out_dir / "manifest.json"
+        write_manifest(outputs["manifest"], {
+            "run_id": run.run_id, "command": "segment", "as_of": as_of.isoformat(),
+            "read": [file_entry(p) for p in [*read, Path(spec.file)] if p.exists()],
+            "wrote": [file_entry(p) for p in wrote],
+        })
         ws.finish_run(
             run, "ok", 0, {"segments": len(rows), "customers": stats.customers, "as_of": str(as_of)}
         )
