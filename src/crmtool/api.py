@@ -148,15 +148,23 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
     ws.hasher  # noqa: B018 - loads the key and registers crm_token() in SQL
     key = ruleset.dataset.key
     key_sql = f"CAST(d.{ident(key)} AS VARCHAR)" if key else "CAST(d._row AS VARCHAR)"
-    record = f"'\"record\":\"{TOKEN_PREFIX}' || crm_token({key_sql}) || '\"'"
+    personal_list = ", ".join(sql_str(c) for c in sorted(personal)) or "NULL"
+    # keyed hashes are the costly part (two SHA-256 each): compute them once per record and once
+    # per distinct personal value, then join
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __rec AS SELECT d._row, crm_token({key_sql}) AS token
+        FROM {ident(loaded.table)} d SEMI JOIN (SELECT _row FROM {CHANGES} UNION SELECT _row FROM {VIOLATIONS}
+        WHERE reject) x ON d._row = x._row""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __tok AS SELECT v, crm_token(v) AS token FROM (
+        SELECT old AS v FROM {CHANGES} WHERE "column" IN ({personal_list}) AND old IS NOT NULL
+        UNION SELECT new FROM {CHANGES} WHERE "column" IN ({personal_list}) AND new IS NOT NULL)""")
+    record = f"'\"record\":\"{TOKEN_PREFIX}' || r.token || '\"'"
     writer.add({"type": "run", **header})
     names = [r.name for r in ruleset.rules] or [""]
     con.register("__rule_names", pa.table({"rule": pa.array(range(len(names)), pa.int32()),
                                            "name": pa.array(names, pa.string())}))
-    personal_list = ", ".join(sql_str(c) for c in sorted(personal)) or "NULL"
 
-    def value(expr: str) -> str:
-        hashed = f"'\"{TOKEN_PREFIX}' || crm_token({expr}) || '\"'"
+    def value(expr: str, tok: str) -> str:
+        hashed = f"'\"{TOKEN_PREFIX}' || {tok}.token || '\"'"
         return f"CASE WHEN c.\"column\" IN ({personal_list}) AND {expr} IS NOT NULL THEN {hashed} " \
                f"ELSE {json_str_sql(expr)} END"
 
@@ -165,9 +173,10 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
         writer.add_query(con, f"""
             SELECT c._row, c."column",
                    '"type":"change","rule":' || to_json(n.name) || ',"row":' || c._row || ',' || {record} ||
-                   ',"field":' || to_json(c."column") || ',"action":"fix","old":' || {value('c.old')} ||
-                   ',"new":' || {value('c.new')} AS members
-            FROM {CHANGES} c JOIN {ident(loaded.table)} d USING (_row) JOIN __rule_names n USING (rule)
+                   ',"field":' || to_json(c."column") || ',"action":"fix","old":' || {value('c.old', 'o')} ||
+                   ',"new":' || {value('c.new', 'w')} AS members
+            FROM {CHANGES} c JOIN __rec r USING (_row) JOIN __rule_names n USING (rule)
+            LEFT JOIN __tok o ON o.v = c.old LEFT JOIN __tok w ON w.v = c.new
             WHERE c.rule = {int(rule)}
         """, order_by='_row, "column"')
     writer.add_query(con, f"""
@@ -175,10 +184,11 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
                '"type":"reject","rule":' || to_json(n.name) || ',"row":' || v._row || ',' || {record} ||
                ',"field":' || to_json(v."column") || ',"action":"reject","reason":' || {json_str_sql('v.reason')}
                AS members
-        FROM {VIOLATIONS} v JOIN {ident(loaded.table)} d USING (_row) JOIN __rule_names n USING (rule)
+        FROM {VIOLATIONS} v JOIN __rec r USING (_row) JOIN __rule_names n USING (rule)
         WHERE v.reject
     """, order_by='rule, _row, "column", reason')
     con.unregister("__rule_names")
+    con.execute("DROP TABLE __rec; DROP TABLE __tok")
     for parse in loaded.parse_rejects:
         writer.add({"type": "reject", "rule": "parse", "line": parse.line, "action": "reject",
                     "reason": parse.reason.split(":")[0]})
