@@ -80,10 +80,11 @@ def test_protection_reasons_and_counts(ws, kit) -> None:  # type: ignore[no-unty
     ws.con.execute("INSERT INTO email_bounces VALUES (crm_token('hb@x.es'), 'x.es', 'hard', NULL, 'p', 's', 'r')")
     r = kit.run(ws, "segments: [{name: all, when: 'TRUE'}]", path)
     assert kit.send_list("all") == ["C1"]
-    assert r.excluded_customers == {"erased": 1, "suppressed": 3, "no_consent": 2, "no_email": 1}
+    assert r.excluded_customers == {"erased": 1, "suppressed": 2, "bounced": 1, "consent_denied": 1,
+                                    "consent_unknown": 1, "no_email": 1}
     reasons = {m["customer_id"]: m["reason"] for m in kit.rows("out/memberships.csv")}
-    assert reasons == {"C1": "", "C2": "suppressed", "C3": "erased", "C4": "no_consent", "C5": "no_consent",
-                       "C6": "no_email", "C7": "suppressed", "C8": "suppressed"}
+    assert reasons == {"C1": "", "C2": "suppressed", "C3": "erased", "C4": "consent_denied",
+                       "C5": "consent_unknown", "C6": "no_email", "C7": "suppressed", "C8": "bounced"}
     assert r.notes == []
 
 

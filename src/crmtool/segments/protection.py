@@ -1,10 +1,13 @@
-"""Who may not receive anything: no email consent, suppressed, erased (one reason per customer).
+"""Who may not receive anything: erased, suppressed, bounced, no email, no consent (one reason each).
 
-Reasons, strongest first: ``erased`` (a token of the customer's id, email or phone is in
-``privacy_erasures``), ``suppressed`` (in ``privacy_suppressions`` on any channel, or a hard bounce
-in ``email_bounces``), ``no_consent`` (the consent column does not normalise to ``granted``:
-unknown never counts as granted), ``no_email`` (blank email). Those tables exist only once the
-privacy and emails features have been used; when absent, that check has nothing to match.
+Reasons, first that applies (the names and order of :mod:`crmtool.privacy.mailable`): ``erased``
+(a token of the customer's id, email or phone is in ``privacy_erasures``), ``suppressed`` (in
+``privacy_suppressions``: on the id, the email *or the phone*, stricter than mailability because a
+send list also feeds phone-based ad audiences), ``bounced`` (hard bounce or complaint in
+``email_bounces``), ``no_email`` (blank email), ``consent_denied`` and ``consent_unknown`` (the
+consent column, normalised by the privacy feature's ``normalise_consent_sql``: unknown never
+counts as granted). Those tables exist only once the privacy and emails features have been used;
+when absent, that check has nothing to match and the run says so in its notes.
 
 Tokens follow the cross-feature contract: ``crm_token`` of the normalised value (email by
 :func:`crmtool.normalise.normalise_email`; phone by :func:`crmtool.normalise.phone_e164` with the
@@ -25,7 +28,7 @@ if TYPE_CHECKING:
     from crmtool.segments.spec import SegmentsSpec
     from crmtool.workspace import Workspace
 
-REASONS = ("erased", "suppressed", "no_consent", "no_email")
+REASONS = ("erased", "suppressed", "bounced", "no_email", "consent_denied", "consent_unknown")
 GRANTED = (
     "si",
     "s",
@@ -147,35 +150,33 @@ def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> 
             cases.append("WHEN er.customer_id IS NOT NULL THEN 'erased'")
         else:
             notes.append("no erasure register (privacy_erasures) in the workspace")
-        supp = []
         if have["privacy_suppressions"]:
-            supp.append(
-                "SELECT t.customer_id FROM seg_tokens t JOIN privacy_suppressions s ON s.token = t.token "
-                "AND (s.channel = t.channel OR s.channel = 'id' AND t.channel = 'id')"
-            )
-        if have["email_bounces"]:
-            supp.append(
-                "SELECT t.customer_id FROM seg_tokens t JOIN email_bounces b ON b.token = t.token "
-                "AND t.channel = 'email' AND b.bounce_type IN ('hard', 'complaint')"
-            )
-        if supp:
             con.execute(
-                "CREATE OR REPLACE TEMP TABLE seg_suppressed AS SELECT DISTINCT customer_id FROM ("
-                + " UNION ALL ".join(supp)
-                + ")"
+                "CREATE OR REPLACE TEMP TABLE seg_suppressed AS SELECT DISTINCT t.customer_id FROM seg_tokens t "
+                "JOIN privacy_suppressions s ON s.token = t.token AND s.channel = t.channel"
             )
             joins += " LEFT JOIN seg_suppressed su ON su.customer_id = c.customer_id"
             cases.append("WHEN su.customer_id IS NOT NULL THEN 'suppressed'")
-        if not have["privacy_suppressions"]:
+        else:
             notes.append("no suppression list (privacy_suppressions) in the workspace")
+        if have["email_bounces"]:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE seg_bounced AS SELECT DISTINCT t.customer_id FROM seg_tokens t "
+                "JOIN email_bounces b ON b.token = t.token AND t.channel = 'email' "
+                "AND b.bounce_type IN ('hard', 'complaint')"
+            )
+            joins += " LEFT JOIN seg_bounced bo ON bo.customer_id = c.customer_id"
+            cases.append("WHEN bo.customer_id IS NOT NULL THEN 'bounced'")
     else:
         notes.append("no suppression or erasure registers in the workspace: nothing to match")
-    if cc.consent:
-        cases.append(f"WHEN {consent_sql('c.' + ident(cc.consent))} <> 'granted' THEN 'no_consent'")
-    else:
-        notes.append("consent not checked (inputs.customers.consent is null)")
     if cc.email:
         cases.append(f"WHEN nullif(trim(CAST(c.{ident(cc.email)} AS VARCHAR)), '') IS NULL THEN 'no_email'")
+    if cc.consent:
+        consent = consent_sql("c." + ident(cc.consent))
+        cases.append(f"WHEN {consent} = 'denied' THEN 'consent_denied'")
+        cases.append(f"WHEN {consent} <> 'granted' THEN 'consent_unknown'")
+    else:
+        notes.append("consent not checked (inputs.customers.consent is null)")
     reason = f"CASE {' '.join(cases)} END" if cases else "NULL::VARCHAR"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE seg_exclusions AS SELECT c.customer_id, {reason} AS reason "
