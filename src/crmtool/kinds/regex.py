@@ -8,7 +8,10 @@ from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows, ident,
 class Regex(Kind):
     name = "regex"
     summary = "The whole value must match a regular expression (RE2 syntax); blanks are skipped."
-    options_schema: ClassVar[dict[str, Any]] = {"pattern": {"type": "string", "minLength": 1}, "message": {"type": "string"}}
+    options_schema: ClassVar[dict[str, Any]] = {
+        "pattern": {"type": "string", "minLength": 1},
+        "message": {"type": "string"},
+    }
     required_options = ("pattern",)
     columns = "many"
 
