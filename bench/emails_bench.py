@@ -59,7 +59,8 @@ def generate(con, rows: int) -> None:  # type: ignore[no-untyped-def]
         SELECT row_number() OVER () AS _row, email FROM (
             SELECT email FROM addr
             UNION ALL
-            SELECT a.email FROM range({rows - distinct}) t(j) JOIN addr a ON a.i = CAST(hash(j + 12345) % {distinct} AS BIGINT))""")
+            SELECT a.email FROM range({rows - distinct}) t(j)
+            JOIN addr a ON a.i = CAST(hash(j + 12345) % {distinct} AS BIGINT))""")
 
 
 def bench_offline(rows: int, skip_file: bool) -> None:
@@ -73,7 +74,8 @@ def bench_offline(rows: int, skip_file: bool) -> None:
     t = time.perf_counter()
     generate(con, rows)
     n, d = con.execute("SELECT count(*), count(DISTINCT email) FROM rows").fetchone()  # type: ignore[misc]
-    print(f"generated {n:,} rows, {d:,} distinct addresses ({1 - d / n:.0%} repeats) in {time.perf_counter() - t:.1f} s")
+    took = time.perf_counter() - t
+    print(f"generated {n:,} rows, {d:,} distinct addresses ({1 - d / n:.0%} repeats) in {took:.1f} s")
     options = ClassifyOptions(lists=EmailLists.load())
     con.execute("CREATE OR REPLACE TEMP VIEW vals AS SELECT DISTINCT email AS value FROM rows")
     t = time.perf_counter()

@@ -14,6 +14,7 @@ answer in time, ``valid`` otherwise. ``risk`` combines the weights of the reason
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -146,6 +147,9 @@ def _register(
     con.unregister("__em_arrow")
 
 
+_ANGLE = re.compile(r"<([^<>]+)>\s*$")
+
+
 def _slow_syntax(values: list[str]) -> dict[str, list[Any]]:
     from crmtool.normalise import normalise_email
 
@@ -155,10 +159,13 @@ def _slow_syntax(values: list[str]) -> dict[str, list[Any]]:
         ok, norm, detail = syntax_verdict(v)
         fixed = None
         if not ok and detail != "syntax:too_long":
-            candidate = normalise_email(v)
-            if candidate and candidate != v:
-                fok, fnorm, _ = syntax_verdict(candidate)
-                fixed = fnorm if fok else None
+            inner = _ANGLE.search(v)  # 'Ana Ruiz <ana@x.es>': the address inside the brackets
+            for candidate in (normalise_email(v), normalise_email(inner.group(1)) if inner else ""):
+                if candidate and candidate != v:
+                    fok, fnorm, _ = syntax_verdict(candidate)
+                    if fok:
+                        fixed = fnorm
+                        break
         out["value"].append(v)
         out["ok"].append(ok)
         out["normalized"].append(norm)

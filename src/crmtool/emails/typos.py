@@ -8,6 +8,8 @@ corrected domain:
    a common TLD of 3+ letters at one edit (OSA distance) fixes it: ``empresa.con`` -> ``empresa.com``
    (two-letter TLDs are never guessed: ``.zr`` is one edit from half the ccTLDs);
 2. *misplaced dot*: the domain without dots equals a provider without dots: ``gmai.lcom``;
+   a doubled TLD is dropped (``gmail.com.com``); a provider's name on an undelegated TLD gets
+   the provider's closest TLD (``live.fe`` -> ``live.fr``);
 3. *near a provider*: the OSA distance (edits, with swaps of neighbours counting one) to a
    provider whose name has at least 5 letters is 1 (2 for names of 10 characters or more, when
    the first letter agrees);
@@ -118,6 +120,10 @@ class TypoDetector:
             return None
         if domain.replace(".", "") in self.dotless:
             return self.dotless[domain.replace(".", "")]
+        if name.endswith("." + tld) and tld in valid_tlds():  # gmail.com.com -> gmail.com
+            return self.suggest(name) or name
+        if tld not in valid_tlds() and name in self.by_name:  # live.fe -> live.fr (closest TLD of that name)
+            return min(self.by_name[name], key=lambda p: (_osa(split_domain(p)[1], tld), p))
         fixed_tld = self._fix_tld(name, tld)
         if fixed_tld is not None:
             candidate = f"{name}.{fixed_tld}"
