@@ -89,3 +89,23 @@ def test_condition_tree_is_parsed_with_lines() -> None:
     assert cond.op == "all" and [c.op for c in cond.children] == ["gte", "not", "sql"]
     assert [c.loc.line for c in cond.children] == [5, 6, 7]
     assert cond.children[1].children[0].value == ("Madrid",)
+
+
+def test_unknown_output_column_reported_with_segment_line(ws, kit) -> None:  # type: ignore[no-untyped-def]
+    body = "segments:\n  - {name: a, when: 'TRUE'}\n  - {name: b, when: 'TRUE', columns: [customer_id, colour]}\n"
+    with pytest.raises(ConfigError) as err:
+        kit.run(ws, body, kit.customers(["C1"]))
+    assert str(err.value) == ("segments.yaml:9: segment 'b': output column 'colour' is not a feature or customer "
+                              "column")
+
+
+def test_input_paths_in_the_file_are_relative_to_it(ws, kit) -> None:  # type: ignore[no-untyped-def]
+    from crmtool.segments import api
+
+    (kit.tmp / "data").mkdir()
+    kit.write_csv("data/o.csv", ["customer_id", "order_date", "amount", "channel"], [["C1", "2026-10-01", "5", "web"]])
+    (kit.tmp / "seg.yaml").write_text(
+        "inputs:\n  customers: {consent: null}\n  orders: {path: data/o.csv}\n"
+        "segments: [{name: b, when: {field: frequency, eq: 1}}]\n", encoding="utf-8")
+    r = api.segment(ws, kit.customers(["C1", "C2"]), kit.tmp / "seg.yaml", out_dir=kit.tmp / "o", as_of=kit.as_of)
+    assert (r.stats.orders_read, r.segments[0].send) == (1, 1)
