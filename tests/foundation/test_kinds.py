@@ -338,3 +338,14 @@ def test_checks_on_typed_columns_as_parquet_gives_them(ws: Any, tmp_path: Any, r
     run_rules(ws.con, "typed", load_rules(rules))
     rows = ws.con.execute(f"SELECT DISTINCT _row FROM {VIOLATIONS} ORDER BY _row").fetchall()
     assert [r[0] for r in rows] == failing
+
+
+def test_date_declared_formats_win_over_excel_serials_and_years_are_not_serials(run: Run) -> None:
+    r = run({"d": ["1985", "33238", "44927.5"], "y": ["1985", "2001", "33238"]}, """
+rules:
+  - {name: d, kind: date, column: d, formats: ['%d/%m/%Y'], excel_serial: true, action: fix}
+  - {name: y, kind: date, column: y, formats: ['%Y'], excel_serial: true, action: fix}
+""")
+    assert r.column("d") == ["1985", "1990-12-31", "2023-01-01"]
+    assert r.reasons("d") == [(1, "not a date in the accepted formats")]
+    assert r.column("y")[:2] == ["1985-01-01", "2001-01-01"]

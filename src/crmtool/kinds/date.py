@@ -1,7 +1,8 @@
 """``date``: parse dates written in declared formats, check them, and fix them to ISO.
 
 ``formats`` are strftime patterns tried in order (default ``%Y-%m-%d``, ``%d/%m/%Y``);
-``excel_serial: true`` also reads spreadsheet serial numbers (``33238`` -> ``1990-12-31``).
+``excel_serial: true`` also reads spreadsheet serial numbers (``33238`` -> ``1990-12-31``; five
+digits, i.e. from 1927-05-18, so that a bare year such as ``1985`` is not read as a day in 1905).
 A value that matches no format, or names an impossible day (31/02), fails. ``min``/``max``
 (ISO dates, or ``today``) and ``not_future: true`` bound the value. ``action: fix`` rewrites
 every parseable value as ``YYYY-MM-DD``.
@@ -20,8 +21,10 @@ def parsed_date_sql(column_sql: str, formats: list[str], excel_serial: bool) -> 
     v = f"trim(CAST({column_sql} AS VARCHAR))"
     expr = f"CAST(try_strptime({v}, {fmts}) AS DATE)"
     if excel_serial:
-        expr = (f"CASE WHEN regexp_full_match({v}, '[0-9]{{4,5}}(\\.[0-9]+)?') "
-                f"THEN DATE '1899-12-30' + CAST(floor(CAST({v} AS DOUBLE)) AS INTEGER) ELSE {expr} END")
+        # declared formats first (a '%Y' format must read 1985 as a year); serials are 5 digits
+        # (1927-05-18 on): a bare 4-digit number in a CRM export is a year, not a day in 1900-1927
+        expr = (f"coalesce({expr}, CASE WHEN regexp_full_match({v}, '[0-9]{{5}}(\\.[0-9]+)?') "
+                f"THEN DATE '1899-12-30' + CAST(floor(CAST({v} AS DOUBLE)) AS INTEGER) END)")
     return expr
 
 
