@@ -139,3 +139,11 @@ def test_missing_consent_column_is_an_input_error_unless_null(ws, kit) -> None: 
     r = api.segment(ws, path, spec, out_dir=kit.tmp / "o", as_of=kit.as_of)
     assert r.segments[0].send == 1
     assert any("consent not checked" in n for n in r.notes)
+
+
+def test_sql_that_fails_on_the_data_is_an_engine_error(ws, kit) -> None:  # type: ignore[no-untyped-def]
+    from crmtool.errors import EngineError
+
+    body = "features:\n  n: \"CAST(email AS INTEGER)\"\nsegments: [{name: s, when: {field: n, gt: 1}}]\n"
+    with pytest.raises(EngineError, match=r"DuckDB refused a step built from segments\.yaml: Conversion Error"):
+        kit.run(ws, body, kit.customers(["C1"]))

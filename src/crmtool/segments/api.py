@@ -11,13 +11,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from crmtool.errors import ConfigError, InputError, UsageError
+from crmtool.errors import ConfigError, EngineError, InputError, UsageError
 from crmtool.manifest import file_entry, write_manifest
 from crmtool.segments import membership
 from crmtool.segments.conditions import ident, sql_str
@@ -167,11 +168,25 @@ def _prepare(
     for what, n in unparseable.items():
         if n:
             stats.skipped.setdefault(what, {})["unparseable_csv_row"] = n
-    columns = build_features(ws.con, spec, as_of, cc, stats)
-    if progress:
-        progress("evaluating segments")
-    membership.evaluate(ws.con, spec, columns, as_of)
+    with _engine_errors(spec):
+        columns = build_features(ws.con, spec, as_of, cc, stats)
+        if progress:
+            progress("evaluating segments")
+        membership.evaluate(ws.con, spec, columns, as_of)
     return stats, cc, columns
+
+
+@contextmanager
+def _engine_errors(spec: SegmentsSpec) -> Iterator[None]:
+    """A user SQL expression that binds but fails on the data (e.g. a cast) is an error, not a bug."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise EngineError(f"DuckDB refused a step built from {spec.file}: {first}",
+                          "check the SQL expressions of features and segments against the data") from None
 
 
 def _safe_id(fmt: str) -> str:
