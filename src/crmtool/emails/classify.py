@@ -296,10 +296,10 @@ def classify_values(
                 "'[0-9]+$', '')")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {prefix}_loc AS
-        SELECT a.value, r.role IS NOT NULL AS role, s.random_score
+        SELECT a.value, r.role IS NOT NULL AS role, coalesce(s.random_score, 0) AS random_score
         FROM (SELECT value, {role_key} AS rk FROM {prefix}_addr WHERE ok) a
         LEFT JOIN {prefix}_roles r ON r.role = a.rk
-        JOIN ({random_score_query(f"{prefix}_addr WHERE ok", "value", "local")}) s ON s.value = a.value""")
+        LEFT JOIN ({random_score_query(f"{prefix}_addr WHERE ok", "value", "local")}) s ON s.value = a.value""")
     timings["local_parts"] = round(time.perf_counter() - t2, 3)
 
     # 4. history (bounces, suppressions) and MX
