@@ -223,13 +223,15 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, reasons: tuple[str, 
     second = ", ".join(f"{a.second.format(ident(a.name))} AS {ident(a.name)}" for a in everything)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {target}_all AS
-        SELECT {id_sql("raw_id")} AS customer_id, {second}
-        FROM (SELECT raw_id, {first} FROM (SELECT *, {skip} AS skip FROM ({source})) GROUP BY raw_id)
-        GROUP BY 1""")
-    known = "customer_id IN (SELECT customer_id FROM seg_customers)"
-    sums = ", ".join(f"coalesce(sum({ident('skip:' + r)}) FILTER (WHERE {known}), 0)" for r in reasons)
-    row = con.execute(f"SELECT coalesce(sum(n_rows), 0), coalesce(sum(n_rows) FILTER (WHERE customer_id IS NULL "
-                      f"OR customer_id = '' OR NOT {known}), 0), {sums} FROM {target}_all").fetchall()[0]
+        SELECT a.*, k.customer_id IS NOT NULL AS known
+        FROM (SELECT {id_sql("raw_id")} AS customer_id, {second}
+              FROM (SELECT raw_id, {first} FROM (SELECT *, {skip} AS skip FROM ({source})) GROUP BY raw_id)
+              GROUP BY 1) a
+        LEFT JOIN (SELECT customer_id FROM seg_customers) k USING (customer_id)""")
+    known = "known"
+    sums = ", ".join(f"coalesce(sum({ident('skip:' + r)}) FILTER (WHERE known), 0)" for r in reasons)
+    row = con.execute(f"SELECT coalesce(sum(n_rows), 0), coalesce(sum(n_rows) FILTER (WHERE NOT known), 0), "
+                      f"{sums} FROM {target}_all").fetchall()[0]
     skipped = {"unknown_customer": int(row[1])} | {r: int(n) for r, n in zip(reasons, row[2:], strict=True)}
     keep = ", ".join(ident(a.name) for a in aggs)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT customer_id, {keep} FROM {target}_all "
