@@ -235,3 +235,24 @@ def test_cli_missing_key_stops_before_writing(tmp_path: Path, monkeypatch: pytes
 def test_erase_needs_exactly_one_mode(tmp_path: Path) -> None:
     code, output = cli("erase", "-w", tmp_path / "w.duckdb")
     assert code == 2 and "exactly one of --requests FILE or --check FILE" in output
+
+
+def test_a_shared_address_of_an_erased_person_does_not_erase_others_later(ws: Workspace, tmp_path: Path) -> None:
+    ws.con.execute(
+        "CREATE TABLE clean_c AS SELECT * FROM (VALUES (1, 'C1', 'info@shop.es', '600000001'), "
+        "(2, 'C2', 'info@shop.es', '600000002'), (3, 'C3', 'c3@x.es', '600000003')) v(_row, customer_id, email, phone)"
+    )
+    req = tmp_path / "r.csv"
+    req.write_text("customer_id\nC1\nC3\n", encoding="utf-8")
+    result = erase(ws, req, out_dir=tmp_path / "o")
+    assert result.rows_removed == {"clean_c": 2}
+    recorded = {r[0] for r in ws.con.execute("SELECT token FROM privacy_erasures").fetchall()}
+    h = ws.hasher
+    assert h.token("c3@x.es") in recorded and h.token("+34600000003") in recorded  # C3's own identifiers
+    assert h.token("info@shop.es") not in recorded  # C2 still uses it
+    ws.con.execute(
+        "CREATE TABLE data_new AS SELECT * FROM (VALUES (1, 'C2', 'info@shop.es', '600000002'), "
+        "(2, 'C7', 'C3@x.es', NULL)) v(_row, customer_id, email, phone)"
+    )
+    assert drop_erased(ws, "data_new") == 1
+    assert ws.con.execute("SELECT customer_id FROM data_new").fetchall() == [("C2",)]

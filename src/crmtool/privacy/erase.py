@@ -63,6 +63,32 @@ TOKEN_PREFIX = "k:"
 
 
 # --------------------------------------------------------------------------- matching in clear
+def keys_table(con: duckdb.DuckDBPyConnection, table: str, cols: IdentityColumns) -> str:
+    """One scan of ``table`` into a temp table of its normalised identifiers, reused by every step.
+
+    Columns: ``rid`` (rowid), ``id``, ``em0..`` (normalised emails), ``pk0..`` (phone keys) and
+    ``ph0..`` (raw phones, normalised exactly only for the few rows whose key matches).
+    """
+    name = f"__erase_keys_{abs(hash(table)) % 10**8}"
+    parts = ["t.rowid AS rid", (id_sql(f"t.{ident(cols.id)}") if cols.id else "CAST(NULL AS VARCHAR)") + " AS id"]
+    joins = []
+    for k, col in enumerate(cols.emails):
+        expr, join = email_norm(con, table, col, "t")
+        parts.append(f"nullif({expr}, '') AS em{k}")
+        joins.append(join)
+    for j, col in enumerate(cols.phones):
+        parts.append(f"{phone_key_sql(f't.{ident(col)}')} AS pk{j}")
+        parts.append(f"CAST(t.{ident(col)} AS VARCHAR) AS ph{j}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(parts)} FROM {ident(table)} t {' '.join(joins)}"
+    )
+    _keys_tables.append(name)
+    return name
+
+
+_keys_tables: list[str] = []
+
+
 def _match_clear(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -70,30 +96,26 @@ def _match_clear(
     targets: str,
     hits: str,
     id_only: bool = False,
-) -> None:
-    """Insert into ``hits (tbl, rid, ref, id)`` the rows of ``table`` matching ``targets``.
+    keys: str | None = None,
+) -> str:
+    """Insert into ``hits (tbl, rid, ref, id)`` the rows of ``table`` matching ``targets``; returns the keys table.
 
     ``targets`` holds ``(type, norm, pkey, ref)`` in clear (from a request file).
     """
-    t = ident(table)
-    id_expr = id_sql(f"t.{ident(cols.id)}") if cols.id else "CAST(NULL AS VARCHAR)"
-    head = f"INSERT INTO {hits} SELECT DISTINCT {sql_str(table)}, t.rowid, r.ref, {id_expr}"
-    if cols.id:
-        con.execute(f"{head} FROM {t} t JOIN {targets} r ON r.type = '{ID}' AND {id_expr} = r.norm")
-    if id_only:
-        return
-    for col in cols.emails:
-        expr, join = email_norm(con, table, col, "t")
-        con.execute(f"{head} FROM {t} t {join} JOIN {targets} r ON r.type = '{EMAIL}' AND {expr} = r.norm")
-    for col in cols.phones:
-        c = f"t.{ident(col)}"
-        from crmtool.db import fetch_arrow
+    from crmtool.db import fetch_arrow
 
+    k = keys or keys_table(con, table, cols)
+    head = f"INSERT INTO {hits} SELECT DISTINCT {sql_str(table)}, k.rid, r.ref, k.id"
+    if cols.id:
+        con.execute(f"{head} FROM {k} k JOIN {targets} r ON r.type = '{ID}' AND k.id = r.norm")
+    if id_only:
+        return k
+    for e in range(len(cols.emails)):
+        con.execute(f"{head} FROM {k} k JOIN {targets} r ON r.type = '{EMAIL}' AND k.em{e} = r.norm")
+    for j in range(len(cols.phones)):
         cand = (
             fetch_arrow(
-                con,
-                f"SELECT DISTINCT CAST({c} AS VARCHAR) FROM {t} t JOIN {targets} r "
-                f"ON r.type = '{PHONE}' AND {phone_key_sql(c)} = r.pkey",
+                con, f"SELECT DISTINCT k.ph{j} FROM {k} k JOIN {targets} r ON r.type = '{PHONE}' AND k.pk{j} = r.pkey"
             )
             .column(0)
             .to_pylist()
@@ -102,9 +124,10 @@ def _match_clear(
             continue
         pm = phone_norm_map(con, cand)
         con.execute(
-            f"{head} FROM {t} t JOIN {pm} m ON m.raw = CAST({c} AS VARCHAR) "
+            f"{head} FROM {k} k JOIN {pm} m ON m.raw = k.ph{j} "
             f"JOIN {targets} r ON r.type = '{PHONE}' AND r.norm = m.norm"
         )
+    return k
 
 
 def _new_hits(con: Any) -> None:
@@ -178,6 +201,8 @@ def _targets_from(con: Any, source: str) -> None:
 
 
 def _cleanup(con: Any) -> None:
+    while _keys_tables:
+        con.execute(f"DROP TABLE IF EXISTS {_keys_tables.pop()}")
     for t in (
         "__erase_req",
         TARGETS,
@@ -312,8 +337,7 @@ def erase(
         tables = customer_tables(con, key)
         with run.timed("match"):
             _new_hits(con)
-            for table, cols in tables.items():
-                _match_clear(con, table, cols, TARGETS, HITS)
+            keys = {table: _match_clear(con, table, cols, TARGETS, HITS) for table, cols in tables.items()}
             # widen: the same customer id everywhere, and duplicates found by dedupe
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE __erase_ids AS SELECT DISTINCT norm AS id, ref FROM {TARGETS} "
@@ -326,8 +350,8 @@ def erase(
             )
             for table, cols in tables.items():
                 if cols.id:
-                    _match_clear(con, table, cols, TARGETS, HITS, id_only=True)
-            linked = _linked_identifiers(ws, tables)
+                    _match_clear(con, table, cols, TARGETS, HITS, id_only=True, keys=keys[table])
+            linked = _linked_identifiers(ws, tables, keys)
         with run.timed("record"):
             con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_tokens AS
                 SELECT type, norm, crm_token(norm) AS token, ref, requested_at, false AS linked FROM (
@@ -489,59 +513,54 @@ def erase(
     return result
 
 
-def _linked_identifiers(ws: Workspace, tables: dict[str, IdentityColumns]) -> str:
+def _linked_identifiers(ws: Workspace, tables: dict[str, IdentityColumns], keys: dict[str, str]) -> str:
     """Temp table ``(type, norm, ref)``: ids, emails and valid phones of every row about to be erased.
 
     Their tokens are recorded too, so a later import drops these people even by another identifier.
+    An email or phone that rows *not* being erased also carry (``info@company.es``, a shared
+    landline) is left out: it identifies someone else too.
     """
-    from crmtool.db import fetch_arrow
     from crmtool.normalise import phone_e164
-    from crmtool.privacy.identity import norm_email, norm_phone
 
     con = ws.con
-    con.execute("CREATE OR REPLACE TEMP TABLE __erase_linked_raw (type VARCHAR, raw VARCHAR, ref VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE __erase_linked_raw (type VARCHAR, value VARCHAR, ref VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE __erase_shared (type VARCHAR, value VARCHAR)")
     for table, cols in tables.items():
-        t = ident(table)
-        join = f"FROM {t} t JOIN {HITS} h ON h.tbl = {sql_str(table)} AND h.rid = t.rowid"
+        k = keys[table]
+        hit = f"FROM {k} k JOIN {HITS} h ON h.tbl = {sql_str(table)} AND h.rid = k.rid"
+        other = f"FROM {k} k WHERE k.rid NOT IN (SELECT rid FROM {HITS} WHERE tbl = {sql_str(table)})"
         if cols.id:
+            con.execute(f"INSERT INTO __erase_linked_raw SELECT DISTINCT '{ID}', k.id, h.ref {hit}")
+        for e in range(len(cols.emails)):
+            con.execute(f"INSERT INTO __erase_linked_raw SELECT DISTINCT '{EMAIL}', k.em{e}, h.ref {hit}")
             con.execute(
-                f"INSERT INTO __erase_linked_raw SELECT DISTINCT '{ID}', {id_sql('t.' + ident(cols.id))}, h.ref {join}"
+                f"INSERT INTO __erase_shared SELECT DISTINCT '{EMAIL}', k.em{e} {other} AND k.em{e} IN "
+                f"(SELECT value FROM __erase_linked_raw WHERE type = '{EMAIL}')"
             )
-        for kind, col_list in ((EMAIL, cols.emails), (PHONE, cols.phones)):
-            for col in col_list:
-                con.execute(
-                    f"INSERT INTO __erase_linked_raw SELECT DISTINCT '{kind}', "
-                    f"CAST(t.{ident(col)} AS VARCHAR), "
-                    f"h.ref {join}"
-                )
-    raw = fetch_arrow(con, "SELECT DISTINCT type, raw FROM __erase_linked_raw WHERE raw IS NOT NULL")
-    types, values = raw.column(0).to_pylist(), raw.column(1).to_pylist()
-    normed: list[str | None] = []
-    for typ, value in zip(types, values, strict=True):
-        if typ == EMAIL:
-            v = norm_email(value)
-            normed.append(v if v and "@" in v else None)
-        elif typ == PHONE:
-            normed.append(norm_phone(value) if phone_e164(value) else None)  # garbage phones are not identifiers
-        else:
-            normed.append(value)
-    import pyarrow as pa
-
-    con.register(
-        "__erase_arrow",
-        pa.table(
-            {
-                "type": pa.array(types, pa.string()),
-                "raw": pa.array(values, pa.string()),
-                "norm": pa.array(normed, pa.string()),
-            }
-        ),
-    )
-    con.execute("""CREATE OR REPLACE TEMP TABLE __erase_linked AS
-        SELECT DISTINCT l.type, a.norm, l.ref FROM __erase_linked_raw l JOIN __erase_arrow a
-        ON a.type = l.type AND a.raw = l.raw WHERE a.norm IS NOT NULL""")
-    con.unregister("__erase_arrow")
+        for j in range(len(cols.phones)):
+            con.execute(f"INSERT INTO __erase_linked_raw SELECT DISTINCT '{PHONE}', k.ph{j}, h.ref {hit}")
+            con.execute(
+                f"INSERT INTO __erase_shared SELECT DISTINCT 'phone_key', k.pk{j} {other} AND k.pk{j} IN "
+                f"(SELECT {phone_key_sql('value')} FROM __erase_linked_raw WHERE type = '{PHONE}')"
+            )
+    phones = [
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT value FROM __erase_linked_raw WHERE type = '{PHONE}' AND value IS NOT NULL"
+        ).fetchall()
+    ]
+    valid = [p for p in phones if phone_e164(p)]  # garbage phones are not identifiers
+    pm = phone_norm_map(con, valid)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_linked AS
+        SELECT DISTINCT l.type, CASE WHEN l.type = '{PHONE}' THEN m.norm ELSE l.value END AS norm, l.ref
+        FROM __erase_linked_raw l LEFT JOIN {pm} m ON l.type = '{PHONE}' AND m.raw = l.value
+        WHERE CASE WHEN l.type = '{PHONE}' THEN m.norm ELSE l.value END IS NOT NULL
+          AND (l.type <> '{EMAIL}' OR (contains(l.value, '@')
+               AND l.value NOT IN (SELECT value FROM __erase_shared WHERE type = '{EMAIL}')))
+          AND (l.type <> '{PHONE}'
+               OR {phone_key_sql("l.value")} NOT IN (SELECT value FROM __erase_shared WHERE type = 'phone_key'))""")
     con.execute("DROP TABLE IF EXISTS __erase_linked_raw")
+    con.execute("DROP TABLE IF EXISTS __erase_shared")
     return "__erase_linked"
 
 
@@ -617,50 +636,109 @@ def check_erasures(
 
 
 # --------------------------------------------------------------------------- never come back
-def erased_rows_sql(
-    ws: Workspace, table: str, key_column: str | None, email_column: str | None, phone_column: str | None
-) -> str | None:
-    """SQL selecting the ``rowid`` of rows of ``table`` whose identifiers were erased (``None``: none)."""
+def erasure_kinds(ws: Workspace) -> set[str]:
+    ensure_tables(ws.con)
+    return {str(r[0]) for r in ws.con.execute("SELECT DISTINCT identifier_type FROM privacy_erasures").fetchall()}
+
+
+def token_table(
+    ws: Workspace,
+    table: str,
+    key_column: str | None,
+    email_column: str | None,
+    phone_column: str | None,
+    *,
+    id_tokens: bool,
+    email_tokens: bool,
+    phone_keys: bool,
+    name: str,
+) -> str:
+    """One scan of ``table`` into temp table ``name``: ``rid`` plus, as asked, ``id``/``it`` (id and its
+    token), ``em``/``et`` (normalised email and its token), ``ph``/``pkt`` (raw phone, token of its key)."""
     con = ws.con
-    ensure_tables(con)
-    kinds = {str(r[0]) for r in con.execute("SELECT DISTINCT identifier_type FROM privacy_erasures").fetchall()}
-    if not kinds:
-        return None
     ws.hasher  # noqa: B018 - registers crm_token()
-    t = ident(table)
-    parts = []
-    if key_column and ID in kinds:
-        parts.append(
-            f"SELECT t.rowid AS rid FROM {t} t WHERE crm_token({id_sql('t.' + ident(key_column))}) IN "
-            f"(SELECT token FROM privacy_erasures WHERE identifier_type = '{ID}')"
-        )
-    if email_column and EMAIL in kinds:
+    parts = ["t.rowid AS rid"]
+    join = ""
+    if key_column:
+        idv = id_sql(f"t.{ident(key_column)}")
+        parts.append(f"{idv} AS id")
+        if id_tokens:
+            parts.append(f"crm_token({idv}) AS it")
+    if email_column:
         expr, join = email_norm(con, table, email_column, "t")
+        parts.append(f"nullif({expr}, '') AS em")
+        if email_tokens:
+            parts.append(f"crm_token(nullif({expr}, '')) AS et")
+    if phone_column and phone_keys:
+        c = f"t.{ident(phone_column)}"
+        parts.append(f"CAST({c} AS VARCHAR) AS ph")
+        parts.append(f"crm_token({phone_key_sql(c)}) AS pkt")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS SELECT {', '.join(parts)} FROM {ident(table)} t {join}")
+    return name
+
+
+def erased_from_tokens(
+    ws: Workspace, tokens: str, kinds: set[str], *, has_id: bool, has_email: bool, has_phone: bool
+) -> str | None:
+    """SQL selecting ``rid`` of the rows of a :func:`token_table` whose identifiers were erased."""
+    parts = []
+    if has_id and ID in kinds:
         parts.append(
-            f"SELECT t.rowid AS rid FROM {t} t {join} WHERE crm_token(nullif({expr}, '')) IN "
+            f"SELECT rid FROM {tokens} WHERE it IN (SELECT token FROM privacy_erasures WHERE identifier_type = '{ID}')"
+        )
+    if has_email and EMAIL in kinds:
+        parts.append(
+            f"SELECT rid FROM {tokens} WHERE et IN "
             f"(SELECT token FROM privacy_erasures WHERE identifier_type = '{EMAIL}')"
         )
-    if phone_column and PHONE in kinds:
+    if has_phone and PHONE in kinds:
         from crmtool.db import fetch_arrow
 
-        c = f"t.{ident(phone_column)}"
         cand = (
             fetch_arrow(
-                con,
-                f"SELECT DISTINCT CAST({c} AS VARCHAR) FROM {t} t WHERE crm_token({phone_key_sql(c)}) "
-                f"IN (SELECT key_token FROM privacy_match_keys)",
+                ws.con, f"SELECT DISTINCT ph FROM {tokens} WHERE pkt IN (SELECT key_token FROM privacy_match_keys)"
             )
             .column(0)
             .to_pylist()
         )
         if cand:
-            pm = phone_norm_map(con, cand)
+            pm = phone_norm_map(ws.con, cand)
             parts.append(
-                f"SELECT t.rowid AS rid FROM {t} t JOIN {pm} m ON m.raw = CAST({c} AS VARCHAR) "
-                f"WHERE crm_token(m.norm) IN (SELECT token FROM privacy_erasures "
-                f"WHERE identifier_type = '{PHONE}')"
+                f"SELECT k.rid FROM {tokens} k JOIN {pm} m ON m.raw = k.ph WHERE crm_token(m.norm) IN "
+                f"(SELECT token FROM privacy_erasures WHERE identifier_type = '{PHONE}')"
             )
     return " UNION ".join(parts) if parts else None
+
+
+def erased_rows_sql(
+    ws: Workspace, table: str, key_column: str | None, email_column: str | None, phone_column: str | None
+) -> str | None:
+    """SQL selecting the ``rowid`` (as ``rid``) of rows of ``table`` whose identifiers were erased.
+
+    ``None`` when nothing was ever erased. Builds the temp table ``__erased_tokens``.
+    """
+    kinds = erasure_kinds(ws)
+    if not kinds:
+        return None
+    want_id, want_email, want_phone = (
+        bool(key_column) and ID in kinds,
+        bool(email_column) and EMAIL in kinds,
+        bool(phone_column) and PHONE in kinds,
+    )
+    if not (want_id or want_email or want_phone):
+        return None
+    tok = token_table(
+        ws,
+        table,
+        key_column if want_id else None,
+        email_column if want_email else None,
+        phone_column if want_phone else None,
+        id_tokens=want_id,
+        email_tokens=want_email,
+        phone_keys=want_phone,
+        name="__erased_tokens",
+    )
+    return erased_from_tokens(ws, tok, kinds, has_id=want_id, has_email=want_email, has_phone=want_phone)
 
 
 def drop_erased(
@@ -694,6 +772,7 @@ def drop_erased(
         return n
     finally:
         con.execute("DROP TABLE IF EXISTS __erased_rows")
+        con.execute("DROP TABLE IF EXISTS __erased_tokens")
         drop_maps(con)
 
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from crmtool.kinds.base import ident
 from crmtool.privacy.consent import ChannelConsent, normalise_consent_sql
-from crmtool.privacy.erase import erased_rows_sql
-from crmtool.privacy.identity import EMAIL, ID, drop_maps, email_norm, ensure_tables, id_sql, table_columns
+from crmtool.privacy.erase import erased_from_tokens, erasure_kinds, token_table
+from crmtool.privacy.identity import EMAIL, ID, PHONE, drop_maps, ensure_tables, table_columns
 
 if TYPE_CHECKING:
     from crmtool.workspace import Workspace
@@ -62,34 +62,47 @@ def mailable_table(
         state = normalise_consent_sql(f"t.{ident(consent_column)}")
     else:
         state = "'unknown'"
-    email_expr, join = email_norm(con, table, email_column, "t")
-    id_token = f"crm_token({id_sql('t.' + ident(key_column))})" if key_column else "NULL"
+    kinds = erasure_kinds(ws)
+    id_sup = bool(con.execute("SELECT count(*) FROM privacy_suppressions WHERE channel = 'id'").fetchall()[0][0])
+    want_id = bool(key_column) and (id_sup or ID in kinds)
+    want_phone = bool(phone_column) and PHONE in kinds
+    tok = token_table(
+        ws,
+        table,
+        key_column if want_id else None,
+        email_column,
+        phone_column if want_phone else None,
+        id_tokens=want_id,
+        email_tokens=True,
+        phone_keys=want_phone,
+        name=f"__mailable_tok_{table}",
+    )
     bounced = "false"
     if ws.table_exists("email_bounces"):
-        bounced = "et IN (SELECT token FROM email_bounces WHERE bounce_type IN ('hard', 'complaint'))"
-    erased = erased_rows_sql(ws, table, key_column, email_column, phone_column)
-    erased_join = f"LEFT JOIN (SELECT DISTINCT rid FROM ({erased})) er ON er.rid = t.rowid" if erased else ""
+        bounced = "k.et IN (SELECT token FROM email_bounces WHERE bounce_type IN ('hard', 'complaint'))"
+    erased = erased_from_tokens(ws, tok, kinds, has_id=want_id, has_email=True, has_phone=want_phone)
+    erased_join = f"LEFT JOIN (SELECT DISTINCT rid FROM ({erased})) er ON er.rid = k.rid" if erased else ""
     erased_flag = "er.rid IS NOT NULL" if erased else "false"
+    id_suppressed = (
+        f"OR k.it IN (SELECT token FROM privacy_suppressions WHERE channel = '{ID}')" if want_id and id_sup else ""
+    )
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {ident(out)} AS
             SELECT r AS {ident(row_column)}, reason IS NULL AS mailable, reason AS not_mailable_reason FROM (
-                SELECT r, CASE
-                    WHEN is_erased THEN 'erased'
-                    WHEN et IN (SELECT token FROM privacy_suppressions WHERE channel = '{EMAIL}')
-                      OR it IN (SELECT token FROM privacy_suppressions WHERE channel = '{ID}')
+                SELECT {row_expr} AS r, CASE
+                    WHEN {erased_flag} THEN 'erased'
+                    WHEN k.et IN (SELECT token FROM privacy_suppressions WHERE channel = '{EMAIL}') {id_suppressed}
                     THEN 'suppressed'
                     WHEN {bounced} THEN 'bounced'
-                    WHEN em IS NULL OR NOT contains(em, '@') THEN 'no_email'
-                    WHEN cs = 'denied' THEN 'consent_denied'
-                    WHEN cs <> 'granted' THEN 'consent_unknown'
+                    WHEN k.em IS NULL OR NOT contains(k.em, '@') THEN 'no_email'
+                    WHEN {state} = 'denied' THEN 'consent_denied'
+                    WHEN {state} <> 'granted' THEN 'consent_unknown'
                 END AS reason
-                FROM (SELECT {row_expr} AS r, nullif({email_expr}, '') AS em,
-                             crm_token(nullif({email_expr}, '')) AS et,
-                             {id_token} AS it, {state} AS cs, {erased_flag} AS is_erased
-                      FROM {ident(table)} t {join} {erased_join}))
+                FROM {ident(table)} t JOIN {tok} k ON k.rid = t.rowid {erased_join})
             ORDER BY 1""")
     finally:
+        con.execute(f"DROP TABLE IF EXISTS {tok}")
         drop_maps(con)
     counts = dict(
         con.execute(
