@@ -375,3 +375,13 @@ def test_validate_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert result.exit_code == 0
     assert [p.name for p in tmp_path.iterdir()] == ["clientes.csv"]
     assert source.read_bytes() == EXAMPLE.read_bytes()
+
+
+def test_help_does_not_import_heavy_libraries() -> None:
+    # STYLE: heavy libraries are imported where used, so `crmtool --help` answers fast
+    heavy = ["duckdb", "polars", "pyarrow", "rapidfuzz", "dns", "phonenumbers", "email_validator", "ftfy",
+             "jsonschema", "stdnum"]
+    code = ("import sys; from crmtool.cli import app; "
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert proc.stdout.strip() == ""
