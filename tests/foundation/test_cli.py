@@ -385,3 +385,14 @@ def test_help_does_not_import_heavy_libraries() -> None:
             f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert proc.stdout.strip() == ""
+
+
+def test_log_file_in_a_new_folder_is_created_and_an_unwritable_one_is_exit_2(tmp_path: Path) -> None:
+    base = ("validate", EXAMPLE, *_rules_args(), "--workspace", ":memory:", "-q")
+    nested = tmp_path / "logs" / "crm" / "run.log"
+    assert cli(*base, "--log-file", nested).exit_code == 0
+    assert "INFO" in nested.read_text(encoding="utf-8")
+    result = cli(*base, "--log-file", tmp_path)  # a folder
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: --log-file {tmp_path} cannot be written")
+    assert "Traceback" not in result.stderr

@@ -58,7 +58,12 @@ class Ui:
             log.removeHandler(old)  # an earlier command's --log-file (same process) gets nothing more
             old.close()
         if log_file is not None:
-            handler = logging.FileHandler(log_file, encoding="utf-8")
+            try:
+                log_file.parent.mkdir(parents=True, exist_ok=True)
+                handler = logging.FileHandler(log_file, encoding="utf-8")
+            except OSError as exc:  # before any work: a usage error, not a traceback
+                self.err.print(f"error: --log-file {log_file} cannot be written ({exc.strerror})", markup=False)
+                raise typer.Exit(int(ExitCode.USAGE)) from None
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             log.addHandler(handler)
             log.setLevel(logging.INFO)
