@@ -17,7 +17,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from crmtool.errors import UsageError
-from crmtool.segments.conditions import Compiler, ident, sql_str
+from crmtool.segments.conditions import Compiler, sql_str
 from crmtool.segments.holdout import bucket_sql
 from crmtool.segments.spec import SegmentsSpec
 
@@ -338,6 +338,3 @@ def overlap(
         matrix[int(i)][int(j)] = int(c)
     return matrix
 
-
-def ident_list(names: list[str]) -> str:
-    return ", ".join(ident(n) for n in names)
