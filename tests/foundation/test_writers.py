@@ -144,3 +144,12 @@ def test_outputs_get_the_usual_permissions_not_the_temp_file_ones(ws: Workspace,
         os.umask(umask)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
     assert modes == {"o.csv": 0o644, "o.parquet": 0o644, "o1252.csv": 0o644, "manifest.json": 0o644}
+
+
+def test_output_folder_below_a_file_is_a_usage_error(ws: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    target = tmp_path / "afile" / "sub" / "o.csv"
+    with pytest.raises(UsageError, match=r"cannot write .*o\.csv \(Not a directory\)"):
+        write_query(ws.con, _table(ws, ["a"]), target, "csv")
+    with pytest.raises(UsageError, match="cannot write"):
+        write_text_atomic(target, "{}")

@@ -28,8 +28,12 @@ HARMLESS_NUMBER = r"^[+-]?[0-9][0-9 ().,-]*$"
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:  # e.g. --out below a file, or a read-only folder
+        raise UsageError(f"cannot write {target} ({exc.strerror})", "choose an output folder you can write to") \
+            from None
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp makes the file owner-only; an output gets the usual permissions (as DuckDB's COPY gives)
@@ -58,8 +62,10 @@ def _neutralised_select(con: duckdb.DuckDBPyConnection, query: str) -> str:
     for name, ctype, *_ in cols:
         ident = '"' + name.replace('"', '""') + '"'
         if ctype == "VARCHAR":
+            # a cheap first-character test keeps the regexes off almost every cell
             parts.append(
-                f"CASE WHEN regexp_matches({ident}, '{FORMULA_TRIGGER}') "
+                f"CASE WHEN left({ident}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) "
+                f"AND regexp_matches({ident}, '{FORMULA_TRIGGER}') "
                 f"AND NOT regexp_matches({ident}, '{HARMLESS_NUMBER}') "
                 f"THEN '''' || {ident} ELSE {ident} END AS {ident}"
             )
