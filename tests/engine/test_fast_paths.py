@@ -14,7 +14,7 @@ from crmtool.kinds.national_id import es_id_verdict
 from crmtool.normalise import parse_decimal, phone_e164
 from crmtool.phone_sql import e164_fast_sql
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _eval(expr_of_v: str, values: list[str]) -> list[str | None]:
