@@ -15,6 +15,7 @@ Run: ``python bench/emails_bench.py [--rows 1000000] [--mx-domains 10000] [--ski
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -78,13 +79,14 @@ def bench_offline(rows: int, skip_file: bool) -> None:
     print(f"generated {n:,} rows, {d:,} distinct addresses ({1 - d / n:.0%} repeats) in {took:.1f} s")
     options = ClassifyOptions(lists=EmailLists.load())
     con.execute("CREATE OR REPLACE TEMP VIEW vals AS SELECT DISTINCT email AS value FROM rows")
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     result = classify_values(con, "vals", options)
     con.execute(f"CREATE OR REPLACE TABLE per_row AS SELECT r._row, c.* FROM rows r JOIN {result.table} c "
                 f"ON c.value = r.email")
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     print(f"offline classification of {n:,} rows ({result.addresses:,} distinct, {result.domains:,} domains): "
-          f"{wall:.2f} s wall  steps {result.timings}")
+          f"{wall:.2f} s wall, {cpu:.2f} s CPU (all threads); load average {os.getloadavg()[0]:.1f}\n"
+          f"  steps (wall): {result.timings}")
     for status, count in con.execute("SELECT status, count(*) FROM per_row GROUP BY 1 ORDER BY 1").fetchall():
         print(f"  {status:8} {count:,}")
     if skip_file:

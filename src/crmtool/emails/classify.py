@@ -362,14 +362,13 @@ def classify_values(
         "suppressed": "h.suppressed" if hist else "false",
         "dns_timeout": "m.mx IN ('timeout', 'error')" if mx_report else "false",
     }
+    flags = ", ".join(f"coalesce({conds[r]}, false) AS r_{r}" for r in REASONS)
     items = []
     for reason in REASONS:
-        label = "coalesce(a.detail, 'syntax:invalid')" if reason == "syntax" else f"'{reason}'"
-        items.append(f"CASE WHEN coalesce({conds[reason]}, false) THEN {label} END")
+        label = "coalesce(detail, 'syntax:invalid')" if reason == "syntax" else f"'{reason}'"
+        items.append(f"CASE WHEN r_{reason} THEN {label} END")
     reasons_sql = f"list_filter([{', '.join(items)}], lambda x: x IS NOT NULL)"
-    risk_terms = " * ".join(
-        f"(CASE WHEN coalesce({conds[r]}, false) THEN {1 - WEIGHTS[r] / 100:.2f} ELSE 1 END)" for r in REASONS
-    )
+    risk_terms = " * ".join(f"(CASE WHEN r_{r} THEN {1 - WEIGHTS[r] / 100:.2f} ELSE 1 END)" for r in REASONS)
     joins = [
         f"LEFT JOIN {prefix}_dom d ON d.domain = a.domain AND a.ok",
         f"LEFT JOIN {prefix}_loc l ON l.value = a.value",
@@ -380,26 +379,29 @@ def classify_values(
         joins.append(f"LEFT JOIN {prefix}_mx m ON m.ascii = d.ascii")
 
     def any_of(names: frozenset[str]) -> str:
-        return " OR ".join(f"coalesce({conds[r]}, false)" for r in REASONS if r in names)
+        return " OR ".join(f"r_{r}" for r in REASONS if r in names)
 
     out = f"{prefix}_result"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {out} AS
-        SELECT a.value, a.normalized, a.domain,
+        SELECT value, normalized, domain,
                CASE WHEN {any_of(INVALID_REASONS)} THEN 'invalid'
                     WHEN {any_of(RISKY_REASONS)} THEN 'risky'
                     WHEN {any_of(UNKNOWN_REASONS)} THEN 'unknown'
                     ELSE 'valid' END AS status,
                {reasons_sql} AS reasons,
-               CASE WHEN d.lookalike IS NOT NULL THEN a.local || '@' || d.lookalike
-                    WHEN d.typo IS NOT NULL THEN a.local || '@' || d.typo
-                    WHEN NOT a.ok THEN a.fixed END AS suggestion,
+               suggestion,
                CAST(round(100 * (1 - {risk_terms})) AS INTEGER) AS risk,
-               list_filter([CASE WHEN d.provider THEN 'free_provider' END,
-                            CASE WHEN a.ok AND NOT d.provider AND NOT d.disposable AND d.tld_ok
-                                 AND d.typo IS NULL AND NOT d.homoglyph THEN 'corporate' END],
-                           lambda x: x IS NOT NULL) AS tags
-        FROM {prefix}_addr a {" ".join(joins)}""")
+               list_filter([CASE WHEN provider THEN 'free_provider' END,
+                            CASE WHEN corporate THEN 'corporate' END], lambda x: x IS NOT NULL) AS tags
+        FROM (SELECT a.value, a.normalized, a.domain, a.detail, {flags},
+                     CASE WHEN d.lookalike IS NOT NULL THEN a.local || '@' || d.lookalike
+                          WHEN d.typo IS NOT NULL THEN a.local || '@' || d.typo
+                          WHEN NOT a.ok THEN a.fixed END AS suggestion,
+                     coalesce(d.provider, false) AS provider,
+                     coalesce(a.ok AND NOT d.provider AND NOT d.disposable AND d.tld_ok
+                              AND d.typo IS NULL AND NOT d.homoglyph, false) AS corporate
+              FROM {prefix}_addr a {" ".join(joins)})""")
     timings["assemble"] = round(time.perf_counter() - t5, 3)
     for t in ("_v", "_fast", "_slow", "_loc"):
         con.execute(f"DROP TABLE IF EXISTS {prefix}{t}")

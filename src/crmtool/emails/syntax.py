@@ -55,12 +55,11 @@ def _sql_lit(value: str) -> str:
 
 def fast_path_sql(value_sql: str) -> str:
     """SQL boolean: ``value_sql`` is an address the fast path may accept without email-validator."""
-    domain = f"lower(split_part({value_sql}, '@', 2))"
-    special = " AND ".join(f"NOT suffix({domain}, {_sql_lit('.' + d)})" for d in SPECIAL_USE)
-    return (
-        f"(length({value_sql}) <= 254 AND regexp_full_match({value_sql}, {_sql_lit(FAST_PATTERN)}) "
-        f"AND strpos({value_sql}, '@') <= 65 AND strpos({domain}, '--') = 0 AND {special})"
-    )
+    special = "(?i)\\.(" + "|".join(SPECIAL_USE) + ")$"
+    return (f"(length({value_sql}) <= 254 AND strpos({value_sql}, '@') <= 65 "
+            f"AND regexp_full_match({value_sql}, {_sql_lit(FAST_PATTERN)}) "
+            f"AND NOT regexp_matches({value_sql}, {_sql_lit(special)}) "
+            f"AND strpos(split_part({value_sql}, '@', 2), '--') = 0)")
 
 
 def fast_normalized_sql(value_sql: str) -> str:
