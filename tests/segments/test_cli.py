@@ -77,9 +77,18 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 def test_help_and_schema() -> None:
     res = invoke("segment", "--help")
     assert res.exit_code == 0
-    for cmd in ("run", "preview", "diff", "export-audience"):
+    for cmd in ("run", "check", "preview", "diff", "export-audience"):
         assert cmd in res.output
-    for cmd in ("run", "preview", "diff", "export-audience"):
+    for cmd in ("run", "check", "preview", "diff", "export-audience"):
         assert invoke("segment", cmd, "--help").exit_code == 0
     res = invoke("rules", "schema", "segments")
     assert res.exit_code == 0 and json.loads(res.stdout)["title"] == "crmtool segments file"
+
+
+def test_check_validates_without_data(tmp_path: Path) -> None:
+    res = invoke("segment", "check", "-s", ROOT / "segments.yaml")
+    assert res.exit_code == 0 and "12 segments" in res.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("features:\n  a: 'b'\n  b: 'a'\nsegments: [{name: x, when: 'TRUE'}]\n", encoding="utf-8")
+    res = invoke("segment", "check", "-s", bad)
+    assert res.exit_code == 2 and f"{bad}:2: cycle between features: a -> b -> a" in res.stderr

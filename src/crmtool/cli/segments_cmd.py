@@ -196,6 +196,28 @@ def run(
     run_command(ui, body)
 
 
+@segment_app.command("check")
+def check(
+    segments: SegmentsOpt = Path("segments.yaml"),
+    quiet: QuietOpt = False,
+) -> None:
+    """Validate segments.yaml without data (schema, names, cycles, holdouts); exit 2 on any problem."""
+    from crmtool.segments.spec import load_segments
+
+    ui = Ui(quiet)
+
+    def body() -> ExitCode:
+        spec = load_segments(segments)
+        ui.info(
+            f"{segments}: {len(spec.segments)} segments, {len(spec.features)} features, "
+            f"{len(spec.campaigns)} campaign holdouts: ok (feature and column names are checked against "
+            f"the data when it runs)"
+        )
+        return ExitCode.OK
+
+    run_command(ui, body)
+
+
 @segment_app.command("preview")
 def preview(
     customers: CustomersArg,
