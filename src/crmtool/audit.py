@@ -254,9 +254,12 @@ def verify_log(path: Path, expected_head: str | None = None) -> VerifyResult:
     def bad(line_no: int, why: str) -> VerifyResult:
         return VerifyResult(False, n, len(runs_in_order), prev, why, line_no)
 
-    with path.open("r", encoding="utf-8", newline="\n") as fh:
+    with path.open("rb") as fh:
         for n, raw in enumerate(fh, start=1):
-            line = raw.rstrip("\n")
+            try:
+                line = raw.rstrip(b"\n").decode("utf-8")
+            except UnicodeDecodeError:
+                return bad(n, "not UTF-8 text")
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError:
@@ -305,10 +308,18 @@ def verify_log(path: Path, expected_head: str | None = None) -> VerifyResult:
 def iter_entries(path: Path) -> Iterator[dict[str, Any]]:
     if not path.is_file():
         raise InputError(f"{path}: no such audit log")
-    with path.open("r", encoding="utf-8") as fh:
-        for raw in fh:
-            if raw.strip():
-                yield json.loads(raw)
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                entry = json.loads(raw.decode("utf-8"))
+            except ValueError:  # UnicodeDecodeError and JSONDecodeError
+                raise InputError(f"{path}:{n}: not a crmtool audit entry",
+                                 "run 'crmtool audit verify' on the log") from None
+            if not isinstance(entry, dict):
+                raise InputError(f"{path}:{n}: not a crmtool audit entry", "run 'crmtool audit verify' on the log")
+            yield entry
 
 
 def filter_entries(path: Path, *, record_token: str | None = None, run: str | None = None,

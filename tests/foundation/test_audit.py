@@ -41,7 +41,7 @@ def _lines(path: Path) -> list[str]:
 
 
 def _put(path: Path, lines: list[str]) -> None:
-    path.write_text("".join(lines), encoding="utf-8")
+    path.write_bytes("".join(lines).encode("utf-8", "surrogateescape"))
 
 
 def _verify_cli(path: Path, *extra: str) -> tuple[int, str]:
@@ -117,6 +117,11 @@ def _drop_seal(lines: list[str]) -> list[str]:
     return lines[:-1]
 
 
+def _not_utf8(lines: list[str]) -> list[str]:
+    lines[3] = lines[3].replace('"new2"', '"new\udcff"')  # written with surrogateescape: byte 0xff
+    return lines
+
+
 def _blank_line(lines: list[str]) -> list[str]:
     lines.insert(3, "\n")
     return lines
@@ -133,6 +138,7 @@ TAMPERING = {
     "truncated_mid_line": (_truncate_mid_line, 6, "not a JSON object"),
     "seal_cut_off": (_drop_seal, 5, "has no seal"),
     "blank_line": (_blank_line, 4, "not a JSON object"),
+    "not_utf8": (_not_utf8, 4, "not UTF-8 text"),
 }
 
 
@@ -354,3 +360,14 @@ def test_bulk_entries_with_tricky_values_verify_and_read_back(tmp_path: Path) ->
     assert result.lines == len(TRICKY_VALUES) + 2
     changes = [e for e in iter_entries(path) if e["type"] == "change"]
     assert [e["old"] for e in changes] == TRICKY_VALUES
+
+
+@pytest.mark.parametrize("garbage", [b"\xff\xfe garbage\n", b'{"broken\n', b"[1, 2]\n"])
+def test_audit_show_on_a_damaged_log_is_exit_2_naming_the_line(tmp_path: Path, garbage: bytes) -> None:
+    path = _log(tmp_path / "a.jsonl")
+    with path.open("ab") as fh:
+        fh.write(garbage)
+    res = CliRunner().invoke(app, ["audit", "show", str(path), "--rule", "rule0"])
+    assert res.exit_code == 2
+    assert f"{path}:7: not a crmtool audit entry" in res.stderr
+    assert "Traceback" not in res.output
