@@ -244,9 +244,10 @@ def dedupe(
                 incremental, prev_model = False, None
     prep = prepare(con, table, spec, PREP)
     idc = ident(spec.id_column)
+    join_back = "p.__trow = t.rowid" if prep.row_join else f"p.__id = trim(CAST(t.{idc} AS VARCHAR))"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_src AS SELECT p.__rid, p.__id, {_row_hash_sql("t")}
         AS __hash,
-        t.* FROM {ident(table)} t JOIN {PREP} p ON p.__id = trim(CAST(t.{idc} AS VARCHAR))""")
+        t.* FROM {ident(table)} t JOIN {PREP} p ON {join_back}""")
     fresh = prep.rows
     if incremental:
         con.execute(f"ALTER TABLE {PREP} ADD COLUMN __fresh BOOLEAN DEFAULT true")
@@ -292,7 +293,7 @@ def dedupe(
     def score_into(levels: str, target: str, temp: bool) -> None:
         con.execute(f"""CREATE OR REPLACE {"TEMP " if temp else ""}TABLE {target} AS
             SELECT q.l, q.r, q.rule, {gcols}, {scoring}, ({veto}) AS vetoed, d.decision
-            FROM {levels} q LEFT JOIN __dd_dec d ON d.l = q.l AND d.r = q.r ORDER BY q.l, q.r""")
+            FROM {levels} q LEFT JOIN __dd_dec d ON d.l = q.l AND d.r = q.r""")
 
     score_into("__dd_levels", PAIRS, False)
     con.execute("DROP TABLE IF EXISTS __dd_levels")
@@ -370,11 +371,11 @@ def dedupe(
             outputs[name] = out_dir / f"{name}.{fmt}"
             write_query(con, query, outputs[name], fmt)
     lap("write")
-    con.execute(f"""CREATE TABLE IF NOT EXISTS {RECORDS} (record_id VARCHAR PRIMARY KEY, cluster_id VARCHAR,
+    con.execute(f"""CREATE TABLE IF NOT EXISTS {RECORDS} (record_id VARCHAR, cluster_id VARCHAR,
         row_hash VARCHAR, run_id VARCHAR)""")
     con.execute(f"DELETE FROM {RECORDS}")
     con.execute(f"""INSERT INTO {RECORDS} SELECT s.__id, s.__cid, s.__hash, {sql_str(run.run_id)}
-        FROM __dd_gsrc s ORDER BY s.__id""")
+        FROM __dd_gsrc s""")
     con.execute(f"CREATE TABLE IF NOT EXISTS {MODEL} (run_id VARCHAR, created_at TIMESTAMP, model JSON)")
     con.execute(f"INSERT INTO {MODEL} VALUES (?, now()::TIMESTAMP, ?)", [run.run_id, model.to_json()])
     result = DedupeResult(

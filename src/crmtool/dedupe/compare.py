@@ -18,8 +18,20 @@ if TYPE_CHECKING:
     import duckdb
 
 
-def _tokens(x: str) -> str:
-    return f"list_filter(string_split({x}, ' '), lambda w: length(w) > 2)"
+_PARTICLES = "('del', 'las', 'los', 'van', 'von', 'der', 'den', 'dos', 'das')"
+
+
+def _shared_token(lv: str, rv: str) -> str:
+    """The first two words of the two values share one (longer than 2 letters, not a particle):
+    ``garcia lopez`` ~ ``lopez``; cheaper than list functions over every pair."""
+    words = []
+    for side in (lv, rv):
+        words.append([f"split_part({side}, ' ', {k})" for k in (1, 2)])
+    conds = []
+    for a in words[0]:
+        for b in words[1]:
+            conds.append(f"({a} = {b} AND length({a}) > 2 AND {a} NOT IN {_PARTICLES})")
+    return "(" + " OR ".join(conds) + ")"
 
 
 def conditions(c: Comparison, prep: Prepared) -> tuple[str, list[str]]:
@@ -79,7 +91,7 @@ def conditions(c: Comparison, prep: Prepared) -> tuple[str, list[str]]:
     elif c.method == "surname":
         p = prep.f(c.column, "phonetic")
         conds += [
-            f"len(list_intersect({_tokens(lv)}, {_tokens(rv)})) > 0",
+            _shared_token(lv, rv),
             f"{jw} >= {t[0]}",
             f"({jw} >= {t[1]} OR l.{p} = r.{p} OR split_part(l.{p}, ' ', 1) = split_part(r.{p}, ' ', 1))",
         ]

@@ -32,9 +32,11 @@ _RULES = [
         (r"ll", "y"),
         (r"y", "i"),
         (r"h", ""),
-        (r"(.)\1+", r"\1"),
     )
 ]
+#: letters whose runs collapse to one (the alphabet left after the rules above)
+_COLLAPSE = "abdefgijklmnoprstu1"
+_RUNS = re.compile(f"([{_COLLAPSE}])\\1+")
 _LATER_VOWELS = re.compile(r"(?<=.)[aeiou]")
 
 
@@ -46,6 +48,7 @@ def phonetic_word(word: str) -> str:
     key = word
     for pattern, repl in _RULES:
         key = pattern.sub(repl, key)
+    key = _RUNS.sub(r"\1", key)
     return _LATER_VOWELS.sub("", key) or word[:1]
 
 
@@ -80,3 +83,26 @@ def canonical_name(value: str) -> str:
     if rest and first in table:
         return f"{table[first]} {rest}"
     return value
+
+
+def _sql_word(w: str) -> str:
+    """SQL of :func:`phonetic_word` over the word expression ``w`` (DuckDB/RE2: no look-arounds)."""
+    x = w
+    for old, new in (("ph", "f"), ("sch", "s"), ("sh", "s"), ("ch", "1"), ("qu", "k")):
+        x = f"replace({x}, '{old}', '{new}')"
+    x = f"regexp_replace({x}, 'gu([ei])', 'g\\1', 'g')"
+    x = f"regexp_replace({x}, 'g([ei])', 'j\\1', 'g')"
+    x = f"regexp_replace({x}, 'c([ei])', 's\\1', 'g')"
+    x = f"replace({x}, 'ck', 'k')"
+    x = f"regexp_replace({x}, '[cq]', 'k', 'g')"
+    for old, new in (("z", "s"), ("x", "ks"), ("v", "b"), ("w", "b"), ("ll", "y"), ("y", "i"), ("h", "")):
+        x = f"replace({x}, '{old}', '{new}')"
+    for letter in _COLLAPSE:
+        x = f"regexp_replace({x}, '{letter}{letter}+', '{letter}', 'g')"
+    return f"coalesce(nullif(left({x}, 1) || regexp_replace(substr({x}, 2), '[aeiou]', '', 'g'), ''), left({w}, 1))"
+
+
+def phonetic_sql(value: str) -> str:
+    """SQL of :func:`phonetic_key` over a normalised text expression (same keys, computed by DuckDB)."""
+    words = f"list_filter(string_split({value}, ' '), lambda w: w <> '')"
+    return f"array_to_string(list_transform({words}, lambda w: {_sql_word('w')}), ' ')"

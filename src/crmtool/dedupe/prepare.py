@@ -1,8 +1,8 @@
 """Prepare the records: one row per record with every normalised feature blocking and comparisons need.
 
 Features are DuckDB SQL over the input row (text normalisation, email parts, phone digits, dates)
-except the phonetic key and the nickname canonical form, which run in Python once per distinct
-normalised value and are joined back. Record ids must be unique and present.
+except the phonetic key and the nickname canonical form, which DuckDB computes once per distinct
+normalised value (a table each) and joins back. Record ids must be unique and present.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from crmtool.dedupe.names import canonical_name, phonetic_key
+from crmtool.dedupe.names import nickname_table, phonetic_sql
 from crmtool.dedupe.spec import DedupeSpec
 from crmtool.errors import InputError
 from crmtool.kinds.base import ident, sql_str
@@ -98,6 +98,7 @@ class Prepared:
     features: dict[tuple[str, str], str] = field(default_factory=dict)
     block_keys: list[str] = field(default_factory=list)
     tf: dict[str, str] = field(default_factory=dict)  # comparison name -> tf column
+    row_join: bool = False  # ``__trow`` holds the input table's rowid (a cheap join back)
 
     def f(self, column: str, transform: str) -> str:
         return self.features[(column, transform)]
@@ -141,9 +142,7 @@ def check_ids(con: duckdb.DuckDBPyConnection, table: str, id_column: str) -> int
 
 def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_table: str) -> Prepared:
     """Build ``out_table`` from ``table``; see :class:`Prepared`."""
-    import pyarrow as pa
 
-    from crmtool.db import fetch_arrow
 
     have = [r[0] for r in con.execute(f"DESCRIBE {ident(table)}").fetchall()]
     missing = [c for c in spec.columns() if c not in have]
@@ -171,30 +170,39 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
     base = f"__dd_base_{out_table}"
     # DuckDB 2.0 fails to bind the email expressions over an all-NULL column when statistics
     # propagation folds them ("BindBuiltinScalarFunction did not return ..."): off for this statement
+    kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [table]).fetchall()
+    prep.row_join = bool(kind) and kind[0][0] == "BASE TABLE"
+    trow = "t.rowid AS __trow, " if prep.row_join else ""
     con.execute("SET disabled_optimizers = 'statistics_propagation'")
     try:
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {base} AS
             SELECT CAST(row_number() OVER (ORDER BY trim(CAST(t.{idc} AS VARCHAR))) - 1 AS INTEGER) AS __rid,
-                   trim(CAST(t.{idc} AS VARCHAR)) AS __id, {", ".join(sql_cols)}
+                   trim(CAST(t.{idc} AS VARCHAR)) AS __id, {trow}{", ".join(sql_cols)}
             FROM {ident(table)} t""")
     finally:
         con.execute("RESET disabled_optimizers")
     joins: list[str] = []
     extra: list[str] = []
+    if any(t == "nickname" for _, t in prep.features):
+        nick = nickname_table()
+        con.execute("CREATE OR REPLACE TEMP TABLE __dd_nick (nick VARCHAR PRIMARY KEY, canon VARCHAR)")
+        con.executemany("INSERT INTO __dd_nick VALUES (?, ?)", sorted(nick.items()))
     for (col, transform), name in prep.features.items():
         if transform not in PY_TRANSFORMS:
             continue
         src = prep.f(col, "text")
-        values = fetch_arrow(con, f"SELECT DISTINCT {src} AS v FROM {base} WHERE {src} IS NOT NULL").column(0)
-        func = phonetic_key if transform == "phonetic" else canonical_name
-        pyvals = values.to_pylist()
-        mapped = pa.table({"v": values, "k": pa.array([func(v) for v in pyvals], pa.string())})
-        if transform == "nickname":  # canonical of the first word too (Pepe ~ José Luis is not asserted)
-            mapped = mapped.append_column(
-                "k1", pa.array([canonical_name(v.split(" ")[0]) for v in pyvals], pa.string())
-            )
+        distinct = f"(SELECT DISTINCT {src} AS v FROM {base} WHERE {src} IS NOT NULL) d"
+        # computed by DuckDB once per distinct value, joined back below
+        if transform == "phonetic":
+            query = f"SELECT d.v, {phonetic_sql('d.v')} AS k FROM {distinct}"
+        else:
+            query = f"""SELECT d.v, CASE WHEN nf.canon IS NOT NULL THEN nf.canon
+                    WHEN strpos(d.v, ' ') > 0 AND n1.canon IS NOT NULL THEN n1.canon || substr(d.v, strpos(d.v, ' '))
+                    ELSE d.v END AS k, coalesce(n1.canon, split_part(d.v, ' ', 1)) AS k1
+                FROM {distinct} LEFT JOIN __dd_nick nf ON nf.nick = d.v
+                LEFT JOIN __dd_nick n1 ON n1.nick = split_part(d.v, ' ', 1)"""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __dd_map_{name} AS {query}")
         mname = f"__dd_map_{name}"
-        con.register(mname, mapped)
         alias = f"m_{name}"
         joins.append(f"LEFT JOIN {mname} {alias} ON {alias}.v = b.{src}")
         extra.append(f"{alias}.k AS {name}")
@@ -223,10 +231,10 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
     select_extra = (", " + ", ".join(extra)) if extra else ""
     con.execute(
         f"CREATE OR REPLACE TABLE {ident(out_table)} AS SELECT b.*{select_extra} FROM {base} b "
-        f"{' '.join(joins)} ORDER BY b.__rid"
+        f"{' '.join(joins)}"
     )
     for (_col, transform), name in prep.features.items():
         if transform in PY_TRANSFORMS:
-            con.unregister(f"__dd_map_{name}")
+            con.execute(f"DROP TABLE IF EXISTS __dd_map_{name}")
     con.execute(f"DROP TABLE IF EXISTS {base}")
     return prep

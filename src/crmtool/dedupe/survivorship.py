@@ -29,35 +29,33 @@ def _ts(spec: DedupeSpec, column: str) -> str:
 
 
 def _agg(spec: DedupeSpec, column: str, rule: FieldRule, i: int) -> tuple[str, str | None]:
-    """(aggregate expression, optional helper column over the source alias ``s``)."""
+    """(aggregate expression, optional helper column over the source alias ``s``).
+
+    ``arg_max``/``arg_min`` with a (key, record ordinal) tuple: one pass, no sort per cluster; the record
+    ordinal follows the id order, so ties go to the smallest id."""
     c = f"s.{ident(column)}"
-    present = f"{c} IS NOT NULL AND trim(CAST({c} AS VARCHAR)) <> ''"
+    present = f"FILTER (WHERE {c} IS NOT NULL AND trim(CAST({c} AS VARCHAR)) <> '')"
     if rule.rule == "sql":
         return f"({rule.sql})", None
     if rule.rule == "most_restrictive":
-        return f"first({c} ORDER BY {consent_rank_sql(c)}, s.__id)", None
+        return f"arg_min_null({c}, ({consent_rank_sql(c)}, s.__rid))", None  # a blank consent counts
     if rule.rule == "most_recent":
         by = rule.by or spec.survivorship.recency or ""
-        return f"first({c} ORDER BY {_ts(spec, by)} DESC NULLS LAST, s.__id) FILTER (WHERE {present})", None
+        return f"arg_max({c}, (coalesce({_ts(spec, by)}, TIMESTAMP '0001-01-01'), -s.__rid)) {present}", None
     if rule.rule == "most_frequent":
         helper = f"count(*) OVER (PARTITION BY x.__cid, x.{ident(column)}) AS __freq{i}"
-        return f"first({c} ORDER BY s.__freq{i} DESC, {c}, s.__id) FILTER (WHERE {present})", helper
+        return f"arg_max({c}, (s.__freq{i}, -s.__rid)) {present}", helper
     if rule.rule == "longest":
-        return f"first({c} ORDER BY length(CAST({c} AS VARCHAR)) DESC, s.__id) FILTER (WHERE {present})", None
+        return f"arg_max({c}, (length(CAST({c} AS VARCHAR)), -s.__rid)) {present}", None
     if rule.rule == "source_priority":
         src = f"CAST(s.{ident(spec.survivorship.source_column or '')} AS VARCHAR)"
         prio = spec.survivorship.source_priority
-        rank = (
-            "CASE "
-            + " ".join(f"WHEN {src} = {sql_str(p)} THEN {k}" for k, p in enumerate(prio))
-            + f" ELSE {len(prio)} END"
-            if prio
-            else "0"
-        )
-        return f"first({c} ORDER BY {rank}, s.__id) FILTER (WHERE {present})", None
+        whens = " ".join(f"WHEN {src} = {sql_str(p)} THEN {k}" for k, p in enumerate(prio))
+        rank = f"CASE {whens} ELSE {len(prio)} END" if prio else "0"
+        return f"arg_min({c}, ({rank}, s.__rid)) {present}", None
     if rule.rule == "first":
-        return f"first({c} ORDER BY s.__id) FILTER (WHERE {present})", None
-    return f"first({c} ORDER BY s.__complete DESC, s.__id) FILTER (WHERE {present})", None
+        return f"arg_min({c}, s.__rid) {present}", None
+    return f"arg_max({c}, (s.__complete, -s.__rid)) {present}", None
 
 
 def golden_query(spec: DedupeSpec, source: str, columns: list[str], size_column: str = "__n") -> str:
@@ -80,7 +78,7 @@ def golden_query(spec: DedupeSpec, source: str, columns: list[str], size_column:
         if helper:
             helpers.append(helper)
     helper_sql = "".join(f", {h}" for h in helpers)
-    multi = f"""SELECT s.__cid AS cluster_id, string_agg(s.__id, ';' ORDER BY s.__id) AS record_ids,
+    multi = f"""SELECT s.__cid AS cluster_id, array_to_string(list_sort(list(s.__id)), ';') AS record_ids,
             count(*) AS n_records, {", ".join(aggs)}
         FROM (SELECT x.*{helper_sql} FROM (SELECT *, {complete} AS __complete FROM {source}
               WHERE {size_column} > 1) x) s
