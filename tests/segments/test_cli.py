@@ -27,8 +27,12 @@ def test_segment_customers_routes_to_run_on_the_raw_examples(tmp_path: Path) -> 
     lists = sorted(p.name for p in (tmp_path / "seg" / "segments").iterdir())
     assert len(lists) == 12 and "champions.csv" in lists
     assert (tmp_path / "seg" / "holdouts.csv").exists() and (tmp_path / "seg" / "memberships.csv").exists()
-    summary = json.loads((tmp_path / "seg" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "seg" / "segments.summary.json").read_text())
     assert summary["as_of"] == "2026-11-01" and summary["customers"] == 297
+    manifest = json.loads((tmp_path / "seg" / "segments.manifest.json").read_text())
+    assert [Path(e["path"]).name for e in manifest["read"]] == ["clientes.csv", "pedidos.csv", "eventos.csv",
+                                                                 "segments.yaml"]
+    assert all(len(e["sha256"]) == 64 for e in manifest["read"] + manifest["wrote"])
     # same command again: change since the last run is zero everywhere, and diff agrees
     res2 = invoke("segment", "run", EX / "clientes.csv", "-s", ROOT / "segments.yaml", "--orders", EX / "pedidos.csv",
                   "--events", EX / "eventos.csv", "--out", tmp_path / "seg2", "--as-of", "2026-11-01", "-w", ws,

@@ -188,7 +188,7 @@ def run(
                 f"customer columns named like features (the feature wins): {', '.join(st.shadowed_columns)}"
             )
         ui.out.print(
-            f"wrote {out}/segments/ ({len(result.segments)} lists), holdouts, memberships, summary.json"
+            f"wrote {out}/segments/ ({len(result.segments)} lists), holdouts, memberships, segments.summary.json"
         )
         ui.out.print(f"run {result.run_id}")
         return ExitCode.OK

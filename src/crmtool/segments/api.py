@@ -311,13 +311,13 @@ def segment(
             prev,
             outputs,
         )
-        outputs["summary"] = out_dir / "summary.json"
+        outputs["summary"] = out_dir / "segments.summary.json"
         body = result.as_dict()
         body["timings"] = run.timings
         write_text_atomic(outputs["summary"], json.dumps(body, indent=2, sort_keys=True, default=str) + "\n")
         read = [p for p in (customers, orders or spec.orders.path, events or spec.events.path) if p]
         wrote = [p for k, p in outputs.items()]
-        outputs["manifest"] = out_dir / "manifest.json"
+        outputs["manifest"] = out_dir / "segments.manifest.json"
         write_manifest(outputs["manifest"], {
             "run_id": run.run_id, "command": "segment", "as_of": as_of.isoformat(),
             "read": [file_entry(p) for p in [*read, Path(spec.file)] if p.exists()],
