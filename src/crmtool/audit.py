@@ -122,7 +122,10 @@ class AuditWriter:
         self.path = path
         self.run_id = run_id
         self.count = 0
-        last = _last_line(path)
+        try:
+            last = _last_line(path)
+        except UnicodeDecodeError:
+            last = "\ufffd"  # not UTF-8: refused below like any foreign last line
         if last is None:
             self.prev, self.seq = GENESIS, 0
         else:

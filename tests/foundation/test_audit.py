@@ -202,6 +202,10 @@ def test_appending_to_a_log_with_a_broken_tail_is_refused(tmp_path: Path) -> Non
     _put(path, _truncate_mid_line(_lines(path)))
     with pytest.raises(InputError, match="not a crmtool audit entry"):
         AuditWriter(path, "next")
+    with path.open("ab") as fh:
+        fh.write(b"\xff\xfe\n")  # not even UTF-8
+    with pytest.raises(InputError, match="not a crmtool audit entry"):
+        AuditWriter(path, "next")
 
 
 def test_verify_missing_log_is_exit_2(tmp_path: Path) -> None:
