@@ -112,7 +112,10 @@ def main() -> None:
           f"segments {len(result.segments)}  memberships {members:,}  format {args.format}")
     print(f"wall {wall:.1f} s   CPU {cpu:.1f} s (all threads)   peak RSS {peak_kib / 1024 / 1024:.2f} GiB   "
           f"load average at the end {load} (shared machine)")
-    print("summary timings:", (d / "out" / "segments.summary.json").read_text().split('"timings"')[1].split("}")[0] + "}")
+    import json
+
+    timings = json.loads((d / "out" / "segments.summary.json").read_text(encoding="utf-8"))["timings"]
+    print("step timings (wall s):", ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
 
 
 if __name__ == "__main__":
