@@ -339,3 +339,21 @@ def test_cli_dedupe_and_explain(tmp_path: Path) -> None:
     res = runner.invoke(_app(), ["dedupe", str(repeated), "--rules", str(rules), "--out", str(tmp_path / "o2"),
                                  "--workspace", ":memory:"])
     assert res.exit_code == 2 and "ids must be unique" in res.output
+
+
+def test_clean_hook_continues_the_audit_chain(ws: Workspace, tmp_path: Path) -> None:
+    from crmtool import api
+    from crmtool.audit import verify_log
+    from crmtool.dedupe.api import dedupe_ruleset
+    from crmtool.rulefile import load_rules
+
+    root = Path(__file__).resolve().parents[2]
+    api.clean(ws, root / "examples" / "clientes.csv", [root / "rules"], tmp_path)
+    result = dedupe_ruleset(ws, load_rules([root / "rules"]), "clean_clientes", tmp_path, fmt="csv",
+                            audit_log=tmp_path / "audit.jsonl")
+    assert result is not None and result.rows == len(read_csv(tmp_path / "clusters.csv"))
+    check = verify_log(tmp_path / "audit.jsonl")
+    assert check.ok and check.runs == 2
+    no_section = tmp_path / "r.yaml"
+    no_section.write_text("version: 1\nrules: []\n")
+    assert dedupe_ruleset(ws, load_rules([no_section]), "clean_clientes", None) is None

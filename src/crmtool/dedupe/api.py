@@ -33,6 +33,7 @@ from crmtool.kinds.base import ident, sql_str
 if TYPE_CHECKING:
     import duckdb
 
+    from crmtool.rulefile import RuleSet
     from crmtool.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -597,3 +598,20 @@ def dedupe_file(
         kwargs["warn"](f"{len(loaded.parse_rejects)} unparseable lines skipped")
     out_fmt = fmt or ("parquet" if loaded.format == "parquet" else "csv")
     return dedupe(ws, table, spec, out_dir, fmt=out_fmt, **kwargs)
+
+
+def dedupe_ruleset(
+    ws: Workspace, ruleset: RuleSet, table: str, out_dir: Path | None, **kwargs: Any
+) -> DedupeResult | None:
+    """Deduplicate ``table`` when the loaded rule files have a ``dedupe`` section, else return None.
+
+    The hook for ``clean``: call it after the rules ran and the clean table was written (and after the
+    clean run's audit entries were sealed, so that the dedupe run continues the same hash chain), with
+    ``table`` the cleaned table (``clean_<dataset>``) and the same ``fmt`` / ``audit_log`` as ``clean``.
+    """
+    from crmtool.dedupe.spec import spec_from_ruleset
+
+    spec = spec_from_ruleset(ruleset)
+    if spec is None:
+        return None
+    return dedupe(ws, table, spec, out_dir, **kwargs)
