@@ -123,9 +123,16 @@ def test_sql_email_normalise_equals_python(con: duckdb.DuckDBPyConnection) -> No
     check()
 
 
-def test_sql_trim_collapses_like_python_for_common_spaces(con: duckdb.DuckDBPyConnection) -> None:
-    values = ["  a \t b\u00a0 c  ", "x", "\u3000y\u3000", "a\r\nb", "\u202fz"]
+def test_sql_trim_equals_python_collapse_spaces(con: duckdb.DuckDBPyConnection) -> None:
+    values = ["  a \t b\u00a0 c  ", "x", "\u3000y\u3000", "a\r\nb", "\u202fz", "a\x1cb\x85c\u2003d\u2029"]
     assert _apply(con, SQL_NORMALISERS["trim"], values) == [normalise.collapse_spaces(v) for v in values]
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(TEXT, min_size=1, max_size=30))
+    def check(texts: list[str]) -> None:
+        assert _apply(con, SQL_NORMALISERS["trim"], texts) == [normalise.collapse_spaces(v) for v in texts]
+
+    check()
 
 
 @settings(max_examples=60, deadline=None)

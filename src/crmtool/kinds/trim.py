@@ -2,6 +2,11 @@
 
 from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, ident
 
+# exactly the characters Python's \s matches (crmtool.normalise.collapse_spaces), in RE2 syntax:
+# RE2's own \s lacks \v, the separators \x1c-\x1f, NEL, NBSP and the other Unicode spaces
+WHITE_SPACE = (r"[\t\n\x0B\f\r \x1C-\x1F\x{0085}\x{00A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}"
+               r"\x{202F}\x{205F}\x{3000}]")
+
 
 class Trim(Kind):
     name = "trim"
@@ -13,5 +18,4 @@ class Trim(Kind):
 
     def fix(self, ctx: PlanContext, spec: RuleSpec, column: str) -> FixPlan:
         c = f"t.{ident(column)}"
-        # \s in RE2 misses NBSP and other Unicode spaces; name them explicitly
-        return FixPlan(f"trim(regexp_replace({c}, '[\\s\\x{{00A0}}\\x{{2007}}\\x{{202F}}\\x{{3000}}]+', ' ', 'g'))")
+        return FixPlan(f"trim(regexp_replace({c}, '{WHITE_SPACE}+', ' ', 'g'))")
