@@ -53,16 +53,18 @@ def test_export_audience_from_a_send_list(ws, kit) -> None:  # type: ignore[no-u
         ["C1", "John.Doe+news@gmail.com", "600 12 34 56", "yes", ""],
         ["C2", "bad-email", "12345", "yes", ""],
         ["C3", "x@y.es", "", "yes", ""],
+        ["C5", "-dash@y.es", "", "yes", ""],  # written as '-dash@y.es in the CSV send list
         ["C4", "nope@y.es", "", "no", ""],  # not consented: never in the send list, never in the audience
     ])
     kit.run(ws, "segments: [{name: all, when: 'TRUE'}]", path)
     res = api.export_audience(ws, "all", "google", source_dir=kit.tmp / "out")
-    assert (res.rows, res.emails, res.phones, res.skipped_emails, res.skipped_phones) == (2, 2, 1, 1, 1)
+    assert (res.rows, res.emails, res.phones, res.skipped_emails, res.skipped_phones) == (3, 3, 1, 1, 1)
     rows = kit.rows("out/audiences/all.google.csv")
     assert rows[0] == {"email": GOOGLE_EMAIL, "phone": GOOGLE_PHONE}
     assert rows[1] == {"email": hashlib.sha256(b"x@y.es").hexdigest(), "phone": ""}
+    assert rows[2] == {"email": hashlib.sha256(b"-dash@y.es").hexdigest(), "phone": ""}
     meta = api.export_audience(ws, "all", "meta", source_dir=kit.tmp / "out", out=kit.tmp / "m.csv")
-    assert kit.rows("m.csv")[0] == {"email": META_EMAIL, "phone": META_PHONE} and meta.rows == 2
+    assert kit.rows("m.csv")[0] == {"email": META_EMAIL, "phone": META_PHONE} and meta.rows == 3
     with pytest.raises(UsageError, match="unknown platform"):
         api.export_audience(ws, "all", "tiktok", source_dir=kit.tmp / "out")
     with pytest.raises(InputError, match="no send list"):

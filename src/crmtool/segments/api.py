@@ -386,6 +386,11 @@ class AudienceResult:
         return {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
 
 
+def _unneutralised(value: str) -> str:
+    """Undo the apostrophe that CSV writing puts before a cell starting like a formula (``'-a@b.es``)."""
+    return value[1:] if value[:1] == "'" and value[1:2] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def export_audience(
     ws: Workspace,
     name: str,
@@ -447,8 +452,9 @@ def export_audience(
                 .column("v")
                 .to_pylist()
             )
+            plain = [_unneutralised(v) for v in raw]
             hashed = [
-                hash_email(v, platform) if kind == "email" else hash_phone(v, platform, region) for v in raw
+                hash_email(v, platform) if kind == "email" else hash_phone(v, platform, region) for v in plain
             ]
             ws.con.register(f"__aud_{kind}", pa.table({"v": raw, "h": hashed}))
             ws.con.execute(f"CREATE OR REPLACE TEMP TABLE seg_aud_{kind} AS SELECT * FROM __aud_{kind}")
