@@ -357,3 +357,25 @@ def test_clean_hook_continues_the_audit_chain(ws: Workspace, tmp_path: Path) -> 
     no_section = tmp_path / "r.yaml"
     no_section.write_text("version: 1\nrules: []\n")
     assert dedupe_ruleset(ws, load_rules([no_section]), "clean_clientes", None) is None
+
+
+def test_phonetic_sql_equals_python_on_any_text() -> None:
+    import duckdb
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from crmtool.dedupe.names import phonetic_sql
+    from crmtool.dedupe.prepare import text_sql
+
+    con = duckdb.connect()
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=30))
+    def check(raw: str) -> None:
+        norm = con.execute(f"SELECT {text_sql('?')}", [raw]).fetchall()[0][0]
+        if norm is None:
+            return
+        sql = con.execute(f"SELECT {phonetic_sql('?')}", [norm]).fetchall()[0][0]
+        assert sql == phonetic_key(norm)
+
+    check()
