@@ -43,6 +43,7 @@ from crmtool.privacy.suppress import classify_columns, identifier_rows_sql, norm
 if TYPE_CHECKING:
     import duckdb
 
+    from crmtool.io.readers import LoadResult
     from crmtool.workspace import Workspace
 
 REF_NAMES = (
@@ -233,6 +234,41 @@ def latest_clean_outputs(ws: Workspace) -> list[Path]:
     return [p for _k, p in sorted(paths.items()) if p.is_file()]
 
 
+def _load_output(path: Path, table: str) -> tuple[duckdb.DuckDBPyConnection, LoadResult]:
+    """Read an output file back: plain UTF-8 CSV straight through DuckDB (fast), else via the readers."""
+    import csv
+    import io
+
+    import duckdb
+
+    from crmtool.io.readers import ROW_COLUMN, LoadResult, detect_delimiter, file_format
+
+    if file_format(path) == "csv":
+        with path.open("rb") as fh:
+            head = fh.read(1 << 16)
+        try:
+            text = head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            text = head[: exc.start].decode("utf-8") if exc.start > len(head) - 4 else ""
+        if text and not text.startswith("\ufeff"):
+            delimiter = detect_delimiter(text)
+            header = next(csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"'), [])
+            if header and len(set(header)) == len(header) and ROW_COLUMN not in header and all(header):
+                side = duckdb.connect()
+                spec = "{" + ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in header) + "}"
+                try:
+                    side.execute(
+                        f"CREATE TABLE {table} AS SELECT row_number() OVER () AS {ROW_COLUMN}, * FROM read_csv("
+                        f"{sql_str(str(path))}, header=true, auto_detect=false, delim={sql_str(delimiter)}, "
+                        f"quote='\"', escape='\"', columns={spec}, strict_mode=true, max_line_size=10000000)"
+                    )
+                    rows = int(side.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+                    return side, LoadResult(table, path, "csv", rows, list(header), "utf-8", delimiter)
+                except duckdb.Error:
+                    side.close()
+    return load_side(path, table)
+
+
 def _scrub_file(ws: Workspace, path: Path, key: str | None) -> int:
     """Rewrite ``path`` without the rows matching the current targets; returns rows removed.
 
@@ -244,7 +280,7 @@ def _scrub_file(ws: Workspace, path: Path, key: str | None) -> int:
 
     table = "__privacy_scrub"
     try:
-        side, loaded = load_side(path, table)
+        side, loaded = _load_output(path, table)
     except InputError:
         return 0
     try:
