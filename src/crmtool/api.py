@@ -75,6 +75,7 @@ def _load_and_check(ws: Workspace, command: str, input_path: Path, rules: list[P
         progress(loaded.describe())
     with run.timed("rules"):
         engine = run_rules(ws.con, loaded.table, ruleset, work_table=f"work_{ds}", progress=progress)
+    run.timings.update({f"rules.{k}": v for k, v in engine.phases.items()})
     _record_outcomes(ws, run, ds, engine)
     return run, ruleset, loaded, engine
 

@@ -98,11 +98,16 @@ class _Digest:
             self.blocks.append(self.current.hexdigest())
             self.current, self.in_block = hashlib.sha256(), 0
 
-    def add_blocks(self, block_digests: list[str], tail_hashes: list[str]) -> None:
-        """Whole blocks digested elsewhere (SQL), then the hashes of a partial last block."""
-        assert self.in_block == 0
-        self.blocks.extend(block_digests)
-        for h in tail_hashes:
+    def add_many(self, hashes: list[str]) -> None:
+        """Many line hashes at once: whole blocks are digested with one join each."""
+        i = 0
+        while i < len(hashes) and self.in_block:
+            self.add(hashes[i])
+            i += 1
+        while len(hashes) - i >= BLOCK:
+            self.blocks.append(hashlib.sha256("".join(hashes[i:i + BLOCK]).encode("ascii")).hexdigest())
+            i += BLOCK
+        for h in hashes[i:]:
             self.add(h)
 
     def hexdigest(self) -> str:
@@ -166,53 +171,44 @@ class AuditWriter:
         """Append one entry per row of ``query`` (a ``members`` column), in ``order_by`` order.
 
         ``members`` is JSON member text without braces, e.g. ``"type":"change","rule":"trim"``
-        (build values with ``to_json``). Lines, hashes and links are computed in DuckDB.
+        (build values with :func:`json_str_sql`). Bodies and their SHA-256 are computed in
+        DuckDB; ``prev`` is the hash column shifted by one (Arrow), joined back positionally.
         """
+        import pyarrow as pa
+
         self.flush()
         base = self.seq
         run = json.dumps(self.run_id).replace("'", "''")
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE __audit AS
-            SELECT seq, body, sha256(body) AS h FROM (
-                SELECT seq, '{{' || members || ',"run":{run},"seq":' || seq || ',"ts":"{self.ts}"}}' AS body FROM (
-                    SELECT {base} + row_number() OVER (ORDER BY {order_by}) AS seq, members FROM ({query})))
-        """)
-        rows = con.execute("SELECT count(*) FROM __audit").fetchall()[0][0]
-        if not rows:
-            return 0
-        with tempfile.TemporaryDirectory(prefix="crmtool-audit-", dir=self.path.parent) as tmp:
-            chunk = Path(tmp) / "lines.jsonl"
-            con.execute(
-                f"COPY (SELECT left(body, -1) || ',\"hash\":\"' || h || '\",\"prev\":\"' || "
-                f"coalesce(lag(h) OVER (ORDER BY seq), '{self.prev}') || '\"}}' FROM __audit ORDER BY seq) "
-                f"TO '{chunk}' (FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01')"
-            )
-            with chunk.open("rb") as src, self.path.open("ab") as dst:
-                shutil.copyfileobj(src, dst, 1 << 22)
-                dst.flush()
-                os.fsync(dst.fileno())
-        # the run digest continues over these hashes: full blocks in SQL, the rest here
-        pad = (BLOCK - self._digest.in_block) % BLOCK
-        head_hashes = [r[0] for r in con.execute(
-            f"SELECT h FROM __audit WHERE seq <= {base + pad} ORDER BY seq").fetchall()]
-        for h in head_hashes:
-            self._digest.add(h)
-        full = con.execute(
-            f"SELECT (seq - {base + pad} - 1) // {BLOCK} AS b, sha256(string_agg(h, '' ORDER BY seq)), count(*) "
-            f"FROM __audit WHERE seq > {base + pad} GROUP BY b ORDER BY b").fetchall()
-        blocks = [d for _b, d, n in full if n == BLOCK]
-        tail: list[str] = []
-        if full and full[-1][2] < BLOCK:
-            tail = [r[0] for r in con.execute(
-                f"SELECT h FROM __audit WHERE seq > {base + pad + len(blocks) * BLOCK} ORDER BY seq").fetchall()]
-        if full:
-            self._digest.add_blocks(blocks, tail)
-        last = con.execute("SELECT h FROM __audit ORDER BY seq DESC LIMIT 1").fetchall()[0][0]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __audit_m AS SELECT members FROM ({query}) ORDER BY {order_by}")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE __audit AS SELECT body, sha256(body) AS h FROM (
+            SELECT '{{' || members || ',"run":{run},"seq":' || ({base} + rowid + 1) || ',"ts":"{self.ts}"}}' AS body
+            FROM __audit_m)""")
+        con.execute("DROP TABLE __audit_m")
+        con.complete()
+        hashes = con.sql("SELECT h FROM __audit").to_arrow_table().column(0).combine_chunks()
+        rows = len(hashes)
+        if rows:
+            prev = pa.concat_arrays([pa.array([self.prev], pa.string()), hashes.slice(0, rows - 1)])
+            con.register("__audit_prev", pa.table({"p": prev}))
+            with tempfile.TemporaryDirectory(prefix="crmtool-audit-", dir=self.path.parent) as tmp:
+                chunk = Path(tmp) / "lines.jsonl"
+                con.execute(
+                    f"COPY (SELECT left(body, -1) || ',\"hash\":\"' || h || '\",\"prev\":\"' || p || '\"}}' "
+                    f"FROM __audit POSITIONAL JOIN __audit_prev) "
+                    f"TO '{chunk}' (FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01')"
+                )
+                with chunk.open("rb") as src, self.path.open("ab") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 22)
+                    dst.flush()
+                    os.fsync(dst.fileno())
+            con.unregister("__audit_prev")
+            listed = hashes.to_pylist()
+            self._digest.add_many(listed)
+            self.prev = listed[-1]
         con.execute("DROP TABLE __audit")
-        self.seq += int(rows)
-        self.count += int(rows)
-        self.prev = last
-        return int(rows)
+        self.seq += rows
+        self.count += rows
+        return rows
 
     def flush(self) -> None:
         if not self._buffer:

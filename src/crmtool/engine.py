@@ -58,6 +58,7 @@ class EngineResult:
     rows: int
     outcomes: list[RuleOutcome]
     rejected_rows: int
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -186,6 +187,16 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
     outcomes = {i: RuleOutcome(spec) for i, spec in enumerate(ruleset.rules)}
     timer = {i: 0.0 for i in outcomes}
 
+    phases: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        phases[name] = round(now - mark, 4)
+        mark = now
+
+    lap("prepare")
     # fixes, phase 1: per column on distinct values, joined back in one pass
     maps: dict[str, str] = {}
     for column, col_steps in steps.items():
@@ -198,12 +209,14 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
         share = (time.perf_counter() - start) / len(col_steps)
         for i, _spec in col_steps:
             timer[i] += share
+    lap("fix_distinct")
     if maps:
         replaced = ", ".join(f"CASE WHEN m{n}.__v0 IS NULL THEN w.{ident(c)} ELSE m{n}.{ident(c)} END AS {ident(c)}"
                              for n, c in enumerate(maps))
         joins = " ".join(f"LEFT JOIN {m} m{n} ON w.{ident(c)} = m{n}.__v0" for n, (c, m) in enumerate(maps.items()))
         con.execute(f"CREATE OR REPLACE TABLE {ident(work)} AS SELECT w.* REPLACE ({replaced}) "
                     f"FROM {ident(work)} w {joins} ORDER BY w._row")
+    lap("fix_apply")
     # fixes, phase 2: row by row where a fix reads more than its own column
     for index, spec in enumerate(ruleset.rules):
         for column in spec.columns:
@@ -211,6 +224,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
                 start = time.perf_counter()
                 _fix_on_rows(con, ctx, work, column, index, spec)
                 timer[index] += time.perf_counter() - start
+    lap("fix_rows")
     # checks, in rule order, on the fixed values
     for index, spec in enumerate(ruleset.rules):
         if progress:
@@ -224,6 +238,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
             con.execute(f"INSERT INTO {VIOLATIONS} SELECT ?, _row, \"column\", reason, ? FROM ({check_sql})",
                         [index, spec.action == "reject"])
         timer[index] += time.perf_counter() - start
+    lap("checks")
     # outcomes from the changes and violations tables, in two grouped queries
     fixed = dict(con.execute(f"SELECT rule, count(*) FROM {CHANGES} GROUP BY rule").fetchall())
     failed = dict(con.execute(f"SELECT rule, count(DISTINCT _row) FROM {VIOLATIONS} GROUP BY rule").fetchall())
@@ -248,4 +263,5 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
             outcome.status = "fail" if spec.severity == "error" else "warn"
         outcome.seconds = round(timer[index], 4)
     rejected = _count(con, f"SELECT count(DISTINCT _row) FROM {VIOLATIONS} WHERE reject")
-    return EngineResult(work, total, [outcomes[i] for i in range(len(ruleset.rules))], rejected)
+    lap("summarise")
+    return EngineResult(work, total, [outcomes[i] for i in range(len(ruleset.rules))], rejected, phases)
