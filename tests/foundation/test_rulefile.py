@@ -142,6 +142,20 @@ BAD = {
             column: x
             threshold: lots
         """, 5, "rules/0/threshold"),
+    "date_format_unknown": ("""
+        rules:
+          - name: d
+            kind: date
+            column: x
+            formats: ['%d/%m/%Y', '%Q']
+        """, 5, "formats: '%Q' is not a strptime format"),
+    "date_bound_impossible": ("""
+        rules:
+          - name: d
+            kind: date
+            column: x
+            max: '2020-02-31'
+        """, 5, "max: '2020-02-31' is not a real day"),
     "top_level_list": ("- a\n- b\n", 1, "expected a mapping"),
     "unknown_section": ("rulez: []\n", 1, "'rulez' was unexpected"),
 }

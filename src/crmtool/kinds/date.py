@@ -8,6 +8,7 @@ A value that matches no format, or names an impossible day (31/02), fails. ``min
 every parseable value as ``YYYY-MM-DD``.
 """
 
+from datetime import date
 from typing import Any, ClassVar
 
 from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows, ident, sql_str
@@ -43,6 +44,24 @@ class Date(Kind):
         "not_future": {"type": "boolean"},
     }
     actions = ("fix", "flag", "reject")
+
+    def problems(self, spec: RuleSpec) -> list[str]:
+        import duckdb
+
+        out = []
+        for fmt in spec.opt("formats", []):
+            try:
+                duckdb.execute("SELECT try_strptime('x', [?])", [fmt]).fetchall()
+            except duckdb.Error as exc:
+                out.append(f"formats: {fmt!r} is not a strptime format ({str(exc).splitlines()[0]})")
+        for bound in ("min", "max"):
+            raw = spec.opt(bound)
+            if raw and raw != "today":
+                try:
+                    date.fromisoformat(raw)
+                except ValueError:
+                    out.append(f"{bound}: {raw!r} is not a real day")
+        return out
 
     def _parsed(self, spec: RuleSpec, column: str) -> str:
         formats = list(spec.opt("formats", DEFAULT_FORMATS))
