@@ -1,0 +1,61 @@
+"""Bulk audit entries from SQL chain exactly like single ones; a re-hashed forgery breaks the seal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from crmtool import audit
+from crmtool.audit import AuditWriter, line_hash, split_line, verify_log
+
+
+@pytest.fixture
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "BLOCK", 7)  # several digest blocks in a small log
+
+
+def _write(path: Path, runs: int = 2) -> None:
+    con = duckdb.connect()
+    for r in range(runs):
+        writer = AuditWriter(path, f"run-{r}")
+        writer.add({"type": "run"})
+        writer.add_query(con, "SELECT range AS i, '\"type\":\"change\",\"v\":' || to_json('é' || range) AS members "
+                              "FROM range(20)", "i")
+        writer.add({"type": "note"})
+        writer.add_query(con, "SELECT range AS i, '\"type\":\"change\",\"v\":' || range AS members FROM range(9)", "i")
+        writer.seal()
+
+
+def test_bulk_and_single_entries_form_one_chain(tmp_path: Path, small_blocks: None) -> None:
+    path = tmp_path / "a.jsonl"
+    _write(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert [e["seq"] for e in entries] == list(range(1, 63))
+    assert [e["prev"] for e in entries[1:]] == [e["hash"] for e in entries[:-1]]
+    for line, entry in zip(lines, entries, strict=True):
+        parts = split_line(line)
+        assert parts is not None and line_hash(parts[0]) == entry["hash"]
+    assert entries[2]["v"] == "é1" and entries[-1]["entries"] == 31
+    assert verify_log(path).ok
+
+
+def test_a_rehashed_edit_is_caught_by_the_seal(tmp_path: Path, small_blocks: None) -> None:
+    path = tmp_path / "a.jsonl"
+    _write(path, runs=1)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    # a careful forger edits line 5, recomputes its hash and patches the next line's prev
+    body, _h, prev = split_line(lines[4]) or ("", "", "")
+    forged_body = body.replace('"v":"é3"', '"v":"é33"')
+    new_hash = line_hash(forged_body)
+    lines[4] = f'{forged_body[:-1]},"hash":"{new_hash}","prev":"{prev}"}}'
+    nbody, nh, _p = split_line(lines[5]) or ("", "", "")
+    lines[5] = f'{nbody[:-1]},"hash":"{nh}","prev":"{new_hash}"}}'
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = verify_log(path)
+    assert not result.ok
+    assert result.bad_line == len(lines)
+    assert "does not match the run's lines" in result.problem
