@@ -34,12 +34,12 @@ def test_bulk_and_single_entries_form_one_chain(tmp_path: Path, small_blocks: No
     _write(path)
     lines = path.read_text(encoding="utf-8").splitlines()
     entries = [json.loads(line) for line in lines]
-    assert [e["seq"] for e in entries] == list(range(1, 63))
+    assert [e["seq"] for e in entries] == list(range(1, 65))  # 2 runs x (1 + 20 + 1 + 9 + seal)
     assert [e["prev"] for e in entries[1:]] == [e["hash"] for e in entries[:-1]]
     for line, entry in zip(lines, entries, strict=True):
         parts = split_line(line)
         assert parts is not None and line_hash(parts[0]) == entry["hash"]
-    assert entries[2]["v"] == "é1" and entries[-1]["entries"] == 31
+    assert entries[2]["v"] == "é1" and entries[-1]["entries"] == 32
     assert verify_log(path).ok
 
 
