@@ -156,6 +156,13 @@ BAD = {
             column: x
             max: '2020-02-31'
         """, 5, "max: '2020-02-31' is not a real day"),
+    "range_bound_not_finite": ("""
+        rules:
+          - name: r
+            kind: range
+            column: x
+            min: .nan
+        """, 5, "min: nan is not a finite number"),
     "top_level_list": ("- a\n- b\n", 1, "expected a mapping"),
     "unknown_section": ("rulez: []\n", 1, "'rulez' was unexpected"),
 }

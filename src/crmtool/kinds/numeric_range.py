@@ -1,5 +1,6 @@
 """``range``: the value is a number within ``min``/``max`` (decimal comma accepted)."""
 
+import math
 from typing import Any, ClassVar
 
 from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows, ident
@@ -10,6 +11,11 @@ class NumericRange(Kind):
     summary = "The value must be a number between min and max (inclusive); blanks are skipped."
     options_schema: ClassVar[dict[str, Any]] = {"min": {"type": "number"}, "max": {"type": "number"}}
     columns = "many"
+
+    def problems(self, spec: RuleSpec) -> list[str]:
+        # YAML's .inf / .nan are numbers to the schema but not bounds SQL can compare with
+        return [f"{bound}: {spec.opt(bound)!r} is not a finite number" for bound in ("min", "max")
+                if spec.opt(bound) is not None and not math.isfinite(float(spec.opt(bound)))]
 
     def check(self, ctx: PlanContext, spec: RuleSpec) -> str:
         parts = []
