@@ -96,6 +96,7 @@ class DatasetSpec:
     key: str | None = None
     personal_data: tuple[str, ...] = ()
     not_personal: tuple[str, ...] = ()
+    loc: Location | None = None  # where the dataset block was written
 
 
 @dataclass
@@ -200,8 +201,10 @@ def load_rules(paths: list[Path] | Path) -> RuleSet:
         data = doc.data
         if "dataset" in data:
             ds = data["dataset"]
+            if ruleset.dataset.loc is not None:
+                problems.append((doc.loc(("dataset",)), f"dataset already defined at {ruleset.dataset.loc}"))
             ruleset.dataset = DatasetSpec(ds.get("key"), tuple(ds.get("personal_data", ())),
-                                          tuple(ds.get("not_personal", ())))
+                                          tuple(ds.get("not_personal", ())), doc.loc(("dataset",)))
         for i, raw in enumerate(data.get("rules", [])):
             spec = _rule_from(doc, i, raw, problems)
             if spec is None:
@@ -233,6 +236,6 @@ def column_problems(ruleset: RuleSet, columns: list[str]) -> list[tuple[Location
                 problems.append((spec.loc, f"rule '{spec.name}': column '{col}' is not in the data "
                                            f"(columns: {', '.join(columns)})"))
     if ruleset.dataset.key and ruleset.dataset.key not in have:
-        problems.append((Location(str(ruleset.files[0]) if ruleset.files else ""),
+        problems.append((ruleset.dataset.loc or Location(""),
                          f"dataset key '{ruleset.dataset.key}' is not in the data"))
     return problems

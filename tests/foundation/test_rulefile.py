@@ -366,3 +366,16 @@ def test_schema_and_semantic_problems_of_one_file_come_together(tmp_path: Path) 
     assert "pattern does not compile" in problems[1]
     assert "rule name 'b' already used" in problems[2]
     assert "SQL does not parse" in problems[3]
+
+
+def test_dataset_block_once_and_its_key_checked_where_it_was_written(ws: Workspace, tmp_path: Path) -> None:
+    first = _write(tmp_path, "rules: [{name: t, kind: trim, column: id}]\n", "1.yaml")
+    second = _write(tmp_path, "version: 1\ndataset:\n  key: nope\nrules: []\n", "2.yaml")
+    data = tmp_path / "d.csv"
+    data.write_text("id\n1\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        validate(ws, data, [first, second])
+    assert [f"{loc}: {msg}" for loc, msg in info.value.problems] == [
+        f"{second}:3: dataset key 'nope' is not in the data"]
+    third = _write(tmp_path, "dataset: {key: id}\n", "3.yaml")
+    assert _problems([second, third]) == [f"{third}:1: dataset already defined at {second}:3"]
