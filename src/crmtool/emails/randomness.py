@@ -12,7 +12,8 @@ a run of 6+ consonants (``y`` is a vowel)        40
 ... or of exactly 5 (``pschm`` alone is fine)    20
 vowel share of the letters < 0.1 (>= 6 letters)  40
 ... or < 0.2                                     20
-letter/digit switches >= 4 (``a8f7k2``)          40
+letter/digit switches >= 5 (``c4ca4238a0``)      60
+... or exactly 4 (``a8f7k2``)                    40
 ... or exactly 3                                 25
 Shannon entropy of ``t`` >= 3.2 bits/char,       20
 only for n >= 10 and when the other points
@@ -22,7 +23,7 @@ already reach 40 (a booster, not a signal)
 The score is capped at 100; ``random_local`` is reported from :data:`THRESHOLD` (60) up.
 Ordinary names score 0-40: ``p.schmidt`` 20, ``schwarzkopf`` 20, ``maria.fernandez`` 0.
 
-Speed: 60 needs one 40-point feature plus another feature or the entropy booster, so a part
+Speed: 60 needs 5 switches, or one 40-point feature plus another feature or the entropy booster, so a part
 with no run of 5 consonants, fewer than 3 letter/digit switches and two or more vowels in its
 first 20 letters cannot reach it. Only the parts that pass this cheap regex gate are scored in
 full; :func:`random_score_query` leaves the others out (score 0).
@@ -56,7 +57,8 @@ def random_score_query(source: str, key: str, local: str, *, gated: bool = True)
                (CASE WHEN regexp_matches(r, '{c}{{6}}') THEN 40 WHEN regexp_matches(r, '{c}{{5}}') THEN 20 ELSE 0 END)
              + (CASE WHEN letters < 6 THEN 0 WHEN vowels < 0.1 * letters THEN 40
                      WHEN vowels < 0.2 * letters THEN 20 ELSE 0 END)
-             + (CASE WHEN switches >= 4 THEN 40 WHEN switches = 3 THEN 25 ELSE 0 END) AS base
+             + (CASE WHEN switches >= 5 THEN 60 WHEN switches = 4 THEN 40 WHEN switches = 3 THEN 25 ELSE 0 END)
+               AS base
         FROM (SELECT {key}, r, t, length(t) AS n,
                      length(t) - length(translate(t, 'abcdefghijklmnopqrstuvwxyz', '')) AS letters,
                      length(t) - length(translate(t, 'aeiouy', '')) AS vowels,
