@@ -180,3 +180,17 @@ def test_email_risk_rule_file_problems_have_lines(tmp_path: Path) -> None:
     res = invoke("validate", data, "--rules", rules, "-w", ":memory:")
     assert res.exit_code == 2
     assert "rules.yaml:5" in res.output or "rules.yaml:3" in res.output
+
+
+def test_email_risk_rule_with_mx(tmp_path: Path, dns_server: DnsServer) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("id,email\n1,ana@conmx.es\n2,luis@nullmx.es\n3,eva@noexiste.es\n4,pep@soloa.es\n",
+                    encoding="utf-8")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\nrules:\n  - name: deliverable\n    kind: email_risk\n    column: email\n"
+                     f"    mx: true\n    resolver: '{dns_server.address}'\n    mx_timeout: 0.5\n"
+                     "    reasons: [no_mx, domain_not_found]\n", encoding="utf-8")
+    res = invoke("validate", data, "--rules", rules, "-w", ":memory:", "--format", "json")
+    assert res.exit_code == 1, res.output
+    rule = json.loads(res.stdout)["rules"][0]
+    assert rule["failed"] == 2 and rule["reasons"] == {"domain_not_found": 1, "no_mx": 1}
