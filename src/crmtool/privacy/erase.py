@@ -131,6 +131,69 @@ def _match_clear(
     return k
 
 
+FAMILY_PREFIXES = ("data_", "work_", "clean_")
+
+
+def _derived_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, IdentityColumns]) -> dict[str, str]:
+    """``work_X``/``clean_X`` -> ``data_X`` when all have ``_row``: copies of the loaded rows whose
+    identifiers are the loaded ones, normalised. They are matched by plain equality on their
+    (already normalised) values and by ``_row`` with the rows matched in ``data_X``; only ``data_X``
+    gets the full normalising match. Saves two full scans per dataset."""
+    out: dict[str, str] = {}
+    for table in tables:
+        for prefix in ("work_", "clean_"):
+            if not table.startswith(prefix):
+                continue
+            base = "data_" + table[len(prefix) :]
+            if base in tables and all("_row" in {c for c, _t in table_columns(con, t)} for t in (base, table)):
+                out[table] = base
+    return out
+
+
+def _match_light(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    cols: IdentityColumns,
+    targets: str,
+    hits: str,
+    id_only: bool = False,
+) -> None:
+    """Equality match on values a rule already normalised (trimmed id, lower-case email, E.164 phone)."""
+    idv = id_sql(f"t.{ident(cols.id)}") if cols.id else "CAST(NULL AS VARCHAR)"
+    head = f"INSERT INTO {hits} SELECT DISTINCT {sql_str(table)}, t.rowid, r.ref, {idv} FROM {ident(table)} t"
+    if cols.id:
+        con.execute(f"{head} JOIN {targets} r ON r.type = '{ID}' AND {idv} = r.norm")
+    if id_only:
+        return
+    for kind, names in ((EMAIL, cols.emails), (PHONE, cols.phones)):
+        for col in names:
+            con.execute(f"{head} JOIN {targets} r ON r.type = '{kind}' AND CAST(t.{ident(col)} AS VARCHAR) = r.norm")
+
+
+def _propagate_by_row(con: duckdb.DuckDBPyConnection, derived: dict[str, str]) -> None:
+    """Within each dataset (data_X and its derived tables), a row matched in one is matched in all."""
+    families: dict[str, list[str]] = {}
+    for table, base in derived.items():
+        families.setdefault(base, [base]).append(table)
+    for members in families.values():
+        rows = (
+            "("
+            + " UNION ".join(
+                f"SELECT DISTINCT m._row, h.ref, h.id FROM {HITS} h JOIN {ident(t)} m "
+                f"ON h.tbl = {sql_str(t)} AND h.rid = m.rowid"
+                for t in members
+            )
+            + ")"
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __erase_family_rows AS SELECT DISTINCT * FROM {rows}")
+        for t in members:
+            con.execute(
+                f"INSERT INTO {HITS} SELECT DISTINCT {sql_str(t)}, m.rowid, f.ref, f.id "
+                f"FROM {ident(t)} m JOIN __erase_family_rows f ON m._row = f._row"
+            )
+        con.execute("DROP TABLE __erase_family_rows")
+
+
 def _new_hits(con: Any) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE {HITS} (tbl VARCHAR, rid BIGINT, ref VARCHAR, id VARCHAR)")
 
@@ -373,7 +436,13 @@ def erase(
         tables = customer_tables(con, key)
         with run.timed("match"):
             _new_hits(con)
-            keys = {table: _match_clear(con, table, cols, TARGETS, HITS) for table, cols in tables.items()}
+            derived = _derived_tables(con, tables)
+            keys: dict[str, str] = {}
+            for table, cols in tables.items():
+                if table in derived:
+                    _match_light(con, table, cols, TARGETS, HITS)
+                else:
+                    keys[table] = _match_clear(con, table, cols, TARGETS, HITS)
             # widen: the same customer id everywhere, and duplicates found by dedupe
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE __erase_ids AS SELECT DISTINCT norm AS id, ref FROM {TARGETS} "
@@ -385,9 +454,12 @@ def erase(
                 f"WHERE (id, ref) NOT IN (SELECT (norm, ref) FROM {TARGETS} WHERE type = '{ID}')"
             )
             for table, cols in tables.items():
-                if cols.id:
+                if cols.id and table in derived:
+                    _match_light(con, table, cols, TARGETS, HITS, id_only=True)
+                elif cols.id:
                     _match_clear(con, table, cols, TARGETS, HITS, id_only=True, keys=keys[table])
-            linked = _linked_identifiers(ws, tables, keys)
+            _propagate_by_row(con, derived)
+            linked = _linked_identifiers(ws, {t: c for t, c in tables.items() if t in keys}, keys)
         with run.timed("record"):
             con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_tokens AS
                 SELECT type, norm, crm_token(norm) AS token, ref, requested_at, false AS linked FROM (
