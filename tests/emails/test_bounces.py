@@ -109,6 +109,8 @@ def test_bad_inputs(ws: Workspace, tmp_path: Path) -> None:
         import_bounces(ws, FILES / "generic.csv", "hotmail")
     with pytest.raises(InputError, match="not a mailgun bounce export"):
         import_bounces(ws, FILES / "generic.csv", "mailgun")
+    statuses = [r[0] for r in ws.con.execute("SELECT status FROM crm_runs WHERE command = 'bounces import'").fetchall()]
+    assert statuses and set(statuses) == {"error"}
     odd = tmp_path / "odd.jsonl"
     odd.write_text('{"foo": 1}\n')
     with pytest.raises(InputError, match="cannot tell which platform"):

@@ -44,7 +44,7 @@ def small(tmp_path: Path) -> Path:
 
 def test_emails_writes_one_row_per_distinct_address(small: Path, tmp_path: Path) -> None:
     res = invoke("emails", small, "--column", "correo", "--out", tmp_path / "o", "-w", ":memory:",
-                 "--lists", tmp_path / "none")
+                 "--lists", tmp_path)
     assert res.exit_code == 0, res.output
     written = (tmp_path / "o" / "emails.csv").read_text(encoding="utf-8")
     if os.environ.get("CRMTOOL_UPDATE_GOLDEN"):
@@ -54,7 +54,7 @@ def test_emails_writes_one_row_per_distinct_address(small: Path, tmp_path: Path)
         assert word in res.output
     assert "ana@gmial.com" not in res.output  # counts only on the terminal
     again = invoke("emails", small, "--column", "correo", "--out", tmp_path / "o2", "-w", ":memory:",
-                   "--lists", tmp_path / "none")
+                   "--lists", tmp_path)
     assert again.exit_code == 0
     assert (tmp_path / "o2" / "emails.csv").read_bytes() == (tmp_path / "o" / "emails.csv").read_bytes()
 
@@ -91,6 +91,11 @@ def test_empty_column_and_non_text_values(tmp_path: Path) -> None:
     res = invoke("emails", numbers, "--format", "json", "-w", ":memory:")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["by_status"]["invalid"] == {"addresses": 3, "rows": 3}
+
+
+def test_lists_folder_must_exist(small: Path, tmp_path: Path) -> None:
+    res = invoke("emails", small, "-c", "correo", "--lists", tmp_path / "nope", "-w", ":memory:")
+    assert res.exit_code == 2 and "no such folder" in res.output
 
 
 def test_resolver_must_be_an_address(small: Path) -> None:

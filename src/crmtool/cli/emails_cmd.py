@@ -77,12 +77,13 @@ def emails(
         float, typer.Option("--mx-budget", help="Seconds for all DNS queries of the run.")
     ] = 120.0,
     lists: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--lists",
-            help="Folder of user lists (role_accounts.txt, disposable_extra.txt, allow_domains.txt).",
+            help="Folder of user lists: role_accounts.txt, disposable_extra.txt, allow_domains.txt "
+            "(default: rules/lists when present).",
         ),
-    ] = Path("rules/lists"),
+    ] = None,
     soft_bounces: Annotated[
         int,
         typer.Option("--soft-bounces", help="Soft bounces that make an address soft_bounced_repeatedly ..."),
@@ -115,8 +116,10 @@ def emails(
             from crmtool.emails.mx import parse_resolver
 
             parse_resolver(resolver)
+        if lists is not None and not lists.is_dir():
+            raise UsageError(f"--lists {lists}: no such folder", "give the folder that holds role_accounts.txt")
         options = ClassifyOptions(
-            lists=EmailLists.load(lists),
+            lists=EmailLists.load(lists if lists is not None else Path("rules/lists")),
             mx=mx,
             resolver=resolver,
             mx_timeout=mx_timeout,

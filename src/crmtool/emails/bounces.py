@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmtool.db import scalar
-from crmtool.errors import InputError, UsageError
+from crmtool.errors import CrmToolError, InputError, UsageError
 
 if TYPE_CHECKING:
     import duckdb
@@ -316,6 +316,9 @@ def import_bounces(
             f"{path}: cannot read as a bounce export ({str(exc).splitlines()[0][:160]})",
             "check the file and --format",
         ) from None
+    except CrmToolError as exc:
+        ws.finish_run(run, "error", int(exc.exit_code), {"error": exc.__class__.__name__})
+        raise
     con.execute(SCHEMA)
     norm = normalise_email_sql("email")
     con.execute(
@@ -329,7 +332,6 @@ def import_bounces(
         WHERE n LIKE '%@%'""",
         [detected, source or path.name, run.run_id],
     )
-    usable = int(scalar(con, "SELECT count(*) FROM __bounce_ev") or 0)
     kept = int(scalar(con, "SELECT count(*) FROM __bounce_new") or 0)
     con.execute(f"""
         DELETE FROM __bounce_new n WHERE EXISTS (SELECT 1 FROM {TABLE} b WHERE b.token = n.token
@@ -346,7 +348,6 @@ def import_bounces(
     for t in (raw, "__bounce_ev", "__bounce_new"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     result = BounceImport(detected, rows, new, kept - new, skipped, undated, by_type, run.run_id)
-    del usable
     ws.finish_run(run, "ok", 0, result.as_dict())
     return result
 
