@@ -396,3 +396,16 @@ def test_log_file_in_a_new_folder_is_created_and_an_unwritable_one_is_exit_2(tmp
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: --log-file {tmp_path} cannot be written")
     assert "Traceback" not in result.stderr
+
+
+def test_junit_can_count_warnings_as_failures() -> None:
+    from crmtool.report import to_junit
+
+    rule = {"rule": "w", "kind": "phone", "failed": 2, "checked": 10, "failed_share": 0.2, "threshold": "0",
+            "source": "r.yaml:3", "reasons": {"not a valid phone number": 2}, "status": "warn"}
+    plain = ET.fromstring(to_junit({"input": "x.csv", "rules": [rule]}).split("\n", 1)[1])
+    strict = ET.fromstring(to_junit({"input": "x.csv", "rules": [rule]}, fail_on_warning=True).split("\n", 1)[1])
+    assert plain.get("failures") == "0" and plain.find("./testsuite/testcase/system-out") is not None
+    assert strict.get("failures") == "1"
+    failure = strict.find("./testsuite/testcase/failure")
+    assert failure is not None and failure.text == "2 x not a valid phone number"
