@@ -111,3 +111,22 @@ def test_without_consent_nobody_is_mailable(ws: Workspace) -> None:
     ws.con.execute("CREATE TABLE t AS SELECT 1 AS _row, 'a@x.es' AS email")
     summary = mailable_table(ws, "t", email_column="email")
     assert summary.mailable == 0 and summary.reasons["consent_unknown"] == 1
+
+
+def test_mailable_for_ruleset_takes_everything_from_the_rules(ws: Workspace, tmp_path: Path) -> None:
+    from crmtool.privacy.mailable import mailable_for_ruleset
+    from crmtool.rulefile import load_rules
+
+    rules = tmp_path / "r.yaml"
+    rules.write_text(
+        "version: 1\ndataset:\n  key: cid\nconsent:\n  email:\n    column: ok\n    granted: [vale]\n", encoding="utf-8"
+    )
+    ws.con.execute(
+        "CREATE TABLE work_c AS SELECT * FROM (VALUES (1, 'C1', 'a@x.es', 'vale'), (2, 'C2', 'b@x.es', 'no'))"
+        " v(_row, cid, correo, ok)"
+    )
+    summary = mailable_for_ruleset(ws, "work_c", load_rules(rules))
+    assert summary is not None and summary.mailable == 1
+    assert ws.con.execute(f"SELECT _row FROM {summary.table} WHERE mailable").fetchall() == [(1,)]
+    ws.con.execute("CREATE TABLE t AS SELECT 1 AS _row, 'x' AS name")
+    assert mailable_for_ruleset(ws, "t", load_rules(rules)) is None

@@ -158,7 +158,7 @@ def erase(
             else:
                 assert check is not None
                 checked = check_erasures(ws, check, audit_log=log if log.is_file() else None, key=key)
-        if requests is not None and workspace != ":memory:":
+        if requests is not None and workspace != ":memory:" and any(result.rows_removed.values()):
             compact_workspace_file(Path(workspace), lock_timeout)  # deleted rows leave the file's bytes too
         if requests is not None:
             d = result.as_dict()
@@ -337,7 +337,7 @@ def retention_apply(
             result = apply_retention(
                 ws, rules, out_dir=out, audit_log=audit_log or out / "audit.jsonl", as_of=ref, dataset=dataset
             )
-        if workspace != ":memory:":
+        if workspace != ":memory:" and any(r["rows"] for r in result.rules):
             compact_workspace_file(Path(workspace), lock_timeout)  # old values leave the file's bytes too
         d = result.as_dict()
         if fmt is OutputFormat.json:

@@ -855,20 +855,23 @@ def drop_erased(
     key_column: str | None = None,
     email_column: str | None = None,
     phone_column: str | None = None,
+    *,
+    detect: bool = True,
 ) -> int:
     """Delete from ``table`` the rows of people erased earlier (matched by keyed tokens); returns how many.
 
     Call it right after loading an export, before anything else reads the table. Columns left as
-    ``None`` are detected by name.
+    ``None`` are detected by name (``detect=False``: only the columns given are used). Costs one
+    scan and one keyed hash per identifier column, and nothing when nobody was ever erased.
     """
     con = ws.con
-    if not (key_column or email_column or phone_column):
+    if detect and None in (key_column, email_column, phone_column):
         from crmtool.privacy.identity import detect_identity_columns
 
-        cols = detect_identity_columns(con, table)
-        key_column = cols.id
-        email_column = cols.emails[0] if cols.emails else None
-        phone_column = cols.phones[0] if cols.phones else None
+        cols = detect_identity_columns(con, table, key_column)
+        key_column = key_column or cols.id
+        email_column = email_column or (cols.emails[0] if cols.emails else None)
+        phone_column = phone_column or (cols.phones[0] if cols.phones else None)
     try:
         sql = erased_rows_sql(ws, table, key_column, email_column, phone_column)
         if sql is None:

@@ -18,6 +18,7 @@ from crmtool.privacy.erase import erased_from_tokens, erasure_kinds, token_table
 from crmtool.privacy.identity import EMAIL, ID, PHONE, drop_maps, ensure_tables, table_columns
 
 if TYPE_CHECKING:
+    from crmtool.rulefile import RuleSet
     from crmtool.workspace import Workspace
 
 REASONS = ("erased", "suppressed", "bounced", "no_email", "consent_denied", "consent_unknown")
@@ -128,3 +129,27 @@ def add_mailable_column(ws: Workspace, table: str, *, column: str = "mailable", 
         f"WHERE {ident(table)}._row = m._row"
     )
     return summary
+
+
+def mailable_for_ruleset(
+    ws: Workspace, table: str, ruleset: RuleSet, *, out_table: str | None = None, row_column: str = "_row"
+) -> MailableSummary | None:
+    """:func:`mailable_table` with everything taken from the rules and the column names: email consent
+    from the ``consent`` section, the record key from ``dataset.key``, email and phone columns by name.
+    ``None`` when the table has no email column (then nobody is mailable)."""
+    from crmtool.privacy.consent import parse_consent
+    from crmtool.privacy.identity import detect_identity_columns
+
+    cols = detect_identity_columns(ws.con, table, ruleset.dataset.key)
+    if not cols.emails:
+        return None
+    return mailable_table(
+        ws,
+        table,
+        email_column=cols.emails[0],
+        consent=parse_consent(ruleset).get("email"),
+        key_column=cols.id,
+        phone_column=cols.phones[0] if cols.phones else None,
+        row_column=row_column,
+        out_table=out_table,
+    )
