@@ -195,7 +195,8 @@ class AuditWriter:
                 con.execute(
                     f"COPY (SELECT left(body, -1) || ',\"hash\":\"' || h || '\",\"prev\":\"' || p || '\"}}' "
                     f"FROM __audit POSITIONAL JOIN __audit_prev) "
-                    f"TO '{chunk}' (FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01')"
+                    f"TO '{str(chunk).replace(chr(39), chr(39) * 2)}' "
+                    f"(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01')"
                 )
                 with chunk.open("rb") as src, self.path.open("ab") as dst:
                     shutil.copyfileobj(src, dst, 1 << 22)

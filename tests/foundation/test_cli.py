@@ -409,3 +409,17 @@ def test_junit_can_count_warnings_as_failures() -> None:
     assert strict.get("failures") == "1"
     failure = strict.find("./testsuite/testcase/failure")
     assert failure is not None and failure.text == "2 x not a valid phone number"
+
+
+def test_paths_with_an_apostrophe(tmp_path: Path) -> None:
+    folder = tmp_path / "d'Angelo"
+    folder.mkdir()
+    source = folder / "clientes.csv"
+    shutil.copyfile(EXAMPLE, source)
+    out = folder / "o'out"
+    assert _clean(out, "-q", input=source).exit_code == 0
+    assert _clean(out, "-q", "--output-format", "parquet", input=source).exit_code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["audit.jsonl", "clientes.clean.csv", "clientes.clean.parquet",
+                                                     "clientes.rejects.csv", "clientes.rejects.parquet",
+                                                     "manifest.json"]
+    assert cli("audit", "verify", out / "audit.jsonl").exit_code == 0

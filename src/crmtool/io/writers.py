@@ -80,12 +80,13 @@ def write_query(con: duckdb.DuckDBPyConnection, query: str, target: Path, fmt: s
     if fmt not in FORMATS:
         raise UsageError(f"unknown output format {fmt!r}", f"use one of {', '.join(FORMATS)}")
     with atomic_path(target) as tmp:
+        dest = str(tmp).replace("'", "''")  # a folder such as o'brien/ must not break the SQL
         if fmt == "parquet":
-            con.execute(f"COPY ({query}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)")
+            con.execute(f"COPY ({query}) TO '{dest}' (FORMAT parquet, COMPRESSION zstd)")
             return
         select = _neutralised_select(con, query) if neutralise_formulas else query
         delim = delimiter.replace("'", "''")
-        con.execute(f"COPY ({select}) TO '{tmp}' (FORMAT csv, HEADER, DELIMITER '{delim}')")
+        con.execute(f"COPY ({select}) TO '{dest}' (FORMAT csv, HEADER, DELIMITER '{delim}')")
         if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
             _transcode(tmp, encoding)
 
