@@ -2,9 +2,11 @@
 
 :func:`mailable_table` builds a temp table ``(<row column>, mailable, not_mailable_reason)`` for a
 customer table; :func:`add_mailable_column` writes the flag into the table itself. The first
-reason that applies wins, in this order: ``erased``, ``suppressed`` (an ``email`` or ``id``
-suppression of any kind), ``bounced`` (hard bounce or complaint in ``email_bounces`` when that
-table exists), ``no_email``, ``consent_denied``, ``consent_unknown``.
+reason that applies wins, in this order: ``no_email``, ``consent_denied``, ``consent_unknown``,
+then, among people who could otherwise be mailed, ``erased``, ``suppressed`` (an ``email`` or
+``id`` suppression of any kind) and ``bounced`` (hard bounce or complaint in ``email_bounces``
+when that table exists). So the ``suppressed`` count is the number of people left out *because*
+of a suppression, and keyed hashes are computed only for rows that could be mailed.
 """
 
 from __future__ import annotations
@@ -14,14 +16,24 @@ from typing import TYPE_CHECKING, Any
 
 from crmtool.kinds.base import ident
 from crmtool.privacy.consent import ChannelConsent, normalise_consent_sql
-from crmtool.privacy.erase import erased_from_tokens, erasure_kinds, token_table
-from crmtool.privacy.identity import EMAIL, ID, PHONE, drop_maps, ensure_tables, table_columns
+from crmtool.privacy.erase import erased_from_tokens, erasure_kinds
+from crmtool.privacy.identity import (
+    EMAIL,
+    ID,
+    PHONE,
+    drop_maps,
+    email_norm,
+    ensure_tables,
+    id_sql,
+    phone_key_sql,
+    table_columns,
+)
 
 if TYPE_CHECKING:
     from crmtool.rulefile import RuleSet
     from crmtool.workspace import Workspace
 
-REASONS = ("erased", "suppressed", "bounced", "no_email", "consent_denied", "consent_unknown")
+REASONS = ("no_email", "consent_denied", "consent_unknown", "erased", "suppressed", "bounced")
 
 
 @dataclass
@@ -67,43 +79,49 @@ def mailable_table(
     id_sup = bool(con.execute("SELECT count(*) FROM privacy_suppressions WHERE channel = 'id'").fetchall()[0][0])
     want_id = bool(key_column) and (id_sup or ID in kinds)
     want_phone = bool(phone_column) and PHONE in kinds
-    tok = token_table(
-        ws,
-        table,
-        key_column if want_id else None,
-        email_column,
-        phone_column if want_phone else None,
-        id_tokens=want_id,
-        email_tokens=True,
-        phone_keys=want_phone,
-        name=f"__mailable_tok_{table}",
-    )
-    bounced = "false"
-    if ws.table_exists("email_bounces"):
-        bounced = "k.et IN (SELECT token FROM email_bounces WHERE bounce_type IN ('hard', 'complaint'))"
-    erased = erased_from_tokens(ws, tok, kinds, has_id=want_id, has_email=True, has_phone=want_phone)
-    erased_join = f"LEFT JOIN (SELECT DISTINCT rid FROM ({erased})) er ON er.rid = k.rid" if erased else ""
-    erased_flag = "er.rid IS NOT NULL" if erased else "false"
-    id_suppressed = (
-        f"OR k.it IN (SELECT token FROM privacy_suppressions WHERE channel = '{ID}')" if want_id and id_sup else ""
-    )
+    base, tok = f"__mailable_base_{table}", f"__mailable_tok_{table}"
+    email_expr, join = email_norm(con, table, email_column, "t")
+    extra = f", {id_sql(f't.{ident(key_column)}')} AS id" if want_id and key_column else ""
+    if want_phone and phone_column:
+        extra += f", CAST(t.{ident(phone_column)} AS VARCHAR) AS ph, {phone_key_sql(f't.{ident(phone_column)}')} AS pk"
     try:
+        # one scan: normalised email and consent; keyed hashes only for rows that could be mailed
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {ident(base)} AS
+            SELECT t.rowid AS rid, {row_expr} AS r, nullif({email_expr}, '') AS em, {state} AS cs{extra}
+            FROM {ident(table)} t {join}""")
+        tok_cols = ["rid", "crm_token(em) AS et"]
+        if want_id:
+            tok_cols.append("crm_token(id) AS it")
+        if want_phone:
+            tok_cols += ["ph", "crm_token(pk) AS pkt"]
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {ident(tok)} AS SELECT {", ".join(tok_cols)}
+            FROM {ident(base)} WHERE cs = 'granted' AND contains(em, '@')""")
+        bounced = "false"
+        if ws.table_exists("email_bounces"):
+            bounced = "k.et IN (SELECT token FROM email_bounces WHERE bounce_type IN ('hard', 'complaint'))"
+        erased = erased_from_tokens(ws, tok, kinds, has_id=want_id, has_email=True, has_phone=want_phone)
+        erased_join = f"LEFT JOIN (SELECT DISTINCT rid FROM ({erased})) er ON er.rid = b.rid" if erased else ""
+        erased_flag = "er.rid IS NOT NULL" if erased else "false"
+        id_suppressed = (
+            f"OR k.it IN (SELECT token FROM privacy_suppressions WHERE channel = '{ID}')" if want_id and id_sup else ""
+        )
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {ident(out)} AS
             SELECT r AS {ident(row_column)}, reason IS NULL AS mailable, reason AS not_mailable_reason FROM (
-                SELECT {row_expr} AS r, CASE
+                SELECT b.r, CASE
+                    WHEN b.em IS NULL OR NOT contains(b.em, '@') THEN 'no_email'
+                    WHEN b.cs = 'denied' THEN 'consent_denied'
+                    WHEN b.cs <> 'granted' THEN 'consent_unknown'
                     WHEN {erased_flag} THEN 'erased'
                     WHEN k.et IN (SELECT token FROM privacy_suppressions WHERE channel = '{EMAIL}') {id_suppressed}
                     THEN 'suppressed'
                     WHEN {bounced} THEN 'bounced'
-                    WHEN k.em IS NULL OR NOT contains(k.em, '@') THEN 'no_email'
-                    WHEN {state} = 'denied' THEN 'consent_denied'
-                    WHEN {state} <> 'granted' THEN 'consent_unknown'
                 END AS reason
-                FROM {ident(table)} t JOIN {tok} k ON k.rid = t.rowid {erased_join})
+                FROM {ident(base)} b LEFT JOIN {ident(tok)} k ON k.rid = b.rid {erased_join})
             ORDER BY 1""")
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {tok}")
+        con.execute(f"DROP TABLE IF EXISTS {ident(tok)}")
+        con.execute(f"DROP TABLE IF EXISTS {ident(base)}")
         drop_maps(con)
     counts = dict(
         con.execute(
