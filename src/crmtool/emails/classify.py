@@ -403,7 +403,7 @@ def classify_values(
                               AND d.typo IS NULL AND NOT d.homoglyph, false) AS corporate
               FROM {prefix}_addr a {" ".join(joins)})""")
     timings["assemble"] = round(time.perf_counter() - t5, 3)
-    for t in ("_v", "_fast", "_slow", "_loc"):
+    for t in ("_v", "_fast", "_slow", "_loc", "_addr", "_dom", "_roles", "_tok", "_hist", "_mx"):
         con.execute(f"DROP TABLE IF EXISTS {prefix}{t}")
     n = int(scalar(con, f"SELECT count(*) FROM {out}") or 0)
     return ClassifyResult(out, n, len(domains), mx_report, timings)
