@@ -130,7 +130,7 @@ def _unique_columns(header: list[str]) -> tuple[list[str], dict[str, str]]:
     for i, raw in enumerate(header, start=1):
         name = raw.strip() or f"column_{i}"
         base, n = name, 2
-        while name.lower() in seen or name == ROW_COLUMN:
+        while name.lower() in seen or name.lower() == ROW_COLUMN:  # DuckDB names are case-insensitive
             name, n = f"{base}_{n}", n + 1
         if name != raw:
             renamed[raw or f"(empty header {i})"] = name
