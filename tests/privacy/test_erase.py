@@ -256,3 +256,14 @@ def test_a_shared_address_of_an_erased_person_does_not_erase_others_later(ws: Wo
     )
     assert drop_erased(ws, "data_new") == 1
     assert ws.con.execute("SELECT customer_id FROM data_new").fetchall() == [("C2",)]
+
+
+def test_rewritten_export_is_the_old_one_minus_the_erased_rows(cleaned: tuple[Path, Path]) -> None:
+    db, out = cleaned
+    hit, _needles = _erased_people()
+    ids = {r["customer_id"].strip() for r in hit}
+    before = (out / "clientes.clean.csv").read_text(encoding="utf-8").splitlines()
+    assert cli("erase", "--requests", REQUESTS, "--out", out, "-w", db)[0] == 0
+    after = (out / "clientes.clean.csv").read_text(encoding="utf-8").splitlines()
+    assert after == [line for line in before if line.split(",")[0] not in ids]
+    assert len(before) - len(after) == len(ids)

@@ -321,7 +321,7 @@ def _load_output(path: Path, table: str) -> tuple[duckdb.DuckDBPyConnection, Loa
                 spec = "{" + ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in header) + "}"
                 try:
                     side.execute(
-                        f"CREATE TABLE {table} AS SELECT row_number() OVER () AS {ROW_COLUMN}, * FROM read_csv("
+                        f"CREATE TABLE {table} AS SELECT * FROM read_csv("
                         f"{sql_str(str(path))}, header=true, auto_detect=false, delim={sql_str(delimiter)}, "
                         f"quote='\"', escape='\"', columns={spec}, strict_mode=true, max_line_size=10000000)"
                     )
@@ -364,7 +364,7 @@ def _scrub_file(ws: Workspace, path: Path, key: str | None) -> int:
             encoding = "utf-8" if (loaded.encoding or "utf-8") in ("utf-8", "utf-8-sig") else str(loaded.encoding)
             write_query(
                 side,
-                f"SELECT {cols_sql} FROM {table} WHERE rowid NOT IN (SELECT rid FROM {HITS}) ORDER BY _row",
+                f"SELECT {cols_sql} FROM {table} WHERE rowid NOT IN (SELECT rid FROM {HITS}) ORDER BY rowid",
                 path,
                 fmt,
                 encoding=encoding,
