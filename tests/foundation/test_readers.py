@@ -126,9 +126,9 @@ def test_only_unparseable_rows_is_not_an_error(ws: Workspace, tmp_path: Path) ->
 
 def test_duplicate_and_blank_headers_are_renamed(ws: Workspace, tmp_path: Path) -> None:
     result = _load(ws, tmp_path, b"id,ID,,_row,_ROW\n1,2,3,4,5\n")
-    assert result.columns == ["id", "ID_2", "column_3", "_row_2", "_ROW_2"]
+    assert result.columns == ["id", "ID_2", "column_3", "_row_2", "_ROW_3"]
     assert result.renamed_columns == {"ID": "ID_2", "(empty header 3)": "column_3", "_row": "_row_2",
-                                      "_ROW": "_ROW_2"}
+                                      "_ROW": "_ROW_3"}
 
 
 def test_parquet_is_read_with_types_and_row_ordinal(ws: Workspace, tmp_path: Path) -> None:
