@@ -245,3 +245,12 @@ def test_any_bytes_load_or_give_an_input_error(ws: Workspace, tmp_path: Path, da
         assert "\n" not in exc.message
         return
     assert result.rows + len(result.parse_rejects) >= 1
+
+
+def test_parquet_column_named_row_is_renamed_and_reported(ws: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "r.parquet"
+    ws.con.execute(f"COPY (SELECT 1 AS id, 5 AS _ROW, 'x' AS \"a\"\"b\") TO '{path}' (FORMAT parquet)")
+    result = load_file(ws.con, path, "t")
+    assert result.columns == ["id", "_ROW_2", 'a"b']
+    assert result.renamed_columns == {"_ROW": "_ROW_2"}
+    assert ws.con.execute("SELECT * FROM t").fetchall() == [(1, 1, 5, "x")]

@@ -159,6 +159,19 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadRes
     return _load_csv(con, path, table)
 
 
+def _free_row_name(con: duckdb.DuckDBPyConnection, staging: str) -> dict[str, str]:
+    """Rename typed-input columns that would collide with ``_row`` (any case), as CSV headers are."""
+    names = [r[0] for r in con.execute(f'DESCRIBE "{staging}"').fetchall()]
+    renamed = {old: new for old, new in zip(names, _unique_columns(names)[0], strict=True) if old != new}
+    for old, new in renamed.items():
+        con.execute(f'ALTER TABLE "{staging}" RENAME COLUMN {_ident(old)} TO {_ident(new)}')
+    return renamed
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _finish(con: duckdb.DuckDBPyConnection, staging: str, table: str) -> tuple[int, list[str]]:
     con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT rowid + 1 AS {ROW_COLUMN}, * FROM "{staging}"')
     con.execute(f'DROP TABLE "{staging}"')
@@ -175,10 +188,11 @@ def _load_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Loa
         con.execute(f'CREATE OR REPLACE TABLE "{staging}" AS SELECT * FROM read_parquet({_sql_str(str(path))})')
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
+    renamed = _free_row_name(con, staging)
     rows, cols = _finish(con, staging, table)
     if rows == 0:
         raise InputError(f"{path}: has no data rows")
-    return LoadResult(table, path, "parquet", rows, cols)
+    return LoadResult(table, path, "parquet", rows, cols, renamed_columns=renamed)
 
 
 def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadResult:
@@ -194,10 +208,11 @@ def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadRe
     con.register("__xlsx_frame", frame.to_arrow())
     con.execute(f'CREATE OR REPLACE TABLE "{staging}" AS SELECT * FROM __xlsx_frame')
     con.unregister("__xlsx_frame")
+    renamed = _free_row_name(con, staging)
     rows, cols = _finish(con, staging, table)
     if rows == 0:
         raise InputError(f"{path}: has no data rows")
-    return LoadResult(table, path, "xlsx", rows, cols)
+    return LoadResult(table, path, "xlsx", rows, cols, renamed_columns=renamed)
 
 
 def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadResult:
