@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from crmtool.errors import UsageError
 from crmtool.kinds.base import ident
 from crmtool.pii import detect_pii
 
@@ -57,6 +58,8 @@ def shape_sql(v: str) -> str:
 
 
 def profile_table(con: duckdb.DuckDBPyConnection, table: str, *, top: int = 5, show_values: bool = False) -> Profile:
+    if top < 0:
+        raise UsageError(f"--top must be 0 or more, not {top}")
     cols = [r for r in con.execute(f"DESCRIBE {ident(table)}").fetchall() if r[0] != "_row"]
     total_row = con.execute(f"SELECT count(*) FROM {ident(table)}").fetchall()[0]
     total = int(total_row[0]) if total_row else 0

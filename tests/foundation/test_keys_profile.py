@@ -97,3 +97,9 @@ def test_profile_bad_input_is_exit_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["profile", str(empty)])
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {empty}: file is empty")
+
+
+def test_profile_negative_top_is_a_usage_error() -> None:
+    result = CliRunner().invoke(app, ["profile", str(EXAMPLE), "--top", "-1"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --top must be 0 or more")
