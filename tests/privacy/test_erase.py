@@ -267,3 +267,21 @@ def test_rewritten_export_is_the_old_one_minus_the_erased_rows(cleaned: tuple[Pa
     after = (out / "clientes.clean.csv").read_text(encoding="utf-8").splitlines()
     assert after == [line for line in before if line.split(",")[0] not in ids]
     assert len(before) - len(after) == len(ids)
+
+
+def test_other_features_tables_are_cleaned_too(ws: Workspace, tmp_path: Path) -> None:
+    ws.con.execute("CREATE TABLE clean_c AS SELECT 1 AS _row, 'C1' AS customer_id, 'ana@x.es' AS email")
+    ws.con.execute(
+        "CREATE TABLE dedupe_prep AS SELECT * FROM (VALUES (1, 'C1', 'ana@x.es'), (2, 'C2', 'bob@x.es')) "
+        "v(__rid, __id, f0_email)"
+    )
+    ws.con.execute(
+        "CREATE TABLE segments_membership AS SELECT * FROM (VALUES ('r1', 'vip', 'C1', 'in', NULL), "
+        "('r1', 'vip', 'C2', 'in', NULL)) v(run_id, segment, customer_id, status, holdout)"
+    )
+    ws.con.execute("CREATE TABLE email_checks AS SELECT 'ANA@x.es' AS email, 'valid' AS status")
+    req = tmp_path / "r.csv"
+    req.write_text("email\nana@x.es\n", encoding="utf-8")
+    result = erase(ws, req, out_dir=tmp_path / "o")
+    assert result.rows_removed == {"clean_c": 1, "dedupe_prep": 1, "email_checks": 1, "segments_membership": 1}
+    assert ws.con.execute("SELECT __id FROM dedupe_prep").fetchall() == [("C2",)]

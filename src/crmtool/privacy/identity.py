@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS privacy_match_keys (
     key_token VARCHAR, identifier_type VARCHAR, added_at TIMESTAMP);
 """
 #: workspace tables that never hold customer values in clear (skipped when erasing)
-TOKEN_TABLE_PREFIXES = ("crm_", "privacy_", "email_")
+TOKEN_TABLE_PREFIXES = ("crm_", "privacy_")
 
 _DIGITS = re.compile(r"[^0-9]")
 # plain ASCII addresses (spaces only around): normalise_email(v) == lower(trim(v)) exactly
@@ -182,6 +182,7 @@ ID_NAMES = (
     "contact_id",
     "record_id",
     "id",
+    "__id",
 )
 
 
@@ -235,7 +236,7 @@ def customer_tables(con: duckdb.DuckDBPyConnection, key: str | None = None) -> d
     ]
     out: dict[str, IdentityColumns] = {}
     for table in tables:
-        if table.startswith(TOKEN_TABLE_PREFIXES) or table.startswith("__"):
+        if table.startswith(TOKEN_TABLE_PREFIXES):
             continue
         cols = detect_identity_columns(con, table, key)
         if not cols.empty:
