@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crmtool.audit import TOKEN_PREFIX, AuditWriter, json_str_sql
+from crmtool.emails.run import history_ready
 from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, run_rules
 from crmtool.errors import UsageError
 from crmtool.io.readers import LoadResult, file_sha256, load_file
@@ -73,6 +74,7 @@ def _load_and_check(ws: Workspace, command: str, input_path: Path, rules: list[P
         loaded = load_file(ws.con, input_path, f"data_{ds}")
     if progress:
         progress(loaded.describe())
+    history_ready(ws)  # email_risk matches bounce and suppression history through crm_token()
     with run.timed("rules"):
         engine = run_rules(ws.con, loaded.table, ruleset, work_table=f"work_{ds}", progress=progress)
     run.timings.update({f"rules.{k}": v for k, v in engine.phases.items()})

@@ -96,6 +96,20 @@ class EmailRisk(Kind):
         )
 
     def _classify(self, ctx: PlanContext, spec: RuleSpec, column: str) -> str:
+        # several email_risk rules on one column share one classification of the same table
+        # state (the checks all see the final values); only the options that change it count
+        shaping = ("lists", "disposable_domains", "allow_domains", "mx", "resolver", "mx_timeout", "mx_budget",
+                   "soft_bounces", "soft_days")
+        key = ("email_risk", ctx.table, column, str(_folder(spec)),
+               tuple((k, repr(spec.opt(k))) for k in shaping))
+        cached = ctx.cache.get(key)
+        if cached is not None:
+            return str(cached["table"])
+        table = self._classify_now(ctx, spec, column)
+        ctx.cache[key] = {"table": table}
+        return table
+
+    def _classify_now(self, ctx: PlanContext, spec: RuleSpec, column: str) -> str:
         values = ctx.temp_name("email_risk_values")
         c = f"CAST(t.{ident(column)} AS VARCHAR)"
         ctx.con.execute(
