@@ -22,34 +22,22 @@ from crmtool.cli.common import (
 )
 from crmtool.errors import ExitCode
 
-suppress_app = typer.Typer(
-    help="Suppression lists: unsubscribes, complaints, do-not-contact.", no_args_is_help=True
-)
-retention_app = typer.Typer(
-    help="Delete or anonymise records kept past their retention period.", no_args_is_help=True
-)
+suppress_app = typer.Typer(help="Suppression lists: unsubscribes, complaints, do-not-contact.", no_args_is_help=True)
+retention_app = typer.Typer(help="Delete or anonymise records kept past their retention period.", no_args_is_help=True)
 RulesOpt = Annotated[list[Path], typer.Option("--rules", "-r", help="Rule file or folder (repeatable).")]
-DatasetOpt = Annotated[
-    str | None, typer.Option(help="Only this dataset (e.g. clientes); default every cleaned one.")
-]
+DatasetOpt = Annotated[str | None, typer.Option(help="Only this dataset (e.g. clientes); default every cleaned one.")]
 
 SuppressFileArg = Annotated[
     Path, typer.Argument(help="File of emails, phones and/or customer ids (CSV, Parquet, xlsx).")
 ]
 KindOpt = Annotated[str, typer.Option("--kind", "-k", help="unsubscribe, complaint or do_not_contact.")]
-SourceOpt = Annotated[
-    str | None, typer.Option(help="Source label stored with the entries (default: file name).")
-]
+SourceOpt = Annotated[str | None, typer.Option(help="Source label stored with the entries (default: file name).")]
 RequestsOpt = Annotated[Path | None, typer.Option("--requests", help="Erasure requests to carry out.")]
-CheckOpt = Annotated[
-    Path | None, typer.Option("--check", help="Request file to verify (exit 1 if one is not done).")
-]
+CheckOpt = Annotated[Path | None, typer.Option("--check", help="Request file to verify (exit 1 if one is not done).")]
 EraseOutOpt = Annotated[
     Path, typer.Option("--out", "-o", help="Folder for the erase manifest (and default audit log).")
 ]
-AuditLogOpt = Annotated[
-    Path | None, typer.Option(help="Audit log to append to / check (default OUT/audit.jsonl).")
-]
+AuditLogOpt = Annotated[Path | None, typer.Option(help="Audit log to append to / check (default OUT/audit.jsonl).")]
 AlsoOpt = Annotated[
     list[Path], typer.Option("--also", help="Another output file to rewrite without them (repeatable).")
 ]
@@ -62,9 +50,7 @@ ExportOutOpt = Annotated[Path, typer.Option("--out", "-o", help="File to write (
 OutFormatOpt = Annotated[
     FileFormat | None, typer.Option("--output-format", help="csv or parquet (default: from --out).")
 ]
-AsOfOpt = Annotated[
-    str | None, typer.Option(help="Reference date for age bands (YYYY-MM-DD, default today).")
-]
+AsOfOpt = Annotated[str | None, typer.Option(help="Reference date for age bands (YYYY-MM-DD, default today).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -76,12 +62,17 @@ def register(app: typer.Typer) -> None:
     app.command("pii")(pii)
 
 
-def _key_first(workspace: str, key_file: Path | None) -> None:
+def _key_first(ui: Ui, workspace: str, key_file: Path | None) -> None:
     """Load the key before the workspace is opened: a bad key stops the run before anything is written."""
     from crmtool.keys import load_key
     from crmtool.workspace import Workspace
 
-    load_key(key_file, Workspace(workspace).default_key_file)
+    hasher = load_key(key_file, Workspace(workspace).default_key_file)
+    if hasher.created:
+        ui.warn(
+            f"created a new key for keyed hashes at {hasher.source} (owner-only); keep it safe and use it "
+            f"for every run: erasure proofs, suppressions and pseudonyms depend on it"
+        )
 
 
 def _json(payload: object) -> str:
@@ -108,7 +99,7 @@ def suppress_import(
     ui = Ui(quiet)
 
     def body() -> ExitCode:
-        _key_first(workspace, key_file)
+        _key_first(ui, workspace, key_file)
         with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
             result = import_suppressions(ws, file, kind, source=source)
         d = result.as_dict()
@@ -150,7 +141,7 @@ def erase(
     def body() -> ExitCode:
         if (requests is None) == (check is None):
             raise UsageError("give exactly one of --requests FILE or --check FILE")
-        _key_first(workspace, key_file)
+        _key_first(ui, workspace, key_file)
         log = audit_log or out / "audit.jsonl"
         with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
             if requests is not None:
@@ -242,18 +233,14 @@ def export(
         except ValueError:
             raise UsageError(f"--as-of {as_of!r} is not a date YYYY-MM-DD") from None
         load_policy(policy)  # a bad policy stops us before the workspace or key are touched
-        _key_first(workspace, key_file)
+        _key_first(ui, workspace, key_file)
         with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            result = do_export(
-                ws, file, policy, out, fmt=file_format.value if file_format else None, as_of=ref
-            )
+            result = do_export(ws, file, policy, out, fmt=file_format.value if file_format else None, as_of=ref)
         d = result.as_dict()
         if fmt is OutputFormat.json:
             emit(ui, _json(d))
         else:
-            ui.out.print(
-                f"wrote {d['rows']} rows to {d['output']} (left out {d['dropped_erased']} erased people)"
-            )
+            ui.out.print(f"wrote {d['rows']} rows to {d['output']} (left out {d['dropped_erased']} erased people)")
             for col, action in d["columns"].items():
                 ui.out.print(f"  {col:20} {action}")
             if d["dropped_columns"]:
@@ -332,7 +319,7 @@ def retention_apply(
             ref = date.fromisoformat(as_of) if as_of else None
         except ValueError:
             raise UsageError(f"--as-of {as_of!r} is not a date YYYY-MM-DD") from None
-        _key_first(workspace, key_file)
+        _key_first(ui, workspace, key_file)
         with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
             result = apply_retention(
                 ws, rules, out_dir=out, audit_log=audit_log or out / "audit.jsonl", as_of=ref, dataset=dataset
