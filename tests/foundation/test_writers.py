@@ -7,6 +7,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crmtool.errors import UsageError
 from crmtool.io.writers import atomic_path, write_query, write_text_atomic
@@ -153,3 +155,20 @@ def test_output_folder_below_a_file_is_a_usage_error(ws: Workspace, tmp_path: Pa
         write_query(ws.con, _table(ws, ["a"]), target, "csv")
     with pytest.raises(UsageError, match="cannot write"):
         write_text_atomic(target, "{}")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(st.text(alphabet=st.sampled_from(list("=+-@\t\r\n 0123456789().,aZ\"'ñ")), max_size=12)
+                       | st.text(max_size=12), min_size=1, max_size=20))
+def test_no_cell_a_spreadsheet_would_run_survives(ws: Workspace, tmp_path: Path, values: list[str]) -> None:
+    import re
+
+    query = _table(ws, values)
+    out = tmp_path / "p.csv"
+    write_query(ws.con, query, out, "csv")
+    got = [r[1] for r in _cells(out)[1:]]
+    for original, cell in zip(values, got, strict=True):
+        if cell != original:
+            assert cell == "'" + original  # only ever a leading apostrophe added
+        elif original[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            assert re.fullmatch(r"[+-]?[0-9][0-9 ().,-]*", original)  # a plain number or phone
