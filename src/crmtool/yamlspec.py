@@ -79,7 +79,14 @@ def parse_yaml_text(text: str, file: str) -> YamlDoc:
         doc.data = {}
         return doc
     problems: list[tuple[Location, str]] = []
-    doc.data = _construct(node, (), doc.lines, problems, file)
+    try:
+        doc.data = _construct(node, (), doc.lines, problems, file)
+    except yaml.MarkedYAMLError as exc:  # e.g. a !!python/object tag: no constructor in safe YAML
+        mark = exc.problem_mark or exc.context_mark
+        raise ConfigError([(Location(file, mark.line + 1 if mark else 0),
+                            f"YAML error: {exc.problem or exc.context}")]) from None
+    except RecursionError:  # an alias inside itself (&a [*a]) or absurd nesting
+        raise ConfigError([(Location(file), "YAML nests too deeply (an alias that contains itself?)")]) from None
     if problems:
         raise ConfigError(problems)
     return doc

@@ -379,3 +379,15 @@ def test_dataset_block_once_and_its_key_checked_where_it_was_written(ws: Workspa
         f"{second}:3: dataset key 'nope' is not in the data"]
     third = _write(tmp_path, "dataset: {key: id}\n", "3.yaml")
     assert _problems([second, third]) == [f"{third}:1: dataset already defined at {second}:3"]
+
+
+@pytest.mark.parametrize(("text", "where", "message"), [
+    ("rules: !!python/object:os.system x\n", ":1", "could not determine a constructor"),
+    ("rules:\n  - kind: required\n    column: !!binary xyz\n", ":3", "base64"),
+    ("rules: &a [*a]\n", "", "nests too deeply"),
+])
+def test_unsafe_or_recursive_yaml_is_a_config_error(tmp_path: Path, text: str, where: str, message: str) -> None:
+    path = _write(tmp_path, text)
+    problems = _problems(path)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{path}{where}: ") and message in problems[0]
