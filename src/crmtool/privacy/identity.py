@@ -141,15 +141,14 @@ def email_norm(con: duckdb.DuckDBPyConnection, table: str, column: str, alias: s
         .column(0)
         .to_pylist()
     )
-    fast = (
-        f"CASE WHEN regexp_matches(CAST({col} AS VARCHAR), {sql_str(EMAIL_FAST)}) "
-        f"THEN lower(trim(CAST({col} AS VARCHAR)))"
-    )
+    # every value outside the fast path is in the map (its Python normal form, '' when blank), so the
+    # fast path needs no per-row test: lower(trim(v)) is exact for the values the map lacks
+    fast = f"lower(trim(CAST({col} AS VARCHAR)))"
     if not odd:
-        return f"({fast} END)", ""
-    name = _register_map(con, odd, [norm_email(v) for v in odd])
+        return f"({fast})", ""
+    name = _register_map(con, odd, [norm_email(v) or "" for v in odd])
     m = f"__em_{alias}_{_map_counter}"
-    return f"({fast} ELSE {m}.norm END)", f"LEFT JOIN {name} {m} ON {m}.raw = CAST({col} AS VARCHAR)"
+    return f"coalesce({m}.norm, {fast})", f"LEFT JOIN {name} {m} ON {m}.raw = CAST({col} AS VARCHAR)"
 
 
 def phone_norm_map(con: duckdb.DuckDBPyConnection, values: list[str]) -> str:
