@@ -42,7 +42,11 @@ def _construct(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], proble
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+            if isinstance(key_node, yaml.ScalarNode):
+                key = str(key_node.value)
+            else:  # '? [a, b]': a list or mapping as a key
+                key = f"(complex key at line {key_node.start_mark.line + 1})"
+                problems.append((Location(file, key_node.start_mark.line + 1), "a key must be plain text"))
             if key in out:
                 problems.append((Location(file, key_node.start_mark.line + 1), f"duplicate key '{key}'"))
             out[key] = _construct(value_node, (*path, key), lines, problems, file)

@@ -391,3 +391,8 @@ def test_unsafe_or_recursive_yaml_is_a_config_error(tmp_path: Path, text: str, w
     problems = _problems(path)
     assert len(problems) == 1
     assert problems[0].startswith(f"{path}{where}: ") and message in problems[0]
+
+
+def test_complex_yaml_key(tmp_path: Path) -> None:
+    path = _write(tmp_path, "rules: []\n? [a, b]\n: 1\n")
+    assert _problems(path) == [f"{path}:2: a key must be plain text"]
