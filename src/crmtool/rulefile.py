@@ -44,7 +44,7 @@ def _kind_schema(name: str) -> dict[str, Any]:
     kind = KINDS[name]
     props = {**_COMMON, **kind.options_schema, "action": {"enum": list(kind.actions)}}
     schema: dict[str, Any] = {
-        "if": {"properties": {"kind": {"const": name}}, "required": ["kind"]},
+        "if": {"type": "object", "properties": {"kind": {"const": name}}, "required": ["kind"]},
         "then": {"properties": props, "additionalProperties": False,
                  "required": list(kind.required_options)},
     }

@@ -396,3 +396,10 @@ def test_unsafe_or_recursive_yaml_is_a_config_error(tmp_path: Path, text: str, w
 def test_complex_yaml_key(tmp_path: Path) -> None:
     path = _write(tmp_path, "rules: []\n? [a, b]\n: 1\n")
     assert _problems(path) == [f"{path}:2: a key must be plain text"]
+
+
+def test_rules_that_are_not_mappings_get_one_problem_each(tmp_path: Path) -> None:
+    path = _write(tmp_path, "rules: [1, x, null]\n")
+    assert _problems(path) == [f"{path}:1: rules/0: expected object, got int 1",
+                               f"{path}:1: rules/1: expected object, got str 'x'",
+                               f"{path}:1: rules/2: expected object, got NoneType None"]
