@@ -24,11 +24,13 @@ SECTION_SCHEMAS["dedupe"] = __import__("crmtool.dedupe.schema", fromlist=["x"]).
 SECTION_SCHEMAS["consent"] = __import__("crmtool.privacy.schemas", fromlist=["x"]).CONSENT_SCHEMA
 SECTION_SCHEMAS["retention"] = __import__("crmtool.privacy.schemas", fromlist=["x"]).RETENTION_SCHEMA
 
-_THRESHOLD = {"oneOf": [{"type": "integer", "minimum": 0},
-                        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"}],
-              "description": "failing rows tolerated: a count (3) or a share ('1%')"}
+# one schema, not oneOf: minimum applies to the count, pattern to the share, so a mistake gets
+# its own message ("-1 is less than the minimum of 0") instead of the other branch's
+_THRESHOLD = {"type": ["integer", "string"], "minimum": 0, "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$",
+              "description": "a count of failing rows tolerated (3) or a share ('1%')"}
 _COMMON: dict[str, Any] = {
-    "name": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$", "description": "unique rule name"},
+    "name": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$",
+             "description": "a unique rule name of letters, digits, '_', '.' and '-'"},
     "kind": {"enum": sorted(KINDS), "description": "what the rule does"},
     "description": {"type": "string"},
     "column": {"type": "string", "minLength": 1},

@@ -122,6 +122,8 @@ def _describe(error: Any) -> str:
         return f"{where}: expected one of {allowed}, got {error.instance!r}"
     if validator == "type":
         return f"{where}: expected {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"
+    if validator == "pattern" and isinstance(error.schema, dict) and error.schema.get("description"):
+        return f"{where}: expected {error.schema['description']}, got {error.instance!r}"  # not the regex
     return f"{where}: {error.message}"
 
 

@@ -141,7 +141,21 @@ BAD = {
             kind: required
             column: x
             threshold: lots
-        """, 5, "rules/0/threshold"),
+        """, 5, "rules/0/threshold: expected a count of failing rows tolerated (3) or a share ('1%'), got 'lots'"),
+    "negative_threshold": ("""
+        rules:
+          - name: a
+            kind: required
+            column: x
+            threshold: -1
+        """, 5, "rules/0/threshold: -1 is less than the minimum of 0"),
+    "date_bound_not_a_date": ("""
+        rules:
+          - name: a
+            kind: date
+            column: x
+            min: yesterday
+        """, 5, "rules/0/min: expected an ISO date (YYYY-MM-DD) or 'today', got 'yesterday'"),
     "date_format_unknown": ("""
         rules:
           - name: d

@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows, ident, sql_str
 
 DEFAULT_FORMATS = ["%Y-%m-%d", "%d/%m/%Y"]
-_DATE = {"type": "string", "pattern": r"^(today|\d{4}-\d{2}-\d{2})$"}
+_DATE = {"type": "string", "pattern": r"^(today|\d{4}-\d{2}-\d{2})$",
+         "description": "an ISO date (YYYY-MM-DD) or 'today'"}
 
 
 def parsed_date_sql(column_sql: str, formats: list[str], excel_serial: bool) -> str:
