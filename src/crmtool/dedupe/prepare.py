@@ -18,7 +18,15 @@ from crmtool.kinds.base import ident, sql_str
 if TYPE_CHECKING:
     import duckdb
 
-PY_TRANSFORMS = ("phonetic", "nickname")
+PY_TRANSFORMS = ("phonetic", "nickname")  # mapped once per distinct value (a table each), joined back
+#: cheap features taken from another feature in the final select: transform -> (source transform, SQL)
+DERIVED: dict[str, tuple[str, str]] = {
+    "initial": ("text", "left({x}, 1)"), "prefix2": ("text", "left({x}, 2)"), "prefix3": ("text", "left({x}, 3)"),
+    "prefix4": ("text", "left({x}, 4)"), "first_token": ("text", "split_part({x}, ' ', 1)"),
+    "last_token": ("text", "regexp_extract({x}, '([^ ]+)$', 1)"),
+    "email_local": ("email", "nullif(split_part({x}, '@', 1), '')"),
+    "email_domain": ("email", "nullif(split_part({x}, '@', 2), '')"),
+}
 #: features each comparison method reads: (transform of the column, transform of swap_with or None)
 METHOD_FEATURES: dict[str, tuple[str, ...]] = {
     "exact": ("text",),
@@ -116,6 +124,8 @@ def needed_features(spec: DedupeSpec) -> list[tuple[str, str]]:
     for col, t in list(need):
         if t in PY_TRANSFORMS:
             need.append((col, "text"))
+        elif t in DERIVED:
+            need.append((col, DERIVED[t][0]))
     return list(dict.fromkeys(need))
 
 
@@ -158,7 +168,7 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
     for i, (col, transform) in enumerate(features):
         name = f"f{i}_{transform}"
         prep.features[(col, transform)] = name
-        if transform not in PY_TRANSFORMS:
+        if transform not in PY_TRANSFORMS and transform not in DERIVED:
             sql_cols.append(
                 f"{feature_sql(f'CAST(t.{ident(col)} AS VARCHAR)', transform, spec.date_formats)} AS {name}"
             )
@@ -213,12 +223,21 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
             continue
         parts = [prep.f(col, t) for col, t in b.terms]
         refs = []
-        for p, (_col, t) in zip(parts, b.terms, strict=True):
-            ref = f"m_{p}.k" if t in PY_TRANSFORMS else f"b.{p}"
+        for p, (col, t) in zip(parts, b.terms, strict=True):
+            if t in PY_TRANSFORMS:
+                ref = f"m_{p}.k"
+            elif t in DERIVED:
+                ref = DERIVED[t][1].format(x=f"b.{prep.f(col, DERIVED[t][0])}")
+            else:
+                ref = f"b.{p}"
             refs.append(f"split_part({ref}, ' ', 1)" if t == "phonetic" else ref)
         null_check = " OR ".join(f"{r} IS NULL" for r in refs)
         key = " || chr(31) || ".join(f"CAST({r} AS VARCHAR)" for r in refs)
         extra.append(f"CASE WHEN {null_check} THEN NULL ELSE {key} END AS bk{b_idx}")
+    for (col, transform), name in prep.features.items():
+        if transform in DERIVED:
+            source, expr = DERIVED[transform]
+            extra.append(f"{expr.format(x=f'b.{prep.f(col, source)}')} AS {name}")
     for c in spec.comparisons:
         if c.term_frequency:
             k = len(prep.tf)
