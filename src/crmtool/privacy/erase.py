@@ -30,6 +30,7 @@ from crmtool.privacy.identity import (
     customer_tables,
     drop_maps,
     email_norm,
+    email_norm_parts,
     ensure_tables,
     id_sql,
     load_side,
@@ -64,24 +65,41 @@ TOKEN_PREFIX = "k:"
 
 
 # --------------------------------------------------------------------------- matching in clear
-def keys_table(con: duckdb.DuckDBPyConnection, table: str, cols: IdentityColumns) -> str:
-    """One scan of ``table`` into a temp table of its normalised identifiers, reused by every step.
+def keys_table(con: duckdb.DuckDBPyConnection, table: str, cols: IdentityColumns, targets: str | None = None) -> str:
+    """A temp table of the normalised identifiers of ``table`` (one scan), reused by every step.
 
     Columns: ``rid`` (rowid), ``id``, ``em0..`` (normalised emails), ``pk0..`` (phone keys) and
-    ``ph0..`` (raw phones, normalised exactly only for the few rows whose key matches).
+    ``ph0..`` (raw phones, normalised exactly only for the few rows whose key matches). With
+    ``targets``, only rows that may match them are kept (same id, same plain email, an odd email
+    spelling, or the same phone key): the table stays small and nothing is missed.
     """
     name = f"__erase_keys_{abs(hash(table)) % 10**8}"
-    parts = ["t.rowid AS rid", (id_sql(f"t.{ident(cols.id)}") if cols.id else "CAST(NULL AS VARCHAR)") + " AS id"]
+    idv = id_sql(f"t.{ident(cols.id)}") if cols.id else "CAST(NULL AS VARCHAR)"
+    parts = ["t.rowid AS rid", f"{idv} AS id"]
     joins = []
+    may_match = [f"{idv} IN (SELECT norm FROM {targets} WHERE type = '{ID}')"] if cols.id and targets else []
     for k, col in enumerate(cols.emails):
-        expr, join = email_norm(con, table, col, "t")
+        expr, join, odd_alias = email_norm_parts(con, table, col, "t")
         parts.append(f"nullif({expr}, '') AS em{k}")
         joins.append(join)
+        if targets:
+            odd = f" OR {odd_alias}.raw IS NOT NULL" if odd_alias else ""
+            may_match.append(
+                f"lower(trim(CAST(t.{ident(col)} AS VARCHAR))) IN (SELECT norm FROM {targets} WHERE type = '{EMAIL}')"
+                + odd
+            )
     for j, col in enumerate(cols.phones):
-        parts.append(f"{phone_key_sql(f't.{ident(col)}')} AS pk{j}")
+        pk = phone_key_sql(f"t.{ident(col)}")
+        parts.append(f"{pk} AS pk{j}")
         parts.append(f"CAST(t.{ident(col)} AS VARCHAR) AS ph{j}")
+        if targets:
+            may_match.append(f"{pk} IN (SELECT pkey FROM {targets} WHERE type = '{PHONE}')")
+    where = f"WHERE {' OR '.join(f'({c})' for c in may_match)}" if targets else ""
+    if targets and not may_match:
+        where = "WHERE false"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(parts)} FROM {ident(table)} t {' '.join(joins)}"
+        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(parts)} FROM {ident(table)} t "
+        f"{' '.join(joins)} {where}"
     )
     _keys_tables.append(name)
     return name
@@ -105,12 +123,18 @@ def _match_clear(
     """
     from crmtool.db import fetch_arrow
 
-    k = keys or keys_table(con, table, cols)
+    if id_only:  # straight on the table: rows of the same customer need not be in the keys table
+        idv = id_sql(f"t.{ident(cols.id)}") if cols.id else "NULL"
+        if cols.id:
+            con.execute(
+                f"INSERT INTO {hits} SELECT DISTINCT {sql_str(table)}, t.rowid, r.ref, {idv} "
+                f"FROM {ident(table)} t JOIN {targets} r ON r.type = '{ID}' AND {idv} = r.norm"
+            )
+        return keys or ""
+    k = keys or keys_table(con, table, cols, targets)
     head = f"INSERT INTO {hits} SELECT DISTINCT {sql_str(table)}, k.rid, r.ref, k.id"
     if cols.id:
         con.execute(f"{head} FROM {k} k JOIN {targets} r ON r.type = '{ID}' AND k.id = r.norm")
-    if id_only:
-        return k
     for e in range(len(cols.emails)):
         con.execute(f"{head} FROM {k} k JOIN {targets} r ON r.type = '{EMAIL}' AND k.em{e} = r.norm")
     for j in range(len(cols.phones)):
@@ -364,7 +388,7 @@ def _scrub_file(ws: Workspace, path: Path, key: str | None) -> int:
             encoding = "utf-8" if (loaded.encoding or "utf-8") in ("utf-8", "utf-8-sig") else str(loaded.encoding)
             write_query(
                 side,
-                f"SELECT {cols_sql} FROM {table} WHERE rowid NOT IN (SELECT rid FROM {HITS}) ORDER BY rowid",
+                f"SELECT {cols_sql} FROM {table} WHERE rowid NOT IN (SELECT rid FROM {HITS})",
                 path,
                 fmt,
                 encoding=encoding,
@@ -459,7 +483,7 @@ def erase(
                 elif cols.id:
                     _match_clear(con, table, cols, TARGETS, HITS, id_only=True, keys=keys[table])
             _propagate_by_row(con, derived)
-            linked = _linked_identifiers(ws, {t: c for t, c in tables.items() if t in keys}, keys)
+            linked = _linked_identifiers(ws, {t: c for t, c in tables.items() if t in keys})
         with run.timed("record"):
             con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_tokens AS
                 SELECT type, norm, crm_token(norm) AS token, ref, requested_at, false AS linked FROM (
@@ -621,7 +645,7 @@ def erase(
     return result
 
 
-def _linked_identifiers(ws: Workspace, tables: dict[str, IdentityColumns], keys: dict[str, str]) -> str:
+def _linked_identifiers(ws: Workspace, tables: dict[str, IdentityColumns]) -> str:
     """Temp table ``(type, norm, ref)``: ids, emails and valid phones of every row about to be erased.
 
     Their tokens are recorded too, so a later import drops these people even by another identifier.
@@ -629,44 +653,69 @@ def _linked_identifiers(ws: Workspace, tables: dict[str, IdentityColumns], keys:
     landline) is left out: it identifies someone else too.
     """
     from crmtool.normalise import phone_e164
+    from crmtool.privacy.identity import norm_email
 
     con = ws.con
     con.execute("CREATE OR REPLACE TEMP TABLE __erase_linked_raw (type VARCHAR, value VARCHAR, ref VARCHAR)")
+    for table, cols in tables.items():
+        hit = f"FROM {ident(table)} t JOIN {HITS} h ON h.tbl = {sql_str(table)} AND h.rid = t.rowid"
+        if cols.id:
+            con.execute(
+                f"INSERT INTO __erase_linked_raw SELECT DISTINCT '{ID}', {id_sql('t.' + ident(cols.id))}, h.ref {hit}"
+            )
+        for kind, names in ((EMAIL, cols.emails), (PHONE, cols.phones)):
+            for col in names:
+                con.execute(
+                    f"INSERT INTO __erase_linked_raw SELECT DISTINCT '{kind}', CAST(t.{ident(col)} AS VARCHAR), h.ref "
+                    f"{hit}"
+                )
+    raw = con.execute(
+        f"SELECT DISTINCT type, value FROM __erase_linked_raw WHERE type <> '{ID}' AND value IS NOT NULL"
+    ).fetchall()
+    normed: list[tuple[str, str, str | None]] = []
+    for typ, value in raw:
+        if typ == EMAIL:
+            v = norm_email(value)
+            normed.append((typ, value, v if v and "@" in v else None))
+        else:
+            normed.append((typ, value, phone_e164(value)))  # garbage phones are not identifiers
+    import pyarrow as pa
+
+    con.register(
+        "__erase_arrow",
+        pa.table(
+            {
+                "type": pa.array([n[0] for n in normed], pa.string()),
+                "value": pa.array([n[1] for n in normed], pa.string()),
+                "norm": pa.array([n[2] for n in normed], pa.string()),
+            }
+        ),
+    )
+    con.execute("""CREATE OR REPLACE TEMP TABLE __erase_linked AS
+        SELECT DISTINCT l.type, CASE WHEN l.type = 'id' THEN l.value ELSE a.norm END AS norm, l.ref
+        FROM __erase_linked_raw l LEFT JOIN __erase_arrow a ON a.type = l.type AND a.value = l.value
+        WHERE CASE WHEN l.type = 'id' THEN l.value ELSE a.norm END IS NOT NULL""")
+    con.unregister("__erase_arrow")
+    # identifiers that people who stay also carry are not theirs alone: leave them out
     con.execute("CREATE OR REPLACE TEMP TABLE __erase_shared (type VARCHAR, value VARCHAR)")
     for table, cols in tables.items():
-        k = keys[table]
-        hit = f"FROM {k} k JOIN {HITS} h ON h.tbl = {sql_str(table)} AND h.rid = k.rid"
-        other = f"FROM {k} k WHERE k.rid NOT IN (SELECT rid FROM {HITS} WHERE tbl = {sql_str(table)})"
-        if cols.id:
-            con.execute(f"INSERT INTO __erase_linked_raw SELECT DISTINCT '{ID}', k.id, h.ref {hit}")
-        for e in range(len(cols.emails)):
-            con.execute(f"INSERT INTO __erase_linked_raw SELECT DISTINCT '{EMAIL}', k.em{e}, h.ref {hit}")
+        others = f"FROM {ident(table)} t WHERE t.rowid NOT IN (SELECT rid FROM {HITS} WHERE tbl = {sql_str(table)})"
+        for col in cols.emails:
+            v = f"lower(trim(CAST(t.{ident(col)} AS VARCHAR)))"
             con.execute(
-                f"INSERT INTO __erase_shared SELECT DISTINCT '{EMAIL}', k.em{e} {other} AND k.em{e} IN "
-                f"(SELECT value FROM __erase_linked_raw WHERE type = '{EMAIL}')"
+                f"INSERT INTO __erase_shared SELECT DISTINCT '{EMAIL}', {v} {others} AND {v} IN "
+                f"(SELECT norm FROM __erase_linked WHERE type = '{EMAIL}')"
             )
-        for j in range(len(cols.phones)):
-            con.execute(f"INSERT INTO __erase_linked_raw SELECT DISTINCT '{PHONE}', k.ph{j}, h.ref {hit}")
+        for col in cols.phones:
+            pk = phone_key_sql(f"t.{ident(col)}")
             con.execute(
-                f"INSERT INTO __erase_shared SELECT DISTINCT 'phone_key', k.pk{j} {other} AND k.pk{j} IN "
-                f"(SELECT {phone_key_sql('value')} FROM __erase_linked_raw WHERE type = '{PHONE}')"
+                f"INSERT INTO __erase_shared SELECT DISTINCT '{PHONE}', {pk} {others} AND {pk} IN "
+                f"(SELECT {phone_key_sql('norm')} FROM __erase_linked WHERE type = '{PHONE}')"
             )
-    phones = [
-        r[0]
-        for r in con.execute(
-            f"SELECT DISTINCT value FROM __erase_linked_raw WHERE type = '{PHONE}' AND value IS NOT NULL"
-        ).fetchall()
-    ]
-    valid = [p for p in phones if phone_e164(p)]  # garbage phones are not identifiers
-    pm = phone_norm_map(con, valid)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_linked AS
-        SELECT DISTINCT l.type, CASE WHEN l.type = '{PHONE}' THEN m.norm ELSE l.value END AS norm, l.ref
-        FROM __erase_linked_raw l LEFT JOIN {pm} m ON l.type = '{PHONE}' AND m.raw = l.value
-        WHERE CASE WHEN l.type = '{PHONE}' THEN m.norm ELSE l.value END IS NOT NULL
-          AND (l.type <> '{EMAIL}' OR (contains(l.value, '@')
-               AND l.value NOT IN (SELECT value FROM __erase_shared WHERE type = '{EMAIL}')))
-          AND (l.type <> '{PHONE}'
-               OR {phone_key_sql("l.value")} NOT IN (SELECT value FROM __erase_shared WHERE type = 'phone_key'))""")
+    con.execute(f"""DELETE FROM __erase_linked WHERE
+        (type = '{EMAIL}' AND norm IN (SELECT value FROM __erase_shared WHERE type = '{EMAIL}'))
+        OR (type = '{PHONE}'
+            AND {phone_key_sql("norm")} IN (SELECT value FROM __erase_shared WHERE type = '{PHONE}'))""")
     con.execute("DROP TABLE IF EXISTS __erase_linked_raw")
     con.execute("DROP TABLE IF EXISTS __erase_shared")
     return "__erase_linked"

@@ -128,6 +128,14 @@ def _register_map(con: duckdb.DuckDBPyConnection, raw: list[str], normed: list[s
 
 def email_norm(con: duckdb.DuckDBPyConnection, table: str, column: str, alias: str = "t") -> tuple[str, str]:
     """``(expr, join)``: SQL giving the normalised email of ``alias.column``; ``join`` must follow FROM."""
+    expr, join, _odd = email_norm_parts(con, table, column, alias)
+    return expr, join
+
+
+def email_norm_parts(
+    con: duckdb.DuckDBPyConnection, table: str, column: str, alias: str = "t"
+) -> tuple[str, str, str | None]:
+    """As :func:`email_norm`, plus the alias of the joined map of odd spellings (``None``: no odd value)."""
     from crmtool.db import fetch_arrow
 
     col = f"{alias}.{ident(column)}"
@@ -145,10 +153,10 @@ def email_norm(con: duckdb.DuckDBPyConnection, table: str, column: str, alias: s
     # fast path needs no per-row test: lower(trim(v)) is exact for the values the map lacks
     fast = f"lower(trim(CAST({col} AS VARCHAR)))"
     if not odd:
-        return f"({fast})", ""
+        return f"({fast})", "", None
     name = _register_map(con, odd, [norm_email(v) or "" for v in odd])
     m = f"__em_{alias}_{_map_counter}"
-    return f"coalesce({m}.norm, {fast})", f"LEFT JOIN {name} {m} ON {m}.raw = CAST({col} AS VARCHAR)"
+    return f"coalesce({m}.norm, {fast})", f"LEFT JOIN {name} {m} ON {m}.raw = CAST({col} AS VARCHAR)", m
 
 
 def phone_norm_map(con: duckdb.DuckDBPyConnection, values: list[str]) -> str:
