@@ -289,8 +289,9 @@ def test_other_features_tables_are_cleaned_too(ws: Workspace, tmp_path: Path) ->
 
 def test_odd_spellings_and_other_rows_of_the_same_customer_are_found(ws: Workspace, tmp_path: Path) -> None:
     ws.con.execute(
-        "CREATE TABLE data_c AS SELECT * FROM (VALUES (1, 'C1', 'mailto:Ana@X.es', NULL), (2, ' C1 ', 'other@x.es', NULL),"
-        " (3, 'C2', '<ANA@x.es>', NULL), (4, 'C3', 'bob@x.es', NULL)) v(_row, customer_id, email, phone)"
+        "CREATE TABLE data_c AS SELECT * FROM (VALUES (1, 'C1', 'mailto:Ana@X.es', NULL), "
+        "(2, ' C1 ', 'other@x.es', NULL), (3, 'C2', '<ANA@x.es>', NULL), (4, 'C3', 'bob@x.es', NULL)) "
+        "v(_row, customer_id, email, phone)"
     )
     req = tmp_path / "r.csv"
     req.write_text("email\nana@x.es\n", encoding="utf-8")
