@@ -8,7 +8,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +21,7 @@ from typing import Any
 from crmtool.audit import TOKEN_PREFIX, AuditWriter, json_str_sql
 from crmtool.emails.run import history_ready
 from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, run_rules
-from crmtool.errors import UsageError
+from crmtool.errors import CrmToolError, UsageError
 from crmtool.io.readers import LoadResult, file_sha256, load_file
 from crmtool.io.writers import write_query
 from crmtool.kinds.base import ident, sql_str
@@ -65,10 +69,8 @@ class CleanResult(CheckReport):
     key_created: str | None = None
 
 
-def _load_and_check(ws: Workspace, command: str, input_path: Path, rules: list[Path],
-                    progress: Progress | None) -> tuple[Run, RuleSet, LoadResult, EngineResult]:
-    ruleset = load_rules(rules)  # configuration errors stop us before any data is read
-    run = ws.start_run(command)
+def _load_and_check(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path,
+                    progress: Progress | None) -> tuple[LoadResult, EngineResult]:
     ds = dataset_name(input_path)
     with run.timed("load"):
         loaded = load_file(ws.con, input_path, f"data_{ds}")
@@ -79,7 +81,17 @@ def _load_and_check(ws: Workspace, command: str, input_path: Path, rules: list[P
         engine = run_rules(ws.con, loaded.table, ruleset, work_table=f"work_{ds}", progress=progress)
     run.timings.update({f"rules.{k}": v for k, v in engine.phases.items()})
     _record_outcomes(ws, run, ds, engine)
-    return run, ruleset, loaded, engine
+    return loaded, engine
+
+
+@contextmanager
+def _recorded(ws: Workspace, run: Run) -> Iterator[None]:
+    """A run that stops on an error is still finished in ``crm_runs`` (status ``error``)."""
+    try:
+        yield
+    except CrmToolError as exc:
+        ws.finish_run(run, "error", int(exc.exit_code), {"error": exc.message})
+        raise
 
 
 def _record_outcomes(ws: Workspace, run: Run, dataset: str, engine: EngineResult) -> None:
@@ -91,7 +103,10 @@ def _record_outcomes(ws: Workspace, run: Run, dataset: str, engine: EngineResult
 
 def validate(ws: Workspace, input_path: Path, rules: list[Path], *, progress: Progress | None = None) -> CheckReport:
     """Run the rules without writing anything; ``report.failed`` tells whether an error rule failed."""
-    run, ruleset, loaded, engine = _load_and_check(ws, "validate", input_path, rules, progress)
+    ruleset = load_rules(rules)  # configuration errors stop us before any data is read
+    run = ws.start_run("validate")
+    with _recorded(ws, run):
+        loaded, engine = _load_and_check(ws, run, ruleset, input_path, progress)
     report = CheckReport(run.run_id, loaded, engine, ruleset)
     ws.finish_run(run, "fail" if report.failed else "pass", 1 if report.failed else 0, report.as_dict())
     return report
@@ -150,7 +165,8 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
     con = ws.con
     ws.hasher  # noqa: B018 - loads the key and registers crm_token() in SQL
     key = ruleset.dataset.key
-    key_sql = f"CAST(d.{ident(key)} AS VARCHAR)" if key else "CAST(d._row AS VARCHAR)"
+    # record keys are hashed trimmed, as every feature normalises ids (audit show --record trims too)
+    key_sql = f"trim(CAST(d.{ident(key)} AS VARCHAR))" if key else "CAST(d._row AS VARCHAR)"
     personal_list = ", ".join(sql_str(c) for c in sorted(personal)) or "NULL"
     # keyed hashes are the costly part (two SHA-256 each): compute them once per record and once
     # per distinct personal value, then join
@@ -197,28 +213,68 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
                     "reason": parse.reason.split(":")[0]})
 
 
+def output_names(input_path: Path, out_dir: Path, fmt: str) -> tuple[Path, Path]:
+    """``<stem>.clean.<fmt>`` and ``<stem>.rejects.<fmt>``; never the input itself."""
+    stem = input_path.name.rsplit(".", 1)[0] if "." in input_path.name else input_path.name
+    clean_path, rejects_path = out_dir / f"{stem}.clean.{fmt}", out_dir / f"{stem}.rejects.{fmt}"
+    source = input_path.resolve()
+    for path in (clean_path, rejects_path):
+        if path.resolve() == source:
+            raise UsageError(f"--out {out_dir} would overwrite the input {input_path}", "choose another --out folder")
+    return clean_path, rejects_path
+
+
 def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, fmt: str | None = None,
           encoding: str = "utf-8", neutralise_formulas: bool = True, audit_log: Path | None = None,
           progress: Progress | None = None) -> CleanResult:
-    """Apply the rules and write ``<name>.clean``, ``<name>.rejects``, ``manifest.json`` and the audit log."""
+    """Apply the rules and write ``<name>.clean``, ``<name>.rejects``, ``manifest.json`` and the audit log.
+
+    Data outputs are staged in a private folder inside ``out_dir`` and moved into place only when
+    all of them were written, so a failed run leaves no partial output.
+    """
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} is a file, expected a folder")
-    run, ruleset, loaded, engine = _load_and_check(ws, "clean", input_path, rules, progress)
+    ruleset = load_rules(rules)  # configuration errors stop us before any data is read
+    run = ws.start_run("clean")
+    with _recorded(ws, run):
+        return _clean(ws, run, ruleset, input_path, out_dir, fmt=fmt, encoding=encoding,
+                      neutralise_formulas=neutralise_formulas, audit_log=audit_log, progress=progress)
+
+
+def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir: Path, *, fmt: str | None,
+           encoding: str, neutralise_formulas: bool, audit_log: Path | None,
+           progress: Progress | None) -> CleanResult:
+    loaded, engine = _load_and_check(ws, run, ruleset, input_path, progress)
     hasher = ws.hasher  # fail on an unreadable key before writing anything
     fmt = _output_format(loaded, fmt)
-    stem = input_path.name.split(".")[0]
-    clean_path = out_dir / f"{stem}.clean.{fmt}"
-    rejects_path = out_dir / f"{stem}.rejects.{fmt}"
+    clean_path, rejects_path = output_names(input_path, out_dir, fmt)
     cols = ", ".join(ident(c) for c in loaded.columns)
     work = ident(engine.work_table)
-    with run.timed("write"):
-        kept_query = (f"SELECT {cols} FROM {work} w ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v "
-                      f"ON w._row = v._row ORDER BY w._row")
-        write_query(ws.con, kept_query, clean_path, fmt, encoding=encoding, neutralise_formulas=neutralise_formulas)
-        rejected = _write_rejects(ws, loaded, ruleset, rejects_path, fmt, encoding, neutralise_formulas)
-        ds = dataset_name(input_path)
-        ws.con.execute(f"CREATE OR REPLACE TABLE {ident('clean_' + ds)} AS SELECT w.* FROM {work} w "
-                       f"ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v ON w._row = v._row ORDER BY w._row")
+    created = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out_dir}: cannot create the folder ({exc.strerror})") from None
+    stage = Path(tempfile.mkdtemp(prefix=".crmtool-stage-", dir=out_dir))
+    try:
+        with run.timed("write"):
+            kept_query = (f"SELECT {cols} FROM {work} w ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v "
+                          f"ON w._row = v._row ORDER BY w._row")
+            write_query(ws.con, kept_query, stage / clean_path.name, fmt, encoding=encoding,
+                        neutralise_formulas=neutralise_formulas)
+            rejected = _write_rejects(ws, loaded, ruleset, stage / rejects_path.name, fmt, encoding,
+                                      neutralise_formulas)
+            for path in (clean_path, rejects_path):
+                os.replace(stage / path.name, path)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
+    ds = dataset_name(input_path)
+    ws.con.execute(f"CREATE OR REPLACE TABLE {ident('clean_' + ds)} AS SELECT w.* FROM {work} w "
+                   f"ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v ON w._row = v._row ORDER BY w._row")
     rows_out = engine.rows - rejected
     audit_path = audit_log or out_dir / "audit.jsonl"
     writer = AuditWriter(audit_path, run.run_id)
@@ -237,6 +293,7 @@ def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, 
         head = writer.seal({"counts": counts})
     outputs = {"clean": clean_path, "rejects": rejects_path, "audit": audit_path, "manifest": out_dir / "manifest.json"}
     result = CleanResult(run.run_id, loaded, engine, ruleset, outputs, rows_out, rejected, head)
+    status = "fail" if engine.failed else "pass"
     body: dict[str, Any] = {
         "run_id": run.run_id,
         "command": "clean",
@@ -251,10 +308,9 @@ def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, 
         "audit": {"path": str(audit_path), "head_sha256": head, "entries": writer.count},
         "key_fingerprint": hasher.fingerprint,
         "timings_seconds": run.timings,
-        "status": "fail" if engine.failed else "pass",
+        "status": status,
     }
     result.manifest = write_manifest(outputs["manifest"], body)
     result.key_created = hasher.source if hasher.created else None
-    status = "fail" if engine.failed else "pass"
     ws.finish_run(run, status, 1 if engine.failed else 0, {"counts": counts, "outputs": body["outputs"]})
     return result

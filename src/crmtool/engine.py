@@ -9,6 +9,8 @@ layer turns the result into outputs.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     import duckdb
 
 CHANGES = "__changes"
+#: kinds that only make sense on text: skipped on typed (e.g. Parquet numeric or date) columns
+TEXT_ONLY = frozenset({"trim", "case", "unicode_nfc", "mojibake", "email_normalise", "decimal"})
 VIOLATIONS = "__violations"
 
 
@@ -80,6 +84,22 @@ def _bind_problems(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet)
             except duckdb.Error as exc:
                 problems.append((spec.loc, f"rule '{spec.name}': {label}: {str(exc).splitlines()[0]}"))
     return problems
+
+
+@contextmanager
+def _rule_errors(*specs: RuleSpec) -> Iterator[None]:
+    """SQL that binds but fails on the data becomes a configuration error naming the rule(s).
+
+    DuckDB's message can quote the offending value (customer data), so only its class is kept.
+    """
+    import duckdb
+
+    try:
+        yield
+    except duckdb.Error as exc:
+        kind = str(exc).split(":", 1)[0].strip() or type(exc).__name__
+        problems = [(s.loc, f"rule '{s.name}': fails on the data ({kind}); values are not shown") for s in specs]
+        raise ConfigError(problems, "check the rule's SQL (where, expr) against the column types") from None
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:
@@ -145,9 +165,15 @@ def _fix_on_rows(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, co
     if plan is None:
         return
     c = f"t.{ident(column)}"
-    expr = f"CASE WHEN {spec.where} THEN {plan.expr} ELSE {c} END" if spec.where else plan.expr
+    join = plan.join or ""
+    expr = plan.expr
+    if spec.where:
+        # the filter is evaluated on its own, so its column names cannot clash with the plan's join
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __where AS SELECT _row FROM {ident(work)} WHERE ({spec.where})")
+        join += " LEFT JOIN __where __w ON __w._row = t._row"
+        expr = f"CASE WHEN __w._row IS NOT NULL THEN {plan.expr} ELSE {c} END"
     con.execute(f"CREATE OR REPLACE TEMP TABLE __step AS SELECT * FROM (SELECT t._row, {c} AS old, "
-                f"CAST({expr} AS VARCHAR) AS new FROM {ident(work)} t {plan.join or ''}) "
+                f"CAST({expr} AS VARCHAR) AS new FROM {ident(work)} t {join}) "
                 f"WHERE old IS DISTINCT FROM new")
     if spec.action == "fix":
         con.execute(f"INSERT INTO {CHANGES} SELECT ?, _row, ?, old, new FROM __step", [index, column])
@@ -176,8 +202,15 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
     types = dict(con.execute(f"SELECT column_name, data_type FROM information_schema.columns "
                              f"WHERE table_name = '{work}'").fetchall())
     for col in sorted(steps):
-        if types.get(col) not in (None, "VARCHAR"):
+        if types.get(col) in (None, "VARCHAR"):
+            continue
+        # text normalisers have nothing to do on typed values (a Parquet DOUBLE is already a number);
+        # kinds that rewrite a value into text (phone -> E.164, date -> ISO) need the column as text
+        steps[col] = [(i, spec) for i, spec in steps[col] if spec.kind not in TEXT_ONLY]
+        if steps[col]:
             con.execute(f"ALTER TABLE {ident(work)} ALTER {ident(col)} TYPE VARCHAR")
+        else:
+            del steps[col]
     con.execute(f"CREATE OR REPLACE TEMP TABLE {CHANGES} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, "
                 f"old VARCHAR, new VARCHAR)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {VIOLATIONS} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, "
@@ -205,7 +238,8 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
         if progress:
             progress(f"fixing {column}")
         start = time.perf_counter()
-        maps[column] = _fix_on_distinct(con, ctx, work, column, col_steps, outcomes)
+        with _rule_errors(*(spec for _i, spec in col_steps)):
+            maps[column] = _fix_on_distinct(con, ctx, work, column, col_steps, outcomes)
         share = (time.perf_counter() - start) / len(col_steps)
         for i, _spec in col_steps:
             timer[i] += share
@@ -222,7 +256,8 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
         for column in spec.columns:
             if column in steps and column not in maps and any(i == index for i, _s in steps[column]):
                 start = time.perf_counter()
-                _fix_on_rows(con, ctx, work, column, index, spec)
+                with _rule_errors(spec):
+                    _fix_on_rows(con, ctx, work, column, index, spec)
                 timer[index] += time.perf_counter() - start
     lap("fix_rows")
     # checks, in rule order, on the fixed values
@@ -230,13 +265,16 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
         if progress:
             progress(spec.name)
         start = time.perf_counter()
-        check_sql = KINDS[spec.kind].check(ctx, spec)
-        if check_sql:
-            if spec.where:
-                check_sql = (f"SELECT f.* FROM ({check_sql}) f SEMI JOIN "
-                             f"(SELECT _row FROM {ident(work)} WHERE ({spec.where})) w ON f._row = w._row")
-            con.execute(f"INSERT INTO {VIOLATIONS} SELECT ?, _row, \"column\", reason, ? FROM ({check_sql})",
-                        [index, spec.action == "reject"])
+        if spec.kind in TEXT_ONLY and spec.columns and all(types.get(c) not in (None, "VARCHAR") for c in spec.columns):
+            continue  # typed values already are what a text normaliser checks for
+        with _rule_errors(spec):
+            check_sql = KINDS[spec.kind].check(ctx, spec)
+            if check_sql:
+                if spec.where:
+                    check_sql = (f"SELECT f.* FROM ({check_sql}) f SEMI JOIN "
+                                 f"(SELECT _row FROM {ident(work)} WHERE ({spec.where})) w ON f._row = w._row")
+                con.execute(f"INSERT INTO {VIOLATIONS} SELECT ?, _row, \"column\", reason, ? FROM ({check_sql})",
+                            [index, spec.action == "reject"])
         timer[index] += time.perf_counter() - start
     lap("checks")
     # outcomes from the changes and violations tables, in two grouped queries

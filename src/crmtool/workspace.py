@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmtool import __version__
-from crmtool.errors import InputError, WorkspaceBusy
+from crmtool.errors import InputError, UsageError, WorkspaceBusy
 
 if TYPE_CHECKING:
     import duckdb
@@ -129,7 +129,11 @@ class Workspace:
             db = Path(self.path)
             if db.exists() and db.is_dir():
                 raise InputError(f"workspace {db} is a folder", "give --workspace a file path such as crm.duckdb")
-            db.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                db.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(f"workspace {db}: cannot create its folder ({exc.strerror})",
+                                 "give --workspace a path in a writable folder") from None
             self._lock = FileLock(str(db) + ".lock")
             try:
                 self._lock.acquire(timeout=self.lock_timeout)
@@ -149,7 +153,13 @@ class Workspace:
         if self.memory_limit:
             self._spill = tempfile.TemporaryDirectory(prefix="crmtool-spill-")
             self._con.execute(f"SET temp_directory = '{self._spill.name}'")
-            self._con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            try:
+                limit = self.memory_limit.replace("'", "''")
+                self._con.execute(f"SET memory_limit = '{limit}'")
+            except duckdb.Error:
+                self.close()
+                raise UsageError(f"CRMTOOL_MEMORY_LIMIT={self.memory_limit!r} is not a memory size",
+                                 "use a value such as 1.5GB or 800MB") from None
             self._con.execute("SET preserve_insertion_order = true")
         self._con.execute(_SCHEMA)
         return self

@@ -74,7 +74,7 @@ def show(
         if record is not None:
             default = Workspace(workspace).default_key_file
             # reading a log never creates a key: without the run's key no record can match
-            token = load_key(key_file, default if default.exists() else None).token(record)
+            token = load_key(key_file, default if default.exists() else None).token(record.strip())
         n = 0
         for entry in filter_entries(log, record_token=token, run=run, rule=rule):
             emit(ui, json.dumps(entry, sort_keys=True, ensure_ascii=False))

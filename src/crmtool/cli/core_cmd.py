@@ -125,11 +125,13 @@ def validate(
         with open_workspace(workspace, lock_timeout=lock_timeout) as ws, ui.progress("validating") as progress:
             result = api.validate(ws, input, rules, progress=progress)
         payload = result.as_dict()
-        failed = result.failed or (fail_on == "warning" and any(r["status"] == "warn" for r in payload["rules"]))
+        on_warning = fail_on == "warning"
+        failed = result.failed or (on_warning and any(r["status"] == "warn" for r in payload["rules"]))
+        payload["status"] = "fail" if failed else "pass"
         if fmt is OutputFormat.json:
             emit(ui, report.to_json(payload))
         elif fmt is OutputFormat.junit:
-            emit(ui, report.to_junit(payload))
+            emit(ui, report.to_junit(payload, fail_on_warning=on_warning))
         else:
             ui.info(result.input.describe())
             _render_outcomes(ui, payload)
