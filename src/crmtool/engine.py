@@ -236,7 +236,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
         if any(_needs_rows(spec) for _i, spec in col_steps):
             continue
         if progress:
-            progress(f"fixing {column}")
+            progress(f"fixing {column} ({len(maps) + 1}/{len(steps)} columns)")
         start = time.perf_counter()
         with _rule_errors(*(spec for _i, spec in col_steps)):
             maps[column] = _fix_on_distinct(con, ctx, work, column, col_steps, outcomes)
@@ -263,7 +263,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
     # checks, in rule order, on the fixed values
     for index, spec in enumerate(ruleset.rules):
         if progress:
-            progress(spec.name)
+            progress(f"checking {spec.name} ({index + 1}/{len(ruleset.rules)} rules)")
         start = time.perf_counter()
         if spec.kind in TEXT_ONLY and spec.columns and all(types.get(c) not in (None, "VARCHAR") for c in spec.columns):
             continue  # typed values already are what a text normaliser checks for
