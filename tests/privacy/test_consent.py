@@ -86,9 +86,12 @@ TABLE = [
 ]
 
 
+_CON = duckdb.connect()
+
+
 def _sql_states(values: list[str | None], **extra: tuple[str, ...]) -> list[str]:
-    con = duckdb.connect()
-    con.execute("CREATE TABLE t (i INTEGER, v VARCHAR)")
+    con = _CON
+    con.execute("CREATE OR REPLACE TABLE t (i INTEGER, v VARCHAR)")
     con.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(values)))
     return [r[0] for r in con.execute(f"SELECT {normalise_consent_sql('v', **extra)} FROM t ORDER BY i").fetchall()]
 
@@ -119,7 +122,7 @@ def test_boolean_and_integer_columns() -> None:
     assert got == [("granted", "granted"), ("denied", "denied"), ("unknown", "unknown")]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     st.lists(
         st.one_of(st.none(), st.text(max_size=12), st.sampled_from([v for v, _e in TABLE if v is not None])),

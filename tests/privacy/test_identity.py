@@ -10,6 +10,8 @@ from crmtool.keys import KeyedHasher
 from crmtool.normalise import normalise_email, phone_e164
 from crmtool.privacy.identity import drop_maps, email_norm, norm_phone, phone_key
 
+_CON = duckdb.connect()
+
 email_like = st.one_of(
     st.text(max_size=25),
     st.from_regex(
@@ -18,12 +20,12 @@ email_like = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(email_like, min_size=1, max_size=20))
 def test_sql_email_normalisation_equals_normalise_email(values: list[str]) -> None:
     values = [v.replace("\x00", "") for v in values]
-    con = duckdb.connect()
-    con.execute("CREATE TABLE t (i INTEGER, e VARCHAR)")
+    con = _CON
+    con.execute("CREATE OR REPLACE TABLE t (i INTEGER, e VARCHAR)")
     con.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(values)))
     expr, join = email_norm(con, "t", "e", "t")
     got = [r[0] for r in con.execute(f"SELECT nullif({expr}, '') FROM t {join} ORDER BY t.i").fetchall()]
