@@ -298,3 +298,19 @@ def test_odd_spellings_and_other_rows_of_the_same_customer_are_found(ws: Workspa
     result = erase(ws, req, out_dir=tmp_path / "o")
     assert result.rows_removed == {"data_c": 3}
     assert ws.con.execute("SELECT customer_id FROM data_c").fetchall() == [("C3",)]
+
+
+def test_a_cleaned_table_from_another_load_shares_row_numbers_not_people(ws: Workspace, tmp_path: Path) -> None:
+    ws.con.execute(
+        "CREATE TABLE data_c AS SELECT * FROM (VALUES (1, 'C1', 'ana@x.es'), (2, 'C2', 'bob@x.es')) "
+        "v(_row, customer_id, email)"
+    )
+    ws.con.execute(  # left by an earlier clean of another file: row 1 is somebody else
+        "CREATE TABLE clean_c AS SELECT * FROM (VALUES (1, 'C9', 'eva@x.es'), (2, 'C2', 'bob@x.es')) "
+        "v(_row, customer_id, email)"
+    )
+    req = tmp_path / "r.csv"
+    req.write_text("email\n ANA@x.es\nbob@x.es\n", encoding="utf-8")
+    result = erase(ws, req, out_dir=tmp_path / "o")
+    assert result.rows_removed == {"data_c": 2, "clean_c": 1}
+    assert ws.con.execute("SELECT customer_id FROM clean_c").fetchall() == [("C9",)]

@@ -169,7 +169,12 @@ def _derived_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, IdentityCo
             if not table.startswith(prefix):
                 continue
             base = "data_" + table[len(prefix) :]
-            if base in tables and all("_row" in {c for c, _t in table_columns(con, t)} for t in (base, table)):
+            if (
+                base in tables
+                and tables[base].id
+                and tables[table].id
+                and all("_row" in {c for c, _t in table_columns(con, t)} for t in (base, table))
+            ):
                 out[table] = base
     return out
 
@@ -194,8 +199,12 @@ def _match_light(
             con.execute(f"{head} JOIN {targets} r ON r.type = '{kind}' AND CAST(t.{ident(col)} AS VARCHAR) = r.norm")
 
 
-def _propagate_by_row(con: duckdb.DuckDBPyConnection, derived: dict[str, str]) -> None:
-    """Within each dataset (data_X and its derived tables), a row matched in one is matched in all."""
+def _propagate_by_row(
+    con: duckdb.DuckDBPyConnection, derived: dict[str, str], tables: dict[str, IdentityColumns]
+) -> None:
+    """Within each dataset (data_X and its derived tables), a row matched in one is matched in all
+    the others that hold the same ``_row`` *and* the same customer id (a table left from an earlier
+    load of another file shares row numbers, not people)."""
     families: dict[str, list[str]] = {}
     for table, base in derived.items():
         families.setdefault(base, [base]).append(table)
@@ -213,7 +222,8 @@ def _propagate_by_row(con: duckdb.DuckDBPyConnection, derived: dict[str, str]) -
         for t in members:
             con.execute(
                 f"INSERT INTO {HITS} SELECT DISTINCT {sql_str(t)}, m.rowid, f.ref, f.id "
-                f"FROM {ident(t)} m JOIN __erase_family_rows f ON m._row = f._row"
+                f"FROM {ident(t)} m JOIN __erase_family_rows f ON m._row = f._row "
+                f"AND {id_sql('m.' + ident(tables[t].id or ''))} = f.id"
             )
         con.execute("DROP TABLE __erase_family_rows")
 
@@ -482,7 +492,7 @@ def erase(
                     _match_light(con, table, cols, TARGETS, HITS, id_only=True)
                 elif cols.id:
                     _match_clear(con, table, cols, TARGETS, HITS, id_only=True, keys=keys[table])
-            _propagate_by_row(con, derived)
+            _propagate_by_row(con, derived, tables)
             linked = _linked_identifiers(ws, {t: c for t, c in tables.items() if t in keys})
         with run.timed("record"):
             con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_tokens AS
