@@ -158,3 +158,14 @@ def test_pii_cli() -> None:
 def test_every_command_has_help(args: list[str]) -> None:
     code, output = cli(*args, "--help")
     assert code == 0 and "Usage:" in output
+
+
+def test_loaded_and_working_copies_follow_only_for_the_same_customer(ws: Workspace, tmp_path: Path) -> None:
+    _table(ws)
+    ws.con.execute("CREATE TABLE data_c AS SELECT _row, customer_id, name FROM clean_c")
+    ws.con.execute("UPDATE data_c SET customer_id = 'C7', name = 'Other' WHERE _row = 1")  # another load, row 1
+    ws.con.execute("CREATE TABLE work_c AS SELECT _row, name FROM clean_c")  # no key: cannot tell people apart
+    apply_retention(ws, [_rules(tmp_path, "delete")], out_dir=tmp_path / "out", as_of=date(2026, 11, 1))
+    assert ws.con.execute("SELECT count(*) FROM clean_c WHERE _row = 1").fetchall()[0][0] == 0
+    assert ws.con.execute("SELECT name FROM data_c WHERE _row = 1").fetchall() == [("Other",)]
+    assert ws.con.execute("SELECT count(*) FROM work_c").fetchall()[0][0] == 4

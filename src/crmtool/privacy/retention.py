@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from crmtool.errors import ConfigError, Location, UsageError
 from crmtool.kinds.base import ident
 from crmtool.privacy.consent import DATE_FORMATS, date_sql, parse_consent
+from crmtool.privacy.identity import id_sql
 
 if TYPE_CHECKING:
     from crmtool.rulefile import RuleSet
@@ -206,9 +207,11 @@ def apply_retention(
             condition = f"{last} < {spec.cutoff(as_of)}"
             if spec.undated == "apply":
                 condition = f"({condition} OR {last} IS NULL)"
-            key_sql = f"t.{ident(key)}" if key and key in {c for c, _t in table_columns(con, table)} else "t._row"
+            has_key = bool(key) and key in {c for c, _t in table_columns(con, table)}
+            key_sql = f"t.{ident(key or '')}" if has_key else "t._row"
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE __retention_rows AS SELECT t._row, "
+                f"{id_sql(key_sql) if has_key else 'NULL'} AS kid, "
                 f"crm_token(CAST({key_sql} AS VARCHAR)) AS record FROM {ident(table)} t WHERE {condition}"
             )
             n = int(con.execute("SELECT count(*) FROM __retention_rows").fetchall()[0][0])
@@ -217,16 +220,25 @@ def apply_retention(
             if n:
                 changed = True
                 for sib in siblings:
+                    # the same _row in data_/work_ is the same person only when the key agrees too
+                    sib_has_key = has_key and key in {c for c, _t in table_columns(con, sib)}
+                    if sib != table and not sib_has_key:
+                        continue
+                    sib_key = id_sql(f"{ident(sib)}.{ident(key or '')}")
+                    same = (
+                        "_row IN (SELECT _row FROM __retention_rows)"
+                        if sib == table
+                        else f"EXISTS (SELECT 1 FROM __retention_rows r WHERE r._row = {ident(sib)}._row "
+                        f"AND r.kid = {sib_key})"
+                    )
                     if spec.action == "delete":
-                        con.execute(f"DELETE FROM {ident(sib)} WHERE _row IN (SELECT _row FROM __retention_rows)")
+                        con.execute(f"DELETE FROM {ident(sib)} WHERE {same}")
                     else:
                         blank = set(spec.anonymise_columns or personal - set(spec.activity_columns))
                         have = {c for c, _t in table_columns(con, sib)}
                         sets = ", ".join(f"{ident(c)} = NULL" for c in sorted(blank & have))
                         if sets:
-                            con.execute(
-                                f"UPDATE {ident(sib)} SET {sets} WHERE _row IN (SELECT _row FROM __retention_rows)"
-                            )
+                            con.execute(f"UPDATE {ident(sib)} SET {sets} WHERE {same}")
             writer.add(
                 {
                     "type": "retention",
