@@ -116,6 +116,7 @@ def _match_clear(
     hits: str,
     id_only: bool = False,
     keys: str | None = None,
+    prefilter: bool = False,
 ) -> str:
     """Insert into ``hits (tbl, rid, ref, id)`` the rows of ``table`` matching ``targets``; returns the keys table.
 
@@ -131,7 +132,7 @@ def _match_clear(
                 f"FROM {ident(table)} t JOIN {targets} r ON r.type = '{ID}' AND {idv} = r.norm"
             )
         return keys or ""
-    k = keys or keys_table(con, table, cols, targets)
+    k = keys or keys_table(con, table, cols, targets if prefilter else None)
     head = f"INSERT INTO {hits} SELECT DISTINCT {sql_str(table)}, k.rid, r.ref, k.id"
     if cols.id:
         con.execute(f"{head} FROM {k} k JOIN {targets} r ON r.type = '{ID}' AND k.id = r.norm")
@@ -186,11 +187,12 @@ def _match_light(
     targets: str,
     hits: str,
     id_only: bool = False,
+    skip_id: bool = False,
 ) -> None:
     """Equality match on values a rule already normalised (trimmed id, lower-case email, E.164 phone)."""
     idv = id_sql(f"t.{ident(cols.id)}") if cols.id else "CAST(NULL AS VARCHAR)"
     head = f"INSERT INTO {hits} SELECT DISTINCT {sql_str(table)}, t.rowid, r.ref, {idv} FROM {ident(table)} t"
-    if cols.id:
+    if cols.id and not skip_id:
         con.execute(f"{head} JOIN {targets} r ON r.type = '{ID}' AND {idv} = r.norm")
     if id_only:
         return
@@ -384,7 +386,7 @@ def _scrub_file(ws: Workspace, path: Path, key: str | None) -> int:
         to_temp_table(ws.con, f"SELECT * FROM {TARGETS}", side, TARGETS)
         cols = detect_identity_columns(side, table, key)
         _new_hits(side)
-        _match_clear(side, table, cols, TARGETS, HITS)
+        _match_clear(side, table, cols, TARGETS, HITS, prefilter=True)
         if "_raw" in loaded.columns:  # raw lines of unparseable rows in a rejects file
             side.execute(f"""INSERT INTO {HITS} SELECT DISTINCT '{table}', s.rowid, r.ref, NULL FROM {table} s
                 JOIN {TARGETS} r ON s._raw IS NOT NULL AND (
@@ -473,8 +475,8 @@ def erase(
             derived = _derived_tables(con, tables)
             keys: dict[str, str] = {}
             for table, cols in tables.items():
-                if table in derived:
-                    _match_light(con, table, cols, TARGETS, HITS)
+                if table in derived:  # ids are matched once, in the same-customer pass below
+                    _match_light(con, table, cols, TARGETS, HITS, skip_id=True)
                 else:
                     keys[table] = _match_clear(con, table, cols, TARGETS, HITS)
             # widen: the same customer id everywhere, and duplicates found by dedupe
@@ -493,7 +495,7 @@ def erase(
                 elif cols.id:
                     _match_clear(con, table, cols, TARGETS, HITS, id_only=True, keys=keys[table])
             _propagate_by_row(con, derived, tables)
-            linked = _linked_identifiers(ws, {t: c for t, c in tables.items() if t in keys})
+            linked = _linked_identifiers(ws, {t: c for t, c in tables.items() if t in keys}, keys)
         with run.timed("record"):
             con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_tokens AS
                 SELECT type, norm, crm_token(norm) AS token, ref, requested_at, false AS linked FROM (
@@ -655,7 +657,7 @@ def erase(
     return result
 
 
-def _linked_identifiers(ws: Workspace, tables: dict[str, IdentityColumns]) -> str:
+def _linked_identifiers(ws: Workspace, tables: dict[str, IdentityColumns], keys: dict[str, str]) -> str:
     """Temp table ``(type, norm, ref)``: ids, emails and valid phones of every row about to be erased.
 
     Their tokens are recorded too, so a later import drops these people even by another identifier.
@@ -706,20 +708,19 @@ def _linked_identifiers(ws: Workspace, tables: dict[str, IdentityColumns]) -> st
         FROM __erase_linked_raw l LEFT JOIN __erase_arrow a ON a.type = l.type AND a.value = l.value
         WHERE CASE WHEN l.type = 'id' THEN l.value ELSE a.norm END IS NOT NULL""")
     con.unregister("__erase_arrow")
-    # identifiers that people who stay also carry are not theirs alone: leave them out
+    # identifiers that people who stay also carry are not theirs alone: leave them out (the keys
+    # tables hold every row's normalised email and phone key, so this costs no further scan)
     con.execute("CREATE OR REPLACE TEMP TABLE __erase_shared (type VARCHAR, value VARCHAR)")
     for table, cols in tables.items():
-        others = f"FROM {ident(table)} t WHERE t.rowid NOT IN (SELECT rid FROM {HITS} WHERE tbl = {sql_str(table)})"
-        for col in cols.emails:
-            v = f"lower(trim(CAST(t.{ident(col)} AS VARCHAR)))"
+        others = f"FROM {keys[table]} k WHERE k.rid NOT IN (SELECT rid FROM {HITS} WHERE tbl = {sql_str(table)})"
+        for e in range(len(cols.emails)):
             con.execute(
-                f"INSERT INTO __erase_shared SELECT DISTINCT '{EMAIL}', {v} {others} AND {v} IN "
+                f"INSERT INTO __erase_shared SELECT DISTINCT '{EMAIL}', k.em{e} {others} AND k.em{e} IN "
                 f"(SELECT norm FROM __erase_linked WHERE type = '{EMAIL}')"
             )
-        for col in cols.phones:
-            pk = phone_key_sql(f"t.{ident(col)}")
+        for j in range(len(cols.phones)):
             con.execute(
-                f"INSERT INTO __erase_shared SELECT DISTINCT '{PHONE}', {pk} {others} AND {pk} IN "
+                f"INSERT INTO __erase_shared SELECT DISTINCT '{PHONE}', k.pk{j} {others} AND k.pk{j} IN "
                 f"(SELECT {phone_key_sql('norm')} FROM __erase_linked WHERE type = '{PHONE}')"
             )
     con.execute(f"""DELETE FROM __erase_linked WHERE
