@@ -9,6 +9,13 @@ records only keyed tokens: in ``privacy_erasures``, as ``erasure`` suppressions,
 log with the date and the request reference. ``check_erasures`` proves from those tokens that
 each request was carried out. :func:`drop_erased` removes erased people from a freshly loaded
 table (``clean`` calls it right after loading).
+
+Request files, and output files being rewritten, are read in a private in-memory DuckDB so their
+clear values never reach the workspace file. DuckDB deletes rows logically, so after an erasure
+``crmtool erase`` also rewrites the workspace file (:func:`compact_workspace_file`): erased values
+are then gone from its bytes too. ``data_X`` gets the full normalising match; its ``work_X`` and
+``clean_X`` copies are matched by equality on their already normalised values and by ``_row``
+where the customer id agrees.
 """
 
 from __future__ import annotations
