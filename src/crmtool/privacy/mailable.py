@@ -2,11 +2,10 @@
 
 :func:`mailable_table` builds a temp table ``(<row column>, mailable, not_mailable_reason)`` for a
 customer table; :func:`add_mailable_column` writes the flag into the table itself. The first
-reason that applies wins, in this order: ``no_email``, ``consent_denied``, ``consent_unknown``,
-then, among people who could otherwise be mailed, ``erased``, ``suppressed`` (an ``email`` or
-``id`` suppression of any kind) and ``bounced`` (hard bounce or complaint in ``email_bounces``
-when that table exists). So the ``suppressed`` count is the number of people left out *because*
-of a suppression, and keyed hashes are computed only for rows that could be mailed.
+reason that applies wins, in this order (segments use the same names and order): ``erased``,
+``suppressed`` (an ``email`` or ``id`` suppression of any kind), ``bounced`` (hard bounce or
+complaint in ``email_bounces`` when that table exists), ``no_email``, ``consent_denied``,
+``consent_unknown``.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
     from crmtool.rulefile import RuleSet
     from crmtool.workspace import Workspace
 
-REASONS = ("no_email", "consent_denied", "consent_unknown", "erased", "suppressed", "bounced")
+REASONS = ("erased", "suppressed", "bounced", "no_email", "consent_denied", "consent_unknown")
 
 
 @dataclass
@@ -85,7 +84,7 @@ def mailable_table(
     if want_phone and phone_column:
         extra += f", CAST(t.{ident(phone_column)} AS VARCHAR) AS ph, {phone_key_sql(f't.{ident(phone_column)}')} AS pk"
     try:
-        # one scan: normalised email and consent; keyed hashes only for rows that could be mailed
+        # one scan for normalised email and consent, one for the keyed hashes
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {ident(base)} AS
             SELECT t.rowid AS rid, {row_expr} AS r, nullif({email_expr}, '') AS em, {state} AS cs{extra}
             FROM {ident(table)} t {join}""")
@@ -95,7 +94,7 @@ def mailable_table(
         if want_phone:
             tok_cols += ["ph", "crm_token(pk) AS pkt"]
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {ident(tok)} AS SELECT {", ".join(tok_cols)}
-            FROM {ident(base)} WHERE cs = 'granted' AND contains(em, '@')""")
+            FROM {ident(base)}""")
         bounced = "false"
         if ws.table_exists("email_bounces"):
             bounced = "k.et IN (SELECT token FROM email_bounces WHERE bounce_type IN ('hard', 'complaint'))"
@@ -109,13 +108,13 @@ def mailable_table(
             CREATE OR REPLACE TEMP TABLE {ident(out)} AS
             SELECT r AS {ident(row_column)}, reason IS NULL AS mailable, reason AS not_mailable_reason FROM (
                 SELECT b.r, CASE
-                    WHEN b.em IS NULL OR NOT contains(b.em, '@') THEN 'no_email'
-                    WHEN b.cs = 'denied' THEN 'consent_denied'
-                    WHEN b.cs <> 'granted' THEN 'consent_unknown'
                     WHEN {erased_flag} THEN 'erased'
                     WHEN k.et IN (SELECT token FROM privacy_suppressions WHERE channel = '{EMAIL}') {id_suppressed}
                     THEN 'suppressed'
                     WHEN {bounced} THEN 'bounced'
+                    WHEN b.em IS NULL OR NOT contains(b.em, '@') THEN 'no_email'
+                    WHEN b.cs = 'denied' THEN 'consent_denied'
+                    WHEN b.cs <> 'granted' THEN 'consent_unknown'
                 END AS reason
                 FROM {ident(base)} b LEFT JOIN {ident(tok)} k ON k.rid = b.rid {erased_join})
             ORDER BY 1""")
