@@ -379,3 +379,26 @@ def test_phonetic_sql_equals_python_on_any_text() -> None:
         assert sql == phonetic_key(norm)
 
     check()
+
+
+def test_review_file_filled_in_is_a_decisions_file_and_reruns_are_identical(tmp_path: Path) -> None:
+    spec = spec_from_text(spec_text())
+    outputs = []
+    for run in ("a", "b"):
+        with Workspace(":memory:") as w:
+            dedupe(w, table(w, ROWS), spec, tmp_path / run)
+        outputs.append({n: (tmp_path / run / f"{n}.csv").read_bytes() for n in ("clusters", "golden", "review")})
+    assert outputs[0] == outputs[1]  # byte-identical reruns
+    review = read_csv(tmp_path / "a" / "review.csv")
+    pair = next(r for r in review if {r["id_l"], r["id_r"]} == {"1", "4"})
+    pair["decision"] = "match"
+    filled = tmp_path / "filled.csv"
+    with filled.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(review[0]))
+        writer.writeheader()
+        writer.writerows(review)
+    with Workspace(":memory:") as w:
+        result = dedupe(w, table(w, ROWS), spec, tmp_path / "c", decisions=filled)
+        got = clusters(w)
+    assert got["4"] == got["1"] and result.decisions["match"] == 1
+    assert not any({r["id_l"], r["id_r"]} == {"1", "4"} for r in read_csv(tmp_path / "c" / "review.csv"))
