@@ -291,7 +291,21 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
                {"command": "clean", "input_sha256": inputs[0]["sha256"], "key_fingerprint": hasher.fingerprint,
                 "rules_sha256": [r["sha256"] for r in rule_files]})
         head = writer.seal({"counts": counts})
-    outputs = {"clean": clean_path, "rejects": rejects_path, "audit": audit_path, "manifest": out_dir / "manifest.json"}
+    outputs: dict[str, Path] = {"clean": clean_path, "rejects": rejects_path}
+    extra: dict[str, Any] = {}
+    # a dedupe section in the rules: deduplicate the cleaned rows; the dedupe run appends its own
+    # sealed entries to the same audit log, so the head moves on
+    from crmtool.dedupe.api import dedupe_ruleset
+
+    with run.timed("dedupe"):
+        deduped = dedupe_ruleset(ws, ruleset, f"clean_{ds}", out_dir, fmt=fmt, audit_log=audit_path,
+                                 progress=progress, run_command="dedupe")
+    if deduped is not None:
+        head = deduped.audit_head
+        outputs.update(deduped.outputs)
+        extra["dedupe"] = deduped.as_dict()
+    data_outputs = dict(outputs)
+    outputs.update({"audit": audit_path, "manifest": out_dir / "manifest.json"})
     result = CleanResult(run.run_id, loaded, engine, ruleset, outputs, rows_out, rejected, head)
     status = "fail" if engine.failed else "pass"
     body: dict[str, Any] = {
@@ -301,7 +315,9 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
         "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "inputs": inputs,
         "rule_files": rule_files,
-        "outputs": [file_entry(clean_path, rows=rows_out), file_entry(rejects_path, rows=counts["rejected"])],
+        "outputs": [file_entry(clean_path, rows=rows_out), file_entry(rejects_path, rows=counts["rejected"])]
+        + [file_entry(p) for name, p in data_outputs.items() if name not in ("clean", "rejects")],
+        **extra,
         "counts": counts,
         "rules": [o.as_dict() for o in engine.outcomes],
         "personal_data_columns": sorted(personal),

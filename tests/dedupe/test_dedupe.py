@@ -348,12 +348,15 @@ def test_clean_hook_continues_the_audit_chain(ws: Workspace, tmp_path: Path) -> 
     from crmtool.rulefile import load_rules
 
     root = Path(__file__).resolve().parents[2]
-    api.clean(ws, root / "examples" / "clientes.csv", [root / "rules"], tmp_path)
+    cleaned = api.clean(ws, root / "examples" / "clientes.csv", [root / "rules"], tmp_path)
+    # clean itself runs the hook: a second sealed run in the same log, and the dedupe outputs
+    assert verify_log(tmp_path / "audit.jsonl").runs == 2
+    assert {"clusters", "golden", "review"} <= set(cleaned.outputs)
     result = dedupe_ruleset(ws, load_rules([root / "rules"]), "clean_clientes", tmp_path, fmt="csv",
                             audit_log=tmp_path / "audit.jsonl")
     assert result is not None and result.rows == len(read_csv(tmp_path / "clusters.csv"))
     check = verify_log(tmp_path / "audit.jsonl")
-    assert check.ok and check.runs == 2
+    assert check.ok and check.runs == 3
     no_section = tmp_path / "r.yaml"
     no_section.write_text("version: 1\nrules: []\n")
     assert dedupe_ruleset(ws, load_rules([no_section]), "clean_clientes", None) is None

@@ -94,6 +94,10 @@ def clean(
             c = summary["counts"]
             ui.out.print(f"rows in {c['rows_in']}, kept {c['rows_out']}, rejected {c['rejected']} "
                          f"({c['parse_rejects']} unparseable), values fixed {c['fixed_values']}")
+            if "dedupe" in summary:
+                d = summary["dedupe"]
+                ui.out.print(f"dedupe: {d['candidate_pairs']} candidate pairs, {d['merges']} merges into "
+                             f"{d['duplicate_clusters']} clusters, {d['review_pairs']} pairs to review")
             for name, path in result.outputs.items():
                 ui.out.print(f"  {name:9} {path}")
             ui.out.print(f"run {result.run_id}: {'FAIL' if result.failed else 'pass'}")
