@@ -314,3 +314,27 @@ def test_a_cleaned_table_from_another_load_shares_row_numbers_not_people(ws: Wor
     result = erase(ws, req, out_dir=tmp_path / "o")
     assert result.rows_removed == {"data_c": 2, "clean_c": 1}
     assert ws.con.execute("SELECT customer_id FROM clean_c").fetchall() == [("C9",)]
+
+
+def test_outputs_are_rewritten_only_where_they_are_what_crmtool_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, other = tmp_path / "first", tmp_path / "other"
+    first.mkdir()
+    other.mkdir()
+    db = tmp_path / "w.duckdb"
+    monkeypatch.chdir(first)
+    assert cli("clean", EXAMPLES / "clientes.csv", "-r", RULES, "--out", "out", "-w", db)[0] in (0, 1)
+    # another folder holds an unrelated file at the same relative path
+    (other / "out").mkdir()
+    unrelated = other / "out" / "clientes.clean.csv"
+    unrelated.write_text("customer_id,email\nC0000002,antonio.romero4745@icloud.com\n", encoding="utf-8")
+    monkeypatch.chdir(other)
+    code, output = cli("erase", "--requests", REQUESTS, "--out", other / "o", "-w", db)
+    assert code == 0, output
+    assert "C0000002" in unrelated.read_text(encoding="utf-8")  # not ours: untouched
+    assert "C0000002" in (first / "out" / "clientes.clean.csv").read_text(encoding="utf-8")  # not found from here
+    monkeypatch.chdir(first)
+    code, output = cli("erase", "--requests", REQUESTS, "--out", first / "o", "-w", db)
+    assert code == 0, output
+    assert "C0000002" not in (first / "out" / "clientes.clean.csv").read_text(encoding="utf-8")

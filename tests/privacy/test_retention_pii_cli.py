@@ -169,3 +169,19 @@ def test_loaded_and_working_copies_follow_only_for_the_same_customer(ws: Workspa
     assert ws.con.execute("SELECT count(*) FROM clean_c WHERE _row = 1").fetchall()[0][0] == 0
     assert ws.con.execute("SELECT name FROM data_c WHERE _row = 1").fetchall() == [("Other",)]
     assert ws.con.execute("SELECT count(*) FROM work_c").fetchall()[0][0] == 4
+
+
+def test_activity_in_other_files_counts(ws: Workspace, tmp_path: Path) -> None:
+    _table(ws)
+    (tmp_path / "pedidos.csv").write_bytes("order_id;customer_id;order_date\nP1; C1 ;15/03/2025\n".encode("cp1252"))
+    rules = _rules(
+        tmp_path,
+        "delete",
+        "    activity_files:\n      - {path: pedidos.csv, key: customer_id, date_column: order_date}\n",
+    )
+    result = apply_retention(ws, [rules], out_dir=tmp_path / "out", as_of=date(2026, 11, 1))
+    assert result.rules[0]["rows"] == 0  # C1 ordered in 2025: not inactive
+    bad = rules.read_text(encoding="utf-8").replace("order_date}", "fecha}")
+    rules.write_text(bad, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"r\.yaml:\d+: retention 'old': column 'fecha' is not in"):
+        apply_retention(ws, [rules], out_dir=tmp_path / "out", as_of=date(2026, 11, 1))

@@ -325,19 +325,32 @@ def _cleanup(con: Any) -> None:
 
 
 # --------------------------------------------------------------------------- outputs
+OUTPUT_COMMANDS = ("clean", "erase", "retention")
+
+
 def latest_clean_outputs(ws: Workspace) -> list[Path]:
-    """Files written by the latest ``clean`` run of each output path (from the run history)."""
+    """Output files of earlier runs (``clean``, and the new versions ``erase``/``retention`` wrote)
+    that are still exactly as crmtool wrote them.
+
+    The run history records each output with its SHA-256. A path is used only when the file there
+    now has the hash of its latest record: a relative path read from another working folder, or a
+    file someone replaced since, is never touched.
+    """
+    from crmtool.io.readers import file_sha256
+
+    marks = ", ".join(f"'{c}'" for c in OUTPUT_COMMANDS)
     rows = ws.con.execute(
-        "SELECT summary FROM crm_runs WHERE command = 'clean' AND summary IS NOT NULL ORDER BY started_at"
+        f"SELECT summary FROM crm_runs WHERE command IN ({marks}) AND summary IS NOT NULL ORDER BY started_at"
     ).fetchall()
-    paths: dict[str, Path] = {}
+    latest: dict[Path, str] = {}
     for (summary,) in rows:
         try:
             for out in json.loads(summary).get("outputs", []):
-                paths[str(out["path"])] = Path(out["path"])
+                if out.get("sha256"):
+                    latest[Path(out["path"]).resolve()] = str(out["sha256"])
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
-    return [p for _k, p in sorted(paths.items()) if p.is_file()]
+    return [p for p, sha in sorted(latest.items()) if p.is_file() and file_sha256(p) == sha]
 
 
 def _load_output(path: Path, table: str) -> tuple[duckdb.DuckDBPyConnection, LoadResult]:
@@ -660,7 +673,16 @@ def erase(
     result.manifest_path = str(manifest_path)
     if not ws.in_memory:
         con.execute("CHECKPOINT")
-    ws.finish_run(run, "pass", 0, {"counts": counts, "key_fingerprint": hasher.fingerprint})
+    ws.finish_run(
+        run,
+        "pass",
+        0,
+        {
+            "counts": counts,
+            "key_fingerprint": hasher.fingerprint,
+            "outputs": [file_entry(Path(p).resolve(), rows_removed=n) for p, n in sorted(rewritten.items())],
+        },
+    )
     return result
 
 

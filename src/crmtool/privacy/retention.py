@@ -29,6 +29,17 @@ _PERIOD = re.compile(r"^\s*([1-9][0-9]*)\s*(y|years?|m|months?|d|days?)\s*$")
 
 
 @dataclass(frozen=True)
+class ActivityFile:
+    """Another export whose dates count as a customer's activity (orders, events)."""
+
+    path: Path
+    key: str
+    date_column: str
+    date_formats: tuple[str, ...]
+    loc: Location
+
+
+@dataclass(frozen=True)
 class RetentionRule:
     name: str
     description: str
@@ -42,6 +53,7 @@ class RetentionRule:
     anonymise_columns: tuple[str, ...] | None
     undated: str  # keep | apply
     loc: Location
+    activity_files: tuple[ActivityFile, ...] = ()
 
     def cutoff(self, as_of: date) -> str:
         """SQL date expression: activity before it is too old."""
@@ -62,6 +74,58 @@ def parse_period(text: str) -> tuple[int, int, int]:
         raise ValueError(text)
     n, unit = int(match.group(1)), match.group(2)[0]
     return (n, 0, 0) if unit == "y" else (0, n, 0) if unit == "m" else (0, 0, n)
+
+
+def _resolve(path: str, rule_file: str) -> Path:
+    """A path from a rule file: relative to the rule file's folder, else to the working folder."""
+    given = Path(path)
+    if given.is_absolute():
+        return given
+    beside = Path(rule_file).parent / given
+    return beside if beside.exists() or not given.exists() else given
+
+
+def _activity_table(ws: Workspace, spec: RetentionRule, name: str) -> list[tuple[Location, str]]:
+    """Temp table ``name (k, last)``: the latest date per customer id over the rule's activity files."""
+    from crmtool.errors import InputError
+    from crmtool.privacy.identity import load_side, table_columns, to_temp_table
+
+    problems: list[tuple[Location, str]] = []
+    parts = []
+    for i, src in enumerate(spec.activity_files):
+        try:
+            side, loaded = load_side(src.path, "f")
+        except InputError as exc:
+            problems.append((src.loc, f"retention '{spec.name}': {exc.message}"))
+            continue
+        try:
+            have = {c for c, _t in table_columns(side, "f")}
+            missing = [c for c in (src.key, src.date_column) if c not in have]
+            if missing:
+                problems.append(
+                    (
+                        src.loc,
+                        f"retention '{spec.name}': column '{missing[0]}' is not in {src.path} "
+                        f"(columns: {', '.join(loaded.columns)})",
+                    )
+                )
+                continue
+            to_temp_table(
+                side,
+                f"SELECT {id_sql(ident(src.key))} AS k, max({date_sql(ident(src.date_column), src.date_formats)}) "
+                f"AS last FROM f GROUP BY 1",
+                ws.con,
+                f"{name}_{i}",
+            )
+            parts.append(f"SELECT * FROM {name}_{i}")
+        finally:
+            side.close()
+    if not problems:
+        union = " UNION ALL ".join(parts) or "SELECT NULL::VARCHAR AS k, NULL::DATE AS last"
+        ws.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT k, max(last) AS last FROM ({union}) GROUP BY k")
+    for i in range(len(spec.activity_files)):
+        ws.con.execute(f"DROP TABLE IF EXISTS {name}_{i}")
+    return problems
 
 
 def parse_retention(ruleset: RuleSet) -> list[RetentionRule]:
@@ -86,6 +150,16 @@ def parse_retention(ruleset: RuleSet) -> list[RetentionRule]:
                 tuple(raw["anonymise_columns"]) if "anonymise_columns" in raw else None,
                 raw.get("undated", "keep"),
                 doc.loc(("retention", i)),
+                tuple(
+                    ActivityFile(
+                        _resolve(src["path"], doc.file),
+                        src["key"],
+                        src["date_column"],
+                        tuple(src.get("date_formats", DATE_FORMATS)),
+                        doc.loc(("retention", i, "activity_files", j)),
+                    )
+                    for j, src in enumerate(raw.get("activity_files", ()))
+                ),
             )
         )
     return rules
@@ -168,6 +242,13 @@ def apply_retention(
             for col in (*spec.activity_columns, *(spec.anonymise_columns or ())):
                 if col not in have:
                     problems.append((spec.loc, f"retention '{spec.name}': column '{col}' is not in {table}"))
+            if spec.activity_files and not (ruleset.dataset.key and ruleset.dataset.key in have):
+                problems.append(
+                    (
+                        spec.loc,
+                        f"retention '{spec.name}': activity_files need dataset.key (the customer id column of {table})",
+                    )
+                )
             if spec.consent_renewal and spec.consent_renewal not in consent:
                 problems.append(
                     (
@@ -175,6 +256,9 @@ def apply_retention(
                         f"retention '{spec.name}': no consent settings for channel '{spec.consent_renewal}'",
                     )
                 )
+    for i, spec in enumerate(specs):
+        if spec.activity_files:
+            problems += _activity_table(ws, spec, f"__retention_activity_{i}")
     if problems:
         raise ConfigError(problems)
     run = ws.start_run("retention")
@@ -199,6 +283,13 @@ def apply_retention(
         changed = False
         for spec in specs:
             dates = [date_sql(f"t.{ident(c)}", spec.date_formats) for c in spec.activity_columns]
+            activity_join = ""
+            if spec.activity_files:
+                n_spec = specs.index(spec)
+                activity_join = (
+                    f"LEFT JOIN __retention_activity_{n_spec} act ON act.k = {id_sql('t.' + ident(key or ''))}"
+                )
+                dates.append("act.last")
             if spec.consent_renewal:
                 renewal = consent[spec.consent_renewal].date_sql("t")
                 if renewal:
@@ -212,7 +303,8 @@ def apply_retention(
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE __retention_rows AS SELECT t._row, "
                 f"{id_sql(key_sql) if has_key else 'NULL'} AS kid, "
-                f"crm_token(CAST({key_sql} AS VARCHAR)) AS record FROM {ident(table)} t WHERE {condition}"
+                f"crm_token(CAST({key_sql} AS VARCHAR)) AS record FROM {ident(table)} t {activity_join} "
+                f"WHERE {condition}"
             )
             n = int(con.execute("SELECT count(*) FROM __retention_rows").fetchall()[0][0])
             cutoff = con.execute(f"SELECT CAST({spec.cutoff(as_of)} AS DATE)").fetchall()[0][0]
@@ -271,6 +363,8 @@ def apply_retention(
                 }
             )
         con.execute("DROP TABLE IF EXISTS __retention_rows")
+    for i in range(len(specs)):
+        con.execute(f"DROP TABLE IF EXISTS __retention_activity_{i}")
         target = _clean_output_for(ws, ds)
         if changed and target is not None:
             cols = ", ".join(ident(c) for c, _t in table_columns(con, table) if c != "_row")
@@ -297,5 +391,5 @@ def apply_retention(
     )
     if not ws.in_memory:
         con.execute("CHECKPOINT")
-    ws.finish_run(run, "pass", 0, {"rules": result.rules, "outputs": result.outputs})
+    ws.finish_run(run, "pass", 0, {"rules": result.rules, "outputs": [file_entry(p.resolve()) for p in written]})
     return result

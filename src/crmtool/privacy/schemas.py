@@ -51,6 +51,25 @@ RETENTION_RULE_SCHEMA: dict[str, Any] = {
             "items": {"type": "string", "minLength": 1},
             "description": "date columns: the most recent one is the last activity",
         },
+        "activity_files": {
+            "type": "array",
+            "description": "other exports whose dates count as activity (orders, events), per customer",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["path", "key", "date_column"],
+                "properties": {
+                    "path": {
+                        "type": "string",
+                        "minLength": 1,
+                        "description": "relative to the rule file or working folder",
+                    },
+                    "key": {"type": "string", "minLength": 1, "description": "customer id column in that file"},
+                    "date_column": {"type": "string", "minLength": 1},
+                    "date_formats": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                },
+            },
+        },
         "consent_renewal": {
             "enum": list(CHANNELS),
             "description": "the consent date of this channel also counts as activity",
