@@ -27,8 +27,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -97,6 +95,20 @@ class _Digest:
         if self.in_block == BLOCK:
             self.blocks.append(self.current.hexdigest())
             self.current, self.in_block = hashlib.sha256(), 0
+
+    def add_bytes(self, data: bytes | memoryview, count: int) -> None:
+        """``count`` 64-character hex hashes stored back to back in ``data``."""
+        width = 64
+        i = 0
+        while i < count and self.in_block:
+            self.add(bytes(data[i * width:(i + 1) * width]).decode("ascii"))
+            i += 1
+        while count - i >= BLOCK:
+            self.blocks.append(hashlib.sha256(data[i * width:(i + BLOCK) * width]).hexdigest())
+            i += BLOCK
+        while i < count:
+            self.add(bytes(data[i * width:(i + 1) * width]).decode("ascii"))
+            i += 1
 
     def add_many(self, hashes: list[str]) -> None:
         """Many line hashes at once: whole blocks are digested with one join each."""
@@ -172,7 +184,8 @@ class AuditWriter:
 
         ``members`` is JSON member text without braces, e.g. ``"type":"change","rule":"trim"``
         (build values with :func:`json_str_sql`). Bodies and their SHA-256 are computed in
-        DuckDB; ``prev`` is the hash column shifted by one (Arrow), joined back positionally.
+        DuckDB; ``prev`` is the hash column shifted by one (Arrow), joined back positionally; the
+        finished lines are streamed from Arrow buffers straight into the log.
         """
         import pyarrow as pa
 
@@ -190,22 +203,18 @@ class AuditWriter:
         if rows:
             prev = pa.concat_arrays([pa.array([self.prev], pa.string()), hashes.slice(0, rows - 1)])
             con.register("__audit_prev", pa.table({"p": prev}))
-            with tempfile.TemporaryDirectory(prefix="crmtool-audit-", dir=self.path.parent) as tmp:
-                chunk = Path(tmp) / "lines.jsonl"
-                con.execute(
-                    f"COPY (SELECT left(body, -1) || ',\"hash\":\"' || h || '\",\"prev\":\"' || p || '\"}}' "
-                    f"FROM __audit POSITIONAL JOIN __audit_prev) "
-                    f"TO '{str(chunk).replace(chr(39), chr(39) * 2)}' "
-                    f"(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01')"
-                )
-                with chunk.open("rb") as src, self.path.open("ab") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 22)
-                    dst.flush()
-                    os.fsync(dst.fileno())
+            reader = con.sql(
+                "SELECT left(body, -1) || ',\"hash\":\"' || h || '\",\"prev\":\"' || p || '\"}' || chr(10) "
+                "FROM __audit POSITIONAL JOIN __audit_prev").to_arrow_reader(1 << 17)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("ab") as dst:
+                for batch in reader:
+                    dst.write(_text_bytes(batch.column(0)))
+                dst.flush()
+                os.fsync(dst.fileno())
             con.unregister("__audit_prev")
-            listed = hashes.to_pylist()
-            self._digest.add_many(listed)
-            self.prev = listed[-1]
+            self._digest.add_bytes(_text_bytes(hashes), rows)
+            self.prev = hashes[rows - 1].as_py()
         con.execute("DROP TABLE __audit")
         self.seq += rows
         self.count += rows
@@ -333,6 +342,22 @@ def filter_entries(path: Path, *, record_token: str | None = None, run: str | No
         if rule is not None and entry.get("rule") != rule:
             continue
         yield entry
+
+
+def _text_bytes(array: Any) -> bytes | memoryview:
+    """The UTF-8 bytes of a null-free Arrow string array, concatenated, without a copy."""
+    import pyarrow as pa
+
+    if array.null_count:
+        raise ValueError("audit lines must not be NULL")
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        width = 4 if pa.types.is_string(array.type) else 8
+        offsets = memoryview(array.buffers()[1]).cast("B")
+        start = int.from_bytes(offsets[array.offset * width:(array.offset + 1) * width], "little")
+        end_at = (array.offset + len(array)) * width
+        end = int.from_bytes(offsets[end_at:end_at + width], "little")
+        return memoryview(array.buffers()[2])[start:end]
+    return "".join(array.to_pylist()).encode("utf-8")
 
 
 def json_str_sql(expr: str) -> str:
