@@ -27,6 +27,8 @@ from crmtool.io.writers import write_query
 from crmtool.kinds.base import ident, sql_str
 from crmtool.manifest import file_entry, write_manifest
 from crmtool.pii import detect_pii
+from crmtool.privacy.erase import drop_erased
+from crmtool.privacy.mailable import mailable_for_ruleset
 from crmtool.rulefile import RuleSet, load_rules
 from crmtool.workspace import Run, Workspace, dataset_name
 
@@ -74,6 +76,9 @@ def _load_and_check(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path,
     ds = dataset_name(input_path)
     with run.timed("load"):
         loaded = load_file(ws.con, input_path, f"data_{ds}")
+        # people erased earlier never come back: their rows leave before anything reads them, and
+        # only their count is reported (writing them to the rejects file would undo the erasure)
+        loaded.erased_dropped = drop_erased(ws, loaded.table, ruleset.dataset.key)
     if progress:
         progress(loaded.describe())
     history_ready(ws)  # email_risk matches bounce and suppression history through crm_token()
@@ -248,8 +253,14 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     hasher = ws.hasher  # fail on an unreadable key before writing anything
     fmt = _output_format(loaded, fmt)
     clean_path, rejects_path = output_names(input_path, out_dir, fmt)
-    cols = ", ".join(ident(c) for c in loaded.columns)
+    cols = ", ".join(f"w.{ident(c)}" for c in loaded.columns)
     work = ident(engine.work_table)
+    # with a consent section, the cleaned export says who may be emailed (consent granted, not
+    # suppressed, bounced or erased); unknown consent is never taken as granted
+    mail = mailable_for_ruleset(ws, engine.work_table, ruleset) if "consent" in ruleset.sections else None
+    mail_col, mail_join = "", ""
+    if mail is not None:
+        mail_col, mail_join = ", m.mailable", f" JOIN {mail.table} m ON m._row = w._row"
     created = not out_dir.exists()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -258,8 +269,8 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     stage = Path(tempfile.mkdtemp(prefix=".crmtool-stage-", dir=out_dir))
     try:
         with run.timed("write"):
-            kept_query = (f"SELECT {cols} FROM {work} w ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v "
-                          f"ON w._row = v._row ORDER BY w._row")
+            kept_query = (f"SELECT {cols}{mail_col} FROM {work} w{mail_join} ANTI JOIN "
+                          f"(SELECT _row FROM {VIOLATIONS} WHERE reject) v ON w._row = v._row ORDER BY w._row")
             write_query(ws.con, kept_query, stage / clean_path.name, fmt, encoding=encoding,
                         neutralise_formulas=neutralise_formulas)
             rejected = _write_rejects(ws, loaded, ruleset, stage / rejects_path.name, fmt, encoding,
@@ -273,7 +284,7 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
         raise
     shutil.rmtree(stage, ignore_errors=True)
     ds = dataset_name(input_path)
-    ws.con.execute(f"CREATE OR REPLACE TABLE {ident('clean_' + ds)} AS SELECT w.* FROM {work} w "
+    ws.con.execute(f"CREATE OR REPLACE TABLE {ident('clean_' + ds)} AS SELECT w.*{mail_col} FROM {work} w{mail_join} "
                    f"ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v ON w._row = v._row ORDER BY w._row")
     rows_out = engine.rows - rejected
     audit_path = audit_log or out_dir / "audit.jsonl"
@@ -281,15 +292,22 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     inputs = [file_entry(input_path, format=loaded.format, encoding=loaded.encoding, delimiter=loaded.delimiter,
                          rows=engine.rows + len(loaded.parse_rejects))]
     rule_files = [{"path": str(f), "sha256": file_sha256(f)} for f in ruleset.files]
-    counts = {"rows_in": engine.rows + len(loaded.parse_rejects), "rows_read": engine.rows,
+    counts: dict[str, Any] = {"rows_in": engine.rows + len(loaded.parse_rejects), "rows_read": engine.rows,
               "parse_rejects": len(loaded.parse_rejects), "rows_out": rows_out,
               "rejected": rejected + len(loaded.parse_rejects),
-              "fixed_values": sum(o.fixed for o in engine.outcomes)}
+              "fixed_values": sum(o.fixed for o in engine.outcomes),
+              "erased_dropped": loaded.erased_dropped}
+    if mail is not None:
+        counts["mailable"] = ws.con.execute(
+            f"SELECT count(*) FROM {ident('clean_' + ds)} WHERE mailable").fetchall()[0][0]
+        counts["not_mailable"] = dict(ws.con.execute(
+            f"SELECT m.not_mailable_reason, count(*) FROM {ident('clean_' + ds)} c JOIN {mail.table} m "
+            f"ON m._row = c._row WHERE NOT c.mailable GROUP BY ALL ORDER BY ALL").fetchall())
     with run.timed("audit"):
         personal = _personal_columns(ws, loaded, ruleset)
         _audit(ws, writer, loaded, engine, ruleset, personal,
                {"command": "clean", "input_sha256": inputs[0]["sha256"], "key_fingerprint": hasher.fingerprint,
-                "rules_sha256": [r["sha256"] for r in rule_files]})
+                "rules_sha256": [r["sha256"] for r in rule_files], "erased_dropped": loaded.erased_dropped})
         head = writer.seal({"counts": counts})
     outputs: dict[str, Path] = {"clean": clean_path, "rejects": rejects_path}
     extra: dict[str, Any] = {}

@@ -94,6 +94,11 @@ def clean(
             c = summary["counts"]
             ui.out.print(f"rows in {c['rows_in']}, kept {c['rows_out']}, rejected {c['rejected']} "
                          f"({c['parse_rejects']} unparseable), values fixed {c['fixed_values']}")
+            if "mailable" in c:
+                reasons = ", ".join(f"{k} {v}" for k, v in c["not_mailable"].items())
+                ui.out.print(f"mailable {c['mailable']} of {c['rows_out']}" + (f" (not: {reasons})" if reasons else ""))
+            if c.get("erased_dropped"):
+                ui.out.print(f"rows of erased people dropped on load: {c['erased_dropped']}")
             if "dedupe" in summary:
                 d = summary["dedupe"]
                 ui.out.print(f"dedupe: {d['candidate_pairs']} candidate pairs, {d['merges']} merges into "

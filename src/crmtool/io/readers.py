@@ -51,6 +51,7 @@ class LoadResult:
     delimiter: str | None = None
     parse_rejects: list[ParseReject] = field(default_factory=list)
     renamed_columns: dict[str, str] = field(default_factory=dict)
+    erased_dropped: int = 0  # rows of people erased earlier, removed right after loading
 
     def describe(self) -> str:
         """One line for people: what was detected."""
@@ -58,6 +59,8 @@ class LoadResult:
             return f"{self.path.name}: {self.format}, {self.rows} rows, {len(self.columns)} columns"
         delim = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(self.delimiter or "", self.delimiter)
         extra = f", {len(self.parse_rejects)} unparseable rows" if self.parse_rejects else ""
+        if self.erased_dropped:
+            extra += f", {self.erased_dropped} rows of erased people dropped"
         return (f"{self.path.name}: csv, encoding {self.encoding}, delimiter {delim}, "
                 f"{self.rows} rows, {len(self.columns)} columns{extra}")
 
