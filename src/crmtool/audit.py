@@ -27,8 +27,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -187,7 +185,7 @@ class AuditWriter:
         ``members`` is JSON member text without braces, e.g. ``"type":"change","rule":"trim"``
         (build values with :func:`json_str_sql`). Bodies and their SHA-256 are computed in
         DuckDB; ``prev`` is the hash column shifted by one (Arrow), joined back positionally; the
-        finished lines are written by DuckDB's CSV writer and appended to the log in the kernel.
+        finished lines are streamed from Arrow buffers straight into the log.
         """
         import pyarrow as pa
 
@@ -205,17 +203,15 @@ class AuditWriter:
         if rows:
             prev = pa.concat_arrays([pa.array([self.prev], pa.string()), hashes.slice(0, rows - 1)])
             con.register("__audit_prev", pa.table({"p": prev}))
+            reader = con.sql(
+                "SELECT left(body, -1) || ',\"hash\":\"' || h || '\",\"prev\":\"' || p || '\"}' || chr(10) "
+                "FROM __audit POSITIONAL JOIN __audit_prev").to_arrow_reader(1 << 17)
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(prefix=".crmtool-audit-", dir=self.path.parent) as tmp:
-                chunk = Path(tmp) / "lines.jsonl"
-                # DuckDB's parallel CSV writer with no quoting writes the lines as they are (JSON
-                # escapes every control character, so the \x01 delimiter never occurs)
-                con.execute(
-                    "COPY (SELECT left(body, -1) || ',\"hash\":\"' || h || '\",\"prev\":\"' || p || '\"}' "
-                    f"FROM __audit POSITIONAL JOIN __audit_prev) TO '{_sql_path(chunk)}' "
-                    "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01')"
-                )
-                _append_file(chunk, self.path)
+            with self.path.open("ab") as dst:
+                for batch in reader:
+                    dst.write(_text_bytes(batch.column(0)))
+                dst.flush()
+                os.fsync(dst.fileno())
             con.unregister("__audit_prev")
             self._digest.add_bytes(_text_bytes(hashes), rows)
             self.prev = hashes[rows - 1].as_py()
@@ -346,33 +342,6 @@ def filter_entries(path: Path, *, record_token: str | None = None, run: str | No
         if rule is not None and entry.get("rule") != rule:
             continue
         yield entry
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
-def _append_file(src_path: Path, dst_path: Path) -> None:
-    """Append ``src_path`` to ``dst_path`` (in the kernel where it can), then fsync."""
-    size = src_path.stat().st_size
-    with src_path.open("rb") as src, dst_path.open("a+b") as dst:
-        start = dst.seek(0, os.SEEK_END)
-        done = 0
-        try:
-            while done < size:
-                step = os.copy_file_range(src.fileno(), dst.fileno(), size - done, done, start + done)
-                if step == 0:
-                    break
-                done += step
-        except (AttributeError, OSError):
-            done = size + 1  # no copy_file_range here: copy through user space instead
-        if done != size:
-            dst.seek(start)
-            dst.truncate()
-            src.seek(0)
-            shutil.copyfileobj(src, dst, 1 << 22)
-        dst.flush()
-        os.fsync(dst.fileno())
 
 
 def _text_bytes(array: Any) -> bytes | memoryview:
