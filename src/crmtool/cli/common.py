@@ -7,13 +7,14 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from crmtool.errors import CrmToolError, ExitCode
+from crmtool.errors import CrmToolError, ExitCode, UsageError
 
 log = logging.getLogger("crmtool")
 log.addHandler(logging.NullHandler())
@@ -111,6 +112,16 @@ def emit(ui: Ui, text: str) -> None:
     """Data on stdout, exactly as given."""
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
+
+
+def parse_as_of(value: str | None) -> date | None:
+    """``--as-of YYYY-MM-DD`` as a date (None when not given); a clear usage error otherwise."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--as-of {value!r} is not a date", "write it as YYYY-MM-DD") from None
 
 
 def workspace_kwargs(lock_timeout: float, key_file: Path | None) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +17,7 @@ from crmtool.cli.common import (
     Ui,
     WorkspaceOpt,
     emit,
+    parse_as_of,
     run_command,
 )
 from crmtool.errors import ExitCode
@@ -220,7 +220,6 @@ def export(
     quiet: QuietOpt = False,
 ) -> None:
     """Write a pseudonymised copy for another department; its manifest names the key by fingerprint."""
-    from crmtool.errors import UsageError
     from crmtool.privacy.export import export as do_export
     from crmtool.privacy.export import load_policy
     from crmtool.workspace import open_workspace
@@ -228,10 +227,7 @@ def export(
     ui = Ui(quiet)
 
     def body() -> ExitCode:
-        try:
-            ref = date.fromisoformat(as_of) if as_of else None
-        except ValueError:
-            raise UsageError(f"--as-of {as_of!r} is not a date YYYY-MM-DD") from None
+        ref = parse_as_of(as_of)
         load_policy(policy)  # a bad policy stops us before the workspace or key are touched
         _key_first(ui, workspace, key_file)
         with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
@@ -307,7 +303,6 @@ def retention_apply(
     quiet: QuietOpt = False,
 ) -> None:
     """Apply the 'retention' rules to cleaned tables; rewrite the cleaned export; audit counts and why."""
-    from crmtool.errors import UsageError
     from crmtool.privacy.erase import compact_workspace_file
     from crmtool.privacy.retention import apply_retention
     from crmtool.workspace import open_workspace
@@ -315,10 +310,7 @@ def retention_apply(
     ui = Ui(quiet)
 
     def body() -> ExitCode:
-        try:
-            ref = date.fromisoformat(as_of) if as_of else None
-        except ValueError:
-            raise UsageError(f"--as-of {as_of!r} is not a date YYYY-MM-DD") from None
+        ref = parse_as_of(as_of)
         _key_first(ui, workspace, key_file)
         with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
             result = apply_retention(

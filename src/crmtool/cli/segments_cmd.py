@@ -6,7 +6,6 @@ routes a first argument that names no subcommand to ``run``.
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +23,7 @@ from crmtool.cli.common import (
     Ui,
     WorkspaceOpt,
     emit,
+    parse_as_of,
     run_command,
 )
 from crmtool.errors import ExitCode, UsageError
@@ -62,15 +62,6 @@ AsOfOpt = Annotated[
 
 def register(app: typer.Typer) -> None:
     app.add_typer(segment_app, name="segment")
-
-
-def _as_of(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"--as-of {value!r} is not a date", "write it as YYYY-MM-DD") from None
 
 
 def _no_junit(fmt: OutputFormat) -> None:
@@ -119,7 +110,7 @@ def run(
 
     def body() -> ExitCode:
         _no_junit(fmt)
-        day = _as_of(as_of)
+        day = parse_as_of(as_of)
         with (
             open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws,
             ui.progress("segmenting") as progress,
@@ -239,7 +230,7 @@ def preview(
 
     def body() -> ExitCode:
         _no_junit(fmt)
-        day = _as_of(as_of)
+        day = parse_as_of(as_of)
         with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
             result = api.preview(ws, customers, segments, orders=orders, events=events, as_of=day)
         if fmt is not OutputFormat.text:
