@@ -14,6 +14,7 @@ clusters (with the chaining guard) -> golden records -> outputs and audit entrie
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -434,26 +435,28 @@ def _audit(ws: Workspace, spec: DedupeSpec, result: DedupeResult, path: Path) ->
             "model": result.model.estimate,
         }
     )
-    labels = ", ".join(f"{_label_sql(spec, i)} AS g{i}" for i in range(len(spec.comparisons)))
-    names = [c.name for c in spec.comparisons]
-    rows = con.execute(f"""SELECT '{TOKEN_PREFIX}' || crm_token(c.__id), '{TOKEN_PREFIX}' ||
-        crm_token(a.__id),
-            '{TOKEN_PREFIX}' || crm_token(b.__id), round(k.match_weight, 4), round(k.match_probability, 6),
-            k.decision, {labels}
+    # one entry per merged pair, built and hashed in SQL (no Python work per pair)
+    from crmtool.audit import json_str_sql
+
+    levels = ", ".join(
+        f"CASE WHEN ({_label_sql(spec, i)}) IS NOT NULL THEN {sql_str(json.dumps(c.name))} || ':' || "
+        f"to_json(CAST(({_label_sql(spec, i)}) AS VARCHAR)) END"
+        for i, c in enumerate(spec.comparisons)
+    ) or "NULL"
+
+    def token(alias: str) -> str:
+        return f"'\"{TOKEN_PREFIX}' || crm_token({alias}.__id) || '\"'"
+
+    writer.add_query(con, f"""
+        SELECT c.__id AS cid, a.__id AS aid, b.__id AS bid,
+               '"type":"merge","cluster":' || {token('c')} || ',"records":[' || {token('a')} || ',' || {token('b')} ||
+               '],"match_weight":' || CAST(round(k.match_weight, 4) AS VARCHAR) ||
+               ',"match_probability":' || CAST(round(k.match_probability, 6) AS VARCHAR) ||
+               ',"decision":' || {json_str_sql("coalesce(k.decision, 'model')")} ||
+               ',"levels":{{' || concat_ws(',', {levels}) || '}}' AS members
         FROM __dd_merged k JOIN {PREP} a ON a.__rid = k.l JOIN {PREP} b ON b.__rid = k.r
-        JOIN {PREP} c ON c.__rid = k.cid ORDER BY c.__id, a.__id, b.__id""").fetchall()
-    for cid, a, b, weight, prob, decision, *levels in rows:
-        writer.add(
-            {
-                "type": "merge",
-                "cluster": cid,
-                "records": [a, b],
-                "match_weight": weight,
-                "match_probability": prob,
-                "decision": decision or "model",
-                "levels": {n: lv for n, lv in zip(names, levels, strict=True) if lv is not None},
-            }
-        )
+        JOIN {PREP} c ON c.__rid = k.cid
+    """, order_by="cid, aid, bid")
     return writer.seal({"merges": result.merges, "clusters": result.clusters.clusters})
 
 
