@@ -10,6 +10,7 @@ the audit log says how many rows each rule touched and why (records as keyed has
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -343,15 +344,14 @@ def apply_retention(
                     "period": spec.period,
                 }
             )
-            for (record,) in con.execute("SELECT record FROM __retention_rows ORDER BY record").fetchall():
-                writer.add(
-                    {
-                        "type": "retention_record",
-                        "rule": spec.name,
-                        "record": f"k:{record}",
-                        "action": spec.action,
-                    }
-                )
+            # one entry per record, built in SQL (keyed hashes only)
+            head = f'"type":"retention_record","rule":{json.dumps(spec.name)},'.replace("'", "''")
+            tail = f',"action":{json.dumps(spec.action)}'.replace("'", "''")
+            writer.add_query(
+                con,
+                f"SELECT record, '{head}\"record\":\"k:' || record || '\"{tail}' AS members FROM __retention_rows",
+                order_by="record",
+            )
             result.rules.append(
                 {
                     "rule": spec.name,
