@@ -18,6 +18,7 @@ from crmtool.errors import ConfigError, Location
 from crmtool.kinds import KINDS
 from crmtool.kinds.base import Kind, PlanContext, RuleSpec, ident
 from crmtool.rulefile import RuleSet, column_problems
+from crmtool.timing import Laps
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -220,15 +221,8 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
     outcomes = {i: RuleOutcome(spec) for i, spec in enumerate(ruleset.rules)}
     timer = {i: 0.0 for i in outcomes}
 
-    phases: dict[str, float] = {}
-    mark = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal mark
-        now = time.perf_counter()
-        phases[name] = round(now - mark, 4)
-        mark = now
-
+    laps = Laps()
+    lap = laps.lap
     lap("prepare")
     # fixes, phase 1: per column on distinct values, joined back in one pass
     maps: dict[str, str] = {}
@@ -302,4 +296,4 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
         outcome.seconds = round(timer[index], 4)
     rejected = _count(con, f"SELECT count(DISTINCT _row) FROM {VIOLATIONS} WHERE reject")
     lap("summarise")
-    return EngineResult(work, total, [outcomes[i] for i in range(len(ruleset.rules))], rejected, phases)
+    return EngineResult(work, total, [outcomes[i] for i in range(len(ruleset.rules))], rejected, laps.timings)

@@ -15,7 +15,6 @@ clusters (with the chaining guard) -> golden records -> outputs and audit entrie
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from crmtool.dedupe.spec import DedupeSpec
 from crmtool.dedupe.survivorship import golden_query
 from crmtool.errors import InputError, UsageError
 from crmtool.kinds.base import ident, sql_str
+from crmtool.timing import Laps
 
 if TYPE_CHECKING:
     import duckdb
@@ -220,14 +220,9 @@ def dedupe(
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} is a file, expected a folder")
     run = ws.start_run(run_command)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal t0
-        now = time.perf_counter()
-        timings[name] = round(now - t0, 3)
-        t0 = now
+    laps = Laps(digits=3)
+    lap = laps.lap
+    timings = laps.timings
 
     step("preparing records")
     prev_model = None
