@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -192,17 +193,19 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
         return f"CASE WHEN c.\"column\" IN ({personal_list}) AND {expr} IS NOT NULL THEN {hashed} " \
                f"ELSE {json_str_sql(expr)} END"
 
-    # one bulk append per rule keeps each batch (and DuckDB's memory) to at most a few rows per record
+    # one bulk append per rule keeps each sort (and DuckDB's memory) to at most a few rows per
+    # record; the sort moves only short columns, the entry text is built after it
     for (rule,) in con.execute(f"SELECT DISTINCT rule FROM {CHANGES} ORDER BY rule").fetchall():
+        name = sql_str(json.dumps(names[int(rule)], ensure_ascii=False))
         writer.add_query(con, f"""
-            SELECT c._row, c."column",
-                   '"type":"change","rule":' || to_json(n.name) || ',"row":' || c._row || ',' || {record} ||
-                   ',"field":' || to_json(c."column") || ',"action":"fix","old":' || {value('c.old', 'o')} ||
-                   ',"new":' || {value('c.new', 'w')} AS members
-            FROM {CHANGES} c JOIN __rec r USING (_row) JOIN __rule_names n USING (rule)
+            SELECT c._row, c."column", r.token AS rec, {value('c.old', 'o')} AS old, {value('c.new', 'w')} AS new
+            FROM {CHANGES} c JOIN __rec r USING (_row)
             LEFT JOIN __tok o ON o.v = c.old LEFT JOIN __tok w ON w.v = c.new
             WHERE c.rule = {int(rule)}
-        """, order_by='_row, "column"')
+        """, order_by='_row, "column"',
+            members=f"""'"type":"change","rule":' || {name} || ',"row":' || _row ||
+                ',"record":"{TOKEN_PREFIX}' || rec || '","field":' || to_json("column") ||
+                ',"action":"fix","old":' || old || ',"new":' || new""")
     writer.add_query(con, f"""
         SELECT v.rule, v._row, v."column", v.reason,
                '"type":"reject","rule":' || to_json(n.name) || ',"row":' || v._row || ',' || {record} ||

@@ -24,10 +24,11 @@ Personal data never appears in clear: record keys and personal-data values are k
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +42,11 @@ if TYPE_CHECKING:
 GENESIS = "0" * 64
 TOKEN_PREFIX = "k:"
 BLOCK = 65536
+#: rows per Arrow batch of bulk entries, and bytes written between two syncs of the log
+BATCH_ROWS = 1 << 17
+#: body batches waiting to be hashed: lets DuckDB run the next query while the log is written
+HASH_QUEUE = 8
+SYNC_BYTES = 256 << 20
 _TAIL = re.compile(r',"hash":"([0-9a-f]{64})","prev":"([0-9a-f]{64})"\}$')
 _TAIL_LEN = len(',"hash":"","prev":""}') + 128
 
@@ -100,15 +106,14 @@ class _Digest:
         """``count`` 64-character hex hashes stored back to back in ``data``."""
         width = 64
         i = 0
-        while i < count and self.in_block:
-            self.add(bytes(data[i * width:(i + 1) * width]).decode("ascii"))
-            i += 1
-        while count - i >= BLOCK:
-            self.blocks.append(hashlib.sha256(data[i * width:(i + BLOCK) * width]).hexdigest())
-            i += BLOCK
         while i < count:
-            self.add(bytes(data[i * width:(i + 1) * width]).decode("ascii"))
-            i += 1
+            take = min(count - i, BLOCK - self.in_block)
+            self.current.update(data[i * width:(i + take) * width])
+            self.in_block += take
+            i += take
+            if self.in_block == BLOCK:
+                self.blocks.append(self.current.hexdigest())
+                self.current, self.in_block = hashlib.sha256(), 0
 
     def add_many(self, hashes: list[str]) -> None:
         """Many line hashes at once: whole blocks are digested with one join each."""
@@ -125,6 +130,119 @@ class _Digest:
     def hexdigest(self) -> str:
         blocks = self.blocks + ([self.current.hexdigest()] if self.in_block else [])
         return hashlib.sha256("".join(blocks).encode("ascii")).hexdigest()
+
+
+class _Stage:
+    """One worker thread fed through a bounded queue; its first failure is kept for the caller."""
+
+    def __init__(self, name: str, work: Callable[[Any], None], depth: int) -> None:
+        import queue
+        import threading
+
+        self._work = work
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is not None:
+                continue  # keep draining so the producer never blocks
+            try:
+                self._work(item)
+            except BaseException as exc:  # raised again by the caller
+                self.error = exc
+
+    def put(self, item: Any) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(item)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self._thread.join()
+
+
+class _LineSink:
+    """Hashes, chains and appends bulk entries in three threads while DuckDB builds more bodies.
+
+    Each batch is an Arrow array of entry bodies without their closing brace. The *hasher*
+    computes SHA-256 of every ``body + "}"`` (hashlib, one call per line: it costs less CPU than
+    DuckDB's sha256); the *chainer* adds ``"hash"`` and ``"prev"`` (the hashes shifted by one
+    line) with Arrow and feeds the seal digest; the *writer* appends the lines and syncs the
+    file every :data:`SYNC_BYTES`, so the disk works while the next batches are hashed. Queues
+    are bounded, so only a few batches are held in memory.
+    """
+
+    def __init__(self, path: Path, prev: str, digest: _Digest) -> None:
+        self.prev, self.rows, self._digest, self._unsynced = prev, 0, digest, 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("ab")
+        self._stages = [_Stage("crmtool-audit-writer", self._write, depth=2),
+                        _Stage("crmtool-audit-chainer", self._chain, depth=2),
+                        _Stage("crmtool-audit-hasher", self._hash, depth=HASH_QUEUE)]
+        self._writer, self._chainer, self._hasher = self._stages
+
+    def put(self, bodies: Any) -> None:
+        for stage in self._stages:
+            if stage.error is not None:
+                raise stage.error
+        self._hasher.put(bodies)
+
+    def _hash(self, bodies: Any) -> None:
+        import pyarrow as pa
+
+        if not len(bodies):
+            return
+        data, offsets = _text_buffer(bodies)
+        sha256 = hashlib.sha256
+        hashes = []
+        for start, end in itertools.pairwise(offsets):
+            h = sha256(data[start:end])
+            h.update(b"}")
+            hashes.append(h.hexdigest())
+        self._chainer.put((bodies, pa.array(hashes, pa.string())))
+
+    def _chain(self, item: tuple[Any, Any]) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        bodies, hashes = item
+        rows = len(hashes)
+        prev = pa.concat_arrays([pa.array([self.prev], pa.string()), hashes.slice(0, rows - 1)])
+        self.prev = hashes[rows - 1].as_py()
+        self.rows += rows
+        self._digest.add_bytes(_text_bytes(hashes), rows)
+        lines = pc.binary_join_element_wise(bodies, ',"hash":"', hashes, '","prev":"', prev, '"}\n', "")
+        self._writer.put(lines)
+
+    def _write(self, lines: Any) -> None:
+        data = _text_bytes(lines)
+        self._file.write(data)
+        self._unsynced += len(data)
+        if self._unsynced >= SYNC_BYTES:
+            # start the disk on what is written so far while the next batches are hashed
+            os.fdatasync(self._file.fileno())
+            self._unsynced = 0
+
+    def close(self, *, failed: bool = False) -> None:
+        """Wait for every line to be written and synced; raise a failure of a thread.
+
+        ``failed``: the caller is stopping on an error of its own; drain, close, raise nothing.
+        """
+        error: BaseException | None = None
+        for stage in reversed(self._stages):  # hasher, chainer, writer: each drains into the next
+            stage.close()
+            error = error or stage.error
+        try:
+            if error is None and not failed:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
+        if error is not None and not failed:
+            raise error
 
 
 class AuditWriter:
@@ -156,6 +274,7 @@ class AuditWriter:
                                  "run 'crmtool audit verify' on it, or write to a new log")
             self.prev = parts[1]
         self._buffer: list[str] = []
+        self._sink: _LineSink | None = None  # bulk lines still being hashed and written
         self._digest = _Digest()
         self.ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -164,6 +283,7 @@ class AuditWriter:
 
     def add(self, entry: dict[str, Any]) -> None:
         """Append one entry (``run``, ``seq``, ``ts``, ``hash`` and ``prev`` are filled in)."""
+        self._settle()
         self.seq += 1
         self.count += 1
         members = _members({k: v for k, v in entry.items() if k not in ("run", "seq", "ts", "hash", "prev")})
@@ -179,48 +299,61 @@ class AuditWriter:
         for entry in entries:
             self.add(entry)
 
-    def add_query(self, con: duckdb.DuckDBPyConnection, query: str, order_by: str) -> int:
-        """Append one entry per row of ``query`` (a ``members`` column), in ``order_by`` order.
+    def add_query(self, con: duckdb.DuckDBPyConnection, query: str, order_by: str,
+                  members: str = "members") -> int:
+        """Append one entry per row of ``query``, in ``order_by`` order.
 
-        ``members`` is JSON member text without braces, e.g. ``"type":"change","rule":"trim"``
-        (build values with :func:`json_str_sql`). Bodies and their SHA-256 are computed in
-        DuckDB; ``prev`` is the hash column shifted by one (Arrow), joined back positionally; the
-        finished lines are streamed from Arrow buffers straight into the log.
+        ``members`` is SQL over the query's columns giving JSON member text without braces, e.g.
+        ``'"type":"change","rule":' || to_json(rule)`` (build values with :func:`json_str_sql`); by
+        default the query has a ``members`` column. The rows are sorted first and the members built
+        afterwards, so a query can hand over narrow columns and the sort never moves long text.
         """
-        import pyarrow as pa
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __audit_src AS SELECT * FROM ({query}) ORDER BY {order_by}")
+        try:
+            return self.add_table(con, "__audit_src", members)
+        finally:
+            con.execute("DROP TABLE IF EXISTS __audit_src")
 
+    def add_table(self, con: duckdb.DuckDBPyConnection, table: str, members: str = "members") -> int:
+        """Append one entry per row of ``table``, in its stored order (see :meth:`add_query`).
+
+        One streaming query builds the bodies in DuckDB, in parallel and in the table's order;
+        :class:`_LineSink` hashes, chains and appends them in background threads, which go on
+        while the caller runs its next query. :meth:`add`, :meth:`flush` and :meth:`seal` wait
+        for them.
+        """
         self.flush()
-        base = self.seq
+        if self._sink is None:
+            self._sink = _LineSink(self.path, self.prev, self._digest)
         run = json.dumps(self.run_id).replace("'", "''")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE __audit_m AS SELECT members FROM ({query}) ORDER BY {order_by}")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE __audit AS SELECT body, sha256(body) AS h FROM (
-            SELECT '{{' || members || ',"run":{run},"seq":' || ({base} + rowid + 1) || ',"ts":"{self.ts}"}}' AS body
-            FROM __audit_m)""")
-        con.execute("DROP TABLE __audit_m")
-        con.complete()
-        hashes = con.sql("SELECT h FROM __audit").to_arrow_table().column(0).combine_chunks()
-        rows = len(hashes)
-        if rows:
-            prev = pa.concat_arrays([pa.array([self.prev], pa.string()), hashes.slice(0, rows - 1)])
-            con.register("__audit_prev", pa.table({"p": prev}))
-            reader = con.sql(
-                "SELECT left(body, -1) || ',\"hash\":\"' || h || '\",\"prev\":\"' || p || '\"}' || chr(10) "
-                "FROM __audit POSITIONAL JOIN __audit_prev").to_arrow_reader(1 << 17)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("ab") as dst:
-                for batch in reader:
-                    dst.write(_text_bytes(batch.column(0)))
-                dst.flush()
-                os.fsync(dst.fileno())
-            con.unregister("__audit_prev")
-            self._digest.add_bytes(_text_bytes(hashes), rows)
-            self.prev = hashes[rows - 1].as_py()
-        con.execute("DROP TABLE __audit")
+        # the body is built without its closing brace; '}' is added for hashing and after prev
+        body = (f"'{{' || ({members}) || ',\"run\":{run},\"seq\":' || ({self.seq} + rowid + 1) || "
+                f"',\"ts\":\"{self.ts}\"'")
+        rows = 0
+        reader = con.sql(f"SELECT {body} AS b FROM {table}").to_arrow_reader(BATCH_ROWS)
+        try:
+            for batch in reader:
+                self._sink.put(batch.column(0))
+                rows += batch.num_rows
+        except BaseException:
+            self._sink.close(failed=True)
+            self._sink = None
+            raise
+        finally:
+            reader.close()  # the connection takes no other query while a result is open
         self.seq += rows
         self.count += rows
         return rows
 
+    def _settle(self) -> None:
+        """Wait until the bulk lines are in the log; their last hash is the next ``prev``."""
+        if self._sink is not None:
+            sink, self._sink = self._sink, None
+            sink.close()
+            self.prev = sink.prev
+
     def flush(self) -> None:
+        self._settle()
         if not self._buffer:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -232,6 +365,7 @@ class AuditWriter:
 
     def seal(self, summary: dict[str, Any] | None = None) -> str:
         """Close the run with a seal entry; returns the head of the log (the seal's hash)."""
+        self._settle()
         digest = self._digest.hexdigest()
         self.add({"type": "seal", "entries": self.count + 1, "digest": digest, **(summary or {})})
         self.flush()
@@ -342,6 +476,18 @@ def filter_entries(path: Path, *, record_token: str | None = None, run: str | No
         if rule is not None and entry.get("rule") != rule:
             continue
         yield entry
+
+
+def _text_buffer(array: Any) -> tuple[memoryview, list[int]]:
+    """The data buffer of a null-free Arrow string array and its value offsets (a Python list)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if array.null_count:
+        raise ValueError("audit lines must not be NULL")
+    width = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    offsets = np.frombuffer(array.buffers()[1], dtype=width)[array.offset:array.offset + len(array) + 1]
+    return memoryview(array.buffers()[2]), offsets.tolist()
 
 
 def _text_bytes(array: Any) -> bytes | memoryview:

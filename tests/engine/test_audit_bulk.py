@@ -59,3 +59,38 @@ def test_a_rehashed_edit_is_caught_by_the_seal(tmp_path: Path, small_blocks: Non
     assert not result.ok
     assert result.bad_line == len(lines)
     assert "does not match the run's lines" in result.problem
+
+
+def test_many_small_batches_chain_across_queries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # batches of 3 rows and a queue of 1 make every thread wait on the next one many times
+    monkeypatch.setattr(audit, "BATCH_ROWS", 3)
+    monkeypatch.setattr(audit, "HASH_QUEUE", 1)
+    monkeypatch.setattr(audit, "SYNC_BYTES", 100)
+    path = tmp_path / "a.jsonl"
+    con = duckdb.connect()
+    writer = AuditWriter(path, "run-x")
+    writer.add({"type": "run"})
+    for q in range(3):  # consecutive bulk appends share one pipeline; the next query runs meanwhile
+        writer.add_query(con, f"SELECT range AS i, {q} AS q FROM range(50)", "i DESC",
+                         members='\'"type":"change","q":\' || q || \',"i":\' || i')
+    head = writer.seal()
+    entries = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [e["seq"] for e in entries] == list(range(1, 153))
+    assert [(e["q"], e["i"]) for e in entries[1:-1]] == [(q, i) for q in range(3) for i in reversed(range(50))]
+    assert verify_log(path, expected_head=head).ok
+
+
+def test_a_failing_writer_thread_stops_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "BATCH_ROWS", 4)
+
+    def broken(self: object, lines: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(audit._LineSink, "_write", broken)
+    con = duckdb.connect()
+    writer = AuditWriter(tmp_path / "a.jsonl", "run-x")
+    with pytest.raises(OSError, match="No space left"):
+        writer.add_query(con, "SELECT range AS i, '\"v\":' || range AS members FROM range(100)", "i")
+        writer.seal()
+    # the connection is usable again: no result was left open
+    assert con.execute("SELECT 42").fetchall() == [(42,)]
