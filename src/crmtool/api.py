@@ -188,20 +188,23 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
     con.register("__rule_names", pa.table({"rule": pa.array(range(len(names)), pa.int32()),
                                            "name": pa.array(names, pa.string())}))
 
-    def value(expr: str, tok: str) -> str:
-        hashed = f"'\"{TOKEN_PREFIX}' || {tok}.token || '\"'"
-        return f"CASE WHEN c.\"column\" IN ({personal_list}) AND {expr} IS NOT NULL THEN {hashed} " \
-               f"ELSE {json_str_sql(expr)} END"
+    def hashed(expr: str, tok: str) -> str:
+        return f"CASE WHEN {expr} IS NULL THEN 'null' ELSE '\"{TOKEN_PREFIX}' || {tok}.token || '\"' END"
 
     # one bulk append per rule keeps each sort (and DuckDB's memory) to at most a few rows per
-    # record; the sort moves only short columns, the entry text is built after it
+    # record; the sort moves only short columns, the entry text is built after it. Only changes
+    # of personal-data columns look their values up in the token table.
     for (rule,) in con.execute(f"SELECT DISTINCT rule FROM {CHANGES} ORDER BY rule").fetchall():
         name = sql_str(json.dumps(names[int(rule)], ensure_ascii=False))
         writer.add_query(con, f"""
-            SELECT c._row, c."column", r.token AS rec, {value('c.old', 'o')} AS old, {value('c.new', 'w')} AS new
+            SELECT c._row, c."column", r.token AS rec, {hashed('c.old', 'o')} AS old, {hashed('c.new', 'w')} AS new
             FROM {CHANGES} c JOIN __rec r USING (_row)
             LEFT JOIN __tok o ON o.v = c.old LEFT JOIN __tok w ON w.v = c.new
-            WHERE c.rule = {int(rule)}
+            WHERE c.rule = {int(rule)} AND c."column" IN ({personal_list})
+            UNION ALL
+            SELECT c._row, c."column", r.token, {json_str_sql('c.old')}, {json_str_sql('c.new')}
+            FROM {CHANGES} c JOIN __rec r USING (_row)
+            WHERE c.rule = {int(rule)} AND c."column" NOT IN ({personal_list})
         """, order_by='_row, "column"',
             members=f"""'"type":"change","rule":' || {name} || ',"row":' || _row ||
                 ',"record":"{TOKEN_PREFIX}' || rec || '","field":' || to_json("column") ||
