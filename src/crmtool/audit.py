@@ -43,9 +43,9 @@ GENESIS = "0" * 64
 TOKEN_PREFIX = "k:"
 BLOCK = 65536
 #: rows per Arrow batch of bulk entries, and bytes written between two syncs of the log
-BATCH_ROWS = 1 << 17
+BATCH_ROWS = 1 << 13
 #: body batches waiting to be hashed: lets DuckDB run the next query while the log is written
-HASH_QUEUE = 8
+HASH_QUEUE = 64
 SYNC_BYTES = 256 << 20
 _TAIL = re.compile(r',"hash":"([0-9a-f]{64})","prev":"([0-9a-f]{64})"\}$')
 _TAIL_LEN = len(',"hash":"","prev":""}') + 128
