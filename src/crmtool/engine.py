@@ -184,6 +184,35 @@ def _fix_on_rows(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, co
                     [index, column])
 
 
+def _check_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, index: int, spec: RuleSpec,
+                       total: int) -> bool:
+    """Run a value-only check once per distinct value and join the failures back to the rows.
+
+    Worth it where values repeat (dates, amounts, codes): parsing 30,000 distinct dates instead
+    of a million rows. Returns False, having done nothing, where the rule reads more than its
+    column, or where at least half the values are distinct (the row path is then cheaper).
+    """
+    kind = KINDS[spec.kind]
+    if spec.where or len(spec.columns) != 1 or not kind.checks_value_only(spec):
+        return False
+    col = ident(spec.columns[0])
+    dist = ctx.temp_name("chk")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {dist} AS SELECT row_number() OVER () AS _row, {col} "
+                f"FROM (SELECT DISTINCT {col} FROM {ident(work)})")
+    if 2 * _count(con, f"SELECT count(*) FROM {dist}") > total:
+        con.execute(f"DROP TABLE {dist}")
+        return False
+    ctx_d = PlanContext(con, dist, ctx.cache, ctx._n)
+    check_sql = kind.check(ctx_d, spec)
+    ctx._n = ctx_d._n
+    if check_sql:
+        con.execute(f"INSERT INTO {VIOLATIONS} SELECT ?, w._row, f.\"column\", f.reason, ? FROM ({check_sql}) f "
+                    f"JOIN {dist} d ON d._row = f._row JOIN {ident(work)} w ON w.{col} IS NOT DISTINCT FROM d.{col}",
+                    [index, spec.action == "reject"])
+    con.execute(f"DROP TABLE {dist}")
+    return True
+
+
 def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, work_table: str | None = None,
               sample_size: int = 5, progress: Callable[[str], None] | None = None) -> EngineResult:
     """Run every rule of ``ruleset`` over ``table``; fixes land in ``work_table`` (a copy).
@@ -195,7 +224,8 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
     columns = [r[0] for r in con.execute(f"DESCRIBE {ident(table)}").fetchall() if r[0] != "_row"]
     problems = column_problems(ruleset, columns)
     work = work_table or f"work_{table}"
-    con.execute(f"CREATE OR REPLACE TABLE {ident(work)} AS SELECT * FROM {ident(table)} ORDER BY _row")
+    # row order of the working table carries no meaning: every reader sorts on _row
+    con.execute(f"CREATE OR REPLACE TABLE {ident(work)} AS SELECT * FROM {ident(table)}")
     problems += _bind_problems(con, work, ruleset)
     if problems:
         raise ConfigError(problems, "fix the rule files or check that the right export was given")
@@ -243,7 +273,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
                              for n, c in enumerate(maps))
         joins = " ".join(f"LEFT JOIN {m} m{n} ON w.{ident(c)} = m{n}.__v0" for n, (c, m) in enumerate(maps.items()))
         con.execute(f"CREATE OR REPLACE TABLE {ident(work)} AS SELECT w.* REPLACE ({replaced}) "
-                    f"FROM {ident(work)} w {joins} ORDER BY w._row")
+                    f"FROM {ident(work)} w {joins}")
     lap("fix_apply")
     # fixes, phase 2: row by row where a fix reads more than its own column
     for index, spec in enumerate(ruleset.rules):
@@ -262,6 +292,9 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
         if spec.kind in TEXT_ONLY and spec.columns and all(types.get(c) not in (None, "VARCHAR") for c in spec.columns):
             continue  # typed values already are what a text normaliser checks for
         with _rule_errors(spec):
+            if _check_on_distinct(con, ctx, work, index, spec, total):
+                timer[index] += time.perf_counter() - start
+                continue
             check_sql = KINDS[spec.kind].check(ctx, spec)
             if check_sql:
                 if spec.where:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from crmtool.engine import CHANGES, VIOLATIONS, run_rules
+from crmtool.kinds import KINDS
+from crmtool.kinds.base import Kind
 from crmtool.rulefile import load_rules
 from crmtool.workspace import Workspace
 
@@ -57,3 +61,34 @@ def test_flag_normaliser_reports_without_changing(ws: Workspace, tmp_path: Path)
     outcome = result.outcomes[0]
     assert (outcome.failed, outcome.fixed, outcome.status) == (1, 0, "fail")
     assert outcome.reasons == {"value not normalised": 1}
+
+
+CHECKS = """
+rules:
+  - {name: day, kind: date, column: d, formats: ['%d/%m/%Y'], not_future: true, action: reject}
+  - {name: amount, kind: range, column: a, min: 0, max: 100}
+  - {name: code, kind: regex, column: c, pattern: '[A-Z]{2}'}
+  - {name: cp, kind: postal_code, column: p, country: ES}
+  - {name: cp_where, kind: postal_code, column: p, country: ES, where: "c = 'ES'"}
+"""
+
+
+def _violations(ws: Workspace) -> list[tuple[object, ...]]:
+    return ws.con.execute(f"SELECT rule, _row, \"column\", reason, reject FROM {VIOLATIONS} ORDER BY ALL").fetchall()
+
+
+def test_value_only_checks_on_distinct_values_equal_the_row_path(ws: Workspace, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # few distinct values over many rows, NULLs and blanks included: the engine takes the distinct path
+    base = [("31/02/2020", "5", "ES", "28001"), ("01/01/2020", "-1", "es", "2800"), (None, None, None, None),
+            ("", " ", "", ""), ("01/01/2999", "1.000,5", "FR", "08001"), ("15/06/1990", "abc", "ES", "X")]
+    table = _table(ws, [base[i % len(base)] for i in range(60)], ["d", "a", "c", "p"])
+    rules = load_rules(_rules(tmp_path, CHECKS))
+    run_rules(ws.con, table, rules)
+    distinct = _violations(ws)
+    assert {r[0] for r in distinct} == {0, 1, 2, 3, 4}  # every rule has failures
+    assert len(distinct) == 90
+    for kind in {type(k) for k in KINDS.values()}:  # now every check runs row by row
+        monkeypatch.setattr(kind, "checks_value_only", Kind.checks_value_only)
+    run_rules(ws.con, table, rules)
+    assert _violations(ws) == distinct

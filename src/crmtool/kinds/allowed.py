@@ -15,6 +15,9 @@ class Allowed(Kind):
     required_options = ("values",)
     columns = "many"
 
+    def checks_value_only(self, spec: RuleSpec) -> bool:
+        return True
+
     def check(self, ctx: PlanContext, spec: RuleSpec) -> str:
         fold = bool(spec.opt("ignore_case", False))
 

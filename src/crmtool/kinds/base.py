@@ -166,6 +166,11 @@ class Kind:
         """SQL selecting ``(_row, "column", reason)`` for each failing row of ``ctx.table`` (alias t)."""
         return None
 
+    def checks_value_only(self, spec: RuleSpec) -> bool:
+        """Whether the check reads nothing but each value of the rule's columns (no other column,
+        no other row), so the engine may run it once per distinct value."""
+        return False
+
 
 
 def failing_rows(ctx: PlanContext, column: str, condition: str, reason_sql: str, join: str = "") -> str:

@@ -76,6 +76,9 @@ class Date(Kind):
         parsed = self._parsed(spec, column)
         return FixPlan(f"coalesce(strftime({parsed}, '%Y-%m-%d'), t.{ident(column)})")
 
+    def checks_value_only(self, spec: RuleSpec) -> bool:
+        return True
+
     def check(self, ctx: PlanContext, spec: RuleSpec) -> str:
         column = spec.columns[0]
         c = f"t.{ident(column)}"

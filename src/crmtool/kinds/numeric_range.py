@@ -17,6 +17,9 @@ class NumericRange(Kind):
         return [f"{bound}: {spec.opt(bound)!r} is not a finite number" for bound in ("min", "max")
                 if spec.opt(bound) is not None and not math.isfinite(float(spec.opt(bound)))]
 
+    def checks_value_only(self, spec: RuleSpec) -> bool:
+        return True
+
     def check(self, ctx: PlanContext, spec: RuleSpec) -> str:
         parts = []
         for col in spec.columns:

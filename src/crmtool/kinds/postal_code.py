@@ -38,6 +38,9 @@ class PostalCode(Kind):
         "country_column": {"type": "string"},
     }
 
+    def checks_value_only(self, spec: RuleSpec) -> bool:
+        return not spec.opt("country_column")
+
     def check(self, ctx: PlanContext, spec: RuleSpec) -> str:
         column = spec.columns[0]
         c = f"upper(trim(CAST(t.{ident(column)} AS VARCHAR)))"

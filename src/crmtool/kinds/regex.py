@@ -24,6 +24,9 @@ class Regex(Kind):
             return [f"pattern does not compile: {str(exc).splitlines()[0]}"]
         return []
 
+    def checks_value_only(self, spec: RuleSpec) -> bool:
+        return True
+
     def check(self, ctx: PlanContext, spec: RuleSpec) -> str:
         pattern = sql_str(spec.opt("pattern"))
         message = sql_str(spec.opt("message", "does not match the expected pattern"))
