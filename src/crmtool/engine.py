@@ -137,7 +137,7 @@ def _fix_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str
     col = ident(column)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {dist} AS SELECT DISTINCT {col} AS __v0, {col} "
                 f"FROM {ident(work)} WHERE {col} IS NOT NULL")
-    ctx_d = PlanContext(con, dist, ctx.cache, ctx._n)
+    ctx_d = ctx.on(dist)
     for k, (index, spec) in enumerate(steps):
         plan = KINDS[spec.kind].fix(ctx_d, spec, column)
         if plan is None:
@@ -202,7 +202,7 @@ def _check_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: s
     if 2 * _count(con, f"SELECT count(*) FROM {dist}") > total:
         con.execute(f"DROP TABLE {dist}")
         return False
-    ctx_d = PlanContext(con, dist, ctx.cache, ctx._n)
+    ctx_d = ctx.on(dist)
     check_sql = kind.check(ctx_d, spec)
     ctx._n = ctx_d._n
     if check_sql:

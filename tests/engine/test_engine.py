@@ -92,3 +92,26 @@ def test_value_only_checks_on_distinct_values_equal_the_row_path(ws: Workspace, 
         monkeypatch.setattr(kind, "checks_value_only", Kind.checks_value_only)
     run_rules(ws.con, table, rules)
     assert _violations(ws) == distinct
+
+
+def test_fix_then_check_of_one_kind_map_each_value_once(ws: Workspace, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from crmtool.kinds import national_id
+
+    calls: list[str] = []
+    real = national_id.es_id_verdict.__wrapped__
+
+    def counted(value: str, kind: str) -> tuple[str | None]:
+        calls.append(value)
+        return real(value, kind)
+
+    monkeypatch.setattr(national_id, "es_id_verdict", counted)
+    # CIFs take the Python path (the SQL fast path decides DNI/NIE shapes only)
+    table = _table(ws, [("a58818501",), ("A58818501",), ("Q123",), ("a58818501",)], ["id"])
+    rules = _rules(tmp_path, "rules:\n  - {name: cif, kind: national_id, column: id, type: cif, action: fix}\n")
+    result = run_rules(ws.con, table, load_rules(rules))
+    assert ws.con.execute(f"SELECT id FROM {result.work_table} ORDER BY _row").fetchall() == [
+        ("A58818501",), ("A58818501",), ("Q123",), ("A58818501",)]
+    # the fix mapped the three distinct values; the check (on fixed values) mapped nothing new
+    assert sorted(calls) == ["A58818501", "Q123", "a58818501"]
+    assert result.outcomes[0].failed == 1

@@ -90,10 +90,16 @@ class PlanContext:
     table: str
     cache: dict[tuple[Any, ...], dict[Any, Any]] = field(default_factory=dict)
     _n: int = 0
+    #: per cache key, the temp table holding every value mapped so far (see map_distinct)
+    tables: dict[tuple[Any, ...], str] = field(default_factory=dict)
 
     def temp_name(self, stem: str) -> str:
         self._n += 1
         return f"__{stem}_{self._n}"
+
+    def on(self, table: str) -> PlanContext:
+        """The same context over another table (distinct values, say), sharing caches and names."""
+        return PlanContext(self.con, table, self.cache, self._n, self.tables)
 
     def map_distinct(self, value_sql: str, func: Callable[[str], Any], out: list[tuple[str, str]],
                      cache_key: tuple[Any, ...], prefilter: str | None = None,
@@ -103,40 +109,45 @@ class PlanContext:
         ``func`` returns a tuple matching ``out`` (column name, DuckDB type). ``fast`` may give,
         per output column, a SQL expression over ``v`` that decides the value without Python
         (NULL where it cannot): only values the fast path leaves undecided reach ``func``.
-        Results are cached per ``cache_key``, so rules with the same options share the work.
-        Returns the name of a temp table ``(value VARCHAR, <out columns>)`` to join on ``value``.
+        Results are kept per ``cache_key`` in one table for the whole run, so rules with the
+        same options, and a check after the fix of the same kind, only map values not seen
+        before. Returns the name of that table ``(value VARCHAR, <out columns>)``; join on
+        ``value``.
         """
         import pyarrow as pa
 
         from crmtool.db import fetch_arrow
 
         where = f"v IS NOT NULL AND ({prefilter})" if prefilter else "v IS NOT NULL"
-        name = self.temp_name("map")
-        distinct = f"{name}_v"
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {distinct} AS SELECT DISTINCT v FROM "
-            f"(SELECT CAST({value_sql} AS VARCHAR) AS v FROM {ident(self.table)} t) WHERE {where}"
-        )
+        name = self.tables.get(cache_key)
+        if name is None:
+            name = self.tables[cache_key] = self.temp_name("map")
+            cols = ", ".join(f"{ident(n)} {t}" for n, t in out)
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} (value VARCHAR, {cols})")
+        new = f"{name}_new"
         fast_cols = ", ".join(f"CAST({(fast or {}).get(n, 'NULL')} AS {t}) AS {ident(n)}" for n, t in out)
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT v AS value, {fast_cols} FROM {distinct}")
-        self.con.execute(f"DROP TABLE {distinct}")
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {new} AS SELECT v AS value, {fast_cols} FROM ("
+            f"SELECT DISTINCT v FROM (SELECT CAST({value_sql} AS VARCHAR) AS v FROM {ident(self.table)} t) "
+            f"WHERE {where}) d ANTI JOIN {name} c ON c.value = d.v"
+        )
         decided = " AND ".join(f"{ident(n)} IS NOT NULL" for n in (fast or {}))
-        todo_sql = f"SELECT value FROM {name}" + (f" WHERE NOT ({decided})" if fast else "")
+        todo_sql = f"SELECT value FROM {new}" + (f" WHERE NOT ({decided})" if fast else "")
         values = fetch_arrow(self.con, todo_sql).column(0).to_pylist()
-        if not values:
-            return name
-        memo = self.cache.setdefault(cache_key, {})
-        for v in values:
-            if v not in memo:
-                memo[v] = func(v)
-        results = [memo[v] for v in values]
-        arrays: dict[str, Any] = {"value": pa.array(values, pa.string())}
-        for i, (col, _type) in enumerate(out):
-            arrays[col] = [r[i] for r in results]
-        self.con.register("__arrow_map", pa.table(arrays))
-        sets = ", ".join(f"{ident(n)} = CAST(s.{ident(n)} AS {t})" for n, t in out)
-        self.con.execute(f"UPDATE {name} SET {sets} FROM __arrow_map s WHERE {name}.value = s.value")
-        self.con.unregister("__arrow_map")
+        if values:
+            memo = self.cache.setdefault(cache_key, {})
+            for v in values:
+                if v not in memo:
+                    memo[v] = func(v)
+            results = [memo[v] for v in values]
+            arrays: dict[str, Any] = {"value": pa.array(values, pa.string())}
+            for i, (col, _type) in enumerate(out):
+                arrays[col] = [r[i] for r in results]
+            self.con.register("__arrow_map", pa.table(arrays))
+            sets = ", ".join(f"{ident(n)} = CAST(s.{ident(n)} AS {t})" for n, t in out)
+            self.con.execute(f"UPDATE {new} SET {sets} FROM __arrow_map s WHERE {new}.value = s.value")
+            self.con.unregister("__arrow_map")
+        self.con.execute(f"INSERT INTO {name} SELECT * FROM {new}; DROP TABLE {new}")
         return name
 
 
