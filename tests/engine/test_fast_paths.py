@@ -12,7 +12,7 @@ from crmtool.es_id_sql import LETTERS, es_id_fast_sql
 from crmtool.kinds.decimal import decimal_sql
 from crmtool.kinds.national_id import es_id_verdict
 from crmtool.normalise import parse_decimal, phone_e164
-from crmtool.phone_sql import e164_fast_sql
+from crmtool.phone_sql import e164_fast_sql, invalid_fast_sql
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -36,6 +36,20 @@ def test_phone_fast_path_agrees_with_phonenumbers(values: list[str]) -> None:
     for value, fast in zip(values, _eval(e164_fast_sql("v", "ES"), values), strict=True):
         if fast is not None:
             assert fast == phone_e164(value, "ES"), value
+
+
+@SETTINGS
+@given(st.lists(phones | st.text("0123456789 -.()+", max_size=12) | st.text(max_size=14), min_size=1, max_size=40))
+def test_phone_invalid_fast_path_only_rejects_what_phonenumbers_rejects(values: list[str]) -> None:
+    for value, invalid in zip(values, _eval(invalid_fast_sql("v", "ES"), values), strict=True):
+        if invalid:
+            assert phone_e164(value, "ES") is None, value
+
+
+def test_phone_invalid_fast_path_decides_short_numbers_only() -> None:
+    values = ["11985", "1 234", "12345678", "123456789", "0034600", "+34600", "600 ABC", "34600123456"]
+    assert _eval(invalid_fast_sql("v", "ES"), values) == [True, True, True, False, False, False, False, False]
+    assert _eval(invalid_fast_sql("v", "FR"), ["123"]) == [False]
 
 
 def test_phone_fast_path_decides_common_spanish_formats() -> None:

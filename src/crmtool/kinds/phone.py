@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows, ident
 from crmtool.normalise import phone_e164
-from crmtool.phone_sql import e164_fast_sql
+from crmtool.phone_sql import e164_fast_sql, invalid_fast_sql
 
 
 class Phone(Kind):
@@ -39,9 +39,13 @@ class Phone(Kind):
 
         fast = None
         if not spec.opt("region_column"):
-            # keys are 'value|REGION'; the fast path reads the value part
-            fast = {"e164": e164_fast_sql("left(v, -3)", spec.opt("region", "ES"))}
+            # keys are 'value|REGION'; the fast path reads the value part and marks numbers
+            # certainly invalid with '' (cleared below), so they skip the library too
+            region = spec.opt("region", "ES")
+            fast = {"e164": f"CASE WHEN {invalid_fast_sql('left(v, -3)', region)} THEN '' "
+                            f"ELSE {e164_fast_sql('left(v, -3)', region)} END"}
         table = ctx.map_distinct(key, parse, [("e164", "VARCHAR")], ("phone",), fast=fast)
+        ctx.con.execute(f"UPDATE {table} SET e164 = NULL WHERE e164 = ''")
         return table, key
 
     def fix(self, ctx: PlanContext, spec: RuleSpec, column: str) -> FixPlan | None:
