@@ -129,35 +129,39 @@ def _fix_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str
                      steps: list[tuple[int, RuleSpec]], outcomes: dict[int, RuleOutcome]) -> str:
     """Run a column's fixes on its distinct values; record changes and flags; return the map table.
 
-    The map table has ``__v0`` (original value), the column's final value under its own name,
-    and ``__b<k>``/``__a<k>`` (before/after) per step, so every change is known per value and
-    joined back to the rows once.
+    Each step reads ``(__v0, <column>)`` (original and current value) and writes the next such
+    table with ``__b``/``__a`` (before/after) beside, from which the step's changes are joined to
+    the rows. The map table returned holds ``__v0`` and the final value for the values that
+    changed, to be joined back to the rows once.
     """
     dist = ctx.temp_name("dist")
     col = ident(column)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {dist} AS SELECT DISTINCT {col} AS __v0, {col} "
                 f"FROM {ident(work)} WHERE {col} IS NOT NULL")
     ctx_d = ctx.on(dist)
-    for k, (index, spec) in enumerate(steps):
+    for index, spec in steps:
         plan = KINDS[spec.kind].fix(ctx_d, spec, column)
         if plan is None:
             continue
         nxt = ctx_d.temp_name("dist")
-        new_value = f"a.__a{k}" if spec.action == "fix" else f"a.{col}"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {nxt} AS SELECT a.* REPLACE ({new_value} AS {col}) FROM "
-                    f"(SELECT t.*, t.{col} AS __b{k}, CAST({plan.expr} AS VARCHAR) AS __a{k} "
-                    f"FROM {dist} t {plan.join or ''}) a")
+        kept = "__a" if spec.action == "fix" else "__b"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {nxt} AS SELECT __v0, {kept} AS {col}, __b, __a FROM "
+                    f"(SELECT t.__v0, t.{col} AS __b, CAST({plan.expr} AS VARCHAR) AS __a "
+                    f"FROM {dist} t {plan.join or ''})")
         con.execute(f"DROP TABLE {dist}")
         dist = ctx_d.table = nxt
-        changed = f"d.__b{k} IS DISTINCT FROM d.__a{k}"
+        step = f"(SELECT __v0, __b, __a FROM {dist} WHERE __b IS DISTINCT FROM __a) d"
         if spec.action == "fix":
-            con.execute(f"INSERT INTO {CHANGES} SELECT ?, w._row, ?, d.__b{k}, d.__a{k} FROM {ident(work)} w "
-                        f"JOIN {dist} d ON w.{col} = d.__v0 WHERE {changed}", [index, column])
+            con.execute(f"INSERT INTO {CHANGES} SELECT ?, w._row, ?, d.__b, d.__a FROM {ident(work)} w "
+                        f"JOIN {step} ON w.{col} = d.__v0", [index, column])
         else:
             con.execute(f"INSERT INTO {VIOLATIONS} SELECT ?, w._row, ?, 'value not normalised', false "
-                        f"FROM {ident(work)} w JOIN {dist} d ON w.{col} = d.__v0 WHERE {changed}", [index, column])
+                        f"FROM {ident(work)} w JOIN {step} ON w.{col} = d.__v0", [index, column])
     ctx._n = ctx_d._n
-    return dist
+    changed = ctx.temp_name("fixmap")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {changed} AS SELECT __v0, {col} FROM {dist} "
+                f"WHERE {col} IS DISTINCT FROM __v0; DROP TABLE {dist}")
+    return changed
 
 
 def _fix_on_rows(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, column: str, index: int,
@@ -274,6 +278,8 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
         joins = " ".join(f"LEFT JOIN {m} m{n} ON w.{ident(c)} = m{n}.__v0" for n, (c, m) in enumerate(maps.items()))
         con.execute(f"CREATE OR REPLACE TABLE {ident(work)} AS SELECT w.* REPLACE ({replaced}) "
                     f"FROM {ident(work)} w {joins}")
+    for table in maps.values():  # joined back: the memory is worth more to the steps that follow
+        con.execute(f"DROP TABLE {table}")
     lap("fix_apply")
     # fixes, phase 2: row by row where a fix reads more than its own column
     for index, spec in enumerate(ruleset.rules):
@@ -328,5 +334,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
             outcome.status = "fail" if spec.severity == "error" else "warn"
         outcome.seconds = round(timer[index], 4)
     rejected = _count(con, f"SELECT count(DISTINCT _row) FROM {VIOLATIONS} WHERE reject")
+    for table in ctx.tables.values():
+        con.execute(f"DROP TABLE IF EXISTS {table}")
     lap("summarise")
     return EngineResult(work, total, [outcomes[i] for i in range(len(ruleset.rules))], rejected, laps.timings)
