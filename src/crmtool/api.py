@@ -206,9 +206,9 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
             FROM {CHANGES} c JOIN __rec r USING (_row)
             WHERE c.rule = {int(rule)} AND c."column" NOT IN ({personal_list})
         """, order_by='_row, "column"',
-            members=f"""'"type":"change","rule":' || {name} || ',"row":' || _row ||
-                ',"record":"{TOKEN_PREFIX}' || rec || '","field":' || to_json("column") ||
-                ',"action":"fix","old":' || old || ',"new":' || new""")
+            members=f"""concat('"type":"change","rule":', {name}, ',"row":', _row,
+                ',"record":"{TOKEN_PREFIX}', rec, '","field":', to_json("column"),
+                ',"action":"fix","old":', old, ',"new":', new)""")
     writer.add_query(con, f"""
         SELECT v.rule, v._row, v."column", v.reason,
                '"type":"reject","rule":' || to_json(n.name) || ',"row":' || v._row || ',' || {record} ||

@@ -326,9 +326,10 @@ class AuditWriter:
         if self._sink is None:
             self._sink = _LineSink(self.path, self.prev, self._digest)
         run = json.dumps(self.run_id).replace("'", "''")
-        # the body is built without its closing brace; '}' is added for hashing and after prev
-        body = (f"'{{' || ({members}) || ',\"run\":{run},\"seq\":' || ({self.seq} + rowid + 1) || "
-                f"',\"ts\":\"{self.ts}\"'")
+        # the body is built without its closing brace ('}' is added for hashing and after prev),
+        # with one concat() call: a chain of || copies the growing text at every step
+        body = (f"concat('{{', coalesce({members}, error('audit entry without members')), "
+                f"',\"run\":{run},\"seq\":', {self.seq} + rowid + 1, ',\"ts\":\"{self.ts}\"')")
         rows = 0
         reader = con.sql(f"SELECT {body} AS b FROM {table}").to_arrow_reader(BATCH_ROWS)
         try:
