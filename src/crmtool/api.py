@@ -259,7 +259,6 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     hasher = ws.hasher  # fail on an unreadable key before writing anything
     fmt = _output_format(loaded, fmt)
     clean_path, rejects_path = output_names(input_path, out_dir, fmt)
-    cols = ", ".join(f"w.{ident(c)}" for c in loaded.columns)
     work = ident(engine.work_table)
     # with a consent section, the cleaned export says who may be emailed (consent granted, not
     # suppressed, bounced or erased); unknown consent is never taken as granted
@@ -272,12 +271,17 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--out {out_dir}: cannot create the folder ({exc.strerror})") from None
+    ds = dataset_name(input_path)
+    # the kept rows become the workspace's clean_ table, and the clean output is written from it
+    # in its stored (row) order; it replaces clean_ only once the outputs are in place
+    kept = ident(f"__staging_clean_{ds}")
+    ws.con.execute(f"CREATE OR REPLACE TABLE {kept} AS SELECT w.*{mail_col} FROM {work} w{mail_join} "
+                   f"ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v ON w._row = v._row ORDER BY w._row")
     stage = Path(tempfile.mkdtemp(prefix=".crmtool-stage-", dir=out_dir))
     try:
         with run.timed("write"):
-            kept_query = (f"SELECT {cols}{mail_col} FROM {work} w{mail_join} ANTI JOIN "
-                          f"(SELECT _row FROM {VIOLATIONS} WHERE reject) v ON w._row = v._row ORDER BY w._row")
-            write_query(ws.con, kept_query, stage / clean_path.name, fmt, encoding=encoding,
+            out_cols = ", ".join(ident(c) for c in [*loaded.columns, *(["mailable"] if mail else [])])
+            write_query(ws.con, f"SELECT {out_cols} FROM {kept}", stage / clean_path.name, fmt, encoding=encoding,
                         neutralise_formulas=neutralise_formulas)
             rejected = _write_rejects(ws, loaded, ruleset, stage / rejects_path.name, fmt, encoding,
                                       neutralise_formulas)
@@ -285,13 +289,15 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
                 os.replace(stage / path.name, path)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        ws.con.execute(f"DROP TABLE IF EXISTS {kept}")
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()
         raise
     shutil.rmtree(stage, ignore_errors=True)
-    ds = dataset_name(input_path)
-    ws.con.execute(f"CREATE OR REPLACE TABLE {ident('clean_' + ds)} AS SELECT w.*{mail_col} FROM {work} w{mail_join} "
-                   f"ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v ON w._row = v._row ORDER BY w._row")
+    # the working copy (every row, normalised) has served: clean_ holds the kept rows, the rejects
+    # file the others, and memory is better spent on the audit log
+    ws.con.execute(f"DROP TABLE IF EXISTS {ident('clean_' + ds)}; ALTER TABLE {kept} RENAME TO {ident('clean_' + ds)}; "
+                   f"DROP TABLE {work}")
     rows_out = engine.rows - rejected
     audit_path = audit_log or out_dir / "audit.jsonl"
     writer = AuditWriter(audit_path, run.run_id)
