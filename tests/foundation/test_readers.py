@@ -107,6 +107,15 @@ def test_parse_reject_line_for_every_encoding_and_line_end(ws: Workspace, tmp_pa
     assert [r[1] for r in _rows(ws)] == ["1", "3"]
 
 
+def test_cp1252_with_c1_bytes_keeps_rows_and_reject_lines(ws: Workspace, tmp_path: Path) -> None:
+    # the euro sign and curly quotes are C1 bytes in cp1252: read through a UTF-8 rewrite
+    text = "\n".join(["id;importe;nota", "1;5 €;“sí”", "2;corta", "3;7 €;bien", ""])
+    result = _load(ws, tmp_path, text.encode("cp1252"))
+    assert result.encoding == "cp1252"
+    assert [(r.line, r.raw) for r in result.parse_rejects] == [(3, "2;corta")]
+    assert [r[1:] for r in _rows(ws)] == [("1", "5 €", "“sí”"), ("3", "7 €", "bien")]
+
+
 def test_broken_quoting_goes_to_parse_rejects(ws: Workspace, tmp_path: Path) -> None:
     data = b'id,name,c\n1,Ana,x\n2,"Bo,y\n3,Cy,z\n'
     result = _load(ws, tmp_path, data)

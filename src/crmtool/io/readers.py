@@ -78,22 +78,31 @@ def file_format(path: Path) -> str:
     return "csv"
 
 
+#: the bytes where cp1252 and Latin-1 differ (C1 controls in Latin-1), and those cp1252 leaves undefined
+_C1 = bytes(range(0x80, 0xA0))
+_CP1252_UNDEFINED = b"\x81\x8d\x8f\x90\x9d"
+_NOT_C1 = bytes(b for b in range(256) if b not in _C1)
+
+
 def detect_encoding(data: bytes) -> str:
-    """utf-8-sig, utf-8, cp1252 or latin-1: the first that decodes the bytes."""
+    """utf-8-sig, utf-16, utf-8, cp1252 or latin-1: the first that decodes the bytes."""
+    return _detect(data)[0]
+
+
+def _detect(data: bytes) -> tuple[str, set[int]]:
+    """The encoding, and the C1 bytes (0x80-0x9F) in the data when it is not UTF-8."""
     if data.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
+        return "utf-8-sig", set()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16"
+        return "utf-16", set()
     try:
         data.decode("utf-8")
-        return "utf-8"
+        return "utf-8", set()
     except UnicodeDecodeError:
         pass
-    try:
-        data.decode("cp1252")
-        return "cp1252"
-    except UnicodeDecodeError:
-        return "latin-1"
+    # every byte decodes in cp1252 except five; without C1 bytes cp1252 and Latin-1 read the same
+    c1 = set(data.translate(None, _NOT_C1))
+    return ("latin-1" if c1 & set(_CP1252_UNDEFINED) else "cp1252"), c1
 
 
 def _looks_binary(sample: bytes) -> bool:
@@ -226,21 +235,25 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadRes
     if not utf16 and _looks_binary(data[:SNIFF_BYTES]):
         raise InputError(f"{path}: looks like binary data, not a CSV export",
                          "export the table as CSV (UTF-8 or Latin-1) or Parquet")
-    encoding = detect_encoding(data)
-    text = data.decode(encoding)
-    if not text.strip():
+    encoding, c1 = _detect(data)
+    text = data[:SNIFF_BYTES].decode(encoding, errors="ignore")  # a sample may cut a character
+    if not text.strip() and not data.decode(encoding).strip():
         raise InputError(f"{path}: file is empty (no header, no rows)")
-    delimiter = detect_delimiter(text[:SNIFF_BYTES])
+    delimiter = detect_delimiter(text)
     # newline="": a file with CR-only line ends (old Mac exports) must not stop the csv module
-    sample = io.StringIO(text[:SNIFF_BYTES], newline="")
+    sample = io.StringIO(text, newline="")
     first_record = next(csv.reader(sample, delimiter=delimiter, quotechar='"'), [])
     columns, renamed = _unique_columns(first_record)
     source = path
     tmp_dir: tempfile.TemporaryDirectory[str] | None = None
-    if encoding != "utf-8":
+    # DuckDB reads UTF-8 itself, and cp1252 without C1 bytes (0x80-0x9F: the euro sign, curly
+    # quotes), which is then the same as Latin-1; other files are rewritten as UTF-8 first
+    read_as = {"utf-8": "utf-8", "cp1252": "latin-1", "latin-1": "latin-1"}.get(encoding) if not c1 else None
+    if read_as is None:
         tmp_dir = tempfile.TemporaryDirectory(prefix="crmtool-")
         source = Path(tmp_dir.name) / "utf8.csv"
-        source.write_text(text, encoding="utf-8", newline="")  # utf-8-sig decoding dropped the BOM
+        source.write_text(data.decode(encoding), encoding="utf-8", newline="")  # utf-8-sig dropped the BOM
+        read_as = "utf-8"
     staging = f"__staging_{table}"
     col_spec = "{" + ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in columns) + "}"
     try:
@@ -248,7 +261,8 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadRes
         con.execute(
             f'CREATE OR REPLACE TABLE "{staging}" AS SELECT * FROM read_csv({_sql_str(str(source))}, '
             f"auto_detect=false, header=true, delim={_sql_str(delimiter)}, quote='\"', escape='\"', "
-            f"columns={col_spec}, store_rejects=true, strict_mode=true, max_line_size=10000000)"
+            f"columns={col_spec}, encoding='{read_as}', store_rejects=true, strict_mode=true, "
+            f"max_line_size=10000000)"
         )
         rejects = con.execute(
             "SELECT line, error_type::VARCHAR, error_message, csv_line, line_byte_position "
@@ -264,7 +278,8 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadRes
     seen_lines: set[int] = set()
     # DuckDB's ``line`` counts records, not physical lines: a quoted field with a newline earlier in
     # the file shifts it. The physical line is counted from the byte offset of the record's start.
-    source_bytes = data if encoding == "utf-8" else text.encode("utf-8")
+    # byte offsets refer to the file DuckDB read: the export itself, or its UTF-8 rewrite
+    source_bytes = (data if source == path else data.decode(encoding).encode("utf-8")) if rejects else b""
     for record, kind, message, raw, line_start in rejects:
         if int(record) in seen_lines:
             continue
