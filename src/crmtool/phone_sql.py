@@ -38,21 +38,22 @@ def region_patterns(region: str) -> tuple[int, str, str] | None:
     return int(meta.country_code or 0), general, "|".join(f"(?:{p})" for p in types)
 
 
-def _compact_sql(value_sql: str) -> str:
+def compact_sql(value_sql: str) -> str:
     """The value without the separators people write in phone numbers."""
     return f"regexp_replace(CAST({value_sql} AS VARCHAR), '[ ().\\-/\\t]', '', 'g')"
 
 
-def e164_fast_sql(value_sql: str, region: str) -> str:
+def e164_fast_sql(value_sql: str, region: str, *, compact: str | None = None) -> str:
     """SQL giving ``+<cc><national>`` for numbers certainly valid in ``region``, else NULL.
 
-    ``value_sql`` is evaluated several times: pass a column, not an expensive expression.
+    ``value_sql`` is evaluated several times: pass a column, not an expensive expression;
+    ``compact`` may name a column already holding :func:`compact_sql` of the value.
     """
     patterns = region_patterns(region)
     if patterns is None:
         return "CAST(NULL AS VARCHAR)"
     cc, general, types = patterns
-    compact = _compact_sql(value_sql)
+    compact = compact or compact_sql(value_sql)
     national = (f"CASE WHEN starts_with({compact}, '+{cc}') THEN substr({compact}, {len(str(cc)) + 2}) "
                 f"WHEN starts_with({compact}, '00{cc}') THEN substr({compact}, {len(str(cc)) + 3}) "
                 f"WHEN regexp_full_match({compact}, '[0-9]+') THEN {compact} END")
@@ -77,7 +78,7 @@ def _shortest(region: str) -> tuple[int, str] | None:
     return min(lengths), prefix
 
 
-def invalid_fast_sql(value_sql: str, region: str) -> str:
+def invalid_fast_sql(value_sql: str, region: str, *, compact: str | None = None) -> str:
     """SQL that is true for values certainly not a valid number of ``region``, else false.
 
     Bare digits (separators aside) without the international prefix are read as a national
@@ -88,6 +89,6 @@ def invalid_fast_sql(value_sql: str, region: str) -> str:
     if shortest is None:
         return "false"
     length, prefix = shortest
-    compact = _compact_sql(value_sql)
+    compact = compact or compact_sql(value_sql)
     return (f"(regexp_full_match({compact}, '[0-9]+') AND NOT starts_with({compact}, '{prefix}') "
             f"AND length({compact}) < {length})")

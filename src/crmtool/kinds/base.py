@@ -103,12 +103,15 @@ class PlanContext:
 
     def map_distinct(self, value_sql: str, func: Callable[[str], Any], out: list[tuple[str, str]],
                      cache_key: tuple[Any, ...], prefilter: str | None = None,
-                     fast: dict[str, str] | None = None) -> str:
+                     fast: dict[str, str] | None = None, fast_input: str | None = None) -> str:
         """Apply ``func`` once per distinct non-null value of ``value_sql`` (over alias ``t``).
 
         ``func`` returns a tuple matching ``out`` (column name, DuckDB type). ``fast`` may give,
         per output column, a SQL expression over ``v`` that decides the value without Python
         (NULL where it cannot): only values the fast path leaves undecided reach ``func``.
+        ``fast_input``: SQL over ``v`` computed once per value as ``f``, for ``fast`` to read
+        (a normalised form that several output columns derive from, say).
+
         Results are kept per ``cache_key`` in one table for the whole run, so rules with the
         same options, and a check after the fix of the same kind, only map values not seen
         before. Returns the name of that table ``(value VARCHAR, <out columns>)``; join on
@@ -126,10 +129,13 @@ class PlanContext:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} (value VARCHAR, {cols})")
         new = f"{name}_new"
         fast_cols = ", ".join(f"CAST({(fast or {}).get(n, 'NULL')} AS {t}) AS {ident(n)}" for n, t in out)
+        values_sql = (f"SELECT DISTINCT v FROM (SELECT CAST({value_sql} AS VARCHAR) AS v FROM {ident(self.table)} t) "
+                      f"WHERE {where}")
+        if fast_input:
+            values_sql = f"SELECT v, {fast_input} AS f FROM ({values_sql})"
         self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {new} AS SELECT v AS value, {fast_cols} FROM ("
-            f"SELECT DISTINCT v FROM (SELECT CAST({value_sql} AS VARCHAR) AS v FROM {ident(self.table)} t) "
-            f"WHERE {where}) d ANTI JOIN {name} c ON c.value = d.v"
+            f"CREATE OR REPLACE TEMP TABLE {new} AS SELECT v AS value, {fast_cols} FROM ({values_sql}) d "
+            f"ANTI JOIN {name} c ON c.value = d.v"
         )
         decided = " AND ".join(f"{ident(n)} IS NOT NULL" for n in (fast or {}))
         todo_sql = f"SELECT value FROM {new}" + (f" WHERE NOT ({decided})" if fast else "")

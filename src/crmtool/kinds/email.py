@@ -15,11 +15,10 @@ class Email(Kind):
     actions = ("fix", "flag", "reject")
 
     def _map(self, ctx: PlanContext, column: str) -> str:
-        fast = valid_email_fast_sql("v")
         return ctx.map_distinct(f"t.{ident(column)}", syntax_verdict,
                                 [("ok", "BOOLEAN"), ("normalized", "VARCHAR"), ("detail", "VARCHAR")],
-                                ("email_syntax",),
-                                fast={"ok": f"CASE WHEN ({fast}) IS NOT NULL THEN true END", "normalized": fast})
+                                ("email_syntax",), fast_input=valid_email_fast_sql("v"),
+                                fast={"ok": "CASE WHEN f IS NOT NULL THEN true END", "normalized": "f"})
 
     def fix(self, ctx: PlanContext, spec: RuleSpec, column: str) -> FixPlan | None:
         if spec.action != "fix":

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows, ident
 from crmtool.normalise import phone_e164
-from crmtool.phone_sql import e164_fast_sql, invalid_fast_sql
+from crmtool.phone_sql import compact_sql, e164_fast_sql, invalid_fast_sql
 
 
 class Phone(Kind):
@@ -42,9 +42,10 @@ class Phone(Kind):
             # keys are 'value|REGION'; the fast path reads the value part and marks numbers
             # certainly invalid with '' (cleared below), so they skip the library too
             region = spec.opt("region", "ES")
-            fast = {"e164": f"CASE WHEN {invalid_fast_sql('left(v, -3)', region)} THEN '' "
-                            f"ELSE {e164_fast_sql('left(v, -3)', region)} END"}
-        table = ctx.map_distinct(key, parse, [("e164", "VARCHAR")], ("phone",), fast=fast)
+            fast = {"e164": f"CASE WHEN {invalid_fast_sql('', region, compact='f')} THEN '' "
+                            f"ELSE {e164_fast_sql('', region, compact='f')} END"}
+        table = ctx.map_distinct(key, parse, [("e164", "VARCHAR")], ("phone",), fast=fast,
+                                 fast_input=compact_sql("left(v, -3)") if fast else None)
         ctx.con.execute(f"UPDATE {table} SET e164 = NULL WHERE e164 = ''")
         return table, key
 
