@@ -23,11 +23,13 @@ Personal data never appears in clear: record keys and personal-data values are k
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +49,8 @@ BATCH_ROWS = 1 << 13
 #: body batches waiting to be hashed: lets DuckDB run the next query while the log is written
 HASH_QUEUE = 64
 SYNC_BYTES = 256 << 20
+#: seconds a thread may hold the GIL while another waits, while bulk entries are written
+SWITCH_INTERVAL = 0.0005
 _TAIL = re.compile(r',"hash":"([0-9a-f]{64})","prev":"([0-9a-f]{64})"\}$')
 _TAIL_LEN = len(',"hash":"","prev":""}') + 128
 
@@ -159,6 +163,13 @@ class _Stage:
             raise self.error
         self.queue.put(item)
 
+    def offer(self, item: Any) -> None:
+        """Queue ``item`` unless the queue is full (the work asked for is already pending)."""
+        import queue
+
+        with contextlib.suppress(queue.Full):
+            self.queue.put_nowait(item)
+
     def close(self) -> None:
         self.queue.put(None)
         self._thread.join()
@@ -170,19 +181,25 @@ class _LineSink:
     Each batch is an Arrow array of entry bodies without their closing brace. The *hasher*
     computes SHA-256 of every ``body + "}"`` (hashlib, one call per line: it costs less CPU than
     DuckDB's sha256); the *chainer* adds ``"hash"`` and ``"prev"`` (the hashes shifted by one
-    line) with Arrow and feeds the seal digest; the *writer* appends the lines and syncs the
-    file every :data:`SYNC_BYTES`, so the disk works while the next batches are hashed. Queues
-    are bounded, so only a few batches are held in memory.
+    line) with Arrow and feeds the seal digest; the *writer* appends the lines, and every
+    :data:`SYNC_BYTES` asks the *syncer* to flush them to disk, so the disk works while the next
+    batches are hashed and the writer never waits for it. Queues are bounded, so only a few
+    batches are held in memory.
     """
 
     def __init__(self, path: Path, prev: str, digest: _Digest) -> None:
         self.prev, self.rows, self._digest, self._unsynced = prev, 0, digest, 0
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("ab")
-        self._stages = [_Stage("crmtool-audit-writer", self._write, depth=2),
+        self._stages = [_Stage("crmtool-audit-syncer", self._sync, depth=1),
+                        _Stage("crmtool-audit-writer", self._write, depth=2),
                         _Stage("crmtool-audit-chainer", self._chain, depth=2),
                         _Stage("crmtool-audit-hasher", self._hash, depth=HASH_QUEUE)]
-        self._writer, self._chainer, self._hasher = self._stages
+        self._syncer, self._writer, self._chainer, self._hasher = self._stages
+        # the hasher holds the GIL almost all the time; the other threads need it for a moment
+        # per batch, and by default wait up to 5 ms for each hand-over
+        self._switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch, SWITCH_INTERVAL))
 
     def put(self, bodies: Any) -> None:
         for stage in self._stages:
@@ -222,9 +239,12 @@ class _LineSink:
         self._file.write(data)
         self._unsynced += len(data)
         if self._unsynced >= SYNC_BYTES:
-            # start the disk on what is written so far while the next batches are hashed
-            os.fdatasync(self._file.fileno())
+            # a fourth thread starts the disk on what is written so far; the writer goes on
+            self._syncer.offer(True)
             self._unsynced = 0
+
+    def _sync(self, _item: object) -> None:
+        os.fdatasync(self._file.fileno())
 
     def close(self, *, failed: bool = False) -> None:
         """Wait for every line to be written and synced; raise a failure of a thread.
@@ -232,9 +252,10 @@ class _LineSink:
         ``failed``: the caller is stopping on an error of its own; drain, close, raise nothing.
         """
         error: BaseException | None = None
-        for stage in reversed(self._stages):  # hasher, chainer, writer: each drains into the next
+        for stage in reversed(self._stages):  # hasher, chainer, writer, syncer: each drains into the next
             stage.close()
             error = error or stage.error
+        sys.setswitchinterval(self._switch)
         try:
             if error is None and not failed:
                 self._file.flush()
