@@ -277,8 +277,23 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     kept = ident(f"__staging_clean_{ds}")
     ws.con.execute(f"CREATE OR REPLACE TABLE {kept} AS SELECT w.*{mail_col} FROM {work} w{mail_join} "
                    f"ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v ON w._row = v._row ORDER BY w._row")
+    # the working copy (every row, normalised) has served: the kept rows are in the staging table,
+    # the rejects are written from the loaded rows; its memory goes to the audit log
+    ws.con.execute(f"DROP TABLE {work}")
+    audit_path = audit_log or out_dir / "audit.jsonl"
+    writer = AuditWriter(audit_path, run.run_id)
+    inputs = [file_entry(input_path, format=loaded.format, encoding=loaded.encoding, delimiter=loaded.delimiter,
+                         rows=engine.rows + len(loaded.parse_rejects))]
+    rule_files = [{"path": str(f), "sha256": file_sha256(f)} for f in ruleset.files]
+    personal = _personal_columns(ws, loaded, ruleset)
     stage = Path(tempfile.mkdtemp(prefix=".crmtool-stage-", dir=out_dir))
     try:
+        # the entries are built first: their hashing and writing goes on in background threads
+        # while DuckDB writes the outputs; the run is sealed once both are done
+        with run.timed("audit"):
+            _audit(ws, writer, loaded, engine, ruleset, personal,
+                   {"command": "clean", "input_sha256": inputs[0]["sha256"], "key_fingerprint": hasher.fingerprint,
+                    "rules_sha256": [r["sha256"] for r in rule_files], "erased_dropped": loaded.erased_dropped})
         with run.timed("write"):
             out_cols = ", ".join(ident(c) for c in [*loaded.columns, *(["mailable"] if mail else [])])
             write_query(ws.con, f"SELECT {out_cols} FROM {kept}", stage / clean_path.name, fmt, encoding=encoding,
@@ -290,20 +305,13 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         ws.con.execute(f"DROP TABLE IF EXISTS {kept}")
+        writer.abort()  # the outputs did not land: neither do the run's audit entries
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()
         raise
     shutil.rmtree(stage, ignore_errors=True)
-    # the working copy (every row, normalised) has served: clean_ holds the kept rows, the rejects
-    # file the others, and memory is better spent on the audit log
-    ws.con.execute(f"DROP TABLE IF EXISTS {ident('clean_' + ds)}; ALTER TABLE {kept} RENAME TO {ident('clean_' + ds)}; "
-                   f"DROP TABLE {work}")
+    ws.con.execute(f"DROP TABLE IF EXISTS {ident('clean_' + ds)}; ALTER TABLE {kept} RENAME TO {ident('clean_' + ds)}")
     rows_out = engine.rows - rejected
-    audit_path = audit_log or out_dir / "audit.jsonl"
-    writer = AuditWriter(audit_path, run.run_id)
-    inputs = [file_entry(input_path, format=loaded.format, encoding=loaded.encoding, delimiter=loaded.delimiter,
-                         rows=engine.rows + len(loaded.parse_rejects))]
-    rule_files = [{"path": str(f), "sha256": file_sha256(f)} for f in ruleset.files]
     counts: dict[str, Any] = {"rows_in": engine.rows + len(loaded.parse_rejects), "rows_read": engine.rows,
               "parse_rejects": len(loaded.parse_rejects), "rows_out": rows_out,
               "rejected": rejected + len(loaded.parse_rejects),
@@ -316,10 +324,6 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
             f"SELECT m.not_mailable_reason, count(*) FROM {ident('clean_' + ds)} c JOIN {mail.table} m "
             f"ON m._row = c._row WHERE NOT c.mailable GROUP BY ALL ORDER BY ALL").fetchall())
     with run.timed("audit"):
-        personal = _personal_columns(ws, loaded, ruleset)
-        _audit(ws, writer, loaded, engine, ruleset, personal,
-               {"command": "clean", "input_sha256": inputs[0]["sha256"], "key_fingerprint": hasher.fingerprint,
-                "rules_sha256": [r["sha256"] for r in rule_files], "erased_dropped": loaded.erased_dropped})
         head = writer.seal({"counts": counts})
     outputs: dict[str, Path] = {"clean": clean_path, "rejects": rejects_path}
     extra: dict[str, Any] = {}

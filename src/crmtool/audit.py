@@ -252,6 +252,9 @@ class _LineSink:
         ``failed``: the caller is stopping on an error of its own; drain, close, raise nothing.
         """
         error: BaseException | None = None
+        if failed:  # what is still queued is skipped, not written
+            for stage in self._stages:
+                stage.error = stage.error or RuntimeError("audit entries abandoned")
         for stage in reversed(self._stages):  # hasher, chainer, writer, syncer: each drains into the next
             stage.close()
             error = error or stage.error
@@ -296,6 +299,7 @@ class AuditWriter:
             self.prev = parts[1]
         self._buffer: list[str] = []
         self._sink: _LineSink | None = None  # bulk lines still being hashed and written
+        self._start_size = path.stat().st_size if path.exists() else None  # for abort()
         self._digest = _Digest()
         self.ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -384,6 +388,19 @@ class AuditWriter:
             fh.flush()
             os.fsync(fh.fileno())
         self._buffer.clear()
+
+    def abort(self) -> None:
+        """Take back this run's entries: stop the writer threads and cut the log to its size
+        before the run (remove it if the run created it). For a run that fails before its
+        outputs land, so that nothing of it stays behind."""
+        if self._sink is not None:
+            sink, self._sink = self._sink, None
+            sink.close(failed=True)
+        self._buffer.clear()
+        if self._start_size is None:
+            self.path.unlink(missing_ok=True)
+        elif self.path.exists():
+            os.truncate(self.path, self._start_size)
 
     def seal(self, summary: dict[str, Any] | None = None) -> str:
         """Close the run with a seal entry; returns the head of the log (the seal's hash)."""

@@ -63,6 +63,25 @@ def test_failed_clean_leaves_no_partial_output(tmp_path: Path) -> None:
     assert not out.exists() or list(out.iterdir()) == []
 
 
+def test_failed_clean_takes_back_its_audit_entries(tmp_path: Path) -> None:
+    # the audit entries are built before the outputs are written: when writing fails, the log must
+    # be left exactly as it was (and still verify), not hold half a run
+    rules = tmp_path / "r.yaml"
+    rules.write_text("rules:\n  - {name: u, kind: unique, column: id, action: reject, severity: warning}\n"
+                     "  - {name: t, kind: trim, column: name}\n", encoding="utf-8")
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text("id,name\n1, Ana\n1,Bo\n", encoding="utf-8")
+    bad.write_text("id,name\n1, Ana\n1,日本\n", encoding="utf-8")
+    out, log = tmp_path / "out", tmp_path / "audit.jsonl"
+    args = ["--rules", str(rules), "--out", str(out), "--workspace", ":memory:", "-q", "--encoding", "cp1252",
+            "--audit-log", str(log)]
+    assert CliRunner().invoke(app, ["clean", str(good), *args]).exit_code == 0
+    before = log.read_bytes()
+    assert CliRunner().invoke(app, ["clean", str(bad), *args]).exit_code == 2
+    assert log.read_bytes() == before
+    assert CliRunner().invoke(app, ["audit", "verify", str(log)]).exit_code == 0
+
+
 def test_workspace_below_a_file_is_exit_2(tmp_path: Path) -> None:
     # workspace.py: Workspace.open() calls db.parent.mkdir() unguarded: FileExistsError traceback, exit 1
     (tmp_path / "afile").write_text("x", encoding="utf-8")
