@@ -129,14 +129,12 @@ class PlanContext:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} (value VARCHAR, {cols})")
         new = f"{name}_new"
         fast_cols = ", ".join(f"CAST({(fast or {}).get(n, 'NULL')} AS {t}) AS {ident(n)}" for n, t in out)
-        values_sql = (f"SELECT DISTINCT v FROM (SELECT CAST({value_sql} AS VARCHAR) AS v FROM {ident(self.table)} t) "
-                      f"WHERE {where}")
+        # only values not mapped before: the anti join comes before any fast-path work
+        values_sql = (f"SELECT v FROM (SELECT DISTINCT v FROM (SELECT CAST({value_sql} AS VARCHAR) AS v "
+                      f"FROM {ident(self.table)} t) WHERE {where}) d ANTI JOIN {name} c ON c.value = d.v")
         if fast_input:
             values_sql = f"SELECT v, {fast_input} AS f FROM ({values_sql})"
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {new} AS SELECT v AS value, {fast_cols} FROM ({values_sql}) d "
-            f"ANTI JOIN {name} c ON c.value = d.v"
-        )
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {new} AS SELECT v AS value, {fast_cols} FROM ({values_sql})")
         decided = " AND ".join(f"{ident(n)} IS NOT NULL" for n in (fast or {}))
         todo_sql = f"SELECT value FROM {new}" + (f" WHERE NOT ({decided})" if fast else "")
         values = fetch_arrow(self.con, todo_sql).column(0).to_pylist()
