@@ -72,8 +72,8 @@ class CleanResult(CheckReport):
     key_created: str | None = None
 
 
-def _load_and_check(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path,
-                    progress: Progress | None) -> tuple[LoadResult, EngineResult]:
+def _load_and_check(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, progress: Progress | None,
+                    after_load: Callable[[LoadResult], None] | None = None) -> tuple[LoadResult, EngineResult]:
     ds = dataset_name(input_path)
     with run.timed("load"):
         loaded = load_file(ws.con, input_path, f"data_{ds}")
@@ -83,6 +83,8 @@ def _load_and_check(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path,
     if progress:
         progress(loaded.describe())
     history_ready(ws)  # email_risk matches bounce and suppression history through crm_token()
+    if after_load is not None:
+        after_load(loaded)
     with run.timed("rules"):
         engine = run_rules(ws.con, loaded.table, ruleset, work_table=f"work_{ds}", progress=progress)
     run.timings.update({f"rules.{k}": v for k, v in engine.phases.items()})
@@ -163,22 +165,73 @@ def _write_rejects(ws: Workspace, loaded: LoadResult, ruleset: RuleSet, target: 
     return int(row[0]) if row else 0
 
 
+def _record_key_sql(ruleset: RuleSet) -> str:
+    """The record key of a row of the loaded table (alias d) as the audit log hashes it.
+
+    Keys are hashed trimmed, as every feature normalises ids (``audit show --record`` trims too).
+    """
+    key = ruleset.dataset.key
+    return f"trim(CAST(d.{ident(key)} AS VARCHAR))" if key else "CAST(d._row AS VARCHAR)"
+
+
+class RecordTokens:
+    """Keyed hashes of every record key of a loaded table, computed on a second DuckDB connection
+    in a thread, so the work overlaps the rules (which leave spare CPU between statements).
+
+    The table lives in an in-memory database attached as ``crm_scratch``; :meth:`table` waits for
+    it, :meth:`close` drops it.
+    """
+
+    TABLE = "crm_scratch.record_tokens"
+
+    def __init__(self, ws: Workspace, table: str, key_sql: str) -> None:
+        import threading
+
+        self._cur = ws.con.cursor()
+        ws.hasher.register_sql(self._cur)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(table, key_sql), name="crmtool-record-tokens",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, table: str, key_sql: str) -> None:
+        try:
+            self._cur.execute("ATTACH IF NOT EXISTS ':memory:' AS crm_scratch")
+            self._cur.execute(f"CREATE OR REPLACE TABLE {self.TABLE} AS SELECT d._row, crm_token({key_sql}) AS token "
+                              f"FROM {ident(table)} d")
+        except BaseException as exc:  # raised again by table()
+            self._error = exc
+
+    def table(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.TABLE
+
+    def close(self) -> None:
+        self._thread.join()
+        try:
+            self._cur.execute(f"DROP TABLE IF EXISTS {self.TABLE}")
+        finally:
+            self._cur.close()
+
+
 def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: EngineResult, ruleset: RuleSet,
-           personal: set[str], header: dict[str, Any]) -> None:
+           personal: set[str], header: dict[str, Any], records: str | None = None) -> None:
     """One entry per change and per rejected row, built in SQL; personal values and keys as keyed hashes."""
     import pyarrow as pa
 
     con = ws.con
     ws.hasher  # noqa: B018 - loads the key and registers crm_token() in SQL
-    key = ruleset.dataset.key
-    # record keys are hashed trimmed, as every feature normalises ids (audit show --record trims too)
-    key_sql = f"trim(CAST(d.{ident(key)} AS VARCHAR))" if key else "CAST(d._row AS VARCHAR)"
+    key_sql = _record_key_sql(ruleset)
     personal_list = ", ".join(sql_str(c) for c in sorted(personal)) or "NULL"
     # keyed hashes are the costly part (two SHA-256 each): compute them once per record and once
     # per distinct personal value, then join
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __rec AS SELECT d._row, crm_token({key_sql}) AS token
-        FROM {ident(loaded.table)} d SEMI JOIN (SELECT _row FROM {CHANGES} UNION SELECT _row FROM {VIOLATIONS}
-        WHERE reject) x ON d._row = x._row""")
+    if records is None:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE __rec AS SELECT d._row, crm_token({key_sql}) AS token
+            FROM {ident(loaded.table)} d SEMI JOIN (SELECT _row FROM {CHANGES} UNION SELECT _row FROM {VIOLATIONS}
+            WHERE reject) x ON d._row = x._row""")
+    rec = records or "__rec"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE __tok AS SELECT v, crm_token(v) AS token FROM (
         SELECT old AS v FROM {CHANGES} WHERE "column" IN ({personal_list}) AND old IS NOT NULL
         UNION SELECT new FROM {CHANGES} WHERE "column" IN ({personal_list}) AND new IS NOT NULL)""")
@@ -198,12 +251,12 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
         name = sql_str(json.dumps(names[int(rule)], ensure_ascii=False))
         writer.add_query(con, f"""
             SELECT c._row, c."column", r.token AS rec, {hashed('c.old', 'o')} AS old, {hashed('c.new', 'w')} AS new
-            FROM {CHANGES} c JOIN __rec r USING (_row)
+            FROM {CHANGES} c JOIN {rec} r USING (_row)
             LEFT JOIN __tok o ON o.v = c.old LEFT JOIN __tok w ON w.v = c.new
             WHERE c.rule = {int(rule)} AND c."column" IN ({personal_list})
             UNION ALL
             SELECT c._row, c."column", r.token, {json_str_sql('c.old')}, {json_str_sql('c.new')}
-            FROM {CHANGES} c JOIN __rec r USING (_row)
+            FROM {CHANGES} c JOIN {rec} r USING (_row)
             WHERE c.rule = {int(rule)} AND c."column" NOT IN ({personal_list})
         """, order_by='_row, "column"',
             members=f"""concat('"type":"change","rule":', {name}, ',"row":', _row,
@@ -214,11 +267,11 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
                '"type":"reject","rule":' || to_json(n.name) || ',"row":' || v._row || ',' || {record} ||
                ',"field":' || to_json(v."column") || ',"action":"reject","reason":' || {json_str_sql('v.reason')}
                AS members
-        FROM {VIOLATIONS} v JOIN __rec r USING (_row) JOIN __rule_names n USING (rule)
+        FROM {VIOLATIONS} v JOIN {rec} r USING (_row) JOIN __rule_names n USING (rule)
         WHERE v.reject
     """, order_by='rule, _row, "column", reason')
     con.unregister("__rule_names")
-    con.execute("DROP TABLE __rec; DROP TABLE __tok")
+    con.execute("DROP TABLE IF EXISTS __rec; DROP TABLE __tok")
     for parse in loaded.parse_rejects:
         writer.add({"type": "reject", "rule": "parse", "line": parse.line, "action": "reject",
                     "reason": parse.reason.split(":")[0]})
@@ -247,15 +300,24 @@ def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, 
         raise UsageError(f"--out {out_dir} is a file, expected a folder")
     ruleset = load_rules(rules)  # configuration errors stop us before any data is read
     run = ws.start_run("clean")
-    with _recorded(ws, run):
-        return _clean(ws, run, ruleset, input_path, out_dir, fmt=fmt, encoding=encoding,
-                      neutralise_formulas=neutralise_formulas, audit_log=audit_log, progress=progress)
+    records: list[RecordTokens] = []  # started once the export is loaded
+    try:
+        with _recorded(ws, run):
+            return _clean(ws, run, ruleset, input_path, out_dir, fmt=fmt, encoding=encoding,
+                          neutralise_formulas=neutralise_formulas, audit_log=audit_log, progress=progress,
+                          records=records)
+    finally:
+        for job in records:
+            job.close()
 
 
 def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir: Path, *, fmt: str | None,
            encoding: str, neutralise_formulas: bool, audit_log: Path | None,
-           progress: Progress | None) -> CleanResult:
-    loaded, engine = _load_and_check(ws, run, ruleset, input_path, progress)
+           progress: Progress | None, records: list[RecordTokens]) -> CleanResult:
+    # the audit log's record keys are hashed on a second connection while the rules run
+    loaded, engine = _load_and_check(
+        ws, run, ruleset, input_path, progress,
+        after_load=lambda loaded: records.append(RecordTokens(ws, loaded.table, _record_key_sql(ruleset))))
     hasher = ws.hasher  # fail on an unreadable key before writing anything
     fmt = _output_format(loaded, fmt)
     clean_path, rejects_path = output_names(input_path, out_dir, fmt)
@@ -293,7 +355,8 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
         with run.timed("audit"):
             _audit(ws, writer, loaded, engine, ruleset, personal,
                    {"command": "clean", "input_sha256": inputs[0]["sha256"], "key_fingerprint": hasher.fingerprint,
-                    "rules_sha256": [r["sha256"] for r in rule_files], "erased_dropped": loaded.erased_dropped})
+                    "rules_sha256": [r["sha256"] for r in rule_files], "erased_dropped": loaded.erased_dropped},
+                   records=records[0].table())
         with run.timed("write"):
             out_cols = ", ".join(ident(c) for c in [*loaded.columns, *(["mailable"] if mail else [])])
             write_query(ws.con, f"SELECT {out_cols} FROM {kept}", stage / clean_path.name, fmt, encoding=encoding,
