@@ -130,14 +130,17 @@ def _fix_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str
     """Run a column's fixes on its distinct values; record changes and flags; return the map table.
 
     Each step reads ``(__v0, <column>)`` (original and current value) and writes the next such
-    table with ``__b``/``__a`` (before/after) beside, from which the step's changes are joined to
-    the rows. The map table returned holds ``__v0`` and the final value for the values that
-    changed, to be joined back to the rows once.
+    table with ``__b``/``__a`` (before/after) beside. What each step changed (or flagged) is kept
+    per distinct value and joined to the rows once for the whole column. The map table returned
+    holds ``__v0`` and the final value for the values that changed, to be joined back once too.
     """
     dist = ctx.temp_name("dist")
+    steps_table = ctx.temp_name("steps")
     col = ident(column)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {dist} AS SELECT DISTINCT {col} AS __v0, {col} "
                 f"FROM {ident(work)} WHERE {col} IS NOT NULL")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {steps_table} (rule INTEGER, fix BOOLEAN, __v0 VARCHAR, "
+                f"old VARCHAR, new VARCHAR)")
     ctx_d = ctx.on(dist)
     for index, spec in steps:
         plan = KINDS[spec.kind].fix(ctx_d, spec, column)
@@ -150,17 +153,16 @@ def _fix_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str
                     f"FROM {dist} t {plan.join or ''})")
         con.execute(f"DROP TABLE {dist}")
         dist = ctx_d.table = nxt
-        step = f"(SELECT __v0, __b, __a FROM {dist} WHERE __b IS DISTINCT FROM __a) d"
-        if spec.action == "fix":
-            con.execute(f"INSERT INTO {CHANGES} SELECT ?, w._row, ?, d.__b, d.__a FROM {ident(work)} w "
-                        f"JOIN {step} ON w.{col} = d.__v0", [index, column])
-        else:
-            con.execute(f"INSERT INTO {VIOLATIONS} SELECT ?, w._row, ?, 'value not normalised', false "
-                        f"FROM {ident(work)} w JOIN {step} ON w.{col} = d.__v0", [index, column])
+        con.execute(f"INSERT INTO {steps_table} SELECT ?, ?, __v0, __b, __a FROM {dist} "
+                    f"WHERE __b IS DISTINCT FROM __a", [index, spec.action == "fix"])
     ctx._n = ctx_d._n
+    rows = f"FROM {ident(work)} w JOIN {steps_table} s ON w.{col} = s.__v0"
+    con.execute(f"INSERT INTO {CHANGES} SELECT s.rule, w._row, ?, s.old, s.new {rows} WHERE s.fix", [column])
+    con.execute(f"INSERT INTO {VIOLATIONS} SELECT s.rule, w._row, ?, 'value not normalised', false {rows} "
+                f"WHERE NOT s.fix", [column])
     changed = ctx.temp_name("fixmap")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {changed} AS SELECT __v0, {col} FROM {dist} "
-                f"WHERE {col} IS DISTINCT FROM __v0; DROP TABLE {dist}")
+                f"WHERE {col} IS DISTINCT FROM __v0; DROP TABLE {dist}; DROP TABLE {steps_table}")
     return changed
 
 
