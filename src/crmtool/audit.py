@@ -14,8 +14,9 @@ so a forger who re-hashes an edited line and patches the next ``prev`` still bre
 The log's *head* is the seal's ``hash``; the manifest records it, so a log cut after a seal is
 caught when checked against the manifest (``crmtool audit verify --manifest``).
 
-Bulk entries are built and hashed in DuckDB (``sha256`` and ``lag`` over the rows): no Python
-work per line on the write path, which keeps millions of change entries within seconds.
+Bulk entries are built in DuckDB from narrow sorted rows and hashed, chained and appended by
+background threads (:class:`_LineSink`; docs/decisions/0005), which keeps millions of change
+entries within seconds.
 
 Personal data never appears in clear: record keys and personal-data values are keyed hashes
 (see :mod:`crmtool.keys`) written as ``"k:<hex>"``.
