@@ -244,16 +244,19 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
     def hashed(expr: str, tok: str) -> str:
         return f"CASE WHEN {expr} IS NULL THEN 'null' ELSE '\"{TOKEN_PREFIX}' || {tok}.token || '\"' END"
 
+    # personal values become their keyed hashes in one pass over all rules (each per-rule join
+    # would rebuild a hash table of every distinct value)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __personal_changes AS
+        SELECT c.rule, c._row, c."column", {hashed('c.old', 'o')} AS old, {hashed('c.new', 'w')} AS new
+        FROM {CHANGES} c LEFT JOIN __tok o ON o.v = c.old LEFT JOIN __tok w ON w.v = c.new
+        WHERE c."column" IN ({personal_list}); DROP TABLE __tok""")
     # one bulk append per rule keeps each sort (and DuckDB's memory) to at most a few rows per
-    # record; the sort moves only short columns, the entry text is built after it. Only changes
-    # of personal-data columns look their values up in the token table.
+    # record; the sort moves only short columns, the entry text is built after it
     for (rule,) in con.execute(f"SELECT DISTINCT rule FROM {CHANGES} ORDER BY rule").fetchall():
         name = sql_str(json.dumps(names[int(rule)], ensure_ascii=False))
         writer.add_query(con, f"""
-            SELECT c._row, c."column", r.token AS rec, {hashed('c.old', 'o')} AS old, {hashed('c.new', 'w')} AS new
-            FROM {CHANGES} c JOIN {rec} r USING (_row)
-            LEFT JOIN __tok o ON o.v = c.old LEFT JOIN __tok w ON w.v = c.new
-            WHERE c.rule = {int(rule)} AND c."column" IN ({personal_list})
+            SELECT p._row, p."column", r.token AS rec, p.old, p.new
+            FROM __personal_changes p JOIN {rec} r USING (_row) WHERE p.rule = {int(rule)}
             UNION ALL
             SELECT c._row, c."column", r.token, {json_str_sql('c.old')}, {json_str_sql('c.new')}
             FROM {CHANGES} c JOIN {rec} r USING (_row)
@@ -271,7 +274,7 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
         WHERE v.reject
     """, order_by='rule, _row, "column", reason')
     con.unregister("__rule_names")
-    con.execute("DROP TABLE IF EXISTS __rec; DROP TABLE __tok")
+    con.execute("DROP TABLE IF EXISTS __rec; DROP TABLE __personal_changes")
     for parse in loaded.parse_rejects:
         writer.add({"type": "reject", "rule": "parse", "line": parse.line, "action": "reject",
                     "reason": parse.reason.split(":")[0]})
