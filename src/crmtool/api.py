@@ -30,10 +30,9 @@ from crmtool.manifest import file_entry, write_manifest
 from crmtool.pii import detect_pii
 from crmtool.privacy.erase import drop_erased
 from crmtool.privacy.mailable import mailable_for_ruleset
+from crmtool.progress import Progress
 from crmtool.rulefile import RuleSet, load_rules
 from crmtool.workspace import Run, Workspace, dataset_name
-
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -217,7 +216,8 @@ class RecordTokens:
 
 
 def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: EngineResult, ruleset: RuleSet,
-           personal: set[str], header: dict[str, Any], records: str | None = None) -> None:
+           personal: set[str], header: dict[str, Any], records: str | None = None,
+           progress: Progress | None = None) -> None:
     """One entry per change and per rejected row, built in SQL; personal values and keys as keyed hashes."""
     import pyarrow as pa
 
@@ -252,8 +252,11 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
         WHERE c."column" IN ({personal_list}); DROP TABLE __tok""")
     # one bulk append per rule keeps each sort (and DuckDB's memory) to at most a few rows per
     # record; the sort moves only short columns, the entry text is built after it
-    for (rule,) in con.execute(f"SELECT DISTINCT rule FROM {CHANGES} ORDER BY rule").fetchall():
-        name = sql_str(json.dumps(names[int(rule)], ensure_ascii=False))
+    fixed_rules = [int(r[0]) for r in con.execute(f"SELECT DISTINCT rule FROM {CHANGES} ORDER BY rule").fetchall()]
+    for done, rule in enumerate(fixed_rules):
+        if progress:
+            progress(f"audit log, {names[rule]}", done, len(fixed_rules) + 1)
+        name = sql_str(json.dumps(names[rule], ensure_ascii=False))
         writer.add_query(con, f"""
             SELECT p._row, p."column", r.token AS rec, p.old, p.new
             FROM __personal_changes p JOIN {rec} r USING (_row) WHERE p.rule = {int(rule)}
@@ -265,6 +268,8 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
             members=f"""concat('"type":"change","rule":', {name}, ',"row":', _row,
                 ',"record":"{TOKEN_PREFIX}', rec, '","field":', to_json("column"),
                 ',"action":"fix","old":', old, ',"new":', new)""")
+    if progress:
+        progress("audit log, rejected rows", len(fixed_rules), len(fixed_rules) + 1)
     writer.add_query(con, f"""
         SELECT v.rule, v._row, v."column", v.reason,
                '"type":"reject","rule":' || to_json(n.name) || ',"row":' || v._row || ',' || {record} ||
@@ -359,7 +364,9 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
             _audit(ws, writer, loaded, engine, ruleset, personal,
                    {"command": "clean", "input_sha256": inputs[0]["sha256"], "key_fingerprint": hasher.fingerprint,
                     "rules_sha256": [r["sha256"] for r in rule_files], "erased_dropped": loaded.erased_dropped},
-                   records=records[0].table())
+                   records=records[0].table(), progress=progress)
+        if progress:
+            progress("writing the clean and rejects files")
         with run.timed("write"):
             out_cols = ", ".join(ident(c) for c in [*loaded.columns, *(["mailable"] if mail else [])])
             write_query(ws.con, f"SELECT {out_cols} FROM {kept}", stage / clean_path.name, fmt, encoding=encoding,
@@ -389,6 +396,8 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
         counts["not_mailable"] = dict(ws.con.execute(
             f"SELECT m.not_mailable_reason, count(*) FROM {ident('clean_' + ds)} c JOIN {mail.table} m "
             f"ON m._row = c._row WHERE NOT c.mailable GROUP BY ALL ORDER BY ALL").fetchall())
+    if progress:
+        progress("writing the audit log")
     with run.timed("audit"):
         head = writer.seal({"counts": counts})
     outputs: dict[str, Path] = {"clean": clean_path, "rejects": rejects_path}

@@ -21,9 +21,10 @@ from crmtool.rulefile import RuleSet, column_problems
 from crmtool.timing import Laps
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     import duckdb
+
+    from crmtool.progress import Progress
 
 CHANGES = "__changes"
 #: kinds that only make sense on text: skipped on typed (e.g. Parquet numeric or date) columns
@@ -220,7 +221,7 @@ def _check_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: s
 
 
 def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, work_table: str | None = None,
-              sample_size: int = 5, progress: Callable[[str], None] | None = None) -> EngineResult:
+              sample_size: int = 5, progress: Progress | None = None) -> EngineResult:
     """Run every rule of ``ruleset`` over ``table``; fixes land in ``work_table`` (a copy).
 
     Fixes run first, then checks (on the fixed values), each in rule order. A column whose
@@ -266,7 +267,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
         if any(_needs_rows(spec) for _i, spec in col_steps):
             continue
         if progress:
-            progress(f"fixing {column} ({len(maps) + 1}/{len(steps)} columns)")
+            progress(f"fixing {column}", len(maps) + 1, len(steps))
         start = time.perf_counter()
         with _rule_errors(*(spec for _i, spec in col_steps)):
             maps[column] = _fix_on_distinct(con, ctx, work, column, col_steps, outcomes)
@@ -295,7 +296,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
     # checks, in rule order, on the fixed values
     for index, spec in enumerate(ruleset.rules):
         if progress:
-            progress(f"checking {spec.name} ({index + 1}/{len(ruleset.rules)} rules)")
+            progress(f"checking {spec.name}", index + 1, len(ruleset.rules))
         start = time.perf_counter()
         if spec.kind in TEXT_ONLY and spec.columns and all(types.get(c) not in (None, "VARCHAR") for c in spec.columns):
             continue  # typed values already are what a text normaliser checks for

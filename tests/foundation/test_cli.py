@@ -423,3 +423,35 @@ def test_paths_with_an_apostrophe(tmp_path: Path) -> None:
                                                      "clientes.rejects.csv", "clientes.rejects.parquet",
                                                      "manifest.json"]
     assert cli("audit", "verify", out / "audit.jsonl").exit_code == 0
+
+
+def test_progress_on_a_terminal_is_a_bar_with_counts() -> None:
+    import io
+
+    from rich.console import Console
+
+    from crmtool.cli.common import Ui
+
+    ui = Ui()
+    ui.interactive, ui.quiet = True, False
+    buffer = io.StringIO()
+    ui.err = Console(file=buffer, force_terminal=True, width=100)
+    with ui.progress("cleaning") as progress:
+        progress("loading")
+        progress("checking email", 2, 5)
+    shown = buffer.getvalue()
+    assert "cleaning: checking email" in shown
+    assert "2/5" in shown
+    assert "━" in shown  # the bar itself
+
+
+def test_progress_off_a_terminal_goes_to_the_log_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from crmtool.cli.common import Ui
+
+    log_file = tmp_path / "run.log"
+    ui = Ui(log_file=log_file)
+    ui.interactive = False
+    with ui.progress("cleaning") as progress:
+        progress("checking email", 2, 5)
+    assert "cleaning: checking email (2/5)" in log_file.read_text(encoding="utf-8")
+    assert "checking email" not in capsys.readouterr().err

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from crmtool.errors import CrmToolError, ExitCode, UsageError
+from crmtool.progress import Progress
 
 log = logging.getLogger("crmtool")
 log.addHandler(logging.NullHandler())
@@ -86,13 +87,26 @@ class Ui:
             self.err.print(f"hint: {error.hint}", markup=False)
 
     @contextmanager
-    def progress(self, title: str) -> Iterator[Callable[[str], None]]:
-        """A status line on a TTY that shows the current step; messages only when not a TTY."""
+    def progress(self, title: str) -> Iterator[Progress]:
+        """A progress bar on a TTY (the step, and n of N where the step counts); when not a TTY the
+        steps only go to the log."""
         if not self.interactive or self.quiet:
-            yield lambda step: log.info("%s: %s", title, step)
+            def log_step(step: str, done: int | None = None, total: int | None = None) -> None:
+                log.info("%s: %s%s", title, step, f" ({done}/{total})" if total else "")
+
+            yield log_step
             return
-        with self.err.status(title) as status:
-            yield lambda step: status.update(f"{title}: {step}")
+        from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bar
+
+        with Bar(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                 TimeElapsedColumn(), console=self.err, transient=True) as bar:
+            task = bar.add_task(title, total=None)
+
+            def show(step: str, done: int | None = None, total: int | None = None) -> None:
+                bar.update(task, description=f"{title}: {step}", completed=done or 0, total=total)
+
+            yield show
 
 
 def run_command(ui: Ui, body: Callable[[], int | ExitCode | None]) -> None:

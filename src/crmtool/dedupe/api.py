@@ -29,6 +29,7 @@ from crmtool.dedupe.spec import DedupeSpec
 from crmtool.dedupe.survivorship import golden_query
 from crmtool.errors import InputError, UsageError
 from crmtool.kinds.base import ident, sql_str
+from crmtool.progress import Progress
 from crmtool.timing import Laps
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from crmtool.rulefile import RuleSet
     from crmtool.workspace import Workspace
 
-Progress = Callable[[str], None]
 PREP, PAIRS, MODEL, RECORDS, GOLDEN = (
     "dedupe_prep",
     "dedupe_pairs",

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,6 +20,7 @@ from typing import Any
 
 from crmtool.errors import ConfigError, EngineError, InputError, UsageError
 from crmtool.manifest import file_entry, write_manifest
+from crmtool.progress import Progress
 from crmtool.segments import membership
 from crmtool.segments.conditions import ident, sql_str
 from crmtool.segments.features import (
@@ -36,7 +37,6 @@ from crmtool.segments.protection import build_exclusions
 from crmtool.segments.spec import SegmentsSpec, load_segments
 from crmtool.workspace import Workspace
 
-Progress = Callable[[str], None]
 INPUT_TABLES = ("seg_in_customers", "seg_in_orders", "seg_in_events")
 
 
