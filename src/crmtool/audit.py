@@ -31,6 +31,7 @@ import json
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -175,6 +176,21 @@ class _Stage:
         self._thread.join()
 
 
+_SWITCH_LOCK = threading.Lock()
+_open_sinks = [0, 0.0]  # sinks running; the interpreter's switch interval before the first opened
+
+
+def _switch_interval(change: int) -> None:
+    """Short GIL hand-overs while any sink runs; the interpreter's own setting back after the last."""
+    with _SWITCH_LOCK:
+        if _open_sinks[0] == 0 and change > 0:
+            _open_sinks[1] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_open_sinks[1], SWITCH_INTERVAL))
+        _open_sinks[0] += change
+        if _open_sinks[0] == 0:
+            sys.setswitchinterval(_open_sinks[1])
+
+
 class _LineSink:
     """Hashes, chains and appends bulk entries in three threads while DuckDB builds more bodies.
 
@@ -198,8 +214,7 @@ class _LineSink:
         self._syncer, self._writer, self._chainer, self._hasher = self._stages
         # the hasher holds the GIL almost all the time; the other threads need it for a moment
         # per batch, and by default wait up to 5 ms for each hand-over
-        self._switch = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._switch, SWITCH_INTERVAL))
+        _switch_interval(+1)
 
     def put(self, bodies: Any) -> None:
         for stage in self._stages:
@@ -258,7 +273,7 @@ class _LineSink:
         for stage in reversed(self._stages):  # hasher, chainer, writer, syncer: each drains into the next
             stage.close()
             error = error or stage.error
-        sys.setswitchinterval(self._switch)
+        _switch_interval(-1)
         try:
             if error is None and not failed:
                 self._file.flush()

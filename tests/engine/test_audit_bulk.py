@@ -94,3 +94,23 @@ def test_a_failing_writer_thread_stops_the_run(tmp_path: Path, monkeypatch: pyte
         writer.seal()
     # the connection is usable again: no result was left open
     assert con.execute("SELECT 42").fetchall() == [(42,)]
+
+
+def test_the_switch_interval_comes_back_after_the_last_sink(tmp_path: Path) -> None:
+    import sys
+
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.004)
+        con = duckdb.connect()
+        first, second = AuditWriter(tmp_path / "a.jsonl", "a"), AuditWriter(tmp_path / "b.jsonl", "b")
+        first.add_query(con, "SELECT range AS i, '\"v\":' || range AS members FROM range(5)", "i")
+        second.add_query(con, "SELECT range AS i, '\"v\":' || range AS members FROM range(5)", "i")
+        assert sys.getswitchinterval() == pytest.approx(audit.SWITCH_INTERVAL)
+        first.seal()  # closed first, while the second still runs
+        assert sys.getswitchinterval() == pytest.approx(audit.SWITCH_INTERVAL)
+        second.seal()
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+        assert verify_log(tmp_path / "a.jsonl").ok and verify_log(tmp_path / "b.jsonl").ok
+    finally:
+        sys.setswitchinterval(before)
