@@ -156,7 +156,6 @@ def _fix_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str
         dist = ctx_d.table = nxt
         con.execute(f"INSERT INTO {steps_table} SELECT ?, ?, __v0, __b, __a FROM {dist} "
                     f"WHERE __b IS DISTINCT FROM __a", [index, spec.action == "fix"])
-    ctx._n = ctx_d._n
     rows = f"FROM {ident(work)} w JOIN {steps_table} s ON w.{col} = s.__v0"
     con.execute(f"INSERT INTO {CHANGES} SELECT s.rule, w._row, ?, s.old, s.new {rows} WHERE s.fix", [column])
     con.execute(f"INSERT INTO {VIOLATIONS} SELECT s.rule, w._row, ?, 'value not normalised', false {rows} "
@@ -211,7 +210,6 @@ def _check_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: s
         return False
     ctx_d = ctx.on(dist)
     check_sql = kind.check(ctx_d, spec)
-    ctx._n = ctx_d._n
     if check_sql:
         con.execute(f"INSERT INTO {VIOLATIONS} SELECT ?, w._row, f.\"column\", f.reason, ? FROM ({check_sql}) f "
                     f"JOIN {dist} d ON d._row = f._row JOIN {ident(work)} w ON w.{col} IS NOT DISTINCT FROM d.{col}",

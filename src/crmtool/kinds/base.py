@@ -8,7 +8,8 @@ needs Python (a phone library, email-validator) runs once per distinct value thr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -89,17 +90,17 @@ class PlanContext:
     con: duckdb.DuckDBPyConnection
     table: str
     cache: dict[tuple[Any, ...], dict[Any, Any]] = field(default_factory=dict)
-    _n: int = 0
+    #: numbers for temp table names, shared by every context of a run (see on())
+    names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     #: per cache key, the temp table holding every value mapped so far (see map_distinct)
     tables: dict[tuple[Any, ...], str] = field(default_factory=dict)
 
     def temp_name(self, stem: str) -> str:
-        self._n += 1
-        return f"__{stem}_{self._n}"
+        return f"__{stem}_{next(self.names)}"
 
     def on(self, table: str) -> PlanContext:
         """The same context over another table (distinct values, say), sharing caches and names."""
-        return PlanContext(self.con, table, self.cache, self._n, self.tables)
+        return PlanContext(self.con, table, self.cache, self.names, self.tables)
 
     def map_distinct(self, value_sql: str, func: Callable[[str], Any], out: list[tuple[str, str]],
                      cache_key: tuple[Any, ...], prefilter: str | None = None,
