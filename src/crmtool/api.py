@@ -216,22 +216,18 @@ class RecordTokens:
 
 
 def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: EngineResult, ruleset: RuleSet,
-           personal: set[str], header: dict[str, Any], records: str | None = None,
-           progress: Progress | None = None) -> None:
-    """One entry per change and per rejected row, built in SQL; personal values and keys as keyed hashes."""
+           personal: set[str], header: dict[str, Any], records: str, progress: Progress | None = None) -> None:
+    """One entry per change and per rejected row, built in SQL; personal values and keys as keyed hashes.
+
+    ``records`` is a table of each row's keyed record hash (``_row``, ``token``; see RecordTokens).
+    """
     import pyarrow as pa
 
     con = ws.con
     ws.hasher  # noqa: B018 - loads the key and registers crm_token() in SQL
-    key_sql = _record_key_sql(ruleset)
     personal_list = ", ".join(sql_str(c) for c in sorted(personal)) or "NULL"
-    # keyed hashes are the costly part (two SHA-256 each): compute them once per record and once
-    # per distinct personal value, then join
-    if records is None:
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE __rec AS SELECT d._row, crm_token({key_sql}) AS token
-            FROM {ident(loaded.table)} d SEMI JOIN (SELECT _row FROM {CHANGES} UNION SELECT _row FROM {VIOLATIONS}
-            WHERE reject) x ON d._row = x._row""")
-    rec = records or "__rec"
+    # keyed hashes are the costly part (two SHA-256 each): the records' are computed while the rules
+    # run; here once per distinct personal value, then joined
     con.execute(f"""CREATE OR REPLACE TEMP TABLE __tok AS SELECT v, crm_token(v) AS token FROM (
         SELECT old AS v FROM {CHANGES} WHERE "column" IN ({personal_list}) AND old IS NOT NULL
         UNION SELECT new FROM {CHANGES} WHERE "column" IN ({personal_list}) AND new IS NOT NULL)""")
@@ -259,10 +255,10 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
         name = sql_str(json.dumps(names[rule], ensure_ascii=False))
         writer.add_query(con, f"""
             SELECT p._row, p."column", r.token AS rec, p.old, p.new
-            FROM __personal_changes p JOIN {rec} r USING (_row) WHERE p.rule = {int(rule)}
+            FROM __personal_changes p JOIN {records} r USING (_row) WHERE p.rule = {int(rule)}
             UNION ALL
             SELECT c._row, c."column", r.token, {json_str_sql('c.old')}, {json_str_sql('c.new')}
-            FROM {CHANGES} c JOIN {rec} r USING (_row)
+            FROM {CHANGES} c JOIN {records} r USING (_row)
             WHERE c.rule = {int(rule)} AND c."column" NOT IN ({personal_list})
         """, order_by='_row, "column"',
             members=f"""concat('"type":"change","rule":', {name}, ',"row":', _row,
@@ -275,11 +271,11 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
                '"type":"reject","rule":' || to_json(n.name) || ',"row":' || v._row || ',' || {record} ||
                ',"field":' || to_json(v."column") || ',"action":"reject","reason":' || {json_str_sql('v.reason')}
                AS members
-        FROM {VIOLATIONS} v JOIN {rec} r USING (_row) JOIN __rule_names n USING (rule)
+        FROM {VIOLATIONS} v JOIN {records} r USING (_row) JOIN __rule_names n USING (rule)
         WHERE v.reject
     """, order_by='rule, _row, "column", reason')
     con.unregister("__rule_names")
-    con.execute("DROP TABLE IF EXISTS __rec; DROP TABLE __personal_changes")
+    con.execute("DROP TABLE __personal_changes")
     for parse in loaded.parse_rejects:
         writer.add({"type": "reject", "rule": "parse", "line": parse.line, "action": "reject",
                     "reason": parse.reason.split(":")[0]})
