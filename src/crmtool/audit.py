@@ -120,18 +120,6 @@ class _Digest:
                 self.blocks.append(self.current.hexdigest())
                 self.current, self.in_block = hashlib.sha256(), 0
 
-    def add_many(self, hashes: list[str]) -> None:
-        """Many line hashes at once: whole blocks are digested with one join each."""
-        i = 0
-        while i < len(hashes) and self.in_block:
-            self.add(hashes[i])
-            i += 1
-        while len(hashes) - i >= BLOCK:
-            self.blocks.append(hashlib.sha256("".join(hashes[i:i + BLOCK]).encode("ascii")).hexdigest())
-            i += BLOCK
-        for h in hashes[i:]:
-            self.add(h)
-
     def hexdigest(self) -> str:
         blocks = self.blocks + ([self.current.hexdigest()] if self.in_block else [])
         return hashlib.sha256("".join(blocks).encode("ascii")).hexdigest()
@@ -230,7 +218,7 @@ class _LineSink:
         data, offsets = _text_buffer(bodies)
         sha256 = hashlib.sha256
         hashes = []
-        for start, end in itertools.pairwise(offsets):
+        for start, end in itertools.pairwise(offsets.tolist()):
             h = sha256(data[start:end])
             h.update(b"}")
             hashes.append(h.hexdigest())
@@ -555,32 +543,24 @@ def filter_entries(path: Path, *, record_token: str | None = None, run: str | No
         yield entry
 
 
-def _text_buffer(array: Any) -> tuple[memoryview, list[int]]:
-    """The data buffer of a null-free Arrow string array and its value offsets (a Python list)."""
+def _text_buffer(array: Any) -> tuple[memoryview, Any]:
+    """The data buffer of a null-free Arrow text array and its value offsets (a numpy array)."""
     import numpy as np
     import pyarrow as pa
 
     if array.null_count:
         raise ValueError("audit lines must not be NULL")
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = array.cast(pa.large_string())  # string views and the like: one contiguous buffer
     width = np.int64 if pa.types.is_large_string(array.type) else np.int32
     offsets = np.frombuffer(array.buffers()[1], dtype=width)[array.offset:array.offset + len(array) + 1]
-    return memoryview(array.buffers()[2]), offsets.tolist()
+    return memoryview(array.buffers()[2]), offsets
 
 
-def _text_bytes(array: Any) -> bytes | memoryview:
-    """The UTF-8 bytes of a null-free Arrow string array, concatenated, without a copy."""
-    import pyarrow as pa
-
-    if array.null_count:
-        raise ValueError("audit lines must not be NULL")
-    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-        width = 4 if pa.types.is_string(array.type) else 8
-        offsets = memoryview(array.buffers()[1]).cast("B")
-        start = int.from_bytes(offsets[array.offset * width:(array.offset + 1) * width], "little")
-        end_at = (array.offset + len(array)) * width
-        end = int.from_bytes(offsets[end_at:end_at + width], "little")
-        return memoryview(array.buffers()[2])[start:end]
-    return "".join(array.to_pylist()).encode("utf-8")
+def _text_bytes(array: Any) -> memoryview:
+    """The UTF-8 bytes of a null-free Arrow text array, concatenated, without a copy."""
+    data, offsets = _text_buffer(array)
+    return data[int(offsets[0]):int(offsets[-1])]
 
 
 def json_str_sql(expr: str) -> str:
