@@ -299,10 +299,8 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
         if spec.kind in TEXT_ONLY and spec.columns and all(types.get(c) not in (None, "VARCHAR") for c in spec.columns):
             continue  # typed values already are what a text normaliser checks for
         with _rule_errors(spec):
-            if _check_on_distinct(con, ctx, work, index, spec, total):
-                timer[index] += time.perf_counter() - start
-                continue
-            check_sql = KINDS[spec.kind].check(ctx, spec)
+            on_distinct = _check_on_distinct(con, ctx, work, index, spec, total)
+            check_sql = None if on_distinct else KINDS[spec.kind].check(ctx, spec)
             if check_sql:
                 if spec.where:
                     check_sql = (f"SELECT f.* FROM ({check_sql}) f SEMI JOIN "

@@ -84,13 +84,9 @@ _CP1252_UNDEFINED = b"\x81\x8d\x8f\x90\x9d"
 _NOT_C1 = bytes(b for b in range(256) if b not in _C1)
 
 
-def detect_encoding(data: bytes) -> str:
-    """utf-8-sig, utf-16, utf-8, cp1252 or latin-1: the first that decodes the bytes."""
-    return _detect(data)[0]
-
-
-def _detect(data: bytes) -> tuple[str, set[int]]:
-    """The encoding, and the C1 bytes (0x80-0x9F) in the data when it is not UTF-8."""
+def detect_encoding(data: bytes) -> tuple[str, set[int]]:
+    """utf-8-sig, utf-16, utf-8, cp1252 or latin-1 (the first that decodes the bytes), and the
+    C1 bytes (0x80-0x9F) in the data when it is not UTF-8."""
     if data.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig", set()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -235,7 +231,7 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadRes
     if not utf16 and _looks_binary(data[:SNIFF_BYTES]):
         raise InputError(f"{path}: looks like binary data, not a CSV export",
                          "export the table as CSV (UTF-8 or Latin-1) or Parquet")
-    encoding, c1 = _detect(data)
+    encoding, c1 = detect_encoding(data)
     text = data[:SNIFF_BYTES].decode(encoding, errors="ignore")  # a sample may cut a character
     if not text.strip() and not data.decode(encoding).strip():
         raise InputError(f"{path}: file is empty (no header, no rows)")
