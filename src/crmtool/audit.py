@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmtool.errors import InputError
+from crmtool.io.appender import DirectAppender
 
 if TYPE_CHECKING:
     import duckdb
@@ -194,7 +195,7 @@ class _LineSink:
     def __init__(self, path: Path, prev: str, digest: _Digest) -> None:
         self.prev, self.rows, self._digest, self._unsynced = prev, 0, digest, 0
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("ab")
+        self._file = DirectAppender(path)
         self._stages = [_Stage("crmtool-audit-syncer", self._sync, depth=1),
                         _Stage("crmtool-audit-writer", self._write, depth=2),
                         _Stage("crmtool-audit-chainer", self._chain, depth=2),
@@ -247,7 +248,7 @@ class _LineSink:
             self._unsynced = 0
 
     def _sync(self, _item: object) -> None:
-        os.fdatasync(self._file.fileno())
+        self._file.sync()
 
     def close(self, *, failed: bool = False) -> None:
         """Wait for every line to be written and synced; raise a failure of a thread.
@@ -262,12 +263,7 @@ class _LineSink:
             stage.close()
             error = error or stage.error
         _switch_interval(-1)
-        try:
-            if error is None and not failed:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-        finally:
-            self._file.close()
+        self._file.close(sync=error is None and not failed)
         if error is not None and not failed:
             raise error
 
