@@ -47,14 +47,16 @@ def main() -> None:
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_kib = usage.ru_maxrss
     if proc.returncode not in (0, 1):
         print(proc.stderr, file=sys.stderr)
         raise SystemExit(proc.returncode)
     manifest = json.loads(proc.stdout)
     counts = manifest["counts"]
     print(f"rows: {args.rows}  rules: {len(manifest['rules'])} ({', '.join(rules)})  cores: {os.cpu_count()}")
-    print(f"wall: {wall:.1f} s  peak RSS: {peak_kib / 1024 / 1024:.2f} GiB  exit: {proc.returncode}")
+    print(f"wall: {wall:.1f} s  peak RSS: {peak_kib / 1024 / 1024:.2f} GiB  exit: {proc.returncode}  "
+          f"CPU: user {usage.ru_utime:.1f} s, system {usage.ru_stime:.1f} s")
     print("phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in manifest["timings_seconds"].items()))
     print(f"kept {counts['rows_out']}, rejected {counts['rejected']}, values fixed {counts['fixed_values']}, "
           f"audit entries {manifest['audit']['entries']}")

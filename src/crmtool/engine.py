@@ -1,9 +1,9 @@
 """Plan and run a rule set on a table in the workspace, as set-based SQL.
 
-The engine copies the loaded table to a working table, then runs the rules in file order:
-fixes become ``UPDATE`` statements over the rows whose value changes (recorded in a changes
-table), checks become ``INSERT INTO`` a violations table. Nothing here writes files; the API
-layer turns the result into outputs.
+Fixes run first: each column's fixes on its distinct values (or row by row where a fix reads
+other columns), recorded in a changes table; the working table is the loaded table with the
+fixed values joined back once. Checks then run on the fixed values, into a violations table.
+Nothing here writes files; the API layer turns the result into outputs.
 """
 
 from __future__ import annotations
@@ -126,9 +126,11 @@ def _needs_rows(spec: RuleSpec) -> bool:
     return bool(spec.where or spec.opt("region_column"))
 
 
-def _fix_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, column: str,
+def _fix_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: str, value: str, column: str,
                      steps: list[tuple[int, RuleSpec]], outcomes: dict[int, RuleOutcome]) -> str:
     """Run a column's fixes on its distinct values; record changes and flags; return the map table.
+
+    ``value`` is SQL over ``source`` (alias ``w``) giving the column's text.
 
     Each step reads ``(__v0, <column>)`` (original and current value) and writes the next such
     table with ``__b``/``__a`` (before/after) beside. What each step changed (or flagged) is kept
@@ -138,8 +140,8 @@ def _fix_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str
     dist = ctx.temp_name("dist")
     steps_table = ctx.temp_name("steps")
     col = ident(column)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {dist} AS SELECT DISTINCT {col} AS __v0, {col} "
-                f"FROM {ident(work)} WHERE {col} IS NOT NULL")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {dist} AS SELECT __v0, __v0 AS {col} "
+                f"FROM (SELECT DISTINCT {value} AS __v0 FROM {ident(source)} w WHERE __v0 IS NOT NULL)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {steps_table} (rule INTEGER, fix BOOLEAN, __v0 VARCHAR, "
                 f"old VARCHAR, new VARCHAR)")
     ctx_d = ctx.on(dist)
@@ -156,7 +158,7 @@ def _fix_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str
         dist = ctx_d.table = nxt
         con.execute(f"INSERT INTO {steps_table} SELECT ?, ?, __v0, __b, __a FROM {dist} "
                     f"WHERE __b IS DISTINCT FROM __a", [index, spec.action == "fix"])
-    rows = f"FROM {ident(work)} w JOIN {steps_table} s ON w.{col} = s.__v0"
+    rows = f"FROM {ident(source)} w JOIN {steps_table} s ON {value} = s.__v0"
     con.execute(f"INSERT INTO {CHANGES} SELECT s.rule, w._row, ?, s.old, s.new {rows} WHERE s.fix", [column])
     con.execute(f"INSERT INTO {VIOLATIONS} SELECT s.rule, w._row, ?, 'value not normalised', false {rows} "
                 f"WHERE NOT s.fix", [column])
@@ -229,14 +231,13 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
     columns = [r[0] for r in con.execute(f"DESCRIBE {ident(table)}").fetchall() if r[0] != "_row"]
     problems = column_problems(ruleset, columns)
     work = work_table or f"work_{table}"
-    # row order of the working table carries no meaning: every reader sorts on _row
-    con.execute(f"CREATE OR REPLACE TABLE {ident(work)} AS SELECT * FROM {ident(table)}")
-    problems += _bind_problems(con, work, ruleset)
+    problems += _bind_problems(con, table, ruleset)
     if problems:
         raise ConfigError(problems, "fix the rule files or check that the right export was given")
     steps = _fix_steps(ruleset)
     types = dict(con.execute(f"SELECT column_name, data_type FROM information_schema.columns "
-                             f"WHERE table_name = '{work}'").fetchall())
+                             f"WHERE table_name = '{table}'").fetchall())
+    retyped = []  # typed columns that fixes turn into text
     for col in sorted(steps):
         if types.get(col) in (None, "VARCHAR"):
             continue
@@ -244,14 +245,15 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
         # kinds that rewrite a value into text (phone -> E.164, date -> ISO) need the column as text
         steps[col] = [(i, spec) for i, spec in steps[col] if spec.kind not in TEXT_ONLY]
         if steps[col]:
-            con.execute(f"ALTER TABLE {ident(work)} ALTER {ident(col)} TYPE VARCHAR")
+            retyped.append(col)
         else:
             del steps[col]
     con.execute(f"CREATE OR REPLACE TEMP TABLE {CHANGES} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, "
                 f"old VARCHAR, new VARCHAR)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {VIOLATIONS} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, "
                 f"reason VARCHAR, reject BOOLEAN)")
-    total = _count(con, f"SELECT count(*) FROM {ident(work)}")
+    text = {c: f"CAST(w.{ident(c)} AS VARCHAR)" if c in retyped else f"w.{ident(c)}" for c in steps}
+    total = _count(con, f"SELECT count(*) FROM {ident(table)}")
     ctx = PlanContext(con, work)
     outcomes = {i: RuleOutcome(spec) for i, spec in enumerate(ruleset.rules)}
     timer = {i: 0.0 for i in outcomes}
@@ -268,17 +270,19 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
             progress(f"fixing {column}", len(maps) + 1, len(steps))
         start = time.perf_counter()
         with _rule_errors(*(spec for _i, spec in col_steps)):
-            maps[column] = _fix_on_distinct(con, ctx, work, column, col_steps, outcomes)
+            maps[column] = _fix_on_distinct(con, ctx, table, text[column], column, col_steps, outcomes)
         share = (time.perf_counter() - start) / len(col_steps)
         for i, _spec in col_steps:
             timer[i] += share
     lap("fix_distinct")
-    if maps:
-        replaced = ", ".join(f"CASE WHEN m{n}.__v0 IS NULL THEN w.{ident(c)} ELSE m{n}.{ident(c)} END AS {ident(c)}"
-                             for n, c in enumerate(maps))
-        joins = " ".join(f"LEFT JOIN {m} m{n} ON w.{ident(c)} = m{n}.__v0" for n, (c, m) in enumerate(maps.items()))
-        con.execute(f"CREATE OR REPLACE TABLE {ident(work)} AS SELECT w.* REPLACE ({replaced}) "
-                    f"FROM {ident(work)} w {joins}")
+    # the working table: the loaded rows with the fixed values joined back (and typed columns that
+    # fixes rewrite as text); its row order carries no meaning, every reader sorts on _row
+    replaced = [f"CASE WHEN m{n}.__v0 IS NULL THEN {text[c]} ELSE m{n}.{ident(c)} END AS {ident(c)}"
+                for n, c in enumerate(maps)]
+    replaced += [f"{text[c]} AS {ident(c)}" for c in retyped if c not in maps]
+    joins = " ".join(f"LEFT JOIN {m} m{n} ON {text[c]} = m{n}.__v0" for n, (c, m) in enumerate(maps.items()))
+    con.execute(f"CREATE OR REPLACE TABLE {ident(work)} AS SELECT w.* "
+                f"{'REPLACE (' + ', '.join(replaced) + ')' if replaced else ''} FROM {ident(table)} w {joins}")
     for table in maps.values():  # joined back: the memory is worth more to the steps that follow
         con.execute(f"DROP TABLE {table}")
     lap("fix_apply")
