@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +21,7 @@ from typing import Any
 
 from crmtool.audit import TOKEN_PREFIX, AuditWriter, json_str_sql
 from crmtool.emails.run import history_ready
-from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, run_rules
+from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, RecordedAs, as_is, run_rules
 from crmtool.errors import CrmToolError, UsageError
 from crmtool.io.readers import LoadResult, file_sha256, load_file
 from crmtool.io.writers import write_query
@@ -71,8 +71,7 @@ class CleanResult(CheckReport):
     key_created: str | None = None
 
 
-def _load_and_check(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, progress: Progress | None,
-                    after_load: Callable[[LoadResult], None] | None = None) -> tuple[LoadResult, EngineResult]:
+def _load(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, progress: Progress | None) -> LoadResult:
     ds = dataset_name(input_path)
     with run.timed("load"):
         loaded = load_file(ws.con, input_path, f"data_{ds}")
@@ -82,13 +81,18 @@ def _load_and_check(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path,
     if progress:
         progress(loaded.describe())
     history_ready(ws)  # email_risk matches bounce and suppression history through crm_token()
-    if after_load is not None:
-        after_load(loaded)
+    return loaded
+
+
+def _check(ws: Workspace, run: Run, ruleset: RuleSet, loaded: LoadResult, progress: Progress | None,
+           recorded_as: RecordedAs = as_is) -> EngineResult:
+    ds = dataset_name(loaded.path)
     with run.timed("rules"):
-        engine = run_rules(ws.con, loaded.table, ruleset, work_table=f"work_{ds}", progress=progress)
+        engine = run_rules(ws.con, loaded.table, ruleset, work_table=f"work_{ds}", progress=progress,
+                           recorded_as=recorded_as)
     run.timings.update({f"rules.{k}": v for k, v in engine.phases.items()})
     _record_outcomes(ws, run, ds, engine)
-    return loaded, engine
+    return engine
 
 
 @contextmanager
@@ -113,7 +117,8 @@ def validate(ws: Workspace, input_path: Path, rules: list[Path], *, progress: Pr
     ruleset = load_rules(rules)  # configuration errors stop us before any data is read
     run = ws.start_run("validate")
     with _recorded(ws, run):
-        loaded, engine = _load_and_check(ws, run, ruleset, input_path, progress)
+        loaded = _load(ws, run, ruleset, input_path, progress)
+        engine = _check(ws, run, ruleset, loaded, progress)
     report = CheckReport(run.run_id, loaded, engine, ruleset)
     ws.finish_run(run, "fail" if report.failed else "pass", 1 if report.failed else 0, report.as_dict())
     return report
@@ -215,37 +220,36 @@ class RecordTokens:
             self._cur.close()
 
 
-def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: EngineResult, ruleset: RuleSet,
-           personal: set[str], header: dict[str, Any], records: str, progress: Progress | None = None) -> None:
+def audit_value_sql(personal: set[str]) -> RecordedAs:
+    """How the audit log writes a changed value: JSON text, a keyed hash for personal-data columns.
+
+    Given to the engine, so each distinct change is put in this form once, before it is joined
+    to its rows (``crm_token`` is the workspace key's SQL macro).
+    """
+
+    def value(column: str, expr: str) -> str:
+        if column in personal:
+            return f"coalesce('\"{TOKEN_PREFIX}' || crm_token({expr}) || '\"', 'null')"
+        return json_str_sql(expr)
+
+    return value
+
+
+def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, ruleset: RuleSet, header: dict[str, Any],
+           records: str, progress: Progress | None = None) -> None:
     """One entry per change and per rejected row, built in SQL; personal values and keys as keyed hashes.
 
+    The changes table holds old and new values as JSON text already (:func:`audit_value_sql`).
     ``records`` is a table of each row's keyed record hash (``_row``, ``token``; see RecordTokens).
     """
     import pyarrow as pa
 
     con = ws.con
-    ws.hasher  # noqa: B018 - loads the key and registers crm_token() in SQL
-    personal_list = ", ".join(sql_str(c) for c in sorted(personal)) or "NULL"
-    # keyed hashes are the costly part (two SHA-256 each): the records' are computed while the rules
-    # run; here once per distinct personal value, then joined
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __tok AS SELECT v, crm_token(v) AS token FROM (
-        SELECT old AS v FROM {CHANGES} WHERE "column" IN ({personal_list}) AND old IS NOT NULL
-        UNION SELECT new FROM {CHANGES} WHERE "column" IN ({personal_list}) AND new IS NOT NULL)""")
     record = f"'\"record\":\"{TOKEN_PREFIX}' || r.token || '\"'"
     writer.add({"type": "run", **header})
     names = [r.name for r in ruleset.rules] or [""]
     con.register("__rule_names", pa.table({"rule": pa.array(range(len(names)), pa.int32()),
                                            "name": pa.array(names, pa.string())}))
-
-    def hashed(expr: str, tok: str) -> str:
-        return f"CASE WHEN {expr} IS NULL THEN 'null' ELSE '\"{TOKEN_PREFIX}' || {tok}.token || '\"' END"
-
-    # personal values become their keyed hashes in one pass over all rules (each per-rule join
-    # would rebuild a hash table of every distinct value)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __personal_changes AS
-        SELECT c.rule, c._row, c."column", {hashed('c.old', 'o')} AS old, {hashed('c.new', 'w')} AS new
-        FROM {CHANGES} c LEFT JOIN __tok o ON o.v = c.old LEFT JOIN __tok w ON w.v = c.new
-        WHERE c."column" IN ({personal_list}); DROP TABLE __tok""")
     # one bulk append per rule keeps each sort (and DuckDB's memory) to at most a few rows per
     # record; the sort moves only short columns, the entry text is built after it
     fixed_rules = [int(r[0]) for r in con.execute(f"SELECT DISTINCT rule FROM {CHANGES} ORDER BY rule").fetchall()]
@@ -253,15 +257,10 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
         if progress:
             progress(f"audit log, {names[rule]}", done, len(fixed_rules) + 1)
         name = sql_str(json.dumps(names[rule], ensure_ascii=False))
-        writer.add_query(con, f"""
-            SELECT p._row, p."column", r.token AS rec, p.old, p.new
-            FROM __personal_changes p JOIN {records} r USING (_row) WHERE p.rule = {int(rule)}
-            UNION ALL
-            SELECT c._row, c."column", r.token, {json_str_sql('c.old')}, {json_str_sql('c.new')}
-            FROM {CHANGES} c JOIN {records} r USING (_row)
-            WHERE c.rule = {int(rule)} AND c."column" NOT IN ({personal_list})
-        """, order_by='_row, "column"',
-            members=f"""concat('"type":"change","rule":', {name}, ',"row":', _row,
+        writer.add_query(con, f"""SELECT c._row, c."column", r.token AS rec, c.old, c.new
+                         FROM {CHANGES} c JOIN {records} r USING (_row) WHERE c.rule = {int(rule)}""",
+                         order_by='_row, "column"',
+                         members=f"""concat('"type":"change","rule":', {name}, ',"row":', _row,
                 ',"record":"{TOKEN_PREFIX}', rec, '","field":', to_json("column"),
                 ',"action":"fix","old":', old, ',"new":', new)""")
     if progress:
@@ -275,7 +274,6 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, engine: Engin
         WHERE v.reject
     """, order_by='rule, _row, "column", reason')
     con.unregister("__rule_names")
-    con.execute("DROP TABLE __personal_changes")
     for parse in loaded.parse_rejects:
         writer.add({"type": "reject", "rule": "parse", "line": parse.line, "action": "reject",
                     "reason": parse.reason.split(":")[0]})
@@ -318,11 +316,13 @@ def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, 
 def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir: Path, *, fmt: str | None,
            encoding: str, neutralise_formulas: bool, audit_log: Path | None,
            progress: Progress | None, records: list[RecordTokens]) -> CleanResult:
-    # the audit log's record keys are hashed on a second connection while the rules run
-    loaded, engine = _load_and_check(
-        ws, run, ruleset, input_path, progress,
-        after_load=lambda loaded: records.append(RecordTokens(ws, loaded.table, _record_key_sql(ruleset))))
-    hasher = ws.hasher  # fail on an unreadable key before writing anything
+    loaded = _load(ws, run, ruleset, input_path, progress)
+    hasher = ws.hasher  # fail on an unreadable key before the rules run
+    # the audit log's record keys are hashed on a second connection while the rules run, and the
+    # changes are recorded as the log writes them (personal values as keyed hashes)
+    records.append(RecordTokens(ws, loaded.table, _record_key_sql(ruleset)))
+    personal = _personal_columns(ws, loaded, ruleset)
+    engine = _check(ws, run, ruleset, loaded, progress, recorded_as=audit_value_sql(personal))
     fmt = _output_format(loaded, fmt)
     clean_path, rejects_path = output_names(input_path, out_dir, fmt)
     work = ident(engine.work_table)
@@ -351,13 +351,12 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     inputs = [file_entry(input_path, format=loaded.format, encoding=loaded.encoding, delimiter=loaded.delimiter,
                          rows=engine.rows + len(loaded.parse_rejects))]
     rule_files = [{"path": str(f), "sha256": file_sha256(f)} for f in ruleset.files]
-    personal = _personal_columns(ws, loaded, ruleset)
     stage = Path(tempfile.mkdtemp(prefix=".crmtool-stage-", dir=out_dir))
     try:
         # the entries are built first: their hashing and writing goes on in background threads
         # while DuckDB writes the outputs; the run is sealed once both are done
         with run.timed("audit"):
-            _audit(ws, writer, loaded, engine, ruleset, personal,
+            _audit(ws, writer, loaded, ruleset,
                    {"command": "clean", "input_sha256": inputs[0]["sha256"], "key_fingerprint": hasher.fingerprint,
                     "rules_sha256": [r["sha256"] for r in rule_files], "erased_dropped": loaded.erased_dropped},
                    records=records[0].table(), progress=progress)

@@ -9,7 +9,7 @@ Nothing here writes files; the API layer turns the result into outputs.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,13 @@ CHANGES = "__changes"
 #: kinds that only make sense on text: skipped on typed (e.g. Parquet numeric or date) columns
 TEXT_ONLY = frozenset({"trim", "case", "unicode_nfc", "mojibake", "email_normalise", "decimal"})
 VIOLATIONS = "__violations"
+#: how the changes table records a changed value: ``(column, SQL of the value) -> SQL``
+RecordedAs = Callable[[str, str], str]
+
+
+def as_is(_column: str, value: str) -> str:
+    """Changed values recorded as they are (the default)."""
+    return value
 
 
 @dataclass
@@ -127,7 +134,7 @@ def _needs_rows(spec: RuleSpec) -> bool:
 
 
 def _fix_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: str, value: str, column: str,
-                     steps: list[tuple[int, RuleSpec]], outcomes: dict[int, RuleOutcome]) -> str:
+                     steps: list[tuple[int, RuleSpec]], recorded_as: RecordedAs) -> str:
     """Run a column's fixes on its distinct values; record changes and flags; return the map table.
 
     ``value`` is SQL over ``source`` (alias ``w``) giving the column's text.
@@ -159,7 +166,10 @@ def _fix_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: s
         con.execute(f"INSERT INTO {steps_table} SELECT ?, ?, __v0, __b, __a FROM {dist} "
                     f"WHERE __b IS DISTINCT FROM __a", [index, spec.action == "fix"])
     rows = f"FROM {ident(source)} w JOIN {steps_table} s ON {value} = s.__v0"
-    con.execute(f"INSERT INTO {CHANGES} SELECT s.rule, w._row, ?, s.old, s.new {rows} WHERE s.fix", [column])
+    # old and new are put in their recorded form once per distinct change, not once per row
+    con.execute(f"INSERT INTO {CHANGES} SELECT s.rule, w._row, ?, s.old, s.new FROM {ident(source)} w JOIN "
+                f"(SELECT rule, __v0, {recorded_as(column, 'old')} AS old, {recorded_as(column, 'new')} AS new "
+                f"FROM {steps_table} WHERE fix) s ON {value} = s.__v0", [column])
     con.execute(f"INSERT INTO {VIOLATIONS} SELECT s.rule, w._row, ?, 'value not normalised', false {rows} "
                 f"WHERE NOT s.fix", [column])
     changed = ctx.temp_name("fixmap")
@@ -169,7 +179,7 @@ def _fix_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: s
 
 
 def _fix_on_rows(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, column: str, index: int,
-                 spec: RuleSpec) -> None:
+                 spec: RuleSpec, recorded_as: RecordedAs) -> None:
     plan = KINDS[spec.kind].fix(ctx, spec, column)
     if plan is None:
         return
@@ -185,7 +195,8 @@ def _fix_on_rows(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, co
                 f"CAST({expr} AS VARCHAR) AS new FROM {ident(work)} t {join}) "
                 f"WHERE old IS DISTINCT FROM new")
     if spec.action == "fix":
-        con.execute(f"INSERT INTO {CHANGES} SELECT ?, _row, ?, old, new FROM __step", [index, column])
+        con.execute(f"INSERT INTO {CHANGES} SELECT ?, _row, ?, {recorded_as(column, 'old')}, "
+                    f"{recorded_as(column, 'new')} FROM __step", [index, column])
         con.execute(f"UPDATE {ident(work)} SET {ident(column)} = s.new FROM __step s WHERE {ident(work)}._row = s._row")
     else:
         con.execute(f"INSERT INTO {VIOLATIONS} SELECT ?, _row, ?, 'value not normalised', false FROM __step",
@@ -221,8 +232,13 @@ def _check_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: s
 
 
 def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, work_table: str | None = None,
-              sample_size: int = 5, progress: Progress | None = None) -> EngineResult:
+              sample_size: int = 5, progress: Progress | None = None,
+              recorded_as: RecordedAs = as_is) -> EngineResult:
     """Run every rule of ``ruleset`` over ``table``; fixes land in ``work_table`` (a copy).
+
+    Each change is a row of the changes table, its old and new values as ``recorded_as`` gives
+    them (the audit log records personal values as keyed hashes, so clear values need not be
+    kept even in the workspace's temporary tables).
 
     Fixes run first, then checks (on the fixed values), each in rule order. A column whose
     fixes read only the column itself is fixed on its *distinct* values and joined back once;
@@ -270,7 +286,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
             progress(f"fixing {column}", len(maps) + 1, len(steps))
         start = time.perf_counter()
         with _rule_errors(*(spec for _i, spec in col_steps)):
-            maps[column] = _fix_on_distinct(con, ctx, table, text[column], column, col_steps, outcomes)
+            maps[column] = _fix_on_distinct(con, ctx, table, text[column], column, col_steps, recorded_as)
         share = (time.perf_counter() - start) / len(col_steps)
         for i, _spec in col_steps:
             timer[i] += share
@@ -292,7 +308,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
             if column in steps and column not in maps and any(i == index for i, _s in steps[column]):
                 start = time.perf_counter()
                 with _rule_errors(spec):
-                    _fix_on_rows(con, ctx, work, column, index, spec)
+                    _fix_on_rows(con, ctx, work, column, index, spec, recorded_as)
                 timer[index] += time.perf_counter() - start
     lap("fix_rows")
     # checks, in rule order, on the fixed values

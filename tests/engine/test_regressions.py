@@ -37,7 +37,7 @@ def test_clean_never_overwrites_its_input_even_when_named_like_an_output(tmp_pat
 
 
 def test_audit_record_key_is_the_trimmed_id(tmp_path: Path) -> None:
-    # the contract: customer id -> trimmed text before hashing; api._audit hashes the raw loaded value
+    # the contract: customer id -> trimmed text before hashing; the audit hashes the raw loaded value
     source = tmp_path / "c.csv"
     source.write_text("id,name\n C1 ,ana\nC2,bo\n", encoding="utf-8")
     rules = tmp_path / "r.yaml"
@@ -118,7 +118,7 @@ def test_bad_memory_limit_is_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_run_that_fails_is_recorded_as_finished(tmp_path: Path) -> None:
-    # api.py _load_and_check: start_run() comes before loading and checking; an error after it (here
+    # api.py _load and _check: start_run() comes before loading and checking; an error after it (here
     # a rule naming a missing column) leaves crm_runs with status/exit_code/finished_at NULL forever
     import duckdb
 
