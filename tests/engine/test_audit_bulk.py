@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crmtool import audit
 from crmtool.audit import AuditWriter, line_hash, split_line, verify_log
@@ -114,3 +118,23 @@ def test_the_switch_interval_comes_back_after_the_last_sink(tmp_path: Path) -> N
         assert verify_log(tmp_path / "a.jsonl").ok and verify_log(tmp_path / "b.jsonl").ok
     finally:
         sys.setswitchinterval(before)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.text(max_size=300), max_size=40))
+def test_batch_hashes_are_sha256_of_each_body_with_its_brace(bodies: list[str]) -> None:
+    expected = [hashlib.sha256((b + "}").encode("utf-8")).hexdigest() for b in bodies]
+    array = pa.array(bodies, pa.string())
+    assert audit._hashes_polars(array).to_pylist() == expected
+    assert audit._hashes_hashlib(array).to_pylist() == expected
+
+
+def test_a_failing_hash_plugin_gives_way_to_hashlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(_bodies: object) -> object:
+        raise RuntimeError("plugin built for another polars")
+
+    monkeypatch.setattr(audit, "_hashes_polars", broken)
+    monkeypatch.setattr(audit, "_plugin_failed", [])
+    bodies = pa.array(['{"a":1', '{"é":"ü"'], pa.string())
+    assert audit.body_hashes(bodies).to_pylist() == [line_hash('{"a":1}'), line_hash('{"é":"ü"}')]
+    assert audit._plugin_failed  # and hashlib is used from then on
