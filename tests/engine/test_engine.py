@@ -53,6 +53,22 @@ def test_chained_fixes_on_distinct_values_record_each_step(ws: Workspace, tmp_pa
     assert result.rejected_rows == 2
 
 
+
+def test_changes_are_recorded_as_asked_on_both_fix_paths(ws: Workspace, tmp_path: Path) -> None:
+    # the distinct-value path (name) and the row path (country, with a where) both apply it
+    table = _table(ws, [("  ana  pérez ", "es"), ("LUIS", "Es"), (None, "fr")], ["name", "country"])
+    result = run_rules(ws.con, table, load_rules(_rules(tmp_path, RULES)),
+                       recorded_as=lambda column, value: f"'{column}:' || {value}")
+    changes = ws.con.execute(f"SELECT rule, _row, old, new FROM {CHANGES} ORDER BY rule, _row").fetchall()
+    assert changes == [
+        (0, 1, "name:  ana  pérez ", "name:ana pérez"),
+        (1, 1, "name:ana pérez", "name:Ana Pérez"), (1, 2, "name:LUIS", "name:Luis"),
+        (2, 1, "country:es", "country:ES"), (2, 2, "country:Es", "country:ES"),
+    ]
+    # the working table keeps the fixed values themselves
+    rows = ws.con.execute(f"SELECT name, country FROM {result.work_table} ORDER BY _row").fetchall()
+    assert rows == [("Ana Pérez", "ES"), ("Luis", "ES"), (None, "fr")]
+
 def test_flag_normaliser_reports_without_changing(ws: Workspace, tmp_path: Path) -> None:
     table = _table(ws, [(" a ",), ("b",)], ["name"])
     rules = _rules(tmp_path, "rules:\n  - {name: trim, kind: trim, column: name, action: flag, severity: error}\n")
