@@ -165,13 +165,15 @@ def _fix_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: s
         dist = ctx_d.table = nxt
         con.execute(f"INSERT INTO {steps_table} SELECT ?, ?, __v0, __b, __a FROM {dist} "
                     f"WHERE __b IS DISTINCT FROM __a", [index, spec.action == "fix"])
-    rows = f"FROM {ident(source)} w JOIN {steps_table} s ON {value} = s.__v0"
+    def rows(steps_sql: str) -> str:
+        return f"FROM {ident(source)} w JOIN ({steps_sql}) s ON {value} = s.__v0"
+
     # old and new are put in their recorded form once per distinct change, not once per row
-    con.execute(f"INSERT INTO {CHANGES} SELECT s.rule, w._row, ?, s.old, s.new FROM {ident(source)} w JOIN "
-                f"(SELECT rule, __v0, {recorded_as(column, 'old')} AS old, {recorded_as(column, 'new')} AS new "
-                f"FROM {steps_table} WHERE fix) s ON {value} = s.__v0", [column])
-    con.execute(f"INSERT INTO {VIOLATIONS} SELECT s.rule, w._row, ?, 'value not normalised', false {rows} "
-                f"WHERE NOT s.fix", [column])
+    recorded = (f"SELECT rule, __v0, {recorded_as(column, 'old')} AS old, {recorded_as(column, 'new')} AS new "
+                f"FROM {steps_table} WHERE fix")
+    con.execute(f"INSERT INTO {CHANGES} SELECT s.rule, w._row, ?, s.old, s.new {rows(recorded)}", [column])
+    con.execute(f"INSERT INTO {VIOLATIONS} SELECT s.rule, w._row, ?, 'value not normalised', false "
+                f"{rows(f'SELECT rule, __v0 FROM {steps_table} WHERE NOT fix')}", [column])
     changed = ctx.temp_name("fixmap")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {changed} AS SELECT __v0, {col} FROM {dist} "
                 f"WHERE {col} IS DISTINCT FROM __v0; DROP TABLE {dist}; DROP TABLE {steps_table}")
@@ -299,8 +301,8 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
     joins = " ".join(f"LEFT JOIN {m} m{n} ON {text[c]} = m{n}.__v0" for n, (c, m) in enumerate(maps.items()))
     con.execute(f"CREATE OR REPLACE TABLE {ident(work)} AS SELECT w.* "
                 f"{'REPLACE (' + ', '.join(replaced) + ')' if replaced else ''} FROM {ident(table)} w {joins}")
-    for table in maps.values():  # joined back: the memory is worth more to the steps that follow
-        con.execute(f"DROP TABLE {table}")
+    for mapped in maps.values():  # joined back: the memory is worth more to the steps that follow
+        con.execute(f"DROP TABLE {mapped}")
     lap("fix_apply")
     # fixes, phase 2: row by row where a fix reads more than its own column
     for index, spec in enumerate(ruleset.rules):
@@ -353,7 +355,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
             outcome.status = "fail" if spec.severity == "error" else "warn"
         outcome.seconds = round(timer[index], 4)
     rejected = _count(con, f"SELECT count(DISTINCT _row) FROM {VIOLATIONS} WHERE reject")
-    for table in ctx.tables.values():
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+    for cached in ctx.tables.values():
+        con.execute(f"DROP TABLE IF EXISTS {cached}")
     lap("summarise")
     return EngineResult(work, total, [outcomes[i] for i in range(len(ruleset.rules))], rejected, laps.timings)
