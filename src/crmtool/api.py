@@ -332,6 +332,9 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     mail_col, mail_join = "", ""
     if mail is not None:
         mail_col, mail_join = ", m.mailable", f" JOIN {mail.table} m ON m._row = w._row"
+    # a log that cannot be continued stops the run before any output is made
+    audit_path = audit_log or out_dir / "audit.jsonl"
+    writer = AuditWriter(audit_path, run.run_id)
     created = not out_dir.exists()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -346,8 +349,6 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     # the working copy (every row, normalised) has served: the kept rows are in the staging table,
     # the rejects are written from the loaded rows; its memory goes to the audit log
     ws.con.execute(f"DROP TABLE {work}")
-    audit_path = audit_log or out_dir / "audit.jsonl"
-    writer = AuditWriter(audit_path, run.run_id)
     inputs = [file_entry(input_path, format=loaded.format, encoding=loaded.encoding, delimiter=loaded.delimiter,
                          rows=engine.rows + len(loaded.parse_rejects))]
     rule_files = [{"path": str(f), "sha256": file_sha256(f)} for f in ruleset.files]

@@ -29,6 +29,7 @@ import hashlib
 import itertools
 import json
 import os
+import queue
 import re
 import sys
 import threading
@@ -38,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crmtool.errors import InputError
+from crmtool.errors import InputError, UsageError
 from crmtool.io.appender import DirectAppender
 
 if TYPE_CHECKING:
@@ -126,13 +127,21 @@ class _Digest:
         return hashlib.sha256("".join(blocks).encode("ascii")).hexdigest()
 
 
+@contextlib.contextmanager
+def _log_errors(path: Path) -> Iterator[None]:
+    """A log that cannot be read, created or written (a folder, no permission, a full disk)
+    stops the run with a message naming it, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise UsageError(f"cannot write the audit log {path} ({exc.strerror or exc})",
+                         "give --audit-log a writable file, not a folder, on a disk with room") from None
+
+
 class _Stage:
     """One worker thread fed through a bounded queue; its first failure is kept for the caller."""
 
     def __init__(self, name: str, work: Callable[[Any], None], depth: int) -> None:
-        import queue
-        import threading
-
         self._work = work
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None
@@ -155,8 +164,6 @@ class _Stage:
 
     def offer(self, item: Any) -> None:
         """Queue ``item`` unless the queue is full (the work asked for is already pending)."""
-        import queue
-
         with contextlib.suppress(queue.Full):
             self.queue.put_nowait(item)
 
@@ -272,7 +279,8 @@ class AuditWriter:
         self.run_id = run_id
         self.count = 0
         try:
-            last = _last_line(path)
+            with _log_errors(path):
+                last = _last_line(path)
         except UnicodeDecodeError:
             last = "\ufffd"  # not UTF-8: refused below like any foreign last line
         if last is None:
@@ -339,7 +347,8 @@ class AuditWriter:
         """
         self.flush()
         if self._sink is None:
-            self._sink = _LineSink(self.path, self.prev, self._digest)
+            with _log_errors(self.path):
+                self._sink = _LineSink(self.path, self.prev, self._digest)
         run = json.dumps(self.run_id).replace("'", "''")
         # the body is built without its closing brace ('}' is added for hashing and after prev),
         # with one concat() call: a chain of || copies the growing text at every step
@@ -348,9 +357,10 @@ class AuditWriter:
         rows = 0
         reader = con.sql(f"SELECT {body} AS b FROM {table}").to_arrow_reader(BATCH_ROWS)
         try:
-            for batch in reader:
-                self._sink.put(batch.column(0))
-                rows += batch.num_rows
+            with _log_errors(self.path):
+                for batch in reader:
+                    self._sink.put(batch.column(0))
+                    rows += batch.num_rows
         except BaseException:
             self._sink.close(failed=True)
             self._sink = None
@@ -365,18 +375,20 @@ class AuditWriter:
         """Wait until the bulk lines are in the log; their last hash is the next ``prev``."""
         if self._sink is not None:
             sink, self._sink = self._sink, None
-            sink.close()
+            with _log_errors(self.path):
+                sink.close()
             self.prev = sink.prev
 
     def flush(self) -> None:
         self._settle()
         if not self._buffer:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write("\n".join(self._buffer) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        with _log_errors(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write("\n".join(self._buffer) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
         self._buffer.clear()
 
     def abort(self) -> None:

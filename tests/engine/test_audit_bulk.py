@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from crmtool import audit
 from crmtool.audit import AuditWriter, line_hash, split_line, verify_log
+from crmtool.errors import UsageError
 
 
 @pytest.fixture
@@ -93,7 +94,7 @@ def test_a_failing_writer_thread_stops_the_run(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(audit._LineSink, "_write", broken)
     con = duckdb.connect()
     writer = AuditWriter(tmp_path / "a.jsonl", "run-x")
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(UsageError, match=r"cannot write the audit log .*a\.jsonl \(No space left on device\)"):
         writer.add_query(con, "SELECT range AS i, '\"v\":' || range AS members FROM range(100)", "i")
         writer.seal()
     # the connection is usable again: no result was left open

@@ -314,6 +314,38 @@ def test_unreadable_key_file_stops_with_exit_2_before_any_output(tmp_path: Path,
     assert not out.exists()
 
 
+
+def test_an_audit_log_that_is_a_folder_stops_with_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMTOOL_KEY", "test-key-0123456789abcdef")
+    log = tmp_path / "log.jsonl"
+    log.mkdir()
+    (log / "x").write_text("x", encoding="utf-8")  # a folder with content: its size is not 0
+    out = tmp_path / "out"
+    result = _clean(out, "--audit-log", log)
+    assert result.exit_code == 2
+    assert f"cannot write the audit log {log}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_a_full_disk_while_the_log_is_written_stops_with_exit_2_and_leaves_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from crmtool.io.appender import DirectAppender
+
+    def full(self: DirectAppender, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setenv("CRMTOOL_KEY", "test-key-0123456789abcdef")
+    monkeypatch.setattr(DirectAppender, "write", full)
+    out = tmp_path / "out"
+    result = _clean(out)
+    assert result.exit_code == 2
+    assert f"cannot write the audit log {out / 'audit.jsonl'} (No space left on device)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()  # no outputs, and the log the run created is taken back
+
 # --- help ---------------------------------------------------------------------------------------
 
 def _command_paths() -> list[tuple[str, ...]]:
