@@ -89,6 +89,7 @@ class PlanContext:
 
     con: duckdb.DuckDBPyConnection
     table: str
+    #: what a kind keeps for the run under a key of its own (email_risk: its result table)
     cache: dict[tuple[Any, ...], dict[Any, Any]] = field(default_factory=dict)
     #: numbers for temp table names, shared by every context of a run (see on())
     names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -139,12 +140,8 @@ class PlanContext:
         decided = " AND ".join(f"{ident(n)} IS NOT NULL" for n in (fast or {}))
         todo_sql = f"SELECT value FROM {new}" + (f" WHERE NOT ({decided})" if fast else "")
         values = fetch_arrow(self.con, todo_sql).column(0).to_pylist()
-        if values:
-            memo = self.cache.setdefault(cache_key, {})
-            for v in values:
-                if v not in memo:
-                    memo[v] = func(v)
-            results = [memo[v] for v in values]
+        if values:  # distinct, and none mapped before: the table above is the only cache needed
+            results = [func(v) for v in values]
             arrays: dict[str, Any] = {"value": pa.array(values, pa.string())}
             for i, (col, _type) in enumerate(out):
                 arrays[col] = [r[i] for r in results]
