@@ -105,14 +105,17 @@ class PlanContext:
 
     def map_distinct(self, value_sql: str, func: Callable[[str], Any], out: list[tuple[str, str]],
                      cache_key: tuple[Any, ...], prefilter: str | None = None,
-                     fast: dict[str, str] | None = None, fast_input: str | None = None) -> str:
+                     fast: dict[str, str] | None = None, fast_input: str | None = None,
+                     settled: str | None = None) -> str:
         """Apply ``func`` once per distinct non-null value of ``value_sql`` (over alias ``t``).
 
         ``func`` returns a tuple matching ``out`` (column name, DuckDB type). ``fast`` may give,
         per output column, a SQL expression over ``v`` that decides the value without Python
         (NULL where it cannot): only values the fast path leaves undecided reach ``func``.
         ``fast_input``: SQL over ``v`` computed once per value as ``f``, for ``fast`` to read
-        (a normalised form that several output columns derive from, say).
+        (a normalised form that several output columns derive from, say). ``settled``: SQL over
+        ``v`` (and ``f``), true where the fast path's NULLs are the answer (a value certainly
+        invalid, say), so those values skip ``func`` too.
 
         Results are kept per ``cache_key`` in one table for the whole run, so rules with the
         same options, and a check after the fix of the same kind, only map values not seen
@@ -136,9 +139,10 @@ class PlanContext:
                       f"FROM {ident(self.table)} t) WHERE {where}) d ANTI JOIN {name} c ON c.value = d.v")
         if fast_input:
             values_sql = f"SELECT v, {fast_input} AS f FROM ({values_sql})"
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {new} AS SELECT v AS value, {fast_cols} FROM ({values_sql})")
-        decided = " AND ".join(f"{ident(n)} IS NOT NULL" for n in (fast or {}))
-        todo_sql = f"SELECT value FROM {new}" + (f" WHERE NOT ({decided})" if fast else "")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {new} AS SELECT v AS value, {fast_cols}, "
+                         f"coalesce({settled or 'false'}, false) AS __settled FROM ({values_sql})")
+        decided = " AND ".join(f"{ident(n)} IS NOT NULL" for n in (fast or {})) or "false"
+        todo_sql = f"SELECT value FROM {new} WHERE NOT (__settled OR ({decided}))"
         values = fetch_arrow(self.con, todo_sql).column(0).to_pylist()
         if values:  # distinct, and none mapped before: the table above is the only cache needed
             results = [func(v) for v in values]
@@ -149,7 +153,7 @@ class PlanContext:
             sets = ", ".join(f"{ident(n)} = CAST(s.{ident(n)} AS {t})" for n, t in out)
             self.con.execute(f"UPDATE {new} SET {sets} FROM __arrow_map s WHERE {new}.value = s.value")
             self.con.unregister("__arrow_map")
-        self.con.execute(f"INSERT INTO {name} SELECT * FROM {new}; DROP TABLE {new}")
+        self.con.execute(f"INSERT INTO {name} SELECT * EXCLUDE (__settled) FROM {new}; DROP TABLE {new}")
         return name
 
 

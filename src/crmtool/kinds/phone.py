@@ -37,16 +37,15 @@ class Phone(Kind):
             value, _, region = v.rpartition("|")
             return (phone_e164(value, region if len(region) == 2 else "ES"),)
 
-        fast = None
+        fast = settled = None
         if not spec.opt("region_column"):
-            # keys are 'value|REGION'; the fast path reads the value part and marks numbers
-            # certainly invalid with '' (cleared below), so they skip the library too
+            # keys are 'value|REGION'; the fast path reads the value part, and numbers certainly
+            # invalid (too short) are settled as NULL without the library
             region = spec.opt("region", "ES")
-            fast = {"e164": f"CASE WHEN {invalid_fast_sql('', region, compact='f')} THEN '' "
-                            f"ELSE {e164_fast_sql('', region, compact='f')} END"}
+            fast = {"e164": e164_fast_sql("", region, compact="f")}
+            settled = invalid_fast_sql("", region, compact="f")
         table = ctx.map_distinct(key, parse, [("e164", "VARCHAR")], ("phone",), fast=fast,
-                                 fast_input=compact_sql("left(v, -3)") if fast else None)
-        ctx.con.execute(f"UPDATE {table} SET e164 = NULL WHERE e164 = ''")
+                                 fast_input=compact_sql("left(v, -3)") if fast else None, settled=settled)
         return table, key
 
     def fix(self, ctx: PlanContext, spec: RuleSpec, column: str) -> FixPlan | None:
