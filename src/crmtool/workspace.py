@@ -55,7 +55,28 @@ CREATE TABLE IF NOT EXISTS crm_rule_results (
     rejected BIGINT NOT NULL,
     status VARCHAR NOT NULL
 );
+CREATE TABLE IF NOT EXISTS crm_outputs (
+    run_id VARCHAR NOT NULL,
+    command VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    rows BIGINT,
+    written_at TIMESTAMP NOT NULL
+);
 """
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """One file a run wrote, as registered in ``crm_outputs`` (absolute path, SHA-256 when written)."""
+
+    run_id: str
+    command: str
+    kind: str
+    path: Path
+    sha256: str
+    rows: int | None
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -205,6 +226,31 @@ class Workspace:
             [datetime.now(UTC).replace(tzinfo=None), status, exit_code,
              json.dumps(summary, sort_keys=True, default=str), run.run_id],
         )
+
+    def register_output(self, run: Run, kind: str, path: Path, rows: int | None = None) -> None:
+        """Record that ``run`` wrote ``path`` (a file of ``kind``: clean, rejects, golden, ...).
+
+        Later commands (erasure, retention, diff, the pipeline) find the files a run wrote here,
+        never by guessing from file names; the hash tells whether the file is still crmtool's.
+        """
+        from crmtool.io.readers import file_sha256
+
+        target = path.resolve()
+        self.con.execute(
+            "INSERT INTO crm_outputs VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [run.run_id, run.command, kind, str(target), file_sha256(target), rows,
+             datetime.now(UTC).replace(tzinfo=None)],
+        )
+
+    def outputs(self, *, kinds: tuple[str, ...] | None = None) -> list[OutputRecord]:
+        """Every registered output, newest registration of each path last (in run order)."""
+        sql = "SELECT run_id, command, kind, path, sha256, rows FROM crm_outputs"
+        params: list[Any] = []
+        if kinds:
+            sql += f" WHERE kind IN ({', '.join('?' for _ in kinds)})"
+            params = list(kinds)
+        rows = self.con.execute(sql + " ORDER BY written_at, run_id, path", params).fetchall()
+        return [OutputRecord(r[0], r[1], r[2], Path(r[3]), r[4], r[5]) for r in rows]
 
     def table_exists(self, name: str) -> bool:
         row = self.con.execute(
