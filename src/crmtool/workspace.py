@@ -64,6 +64,14 @@ CREATE TABLE IF NOT EXISTS crm_outputs (
     rows BIGINT,
     written_at TIMESTAMP NOT NULL
 );
+CREATE TABLE IF NOT EXISTS crm_metrics (
+    run_id VARCHAR NOT NULL,
+    step VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    dimension VARCHAR NOT NULL DEFAULT '',
+    value DOUBLE,
+    recorded_at TIMESTAMP NOT NULL
+);
 """
 
 
