@@ -9,7 +9,6 @@ interleave: the second waits up to ``lock_timeout`` seconds, then stops with
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import tempfile
@@ -28,6 +27,8 @@ if TYPE_CHECKING:
     import duckdb
 
     from crmtool.keys import KeyedHasher
+    from crmtool.status import Status
+    from crmtool.steps import Step
 
 DEFAULT_WORKSPACE = "crmtool.duckdb"
 MEMORY = ":memory:"
@@ -74,6 +75,66 @@ CREATE TABLE IF NOT EXISTS crm_metrics (
 );
 """
 
+# Schema versions. The tables above are the baseline (version 1, as the first releases made
+# them); they are created when missing on every open, so a table added there appears in any
+# workspace. A change to an existing table is a migration: appended here, never edited or
+# reordered once released. A workspace records the version it reached in crm_schema; a tool
+# opens any older workspace (migrating it) and refuses a newer one.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (1, "baseline: runs, rule results, outputs, metrics", ""),
+    (2, "runs know the pipeline run that started them",
+     "ALTER TABLE crm_runs ADD COLUMN IF NOT EXISTS parent_run_id VARCHAR"),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+_SCHEMA_TABLE = """
+CREATE TABLE IF NOT EXISTS crm_schema (
+    version INTEGER NOT NULL,
+    description VARCHAR NOT NULL,
+    tool_version VARCHAR NOT NULL,
+    applied_at TIMESTAMP NOT NULL
+);
+"""
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version a workspace reached (0 for one made before versions were recorded)."""
+    row = con.execute("SELECT max(version) FROM crm_schema").fetchall()[0]
+    return int(row[0] or 0)
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: str) -> list[int]:
+    """Bring a workspace to :data:`SCHEMA_VERSION`; return the versions applied.
+
+    Each migration runs in its own transaction with its crm_schema row, so an interrupted
+    upgrade resumes where it stopped. A workspace from a newer crmtool is refused (exit 2):
+    this tool cannot know what its tables mean.
+    """
+    con.execute(_SCHEMA_TABLE)
+    current = schema_version(con)
+    if current > SCHEMA_VERSION:
+        raise InputError(
+            f"workspace {path} has schema version {current}, newer than this crmtool {__version__} knows "
+            f"({SCHEMA_VERSION})",
+            "upgrade crmtool, or use another --workspace",
+        )
+    applied = []
+    for version, description, sql in MIGRATIONS:
+        if version <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if sql:
+                con.execute(sql)
+            con.execute("INSERT INTO crm_schema VALUES (?, ?, ?, ?)",
+                        [version, description, __version__, datetime.now(UTC).replace(tzinfo=None)])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied
+
 
 @dataclass(frozen=True)
 class OutputRecord:
@@ -101,6 +162,12 @@ class Run:
     command: str
     started_at: datetime
     timings: dict[str, float] = field(default_factory=dict)
+    step: Step = field(init=False)
+
+    def __post_init__(self) -> None:
+        from crmtool.steps import Step
+
+        self.step = Step(self.command)
 
     @contextmanager
     def timed(self, step: str) -> Iterator[None]:
@@ -129,6 +196,8 @@ class Workspace:
         self._lock: Any = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._hasher: KeyedHasher | None = None
+        # set by the pipeline while it runs its steps: each step's run points to the pipeline run
+        self.parent_run_id: str | None = None
 
     @property
     def in_memory(self) -> bool:
@@ -190,7 +259,12 @@ class Workspace:
                 raise UsageError(f"CRMTOOL_MEMORY_LIMIT={self.memory_limit!r} is not a memory size",
                                  "use a value such as 1.5GB or 800MB") from None
             self._con.execute("SET preserve_insertion_order = true")
-        self._con.execute(_SCHEMA)
+        try:
+            self._con.execute(_SCHEMA)
+            migrate(self._con, self.path)
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def close(self) -> None:
@@ -223,30 +297,31 @@ class Workspace:
     def start_run(self, command: str) -> Run:
         run = Run(new_run_id(), command, datetime.now(UTC))
         self.con.execute(
-            "INSERT INTO crm_runs (run_id, command, started_at, tool_version) VALUES (?, ?, ?, ?)",
-            [run.run_id, command, run.started_at.replace(tzinfo=None), __version__],
+            "INSERT INTO crm_runs (run_id, command, started_at, tool_version, parent_run_id) VALUES (?, ?, ?, ?, ?)",
+            [run.run_id, command, run.started_at.replace(tzinfo=None), __version__, self.parent_run_id],
         )
         return run
 
-    def finish_run(self, run: Run, status: str, exit_code: int, summary: dict[str, Any]) -> None:
-        self.con.execute(
-            "UPDATE crm_runs SET finished_at = ?, status = ?, exit_code = ?, summary = ? WHERE run_id = ?",
-            [datetime.now(UTC).replace(tzinfo=None), status, exit_code,
-             json.dumps(summary, sort_keys=True, default=str), run.run_id],
-        )
+    def finish_run(self, run: Run, status: Status | str, exit_code: int, summary: dict[str, Any]) -> None:
+        """Record the end of a run: its row, the metrics and outputs its step gathered (see crmtool.steps)."""
+        from crmtool.steps import record
 
-    def register_output(self, run: Run, kind: str, path: Path, rows: int | None = None) -> None:
+        record(self, run, status, exit_code, summary)
+
+    def register_output(self, run: Run, kind: str, path: Path, rows: int | None = None, *,
+                        sha256: str | None = None) -> None:
         """Record that ``run`` wrote ``path`` (a file of ``kind``: clean, rejects, golden, ...).
 
         Later commands (erasure, retention, diff, the pipeline) find the files a run wrote here,
         never by guessing from file names; the hash tells whether the file is still crmtool's.
+        ``sha256`` skips hashing the file again when the caller has just hashed it.
         """
         from crmtool.io.readers import file_sha256
 
         target = path.resolve()
         self.con.execute(
             "INSERT INTO crm_outputs VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [run.run_id, run.command, kind, str(target), file_sha256(target), rows,
+            [run.run_id, run.command, kind, str(target), sha256 or file_sha256(target), rows,
              datetime.now(UTC).replace(tzinfo=None)],
         )
 
