@@ -112,6 +112,19 @@ def _record_outcomes(ws: Workspace, run: Run, dataset: str, engine: EngineResult
         ws.con.executemany("INSERT INTO crm_rule_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
+def _record_metrics(run: Run, engine: EngineResult, counts: dict[str, Any]) -> None:
+    """The step's metrics: row counts, reject rate, mailable share, and per rule its failures
+    and validity (share of checked rows that passed)."""
+    step = run.step
+    step.counts({k: v for k, v in counts.items()})
+    step.share("reject_rate", counts.get("rejected"), counts.get("rows_in"))
+    if "mailable" in counts:
+        step.share("mailable_share", counts["mailable"], counts.get("rows_out"))
+    for o in engine.outcomes:
+        step.metric("rule_failed", o.failed, o.spec.name)
+        step.metric("rule_validity", 1 - o.failed / o.checked if o.checked else None, o.spec.name)
+
+
 def validate(ws: Workspace, input_path: Path, rules: list[Path], *, progress: Progress | None = None) -> CheckReport:
     """Run the rules without writing anything; ``report.failed`` tells whether an error rule failed."""
     ruleset = load_rules(rules)  # configuration errors stop us before any data is read
@@ -120,6 +133,9 @@ def validate(ws: Workspace, input_path: Path, rules: list[Path], *, progress: Pr
         loaded = _load(ws, run, ruleset, input_path, progress)
         engine = _check(ws, run, ruleset, loaded, progress)
     report = CheckReport(run.run_id, loaded, engine, ruleset)
+    run.step.input(input_path, engine.rows + len(loaded.parse_rejects))
+    _record_metrics(run, engine, {"rows_in": engine.rows + len(loaded.parse_rejects), "rows_read": engine.rows,
+                                  "parse_rejects": len(loaded.parse_rejects)})
     ws.finish_run(run, "fail" if report.failed else "pass", 1 if report.failed else 0, report.as_dict())
     return report
 
@@ -431,6 +447,11 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
         "timings_seconds": run.timings,
         "status": status,
     }
+    run.step.input(input_path, inputs[0]["rows"], sha256=inputs[0]["sha256"])
+    for kind, entry in zip([*data_outputs], body["outputs"], strict=True):
+        run.step.output(kind, Path(entry["path"]), entry.get("rows"), sha256=entry["sha256"])
+    _record_metrics(run, engine, counts)
+    body.update(run.step.manifest())
     result.manifest = write_manifest(outputs["manifest"], body)
     result.key_created = hasher.source if hasher.created else None
     ws.finish_run(run, status, 1 if engine.failed else 0, {"counts": counts, "outputs": body["outputs"]})

@@ -65,18 +65,19 @@ class Step:
     metrics: list[Metric] = field(default_factory=list)
     status: Status | None = None
 
-    def input(self, path: Path, rows: int | None = None) -> None:
+    def input(self, path: Path, rows: int | None = None, *, sha256: str | None = None) -> None:
+        """A file this step read (``sha256`` when the caller hashed it already)."""
         from crmtool.io.readers import file_sha256
 
         target = Path(path).resolve()
-        self.inputs.append(StepFile(str(target), file_sha256(target), rows=rows))
+        self.inputs.append(StepFile(str(target), sha256 or file_sha256(target), rows=rows))
 
-    def output(self, kind: str, path: Path, rows: int | None = None) -> None:
+    def output(self, kind: str, path: Path, rows: int | None = None, *, sha256: str | None = None) -> None:
         """A file this step wrote; registered in ``crm_outputs`` when the run is recorded."""
         from crmtool.io.readers import file_sha256
 
         target = Path(path).resolve()
-        self.outputs.append(StepFile(str(target), file_sha256(target), kind, rows))
+        self.outputs.append(StepFile(str(target), sha256 or file_sha256(target), kind, rows))
 
     def metric(self, name: str, value: float | int | None, dimension: str = "") -> None:
         self.metrics.append(Metric(name, None if value is None else float(value), str(dimension)))

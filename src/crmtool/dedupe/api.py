@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from crmtool.rulefile import RuleSet
+    from crmtool.steps import Step
     from crmtool.workspace import Workspace
 
 PREP, PAIRS, MODEL, RECORDS, GOLDEN = (
@@ -408,8 +409,26 @@ def dedupe(
         "__dd_keep",
     ):
         con.execute(f"DROP TABLE IF EXISTS {t}")
+    _record_metrics(run.step, result)
     ws.finish_run(run, "pass", 0, result.as_dict())
     return result
+
+
+def _record_metrics(step: Step, result: DedupeResult) -> None:
+    """Rows, pairs, clusters, merges, the duplicate rate (records that a golden record replaces,
+    over all records) and the files written."""
+    c = result.clusters
+    step.metric("rows_in", result.rows)
+    step.metric("candidate_pairs", result.candidate_pairs)
+    step.metric("duplicate_clusters", c.multi)
+    step.metric("records_in_duplicate_clusters", c.records_in_multi)
+    step.metric("largest_cluster", c.largest)
+    step.metric("merges", result.merges)
+    step.metric("review_pairs", result.review_pairs)
+    step.share("duplicate_rate", c.records_in_multi - c.multi, result.rows)
+    for kind, path in result.outputs.items():
+        if Path(path).is_file():
+            step.output(kind, Path(path))
 
 
 def _audit(ws: Workspace, spec: DedupeSpec, result: DedupeResult, path: Path) -> str:

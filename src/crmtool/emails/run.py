@@ -15,6 +15,7 @@ from crmtool.emails.classify import REASONS, ClassifyOptions, classify_values, r
 from crmtool.errors import InputError
 
 if TYPE_CHECKING:
+    from crmtool.steps import Step
     from crmtool.workspace import Workspace
 
 STATUSES = ("valid", "risky", "unknown", "invalid")
@@ -151,5 +152,25 @@ def classify_file(
     except Exception:
         ws.finish_run(run, "error", 2, {})
         raise
+    _record_metrics(run.step, report, path, target)
     ws.finish_run(run, "ok", 0, {k: v for k, v in report.as_dict().items() if k not in ("input", "output")})
     return report
+
+
+def _record_metrics(step: Step, report: EmailsReport, path: Path, target: Path | None) -> None:
+    """Status mix (rows and share per status), bounce rate, and the input and output files."""
+    step.input(path, report.rows)
+    if target is not None:
+        step.output("emails", target, report.addresses)
+    step.metric("rows_in", report.rows)
+    step.metric("rows_without_address", report.missing)
+    step.metric("addresses", report.addresses)
+    step.metric("domains", report.domains)
+    with_address = report.rows - report.missing
+    for status, n in report.by_status.items():
+        step.metric("email_status_rows", n["rows"], status)
+        step.share("email_status_share", n["rows"], with_address, status)
+    for reason, n in report.by_reason.items():
+        step.metric("email_reason_rows", n["rows"], reason)
+    bounced = sum(n["rows"] for r, n in report.by_reason.items() if "bounced" in r)
+    step.share("bounce_rate", bounced, with_address)

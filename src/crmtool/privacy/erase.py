@@ -673,6 +673,9 @@ def erase(
     result.manifest_path = str(manifest_path)
     if not ws.in_memory:
         con.execute("CHECKPOINT")
+    for p in sorted(rewritten):
+        run.step.output("rewritten", Path(p))
+    run.step.counts(counts)
     ws.finish_run(
         run,
         "pass",

@@ -187,12 +187,30 @@ class RetentionResult:
 
 
 def _clean_output_for(ws: Workspace, dataset: str) -> Path | None:
-    from crmtool.privacy.erase import latest_clean_outputs
+    """The cleaned export of ``dataset`` the newest run wrote (and that is still as it wrote it).
 
-    for path in latest_clean_outputs(ws):
-        stem = path.name.split(".")[0]
-        if re.sub(r"[^0-9a-zA-Z]+", "_", stem).strip("_").lower() == dataset and ".clean." in path.name:
-            return path
+    Several day folders may hold a cleaned export of the same dataset; the workspace's cleaned
+    table is the one the latest run made, so that run's file gets the new version, never an
+    older day's file that happens to sort first.
+    """
+    from crmtool.privacy.erase import OUTPUT_COMMANDS, latest_clean_outputs
+
+    intact = set(latest_clean_outputs(ws))
+    marks = ", ".join(f"'{c}'" for c in OUTPUT_COMMANDS)
+    rows = ws.con.execute(
+        f"SELECT summary FROM crm_runs WHERE command IN ({marks}) AND summary IS NOT NULL "
+        "ORDER BY started_at DESC, run_id DESC"
+    ).fetchall()
+    for (summary,) in rows:
+        try:
+            paths = [Path(out["path"]).resolve() for out in json.loads(summary).get("outputs", [])]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        for path in paths:
+            stem = path.name.split(".")[0]
+            if (path in intact and ".clean." in path.name
+                    and re.sub(r"[^0-9a-zA-Z]+", "_", stem).strip("_").lower() == dataset):
+                return path
     return None
 
 
@@ -363,8 +381,8 @@ def apply_retention(
                 }
             )
         con.execute("DROP TABLE IF EXISTS __retention_rows")
-    for i in range(len(specs)):
-        con.execute(f"DROP TABLE IF EXISTS __retention_activity_{i}")
+        # the new version replaces the file the workspace's cleaned table was last written to
+        # (each table's own, and only once per table)
         target = _clean_output_for(ws, ds)
         if changed and target is not None:
             cols = ", ".join(ident(c) for c, _t in table_columns(con, table) if c != "_row")
@@ -372,6 +390,8 @@ def apply_retention(
             write_query(con, f"SELECT {cols} FROM {ident(table)} ORDER BY _row", target, fmt)
             written.append(target)
             writer.add({"type": "retention_output", "path": str(target), "sha256": file_entry(target)["sha256"]})
+    for i in range(len(specs)):
+        con.execute(f"DROP TABLE IF EXISTS __retention_activity_{i}")
     result.outputs = [str(p) for p in written]
     result.audit_path = str(audit_path)
     result.audit_head = writer.seal({"counts": {r["rule"] + ":" + r["dataset"]: r["rows"] for r in result.rules}})

@@ -230,5 +230,9 @@ def import_suppressions(ws: Workspace, path: Path, kind: str, *, source: str | N
         int(total) - int(usable),
         len(loaded.parse_rejects),
     )
+    run.step.input(path, loaded.rows)
+    run.step.counts(result.as_dict())
+    run.step.metric("suppressed", con.execute("SELECT count(DISTINCT (channel, token)) FROM privacy_suppressions"
+                                              ).fetchall()[0][0])
     ws.finish_run(run, "pass", 0, {**result.as_dict(), "key_fingerprint": hasher.fingerprint})
     return result

@@ -35,6 +35,7 @@ from crmtool.segments.features import (
 from crmtool.segments.membership import DiffResult, SegmentCounts
 from crmtool.segments.protection import build_exclusions
 from crmtool.segments.spec import SegmentsSpec, load_segments
+from crmtool.steps import Step
 from crmtool.workspace import Workspace
 
 INPUT_TABLES = ("seg_in_customers", "seg_in_orders", "seg_in_events")
@@ -317,11 +318,13 @@ def segment(
         write_text_atomic(outputs["summary"], json.dumps(body, indent=2, sort_keys=True, default=str) + "\n")
         read = [p for p in (customers, orders or spec.orders.path, events or spec.events.path) if p]
         wrote = [p for k, p in outputs.items()]
+        wrote_entries = [file_entry(p) for p in wrote]
+        _record_metrics(run.step, result, read, dict(zip(outputs, wrote_entries, strict=True)))
         outputs["manifest"] = out_dir / "segments.manifest.json"
         write_manifest(outputs["manifest"], {
             "run_id": run.run_id, "command": "segment", "as_of": as_of.isoformat(),
             "read": [file_entry(p) for p in [*read, Path(spec.file)] if p.exists()],
-            "wrote": [file_entry(p) for p in wrote],
+            "wrote": wrote_entries, **run.step.manifest(),
         })
         ws.finish_run(
             run, "ok", 0, {"segments": len(rows), "customers": stats.customers, "as_of": str(as_of)}
@@ -332,6 +335,27 @@ def segment(
         raise
     finally:
         _drop_inputs(ws)
+
+
+def _record_metrics(step: Step, result: SegmentResult, read: list[Path],
+                    wrote: dict[str, dict[str, Any]]) -> None:
+    """Customers, and per segment its size, share, holdout, sends and entered/exited."""
+    for p in read:
+        if Path(p).is_file():
+            step.input(Path(p))
+    for kind, entry in wrote.items():
+        step.output(kind.split(":")[0], Path(entry["path"]), sha256=entry["sha256"])
+    step.metric("customers", result.customers)
+    for c in result.segments:
+        step.metric("segment_size", c.members, c.name)
+        step.metric("segment_share", c.share, c.name)
+        step.metric("holdout_size", c.holdout, c.name)
+        step.metric("segment_send", c.send, c.name)
+        step.metric("segment_excluded", c.excluded, c.name)
+        if c.entered is not None:
+            step.metric("segment_entered", c.entered, c.name)
+            step.metric("segment_exited", c.exited, c.name)
+    step.counts({"excluded_customers": result.excluded_customers})
 
 
 def preview(

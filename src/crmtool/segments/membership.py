@@ -267,7 +267,8 @@ def list_runs(con: duckdb.DuckDBPyConnection) -> list[tuple[str, date, int]]:
     ensure_history(con)
     rows = con.execute(
         "SELECT r.run_id, r.as_of, count(m.customer_id) FROM segments_runs r LEFT JOIN "
-        "segments_membership m USING (run_id) GROUP BY ALL ORDER BY r.recorded_at, r.run_id"
+        "segments_membership m USING (run_id) GROUP BY r.run_id, r.as_of, r.recorded_at "
+        "ORDER BY r.recorded_at, r.run_id"
     ).fetchall()
     return [(str(a), b, int(c)) for a, b, c in rows]
 
