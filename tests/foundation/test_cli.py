@@ -184,7 +184,8 @@ def _mask_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
         m[key] = MASK
     m["audit"]["head_sha256"] = MASK
     m["audit"]["path"] = Path(m["audit"]["path"]).name
-    for entry in (*m["inputs"], *m["outputs"], *m["rule_files"]):
+    step = m.get("step", {})
+    for entry in (*m["inputs"], *m["outputs"], *m["rule_files"], *step.get("inputs", ()), *step.get("outputs", ())):
         entry["path"] = Path(entry["path"]).name
     for rule in m["rules"]:
         rule["source"] = Path(rule["source"]).name

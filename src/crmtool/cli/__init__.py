@@ -9,7 +9,17 @@ from __future__ import annotations
 import typer
 
 from crmtool import __version__
-from crmtool.cli import audit_cmd, core_cmd, dedupe_cmd, emails_cmd, privacy_cmd, rules_cmd, segments_cmd
+from crmtool.cli import (
+    audit_cmd,
+    core_cmd,
+    dedupe_cmd,
+    emails_cmd,
+    kpis_cmd,
+    privacy_cmd,
+    rules_cmd,
+    run_cmd,
+    segments_cmd,
+)
 
 app = typer.Typer(
     name="crmtool",
@@ -33,7 +43,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """Keep a customer database clean, lawful and segmented."""
 
 
-for module in (core_cmd, rules_cmd, audit_cmd, emails_cmd, dedupe_cmd, privacy_cmd, segments_cmd):
+for module in (core_cmd, rules_cmd, audit_cmd, emails_cmd, dedupe_cmd, privacy_cmd, segments_cmd, run_cmd, kpis_cmd):
     module.register(app)
 
 

@@ -1,0 +1,102 @@
+"""The built-in step kinds: each calls the library function its command calls.
+
+``kpis`` is here too; ``diff`` and ``report`` plug in with one :func:`register` call each where
+they live.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from crmtool.pipeline.registry import StepContext, StepKind, StepOutcome, register
+from crmtool.status import Status
+
+
+def _clean(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
+    from crmtool.api import clean
+
+    result = clean(ctx.ws, p["input"], [p["rules"]], ctx.folder, fmt=p.get("format"),
+                   audit_log=ctx.audit_log, progress=ctx.progress)
+    c = result.manifest["counts"]
+    return StepOutcome(Status.FAIL if result.failed else Status.PASS, result.run_id, dict(result.outputs),
+                       {k: c[k] for k in ("rows_in", "rows_out", "rejected") if k in c})
+
+
+def _emails(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
+    from crmtool.emails.run import classify_file
+
+    report = classify_file(ctx.ws, p["input"], column=p.get("column", "email"), out_dir=ctx.folder,
+                           fmt=p.get("format"))
+    outputs = {"emails": Path(report.output)} if report.output else {}
+    invalid = report.by_status.get("invalid", {}).get("rows", 0)
+    return StepOutcome(Status.PASS, report.run_id, outputs, {"addresses": report.addresses, "invalid_rows": invalid})
+
+
+def _dedupe(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
+    from crmtool.dedupe.api import dedupe_file
+
+    result = dedupe_file(ctx.ws, p["input"], [p["rules"]], ctx.folder, audit_log=ctx.audit_log,
+                         progress=ctx.progress)
+    return StepOutcome(Status.PASS, result.run_id, dict(result.outputs),
+                       {"duplicate_clusters": result.clusters.multi, "merges": result.merges})
+
+
+def _suppress(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
+    from crmtool.privacy.suppress import import_suppressions
+
+    result = import_suppressions(ctx.ws, p["input"], p.get("kind", "unsubscribe"), source=p.get("source"))
+    return StepOutcome(Status.PASS, result.run_id, {}, {"suppressions_added": sum(result.added.values())})
+
+
+def _segment(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
+    from crmtool.segments.api import segment
+
+    result = segment(ctx.ws, p["input"], p["segments"], out_dir=ctx.folder, orders=p.get("orders"),
+                     events=p.get("events"), as_of=ctx.day, fmt=p.get("format"), progress=ctx.progress)
+    return StepOutcome(Status.PASS, result.run_id, dict(result.outputs),
+                       {"customers": result.customers, "segments": len(result.segments)})
+
+
+def _export(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
+    from crmtool.privacy.export import export
+
+    target = ctx.folder / str(p.get("file") or f"export.{p.get('format') or 'csv'}")
+    if target.resolve().parent != ctx.folder.resolve():
+        from crmtool.errors import UsageError
+
+        raise UsageError(f"export file {p.get('file')!r} must be a plain file name (it goes to the run folder)")
+    result = export(ctx.ws, p["input"], p["policy"], target, fmt=p.get("format"), as_of=ctx.day)
+    return StepOutcome(Status.PASS, result.run_id, {"export": result.output, "manifest": result.manifest},
+                       {"exported_rows": result.rows})
+
+
+def _kpis(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
+    from crmtool.io.writers import write_text_atomic
+    from crmtool.kpis import evaluate_kpis, load_kpis, to_json
+
+    spec = load_kpis(p["kpis"])
+    report = evaluate_kpis(ctx.ws, spec, since_days=int(p.get("since_days", 90)), by=str(p.get("by", "day")))
+    target = ctx.folder / "kpis.json"
+    write_text_atomic(target, to_json(report))
+    failing = [k.name for k in report.kpis if k.status is Status.FAIL]
+    return StepOutcome(report.status, None, {"kpis": target},
+                       {"kpis": len(report.kpis), "kpis_failing": len(failing)},
+                       ("KPIs off target or anomalous: " + ", ".join(failing)) if failing else "")
+
+
+register(StepKind("clean", {"input": "input", "rules": "path", "format": "text"}, ("input", "rules"), _clean,
+                  "apply the rules; writes the clean and rejects files (and dedupe outputs)"))
+register(StepKind("emails", {"input": "input", "column": "text", "format": "text"}, ("input",), _emails,
+                  "classify every distinct address"))
+register(StepKind("dedupe", {"input": "input", "rules": "path"}, ("input", "rules"), _dedupe,
+                  "clusters, golden records and pairs to review"))
+register(StepKind("suppress", {"input": "input", "kind": "text", "source": "text"}, ("input",), _suppress,
+                  "import a suppression list (unsubscribes, complaints)"))
+register(StepKind("segment", {"input": "input", "segments": "path", "orders": "input", "events": "input",
+                              "format": "text"}, ("input", "segments"), _segment,
+                  "segments, holdouts and memberships as of the run's date"))
+register(StepKind("export", {"input": "input", "policy": "path", "file": "text", "format": "text"},
+                  ("input", "policy"), _export, "an export for a team, following a policy"))
+register(StepKind("kpis", {"kpis": "path", "since_days": "integer", "by": "text"}, ("kpis",), _kpis,
+                  "KPIs against their targets and history; fails when one is off"))
