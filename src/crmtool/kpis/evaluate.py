@@ -149,12 +149,13 @@ def evaluate_kpis(ws: Workspace, spec: KpiFile, *, since_days: int = 90, by: str
         SELECT coalesce(r.parent_run_id, r.run_id) AS g, r.started_at AS t, m.step, m.name, m.dimension, m.value,
                r.run_id, r.command, r.status
         FROM crm_metrics m JOIN crm_runs r USING (run_id)
-        WHERE r.started_at >= ? AND r.status IN ('pass', 'warn', 'fail')""", [start.replace(tzinfo=None)])
+        WHERE r.started_at >= ? AND r.started_at <= ? AND r.status IN ('pass', 'warn', 'fail')""",
+                [start.replace(tzinfo=None), now.replace(tzinfo=None)])
     try:
         results = []
         for k in spec.kpis:
             history = _series(ws, k, start, by)
-            shown = [(d, v) for d, v in history if d >= since.date() - timedelta(days=PERIODS[by] - 1)]
+            shown = [(d, v) for d, v in history if d + timedelta(days=PERIODS[by] - 1) > since.date()]
             latest = next((v for _d, v in reversed(history) if v is not None), None)
             result = KpiResult(k, shown, latest, Status.PASS)
             _check(result, history)
