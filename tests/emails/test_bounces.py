@@ -57,7 +57,7 @@ def test_no_address_in_clear(ws: Workspace) -> None:
     dump = str(ws.con.execute("SELECT * FROM email_bounces").fetchall())
     assert "hard1" not in dump and "@" not in dump
     assert ws.con.execute("SELECT count(DISTINCT token) FROM email_bounces").fetchone() == (2,)
-    assert ws.con.execute("SELECT command, status FROM crm_runs").fetchall() == [("bounces import", "ok")]
+    assert ws.con.execute("SELECT command, status FROM crm_runs").fetchall() == [("bounces import", "pass")]
 
 
 def test_reimport_adds_nothing_but_history_grows(ws: Workspace) -> None:
