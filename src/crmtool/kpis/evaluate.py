@@ -122,7 +122,7 @@ def _check(result: KpiResult, history: list[tuple[date, float | None]]) -> None:
         else:
             xs = [v for _d, v in train]
             med = statistics.median(xs)
-            spread = a.k * MAD_SCALE * statistics.median(abs(x - med) for x in xs)
+            spread = max(a.k * MAD_SCALE * statistics.median(abs(x - med) for x in xs), a.tolerance * abs(med))
             result.expected = (round(med - spread, 6), round(med + spread, 6))
             result.anomalies = [d for d, v in detect if not (med - spread - 1e-12 <= v <= med + spread + 1e-12)]
     if result.latest is None:

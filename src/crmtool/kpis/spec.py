@@ -59,7 +59,8 @@ def kpis_schema() -> dict[str, Any]:
                         "properties": {"train": {"type": "integer", "minimum": 3, "maximum": 3650},
                                        "detect": {"type": "integer", "minimum": 1, "maximum": 365},
                                        "k": {"type": "number", "exclusiveMinimum": 0},
-                                       "min_train": {"type": "integer", "minimum": 3}}}]},
+                                       "min_train": {"type": "integer", "minimum": 3},
+                                       "tolerance": {"type": "number", "minimum": 0}}}]},
                 },
             }},
         },
@@ -78,12 +79,13 @@ class MetricRef:
 
 @dataclass(frozen=True)
 class Anomaly:
-    """median ± k·MAD (scaled) of the ``train`` periods before the last ``detect`` ones."""
+    """median ± max(k·1.4826·MAD, tolerance·|median|) of the ``train`` periods before the last ``detect`` ones."""
 
     train: int = 28
     detect: int = 1
     k: float = 3.0
     min_train: int = 7
+    tolerance: float = 0.01  # the range is at least ± this share of the median (a flat history)
 
 
 @dataclass(frozen=True)
