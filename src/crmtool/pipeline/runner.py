@@ -143,6 +143,10 @@ def run_pipeline(spec: PipelineSpec, day: date, *, workspace: str | None = None,
             result.status, result.exit_code = Status.ABORTED, 130
             _finish(ws, run, spec, result, out)
             raise
+        except Exception:  # a bug in a step: the run is still recorded as ended, latest stays
+            result.status, result.exit_code = Status.ERROR, 2
+            _finish(ws, run, spec, result, out)
+            raise
         if result.status in (Status.PASS, Status.WARN):
             publish_latest(out, run.run_id)
             result.published = True
