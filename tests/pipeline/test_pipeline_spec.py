@@ -8,6 +8,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crmtool.errors import ConfigError
 from crmtool.pipeline import load_pipeline
@@ -102,3 +104,21 @@ def test_duplicate_step_names_and_placeholders(tmp_path: Path) -> None:
     text = str(err.value)
     assert "step name 'emails' is used twice" in text
     assert "the only placeholder a path may hold is {date}" in text
+
+
+SEGMENTS = ["..", ".", "a", "b", "{date}", "x-{date}.csv"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=6))
+def test_any_relative_path_either_stays_inside_or_is_refused(tmp_path: Path, parts: list[str]) -> None:
+    root = tmp_path / "root"
+    value = "/".join(parts)
+    path = _write(root / "p", f"version: 1\nsteps:\n  - step: emails\n    input: '{value}'\n")
+    try:
+        spec = load_pipeline(path, root=root)
+    except ConfigError as exc:
+        assert "leads outside" in str(exc)
+        return
+    resolved = spec.input_path(value, date(2026, 11, 1), "emails.input")
+    assert resolved.is_relative_to(root.resolve())

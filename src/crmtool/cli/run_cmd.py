@@ -48,9 +48,10 @@ def run(
 ) -> None:
     """Run a pipeline for cron: steps into out/runs/<run_id>/, 'latest' published only when every step passed.
 
-    Exit 0 all steps passed, 1 a step's checks failed (or a KPI is off), 2 configuration or input
-    error, 3 workspace busy, 130 interrupted. The log file ends with one line: run id, status, counts.
-    """
+    Exit 0 all steps passed, 1 a step's checks failed (or a KPI is off), 2 configuration or input error, 3 workspace busy, 130 interrupted.
+
+    The log file ends with one line: run id, status, key counts.
+    """  # noqa: E501 - typer keeps the docstring's line breaks
     from crmtool.pipeline import load_pipeline, plan_pipeline, run_pipeline
     from crmtool.pipeline.spec import pipeline_schema
 
