@@ -144,6 +144,12 @@ def test_cli_formats_and_exit_codes(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["kpis", "--kpis", str(path), "-w", str(db)])
     assert r.exit_code == 1
     assert "FAIL (off target, anomaly)" in r.stdout
+    with Workspace(db) as ws:  # each kpis run is a recorded step; its KPI values are metrics
+        runs = ws.con.execute("SELECT status FROM crm_runs WHERE command = 'kpis' ORDER BY started_at").fetchall()
+        value = ws.con.execute("SELECT value FROM crm_metrics WHERE step = 'kpis' AND name = 'kpi_value' "
+                               "AND dimension = 'reject_rate' ORDER BY recorded_at DESC LIMIT 1").fetchall()
+    assert runs == [("pass",), ("pass",), ("pass",), ("fail",)]
+    assert value == [(0.3,)]
 
 
 def test_sparkline() -> None:

@@ -42,7 +42,7 @@ def kpis(
     log_file: LogFileOpt = None,
 ) -> None:
     """Each KPI's series with a trend sparkline and its status; exit 1 when a target is missed or an anomaly fires."""
-    from crmtool.kpis import evaluate_kpis, kpis_schema, load_kpis, parse_since, to_csv, to_json, to_text
+    from crmtool.kpis import kpis_schema, load_kpis, parse_since, run_kpis, to_csv, to_json, to_text
     from crmtool.workspace import open_workspace
 
     ui = Ui(quiet, log_file)
@@ -54,9 +54,9 @@ def kpis(
         days = parse_since(since)
         spec = load_kpis(kpis_file)
         with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
-            report = evaluate_kpis(ws, spec, since_days=days, by=by.value)
+            report = run_kpis(ws, spec, since_days=days, by=by.value)
         failing = sum(1 for k in report.kpis if k.status.value == "fail")
-        ui.counts = {"kpis": len(report.kpis), "failing": failing}
+        ui.run_id, ui.counts = report.run_id, {"kpis": len(report.kpis), "failing": failing}
         if fmt is KpiFormat.json:
             emit(ui, to_json(report))
         elif fmt is KpiFormat.csv:

@@ -59,6 +59,7 @@ class KpiReport:
     since: date
     by: str
     kpis: list[KpiResult]
+    run_id: str | None = None
 
     @property
     def status(self) -> Status:
@@ -67,7 +68,7 @@ class KpiReport:
         return Status.WARN if any(k.status is Status.WARN for k in self.kpis) else Status.PASS
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kpis_file": self.file, "since": self.since.isoformat(), "by": self.by,
+        return {"run_id": self.run_id, "kpis_file": self.file, "since": self.since.isoformat(), "by": self.by,
                 "status": self.status.value, "kpis": [k.as_dict() for k in self.kpis]}
 
 
@@ -163,3 +164,20 @@ def evaluate_kpis(ws: Workspace, spec: KpiFile, *, since_days: int = 90, by: str
     finally:
         con.execute("DROP TABLE IF EXISTS __kpi_m")
     return KpiReport(str(spec.file), since.date(), by, results)
+
+
+def run_kpis(ws: Workspace, spec: KpiFile, *, since_days: int = 90, by: str = "day") -> KpiReport:
+    """:func:`evaluate_kpis` as a recorded step (``kpis`` in ``crm_runs``): each KPI's latest value
+    becomes a metric (``kpi_value``, the KPI's name as dimension), so the report reads them too."""
+    run = ws.start_run("kpis")
+    report = evaluate_kpis(ws, spec, since_days=since_days, by=by)
+    run.step.input(spec.file)
+    run.step.metric("kpis", len(report.kpis))
+    run.step.metric("kpis_failing", sum(1 for k in report.kpis if k.status is Status.FAIL))
+    for k in report.kpis:
+        run.step.metric("kpi_value", k.latest, k.name)
+    ws.finish_run(run, report.status, report.status.exit_code,
+                  {"kpis_file": str(spec.file), "since": report.since.isoformat(), "by": by,
+                   "failing": [k.name for k in report.kpis if k.status is Status.FAIL]})
+    report.run_id = run.run_id
+    return report

@@ -73,14 +73,14 @@ def _export(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
 
 def _kpis(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
     from crmtool.io.writers import write_text_atomic
-    from crmtool.kpis import evaluate_kpis, load_kpis, to_json
+    from crmtool.kpis import load_kpis, run_kpis, to_json
 
     spec = load_kpis(p["kpis"])
-    report = evaluate_kpis(ctx.ws, spec, since_days=int(p.get("since_days", 90)), by=str(p.get("by", "day")))
+    report = run_kpis(ctx.ws, spec, since_days=int(p.get("since_days", 90)), by=str(p.get("by", "day")))
     target = ctx.folder / "kpis.json"
     write_text_atomic(target, to_json(report))
     failing = [k.name for k in report.kpis if k.status is Status.FAIL]
-    return StepOutcome(report.status, None, {"kpis": target},
+    return StepOutcome(report.status, report.run_id, {"kpis": target},
                        {"kpis": len(report.kpis), "kpis_failing": len(failing)},
                        ("KPIs off target or anomalous: " + ", ".join(failing)) if failing else "")
 
