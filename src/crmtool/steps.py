@@ -140,14 +140,8 @@ def record(ws: Workspace, run: Run, status: Status | str, exit_code: int, summar
         "UPDATE crm_runs SET finished_at = ?, status = ?, exit_code = ?, summary = ? WHERE run_id = ?",
         [now, step.status.value, exit_code, json.dumps(body, sort_keys=True, default=str), run.run_id],
     )
-    seen: set[tuple[str, str]] = set()
-    rows = []
-    for m in step.metrics:  # a metric recorded twice keeps its last value
-        seen.add((m.name, m.dimension))
-    for m in reversed(step.metrics):
-        if (m.name, m.dimension) in seen:
-            seen.discard((m.name, m.dimension))
-            rows.append((run.run_id, step.name, m.name, m.dimension, m.value, now))
+    latest = {(m.name, m.dimension): m.value for m in step.metrics}  # recorded twice: the last value
+    rows = [(run.run_id, step.name, name, dim, value, now) for (name, dim), value in latest.items()]
     if rows:
         con.executemany("INSERT INTO crm_metrics VALUES (?, ?, ?, ?, ?, ?)", rows)
     for out in step.outputs:

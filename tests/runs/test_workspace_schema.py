@@ -70,3 +70,20 @@ def test_newer_workspace_cli_exit_code(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["segment", "diff", "--list-runs", "-w", str(path)])
     assert result.exit_code == 2
     assert "newer than this crmtool" in result.output
+
+
+def test_a_workspace_of_this_release_opens_in_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next release appends a migration; a workspace made now reaches it on open, data intact."""
+    import crmtool.workspace as workspace
+
+    path = tmp_path / "w.duckdb"
+    with Workspace(path) as ws:
+        run = ws.start_run("clean")
+        ws.finish_run(run, "pass", 0, {"counts": {"rows_in": 7}})
+    nxt = (SCHEMA_VERSION + 1, "next release: runs get a host", "ALTER TABLE crm_runs ADD COLUMN host VARCHAR")
+    monkeypatch.setattr(workspace, "MIGRATIONS", (*MIGRATIONS, nxt))
+    monkeypatch.setattr(workspace, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with Workspace(path) as ws:
+        assert schema_version(ws.con) == SCHEMA_VERSION + 1
+        assert ws.con.execute("SELECT command, host FROM crm_runs").fetchall() == [("clean", None)]
+        assert ws.con.execute("SELECT value FROM crm_metrics WHERE name = 'rows_in'").fetchall() == [(7.0,)]
