@@ -19,8 +19,10 @@ def _clean(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
     result = clean(ctx.ws, p["input"], [p["rules"]], ctx.folder, fmt=p.get("format"),
                    audit_log=ctx.audit_log, progress=ctx.progress)
     c = result.manifest["counts"]
+    note = (f"created a new key for keyed hashes at {result.key_created} (owner-only); keep it safe"
+            if result.key_created else "")
     return StepOutcome(Status.FAIL if result.failed else Status.PASS, result.run_id, dict(result.outputs),
-                       {k: c[k] for k in ("rows_in", "rows_out", "rejected") if k in c})
+                       {k: c[k] for k in ("rows_in", "rows_out", "rejected") if k in c}, note)
 
 
 def _emails(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
