@@ -13,6 +13,7 @@ from crmtool.cli import (
     audit_cmd,
     core_cmd,
     dedupe_cmd,
+    diff_cmd,
     emails_cmd,
     kpis_cmd,
     privacy_cmd,
@@ -43,7 +44,8 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """Keep a customer database clean, lawful and segmented."""
 
 
-for module in (core_cmd, rules_cmd, audit_cmd, emails_cmd, dedupe_cmd, privacy_cmd, segments_cmd, run_cmd, kpis_cmd):
+for module in (core_cmd, rules_cmd, audit_cmd, emails_cmd, dedupe_cmd, privacy_cmd, segments_cmd, run_cmd, kpis_cmd,
+               diff_cmd):
     module.register(app)
 
 

@@ -1,0 +1,208 @@
+"""What changed between two exports: added, removed and changed records on a key.
+
+>>> from crmtool.changes import diff_exports
+>>> from crmtool.workspace import open_workspace
+>>> with open_workspace("crm.duckdb") as ws:                       # doctest: +SKIP
+...     result = diff_exports(ws, Path("old.csv"), Path("new.csv"), key="customer_id", out_dir=Path("diff"))
+
+Both exports are read with the project's readers (CSV in any common encoding and delimiter,
+Parquet, xlsx); columns are matched by name in any order. Rows with an empty key, or a key that
+occurs more than once in its export, cannot be paired: they are counted and listed
+(``key_issues.csv``), never dropped silently. The run is recorded in ``crm_runs``, its counts in
+``crm_metrics`` (step ``diff``) for the KPIs, and its files in ``crm_outputs``.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from crmtool.changes.compare import (
+    DELTA,
+    DUPLICATES,
+    KEYS,
+    NEW,
+    OLD,
+    PAIRS,
+    ColumnPlan,
+    KeyProblems,
+    build_delta,
+    delta_counts,
+    find_key_problems,
+    plan_columns,
+)
+from crmtool.errors import CrmToolError
+from crmtool.status import Status
+from crmtool.workspace import Run, Workspace
+
+STEP = "diff"
+SCRATCH = "crm_diff"
+
+
+@dataclass(frozen=True)
+class DiffInput:
+    """One side as read: path, SHA-256, how it was read, and rows the comparison could not use."""
+
+    path: Path
+    sha256: str
+    format: str
+    rows: int
+    unparseable_rows: int
+    keys: KeyProblems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "sha256": self.sha256, "format": self.format, "rows": self.rows,
+                "unparseable_rows": self.unparseable_rows, "empty_keys": self.keys.empty,
+                "duplicate_keys": self.keys.duplicate_keys, "duplicate_key_rows": self.keys.duplicate_rows}
+
+
+@dataclass
+class DiffResult:
+    """Counts of a diff (no customer values); ``outputs`` names the files written when asked."""
+
+    run_id: str
+    key: str
+    old: DiffInput
+    new: DiffInput
+    columns: ColumnPlan
+    counts: dict[str, int]
+    changed_by_field: dict[str, int]
+    personal_columns: list[str]
+    show_values: bool
+    outputs: dict[str, Path] = field(default_factory=dict)
+    key_created: str | None = None
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    status: Status = Status.PASS
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": str(self.status),
+            "key": self.key,
+            "old": self.old.as_dict(),
+            "new": self.new.as_dict(),
+            "columns": {"compared": [n for _o, n in self.columns.compared], "added": self.columns.added,
+                        "removed": self.columns.removed, "compared_as_text": self.columns.retyped},
+            "counts": self.counts,
+            "changed_by_field": self.changed_by_field,
+            "values": "shown" if self.show_values else "personal values as keyed hashes",
+            "personal_columns": self.personal_columns,
+            "outputs": {k: str(v) for k, v in self.outputs.items()},
+            "seconds": self.seconds,
+            "timings": self.timings,
+        }
+
+    def metrics(self) -> list[tuple[str, str, float]]:
+        """(name, dimension, value) rows for ``crm_metrics``: counts only, never a value."""
+        rows: list[tuple[str, str, float]] = [(name, "", float(n)) for name, n in self.counts.items()]
+        for side, info in (("old", self.old), ("new", self.new)):
+            rows += [("rows", side, info.rows), ("empty_keys", side, info.keys.empty),
+                     ("duplicate_keys", side, info.keys.duplicate_keys),
+                     ("duplicate_key_rows", side, info.keys.duplicate_rows),
+                     ("unparseable_rows", side, info.unparseable_rows)]
+        rows += [("changed_field", col, float(n)) for col, n in self.changed_by_field.items()]
+        rows += [("columns_added", "", len(self.columns.added)), ("columns_removed", "", len(self.columns.removed))]
+        return [(name, dim, float(v)) for name, dim, v in rows]
+
+
+def diff_exports(ws: Workspace, old: Path, new: Path, *, key: str, out_dir: Path | None = None,
+                 show_values: bool = False) -> DiffResult:
+    """Compare ``old`` and ``new`` on ``key``; write the detail to ``out_dir`` when given."""
+    import time
+
+    from crmtool.io.readers import ensure_readable
+
+    for path in (old, new):
+        ensure_readable(path)
+    start = time.perf_counter()
+    run = ws.start_run(STEP)
+    cur = ws.con.cursor()
+    try:
+        cur.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {SCRATCH}")
+        cur.execute(f"USE {SCRATCH}")
+        result = _compare(ws, cur, run, old, new, key, out_dir, show_values)
+        result.seconds = round(time.perf_counter() - start, 3)
+        _record(ws, run, result)
+    except CrmToolError as exc:
+        ws.finish_run(run, str(Status.ERROR), int(exc.exit_code), {"error": exc.message})
+        raise
+    finally:
+        for table in (OLD, NEW, DUPLICATES, PAIRS, DELTA, *KEYS.values()):
+            cur.execute(f"DROP TABLE IF EXISTS {SCRATCH}.{table}")
+        cur.close()
+    return result
+
+
+def _compare(ws: Workspace, cur: Any, run: Run, old: Path, new: Path, key: str, out_dir: Path | None,
+             show_values: bool) -> DiffResult:
+    from crmtool.io.readers import file_sha256, load_file
+    from crmtool.pii import detect_pii
+
+    with ThreadPoolExecutor(2) as pool, run.timed("read"):  # hashing overlaps reading (hashlib frees the GIL)
+        hashes = [pool.submit(file_sha256, p) for p in (old, new)]
+        loaded_old = load_file(cur, old, OLD)
+        loaded_new = load_file(cur, new, NEW)
+        sha_old, sha_new = (h.result() for h in hashes)
+    plan = plan_columns(cur, key, (str(old), str(new)))
+    with run.timed("keys"):
+        problems = find_key_problems(cur, plan)
+    with run.timed("compare"):
+        build_delta(cur, plan, problems)
+        counts, by_field = delta_counts(cur, plan)
+    paired = loaded_new.rows - problems["new"].empty - problems["new"].duplicate_rows - counts["added"]
+    counts["unchanged"] = paired - counts["changed"]
+    # record keys stay readable (they are how a user finds the record); other personal data is hashed
+    detected = {**detect_pii(cur, OLD), **detect_pii(cur, NEW)}
+    personal = sorted({c for c, p in detected.items() if p.category != "customer_id"} - {plan.key_old, plan.key_new})
+    result = DiffResult(
+        run.run_id, plan.key_new,
+        DiffInput(old, sha_old, loaded_old.format, loaded_old.rows, len(loaded_old.parse_rejects), problems["old"]),
+        DiffInput(new, sha_new, loaded_new.format, loaded_new.rows, len(loaded_new.parse_rejects), problems["new"]),
+        plan, counts, by_field, personal, show_values,
+    )
+    result.timings = run.timings
+    if out_dir is not None:
+        with run.timed("write"):
+            result.key_created = _write(ws, cur, run, out_dir, result)
+    return result
+
+
+def _write(ws: Workspace, cur: Any, run: Run, out_dir: Path, result: DiffResult) -> str | None:
+    """Write the detail and the summary, register every file; the key file's path when it was created."""
+    from crmtool.changes.outputs import rendering, write_detail
+    from crmtool.io.writers import write_text_atomic
+
+    created = None
+    if result.personal_columns and not result.show_values:
+        hasher = ws.hasher
+        hasher.register_sql(cur)
+        created = hasher.source if hasher.created else None
+    render = rendering({c.lower() for c in result.personal_columns}, result.show_values)
+    key_issues = any(s.keys.empty or s.keys.duplicate_keys for s in (result.old, result.new))
+    files = write_detail(cur, out_dir, result.columns, result.changed_by_field, render, key_issues)
+    rows = {"diff_added": result.counts["added"], "diff_removed": result.counts["removed"],
+            "diff_changes": sum(result.changed_by_field.values()),
+            "diff_key_issues": sum(s.keys.empty + s.keys.duplicate_rows for s in (result.old, result.new))}
+    summary = out_dir / "summary.json"
+    result.outputs = {kind.removeprefix("diff_"): path for kind, (path, _q) in files.items()}
+    result.outputs["summary"] = summary
+    write_text_atomic(summary, json.dumps(result.as_dict(), indent=2, ensure_ascii=False) + "\n")
+    for kind, (path, _query) in files.items():
+        ws.register_output(run, kind, path, rows[kind])
+    ws.register_output(run, "diff_summary", summary)
+    return created
+
+
+def _record(ws: Workspace, run: Run, result: DiffResult) -> None:
+    """The run's counts into ``crm_metrics`` (step ``diff``) and its summary into ``crm_runs``."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    ws.con.executemany(
+        "INSERT INTO crm_metrics (run_id, step, name, dimension, value, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [(run.run_id, STEP, name, dim, value, now) for name, dim, value in result.metrics()],
+    )
+    ws.finish_run(run, str(result.status), result.status.exit_code, result.as_dict())
