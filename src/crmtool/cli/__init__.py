@@ -17,6 +17,7 @@ from crmtool.cli import (
     emails_cmd,
     kpis_cmd,
     privacy_cmd,
+    report_cmd,
     rules_cmd,
     run_cmd,
     segments_cmd,
@@ -45,7 +46,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 for module in (core_cmd, rules_cmd, audit_cmd, emails_cmd, dedupe_cmd, privacy_cmd, segments_cmd, run_cmd, kpis_cmd,
-               diff_cmd):
+               diff_cmd, report_cmd):
     module.register(app)
 
 
