@@ -34,6 +34,7 @@ from crmtool.changes.compare import (
     delta_counts,
     find_key_problems,
     plan_columns,
+    side_sql,
 )
 from crmtool.errors import CrmToolError
 from crmtool.status import Status
@@ -154,8 +155,8 @@ def _compare(ws: Workspace, cur: Any, run: Run, old: Path, new: Path, key: str, 
     with run.timed("compare"):
         build_delta(cur, plan, problems)
         counts, by_field = delta_counts(cur, plan)
-    paired = loaded_new.rows - problems["new"].empty - problems["new"].duplicate_rows - counts["added"]
-    counts["unchanged"] = paired - counts["changed"]
+    taking_part = cur.execute(f"SELECT count(*) FROM ({side_sql('new', problems)})").fetchall()[0][0]
+    counts["unchanged"] = int(taking_part) - counts["added"] - counts["changed"]
     # record keys stay readable (they are how a user finds the record); other personal data is hashed
     detected = {**detect_pii(cur, OLD), **detect_pii(cur, NEW)}
     personal = sorted({c for c, p in detected.items() if p.category != "customer_id"} - {plan.key_old, plan.key_new})

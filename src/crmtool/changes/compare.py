@@ -123,11 +123,12 @@ def find_key_problems(con: duckdb.DuckDBPyConnection, plan: ColumnPlan) -> dict[
     return problems
 
 
-def _side_sql(side: str, problems: KeyProblems) -> str:
-    """The rows of one side that take part: a usable key, not repeated within the side."""
+def side_sql(side: str, problems: dict[str, KeyProblems]) -> str:
+    """The rows of one side that take part: a usable key that is repeated on neither side (a key
+    repeated in OLD cannot be paired with its row in NEW, so that row is neither added nor kept)."""
     select = f"SELECT _row, __k, __h FROM {KEYS[side]} WHERE coalesce(__k, '') <> ''"
-    if problems.duplicate_keys:
-        select += f" AND __k NOT IN (SELECT __k FROM {DUPLICATES} WHERE side = {sql_str(side)})"
+    if any(p.duplicate_keys for p in problems.values()):
+        select += f" AND __k NOT IN (SELECT __k FROM {DUPLICATES})"
     return select
 
 
@@ -150,7 +151,7 @@ def build_delta(con: duckdb.DuckDBPyConnection, plan: ColumnPlan, problems: dict
     con.execute(f"""
         CREATE OR REPLACE TABLE {PAIRS} AS
         SELECT a.__k AS __ok, b.__k AS __nk, a._row AS __orow, b._row AS __nrow
-        FROM ({_side_sql("old", problems["old"])}) a FULL OUTER JOIN ({_side_sql("new", problems["new"])}) b
+        FROM ({side_sql("old", problems)}) a FULL OUTER JOIN ({side_sql("new", problems)}) b
           ON a.__k = b.__k
         WHERE a.__k IS NULL OR b.__k IS NULL OR a.__h <> b.__h""")
     # each side's values of those rows first, by an inner join on the row number (a plan DuckDB runs
