@@ -102,7 +102,7 @@ def test_show_values_writes_values_in_clear(ws: Workspace, exports: tuple[Path, 
     old, new = exports
     diff_exports(ws, old, new, key="customer_id", out_dir=tmp_path / "d", show_values=True)
     changes = list(csv.DictReader((tmp_path / "d" / "changes.csv").read_text(encoding="utf-8").splitlines()))
-    assert ("luis@example.com", "luis.new@example.com") == (changes[0]["old_value"], changes[0]["new_value"])
+    assert (changes[0]["old_value"], changes[0]["new_value"]) == ("luis@example.com", "luis.new@example.com")
 
 
 def test_metrics_and_run_are_recorded(ws: Workspace, exports: tuple[Path, Path]) -> None:

@@ -69,7 +69,19 @@ def kpi_chart(series: KpiSeries) -> go.Figure:
                           annotation_text=f"target {word} {value:.0%}", annotation_position="top left")
     _layout(fig, height=260, percent=True, legend=bool(odd) or any(v is not None for v in low))
     fig.update_yaxes(tickformat=".1%")
-    fig.update_xaxes(tickformat="%b %d")
+    fig.update_xaxes(tickformat="%b %d", nticks=8)
+    if len(t) == 1:  # one run: a day either side, so the axis does not count hours
+        from datetime import timedelta
+
+        fig.update_xaxes(range=[t[0] - timedelta(days=1), t[0] + timedelta(days=1)])
+    return fig
+
+
+def _whole_numbers(fig: go.Figure, values: list[Any], axis: str = "y") -> go.Figure:
+    """Count axes tick in whole numbers (no 0.2 clusters)."""
+    top = max([abs(v or 0) for v in values] or [0])
+    update = fig.update_yaxes if axis == "y" else fig.update_xaxes
+    update(rangemode="tozero", tickformat=",d", **({"dtick": 1} if top <= 8 else {}))
     return fig
 
 
@@ -98,7 +110,7 @@ def _bar(x: list[Any], y: list[Any], *, colour: str = BLUE, horizontal: bool = F
         go.Bar(x=x, y=y, marker_color=colour)
     if hover:
         trace.hovertemplate = hover
-    return _layout(go.Figure(trace), legend=False)
+    return _whole_numbers(_layout(go.Figure(trace), legend=False), y, "x" if horizontal else "y")
 
 
 def _failing_rules(data: ReportData) -> go.Figure:
@@ -112,6 +124,7 @@ def _failing_rules(data: ReportData) -> go.Figure:
         hovertemplate="%{y} (%{customdata[0]})<br>failed in the latest run: %{x}<br>"
                       "runs with failures: %{customdata[1]}<extra></extra>"))
     fig.update_yaxes(automargin=True)
+    _whole_numbers(fig, [r[2] for r in rows], "x")
     return _layout(fig, height=max(240, 28 * len(rows) + 80), legend=False)
 
 
@@ -155,6 +168,7 @@ def _diffs(data: ReportData) -> go.Figure:
                      for i, name, colour in ((1, "added", GREEN), (2, "removed", RED), (3, "changed", AMBER))])
     fig.update_layout(barmode="group")
     fig.update_xaxes(type="category")
+    _whole_numbers(fig, [v for r in data.diffs for v in r[1:]])
     return _layout(fig)
 
 

@@ -43,11 +43,13 @@ BUILTIN: tuple[BuiltinKpi, ...] = (
     BuiltinKpi("mailable", "Mailable customers (share of rows kept)", """
         SELECT run_id, started_at, """ + _SHARE.format(num="json_extract(summary, '$.counts.mailable')",
                                                         den="json_extract(summary, '$.counts.rows_out')") + """
-        FROM crm_runs WHERE command = 'clean' AND json_extract(summary, '$.counts.mailable') IS NOT NULL AND {window}"""),
+        FROM crm_runs
+        WHERE command = 'clean' AND json_extract(summary, '$.counts.mailable') IS NOT NULL AND {window}"""),
     BuiltinKpi("valid_emails", "Valid email addresses (share of rows)", """
         SELECT run_id, started_at, """ + _SHARE.format(num="json_extract(summary, '$.by_status.valid.rows')",
                                                         den="json_extract(summary, '$.rows')") + """
-        FROM crm_runs WHERE command = 'emails' AND json_extract(summary, '$.by_status') IS NOT NULL AND {window}""", 0.90),
+        FROM crm_runs
+        WHERE command = 'emails' AND json_extract(summary, '$.by_status') IS NOT NULL AND {window}""", 0.90),
     BuiltinKpi("duplicate_records", "Records in duplicate clusters (share)", """
         SELECT run_id, started_at, """ + _SHARE.format(num="json_extract(summary, '$.records_in_duplicate_clusters')",
                                                         den="json_extract(summary, '$.rows')") + """

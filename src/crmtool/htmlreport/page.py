@@ -38,7 +38,8 @@ h2 { font-size: 17px; margin: 0 0 10px; }
 .chart { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px 4px; min-width: 0; }
 .chart h3 { margin: 0 0 4px; font-size: 14px; font-weight: 600; }
 .chart p { margin: 0 0 4px; color: var(--muted); font-size: 12px; }
-.empty { color: var(--muted); background: #fff; border: 1px dashed var(--line); border-radius: 8px; padding: 12px 16px; }
+.empty { color: var(--muted); background: #fff; border: 1px dashed var(--line); border-radius: 8px;
+         padding: 12px 16px; }
 table { border-collapse: collapse; background: #fff; border: 1px solid var(--line); border-radius: 8px; }
 th, td { text-align: left; padding: 6px 12px; border-bottom: 1px solid var(--line); }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
@@ -104,7 +105,7 @@ def render(data: ReportData, charts: list[Chart], *, title: str) -> str:
                 "</section></main>")
         return _document(title, head + body, "")
     parts = ["<main><section>", _cards(data), "</section>"]
-    scripts = []
+    scripts: list[str] = []
     for key, heading, empty in SECTIONS:
         parts.append(f"<section id='{key}'><h2>{escape(heading)}</h2>")
         if key == "kpis" and data.kpis:
