@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,11 @@ import typer
 
 from crmtool.cli.common import LockTimeoutOpt, LogFileOpt, QuietOpt, Ui, WorkspaceOpt, emit, run_command
 from crmtool.errors import ExitCode
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
 
 
 def register(app: typer.Typer) -> None:
@@ -20,7 +26,8 @@ def report(
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
     since: Annotated[str, typer.Option(help="Period shown: 90d, 12w, 6m, all, or a date YYYY-MM-DD.")] = "90d",
     title: Annotated[str, typer.Option(help="Heading of the page.")] = "crmtool report",
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="Result on stdout: text (nothing) or json.")]
+    = ReportFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     quiet: QuietOpt = False,
@@ -35,7 +42,7 @@ def report(
     def body() -> ExitCode:
         with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
             result = build_report(ws, out, since=since, title=title)
-        if json_out:
+        if fmt is ReportFormat.json:
             emit(ui, json.dumps(result.as_dict(), indent=2))
         elif result.empty:
             ui.info(f"no history yet in this period; wrote {out}")
