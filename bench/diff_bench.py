@@ -51,6 +51,15 @@ def _floor(old: Path, new: Path, threads: int | None) -> float:
     return time.perf_counter() - start
 
 
+def _cpu() -> float:
+    """User + system CPU seconds of this process (all DuckDB threads): a figure the load of other
+    processes on the machine changes much less than wall time."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -68,23 +77,27 @@ def main() -> None:
     os.environ.setdefault("CRMTOOL_KEY", "bench-key-0123456789abcdef")
     inputs = _inputs(args.rows)
     floors = [_floor(*inputs["csv"], args.threads) for _ in range(args.repeat)]
-    print(f"duckdb read_csv of both files (floor): median {statistics.median(floors):.2f} s "
+    print(f"load average {os.getloadavg()[0]:.1f}; duckdb read_csv of both files (floor): "
+          f"median {statistics.median(floors):.2f} s "
           f"({', '.join(f'{f:.2f}' for f in floors)})")
     for fmt, (old, new) in inputs.items():
         totals: list[float] = []
+        cpus: list[float] = []
         stages: dict[str, list[float]] = {}
         counts = {}
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory() as tmp, Workspace(":memory:", threads=args.threads) as ws:
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), _cpu()
                 result = diff_exports(ws, old, new, key="customer_id", out_dir=Path(tmp) if args.out else None)
                 totals.append(time.perf_counter() - start)
+                cpus.append(_cpu() - cpu)
             for stage, seconds in result.timings.items():
                 stages.setdefault(stage, []).append(seconds)
             counts = result.counts
         detail = ", ".join(f"{s} {statistics.median(v):.2f}" for s, v in stages.items())
         print(f"diff {fmt} {args.rows} rows x 15 columns: median {statistics.median(totals):.2f} s "
-              f"({', '.join(f'{t:.2f}' for t in totals)}); stages: {detail}; {counts}", flush=True)
+              f"({', '.join(f'{t:.2f}' for t in totals)}), CPU (user+system) median {statistics.median(cpus):.2f} s; "
+              f"stages: {detail}; load average {os.getloadavg()[0]:.1f}; {counts}", flush=True)
 
 
 if __name__ == "__main__":

@@ -177,3 +177,55 @@ def test_cli_missing_key_exits_2_with_a_message(exports: tuple[Path, Path], tmp_
     assert "key column 'nope' is not in the old export" in err and "hint:" in err
     code, _out, err = _cli("diff", tmp_path / "missing.csv", exports[1], "--key", "customer_id", "-w", ":memory:")
     assert code == 2 and "no such file" in err
+
+
+def _write_xlsx(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    """A minimal xlsx (one sheet, inline strings) built with zipfile: no spreadsheet writer needed."""
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    def cell(ref: str, value: str) -> str:
+        return f'<c r="{ref}" t="inlineStr"><is><t>{escape(value)}</t></is></c>'
+
+    sheet_rows = []
+    for r, values in enumerate([header, *rows], start=1):
+        cells = "".join(cell(f"{chr(65 + c)}{r}", v) for c, v in enumerate(values))
+        sheet_rows.append(f'<row r="{r}">{cells}</row>')
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    files = {
+        "[Content_Types].xml": (
+            '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+            'content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+            'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName='
+            '"/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.'
+            'main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.'
+            'openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>'),
+        "_rels/.rels": (
+            f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+            f'package/2006/relationships"><Relationship Id="rId1" Type="{rel}/officeDocument" '
+            f'Target="xl/workbook.xml"/></Relationships>'),
+        "xl/workbook.xml": (
+            f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{main}" xmlns:r="{rel}"><sheets>'
+            f'<sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>'),
+        "xl/_rels/workbook.xml.rels": (
+            f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+            f'package/2006/relationships"><Relationship Id="rId1" Type="{rel}/worksheet" '
+            f'Target="worksheets/sheet1.xml"/></Relationships>'),
+        "xl/worksheets/sheet1.xml": (
+            f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{main}"><sheetData>{"".join(sheet_rows)}'
+            f'</sheetData></worksheet>'),
+    }
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+    return path
+
+
+def test_xlsx_against_csv(ws: Workspace, exports: tuple[Path, Path], tmp_path: Path) -> None:
+    pytest.importorskip("fastexcel")
+    _old, new = exports
+    old = _write_xlsx(tmp_path / "old.xlsx", HEADER, OLD_ROWS)
+    result = diff_exports(ws, old, new, key="customer_id")
+    assert result.old.format == "xlsx"
+    assert result.counts == {"added": 1, "removed": 1, "changed": 2, "unchanged": 1}
