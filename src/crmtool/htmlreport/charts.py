@@ -73,7 +73,7 @@ def kpi_chart(series: KpiSeries) -> go.Figure:
     if len(t) == 1:  # one run: a day either side, so the axis does not count hours
         from datetime import timedelta
 
-        fig.update_xaxes(range=[t[0] - timedelta(days=1), t[0] + timedelta(days=1)])
+        fig.update_xaxes(range=[t[0] - timedelta(days=1), t[0] + timedelta(days=1)], dtick=86_400_000)
     return fig
 
 
