@@ -9,8 +9,6 @@ counts per field.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -142,23 +140,6 @@ def _distinct_sql(plan: ColumnPlan, i: int, old_name: str, new_name: str) -> str
     return f"{o} IS DISTINCT FROM {n}"
 
 
-@contextmanager
-def single_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Run a block on one DuckDB thread, then restore the setting.
-
-    The joins of :func:`build_delta` take ~2.5 s on one thread for two million-row exports on a
-    busy machine. On two threads of a machine whose cores are busy with other work, DuckDB ran
-    the same statements 5-20 times slower and burnt twice the CPU (see
-    docs/decisions/0006-diff-report.md), apparently waiting on descheduled workers.
-    """
-    threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
-    con.execute("SET threads = 1")
-    try:
-        yield
-    finally:
-        con.execute(f"SET threads = {int(threads)}")
-
-
 def build_delta(con: duckdb.DuckDBPyConnection, plan: ColumnPlan, problems: dict[str, KeyProblems]) -> None:
     """:data:`DELTA`: the rows that differ, with their values side by side.
 
@@ -168,27 +149,26 @@ def build_delta(con: duckdb.DuckDBPyConnection, plan: ColumnPlan, problems: dict
     from the counts of a kept pair, and its chance to hide one is 2^-64 per pair).
     """
     differs = " OR ".join(_distinct_sql(plan, i, o, n) for i, (o, n) in enumerate(plan.compared)) or "false"
-    with single_thread(con):
-        con.execute(f"""
-            CREATE OR REPLACE TABLE {PAIRS} AS
-            SELECT a.__k AS __ok, b.__k AS __nk, a._row AS __orow, b._row AS __nrow
-            FROM ({side_sql("old", problems)}) a FULL OUTER JOIN ({side_sql("new", problems)}) b
-              ON a.__k = b.__k
-            WHERE a.__k IS NULL OR b.__k IS NULL OR a.__h <> b.__h""")
-        # each side's values of those rows, by an inner join on the row number (a plan DuckDB runs as
-        # a scan with a filter on the few rows), then the pairs side by side
-        for side, table, alias, names in (("old", OLD, "o", [o for o, _n in plan.compared]),
-                                          ("new", NEW, "n", [n for _o, n in plan.compared])):
-            cols = "".join(f", t.{ident(c)} AS __{alias}{i}" for i, c in enumerate(names))
-            con.execute(f"CREATE OR REPLACE TABLE {VALUES[side]} AS SELECT t._row{cols} FROM {ident(table)} t "
-                        f"JOIN (SELECT __{alias}row AS r FROM {PAIRS} WHERE __{alias}row IS NOT NULL) p "
-                        f"ON t._row = p.r")
-        con.execute(f"""
-            CREATE OR REPLACE TABLE {DELTA} AS
-            SELECT p.*, o.* EXCLUDE (_row), n.* EXCLUDE (_row)
-            FROM {PAIRS} p LEFT JOIN {VALUES["old"]} o ON o._row = p.__orow
-                 LEFT JOIN {VALUES["new"]} n ON n._row = p.__nrow
-            WHERE p.__ok IS NULL OR p.__nk IS NULL OR {differs}""")
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {PAIRS} AS
+        SELECT a.__k AS __ok, b.__k AS __nk, a._row AS __orow, b._row AS __nrow
+        FROM ({side_sql("old", problems)}) a FULL OUTER JOIN ({side_sql("new", problems)}) b
+          ON a.__k = b.__k
+        WHERE a.__k IS NULL OR b.__k IS NULL OR a.__h <> b.__h""")
+    # each side's values of those rows, by an inner join on the row number (a plan DuckDB runs as
+    # a scan with a filter on the few rows), then the pairs side by side
+    for side, table, alias, names in (("old", OLD, "o", [o for o, _n in plan.compared]),
+                                      ("new", NEW, "n", [n for _o, n in plan.compared])):
+        cols = "".join(f", t.{ident(c)} AS __{alias}{i}" for i, c in enumerate(names))
+        con.execute(f"CREATE OR REPLACE TABLE {VALUES[side]} AS SELECT t._row{cols} FROM {ident(table)} t "
+                    f"JOIN (SELECT __{alias}row AS r FROM {PAIRS} WHERE __{alias}row IS NOT NULL) p "
+                    f"ON t._row = p.r")
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {DELTA} AS
+        SELECT p.*, o.* EXCLUDE (_row), n.* EXCLUDE (_row)
+        FROM {PAIRS} p LEFT JOIN {VALUES["old"]} o ON o._row = p.__orow
+             LEFT JOIN {VALUES["new"]} n ON n._row = p.__nrow
+        WHERE p.__ok IS NULL OR p.__nk IS NULL OR {differs}""")
     for table in VALUES.values():
         con.execute(f"DROP TABLE {table}")
 
