@@ -116,7 +116,8 @@ def test_empty_workspace_says_there_is_no_history(tmp_path: Path) -> None:
 
 def test_cli_writes_the_report(history: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
-    result = CliRunner().invoke(app, ["report", "--out", str(out), "--since", "all", "-w", str(history), "--format", "json"])
+    result = CliRunner().invoke(app, ["report", "--out", str(out), "--since", "all", "-w", str(history),
+                                      "--format", "json"])
     assert result.exit_code == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["path"] == str(out.resolve()) and payload["charts"] >= 9 and out.exists()
