@@ -33,15 +33,18 @@ def _nightly_history(ws: Workspace, nights: int = 40) -> None:
                                             ("phone_e164", "phone", "warning", 0.6)):
             fail = int(failed * share) if n > 1 else (150 if rule == "email_syntax" else 50)
             rules.append((run_id, "clientes", rule, kind, severity, 1000, fail, 0, 0, "pass"))
-    con.executemany("INSERT INTO crm_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", runs)
-    con.executemany("INSERT INTO crm_rule_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rules)
+    cols = "(run_id, command, started_at, finished_at, tool_version, status, exit_code, summary)"
+    con.executemany(f"INSERT INTO crm_runs {cols} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", runs)
+    con.executemany("INSERT INTO crm_rule_results (run_id, dataset, rule, kind, severity, checked, failed, fixed, "
+                    "rejected, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rules)
     run_id = "hist-campaign"
-    con.execute("INSERT INTO crm_runs VALUES (?, 'campaign', ?, ?, '0.1.0', 'pass', 0, '{}')",
+    con.execute(f"INSERT INTO crm_runs {cols} VALUES (?, 'campaign', ?, ?, '0.1.0', 'pass', 0, '{{}}')",
                 [run_id, NOW - timedelta(hours=3), NOW - timedelta(hours=3)])
     metrics = [("customers", "spring/holdout", 400), ("conversion_rate", "spring/holdout", 0.05),
                ("customers", "spring/A", 3600), ("conversion_rate", "spring/A", 0.071), ("uplift", "spring/A", 0.021),
                ("uplift_low", "spring/A", 0.004), ("uplift_high", "spring/A", 0.038)]
-    con.executemany("INSERT INTO crm_metrics VALUES (?, 'campaign', ?, ?, ?, ?)",
+    con.executemany("INSERT INTO crm_metrics (run_id, step, name, dimension, value, recorded_at) "
+                    "VALUES (?, 'campaign', ?, ?, ?, ?)",
                     [(run_id, name, dim, value, NOW) for name, dim, value in metrics])
 
 

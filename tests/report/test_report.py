@@ -123,3 +123,21 @@ def test_cli_writes_the_report(history: Path, tmp_path: Path) -> None:
     assert payload["path"] == str(out.resolve()) and payload["charts"] >= 9 and out.exists()
     bad = CliRunner().invoke(app, ["report", "--since", "soon", "-w", str(history)])
     assert bad.exit_code == 2 and "--since 'soon'" in bad.stderr
+
+
+def test_kpi_file_gives_the_kpis_their_targets_and_statuses(history: Path, tmp_path: Path) -> None:
+    from crmtool.kpis import evaluate_kpis, load_kpis
+
+    kpis_file = EXAMPLES / "kpis.yaml"
+    out = tmp_path / "kpis.html"
+    with Workspace(history) as ws:
+        data = collect(ws, None, datetime.now(), kpis_file)
+        expected = {k.name: k for k in evaluate_kpis(ws, load_kpis(kpis_file), since_days=3650).kpis}
+        build_report(ws, out, since="all", kpis=kpis_file)
+    assert data.kpis, "the real clean, emails and segment runs feed the example KPIs"
+    for series in data.kpis:
+        assert series.name in expected
+        assert series.status is expected[series.name].status
+        assert series.target_min == expected[series.name].spec.target_min
+    html = out.read_text(encoding="utf-8")
+    assert all(s.label in html for s in data.kpis)

@@ -8,8 +8,8 @@
 Both exports are read with the project's readers (CSV in any common encoding and delimiter,
 Parquet, xlsx); columns are matched by name in any order. Rows with an empty key, or a key that
 occurs more than once in its export, cannot be paired: they are counted and listed
-(``key_issues.csv``), never dropped silently. The run is recorded in ``crm_runs``, its counts in
-``crm_metrics`` (step ``diff``) for the KPIs, and its files in ``crm_outputs``.
+(``key_issues.csv``), never dropped silently. The run is a step (:mod:`crmtool.steps`): recorded in
+``crm_runs``, its counts in ``crm_metrics`` (step ``diff``) for the KPIs, its files in ``crm_outputs``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +129,7 @@ def diff_exports(ws: Workspace, old: Path, new: Path, *, key: str, out_dir: Path
         result.seconds = round(time.perf_counter() - start, 3)
         _record(ws, run, result)
     except CrmToolError as exc:
-        ws.finish_run(run, str(Status.ERROR), int(exc.exit_code), {"error": exc.message})
+        ws.finish_run(run, Status.ERROR, int(exc.exit_code), {"error": exc.message})
         raise
     finally:
         for table in (OLD, NEW, DUPLICATES, PAIRS, DELTA, *KEYS.values()):
@@ -194,16 +193,16 @@ def _write(ws: Workspace, cur: Any, run: Run, out_dir: Path, result: DiffResult)
     result.outputs["summary"] = summary
     write_text_atomic(summary, json.dumps(result.as_dict(), indent=2, ensure_ascii=False) + "\n")
     for kind, (path, _query) in files.items():
-        ws.register_output(run, kind, path, rows[kind])
-    ws.register_output(run, "diff_summary", summary)
+        run.step.output(kind, path, rows[kind])
+    run.step.output("diff_summary", summary)
     return created
 
 
 def _record(ws: Workspace, run: Run, result: DiffResult) -> None:
-    """The run's counts into ``crm_metrics`` (step ``diff``) and its summary into ``crm_runs``."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    ws.con.executemany(
-        "INSERT INTO crm_metrics (run_id, step, name, dimension, value, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
-        [(run.run_id, STEP, name, dim, value, now) for name, dim, value in result.metrics()],
-    )
-    ws.finish_run(run, str(result.status), result.status.exit_code, result.as_dict())
+    """The run's step (inputs, counts as metrics; outputs were added when written) and its summary,
+    stored by the workspace's one recorder (``crm_runs``, ``crm_metrics`` step ``diff``, ``crm_outputs``)."""
+    for info in (result.old, result.new):
+        run.step.input(info.path, info.rows, sha256=info.sha256)
+    for name, dim, value in result.metrics():
+        run.step.metric(name, value, dim)
+    ws.finish_run(run, result.status, result.status.exit_code, result.as_dict())

@@ -26,6 +26,9 @@ def report(
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
     since: Annotated[str, typer.Option(help="Period shown: 90d, 12w, 6m, all, or a date YYYY-MM-DD.")] = "90d",
     title: Annotated[str, typer.Option(help="Heading of the page.")] = "crmtool report",
+    kpis: Annotated[Path | None, typer.Option(
+        "--kpis", help="KPI file (YAML) for targets and anomaly checks (default: kpis.yaml when it exists, "
+                       "else built-in KPIs).")] = None,
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="Result on stdout: text (nothing) or json.")]
     = ReportFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
@@ -41,7 +44,8 @@ def report(
 
     def body() -> ExitCode:
         with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
-            result = build_report(ws, out, since=since, title=title)
+            kpi_file = kpis if kpis is not None else (Path("kpis.yaml") if Path("kpis.yaml").is_file() else None)
+            result = build_report(ws, out, since=since, title=title, kpis=kpi_file)
         if fmt is ReportFormat.json:
             emit(ui, json.dumps(result.as_dict(), indent=2))
         elif result.empty:

@@ -57,8 +57,9 @@ def parse_since(value: str | None, now: datetime) -> datetime | None:
 
 
 def build_report(ws: Workspace, out: Path, *, since: str | None = "90d", title: str = "crmtool report",
-                 now: datetime | None = None) -> ReportResult:
-    """Write the report to ``out`` and register it; ``since`` limits the period shown."""
+                 kpis: Path | None = None, now: datetime | None = None) -> ReportResult:
+    """Write the report to ``out`` and register it; ``since`` limits the period shown; ``kpis``
+    (a ``kpis.yaml``) gives the KPIs, targets and anomaly settings (else the built-in KPIs)."""
     from crmtool.htmlreport.charts import build_charts
     from crmtool.htmlreport.data import collect
     from crmtool.htmlreport.page import render
@@ -68,14 +69,17 @@ def build_report(ws: Workspace, out: Path, *, since: str | None = "90d", title: 
     start = parse_since(since, now)
     run = ws.start_run(STEP)
     try:
-        data = collect(ws, start, now)
+        if kpis is not None:
+            run.step.input(Path(kpis))
+        data = collect(ws, start, now, Path(kpis) if kpis is not None else None)
         charts = build_charts(data)
         write_text_atomic(out, render(data, charts, title=title))
-        ws.register_output(run, "report", out)
+        run.step.output("report", out)
     except CrmToolError as exc:
-        ws.finish_run(run, str(Status.ERROR), int(exc.exit_code), {"error": exc.message})
+        ws.finish_run(run, Status.ERROR, int(exc.exit_code), {"error": exc.message})
         raise
     result = ReportResult(run.run_id, out.resolve(), start, len(charts), sorted({c.section for c in charts}),
                           data.empty, {k.name: str(k.status) for k in data.kpis})
-    ws.finish_run(run, str(result.status), result.status.exit_code, result.as_dict())
+    run.step.metric("charts", result.charts)
+    ws.finish_run(run, result.status, result.status.exit_code, result.as_dict())
     return result

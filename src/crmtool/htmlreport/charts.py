@@ -48,6 +48,7 @@ def kpi_chart(series: KpiSeries) -> go.Figure:
     import plotly.graph_objects as go
 
     t = [p[0] for p in series.points]
+    fmt = ".1%" if series.percent else ",.4~g"
     fig = go.Figure()
     low = [p[2] for p in series.points]
     high = [p[3] for p in series.points]
@@ -57,18 +58,19 @@ def kpi_chart(series: KpiSeries) -> go.Figure:
                                  fillcolor="rgba(31,95,168,0.12)", name="expected range", hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=t, y=[p[1] for p in series.points], mode="lines+markers", name=series.label,
                              line={"color": BLUE, "width": 2}, marker={"size": 6},
-                             hovertemplate="%{x|%Y-%m-%d %H:%M}<br>%{y:.1%}<extra></extra>"))
+                             hovertemplate="%{x|%Y-%m-%d %H:%M}<br>%{y:" + fmt + "}<extra></extra>"))
     odd = [p for p in series.points if p[4]]
     if odd:
         fig.add_trace(go.Scatter(x=[p[0] for p in odd], y=[p[1] for p in odd], mode="markers", name="anomaly",
                                  marker={"color": RED, "size": 12, "symbol": "x"},
-                                 hovertemplate="anomaly %{x|%Y-%m-%d %H:%M}<br>%{y:.1%}<extra></extra>"))
+                                 hovertemplate="anomaly %{x|%Y-%m-%d %H:%M}<br>%{y:" + fmt + "}<extra></extra>"))
     for value, word in ((series.target_min, "≥"), (series.target_max, "≤")):
         if value is not None:
+            shown = f"{value:.0%}" if series.percent else f"{value:,g}"
             fig.add_hline(y=value, line={"color": GREEN, "dash": "dash", "width": 1.5},
-                          annotation_text=f"target {word} {value:.0%}", annotation_position="top left")
-    _layout(fig, height=260, percent=True, legend=bool(odd) or any(v is not None for v in low))
-    fig.update_yaxes(tickformat=".1%")
+                          annotation_text=f"target {word} {shown}", annotation_position="top left")
+    _layout(fig, height=260, percent=series.percent, legend=bool(odd) or any(v is not None for v in low))
+    fig.update_yaxes(tickformat=".1%" if series.percent else ",.4~g")
     fig.update_xaxes(tickformat="%b %d", nticks=8)
     if len(t) == 1:  # one run: a day either side, so the axis does not count hours
         from datetime import timedelta

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmtool.htmlreport.kpi import KpiSeries, kpi_series
@@ -45,8 +46,9 @@ def _since_sql(since: datetime | None, column: str = "started_at") -> str:
     return f"{column} >= TIMESTAMP '{since:%Y-%m-%d %H:%M:%S}'" if since else "true"
 
 
-def collect(ws: Workspace, since: datetime | None, now: datetime) -> ReportData:
-    """Read every section of the report (each one SQL query over the history tables)."""
+def collect(ws: Workspace, since: datetime | None, now: datetime, kpis_file: Path | None = None) -> ReportData:
+    """Read every section of the report (each one SQL query over the history tables); the KPIs
+    of ``kpis_file`` when given, else the built-in ones."""
     data = ReportData(now, since)
     con = ws.con
     window = _since_sql(since)
@@ -55,7 +57,7 @@ def collect(ws: Workspace, since: datetime | None, now: datetime) -> ReportData:
         WHERE command <> 'report' AND {window} GROUP BY ALL ORDER BY command, 2""").fetchall()
     if data.empty:
         return data
-    data.kpis = kpi_series(ws, since)
+    data.kpis = kpi_series(ws, since, kpis_file, now)
     data.email_mix = con.execute(f"""
         SELECT started_at, s.key, CAST(json_extract(s.value, '$.rows') AS BIGINT)
         FROM crm_runs, json_each(json_extract(summary, '$.by_status')) s

@@ -11,7 +11,8 @@ window functions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmtool.status import Status
@@ -66,6 +67,8 @@ class KpiSeries:
     target_min: float | None
     target_max: float | None
     points: list[tuple[datetime, float, float | None, float | None, bool]] = field(default_factory=list)
+    percent: bool = True  # shares are drawn as percentages
+    evaluated: Status | None = None  # the status crmtool.kpis gave, when it evaluated this KPI
 
     @property
     def latest(self) -> float | None:
@@ -73,7 +76,10 @@ class KpiSeries:
 
     @property
     def status(self) -> Status:
-        """fail when the latest value misses its target, warn when it is anomalous, else pass."""
+        """fail when the latest value misses its target, warn when it is anomalous, else pass
+        (or the status :mod:`crmtool.kpis` gave)."""
+        if self.evaluated is not None:
+            return self.evaluated
         if not self.points:
             return Status.PASS
         value, anomalous = self.points[-1][1], self.points[-1][4]
@@ -91,12 +97,17 @@ def _window(since: datetime | None) -> str:
     return f"started_at >= TIMESTAMP '{since:%Y-%m-%d %H:%M:%S}'" if since else "true"
 
 
-def kpi_series(ws: Workspace, since: datetime | None) -> list[KpiSeries]:
+def kpi_series(ws: Workspace, since: datetime | None, kpis_file: Path | None = None,
+               now: datetime | None = None) -> list[KpiSeries]:
     """The KPIs to draw, each with its series (only KPIs with at least one point).
+
+    With ``kpis_file`` the KPIs are those of the file, evaluated by :mod:`crmtool.kpis`.
 
     The anomaly check trains on the whole history, so the first points of the window are judged
     against the runs before it; only the points inside the window are drawn.
     """
+    if kpis_file is not None:
+        return _from_kpi_file(ws, since, kpis_file, now or datetime.now(UTC).replace(tzinfo=None))
     parts = [f"SELECT {i} AS kpi, * FROM ({k.sql.format(window='true')})" for i, k in enumerate(BUILTIN)]
     frame = f"PARTITION BY kpi ORDER BY t ROWS BETWEEN {TRAIN} PRECEDING AND 1 PRECEDING"
     rows: list[Any] = ws.con.execute(f"""
@@ -113,3 +124,23 @@ def kpi_series(ws: Workspace, since: datetime | None) -> list[KpiSeries]:
     for kpi, t, value, low, high, anomalous in rows:
         series[kpi].points.append((t, float(value), low, high, bool(anomalous)))
     return [s for s in series if s.points]
+
+
+def _from_kpi_file(ws: Workspace, since: datetime | None, kpis_file: Path, now: datetime) -> list[KpiSeries]:
+    """The KPI file's KPIs as :mod:`crmtool.kpis` evaluates them (daily periods over the window)."""
+    from crmtool.kpis import evaluate_kpis, load_kpis
+
+    days = max(1, (now - since).days) if since else 3650
+    report = evaluate_kpis(ws, load_kpis(kpis_file), since_days=days, by="day", now=now.replace(tzinfo=UTC))
+    series = []
+    for k in report.kpis:
+        spec = k.spec
+        low, high = k.expected if k.expected else (None, None)
+        odd = set(k.anomalies)
+        points = [(datetime.combine(d, time()), float(v), low, high, d in odd) for d, v in k.series if v is not None]
+        if not points:
+            continue
+        values = [p[1] for p in points] + [t for t in (spec.target_min, spec.target_max) if t is not None]
+        series.append(KpiSeries(spec.name, spec.description or spec.name, spec.target_min, spec.target_max, points,
+                                percent=all(0 <= v <= 1 for v in values), evaluated=k.status))
+    return series

@@ -68,9 +68,11 @@ def _cards(data: ReportData) -> str:
 def _kpi_table(data: ReportData) -> str:
     rows = []
     for k in data.kpis:
-        target = " and ".join(t for t in (f"≥ {k.target_min:.0%}" if k.target_min is not None else "",
-                                          f"≤ {k.target_max:.0%}" if k.target_max is not None else "") if t) or "—"
-        rows.append(f"<tr><td>{escape(k.label)}</td><td class='n'>{k.latest:.1%}</td><td>{target}</td>"
+        num = (lambda v: f"{v:.0%}") if k.percent else (lambda v: f"{v:,g}")
+        target = " and ".join(t for t in (f"≥ {num(k.target_min)}" if k.target_min is not None else "",
+                                          f"≤ {num(k.target_max)}" if k.target_max is not None else "") if t) or "—"
+        latest = f"{k.latest:.1%}" if k.percent else f"{k.latest:,.4g}"
+        rows.append(f"<tr><td>{escape(k.label)}</td><td class='n'>{latest}</td><td>{target}</td>"
                     f"<td class='n'>{k.anomalies}</td><td>{_badge(str(k.status))}</td></tr>")
     return ("<table><thead><tr><th>KPI</th><th>latest</th><th>target</th><th>anomalies</th><th>status</th></tr>"
             "</thead><tbody>" + "".join(rows) + "</tbody></table>")

@@ -102,3 +102,23 @@ register(StepKind("export", {"input": "input", "policy": "path", "file": "text",
                   ("input", "policy"), _export, "an export for a team, following a policy"))
 register(StepKind("kpis", {"kpis": "path", "since_days": "integer", "by": "text"}, ("kpis",), _kpis,
                   "KPIs against their targets and history; fails when one is off"))
+
+
+def _diff(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
+    from crmtool.changes import diff_exports
+
+    result = diff_exports(ctx.ws, p["old"], p["new"], key=str(p["key"]), out_dir=ctx.folder / "diff")
+    return StepOutcome(result.status, result.run_id, dict(result.outputs), dict(result.counts))
+
+
+def _report(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
+    from crmtool.htmlreport import build_report
+
+    result = build_report(ctx.ws, ctx.folder / "report.html", since=str(p.get("since", "90d")), kpis=p.get("kpis"))
+    return StepOutcome(result.status, result.run_id, {"report": result.path}, {"charts": result.charts})
+
+
+register(StepKind("diff", {"old": "input", "new": "input", "key": "text"}, ("old", "new", "key"), _diff,
+                  "added, removed and changed records between two exports"))
+register(StepKind("report", {"since": "text", "kpis": "path"}, (), _report,
+                  "the HTML report of the workspace's history"))
