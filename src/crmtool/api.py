@@ -23,12 +23,12 @@ from crmtool.audit import TOKEN_PREFIX, AuditWriter, json_str_sql
 from crmtool.emails.run import history_ready
 from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, RecordedAs, as_is, run_rules
 from crmtool.errors import CrmToolError, UsageError
-from crmtool.io.readers import LoadResult, file_sha256, load_file
+from crmtool.identity.load import load_without_erased
+from crmtool.io.readers import LoadResult, file_sha256
 from crmtool.io.writers import write_query
 from crmtool.kinds.base import ident, sql_str
 from crmtool.manifest import file_entry, write_manifest
 from crmtool.pii import detect_pii
-from crmtool.privacy.erase import drop_erased
 from crmtool.privacy.mailable import mailable_for_ruleset
 from crmtool.progress import Progress
 from crmtool.rulefile import RuleSet, load_rules
@@ -74,10 +74,9 @@ class CleanResult(CheckReport):
 def _load(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, progress: Progress | None) -> LoadResult:
     ds = dataset_name(input_path)
     with run.timed("load"):
-        loaded = load_file(ws.con, input_path, f"data_{ds}")
-        # people erased earlier never come back: their rows leave before anything reads them, and
-        # only their count is reported (writing them to the rejects file would undo the erasure)
-        loaded.erased_dropped = drop_erased(ws, loaded.table, ruleset.dataset.key)
+        # people erased earlier never come back: their rows leave in memory, before the table is
+        # written to the workspace, and only their count is reported
+        loaded = load_without_erased(ws, input_path, f"data_{ds}", ruleset.dataset.key)
     if progress:
         progress(loaded.describe())
     history_ready(ws)  # email_risk matches bounce and suppression history through crm_token()
@@ -344,7 +343,7 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     work = ident(engine.work_table)
     # with a consent section, the cleaned export says who may be emailed (consent granted, not
     # suppressed, bounced or erased); unknown consent is never taken as granted
-    mail = mailable_for_ruleset(ws, engine.work_table, ruleset) if "consent" in ruleset.sections else None
+    mail = mailable_for_ruleset(ws, engine.work_table, ruleset, raw_table=loaded.table) if "consent" in ruleset.sections else None
     mail_col, mail_join = "", ""
     if mail is not None:
         mail_col, mail_join = ", m.mailable", f" JOIN {mail.table} m ON m._row = w._row"
@@ -453,6 +452,10 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     _record_metrics(run, engine, counts)
     body.update(run.step.manifest())
     result.manifest = write_manifest(outputs["manifest"], body)
+    # every person-level file this run wrote: erasure and retention find them here, never by name
+    rows_of = {"clean": rows_out, "rejects": counts["rejected"]}
+    for name, path in data_outputs.items():
+        ws.register_output(run, name, path, rows_of.get(name))
     result.key_created = hasher.source if hasher.created else None
     ws.finish_run(run, status, 1 if engine.failed else 0, {"counts": counts, "outputs": body["outputs"]})
     return result

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -152,59 +152,51 @@ def erase(
         if requests is not None and workspace != ":memory:" and any(result.rows_removed.values()):
             compact_workspace_file(Path(workspace), lock_timeout)  # deleted rows leave the file's bytes too
         if requests is not None:
-            d = result.as_dict()
-            if fmt is OutputFormat.json:
-                emit(ui, _json(d))
-            else:
-                ui.out.print(
-                    f"{d['requests']} requests, {d['identifiers']} identifiers: {d['found']} found, "
-                    f"{d['not_found']} not found (recorded anyway, so they never come back)"
-                )
-                for table, n in sorted(d["rows_removed"].items()):
-                    ui.out.print(f"  removed {n:>7} rows from {table}")
-                for path, n in sorted(d["outputs_rewritten"].items()):
-                    ui.out.print(f"  rewrote {path} without {n} rows")
-                if d["not_found_refs"]:
-                    ui.out.print(
-                        f"  not found: {', '.join(d['not_found_refs'][:20])}"
-                        + (" ..." if len(d["not_found_refs"]) > 20 else "")
-                    )
-                ui.out.print(
-                    f"audit {d['audit']} (head {d['audit_head'][:16]}), manifest {d['manifest']}, "
-                    f"key {d['key_fingerprint']}"
-                )
-            return ExitCode.OK
-        payload = checked.as_dict()
-        if fmt is OutputFormat.json:
-            emit(ui, _json(payload))
-        else:
-            for r in payload["requests"]:
-                bad = [
-                    i
-                    for i in r["identifiers"]
-                    if not (i["recorded"] and i["present_rows"] == 0 and i["audited"] is not False)
-                ]
-                why = "; ".join(
-                    f"{i['type']} {i['identifier'][:14]}…: "
-                    + ", ".join(
-                        w
-                        for w, cond in (
-                            ("not recorded", not i["recorded"]),
-                            (f"{i['present_rows']} rows still present", i["present_rows"] > 0),
-                            ("not in the audit log", i["audited"] is False),
-                        )
-                        if cond
-                    )
-                    for i in bad
-                )
-                ui.out.print(f"{r['request']}: {'carried out' if r['ok'] else 'NOT carried out: ' + why}")
-            ui.out.print(
-                f"{sum(r['ok'] for r in payload['requests'])}/{len(payload['requests'])} requests "
-                f"carried out" + ("" if payload["audit"] else " (no audit log checked)")
-            )
-        return ExitCode.OK if checked.ok else ExitCode.CHECKS_FAILED
+            return _print_erase(ui, fmt, result)
+        return _print_check(ui, fmt, checked)
 
     run_command(ui, body)
+
+
+def _print_erase(ui: Ui, fmt: OutputFormat, result: Any) -> ExitCode:
+    """Per request: erased, not found or ambiguous; exit 1 unless every request could be carried out."""
+    d = result.as_dict()
+    if fmt is OutputFormat.json:
+        emit(ui, _json(d))
+    else:
+        for r in d["per_request"]:
+            why = f" ({r['reason']})" if r["reason"] else ""
+            extra = f", {r['rows_removed']} rows" if r["status"] == "erased" else ""
+            extra += f", {r['people']} different people: nothing done" if r["status"] == "ambiguous" else ""
+            ui.out.print(f"{r['request']}: {r['status']}{extra}{why}")
+        ui.out.print(
+            f"{d['requests']} requests: {d['erased']} erased, {d['not_found']} not found (recorded, so they "
+            f"never come back), {d['ambiguous']} ambiguous"
+        )
+        for table, n in sorted(d["rows_removed"].items()):
+            ui.out.print(f"  removed {n:>7} rows from {table}")
+        for path, n in sorted(d["outputs_rewritten"].items()):
+            ui.out.print(f"  rewrote {path} without {n} rows")
+        for path in d["outputs_changed_not_rewritten"]:
+            ui.warn(f"{path} was changed since crmtool wrote it: not rewritten, check it by hand")
+        ui.out.print(
+            f"audit {d['audit']} (head {d['audit_head'][:16]}), manifest {d['manifest']}, key {d['key_fingerprint']}"
+        )
+    return ExitCode.OK if result.complete else ExitCode.CHECKS_FAILED
+
+
+def _print_check(ui: Ui, fmt: OutputFormat, checked: Any) -> ExitCode:
+    payload = checked.as_dict()
+    if fmt is OutputFormat.json:
+        emit(ui, _json(payload))
+    else:
+        for r in payload["requests"]:
+            ui.out.print(f"{r['request']}: {'proven' if r['ok'] else 'NOT proven: ' + '; '.join(r['reasons'])}")
+        ui.out.print(
+            f"{payload['proven']}/{len(payload['requests'])} requests proven, {payload['files_checked']} files checked"
+            + ("" if payload["audit"] else " (no audit log checked)")
+        )
+    return ExitCode.OK if checked.ok else ExitCode.CHECKS_FAILED
 
 
 def export(

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from crmtool.errors import ConfigError, Location
 from crmtool.kinds.base import ident
 from crmtool.privacy.consent import date_sql
-from crmtool.privacy.identity import drop_maps, email_norm, phone_norm_map
 
 if TYPE_CHECKING:
     from crmtool.workspace import Workspace
@@ -225,12 +224,12 @@ def export(
     """Write ``out`` from ``input_path`` following the policy, with ``<out>.manifest.json`` beside it."""
     import pyarrow as pa
 
-    from crmtool.db import fetch_arrow
-    from crmtool.io.readers import file_sha256, load_file
+    from crmtool.identity.keys import value_map
+    from crmtool.identity.load import load_without_erased
+    from crmtool.io.readers import file_sha256
     from crmtool.io.writers import write_query
     from crmtool.manifest import file_entry, write_manifest
     from crmtool.pii import detect_pii
-    from crmtool.privacy.erase import drop_erased
 
     policy = load_policy(policy_path)  # configuration errors before any data is read
     hasher = ws.hasher  # an unreadable key stops us before anything is written
@@ -238,16 +237,17 @@ def export(
     as_of = as_of or datetime.now(UTC).date()
     fmt = fmt or ("parquet" if out.suffix.lower() in (".parquet", ".pq") else "csv")
     run = ws.start_run("export")
+    made: list[str] = []
     try:
-        loaded = load_file(con, input_path, STAGING)
+        # people erased earlier leave in memory, before the rows reach the workspace
+        loaded = load_without_erased(
+            ws, input_path, STAGING, policy.key_column, policy.email_column, policy.phone_column
+        )
         problems = policy_problems(policy, loaded.columns)
         if problems:
             raise ConfigError(problems, "fix the policy or export the missing columns")
         pii = detect_pii(con, STAGING)
-        key = policy.key_column or next((c for c in loaded.columns if _category(c) == "customer_id"), None)
-        email = policy.email_column or next((c for c in loaded.columns if _category(c) == "email"), None)
-        phone = policy.phone_column or next((c for c in loaded.columns if _category(c) == "phone"), None)
-        dropped_erased = drop_erased(ws, STAGING, key, email, phone) if (key or email or phone) else 0
+        dropped_erased = loaded.erased_dropped
         con.register("__provinces_arrow", pa.table({"code": list(PROVINCES), "name": list(PROVINCES.values())}))
         con.execute("CREATE OR REPLACE TEMP TABLE __provinces_all AS SELECT * FROM __provinces_arrow")
         con.unregister("__provinces_arrow")
@@ -270,23 +270,13 @@ def export(
                 if category:
                     remaining[col] = f"kept in clear ({category})"
             elif action == "hash":
-                if category == "email":
-                    e_expr, e_join = email_norm(con, STAGING, col, "s")
-                    joins.append(e_join)
-                    expr = f"crm_token(nullif({e_expr}, ''))"
-                elif category == "phone":
-                    values = (
-                        fetch_arrow(
-                            con,
-                            f"SELECT DISTINCT CAST({ident(col)} AS VARCHAR) FROM {STAGING} "
-                            f"WHERE {ident(col)} IS NOT NULL",
-                        )
-                        .column(0)
-                        .to_pylist()
-                    )
-                    pm = phone_norm_map(con, values)
-                    joins.append(f"LEFT JOIN {pm} p{i} ON p{i}.raw = CAST({c} AS VARCHAR)")
-                    expr = f"crm_token(p{i}.norm)"
+                if category in ("email", "phone"):
+                    # the canonical form of :mod:`crmtool.identity`: every spelling of one address or
+                    # number gets one pseudonym
+                    vm, m = value_map(con, STAGING, col, str(category))
+                    made += m
+                    joins.append(f"LEFT JOIN {vm} p{i} ON p{i}.raw = CAST({c} AS VARCHAR)")
+                    expr = f"crm_token(p{i}.value)"
                 else:
                     expr = f"crm_token(nullif(trim(CAST({c} AS VARCHAR)), ''))"
                 remaining[col] = "keyed hash (pseudonymised: still personal data for whoever holds the key)"
@@ -319,7 +309,8 @@ def export(
     finally:
         con.execute(f"DROP TABLE IF EXISTS {STAGING}")
         con.execute("DROP TABLE IF EXISTS __provinces_all")
-        drop_maps(con)
+        for t in made:
+            con.execute(f"DROP TABLE IF EXISTS {t}")
     manifest_path = out.with_name(out.name + ".manifest.json")
     write_manifest(
         manifest_path,

@@ -1,11 +1,11 @@
-"""Who may be emailed: email consent granted AND not suppressed AND not erased AND not hard-bounced.
+"""Who may be emailed: email consent granted AND not suppressed AND not erased AND not hard-bounced, per person.
 
 :func:`mailable_table` builds a temp table ``(<row column>, mailable, not_mailable_reason)`` for a
 customer table; :func:`add_mailable_column` writes the flag into the table itself. The first
 reason that applies wins, in this order (segments use the same names and order): ``erased``,
-``suppressed`` (an ``email`` or ``id`` suppression of any kind), ``bounced`` (hard bounce or
-complaint in ``email_bounces`` when that table exists), ``no_email``, ``consent_denied``,
-``consent_unknown``.
+``suppressed`` (a suppression of any kind on any identifier of the person), ``bounced`` (hard
+bounce or complaint in ``email_bounces``), ``no_email``, ``consent_denied``, ``consent_unknown``.
+Erased, suppressed, bounced and consent are decided per person (:mod:`crmtool.identity`).
 """
 
 from __future__ import annotations
@@ -15,18 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmtool.kinds.base import ident
 from crmtool.privacy.consent import ChannelConsent, normalise_consent_sql
-from crmtool.privacy.erase import erased_from_tokens, erasure_kinds
-from crmtool.privacy.identity import (
-    EMAIL,
-    ID,
-    PHONE,
-    drop_maps,
-    email_norm,
-    ensure_tables,
-    id_sql,
-    phone_key_sql,
-    table_columns,
-)
+from crmtool.privacy.identity import ensure_tables, table_columns
 
 if TYPE_CHECKING:
     from crmtool.rulefile import RuleSet
@@ -57,14 +46,22 @@ def mailable_table(
     phone_column: str | None = None,
     row_column: str = "_row",
     out_table: str | None = None,
+    raw_table: str | None = None,
+    nif_columns: tuple[str, ...] = (),
 ) -> MailableSummary:
     """Flag every row of ``table``; ``consent`` (rules) or ``consent_column`` gives the email consent.
 
     Without any consent column nobody is mailable: unknown consent never counts as granted.
+    Matching goes through :mod:`crmtool.identity`: an erasure, suppression or hard bounce on any
+    identifier of any record of a person (their dedupe cluster) makes every record of them not
+    mailable, and a person's consent is the most restrictive of their records'. ``raw_table``
+    (the table as loaded, same ``_row``) adds the addresses as they were before a rule fixed them.
     """
+    from crmtool.identity.keys import IdentityColumns, person_keys
+    from crmtool.identity.registers import person_consent_sql, person_flags
+
     con = ws.con
     ensure_tables(con)
-    ws.hasher  # noqa: B018 - registers crm_token()
     out = out_table or f"__mailable_{table}"
     names = [c for c, _t in table_columns(con, table)]
     row_expr = f"t.{ident(row_column)}" if row_column in names else "t.rowid"
@@ -74,54 +71,33 @@ def mailable_table(
         state = normalise_consent_sql(f"t.{ident(consent_column)}")
     else:
         state = "'unknown'"
-    kinds = erasure_kinds(ws)
-    id_sup = bool(con.execute("SELECT count(*) FROM privacy_suppressions WHERE channel = 'id'").fetchall()[0][0])
-    want_id = bool(key_column) and (id_sup or ID in kinds)
-    want_phone = bool(phone_column) and PHONE in kinds
-    base, tok = f"__mailable_base_{table}", f"__mailable_tok_{table}"
-    email_expr, join = email_norm(con, table, email_column, "t")
-    extra = f", {id_sql(f't.{ident(key_column)}')} AS id" if want_id and key_column else ""
-    if want_phone and phone_column:
-        extra += f", CAST(t.{ident(phone_column)} AS VARCHAR) AS ph, {phone_key_sql(f't.{ident(phone_column)}')} AS pk"
+    cols = IdentityColumns(key_column, [email_column], [phone_column] if phone_column else [], list(nif_columns))
+    extra = [(raw_table, email_column, "email")] if raw_table and ws.table_exists(raw_table) else []
+    keys = person_keys(con, table, cols, extra=extra)
     try:
-        # one scan for normalised email and consent, one for the keyed hashes
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE {ident(base)} AS
-            SELECT t.rowid AS rid, {row_expr} AS r, nullif({email_expr}, '') AS em, {state} AS cs{extra}
-            FROM {ident(table)} t {join}""")
-        tok_cols = ["rid", "crm_token(em) AS et"]
-        if want_id:
-            tok_cols.append("crm_token(id) AS it")
-        if want_phone:
-            tok_cols += ["ph", "crm_token(pk) AS pkt"]
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE {ident(tok)} AS SELECT {", ".join(tok_cols)}
-            FROM {ident(base)}""")
-        bounced = "false"
-        if ws.table_exists("email_bounces"):
-            bounced = "k.et IN (SELECT token FROM email_bounces WHERE bounce_type IN ('hard', 'complaint'))"
-        erased = erased_from_tokens(ws, tok, kinds, has_id=want_id, has_email=True, has_phone=want_phone)
-        erased_join = f"LEFT JOIN (SELECT DISTINCT rid FROM ({erased})) er ON er.rid = b.rid" if erased else ""
-        erased_flag = "er.rid IS NOT NULL" if erased else "false"
-        id_suppressed = (
-            f"OR k.it IN (SELECT token FROM privacy_suppressions WHERE channel = '{ID}')" if want_id and id_sup else ""
-        )
+        flags = person_flags(ws, keys)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {keys.name}_cs AS
+            SELECT t.rowid AS rid, {row_expr} AS r, k.pid, {state} AS cs,
+                   nullif(trim(CAST(t.{ident(email_column)} AS VARCHAR)), '') AS em
+            FROM {ident(table)} t JOIN {keys.rows} k ON k.rid = t.rowid""")
+        keys.made.append(f"{keys.name}_cs")
+        # consent of a person is the most restrictive of their records' (denied > unknown > granted)
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {ident(out)} AS
             SELECT r AS {ident(row_column)}, reason IS NULL AS mailable, reason AS not_mailable_reason FROM (
                 SELECT b.r, CASE
-                    WHEN {erased_flag} THEN 'erased'
-                    WHEN k.et IN (SELECT token FROM privacy_suppressions WHERE channel = '{EMAIL}') {id_suppressed}
-                    THEN 'suppressed'
-                    WHEN {bounced} THEN 'bounced'
+                    WHEN f.erased THEN 'erased'
+                    WHEN f.suppressed THEN 'suppressed'
+                    WHEN f.bounced THEN 'bounced'
                     WHEN b.em IS NULL OR NOT contains(b.em, '@') THEN 'no_email'
-                    WHEN b.cs = 'denied' THEN 'consent_denied'
-                    WHEN b.cs <> 'granted' THEN 'consent_unknown'
+                    WHEN pc.consent = 'denied' THEN 'consent_denied'
+                    WHEN pc.consent <> 'granted' THEN 'consent_unknown'
                 END AS reason
-                FROM {ident(base)} b LEFT JOIN {ident(tok)} k ON k.rid = b.rid {erased_join})
+                FROM {keys.name}_cs b JOIN {flags} f ON f.pid = b.pid
+                JOIN ({person_consent_sql(f"SELECT pid, cs FROM {keys.name}_cs")}) pc ON pc.pid = b.pid)
             ORDER BY 1""")
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {ident(tok)}")
-        con.execute(f"DROP TABLE IF EXISTS {ident(base)}")
-        drop_maps(con)
+        keys.drop()
     counts = dict(
         con.execute(
             f"SELECT coalesce(not_mailable_reason, 'mailable'), count(*) FROM {ident(out)} GROUP BY ALL ORDER BY 1"
@@ -149,13 +125,19 @@ def add_mailable_column(ws: Workspace, table: str, *, column: str = "mailable", 
 
 
 def mailable_for_ruleset(
-    ws: Workspace, table: str, ruleset: RuleSet, *, out_table: str | None = None, row_column: str = "_row"
+    ws: Workspace,
+    table: str,
+    ruleset: RuleSet,
+    *,
+    out_table: str | None = None,
+    row_column: str = "_row",
+    raw_table: str | None = None,
 ) -> MailableSummary | None:
     """:func:`mailable_table` with everything taken from the rules and the column names: email consent
     from the ``consent`` section, the record key from ``dataset.key``, email and phone columns by name.
     ``None`` when the table has no email column (then nobody is mailable)."""
+    from crmtool.identity.keys import detect_identity_columns
     from crmtool.privacy.consent import parse_consent
-    from crmtool.privacy.identity import detect_identity_columns
 
     cols = detect_identity_columns(ws.con, table, ruleset.dataset.key)
     if not cols.emails:
@@ -169,4 +151,6 @@ def mailable_for_ruleset(
         phone_column=cols.phones[0] if cols.phones else None,
         row_column=row_column,
         out_table=out_table,
+        raw_table=raw_table,
+        nif_columns=tuple(cols.nifs),
     )

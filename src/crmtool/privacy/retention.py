@@ -187,30 +187,24 @@ class RetentionResult:
 
 
 def _clean_output_for(ws: Workspace, dataset: str) -> Path | None:
-    """The cleaned export of ``dataset`` the newest run wrote (and that is still as it wrote it).
+    """The cleaned export of ``dataset`` the newest run wrote, still as it wrote it.
 
     Several day folders may hold a cleaned export of the same dataset; the workspace's cleaned
     table is the one the latest run made, so that run's file gets the new version, never an
-    older day's file that happens to sort first.
+    older day's file. Files come from the output registry (newest registration last).
     """
-    from crmtool.privacy.erase import OUTPUT_COMMANDS, latest_clean_outputs
+    from crmtool.io.readers import file_sha256
 
-    intact = set(latest_clean_outputs(ws))
-    marks = ", ".join(f"'{c}'" for c in OUTPUT_COMMANDS)
-    rows = ws.con.execute(
-        f"SELECT summary FROM crm_runs WHERE command IN ({marks}) AND summary IS NOT NULL "
-        "ORDER BY started_at DESC, run_id DESC"
-    ).fetchall()
-    for (summary,) in rows:
-        try:
-            paths = [Path(out["path"]).resolve() for out in json.loads(summary).get("outputs", [])]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            continue
-        for path in paths:
-            stem = path.name.split(".")[0]
-            if (path in intact and ".clean." in path.name
-                    and re.sub(r"[^0-9a-zA-Z]+", "_", stem).strip("_").lower() == dataset):
-                return path
+    seen: set[Path] = set()
+    for rec in reversed(ws.outputs(kinds=("clean",))):
+        path = rec.path.resolve()
+        if path in seen:
+            continue  # an older registration of a path registered again later
+        seen.add(path)
+        stem = path.name.split(".")[0]
+        if (re.sub(r"[^0-9a-zA-Z]+", "_", stem).strip("_").lower() == dataset and path.is_file()
+                and file_sha256(path) == rec.sha256):
+            return path
     return None
 
 

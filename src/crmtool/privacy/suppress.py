@@ -17,21 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmtool.errors import InputError, UsageError
+from crmtool.identity.canonical import EMAIL, ID, NIF, PHONE, phone_key_sql
+from crmtool.identity.keys import ID_NAMES, table_columns
 from crmtool.kinds.base import ident, sql_str
 from crmtool.privacy.consent import date_sql
-from crmtool.privacy.identity import (
-    EMAIL,
-    ID,
-    ID_NAMES,
-    PHONE,
-    email_norm,
-    ensure_tables,
-    load_side,
-    phone_key_sql,
-    phone_norm_map,
-    table_columns,
-    to_temp_table,
-)
+from crmtool.privacy.identity import ensure_tables, load_side, to_temp_table
 
 if TYPE_CHECKING:
     import duckdb
@@ -75,6 +65,8 @@ def classify_columns(
             found.columns.setdefault(EMAIL, []).append(col)
         elif category == "phone":
             found.columns.setdefault(PHONE, []).append(col)
+        elif category == "national_id":
+            found.columns.setdefault(NIF, []).append(col)
         elif DATE_NAME.search(low) and found.date_column is None:
             found.date_column = col
         elif low in ("identifier", "identificador", "value", "valor", "contact", "contacto"):
@@ -103,6 +95,7 @@ def identifier_rows_sql(ident_file: IdentifierFile, extra: str = "") -> str:
         v = f"trim(CAST({ident(ident_file.infer_column)} AS VARCHAR))"
         inferred = (
             f"CASE WHEN contains({v}, '@') THEN '{EMAIL}' "
+            f"WHEN regexp_full_match(upper({v}), '(ES)?[0-9XYZKLM][ .\\-]?[0-9]{{7}}[ .\\-]?[A-Z]') THEN '{NIF}' "
             f"WHEN regexp_full_match({v}, '[+0-9 ().\\-]{{7,}}') THEN '{PHONE}' ELSE '{ID}' END"
         )
         parts.append(f"SELECT _row, {inferred} AS type, {v} AS raw{extra} FROM {t}")
@@ -113,30 +106,33 @@ def identifier_rows_sql(ident_file: IdentifierFile, extra: str = "") -> str:
 def normalised_identifiers(ws: Workspace, rows_table: str, out_table: str) -> None:
     """From ``rows_table (_row, type, raw, ...)`` build ``out_table`` adding ``norm``, ``token`` and ``pkey``.
 
-    ``pkey`` is the keyed token of the phone key (phones only). Emails use the SQL fast path, phones
-    run through Python once per distinct value; ids are trimmed.
+    ``norm`` is the canonical form of :mod:`crmtool.identity` (emails with their provider's rules,
+    phones E.164, NIFs compact, ids trimmed); ``pkey`` the keyed token of the phone key (phones only).
     """
-    from crmtool.db import fetch_arrow
+    from crmtool.identity.canonical import register_sql
+    from crmtool.identity.keys import values_sql
 
     con = ws.con
     ws.hasher  # noqa: B018 - registers crm_token()
-    email_expr, email_join = email_norm(con, rows_table, "raw", "s")
-    phones = (
-        fetch_arrow(con, f"SELECT DISTINCT raw FROM {ident(rows_table)} WHERE type = '{PHONE}'").column(0).to_pylist()
-    )
-    phone_map = phone_norm_map(con, phones)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {ident(out_table)} AS
-        SELECT *, crm_token(norm) AS token,
-               CASE WHEN type = '{PHONE}' THEN crm_token({phone_key_sql("norm")}) END AS pkey
-        FROM (SELECT s.*, CASE s.type WHEN '{EMAIL}' THEN nullif({email_expr}, '')
-                                      WHEN '{PHONE}' THEN p.norm
-                                      ELSE nullif(trim(s.raw), '') END AS norm
-              FROM {ident(rows_table)} s
-              {email_join}
-              LEFT JOIN {phone_map} p ON s.type = '{PHONE}' AND p.raw = s.raw)
-    """)
-    con.execute(f"DROP TABLE IF EXISTS {phone_map}")
+    register_sql(con)
+    made: list[str] = []
+    parts = []
+    try:
+        for kind in (ID, EMAIL, PHONE, NIF):
+            src = f"SELECT rowid AS rid, raw AS v FROM {ident(rows_table)} WHERE type = '{kind}'"
+            sql, m = values_sql(con, kind, src, plain=False)
+            made += m
+            parts.append(f"SELECT rid, value AS norm FROM ({sql})")
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {ident(out_table)} AS
+            SELECT *, crm_token(norm) AS token,
+                   CASE WHEN type = '{PHONE}' THEN crm_token({phone_key_sql("norm")}) END AS pkey
+            FROM (SELECT s.*, n.norm FROM {ident(rows_table)} s
+                  LEFT JOIN ({" UNION ALL ".join(parts)}) n ON n.rid = s.rowid)
+        """)
+    finally:
+        for t in made:
+            con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
 @dataclass

@@ -1,0 +1,189 @@
+"""Canonical forms of a person's identifiers, in Python and as DuckDB macros that agree with it.
+
+* **email**: trim, drop ``mailto:``/angle brackets, NFC, lower-case (:func:`crmtool.normalise.normalise_email`),
+  then the provider's own rules from ``data/email_canonical.csv``: Gmail and Googlemail deliver
+  ``j.doe+news@googlemail.com`` to ``jdoe@gmail.com``; Outlook.com, iCloud, Fastmail and Proton
+  drop ``+tags`` but keep dots. Every other domain keeps dots and ``+tags`` (a ``+`` may be part of
+  the real mailbox name there). The *plain* form (before provider rules) is kept as well: older
+  registers hold its tokens.
+* **phone**: E.164 (``600 12 34 56`` -> ``+34600123456``, region ES by default); an invalid
+  number keeps its digits, so two spellings of the same wrong number still match.
+* **nif** (Spanish NIF/NIE/CIF): upper case without spaces, hyphens, dots or slashes and without a
+  leading ``ES`` country prefix: ``16783115-S`` = ``16783115s`` = ``ES16783115S``.
+* **id** (customer id): trimmed.
+
+The SQL twins (:func:`register_sql` creates ``crm_email_canon``, ``crm_nif_canon``) are exact for
+the values the fast paths accept; anything else goes through Python once per distinct value.
+Agreement is property-tested.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from crmtool.normalise import normalise_email, phone_e164
+
+if TYPE_CHECKING:
+    import duckdb
+
+ID, EMAIL, PHONE, NIF = "id", "email", "phone", "nif"
+TYPES = (ID, EMAIL, PHONE, NIF)
+DEFAULT_REGION = "ES"
+PHONE_KEY_DIGITS = 9
+_DIGITS = re.compile(r"[^0-9]")
+_NIF_SEPARATORS = re.compile(r"[ \t\n\r\-./]")
+# NIF spellings the SQL twin handles exactly (anything else goes through Python)
+NIF_FAST = r"^[A-Za-z0-9 \-./]*$"
+# plain ASCII addresses (spaces only around): normalise_email(v) == lower(trim(v)) exactly
+EMAIL_FAST = r"^ *[A-Za-z0-9._%+\-@!#$&'*/=?^`{|}~]+ *$"
+
+
+@dataclass(frozen=True)
+class Provider:
+    domain: str
+    canonical_domain: str
+    ignore_dots: bool
+    plus_tags: bool
+
+
+@lru_cache(maxsize=1)
+def providers() -> dict[str, Provider]:
+    """The provider table (``data/email_canonical.csv``), by domain."""
+    text = resources.files("crmtool").joinpath("data/email_canonical.csv").read_text("utf-8")
+    rows = csv.DictReader(line for line in text.splitlines() if line and not line.startswith("#"))
+    return {
+        r["domain"]: Provider(r["domain"], r["canonical_domain"], r["ignore_dots"] == "yes", r["plus_tags"] == "yes")
+        for r in rows
+    }
+
+
+def plain_email(value: str | None) -> str | None:
+    """Trimmed, NFC, lower-case address (no provider rules); ``None`` when blank."""
+    if value is None:
+        return None
+    v = unicodedata.normalize("NFC", normalise_email(unicodedata.normalize("NFC", value)))
+    return v or None
+
+
+def provider_rules(plain: str) -> str:
+    """Apply the provider's rules to an already plain address."""
+    local, at, domain = plain.rpartition("@")
+    rule = providers().get(domain)
+    if not at or not local or "@" in local or rule is None:
+        return plain
+    if rule.plus_tags:
+        local = local.split("+", 1)[0]
+    if rule.ignore_dots:
+        local = local.replace(".", "")
+    return f"{local}@{rule.canonical_domain}" if local else plain
+
+
+def canonical_email(value: str | None) -> str | None:
+    """The address a provider delivers to: ``J.Doe+x@GoogleMail.com`` -> ``jdoe@gmail.com``."""
+    plain = plain_email(value)
+    return provider_rules(plain) if plain else None
+
+
+def canonical_phone(value: str | None, region: str = DEFAULT_REGION) -> str | None:
+    """E.164 when valid, else the digits (``None`` when there are none)."""
+    if value is None:
+        return None
+    e164 = phone_e164(value, region)
+    if e164:
+        return e164
+    return _DIGITS.sub("", value) or None
+
+
+def canonical_nif(value: str | None) -> str | None:
+    """``16783115-s`` -> ``16783115S``; ``ES B-12345678`` -> ``B12345678``."""
+    if value is None:
+        return None
+    v = _NIF_SEPARATORS.sub("", value).upper()
+    if len(v) == 11 and v.startswith("ES") and v[2:].isalnum() and v.isascii():
+        v = v[2:]
+    return v or None
+
+
+def canonical_id(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return value.strip() or None
+
+
+def canonical(kind: str, value: str | None) -> str | None:
+    """Canonical form of an identifier of type ``kind`` (id, email, phone, nif); ``None`` when blank."""
+    if kind == EMAIL:
+        return canonical_email(value)
+    if kind == PHONE:
+        return canonical_phone(value)
+    if kind == NIF:
+        return canonical_nif(value)
+    return canonical_id(value)
+
+
+def nif_is_valid(value: str | None) -> bool:
+    """True for a NIF, NIE or CIF whose check character is right (python-stdnum)."""
+    from stdnum.es import cif, nie, nif
+
+    v = canonical_nif(value)
+    return bool(v) and (nif.is_valid(v) or nie.is_valid(v) or cif.is_valid(v))
+
+
+def phone_key(value: str | None) -> str | None:
+    """Last 9 digits: equal for two spellings whenever their canonical phones are equal."""
+    if value is None:
+        return None
+    return _DIGITS.sub("", value)[-PHONE_KEY_DIGITS:] or None
+
+
+# --------------------------------------------------------------------------- SQL twins
+def _sql_list(values: list[str]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values)) or "NULL"
+
+
+def email_canon_macro() -> str:
+    """``crm_email_canon(p)``: :func:`provider_rules` of a plain (already lower-case) address."""
+    table = providers()
+    plus = _sql_list([d for d, p in table.items() if p.plus_tags])
+    dots = _sql_list([d for d, p in table.items() if p.ignore_dots])
+    moved = " ".join(
+        f"WHEN '{d}' THEN '{p.canonical_domain}'" for d, p in sorted(table.items()) if p.canonical_domain != d
+    )
+    dom = "split_part(p, '@', 2)"
+    tagged = f"CASE WHEN {dom} IN ({plus}) THEN split_part(split_part(p, '@', 1), '+', 1) ELSE split_part(p, '@', 1) END"
+    local = f"CASE WHEN {dom} IN ({dots}) THEN replace({tagged}, '.', '') ELSE {tagged} END"
+    new_dom = f"CASE {dom} {moved} ELSE {dom} END" if moved else dom
+    return (
+        "CREATE OR REPLACE TEMP MACRO crm_email_canon(p) AS CASE "
+        f"WHEN p IS NULL THEN NULL "
+        f"WHEN NOT regexp_full_match(p, '[^@]+@[^@]*') OR {dom} NOT IN (SELECT unnest([{_sql_list(list(table))}])) "
+        f"THEN p WHEN ({local}) = '' THEN p ELSE ({local}) || '@' || ({new_dom}) END"
+    )
+
+
+NIF_MACRO = (
+    "CREATE OR REPLACE TEMP MACRO crm_nif_canon(v) AS nullif(CASE "
+    "WHEN regexp_full_match(upper(regexp_replace(CAST(v AS VARCHAR), '[ \\t\\n\\r\\-./]', '', 'g')), 'ES[0-9A-Z]{9}') "
+    "THEN substr(upper(regexp_replace(CAST(v AS VARCHAR), '[ \\t\\n\\r\\-./]', '', 'g')), 3) "
+    "ELSE upper(regexp_replace(CAST(v AS VARCHAR), '[ \\t\\n\\r\\-./]', '', 'g')) END, '')"
+)
+
+
+def register_sql(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ``crm_email_canon`` and ``crm_nif_canon`` macros on ``con`` (cheap; idempotent)."""
+    con.execute(email_canon_macro())
+    con.execute(NIF_MACRO)
+
+
+def phone_key_sql(column_sql: str) -> str:
+    return f"nullif(right(regexp_replace(CAST({column_sql} AS VARCHAR), '[^0-9]', '', 'g'), {PHONE_KEY_DIGITS}), '')"
+
+
+def id_sql(column_sql: str) -> str:
+    return f"nullif(trim(CAST({column_sql} AS VARCHAR)), '')"

@@ -1,0 +1,365 @@
+"""Person keys of a table: every row's identifiers in canonical form, and the person each row belongs to.
+
+:func:`person_keys` builds two temp tables for any loaded table (one scan per identifier column):
+
+* ``<name>_rows (rid, r, pid)``: every row (``rid`` its rowid, ``r`` its ``_row`` when the table
+  has one) and its *person*: the dedupe cluster when dedupe ran (``c:<cluster>``), else the
+  customer id (``i:<id>``), else the row itself (``r:<rid>``). Rows of one person share a ``pid``.
+* ``<name> (rid, pid, type, value)``: one line per identifier of a row: ``id``, ``email``
+  (canonical form, plus the plain form when the provider rules changed it), ``phone`` (E.164),
+  ``nif``. Values are in clear: the tables are temporary (never in the workspace file) and
+  :meth:`PersonKeys.drop` removes them.
+
+Matching a register of keyed tokens (suppressions, bounces, erasures) is then one join on
+``crm_token(value)``; matching a request file in clear is one join on ``value``. Either way the
+match widens to the whole person: :meth:`PersonKeys.persons_matching` returns pids, and
+:meth:`PersonKeys.rows_of` the rows of those people.
+
+Vectorised: emails and NIFs take a SQL fast path (plain ASCII), phones the libphonenumber
+metadata fast path (:mod:`crmtool.phone_sql`); Python runs only over the distinct odd values.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from crmtool.identity.canonical import (
+    DEFAULT_REGION,
+    EMAIL,
+    EMAIL_FAST,
+    ID,
+    NIF,
+    NIF_FAST,
+    PHONE,
+    canonical_email,
+    canonical_nif,
+    canonical_phone,
+    id_sql,
+    plain_email,
+    register_sql,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+
+ID_NAMES = (
+    "customer_id",
+    "client_id",
+    "id_cliente",
+    "cliente_id",
+    "customerid",
+    "clientid",
+    "member_id",
+    "user_id",
+    "contact_id",
+    "record_id",
+    "id",
+    "__id",
+)
+_counter = itertools.count(1)
+
+
+@dataclass
+class IdentityColumns:
+    """Where a table keeps a person's identifiers."""
+
+    id: str | None = None
+    emails: list[str] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)
+    nifs: list[str] = field(default_factory=list)
+    cluster: str | None = None  # a cluster_id column (golden records, cluster tables)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.id or self.emails or self.phones or self.nifs)
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    return [
+        (r[0], r[1])
+        for r in con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? AND table_schema = 'main' ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+    ]
+
+
+def detect_identity_columns(con: duckdb.DuckDBPyConnection, table: str, key: str | None = None) -> IdentityColumns:
+    """Id, email, phone and NIF columns of ``table`` by name (``key`` wins for the id when present)."""
+    from crmtool.pii import category_from_name
+
+    cols = table_columns(con, table)
+    names = [c for c, _t in cols]
+    found = IdentityColumns()
+    lowered = {c.lower(): c for c in names}
+    if key and key in names:
+        found.id = key
+    else:
+        found.id = next((lowered[c] for c in ID_NAMES if c in lowered), None)
+    if "cluster_id" in lowered:
+        found.cluster = lowered["cluster_id"]
+    for col, ctype in cols:
+        if col == found.id or not (ctype.upper() in ("VARCHAR", "TEXT") or ctype.upper().startswith("VARCHAR")):
+            continue
+        category = category_from_name(col)
+        if category == "email":
+            found.emails.append(col)
+        elif category == "phone":
+            found.phones.append(col)
+        elif category == "national_id":
+            found.nifs.append(col)
+    return found
+
+
+def _odd_map(con: duckdb.DuckDBPyConnection, source: str, fast: str, fn: object) -> str | None:
+    """Temp table ``(raw, norm)`` of ``fn`` over the distinct values of ``source`` (SQL ``SELECT v``)
+    outside the fast-path pattern ``fast``; ``None`` when there are none."""
+    import pyarrow as pa
+
+    from crmtool.db import fetch_arrow
+
+    odd = (
+        fetch_arrow(
+            con, f"SELECT DISTINCT v FROM ({source}) WHERE v IS NOT NULL AND NOT regexp_matches(v, {sql_str(fast)})"
+        )
+        .column(0)
+        .to_pylist()
+    )
+    if not odd:
+        return None
+    name = f"__idk_map_{next(_counter)}"
+    normed = [fn(v) for v in odd]  # type: ignore[operator]  # once per distinct odd value
+    con.register("__idk_arrow", pa.table({"raw": pa.array(odd, pa.string()), "norm": pa.array(normed, pa.string())}))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM __idk_arrow")
+    con.unregister("__idk_arrow")
+    return name
+
+
+def _phone_map(con: duckdb.DuckDBPyConnection, source: str, region: str) -> str | None:
+    """Temp table ``(raw, norm)`` of the phones of ``source`` the SQL fast path leaves open; ``None``: none."""
+    import pyarrow as pa
+
+    from crmtool.db import fetch_arrow
+    from crmtool.phone_sql import e164_fast_sql
+
+    open_values = (
+        fetch_arrow(con, f"SELECT DISTINCT v FROM ({source}) WHERE v IS NOT NULL AND ({e164_fast_sql('v', region)}) IS NULL")
+        .column(0)
+        .to_pylist()
+    )
+    if not open_values:
+        return None
+    name = f"__idk_map_{next(_counter)}"
+    normed = [canonical_phone(v, region) for v in open_values]
+    con.register("__idk_arrow", pa.table({"raw": pa.array(open_values, pa.string()),
+                                          "norm": pa.array(normed, pa.string())}))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM __idk_arrow")
+    con.unregister("__idk_arrow")
+    return name
+
+
+def values_sql(
+    con: duckdb.DuckDBPyConnection, kind: str, source: str, region: str = DEFAULT_REGION, *, plain: bool = True
+) -> tuple[str, list[str]]:
+    """SQL over ``source`` (a query with columns ``rid, v``) giving ``(rid, value)`` rows of canonical
+    ``kind`` values (emails: canonical and, with ``plain``, the plain form when different), plus the
+    temp tables it made (the caller drops them)."""
+    register_sql(con)
+    made: list[str] = []
+    if kind == ID:
+        return f"SELECT rid, {id_sql('v')} AS value FROM ({source})", made
+    if kind == EMAIL:
+        odd = _odd_map(con, source, EMAIL_FAST, lambda v: (plain_email(v) or "") + "\n" + (canonical_email(v) or ""))
+        plain_sql = "lower(trim(s.v))"
+        if odd:
+            made.append(odd)
+            plain_sql = f"coalesce(split_part(m.norm, chr(10), 1), {plain_sql})"
+            canon = "coalesce(split_part(m.norm, chr(10), 2), crm_email_canon(lower(trim(s.v))))"
+            join = f"LEFT JOIN {odd} m ON m.raw = s.v"
+        else:
+            canon, join = f"crm_email_canon({plain_sql})", ""
+        inner = f"SELECT s.rid, nullif({plain_sql}, '') AS p, nullif({canon}, '') AS c FROM ({source}) s {join}"
+        if not plain:
+            return f"SELECT rid, c AS value FROM ({inner}) WHERE c IS NOT NULL", made
+        return (
+            f"SELECT rid, c AS value FROM ({inner}) WHERE c IS NOT NULL "
+            f"UNION ALL SELECT rid, p FROM ({inner}) WHERE p IS NOT NULL AND p <> c"
+        ), made
+    if kind == NIF:
+        odd = _odd_map(con, source, NIF_FAST, canonical_nif)
+        if odd:
+            made.append(odd)
+            return (
+                f"SELECT s.rid, coalesce(m.norm, crm_nif_canon(s.v)) AS value FROM ({source}) s "
+                f"LEFT JOIN {odd} m ON m.raw = s.v"
+            ), made
+        return f"SELECT rid, crm_nif_canon(v) AS value FROM ({source})", made
+    from crmtool.phone_sql import e164_fast_sql
+
+    pmap = _phone_map(con, source, region)
+    fast = e164_fast_sql("s.v", region)
+    if pmap:
+        made.append(pmap)
+        return (
+            f"SELECT s.rid, coalesce({fast}, m.norm) AS value FROM ({source}) s LEFT JOIN {pmap} m ON m.raw = s.v"
+        ), made
+    return f"SELECT s.rid, {fast} AS value FROM ({source}) s", made
+
+
+@dataclass
+class PersonKeys:
+    """The two temp tables of :func:`person_keys` and the helpers that read them."""
+
+    con: duckdb.DuckDBPyConnection
+    name: str
+    rows: str
+    made: list[str] = field(default_factory=list)
+
+    def persons_matching(self, register_sql: str, *, tokens: bool = True) -> str:
+        """SQL: distinct ``pid`` of people with an identifier in ``register_sql`` (``type, token``, or
+        ``type, value`` when ``tokens`` is false)."""
+        on = "crm_token(k.value) = g.token" if tokens else "k.value = g.value"
+        return f"SELECT DISTINCT k.pid FROM {self.name} k JOIN ({register_sql}) g ON g.type = k.type AND {on}"
+
+    def rows_of(self, pids_sql: str) -> str:
+        """SQL: ``rid`` of every row of the people in ``pids_sql``."""
+        return f"SELECT rid FROM {self.rows} WHERE pid IN ({pids_sql})"
+
+    def drop(self) -> None:
+        for t in (self.name, self.rows, *self.made):
+            self.con.execute(f"DROP TABLE IF EXISTS {t}")
+        self.made.clear()
+
+
+def person_keys(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    cols: IdentityColumns,
+    *,
+    name: str | None = None,
+    extra: list[tuple[str, str, str]] | None = None,
+    region: str = DEFAULT_REGION,
+    clusters: bool = True,
+) -> PersonKeys:
+    """Build the person keys of ``table`` (see the module doc).
+
+    ``extra`` adds identifier columns of *another* table holding the same rows by ``_row``:
+    ``(table, column, kind)``: the address as loaded, before a rule fixed it, is one of the
+    person's addresses too (bounces name the address that was sent).
+    """
+    register_sql(con)
+    name = name or f"__idk_{next(_counter)}"
+    keys = PersonKeys(con, name, f"{name}_rows")
+    t = ident(table)
+    names = {c for c, _t in table_columns(con, table)}
+    r_expr = "t._row" if "_row" in names else "t.rowid"
+    idv = id_sql(f"t.{ident(cols.id)}") if cols.id else "CAST(NULL AS VARCHAR)"
+    pid = f"coalesce('i:' || {idv}, 'r:' || {sql_str(table)} || ':' || CAST(t.rowid AS VARCHAR))"
+    join = ""
+    if cols.cluster:
+        pid = f"coalesce('c:' || CAST(t.{ident(cols.cluster)} AS VARCHAR), {pid})"
+    elif clusters and cols.id and (cmap := cluster_map_sql(con)):
+        join = f"LEFT JOIN ({cmap}) dc ON dc.record_id = {idv}"
+        pid = f"coalesce('c:' || dc.cluster_id, {pid})"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {keys.rows} AS SELECT t.rowid AS rid, {r_expr} AS r, {pid} AS pid "
+        f"FROM {t} t {join}"
+    )
+    parts: list[str] = []
+    sources: list[tuple[str, str]] = []
+    if cols.id:
+        sources.append((ID, f"SELECT t.rowid AS rid, CAST(t.{ident(cols.id)} AS VARCHAR) AS v FROM {t} t"))
+    for kind, columns in ((EMAIL, cols.emails), (PHONE, cols.phones), (NIF, cols.nifs)):
+        for col in columns:
+            sources.append((kind, f"SELECT t.rowid AS rid, CAST(t.{ident(col)} AS VARCHAR) AS v FROM {t} t"))
+    for other, col, kind in extra or []:
+        if "_row" in names:
+            sources.append((kind, f"SELECT t.rowid AS rid, CAST(o.{ident(col)} AS VARCHAR) AS v FROM {t} t "
+                                  f"JOIN {ident(other)} o ON o._row = t._row"))
+    for kind, src in sources:
+        sql, made = values_sql(con, kind, src, region)
+        keys.made.extend(made)
+        parts.append(f"SELECT rid, '{kind}' AS type, value FROM ({sql}) WHERE value IS NOT NULL")
+    body = " UNION ALL ".join(parts) or "SELECT NULL::BIGINT AS rid, NULL::VARCHAR AS type, NULL::VARCHAR AS value"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT DISTINCT k.rid, r.pid, k.type, k.value "
+        f"FROM ({body}) k JOIN {keys.rows} r ON r.rid = k.rid"
+    )
+    return keys
+
+
+def cluster_map_sql(con: duckdb.DuckDBPyConnection) -> str | None:
+    """SQL ``(record_id, cluster_id)`` from every dedupe table that maps a record id to a cluster
+    (``dedupe_records`` and other ``dedupe*`` tables with an id and a ``cluster_id``); ``None``: none."""
+    tables = [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_catalog = current_database() AND table_name LIKE 'dedupe%' ORDER BY table_name"
+        ).fetchall()
+    ]
+    parts = []
+    for table in tables:
+        cols = detect_identity_columns(con, table)
+        if cols.id and cols.cluster and cols.id != cols.cluster:
+            parts.append(
+                f"SELECT {id_sql(ident(cols.id))} AS record_id, CAST({ident(cols.cluster)} AS VARCHAR) AS cluster_id "
+                f"FROM {ident(table)}"
+            )
+    if not parts:
+        return None
+    return (
+        f"SELECT record_id, min(cluster_id) AS cluster_id FROM ({' UNION ALL '.join(parts)}) "
+        f"WHERE record_id IS NOT NULL AND cluster_id IS NOT NULL GROUP BY record_id"
+    )
+
+
+#: workspace tables that never hold customer values in clear
+TOKEN_TABLE_PREFIXES = ("crm_", "privacy_", "email_bounces", "dedupe_model", "emails_mx")
+
+
+def customer_tables(con: duckdb.DuckDBPyConnection, key: str | None = None) -> dict[str, IdentityColumns]:
+    """Every workspace table that holds customer rows in clear, with its identifier columns."""
+    tables = [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_type = 'BASE TABLE' AND table_catalog = current_database() ORDER BY table_name"
+        ).fetchall()
+    ]
+    out: dict[str, IdentityColumns] = {}
+    for table in tables:
+        if table.startswith(TOKEN_TABLE_PREFIXES):
+            continue
+        cols = detect_identity_columns(con, table, key)
+        if not cols.empty:
+            out[table] = cols
+    return out
+
+
+def value_map(con: duckdb.DuckDBPyConnection, table: str, column: str, kind: str) -> tuple[str, list[str]]:
+    """Temp table ``(raw, value)``: each distinct text of ``table.column`` and its canonical ``kind`` form.
+
+    Returns the table's name and every temp table made (the caller drops them)."""
+    register_sql(con)
+    name = f"__idk_vmap_{next(_counter)}"
+    source = (
+        f"SELECT row_number() OVER () AS rid, v FROM (SELECT DISTINCT CAST({ident(column)} AS VARCHAR) AS v "
+        f"FROM {ident(table)} WHERE {ident(column)} IS NOT NULL)"
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_src AS {source}")
+    sql, made = values_sql(con, kind, f"SELECT rid, v FROM {name}_src", plain=False)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT s.v AS raw, x.value FROM {name}_src s "
+                f"JOIN ({sql}) x ON x.rid = s.rid")
+    return name, [name, f"{name}_src", *made]

@@ -1,0 +1,112 @@
+"""Loads that never let erased people in: drop them before anything is persisted.
+
+:func:`drop_erased` removes from a table the rows of people whose identifiers are in the erasure
+register (``privacy_erasures``, keyed tokens), matched through person keys: any identifier of
+any row of a person removes every row of that person. :func:`load_without_erased` loads an
+export into an in-memory database attached to the workspace connection, drops erased people
+there, and only then writes the table into the workspace, so the workspace file (and its
+write-ahead log) never holds their bytes again. Every command that loads an export uses it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from crmtool.io.readers import LoadResult
+    from crmtool.workspace import Workspace
+
+LOAD_DB = "crm_load"
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def drop_erased(
+    ws: Workspace,
+    table: str,
+    key_column: str | None = None,
+    email_column: str | None = None,
+    phone_column: str | None = None,
+    *,
+    detect: bool = True,
+) -> int:
+    """Delete from ``table`` the rows of people erased earlier (matched by keyed tokens); returns how many.
+
+    Columns left as ``None`` are detected by name (``detect=False``: only the columns given). A
+    match on any identifier of a row removes every row of that person (same id or cluster).
+    Costs nothing when nobody was ever erased.
+    """
+    from crmtool.identity.keys import IdentityColumns, detect_identity_columns, person_keys
+
+    con = ws.con
+    if not ws.table_exists("privacy_erasures"):
+        return 0
+    if not con.execute("SELECT count(*) FROM privacy_erasures").fetchall()[0][0]:
+        return 0
+    ws.hasher  # noqa: B018 - registers crm_token()
+    cols = detect_identity_columns(con, table, key_column) if detect else IdentityColumns(key_column)
+    if email_column:
+        cols.emails = [email_column, *[c for c in cols.emails if c != email_column]]
+    if phone_column:
+        cols.phones = [phone_column, *[c for c in cols.phones if c != phone_column]]
+    if cols.empty:
+        return 0
+    keys = person_keys(con, table, cols)
+    try:
+        kinds = [str(r[0]) for r in con.execute("SELECT DISTINCT identifier_type FROM privacy_erasures").fetchall()]
+        wanted = ", ".join(sql_str(k) for k in kinds)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE __erased_pids AS SELECT DISTINCT k.pid FROM (
+                SELECT type, value, crm_token(value) AS token FROM (
+                    SELECT DISTINCT type, value FROM {keys.name} WHERE type IN ({wanted}))) h
+            JOIN {keys.name} k ON k.type = h.type AND k.value = h.value
+            WHERE (h.type, h.token) IN (SELECT (identifier_type, token) FROM privacy_erasures)""")
+        n = int(con.execute(f"SELECT count(*) FROM ({keys.rows_of('SELECT pid FROM __erased_pids')})").fetchall()[0][0])
+        if n:
+            con.execute(f"DELETE FROM {ident(table)} WHERE rowid IN ({keys.rows_of('SELECT pid FROM __erased_pids')})")
+        return n
+    finally:
+        keys.drop()
+        con.execute("DROP TABLE IF EXISTS __erased_pids")
+
+
+def load_without_erased(
+    ws: Workspace,
+    path: Path,
+    table: str,
+    key: str | None = None,
+    email_column: str | None = None,
+    phone_column: str | None = None,
+) -> LoadResult:
+    """Load ``path`` as ``table`` with erased people already gone: read into an in-memory database
+    attached to the workspace connection, drop them there, then copy the rest into the workspace.
+    ``result.erased_dropped`` says how many rows were dropped."""
+    from crmtool.io.readers import load_file
+
+    con = ws.con
+    main = str(con.execute("SELECT current_database()").fetchall()[0][0])
+    con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {LOAD_DB}")
+    try:
+        con.execute(f"USE {LOAD_DB}")
+        try:
+            loaded = load_file(con, path, table)
+        finally:
+            con.execute(f"USE {ident(main)}")
+        incoming = f"__incoming_{abs(hash(table)) % 10**8}"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {incoming} AS SELECT * FROM {LOAD_DB}.main.{ident(table)}")
+        con.execute(f"DROP TABLE {LOAD_DB}.main.{ident(table)}")
+        try:
+            loaded.erased_dropped = drop_erased(ws, incoming, key, email_column, phone_column)
+            con.execute(f"CREATE OR REPLACE TABLE {ident(table)} AS SELECT * FROM {incoming} ORDER BY _row")
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {incoming}")
+    finally:
+        con.execute(f"DETACH DATABASE IF EXISTS {LOAD_DB}")
+    loaded.table = table
+    return loaded

@@ -1,0 +1,90 @@
+"""Who must not be contacted, per person: erasures, suppressions and bounces matched through person keys.
+
+The registers hold keyed tokens only (``crm_token`` of a canonical value, or of the plain
+lower-case address for entries written before canonical forms existed: person keys carry both).
+A match on any identifier of any record of a person flags the whole person (their dedupe
+cluster), and :func:`person_flags` says so per ``pid``; :func:`person_consent` folds the consent of
+a person's records into the most restrictive one (denied over unknown over granted).
+
+Every reader of "must not mail" (``mailable``, segment exclusions, audiences, the pseudonymised
+export) goes through here: nothing else compares identifiers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING
+
+from crmtool.identity.keys import PersonKeys
+
+if TYPE_CHECKING:
+    from crmtool.workspace import Workspace
+
+SUPPRESSIONS, ERASURES, BOUNCES = "privacy_suppressions", "privacy_erasures", "email_bounces"
+FLAGS = ("erased", "suppressed", "bounced")
+_counter = itertools.count(1)
+
+
+def register_sql(ws: Workspace) -> dict[str, str]:
+    """SQL ``(type, token)`` of each register the workspace has (erased, suppressed, bounced)."""
+    out: dict[str, str] = {}
+    if ws.table_exists(ERASURES):
+        out["erased"] = f"SELECT identifier_type AS type, token FROM {ERASURES}"
+    if ws.table_exists(SUPPRESSIONS):
+        out["suppressed"] = f"SELECT channel AS type, token FROM {SUPPRESSIONS}"
+    if ws.table_exists(BOUNCES):
+        out["bounced"] = f"SELECT 'email' AS type, token FROM {BOUNCES} WHERE bounce_type IN ('hard', 'complaint')"
+    return out
+
+
+def key_tokens(ws: Workspace, keys: PersonKeys, types: set[str]) -> str:
+    """Temp table ``(pid, type, token)``: the keyed token of each distinct identifier of ``types``
+    (hashing only distinct values of the types some register holds)."""
+    con = ws.con
+    ws.hasher  # noqa: B018 - registers crm_token()
+    name = f"__idk_tok_{next(_counter)}"
+    keys.made.append(name)
+    wanted = ", ".join(f"'{t}'" for t in sorted(types)) or "NULL"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {name} AS
+        SELECT DISTINCT k.pid, k.type, h.token FROM {keys.name} k JOIN (
+            SELECT type, value, crm_token(value) AS token FROM (
+                SELECT DISTINCT type, value FROM {keys.name} WHERE type IN ({wanted}))) h
+        ON h.type = k.type AND h.value = k.value""")
+    return name
+
+
+def person_flags(ws: Workspace, keys: PersonKeys) -> str:
+    """Temp table ``(pid, erased, suppressed, bounced)`` for every person of ``keys``."""
+    con = ws.con
+    registers = register_sql(ws)
+    types: set[str] = set()
+    for sql in registers.values():
+        types |= {str(r[0]) for r in con.execute(f"SELECT DISTINCT type FROM ({sql})").fetchall()}
+    name = f"__idk_flags_{next(_counter)}"
+    keys.made.append(name)
+    tok = key_tokens(ws, keys, types) if types else None
+    cols = []
+    joins = []
+    for i, flag in enumerate(FLAGS):
+        if flag in registers and tok:
+            joins.append(
+                f"LEFT JOIN (SELECT DISTINCT t.pid FROM {tok} t JOIN ({registers[flag]}) g "
+                f"ON g.type = t.type AND g.token = t.token) f{i} ON f{i}.pid = p.pid"
+            )
+            cols.append(f"f{i}.pid IS NOT NULL AS {flag}")
+        else:
+            cols.append(f"false AS {flag}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT p.pid, {', '.join(cols)} "
+        f"FROM (SELECT DISTINCT pid FROM {keys.rows}) p {' '.join(joins)}"
+    )
+    return name
+
+
+def person_consent_sql(state_by_row: str) -> str:
+    """SQL ``(pid, consent)`` from ``state_by_row (pid, cs)``: the most restrictive state of a person."""
+    return (
+        "SELECT pid, CASE WHEN bool_or(cs = 'denied') THEN 'denied' "
+        "WHEN bool_and(cs = 'granted') THEN 'granted' ELSE 'unknown' END AS consent "
+        f"FROM ({state_by_row}) GROUP BY pid"
+    )

@@ -1,0 +1,114 @@
+"""Step 2 of an erasure: find the people each request names, decide erased / not found / ambiguous.
+
+Every table that holds customer rows in clear gets its person keys (:mod:`crmtool.identity`):
+canonical identifiers and, per row, the person (dedupe cluster, else customer id). A request
+matches the people holding one of its identifiers in any table, in any canonical spelling.
+
+* **ambiguous**: the identifiers of one request disagree: no one person (customer id or dedupe
+  cluster) holds all of those that were found (the id names one customer, the email another).
+  Nothing is erased for it and no token is recorded: a person must decide.
+* **erased**: every person holding one of its identifiers (an address on two customer records not
+  yet deduplicated is the same requester's on both). All their rows go, in every table; their other identifiers (``linked``) are recorded so
+  a later import drops them by any identifier, and rows without an id elsewhere that carry one
+  of them go too. An identifier other people also hold is never linked.
+* **not found**: no row; its tokens are recorded anyway, so the person never comes in later.
+
+Temp tables: ``__erase_status (ref, status, people)``, ``__erase_pids (ref, pid)``,
+``__erase_targets (ref, type, value, linked)`` (clear values, temporary) and one person-keys
+pair per table; :func:`drop_match_tables` removes them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from crmtool.identity.keys import PersonKeys, customer_tables, person_keys
+from crmtool.privacy.erase.requests import REFS, REQ
+
+if TYPE_CHECKING:
+    from crmtool.workspace import Workspace
+
+STATUS, PIDS, TARGETS = "__erase_status", "__erase_pids", "__erase_targets"
+ERASED, NOT_FOUND, AMBIGUOUS = "erased", "not_found", "ambiguous"
+
+
+@dataclass
+class Match:
+    """The person keys of every customer table (kept for the purge step)."""
+
+    keys: dict[str, PersonKeys] = field(default_factory=dict)
+
+    def all_keys_sql(self) -> str:
+        parts = [f"SELECT rid, pid, type, value, '{t}' AS tbl FROM {k.name}" for t, k in self.keys.items()]
+        return " UNION ALL ".join(parts) or (
+            "SELECT NULL::BIGINT AS rid, NULL AS pid, NULL AS type, NULL AS value, NULL AS tbl WHERE false"
+        )
+
+    def all_rows_sql(self) -> str:
+        parts = [f"SELECT rid, pid, '{t}' AS tbl FROM {k.rows}" for t, k in self.keys.items()]
+        return " UNION ALL ".join(parts) or "SELECT NULL::BIGINT AS rid, NULL AS pid, NULL AS tbl WHERE false"
+
+
+def build_keys(ws: Workspace, key: str | None) -> Match:
+    match = Match()
+    for i, (table, cols) in enumerate(customer_tables(ws.con, key).items()):
+        match.keys[table] = person_keys(ws.con, table, cols, name=f"__ek_{i}")
+    return match
+
+
+def match_requests(ws: Workspace, match: Match) -> None:
+    """Fill ``__erase_status``, ``__erase_pids`` and ``__erase_targets`` from the loaded requests."""
+    con = ws.con
+    keys = f"({match.all_keys_sql()})"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_hits AS SELECT DISTINCT r.ref, r.type, r.value, k.pid
+        FROM {keys} k JOIN {REQ} r ON r.type = k.type AND r.value = k.value""")
+    # ambiguous: no one person holds every identifier of the request that was found (rows without an
+    # id or a cluster, pid r:..., are nobody else's and never make a request ambiguous)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {STATUS} AS
+        WITH per_pid AS (SELECT ref, pid, count(DISTINCT (type, value)) AS n FROM __erase_hits
+                         WHERE pid NOT LIKE 'r:%' GROUP BY ALL),
+             found AS (SELECT ref, count(DISTINCT (type, value)) AS n FROM __erase_hits
+                       WHERE pid NOT LIKE 'r:%' GROUP BY ALL)
+        SELECT f.ref, CASE
+            WHEN coalesce(fd.n, 0) > coalesce((SELECT max(p.n) FROM per_pid p WHERE p.ref = f.ref), 0)
+                THEN '{AMBIGUOUS}'
+            WHEN EXISTS (SELECT 1 FROM __erase_hits h WHERE h.ref = f.ref) THEN '{ERASED}'
+            ELSE '{NOT_FOUND}' END AS status,
+            (SELECT count(*) FROM per_pid p WHERE p.ref = f.ref) AS people,
+            EXISTS (SELECT 1 FROM {REQ} q WHERE q.ref = f.ref) AS has_identifier
+        FROM {REFS} f LEFT JOIN found fd ON fd.ref = f.ref""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {PIDS} AS SELECT DISTINCT h.ref, h.pid FROM __erase_hits h
+        JOIN {STATUS} s ON s.ref = h.ref AND s.status = '{ERASED}'""")
+    # the identifiers of the people being erased, unless someone who stays holds them too
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {TARGETS} AS
+        SELECT DISTINCT q.ref, q.type, q.value, false AS linked FROM {REQ} q
+        JOIN {STATUS} s ON s.ref = q.ref AND s.status <> '{AMBIGUOUS}'""")
+    con.execute(f"""INSERT INTO {TARGETS} SELECT DISTINCT p.ref, k.type, k.value, true FROM {keys} k
+        JOIN {PIDS} p ON p.pid = k.pid
+        WHERE (k.type, k.value) NOT IN (SELECT (type, value) FROM {keys} o
+                                        WHERE o.pid NOT LIKE 'r:%' AND o.pid NOT IN (SELECT pid FROM {PIDS}))
+          AND (k.type, k.value, p.ref) NOT IN (SELECT (type, value, ref) FROM {TARGETS})""")
+    # rows without an id that carry one of those identifiers belong to them too
+    con.execute(f"""INSERT INTO {PIDS} SELECT DISTINCT t.ref, k.pid FROM {keys} k
+        JOIN {TARGETS} t ON t.type = k.type AND t.value = k.value
+        WHERE k.pid LIKE 'r:%' AND (t.ref, k.pid) NOT IN (SELECT (ref, pid) FROM {PIDS})""")
+    con.execute("DROP TABLE IF EXISTS __erase_hits")
+
+
+def rows_to_delete(ws: Workspace, match: Match) -> dict[str, int]:
+    """Temp table ``__erase_rows (tbl, rid)``; returns rows per table."""
+    con = ws.con
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_rows AS SELECT DISTINCT r.tbl, r.rid
+        FROM ({match.all_rows_sql()}) r WHERE r.pid IN (SELECT pid FROM {PIDS})""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_ref_rows AS SELECT p.ref, count(DISTINCT (r.tbl, r.rid)) AS n
+        FROM ({match.all_rows_sql()}) r JOIN {PIDS} p ON p.pid = r.pid GROUP BY p.ref""")
+    counts = dict(con.execute("SELECT tbl, count(*) FROM __erase_rows GROUP BY tbl").fetchall())
+    return {t: int(counts.get(t, 0)) for t in match.keys}
+
+
+def drop_match_tables(ws: Workspace, match: Match) -> None:
+    for k in match.keys.values():
+        k.drop()
+    for t in (STATUS, PIDS, TARGETS, "__erase_rows", "__erase_hits", "__erase_ref_rows", "__erase_tokens"):
+        ws.con.execute(f"DROP TABLE IF EXISTS {t}")

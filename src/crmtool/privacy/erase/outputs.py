@@ -1,0 +1,195 @@
+"""Step 3 of an erasure: rewrite every file crmtool wrote that still holds the people being erased.
+
+Which files: the ``crm_outputs`` registry (:meth:`crmtool.workspace.Workspace.outputs`), where
+every command that writes person-level files registers them with their SHA-256, plus the outputs
+older runs listed in their summaries (workspaces from before the registry). A file is rewritten
+only when it is still exactly as crmtool last wrote it (its hash is the newest registered one);
+a file changed since is reported, never touched. The new version is registered again, so the
+next erasure or retention finds it.
+
+Each file is read in a private in-memory database (its clear values never reach the workspace
+file), matched through the same person keys as the workspace, and rewritten as it was read: same
+format, delimiter and encoding. A rejects file's ``_raw`` lines (unparseable rows) are matched by
+substring on the erased emails, NIFs and phone digits.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crmtool.errors import InputError
+from crmtool.kinds.base import ident, sql_str
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from crmtool.io.readers import LoadResult
+    from crmtool.workspace import Workspace
+
+#: registered kinds that never hold person-level rows in clear
+NOT_PERSONAL_KINDS = ("audit", "manifest", "report", "metrics", "junit", "html")
+LEGACY_COMMANDS = ("clean", "erase", "retention")
+SCRUB = "__privacy_scrub"
+
+
+@dataclass
+class OutputState:
+    current: list[tuple[Path, str]] = field(default_factory=list)  # (path, kind): still as crmtool wrote it
+    changed: list[Path] = field(default_factory=list)  # exists, but not what crmtool wrote last
+    missing: int = 0
+
+
+def registered_outputs(ws: Workspace) -> OutputState:
+    """Person-level files crmtool wrote that still exist, newest registration per path."""
+    from crmtool.io.readers import file_sha256
+
+    latest: dict[Path, tuple[str, str]] = {}
+    for marks in _legacy(ws):
+        latest[marks[0]] = (marks[1], "clean")
+    for rec in ws.outputs():
+        if rec.kind not in NOT_PERSONAL_KINDS:
+            latest[rec.path.resolve()] = (rec.sha256, rec.kind)
+    state = OutputState()
+    for path, (sha, kind) in sorted(latest.items()):
+        if not path.is_file():
+            state.missing += 1
+        elif file_sha256(path) == sha:
+            state.current.append((path, kind))
+        else:
+            state.changed.append(path)
+    return state
+
+
+def _legacy(ws: Workspace) -> list[tuple[Path, str]]:
+    marks = ", ".join(f"'{c}'" for c in LEGACY_COMMANDS)
+    rows = ws.con.execute(
+        f"SELECT summary FROM crm_runs WHERE command IN ({marks}) AND summary IS NOT NULL ORDER BY started_at"
+    ).fetchall()
+    out: list[tuple[Path, str]] = []
+    for (summary,) in rows:
+        try:
+            for entry in json.loads(summary).get("outputs", []):
+                path = Path(str(entry.get("path", "")))
+                # a relative path cannot be placed: only absolute ones (the registry keeps those)
+                if entry.get("sha256") and path.is_absolute() and path.suffix in (".csv", ".parquet"):
+                    out.append((path, str(entry["sha256"])))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return out
+
+
+def load_output(path: Path, table: str) -> tuple[duckdb.DuckDBPyConnection, LoadResult]:
+    """Read an output file back: plain UTF-8 CSV straight through DuckDB (fast), else via the readers."""
+    import csv
+    import io
+
+    import duckdb
+
+    from crmtool.io.readers import ROW_COLUMN, LoadResult, detect_delimiter, file_format
+    from crmtool.privacy.identity import load_side
+
+    if file_format(path) == "csv":
+        with path.open("rb") as fh:
+            head = fh.read(1 << 16)
+        try:
+            text = head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            text = head[: exc.start].decode("utf-8") if exc.start > len(head) - 4 else ""
+        if text and not text.startswith("\ufeff"):
+            delimiter = detect_delimiter(text)
+            header = next(csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"'), [])
+            if header and len(set(header)) == len(header) and ROW_COLUMN not in header and all(header):
+                side = duckdb.connect()
+                spec = "{" + ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in header) + "}"
+                try:
+                    side.execute(
+                        f"CREATE TABLE {table} AS SELECT * FROM read_csv("
+                        f"{sql_str(str(path))}, header=true, auto_detect=false, delim={sql_str(delimiter)}, "
+                        f"quote='\"', escape='\"', columns={spec}, strict_mode=true, max_line_size=10000000)"
+                    )
+                    rows = int(side.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+                    return side, LoadResult(table, path, "csv", rows, list(header), "utf-8", delimiter)
+                except duckdb.Error:
+                    side.close()
+    return load_side(path, table)
+
+
+def match_file(
+    side: duckdb.DuckDBPyConnection, loaded: LoadResult, targets: str, pids: str, key: str | None
+) -> None:
+    """Temp table ``__scrub_hits (rid, ref)`` on ``side``: rows of the loaded file naming a target.
+
+    ``targets (ref, type, value)`` and ``pids (ref, pid)`` must already be on ``side``.
+    """
+    from crmtool.identity.keys import detect_identity_columns, person_keys
+
+    cols = detect_identity_columns(side, SCRUB, key)
+    keys = person_keys(side, SCRUB, cols, clusters=False)
+    try:
+        side.execute(f"""CREATE OR REPLACE TEMP TABLE __scrub_hits AS
+            SELECT DISTINCT k.rid, t.ref FROM {keys.name} k JOIN {targets} t ON t.type = k.type AND t.value = k.value
+            UNION SELECT DISTINCT r.rid, p.ref FROM {keys.rows} r JOIN {pids} p ON p.pid = r.pid
+            WHERE p.pid NOT LIKE 'r:%'""")
+        if "_raw" in loaded.columns:  # raw lines of unparseable rows in a rejects file
+            side.execute(f"""INSERT INTO __scrub_hits SELECT DISTINCT s.rowid, t.ref FROM {SCRUB} s
+                JOIN {targets} t ON s._raw IS NOT NULL AND (
+                    (t.type IN ('email', 'nif') AND contains(lower(s._raw), lower(t.value)))
+                    OR (t.type = 'id' AND length(t.value) >= 4 AND contains(s._raw, t.value))
+                    OR (t.type = 'phone' AND length(t.value) >= 9
+                        AND contains(regexp_replace(s._raw, '[^0-9]', '', 'g'), right(t.value, 9))))""")
+    finally:
+        keys.drop()
+
+
+def scrub_file(ws: Workspace, path: Path, key: str | None) -> int:
+    """Rewrite ``path`` without the rows of the people being erased; returns rows removed."""
+    from crmtool.io.writers import write_query
+    from crmtool.privacy.erase.match import PIDS, TARGETS
+    from crmtool.privacy.identity import to_temp_table
+
+    try:
+        side, loaded = load_output(path, SCRUB)
+    except InputError:
+        return 0
+    try:
+        to_temp_table(ws.con, f"SELECT ref, type, value FROM {TARGETS}", side, "__scrub_targets")
+        to_temp_table(ws.con, f"SELECT ref, pid FROM {PIDS}", side, "__scrub_pids")
+        match_file(side, loaded, "__scrub_targets", "__scrub_pids", key)
+        removed = int(side.execute("SELECT count(DISTINCT rid) FROM __scrub_hits").fetchall()[0][0])
+        if removed:
+            cols_sql = ", ".join(ident(c) for c in loaded.columns)
+            fmt = "parquet" if loaded.format == "parquet" else "csv"
+            encoding = "utf-8" if (loaded.encoding or "utf-8") in ("utf-8", "utf-8-sig") else str(loaded.encoding)
+            write_query(
+                side,
+                f"SELECT {cols_sql} FROM {SCRUB} WHERE rowid NOT IN (SELECT rid FROM __scrub_hits)",
+                path,
+                fmt,
+                encoding=encoding,
+                delimiter=loaded.delimiter or ",",
+                neutralise_formulas=False,
+            )
+        return removed
+    finally:
+        side.close()
+
+
+def file_hits(ws: Workspace, path: Path, key: str | None) -> dict[str, int]:
+    """For ``erase --check``: rows of ``path`` still naming each request (``__erase_req`` targets)."""
+    from crmtool.privacy.erase.requests import REQ
+    from crmtool.privacy.identity import to_temp_table
+
+    try:
+        side, loaded = load_output(path, SCRUB)
+    except InputError:
+        return {}
+    try:
+        to_temp_table(ws.con, f"SELECT ref, type, value FROM {REQ}", side, "__scrub_targets")
+        side.execute("CREATE TEMP TABLE __scrub_pids (ref VARCHAR, pid VARCHAR)")
+        match_file(side, loaded, "__scrub_targets", "__scrub_pids", key)
+        return {str(r): int(n) for r, n in side.execute("SELECT ref, count(*) FROM __scrub_hits GROUP BY 1").fetchall()}
+    finally:
+        side.close()

@@ -1,0 +1,150 @@
+"""``erase``: the steps in order (requests -> match -> purge -> outputs -> record) as one run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from crmtool.privacy.erase.match import AMBIGUOUS, ERASED, NOT_FOUND
+from crmtool.workspace import Workspace
+
+
+@dataclass
+class EraseResult:
+    run_id: str
+    requests: list[dict[str, Any]]  # one per request of the file: ref, status, rows removed, tokens
+    rows_in_file: int
+    rows_removed: dict[str, int]
+    linked_identifiers: int
+    outputs: dict[str, int] = field(default_factory=dict)  # rewritten file -> rows removed
+    outputs_changed: list[str] = field(default_factory=list)  # crmtool's files changed since: not touched
+    audit_path: str = ""
+    audit_head: str = ""
+    manifest_path: str = ""
+    key_fingerprint: str = ""
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.requests if r["status"] == status)
+
+    @property
+    def complete(self) -> bool:
+        """Every request ended erased or not found, and no file of ours was left out."""
+        return not self.count(AMBIGUOUS) and not self.outputs_changed and all(
+            r["reason"] is None for r in self.requests
+        )
+
+    @property
+    def not_found_refs(self) -> list[str]:
+        return [r["request"] for r in self.requests if r["status"] == NOT_FOUND]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "requests": len(self.requests),
+            "rows_in_file": self.rows_in_file,
+            "erased": self.count(ERASED),
+            "not_found": self.count(NOT_FOUND),
+            "ambiguous": self.count(AMBIGUOUS),
+            "complete": self.complete,
+            "per_request": self.requests,
+            "not_found_refs": self.not_found_refs,
+            "rows_removed": self.rows_removed,
+            "rows_removed_total": sum(self.rows_removed.values()),
+            "linked_identifiers": self.linked_identifiers,
+            "outputs_rewritten": self.outputs,
+            "outputs_changed_not_rewritten": self.outputs_changed,
+            "audit": self.audit_path,
+            "audit_head": self.audit_head,
+            "manifest": self.manifest_path,
+            "key_fingerprint": self.key_fingerprint,
+        }
+
+
+def erase(
+    ws: Workspace,
+    requests: Path,
+    *,
+    out_dir: Path = Path("out"),
+    audit_log: Path | None = None,
+    key: str | None = None,
+    outputs: list[Path] | None = None,
+) -> EraseResult:
+    """Carry out the erasure requests of ``requests`` on the workspace and on every file crmtool wrote."""
+    from crmtool.audit import AuditWriter
+    from crmtool.privacy.erase import match as m
+    from crmtool.privacy.erase import outputs as o
+    from crmtool.privacy.erase import purge, record
+    from crmtool.privacy.erase.requests import drop_request_tables, load_requests
+    from crmtool.privacy.identity import ensure_tables
+
+    hasher = ws.hasher  # an unreadable key stops us before anything is changed
+    con = ws.con
+    ensure_tables(con)
+    run = ws.start_run("erase")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    match = m.Match()
+    try:
+        with run.timed("load"):
+            n_rows = load_requests(ws, requests)
+        with run.timed("match"):
+            match = m.build_keys(ws, key)
+            m.match_requests(ws, match)
+            to_delete = m.rows_to_delete(ws, match)
+        with run.timed("record"):
+            record.record_tokens(ws, run, now)
+            per_request = record.per_request(ws)
+            linked = int(con.execute("SELECT count(*) FROM __erase_tokens WHERE linked").fetchall()[0][0])
+        with run.timed("outputs"):
+            state = o.registered_outputs(ws)
+            extra = [(p.resolve(), "also") for p in outputs or [] if p.is_file()]
+            rewritten: dict[str, int] = {}
+            for path, kind in sorted(set(state.current + extra)):
+                n = o.scrub_file(ws, path, key)
+                if n:
+                    rewritten[str(path)] = n
+                    run.step.output(kind, path)  # the new version, registered when the run is recorded
+        with run.timed("delete"):
+            removed = purge.delete_rows(ws, match, to_delete)
+        audit_path = audit_log or out_dir / "audit.jsonl"
+        writer = AuditWriter(audit_path, run.run_id)
+        record.audit(writer, ws, per_request, removed, rewritten, now, n_rows)
+    finally:
+        m.drop_match_tables(ws, match)
+        drop_request_tables(ws)
+    result = EraseResult(run.run_id, per_request, n_rows, removed, linked, rewritten,
+                         [str(p) for p in state.changed], str(audit_path), "", "", hasher.fingerprint)
+    counts = {k: result.as_dict()[k] for k in ("requests", "erased", "not_found", "ambiguous", "rows_removed_total")}
+    counts["outputs_rewritten"] = len(rewritten)
+    result.audit_head = writer.seal({"counts": counts})
+    result.manifest_path = str(_manifest(ws, run, out_dir, result, counts))
+    if not ws.in_memory:
+        con.execute("CHECKPOINT")
+    run.step.counts(counts)
+    status = "pass" if result.complete else "fail"
+    ws.finish_run(run, status, 0 if result.complete else 1, {"counts": counts, "key_fingerprint": hasher.fingerprint})
+    return result
+
+
+def _manifest(ws: Workspace, run: Any, out_dir: Path, result: EraseResult, counts: dict[str, Any]) -> Path:
+    from crmtool.manifest import file_entry, write_manifest
+
+    manifest_path = out_dir / "erase.manifest.json"
+    write_manifest(manifest_path, {
+        "run_id": run.run_id,
+        "command": "erase",
+        "started_at": run.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "inputs": [{"path": "(request file: not recorded, it holds personal data)", "rows": result.rows_in_file}],
+        "outputs": [file_entry(Path(p), rows_removed=n) for p, n in sorted(result.outputs.items())],
+        "counts": counts,
+        "requests": [{k: r[k] for k in ("request", "status", "rows_removed")} for r in result.requests],
+        "rows_removed_by_table": result.rows_removed,
+        "outputs_changed_not_rewritten": result.outputs_changed,
+        "audit": {"path": result.audit_path, "head_sha256": result.audit_head},
+        "key_fingerprint": result.key_fingerprint,
+        "timings_seconds": run.timings,
+        "status": "pass" if result.complete else "fail",
+    })
+    return manifest_path
