@@ -343,7 +343,8 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     work = ident(engine.work_table)
     # with a consent section, the cleaned export says who may be emailed (consent granted, not
     # suppressed, bounced or erased); unknown consent is never taken as granted
-    mail = mailable_for_ruleset(ws, engine.work_table, ruleset, raw_table=loaded.table) if "consent" in ruleset.sections else None
+    mail = (mailable_for_ruleset(ws, engine.work_table, ruleset, raw_table=loaded.table)
+            if "consent" in ruleset.sections else None)
     mail_col, mail_join = "", ""
     if mail is not None:
         mail_col, mail_join = ", m.mailable", f" JOIN {mail.table} m ON m._row = w._row"

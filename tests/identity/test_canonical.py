@@ -105,8 +105,13 @@ def _nie(prefix: str, n: int) -> str:
     return f"{prefix}{n:07d}" + dni.calc_check_digit(f"{'XYZ'.index(prefix)}{n:07d}")
 
 
+def _spell(number: str, sep: str, lower: bool) -> str:
+    text = number[:-1] + sep + number[-1]
+    return text.lower() if lower else text
+
+
 nif_spelling = st.builds(
-    lambda number, sep, lower, es: es + ((number[:-1] + sep + number[-1]).lower() if lower else number[:-1] + sep + number[-1]),
+    lambda number, sep, lower, es: es + _spell(number, sep, lower),
     st.one_of(
         st.integers(0, 99_999_999).map(_dni),
         st.builds(_nie, st.sampled_from("XYZ"), st.integers(0, 9_999_999)),

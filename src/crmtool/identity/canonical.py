@@ -132,7 +132,7 @@ def nif_is_valid(value: str | None) -> bool:
     from stdnum.es import cif, nie, nif
 
     v = canonical_nif(value)
-    return bool(v) and (nif.is_valid(v) or nie.is_valid(v) or cif.is_valid(v))
+    return v is not None and bool(nif.is_valid(v) or nie.is_valid(v) or cif.is_valid(v))
 
 
 def phone_key(value: str | None) -> str | None:
@@ -156,7 +156,9 @@ def email_canon_macro() -> str:
         f"WHEN '{d}' THEN '{p.canonical_domain}'" for d, p in sorted(table.items()) if p.canonical_domain != d
     )
     dom = "split_part(p, '@', 2)"
-    tagged = f"CASE WHEN {dom} IN ({plus}) THEN split_part(split_part(p, '@', 1), '+', 1) ELSE split_part(p, '@', 1) END"
+    tagged = (
+        f"CASE WHEN {dom} IN ({plus}) THEN split_part(split_part(p, '@', 1), '+', 1) ELSE split_part(p, '@', 1) END"
+    )
     local = f"CASE WHEN {dom} IN ({dots}) THEN replace({tagged}, '.', '') ELSE {tagged} END"
     new_dom = f"CASE {dom} {moved} ELSE {dom} END" if moved else dom
     return (

@@ -154,7 +154,9 @@ def _phone_map(con: duckdb.DuckDBPyConnection, source: str, region: str) -> str 
     from crmtool.phone_sql import e164_fast_sql
 
     open_values = (
-        fetch_arrow(con, f"SELECT DISTINCT v FROM ({source}) WHERE v IS NOT NULL AND ({e164_fast_sql('v', region)}) IS NULL")
+        fetch_arrow(
+            con, f"SELECT DISTINCT v FROM ({source}) WHERE v IS NOT NULL AND ({e164_fast_sql('v', region)}) IS NULL"
+        )
         .column(0)
         .to_pylist()
     )

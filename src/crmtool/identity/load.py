@@ -83,10 +83,12 @@ def load_without_erased(
     key: str | None = None,
     email_column: str | None = None,
     phone_column: str | None = None,
+    *,
+    temp: bool = False,
 ) -> LoadResult:
     """Load ``path`` as ``table`` with erased people already gone: read into an in-memory database
     attached to the workspace connection, drop them there, then copy the rest into the workspace.
-    ``result.erased_dropped`` says how many rows were dropped."""
+    ``result.erased_dropped`` says how many rows were dropped; ``temp``: a temporary table (memory)."""
     from crmtool.io.readers import load_file
 
     con = ws.con
@@ -103,7 +105,8 @@ def load_without_erased(
         con.execute(f"DROP TABLE {LOAD_DB}.main.{ident(table)}")
         try:
             loaded.erased_dropped = drop_erased(ws, incoming, key, email_column, phone_column)
-            con.execute(f"CREATE OR REPLACE TABLE {ident(table)} AS SELECT * FROM {incoming} ORDER BY _row")
+            kind = "TEMP TABLE" if temp else "TABLE"
+            con.execute(f"CREATE OR REPLACE {kind} {ident(table)} AS SELECT * FROM {incoming} ORDER BY _row")
         finally:
             con.execute(f"DROP TABLE IF EXISTS {incoming}")
     finally:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING
 
-from crmtool.identity.keys import PersonKeys
+from crmtool.identity.keys import IdentityColumns, PersonKeys
 
 if TYPE_CHECKING:
     from crmtool.workspace import Workspace
@@ -29,12 +29,18 @@ def register_sql(ws: Workspace) -> dict[str, str]:
     """SQL ``(type, token)`` of each register the workspace has (erased, suppressed, bounced)."""
     out: dict[str, str] = {}
     if ws.table_exists(ERASURES):
-        out["erased"] = f"SELECT identifier_type AS type, token FROM {ERASURES}"
+        out["erased"] = f"SELECT {_type_sql('identifier_type')} AS type, token FROM {ERASURES}"
     if ws.table_exists(SUPPRESSIONS):
-        out["suppressed"] = f"SELECT channel AS type, token FROM {SUPPRESSIONS}"
+        out["suppressed"] = f"SELECT {_type_sql('channel')} AS type, token FROM {SUPPRESSIONS}"
     if ws.table_exists(BOUNCES):
         out["bounced"] = f"SELECT 'email' AS type, token FROM {BOUNCES} WHERE bounce_type IN ('hard', 'complaint')"
     return out
+
+
+def _type_sql(column: str) -> str:
+    """Identifier type names as other writers spell them (``customer_id``, ``national_id``) -> ours."""
+    return (f"CASE lower({column}) WHEN 'customer_id' THEN 'id' WHEN 'national_id' THEN 'nif' "
+            f"WHEN 'dni' THEN 'nif' ELSE lower({column}) END")
 
 
 def key_tokens(ws: Workspace, keys: PersonKeys, types: set[str]) -> str:
@@ -88,3 +94,23 @@ def person_consent_sql(state_by_row: str) -> str:
         "WHEN bool_and(cs = 'granted') THEN 'granted' ELSE 'unknown' END AS consent "
         f"FROM ({state_by_row}) GROUP BY pid"
     )
+
+
+def drop_flagged(ws: Workspace, table: str, cols: IdentityColumns, region: str = "ES") -> int:
+    """Delete from ``table`` every row of a person who is erased, suppressed or hard-bounced now;
+    returns how many. For files written earlier (send lists) read back before they are shared."""
+    from crmtool.identity.keys import person_keys
+
+    if not register_sql(ws) or cols.empty:
+        return 0
+    con = ws.con
+    keys = person_keys(con, table, cols, region=region)
+    try:
+        flags = person_flags(ws, keys)
+        gone = keys.rows_of(f"SELECT pid FROM {flags} WHERE erased OR suppressed OR bounced")
+        n = int(con.execute(f"SELECT count(*) FROM ({gone})").fetchall()[0][0])
+        if n:
+            con.execute(f'DELETE FROM "{table}" WHERE rowid IN ({gone})')
+        return n
+    finally:
+        keys.drop()

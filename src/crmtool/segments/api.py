@@ -98,7 +98,8 @@ def _load(ws: Workspace, path: Path, table: str) -> int:
     Returns the number of CSV lines that could not be parsed as rows (reported, never used)."""
     import duckdb
 
-    from crmtool.io.readers import ensure_readable, file_format, load_file
+    from crmtool.identity.load import load_without_erased
+    from crmtool.io.readers import ensure_readable, file_format
 
     ensure_readable(path)
     if file_format(path) == "parquet":
@@ -112,7 +113,8 @@ def _load(ws: Workspace, path: Path, table: str) -> int:
         except duckdb.Error as exc:
             raise InputError(f"{path}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
         return 0
-    return len(load_file(ws.con, path, table).parse_rejects)
+    # a temporary table, with people erased earlier already gone: the input never reaches the workspace file
+    return len(load_without_erased(ws, path, table, temp=True).parse_rejects)
 
 
 def _drop_inputs(ws: Workspace) -> None:
@@ -312,6 +314,9 @@ def segment(
             prev,
             outputs,
         )
+        # person-level files of this run, for erasure and retention to find (never guessed from names)
+        for kind, path in outputs.items():
+            ws.register_output(run, "send_list" if kind.startswith("segment:") else kind, path)
         outputs["summary"] = out_dir / "segments.summary.json"
         body = result.as_dict()
         body["timings"] = run.timings
@@ -405,6 +410,7 @@ class AudienceResult:
     phones: int
     skipped_emails: int  # present but not an address
     skipped_phones: int  # present but not a valid number
+    withheld: int = 0  # erased, suppressed or bounced since the send list was written: left out
 
     def as_dict(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
@@ -433,6 +439,8 @@ def export_audience(
     import pyarrow as pa
 
     from crmtool.db import fetch_arrow
+    from crmtool.identity.keys import IdentityColumns
+    from crmtool.identity.registers import drop_flagged
     from crmtool.io.writers import write_query
     from crmtool.segments.audience import PLATFORMS, hash_email, hash_phone
 
@@ -456,8 +464,13 @@ def export_audience(
             "run 'crmtool segment ... --out DIR' first and pass that DIR with --from",
         )
     _load(ws, source, "seg_in_audience")
+    ws.con.execute("CREATE OR REPLACE TEMP TABLE seg_aud_src AS SELECT * FROM seg_in_audience")
     try:
-        cols = {r[0] for r in ws.con.execute("DESCRIBE seg_in_audience").fetchall()}
+        cols = {r[0] for r in ws.con.execute("DESCRIBE seg_aud_src").fetchall()}
+        # whoever was erased, suppressed or bounced since the send list was written is left out
+        withheld = drop_flagged(ws, "seg_aud_src", IdentityColumns(
+            "customer_id" if "customer_id" in cols else None,
+            [email_col] if email_col in cols else [], [phone_col] if phone_col in cols else []), region)
         if email_col not in cols and phone_col not in cols:
             raise InputError(
                 f"{source}: has neither '{email_col}' nor '{phone_col}' columns",
@@ -470,7 +483,7 @@ def export_audience(
             raw = (
                 fetch_arrow(
                     ws.con,
-                    f"SELECT DISTINCT CAST({ident(col)} AS VARCHAR) AS v FROM seg_in_audience "
+                    f"SELECT DISTINCT CAST({ident(col)} AS VARCHAR) AS v FROM seg_aud_src "
                     f"WHERE nullif(trim(CAST({ident(col)} AS VARCHAR)), '') IS NOT NULL",
                 )
                 .column("v")
@@ -497,7 +510,7 @@ def export_audience(
         order = "a.customer_id" if "customer_id" in cols else "a._row"
         ws.con.execute(
             f"CREATE OR REPLACE TEMP TABLE seg_audience AS SELECT {', '.join(sel)}, "
-            f"{order} AS __o FROM seg_in_audience a {' '.join(joins)}"
+            f"{order} AS __o FROM seg_aud_src a {' '.join(joins)}"
         )
         counts = ws.con.execute(
             "SELECT count(*) FILTER (WHERE email IS NOT NULL OR phone IS NOT NULL), "
@@ -507,7 +520,7 @@ def export_audience(
         for col, kind in parts:
             skipped[kind] = int(
                 ws.con.execute(
-                    f"SELECT count(*) FROM seg_in_audience a LEFT JOIN seg_aud_{kind} x "
+                    f"SELECT count(*) FROM seg_aud_src a LEFT JOIN seg_aud_{kind} x "
                     f"ON x.v = CAST(a.{ident(col)} AS VARCHAR) "
                     f"WHERE nullif(trim(CAST(a.{ident(col)} AS VARCHAR)), '') IS NOT NULL AND x.h IS NULL"
                 ).fetchall()[0][0]
@@ -520,6 +533,9 @@ def export_audience(
             "csv",
             neutralise_formulas=False,
         )
+        run = ws.start_run("audience")
+        ws.register_output(run, f"audience:{platform}", target, int(counts[0]))  # erasure rewrites it too
+        ws.finish_run(run, "pass", 0, {"segment": name, "platform": platform, "rows": int(counts[0])})
         return AudienceResult(
             platform,
             name,
@@ -530,6 +546,8 @@ def export_audience(
             int(counts[2]),
             skipped.get("email", 0),
             skipped.get("phone", 0),
+            withheld,
         )
     finally:
+        _drop(ws, "seg_aud_src")
         _drop(ws, "seg_in_audience")

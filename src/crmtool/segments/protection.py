@@ -9,16 +9,13 @@ consent column, normalised by the privacy feature's ``normalise_consent_sql``: u
 counts as granted). Those tables exist only once the privacy and emails features have been used;
 when absent, that check has nothing to match and the run says so in its notes.
 
-Tokens follow the cross-feature contract: ``crm_token`` of the normalised value (email by
-:func:`crmtool.normalise.normalise_email`; phone by :func:`crmtool.normalise.phone_e164` with the
-configured region, digits only when invalid; id trimmed). Normalisation runs in Python once per
-distinct value.
+Identifiers are matched through :mod:`crmtool.identity` (canonical forms, keyed tokens, the dedupe
+cluster as the person): a reason found on one record of a person applies to all of them.
 """
 
 from __future__ import annotations
 
 import importlib
-import re
 from typing import TYPE_CHECKING
 
 from crmtool.segments.conditions import ident
@@ -82,104 +79,54 @@ def consent_sql(column_sql: str) -> str:
         return local_consent_sql(column_sql)
 
 
-def _phone_token_value(value: str, region: str) -> str:
-    from crmtool.normalise import phone_e164
-
-    return phone_e164(value, region) or re.sub(r"\D", "", value)
-
-
-def _normalised_map(ws: Workspace, column: str, fn: object, name: str) -> None:
-    import pyarrow as pa
-
-    from crmtool.db import fetch_arrow
-
-    raw = (
-        fetch_arrow(
-            ws.con,
-            f"SELECT DISTINCT CAST({ident(column)} AS VARCHAR) AS v FROM seg_customers "
-            f"WHERE {ident(column)} IS NOT NULL",
-        )
-        .column("v")
-        .to_pylist()
-    )
-    norm = [fn(v) for v in raw]  # type: ignore[operator]  # once per distinct value
-    ws.con.register(f"__{name}", pa.table({"v": raw, "n": norm}))
-    ws.con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT v, crm_token(n) AS token FROM __{name} "
-        f"WHERE n IS NOT NULL AND n <> ''"
-    )
-    ws.con.unregister(f"__{name}")
-
-
 def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> list[str]:
-    """Create ``seg_exclusions(customer_id, reason)``; returns notes on what was (not) checked."""
+    """Create ``seg_exclusions(customer_id, reason)``; returns notes on what was (not) checked.
+
+    Matching goes through :mod:`crmtool.identity`: an erasure, a suppression or a hard bounce on any
+    identifier of a customer, in any canonical spelling, or on any record of their dedupe cluster,
+    excludes every customer of that person; consent is the most restrictive of the person's records.
+    """
+    from crmtool.identity.keys import IdentityColumns, person_keys
+    from crmtool.identity.registers import person_consent_sql, person_flags, register_sql
+
     con = ws.con
     notes: list[str] = []
-    have = {t: ws.table_exists(t) for t in ("privacy_suppressions", "privacy_erasures", "email_bounces")}
-    cases: list[str] = []
-    joins = ""
-    if any(have.values()):
-        from crmtool.normalise import normalise_email
-
-        ws.hasher  # noqa: B018 - registers crm_token()
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE seg_tok_id AS SELECT customer_id, crm_token(customer_id) AS token "
-            "FROM seg_customers"
-        )
-        parts = ["SELECT customer_id, 'id' AS channel, token FROM seg_tok_id"]
+    have = register_sql(ws) if any(
+        ws.table_exists(t) for t in ("privacy_suppressions", "privacy_erasures", "email_bounces")
+    ) else {}
+    for flag, table in (("erased", "erasure register (privacy_erasures)"),
+                        ("suppressed", "suppression list (privacy_suppressions)")):
+        if have and flag not in have:
+            notes.append(f"no {table} in the workspace")
+    cols = IdentityColumns("customer_id", [cc.email] if cc.email else [], [cc.phone] if cc.phone else [])
+    keys = person_keys(con, "seg_customers", cols, name="seg_idk", region=spec.customers.phone_region)
+    try:
+        flags = person_flags(ws, keys) if have else None
+        cases: list[str] = []
+        if flags:
+            cases += ["WHEN f.erased THEN 'erased'", "WHEN f.suppressed THEN 'suppressed'",
+                      "WHEN f.bounced THEN 'bounced'"]
         if cc.email:
-            _normalised_map(ws, cc.email, normalise_email, "seg_tok_email")
-            parts.append(
-                f"SELECT c.customer_id, 'email', t.token FROM seg_customers c JOIN seg_tok_email t "
-                f"ON t.v = CAST(c.{ident(cc.email)} AS VARCHAR)"
-            )
-        if cc.phone:
-            region = spec.customers.phone_region
-            _normalised_map(ws, cc.phone, lambda v: _phone_token_value(v, region), "seg_tok_phone")
-            parts.append(
-                f"SELECT c.customer_id, 'phone', t.token FROM seg_customers c JOIN seg_tok_phone t "
-                f"ON t.v = CAST(c.{ident(cc.phone)} AS VARCHAR)"
-            )
-        con.execute("CREATE OR REPLACE TEMP TABLE seg_tokens AS " + " UNION ALL ".join(parts))
-        if have["privacy_erasures"]:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE seg_erased AS SELECT DISTINCT t.customer_id FROM seg_tokens t "
-                "JOIN privacy_erasures e ON e.token = t.token"
-            )
-            joins += " LEFT JOIN seg_erased er ON er.customer_id = c.customer_id"
-            cases.append("WHEN er.customer_id IS NOT NULL THEN 'erased'")
+            cases.append(f"WHEN nullif(trim(CAST(c.{ident(cc.email)} AS VARCHAR)), '') IS NULL THEN 'no_email'")
+        consent_join = ""
+        if cc.consent:
+            state = consent_sql("c." + ident(cc.consent))
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE seg_person_consent AS {person_consent_sql(
+                f"SELECT k.pid, {state} AS cs FROM seg_customers c JOIN {keys.rows} k ON k.rid = c.rowid")}""")
+            consent_join = " LEFT JOIN seg_person_consent pc ON pc.pid = k.pid"
+            cases.append("WHEN pc.consent = 'denied' THEN 'consent_denied'")
+            cases.append("WHEN pc.consent IS DISTINCT FROM 'granted' THEN 'consent_unknown'")
         else:
-            notes.append("no erasure register (privacy_erasures) in the workspace")
-        if have["privacy_suppressions"]:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE seg_suppressed AS SELECT DISTINCT t.customer_id FROM seg_tokens t "
-                "JOIN privacy_suppressions s ON s.token = t.token AND s.channel = t.channel"
-            )
-            joins += " LEFT JOIN seg_suppressed su ON su.customer_id = c.customer_id"
-            cases.append("WHEN su.customer_id IS NOT NULL THEN 'suppressed'")
-        else:
-            notes.append("no suppression list (privacy_suppressions) in the workspace")
-        if have["email_bounces"]:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE seg_bounced AS SELECT DISTINCT t.customer_id FROM seg_tokens t "
-                "JOIN email_bounces b ON b.token = t.token AND t.channel = 'email' "
-                "AND b.bounce_type IN ('hard', 'complaint')"
-            )
-            joins += " LEFT JOIN seg_bounced bo ON bo.customer_id = c.customer_id"
-            cases.append("WHEN bo.customer_id IS NOT NULL THEN 'bounced'")
-    else:
+            notes.append("consent not checked (inputs.customers.consent is null)")
+        reason = f"CASE {' '.join(cases)} END" if cases else "NULL::VARCHAR"
+        flag_join = f" LEFT JOIN {flags} f ON f.pid = k.pid" if flags else ""
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE seg_exclusions AS SELECT c.customer_id, {reason} AS reason "
+            f"FROM seg_customers c JOIN {keys.rows} k ON k.rid = c.rowid{flag_join}{consent_join}"
+        )
+    finally:
+        keys.drop()
+        con.execute("DROP TABLE IF EXISTS seg_person_consent")
+    if not have:
         notes.append("no suppression or erasure registers in the workspace: nothing to match")
-    if cc.email:
-        cases.append(f"WHEN nullif(trim(CAST(c.{ident(cc.email)} AS VARCHAR)), '') IS NULL THEN 'no_email'")
-    if cc.consent:
-        consent = consent_sql("c." + ident(cc.consent))
-        cases.append(f"WHEN {consent} = 'denied' THEN 'consent_denied'")
-        cases.append(f"WHEN {consent} <> 'granted' THEN 'consent_unknown'")
-    else:
-        notes.append("consent not checked (inputs.customers.consent is null)")
-    reason = f"CASE {' '.join(cases)} END" if cases else "NULL::VARCHAR"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE seg_exclusions AS SELECT c.customer_id, {reason} AS reason "
-        f"FROM seg_customers c{joins}"
-    )
     return notes

@@ -8,9 +8,10 @@ matches the people holding one of its identifiers in any table, in any canonical
   cluster) holds all of those that were found (the id names one customer, the email another).
   Nothing is erased for it and no token is recorded: a person must decide.
 * **erased**: every person holding one of its identifiers (an address on two customer records not
-  yet deduplicated is the same requester's on both). All their rows go, in every table; their other identifiers (``linked``) are recorded so
-  a later import drops them by any identifier, and rows without an id elsewhere that carry one
-  of them go too. An identifier other people also hold is never linked.
+  yet deduplicated is the same requester's on both). All their rows go, in every table; their
+  other identifiers (``linked``) are recorded so a later import drops them by any identifier, and
+  rows without an id elsewhere that carry one of them go too. An identifier other people also
+  hold is never linked.
 * **not found**: no row; its tokens are recorded anyway, so the person never comes in later.
 
 Temp tables: ``__erase_status (ref, status, people)``, ``__erase_pids (ref, pid)``,

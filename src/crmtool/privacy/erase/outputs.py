@@ -126,6 +126,9 @@ def match_file(
     """
     from crmtool.identity.keys import detect_identity_columns, person_keys
 
+    if _is_audience(loaded):
+        _audience_hits(side, targets)
+        return
     cols = detect_identity_columns(side, SCRUB, key)
     keys = person_keys(side, SCRUB, cols, clusters=False)
     try:
@@ -142,6 +145,35 @@ def match_file(
                         AND contains(regexp_replace(s._raw, '[^0-9]', '', 'g'), right(t.value, 9))))""")
     finally:
         keys.drop()
+
+
+def _is_audience(loaded: LoadResult) -> bool:
+    return set(loaded.columns) - {"_row"} == {"email", "phone"}
+
+
+def _audience_hits(side: duckdb.DuckDBPyConnection, targets: str) -> None:
+    """An ad-platform audience file (``email``, ``phone`` as SHA-256 hex): rows holding a platform's
+    hash of a target email or phone."""
+    import pyarrow as pa
+
+    from crmtool.identity.platforms import PLATFORMS, hash_email, hash_phone
+
+    values = side.execute(
+        f"SELECT DISTINCT ref, type, value FROM {targets} WHERE type IN ('email', 'phone')"
+    ).fetchall()
+    rows = [
+        (ref, typ, h)
+        for ref, typ, value in values
+        for platform in PLATFORMS
+        if (h := hash_email(value, platform) if typ == "email" else hash_phone(value, platform))
+    ]
+    side.register("__aud_t", pa.table({"ref": pa.array([r[0] for r in rows], pa.string()),
+                                       "type": pa.array([r[1] for r in rows], pa.string()),
+                                       "h": pa.array([r[2] for r in rows], pa.string())}))
+    side.execute(f"""CREATE OR REPLACE TEMP TABLE __scrub_hits AS SELECT DISTINCT s.rowid AS rid, t.ref
+        FROM {SCRUB} s JOIN __aud_t t
+        ON (t.type = 'email' AND t.h = s.email) OR (t.type = 'phone' AND t.h = s.phone)""")
+    side.unregister("__aud_t")
 
 
 def scrub_file(ws: Workspace, path: Path, key: str | None) -> int:

@@ -66,7 +66,8 @@ def load_requests(ws: Workspace, path: Path) -> int:
     try:
         parts = []
         for kind in ("id", "email", "phone", "nif"):
-            sql, m = values_sql(con, kind, f"SELECT rowid AS rid, raw AS v FROM __erase_raw WHERE type = '{kind}'", plain=False)
+            src = f"SELECT rowid AS rid, raw AS v FROM __erase_raw WHERE type = '{kind}'"
+            sql, m = values_sql(con, kind, src, plain=False)
             made += m
             parts.append(f"SELECT rid, '{kind}' AS type, value FROM ({sql})")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {REQ} AS
