@@ -198,6 +198,7 @@ class Workspace:
         self._hasher: KeyedHasher | None = None
         # set by the pipeline while it runs its steps: each step's run points to the pipeline run
         self.parent_run_id: str | None = None
+        self._umask: int | None = None
 
     @property
     def in_memory(self) -> bool:
@@ -240,6 +241,16 @@ class Workspace:
                     f"workspace {db} is in use by another crmtool run (waited {self.lock_timeout:g} s)",
                     "raise --lock-timeout, or schedule the runs apart",
                 ) from None
+        if not self.in_memory:
+            # personal data at rest: the database, its write-ahead log and every file made while it is
+            # open (spill files, outputs) are owner-only, like the key
+            from crmtool.io.writers import remember_user_umask
+
+            self._umask = os.umask(0o077)
+            remember_user_umask(self._umask)
+            for f in (Path(self.path), Path(self.path + ".wal")):
+                if f.exists():
+                    f.chmod(0o600)
         try:
             self._con = duckdb.connect(self.path)
         except duckdb.Error as exc:
@@ -271,6 +282,12 @@ class Workspace:
         if self._con is not None:
             self._con.close()
             self._con = None
+        if self._umask is not None:
+            from crmtool.io.writers import remember_user_umask
+
+            os.umask(self._umask)
+            remember_user_umask(None)
+            self._umask = None
         if self._lock is not None:
             self._lock.release()
             self._lock = None

@@ -27,6 +27,15 @@ HARMLESS_NUMBER = r"^[+-]?[0-9][0-9 ().,-]*$"
 FIRST_CHARACTERS = ("'='", "'+'", "'-'", "'@'", "chr(9)", "chr(13)")
 
 
+_user_umask: int | None = None  # the user's umask while a workspace holds the process's at 077
+
+
+def remember_user_umask(umask: int | None) -> None:
+    """Outputs keep the permissions the user's umask gives, while the workspace is owner-only."""
+    global _user_umask
+    _user_umask = umask
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically."""
@@ -41,9 +50,11 @@ def atomic_path(target: Path) -> Iterator[Path]:
     # mkstemp makes the file owner-only; an output gets the usual permissions (as DuckDB's COPY gives)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    mode = 0o666 & ~(umask if _user_umask is None else _user_umask)
+    os.chmod(tmp, mode)
     try:
         yield tmp
+        os.chmod(tmp, mode)  # DuckDB's COPY may have made the file anew
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
