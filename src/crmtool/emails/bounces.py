@@ -22,7 +22,7 @@ generic       CSV with an address column (``email``, ``email_address``, ``addres
 ============  ===============================================================================
 
 Everything is SQL over the loaded file (JSON lines are read by DuckDB as JSON values). Addresses
-are stored as ``crm_token(normalise_email(address))`` with their domain; re-importing the same
+are stored as ``crm_token`` of their canonical form (:mod:`crmtool.identity`) with its domain; re-importing the same
 file adds nothing (events are unique on token, type, time and platform). Events the import does
 not use (deliveries, opens) are counted as skipped.
 """
@@ -281,6 +281,7 @@ def import_bounces(
 ) -> BounceImport:
     """Read a bounce export into ``email_bounces``; returns counts. Records a run ``bounces import``."""
     from crmtool.emails.classify import normalise_email_sql
+    from crmtool.identity.canonical import register_sql as register_canonical_sql
     from crmtool.io.readers import load_file
 
     if platform not in FORMATS:
@@ -320,7 +321,9 @@ def import_bounces(
         ws.finish_run(run, "error", int(exc.exit_code), {"error": exc.__class__.__name__})
         raise
     con.execute(SCHEMA)
-    norm = normalise_email_sql("email")
+    register_canonical_sql(con)
+    # the address's canonical form (crmtool.identity): a bounce on j.doe+x@googlemail.com is one on jdoe@gmail.com
+    norm = f"crm_email_canon({normalise_email_sql('email')})"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE __bounce_new AS
@@ -382,11 +385,17 @@ def history_table(
     )
     if not (bounces or supp) or not _has_macro(con, "crm_token"):
         return None
+    from crmtool.identity.canonical import register_sql as register_canonical_sql
+
+    register_canonical_sql(con)
+    # matched as written and in canonical form (crmtool.identity): registers hold either
     norm = normalise_email_sql("value")
-    dom_filter = "true" if supp else f"regexp_extract(n, '@([^@]*)$', 1) IN (SELECT domain FROM {TABLE})"
+    dom_filter = "true" if supp else f"regexp_extract(c, '@([^@]*)$', 1) IN (SELECT domain FROM {TABLE})"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {prefix}_tok AS
-        SELECT value, crm_token(n) AS token
-        FROM (SELECT value, {norm} AS n FROM {addr_table}) WHERE {dom_filter}""")
+        SELECT DISTINCT value, crm_token(t) AS token FROM (
+            SELECT value, c, unnest(CASE WHEN c = n THEN [n] ELSE [n, c] END) AS t
+            FROM (SELECT value, n, crm_email_canon(n) AS c FROM (SELECT value, {norm} AS n FROM {addr_table})))
+        WHERE {dom_filter}""")
     n = max(1, int(soft_bounces))
     bounce_part = (
         "SELECT NULL::VARCHAR AS token, false AS hard, false AS soft_repeated, false AS complaint WHERE false"
@@ -409,8 +418,9 @@ def history_table(
     )
     out = f"{prefix}_hist"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {out} AS
-        SELECT t.value, coalesce(b.hard, false) AS hard, coalesce(b.soft_repeated, false) AS soft_repeated,
-               coalesce(b.complaint, false) OR s.token IS NOT NULL AS suppressed
+        SELECT t.value, bool_or(coalesce(b.hard, false)) AS hard,
+               bool_or(coalesce(b.soft_repeated, false)) AS soft_repeated,
+               bool_or(coalesce(b.complaint, false) OR s.token IS NOT NULL) AS suppressed
         FROM {prefix}_tok t LEFT JOIN ({bounce_part}) b ON b.token = t.token
-        LEFT JOIN ({supp_part}) s ON s.token = t.token""")
+        LEFT JOIN ({supp_part}) s ON s.token = t.token GROUP BY t.value""")
     return out
