@@ -305,6 +305,24 @@ def output_names(input_path: Path, out_dir: Path, fmt: str) -> tuple[Path, Path]
     return clean_path, rejects_path
 
 
+def _mailable_per_person(ws: Workspace, ruleset: RuleSet, ds: str, loaded: LoadResult, outputs: dict[str, Path],
+                         fmt: str, encoding: str, neutralise: bool, counts: dict[str, Any]) -> None:
+    """After dedupe: recompute ``mailable`` with the clusters, give golden records the most restrictive
+    consent of their records, and rewrite the clean and golden files when anything changed."""
+    from crmtool.privacy.mailable import person_level_after_dedupe
+
+    table = f"clean_{ds}"
+    lost = person_level_after_dedupe(ws, table, ruleset, raw_table=loaded.table)
+    counts["mailable_lost_to_cluster"] = lost
+    counts["mailable"] = ws.con.execute(f"SELECT count(*) FROM {ident(table)} WHERE mailable").fetchall()[0][0]
+    if lost and "clean" in outputs:
+        cols = ", ".join(ident(c) for c in [*loaded.columns, "mailable"])
+        write_query(ws.con, f"SELECT {cols} FROM {ident(table)} ORDER BY _row", outputs["clean"], fmt,
+                    encoding=encoding, neutralise_formulas=neutralise)
+    if "golden" in outputs and ws.table_exists("dedupe_golden"):
+        write_query(ws.con, "SELECT * FROM dedupe_golden", outputs["golden"], fmt)
+
+
 def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, fmt: str | None = None,
           encoding: str = "utf-8", neutralise_formulas: bool = True, audit_log: Path | None = None,
           progress: Progress | None = None) -> CleanResult:
@@ -425,6 +443,8 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
         head = deduped.audit_head
         outputs.update(deduped.outputs)
         extra["dedupe"] = deduped.as_dict()
+        if mail is not None:  # who may be emailed is decided per person, now that dedupe found them
+            _mailable_per_person(ws, ruleset, ds, loaded, outputs, fmt, encoding, neutralise_formulas, counts)
     data_outputs = dict(outputs)
     outputs.update({"audit": audit_path, "manifest": out_dir / "manifest.json"})
     result = CleanResult(run.run_id, loaded, engine, ruleset, outputs, rows_out, rejected, head)

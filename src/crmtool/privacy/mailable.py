@@ -154,3 +154,48 @@ def mailable_for_ruleset(
         raw_table=raw_table,
         nif_columns=tuple(cols.nifs),
     )
+
+
+def person_level_after_dedupe(
+    ws: Workspace, table: str, ruleset: RuleSet, *, raw_table: str | None = None, golden: str = "dedupe_golden"
+) -> int:
+    """Once dedupe has found who is one person, make ``table``'s ``mailable`` column and the golden
+    records follow the person: recompute the flag with the clusters (a suppression on one record
+    of a cluster now reaches the others; consent is the most restrictive of the cluster's), and
+    give each golden record the most restrictive consent value and ``mailable`` of its records.
+    Returns how many rows of ``table`` lost ``mailable``."""
+    from crmtool.identity.keys import cluster_map_sql, detect_identity_columns
+    from crmtool.privacy.consent import parse_consent
+
+    con = ws.con
+    summary = mailable_for_ruleset(ws, table, ruleset, raw_table=raw_table, out_table="__mailable_person")
+    if summary is None or "mailable" not in {c for c, _t in table_columns(con, table)}:
+        return 0
+    t = ident(table)
+    changed = int(con.execute(
+        f"SELECT count(*) FROM {t} c JOIN __mailable_person m ON m._row = c._row WHERE c.mailable AND NOT m.mailable"
+    ).fetchall()[0][0])
+    con.execute(f"UPDATE {t} SET mailable = m.mailable FROM __mailable_person m WHERE {t}._row = m._row")
+    con.execute("DROP TABLE IF EXISTS __mailable_person")
+    cmap = cluster_map_sql(con)
+    key = detect_identity_columns(con, table, ruleset.dataset.key).id
+    if not (ws.table_exists(golden) and cmap and key):
+        return changed
+    gcols = {c for c, _t in table_columns(con, golden)}
+    consent = parse_consent(ruleset).get("email")
+    sets, picks = [], []
+    if "mailable" in gcols:
+        picks.append("bool_and(coalesce(c.mailable, false)) AS __m")
+        sets.append("mailable = x.__m")
+    if consent is not None and consent.column in gcols:
+        state = consent.state_sql("c")
+        rank = f"CASE {state} WHEN 'denied' THEN 0 WHEN 'unknown' THEN 1 ELSE 2 END"
+        picks.append(f"arg_min(c.{ident(consent.column)}, {rank}) AS __c")
+        sets.append(f"{ident(consent.column)} = x.__c")
+    if sets and "cluster_id" in gcols:
+        g = ident(golden)
+        con.execute(f"""UPDATE {g} SET {", ".join(sets)} FROM (
+            SELECT dc.cluster_id, {", ".join(picks)} FROM {t} c
+            JOIN ({cmap}) dc ON dc.record_id = trim(CAST(c.{ident(key)} AS VARCHAR)) GROUP BY dc.cluster_id) x
+            WHERE CAST({g}.cluster_id AS VARCHAR) = x.cluster_id""")
+    return changed
