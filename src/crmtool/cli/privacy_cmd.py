@@ -1,4 +1,4 @@
-"""CLI commands of the privacy feature: suppress import, erase, export, pii."""
+"""CLI commands of the privacy feature: suppress import|list|remove, erase, subject export, export, pii."""
 
 from __future__ import annotations
 
@@ -53,6 +53,16 @@ OutFormatOpt = Annotated[
 AsOfOpt = Annotated[str | None, typer.Option(help="Reference date for age bands (YYYY-MM-DD, default today).")]
 
 
+IdentifierOpt = Annotated[
+    str | None, typer.Option("--identifier", help="An email, phone, NIF or customer id: is this person suppressed?")
+]
+IdentifierArg = Annotated[str, typer.Argument(help="The email, phone, NIF or customer id that opted in again.")]
+TypeOpt = Annotated[str | None, typer.Option("--type", help="email, phone, nif or id (default: guessed).")]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why the suppression ends (required).")]
+DateOpt = Annotated[str, typer.Option("--date", help="When the person opted in again (YYYY-MM-DD, required).")]
+SuppressAuditOpt = Annotated[Path, typer.Option("--audit-log", help="Audit log to append to.")]
+
+
 def register(app: typer.Typer) -> None:
     """Add this feature's commands to ``app``."""
     app.add_typer(suppress_app, name="suppress")
@@ -91,6 +101,7 @@ def suppress_import(
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
     quiet: QuietOpt = False,
+    audit_log: SuppressAuditOpt = Path("out/audit.jsonl"),
 ) -> None:
     """Store suppression entries as keyed tokens; every contact list leaves these people out."""
     from crmtool.privacy.suppress import import_suppressions
@@ -101,7 +112,7 @@ def suppress_import(
     def body() -> ExitCode:
         _key_first(ui, workspace, key_file)
         with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            result = import_suppressions(ws, file, kind, source=source)
+            result = import_suppressions(ws, file, kind, source=source, audit_log=audit_log)
         d = result.as_dict()
         if fmt is OutputFormat.json:
             emit(ui, _json(d))
@@ -112,6 +123,83 @@ def suppress_import(
                 f"({added}), already present {d['already_present']}, blank {d['unusable']}, "
                 f"unparseable rows {d['parse_rejects']}"
             )
+        return ExitCode.OK
+
+    run_command(ui, body)
+
+
+@suppress_app.command("list")
+def suppress_list(
+    identifier: IdentifierOpt = None,
+    kind: TypeOpt = None,
+    fmt: FormatOpt = OutputFormat.text,
+    workspace: WorkspaceOpt = "crmtool.duckdb",
+    lock_timeout: LockTimeoutOpt = 60.0,
+    key_file: KeyFileOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Count suppression entries by kind, channel and source (no values); --identifier checks one person."""
+    from crmtool.privacy.suppress_manage import list_suppressions
+    from crmtool.workspace import open_workspace
+
+    ui = Ui(quiet)
+
+    def body() -> ExitCode:
+        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+            d = list_suppressions(ws, identifier, kind)
+        if fmt is OutputFormat.json:
+            emit(ui, _json(d))
+            return ExitCode.OK
+        for g in d["groups"]:
+            dates = f"{g['first']}..{g['last']}"
+            ui.out.print(f"{g['kind']:<15} {g['channel']:<6} {g['entries']:>8}  {g['source']} ({dates})")
+        ui.out.print(f"{d['entries']} entries")
+        if "identifier" in d:
+            who = d["identifier"]
+            kinds = ", ".join(sorted({e["kind"] for e in who["entries"]}))
+            ui.out.print(f"identifier: {'suppressed (' + kinds + ')' if who['suppressed'] else 'not suppressed'}")
+        return ExitCode.OK
+
+    run_command(ui, body)
+
+
+@suppress_app.command("remove")
+def suppress_remove(
+    identifier: IdentifierArg,
+    reason: ReasonOpt,
+    date_: Annotated[str, typer.Option("--date", help="When the person opted in again (YYYY-MM-DD, required).")],
+    kind: TypeOpt = None,
+    audit_log: SuppressAuditOpt = Path("out/audit.jsonl"),
+    fmt: FormatOpt = OutputFormat.text,
+    workspace: WorkspaceOpt = "crmtool.duckdb",
+    lock_timeout: LockTimeoutOpt = 60.0,
+    key_file: KeyFileOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Re-opt-in: end the suppressions of one person (never an erasure), with --reason and --date audited."""
+    from datetime import date
+
+    from crmtool.errors import UsageError
+    from crmtool.privacy.suppress_manage import remove_suppressions
+    from crmtool.workspace import open_workspace
+
+    ui = Ui(quiet)
+
+    def body() -> ExitCode:
+        try:
+            when = date.fromisoformat(date_)
+        except ValueError:
+            raise UsageError(f"--date {date_!r} is not a date", "write it as YYYY-MM-DD") from None
+        _key_first(ui, workspace, key_file)
+        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+            result = remove_suppressions(ws, identifier, reason=reason, opted_in_on=when, kind=kind,
+                                         audit_log=audit_log)
+        if fmt is OutputFormat.json:
+            emit(ui, _json(result.as_dict()))
+        else:
+            ui.out.print(f"removed {result.removed} suppression entries (audited in {result.audit_path})")
+            if result.kept_erasure:
+                ui.warn("this person was erased: the erasure stays, they are never mailed again")
         return ExitCode.OK
 
     run_command(ui, body)

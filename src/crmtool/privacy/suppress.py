@@ -162,8 +162,12 @@ class SuppressResult:
         }
 
 
-def import_suppressions(ws: Workspace, path: Path, kind: str, *, source: str | None = None) -> SuppressResult:
-    """Add the identifiers of ``path`` to ``privacy_suppressions`` as keyed tokens of ``kind``."""
+def import_suppressions(
+    ws: Workspace, path: Path, kind: str, *, source: str | None = None, audit_log: Path | None = None
+) -> SuppressResult:
+    """Add the identifiers of ``path`` to ``privacy_suppressions`` as keyed tokens of ``kind``.
+
+    Every entry added is written to the audit log (default ``out/audit.jsonl``) as a keyed token."""
     if kind not in KINDS:
         raise UsageError(f"unknown suppression kind {kind!r}", f"use one of {', '.join(KINDS)}")
     hasher = ws.hasher  # an unreadable key stops us before anything is written
@@ -203,6 +207,7 @@ def import_suppressions(ws: Workspace, path: Path, kind: str, *, source: str | N
             "WHERE pkey IS NOT NULL AND pkey NOT IN (SELECT key_token FROM privacy_match_keys)",
             [now],
         )
+        _audit_added(ws, run.run_id, audit_log or Path("out") / "audit.jsonl", kind, src)
         added = {
             str(c): int(n)
             for c, n in con.execute(
@@ -232,3 +237,22 @@ def import_suppressions(ws: Workspace, path: Path, kind: str, *, source: str | N
                                               ).fetchall()[0][0])
     ws.finish_run(run, "pass", 0, {**result.as_dict(), "key_fingerprint": hasher.fingerprint})
     return result
+
+
+def _audit_added(ws: Workspace, run_id: str, audit_log: Path, kind: str, source: str) -> None:
+    """One ``suppression_added`` entry per new token (``__privacy_new``), in one bulk append."""
+    from crmtool.audit import AuditWriter
+
+    writer = AuditWriter(audit_log, run_id)
+    writer.add({"type": "run", "command": "suppress import", "kind": kind, "source": source,
+                "key_fingerprint": ws.hasher.fingerprint})
+    writer.add_query(ws.con, "SELECT channel, token FROM __privacy_new", order_by="channel, token",
+                     members=f"""'"type":"suppression_added","kind":{_json(kind)},"channel":' || to_json(channel)
+                        || ',"identifier":"k:' || token || '"'""")
+    writer.seal({"counts": {"added": int(ws.con.execute("SELECT count(*) FROM __privacy_new").fetchall()[0][0])}})
+
+
+def _json(text: str) -> str:
+    import json
+
+    return json.dumps(text).replace("'", "''")
