@@ -376,6 +376,9 @@ def retention_apply(
     audit_log: AuditLogOpt = None,
     as_of: AsOfOpt = None,
     dataset: DatasetOpt = None,
+    allow_unparseable_dates: Annotated[bool, typer.Option(
+        "--allow-unparseable-dates", help="Keep rows whose activity date cannot be read, instead of stopping (exit 2)."
+    )] = False,
     fmt: FormatOpt = OutputFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
@@ -394,7 +397,8 @@ def retention_apply(
         _key_first(ui, workspace, key_file)
         with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
             result = apply_retention(
-                ws, rules, out_dir=out, audit_log=audit_log or out / "audit.jsonl", as_of=ref, dataset=dataset
+                ws, rules, out_dir=out, audit_log=audit_log or out / "audit.jsonl", as_of=ref, dataset=dataset,
+                allow_unparseable_dates=allow_unparseable_dates,
             )
         if workspace != ":memory:" and any(r["rows"] for r in result.rules):
             compact_workspace_file(Path(workspace), lock_timeout)  # old values leave the file's bytes too
@@ -409,6 +413,8 @@ def retention_apply(
                 )
             for path in d["outputs"]:
                 ui.out.print(f"  new version of {path}")
+            for col, n in d["unparseable_dates"].items():
+                ui.warn(f"{col}: {n} values are not dates: those rows were kept (--allow-unparseable-dates)")
             ui.out.print(f"audit {d['audit']} (head {d['audit_head'][:16]})")
         return ExitCode.OK
 

@@ -46,9 +46,13 @@ def drop_erased(
     from crmtool.identity.keys import IdentityColumns, detect_identity_columns, person_keys
 
     con = ws.con
-    if not ws.table_exists("privacy_erasures"):
+    # erased people, and people deleted by a retention rule (their ids and NIFs)
+    registers = [f"SELECT identifier_type AS type, token FROM {t}" for t in ("privacy_erasures", "privacy_retained")
+                 if ws.table_exists(t)]
+    if not registers:
         return 0
-    if not con.execute("SELECT count(*) FROM privacy_erasures").fetchall()[0][0]:
+    register = " UNION ALL ".join(registers)
+    if not con.execute(f"SELECT count(*) FROM ({register})").fetchall()[0][0]:
         return 0
     ws.hasher  # noqa: B018 - registers crm_token()
     cols = detect_identity_columns(con, table, key_column) if detect else IdentityColumns(key_column)
@@ -60,13 +64,13 @@ def drop_erased(
         return 0
     keys = person_keys(con, table, cols)
     try:
-        kinds = [str(r[0]) for r in con.execute("SELECT DISTINCT identifier_type FROM privacy_erasures").fetchall()]
+        kinds = [str(r[0]) for r in con.execute(f"SELECT DISTINCT type FROM ({register})").fetchall()]
         wanted = ", ".join(sql_str(k) for k in kinds)
         con.execute(f"""CREATE OR REPLACE TEMP TABLE __erased_pids AS SELECT DISTINCT k.pid FROM (
                 SELECT type, value, crm_token(value) AS token FROM (
                     SELECT DISTINCT type, value FROM {keys.name} WHERE type IN ({wanted}))) h
             JOIN {keys.name} k ON k.type = h.type AND k.value = h.value
-            WHERE (h.type, h.token) IN (SELECT (identifier_type, token) FROM privacy_erasures)""")
+            WHERE (h.type, h.token) IN (SELECT (type, token) FROM ({register}))""")
         n = int(con.execute(f"SELECT count(*) FROM ({keys.rows_of('SELECT pid FROM __erased_pids')})").fetchall()[0][0])
         if n:
             con.execute(f"DELETE FROM {ident(table)} WHERE rowid IN ({keys.rows_of('SELECT pid FROM __erased_pids')})")

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crmtool.errors import ConfigError, Location, UsageError
+from crmtool.errors import ConfigError, InputError, Location, UsageError
 from crmtool.kinds.base import ident
 from crmtool.privacy.consent import DATE_FORMATS, date_sql, parse_consent
 from crmtool.privacy.identity import id_sql
@@ -172,6 +172,7 @@ class RetentionResult:
     as_of: date
     rules: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    unparseable: dict[str, int] = field(default_factory=dict)  # table.column -> values kept as not dates
     audit_path: str = ""
     audit_head: str = ""
 
@@ -181,6 +182,7 @@ class RetentionResult:
             "as_of": self.as_of.isoformat(),
             "rules": self.rules,
             "outputs": self.outputs,
+            "unparseable_dates": self.unparseable,
             "audit": self.audit_path,
             "audit_head": self.audit_head,
         }
@@ -216,8 +218,14 @@ def apply_retention(
     audit_log: Path | None = None,
     as_of: date | None = None,
     dataset: str | None = None,
+    allow_unparseable_dates: bool = False,
 ) -> RetentionResult:
-    """Apply every retention rule to the cleaned tables of the workspace (or of ``dataset``)."""
+    """Apply every retention rule to the cleaned tables of the workspace (or of ``dataset``).
+
+    A date that cannot be parsed is never read as old: such rows are counted and reported, and
+    unless ``allow_unparseable_dates`` the run stops with :class:`~crmtool.errors.InputError`
+    (exit 2) before anything is changed; when allowed, those rows are kept. Deleted people are
+    recorded (keyed tokens in ``privacy_retained``), so the next load drops them again."""
     from crmtool.audit import AuditWriter
     from crmtool.io.writers import write_query
     from crmtool.manifest import file_entry, write_manifest
@@ -274,6 +282,13 @@ def apply_retention(
             problems += _activity_table(ws, spec, f"__retention_activity_{i}")
     if problems:
         raise ConfigError(problems)
+    bad = _unparseable(ws, tables, specs)
+    if bad and not allow_unparseable_dates:
+        listed = ", ".join(f"{t}.{c}: {n}" for (t, c), n in sorted(bad.items()))
+        raise InputError(
+            f"retention: {sum(bad.values())} date values cannot be parsed ({listed}); none is taken as old",
+            "add the format to date_formats, fix the data, or pass --allow-unparseable-dates to keep those rows",
+        )
     run = ws.start_run("retention")
     key = ruleset.dataset.key
     result = RetentionResult(run.run_id, as_of)
@@ -309,8 +324,12 @@ def apply_retention(
                     dates.append(renewal)
             last = f"greatest({', '.join(dates)})" if len(dates) > 1 else dates[0]
             condition = f"{last} < {spec.cutoff(as_of)}"
-            if spec.undated == "apply":
-                condition = f"({condition} OR {last} IS NULL)"
+            all_blank = " AND ".join(f"nullif(trim(CAST(t.{ident(c)} AS VARCHAR)), '') IS NULL"
+                                     for c in spec.activity_columns)
+            if spec.undated == "apply":  # no activity date at all: every column blank (not unparseable)
+                condition = f"({condition} OR ({last} IS NULL AND {all_blank}))"
+            # a value that is there but not a date is never old: the row is kept
+            condition = f"({condition}) AND NOT ({_unparseable_sql(spec, 't')})"
             has_key = bool(key) and key in {c for c, _t in table_columns(con, table)}
             key_sql = f"t.{ident(key or '')}" if has_key else "t._row"
             con.execute(
@@ -337,6 +356,8 @@ def apply_retention(
                         f"AND r.kid = {sib_key})"
                     )
                     if spec.action == "delete":
+                        if sib == table:
+                            _record_retained(ws, table, key, spec.name, as_of, run.run_id)
                         con.execute(f"DELETE FROM {ident(sib)} WHERE {same}")
                     else:
                         blank = set(spec.anonymise_columns or personal - set(spec.activity_columns))
@@ -383,10 +404,13 @@ def apply_retention(
             fmt = "parquet" if target.suffix == ".parquet" else "csv"
             write_query(con, f"SELECT {cols} FROM {ident(table)} ORDER BY _row", target, fmt)
             written.append(target)
+            ws.register_output(run, "clean", target)
             writer.add({"type": "retention_output", "path": str(target), "sha256": file_entry(target)["sha256"]})
     for i in range(len(specs)):
         con.execute(f"DROP TABLE IF EXISTS __retention_activity_{i}")
+    written += _retained_outputs(ws, run, key)
     result.outputs = [str(p) for p in written]
+    result.unparseable = {f"{t}.{c}": n for (t, c), n in sorted(bad.items())}
     result.audit_path = str(audit_path)
     result.audit_head = writer.seal({"counts": {r["rule"] + ":" + r["dataset"]: r["rows"] for r in result.rules}})
     write_manifest(
@@ -407,3 +431,88 @@ def apply_retention(
         con.execute("CHECKPOINT")
     ws.finish_run(run, "pass", 0, {"rules": result.rules, "outputs": [file_entry(p.resolve()) for p in written]})
     return result
+
+
+def _unparseable_sql(spec: RetentionRule, alias: str) -> str:
+    """SQL: true when an activity column holds text that is not a date in the rule's formats."""
+    parts = [
+        f"(nullif(trim(CAST({alias}.{ident(c)} AS VARCHAR)), '') IS NOT NULL "
+        f"AND {date_sql(f'{alias}.{ident(c)}', spec.date_formats)} IS NULL)"
+        for c in spec.activity_columns
+    ]
+    return " OR ".join(parts) or "false"
+
+
+def _unparseable(ws: Workspace, tables: list[str], specs: list[RetentionRule]) -> dict[tuple[str, str], int]:
+    """Per (table, activity column): values present that no date format of the rule reads."""
+    out: dict[tuple[str, str], int] = {}
+    for table in tables:
+        for spec in specs:
+            for c in spec.activity_columns:
+                n = int(ws.con.execute(
+                    f"SELECT count(*) FROM {ident(table)} t WHERE nullif(trim(CAST(t.{ident(c)} AS VARCHAR)), '') "
+                    f"IS NOT NULL AND {date_sql(f't.{ident(c)}', spec.date_formats)} IS NULL"
+                ).fetchall()[0][0])
+                if n:
+                    out[(table, c)] = max(out.get((table, c), 0), n)
+    return out
+
+
+RETAINED = "privacy_retained"
+
+
+def _record_retained(ws: Workspace, table: str, key: str | None, rule: str, as_of: date, run_id: str) -> None:
+    """Keyed tokens of every identifier of the rows about to be deleted (``__retention_rows``), so the
+    next load drops them too, and the people's clusters and ids for the other tables and files."""
+    from crmtool.identity.keys import detect_identity_columns, person_keys
+
+    con = ws.con
+    con.execute(f"CREATE TABLE IF NOT EXISTS {RETAINED} (token VARCHAR, identifier_type VARCHAR, rule VARCHAR, "
+                "as_of DATE, run_id VARCHAR)")
+    keys = person_keys(con, table, detect_identity_columns(con, table, key))
+    try:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE __retention_gone AS SELECT DISTINCT k.type, k.value
+            FROM {keys.name} k JOIN {keys.rows} r ON r.rid = k.rid
+            JOIN {ident(table)} t ON t.rowid = r.rid WHERE t._row IN (SELECT _row FROM __retention_rows)
+            AND k.type IN ('id', 'nif')""")
+        con.execute(f"""INSERT INTO {RETAINED} SELECT DISTINCT crm_token(value), type, ?, ?, ? FROM __retention_gone g
+            WHERE NOT EXISTS (SELECT 1 FROM {RETAINED} p WHERE p.token = crm_token(g.value))""", [rule, as_of, run_id])
+        # the same people in the other customer tables (golden records, clusters, segments ...)
+        con.execute("CREATE TEMP TABLE IF NOT EXISTS __retention_ids_all (type VARCHAR, value VARCHAR)")
+        con.execute("INSERT INTO __retention_ids_all SELECT * FROM __retention_gone")
+    finally:
+        keys.drop()
+        con.execute("DROP TABLE IF EXISTS __retention_gone")
+
+
+def _retained_outputs(ws: Workspace, run: Any, key: str | None) -> list[Path]:
+    """Delete the retained people from every other customer table and rewrite every registered file
+    (every kept version) without them, through the erasure's matching; returns the files rewritten."""
+    from crmtool.identity.keys import customer_tables, person_keys
+    from crmtool.privacy.erase.outputs import registered_outputs, scrub_file
+
+    con = ws.con
+    if not ws.table_exists("__retention_ids_all"):
+        return []
+    try:
+        con.execute("""CREATE OR REPLACE TEMP TABLE __erase_targets AS
+            SELECT DISTINCT 'retention' AS ref, type, value FROM __retention_ids_all""")
+        con.execute("CREATE OR REPLACE TEMP TABLE __erase_pids (ref VARCHAR, pid VARCHAR)")
+        for table, cols in customer_tables(con, key).items():
+            keys = person_keys(con, table, cols)
+            try:
+                gone = (f"SELECT DISTINCT k.pid FROM {keys.name} k JOIN __erase_targets t "
+                        f"ON t.type = k.type AND t.value = k.value")
+                con.execute(f"INSERT INTO __erase_pids SELECT 'retention', pid FROM ({gone})")
+                con.execute(f"DELETE FROM {ident(table)} WHERE rowid IN ({keys.rows_of(gone)})")
+            finally:
+                keys.drop()
+        written = []
+        for path, kind in registered_outputs(ws).current:
+            if scrub_file(ws, path, key):
+                ws.register_output(run, kind, path)
+                written.append(path)
+        return written
+    finally:
+        for t in ("__retention_ids_all", "__erase_targets", "__erase_pids"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
