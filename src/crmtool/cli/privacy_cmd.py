@@ -23,6 +23,8 @@ from crmtool.cli.common import (
 from crmtool.errors import ExitCode
 
 suppress_app = typer.Typer(help="Suppression lists: unsubscribes, complaints, do-not-contact.", no_args_is_help=True)
+subject_app = typer.Typer(help="Access and portability requests: everything held about one person.",
+                          no_args_is_help=True)
 retention_app = typer.Typer(help="Delete or anonymise records kept past their retention period.", no_args_is_help=True)
 RulesOpt = Annotated[list[Path], typer.Option("--rules", "-r", help="Rule file or folder (repeatable).")]
 DatasetOpt = Annotated[str | None, typer.Option(help="Only this dataset (e.g. clientes); default every cleaned one.")]
@@ -67,6 +69,7 @@ def register(app: typer.Typer) -> None:
     """Add this feature's commands to ``app``."""
     app.add_typer(suppress_app, name="suppress")
     app.add_typer(retention_app, name="retention")
+    app.add_typer(subject_app, name="subject")
     app.command("erase")(erase)
     app.command("export")(export)
     app.command("pii")(pii)
@@ -200,6 +203,41 @@ def suppress_remove(
             ui.out.print(f"removed {result.removed} suppression entries (audited in {result.audit_path})")
             if result.kept_erasure:
                 ui.warn("this person was erased: the erasure stays, they are never mailed again")
+        return ExitCode.OK
+
+    run_command(ui, body)
+
+
+@subject_app.command("export")
+def subject_export_cmd(
+    identifier: Annotated[str, typer.Argument(help="The person's email, phone, NIF/NIE or customer id.")],
+    kind: TypeOpt = None,
+    out: EraseOutOpt = Path("out"),
+    audit_log: AuditLogOpt = None,
+    key: KeyColumnOpt = None,
+    fmt: FormatOpt = OutputFormat.text,
+    workspace: WorkspaceOpt = "crmtool.duckdb",
+    lock_timeout: LockTimeoutOpt = 60.0,
+    key_file: KeyFileOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Everything crmtool holds about one person (tables, files it wrote, registers) as JSON and CSV."""
+    from crmtool.privacy.subject import subject_export
+    from crmtool.workspace import open_workspace
+
+    ui = Ui(quiet)
+
+    def body() -> ExitCode:
+        _key_first(ui, workspace, key_file)
+        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+            result = subject_export(ws, identifier, kind=kind, out_dir=out, audit_log=audit_log, key=key)
+        if fmt is OutputFormat.json:
+            emit(ui, _json(result.as_dict()))
+        else:
+            rows = sum(result.tables.values()) + sum(result.files.values())
+            ui.out.print(f"{rows} rows from {len(result.tables)} tables and {len(result.files)} files; "
+                         f"{sum(result.registers.values())} register entries")
+            ui.out.print(f"wrote {result.json_path} and {result.csv_path} (owner-only)")
         return ExitCode.OK
 
     run_command(ui, body)
