@@ -368,6 +368,7 @@ def dedupe(
         ):
             outputs[name] = out_dir / f"{name}.{fmt}"
             write_query(con, query, outputs[name], fmt)
+            ws.register_output(run, name, outputs[name])  # erasure and retention find them here
     lap("write")
     con.execute(f"""CREATE TABLE IF NOT EXISTS {RECORDS} (record_id VARCHAR, cluster_id VARCHAR,
         row_hash VARCHAR, run_id VARCHAR)""")
@@ -605,12 +606,12 @@ def dedupe_file(
 ) -> DedupeResult:
     """Load ``input_path`` into the workspace and deduplicate it with the ``dedupe`` section of ``rules``."""
     from crmtool.dedupe.spec import load_spec
-    from crmtool.io.readers import load_file
+    from crmtool.identity.load import load_without_erased
     from crmtool.workspace import dataset_name
 
     spec = load_spec(rules)  # configuration errors before any data is read
     table = f"data_{dataset_name(input_path)}"
-    loaded = load_file(ws.con, input_path, table)
+    loaded = load_without_erased(ws, input_path, table)  # erased people never reach the workspace
     if loaded.parse_rejects and kwargs.get("warn"):
         kwargs["warn"](f"{len(loaded.parse_rejects)} unparseable lines skipped")
     out_fmt = fmt or ("parquet" if loaded.format == "parquet" else "csv")

@@ -83,7 +83,7 @@ def classify_file(
     options: ClassifyOptions | None = None,
 ) -> EmailsReport:
     """Load ``path``, classify the distinct addresses of ``column``, write ``out_dir/emails.<fmt>``."""
-    from crmtool.io.readers import load_file
+    from crmtool.identity.load import load_without_erased
     from crmtool.io.writers import write_query
     from crmtool.kinds.base import ident
     from crmtool.workspace import dataset_name
@@ -91,7 +91,8 @@ def classify_file(
     con = ws.con
     run = ws.start_run("emails")
     try:
-        loaded = load_file(con, path, f"data_{dataset_name(path)}")
+        # people erased earlier are dropped in memory, before the table reaches the workspace
+        loaded = load_without_erased(ws, path, f"data_{dataset_name(path)}")
         col = _find_column(loaded.columns, column)
         history_ready(ws)
         src = ident(loaded.table)
@@ -135,6 +136,7 @@ def classify_file(
             else:
                 query = "SELECT * FROM __em_final ORDER BY email"
             write_query(con, query, target, file_fmt)
+            ws.register_output(run, "email_results", target)  # erasure and retention find it here
         report = EmailsReport(
             run.run_id,
             str(path),

@@ -306,6 +306,7 @@ def export(
         query = f"SELECT {', '.join(selects)} FROM {STAGING} s {' '.join(joins)} ORDER BY s._row"
         rows = int(con.execute(f"SELECT count(*) FROM {STAGING}").fetchall()[0][0])
         write_query(con, query, out, fmt)
+        ws.register_output(run, "pseudonymised_export", out, rows)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {STAGING}")
         con.execute("DROP TABLE IF EXISTS __provinces_all")
