@@ -473,10 +473,6 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     _record_metrics(run, engine, counts)
     body.update(run.step.manifest())
     result.manifest = write_manifest(outputs["manifest"], body)
-    # every person-level file this run wrote: erasure and retention find them here, never by name
-    rows_of = {"clean": rows_out, "rejects": counts["rejected"]}
-    for name, path in data_outputs.items():
-        ws.register_output(run, name, path, rows_of.get(name))
     result.key_created = hasher.source if hasher.created else None
     ws.finish_run(run, status, 1 if engine.failed else 0, {"counts": counts, "outputs": body["outputs"]})
     return result

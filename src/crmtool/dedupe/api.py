@@ -368,7 +368,6 @@ def dedupe(
         ):
             outputs[name] = out_dir / f"{name}.{fmt}"
             write_query(con, query, outputs[name], fmt)
-            ws.register_output(run, name, outputs[name])  # erasure and retention find them here
     lap("write")
     con.execute(f"""CREATE TABLE IF NOT EXISTS {RECORDS} (record_id VARCHAR, cluster_id VARCHAR,
         row_hash VARCHAR, run_id VARCHAR)""")

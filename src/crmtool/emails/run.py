@@ -136,7 +136,6 @@ def classify_file(
             else:
                 query = "SELECT * FROM __em_final ORDER BY email"
             write_query(con, query, target, file_fmt)
-            ws.register_output(run, "email_results", target)  # erasure and retention find it here
         report = EmailsReport(
             run.run_id,
             str(path),

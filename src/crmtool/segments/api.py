@@ -314,9 +314,6 @@ def segment(
             prev,
             outputs,
         )
-        # person-level files of this run, for erasure and retention to find (never guessed from names)
-        for kind, path in outputs.items():
-            ws.register_output(run, "send_list" if kind.startswith("segment:") else kind, path)
         outputs["summary"] = out_dir / "segments.summary.json"
         body = result.as_dict()
         body["timings"] = run.timings
