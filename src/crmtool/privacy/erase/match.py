@@ -61,7 +61,9 @@ def build_keys(ws: Workspace, key: str | None) -> Match:
 def match_requests(ws: Workspace, match: Match) -> None:
     """Fill ``__erase_status``, ``__erase_pids`` and ``__erase_targets`` from the loaded requests."""
     con = ws.con
-    keys = f"({match.all_keys_sql()})"
+    # every table's keys in one table, built once (the statements below read it several times)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __erase_allkeys AS {match.all_keys_sql()}")
+    keys = "__erase_allkeys"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_hits AS SELECT DISTINCT r.ref, r.type, r.value, k.pid
         FROM {keys} k JOIN {REQ} r ON r.type = k.type AND r.value = k.value""")
     # ambiguous: no one person holds every identifier of the request that was found (rows without an
@@ -87,14 +89,16 @@ def match_requests(ws: Workspace, match: Match) -> None:
         JOIN {STATUS} s ON s.ref = q.ref AND s.status <> '{AMBIGUOUS}'""")
     con.execute(f"""INSERT INTO {TARGETS} SELECT DISTINCT p.ref, k.type, k.value, true FROM {keys} k
         JOIN {PIDS} p ON p.pid = k.pid
-        WHERE (k.type, k.value) NOT IN (SELECT (type, value) FROM {keys} o
-                                        WHERE o.pid NOT LIKE 'r:%' AND o.pid NOT IN (SELECT pid FROM {PIDS}))
-          AND (k.type, k.value, p.ref) NOT IN (SELECT (type, value, ref) FROM {TARGETS})""")
+        WHERE NOT EXISTS (SELECT 1 FROM {keys} o WHERE o.type = k.type AND o.value = k.value
+                          AND o.pid NOT LIKE 'r:%' AND o.pid NOT IN (SELECT pid FROM {PIDS}))
+          AND NOT EXISTS (SELECT 1 FROM {TARGETS} t WHERE t.type = k.type AND t.value = k.value
+                          AND t.ref = p.ref)""")
     # rows without an id that carry one of those identifiers belong to them too
     con.execute(f"""INSERT INTO {PIDS} SELECT DISTINCT t.ref, k.pid FROM {keys} k
         JOIN {TARGETS} t ON t.type = k.type AND t.value = k.value
-        WHERE k.pid LIKE 'r:%' AND (t.ref, k.pid) NOT IN (SELECT (ref, pid) FROM {PIDS})""")
+        WHERE k.pid LIKE 'r:%' AND NOT EXISTS (SELECT 1 FROM {PIDS} x WHERE x.ref = t.ref AND x.pid = k.pid)""")
     con.execute("DROP TABLE IF EXISTS __erase_hits")
+    con.execute("DROP TABLE IF EXISTS __erase_allkeys")
 
 
 def rows_to_delete(ws: Workspace, match: Match) -> dict[str, int]:
@@ -111,5 +115,6 @@ def rows_to_delete(ws: Workspace, match: Match) -> dict[str, int]:
 def drop_match_tables(ws: Workspace, match: Match) -> None:
     for k in match.keys.values():
         k.drop()
-    for t in (STATUS, PIDS, TARGETS, "__erase_rows", "__erase_hits", "__erase_ref_rows", "__erase_tokens"):
+    for t in (STATUS, PIDS, TARGETS, "__erase_rows", "__erase_hits", "__erase_ref_rows", "__erase_tokens",
+              "__erase_allkeys"):
         ws.con.execute(f"DROP TABLE IF EXISTS {t}")
