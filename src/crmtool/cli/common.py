@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 import sys
@@ -42,6 +44,7 @@ KeyFileOpt = Annotated[Path | None, typer.Option(
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
 LogFileOpt = Annotated[Path | None, typer.Option("--log-file", help="Also append messages to this file.")]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text, json or junit.")]
+TextJsonFormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text or json.")]
 
 
 class Ui:
@@ -120,6 +123,53 @@ class Ui:
                 bar.update(task, description=f"{title}: {step}", completed=done or 0, total=total)
 
             yield show
+
+
+def cli_command(fn: Callable[..., int | ExitCode | None]) -> Callable[..., None]:
+    """The one command wrapper: ``fn(ui, **options)`` becomes a typer command with ``--quiet`` and
+    ``--log-file`` added, its :class:`Ui` built from them and its body run inside :func:`run_command`.
+
+    Every command is written as::
+
+        @app.command("name")
+        @cli_command
+        def name(ui: Ui, input: InputArg, fmt: FormatOpt = OutputFormat.text) -> ExitCode:
+            \"\"\"What the command does (its --help).\"\"\"
+            ...
+            return ExitCode.OK
+    """
+    sig = inspect.signature(fn, eval_str=True)  # the modules use string annotations (PEP 563)
+    params = [p for name, p in sig.parameters.items() if name != "ui"]
+    params += [
+        inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=QuietOpt),
+        inspect.Parameter("log_file", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=LogFileOpt),
+    ]
+    for param in params:
+        _document_flag(param.annotation)
+
+    @functools.wraps(fn)
+    def command(*args: Any, quiet: bool = False, log_file: Path | None = None, **kwargs: Any) -> None:
+        ui = Ui(quiet, log_file)
+        run_command(ui, lambda: fn(ui, *args, **kwargs))
+
+    annotations = {k: v for k, v in getattr(fn, "__annotations__", {}).items() if k not in ("ui", "return")}
+    command.__annotations__ = {**annotations, "quiet": QuietOpt, "log_file": LogFileOpt, "return": None}
+    command.__signature__ = sig.replace(parameters=params, return_annotation=None)  # type: ignore[attr-defined]
+    return command
+
+
+def _document_flag(annotation: Any) -> None:
+    """A boolean option is a flag: its help shows ``--quiet`` alone, not ``--quiet <bool>``."""
+    from typing import get_args, get_origin
+
+    from typer.models import OptionInfo
+
+    if get_origin(annotation) is not Annotated:
+        return
+    base, *extras = get_args(annotation)
+    for info in extras:
+        if base is bool and isinstance(info, OptionInfo) and info.metavar is None:
+            info.metavar = ""
 
 
 def run_command(ui: Ui, body: Callable[[], int | ExitCode | None]) -> None:

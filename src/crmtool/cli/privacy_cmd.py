@@ -13,12 +13,11 @@ from crmtool.cli.common import (
     KeyFileOpt,
     LockTimeoutOpt,
     OutputFormat,
-    QuietOpt,
     Ui,
     WorkspaceOpt,
+    cli_command,
     emit,
     parse_as_of,
-    run_command,
 )
 from crmtool.errors import ExitCode
 
@@ -82,7 +81,9 @@ def _json(payload: object) -> str:
 
 
 @suppress_app.command("import")
+@cli_command
 def suppress_import(
+    ui: Ui,
     file: SuppressFileArg,
     kind: KindOpt,
     source: SourceOpt = None,
@@ -90,34 +91,30 @@ def suppress_import(
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Store suppression entries as keyed tokens; every contact list leaves these people out."""
     from crmtool.privacy.suppress import import_suppressions
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        _key_first(ui, workspace, key_file)
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            result = import_suppressions(ws, file, kind, source=source)
-        d = result.as_dict()
-        if fmt is OutputFormat.json:
-            emit(ui, _json(d))
-        else:
-            added = ", ".join(f"{k} {v}" for k, v in sorted(d["added"].items())) or "none"
-            ui.out.print(
-                f"{file.name}: {d['rows']} rows, {d['identifiers']} identifiers; added {d['added_total']} "
-                f"({added}), already present {d['already_present']}, blank {d['unusable']}, "
-                f"unparseable rows {d['parse_rejects']}"
-            )
-        return ExitCode.OK
-
-    run_command(ui, body)
+    _key_first(ui, workspace, key_file)
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        result = import_suppressions(ws, file, kind, source=source)
+    d = result.as_dict()
+    if fmt is OutputFormat.json:
+        emit(ui, _json(d))
+    else:
+        added = ", ".join(f"{k} {v}" for k, v in sorted(d["added"].items())) or "none"
+        ui.out.print(
+            f"{file.name}: {d['rows']} rows, {d['identifiers']} identifiers; added {d['added_total']} "
+            f"({added}), already present {d['already_present']}, blank {d['unusable']}, "
+            f"unparseable rows {d['parse_rejects']}"
+        )
+    return ExitCode.OK
 
 
+@cli_command
 def erase(
+    ui: Ui,
     requests: RequestsOpt = None,
     check: CheckOpt = None,
     out: EraseOutOpt = Path("out"),
@@ -128,86 +125,82 @@ def erase(
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Right to be forgotten: remove people everywhere (--requests), or prove it was done (--check)."""
     from crmtool.errors import UsageError
     from crmtool.privacy.erase import check_erasures, compact_workspace_file
     from crmtool.privacy.erase import erase as do_erase
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        if (requests is None) == (check is None):
-            raise UsageError("give exactly one of --requests FILE or --check FILE")
-        _key_first(ui, workspace, key_file)
-        log = audit_log or out / "audit.jsonl"
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            if requests is not None:
-                result = do_erase(ws, requests, out_dir=out, audit_log=log, key=key, outputs=list(also))
-            else:
-                assert check is not None
-                checked = check_erasures(ws, check, audit_log=log if log.is_file() else None, key=key)
-        if requests is not None and workspace != ":memory:" and any(result.rows_removed.values()):
-            compact_workspace_file(Path(workspace), lock_timeout)  # deleted rows leave the file's bytes too
+    if (requests is None) == (check is None):
+        raise UsageError("give exactly one of --requests FILE or --check FILE")
+    _key_first(ui, workspace, key_file)
+    log = audit_log or out / "audit.jsonl"
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
         if requests is not None:
-            d = result.as_dict()
-            if fmt is OutputFormat.json:
-                emit(ui, _json(d))
-            else:
-                ui.out.print(
-                    f"{d['requests']} requests, {d['identifiers']} identifiers: {d['found']} found, "
-                    f"{d['not_found']} not found (recorded anyway, so they never come back)"
-                )
-                for table, n in sorted(d["rows_removed"].items()):
-                    ui.out.print(f"  removed {n:>7} rows from {table}")
-                for path, n in sorted(d["outputs_rewritten"].items()):
-                    ui.out.print(f"  rewrote {path} without {n} rows")
-                if d["not_found_refs"]:
-                    ui.out.print(
-                        f"  not found: {', '.join(d['not_found_refs'][:20])}"
-                        + (" ..." if len(d["not_found_refs"]) > 20 else "")
-                    )
-                ui.out.print(
-                    f"audit {d['audit']} (head {d['audit_head'][:16]}), manifest {d['manifest']}, "
-                    f"key {d['key_fingerprint']}"
-                )
-            return ExitCode.OK
-        payload = checked.as_dict()
-        if fmt is OutputFormat.json:
-            emit(ui, _json(payload))
+            result = do_erase(ws, requests, out_dir=out, audit_log=log, key=key, outputs=list(also))
         else:
-            for r in payload["requests"]:
-                bad = [
-                    i
-                    for i in r["identifiers"]
-                    if not (i["recorded"] and i["present_rows"] == 0 and i["audited"] is not False)
-                ]
-                why = "; ".join(
-                    f"{i['type']} {i['identifier'][:14]}…: "
-                    + ", ".join(
-                        w
-                        for w, cond in (
-                            ("not recorded", not i["recorded"]),
-                            (f"{i['present_rows']} rows still present", i["present_rows"] > 0),
-                            ("not in the audit log", i["audited"] is False),
-                        )
-                        if cond
-                    )
-                    for i in bad
-                )
-                ui.out.print(f"{r['request']}: {'carried out' if r['ok'] else 'NOT carried out: ' + why}")
+            assert check is not None
+            checked = check_erasures(ws, check, audit_log=log if log.is_file() else None, key=key)
+    if requests is not None and workspace != ":memory:" and any(result.rows_removed.values()):
+        compact_workspace_file(Path(workspace), lock_timeout)  # deleted rows leave the file's bytes too
+    if requests is not None:
+        d = result.as_dict()
+        if fmt is OutputFormat.json:
+            emit(ui, _json(d))
+        else:
             ui.out.print(
-                f"{sum(r['ok'] for r in payload['requests'])}/{len(payload['requests'])} requests "
-                f"carried out" + ("" if payload["audit"] else " (no audit log checked)")
+                f"{d['requests']} requests, {d['identifiers']} identifiers: {d['found']} found, "
+                f"{d['not_found']} not found (recorded anyway, so they never come back)"
             )
-        return ExitCode.OK if checked.ok else ExitCode.CHECKS_FAILED
+            for table, n in sorted(d["rows_removed"].items()):
+                ui.out.print(f"  removed {n:>7} rows from {table}")
+            for path, n in sorted(d["outputs_rewritten"].items()):
+                ui.out.print(f"  rewrote {path} without {n} rows")
+            if d["not_found_refs"]:
+                ui.out.print(
+                    f"  not found: {', '.join(d['not_found_refs'][:20])}"
+                    + (" ..." if len(d["not_found_refs"]) > 20 else "")
+                )
+            ui.out.print(
+                f"audit {d['audit']} (head {d['audit_head'][:16]}), manifest {d['manifest']}, "
+                f"key {d['key_fingerprint']}"
+            )
+        return ExitCode.OK
+    payload = checked.as_dict()
+    if fmt is OutputFormat.json:
+        emit(ui, _json(payload))
+    else:
+        for r in payload["requests"]:
+            bad = [
+                i
+                for i in r["identifiers"]
+                if not (i["recorded"] and i["present_rows"] == 0 and i["audited"] is not False)
+            ]
+            why = "; ".join(
+                f"{i['type']} {i['identifier'][:14]}…: "
+                + ", ".join(
+                    w
+                    for w, cond in (
+                        ("not recorded", not i["recorded"]),
+                        (f"{i['present_rows']} rows still present", i["present_rows"] > 0),
+                        ("not in the audit log", i["audited"] is False),
+                    )
+                    if cond
+                )
+                for i in bad
+            )
+            ui.out.print(f"{r['request']}: {'carried out' if r['ok'] else 'NOT carried out: ' + why}")
+        ui.out.print(
+            f"{sum(r['ok'] for r in payload['requests'])}/{len(payload['requests'])} requests "
+            f"carried out" + ("" if payload["audit"] else " (no audit log checked)")
+        )
+    return ExitCode.OK if checked.ok else ExitCode.CHECKS_FAILED
 
-    run_command(ui, body)
 
-
+@cli_command
 def export(
+    ui: Ui,
     file: ExportFileArg,
     policy: PolicyOpt,
     out: ExportOutOpt,
@@ -217,80 +210,72 @@ def export(
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Write a pseudonymised copy for another department; its manifest names the key by fingerprint."""
     from crmtool.privacy.export import export as do_export
     from crmtool.privacy.export import load_policy
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        ref = parse_as_of(as_of)
-        load_policy(policy)  # a bad policy stops us before the workspace or key are touched
-        _key_first(ui, workspace, key_file)
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            result = do_export(ws, file, policy, out, fmt=file_format.value if file_format else None, as_of=ref)
-        d = result.as_dict()
-        if fmt is OutputFormat.json:
-            emit(ui, _json(d))
-        else:
-            ui.out.print(f"wrote {d['rows']} rows to {d['output']} (left out {d['dropped_erased']} erased people)")
-            for col, action in d["columns"].items():
-                ui.out.print(f"  {col:20} {action}")
-            if d["dropped_columns"]:
-                ui.out.print(f"  dropped: {', '.join(d['dropped_columns'])}")
-            if d["personal_remaining"]:
-                ui.out.print(
-                    "reminder: these columns still carry personal data: "
-                    + "; ".join(f"{c} ({why})" for c, why in d["personal_remaining"].items())
-                )
-            ui.out.print(f"key fingerprint {d['key_fingerprint']}; manifest {d['manifest']}")
-        return ExitCode.OK
-
-    run_command(ui, body)
+    ref = parse_as_of(as_of)
+    load_policy(policy)  # a bad policy stops us before the workspace or key are touched
+    _key_first(ui, workspace, key_file)
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        result = do_export(ws, file, policy, out, fmt=file_format.value if file_format else None, as_of=ref)
+    d = result.as_dict()
+    if fmt is OutputFormat.json:
+        emit(ui, _json(d))
+    else:
+        ui.out.print(f"wrote {d['rows']} rows to {d['output']} (left out {d['dropped_erased']} erased people)")
+        for col, action in d["columns"].items():
+            ui.out.print(f"  {col:20} {action}")
+        if d["dropped_columns"]:
+            ui.out.print(f"  dropped: {', '.join(d['dropped_columns'])}")
+        if d["personal_remaining"]:
+            ui.out.print(
+                "reminder: these columns still carry personal data: "
+                + "; ".join(f"{c} ({why})" for c, why in d["personal_remaining"].items())
+            )
+        ui.out.print(f"key fingerprint {d['key_fingerprint']}; manifest {d['manifest']}")
+    return ExitCode.OK
 
 
+@cli_command
 def pii(
+    ui: Ui,
     file: Annotated[Path, typer.Argument(help="Export to inspect (CSV, Parquet, xlsx).")],
     fmt: FormatOpt = OutputFormat.text,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """List the columns that look like personal data (by name and content), for writing a policy."""
     from crmtool.io.readers import load_file
     from crmtool.pii import pii_inventory
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        with open_workspace(":memory:") as ws:
-            loaded = load_file(ws.con, file, "data_pii")
-            inventory = pii_inventory(ws.con, loaded.table)
-        if fmt is OutputFormat.json:
-            emit(ui, _json({"input": str(file), "columns": inventory}))
-            return ExitCode.OK
-        ui.info(loaded.describe())
-        for row in inventory:
-            if row["category"]:
-                ui.out.print(
-                    f"  {row['column']:24} {row['category']:12} by {row['evidence']}"
-                    + (f" ({row['share']:.0%} of values match)" if row["share"] else "")
-                )
-        others = [str(r["column"]) for r in inventory if not r["category"]]
-        n = len(inventory) - len(others)
-        ui.out.print(
-            f"{n} of {len(inventory)} columns look like personal data"
-            + (f"; not personal: {', '.join(others)}" if others else "")
-        )
+    with open_workspace(":memory:") as ws:
+        loaded = load_file(ws.con, file, "data_pii")
+        inventory = pii_inventory(ws.con, loaded.table)
+    if fmt is OutputFormat.json:
+        emit(ui, _json({"input": str(file), "columns": inventory}))
         return ExitCode.OK
-
-    run_command(ui, body)
+    ui.info(loaded.describe())
+    for row in inventory:
+        if row["category"]:
+            ui.out.print(
+                f"  {row['column']:24} {row['category']:12} by {row['evidence']}"
+                + (f" ({row['share']:.0%} of values match)" if row["share"] else "")
+            )
+    others = [str(r["column"]) for r in inventory if not r["category"]]
+    n = len(inventory) - len(others)
+    ui.out.print(
+        f"{n} of {len(inventory)} columns look like personal data"
+        + (f"; not personal: {', '.join(others)}" if others else "")
+    )
+    return ExitCode.OK
 
 
 @retention_app.command("apply")
+@cli_command
 def retention_apply(
+    ui: Ui,
     rules: RulesOpt = [Path("rules")],  # noqa: B006 - typer needs a literal default
     out: EraseOutOpt = Path("out"),
     audit_log: AuditLogOpt = None,
@@ -300,36 +285,30 @@ def retention_apply(
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Apply the 'retention' rules to cleaned tables; rewrite the cleaned export; audit counts and why."""
     from crmtool.privacy.erase import compact_workspace_file
     from crmtool.privacy.retention import apply_retention
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        ref = parse_as_of(as_of)
-        _key_first(ui, workspace, key_file)
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            result = apply_retention(
-                ws, rules, out_dir=out, audit_log=audit_log or out / "audit.jsonl", as_of=ref, dataset=dataset
+    ref = parse_as_of(as_of)
+    _key_first(ui, workspace, key_file)
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        result = apply_retention(
+            ws, rules, out_dir=out, audit_log=audit_log or out / "audit.jsonl", as_of=ref, dataset=dataset
+        )
+    if workspace != ":memory:" and any(r["rows"] for r in result.rules):
+        compact_workspace_file(Path(workspace), lock_timeout)  # old values leave the file's bytes too
+    d = result.as_dict()
+    if fmt is OutputFormat.json:
+        emit(ui, _json(d))
+    else:
+        for r in d["rules"]:
+            ui.out.print(
+                f"{r['rule']} on {r['dataset']}: {r['action']} {r['rows']} rows "
+                f"(last activity before {r['last_activity_before']}: {r['reason']})"
             )
-        if workspace != ":memory:" and any(r["rows"] for r in result.rules):
-            compact_workspace_file(Path(workspace), lock_timeout)  # old values leave the file's bytes too
-        d = result.as_dict()
-        if fmt is OutputFormat.json:
-            emit(ui, _json(d))
-        else:
-            for r in d["rules"]:
-                ui.out.print(
-                    f"{r['rule']} on {r['dataset']}: {r['action']} {r['rows']} rows "
-                    f"(last activity before {r['last_activity_before']}: {r['reason']})"
-                )
-            for path in d["outputs"]:
-                ui.out.print(f"  new version of {path}")
-            ui.out.print(f"audit {d['audit']} (head {d['audit_head'][:16]})")
-        return ExitCode.OK
-
-    run_command(ui, body)
+        for path in d["outputs"]:
+            ui.out.print(f"  new version of {path}")
+        ui.out.print(f"audit {d['audit']} (head {d['audit_head'][:16]})")
+    return ExitCode.OK

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from crmtool.cli.common import QuietOpt, Ui, emit, run_command
+from crmtool.cli.common import Ui, cli_command, emit, run_command
 from crmtool.errors import ExitCode
 
 rules_app = typer.Typer(help="Check rule files and publish their JSON Schema.", no_args_is_help=True)
@@ -19,22 +19,18 @@ def register(app: typer.Typer) -> None:
 
 
 @rules_app.command("lint")
+@cli_command
 def lint(
+    ui: Ui,
     paths: Annotated[list[Path], typer.Argument(help="Rule files or folders.")] = [Path("rules")],  # noqa: B006
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Validate rule files without data: schema, names, regexes and SQL; exit 2 on any problem."""
     from crmtool.rulefile import load_rules
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        ruleset = load_rules(paths)
-        ui.info(f"{len(ruleset.files)} file(s), {len(ruleset.rules)} rules: ok"
-                + (f"; sections: {', '.join(sorted(ruleset.sections))}" if ruleset.sections else ""))
-        return ExitCode.OK
-
-    run_command(ui, body)
+    ruleset = load_rules(paths)
+    ui.info(f"{len(ruleset.files)} file(s), {len(ruleset.rules)} rules: ok"
+            + (f"; sections: {', '.join(sorted(ruleset.sections))}" if ruleset.sections else ""))
+    return ExitCode.OK
 
 
 @rules_app.command("schema")
