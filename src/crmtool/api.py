@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -23,8 +24,8 @@ from crmtool.audit import TOKEN_PREFIX, AuditWriter, json_str_sql
 from crmtool.emails.run import history_ready
 from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, RecordedAs, as_is, run_rules
 from crmtool.errors import CrmToolError, UsageError
-from crmtool.io.readers import LoadResult, file_sha256, load_file
-from crmtool.io.writers import write_query
+from crmtool.io.readers import LoadResult, ReadOptions, file_sha256, load_file
+from crmtool.io.writers import OutputOptions, write_query
 from crmtool.kinds.base import ident, sql_str
 from crmtool.manifest import file_entry, write_manifest
 from crmtool.pii import detect_pii
@@ -32,7 +33,35 @@ from crmtool.privacy.erase import drop_erased
 from crmtool.privacy.mailable import mailable_for_ruleset
 from crmtool.progress import Progress
 from crmtool.rulefile import RuleSet, load_rules
+from crmtool.schemas import RESULTS_SCHEMA_VERSION
+from crmtool.status import Status
 from crmtool.workspace import Run, Workspace, dataset_name
+
+#: the check of unparseable rows, reported like a rule (its own JUnit test case)
+PARSE_CHECK = "unparseable_rows"
+#: how many example record keys a failing rule shows
+EXAMPLE_KEYS = 5
+
+
+def parse_check(ruleset: RuleSet, loaded: LoadResult, seconds: float = 0.0) -> dict[str, Any]:
+    """The rows the reader could not parse, against the rule set's ``dataset.max_unparseable``
+    (default 0: any unparseable row fails the run), in the shape of a rule's result."""
+    dataset = ruleset.dataset
+    failed = len(loaded.parse_rejects)
+    checked = loaded.rows + failed
+    status = Status.FAIL if dataset.max_unparseable.exceeded(failed, checked) else Status.PASS
+    reasons: dict[str, int] = {}
+    for reject in loaded.parse_rejects:
+        kind = reject.reason.split(":", 1)[0]
+        reasons[kind] = reasons.get(kind, 0) + 1
+    return {
+        "rule": PARSE_CHECK, "kind": "parse", "severity": "error", "action": "reject", "columns": [],
+        "threshold": str(dataset.max_unparseable), "checked": checked, "failed": failed,
+        "failed_share": round(failed / checked, 6) if checked else 0.0, "fixed": 0, "rejected": failed,
+        "status": str(status), "reasons": dict(sorted(reasons.items())),
+        "sample_rows": [], "example_lines": [r.line for r in loaded.parse_rejects[:EXAMPLE_KEYS]],
+        "source": str(dataset.loc or "dataset.max_unparseable (default 0)"), "seconds": round(seconds, 4),
+    }
 
 
 @dataclass
@@ -43,22 +72,70 @@ class CheckReport:
     input: LoadResult
     engine: EngineResult
     ruleset: RuleSet
+    parse: dict[str, Any] = field(default_factory=dict)
+    #: a few record keys (the dataset key, else the row number) per failing or warning rule
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
-        return self.engine.failed
+        return self.engine.failed or self.parse.get("status") == Status.FAIL
+
+    @property
+    def status(self) -> Status:
+        if self.failed:
+            return Status.FAIL
+        return Status.WARN if any(o.status == Status.WARN for o in self.engine.outcomes) else Status.PASS
+
+    def rule_results(self) -> list[dict[str, Any]]:
+        """Every check: unparseable rows first, then the rules in file order."""
+        rules = [o.as_dict() for o in self.engine.outcomes]
+        for r in rules:
+            if r["rule"] in self.examples:
+                r["example_keys"] = self.examples[r["rule"]]
+        return ([self.parse] if self.parse else []) + rules
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "schema_version": RESULTS_SCHEMA_VERSION,
+            "command": "validate",
             "run_id": self.run_id,
             "input": str(self.input.path),
             "detected": {"format": self.input.format, "encoding": self.input.encoding,
                          "delimiter": self.input.delimiter},
             "rows": self.engine.rows,
             "parse_rejects": len(self.input.parse_rejects),
-            "rules": [o.as_dict() for o in self.engine.outcomes],
-            "status": "fail" if self.failed else "pass",
+            "record_key": self.ruleset.dataset.key or "_row",
+            "rules": self.rule_results(),
+            "timings_seconds": self.timings,
+            "status": str(self.status),
         }
+
+
+def example_keys(ws: Workspace, ruleset: RuleSet, loaded: LoadResult, engine: EngineResult,
+                 limit: int = EXAMPLE_KEYS) -> dict[str, list[str]]:
+    """Record keys (never other values) of a few failing rows of each failing or warning rule."""
+    import pyarrow as pa
+
+    wanted = [(o.spec.name, row) for o in engine.outcomes if o.status != Status.PASS for row in o.sample_rows[:limit]]
+    if not wanted:
+        return {}
+    key = ruleset.dataset.key
+    if not key or key not in loaded.columns:
+        out: dict[str, list[str]] = {}
+        for name, row in wanted:
+            out.setdefault(name, []).append(f"row {row}")
+        return out
+    ws.con.register("__examples", pa.table({"rule": [w[0] for w in wanted], "_row": [w[1] for w in wanted]}))
+    try:
+        rows = ws.con.execute(f"SELECT e.rule, CAST(d.{ident(key)} AS VARCHAR) FROM __examples e "
+                              f"JOIN {ident(loaded.table)} d USING (_row) ORDER BY e.rule, e._row").fetchall()
+    finally:
+        ws.con.unregister("__examples")
+    found: dict[str, list[str]] = {}
+    for name, value in rows:
+        found.setdefault(name, []).append("(blank)" if value is None else str(value))
+    return found
 
 
 @dataclass
@@ -71,10 +148,11 @@ class CleanResult(CheckReport):
     key_created: str | None = None
 
 
-def _load(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, progress: Progress | None) -> LoadResult:
+def _load(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, progress: Progress | None,
+          read: ReadOptions | None = None) -> LoadResult:
     ds = dataset_name(input_path)
     with run.timed("load"):
-        loaded = load_file(ws.con, input_path, f"data_{ds}")
+        loaded = load_file(ws.con, input_path, f"data_{ds}", read)
         # people erased earlier never come back: their rows leave before anything reads them, and
         # only their count is reported (writing them to the rejects file would undo the erasure)
         loaded.erased_dropped = drop_erased(ws, loaded.table, ruleset.dataset.key)
@@ -112,31 +190,20 @@ def _record_outcomes(ws: Workspace, run: Run, dataset: str, engine: EngineResult
         ws.con.executemany("INSERT INTO crm_rule_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
-def _record_metrics(run: Run, engine: EngineResult, counts: dict[str, Any]) -> None:
-    """The step's metrics: row counts, reject rate, mailable share, and per rule its failures
-    and validity (share of checked rows that passed)."""
-    step = run.step
-    step.counts({k: v for k, v in counts.items()})
-    step.share("reject_rate", counts.get("rejected"), counts.get("rows_in"))
-    if "mailable" in counts:
-        step.share("mailable_share", counts["mailable"], counts.get("rows_out"))
-    for o in engine.outcomes:
-        step.metric("rule_failed", o.failed, o.spec.name)
-        step.metric("rule_validity", 1 - o.failed / o.checked if o.checked else None, o.spec.name)
-
-
-def validate(ws: Workspace, input_path: Path, rules: list[Path], *, progress: Progress | None = None) -> CheckReport:
-    """Run the rules without writing anything; ``report.failed`` tells whether an error rule failed."""
-    ruleset = load_rules(rules)  # configuration errors stop us before any data is read
+def validate(ws: Workspace, input_path: Path, rules: list[Path] | RuleSet, *, progress: Progress | None = None,
+             read: ReadOptions | None = None) -> CheckReport:
+    """Run the rules without writing anything; ``report.failed`` tells whether an error rule failed
+    (or more rows than ``dataset.max_unparseable`` could not be parsed)."""
+    # configuration errors stop us before any data is read
+    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
     run = ws.start_run("validate")
     with _recorded(ws, run):
-        loaded = _load(ws, run, ruleset, input_path, progress)
+        loaded = _load(ws, run, ruleset, input_path, progress, read)
         engine = _check(ws, run, ruleset, loaded, progress)
-    report = CheckReport(run.run_id, loaded, engine, ruleset)
-    run.step.input(input_path, engine.rows + len(loaded.parse_rejects))
-    _record_metrics(run, engine, {"rows_in": engine.rows + len(loaded.parse_rejects), "rows_read": engine.rows,
-                                  "parse_rejects": len(loaded.parse_rejects)})
-    ws.finish_run(run, "fail" if report.failed else "pass", 1 if report.failed else 0, report.as_dict())
+        examples = example_keys(ws, ruleset, loaded, engine)
+    parse = parse_check(ruleset, loaded, run.timings.get("load", 0.0))
+    report = CheckReport(run.run_id, loaded, engine, ruleset, parse, examples, run.timings)
+    ws.finish_run(run, str(report.status), report.status.exit_code, report.as_dict())
     return report
 
 
@@ -152,7 +219,7 @@ def _personal_columns(ws: Workspace, loaded: LoadResult, ruleset: RuleSet) -> se
 
 
 def _write_rejects(ws: Workspace, loaded: LoadResult, ruleset: RuleSet, target: Path, fmt: str,
-                   encoding: str, neutralise: bool) -> int:
+                   output: OutputOptions) -> int:
     import pyarrow as pa
 
     con = ws.con
@@ -178,7 +245,7 @@ def _write_rejects(ws: Workspace, loaded: LoadResult, ruleset: RuleSet, target: 
             SELECT d._row, CAST(NULL AS BIGINT) AS _line, r.rules, r.reasons, {cols}, CAST(NULL AS VARCHAR)
             FROM {ident(loaded.table)} d JOIN r USING (_row))
         ORDER BY _line NULLS LAST, _row"""
-    write_query(con, query, target, fmt, encoding=encoding, neutralise_formulas=neutralise)
+    write_query(con, query, target, fmt, options=output)
     con.unregister("__parse_rejects")
     con.unregister("__rule_names")
     row = con.execute(f"SELECT count(DISTINCT _row) FROM {VIOLATIONS} WHERE reject").fetchall()[0]
@@ -307,13 +374,21 @@ def output_names(input_path: Path, out_dir: Path, fmt: str) -> tuple[Path, Path]
 
 
 def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, fmt: str | None = None,
-          encoding: str = "utf-8", neutralise_formulas: bool = True, audit_log: Path | None = None,
-          progress: Progress | None = None) -> CleanResult:
+          encoding: str | None = None, neutralise_formulas: bool | None = None, audit_log: Path | None = None,
+          progress: Progress | None = None, output: OutputOptions | None = None,
+          read: ReadOptions | None = None) -> CleanResult:
     """Apply the rules and write ``<name>.clean``, ``<name>.rejects``, ``manifest.json`` and the audit log.
 
     Data outputs are staged in a private folder inside ``out_dir`` and moved into place only when
-    all of them were written, so a failed run leaves no partial output.
+    all of them were written, so a failed run leaves no partial output. ``output`` says how every
+    CSV looks (``encoding`` and ``neutralise_formulas`` override single settings of it); ``read``
+    overrides what detection says about the input.
     """
+    output = output or OutputOptions()
+    if encoding is not None:
+        output = dataclasses.replace(output, encoding=encoding)
+    if neutralise_formulas is not None:
+        output = dataclasses.replace(output, neutralise_formulas=neutralise_formulas)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} is a file, expected a folder")
     ruleset = load_rules(rules)  # configuration errors stop us before any data is read
@@ -321,18 +396,17 @@ def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, 
     records: list[RecordTokens] = []  # started once the export is loaded
     try:
         with _recorded(ws, run):
-            return _clean(ws, run, ruleset, input_path, out_dir, fmt=fmt, encoding=encoding,
-                          neutralise_formulas=neutralise_formulas, audit_log=audit_log, progress=progress,
-                          records=records)
+            return _clean(ws, run, ruleset, input_path, out_dir, fmt=fmt, output=output, read=read,
+                          audit_log=audit_log, progress=progress, records=records)
     finally:
         for job in records:
             job.close()
 
 
 def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir: Path, *, fmt: str | None,
-           encoding: str, neutralise_formulas: bool, audit_log: Path | None,
+           output: OutputOptions, read: ReadOptions | None, audit_log: Path | None,
            progress: Progress | None, records: list[RecordTokens]) -> CleanResult:
-    loaded = _load(ws, run, ruleset, input_path, progress)
+    loaded = _load(ws, run, ruleset, input_path, progress, read)
     hasher = ws.hasher  # fail on an unreadable key before the rules run
     # the audit log's record keys are hashed on a second connection while the rules run, and the
     # changes are recorded as the log writes them (personal values as keyed hashes)
@@ -381,10 +455,8 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
             progress("writing the clean and rejects files")
         with run.timed("write"):
             out_cols = ", ".join(ident(c) for c in [*loaded.columns, *(["mailable"] if mail else [])])
-            write_query(ws.con, f"SELECT {out_cols} FROM {kept}", stage / clean_path.name, fmt, encoding=encoding,
-                        neutralise_formulas=neutralise_formulas)
-            rejected = _write_rejects(ws, loaded, ruleset, stage / rejects_path.name, fmt, encoding,
-                                      neutralise_formulas)
+            write_query(ws.con, f"SELECT {out_cols} FROM {kept}", stage / clean_path.name, fmt, options=output)
+            rejected = _write_rejects(ws, loaded, ruleset, stage / rejects_path.name, fmt, output)
             for path in (clean_path, rejects_path):
                 os.replace(stage / path.name, path)
     except BaseException:
@@ -420,16 +492,19 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
 
     with run.timed("dedupe"):
         deduped = dedupe_ruleset(ws, ruleset, f"clean_{ds}", out_dir, fmt=fmt, audit_log=audit_path,
-                                 progress=progress, run_command="dedupe")
+                                 progress=progress, run_command="dedupe", output=output)
     if deduped is not None:
         head = deduped.audit_head
         outputs.update(deduped.outputs)
         extra["dedupe"] = deduped.as_dict()
     data_outputs = dict(outputs)
     outputs.update({"audit": audit_path, "manifest": out_dir / "manifest.json"})
-    result = CleanResult(run.run_id, loaded, engine, ruleset, outputs, rows_out, rejected, head)
-    status = "fail" if engine.failed else "pass"
+    parse = parse_check(ruleset, loaded, run.timings.get("load", 0.0))
+    result = CleanResult(run.run_id, loaded, engine, ruleset, parse, {}, run.timings, outputs, rows_out, rejected,
+                         head)
+    status = str(result.status)
     body: dict[str, Any] = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
         "run_id": run.run_id,
         "command": "clean",
         "started_at": run.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -440,7 +515,7 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
         + [file_entry(p) for name, p in data_outputs.items() if name not in ("clean", "rejects")],
         **extra,
         "counts": counts,
-        "rules": [o.as_dict() for o in engine.outcomes],
+        "rules": result.rule_results(),
         "personal_data_columns": sorted(personal),
         "audit": {"path": str(audit_path), "head_sha256": head, "entries": writer.count},
         "key_fingerprint": hasher.fingerprint,
@@ -454,5 +529,5 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     body.update(run.step.manifest())
     result.manifest = write_manifest(outputs["manifest"], body)
     result.key_created = hasher.source if hasher.created else None
-    ws.finish_run(run, status, 1 if engine.failed else 0, {"counts": counts, "outputs": body["outputs"]})
+    ws.finish_run(run, status, result.status.exit_code, {"counts": counts, "outputs": body["outputs"]})
     return result

@@ -33,6 +33,7 @@ class OutputFormat(StrEnum):
 class FileFormat(StrEnum):
     csv = "csv"
     parquet = "parquet"
+    xlsx = "xlsx"
 
 
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", envvar="CRMTOOL_WORKSPACE",
@@ -43,8 +44,43 @@ KeyFileOpt = Annotated[Path | None, typer.Option(
     help="Key for keyed hashes (else CRMTOOL_KEY, CRMTOOL_KEY_FILE, or a key file beside the workspace).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
 LogFileOpt = Annotated[Path | None, typer.Option("--log-file", help="Also append messages to this file.")]
+# how every CSV a command writes looks: a command takes ``output: OutputOptions`` and cli_command
+# gives it these options (and builds the object)
+_OUTPUT_PARAMS: dict[str, tuple[Any, Any]] = {
+    "csv_dialect": (Annotated[str | None, typer.Option(
+        "--csv-dialect", help="excel-es: ';' delimiter, decimal comma and UTF-8 with BOM, as a Spanish Excel "
+        "opens them (excel-es-ansi: cp1252 instead); applies to every CSV the command writes.")], None),
+    "delimiter": (Annotated[str | None, typer.Option(
+        "--delimiter", help="Delimiter of CSV outputs: one character, or tab, comma, semicolon, pipe.")], None),
+    "decimal_comma": (Annotated[bool, typer.Option(
+        "--decimal-comma", help="Write decimals in CSV outputs as 12,5 (needs a delimiter other than ',').")], False),
+    "bom": (Annotated[bool, typer.Option("--bom", help="Start CSV outputs with a UTF-8 byte-order mark.")], False),
+    "encoding": (Annotated[str | None, typer.Option(
+        "--encoding", help="Encoding of CSV outputs (utf-8 unless a dialect says otherwise), e.g. cp1252.")], None),
+    "keep_formulas": (Annotated[bool, typer.Option(
+        "--keep-formulas", help="Do not neutralise spreadsheet formulas in CSV outputs.")], False),
+}
+# what the user says about an input when detection is wrong: ``read: ReadOptions``
+_READ_PARAMS: dict[str, tuple[Any, Any]] = {
+    "input_delimiter": (Annotated[str | None, typer.Option(
+        "--input-delimiter", help="Delimiter of the CSV input when detection gets it wrong "
+        "(one character, or tab, comma, semicolon, pipe).")], None),
+    "input_encoding": (Annotated[str | None, typer.Option(
+        "--input-encoding", help="Encoding of the CSV input when detection gets it wrong, e.g. cp1252.")], None),
+    "sheet": (Annotated[str | None, typer.Option(
+        "--sheet", help="Sheet of an xlsx input: its name or number (default the first).")], None),
+}
+
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text, json or junit.")]
 TextJsonFormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text or json.")]
+
+
+def _columns() -> int:
+    """Width of tables when stdout is not a terminal: $COLUMNS when set (e.g. 80), else 160."""
+    try:
+        return max(40, int(os.environ.get("COLUMNS", "")))
+    except ValueError:
+        return 160
 
 
 class Ui:
@@ -63,7 +99,7 @@ class Ui:
         # --quiet: the text rendering of the result stays silent too (cron mails any output);
         # data asked for with --format json|junit|csv still goes to stdout through emit()
         self.out = Console(highlight=False, no_color=not sys.stdout.isatty(), soft_wrap=True,
-                           width=None if sys.stdout.isatty() else 160, quiet=quiet)
+                           width=None if sys.stdout.isatty() else _columns())
         for old in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
             log.removeHandler(old)  # an earlier command's --log-file (same process) gets nothing more
             old.close()
@@ -138,8 +174,22 @@ def cli_command(fn: Callable[..., int | ExitCode | None]) -> Callable[..., None]
             ...
             return ExitCode.OK
     """
+    from crmtool.io.readers import ReadOptions
+    from crmtool.io.writers import OutputOptions
+
     sig = inspect.signature(fn, eval_str=True)  # the modules use string annotations (PEP 563)
-    params = [p for name, p in sig.parameters.items() if name != "ui"]
+    groups: dict[str, dict[str, tuple[Any, Any]]] = {}
+    params: list[inspect.Parameter] = []
+    for name, p in sig.parameters.items():
+        if name == "ui":
+            continue
+        group = {OutputOptions: _OUTPUT_PARAMS, ReadOptions: _READ_PARAMS}.get(p.annotation)
+        if group is None:
+            params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))  # typer passes keywords
+            continue
+        groups[name] = group
+        params += [inspect.Parameter(opt, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+                   for opt, (annotation, default) in group.items()]
     params += [
         inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=QuietOpt),
         inspect.Parameter("log_file", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=LogFileOpt),
@@ -150,12 +200,33 @@ def cli_command(fn: Callable[..., int | ExitCode | None]) -> Callable[..., None]
     @functools.wraps(fn)
     def command(*args: Any, quiet: bool = False, log_file: Path | None = None, **kwargs: Any) -> None:
         ui = Ui(quiet, log_file)
-        run_command(ui, lambda: fn(ui, *args, **kwargs))
 
-    annotations = {k: v for k, v in getattr(fn, "__annotations__", {}).items() if k not in ("ui", "return")}
-    command.__annotations__ = {**annotations, "quiet": QuietOpt, "log_file": LogFileOpt, "return": None}
+        def body() -> int | ExitCode | None:
+            for name, group in groups.items():
+                values = {opt: kwargs.pop(opt) for opt in group}
+                kwargs[name] = _output_options(**values) if group is _OUTPUT_PARAMS else _read_options(**values)
+            return fn(ui, *args, **kwargs)
+
+        run_command(ui, body)
+
+    annotations = {p.name: p.annotation for p in params}
+    command.__annotations__ = {**annotations, "return": None}
     command.__signature__ = sig.replace(parameters=params, return_annotation=None)  # type: ignore[attr-defined]
     return command
+
+
+def _output_options(csv_dialect: str | None, delimiter: str | None, decimal_comma: bool, bom: bool,
+                    encoding: str | None, keep_formulas: bool) -> Any:
+    from crmtool.io.writers import OutputOptions
+
+    return OutputOptions.build(csv_dialect, delimiter=delimiter, decimal_comma=decimal_comma or None,
+                               bom=bom or None, encoding=encoding, neutralise_formulas=not keep_formulas)
+
+
+def _read_options(input_delimiter: str | None, input_encoding: str | None, sheet: str | None) -> Any:
+    from crmtool.io.readers import ReadOptions
+
+    return ReadOptions(input_delimiter, input_encoding, sheet)
 
 
 def _document_flag(annotation: Any) -> None:

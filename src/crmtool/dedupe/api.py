@@ -35,6 +35,8 @@ from crmtool.timing import Laps
 if TYPE_CHECKING:
     import duckdb
 
+    from crmtool.io.readers import ReadOptions
+    from crmtool.io.writers import OutputOptions
     from crmtool.rulefile import RuleSet
     from crmtool.steps import Step
     from crmtool.workspace import Workspace
@@ -198,8 +200,11 @@ def dedupe(
     progress: Progress | None = None,
     warn: Callable[[str], None] | None = None,
     run_command: str = "dedupe",
+    output: OutputOptions | None = None,
 ) -> DedupeResult:
     """Deduplicate ``table`` of the workspace by ``spec``; write clusters, golden and review to ``out_dir``.
+
+    ``output`` says how the CSV files look (delimiter, decimal comma, encoding; see io.writers).
 
     ``decisions``: a file of pairs (``id_l, id_r, decision`` = match | no-match), always honoured.
     ``incremental``: match only new or changed rows against the records of the previous run
@@ -367,7 +372,7 @@ def dedupe(
             ("review", review_query),
         ):
             outputs[name] = out_dir / f"{name}.{fmt}"
-            write_query(con, query, outputs[name], fmt)
+            write_query(con, query, outputs[name], fmt, options=output)
     lap("write")
     con.execute(f"""CREATE TABLE IF NOT EXISTS {RECORDS} (record_id VARCHAR, cluster_id VARCHAR,
         row_hash VARCHAR, run_id VARCHAR)""")
@@ -601,16 +606,18 @@ def dedupe_file(
     out_dir: Path | None,
     *,
     fmt: str | None = None,
+    read: ReadOptions | None = None,
     **kwargs: Any,
 ) -> DedupeResult:
-    """Load ``input_path`` into the workspace and deduplicate it with the ``dedupe`` section of ``rules``."""
+    """Load ``input_path`` into the workspace and deduplicate it with the ``dedupe`` section of ``rules``
+    (``read`` overrides the detected delimiter, encoding or xlsx sheet)."""
     from crmtool.dedupe.spec import load_spec
     from crmtool.io.readers import load_file
     from crmtool.workspace import dataset_name
 
     spec = load_spec(rules)  # configuration errors before any data is read
     table = f"data_{dataset_name(input_path)}"
-    loaded = load_file(ws.con, input_path, table)
+    loaded = load_file(ws.con, input_path, table, read)
     if loaded.parse_rejects and kwargs.get("warn"):
         kwargs["warn"](f"{len(loaded.parse_rejects)} unparseable lines skipped")
     out_fmt = fmt or ("parquet" if loaded.format == "parquet" else "csv")
