@@ -27,6 +27,8 @@ class YamlDoc:
     file: str
     data: Any
     lines: dict[PathKey, int] = field(default_factory=dict)
+    #: the line of each mapping key (a mapping value starts on the next line)
+    key_lines: dict[PathKey, int] = field(default_factory=dict)
 
     def loc(self, path: Iterable[str | int] = ()) -> Location:
         """Location of the node at ``path``, or of its nearest ancestor that has one."""
@@ -49,6 +51,7 @@ def _construct(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], proble
                 problems.append((Location(file, key_node.start_mark.line + 1), "a key must be plain text"))
             if key in out:
                 problems.append((Location(file, key_node.start_mark.line + 1), f"duplicate key '{key}'"))
+            lines[("\0key", *path, key)] = key_node.start_mark.line + 1
             out[key] = _construct(value_node, (*path, key), lines, problems, file)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -85,6 +88,8 @@ def parse_yaml_text(text: str, file: str) -> YamlDoc:
     problems: list[tuple[Location, str]] = []
     try:
         doc.data = _construct(node, (), doc.lines, problems, file)
+        for key in [k for k in doc.lines if k and k[0] == "\0key"]:
+            doc.key_lines[key[1:]] = doc.lines.pop(key)
     except yaml.MarkedYAMLError as exc:  # e.g. a !!python/object tag: no constructor in safe YAML
         mark = exc.problem_mark or exc.context_mark
         raise ConfigError([(Location(file, mark.line + 1 if mark else 0),
@@ -148,7 +153,11 @@ def _unknown_keys(doc: YamlDoc, error: Any) -> list[tuple[Location, str]] | None
     if not extra:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "top level"
-    return [(doc.loc((*error.absolute_path, key)), f"{where}: Additional properties are not allowed "
+    def at(key: str) -> Location:
+        line = doc.key_lines.get((*error.absolute_path, key))
+        return Location(doc.file, line) if line else doc.loc((*error.absolute_path, key))
+
+    return [(at(key), f"{where}: Additional properties are not allowed "
              f"('{key}' was unexpected){did_you_mean(key, allowed)}") for key in extra]
 
 

@@ -77,12 +77,15 @@ def test_validate_exit_1_when_an_error_rule_fails(tmp_path: Path) -> None:
     assert result.exit_code == 1
     payload = json.loads(result.stdout)
     assert payload["status"] == "fail"
-    assert [(r["rule"], r["status"], r["failed"]) for r in payload["rules"]] == [("p", "fail", 15)]
+    # the example's two broken lines fail too: without dataset.max_unparseable none is tolerated
+    assert [(r["rule"], r["status"], r["failed"]) for r in payload["rules"]] == [
+        ("unparseable_rows", "fail", 2), ("p", "fail", 15)]
 
 
 def test_validate_fail_on_warning(tmp_path: Path) -> None:
     lax = tmp_path / "lax.yaml"
-    lax.write_text("rules:\n  - {name: p, kind: phone, column: phone, severity: warning}\n", encoding="utf-8")
+    lax.write_text("dataset: {max_unparseable: 2}\n"
+                   "rules:\n  - {name: p, kind: phone, column: phone, severity: warning}\n", encoding="utf-8")
     base = ("validate", EXAMPLE, "--rules", lax, "--workspace", ":memory:", "-q")
     assert cli(*base).exit_code == 0
     assert cli(*base, "--fail-on", "warning").exit_code == 1
@@ -152,7 +155,8 @@ def test_validate_json_and_junit(tmp_path: Path) -> None:
     assert as_json.exit_code == 0
     payload = json.loads(as_json.stdout)
     names = [r["rule"] for r in payload["rules"]]
-    assert payload["status"] == "pass" and payload["rows"] == 301 and payload["parse_rejects"] == 2
+    assert payload["status"] == "warn" and payload["rows"] == 301 and payload["parse_rejects"] == 2
+    assert payload["schema_version"] == 1 and names[0] == "unparseable_rows"
     assert payload["detected"] == {"format": "csv", "encoding": "cp1252", "delimiter": ";"}
     as_junit = cli(*base, "--format", "junit")
     assert as_junit.exit_code == 0
@@ -166,14 +170,15 @@ def test_validate_json_and_junit(tmp_path: Path) -> None:
 
 def test_junit_failure_case(tmp_path: Path) -> None:
     strict = tmp_path / "strict.yaml"
-    strict.write_text("rules:\n  - {name: p, kind: phone, column: phone}\n", encoding="utf-8")
+    strict.write_text("dataset:\n  max_unparseable: 1%\nrules:\n  - {name: p, kind: phone, column: phone}\n",
+                      encoding="utf-8")
     result = cli("validate", EXAMPLE, "--rules", strict, "--workspace", ":memory:", "--format", "junit")
     assert result.exit_code == 1
     root = ET.fromstring(result.stdout.split("\n", 1)[1])
     failure = root.find("./testsuite/testcase/failure")
     assert failure is not None and failure.get("type") == "phone"
     assert (failure.text or "").strip() == "15 x not a valid phone number"
-    assert f"source {strict}:2" in (failure.get("message") or "")
+    assert f"source {strict}:4" in (failure.get("message") or "")
 
 
 # --- golden files -----------------------------------------------------------------------------
