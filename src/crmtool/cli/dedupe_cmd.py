@@ -19,6 +19,8 @@ from crmtool.cli.common import (
     emit,
 )
 from crmtool.errors import ExitCode
+from crmtool.io.readers import ReadOptions
+from crmtool.io.writers import OutputOptions
 
 RulesOpt = Annotated[
     list[Path], typer.Option("--rules", "-r", help="Rule file or folder with a dedupe section.")
@@ -57,8 +59,10 @@ def dedupe(
         ),
     ] = False,
     file_format: Annotated[
-        FileFormat | None, typer.Option("--output-format", help="csv or parquet (default: as input).")
+        FileFormat | None, typer.Option("--output-format", help="csv, parquet or xlsx (default: as input).")
     ] = None,
+    output: OutputOptions = OutputOptions(),
+    read: ReadOptions = ReadOptions(),
     audit_log: Annotated[
         Path | None, typer.Option(help="Audit log to append to (default OUT/audit.jsonl).")
     ] = None,
@@ -87,6 +91,8 @@ def dedupe(
             incremental=incremental,
             progress=progress,
             warn=ui.warn,
+            output=output,
+            read=read,
         )
     payload = result.as_dict()
     if fmt is OutputFormat.json:

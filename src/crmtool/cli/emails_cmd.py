@@ -12,18 +12,21 @@ from crmtool.cli.common import (
     KeyFileOpt,
     LockTimeoutOpt,
     OutputFormat,
+    TextJsonFormatOpt,
     Ui,
     WorkspaceOpt,
     cli_command,
     emit,
 )
 from crmtool.errors import ExitCode
+from crmtool.io.readers import ReadOptions
+from crmtool.io.writers import OutputOptions
 
 bounces_app = typer.Typer(
     help="Bounce history from email platforms (hard bounces, repeated soft bounces).", no_args_is_help=True
 )
 
-TextJson = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text or json.")]
+TextJson = TextJsonFormatOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -90,8 +93,10 @@ def emails(
     ] = 3,
     soft_days: Annotated[int, typer.Option("--soft-days", help="... within this many days.")] = 30,
     file_format: Annotated[
-        FileFormat | None, typer.Option("--output-format", help="csv or parquet (default: as input).")
+        FileFormat | None, typer.Option("--output-format", help="csv, parquet or xlsx (default: as input).")
     ] = None,
+    output: OutputOptions = OutputOptions(),
+    read: ReadOptions = ReadOptions(),
     fmt: TextJson = OutputFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
@@ -130,6 +135,8 @@ def emails(
             out_dir=out,
             fmt=file_format.value if file_format else None,
             options=options,
+            output=output,
+            read=read,
         )
     payload = result.as_dict()
     if fmt is OutputFormat.json:

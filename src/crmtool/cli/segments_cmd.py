@@ -25,6 +25,7 @@ from crmtool.cli.common import (
     parse_as_of,
 )
 from crmtool.errors import ExitCode, UsageError
+from crmtool.io.writers import OutputOptions
 
 
 class _SegmentGroup(TyperGroup):
@@ -93,8 +94,9 @@ def run(
     as_of: AsOfOpt = None,
     file_format: Annotated[
         FileFormat | None,
-        typer.Option("--output-format", help="csv or parquet (default: the file's, else csv)."),
+        typer.Option("--output-format", help="csv, parquet or xlsx (default: the file's, else csv)."),
     ] = None,
+    output: OutputOptions = OutputOptions(),
     fmt: FormatOpt = OutputFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
@@ -120,6 +122,7 @@ def run(
             as_of=day,
             fmt=file_format.value if file_format else None,
             progress=progress,
+            output=output,
         )
     if fmt is OutputFormat.json:
         emit(ui, _json(result.as_dict()))
