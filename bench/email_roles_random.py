@@ -119,7 +119,8 @@ def main() -> None:
             "role_inboxes_missed": sorted(r.split("@")[0] for r in set(roles) - found["role"]),
         },
         "anchors": {
-            label: {"rows": len(v), "role": len(set(v) & found["role"]), "random_local": len(set(v) & found["random_local"])}
+            label: {"rows": len(v), "role": len(set(v) & found["role"]),
+                    "random_local": len(set(v) & found["random_local"])}
             for label, v in sorted(anchors.items())
         },
         "flagged_real_names_examples": sorted(set(names) & (found["random_local"] | found["role"]))[:15],

@@ -35,8 +35,10 @@ more vowels in its first 20 letters cannot reach it.
 The rare pairs stay clear of the names of Spain, Portugal, France, Italy, Germany and Poland,
 also where two names meet without a separator: a pair ending in a letter that starts surnames
 (``diaz`` + ``vazquez`` gives ``zv``, ``felix`` + ``garcia`` gives ``xg``) and the ``jc`` of
-Wójcik are left out. Measured in ``bench/email_roles_random.py``. Only the parts that pass this cheap regex gate are scored in
-full; :func:`random_score_query` leaves the others out (score 0).
+Wójcik are left out. Measured in ``bench/email_roles_random.py``.
+
+Only the parts that pass this cheap regex gate are scored in full; :func:`random_score_query`
+leaves the others out (score 0).
 """
 
 from __future__ import annotations
