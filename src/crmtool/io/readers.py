@@ -46,14 +46,15 @@ class ReadOptions:
             named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
             object.__setattr__(self, "delimiter", named.get(self.delimiter.lower(), self.delimiter))
             if len(self.delimiter or "") != 1:
-                raise UsageError(f"--delimiter {self.delimiter!r}: give one character (or tab, comma, semicolon, pipe)")
+                raise UsageError(f"--input-delimiter {self.delimiter!r}: give one character "
+                                 f"(or tab, comma, semicolon, pipe)")
         if self.encoding is not None:
             import codecs
 
             try:
                 object.__setattr__(self, "encoding", codecs.lookup(self.encoding).name)
             except LookupError:
-                raise UsageError(f"--encoding {self.encoding!r} is not an encoding",
+                raise UsageError(f"--input-encoding {self.encoding!r} is not an encoding",
                                  "try utf-8, utf-8-sig, cp1252 or latin-1") from None
 
 
@@ -184,7 +185,7 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
 
     A CSV that detection cannot read sensibly (every row unparseable, or one column although the
     header holds a delimiter) is an :class:`InputError`, not an empty table: the hint names the
-    ``--delimiter``/``--encoding`` overrides.
+    ``--input-delimiter``/``--input-encoding`` overrides.
     """
     options = options or ReadOptions()
     if not path.exists():
@@ -263,13 +264,13 @@ def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, sheet: st
 
 
 def _given_encoding(path: Path, data: bytes, encoding: str) -> tuple[str, set[int]]:
-    """``--encoding`` as the reader uses it: the file must decode with it."""
+    """``--input-encoding`` as the reader uses it: the file must decode with it."""
     try:
         data.decode(encoding)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InputError(f"{path}: is not {encoding} (byte 0x{data[exc.start]:02X} on line {line})",
-                         "leave --encoding out to detect it, or try cp1252 or latin-1") from None
+                         "leave --input-encoding out to detect it, or try cp1252 or latin-1") from None
     name = {"utf_8": "utf-8", "utf_8_sig": "utf-8-sig", "iso8859-1": "latin-1", "latin_1": "latin-1"}.get(
         encoding, encoding)
     if name == "utf-8" and data.startswith(b"\xef\xbb\xbf"):
@@ -286,7 +287,7 @@ def _too_few_columns(path: Path, header: str, delimiter: str, columns: int) -> N
         if other != delimiter and header.count(other) >= 2:
             name = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}[other]
             raise InputError(f"{path}: read as one column, but its header holds {header.count(other)} {name}s",
-                             f"pass --delimiter {name!r} (and --encoding if the text looks wrong)")
+                             f"pass --input-delimiter {name!r} (and --input-encoding if the text looks wrong)")
 
 
 def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: ReadOptions | None = None) -> LoadResult:
@@ -362,7 +363,7 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
         name = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(delimiter, repr(delimiter))
         raise InputError(f"{path}: none of its {len(parse_rejects)} rows could be read with {name} as delimiter "
                          f"and {encoding} encoding (first problem on line {parse_rejects[0].line})",
-                         "check the file, or pass --delimiter and --encoding")
+                         "check the file, or pass --input-delimiter and --input-encoding")
     return LoadResult(table, path, "csv", rows, cols, encoding, delimiter, parse_rejects, renamed)
 
 

@@ -137,13 +137,18 @@ def _neutralised_select(con: duckdb.DuckDBPyConnection, query: str) -> str:
 
 
 def _decimal_comma_select(con: duckdb.DuckDBPyConnection, query: str) -> str:
-    """Numbers written with a decimal comma (``12,5``), as a Spanish spreadsheet reads them."""
+    """Numbers written with a decimal comma (``12,5``), as a Spanish spreadsheet reads them: typed
+    decimals, and text cells that are a plain decimal number (``1170.41``, as the decimal rule
+    writes amounts); other text (``1.2.3.4``, ``v1.5b``) stays as it is."""
     cols = con.execute(f"DESCRIBE ({query})").fetchall()
     parts = []
     for name, ctype, *_ in cols:
         ident = '"' + name.replace('"', '""') + '"'
         if ctype.startswith(("DECIMAL", "DOUBLE", "FLOAT", "REAL")):
             parts.append(f"replace(CAST({ident} AS VARCHAR), '.', ',') AS {ident}")
+        elif ctype == "VARCHAR":
+            parts.append(f"CASE WHEN regexp_matches({ident}, '^[+-]?[0-9]+\\.[0-9]+$') "
+                         f"THEN replace({ident}, '.', ',') ELSE {ident} END AS {ident}")
         else:
             parts.append(ident)
     return f"SELECT {', '.join(parts)} FROM ({query})"
