@@ -203,9 +203,11 @@ def _fallback_dedupe(rec: Recognised) -> dict[str, Any] | None:
 def segments_document(rec: Recognised) -> dict[str, Any]:
     """A small segments.yaml: who can be emailed, and everyone, over the recognised columns."""
     customers: dict[str, Any] = {"id": rec.key or rec.first}
-    for part in ("email", "phone", "consent"):
+    for part in ("email", "phone"):
         if getattr(rec, part):
             customers[part] = getattr(rec, part)
+    # without a consent column the send lists are built without a consent check (null says so)
+    customers["consent"] = rec.consent
     if rec.country_code:
         customers["phone_region"] = rec.country_code
     columns = [c for c in (rec.key, rec.first_name, rec.email) if c]

@@ -98,7 +98,8 @@ def test_validate_fail_on_warning_junit_and_json_agree_with_the_exit_code(tmp_pa
     from xml.etree import ElementTree as ET
 
     rules = tmp_path / "r.yaml"
-    rules.write_text("rules:\n  - {name: p, kind: phone, column: phone, severity: warning}\n", encoding="utf-8")
+    rules.write_text("dataset: {max_unparseable: 2}\n"
+                     "rules:\n  - {name: p, kind: phone, column: phone, severity: warning}\n", encoding="utf-8")
     base = ["validate", str(EXAMPLE), "--rules", str(rules), "--workspace", ":memory:", "--fail-on", "warning"]
     junit = CliRunner().invoke(app, [*base, "--format", "junit"])
     assert junit.exit_code == 1

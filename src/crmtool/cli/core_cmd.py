@@ -69,11 +69,11 @@ def _render_failures(ui: Ui, report: dict[str, Any]) -> None:
             continue
         share = f"{r['failed_share']:.1%}"
         ui.out.print(f"{r['status'].upper()} {r['rule']}: {r['failed']} of {r['checked']} rows ({share}), "
-                     f"threshold {r['threshold']} ({r['source']})")
+                     f"threshold {r['threshold']} ({r['source']})", soft_wrap=False, overflow="fold")
         if r.get("example_lines"):
-            ui.out.print(f"  e.g. lines {', '.join(str(n) for n in r['example_lines'])}")
+            ui.out.print(f"  e.g. lines {', '.join(str(n) for n in r['example_lines'])}", soft_wrap=False)
         elif r.get("example_keys"):
-            ui.out.print(f"  e.g. {report.get('record_key', 'key')} {', '.join(r['example_keys'])}")
+            ui.out.print(f"  e.g. {report.get('record_key', 'key')} {', '.join(r['example_keys'])}", soft_wrap=False)
 
 
 @cli_command
