@@ -130,7 +130,7 @@ def test_broken_quoting_goes_to_parse_rejects(ws: Workspace, tmp_path: Path) -> 
 def test_only_unparseable_rows_is_an_input_error_not_zero_rows(ws: Workspace, tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"none of its 1 rows could be read with comma as delimiter.*line 2") as err:
         _load(ws, tmp_path, b"id,name,c\n1,Ana\n")
-    assert "--delimiter" in err.value.hint
+    assert "--input-delimiter" in err.value.hint
     assert not ws.table_exists("data_in")
 
 
