@@ -40,6 +40,7 @@ from crmtool.workspace import Run, Workspace, dataset_name
 
 @dataclass
 class CleanResult(CheckReport):
+    command = "clean"
     outputs: dict[str, Path] = field(default_factory=dict)
     rows_out: int = 0
     rejected: int = 0

@@ -73,10 +73,12 @@ class CheckReport:
                 r["example_keys"] = self.examples[r["rule"]]
         return ([self.parse] if self.parse else []) + rules
 
+    command = "validate"  # the command whose result this is (CleanResult: clean)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "schema_version": RESULTS_SCHEMA_VERSION,
-            "command": "validate",
+            "command": self.command,
             "run_id": self.run_id,
             "input": str(self.input.path),
             "detected": {"format": self.input.format, "encoding": self.input.encoding,
