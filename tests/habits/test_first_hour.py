@@ -72,6 +72,13 @@ def test_init_needs_an_export(tmp_path: Path) -> None:
     result = cli("init", "--dir", tmp_path)
     assert result.exit_code == 2 and "init needs your export" in result.stderr
     assert list(tmp_path.iterdir()) == []
+    # the only export of the folder is taken; two are ambiguous
+    _other_export(tmp_path / "a.csv")
+    assert cli("init", "--dir", tmp_path).exit_code == 0
+    assert (tmp_path / "rules" / "10-starter.yaml").exists()
+    _other_export(tmp_path / "b.csv")
+    two = cli("init", "--dir", tmp_path, "--force")
+    assert two.exit_code == 2 and "2 exports in" in two.stderr
 
 
 def test_profile_exact_distinct_and_bounds(tmp_path: Path) -> None:

@@ -20,8 +20,8 @@ def register(app: typer.Typer) -> None:
 def init(
     ui: Ui,
     input: Annotated[Path | None, typer.Argument(
-        help="Your export (CSV, Parquet or xlsx): its columns are recognised by name and content.",
-        show_default=False)] = None,
+        help="Your export (CSV, Parquet or xlsx): its columns are recognised by name and content "
+        "(default: the only export in --dir).", show_default=False)] = None,
     folder: Annotated[Path, typer.Option("--dir", "-d", help="Folder to write rules/ and segments.yaml into.")]
     = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Replace starter files that already exist.")] = False,
@@ -36,8 +36,12 @@ def init(
     from crmtool.workspace import open_workspace
 
     if input is None:
-        raise UsageError("init needs your export to recognise its columns",
-                         "crmtool init customers.csv (try it on examples/clientes.csv)")
+        found = sorted(p for ext in ("csv", "xlsx", "parquet") for p in folder.glob(f"*.{ext}"))
+        if len(found) != 1:
+            raise UsageError("init needs your export to recognise its columns"
+                             + (f" ({len(found)} exports in {folder}: name one)" if found else ""),
+                             "crmtool init customers.csv (try it on examples/clientes.csv)")
+        input = found[0]
     with open_workspace(":memory:", create_key=False) as ws:
         loaded = load_file(ws.con, input, "data_init", read)
         prof = profile_table(ws.con, loaded.table, top=5)
