@@ -36,12 +36,12 @@ def init(
     from crmtool.workspace import open_workspace
 
     if input is None:
-        found = sorted(p for ext in ("csv", "xlsx", "parquet") for p in folder.glob(f"*.{ext}"))
-        if len(found) != 1:
+        exports = sorted(p for ext in ("csv", "xlsx", "parquet") for p in folder.glob(f"*.{ext}"))
+        if len(exports) != 1:
             raise UsageError("init needs your export to recognise its columns"
-                             + (f" ({len(found)} exports in {folder}: name one)" if found else ""),
+                             + (f" ({len(exports)} exports in {folder}: name one)" if exports else ""),
                              "crmtool init customers.csv (try it on examples/clientes.csv)")
-        input = found[0]
+        input = exports[0]
     with open_workspace(":memory:", create_key=False) as ws:
         loaded = load_file(ws.con, input, "data_init", read)
         prof = profile_table(ws.con, loaded.table, top=5)
