@@ -91,6 +91,19 @@ def _record_outcomes(ws: Workspace, run: Run, dataset: str, engine: EngineResult
         ws.con.executemany("INSERT INTO crm_rule_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
+def _record_metrics(run: Run, engine: EngineResult, counts: dict[str, Any]) -> None:
+    """The step's metrics: row counts, reject rate, mailable share, and per rule its failures
+    and validity (share of checked rows that passed)."""
+    step = run.step
+    step.counts({k: v for k, v in counts.items()})
+    step.share("reject_rate", counts.get("rejected"), counts.get("rows_in"))
+    if "mailable" in counts:
+        step.share("mailable_share", counts["mailable"], counts.get("rows_out"))
+    for o in engine.outcomes:
+        step.metric("rule_failed", o.failed, o.spec.name)
+        step.metric("rule_validity", 1 - o.failed / o.checked if o.checked else None, o.spec.name)
+
+
 def validate(ws: Workspace, input_path: Path, rules: list[Path] | RuleSet, *, progress: Progress | None = None,
              read: ReadOptions | None = None) -> CheckReport:
     """Run the rules without writing anything; ``report.failed`` tells whether an error rule failed
@@ -104,6 +117,9 @@ def validate(ws: Workspace, input_path: Path, rules: list[Path] | RuleSet, *, pr
         examples = example_keys(ws, ruleset, loaded, engine)
     parse = parse_check(ruleset, loaded, run.timings.get("load", 0.0))
     report = CheckReport(run.run_id, loaded, engine, ruleset, parse, examples, run.timings)
+    run.step.input(input_path, engine.rows + len(loaded.parse_rejects))
+    _record_metrics(run, engine, {"rows_in": engine.rows + len(loaded.parse_rejects), "rows_read": engine.rows,
+                                  "parse_rejects": len(loaded.parse_rejects)})
     ws.finish_run(run, str(report.status), report.status.exit_code, report.as_dict())
     return report
 

@@ -99,7 +99,7 @@ class Ui:
         # --quiet: the text rendering of the result stays silent too (cron mails any output);
         # data asked for with --format json|junit|csv still goes to stdout through emit()
         self.out = Console(highlight=False, no_color=not sys.stdout.isatty(), soft_wrap=True,
-                           width=None if sys.stdout.isatty() else _columns())
+                           width=None if sys.stdout.isatty() else _columns(), quiet=quiet)
         for old in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
             log.removeHandler(old)  # an earlier command's --log-file (same process) gets nothing more
             old.close()

@@ -103,6 +103,8 @@ def clean(
         ui.warn(f"created a new key for keyed hashes at {result.key_created} (owner-only); keep it safe "
                 f"and use it for every run: audit entries and pseudonyms depend on it")
     summary = result.manifest
+    c = summary["counts"]
+    ui.run_id, ui.counts = result.run_id, {k: c[k] for k in ("rows_in", "rows_out", "rejected") if k in c}
     if fmt is OutputFormat.json:
         emit(ui, report.to_json(summary))
     elif fmt is OutputFormat.junit:
@@ -157,6 +159,7 @@ def validate(
             ui.progress("validating") as progress:
         result = api.validate(ws, input, ruleset, progress=progress, read=read)
     payload = result.as_dict()
+    ui.run_id, ui.counts = result.run_id, {"rows": result.engine.rows}
     on_warning = fail_on == "warning"
     failed = result.failed or (on_warning and result.status is Status.WARN)
     if on_warning and failed:

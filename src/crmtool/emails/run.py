@@ -17,6 +17,7 @@ from crmtool.errors import InputError
 if TYPE_CHECKING:
     from crmtool.io.readers import ReadOptions
     from crmtool.io.writers import OutputOptions
+    from crmtool.steps import Step
     from crmtool.workspace import Workspace
 
 STATUSES = ("valid", "risky", "unknown", "invalid")
