@@ -126,7 +126,8 @@ def clean(
                          f"{d['duplicate_clusters']} clusters, {d['review_pairs']} pairs to review")
         for name, path in result.outputs.items():
             ui.out.print(f"  {name:9} {path}")
-        ui.out.print(f"run {result.run_id}: {'FAIL' if result.failed else 'pass'}")
+        status = str(result.status)
+        ui.out.print(f"run {result.run_id}: {status.upper() if status != 'pass' else status}")
     return exit_code_for(None, checks_failed=result.failed)
 
 
