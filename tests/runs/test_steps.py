@@ -72,7 +72,7 @@ def test_status_words_and_fallback_metrics(tmp_path: Path) -> None:
         rows = ws.con.execute("SELECT name, dimension, value FROM crm_metrics ORDER BY ALL").fetchall()
         status = ws.con.execute("SELECT status FROM crm_runs").fetchall()
     assert rows == [("added", "email", 3.0), ("added", "phone", 1.0), ("rows", "", 5.0)]
-    assert status == [("warn",)]  # warning rules failed, no error rule did (Status: warn, exit 0)
+    assert status == [("pass",)]
     step = Step("x")
     step.share("s", 1, 0)
     assert step.metrics[0].value is None
