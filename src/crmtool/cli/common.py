@@ -93,6 +93,7 @@ class Ui:
         # what the end-of-run line says besides the status: set by the command once it knows
         self.run_id: str | None = None
         self.counts: dict[str, Any] = {}
+        self.status: str | None = None  # the run's status word when it is not the exit code's (warn)
         self.interactive = sys.stderr.isatty() and not os.environ.get("CI")
         self.err = Console(stderr=True, no_color=not self.interactive, highlight=False,
                            force_terminal=self.interactive or None, soft_wrap=True)
@@ -258,7 +259,7 @@ def run_command(ui: Ui, body: Callable[[], int | ExitCode | None]) -> None:
     except Exception as exc:  # a bug: the log still says the run ended (the traceback follows)
         ui.end(1, f"crashed with {type(exc).__name__}", status="error")
         raise
-    ui.end(int(code or 0))
+    ui.end(int(code or 0), status=ui.status)
     raise typer.Exit(int(code or 0))
 
 

@@ -105,6 +105,7 @@ def clean(
     summary = result.manifest
     c = summary["counts"]
     ui.run_id, ui.counts = result.run_id, {k: c[k] for k in ("rows_in", "rows_out", "rejected") if k in c}
+    ui.status = str(result.status)
     if fmt is OutputFormat.json:
         emit(ui, report.to_json(summary))
     elif fmt is OutputFormat.junit:
@@ -165,6 +166,7 @@ def validate(
     failed = result.failed or (on_warning and result.status is Status.WARN)
     if on_warning and failed:
         payload["status"] = str(Status.FAIL)
+    ui.status = payload["status"]
     if fmt is OutputFormat.json:
         emit(ui, report.to_json(payload))
     elif fmt is OutputFormat.junit:
