@@ -48,8 +48,6 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 for module in (init_cmd, core_cmd, rules_cmd, audit_cmd, emails_cmd, dedupe_cmd, privacy_cmd, segments_cmd, run_cmd,
                kpis_cmd, diff_cmd, report_cmd):
-for module in (init_cmd, core_cmd, rules_cmd, audit_cmd, emails_cmd, dedupe_cmd, privacy_cmd, segments_cmd,
-               run_cmd, kpis_cmd):
     module.register(app)
 
 
