@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crmtool.audit import TOKEN_PREFIX, AuditWriter, json_str_sql
+from crmtool.audit import TOKEN_PREFIX, AuditWriter, json_str_sql, log_dir
 from crmtool.check_report import CheckReport, example_keys, parse_check
 from crmtool.emails.run import history_ready
 from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, RecordedAs, as_is, run_rules
@@ -237,46 +237,41 @@ def audit_value_sql(personal: set[str]) -> RecordedAs:
 
 def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, ruleset: RuleSet, header: dict[str, Any],
            records: str, progress: Progress | None = None) -> None:
-    """One entry per change and per rejected row, built in SQL; personal values and keys as keyed hashes.
+    """The run's header, then one change set row per change and per rejected row, in one Parquet file.
 
-    The changes table holds old and new values as JSON text already (:func:`audit_value_sql`).
-    ``records`` is a table of each row's keyed record hash (``_row``, ``token``; see RecordTokens).
+    The changes table holds old and new values as JSON text already (:func:`audit_value_sql`:
+    personal values as keyed hashes); ``records`` is a table of each row's keyed record hash
+    (``_row``, ``token``; see RecordTokens). Rows are sorted by record hash, so ``audit show
+    --record`` reads one row group per run.
     """
     import pyarrow as pa
 
     con = ws.con
-    record = f"'\"record\":\"{TOKEN_PREFIX}' || r.token || '\"'"
     writer.add({"type": "run", **header})
     names = [r.name for r in ruleset.rules] or [""]
     con.register("__rule_names", pa.table({"rule": pa.array(range(len(names)), pa.int32()),
                                            "name": pa.array(names, pa.string())}))
-    # one bulk append per rule keeps each sort (and DuckDB's memory) to at most a few rows per
-    # record; the sort moves only short columns, the entry text is built after it
-    fixed_rules = [int(r[0]) for r in con.execute(f"SELECT DISTINCT rule FROM {CHANGES} ORDER BY rule").fetchall()]
-    for done, rule in enumerate(fixed_rules):
-        if progress:
-            progress(f"audit log, {names[rule]}", done, len(fixed_rules) + 1)
-        name = sql_str(json.dumps(names[rule], ensure_ascii=False))
-        writer.add_query(con, f"""SELECT c._row, c."column", r.token AS rec, c.old, c.new
-                         FROM {CHANGES} c JOIN {records} r USING (_row) WHERE c.rule = {int(rule)}""",
-                         order_by='_row, "column"',
-                         members=f"""concat('"type":"change","rule":', {name}, ',"row":', _row,
-                ',"record":"{TOKEN_PREFIX}', rec, '","field":', to_json("column"),
-                ',"action":"fix","old":', old, ',"new":', new)""")
+    con.register("__parse_rejects_audit", pa.table({
+        "line": pa.array([r.line for r in loaded.parse_rejects], pa.int64()),
+        "reason": pa.array([r.reason.split(":")[0] for r in loaded.parse_rejects], pa.string())}))
     if progress:
-        progress("audit log, rejected rows", len(fixed_rules), len(fixed_rules) + 1)
-    writer.add_query(con, f"""
-        SELECT v.rule, v._row, v."column", v.reason,
-               '"type":"reject","rule":' || to_json(n.name) || ',"row":' || v._row || ',' || {record} ||
-               ',"field":' || to_json(v."column") || ',"action":"reject","reason":' || {json_str_sql('v.reason')}
-               AS members
-        FROM {VIOLATIONS} v JOIN {records} r USING (_row) JOIN __rule_names n USING (rule)
-        WHERE v.reject
-    """, order_by='rule, _row, "column", reason')
-    con.unregister("__rule_names")
-    for parse in loaded.parse_rejects:
-        writer.add({"type": "reject", "rule": "parse", "line": parse.line, "action": "reject",
-                    "reason": parse.reason.split(":")[0]})
+        progress("audit log")
+    try:
+        writer.add_set(con, "changes", f"""
+            SELECT 'change' AS type, n.name AS rule, c._row AS "row", CAST(NULL AS BIGINT) AS line,
+                   '{TOKEN_PREFIX}' || r.token AS record, c."column" AS field, c.old, c.new,
+                   CAST(NULL AS VARCHAR) AS reason
+            FROM {CHANGES} c JOIN {records} r USING (_row) JOIN __rule_names n USING (rule)
+            UNION ALL
+            SELECT 'reject', n.name, v._row, NULL, '{TOKEN_PREFIX}' || r.token, v."column", NULL, NULL, v.reason
+            FROM {VIOLATIONS} v JOIN {records} r USING (_row) JOIN __rule_names n USING (rule)
+            WHERE v.reject
+            UNION ALL
+            SELECT 'reject', 'parse', NULL, line, NULL, NULL, NULL, NULL, reason FROM __parse_rejects_audit""",
+            order_by='record NULLS LAST, type, rule, field, "row", line')
+    finally:
+        con.unregister("__rule_names")
+        con.unregister("__parse_rejects_audit")
 
 
 def output_names(input_path: Path, out_dir: Path, fmt: str) -> tuple[Path, Path]:
@@ -339,30 +334,30 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     mail_col, mail_join = "", ""
     if mail is not None:
         mail_col, mail_join = ", m.mailable", f" JOIN {mail.table} m ON m._row = w._row"
-    # a log that cannot be continued stops the run before any output is made
-    audit_path = audit_log or out_dir / "audit.jsonl"
-    writer = AuditWriter(audit_path, run.run_id)
+    # a log that cannot be continued (or is busy) stops the run before any output is made
+    audit_path = log_dir(ws, out_dir, audit_log)
+    writer = AuditWriter(audit_path, run.run_id, hasher, command="clean", lock_timeout=ws.lock_timeout)
     created = not out_dir.exists()
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {out_dir}: cannot create the folder ({exc.strerror})") from None
     ds = dataset_name(input_path)
     # the kept rows become the workspace's clean_ table, and the clean output is written from it
     # in its stored (row) order; it replaces clean_ only once the outputs are in place
     kept = ident(f"__staging_clean_{ds}")
-    ws.con.execute(f"CREATE OR REPLACE TABLE {kept} AS SELECT w.*{mail_col} FROM {work} w{mail_join} "
-                   f"ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v ON w._row = v._row ORDER BY w._row")
-    # the working copy (every row, normalised) has served: the kept rows are in the staging table,
-    # the rejects are written from the loaded rows; its memory goes to the audit log
-    ws.con.execute(f"DROP TABLE {work}")
-    inputs = [file_entry(input_path, format=loaded.format, encoding=loaded.encoding, delimiter=loaded.delimiter,
-                         rows=engine.rows + len(loaded.parse_rejects))]
-    rule_files = [{"path": str(f), "sha256": file_sha256(f)} for f in ruleset.files]
-    stage = Path(tempfile.mkdtemp(prefix=".crmtool-stage-", dir=out_dir))
+    stage: Path | None = None
     try:
-        # the entries are built first: their hashing and writing goes on in background threads
-        # while DuckDB writes the outputs; the run is sealed once both are done
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--out {out_dir}: cannot create the folder ({exc.strerror})") from None
+        ws.con.execute(f"CREATE OR REPLACE TABLE {kept} AS SELECT w.*{mail_col} FROM {work} w{mail_join} "
+                       f"ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v ON w._row = v._row ORDER BY w._row")
+        # the working copy (every row, normalised) has served: the kept rows are in the staging table,
+        # the rejects are written from the loaded rows; its memory goes to the audit log
+        ws.con.execute(f"DROP TABLE {work}")
+        inputs = [file_entry(input_path, format=loaded.format, encoding=loaded.encoding,
+                             delimiter=loaded.delimiter, rows=engine.rows + len(loaded.parse_rejects))]
+        rule_files = [{"path": str(f), "sha256": file_sha256(f)} for f in ruleset.files]
+        stage = Path(tempfile.mkdtemp(prefix=".crmtool-stage-", dir=out_dir))
+        # the change set is written first; the run is sealed once the outputs are in place
         with run.timed("audit"):
             _audit(ws, writer, loaded, ruleset,
                    {"command": "clean", "input_sha256": inputs[0]["sha256"], "key_fingerprint": hasher.fingerprint,
@@ -377,10 +372,11 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
             for path in (clean_path, rejects_path):
                 os.replace(stage / path.name, path)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
         ws.con.execute(f"DROP TABLE IF EXISTS {kept}")
         writer.abort()  # the outputs did not land: neither do the run's audit entries
-        if created and not any(out_dir.iterdir()):
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()
         raise
     shutil.rmtree(stage, ignore_errors=True)
@@ -434,7 +430,8 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
         "counts": counts,
         "rules": result.rule_results(),
         "personal_data_columns": sorted(personal),
-        "audit": {"path": str(audit_path), "head_sha256": head, "entries": writer.count},
+        "audit": {"path": str(audit_path), "head_sha256": head, "entries": writer.count,
+                  "aborted_runs": [e["aborted_run"] for e in writer.aborted]},
         "key_fingerprint": hasher.fingerprint,
         "timings_seconds": run.timings,
         "status": status,

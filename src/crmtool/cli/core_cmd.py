@@ -28,7 +28,8 @@ RulesOpt = Annotated[list[Path], typer.Option("--rules", "-r", help="Rule file o
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for clean, rejects, manifest and audit log.")]
 OutputFormatOpt = Annotated[FileFormat | None,
                             typer.Option("--output-format", help="csv, parquet or xlsx (default: as input).")]
-AuditLogOpt = Annotated[Path | None, typer.Option(help="Audit log to append to (default OUT/audit.jsonl).")]
+AuditLogOpt = Annotated[Path | None, typer.Option(
+    help="Audit log folder (default: the workspace's <stem>.audit/; OUT/crmtool.audit/ for :memory:).")]
 FailOnOpt = Annotated[str, typer.Option("--fail-on", help="error (default) or warning: which failures exit 1.")]
 ShowValuesOpt = Annotated[bool, typer.Option("--show-values", help="Show top values of personal-data columns.")]
 # validate changes nothing: a one-shot in-memory workspace unless one is named here (no

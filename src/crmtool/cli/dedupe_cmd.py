@@ -64,7 +64,7 @@ def dedupe(
     output: OutputOptions = OutputOptions(),
     read: ReadOptions = ReadOptions(),
     audit_log: Annotated[
-        Path | None, typer.Option(help="Audit log to append to (default OUT/audit.jsonl).")
+        Path | None, typer.Option(help="Audit log folder (default: the workspace's <stem>.audit/; OUT/crmtool.audit/ for :memory:).")
     ] = None,
     fmt: FormatOpt = OutputFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",

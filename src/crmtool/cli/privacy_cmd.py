@@ -36,7 +36,9 @@ CheckOpt = Annotated[Path | None, typer.Option("--check", help="Request file to 
 EraseOutOpt = Annotated[
     Path, typer.Option("--out", "-o", help="Folder for the erase manifest (and default audit log).")
 ]
-AuditLogOpt = Annotated[Path | None, typer.Option(help="Audit log to append to / check (default OUT/audit.jsonl).")]
+AuditLogOpt = Annotated[Path | None, typer.Option(
+    help="Audit log folder to append to / check (default: the workspace's <stem>.audit/; OUT/crmtool.audit/ "
+         "for :memory:).")]
 AlsoOpt = Annotated[
     list[Path], typer.Option("--also", help="Another output file to rewrite without them (repeatable).")
 ]
@@ -135,13 +137,15 @@ def erase(
     if (requests is None) == (check is None):
         raise UsageError("give exactly one of --requests FILE or --check FILE")
     _key_first(ui, workspace, key_file)
-    log = audit_log or out / "audit.jsonl"
+    from crmtool.audit import CHAIN, log_dir
+
     with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        log = log_dir(ws, out, audit_log)
         if requests is not None:
             result = do_erase(ws, requests, out_dir=out, audit_log=log, key=key, outputs=list(also))
         else:
             assert check is not None
-            checked = check_erasures(ws, check, audit_log=log if log.is_file() else None, key=key)
+            checked = check_erasures(ws, check, audit_log=log if (log / CHAIN).is_file() else None, key=key)
     if requests is not None and workspace != ":memory:" and any(result.rows_removed.values()):
         compact_workspace_file(Path(workspace), lock_timeout)  # deleted rows leave the file's bytes too
     if requests is not None:
@@ -295,7 +299,7 @@ def retention_apply(
     _key_first(ui, workspace, key_file)
     with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
         result = apply_retention(
-            ws, rules, out_dir=out, audit_log=audit_log or out / "audit.jsonl", as_of=ref, dataset=dataset
+            ws, rules, out_dir=out, audit_log=audit_log, as_of=ref, dataset=dataset
         )
     if workspace != ":memory:" and any(r["rows"] for r in result.rules):
         compact_workspace_file(Path(workspace), lock_timeout)  # old values leave the file's bytes too

@@ -399,7 +399,9 @@ def dedupe(
     )
     if audit_log is not None or out_dir is not None:
         step("audit log")
-        result.audit_head = _audit(ws, spec, result, audit_log or (out_dir or Path(".")) / "audit.jsonl")
+        from crmtool.audit import log_dir
+
+        result.audit_head = _audit(ws, spec, result, log_dir(ws, out_dir, audit_log))
     lap("audit")
     for t in (
         "__dd_src",
@@ -437,46 +439,44 @@ def _record_metrics(step: Step, result: DedupeResult) -> None:
 
 
 def _audit(ws: Workspace, spec: DedupeSpec, result: DedupeResult, path: Path) -> str:
-    """One ``merge`` entry per matched pair inside a cluster; ids as keyed hashes."""
+    """One ``merge`` row per matched pair inside a cluster, in the run's ``merges`` change set;
+    ids as keyed hashes (``record``, ``other``, ``cluster``)."""
     from crmtool.audit import TOKEN_PREFIX, AuditWriter
 
     con = ws.con
-    ws.hasher  # noqa: B018 - registers crm_token() in SQL
-    writer = AuditWriter(path, result.run_id)
-    writer.add(
-        {
-            "type": "run",
-            "command": "dedupe",
-            "rows": result.rows,
-            "candidate_pairs": result.candidate_pairs,
-            "threshold": spec.threshold,
-            "review": spec.review,
-            "model": result.model.estimate,
-        }
-    )
-    # one entry per merged pair, built and hashed in SQL (no Python work per pair)
-    from crmtool.audit import json_str_sql
+    writer = AuditWriter(path, result.run_id, ws.hasher, command="dedupe", lock_timeout=ws.lock_timeout)
+    try:
+        writer.add(
+            {
+                "type": "run",
+                "command": "dedupe",
+                "rows": result.rows,
+                "candidate_pairs": result.candidate_pairs,
+                "threshold": spec.threshold,
+                "review": spec.review,
+                "model": result.model.estimate,
+            }
+        )
+        levels = ", ".join(
+            f"CASE WHEN ({_label_sql(spec, i)}) IS NOT NULL THEN {sql_str(json.dumps(c.name))} || ':' || "
+            f"to_json(CAST(({_label_sql(spec, i)}) AS VARCHAR)) END"
+            for i, c in enumerate(spec.comparisons)
+        ) or "NULL"
 
-    levels = ", ".join(
-        f"CASE WHEN ({_label_sql(spec, i)}) IS NOT NULL THEN {sql_str(json.dumps(c.name))} || ':' || "
-        f"to_json(CAST(({_label_sql(spec, i)}) AS VARCHAR)) END"
-        for i, c in enumerate(spec.comparisons)
-    ) or "NULL"
+        def token(alias: str) -> str:
+            return f"'{TOKEN_PREFIX}' || crm_token({alias}.__id)"
 
-    def token(alias: str) -> str:
-        return f"'\"{TOKEN_PREFIX}' || crm_token({alias}.__id) || '\"'"
-
-    writer.add_query(con, f"""
-        SELECT c.__id AS cid, a.__id AS aid, b.__id AS bid,
-               '"type":"merge","cluster":' || {token('c')} || ',"records":[' || {token('a')} || ',' || {token('b')} ||
-               '],"match_weight":' || CAST(round(k.match_weight, 4) AS VARCHAR) ||
-               ',"match_probability":' || CAST(round(k.match_probability, 6) AS VARCHAR) ||
-               ',"decision":' || {json_str_sql("coalesce(k.decision, 'model')")} ||
-               ',"levels":{{' || concat_ws(',', {levels}) || '}}' AS members
-        FROM __dd_merged k JOIN {PREP} a ON a.__rid = k.l JOIN {PREP} b ON b.__rid = k.r
-        JOIN {PREP} c ON c.__rid = k.cid
-    """, order_by="cid, aid, bid")
-    return writer.seal({"merges": result.merges, "clusters": result.clusters.clusters})
+        writer.add_set(con, "merges", f"""
+            SELECT 'merge' AS type, {token('c')} AS cluster, {token('a')} AS record, {token('b')} AS other,
+                   round(k.match_weight, 4) AS match_weight, round(k.match_probability, 6) AS match_probability,
+                   coalesce(k.decision, 'model') AS decision, '{{' || concat_ws(',', {levels}) || '}}' AS levels
+            FROM __dd_merged k JOIN {PREP} a ON a.__rid = k.l JOIN {PREP} b ON b.__rid = k.r
+            JOIN {PREP} c ON c.__rid = k.cid
+        """, order_by="record, other")
+        return writer.seal({"merges": result.merges, "clusters": result.clusters.clusters})
+    except BaseException:
+        writer.abort()
+        raise
 
 
 @dataclass

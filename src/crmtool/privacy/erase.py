@@ -477,7 +477,7 @@ def erase(
     outputs: list[Path] | None = None,
 ) -> EraseResult:
     """Carry out the erasure requests of ``requests`` on the workspace and on the latest clean outputs."""
-    from crmtool.audit import AuditWriter
+    from crmtool.audit import AuditWriter, log_dir
     from crmtool.manifest import file_entry, write_manifest
 
     hasher = ws.hasher  # an unreadable key stops us before anything is changed
@@ -591,8 +591,8 @@ def erase(
     requested_refs = sorted({str(r[2]) for r in per_request})
     not_found = [r for r in requested_refs if r not in refs_hit]
     found = sum(1 for row in per_request if row[2] in refs_hit)
-    audit_path = audit_log or out_dir / "audit.jsonl"
-    writer = AuditWriter(audit_path, run.run_id)
+    audit_path = log_dir(ws, out_dir, audit_log)
+    writer = AuditWriter(audit_path, run.run_id, hasher, command="erase", lock_timeout=ws.lock_timeout)
     writer.add({"type": "run", "command": "erase", "key_fingerprint": hasher.fingerprint, "requests": n_rows})
     day = now.strftime("%Y-%m-%d")
     for typ, token, ref, requested_at, n in per_request:

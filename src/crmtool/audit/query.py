@@ -1,0 +1,106 @@
+"""Reading a log: its chain records, and entries by record, rule or run over the change sets.
+
+The change sets of a run are sorted by record key hash, so a look-up of one record reads only
+the row groups whose min/max range holds it (DuckDB prunes the rest from the Parquet footers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from crmtool.audit.format import CHAIN, TOKEN_PREFIX
+from crmtool.errors import InputError
+
+#: columns of a change set that hold a record's keyed hash
+RECORD_COLUMNS = ("record", "other", "cluster")
+#: ``action`` as the entries of format 1 had it, per entry type
+_ACTIONS = {"change": "fix", "reject": "reject"}
+
+
+def iter_entries(log: Path) -> Iterator[dict[str, Any]]:
+    """The chain records in order (run headers, events, seals); not verified (see verify_log)."""
+    chain = log / CHAIN
+    if not chain.is_file():
+        raise InputError(f"{log}: no audit log here ({CHAIN} missing)")
+    with chain.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            if not raw.endswith(b"\n"):
+                return  # a write cut off by a crash; the next run cuts it back
+            try:
+                entry = json.loads(raw.decode("utf-8"))
+            except ValueError:
+                raise InputError(f"{chain}:{n}: not a crmtool audit record", "run 'crmtool audit verify'") from None
+            if not isinstance(entry, dict):
+                raise InputError(f"{chain}:{n}: not a crmtool audit record", "run 'crmtool audit verify'")
+            yield entry
+
+
+def _sets(log: Path, run: str | None) -> dict[str, list[Path]]:
+    """Change set files of sealed runs, by kind, in run order."""
+    by_kind: dict[str, list[Path]] = {}
+    for entry in iter_entries(log):
+        if entry.get("type") != "seal" or (run is not None and entry.get("run") != run):
+            continue
+        for item in entry.get("sets") or []:
+            by_kind.setdefault(str(item["kind"]), []).append(log / item["file"])
+    return by_kind
+
+
+def show(log: Path, *, record_token: str | None = None, run: str | None = None,
+         rule: str | None = None) -> Iterator[dict[str, Any]]:
+    """Entries matching every filter given: chain events first, then change set rows, by run.
+
+    ``record_token`` is the keyed hash of the record key (without ``k:``).
+    """
+    import duckdb
+
+    record = TOKEN_PREFIX + record_token if record_token is not None else None
+    for entry in iter_entries(log):
+        if run is not None and entry.get("run") != run:
+            continue
+        if rule is not None and entry.get("rule") != rule:
+            continue
+        if record is not None and record not in (entry.get("record"), entry.get("identifier")):
+            continue
+        yield entry
+    con = duckdb.connect()
+    try:
+        for kind, files in _sets(log, run).items():
+            yield from _set_rows(con, kind, files, record=record, rule=rule)
+    finally:
+        con.close()
+
+
+def _set_rows(con: Any, kind: str, files: list[Path], *, record: str | None,
+              rule: str | None) -> Iterator[dict[str, Any]]:
+    listing = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
+    source = f"read_parquet({listing}, union_by_name = true)"
+    columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{str(files[0]).replace(chr(39), chr(39) * 2)}')").fetchall()]
+    where, params = [], []
+    if rule is not None:
+        if "rule" not in columns:
+            return
+        where.append("rule = ?")
+        params.append(rule)
+    if record is not None:
+        cols = [c for c in RECORD_COLUMNS if c in columns]
+        if not cols:
+            return
+        where.append("(" + " OR ".join(f'"{c}" = ?' for c in cols) + ")")
+        params += [record] * len(cols)
+    sql = f"SELECT * FROM {source}" + (" WHERE " + " AND ".join(where) if where else "")
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    while batch := cur.fetchmany(10_000):
+        for values in batch:
+            entry = {k: v for k, v in zip(names, values, strict=True) if v is not None}
+            entry.setdefault("type", kind)
+            if entry["type"] in _ACTIONS:
+                entry["action"] = _ACTIONS[entry["type"]]
+            for name in ("old", "new", "levels"):
+                if isinstance(entry.get(name), str):
+                    entry[name] = json.loads(entry[name])
+            yield entry
