@@ -72,7 +72,8 @@ def verify_log(log: Path, hasher: KeyedHasher | None, expected_head: str | None 
         raise InputError(f"{log} is a file: an audit log is a folder (<workspace>.audit/)",
                          "give the log folder; logs written before 0.2 are JSON Lines and are not checked")
     if not chain.is_file():
-        raise InputError(f"{log}: no audit log here ({CHAIN} missing)")
+        raise InputError(f"{log}: no audit log here ({CHAIN} missing)",
+                         "an audit log is the folder <workspace>.audit/ (OUT/crmtool.audit/ for :memory:)")
     key = hasher.key if hasher is not None else None
     prev, seq, run, runs, rows, n = GENESIS, 0, "", 0, 0, 0
     seen: set[str] = set()
@@ -80,9 +81,10 @@ def verify_log(log: Path, hasher: KeyedHasher | None, expected_head: str | None 
     seals: list[str] = []
     listed: set[str] = set()
     result = VerifyResult(True, 0, 0, GENESIS, keyed=key is not None)
+    limit = _sealed_size(log, chain)
     try:
         with chain.open("rb") as fh:
-            for n, raw in enumerate(fh, start=1):
+            for n, raw in enumerate(_lines(fh, limit), start=1):
                 where = f"{CHAIN}:{n}"
                 if not raw.endswith(b"\n"):
                     raise _Bad(where, "last record is cut off (log cut short during a write?)")
@@ -123,7 +125,7 @@ def verify_log(log: Path, hasher: KeyedHasher | None, expected_head: str | None 
         result.records, result.runs, result.head, result.rows = n, runs, prev, rows
         if in_run:
             raise _Bad(f"{CHAIN}:{n}", f"run {run} has no seal (log cut short?)")
-        _check_head(log, key, runs, seq, prev, chain.stat().st_size)
+        _check_head(log, key, runs, seq, prev, limit)
         _check_strays(log, listed, result)
         if expected_head is not None and expected_head != prev:
             if expected_head not in seals:
@@ -134,6 +136,28 @@ def verify_log(log: Path, hasher: KeyedHasher | None, expected_head: str | None 
         result.ok, result.where, result.problem = False, bad.where, bad.problem
         result.records, result.runs = max(n, result.records), runs
     return result
+
+
+def _sealed_size(log: Path, chain: Path) -> int:
+    """Bytes of the chain to check: all of it, or up to HEAD while a run is writing (or was killed
+    writing) its records after it; the next run keeps them if sealed, else cuts them back."""
+    size = chain.stat().st_size
+    head = read_head(log)
+    pending = (log / PENDING).is_dir() and any((log / PENDING).glob("*.json"))
+    if pending and head is not None and isinstance(head.get("size"), int) and head["size"] < size:
+        return int(head["size"])
+    if pending and head is None:
+        return 0
+    return size
+
+
+def _lines(fh: Any, limit: int) -> Any:
+    read = 0
+    for raw in fh:
+        if read >= limit:
+            return
+        read += len(raw)
+        yield raw
 
 
 def _check_head(log: Path, key: bytes | None, runs: int, seq: int, prev: str, size: int) -> None:
