@@ -38,14 +38,19 @@ def iter_entries(log: Path) -> Iterator[dict[str, Any]]:
             yield entry
 
 
-def _sets(log: Path, run: str | None) -> dict[str, list[Path]]:
-    """Change set files of sealed runs, by kind, in run order."""
-    by_kind: dict[str, list[Path]] = {}
+def _sets(log: Path, run: str | None, record: str | None) -> dict[str, list[tuple[Path, str]]]:
+    """Change set files of sealed runs with their run, by kind, in run order; with ``record``, only
+    the parts whose range of record hashes can hold it."""
+    by_kind: dict[str, list[tuple[Path, str]]] = {}
+    digit = record[len(TOKEN_PREFIX)] if record else None
     for entry in iter_entries(log):
         if entry.get("type") != "seal" or (run is not None and entry.get("run") != run):
             continue
         for item in entry.get("sets") or []:
-            by_kind.setdefault(str(item["kind"]), []).append(log / item["file"])
+            span = item.get("records")
+            if digit is not None and span and not span[0] <= digit <= span[1]:
+                continue
+            by_kind.setdefault(str(item["kind"]), []).append((log / item["file"], str(entry.get("run"))))
     return by_kind
 
 
@@ -68,17 +73,22 @@ def show(log: Path, *, record_token: str | None = None, run: str | None = None,
         yield entry
     con = duckdb.connect()
     try:
-        for kind, files in _sets(log, run).items():
+        for kind, files in _sets(log, run, record).items():
             yield from _set_rows(con, kind, files, record=record, rule=rule)
     finally:
         con.close()
 
 
-def _set_rows(con: Any, kind: str, files: list[Path], *, record: str | None,
+def _quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _set_rows(con: Any, kind: str, files: list[tuple[Path, str]], *, record: str | None,
               rule: str | None) -> Iterator[dict[str, Any]]:
-    listing = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
-    source = f"read_parquet({listing}, union_by_name = true)"
-    columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{str(files[0]).replace(chr(39), chr(39) * 2)}')").fetchall()]
+    runs = {str(path): run for path, run in files}
+    listing = "[" + ", ".join(_quote(path) for path, _ in files) + "]"
+    source = f"read_parquet({listing}, union_by_name = true, filename = true)"
+    columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_quote(files[0][0])})").fetchall()]
     where, params = [], []
     if rule is not None:
         if "rule" not in columns:
@@ -97,6 +107,7 @@ def _set_rows(con: Any, kind: str, files: list[Path], *, record: str | None,
     while batch := cur.fetchmany(10_000):
         for values in batch:
             entry = {k: v for k, v in zip(names, values, strict=True) if v is not None}
+            entry["run"] = runs.get(str(entry.pop("filename", "")), "")
             entry.setdefault("type", kind)
             if entry["type"] in _ACTIONS:
                 entry["action"] = _ACTIONS[entry["type"]]

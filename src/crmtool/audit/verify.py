@@ -55,7 +55,7 @@ def _check_set(log: Path, entry: Any, run: str, where: str) -> int:
     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
         raise _Bad(where, f"seal of run {run} lists a change set it does not describe")
     path = log / entry["file"]
-    if not entry["file"].startswith(f"{SETS}/{run}.") or ".." in entry["file"]:
+    if not entry["file"].startswith(f"{SETS}/{run}.") or "/" in entry["file"][len(SETS) + 1:]:
         raise _Bad(where, f"seal of run {run} lists a change set of another run: {entry['file']}")
     if not path.is_file():
         raise _Bad(entry["file"], f"change set of run {run} is missing (deleted)")

@@ -205,6 +205,7 @@ class AuditWriter:
         self.head = ""
         self._records: list[dict[str, Any]] = []
         self._sets: list[dict[str, Any]] = []
+        self._last_sha = ""
         self.ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         with _log_errors(log):
             if log.exists() and not log.is_dir():
@@ -234,31 +235,54 @@ class AuditWriter:
         self._records.append({k: v for k, v in entry.items() if k not in RESERVED})
         self.count += 1
 
-    def add_set(self, con: duckdb.DuckDBPyConnection, kind: str, query: str, order_by: str) -> int:
+    def add_set(self, con: duckdb.DuckDBPyConnection, kind: str, query: str, order_by: str = "record",
+                parts: int = 1) -> int:
         """Write the rows of ``query`` (sorted by ``order_by``) as this run's ``kind`` change set.
 
-        Parquet with dictionary encoding and zstd; one file per run and kind, listed with its
-        SHA-256 and row count in the seal. Returns the number of rows.
+        Parquet, dictionary-encoded and zstd-compressed, listed with its SHA-256 and row count in
+        the seal. ``parts`` > 1 (1, 2, 4, 8 or 16) splits it by the first hex digit of ``record``
+        (a keyed hash, so evenly): each part is sorted alone, which bounds the memory of the sort,
+        and a look-up of one record opens one part per run. Returns the number of rows.
         """
-        from crmtool.io.readers import file_sha256
-
         if any(s["kind"] == kind for s in self._sets):
             raise ValueError(f"change set {kind} written twice in one run")
-        target = set_path(self.log, self.run_id, kind)
+        if parts not in (1, 2, 4, 8, 16):
+            raise ValueError("parts must be 1, 2, 4, 8 or 16")
+        total = 0
+        digits = "0123456789abcdef"
+        for part in range(parts):
+            first, last = digits[16 * part // parts], digits[16 * (part + 1) // parts - 1]
+            where = ""
+            if parts > 1:
+                where = f" WHERE substr(record, 3, 1) BETWEEN '{first}' AND '{last}'"
+                if part == parts - 1:
+                    where += " OR record IS NULL"
+            name = kind if parts == 1 else f"{kind}.{part}"
+            rows = self._copy(con, name, f"SELECT * FROM ({query}){where} ORDER BY {order_by}")
+            entry: dict[str, Any] = {"kind": kind, "file": f"{SETS}/{set_path(self.log, self.run_id, name).name}",
+                                     "rows": rows}
+            if parts > 1:
+                entry["records"] = [first, last]
+            entry["sha256"] = self._last_sha
+            self._sets.append(entry)
+            total += rows
+        self.count += total
+        _pause(f"set-{kind}", self.log)
+        return total
+
+    def _copy(self, con: duckdb.DuckDBPyConnection, name: str, query: str) -> int:
+        from crmtool.io.readers import file_sha256
+
+        target = set_path(self.log, self.run_id, name)
         tmp = target.with_name(target.name + ".tmp")
-        run = self.run_id.replace("'", "''")
         path_sql = str(tmp).replace("'", "''")
         with _log_errors(target):
-            rows = con.execute(
-                f"COPY (SELECT '{run}' AS run, * FROM ({query}) ORDER BY {order_by}) TO '{path_sql}' "
-                f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})").fetchall()[0][0]
+            rows = con.execute(f"COPY ({query}) TO '{path_sql}' "
+                               f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})").fetchall()[0][0]
             with tmp.open("rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
-            self._sets.append({"kind": kind, "file": f"{SETS}/{target.name}", "rows": int(rows),
-                               "sha256": file_sha256(target)})
-        self.count += int(rows)
-        _pause(f"set-{kind}", self.log)
+            self._last_sha = file_sha256(target)
         return int(rows)
 
     def _lines(self, summary: dict[str, Any]) -> tuple[list[str], str, int]:
