@@ -272,7 +272,7 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, ruleset: Rule
             WHERE v.reject
             UNION ALL
             SELECT 'reject', 'parse', NULL, line, NULL, NULL, NULL, NULL, reason FROM __parse_rejects_audit""",
-            order_by='record NULLS LAST, type, rule, field, "row", line', parts=AUDIT_PARTS)
+            order_by='record, "row", field, rule, line', parts=AUDIT_PARTS)
     finally:
         con.unregister("__rule_names")
         con.unregister("__parse_rejects_audit")
@@ -339,9 +339,14 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     if mail is not None:
         mail_col, mail_join = ", m.mailable", f" JOIN {mail.table} m ON m._row = w._row"
     # a log that cannot be continued (or is busy) stops the run before any output is made
-    audit_path = log_dir(ws, out_dir, audit_log)
-    writer = AuditWriter(audit_path, run.run_id, hasher, command="clean", lock_timeout=ws.lock_timeout)
     created = not out_dir.exists()
+    audit_path = log_dir(ws, out_dir, audit_log)
+    try:
+        writer = AuditWriter(audit_path, run.run_id, hasher, command="clean", lock_timeout=ws.lock_timeout)
+    except BaseException:
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # made for the log of a :memory: workspace
+        raise
     ds = dataset_name(input_path)
     # the kept rows become the workspace's clean_ table, and the clean output is written from it
     # in its stored (row) order; it replaces clean_ only once the outputs are in place

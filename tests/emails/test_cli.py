@@ -180,7 +180,9 @@ def test_email_risk_rule_in_clean_fixes_typos_with_audit(tmp_path: Path) -> None
     report = json.loads(res.stdout)
     clean = (tmp_path / "out" / "clientes.clean.csv").read_text(encoding="utf-8")
     assert "ana@gmail.com" in clean and "luis@hotmail.es" in clean and "info@acme.es" in clean
-    audit = [json.loads(line) for line in (tmp_path / "out" / "audit.jsonl").read_text().splitlines()]
+    from crmtool.audit import show
+
+    audit = list(show(tmp_path / "out" / "crmtool.audit"))
     fixes = [e for e in audit if e.get("type") == "change" and e.get("rule") == "email_fix_typos"]
     assert len(fixes) == 2
     text = json.dumps(report)

@@ -97,7 +97,7 @@ def test_after_erase_no_clear_value_is_left_in_files_or_workspace(cleaned: tuple
     code, output = cli("erase", "--check", REQUESTS, "--out", out, "-w", db)
     assert code == 0, output
     assert "4/4 requests carried out" in output
-    code, output = cli("audit", "verify", out / "audit.jsonl")
+    code, output = cli("audit", "verify", "-w", db)
     assert code == 0, output
 
 
@@ -199,7 +199,7 @@ def test_requests_in_cp1252_with_semicolons(ws: Workspace, tmp_path: Path) -> No
     assert result.rows_removed == {"data_c": 1} and result.not_found_refs == []
     audit = [
         line
-        for line in (tmp_path / "o" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+        for line in (tmp_path / "o" / "crmtool.audit" / "chain.jsonl").read_text(encoding="utf-8").splitlines()
         if '"erasure"' in line
     ]
     assert len(audit) == 1 and '"request":"SOL-1"' in audit[0] and '"requested_at":"2026-02-01"' in audit[0]

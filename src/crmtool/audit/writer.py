@@ -207,6 +207,7 @@ class AuditWriter:
         self._sets: list[dict[str, Any]] = []
         self._last_sha = ""
         self.ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._created = not log.exists()
         with _log_errors(log):
             if log.exists() and not log.is_dir():
                 raise UsageError(f"the audit log {log} is a file; since 0.2 a log is a folder",
@@ -227,6 +228,10 @@ class AuditWriter:
                                                         "started_at": self.ts}) + "\n")
         except BaseException:
             self._lock.release()
+            if self._created:
+                import shutil
+
+                shutil.rmtree(log, ignore_errors=True)
             raise
         _pause("opened", log)
 
@@ -276,9 +281,16 @@ class AuditWriter:
         target = set_path(self.log, self.run_id, name)
         tmp = target.with_name(target.name + ".tmp")
         path_sql = str(tmp).replace("'", "''")
+        import duckdb
+
         with _log_errors(target):
-            rows = con.execute(f"COPY ({query}) TO '{path_sql}' "
-                               f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})").fetchall()[0][0]
+            try:
+                rows = con.execute(f"COPY ({query}) TO '{path_sql}' "
+                                   f"(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {ROW_GROUP})").fetchall()[0][0]
+            except duckdb.IOException as exc:  # a full or read-only disk, said by DuckDB
+                tmp.unlink(missing_ok=True)
+                raise UsageError(f"cannot write the audit log {target} ({str(exc).splitlines()[0]})",
+                                 "give --audit-log a writable folder on a disk with room") from None
             with tmp.open("rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
@@ -341,6 +353,10 @@ class AuditWriter:
         self._records.clear()
         self._marker.unlink(missing_ok=True)
         self._release()
+        if self._created and not (self.log / CHAIN).exists() and not self.aborted:
+            import shutil  # the run made the log folder and leaves nothing in it
+
+            shutil.rmtree(self.log, ignore_errors=True)
 
     def _release(self) -> None:
         if self._lock is not None and self._lock.is_locked:
