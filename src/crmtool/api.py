@@ -261,17 +261,20 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, ruleset: Rule
     if progress:
         progress("audit log")
     try:
+        # each part joins only the record hashes of its range ({part}); parse rejects go in the last
         writer.add_set(con, "changes", f"""
+            WITH r AS (SELECT _row, token FROM {records} WHERE left(token, 1) {{part}})
             SELECT 'change' AS type, n.name AS rule, c._row AS "row", CAST(NULL AS BIGINT) AS line,
                    '{TOKEN_PREFIX}' || r.token AS record, c."column" AS field, c.old, c.new,
                    CAST(NULL AS VARCHAR) AS reason
-            FROM {CHANGES} c JOIN {records} r USING (_row) JOIN __rule_names n USING (rule)
+            FROM {CHANGES} c JOIN r USING (_row) JOIN __rule_names n USING (rule)
             UNION ALL
             SELECT 'reject', n.name, v._row, NULL, '{TOKEN_PREFIX}' || r.token, v."column", NULL, NULL, v.reason
-            FROM {VIOLATIONS} v JOIN {records} r USING (_row) JOIN __rule_names n USING (rule)
+            FROM {VIOLATIONS} v JOIN r USING (_row) JOIN __rule_names n USING (rule)
             WHERE v.reject
             UNION ALL
-            SELECT 'reject', 'parse', NULL, line, NULL, NULL, NULL, NULL, reason FROM __parse_rejects_audit""",
+            SELECT 'reject', 'parse', NULL, line, NULL, NULL, NULL, NULL, reason FROM __parse_rejects_audit
+            WHERE {{last}}""",
             order_by='record, "row", field, rule, line', parts=AUDIT_PARTS)
     finally:
         con.unregister("__rule_names")

@@ -247,7 +247,9 @@ class AuditWriter:
         Parquet, dictionary-encoded and zstd-compressed, listed with its SHA-256 and row count in
         the seal. ``parts`` > 1 (1, 2, 4, 8 or 16) splits it by the first hex digit of ``record``
         (a keyed hash, so evenly): each part is sorted alone, which bounds the memory of the sort,
-        and a look-up of one record opens one part per run. Returns the number of rows.
+        and a look-up of one record opens one part per run. A query with ``{part}`` and
+        ``{last}`` in it picks each part's rows itself (see :func:`crmtool.api._audit`), else its
+        rows are filtered on ``record``. Returns the number of rows.
         """
         if any(s["kind"] == kind for s in self._sets):
             raise ValueError(f"change set {kind} written twice in one run")
@@ -257,13 +259,18 @@ class AuditWriter:
         digits = "0123456789abcdef"
         for part in range(parts):
             first, last = digits[16 * part // parts], digits[16 * (part + 1) // parts - 1]
-            where = ""
-            if parts > 1:
+            where, part_query = "", query
+            if parts > 1 and "{part}" in query:
+                # the query filters its own source (before its joins) on the first hex digit of
+                # the record hash: {part} -> "BETWEEN 'x' AND 'y'", {last} -> true in the last part
+                part_query = query.replace("{part}", f"BETWEEN '{first}' AND '{last}'").replace(
+                    "{last}", "true" if part == parts - 1 else "false")
+            elif parts > 1:
                 where = f" WHERE substr(record, 3, 1) BETWEEN '{first}' AND '{last}'"
                 if part == parts - 1:
                     where += " OR record IS NULL"
             name = kind if parts == 1 else f"{kind}.{part}"
-            rows = self._copy(con, name, f"SELECT * FROM ({query}){where} ORDER BY {order_by}")
+            rows = self._copy(con, name, f"SELECT * FROM ({part_query}){where} ORDER BY {order_by}")
             entry: dict[str, Any] = {"kind": kind, "file": f"{SETS}/{set_path(self.log, self.run_id, name).name}",
                                      "rows": rows}
             if parts > 1:
