@@ -77,7 +77,8 @@ def test_failed_clean_takes_back_its_audit_entries(tmp_path: Path) -> None:
             "--audit-log", str(log)]
     assert CliRunner().invoke(app, ["clean", str(good), *args]).exit_code == 0
     def state() -> dict[str, bytes]:
-        return {str(p.relative_to(log)): p.read_bytes() for p in sorted(log.rglob("*")) if p.is_file() and p.name != "lock"}
+        files = sorted(p for p in log.rglob("*") if p.is_file() and p.name != "lock")
+        return {str(p.relative_to(log)): p.read_bytes() for p in files}
 
     before = state()
     assert CliRunner().invoke(app, ["clean", str(bad), *args]).exit_code == 2

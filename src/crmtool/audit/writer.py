@@ -62,8 +62,8 @@ def log_dir(ws: Workspace, out_dir: Path | None = None, override: Path | None = 
         return override.parent if override.name == CHAIN else override
     if ws.in_memory:
         return (out_dir if out_dir is not None else Path.cwd()) / "crmtool.audit"
-    db = Path(ws.path).resolve()
-    return db.parent / f"{db.stem}.audit"
+    db = Path(ws.path)
+    return db.with_name(f"{db.stem}.audit")
 
 
 def _pause(point: str, log: Path) -> None:
@@ -292,8 +292,8 @@ class AuditWriter:
 
         with _log_errors(target):
             try:
-                rows = con.execute(f"COPY ({query}) TO '{path_sql}' "
-                                   f"(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {ROW_GROUP})").fetchall()[0][0]
+                options = f"FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {ROW_GROUP}"
+                rows = con.execute(f"COPY ({query}) TO '{path_sql}' ({options})").fetchall()[0][0]
             except duckdb.IOException as exc:  # a full or read-only disk, said by DuckDB
                 tmp.unlink(missing_ok=True)
                 raise UsageError(f"cannot write the audit log {target} ({str(exc).splitlines()[0]})",

@@ -64,7 +64,8 @@ def dedupe(
     output: OutputOptions = OutputOptions(),
     read: ReadOptions = ReadOptions(),
     audit_log: Annotated[
-        Path | None, typer.Option(help="Audit log folder (default: the workspace's <stem>.audit/; OUT/crmtool.audit/ for :memory:).")
+        Path | None,
+        typer.Option(help="Audit log folder (default: the workspace's <stem>.audit/; OUT/crmtool.audit for :memory:)."),
     ] = None,
     fmt: FormatOpt = OutputFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
