@@ -94,9 +94,9 @@ def main() -> None:
     log = args.work / f"runs{args.runs}_changes{args.changes}.audit"
     if not (log / "HEAD").exists():
         build(log, args.runs, args.changes)
-    size = sum(f.stat().st_size for f in log.rglob("*") if f.is_file())
-    print(f"log: {args.runs} runs, {args.changes} changes a run, {size / 2**20:.0f} MiB on disk "
-          f"(hard links counted once a night: {size / args.runs / 2**20:.1f} MiB a night)")
+    night = sum(f.stat().st_size for f in sorted((log / "sets").glob("*.parquet"))[:4])
+    print(f"log: {args.runs} runs, {args.changes} changes a run, {night / 2**20:.1f} MiB of change set a night "
+          f"({args.runs * night / 2**30:.1f} GiB a year)")
     last_run = sorted(p.name.split(".")[0] for p in (log / "sets").glob("*.changes.0.parquet"))[-1]
     probes = {"--record C123456": ["--record", "C123456"], "--rule rule_19": ["--rule", "rule_19"],
               f"--run {last_run}": ["--run", last_run], "--record C123456 --rule rule_3": ["--record", "C123456",

@@ -87,7 +87,8 @@ def _set_rows(con: Any, kind: str, files: list[tuple[Path, str]], *, record: str
               rule: str | None) -> Iterator[dict[str, Any]]:
     runs = {str(path): run for path, run in files}
     listing = "[" + ", ".join(_quote(path) for path, _ in files) + "]"
-    source = f"read_parquet({listing}, union_by_name = true, filename = true)"
+    # every file of a kind has the same columns (the writer's query fixes them)
+    source = f"read_parquet({listing}, filename = true)"
     columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_quote(files[0][0])})").fetchall()]
     where, params = [], []
     if rule is not None:

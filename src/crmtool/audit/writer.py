@@ -47,8 +47,9 @@ if TYPE_CHECKING:
 
 #: test-only: pause (sleep) at a named point of the write so a test can kill the process there
 PAUSE_ENV = "CRMTOOL_TEST_AUDIT_PAUSE"
-#: rows per Parquet row group of a change set
-ROW_GROUP = 65536
+#: rows per Parquet row group of a change set: a record look-up reads one group per part it opens
+#: (8,192: 1.2 CPU-s for a look-up over 365 parts of 375k rows, against 2.9 s with 65,536)
+ROW_GROUP = 8192
 
 
 def log_dir(ws: Workspace, out_dir: Path | None = None, override: Path | None = None) -> Path:
