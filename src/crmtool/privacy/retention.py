@@ -10,6 +10,7 @@ the audit log says how many rows each rule touched and why (records as keyed has
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
