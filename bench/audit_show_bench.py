@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -62,7 +63,8 @@ def build(log: Path, runs: int, changes: int) -> None:
 
     start = time.perf_counter()
     for night in range(runs):
-        run_id = f"2026{night // 28 + 1:02d}{night % 28 + 1:02d}T020000Z-{night:06x}"
+        day = date(2026, 1, 1) + timedelta(days=night)
+        run_id = f"{day:%Y%m%d}T020000Z-{night:06x}"
         writer = NightlyWriter(log, run_id, hasher, command="clean")
         writer.add({"type": "run", "command": "clean"})
         writer.add_set(con, "changes", "SELECT * FROM ch", order_by='record, "row", field, rule', parts=4)
