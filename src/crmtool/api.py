@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import tempfile
@@ -27,7 +26,7 @@ from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, RecordedAs, as_is,
 from crmtool.errors import CrmToolError, UsageError
 from crmtool.io.readers import LoadResult, ReadOptions, file_sha256, load_file
 from crmtool.io.writers import OutputOptions, write_query
-from crmtool.kinds.base import ident, sql_str
+from crmtool.kinds.base import ident
 from crmtool.manifest import file_entry, write_manifest
 from crmtool.pii import detect_pii
 from crmtool.privacy.erase import drop_erased
