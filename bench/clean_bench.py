@@ -60,6 +60,9 @@ def main() -> None:
     print("phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in manifest["timings_seconds"].items()))
     print(f"kept {counts['rows_out']}, rejected {counts['rejected']}, values fixed {counts['fixed_values']}, "
           f"audit entries {manifest['audit']['entries']}")
+    log = Path(manifest["audit"]["path"])
+    size = log.stat().st_size if log.is_file() else sum(f.stat().st_size for f in log.rglob("*") if f.is_file())
+    print(f"audit log bytes for this run: {size} ({size / 2**20:.1f} MiB) at {log}")
     slow = sorted(manifest["rules"], key=lambda r: -r["seconds"])[:5]
     print("slowest rules (s): " + ", ".join(f"{r['rule']} {r['seconds']:.1f}" for r in slow))
 

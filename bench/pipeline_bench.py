@@ -34,7 +34,7 @@ def by_hand(work: Path, data: Path) -> float:
 
     t0 = time.perf_counter()
     with Workspace(work / "hand.duckdb") as ws:
-        result = clean(ws, data, [ROOT / "rules"], work / "hand", audit_log=work / "hand-audit.jsonl")
+        result = clean(ws, data, [ROOT / "rules"], work / "hand", audit_log=work / "hand.audit")
         classify_file(ws, result.outputs["clean"], out_dir=work / "hand")
         segment(ws, result.outputs["clean"], ROOT / "segments.yaml", out_dir=work / "hand",
                 as_of=date(2026, 11, 1))

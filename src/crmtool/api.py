@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -19,50 +19,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crmtool.audit import TOKEN_PREFIX, AuditWriter, json_str_sql
+from crmtool.audit import TOKEN_PREFIX, AuditWriter, json_str_sql, log_dir
+from crmtool.check_report import CheckReport, example_keys, parse_check
 from crmtool.emails.run import history_ready
 from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, RecordedAs, as_is, run_rules
 from crmtool.errors import CrmToolError, UsageError
 from crmtool.identity.load import load_without_erased
-from crmtool.io.readers import LoadResult, file_sha256
-from crmtool.io.writers import write_query
-from crmtool.kinds.base import ident, sql_str
+from crmtool.io.readers import LoadResult, ReadOptions, file_sha256
+from crmtool.io.writers import OutputOptions, write_query
+from crmtool.kinds.base import ident
 from crmtool.manifest import file_entry, write_manifest
 from crmtool.pii import detect_pii
 from crmtool.privacy.mailable import mailable_for_ruleset
 from crmtool.progress import Progress
 from crmtool.rulefile import RuleSet, load_rules
+from crmtool.schemas import RESULTS_SCHEMA_VERSION
 from crmtool.workspace import Run, Workspace, dataset_name
 
 
 @dataclass
-class CheckReport:
-    """Result of validate (and the checking half of clean)."""
-
-    run_id: str
-    input: LoadResult
-    engine: EngineResult
-    ruleset: RuleSet
-
-    @property
-    def failed(self) -> bool:
-        return self.engine.failed
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "input": str(self.input.path),
-            "detected": {"format": self.input.format, "encoding": self.input.encoding,
-                         "delimiter": self.input.delimiter},
-            "rows": self.engine.rows,
-            "parse_rejects": len(self.input.parse_rejects),
-            "rules": [o.as_dict() for o in self.engine.outcomes],
-            "status": "fail" if self.failed else "pass",
-        }
-
-
-@dataclass
 class CleanResult(CheckReport):
+    command = "clean"
     outputs: dict[str, Path] = field(default_factory=dict)
     rows_out: int = 0
     rejected: int = 0
@@ -71,12 +48,14 @@ class CleanResult(CheckReport):
     key_created: str | None = None
 
 
-def _load(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, progress: Progress | None) -> LoadResult:
+def _load(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, progress: Progress | None,
+          read: ReadOptions | None = None) -> LoadResult:
     ds = dataset_name(input_path)
     with run.timed("load"):
         # people erased earlier never come back: their rows leave in memory, before the table is
-        # written to the workspace, and only their count is reported
-        loaded = load_without_erased(ws, input_path, f"data_{ds}", ruleset.dataset.key)
+        # written to the workspace, and only their count is reported (writing them to the rejects
+        # file would undo the erasure)
+        loaded = load_without_erased(ws, input_path, f"data_{ds}", ruleset.dataset.key, read=read)
     if progress:
         progress(loaded.describe())
     history_ready(ws)  # email_risk matches bounce and suppression history through crm_token()
@@ -124,18 +103,23 @@ def _record_metrics(run: Run, engine: EngineResult, counts: dict[str, Any]) -> N
         step.metric("rule_validity", 1 - o.failed / o.checked if o.checked else None, o.spec.name)
 
 
-def validate(ws: Workspace, input_path: Path, rules: list[Path], *, progress: Progress | None = None) -> CheckReport:
-    """Run the rules without writing anything; ``report.failed`` tells whether an error rule failed."""
-    ruleset = load_rules(rules)  # configuration errors stop us before any data is read
+def validate(ws: Workspace, input_path: Path, rules: list[Path] | RuleSet, *, progress: Progress | None = None,
+             read: ReadOptions | None = None) -> CheckReport:
+    """Run the rules without writing anything; ``report.failed`` tells whether an error rule failed
+    (or more rows than ``dataset.max_unparseable`` could not be parsed)."""
+    # configuration errors stop us before any data is read
+    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
     run = ws.start_run("validate")
     with _recorded(ws, run):
-        loaded = _load(ws, run, ruleset, input_path, progress)
+        loaded = _load(ws, run, ruleset, input_path, progress, read)
         engine = _check(ws, run, ruleset, loaded, progress)
-    report = CheckReport(run.run_id, loaded, engine, ruleset)
+        examples = example_keys(ws, ruleset, loaded, engine)
+    parse = parse_check(ruleset, loaded, run.timings.get("load", 0.0))
+    report = CheckReport(run.run_id, loaded, engine, ruleset, parse, examples, run.timings)
     run.step.input(input_path, engine.rows + len(loaded.parse_rejects))
     _record_metrics(run, engine, {"rows_in": engine.rows + len(loaded.parse_rejects), "rows_read": engine.rows,
                                   "parse_rejects": len(loaded.parse_rejects)})
-    ws.finish_run(run, "fail" if report.failed else "pass", 1 if report.failed else 0, report.as_dict())
+    ws.finish_run(run, str(report.status), report.status.exit_code, report.as_dict())
     return report
 
 
@@ -151,7 +135,7 @@ def _personal_columns(ws: Workspace, loaded: LoadResult, ruleset: RuleSet) -> se
 
 
 def _write_rejects(ws: Workspace, loaded: LoadResult, ruleset: RuleSet, target: Path, fmt: str,
-                   encoding: str, neutralise: bool) -> int:
+                   output: OutputOptions) -> int:
     import pyarrow as pa
 
     con = ws.con
@@ -177,7 +161,7 @@ def _write_rejects(ws: Workspace, loaded: LoadResult, ruleset: RuleSet, target: 
             SELECT d._row, CAST(NULL AS BIGINT) AS _line, r.rules, r.reasons, {cols}, CAST(NULL AS VARCHAR)
             FROM {ident(loaded.table)} d JOIN r USING (_row))
         ORDER BY _line NULLS LAST, _row"""
-    write_query(con, query, target, fmt, encoding=encoding, neutralise_formulas=neutralise)
+    write_query(con, query, target, fmt, options=output)
     con.unregister("__parse_rejects")
     con.unregister("__rule_names")
     row = con.execute(f"SELECT count(DISTINCT _row) FROM {VIOLATIONS} WHERE reject").fetchall()[0]
@@ -235,6 +219,10 @@ class RecordTokens:
             self._cur.close()
 
 
+#: parts of clean's change set: each is sorted alone (a quarter of the sort's memory)
+AUDIT_PARTS = 4
+
+
 def audit_value_sql(personal: set[str]) -> RecordedAs:
     """How the audit log writes a changed value: JSON text, a keyed hash for personal-data columns.
 
@@ -252,46 +240,44 @@ def audit_value_sql(personal: set[str]) -> RecordedAs:
 
 def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, ruleset: RuleSet, header: dict[str, Any],
            records: str, progress: Progress | None = None) -> None:
-    """One entry per change and per rejected row, built in SQL; personal values and keys as keyed hashes.
+    """The run's header, then one change set row per change and per rejected row, in one Parquet file.
 
-    The changes table holds old and new values as JSON text already (:func:`audit_value_sql`).
-    ``records`` is a table of each row's keyed record hash (``_row``, ``token``; see RecordTokens).
+    The changes table holds old and new values as JSON text already (:func:`audit_value_sql`:
+    personal values as keyed hashes); ``records`` is a table of each row's keyed record hash
+    (``_row``, ``token``; see RecordTokens). Rows are sorted by record hash, so ``audit show
+    --record`` reads one row group per run.
     """
     import pyarrow as pa
 
     con = ws.con
-    record = f"'\"record\":\"{TOKEN_PREFIX}' || r.token || '\"'"
     writer.add({"type": "run", **header})
     names = [r.name for r in ruleset.rules] or [""]
     con.register("__rule_names", pa.table({"rule": pa.array(range(len(names)), pa.int32()),
                                            "name": pa.array(names, pa.string())}))
-    # one bulk append per rule keeps each sort (and DuckDB's memory) to at most a few rows per
-    # record; the sort moves only short columns, the entry text is built after it
-    fixed_rules = [int(r[0]) for r in con.execute(f"SELECT DISTINCT rule FROM {CHANGES} ORDER BY rule").fetchall()]
-    for done, rule in enumerate(fixed_rules):
-        if progress:
-            progress(f"audit log, {names[rule]}", done, len(fixed_rules) + 1)
-        name = sql_str(json.dumps(names[rule], ensure_ascii=False))
-        writer.add_query(con, f"""SELECT c._row, c."column", r.token AS rec, c.old, c.new
-                         FROM {CHANGES} c JOIN {records} r USING (_row) WHERE c.rule = {int(rule)}""",
-                         order_by='_row, "column"',
-                         members=f"""concat('"type":"change","rule":', {name}, ',"row":', _row,
-                ',"record":"{TOKEN_PREFIX}', rec, '","field":', to_json("column"),
-                ',"action":"fix","old":', old, ',"new":', new)""")
+    con.register("__parse_rejects_audit", pa.table({
+        "line": pa.array([r.line for r in loaded.parse_rejects], pa.int64()),
+        "reason": pa.array([r.reason.split(":")[0] for r in loaded.parse_rejects], pa.string())}))
     if progress:
-        progress("audit log, rejected rows", len(fixed_rules), len(fixed_rules) + 1)
-    writer.add_query(con, f"""
-        SELECT v.rule, v._row, v."column", v.reason,
-               '"type":"reject","rule":' || to_json(n.name) || ',"row":' || v._row || ',' || {record} ||
-               ',"field":' || to_json(v."column") || ',"action":"reject","reason":' || {json_str_sql('v.reason')}
-               AS members
-        FROM {VIOLATIONS} v JOIN {records} r USING (_row) JOIN __rule_names n USING (rule)
-        WHERE v.reject
-    """, order_by='rule, _row, "column", reason')
-    con.unregister("__rule_names")
-    for parse in loaded.parse_rejects:
-        writer.add({"type": "reject", "rule": "parse", "line": parse.line, "action": "reject",
-                    "reason": parse.reason.split(":")[0]})
+        progress("audit log")
+    try:
+        # each part joins only the record hashes of its range ({part}); parse rejects go in the last
+        writer.add_set(con, "changes", f"""
+            WITH r AS (SELECT _row, token FROM {records} WHERE left(token, 1) {{part}})
+            SELECT 'change' AS type, n.name AS rule, c._row AS "row", CAST(NULL AS BIGINT) AS line,
+                   '{TOKEN_PREFIX}' || r.token AS record, c."column" AS field, c.old, c.new,
+                   CAST(NULL AS VARCHAR) AS reason
+            FROM {CHANGES} c JOIN r USING (_row) JOIN __rule_names n USING (rule)
+            UNION ALL
+            SELECT 'reject', n.name, v._row, NULL, '{TOKEN_PREFIX}' || r.token, v."column", NULL, NULL, v.reason
+            FROM {VIOLATIONS} v JOIN r USING (_row) JOIN __rule_names n USING (rule)
+            WHERE v.reject
+            UNION ALL
+            SELECT 'reject', 'parse', NULL, line, NULL, NULL, NULL, NULL, reason FROM __parse_rejects_audit
+            WHERE {{last}}""",
+            order_by='record, "row", field, rule, line', parts=AUDIT_PARTS)
+    finally:
+        con.unregister("__rule_names")
+        con.unregister("__parse_rejects_audit")
 
 
 def output_names(input_path: Path, out_dir: Path, fmt: str) -> tuple[Path, Path]:
@@ -306,7 +292,7 @@ def output_names(input_path: Path, out_dir: Path, fmt: str) -> tuple[Path, Path]
 
 
 def _mailable_per_person(ws: Workspace, ruleset: RuleSet, ds: str, loaded: LoadResult, outputs: dict[str, Path],
-                         fmt: str, encoding: str, neutralise: bool, counts: dict[str, Any]) -> None:
+                         fmt: str, output: OutputOptions, counts: dict[str, Any]) -> None:
     """After dedupe: recompute ``mailable`` with the clusters, give golden records the most restrictive
     consent of their records, and rewrite the clean and golden files when anything changed."""
     from crmtool.privacy.mailable import person_level_after_dedupe
@@ -318,19 +304,27 @@ def _mailable_per_person(ws: Workspace, ruleset: RuleSet, ds: str, loaded: LoadR
     if lost and "clean" in outputs:
         cols = ", ".join(ident(c) for c in [*loaded.columns, "mailable"])
         write_query(ws.con, f"SELECT {cols} FROM {ident(table)} ORDER BY _row", outputs["clean"], fmt,
-                    encoding=encoding, neutralise_formulas=neutralise)
+                    options=output)
     if "golden" in outputs and ws.table_exists("dedupe_golden"):
-        write_query(ws.con, "SELECT * FROM dedupe_golden", outputs["golden"], fmt)
+        write_query(ws.con, "SELECT * FROM dedupe_golden", outputs["golden"], fmt, options=output)
 
 
 def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, fmt: str | None = None,
-          encoding: str = "utf-8", neutralise_formulas: bool = True, audit_log: Path | None = None,
-          progress: Progress | None = None) -> CleanResult:
+          encoding: str | None = None, neutralise_formulas: bool | None = None, audit_log: Path | None = None,
+          progress: Progress | None = None, output: OutputOptions | None = None,
+          read: ReadOptions | None = None) -> CleanResult:
     """Apply the rules and write ``<name>.clean``, ``<name>.rejects``, ``manifest.json`` and the audit log.
 
     Data outputs are staged in a private folder inside ``out_dir`` and moved into place only when
-    all of them were written, so a failed run leaves no partial output.
+    all of them were written, so a failed run leaves no partial output. ``output`` says how every
+    CSV looks (``encoding`` and ``neutralise_formulas`` override single settings of it); ``read``
+    overrides what detection says about the input.
     """
+    output = output or OutputOptions()
+    if encoding is not None:
+        output = dataclasses.replace(output, encoding=encoding)
+    if neutralise_formulas is not None:
+        output = dataclasses.replace(output, neutralise_formulas=neutralise_formulas)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} is a file, expected a folder")
     ruleset = load_rules(rules)  # configuration errors stop us before any data is read
@@ -338,18 +332,17 @@ def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, 
     records: list[RecordTokens] = []  # started once the export is loaded
     try:
         with _recorded(ws, run):
-            return _clean(ws, run, ruleset, input_path, out_dir, fmt=fmt, encoding=encoding,
-                          neutralise_formulas=neutralise_formulas, audit_log=audit_log, progress=progress,
-                          records=records)
+            return _clean(ws, run, ruleset, input_path, out_dir, fmt=fmt, output=output, read=read,
+                          audit_log=audit_log, progress=progress, records=records)
     finally:
         for job in records:
             job.close()
 
 
 def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir: Path, *, fmt: str | None,
-           encoding: str, neutralise_formulas: bool, audit_log: Path | None,
+           output: OutputOptions, read: ReadOptions | None, audit_log: Path | None,
            progress: Progress | None, records: list[RecordTokens]) -> CleanResult:
-    loaded = _load(ws, run, ruleset, input_path, progress)
+    loaded = _load(ws, run, ruleset, input_path, progress, read)
     hasher = ws.hasher  # fail on an unreadable key before the rules run
     # the audit log's record keys are hashed on a second connection while the rules run, and the
     # changes are recorded as the log writes them (personal values as keyed hashes)
@@ -366,30 +359,35 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     mail_col, mail_join = "", ""
     if mail is not None:
         mail_col, mail_join = ", m.mailable", f" JOIN {mail.table} m ON m._row = w._row"
-    # a log that cannot be continued stops the run before any output is made
-    audit_path = audit_log or out_dir / "audit.jsonl"
-    writer = AuditWriter(audit_path, run.run_id)
+    # a log that cannot be continued (or is busy) stops the run before any output is made
     created = not out_dir.exists()
+    audit_path = log_dir(ws, out_dir, audit_log)
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {out_dir}: cannot create the folder ({exc.strerror})") from None
+        writer = AuditWriter(audit_path, run.run_id, hasher, command="clean", lock_timeout=ws.lock_timeout)
+    except BaseException:
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # made for the log of a :memory: workspace
+        raise
     ds = dataset_name(input_path)
     # the kept rows become the workspace's clean_ table, and the clean output is written from it
     # in its stored (row) order; it replaces clean_ only once the outputs are in place
     kept = ident(f"__staging_clean_{ds}")
-    ws.con.execute(f"CREATE OR REPLACE TABLE {kept} AS SELECT w.*{mail_col} FROM {work} w{mail_join} "
-                   f"ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v ON w._row = v._row ORDER BY w._row")
-    # the working copy (every row, normalised) has served: the kept rows are in the staging table,
-    # the rejects are written from the loaded rows; its memory goes to the audit log
-    ws.con.execute(f"DROP TABLE {work}")
-    inputs = [file_entry(input_path, format=loaded.format, encoding=loaded.encoding, delimiter=loaded.delimiter,
-                         rows=engine.rows + len(loaded.parse_rejects))]
-    rule_files = [{"path": str(f), "sha256": file_sha256(f)} for f in ruleset.files]
-    stage = Path(tempfile.mkdtemp(prefix=".crmtool-stage-", dir=out_dir))
+    stage: Path | None = None
     try:
-        # the entries are built first: their hashing and writing goes on in background threads
-        # while DuckDB writes the outputs; the run is sealed once both are done
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--out {out_dir}: cannot create the folder ({exc.strerror})") from None
+        ws.con.execute(f"CREATE OR REPLACE TABLE {kept} AS SELECT w.*{mail_col} FROM {work} w{mail_join} "
+                       f"ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v ON w._row = v._row ORDER BY w._row")
+        # the working copy (every row, normalised) has served: the kept rows are in the staging table,
+        # the rejects are written from the loaded rows; its memory goes to the audit log
+        ws.con.execute(f"DROP TABLE {work}")
+        inputs = [file_entry(input_path, format=loaded.format, encoding=loaded.encoding,
+                             delimiter=loaded.delimiter, rows=engine.rows + len(loaded.parse_rejects))]
+        rule_files = [{"path": str(f), "sha256": file_sha256(f)} for f in ruleset.files]
+        stage = Path(tempfile.mkdtemp(prefix=".crmtool-stage-", dir=out_dir))
+        # the change set is written first; the run is sealed once the outputs are in place
         with run.timed("audit"):
             _audit(ws, writer, loaded, ruleset,
                    {"command": "clean", "input_sha256": inputs[0]["sha256"], "key_fingerprint": hasher.fingerprint,
@@ -399,17 +397,16 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
             progress("writing the clean and rejects files")
         with run.timed("write"):
             out_cols = ", ".join(ident(c) for c in [*loaded.columns, *(["mailable"] if mail else [])])
-            write_query(ws.con, f"SELECT {out_cols} FROM {kept}", stage / clean_path.name, fmt, encoding=encoding,
-                        neutralise_formulas=neutralise_formulas)
-            rejected = _write_rejects(ws, loaded, ruleset, stage / rejects_path.name, fmt, encoding,
-                                      neutralise_formulas)
+            write_query(ws.con, f"SELECT {out_cols} FROM {kept}", stage / clean_path.name, fmt, options=output)
+            rejected = _write_rejects(ws, loaded, ruleset, stage / rejects_path.name, fmt, output)
             for path in (clean_path, rejects_path):
                 os.replace(stage / path.name, path)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
         ws.con.execute(f"DROP TABLE IF EXISTS {kept}")
         writer.abort()  # the outputs did not land: neither do the run's audit entries
-        if created and not any(out_dir.iterdir()):
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()
         raise
     shutil.rmtree(stage, ignore_errors=True)
@@ -438,18 +435,21 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
 
     with run.timed("dedupe"):
         deduped = dedupe_ruleset(ws, ruleset, f"clean_{ds}", out_dir, fmt=fmt, audit_log=audit_path,
-                                 progress=progress, run_command="dedupe")
+                                 progress=progress, run_command="dedupe", output=output)
     if deduped is not None:
         head = deduped.audit_head
         outputs.update(deduped.outputs)
         extra["dedupe"] = deduped.as_dict()
         if mail is not None:  # who may be emailed is decided per person, now that dedupe found them
-            _mailable_per_person(ws, ruleset, ds, loaded, outputs, fmt, encoding, neutralise_formulas, counts)
+            _mailable_per_person(ws, ruleset, ds, loaded, outputs, fmt, output, counts)
     data_outputs = dict(outputs)
     outputs.update({"audit": audit_path, "manifest": out_dir / "manifest.json"})
-    result = CleanResult(run.run_id, loaded, engine, ruleset, outputs, rows_out, rejected, head)
-    status = "fail" if engine.failed else "pass"
+    parse = parse_check(ruleset, loaded, run.timings.get("load", 0.0))
+    result = CleanResult(run.run_id, loaded, engine, ruleset, parse, {}, run.timings, outputs, rows_out, rejected,
+                         head)
+    status = str(result.status)
     body: dict[str, Any] = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
         "run_id": run.run_id,
         "command": "clean",
         "started_at": run.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -460,9 +460,10 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
         + [file_entry(p) for name, p in data_outputs.items() if name not in ("clean", "rejects")],
         **extra,
         "counts": counts,
-        "rules": [o.as_dict() for o in engine.outcomes],
+        "rules": result.rule_results(),
         "personal_data_columns": sorted(personal),
-        "audit": {"path": str(audit_path), "head_sha256": head, "entries": writer.count},
+        "audit": {"path": str(audit_path), "head_sha256": head, "entries": writer.count,
+                  "aborted_runs": [e["aborted_run"] for e in writer.aborted]},
         "key_fingerprint": hasher.fingerprint,
         "timings_seconds": run.timings,
         "status": status,
@@ -474,5 +475,5 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     body.update(run.step.manifest())
     result.manifest = write_manifest(outputs["manifest"], body)
     result.key_created = hasher.source if hasher.created else None
-    ws.finish_run(run, status, 1 if engine.failed else 0, {"counts": counts, "outputs": body["outputs"]})
+    ws.finish_run(run, status, result.status.exit_code, {"counts": counts, "outputs": body["outputs"]})
     return result

@@ -76,8 +76,9 @@ def _read_key_file(path: Path) -> bytes:
     return raw
 
 
-def load_key(key_file: Path | None = None, default_file: Path | None = None) -> KeyedHasher:
-    """Find the key; create ``default_file`` (0600) when no key is configured anywhere."""
+def load_key(key_file: Path | None = None, default_file: Path | None = None, *, create: bool = True) -> KeyedHasher:
+    """Find the key; create ``default_file`` (0600) when no key is configured anywhere, or with
+    ``create`` False use a random key that lives only in memory (a command that changes nothing)."""
     if key_file is not None:
         return KeyedHasher(_read_key_file(key_file), str(key_file))
     env_key = os.environ.get(ENV_KEY)
@@ -92,6 +93,8 @@ def load_key(key_file: Path | None = None, default_file: Path | None = None) -> 
         raise UsageError("no key configured", f"set {ENV_KEY} or {ENV_KEY_FILE}, or pass --key-file")
     if default_file.exists():
         return KeyedHasher(_read_key_file(default_file), str(default_file))
+    if not create:
+        return KeyedHasher(secrets.token_hex(32).encode("ascii"), "ephemeral (in memory, not saved)")
     default_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(default_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:

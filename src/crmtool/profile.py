@@ -1,4 +1,5 @@
-"""Profile a loaded table: per column type, null share, distinct count, top values and shapes.
+"""Profile a loaded table: per column type, null share, exact distinct count, lengths, min/max,
+top values and shapes.
 
 Shapes write every upper-case letter as ``A``, lower-case as ``a`` and digit as ``9``
 (``Calle Mayor 12`` -> ``Aaaaa Aaaaa 99``), which shows formats without showing values. Top
@@ -39,6 +40,10 @@ class ColumnProfile:
     top_values: list[tuple[str, int]] | None
     top_shapes: list[tuple[str, int]]
     personal_data: str | None = None
+    #: smallest and largest value of a number or date column (as text); None for other text and,
+    #: unless asked, for personal data
+    min_value: str | None = None
+    max_value: str | None = None
 
 
 @dataclass
@@ -68,8 +73,9 @@ def profile_table(con: duckdb.DuckDBPyConnection, table: str, *, top: int = 5, s
     for name, ctype, *_ in cols:
         v = f"nullif(trim(CAST({ident(name)} AS VARCHAR)), '')"
         tests = ", ".join(f"count(*) FILTER (WHERE regexp_matches({v}, {_lit(p)}))" for _t, p in TYPE_TESTS)
+        # exact distinct count (approx_count_distinct can exceed the rows on small tables)
         row = con.execute(
-            f"SELECT count(*) - count({v}), approx_count_distinct({v}), min(length({v})), max(length({v})), {tests} "
+            f"SELECT count(*) - count({v}), count(DISTINCT {v}), min(length({v})), max(length({v})), {tests} "
             f"FROM {ident(table)}"
         ).fetchall()[0]
         assert row is not None
@@ -83,18 +89,41 @@ def profile_table(con: duckdb.DuckDBPyConnection, table: str, *, top: int = 5, s
                     break
         if ctype == "VARCHAR" and not nonblank:
             inferred = "empty"
+        hidden = name in pii and not show_values
         tops = None
-        if show_values or name not in pii:
+        if not hidden:
             tops = [(str(val), int(n)) for val, n in con.execute(
                 f"SELECT {v} AS val, count(*) AS n FROM {ident(table)} WHERE {v} IS NOT NULL "
                 f"GROUP BY val ORDER BY n DESC, val LIMIT {top}").fetchall()]
         shapes = [(str(s), int(n)) for s, n in con.execute(
             f"SELECT {shape_sql(v)} AS s, count(*) AS n FROM {ident(table)} WHERE {v} IS NOT NULL "
             f"GROUP BY s ORDER BY n DESC, s LIMIT {top}").fetchall()]
+        low, high = (None, None) if hidden or not nonblank else _bounds(con, table, name, ctype, inferred)
         profile.columns.append(ColumnProfile(
             name, inferred, int(nulls), round(int(nulls) / total, 4) if total else 0.0, int(distinct),
-            min_len, max_len, tops, shapes, pii[name].category if name in pii else None))
+            min_len, max_len, tops, shapes, pii[name].category if name in pii else None, low, high))
     return profile
+
+
+def _bounds(con: duckdb.DuckDBPyConnection, table: str, name: str, ctype: str,
+            inferred: str) -> tuple[str | None, str | None]:
+    """min and max of a number or date column, compared as numbers or dates (not as text)."""
+    col = ident(name)
+    if ctype != "VARCHAR" and ctype not in ("BOOLEAN", "BLOB"):
+        expr = col
+    elif inferred == "integer":
+        expr = f"TRY_CAST(trim({col}) AS HUGEINT)"
+    elif inferred == "decimal":  # 1.234,5 (Spanish) and 1234.5 alike
+        text = f"trim({col})"
+        expr = (f"TRY_CAST(CASE WHEN contains({text}, ',') THEN replace(replace({text}, '.', ''), ',', '.') "
+                f"ELSE {text} END AS DOUBLE)")
+    elif inferred == "date":
+        expr = f"TRY_CAST(trim({col}) AS DATE)"
+    else:
+        return None, None
+    row = con.execute(f"SELECT CAST(min({expr}) AS VARCHAR), CAST(max({expr}) AS VARCHAR) "
+                      f"FROM {ident(table)}").fetchall()[0]
+    return (row[0], row[1]) if row else (None, None)
 
 
 def _lit(pattern: str) -> str:

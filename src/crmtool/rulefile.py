@@ -77,6 +77,9 @@ def rules_schema() -> dict[str, Any]:
                                       "description": "columns hashed in the audit log besides the detected ones"},
                     "not_personal": {"type": "array", "items": {"type": "string"},
                                      "description": "columns written in clear in the audit log"},
+                    "max_unparseable": {**_THRESHOLD, "description":
+                                        "unparseable rows tolerated before the run fails: a count (10) or a "
+                                        "share ('1%'); default 0"},
                 },
             },
             "rules": {
@@ -99,6 +102,8 @@ class DatasetSpec:
     personal_data: tuple[str, ...] = ()
     not_personal: tuple[str, ...] = ()
     loc: Location | None = None  # where the dataset block was written
+    #: unparseable rows tolerated (a count or a share of the file's rows); above it the run fails
+    max_unparseable: Threshold = field(default_factory=Threshold)
 
 
 @dataclass
@@ -189,7 +194,7 @@ def load_rules(paths: list[Path] | Path) -> RuleSet:
         if not isinstance(doc.data, dict):
             problems.append((doc.loc(), "expected a mapping with a 'rules' list at the top level"))
             continue
-        found = schema_problems(doc, schema)
+        found = schema_problems(doc, schema, suggest=True)
         if found:
             problems.extend(found)
             # the rules that are right on their own still get their semantic checks (regex, SQL,
@@ -206,7 +211,8 @@ def load_rules(paths: list[Path] | Path) -> RuleSet:
             if ruleset.dataset.loc is not None:
                 problems.append((doc.loc(("dataset",)), f"dataset already defined at {ruleset.dataset.loc}"))
             ruleset.dataset = DatasetSpec(ds.get("key"), tuple(ds.get("personal_data", ())),
-                                          tuple(ds.get("not_personal", ())), doc.loc(("dataset",)))
+                                          tuple(ds.get("not_personal", ())), doc.loc(("dataset",)),
+                                          Threshold.parse(ds.get("max_unparseable")))
         for i, raw in enumerate(data.get("rules", [])):
             spec = _rule_from(doc, i, raw, problems)
             if spec is None:

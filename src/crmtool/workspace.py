@@ -184,8 +184,10 @@ class Workspace:
 
     def __init__(self, path: str | Path = DEFAULT_WORKSPACE, *, lock_timeout: float = 60.0,
                  key_file: Path | None = None, threads: int | None = None,
-                 memory_limit: str | None = None) -> None:
+                 memory_limit: str | None = None, create_key: bool = True) -> None:
         self.path = str(path)
+        #: False: never write a key file; without a configured key, use one that lives in memory
+        self.create_key = create_key
         self.lock_timeout = lock_timeout
         self.key_file = key_file
         self.threads = threads
@@ -307,7 +309,7 @@ class Workspace:
         if self._hasher is None:
             from crmtool.keys import load_key
 
-            self._hasher = load_key(self.key_file, self.default_key_file)
+            self._hasher = load_key(self.key_file, self.default_key_file, create=self.create_key)
             self._hasher.register_sql(self.con)
         return self._hasher
 

@@ -27,6 +27,8 @@ class YamlDoc:
     file: str
     data: Any
     lines: dict[PathKey, int] = field(default_factory=dict)
+    #: the line of each mapping key (a mapping value starts on the next line)
+    key_lines: dict[PathKey, int] = field(default_factory=dict)
 
     def loc(self, path: Iterable[str | int] = ()) -> Location:
         """Location of the node at ``path``, or of its nearest ancestor that has one."""
@@ -49,6 +51,7 @@ def _construct(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], proble
                 problems.append((Location(file, key_node.start_mark.line + 1), "a key must be plain text"))
             if key in out:
                 problems.append((Location(file, key_node.start_mark.line + 1), f"duplicate key '{key}'"))
+            lines[("\0key", *path, key)] = key_node.start_mark.line + 1
             out[key] = _construct(value_node, (*path, key), lines, problems, file)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -85,6 +88,8 @@ def parse_yaml_text(text: str, file: str) -> YamlDoc:
     problems: list[tuple[Location, str]] = []
     try:
         doc.data = _construct(node, (), doc.lines, problems, file)
+        for key in [k for k in doc.lines if k and k[0] == "\0key"]:
+            doc.key_lines[key[1:]] = doc.lines.pop(key)
     except yaml.MarkedYAMLError as exc:  # e.g. a !!python/object tag: no constructor in safe YAML
         mark = exc.problem_mark or exc.context_mark
         raise ConfigError([(Location(file, mark.line + 1 if mark else 0),
@@ -127,8 +132,38 @@ def _describe(error: Any) -> str:
     return f"{where}: {error.message}"
 
 
-def schema_problems(doc: YamlDoc, schema: dict[str, Any]) -> list[tuple[Location, str]]:
-    """Every schema violation in ``doc``, each with the line of the offending node."""
+def did_you_mean(unknown: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'threshold'?)`` for a misspelt key, or ``""`` when nothing is close."""
+    import difflib
+
+    close = difflib.get_close_matches(unknown, sorted(set(known)), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _unknown_keys(doc: YamlDoc, error: Any) -> list[tuple[Location, str]] | None:
+    """One problem per key that ``additionalProperties: false`` refuses, at the key's own line,
+    with the closest allowed key; None when the error is of another kind."""
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return None
+    allowed = set(error.schema.get("properties", {})) if isinstance(error.schema, dict) else set()
+    patterns = error.schema.get("patternProperties", {}) if isinstance(error.schema, dict) else {}
+    import re
+
+    extra = [k for k in error.instance if k not in allowed and not any(re.search(p, k) for p in patterns)]
+    if not extra:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "top level"
+    def at(key: str) -> Location:
+        line = doc.key_lines.get((*error.absolute_path, key))
+        return Location(doc.file, line) if line else doc.loc((*error.absolute_path, key))
+
+    return [(at(key), f"{where}: Additional properties are not allowed "
+             f"('{key}' was unexpected){did_you_mean(key, allowed)}") for key in extra]
+
+
+def schema_problems(doc: YamlDoc, schema: dict[str, Any], *, suggest: bool = True) -> list[tuple[Location, str]]:
+    """Every schema violation in ``doc``, each with the line of the offending node; an unknown key
+    gets a "did you mean" with the closest key the schema allows there (unless ``suggest`` is off)."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
@@ -138,5 +173,9 @@ def schema_problems(doc: YamlDoc, schema: dict[str, Any]) -> list[tuple[Location
         # for oneOf/anyOf, report the most relevant sub-error rather than the generic one
         if error.context:
             error = best_match(error.context)
+        unknown = _unknown_keys(doc, error) if suggest else None
+        if unknown:
+            problems.extend(unknown)
+            continue
         problems.append((doc.loc(error.absolute_path), _describe(error)))
     return problems

@@ -191,15 +191,16 @@ def test_golden_survivorship(ws: Workspace, tmp_path: Path) -> None:
 
 def test_audit_entries_for_every_merge(ws: Workspace, tmp_path: Path) -> None:
     result = dedupe(ws, table(ws, ROWS), spec_from_text(spec_text()), tmp_path)
-    entries = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    from crmtool.audit import show, verify_log
+
+    log = tmp_path / "crmtool.audit"
+    entries = list(show(log))
     merges = [e for e in entries if e["type"] == "merge"]
     assert len(merges) == result.merges >= 4
-    assert all(r.startswith("k:") for e in merges for r in e["records"])
-    assert "Paco" not in (tmp_path / "audit.jsonl").read_text()
-    assert entries[-1]["type"] == "seal"
-    from crmtool.audit import verify_log
-
-    assert verify_log(tmp_path / "audit.jsonl").ok
+    assert all(e[c].startswith("k:") for e in merges for c in ("record", "other", "cluster"))
+    assert all(b"Paco" not in f.read_bytes() for f in log.rglob("*") if f.is_file())
+    assert [e["type"] for e in entries if e["type"] != "merge"] == ["run", "seal"]
+    assert verify_log(log, ws.hasher).ok
 
 
 def test_decisions_are_honoured(ws: Workspace, tmp_path: Path) -> None:
@@ -350,12 +351,13 @@ def test_clean_hook_continues_the_audit_chain(ws: Workspace, tmp_path: Path) -> 
     root = Path(__file__).resolve().parents[2]
     cleaned = api.clean(ws, root / "examples" / "clientes.csv", [root / "rules"], tmp_path)
     # clean itself runs the hook: a second sealed run in the same log, and the dedupe outputs
-    assert verify_log(tmp_path / "audit.jsonl").runs == 2
+    log = tmp_path / "crmtool.audit"
+    assert verify_log(log, ws.hasher).runs == 2
     assert {"clusters", "golden", "review"} <= set(cleaned.outputs)
     result = dedupe_ruleset(ws, load_rules([root / "rules"]), "clean_clientes", tmp_path, fmt="csv",
-                            audit_log=tmp_path / "audit.jsonl")
+                            audit_log=log)
     assert result is not None and result.rows == len(read_csv(tmp_path / "clusters.csv"))
-    check = verify_log(tmp_path / "audit.jsonl")
+    check = verify_log(log, ws.hasher)
     assert check.ok and check.runs == 3
     no_section = tmp_path / "r.yaml"
     no_section.write_text("version: 1\nrules: []\n")

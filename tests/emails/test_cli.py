@@ -127,18 +127,30 @@ def test_mx_cache_lives_in_the_workspace(tmp_path: Path, dns_server: DnsServer) 
 
 def test_bounces_import_then_emails(tmp_path: Path) -> None:
     ws = tmp_path / "ws.duckdb"
-    res = invoke("bounces", "import", HERE / "bounces" / "mailchimp_bounces.csv", "--output", "json", "-w", ws)
+    res = invoke("bounces", "import", HERE / "bounces" / "mailchimp_bounces.csv", "--format", "json", "-w", ws)
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["by_type"] == {"hard": 1, "soft": 3}
-    res = invoke("bounces", "import", HERE / "bounces" / "ses_notifications.jsonl", "--format", "ses", "-w", ws)
+    res = invoke("bounces", "import", HERE / "bounces" / "ses_notifications.jsonl", "--platform", "ses", "-w", ws)
     assert res.exit_code == 0 and "imported 4" in res.output
     path = tmp_path / "list.csv"
     path.write_text("email\nhard3@conmx.es\nsoft1@conmx.es\nhard10@conmx.es\nok@conmx.es\n", encoding="utf-8")
     payload = json.loads(invoke("emails", path, "--format", "json", "-w", ws).stdout)
     assert payload["by_reason"]["hard_bounced"]["addresses"] == 2
     assert payload["by_reason"]["soft_bounced_repeatedly"]["addresses"] == 1
-    bad = invoke("bounces", "import", HERE / "bounces" / "generic.csv", "--format", "nope", "-w", ws)
+    bad = invoke("bounces", "import", HERE / "bounces" / "generic.csv", "--platform", "nope", "-w", ws)
     assert bad.exit_code == 2 and "unknown bounce format" in bad.output
+    bad = invoke("bounces", "import", HERE / "bounces" / "generic.csv", "--format", "nope", "-w", ws)
+    assert bad.exit_code == 2 and "bounces import writes text or json" in bad.output
+
+
+def test_bounces_import_old_option_names_still_work_with_a_warning(tmp_path: Path) -> None:
+    ws = tmp_path / "ws.duckdb"
+    res = invoke("bounces", "import", HERE / "bounces" / "ses_notifications.jsonl", "--format", "ses", "-w", ws)
+    assert res.exit_code == 0 and "imported 4" in res.output
+    assert "'--format ses' names the platform only until 0.2: write '--platform ses'" in res.output
+    res = invoke("bounces", "import", HERE / "bounces" / "mailchimp_bounces.csv", "--output", "json", "-w", ws)
+    assert res.exit_code == 0 and "'--output' is now '--format'" in res.output
+    assert json.loads(res.stdout)["platform"] == "mailchimp"
 
 
 RULES = """version: 1
@@ -168,7 +180,9 @@ def test_email_risk_rule_in_clean_fixes_typos_with_audit(tmp_path: Path) -> None
     report = json.loads(res.stdout)
     clean = (tmp_path / "out" / "clientes.clean.csv").read_text(encoding="utf-8")
     assert "ana@gmail.com" in clean and "luis@hotmail.es" in clean and "info@acme.es" in clean
-    audit = [json.loads(line) for line in (tmp_path / "out" / "audit.jsonl").read_text().splitlines()]
+    from crmtool.audit import show
+
+    audit = list(show(tmp_path / "out" / "crmtool.audit"))
     fixes = [e for e in audit if e.get("type") == "change" and e.get("rule") == "email_fix_typos"]
     assert len(fixes) == 2
     text = json.dumps(report)
@@ -197,5 +211,5 @@ def test_email_risk_rule_with_mx(tmp_path: Path, dns_server: DnsServer) -> None:
                      "    reasons: [no_mx, domain_not_found]\n", encoding="utf-8")
     res = invoke("validate", data, "--rules", rules, "-w", ":memory:", "--format", "json")
     assert res.exit_code == 1, res.output
-    rule = json.loads(res.stdout)["rules"][0]
+    rule = next(r for r in json.loads(res.stdout)["rules"] if r["rule"] == "deliverable")
     assert rule["failed"] == 2 and rule["reasons"] == {"domain_not_found": 1, "no_mx": 1}

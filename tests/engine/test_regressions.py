@@ -44,7 +44,7 @@ def test_audit_record_key_is_the_trimmed_id(tmp_path: Path) -> None:
     rules.write_text("dataset: {key: id}\nrules:\n  - {name: t, kind: trim, column: id}\n"
                      "  - {name: c, kind: case, column: name, to: title}\n", encoding="utf-8")
     assert _clean(source, tmp_path / "out", rules) == 0
-    res = CliRunner().invoke(app, ["audit", "show", str(tmp_path / "out" / "audit.jsonl"), "--record", "C1"])
+    res = CliRunner().invoke(app, ["audit", "show", str(tmp_path / "out" / "crmtool.audit"), "--record", "C1"])
     entries = [json.loads(line) for line in res.stdout.splitlines()]
     assert {e["field"] for e in entries} == {"id", "name"}  # fails: no entry found for C1
 
@@ -72,13 +72,17 @@ def test_failed_clean_takes_back_its_audit_entries(tmp_path: Path) -> None:
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
     good.write_text("id,name\n1, Ana\n1,Bo\n", encoding="utf-8")
     bad.write_text("id,name\n1, Ana\n1,日本\n", encoding="utf-8")
-    out, log = tmp_path / "out", tmp_path / "audit.jsonl"
+    out, log = tmp_path / "out", tmp_path / "audit"
     args = ["--rules", str(rules), "--out", str(out), "--workspace", ":memory:", "-q", "--encoding", "cp1252",
             "--audit-log", str(log)]
     assert CliRunner().invoke(app, ["clean", str(good), *args]).exit_code == 0
-    before = log.read_bytes()
+    def state() -> dict[str, bytes]:
+        files = sorted(p for p in log.rglob("*") if p.is_file() and p.name != "lock")
+        return {str(p.relative_to(log)): p.read_bytes() for p in files}
+
+    before = state()
     assert CliRunner().invoke(app, ["clean", str(bad), *args]).exit_code == 2
-    assert log.read_bytes() == before
+    assert state() == before
     assert CliRunner().invoke(app, ["audit", "verify", str(log)]).exit_code == 0
 
 
@@ -98,7 +102,8 @@ def test_validate_fail_on_warning_junit_and_json_agree_with_the_exit_code(tmp_pa
     from xml.etree import ElementTree as ET
 
     rules = tmp_path / "r.yaml"
-    rules.write_text("rules:\n  - {name: p, kind: phone, column: phone, severity: warning}\n", encoding="utf-8")
+    rules.write_text("dataset: {max_unparseable: 2}\n"
+                     "rules:\n  - {name: p, kind: phone, column: phone, severity: warning}\n", encoding="utf-8")
     base = ["validate", str(EXAMPLE), "--rules", str(rules), "--workspace", ":memory:", "--fail-on", "warning"]
     junit = CliRunner().invoke(app, [*base, "--format", "junit"])
     assert junit.exit_code == 1

@@ -60,8 +60,8 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Result
 def test_clean_exits_0_and_writes_every_output(first_run: tuple[Result, Path]) -> None:
     result, out = first_run
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["audit.jsonl", "clientes.clean.csv", "clientes.rejects.csv",
-                                                     "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["clientes.clean.csv", "clientes.rejects.csv",
+                                                     "crmtool.audit", "manifest.json"]
     assert "Traceback" not in result.stderr
 
 
@@ -77,12 +77,15 @@ def test_validate_exit_1_when_an_error_rule_fails(tmp_path: Path) -> None:
     assert result.exit_code == 1
     payload = json.loads(result.stdout)
     assert payload["status"] == "fail"
-    assert [(r["rule"], r["status"], r["failed"]) for r in payload["rules"]] == [("p", "fail", 15)]
+    # the example's two broken lines fail too: without dataset.max_unparseable none is tolerated
+    assert [(r["rule"], r["status"], r["failed"]) for r in payload["rules"]] == [
+        ("unparseable_rows", "fail", 2), ("p", "fail", 15)]
 
 
 def test_validate_fail_on_warning(tmp_path: Path) -> None:
     lax = tmp_path / "lax.yaml"
-    lax.write_text("rules:\n  - {name: p, kind: phone, column: phone, severity: warning}\n", encoding="utf-8")
+    lax.write_text("dataset: {max_unparseable: 2}\n"
+                   "rules:\n  - {name: p, kind: phone, column: phone, severity: warning}\n", encoding="utf-8")
     base = ("validate", EXAMPLE, "--rules", lax, "--workspace", ":memory:", "-q")
     assert cli(*base).exit_code == 0
     assert cli(*base, "--fail-on", "warning").exit_code == 1
@@ -152,7 +155,8 @@ def test_validate_json_and_junit(tmp_path: Path) -> None:
     assert as_json.exit_code == 0
     payload = json.loads(as_json.stdout)
     names = [r["rule"] for r in payload["rules"]]
-    assert payload["status"] == "pass" and payload["rows"] == 301 and payload["parse_rejects"] == 2
+    assert payload["status"] == "warn" and payload["rows"] == 301 and payload["parse_rejects"] == 2
+    assert payload["schema_version"] == 1 and names[0] == "unparseable_rows"
     assert payload["detected"] == {"format": "csv", "encoding": "cp1252", "delimiter": ";"}
     as_junit = cli(*base, "--format", "junit")
     assert as_junit.exit_code == 0
@@ -166,14 +170,15 @@ def test_validate_json_and_junit(tmp_path: Path) -> None:
 
 def test_junit_failure_case(tmp_path: Path) -> None:
     strict = tmp_path / "strict.yaml"
-    strict.write_text("rules:\n  - {name: p, kind: phone, column: phone}\n", encoding="utf-8")
+    strict.write_text("dataset:\n  max_unparseable: 1%\nrules:\n  - {name: p, kind: phone, column: phone}\n",
+                      encoding="utf-8")
     result = cli("validate", EXAMPLE, "--rules", strict, "--workspace", ":memory:", "--format", "junit")
     assert result.exit_code == 1
     root = ET.fromstring(result.stdout.split("\n", 1)[1])
     failure = root.find("./testsuite/testcase/failure")
     assert failure is not None and failure.get("type") == "phone"
     assert (failure.text or "").strip() == "15 x not a valid phone number"
-    assert f"source {strict}:2" in (failure.get("message") or "")
+    assert f"source {strict}:4" in (failure.get("message") or "")
 
 
 # --- golden files -----------------------------------------------------------------------------
@@ -237,10 +242,10 @@ def test_reruns_are_byte_identical_and_the_audit_chain_continues(first_run: tupl
     assert _clean(again, "-q").exit_code == 0
     for name in ("clientes.clean.csv", "clientes.rejects.csv"):
         assert (again / name).read_bytes() == (first / name).read_bytes()
-    before = (again / "audit.jsonl").read_bytes()
+    before = (again / "crmtool.audit" / "chain.jsonl").read_bytes()
     assert _clean(again, "-q").exit_code == 0  # into the same folder: the log grows by one run
-    assert (again / "audit.jsonl").read_bytes().startswith(before)
-    verify = cli("audit", "verify", again / "audit.jsonl", "--manifest", again / "manifest.json")
+    assert (again / "crmtool.audit" / "chain.jsonl").read_bytes().startswith(before)
+    verify = cli("audit", "verify", again / "crmtool.audit", "--manifest", again / "manifest.json")
     assert verify.exit_code == 0
     assert " in 2 runs" in verify.stdout
 
@@ -297,8 +302,8 @@ def test_key_file_is_created_owner_only_when_no_key_is_configured(tmp_path: Path
     assert "created a new key" not in second.stderr
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["key_fingerprint"] == fingerprint
-    assert key.read_text(encoding="utf-8").strip() not in (tmp_path / "out" / "audit.jsonl").read_text(
-        encoding="utf-8")
+    secret = key.read_text(encoding="utf-8").strip().encode()
+    assert all(secret not in f.read_bytes() for f in (tmp_path / "out").rglob("*") if f.is_file())
 
 
 @pytest.mark.parametrize("which", ["missing", "folder", "too_short"])
@@ -316,15 +321,14 @@ def test_unreadable_key_file_stops_with_exit_2_before_any_output(tmp_path: Path,
 
 
 
-def test_an_audit_log_that_is_a_folder_stops_with_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_audit_log_that_is_a_file_stops_with_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRMTOOL_KEY", "test-key-0123456789abcdef")
-    log = tmp_path / "log.jsonl"
-    log.mkdir()
-    (log / "x").write_text("x", encoding="utf-8")  # a folder with content: its size is not 0
+    log = tmp_path / "audit.jsonl"  # a log of format 1 (JSON Lines); a log is now a folder
+    log.write_text("{}\n", encoding="utf-8")
     out = tmp_path / "out"
     result = _clean(out, "--audit-log", log)
     assert result.exit_code == 2
-    assert f"cannot write the audit log {log}" in result.stderr
+    assert f"the audit log {log} is a file" in result.stderr
     assert "Traceback" not in result.stderr
     assert not out.exists()
 
@@ -333,19 +337,19 @@ def test_a_full_disk_while_the_log_is_written_stops_with_exit_2_and_leaves_nothi
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    from crmtool.io.appender import DirectAppender
+    from crmtool.audit import writer
 
-    def full(self: DirectAppender, data: bytes) -> None:
+    def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setenv("CRMTOOL_KEY", "test-key-0123456789abcdef")
-    monkeypatch.setattr(DirectAppender, "write", full)
+    monkeypatch.setattr(writer.os, "fsync", full)  # where a full disk shows itself on a write-back cache
     out = tmp_path / "out"
     result = _clean(out)
     assert result.exit_code == 2
-    assert f"cannot write the audit log {out / 'audit.jsonl'} (No space left on device)" in result.stderr
+    assert "cannot write the audit log" in result.stderr and "(No space left on device)" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not out.exists()  # no outputs, and the log the run created is taken back
+    assert not out.exists()  # no outputs, and the log folder the run created is taken back
 
 # --- help ---------------------------------------------------------------------------------------
 
@@ -397,7 +401,8 @@ def test_clean_text_output_says_what_was_detected_and_done(tmp_path: Path) -> No
             "2 unparseable rows") in result.stderr
     assert "rows in 303, kept 297, rejected 6 (2 unparseable), values fixed" in result.stdout
     assert "\x1b[" not in result.stdout + result.stderr  # not a TTY: no colour, no progress bar
-    assert "run " in result.stdout.splitlines()[-1] and result.stdout.rstrip().endswith("pass")
+    # the example's warning rules fail, no error rule does: the status word is WARN (exit 0)
+    assert "run " in result.stdout.splitlines()[-1] and result.stdout.rstrip().endswith("WARN")
 
 
 def test_validate_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -452,10 +457,10 @@ def test_paths_with_an_apostrophe(tmp_path: Path) -> None:
     out = folder / "o'out"
     assert _clean(out, "-q", input=source).exit_code == 0
     assert _clean(out, "-q", "--output-format", "parquet", input=source).exit_code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["audit.jsonl", "clientes.clean.csv", "clientes.clean.parquet",
+    assert sorted(p.name for p in out.iterdir()) == ["clientes.clean.csv", "clientes.clean.parquet",
                                                      "clientes.rejects.csv", "clientes.rejects.parquet",
-                                                     "manifest.json"]
-    assert cli("audit", "verify", out / "audit.jsonl").exit_code == 0
+                                                     "crmtool.audit", "manifest.json"]
+    assert cli("audit", "verify", out / "crmtool.audit").exit_code == 0
 
 
 def test_progress_on_a_terminal_is_a_bar_with_counts() -> None:

@@ -127,10 +127,11 @@ def test_broken_quoting_goes_to_parse_rejects(ws: Workspace, tmp_path: Path) -> 
     assert [r[1] for r in _rows(ws)] == ["1"]
 
 
-def test_only_unparseable_rows_is_not_an_error(ws: Workspace, tmp_path: Path) -> None:
-    result = _load(ws, tmp_path, b"id,name,c\n1,Ana\n")
-    assert result.rows == 0
-    assert [r.line for r in result.parse_rejects] == [2]
+def test_only_unparseable_rows_is_an_input_error_not_zero_rows(ws: Workspace, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"none of its 1 rows could be read with comma as delimiter.*line 2") as err:
+        _load(ws, tmp_path, b"id,name,c\n1,Ana\n")
+    assert "--input-delimiter" in err.value.hint
+    assert not ws.table_exists("data_in")
 
 
 def test_duplicate_and_blank_headers_are_renamed(ws: Workspace, tmp_path: Path) -> None:

@@ -127,7 +127,7 @@ BAD = {
             kind: required
             column: x
             colour: red
-        """, 2, "'colour' was unexpected"),
+        """, 5, "'colour' was unexpected) (did you mean 'column'?)"),
     "bad_severity": ("""
         rules:
           - name: a
@@ -178,7 +178,7 @@ BAD = {
             min: .nan
         """, 5, "min: nan is not a finite number"),
     "top_level_list": ("- a\n- b\n", 1, "expected a mapping"),
-    "unknown_section": ("rulez: []\n", 1, "'rulez' was unexpected"),
+    "unknown_section": ("rulez: []\n", 1, "'rulez' was unexpected) (did you mean 'rules'?)"),
 }
 
 

@@ -79,7 +79,7 @@ def test_unknown_encoding_and_format_are_usage_errors(ws: Workspace, tmp_path: P
     with pytest.raises(UsageError, match="unknown encoding"):
         write_query(ws.con, query, tmp_path / "o.csv", "csv", encoding="klingon-8")
     with pytest.raises(UsageError, match="unknown output format"):
-        write_query(ws.con, query, tmp_path / "o.xlsx", "xlsx")
+        write_query(ws.con, query, tmp_path / "o.ods", "ods")
     assert list(tmp_path.iterdir()) == []
 
 

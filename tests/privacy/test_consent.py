@@ -163,7 +163,7 @@ def test_section_schema_errors_carry_file_and_line(tmp_path: Path) -> None:
     text = str(err.value)
     assert f"{path}:4: consent/email: Additional properties are not allowed ('colum' was unexpected)" in text
     assert f"{path}:4: consent/email: 'column' is required" in text
-    assert f"{path}:3: consent: Additional properties are not allowed ('fax' was unexpected)" in text
+    assert f"{path}:5: consent: Additional properties are not allowed ('fax' was unexpected)" in text  # the key's line
 
 
 def test_example_rules_declare_consent_on_the_example_column() -> None:

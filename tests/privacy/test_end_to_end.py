@@ -103,13 +103,27 @@ def _needles() -> list[str]:
     return sorted({n.lower() for n in out})
 
 
+def _parquet_text(path: Path) -> str:
+    """Every value of a Parquet file as text (its pages are compressed: the raw bytes hide them)."""
+    con = duckdb.connect()
+    try:
+        rows = con.execute("SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+    finally:
+        con.close()
+    return "\n".join("\t".join("" if v is None else str(v) for v in row) for row in rows)
+
+
 def _scan(root: Path, needles: list[str], skip: set[Path]) -> dict[str, list[str]]:
+    """Hits per file under ``root``: raw bytes (UTF-8 and cp1252), and the values of Parquet files
+    (the audit log's change sets in ``<workspace>.audit/sets/``, Parquet outputs)."""
     found: dict[str, list[str]] = {}
     for path in sorted(root.rglob("*")):
         if not path.is_file() or path.resolve() in skip:
             continue
         data = path.read_bytes()
         text = (data.decode("utf-8", errors="replace") + "\n" + data.decode("cp1252", errors="replace")).lower()
+        if path.suffix == ".parquet":
+            text += "\n" + _parquet_text(path).lower()
         hits = [n for n in needles if n in text]
         if hits:
             found[str(path.relative_to(root))] = hits
@@ -140,8 +154,7 @@ def test_erased_people_leave_no_byte_and_must_not_mail_people_are_never_mailable
                       ["request_ref", "customer_id", "email", "phone", "national_id"])
     db = tmp_path / "crm.duckdb"
     w = ["-w", db]
-    assert cli("suppress", "import", unsub, "-k", "unsubscribe", "--audit-log", tmp_path / "out" / "audit.jsonl",
-               *w)[0] == 0
+    assert cli("suppress", "import", unsub, "-k", "unsubscribe", *w)[0] == 0
     code, out = cli("bounces", "import", bounces, "--format", "generic", *w)
     assert code == 0, out
     code, out = cli("clean", export, "--rules", RULES, "--out", tmp_path / "out", *w)
@@ -171,7 +184,11 @@ def test_erased_people_leave_no_byte_and_must_not_mail_people_are_never_mailable
                     "--as-of", "2026-11-01", *w)
     assert code == 0, out
 
-    # 0 hits for any form of an erased person's values, in every byte written
+    # 0 hits for any form of an erased person's values, in every byte written, the workspace's
+    # audit log (chain and change sets) included
+    audit = tmp_path / "crm.audit"
+    sets = sorted((audit / "sets").glob("*.parquet"))
+    assert (audit / "chain.jsonl").is_file() and sets, "the audit log is searched too"
     needles = _needles()
     skip = {p.resolve() for p in (export, requests)}  # the user's own inputs
     assert _scan(tmp_path, needles, skip) == {}

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from crmtool.audit import CHAIN, iter_entries
 from crmtool.io.readers import load_file
 from crmtool.normalise import collapse_spaces, fix_mojibake, normalise_email, phone_e164, title_name
 from crmtool.privacy.erase import check_erasures, drop_erased, erase
@@ -97,7 +98,7 @@ def test_after_erase_no_clear_value_is_left_in_files_or_workspace(cleaned: tuple
     code, output = cli("erase", "--check", REQUESTS, "--out", out, "-w", db)
     assert code == 0, output
     assert "4/4 requests proven" in output
-    code, output = cli("audit", "verify", out / "audit.jsonl")
+    code, output = cli("audit", "verify", "-w", db)
     assert code == 0, output
 
 
@@ -197,13 +198,11 @@ def test_requests_in_cp1252_with_semicolons(ws: Workspace, tmp_path: Path) -> No
     req.write_bytes("referencia;correo;fecha\nSOL-1;JOSÉ@x.es;01/02/2026\n".encode("cp1252"))
     result = erase(ws, req, out_dir=tmp_path / "o")
     assert result.rows_removed == {"data_c": 1} and result.not_found_refs == []
-    audit = [
-        line
-        for line in (tmp_path / "o" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
-        if '"erasure"' in line
-    ]
-    assert len(audit) == 1 and '"request":"SOL-1"' in audit[0] and '"requested_at":"2026-02-01"' in audit[0]
-    assert "jos" not in audit[0].lower()
+    log = tmp_path / "o" / "crmtool.audit"
+    audit = [e for e in iter_entries(log) if e["type"] == "erasure"]
+    assert len(audit) == 1 and audit[0]["request"] == "SOL-1" and audit[0]["requested_at"] == "2026-02-01"
+    assert str(audit[0]["identifier"]).startswith("k:")
+    assert "jos" not in (log / CHAIN).read_text(encoding="utf-8").lower()
 
 
 def test_request_file_without_identifiers_is_an_input_error(ws: Workspace, tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from crmtool.audit import CHAIN, iter_entries
+
 from .conftest import EXAMPLES, RULES, cli
 
 
@@ -35,8 +37,10 @@ def test_export_by_any_identifier_holds_that_person_only(cleaned: Path, tmp_path
     assert not [o for o in others if f'"{o}"' in text]  # no other person's record
     assert data["tables"] and data["files"]  # workspace tables and the clean/rejects outputs
     assert Path(result["csv_path"]).read_text(encoding="utf-8").startswith("source,kind,record,field,value")
-    log = (tmp_path / "s" / "audit.jsonl").read_text(encoding="utf-8")
-    assert '"type":"subject_export"' in log and "C0000003" not in log
+    log = tmp_path / "crm.audit"  # the workspace's log
+    exports = [e for e in iter_entries(log) if e["type"] == "subject_export"]
+    assert len(exports) == 1 and str(exports[0]["identifier"]).startswith("k:")
+    assert "C0000003" not in (log / CHAIN).read_text(encoding="utf-8")
 
 
 def test_an_identifier_of_two_people_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

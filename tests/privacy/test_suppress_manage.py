@@ -7,21 +7,39 @@ from pathlib import Path
 
 import pytest
 
+from crmtool.audit import CHAIN, show
+
 from .conftest import EXAMPLES, cli
 
 
-def _audit(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def _audit(log: Path) -> list[dict[str, object]]:
+    """Every entry of the log, chain events and change set rows, through the audit package's reader."""
+    return list(show(log))
+
+
+def _raw(log: Path) -> str:
+    """The log's chain and its change sets' values as text (Parquet pages are compressed)."""
+    import duckdb
+
+    text = (log / CHAIN).read_text(encoding="utf-8")
+    sets = sorted((log / "sets").glob("*.parquet"))
+    if sets:
+        con = duckdb.connect()
+        try:
+            text += str(con.execute("SELECT * FROM read_parquet(?)", [[str(p) for p in sets]]).fetchall())
+        finally:
+            con.close()
+    return text
 
 
 def test_import_list_remove_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    db, log = tmp_path / "w.duckdb", tmp_path / "audit.jsonl"
+    db, log = tmp_path / "w.duckdb", tmp_path / "w.audit"  # the workspace's log, named here all the same
     code, out = cli("suppress", "import", EXAMPLES / "bajas.csv", "-k", "unsubscribe", "-w", db, "--audit-log", log)
     assert code == 0, out
     added = [e for e in _audit(log) if e["type"] == "suppression_added"]
     assert len(added) == 3 and all(str(e["identifier"]).startswith("k:") for e in added)
-    assert "ana" not in log.read_text(encoding="utf-8").lower()
+    assert "ana" not in _raw(log).lower()
     # any spelling of the address finds the entry (Gmail ignores dots and +tags)
     code, out = cli("suppress", "list", "--identifier", " Ana.Garcia+promo@GoogleMail.com", "-w", db)
     assert code == 0, out

@@ -45,7 +45,8 @@ def test_log_file_ends_with_a_line_on_success_and_on_failure(tmp_path: Path) -> 
                        "-w", tmp_path / "w.duckdb", "-q", "--log-file", log)
     assert code == 0
     last = log.read_text(encoding="utf-8").splitlines()[-1]
-    assert "crmtool clean: run 2" in last and " pass exit=0 rows_in=303 rows_out=297 rejected=6" in last
+    # the example's warning rules fail, no error rule does: warn, exit 0 (the Status contract)
+    assert "crmtool clean: run 2" in last and " warn exit=0 rows_in=303 rows_out=297 rejected=6" in last
     code, _o, err = cli("clean", tmp_path / "missing.csv", "-r", RULES, "--out", tmp_path / "out",
                         "-w", tmp_path / "w.duckdb", "-q", "--log-file", log)
     assert code == 2

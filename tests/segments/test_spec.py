@@ -61,7 +61,7 @@ def test_schema_errors_carry_lines() -> None:
     msg = errors("segments:\n  - name: a\n    when: {field: x, bigger: 3}\n")
     assert msg.startswith("seg.yaml:3:")
     msg = errors("segments:\n  - name: a\n    when: 'TRUE'\n    colour: red\n")
-    assert "seg.yaml:2" in msg and "colour" in msg
+    assert "seg.yaml:4" in msg and "colour" in msg  # the unknown key's own line
 
 
 def test_campaign_naming_unknown_segment_and_builtin_feature_name() -> None:

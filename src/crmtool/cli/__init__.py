@@ -15,6 +15,7 @@ from crmtool.cli import (
     dedupe_cmd,
     diff_cmd,
     emails_cmd,
+    init_cmd,
     kpis_cmd,
     privacy_cmd,
     report_cmd,
@@ -27,7 +28,7 @@ app = typer.Typer(
     name="crmtool",
     help="Keep a customer database clean, lawful and segmented.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_show_locals=False,  # locals hold customer data
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -45,8 +46,8 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """Keep a customer database clean, lawful and segmented."""
 
 
-for module in (core_cmd, rules_cmd, audit_cmd, emails_cmd, dedupe_cmd, privacy_cmd, segments_cmd, run_cmd, kpis_cmd,
-               diff_cmd, report_cmd):
+for module in (init_cmd, core_cmd, rules_cmd, audit_cmd, emails_cmd, dedupe_cmd, privacy_cmd, segments_cmd, run_cmd,
+               kpis_cmd, diff_cmd, report_cmd):
     module.register(app)
 
 

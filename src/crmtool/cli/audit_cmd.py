@@ -8,78 +8,110 @@ from typing import Annotated
 
 import typer
 
-from crmtool.cli.common import FormatOpt, KeyFileOpt, OutputFormat, QuietOpt, Ui, WorkspaceOpt, emit, run_command
+from crmtool.cli.common import (
+    FormatOpt,
+    KeyFileOpt,
+    OutputFormat,
+    Ui,
+    WorkspaceOpt,
+    cli_command,
+    emit,
+)
 from crmtool.errors import ExitCode
 
-audit_app = typer.Typer(help="Verify and read hash-chained audit logs.", no_args_is_help=True)
+audit_app = typer.Typer(help="Verify and read the workspace's audit log.", no_args_is_help=True)
+
+LogArg = Annotated[Path | None, typer.Argument(
+    help="Audit log folder (default: the workspace's <stem>.audit/).", show_default=False)]
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
 
 
+def _log_and_key(log: Path | None, workspace: str, key_file: Path | None, *, need_key: bool) -> tuple[Path, object]:
+    """The log folder and the key to check it with (never created by reading)."""
+    from crmtool.audit import log_dir
+    from crmtool.errors import UsageError
+    from crmtool.keys import load_key
+    from crmtool.workspace import Workspace
+
+    ws = Workspace(workspace)
+    if log is None:
+        if ws.in_memory:
+            raise UsageError("give the audit log folder: a :memory: workspace has none of its own")
+        log = log_dir(ws)
+    if not need_key:
+        return log, None
+    default = ws.default_key_file
+    try:
+        return log, load_key(key_file, default if default.exists() else None)
+    except UsageError as exc:
+        raise UsageError(f"{exc.message}: the seals of an audit log are checked with the workspace key",
+                         "pass --key-file or set CRMTOOL_KEY; --no-key checks only the unkeyed chain") from None
+
+
 @audit_app.command("verify")
+@cli_command
 def verify(
-    log: Annotated[Path, typer.Argument(help="Audit log (JSON Lines).")],
+    ui: Ui,
+    log: LogArg = None,
     head: Annotated[str | None, typer.Option(help="Expected head hash (from a manifest) to catch a cut log.")] = None,
-    manifest: Annotated[Path | None, typer.Option(help="Manifest whose audit head the log must reach.")] = None,
+    manifest: Annotated[Path | None, typer.Option(help="Manifest whose audit head the log must hold.")] = None,
+    workspace: WorkspaceOpt = "crmtool.duckdb",
+    key_file: KeyFileOpt = None,
+    no_key: Annotated[bool, typer.Option("--no-key", help="Without the key: check hashes, links and change "
+                                                          "sets only (a forger could pass).")] = False,
     fmt: FormatOpt = OutputFormat.text,
-    quiet: QuietOpt = False,
-) -> None:
-    """Check the hash chain and seals; exit 1 naming the first bad line."""
+) -> ExitCode:
+    """Check records, links, runs, keyed seals, change sets and HEAD; exit 1 naming what and where."""
     from crmtool.audit import verify_log
     from crmtool.errors import InputError
+    from crmtool.keys import KeyedHasher
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        expected = head
-        if manifest is not None:
-            try:
-                expected = json.loads(manifest.read_text(encoding="utf-8"))["audit"]["head_sha256"]
-            except (OSError, ValueError, KeyError) as exc:
-                raise InputError(f"{manifest}: not a crmtool manifest with an audit head ({exc})") from None
-        result = verify_log(log, expected)
-        if fmt is OutputFormat.json:
-            emit(ui, json.dumps({"ok": result.ok, "lines": result.lines, "runs": result.runs, "head": result.head,
-                                 "bad_line": result.bad_line or None, "problem": result.problem or None}))
-        elif result.ok:
-            ui.out.print(f"{log}: ok, {result.lines} entries in {result.runs} runs, head {result.head}")
-        else:
-            ui.out.print(f"{log}:{result.bad_line}: {result.problem}")
-        return ExitCode.OK if result.ok else ExitCode.CHECKS_FAILED
-
-    run_command(ui, body)
+    path, hasher = _log_and_key(log, workspace, key_file, need_key=not no_key)
+    expected = head
+    if manifest is not None:
+        try:
+            expected = json.loads(manifest.read_text(encoding="utf-8"))["audit"]["head_sha256"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{manifest}: not a crmtool manifest with an audit head ({exc})") from None
+    result = verify_log(path, hasher if isinstance(hasher, KeyedHasher) else None, expected)
+    if fmt is OutputFormat.json:
+        emit(ui, json.dumps(result.as_dict()))
+    elif result.ok:
+        note = " (the expected head is an earlier seal: the log has grown since)" if result.prefix else ""
+        keyed = "" if result.keyed else " (seals NOT checked: no key)"
+        ui.out.print(f"{path}: ok, {result.records} records and {result.rows} change rows in {result.runs} runs, "
+                     f"head {result.head}{note}{keyed}")
+        for run in result.pending:
+            ui.info(f"run {run} is being written or was interrupted; the next run records it")
+    else:
+        ui.out.print(f"{path / result.where}: {result.problem}")
+    return ExitCode.OK if result.ok else ExitCode.CHECKS_FAILED
 
 
 @audit_app.command("show")
+@cli_command
 def show(
-    log: Annotated[Path, typer.Argument(help="Audit log (JSON Lines).")],
+    ui: Ui,
+    log: LogArg = None,
     record: Annotated[str | None, typer.Option(help="Record key in clear; matched by its keyed hash.")] = None,
     run: Annotated[str | None, typer.Option(help="Run id.")] = None,
     rule: Annotated[str | None, typer.Option(help="Rule name.")] = None,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Print the entries matching every filter given, one JSON object per line."""
-    from crmtool.audit import filter_entries
-    from crmtool.keys import load_key
-    from crmtool.workspace import Workspace
+    from crmtool.audit import show as show_entries
+    from crmtool.keys import KeyedHasher
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        token = None
-        if record is not None:
-            default = Workspace(workspace).default_key_file
-            # reading a log never creates a key: without the run's key no record can match
-            token = load_key(key_file, default if default.exists() else None).token(record.strip())
-        n = 0
-        for entry in filter_entries(log, record_token=token, run=run, rule=rule):
-            emit(ui, json.dumps(entry, sort_keys=True, ensure_ascii=False))
-            n += 1
-        ui.info(f"{n} entries")
-        return ExitCode.OK
-
-    run_command(ui, body)
+    path, hasher = _log_and_key(log, workspace, key_file, need_key=record is not None)
+    # reading a log never creates a key: without the run's key no record can match
+    token = hasher.token(record.strip()) if record is not None and isinstance(hasher, KeyedHasher) else None
+    n = 0
+    for entry in show_entries(path, record_token=token, run=run, rule=rule):
+        emit(ui, json.dumps(entry, sort_keys=True, ensure_ascii=False, default=str))
+        n += 1
+    ui.info(f"{n} entries")
+    return ExitCode.OK

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 import sys
@@ -31,6 +33,7 @@ class OutputFormat(StrEnum):
 class FileFormat(StrEnum):
     csv = "csv"
     parquet = "parquet"
+    xlsx = "xlsx"
 
 
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", envvar="CRMTOOL_WORKSPACE",
@@ -41,7 +44,43 @@ KeyFileOpt = Annotated[Path | None, typer.Option(
     help="Key for keyed hashes (else CRMTOOL_KEY, CRMTOOL_KEY_FILE, or a key file beside the workspace).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
 LogFileOpt = Annotated[Path | None, typer.Option("--log-file", help="Also append messages to this file.")]
+# how every CSV a command writes looks: a command takes ``output: OutputOptions`` and cli_command
+# gives it these options (and builds the object)
+_OUTPUT_PARAMS: dict[str, tuple[Any, Any]] = {
+    "csv_dialect": (Annotated[str | None, typer.Option(
+        "--csv-dialect", help="excel-es: ';' delimiter, decimal comma and UTF-8 with BOM, as a Spanish Excel "
+        "opens them (excel-es-ansi: cp1252 instead); applies to every CSV the command writes.")], None),
+    "delimiter": (Annotated[str | None, typer.Option(
+        "--delimiter", help="Delimiter of CSV outputs: one character, or tab, comma, semicolon, pipe.")], None),
+    "decimal_comma": (Annotated[bool, typer.Option(
+        "--decimal-comma", help="Write decimals in CSV outputs as 12,5 (needs a delimiter other than ',').")], False),
+    "bom": (Annotated[bool, typer.Option("--bom", help="Start CSV outputs with a UTF-8 byte-order mark.")], False),
+    "encoding": (Annotated[str | None, typer.Option(
+        "--encoding", help="Encoding of CSV outputs (utf-8 unless a dialect says otherwise), e.g. cp1252.")], None),
+    "keep_formulas": (Annotated[bool, typer.Option(
+        "--keep-formulas", help="Do not neutralise spreadsheet formulas in CSV outputs.")], False),
+}
+# what the user says about an input when detection is wrong: ``read: ReadOptions``
+_READ_PARAMS: dict[str, tuple[Any, Any]] = {
+    "input_delimiter": (Annotated[str | None, typer.Option(
+        "--input-delimiter", help="Delimiter of the CSV input when detection gets it wrong "
+        "(one character, or tab, comma, semicolon, pipe).")], None),
+    "input_encoding": (Annotated[str | None, typer.Option(
+        "--input-encoding", help="Encoding of the CSV input when detection gets it wrong, e.g. cp1252.")], None),
+    "sheet": (Annotated[str | None, typer.Option(
+        "--sheet", help="Sheet of an xlsx input: its name or number (default the first).")], None),
+}
+
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text, json or junit.")]
+TextJsonFormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text or json.")]
+
+
+def _columns() -> int:
+    """Width of tables when stdout is not a terminal: $COLUMNS when set (e.g. 80), else 160."""
+    try:
+        return max(40, int(os.environ.get("COLUMNS", "")))
+    except ValueError:
+        return 160
 
 
 class Ui:
@@ -54,13 +93,14 @@ class Ui:
         # what the end-of-run line says besides the status: set by the command once it knows
         self.run_id: str | None = None
         self.counts: dict[str, Any] = {}
+        self.status: str | None = None  # the run's status word when it is not the exit code's (warn)
         self.interactive = sys.stderr.isatty() and not os.environ.get("CI")
         self.err = Console(stderr=True, no_color=not self.interactive, highlight=False,
                            force_terminal=self.interactive or None, soft_wrap=True)
         # --quiet: the text rendering of the result stays silent too (cron mails any output);
         # data asked for with --format json|junit|csv still goes to stdout through emit()
         self.out = Console(highlight=False, no_color=not sys.stdout.isatty(), soft_wrap=True,
-                           width=None if sys.stdout.isatty() else 160, quiet=quiet)
+                           width=None if sys.stdout.isatty() else _columns(), quiet=quiet)
         for old in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
             log.removeHandler(old)  # an earlier command's --log-file (same process) gets nothing more
             old.close()
@@ -122,6 +162,88 @@ class Ui:
             yield show
 
 
+def cli_command(fn: Callable[..., int | ExitCode | None]) -> Callable[..., None]:
+    """The one command wrapper: ``fn(ui, **options)`` becomes a typer command with ``--quiet`` and
+    ``--log-file`` added, its :class:`Ui` built from them and its body run inside :func:`run_command`.
+
+    Every command is written as::
+
+        @app.command("name")
+        @cli_command
+        def name(ui: Ui, input: InputArg, fmt: FormatOpt = OutputFormat.text) -> ExitCode:
+            \"\"\"What the command does (its --help).\"\"\"
+            ...
+            return ExitCode.OK
+    """
+    from crmtool.io.readers import ReadOptions
+    from crmtool.io.writers import OutputOptions
+
+    sig = inspect.signature(fn, eval_str=True)  # the modules use string annotations (PEP 563)
+    groups: dict[str, dict[str, tuple[Any, Any]]] = {}
+    params: list[inspect.Parameter] = []
+    for name, p in sig.parameters.items():
+        if name == "ui":
+            continue
+        group = {OutputOptions: _OUTPUT_PARAMS, ReadOptions: _READ_PARAMS}.get(p.annotation)
+        if group is None:
+            params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))  # typer passes keywords
+            continue
+        groups[name] = group
+        params += [inspect.Parameter(opt, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+                   for opt, (annotation, default) in group.items()]
+    params += [
+        inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=QuietOpt),
+        inspect.Parameter("log_file", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=LogFileOpt),
+    ]
+    for param in params:
+        _document_flag(param.annotation)
+
+    @functools.wraps(fn)
+    def command(*args: Any, quiet: bool = False, log_file: Path | None = None, **kwargs: Any) -> None:
+        ui = Ui(quiet, log_file)
+
+        def body() -> int | ExitCode | None:
+            for name, group in groups.items():
+                values = {opt: kwargs.pop(opt) for opt in group}
+                kwargs[name] = _output_options(**values) if group is _OUTPUT_PARAMS else _read_options(**values)
+            return fn(ui, *args, **kwargs)
+
+        run_command(ui, body)
+
+    annotations = {p.name: p.annotation for p in params}
+    command.__annotations__ = {**annotations, "return": None}
+    command.__signature__ = sig.replace(parameters=params, return_annotation=None)  # type: ignore[attr-defined]
+    return command
+
+
+def _output_options(csv_dialect: str | None, delimiter: str | None, decimal_comma: bool, bom: bool,
+                    encoding: str | None, keep_formulas: bool) -> Any:
+    from crmtool.io.writers import OutputOptions
+
+    return OutputOptions.build(csv_dialect, delimiter=delimiter, decimal_comma=decimal_comma or None,
+                               bom=bom or None, encoding=encoding, neutralise_formulas=not keep_formulas)
+
+
+def _read_options(input_delimiter: str | None, input_encoding: str | None, sheet: str | None) -> Any:
+    from crmtool.io.readers import ReadOptions
+
+    return ReadOptions(input_delimiter, input_encoding, sheet)
+
+
+def _document_flag(annotation: Any) -> None:
+    """A boolean option is a flag: its help shows ``--quiet`` alone, not ``--quiet <bool>``."""
+    from typing import get_args, get_origin
+
+    from typer.models import OptionInfo
+
+    if get_origin(annotation) is not Annotated:
+        return
+    base, *extras = get_args(annotation)
+    for info in extras:
+        if base is bool and isinstance(info, OptionInfo) and info.metavar is None:
+            info.metavar = ""
+
+
 def run_command(ui: Ui, body: Callable[[], int | ExitCode | None]) -> None:
     """The error boundary: known errors become a message and their exit code, never a traceback."""
     try:
@@ -137,7 +259,7 @@ def run_command(ui: Ui, body: Callable[[], int | ExitCode | None]) -> None:
     except Exception as exc:  # a bug: the log still says the run ended (the traceback follows)
         ui.end(1, f"crashed with {type(exc).__name__}", status="error")
         raise
-    ui.end(int(code or 0))
+    ui.end(int(code or 0), status=ui.status)
     raise typer.Exit(int(code or 0))
 
 

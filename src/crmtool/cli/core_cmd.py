@@ -12,26 +12,31 @@ from crmtool.cli.common import (
     FormatOpt,
     KeyFileOpt,
     LockTimeoutOpt,
-    LogFileOpt,
     OutputFormat,
-    QuietOpt,
     Ui,
     WorkspaceOpt,
+    cli_command,
     emit,
-    run_command,
 )
 from crmtool.errors import ExitCode, exit_code_for
+from crmtool.io.readers import ReadOptions
+from crmtool.io.writers import OutputOptions
 
 InputArg = Annotated[Path, typer.Argument(help="Export to read: CSV (any common encoding/delimiter), Parquet or xlsx.",
                                           show_default=False)]
 RulesOpt = Annotated[list[Path], typer.Option("--rules", "-r", help="Rule file or folder (repeatable).")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for clean, rejects, manifest and audit log.")]
 OutputFormatOpt = Annotated[FileFormat | None,
-                            typer.Option("--output-format", help="csv or parquet (default: as input).")]
-KeepFormulasOpt = Annotated[bool, typer.Option("--keep-formulas", help="Do not neutralise spreadsheet formulas.")]
-AuditLogOpt = Annotated[Path | None, typer.Option(help="Audit log to append to (default OUT/audit.jsonl).")]
+                            typer.Option("--output-format", help="csv, parquet or xlsx (default: as input).")]
+AuditLogOpt = Annotated[Path | None, typer.Option(
+    help="Audit log folder (default: the workspace's <stem>.audit/; OUT/crmtool.audit/ for :memory:).")]
 FailOnOpt = Annotated[str, typer.Option("--fail-on", help="error (default) or warning: which failures exit 1.")]
 ShowValuesOpt = Annotated[bool, typer.Option("--show-values", help="Show top values of personal-data columns.")]
+# validate changes nothing: a one-shot in-memory workspace unless one is named here (no
+# CRMTOOL_WORKSPACE: a CI job's environment must not make validate take a lock or write a file)
+ValidateWorkspaceOpt = Annotated[str, typer.Option(
+    "--workspace", "-w", help="Workspace to read history from (bounces, suppressions); default a one-shot "
+    "in-memory one, so validate leaves no file, lock or key behind.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -41,155 +46,186 @@ def register(app: typer.Typer) -> None:
 
 
 def _render_outcomes(ui: Ui, report: dict[str, Any]) -> None:
+    """The rules table; fits 80 columns (rule names fold rather than push the numbers off)."""
     from rich.table import Table
 
     table = Table(title=None, show_edge=False, pad_edge=False)
-    for col, justify in (("rule", "left"), ("kind", "left"), ("severity", "left"), ("action", "left"),
-                         ("failed", "right"), ("fixed", "right"), ("rejected", "right"), ("status", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table.add_column("rule", overflow="fold", min_width=12, ratio=3)
+    table.add_column("kind", overflow="fold", ratio=2)
+    table.add_column("sev", overflow="fold")
+    for col in ("failed", "fixed", "rejected"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
     for r in report["rules"]:
-        table.add_row(r["rule"], r["kind"], r["severity"], r["action"], str(r["failed"]), str(r["fixed"]),
-                      str(r["rejected"]), r["status"].upper() if r["status"] != "pass" else "pass")
+        severity = {"error": "err", "warning": "warn"}.get(r["severity"], r["severity"])
+        table.add_row(r["rule"], r["kind"], severity, str(r["failed"]), str(r["fixed"]), str(r["rejected"]),
+                      r["status"].upper() if r["status"] != "pass" else "pass")
     ui.out.print(table)
 
 
+def _render_failures(ui: Ui, report: dict[str, Any]) -> None:
+    """Each failing or warning rule with its threshold and a few record keys (keys, never values)."""
+    for r in report["rules"]:
+        if r["status"] == "pass":
+            continue
+        share = f"{r['failed_share']:.1%}"
+        ui.out.print(f"{r['status'].upper()} {r['rule']}: {r['failed']} of {r['checked']} rows ({share}), "
+                     f"threshold {r['threshold']} ({r['source']})", soft_wrap=False, overflow="fold")
+        if r.get("example_lines"):
+            ui.out.print(f"  e.g. lines {', '.join(str(n) for n in r['example_lines'])}", soft_wrap=False)
+        elif r.get("example_keys"):
+            ui.out.print(f"  e.g. {report.get('record_key', 'key')} {', '.join(r['example_keys'])}", soft_wrap=False)
+
+
+@cli_command
 def clean(
+    ui: Ui,
     input: InputArg,
     rules: RulesOpt = [Path("rules")],  # noqa: B006 - typer needs a literal default
     out: OutOpt = Path("out"),
     file_format: OutputFormatOpt = None,
-    encoding: Annotated[str, typer.Option(help="Encoding of CSV outputs.")] = "utf-8",
-    keep_formulas: KeepFormulasOpt = False,
+    output: OutputOptions = OutputOptions(),
+    read: ReadOptions = ReadOptions(),
     audit_log: AuditLogOpt = None,
     fmt: FormatOpt = OutputFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-    log_file: LogFileOpt = None,
-) -> None:
+) -> ExitCode:
     """Apply the rules: write the cleaned export, the rejected rows with reasons, a manifest and the audit log."""
     from crmtool import api, report
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet, log_file)
-
-    def body() -> ExitCode:
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws, \
-                ui.progress("cleaning") as progress:
-            result = api.clean(ws, input, rules, out, fmt=file_format.value if file_format else None,
-                               encoding=encoding, neutralise_formulas=not keep_formulas, audit_log=audit_log,
-                               progress=progress)
-        if result.key_created:
-            ui.warn(f"created a new key for keyed hashes at {result.key_created} (owner-only); keep it safe "
-                    f"and use it for every run: audit entries and pseudonyms depend on it")
-        summary = result.manifest
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws, \
+            ui.progress("cleaning") as progress:
+        result = api.clean(ws, input, rules, out, fmt=file_format.value if file_format else None,
+                           audit_log=audit_log, progress=progress, output=output, read=read)
+    if result.key_created:
+        ui.warn(f"created a new key for keyed hashes at {result.key_created} (owner-only); keep it safe "
+                f"and use it for every run: audit entries and pseudonyms depend on it")
+    summary = result.manifest
+    c = summary["counts"]
+    ui.run_id, ui.counts = result.run_id, {k: c[k] for k in ("rows_in", "rows_out", "rejected") if k in c}
+    ui.status = str(result.status)
+    if fmt is OutputFormat.json:
+        emit(ui, report.to_json(summary))
+    elif fmt is OutputFormat.junit:
+        emit(ui, report.to_junit({**result.as_dict(), "rules": summary["rules"]}))
+    else:
+        ui.info(result.input.describe())
+        _render_outcomes(ui, summary)
         c = summary["counts"]
-        ui.run_id, ui.counts = result.run_id, {k: c[k] for k in ("rows_in", "rows_out", "rejected") if k in c}
-        if fmt is OutputFormat.json:
-            emit(ui, report.to_json(summary))
-        elif fmt is OutputFormat.junit:
-            emit(ui, report.to_junit(result.as_dict()))
-        else:
-            ui.info(result.input.describe())
-            _render_outcomes(ui, result.as_dict())
-            c = summary["counts"]
-            ui.out.print(f"rows in {c['rows_in']}, kept {c['rows_out']}, rejected {c['rejected']} "
-                         f"({c['parse_rejects']} unparseable), values fixed {c['fixed_values']}")
-            if "mailable" in c:
-                reasons = ", ".join(f"{k} {v}" for k, v in c["not_mailable"].items())
-                ui.out.print(f"mailable {c['mailable']} of {c['rows_out']}" + (f" (not: {reasons})" if reasons else ""))
-            if c.get("erased_dropped"):
-                ui.out.print(f"rows of erased people dropped on load: {c['erased_dropped']}")
-            if "dedupe" in summary:
-                d = summary["dedupe"]
-                ui.out.print(f"dedupe: {d['candidate_pairs']} candidate pairs, {d['merges']} merges into "
-                             f"{d['duplicate_clusters']} clusters, {d['review_pairs']} pairs to review")
-            for name, path in result.outputs.items():
-                ui.out.print(f"  {name:9} {path}")
-            ui.out.print(f"run {result.run_id}: {'FAIL' if result.failed else 'pass'}")
-        return exit_code_for(None, checks_failed=result.failed)
-
-    run_command(ui, body)
+        ui.out.print(f"rows in {c['rows_in']}, kept {c['rows_out']}, rejected {c['rejected']} "
+                     f"({c['parse_rejects']} unparseable), values fixed {c['fixed_values']}")
+        if "mailable" in c:
+            reasons = ", ".join(f"{k} {v}" for k, v in c["not_mailable"].items())
+            ui.out.print(f"mailable {c['mailable']} of {c['rows_out']}" + (f" (not: {reasons})" if reasons else ""))
+        if c.get("erased_dropped"):
+            ui.out.print(f"rows of erased people dropped on load: {c['erased_dropped']}")
+        if "dedupe" in summary:
+            d = summary["dedupe"]
+            ui.out.print(f"dedupe: {d['candidate_pairs']} candidate pairs, {d['merges']} merges into "
+                         f"{d['duplicate_clusters']} clusters, {d['review_pairs']} pairs to review")
+        for name, path in result.outputs.items():
+            ui.out.print(f"  {name:9} {path}")
+        status = str(result.status)
+        ui.out.print(f"run {result.run_id}: {status.upper() if status != 'pass' else status}")
+    return exit_code_for(None, checks_failed=result.failed)
 
 
+@cli_command
 def validate(
+    ui: Ui,
     input: InputArg,
     rules: RulesOpt = [Path("rules")],  # noqa: B006
+    read: ReadOptions = ReadOptions(),
     fmt: FormatOpt = OutputFormat.text,
     fail_on: FailOnOpt = "error",
-    workspace: WorkspaceOpt = "crmtool.duckdb",
+    workspace: ValidateWorkspaceOpt = ":memory:",
     lock_timeout: LockTimeoutOpt = 60.0,
-    quiet: QuietOpt = False,
-    log_file: LogFileOpt = None,
-) -> None:
-    """Check an export against the rules without changing anything; exit 1 when an error rule fails."""
+) -> ExitCode:
+    """Check an export against the rules and change nothing: exit 1 when an error rule fails or more
+    rows than dataset.max_unparseable cannot be parsed (--fail-on warning: warnings too)."""
     from crmtool import api, report
     from crmtool.errors import UsageError
+    from crmtool.io.readers import ensure_readable
+    from crmtool.rulefile import load_rules
+    from crmtool.status import Status
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet, log_file)
+    if fail_on not in ("error", "warning"):
+        raise UsageError(f"--fail-on must be error or warning, not {fail_on!r}")
+    # configuration and input errors come before any workspace is opened: they leave no file
+    ruleset = load_rules(rules)
+    ensure_readable(input)
+    with open_workspace(workspace, lock_timeout=lock_timeout, create_key=False) as ws, \
+            ui.progress("validating") as progress:
+        result = api.validate(ws, input, ruleset, progress=progress, read=read)
+    payload = result.as_dict()
+    ui.run_id, ui.counts = result.run_id, {"rows": result.engine.rows}
+    on_warning = fail_on == "warning"
+    failed = result.failed or (on_warning and result.status is Status.WARN)
+    if on_warning and failed:
+        payload["status"] = str(Status.FAIL)
+    ui.status = payload["status"]
+    if fmt is OutputFormat.json:
+        emit(ui, report.to_json(payload))
+    elif fmt is OutputFormat.junit:
+        emit(ui, report.to_junit(payload, fail_on_warning=on_warning))
+    else:
+        ui.info(result.input.describe())
+        _render_outcomes(ui, payload)
+        _render_failures(ui, payload)
+        ui.out.print(f"run {result.run_id}: {payload['status'].upper() if payload['status'] != 'pass' else 'pass'}")
+    return exit_code_for(None, checks_failed=failed)
 
-    def body() -> ExitCode:
-        if fail_on not in ("error", "warning"):
-            raise UsageError(f"--fail-on must be error or warning, not {fail_on!r}")
-        with open_workspace(workspace, lock_timeout=lock_timeout) as ws, ui.progress("validating") as progress:
-            result = api.validate(ws, input, rules, progress=progress)
-        payload = result.as_dict()
-        ui.run_id, ui.counts = result.run_id, {"rows": result.engine.rows}
-        on_warning = fail_on == "warning"
-        failed = result.failed or (on_warning and any(r["status"] == "warn" for r in payload["rules"]))
-        payload["status"] = "fail" if failed else "pass"
-        if fmt is OutputFormat.json:
-            emit(ui, report.to_json(payload))
-        elif fmt is OutputFormat.junit:
-            emit(ui, report.to_junit(payload, fail_on_warning=on_warning))
-        else:
-            ui.info(result.input.describe())
-            _render_outcomes(ui, payload)
-            ui.out.print(f"run {result.run_id}: {'FAIL' if failed else 'pass'}")
-        return exit_code_for(None, checks_failed=failed)
 
-    run_command(ui, body)
-
-
+@cli_command
 def profile(
+    ui: Ui,
     input: InputArg,
+    read: ReadOptions = ReadOptions(),
     fmt: FormatOpt = OutputFormat.text,
     show_values: ShowValuesOpt = False,
     top: Annotated[int, typer.Option(help="How many top values and shapes per column.")] = 5,
     workspace: WorkspaceOpt = ":memory:",
-    quiet: QuietOpt = False,
-) -> None:
-    """Rows, columns, inferred types, null share, distinct counts, top values and shapes; personal data marked."""
+) -> ExitCode:
+    """Rows, columns, inferred types, null share, exact distinct counts, min/max and lengths, top values
+    and shapes; personal data marked."""
     from crmtool import report
     from crmtool.io.readers import load_file
     from crmtool.profile import profile_table
+    from crmtool.status import Status
     from crmtool.workspace import dataset_name, open_workspace
 
-    ui = Ui(quiet)
+    with open_workspace(workspace, create_key=False) as ws:
+        loaded = load_file(ws.con, input, f"data_{dataset_name(input)}", read)
+        prof = profile_table(ws.con, loaded.table, top=top, show_values=show_values)
+    if fmt is OutputFormat.json:
+        from crmtool.schemas import RESULTS_SCHEMA_VERSION
 
-    def body() -> ExitCode:
-        with open_workspace(workspace) as ws:
-            loaded = load_file(ws.con, input, f"data_{dataset_name(input)}")
-            prof = profile_table(ws.con, loaded.table, top=top, show_values=show_values)
-        if fmt is OutputFormat.json:
-            payload = {"input": str(input), "detected": {"format": loaded.format, "encoding": loaded.encoding,
-                       "delimiter": loaded.delimiter}, "parse_rejects": len(loaded.parse_rejects), **prof.as_dict()}
-            emit(ui, report.to_json(payload))
-            return ExitCode.OK
-        from rich.table import Table
-
-        ui.info(loaded.describe())
-        table = Table(show_edge=False, pad_edge=False)
-        for col in ("column", "type", "nulls", "distinct", "top values", "shapes", "personal"):
-            table.add_column(col)
-        for c in prof.columns:
-            tops = ", ".join(f"{v} ({n})" for v, n in c.top_values) if c.top_values is not None else "(hidden)"
-            shapes = ", ".join(f"{s} ({n})" for s, n in c.top_shapes[:3])
-            table.add_row(c.name, c.type, f"{c.null_share:.1%}", str(c.distinct), tops[:60], shapes[:50],
-                          c.personal_data or "")
-        ui.out.print(table)
+        payload = {"schema_version": RESULTS_SCHEMA_VERSION, "command": "profile", "status": str(Status.PASS),
+                   "input": str(input), "detected": {"format": loaded.format, "encoding": loaded.encoding,
+                   "delimiter": loaded.delimiter}, "parse_rejects": len(loaded.parse_rejects), **prof.as_dict()}
+        emit(ui, report.to_json(payload))
         return ExitCode.OK
+    from rich.table import Table
 
-    run_command(ui, body)
+    ui.info(loaded.describe())
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("column", overflow="fold", ratio=2)
+    table.add_column("type", overflow="fold")
+    for col in ("nulls", "distinct", "len"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("min / max", overflow="fold", ratio=2)
+    table.add_column("top values", overflow="fold", ratio=3)
+    table.add_column("pii", overflow="fold")
+    for c in prof.columns:
+        tops = ", ".join(f"{v} ({n})" for v, n in c.top_values) if c.top_values is not None else "(hidden)"
+        lengths = f"{c.min_length}-{c.max_length}" if c.min_length is not None else ""
+        bounds = f"{c.min_value} / {c.max_value}" if c.min_value is not None else (
+            "(hidden)" if c.personal_data and c.min_length is not None else "")
+        table.add_row(c.name, c.type, f"{c.null_share:.1%}", str(c.distinct), lengths, bounds[:40], tops[:60],
+                      c.personal_data or "")
+    ui.out.print(table)
+    return ExitCode.OK

@@ -12,15 +12,15 @@ from crmtool.cli.common import (
     FormatOpt,
     KeyFileOpt,
     LockTimeoutOpt,
-    LogFileOpt,
     OutputFormat,
-    QuietOpt,
     Ui,
     WorkspaceOpt,
+    cli_command,
     emit,
-    run_command,
 )
 from crmtool.errors import ExitCode
+from crmtool.io.readers import ReadOptions
+from crmtool.io.writers import OutputOptions
 
 RulesOpt = Annotated[
     list[Path], typer.Option("--rules", "-r", help="Rule file or folder with a dedupe section.")
@@ -33,7 +33,9 @@ def register(app: typer.Typer) -> None:
     app.command("explain")(explain)
 
 
+@cli_command
 def dedupe(
+    ui: Ui,
     input: Annotated[
         Path, typer.Argument(help="Export to deduplicate (CSV, Parquet or xlsx).", show_default=False)
     ],
@@ -57,68 +59,68 @@ def dedupe(
         ),
     ] = False,
     file_format: Annotated[
-        FileFormat | None, typer.Option("--output-format", help="csv or parquet (default: as input).")
+        FileFormat | None, typer.Option("--output-format", help="csv, parquet or xlsx (default: as input).")
     ] = None,
+    output: OutputOptions = OutputOptions(),
+    read: ReadOptions = ReadOptions(),
     audit_log: Annotated[
-        Path | None, typer.Option(help="Audit log to append to (default OUT/audit.jsonl).")
+        Path | None,
+        typer.Option(help="Audit log folder (default: the workspace's <stem>.audit/; OUT/crmtool.audit for :memory:)."),
     ] = None,
     fmt: FormatOpt = OutputFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-    log_file: LogFileOpt = None,
-) -> None:
+) -> ExitCode:
     """Find the same person across rows: write clusters, golden records, pairs to review and audit entries."""
     from crmtool import report
     from crmtool.dedupe.api import dedupe_file
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet, log_file)
-
-    def body() -> ExitCode:
-        with (
-            open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws,
-            ui.progress("dedupe") as progress,
-        ):
-            result = dedupe_file(
-                ws,
-                input,
-                rules,
-                out,
-                fmt=file_format.value if file_format else None,
-                decisions=decisions,
-                audit_log=audit_log,
-                incremental=incremental,
-                progress=progress,
-                warn=ui.warn,
-            )
-        payload = result.as_dict()
-        if fmt is OutputFormat.json:
-            emit(ui, report.to_json(payload))
-            return ExitCode.OK
-        for b in result.blocking:
-            state = "SKIPPED" if b.skipped_rule else f"{b.new_pairs} new"
-            ui.out.print(f"  blocking {b.rule:20} {b.pairs:>10} pairs ({state})")
-        c = result.clusters
-        ui.out.print(
-            f"rows {result.rows}, candidate pairs {result.candidate_pairs}, clusters {c.clusters} "
-            f"({c.multi} with duplicates holding {c.records_in_multi} records, largest {c.largest}), "
-            f"merges {result.merges}, to review {result.review_pairs}"
+    with (
+        open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws,
+        ui.progress("dedupe") as progress,
+    ):
+        result = dedupe_file(
+            ws,
+            input,
+            rules,
+            out,
+            fmt=file_format.value if file_format else None,
+            decisions=decisions,
+            audit_log=audit_log,
+            incremental=incremental,
+            progress=progress,
+            warn=ui.warn,
+            output=output,
+            read=read,
         )
-        if c.split_clusters or c.dissolved_clusters:
-            ui.out.print(
-                f"chaining guard: {c.split_clusters} clusters split, {c.dissolved_clusters} dissolved"
-            )
-        for name, path in result.outputs.items():
-            ui.out.print(f"  {name:9} {path}")
-        ui.out.print(f"run {result.run_id}: pass")
+    payload = result.as_dict()
+    if fmt is OutputFormat.json:
+        emit(ui, report.to_json(payload))
         return ExitCode.OK
+    for b in result.blocking:
+        state = "SKIPPED" if b.skipped_rule else f"{b.new_pairs} new"
+        ui.out.print(f"  blocking {b.rule:20} {b.pairs:>10} pairs ({state})")
+    c = result.clusters
+    ui.out.print(
+        f"rows {result.rows}, candidate pairs {result.candidate_pairs}, clusters {c.clusters} "
+        f"({c.multi} with duplicates holding {c.records_in_multi} records, largest {c.largest}), "
+        f"merges {result.merges}, to review {result.review_pairs}"
+    )
+    if c.split_clusters or c.dissolved_clusters:
+        ui.out.print(
+            f"chaining guard: {c.split_clusters} clusters split, {c.dissolved_clusters} dissolved"
+        )
+    for name, path in result.outputs.items():
+        ui.out.print(f"  {name:9} {path}")
+    ui.out.print(f"run {result.run_id}: pass")
+    return ExitCode.OK
 
-    run_command(ui, body)
 
-
+@cli_command
 def explain(
+    ui: Ui,
     record_ids: Annotated[
         list[str],
         typer.Argument(
@@ -130,8 +132,7 @@ def explain(
     fmt: FormatOpt = OutputFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Explain the last dedupe run: each comparison of two records, its level and its weight."""
     from crmtool import report
     from crmtool.dedupe.api import explain as explain_pair
@@ -139,43 +140,38 @@ def explain(
     from crmtool.errors import UsageError
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        if not 1 <= len(record_ids) <= 2:
-            raise UsageError("explain takes one or two record ids")
-        spec = load_spec(rules)
-        with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
-            exp = explain_pair(ws, spec, *record_ids)
-        if fmt is OutputFormat.json:
-            emit(ui, report.to_json(exp.as_dict()))
-            return ExitCode.OK
-        if len(record_ids) == 1:
-            ui.out.print(f"record {record_ids[0]}: cluster {exp.cluster_id}")
-            for other, p in exp.neighbours:
-                ui.out.print(f"  {other:20} match probability {p:.4f}")
-            return ExitCode.OK
-        from rich.table import Table
-
-        table = Table(show_edge=False, pad_edge=False)
-        for col, justify in (
-            ("comparison", "left"),
-            ("column", "left"),
-            ("level", "left"),
-            ("weight", "right"),
-        ):
-            table.add_column(col, justify=justify)  # type: ignore[arg-type]
-        table.add_row("(prior)", "", "", f"{exp.prior_weight:+.2f}")
-        for c in exp.comparisons:
-            table.add_row(c.name, c.column, c.level or "(missing)", f"{c.weight:+.2f}")
-        ui.out.print(table)
-        verdict = "same cluster" if exp.same_cluster else "different clusters"
-        how = f"blocking rule {exp.blocking_rule}" if exp.blocking_rule else "no blocking rule (scored now)"
-        ui.out.print(
-            f"match weight {exp.match_weight:+.2f}, probability {exp.match_probability:.4f} "
-            f"(threshold {exp.threshold:g}); candidate pair: {how}; "
-            f"decision: {exp.decision or 'none'}; veto: {'yes' if exp.vetoed else 'no'}; {verdict}"
-        )
+    if not 1 <= len(record_ids) <= 2:
+        raise UsageError("explain takes one or two record ids")
+    spec = load_spec(rules)
+    with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
+        exp = explain_pair(ws, spec, *record_ids)
+    if fmt is OutputFormat.json:
+        emit(ui, report.to_json(exp.as_dict()))
         return ExitCode.OK
+    if len(record_ids) == 1:
+        ui.out.print(f"record {record_ids[0]}: cluster {exp.cluster_id}")
+        for other, p in exp.neighbours:
+            ui.out.print(f"  {other:20} match probability {p:.4f}")
+        return ExitCode.OK
+    from rich.table import Table
 
-    run_command(ui, body)
+    table = Table(show_edge=False, pad_edge=False)
+    for col, justify in (
+        ("comparison", "left"),
+        ("column", "left"),
+        ("level", "left"),
+        ("weight", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table.add_row("(prior)", "", "", f"{exp.prior_weight:+.2f}")
+    for c in exp.comparisons:
+        table.add_row(c.name, c.column, c.level or "(missing)", f"{c.weight:+.2f}")
+    ui.out.print(table)
+    verdict = "same cluster" if exp.same_cluster else "different clusters"
+    how = f"blocking rule {exp.blocking_rule}" if exp.blocking_rule else "no blocking rule (scored now)"
+    ui.out.print(
+        f"match weight {exp.match_weight:+.2f}, probability {exp.match_probability:.4f} "
+        f"(threshold {exp.threshold:g}); candidate pair: {how}; "
+        f"decision: {exp.decision or 'none'}; veto: {'yes' if exp.vetoed else 'no'}; {verdict}"
+    )
+    return ExitCode.OK

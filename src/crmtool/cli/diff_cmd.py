@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crmtool.cli.common import KeyFileOpt, LockTimeoutOpt, LogFileOpt, QuietOpt, Ui, WorkspaceOpt, emit, run_command
+from crmtool.cli.common import (
+    KeyFileOpt,
+    LockTimeoutOpt,
+    Ui,
+    WorkspaceOpt,
+    cli_command,
+    emit,
+)
 from crmtool.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -69,7 +76,9 @@ def render_csv(result: DiffResult) -> str:
     return buf.getvalue()
 
 
+@cli_command
 def diff(
+    ui: Ui,
     old: Annotated[Path, typer.Argument(help="The earlier export (CSV, Parquet or xlsx).", show_default=False)],
     new: Annotated[Path, typer.Argument(help="The later export.", show_default=False)],
     key: Annotated[str, typer.Option("--key", "-k", help="Column that identifies a record in both exports.")],
@@ -82,26 +91,19 @@ def diff(
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-    log_file: LogFileOpt = None,
-) -> None:
+) -> ExitCode:
     """Added, removed and changed records between two exports, and the fields that changed."""
     from crmtool.changes import diff_exports
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet, log_file)
-
-    def body() -> ExitCode:
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            result = diff_exports(ws, old, new, key=key, out_dir=out, show_values=show_values)
-        if result.key_created:
-            ui.warn(f"created a new key for keyed hashes at {result.key_created} (owner-only); keep it safe")
-        if fmt is DiffFormat.json:
-            emit(ui, json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
-        elif fmt is DiffFormat.csv:
-            emit(ui, render_csv(result))
-        elif not quiet:
-            emit(ui, render_text(result))
-        return ExitCode(result.status.exit_code)
-
-    run_command(ui, body)
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        result = diff_exports(ws, old, new, key=key, out_dir=out, show_values=show_values)
+    if result.key_created:
+        ui.warn(f"created a new key for keyed hashes at {result.key_created} (owner-only); keep it safe")
+    if fmt is DiffFormat.json:
+        emit(ui, json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+    elif fmt is DiffFormat.csv:
+        emit(ui, render_csv(result))
+    elif not ui.quiet:
+        emit(ui, render_text(result))
+    return ExitCode(result.status.exit_code)

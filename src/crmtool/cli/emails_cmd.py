@@ -11,21 +11,22 @@ from crmtool.cli.common import (
     FileFormat,
     KeyFileOpt,
     LockTimeoutOpt,
-    LogFileOpt,
     OutputFormat,
-    QuietOpt,
+    TextJsonFormatOpt,
     Ui,
     WorkspaceOpt,
+    cli_command,
     emit,
-    run_command,
 )
 from crmtool.errors import ExitCode
+from crmtool.io.readers import ReadOptions
+from crmtool.io.writers import OutputOptions
 
 bounces_app = typer.Typer(
     help="Bounce history from email platforms (hard bounces, repeated soft bounces).", no_args_is_help=True
 )
 
-TextJson = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text or json.")]
+TextJson = TextJsonFormatOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -62,7 +63,9 @@ def _render(ui: Ui, payload: dict[str, Any]) -> None:
         ui.out.print(f"  emails    {payload['output']}")
 
 
+@cli_command
 def emails(
+    ui: Ui,
     input: Annotated[Path, typer.Argument(help="Export to read: CSV, Parquet or xlsx.", show_default=False)],
     column: Annotated[str, typer.Option("--column", "-c", help="Column holding the addresses.")] = "email",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for emails.csv/.parquet.")] = None,
@@ -90,15 +93,15 @@ def emails(
     ] = 3,
     soft_days: Annotated[int, typer.Option("--soft-days", help="... within this many days.")] = 30,
     file_format: Annotated[
-        FileFormat | None, typer.Option("--output-format", help="csv or parquet (default: as input).")
+        FileFormat | None, typer.Option("--output-format", help="csv, parquet or xlsx (default: as input).")
     ] = None,
+    output: OutputOptions = OutputOptions(),
+    read: ReadOptions = ReadOptions(),
     fmt: TextJson = OutputFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-    log_file: LogFileOpt = None,
-) -> None:
+) -> ExitCode:
     """Classify every distinct address: status, reasons, suggested fix, risk 0-100 and tags."""
     from crmtool import report
     from crmtool.emails.classify import ClassifyOptions
@@ -107,84 +110,88 @@ def emails(
     from crmtool.errors import UsageError
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet, log_file)
+    if fmt is OutputFormat.junit:
+        raise UsageError("emails writes text or json on stdout", "use --format text or --format json")
+    if resolver:
+        from crmtool.emails.mx import parse_resolver
 
-    def body() -> ExitCode:
-        if fmt is OutputFormat.junit:
-            raise UsageError("emails writes text or json on stdout", "use --format text or --format json")
-        if resolver:
-            from crmtool.emails.mx import parse_resolver
-
-            parse_resolver(resolver)
-        if lists is not None and not lists.is_dir():
-            raise UsageError(f"--lists {lists}: no such folder", "give the folder that holds role_accounts.txt")
-        options = ClassifyOptions(
-            lists=EmailLists.load(lists if lists is not None else Path("rules/lists")),
-            mx=mx,
-            resolver=resolver,
-            mx_timeout=mx_timeout,
-            mx_budget=mx_budget,
-            soft_bounces=soft_bounces,
-            soft_window_days=soft_days,
+        parse_resolver(resolver)
+    if lists is not None and not lists.is_dir():
+        raise UsageError(f"--lists {lists}: no such folder", "give the folder that holds role_accounts.txt")
+    options = ClassifyOptions(
+        lists=EmailLists.load(lists if lists is not None else Path("rules/lists")),
+        mx=mx,
+        resolver=resolver,
+        mx_timeout=mx_timeout,
+        mx_budget=mx_budget,
+        soft_bounces=soft_bounces,
+        soft_window_days=soft_days,
+    )
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        result = classify_file(
+            ws,
+            input,
+            column=column,
+            out_dir=out,
+            fmt=file_format.value if file_format else None,
+            options=options,
+            output=output,
+            read=read,
         )
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            result = classify_file(
-                ws,
-                input,
-                column=column,
-                out_dir=out,
-                fmt=file_format.value if file_format else None,
-                options=options,
-            )
-        payload = result.as_dict()
-        if fmt is OutputFormat.json:
-            emit(ui, report.to_json(payload))
-        else:
-            _render(ui, payload)
-        return ExitCode.OK
-
-    run_command(ui, body)
+    payload = result.as_dict()
+    if fmt is OutputFormat.json:
+        emit(ui, report.to_json(payload))
+    else:
+        _render(ui, payload)
+    return ExitCode.OK
 
 
+@cli_command
 def bounces_import(
+    ui: Ui,
     input: Annotated[Path, typer.Argument(help="Bounce export: CSV or JSON lines.", show_default=False)],
     platform: Annotated[
-        str, typer.Option("--format", help="auto, mailchimp, sendgrid, brevo, mailgun, ses or generic.")
+        str, typer.Option("--platform", "-p", help="auto, mailchimp, sendgrid, brevo, mailgun, ses or generic.")
     ] = "auto",
-    output: Annotated[
-        OutputFormat, typer.Option("--output", help="Result on stdout: text or json.")
-    ] = OutputFormat.text,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="Result on stdout: text or json.")
+    ] = "text",
+    output: Annotated[str | None, typer.Option("--output", hidden=True, help="Old name of --format.")] = None,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-    log_file: LogFileOpt = None,
-) -> None:
+) -> ExitCode:
     """Add the bounces of a platform export to the workspace history (addresses kept as keyed hashes)."""
     from crmtool import report
-    from crmtool.emails.bounces import import_bounces
+    from crmtool.emails.bounces import FORMATS, import_bounces
+    from crmtool.errors import UsageError
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet, log_file)
-
-    def body() -> ExitCode:
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            result = import_bounces(ws, input, platform)
-            if ws.hasher.created:
-                ui.warn(
-                    f"created a new key for keyed hashes at {ws.hasher.source}; keep it for every run"
-                )
-        payload = result.as_dict()
-        if output is OutputFormat.json:
-            emit(ui, report.to_json(payload))
-        else:
-            types = ", ".join(f"{k} {v}" for k, v in payload["by_type"].items()) or "none"
-            ui.out.print(
-                f"{input.name}: {payload['platform']}, {payload['rows']} records, "
-                f"imported {payload['imported']} "
-                f"({types}), already known {payload['duplicates']}, not bounces {payload['skipped']}, "
-                f"undated {payload['undated']}"
+    # until 0.2 '--format PLATFORM' still names the platform (it did before --platform existed)
+    if fmt in FORMATS and fmt != "text":
+        ui.warn(f"'--format {fmt}' names the platform only until 0.2: write '--platform {fmt}' "
+                f"(--format is the output format on every command)")
+        platform, fmt = fmt, "text"
+    if output is not None:
+        ui.warn("'--output' is now '--format' (text or json), as on every command")
+        fmt = output
+    if fmt not in ("text", "json"):
+        raise UsageError(f"--format {fmt!r}: bounces import writes text or json")
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        result = import_bounces(ws, input, platform)
+        if ws.hasher.created:
+            ui.warn(
+                f"created a new key for keyed hashes at {ws.hasher.source}; keep it for every run"
             )
-        return ExitCode.OK
-
-    run_command(ui, body)
+    payload = result.as_dict()
+    if fmt == "json":
+        emit(ui, report.to_json(payload))
+    else:
+        types = ", ".join(f"{k} {v}" for k, v in payload["by_type"].items()) or "none"
+        ui.out.print(
+            f"{input.name}: {payload['platform']}, {payload['rows']} records, "
+            f"imported {payload['imported']} "
+            f"({types}), already known {payload['duplicates']}, not bounces {payload['skipped']}, "
+            f"undated {payload['undated']}"
+        )
+    return ExitCode.OK

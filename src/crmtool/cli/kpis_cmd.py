@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from crmtool.cli.common import LockTimeoutOpt, LogFileOpt, QuietOpt, Ui, WorkspaceOpt, emit, run_command
+from crmtool.cli.common import LockTimeoutOpt, Ui, WorkspaceOpt, cli_command, emit
 from crmtool.errors import ExitCode
 
 
@@ -29,7 +29,9 @@ def register(app: typer.Typer) -> None:
     app.command("kpis")(kpis)
 
 
+@cli_command
 def kpis(
+    ui: Ui,
     kpis_file: Annotated[Path, typer.Option("--kpis", help="KPI file (YAML).")] = Path("kpis.yaml"),
     since: Annotated[str, typer.Option("--since", help="How far back: 90d, 12w, 6m.")] = "90d",
     by: Annotated[Period, typer.Option("--by", help="One value per day, week or month.")] = Period.day,
@@ -38,31 +40,24 @@ def kpis(
     schema: Annotated[bool, typer.Option("--schema", help="Print the JSON Schema of KPI files.")] = False,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
-    quiet: QuietOpt = False,
-    log_file: LogFileOpt = None,
-) -> None:
+) -> ExitCode:
     """Each KPI's series with a trend sparkline and its status; exit 1 when a target is missed or an anomaly fires."""
     from crmtool.kpis import kpis_schema, load_kpis, parse_since, run_kpis, to_csv, to_json, to_text
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet, log_file)
-
-    def body() -> ExitCode:
-        if schema:
-            emit(ui, json.dumps(kpis_schema(), indent=2, sort_keys=True))
-            return ExitCode.OK
-        days = parse_since(since)
-        spec = load_kpis(kpis_file)
-        with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
-            report = run_kpis(ws, spec, since_days=days, by=by.value)
-        failing = sum(1 for k in report.kpis if k.status.value == "fail")
-        ui.run_id, ui.counts = report.run_id, {"kpis": len(report.kpis), "failing": failing}
-        if fmt is KpiFormat.json:
-            emit(ui, to_json(report))
-        elif fmt is KpiFormat.csv:
-            emit(ui, to_csv(report))
-        else:
-            ui.out.print(to_text(report), markup=False, end="")
-        return ExitCode(report.status.exit_code)
-
-    run_command(ui, body)
+    if schema:
+        emit(ui, json.dumps(kpis_schema(), indent=2, sort_keys=True))
+        return ExitCode.OK
+    days = parse_since(since)
+    spec = load_kpis(kpis_file)
+    with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
+        report = run_kpis(ws, spec, since_days=days, by=by.value)
+    failing = sum(1 for k in report.kpis if k.status.value == "fail")
+    ui.run_id, ui.counts = report.run_id, {"kpis": len(report.kpis), "failing": failing}
+    if fmt is KpiFormat.json:
+        emit(ui, to_json(report))
+    elif fmt is KpiFormat.csv:
+        emit(ui, to_csv(report))
+    else:
+        ui.out.print(to_text(report), markup=False, end="")
+    return ExitCode(report.status.exit_code)

@@ -13,12 +13,11 @@ from crmtool.cli.common import (
     KeyFileOpt,
     LockTimeoutOpt,
     OutputFormat,
-    QuietOpt,
     Ui,
     WorkspaceOpt,
+    cli_command,
     emit,
     parse_as_of,
-    run_command,
 )
 from crmtool.errors import ExitCode
 
@@ -39,7 +38,9 @@ CheckOpt = Annotated[Path | None, typer.Option("--check", help="Request file to 
 EraseOutOpt = Annotated[
     Path, typer.Option("--out", "-o", help="Folder for the erase manifest (and default audit log).")
 ]
-AuditLogOpt = Annotated[Path | None, typer.Option(help="Audit log to append to / check (default OUT/audit.jsonl).")]
+AuditLogOpt = Annotated[Path | None, typer.Option(
+    help="Audit log folder to append to / check (default: the workspace's <stem>.audit/; OUT/crmtool.audit/ "
+         "for :memory:).")]
 AlsoOpt = Annotated[
     list[Path], typer.Option("--also", help="Another output file to rewrite without them (repeatable).")
 ]
@@ -53,8 +54,6 @@ OutFormatOpt = Annotated[
     FileFormat | None, typer.Option("--output-format", help="csv or parquet (default: from --out).")
 ]
 AsOfOpt = Annotated[str | None, typer.Option(help="Reference date for age bands (YYYY-MM-DD, default today).")]
-
-
 IdentifierOpt = Annotated[
     str | None, typer.Option("--identifier", help="An email, phone, NIF or customer id: is this person suppressed?")
 ]
@@ -62,7 +61,9 @@ IdentifierArg = Annotated[str, typer.Argument(help="The email, phone, NIF or cus
 TypeOpt = Annotated[str | None, typer.Option("--type", help="email, phone, nif or id (default: guessed).")]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why the suppression ends (required).")]
 DateOpt = Annotated[str, typer.Option("--date", help="When the person opted in again (YYYY-MM-DD, required).")]
-SuppressAuditOpt = Annotated[Path, typer.Option("--audit-log", help="Audit log to append to.")]
+SuppressAuditOpt = Annotated[Path | None, typer.Option(
+    "--audit-log", help="Audit log folder to append to (default: the workspace's <stem>.audit/; ./crmtool.audit/ "
+    "for :memory:).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -95,7 +96,9 @@ def _json(payload: object) -> str:
 
 
 @suppress_app.command("import")
+@cli_command
 def suppress_import(
+    ui: Ui,
     file: SuppressFileArg,
     kind: KindOpt,
     source: SourceOpt = None,
@@ -103,82 +106,73 @@ def suppress_import(
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-    audit_log: SuppressAuditOpt = Path("out/audit.jsonl"),
-) -> None:
+    audit_log: SuppressAuditOpt = None,
+) -> ExitCode:
     """Store suppression entries as keyed tokens; every contact list leaves these people out."""
     from crmtool.privacy.suppress import import_suppressions
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        _key_first(ui, workspace, key_file)
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            result = import_suppressions(ws, file, kind, source=source, audit_log=audit_log)
-        d = result.as_dict()
-        if fmt is OutputFormat.json:
-            emit(ui, _json(d))
-        else:
-            added = ", ".join(f"{k} {v}" for k, v in sorted(d["added"].items())) or "none"
-            ui.out.print(
-                f"{file.name}: {d['rows']} rows, {d['identifiers']} identifiers; added {d['added_total']} "
-                f"({added}), already present {d['already_present']}, blank {d['unusable']}, "
-                f"unparseable rows {d['parse_rejects']}"
-            )
-        return ExitCode.OK
-
-    run_command(ui, body)
+    _key_first(ui, workspace, key_file)
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        result = import_suppressions(ws, file, kind, source=source, audit_log=audit_log)
+    d = result.as_dict()
+    if fmt is OutputFormat.json:
+        emit(ui, _json(d))
+    else:
+        added = ", ".join(f"{k} {v}" for k, v in sorted(d["added"].items())) or "none"
+        ui.out.print(
+            f"{file.name}: {d['rows']} rows, {d['identifiers']} identifiers; added {d['added_total']} "
+            f"({added}), already present {d['already_present']}, blank {d['unusable']}, "
+            f"unparseable rows {d['parse_rejects']}"
+        )
+    return ExitCode.OK
 
 
 @suppress_app.command("list")
+@cli_command
 def suppress_list(
+    ui: Ui,
     identifier: IdentifierOpt = None,
     kind: TypeOpt = None,
     fmt: FormatOpt = OutputFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Count suppression entries by kind, channel and source (no values); --identifier checks one person."""
     from crmtool.privacy.suppress_manage import list_suppressions
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            d = list_suppressions(ws, identifier, kind)
-        if fmt is OutputFormat.json:
-            emit(ui, _json(d))
-            return ExitCode.OK
-        for g in d["groups"]:
-            dates = f"{g['first']}..{g['last']}"
-            ui.out.print(f"{g['kind']:<15} {g['channel']:<6} {g['entries']:>8}  {g['source']} ({dates})")
-        ui.out.print(f"{d['entries']} entries")
-        if "identifier" in d:
-            who = d["identifier"]
-            kinds = ", ".join(sorted({e["kind"] for e in who["entries"]}))
-            ui.out.print(f"identifier: {'suppressed (' + kinds + ')' if who['suppressed'] else 'not suppressed'}")
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        d = list_suppressions(ws, identifier, kind)
+    if fmt is OutputFormat.json:
+        emit(ui, _json(d))
         return ExitCode.OK
-
-    run_command(ui, body)
+    for g in d["groups"]:
+        dates = f"{g['first']}..{g['last']}"
+        ui.out.print(f"{g['kind']:<15} {g['channel']:<6} {g['entries']:>8}  {g['source']} ({dates})")
+    ui.out.print(f"{d['entries']} entries")
+    if "identifier" in d:
+        who = d["identifier"]
+        kinds = ", ".join(sorted({e["kind"] for e in who["entries"]}))
+        ui.out.print(f"identifier: {'suppressed (' + kinds + ')' if who['suppressed'] else 'not suppressed'}")
+    return ExitCode.OK
 
 
 @suppress_app.command("remove")
+@cli_command
 def suppress_remove(
+    ui: Ui,
     identifier: IdentifierArg,
     reason: ReasonOpt,
-    date_: Annotated[str, typer.Option("--date", help="When the person opted in again (YYYY-MM-DD, required).")],
+    date_: DateOpt,
     kind: TypeOpt = None,
-    audit_log: SuppressAuditOpt = Path("out/audit.jsonl"),
+    audit_log: SuppressAuditOpt = None,
     fmt: FormatOpt = OutputFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Re-opt-in: end the suppressions of one person (never an erasure), with --reason and --date audited."""
     from datetime import date
 
@@ -186,30 +180,27 @@ def suppress_remove(
     from crmtool.privacy.suppress_manage import remove_suppressions
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        try:
-            when = date.fromisoformat(date_)
-        except ValueError:
-            raise UsageError(f"--date {date_!r} is not a date", "write it as YYYY-MM-DD") from None
-        _key_first(ui, workspace, key_file)
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            result = remove_suppressions(ws, identifier, reason=reason, opted_in_on=when, kind=kind,
-                                         audit_log=audit_log)
-        if fmt is OutputFormat.json:
-            emit(ui, _json(result.as_dict()))
-        else:
-            ui.out.print(f"removed {result.removed} suppression entries (audited in {result.audit_path})")
-            if result.kept_erasure:
-                ui.warn("this person was erased: the erasure stays, they are never mailed again")
-        return ExitCode.OK
-
-    run_command(ui, body)
+    try:
+        when = date.fromisoformat(date_)
+    except ValueError:
+        raise UsageError(f"--date {date_!r} is not a date", "write it as YYYY-MM-DD") from None
+    _key_first(ui, workspace, key_file)
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        result = remove_suppressions(ws, identifier, reason=reason, opted_in_on=when, kind=kind,
+                                     audit_log=audit_log)
+    if fmt is OutputFormat.json:
+        emit(ui, _json(result.as_dict()))
+    else:
+        ui.out.print(f"removed {result.removed} suppression entries (audited in {result.audit_path})")
+        if result.kept_erasure:
+            ui.warn("this person was erased: the erasure stays, they are never mailed again")
+    return ExitCode.OK
 
 
 @subject_app.command("export")
+@cli_command
 def subject_export_cmd(
+    ui: Ui,
     identifier: Annotated[str, typer.Argument(help="The person's email, phone, NIF/NIE or customer id.")],
     kind: TypeOpt = None,
     out: EraseOutOpt = Path("out"),
@@ -219,31 +210,27 @@ def subject_export_cmd(
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Everything crmtool holds about one person (tables, files it wrote, registers) as JSON and CSV."""
     from crmtool.privacy.subject import subject_export
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        _key_first(ui, workspace, key_file)
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            result = subject_export(ws, identifier, kind=kind, out_dir=out, audit_log=audit_log, key=key)
-        if fmt is OutputFormat.json:
-            emit(ui, _json(result.as_dict()))
-        else:
-            rows = sum(result.tables.values()) + sum(result.files.values())
-            ui.out.print(f"{rows} rows from {len(result.tables)} tables and {len(result.files)} files; "
-                         f"{sum(result.registers.values())} register entries")
-            ui.out.print(f"wrote {result.json_path} and {result.csv_path} (owner-only)")
-        return ExitCode.OK
-
-    run_command(ui, body)
+    _key_first(ui, workspace, key_file)
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        result = subject_export(ws, identifier, kind=kind, out_dir=out, audit_log=audit_log, key=key)
+    if fmt is OutputFormat.json:
+        emit(ui, _json(result.as_dict()))
+    else:
+        rows = sum(result.tables.values()) + sum(result.files.values())
+        ui.out.print(f"{rows} rows from {len(result.tables)} tables and {len(result.files)} files; "
+                     f"{sum(result.registers.values())} register entries")
+        ui.out.print(f"wrote {result.json_path} and {result.csv_path} (owner-only)")
+    return ExitCode.OK
 
 
+@cli_command
 def erase(
+    ui: Ui,
     requests: RequestsOpt = None,
     check: CheckOpt = None,
     out: EraseOutOpt = Path("out"),
@@ -254,34 +241,30 @@ def erase(
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Right to be forgotten: remove people everywhere (--requests), or prove it was done (--check)."""
     from crmtool.errors import UsageError
     from crmtool.privacy.erase import check_erasures, compact_workspace_file
     from crmtool.privacy.erase import erase as do_erase
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
+    if (requests is None) == (check is None):
+        raise UsageError("give exactly one of --requests FILE or --check FILE")
+    _key_first(ui, workspace, key_file)
+    from crmtool.audit import CHAIN, log_dir
 
-    def body() -> ExitCode:
-        if (requests is None) == (check is None):
-            raise UsageError("give exactly one of --requests FILE or --check FILE")
-        _key_first(ui, workspace, key_file)
-        log = audit_log or out / "audit.jsonl"
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            if requests is not None:
-                result = do_erase(ws, requests, out_dir=out, audit_log=log, key=key, outputs=list(also))
-            else:
-                assert check is not None
-                checked = check_erasures(ws, check, audit_log=log if log.is_file() else None, key=key)
-        if requests is not None and workspace != ":memory:" and any(result.rows_removed.values()):
-            compact_workspace_file(Path(workspace), lock_timeout)  # deleted rows leave the file's bytes too
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        log = log_dir(ws, out, audit_log)
         if requests is not None:
-            return _print_erase(ui, fmt, result)
-        return _print_check(ui, fmt, checked)
-
-    run_command(ui, body)
+            result = do_erase(ws, requests, out_dir=out, audit_log=log, key=key, outputs=list(also))
+        else:
+            assert check is not None
+            checked = check_erasures(ws, check, audit_log=log if (log / CHAIN).is_file() else None, key=key)
+    if requests is not None and workspace != ":memory:" and any(result.rows_removed.values()):
+        compact_workspace_file(Path(workspace), lock_timeout)  # deleted rows leave the file's bytes too
+    if requests is not None:
+        return _print_erase(ui, fmt, result)
+    return _print_check(ui, fmt, checked)
 
 
 def _print_erase(ui: Ui, fmt: OutputFormat, result: Any) -> ExitCode:
@@ -325,7 +308,9 @@ def _print_check(ui: Ui, fmt: OutputFormat, checked: Any) -> ExitCode:
     return ExitCode.OK if checked.ok else ExitCode.CHECKS_FAILED
 
 
+@cli_command
 def export(
+    ui: Ui,
     file: ExportFileArg,
     policy: PolicyOpt,
     out: ExportOutOpt,
@@ -335,80 +320,72 @@ def export(
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Write a pseudonymised copy for another department; its manifest names the key by fingerprint."""
     from crmtool.privacy.export import export as do_export
     from crmtool.privacy.export import load_policy
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        ref = parse_as_of(as_of)
-        load_policy(policy)  # a bad policy stops us before the workspace or key are touched
-        _key_first(ui, workspace, key_file)
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            result = do_export(ws, file, policy, out, fmt=file_format.value if file_format else None, as_of=ref)
-        d = result.as_dict()
-        if fmt is OutputFormat.json:
-            emit(ui, _json(d))
-        else:
-            ui.out.print(f"wrote {d['rows']} rows to {d['output']} (left out {d['dropped_erased']} erased people)")
-            for col, action in d["columns"].items():
-                ui.out.print(f"  {col:20} {action}")
-            if d["dropped_columns"]:
-                ui.out.print(f"  dropped: {', '.join(d['dropped_columns'])}")
-            if d["personal_remaining"]:
-                ui.out.print(
-                    "reminder: these columns still carry personal data: "
-                    + "; ".join(f"{c} ({why})" for c, why in d["personal_remaining"].items())
-                )
-            ui.out.print(f"key fingerprint {d['key_fingerprint']}; manifest {d['manifest']}")
-        return ExitCode.OK
-
-    run_command(ui, body)
+    ref = parse_as_of(as_of)
+    load_policy(policy)  # a bad policy stops us before the workspace or key are touched
+    _key_first(ui, workspace, key_file)
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        result = do_export(ws, file, policy, out, fmt=file_format.value if file_format else None, as_of=ref)
+    d = result.as_dict()
+    if fmt is OutputFormat.json:
+        emit(ui, _json(d))
+    else:
+        ui.out.print(f"wrote {d['rows']} rows to {d['output']} (left out {d['dropped_erased']} erased people)")
+        for col, action in d["columns"].items():
+            ui.out.print(f"  {col:20} {action}")
+        if d["dropped_columns"]:
+            ui.out.print(f"  dropped: {', '.join(d['dropped_columns'])}")
+        if d["personal_remaining"]:
+            ui.out.print(
+                "reminder: these columns still carry personal data: "
+                + "; ".join(f"{c} ({why})" for c, why in d["personal_remaining"].items())
+            )
+        ui.out.print(f"key fingerprint {d['key_fingerprint']}; manifest {d['manifest']}")
+    return ExitCode.OK
 
 
+@cli_command
 def pii(
+    ui: Ui,
     file: Annotated[Path, typer.Argument(help="Export to inspect (CSV, Parquet, xlsx).")],
     fmt: FormatOpt = OutputFormat.text,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """List the columns that look like personal data (by name and content), for writing a policy."""
     from crmtool.io.readers import load_file
     from crmtool.pii import pii_inventory
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        with open_workspace(":memory:") as ws:
-            loaded = load_file(ws.con, file, "data_pii")
-            inventory = pii_inventory(ws.con, loaded.table)
-        if fmt is OutputFormat.json:
-            emit(ui, _json({"input": str(file), "columns": inventory}))
-            return ExitCode.OK
-        ui.info(loaded.describe())
-        for row in inventory:
-            if row["category"]:
-                ui.out.print(
-                    f"  {row['column']:24} {row['category']:12} by {row['evidence']}"
-                    + (f" ({row['share']:.0%} of values match)" if row["share"] else "")
-                )
-        others = [str(r["column"]) for r in inventory if not r["category"]]
-        n = len(inventory) - len(others)
-        ui.out.print(
-            f"{n} of {len(inventory)} columns look like personal data"
-            + (f"; not personal: {', '.join(others)}" if others else "")
-        )
+    with open_workspace(":memory:") as ws:
+        loaded = load_file(ws.con, file, "data_pii")
+        inventory = pii_inventory(ws.con, loaded.table)
+    if fmt is OutputFormat.json:
+        emit(ui, _json({"input": str(file), "columns": inventory}))
         return ExitCode.OK
-
-    run_command(ui, body)
+    ui.info(loaded.describe())
+    for row in inventory:
+        if row["category"]:
+            ui.out.print(
+                f"  {row['column']:24} {row['category']:12} by {row['evidence']}"
+                + (f" ({row['share']:.0%} of values match)" if row["share"] else "")
+            )
+    others = [str(r["column"]) for r in inventory if not r["category"]]
+    n = len(inventory) - len(others)
+    ui.out.print(
+        f"{n} of {len(inventory)} columns look like personal data"
+        + (f"; not personal: {', '.join(others)}" if others else "")
+    )
+    return ExitCode.OK
 
 
 @retention_app.command("apply")
+@cli_command
 def retention_apply(
+    ui: Ui,
     rules: RulesOpt = [Path("rules")],  # noqa: B006 - typer needs a literal default
     out: EraseOutOpt = Path("out"),
     audit_log: AuditLogOpt = None,
@@ -421,39 +398,33 @@ def retention_apply(
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Apply the 'retention' rules to cleaned tables; rewrite the cleaned export; audit counts and why."""
     from crmtool.privacy.erase import compact_workspace_file
     from crmtool.privacy.retention import apply_retention
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        ref = parse_as_of(as_of)
-        _key_first(ui, workspace, key_file)
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            result = apply_retention(
-                ws, rules, out_dir=out, audit_log=audit_log or out / "audit.jsonl", as_of=ref, dataset=dataset,
-                allow_unparseable_dates=allow_unparseable_dates,
+    ref = parse_as_of(as_of)
+    _key_first(ui, workspace, key_file)
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        result = apply_retention(
+            ws, rules, out_dir=out, audit_log=audit_log, as_of=ref, dataset=dataset,
+            allow_unparseable_dates=allow_unparseable_dates,
+        )
+    if workspace != ":memory:" and any(r["rows"] for r in result.rules):
+        compact_workspace_file(Path(workspace), lock_timeout)  # old values leave the file's bytes too
+    d = result.as_dict()
+    if fmt is OutputFormat.json:
+        emit(ui, _json(d))
+    else:
+        for r in d["rules"]:
+            ui.out.print(
+                f"{r['rule']} on {r['dataset']}: {r['action']} {r['rows']} rows "
+                f"(last activity before {r['last_activity_before']}: {r['reason']})"
             )
-        if workspace != ":memory:" and any(r["rows"] for r in result.rules):
-            compact_workspace_file(Path(workspace), lock_timeout)  # old values leave the file's bytes too
-        d = result.as_dict()
-        if fmt is OutputFormat.json:
-            emit(ui, _json(d))
-        else:
-            for r in d["rules"]:
-                ui.out.print(
-                    f"{r['rule']} on {r['dataset']}: {r['action']} {r['rows']} rows "
-                    f"(last activity before {r['last_activity_before']}: {r['reason']})"
-                )
-            for path in d["outputs"]:
-                ui.out.print(f"  new version of {path}")
-            for col, n in d["unparseable_dates"].items():
-                ui.warn(f"{col}: {n} values are not dates: those rows were kept (--allow-unparseable-dates)")
-            ui.out.print(f"audit {d['audit']} (head {d['audit_head'][:16]})")
-        return ExitCode.OK
-
-    run_command(ui, body)
+        for path in d["outputs"]:
+            ui.out.print(f"  new version of {path}")
+        for col, n in d["unparseable_dates"].items():
+            ui.warn(f"{col}: {n} values are not dates: those rows were kept (--allow-unparseable-dates)")
+        ui.out.print(f"audit {d['audit']} (head {d['audit_head'][:16]})")
+    return ExitCode.OK

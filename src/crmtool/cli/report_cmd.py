@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from crmtool.cli.common import LockTimeoutOpt, LogFileOpt, QuietOpt, Ui, WorkspaceOpt, emit, run_command
+from crmtool.cli.common import LockTimeoutOpt, Ui, WorkspaceOpt, cli_command, emit
 from crmtool.errors import ExitCode
 
 
@@ -22,7 +22,9 @@ def register(app: typer.Typer) -> None:
     app.command("report")(report)
 
 
+@cli_command
 def report(
+    ui: Ui,
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
     since: Annotated[str, typer.Option(help="Period shown: 90d, 12w, 6m, all, or a date YYYY-MM-DD.")] = "90d",
     title: Annotated[str, typer.Option(help="Heading of the page.")] = "crmtool report",
@@ -33,25 +35,18 @@ def report(
     = ReportFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
-    quiet: QuietOpt = False,
-    log_file: LogFileOpt = None,
-) -> None:
+) -> ExitCode:
     """Charts of data-quality KPIs, email mix, duplicates, segments, diffs and campaigns in one HTML file."""
     from crmtool.htmlreport import build_report
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet, log_file)
-
-    def body() -> ExitCode:
-        with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
-            kpi_file = kpis if kpis is not None else (Path("kpis.yaml") if Path("kpis.yaml").is_file() else None)
-            result = build_report(ws, out, since=since, title=title, kpis=kpi_file)
-        if fmt is ReportFormat.json:
-            emit(ui, json.dumps(result.as_dict(), indent=2))
-        elif result.empty:
-            ui.info(f"no history yet in this period; wrote {out}")
-        else:
-            ui.info(f"wrote {out}: {result.charts} charts ({', '.join(result.sections)})")
-        return ExitCode(result.status.exit_code)
-
-    run_command(ui, body)
+    with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
+        kpi_file = kpis if kpis is not None else (Path("kpis.yaml") if Path("kpis.yaml").is_file() else None)
+        result = build_report(ws, out, since=since, title=title, kpis=kpi_file)
+    if fmt is ReportFormat.json:
+        emit(ui, json.dumps(result.as_dict(), indent=2))
+    elif result.empty:
+        ui.info(f"no history yet in this period; wrote {out}")
+    else:
+        ui.info(f"wrote {out}: {result.charts} charts ({', '.join(result.sections)})")
+    return ExitCode(result.status.exit_code)

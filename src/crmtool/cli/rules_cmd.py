@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from crmtool.cli.common import QuietOpt, Ui, emit, run_command
+from crmtool.cli.common import Ui, cli_command, emit
 from crmtool.errors import ExitCode
 
 rules_app = typer.Typer(help="Check rule files and publish their JSON Schema.", no_args_is_help=True)
@@ -19,41 +19,42 @@ def register(app: typer.Typer) -> None:
 
 
 @rules_app.command("lint")
+@cli_command
 def lint(
+    ui: Ui,
     paths: Annotated[list[Path], typer.Argument(help="Rule files or folders.")] = [Path("rules")],  # noqa: B006
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Validate rule files without data: schema, names, regexes and SQL; exit 2 on any problem."""
     from crmtool.rulefile import load_rules
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        ruleset = load_rules(paths)
-        ui.info(f"{len(ruleset.files)} file(s), {len(ruleset.rules)} rules: ok"
-                + (f"; sections: {', '.join(sorted(ruleset.sections))}" if ruleset.sections else ""))
-        return ExitCode.OK
-
-    run_command(ui, body)
+    ruleset = load_rules(paths)
+    ui.info(f"{len(ruleset.files)} file(s), {len(ruleset.rules)} rules: ok"
+            + (f"; sections: {', '.join(sorted(ruleset.sections))}" if ruleset.sections else ""))
+    return ExitCode.OK
 
 
 @rules_app.command("schema")
-def schema(which: Annotated[str, typer.Argument(help="rules or segments")] = "rules") -> None:
-    """Print the JSON Schema of rule files (or of segments.yaml) for editors."""
+@cli_command
+def schema(
+    ui: Ui,
+    which: Annotated[str, typer.Argument(help="rules, segments or results")] = "rules",
+) -> ExitCode:
+    """Print a JSON Schema: of rule files or segments.yaml (for editors), or of the JSON results
+    of validate, clean and profile (results)."""
     from crmtool.errors import UsageError
     from crmtool.rulefile import rules_schema
 
-    ui = Ui()
+    if which == "rules":
+        emit(ui, json.dumps(rules_schema(), indent=2, sort_keys=True))
+        return ExitCode.OK
+    if which == "segments":
+        from crmtool.segments.spec import segments_schema  # type: ignore[import-not-found,unused-ignore]
 
-    def body() -> ExitCode:
-        if which == "rules":
-            emit(ui, json.dumps(rules_schema(), indent=2, sort_keys=True))
-            return ExitCode.OK
-        if which == "segments":
-            from crmtool.segments.spec import segments_schema  # type: ignore[import-not-found,unused-ignore]
+        emit(ui, json.dumps(segments_schema(), indent=2, sort_keys=True))
+        return ExitCode.OK
+    if which == "results":
+        from crmtool.report import results_schema
 
-            emit(ui, json.dumps(segments_schema(), indent=2, sort_keys=True))
-            return ExitCode.OK
-        raise UsageError(f"unknown schema {which!r}", "use 'rules' or 'segments'")
-
-    run_command(ui, body)
+        emit(ui, json.dumps(results_schema(), indent=2, sort_keys=True))
+        return ExitCode.OK
+    raise UsageError(f"unknown schema {which!r}", "use 'rules', 'segments' or 'results'")

@@ -11,13 +11,11 @@ import typer
 from crmtool.cli.common import (
     KeyFileOpt,
     LockTimeoutOpt,
-    LogFileOpt,
     OutputFormat,
-    QuietOpt,
     Ui,
+    cli_command,
     emit,
     parse_as_of,
-    run_command,
 )
 from crmtool.errors import ExitCode, UsageError
 
@@ -26,7 +24,9 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run)
 
 
+@cli_command
 def run(
+    ui: Ui,
     pipeline: Annotated[Path | None, typer.Argument(help="Pipeline file (YAML).", show_default=False)] = None,
     day: Annotated[str | None, typer.Option("--date", help="Date filled into {date} in paths (default today), "
                                                           "YYYY-MM-DD.")] = None,
@@ -43,9 +43,7 @@ def run(
         help="DuckDB workspace (default: the pipeline's 'workspace', else crmtool.duckdb beside it).")] = None,
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-    log_file: LogFileOpt = None,
-) -> None:
+) -> ExitCode:
     """Run a pipeline for cron: steps into out/runs/<run_id>/, 'latest' published only when every step passed.
 
     Exit 0 all steps passed, 1 a step's checks failed (or a KPI is off), 2 configuration or input error, 3 workspace busy, 130 interrupted.
@@ -55,48 +53,43 @@ def run(
     from crmtool.pipeline import load_pipeline, plan_pipeline, run_pipeline
     from crmtool.pipeline.spec import pipeline_schema
 
-    ui = Ui(quiet, log_file)
+    if schema:
+        emit(ui, json.dumps(pipeline_schema(), indent=2, sort_keys=True))
+        return ExitCode.OK
+    if pipeline is None:
+        raise UsageError("give a pipeline file", "crmtool run pipeline.yaml (see examples/pipeline.yaml)")
+    if fmt is OutputFormat.junit:
+        raise UsageError("--format junit is not available for run", "use text or json")
+    from datetime import date
 
-    def body() -> ExitCode:
-        if schema:
-            emit(ui, json.dumps(pipeline_schema(), indent=2, sort_keys=True))
-            return ExitCode.OK
-        if pipeline is None:
-            raise UsageError("give a pipeline file", "crmtool run pipeline.yaml (see examples/pipeline.yaml)")
-        if fmt is OutputFormat.junit:
-            raise UsageError("--format junit is not available for run", "use text or json")
-        from datetime import date
-
-        when = parse_as_of(day) or date.today()
-        spec = load_pipeline(pipeline, root=root, allow_absolute=allow_absolute)
-        if dry_run:
-            plan = plan_pipeline(spec, when, workspace)
-            if fmt is OutputFormat.json:
-                emit(ui, json.dumps(plan, indent=2, sort_keys=True))
-            else:
-                _render_plan(ui, plan)
-            if plan["missing"]:
-                raise UsageError(f"{len(plan['missing'])} input(s) missing: " + "; ".join(plan["missing"]))
-            return ExitCode.OK
-        with ui.progress("pipeline") as progress:
-            result = run_pipeline(spec, when, workspace=workspace, lock_timeout=lock_timeout, key_file=key_file,
-                                  progress=progress, say=ui.info)
-        ui.run_id, ui.counts = result.run_id, result.counts
+    when = parse_as_of(day) or date.today()
+    spec = load_pipeline(pipeline, root=root, allow_absolute=allow_absolute)
+    if dry_run:
+        plan = plan_pipeline(spec, when, workspace)
         if fmt is OutputFormat.json:
-            emit(ui, json.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))
+            emit(ui, json.dumps(plan, indent=2, sort_keys=True))
         else:
-            for s in result.steps:
-                status = s.status.value if s.status else "skipped"
-                ui.out.print(f"  {s.name:12} {status:8} {s.seconds:7.1f} s  {s.message}".rstrip(), markup=False)
-            ui.out.print(f"run {result.run_id}: {result.status.value}, folder {result.folder}"
-                         + (", published as latest" if result.published else ", latest unchanged"), markup=False)
-        if result.exit_code:
-            failed = next((s for s in result.steps if s.status and s.status.exit_code), None)
-            if failed and failed.message:
-                ui.err.print(f"step {failed.name}: {failed.message}", markup=False)
-        return ExitCode(result.exit_code) if result.exit_code in (0, 1, 2, 3) else ExitCode.USAGE
-
-    run_command(ui, body)
+            _render_plan(ui, plan)
+        if plan["missing"]:
+            raise UsageError(f"{len(plan['missing'])} input(s) missing: " + "; ".join(plan["missing"]))
+        return ExitCode.OK
+    with ui.progress("pipeline") as progress:
+        result = run_pipeline(spec, when, workspace=workspace, lock_timeout=lock_timeout, key_file=key_file,
+                              progress=progress, say=ui.info)
+    ui.run_id, ui.counts = result.run_id, result.counts
+    if fmt is OutputFormat.json:
+        emit(ui, json.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))
+    else:
+        for s in result.steps:
+            status = s.status.value if s.status else "skipped"
+            ui.out.print(f"  {s.name:12} {status:8} {s.seconds:7.1f} s  {s.message}".rstrip(), markup=False)
+        ui.out.print(f"run {result.run_id}: {result.status.value}, folder {result.folder}"
+                     + (", published as latest" if result.published else ", latest unchanged"), markup=False)
+    if result.exit_code:
+        failed = next((s for s in result.steps if s.status and s.status.exit_code), None)
+        if failed and failed.message:
+            ui.err.print(f"step {failed.name}: {failed.message}", markup=False)
+    return ExitCode(result.exit_code) if result.exit_code in (0, 1, 2, 3) else ExitCode.USAGE
 
 
 def _render_plan(ui: Ui, plan: dict[str, Any]) -> None:

@@ -17,16 +17,15 @@ from crmtool.cli.common import (
     FormatOpt,
     KeyFileOpt,
     LockTimeoutOpt,
-    LogFileOpt,
     OutputFormat,
-    QuietOpt,
     Ui,
     WorkspaceOpt,
+    cli_command,
     emit,
     parse_as_of,
-    run_command,
 )
 from crmtool.errors import ExitCode, UsageError
+from crmtool.io.writers import OutputOptions
 
 
 class _SegmentGroup(TyperGroup):
@@ -82,7 +81,9 @@ def _json(payload: dict[str, Any]) -> str:
 
 
 @segment_app.command("run")
+@cli_command
 def run(
+    ui: Ui,
     customers: CustomersArg,
     segments: SegmentsOpt = Path("segments.yaml"),
     orders: OrdersOpt = None,
@@ -93,124 +94,117 @@ def run(
     as_of: AsOfOpt = None,
     file_format: Annotated[
         FileFormat | None,
-        typer.Option("--output-format", help="csv or parquet (default: the file's, else csv)."),
+        typer.Option("--output-format", help="csv, parquet or xlsx (default: the file's, else csv)."),
     ] = None,
+    output: OutputOptions = OutputOptions(),
     fmt: FormatOpt = OutputFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-    log_file: LogFileOpt = None,
-) -> None:
+) -> ExitCode:
     """Evaluate every segment and write send lists, holdouts, memberships and a summary; record history."""
     from crmtool.segments import api
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet, log_file)
-
-    def body() -> ExitCode:
-        _no_junit(fmt)
-        day = parse_as_of(as_of)
-        with (
-            open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws,
-            ui.progress("segmenting") as progress,
-        ):
-            result = api.segment(
-                ws,
-                customers,
-                segments,
-                out_dir=out,
-                orders=orders,
-                events=events,
-                as_of=day,
-                fmt=file_format.value if file_format else None,
-                progress=progress,
-            )
-        if fmt is OutputFormat.json:
-            emit(ui, _json(result.as_dict()))
-            return ExitCode.OK
-        from rich.table import Table
-
-        table = Table(show_edge=False, pad_edge=False)
-        for col, justify in (
-            ("segment", "left"),
-            ("group", "left"),
-            ("members", "right"),
-            ("share", "right"),
-            ("holdout", "right"),
-            ("excluded", "right"),
-            ("send", "right"),
-            ("change", "right"),
-        ):
-            table.add_column(col, justify=justify)  # type: ignore[arg-type]
-        for s in result.segments:
-            table.add_row(
-                s.name,
-                s.group or "",
-                str(s.members),
-                f"{s.share:.1%}",
-                str(s.holdout),
-                str(s.excluded),
-                str(s.send),
-                _change(s.entered, s.exited),
-            )
-        ui.out.print(table)
-        st = result.stats
-        ui.out.print(
-            f"as of {result.as_of}: {result.customers} customers"
-            + (
-                f" ({st.duplicate_ids} duplicate ids, {st.blank_ids} blank ids ignored)"
-                if st.duplicate_ids or st.blank_ids
-                else ""
-            )
+    _no_junit(fmt)
+    day = parse_as_of(as_of)
+    with (
+        open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws,
+        ui.progress("segmenting") as progress,
+    ):
+        result = api.segment(
+            ws,
+            customers,
+            segments,
+            out_dir=out,
+            orders=orders,
+            events=events,
+            as_of=day,
+            fmt=file_format.value if file_format else None,
+            progress=progress,
+            output=output,
         )
-        if result.excluded_customers:
-            reasons = ", ".join(f"{k} {v}" for k, v in sorted(result.excluded_customers.items()))
-            ui.out.print(f"left out of send lists (customers): {reasons}")
-        for what, reasons_ in sorted(st.skipped.items()):
-            if reasons_:
-                ui.out.print(
-                    f"skipped {what} rows: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons_.items()))
-                )
-        for note in result.notes:
-            ui.warn(note)
-        if st.shadowed_columns:
-            ui.warn(
-                f"customer columns named like features (the feature wins): {', '.join(st.shadowed_columns)}"
-            )
-        ui.out.print(
-            f"wrote {out}/segments/ ({len(result.segments)} lists), holdouts, memberships, segments.summary.json"
-        )
-        ui.out.print(f"run {result.run_id}")
+    if fmt is OutputFormat.json:
+        emit(ui, _json(result.as_dict()))
         return ExitCode.OK
+    from rich.table import Table
 
-    run_command(ui, body)
+    table = Table(show_edge=False, pad_edge=False)
+    for col, justify in (
+        ("segment", "left"),
+        ("group", "left"),
+        ("members", "right"),
+        ("share", "right"),
+        ("holdout", "right"),
+        ("excluded", "right"),
+        ("send", "right"),
+        ("change", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for s in result.segments:
+        table.add_row(
+            s.name,
+            s.group or "",
+            str(s.members),
+            f"{s.share:.1%}",
+            str(s.holdout),
+            str(s.excluded),
+            str(s.send),
+            _change(s.entered, s.exited),
+        )
+    ui.out.print(table)
+    st = result.stats
+    ui.out.print(
+        f"as of {result.as_of}: {result.customers} customers"
+        + (
+            f" ({st.duplicate_ids} duplicate ids, {st.blank_ids} blank ids ignored)"
+            if st.duplicate_ids or st.blank_ids
+            else ""
+        )
+    )
+    if result.excluded_customers:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(result.excluded_customers.items()))
+        ui.out.print(f"left out of send lists (customers): {reasons}")
+    for what, reasons_ in sorted(st.skipped.items()):
+        if reasons_:
+            ui.out.print(
+                f"skipped {what} rows: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons_.items()))
+            )
+    for note in result.notes:
+        ui.warn(note)
+    if st.shadowed_columns:
+        ui.warn(
+            f"customer columns named like features (the feature wins): {', '.join(st.shadowed_columns)}"
+        )
+    ui.out.print(
+        f"wrote {out}/segments/ ({len(result.segments)} lists), holdouts, memberships, segments.summary.json"
+    )
+    ui.out.print(f"run {result.run_id}")
+    return ExitCode.OK
 
 
 @segment_app.command("check")
+@cli_command
 def check(
+    ui: Ui,
     segments: SegmentsOpt = Path("segments.yaml"),
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Validate segments.yaml without data (schema, names, cycles, holdouts); exit 2 on any problem."""
     from crmtool.segments.spec import load_segments
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        spec = load_segments(segments)
-        ui.info(
-            f"{segments}: {len(spec.segments)} segments, {len(spec.features)} features, "
-            f"{len(spec.campaigns)} campaign holdouts: ok (feature and column names are checked against "
-            f"the data when it runs)"
-        )
-        return ExitCode.OK
-
-    run_command(ui, body)
+    spec = load_segments(segments)
+    ui.info(
+        f"{segments}: {len(spec.segments)} segments, {len(spec.features)} features, "
+        f"{len(spec.campaigns)} campaign holdouts: ok (feature and column names are checked against "
+        f"the data when it runs)"
+    )
+    return ExitCode.OK
 
 
 @segment_app.command("preview")
+@cli_command
 def preview(
+    ui: Ui,
     customers: CustomersArg,
     segments: SegmentsOpt = Path("segments.yaml"),
     orders: OrdersOpt = None,
@@ -220,46 +214,42 @@ def preview(
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Sizes of the segments and how they overlap (an overlap matrix); writes nothing."""
     from crmtool.segments import api
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        _no_junit(fmt)
-        day = parse_as_of(as_of)
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            result = api.preview(ws, customers, segments, orders=orders, events=events, as_of=day)
-        if fmt is not OutputFormat.text:
-            emit(ui, _json(result.as_dict()))
-            return ExitCode.OK
-        from rich.table import Table
-
-        sizes = Table(show_edge=False, pad_edge=False)
-        for col in ("#", "segment", "matched", "members", "share", "send"):
-            sizes.add_column(col, justify="left" if col == "segment" else "right")
-        for i, s in enumerate(result.segments, start=1):
-            sizes.add_row(str(i), s.name, str(s.matched), str(s.members), f"{s.share:.1%}", str(s.send))
-        ui.out.print(sizes)
-        ui.out.print("overlap (customers matching both conditions, before exclusive groups):")
-        matrix = Table(show_edge=False, pad_edge=False)
-        matrix.add_column("#", justify="right")
-        for i in range(len(result.segments)):
-            matrix.add_column(str(i + 1), justify="right")
-        for i, row in enumerate(result.overlap, start=1):
-            matrix.add_row(str(i), *(str(v) for v in row))
-        ui.out.print(matrix)
-        ui.out.print(f"as of {result.as_of}: {result.customers} customers; nothing written")
+    _no_junit(fmt)
+    day = parse_as_of(as_of)
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        result = api.preview(ws, customers, segments, orders=orders, events=events, as_of=day)
+    if fmt is not OutputFormat.text:
+        emit(ui, _json(result.as_dict()))
         return ExitCode.OK
+    from rich.table import Table
 
-    run_command(ui, body)
+    sizes = Table(show_edge=False, pad_edge=False)
+    for col in ("#", "segment", "matched", "members", "share", "send"):
+        sizes.add_column(col, justify="left" if col == "segment" else "right")
+    for i, s in enumerate(result.segments, start=1):
+        sizes.add_row(str(i), s.name, str(s.matched), str(s.members), f"{s.share:.1%}", str(s.send))
+    ui.out.print(sizes)
+    ui.out.print("overlap (customers matching both conditions, before exclusive groups):")
+    matrix = Table(show_edge=False, pad_edge=False)
+    matrix.add_column("#", justify="right")
+    for i in range(len(result.segments)):
+        matrix.add_column(str(i + 1), justify="right")
+    for i, row in enumerate(result.overlap, start=1):
+        matrix.add_row(str(i), *(str(v) for v in row))
+    ui.out.print(matrix)
+    ui.out.print(f"as of {result.as_of}: {result.customers} customers; nothing written")
+    return ExitCode.OK
 
 
 @segment_app.command("diff")
+@cli_command
 def diff(
+    ui: Ui,
     since: Annotated[
         str | None, typer.Option("--since", help="Run id or date YYYY-MM-DD (default: previous run).")
     ] = None,
@@ -269,45 +259,41 @@ def diff(
     fmt: FormatOpt = OutputFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """Who entered and who exited each segment between two recorded runs."""
     from crmtool.segments import api, membership
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        _no_junit(fmt)
-        with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
-            if list_runs:
-                for rid, day, n in membership.list_runs(ws.con):
-                    ui.out.print(f"{rid}  as of {day}  {n} memberships")
-                return ExitCode.OK
-            result = api.diff(ws, since, run_id)
-            if out is not None:
-                api.write_diff(ws, result, out)
-        if fmt is not OutputFormat.text:
-            emit(ui, _json(result.as_dict()))
+    _no_junit(fmt)
+    with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
+        if list_runs:
+            for rid, day, n in membership.list_runs(ws.con):
+                ui.out.print(f"{rid}  as of {day}  {n} memberships")
             return ExitCode.OK
-        from rich.table import Table
-
-        table = Table(show_edge=False, pad_edge=False)
-        for col in ("segment", "before", "after", "entered", "exited"):
-            table.add_column(col, justify="left" if col == "segment" else "right")
-        for name, c in result.segments.items():
-            table.add_row(name, str(c["before"]), str(c["after"]), str(c["entered"]), str(c["exited"]))
-        ui.out.print(f"{result.base_run} (as of {result.base_as_of}) -> {result.run} (as of {result.as_of})")
-        ui.out.print(table)
+        result = api.diff(ws, since, run_id)
         if out is not None:
-            ui.out.print(f"wrote {out}")
+            api.write_diff(ws, result, out)
+    if fmt is not OutputFormat.text:
+        emit(ui, _json(result.as_dict()))
         return ExitCode.OK
+    from rich.table import Table
 
-    run_command(ui, body)
+    table = Table(show_edge=False, pad_edge=False)
+    for col in ("segment", "before", "after", "entered", "exited"):
+        table.add_column(col, justify="left" if col == "segment" else "right")
+    for name, c in result.segments.items():
+        table.add_row(name, str(c["before"]), str(c["after"]), str(c["entered"]), str(c["exited"]))
+    ui.out.print(f"{result.base_run} (as of {result.base_as_of}) -> {result.run} (as of {result.as_of})")
+    ui.out.print(table)
+    if out is not None:
+        ui.out.print(f"wrote {out}")
+    return ExitCode.OK
 
 
 @segment_app.command("export-audience")
+@cli_command
 def export_audience(
+    ui: Ui,
     name: Annotated[
         str, typer.Argument(help="Segment name (its send list from a previous run).", show_default=False)
     ],
@@ -328,27 +314,21 @@ def export_audience(
         typer.Option("--out", "-o", help="Audience file (default FROM/audiences/NAME.PLATFORM.csv)."),
     ] = None,
     fmt: FormatOpt = OutputFormat.text,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """SHA-256 of emails and phones of a send list, normalised as Meta or Google documents."""
     from crmtool.segments import api
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        _no_junit(fmt)
-        spec_path = segments or (Path("segments.yaml") if Path("segments.yaml").exists() else None)
-        with open_workspace(":memory:") as ws:
-            result = api.export_audience(ws, name, platform, source_dir=source, out=out, spec=spec_path)
-        if fmt is not OutputFormat.text:
-            emit(ui, _json(result.as_dict()))
-            return ExitCode.OK
-        ui.out.print(
-            f"{result.platform}: {result.rows} rows ({result.emails} emails, {result.phones} phones hashed; "
-            f"skipped {result.skipped_emails} invalid emails, {result.skipped_phones} invalid phones) "
-            f"-> {result.output}"
-        )
+    _no_junit(fmt)
+    spec_path = segments or (Path("segments.yaml") if Path("segments.yaml").exists() else None)
+    with open_workspace(":memory:") as ws:
+        result = api.export_audience(ws, name, platform, source_dir=source, out=out, spec=spec_path)
+    if fmt is not OutputFormat.text:
+        emit(ui, _json(result.as_dict()))
         return ExitCode.OK
-
-    run_command(ui, body)
+    ui.out.print(
+        f"{result.platform}: {result.rows} rows ({result.emails} emails, {result.phones} phones hashed; "
+        f"skipped {result.skipped_emails} invalid emails, {result.skipped_phones} invalid phones) "
+        f"-> {result.output}"
+    )
+    return ExitCode.OK

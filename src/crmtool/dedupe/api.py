@@ -35,6 +35,8 @@ from crmtool.timing import Laps
 if TYPE_CHECKING:
     import duckdb
 
+    from crmtool.io.readers import ReadOptions
+    from crmtool.io.writers import OutputOptions
     from crmtool.rulefile import RuleSet
     from crmtool.steps import Step
     from crmtool.workspace import Workspace
@@ -198,8 +200,11 @@ def dedupe(
     progress: Progress | None = None,
     warn: Callable[[str], None] | None = None,
     run_command: str = "dedupe",
+    output: OutputOptions | None = None,
 ) -> DedupeResult:
     """Deduplicate ``table`` of the workspace by ``spec``; write clusters, golden and review to ``out_dir``.
+
+    ``output`` says how the CSV files look (delimiter, decimal comma, encoding; see io.writers).
 
     ``decisions``: a file of pairs (``id_l, id_r, decision`` = match | no-match), always honoured.
     ``incremental``: match only new or changed rows against the records of the previous run
@@ -367,7 +372,7 @@ def dedupe(
             ("review", review_query),
         ):
             outputs[name] = out_dir / f"{name}.{fmt}"
-            write_query(con, query, outputs[name], fmt)
+            write_query(con, query, outputs[name], fmt, options=output)
     lap("write")
     con.execute(f"""CREATE TABLE IF NOT EXISTS {RECORDS} (record_id VARCHAR, cluster_id VARCHAR,
         row_hash VARCHAR, run_id VARCHAR)""")
@@ -394,7 +399,9 @@ def dedupe(
     )
     if audit_log is not None or out_dir is not None:
         step("audit log")
-        result.audit_head = _audit(ws, spec, result, audit_log or (out_dir or Path(".")) / "audit.jsonl")
+        from crmtool.audit import log_dir
+
+        result.audit_head = _audit(ws, spec, result, log_dir(ws, out_dir, audit_log))
     lap("audit")
     for t in (
         "__dd_src",
@@ -432,46 +439,44 @@ def _record_metrics(step: Step, result: DedupeResult) -> None:
 
 
 def _audit(ws: Workspace, spec: DedupeSpec, result: DedupeResult, path: Path) -> str:
-    """One ``merge`` entry per matched pair inside a cluster; ids as keyed hashes."""
+    """One ``merge`` row per matched pair inside a cluster, in the run's ``merges`` change set;
+    ids as keyed hashes (``record``, ``other``, ``cluster``)."""
     from crmtool.audit import TOKEN_PREFIX, AuditWriter
 
     con = ws.con
-    ws.hasher  # noqa: B018 - registers crm_token() in SQL
-    writer = AuditWriter(path, result.run_id)
-    writer.add(
-        {
-            "type": "run",
-            "command": "dedupe",
-            "rows": result.rows,
-            "candidate_pairs": result.candidate_pairs,
-            "threshold": spec.threshold,
-            "review": spec.review,
-            "model": result.model.estimate,
-        }
-    )
-    # one entry per merged pair, built and hashed in SQL (no Python work per pair)
-    from crmtool.audit import json_str_sql
+    writer = AuditWriter(path, result.run_id, ws.hasher, command="dedupe", lock_timeout=ws.lock_timeout)
+    try:
+        writer.add(
+            {
+                "type": "run",
+                "command": "dedupe",
+                "rows": result.rows,
+                "candidate_pairs": result.candidate_pairs,
+                "threshold": spec.threshold,
+                "review": spec.review,
+                "model": result.model.estimate,
+            }
+        )
+        levels = ", ".join(
+            f"CASE WHEN ({_label_sql(spec, i)}) IS NOT NULL THEN {sql_str(json.dumps(c.name))} || ':' || "
+            f"to_json(CAST(({_label_sql(spec, i)}) AS VARCHAR)) END"
+            for i, c in enumerate(spec.comparisons)
+        ) or "NULL"
 
-    levels = ", ".join(
-        f"CASE WHEN ({_label_sql(spec, i)}) IS NOT NULL THEN {sql_str(json.dumps(c.name))} || ':' || "
-        f"to_json(CAST(({_label_sql(spec, i)}) AS VARCHAR)) END"
-        for i, c in enumerate(spec.comparisons)
-    ) or "NULL"
+        def token(alias: str) -> str:
+            return f"'{TOKEN_PREFIX}' || crm_token({alias}.__id)"
 
-    def token(alias: str) -> str:
-        return f"'\"{TOKEN_PREFIX}' || crm_token({alias}.__id) || '\"'"
-
-    writer.add_query(con, f"""
-        SELECT c.__id AS cid, a.__id AS aid, b.__id AS bid,
-               '"type":"merge","cluster":' || {token('c')} || ',"records":[' || {token('a')} || ',' || {token('b')} ||
-               '],"match_weight":' || CAST(round(k.match_weight, 4) AS VARCHAR) ||
-               ',"match_probability":' || CAST(round(k.match_probability, 6) AS VARCHAR) ||
-               ',"decision":' || {json_str_sql("coalesce(k.decision, 'model')")} ||
-               ',"levels":{{' || concat_ws(',', {levels}) || '}}' AS members
-        FROM __dd_merged k JOIN {PREP} a ON a.__rid = k.l JOIN {PREP} b ON b.__rid = k.r
-        JOIN {PREP} c ON c.__rid = k.cid
-    """, order_by="cid, aid, bid")
-    return writer.seal({"merges": result.merges, "clusters": result.clusters.clusters})
+        writer.add_set(con, "merges", f"""
+            SELECT 'merge' AS type, {token('c')} AS cluster, {token('a')} AS record, {token('b')} AS other,
+                   round(k.match_weight, 4) AS match_weight, round(k.match_probability, 6) AS match_probability,
+                   coalesce(k.decision, 'model') AS decision, '{{' || concat_ws(',', {levels}) || '}}' AS levels
+            FROM __dd_merged k JOIN {PREP} a ON a.__rid = k.l JOIN {PREP} b ON b.__rid = k.r
+            JOIN {PREP} c ON c.__rid = k.cid
+        """, order_by="record, other")
+        return writer.seal({"merges": result.merges, "clusters": result.clusters.clusters})
+    except BaseException:
+        writer.abort()
+        raise
 
 
 @dataclass
@@ -601,16 +606,18 @@ def dedupe_file(
     out_dir: Path | None,
     *,
     fmt: str | None = None,
+    read: ReadOptions | None = None,
     **kwargs: Any,
 ) -> DedupeResult:
-    """Load ``input_path`` into the workspace and deduplicate it with the ``dedupe`` section of ``rules``."""
+    """Load ``input_path`` into the workspace and deduplicate it with the ``dedupe`` section of ``rules``
+    (``read`` overrides the detected delimiter, encoding or xlsx sheet)."""
     from crmtool.dedupe.spec import load_spec
     from crmtool.identity.load import load_without_erased
     from crmtool.workspace import dataset_name
 
     spec = load_spec(rules)  # configuration errors before any data is read
     table = f"data_{dataset_name(input_path)}"
-    loaded = load_without_erased(ws, input_path, table)  # erased people never reach the workspace
+    loaded = load_without_erased(ws, input_path, table, read=read)  # erased people never reach the workspace
     if loaded.parse_rejects and kwargs.get("warn"):
         kwargs["warn"](f"{len(loaded.parse_rejects)} unparseable lines skipped")
     out_fmt = fmt or ("parquet" if loaded.format == "parquet" else "csv")

@@ -292,7 +292,7 @@ def classify_values(
     # 3. role accounts and random local parts, in SQL
     t2 = time.perf_counter()
     _register(con, f"{prefix}_roles", {"role": sorted(lists.roles)}, {"role": "VARCHAR"})
-    role_key = ("regexp_replace(regexp_replace(lower(split_part(local, '+', 1)), '[._-]+', '', 'g'), "
+    role_key = ("regexp_replace(regexp_replace(strip_accents(lower(split_part(local, '+', 1))), '[._-]+', '', 'g'), "
                 "'[0-9]+$', '')")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {prefix}_loc AS

@@ -6,7 +6,10 @@ Sources of truth:
   offline, updated with each release), plus the user's own list; a subdomain of a listed domain
   is disposable too (``x.mailinator.com``);
 * role accounts: ``rules/lists/role_accounts.txt`` when present, else the built-in list
-  ``crmtool/data/emails_role_accounts.txt`` (multilingual: info, ventas, soporte, rrhh ...);
+  ``crmtool/data/emails_role_accounts.txt``: shared inboxes in Spanish, German, French,
+  Portuguese and Italian (oficina, ventas, pedidos, vertrieb, buchhaltung, comptabilite,
+  encomendas, amministrazione ...) and the maintained mixmaxhq role-address list (English and
+  more; its sources and licence are in the file's header);
 * free (consumer) providers: ``crmtool/data/emails_providers.txt``, also the typo targets;
 * allow-list: domains never reported as typos or lookalikes (the user's real partners).
 
@@ -72,8 +75,12 @@ _TRAILING_DIGITS = re.compile(r"\d+$")
 
 
 def role_key(local: str) -> str:
-    """How a local part is matched against the role list: ``Info.2@`` -> ``info``."""
+    """How a local part is matched against the role list: ``Info.2@`` -> ``info``,
+    ``Administración@`` -> ``administracion`` (as the SQL in emails.classify does)."""
+    import unicodedata
+
     base = local.lower().split("+", 1)[0]
+    base = "".join(c for c in unicodedata.normalize("NFKD", base) if not unicodedata.combining(c))
     return _TRAILING_DIGITS.sub("", _SEPARATORS.sub("", base))
 
 

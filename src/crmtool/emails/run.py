@@ -15,6 +15,8 @@ from crmtool.emails.classify import REASONS, ClassifyOptions, classify_values, r
 from crmtool.errors import InputError
 
 if TYPE_CHECKING:
+    from crmtool.io.readers import ReadOptions
+    from crmtool.io.writers import OutputOptions
     from crmtool.steps import Step
     from crmtool.workspace import Workspace
 
@@ -81,8 +83,11 @@ def classify_file(
     out_dir: Path | None = None,
     fmt: str | None = None,
     options: ClassifyOptions | None = None,
+    output: OutputOptions | None = None,
+    read: ReadOptions | None = None,
 ) -> EmailsReport:
-    """Load ``path``, classify the distinct addresses of ``column``, write ``out_dir/emails.<fmt>``."""
+    """Load ``path``, classify the distinct addresses of ``column``, write ``out_dir/emails.<fmt>``
+    (``output``: how the CSV looks; ``read``: overrides of the detected delimiter, encoding, sheet)."""
     from crmtool.identity.load import load_without_erased
     from crmtool.io.writers import write_query
     from crmtool.kinds.base import ident
@@ -92,7 +97,7 @@ def classify_file(
     run = ws.start_run("emails")
     try:
         # people erased earlier are dropped in memory, before the table reaches the workspace
-        loaded = load_without_erased(ws, path, f"data_{dataset_name(path)}")
+        loaded = load_without_erased(ws, path, f"data_{dataset_name(path)}", read=read)
         col = _find_column(loaded.columns, column)
         history_ready(ws)
         src = ident(loaded.table)
@@ -128,14 +133,14 @@ def classify_file(
         if out_dir is not None:
             file_fmt = fmt or ("parquet" if loaded.format == "parquet" else "csv")
             target = out_dir / f"emails.{file_fmt}"
-            if file_fmt == "csv":
+            if file_fmt in ("csv", "xlsx"):
                 query = (
                     "SELECT email, normalized, status, array_to_string(reasons, ';') AS reasons, suggestion, "
                     "risk, array_to_string(tags, ';') AS tags, rows FROM __em_final ORDER BY email"
                 )
             else:
                 query = "SELECT * FROM __em_final ORDER BY email"
-            write_query(con, query, target, file_fmt)
+            write_query(con, query, target, file_fmt, options=output)
         report = EmailsReport(
             run.run_id,
             str(path),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from crmtool.io.readers import LoadResult
+    from crmtool.io.readers import LoadResult, ReadOptions
     from crmtool.workspace import Workspace
 
 LOAD_DB = "crm_load"
@@ -89,10 +89,12 @@ def load_without_erased(
     phone_column: str | None = None,
     *,
     temp: bool = False,
+    read: ReadOptions | None = None,
 ) -> LoadResult:
     """Load ``path`` as ``table`` with erased people already gone: read into an in-memory database
     attached to the workspace connection, drop them there, then copy the rest into the workspace.
-    ``result.erased_dropped`` says how many rows were dropped; ``temp``: a temporary table (memory)."""
+    ``result.erased_dropped`` says how many rows were dropped; ``temp``: a temporary table (memory);
+    ``read`` overrides the detected delimiter, encoding or xlsx sheet."""
     from crmtool.io.readers import load_file
 
     con = ws.con
@@ -101,7 +103,7 @@ def load_without_erased(
     try:
         con.execute(f"USE {LOAD_DB}")
         try:
-            loaded = load_file(con, path, table)
+            loaded = load_file(con, path, table, read)
         finally:
             con.execute(f"USE {ident(main)}")
         incoming = f"__incoming_{abs(hash(table)) % 10**8}"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crmtool.errors import InputError
+from crmtool.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     import duckdb
@@ -27,6 +27,35 @@ if TYPE_CHECKING:
 DELIMITERS = [",", ";", "\t", "|"]
 SNIFF_BYTES = 256 * 1024
 ROW_COLUMN = "_row"
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What the user says about an input when detection gets it wrong.
+
+    ``delimiter`` and ``encoding`` replace the detected ones for CSV; ``sheet`` names the xlsx
+    sheet to read (by name, or its 1-based number); the first sheet otherwise.
+    """
+
+    delimiter: str | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.delimiter is not None:
+            named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+            object.__setattr__(self, "delimiter", named.get(self.delimiter.lower(), self.delimiter))
+            if len(self.delimiter or "") != 1:
+                raise UsageError(f"--input-delimiter {self.delimiter!r}: give one character "
+                                 f"(or tab, comma, semicolon, pipe)")
+        if self.encoding is not None:
+            import codecs
+
+            try:
+                object.__setattr__(self, "encoding", codecs.lookup(self.encoding).name)
+            except LookupError:
+                raise UsageError(f"--input-encoding {self.encoding!r} is not an encoding",
+                                 "try utf-8, utf-8-sig, cp1252 or latin-1") from None
 
 
 @dataclass(frozen=True)
@@ -151,8 +180,14 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def load_file(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadResult:
-    """Load ``path`` into ``table`` (replaced if present) with a ``_row`` ordinal column."""
+def load_file(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: ReadOptions | None = None) -> LoadResult:
+    """Load ``path`` into ``table`` (replaced if present) with a ``_row`` ordinal column.
+
+    A CSV that detection cannot read sensibly (every row unparseable, or one column although the
+    header holds a delimiter) is an :class:`InputError`, not an empty table: the hint names the
+    ``--input-delimiter``/``--input-encoding`` overrides.
+    """
+    options = options or ReadOptions()
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
@@ -163,8 +198,8 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadRes
     if fmt == "parquet":
         return _load_parquet(con, path, table)
     if fmt == "xlsx":
-        return _load_xlsx(con, path, table)
-    return _load_csv(con, path, table)
+        return _load_xlsx(con, path, table, options.sheet)
+    return _load_csv(con, path, table, options)
 
 
 def _free_row_name(con: duckdb.DuckDBPyConnection, staging: str) -> dict[str, str]:
@@ -203,15 +238,20 @@ def _load_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Loa
     return LoadResult(table, path, "parquet", rows, cols, renamed_columns=renamed)
 
 
-def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadResult:
+def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, sheet: str | None = None) -> LoadResult:
     import polars as pl
 
+    which: dict[str, object] = {}
+    if sheet is not None:
+        which = {"sheet_id": int(sheet)} if sheet.isdigit() else {"sheet_name": sheet}
     try:
-        frame = pl.read_excel(path, infer_schema_length=0)
+        frame = pl.read_excel(path, infer_schema_length=0, **which)  # type: ignore[call-overload]
     except ImportError:
         raise InputError(f"{path}: reading xlsx needs the optional extra", "pip install 'crmtool[xlsx]'") from None
     except Exception as exc:  # the xlsx engines raise many types
-        raise InputError(f"{path}: cannot read xlsx ({exc})") from None
+        what = f"sheet {sheet!r}" if sheet is not None else "xlsx"
+        raise InputError(f"{path}: cannot read {what} ({str(exc).splitlines()[0] if str(exc) else exc})",
+                         "--sheet takes a sheet name or its number (1 is the first)") from None
     staging = f"__staging_{table}"
     con.register("__xlsx_frame", frame.to_arrow())
     con.execute(f'CREATE OR REPLACE TABLE "{staging}" AS SELECT * FROM __xlsx_frame')
@@ -223,23 +263,56 @@ def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadRe
     return LoadResult(table, path, "xlsx", rows, cols, renamed_columns=renamed)
 
 
-def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadResult:
+def _given_encoding(path: Path, data: bytes, encoding: str) -> tuple[str, set[int]]:
+    """``--input-encoding`` as the reader uses it: the file must decode with it."""
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{path}: is not {encoding} (byte 0x{data[exc.start]:02X} on line {line})",
+                         "leave --input-encoding out to detect it, or try cp1252 or latin-1") from None
+    name = {"utf_8": "utf-8", "utf_8_sig": "utf-8-sig", "iso8859-1": "latin-1", "latin_1": "latin-1"}.get(
+        encoding, encoding)
+    if name == "utf-8" and data.startswith(b"\xef\xbb\xbf"):
+        name = "utf-8-sig"
+    # a forced single-byte encoding is always transcoded (DuckDB reads UTF-8 and Latin-1 only)
+    return name, ({0x80} if name not in ("utf-8", "utf-8-sig", "latin-1") else set())
+
+
+def _too_few_columns(path: Path, header: str, delimiter: str, columns: int) -> None:
+    """One column although the header holds another delimiter: detection went wrong."""
+    if columns > 1:
+        return
+    for other in DELIMITERS:
+        if other != delimiter and header.count(other) >= 2:
+            name = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}[other]
+            raise InputError(f"{path}: read as one column, but its header holds {header.count(other)} {name}s",
+                             f"pass --input-delimiter {name!r} (and --input-encoding if the text looks wrong)")
+
+
+def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: ReadOptions | None = None) -> LoadResult:
     import duckdb
 
+    options = options or ReadOptions()
     data = path.read_bytes()
     utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))  # Excel's "Unicode text": NUL bytes, not binary
-    if not utf16 and _looks_binary(data[:SNIFF_BYTES]):
+    if not utf16 and options.encoding is None and _looks_binary(data[:SNIFF_BYTES]):
         raise InputError(f"{path}: looks like binary data, not a CSV export",
                          "export the table as CSV (UTF-8 or Latin-1) or Parquet")
-    encoding, c1 = detect_encoding(data)
+    if options.encoding is not None:
+        encoding, c1 = _given_encoding(path, data, options.encoding)
+    else:
+        encoding, c1 = detect_encoding(data)
     text = data[:SNIFF_BYTES].decode(encoding, errors="ignore")  # a sample may cut a character
     if not text.strip() and not data.decode(encoding).strip():
         raise InputError(f"{path}: file is empty (no header, no rows)")
-    delimiter = detect_delimiter(text)
+    delimiter = options.delimiter or detect_delimiter(text)
     # newline="": a file with CR-only line ends (old Mac exports) must not stop the csv module
     sample = io.StringIO(text, newline="")
     first_record = next(csv.reader(sample, delimiter=delimiter, quotechar='"'), [])
     columns, renamed = _unique_columns(first_record)
+    if options.delimiter is None:
+        _too_few_columns(path, text.lstrip("\ufeff").splitlines()[0] if text.strip() else "", delimiter, len(columns))
     source = path
     tmp_dir: tempfile.TemporaryDirectory[str] | None = None
     # DuckDB reads UTF-8 itself, and cp1252 without C1 bytes (0x80-0x9F: the euro sign, curly
@@ -285,6 +358,12 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadRes
     rows, cols = _finish(con, staging, table)
     if rows == 0 and not parse_rejects:
         raise InputError(f"{path}: has a header but no data rows")
+    if rows == 0:
+        con.execute(f'DROP TABLE "{table}"')
+        name = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(delimiter, repr(delimiter))
+        raise InputError(f"{path}: none of its {len(parse_rejects)} rows could be read with {name} as delimiter "
+                         f"and {encoding} encoding (first problem on line {parse_rejects[0].line})",
+                         "check the file, or pass --input-delimiter and --input-encoding")
     return LoadResult(table, path, "csv", rows, cols, encoding, delimiter, parse_rejects, renamed)
 
 

@@ -1,9 +1,11 @@
 """Write outputs atomically (temp file in the same folder, fsync, rename).
 
 A reader never sees a half-written file, and a run that fails leaves the previous output in
-place. CSV output is UTF-8 unless asked otherwise, and cells that a spreadsheet would run as a
+place. How a CSV looks is one :class:`OutputOptions` that every writer takes (delimiter,
+decimal comma, encoding, byte-order mark; ``excel-es`` sets them as a Spanish Excel expects).
+CSV is UTF-8 with commas unless asked otherwise, and cells that a spreadsheet would run as a
 formula are neutralised with a leading apostrophe (OWASP's advice), except cells that are plain
-numbers or phone numbers, which cannot carry a formula.
+numbers or phone numbers, which cannot carry a formula. ``xlsx`` output needs the ``xlsx`` extra.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +23,62 @@ from crmtool.errors import UsageError
 if TYPE_CHECKING:
     import duckdb
 
-FORMATS = ("csv", "parquet")
+FORMATS = ("csv", "parquet", "xlsx")
+#: named CSV dialects: what the spreadsheet of a locale opens by double-click without an import dialog
+DIALECTS: dict[str, dict[str, object]] = {
+    "default": {},
+    # Excel with Spanish (and most continental) regional settings: ';' lists, ',' decimals, and a
+    # BOM so it reads UTF-8 rather than the ANSI code page
+    "excel-es": {"delimiter": ";", "decimal_comma": True, "bom": True},
+    # the same for an Excel that only reads the Windows code page
+    "excel-es-ansi": {"delimiter": ";", "decimal_comma": True, "encoding": "cp1252"},
+}
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """How every CSV a command writes looks (and whether formulas are neutralised in it)."""
+
+    delimiter: str = ","
+    decimal_comma: bool = False
+    encoding: str = "utf-8"
+    bom: bool = False
+    neutralise_formulas: bool = True
+
+    @classmethod
+    def build(cls, dialect: str | None = None, *, delimiter: str | None = None, decimal_comma: bool | None = None,
+              encoding: str | None = None, bom: bool | None = None, neutralise_formulas: bool = True) -> OutputOptions:
+        """A dialect's settings, each overridden by the option given explicitly."""
+        if dialect is not None and dialect not in DIALECTS:
+            raise UsageError(f"unknown CSV dialect {dialect!r}", f"use one of {', '.join(DIALECTS)}")
+        base = cls(**DIALECTS[dialect or "default"], neutralise_formulas=neutralise_formulas)  # type: ignore[arg-type]
+        if delimiter is not None:
+            delimiter = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(
+                delimiter.lower(), delimiter)
+            if len(delimiter) != 1 or delimiter in "\"\r\n":
+                raise UsageError(f"--delimiter {delimiter!r}: give one character (or tab, comma, semicolon, pipe)")
+            base = replace(base, delimiter=delimiter)
+        if decimal_comma is not None:
+            base = replace(base, decimal_comma=decimal_comma)
+        if encoding is not None:
+            base = replace(base, encoding=_check_encoding(encoding))
+        if bom is not None:
+            base = replace(base, bom=bom)
+        if base.decimal_comma and base.delimiter == ",":
+            raise UsageError("a decimal comma needs another delimiter than ','", "add --delimiter ';'")
+        return base
+
+    @property
+    def utf8(self) -> bool:
+        return self.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+
+
+def _check_encoding(encoding: str) -> str:
+    try:
+        "".encode(encoding)
+    except LookupError:
+        raise UsageError(f"unknown encoding {encoding!r}", "try utf-8, cp1252 or latin-1") from None
+    return encoding
 FORMULA_TRIGGER = r"^[=+\-@\t\r]"
 HARMLESS_NUMBER = r"^[+-]?[0-9][0-9 ().,-]*$"
 #: the characters FORMULA_TRIGGER can start with, as SQL
@@ -89,28 +147,75 @@ def _neutralised_select(con: duckdb.DuckDBPyConnection, query: str) -> str:
     return f"SELECT {', '.join(parts)} FROM ({query})"
 
 
+def _decimal_comma_select(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """Numbers written with a decimal comma (``12,5``), as a Spanish spreadsheet reads them: typed
+    decimals, and text cells that are a plain decimal number (``1170.41``, as the decimal rule
+    writes amounts); other text (``1.2.3.4``, ``v1.5b``) stays as it is."""
+    cols = con.execute(f"DESCRIBE ({query})").fetchall()
+    parts = []
+    for name, ctype, *_ in cols:
+        ident = '"' + name.replace('"', '""') + '"'
+        if ctype.startswith(("DECIMAL", "DOUBLE", "FLOAT", "REAL")):
+            parts.append(f"replace(CAST({ident} AS VARCHAR), '.', ',') AS {ident}")
+        elif ctype == "VARCHAR":
+            parts.append(f"CASE WHEN regexp_matches({ident}, '^[+-]?[0-9]+\\.[0-9]+$') "
+                         f"THEN replace({ident}, '.', ',') ELSE {ident} END AS {ident}")
+        else:
+            parts.append(ident)
+    return f"SELECT {', '.join(parts)} FROM ({query})"
+
+
 def write_query(con: duckdb.DuckDBPyConnection, query: str, target: Path, fmt: str, *,
-                encoding: str = "utf-8", neutralise_formulas: bool = True, delimiter: str = ",") -> None:
-    """Write the result of ``query`` (ordered by the caller) to ``target`` atomically."""
+                options: OutputOptions | None = None, encoding: str | None = None,
+                neutralise_formulas: bool | None = None, delimiter: str | None = None) -> None:
+    """Write the result of ``query`` (ordered by the caller) to ``target`` atomically.
+
+    ``options`` says how a CSV looks; ``encoding``, ``neutralise_formulas`` and ``delimiter``
+    override single settings of it (older call sites).
+    """
     if fmt not in FORMATS:
         raise UsageError(f"unknown output format {fmt!r}", f"use one of {', '.join(FORMATS)}")
+    opts = options or OutputOptions()
+    if encoding is not None:
+        opts = replace(opts, encoding=encoding)
+    if neutralise_formulas is not None:
+        opts = replace(opts, neutralise_formulas=neutralise_formulas)
+    if delimiter is not None:
+        opts = replace(opts, delimiter=delimiter)
     with atomic_path(target) as tmp:
         dest = str(tmp).replace("'", "''")  # a folder such as o'brien/ must not break the SQL
         if fmt == "parquet":
             con.execute(f"COPY ({query}) TO '{dest}' (FORMAT parquet, COMPRESSION zstd)")
             return
-        select = _neutralised_select(con, query) if neutralise_formulas else query
-        delim = delimiter.replace("'", "''")
+        select = _neutralised_select(con, query) if opts.neutralise_formulas else query
+        if fmt == "xlsx":
+            _write_xlsx(con, select, tmp)
+            return
+        if opts.decimal_comma:
+            select = _decimal_comma_select(con, select)
+        delim = opts.delimiter.replace("'", "''")
         con.execute(f"COPY ({select}) TO '{dest}' (FORMAT csv, HEADER, DELIMITER '{delim}')")
-        if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
-            _transcode(tmp, encoding)
+        if not opts.utf8 or opts.bom:
+            _transcode(tmp, opts.encoding, bom=opts.bom)
 
 
-def _transcode(path: Path, encoding: str) -> None:
+def _write_xlsx(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
+    """One sheet with a header row; text stays text (ids keep their leading zeros)."""
     try:
-        "".encode(encoding)
-    except LookupError:
-        raise UsageError(f"unknown encoding {encoding!r}", "try utf-8, cp1252 or latin-1") from None
+        import xlsxwriter  # noqa: F401 - polars writes xlsx through it
+    except ImportError:
+        raise UsageError("writing xlsx needs the optional extra", "pip install 'crmtool[xlsx]'") from None
+    import polars as pl
+
+    from crmtool.db import fetch_arrow
+
+    frame = pl.from_arrow(fetch_arrow(con, query))
+    assert isinstance(frame, pl.DataFrame)
+    frame.write_excel(target, worksheet="data", autofit=False)
+
+
+def _transcode(path: Path, encoding: str, *, bom: bool = False) -> None:
+    encoding = _check_encoding(encoding)
     text = path.read_text(encoding="utf-8")
     try:
         data = text.encode(encoding)
@@ -119,4 +224,6 @@ def _transcode(path: Path, encoding: str) -> None:
         line = text.count("\n", 0, exc.start) + 1
         raise UsageError(f"the output has characters that {encoding} cannot hold "
                          f"(U+{ord(exc.object[exc.start]):04X} on line {line})", "use --encoding utf-8") from None
+    if bom and not data.startswith(b"\xef\xbb\xbf"):
+        data = "\ufeff".encode(encoding) + data if encoding.lower().startswith("utf") else data
     path.write_bytes(data)

@@ -33,7 +33,7 @@ class StepContext:
     ws: Workspace
     folder: Path  # out/runs/<run_id>/ : every file the step writes goes here
     day: date
-    audit_log: Path  # the pipeline's one audit log
+    audit_log: Path  # the workspace's one audit log (a folder; crmtool.audit.log_dir)
     pipeline_root: Path
     progress: Progress | None = None
 

@@ -158,7 +158,10 @@ def run_pipeline(spec: PipelineSpec, day: date, *, workspace: str | None = None,
 def _run_steps(ws: Workspace, spec: PipelineSpec, day: date, result: PipelineResult, out: Path,
                progress: Progress | None, say: Callable[[str], None] | None) -> None:
     done: dict[str, dict[str, Path]] = {}
-    ctx = StepContext(ws, result.folder, day, out / "audit.jsonl", spec.root, progress)
+    from crmtool.audit import log_dir
+
+    # the workspace's one audit log (OUT/crmtool.audit for a :memory: workspace)
+    ctx = StepContext(ws, result.folder, day, log_dir(ws, out), spec.root, progress)
     ws.parent_run_id = result.run_id
     try:
         for step, record in zip(spec.steps, result.steps, strict=True):

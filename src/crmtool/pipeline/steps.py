@@ -47,7 +47,8 @@ def _dedupe(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
 def _suppress(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
     from crmtool.privacy.suppress import import_suppressions
 
-    result = import_suppressions(ctx.ws, p["input"], p.get("kind", "unsubscribe"), source=p.get("source"))
+    result = import_suppressions(ctx.ws, p["input"], p.get("kind", "unsubscribe"), source=p.get("source"),
+                                 audit_log=ctx.audit_log)
     return StepOutcome(Status.PASS, result.run_id, {}, {"suppressions_added": sum(result.added.values())})
 
 

@@ -10,7 +10,6 @@ the audit log says how many rows each rule touched and why (records as keyed has
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -226,7 +225,7 @@ def apply_retention(
     unless ``allow_unparseable_dates`` the run stops with :class:`~crmtool.errors.InputError`
     (exit 2) before anything is changed; when allowed, those rows are kept. Deleted people are
     recorded (keyed tokens in ``privacy_retained``), so the next load drops them again."""
-    from crmtool.audit import AuditWriter
+    from crmtool.audit import AuditWriter, log_dir
     from crmtool.io.writers import write_query
     from crmtool.manifest import file_entry, write_manifest
     from crmtool.pii import detect_pii
@@ -292,8 +291,8 @@ def apply_retention(
     run = ws.start_run("retention")
     key = ruleset.dataset.key
     result = RetentionResult(run.run_id, as_of)
-    audit_path = audit_log or out_dir / "audit.jsonl"
-    writer = AuditWriter(audit_path, run.run_id)
+    audit_path = log_dir(ws, out_dir, audit_log)
+    writer = AuditWriter(audit_path, run.run_id, hasher, command="retention", lock_timeout=ws.lock_timeout)
     writer.add(
         {
             "type": "run",
@@ -302,6 +301,8 @@ def apply_retention(
             "key_fingerprint": hasher.fingerprint,
         }
     )
+    con.execute("CREATE OR REPLACE TEMP TABLE __retention_audit "
+                "(type VARCHAR, rule VARCHAR, record VARCHAR, action VARCHAR)")
     written: list[Path] = []
     for table in tables:
         ds = table[len("clean_") :]
@@ -377,13 +378,10 @@ def apply_retention(
                     "period": spec.period,
                 }
             )
-            # one entry per record, built in SQL (keyed hashes only)
-            head = f'"type":"retention_record","rule":{json.dumps(spec.name)},'.replace("'", "''")
-            tail = f',"action":{json.dumps(spec.action)}'.replace("'", "''")
-            writer.add_query(
-                con,
-                f"SELECT record, '{head}\"record\":\"k:' || record || '\"{tail}' AS members FROM __retention_rows",
-                order_by="record",
+            # one change set row per record, built in SQL (keyed hashes only)
+            con.execute(
+                "INSERT INTO __retention_audit SELECT 'retention_record', ?, 'k:' || record, ? FROM __retention_rows",
+                [spec.name, spec.action],
             )
             result.rules.append(
                 {
@@ -412,6 +410,8 @@ def apply_retention(
     result.outputs = [str(p) for p in written]
     result.unparseable = {f"{t}.{c}": n for (t, c), n in sorted(bad.items())}
     result.audit_path = str(audit_path)
+    writer.add_set(con, "retention_records", "SELECT * FROM __retention_audit", order_by="record, rule")
+    con.execute("DROP TABLE IF EXISTS __retention_audit")
     result.audit_head = writer.seal({"counts": {r["rule"] + ":" + r["dataset"]: r["rows"] for r in result.rules}})
     write_manifest(
         out_dir / "retention.manifest.json",

@@ -54,6 +54,7 @@ def subject_export(
     audit_log: Path | None = None, key: str | None = None,
 ) -> SubjectExport:
     """Write ``subject-<token>.json`` and ``.csv`` with all this person's data; see the module doc."""
+    from crmtool.audit import log_dir
     from crmtool.identity.canonical import canonical
     from crmtool.identity.keys import customer_tables, person_keys
     from crmtool.privacy.erase.outputs import SCRUB, load_output, match_file, registered_outputs
@@ -113,7 +114,7 @@ def subject_export(
                            {p: len(r) for p, r in data["files"].items()},
                            {r: len(v) for r, v in data["registers"].items()})
     _write(result, data, out_dir)
-    _audit(ws, result, audit_log or out_dir / "audit.jsonl")
+    _audit(ws, result, log_dir(ws, out_dir, audit_log))
     return result
 
 
@@ -157,7 +158,8 @@ def _audit(ws: Workspace, result: SubjectExport, path: Path) -> None:
     from crmtool.audit import AuditWriter
 
     run = ws.start_run("subject export")
-    writer = AuditWriter(path, run.run_id)
+    writer = AuditWriter(path, run.run_id, ws.hasher, command="subject export", lock_timeout=ws.lock_timeout)
+    writer.add({"type": "run", "command": "subject export", "key_fingerprint": ws.hasher.fingerprint})
     writer.add({"type": "subject_export", "identifier": result.identifier, "people": result.people,
                 "tables": result.tables, "files": len(result.files), "registers": result.registers,
                 "key_fingerprint": ws.hasher.fingerprint})

@@ -167,7 +167,8 @@ def import_suppressions(
 ) -> SuppressResult:
     """Add the identifiers of ``path`` to ``privacy_suppressions`` as keyed tokens of ``kind``.
 
-    Every entry added is written to the audit log (default ``out/audit.jsonl``) as a keyed token."""
+    Every entry added is written to the audit log (default: the workspace's, see
+    :func:`crmtool.audit.log_dir`) as a keyed token."""
     if kind not in KINDS:
         raise UsageError(f"unknown suppression kind {kind!r}", f"use one of {', '.join(KINDS)}")
     hasher = ws.hasher  # an unreadable key stops us before anything is written
@@ -207,7 +208,7 @@ def import_suppressions(
             "WHERE pkey IS NOT NULL AND pkey NOT IN (SELECT key_token FROM privacy_match_keys)",
             [now],
         )
-        _audit_added(ws, run.run_id, audit_log or Path("out") / "audit.jsonl", kind, src)
+        _audit_added(ws, run.run_id, audit_log, kind, src)
         added = {
             str(c): int(n)
             for c, n in con.execute(
@@ -239,20 +240,19 @@ def import_suppressions(
     return result
 
 
-def _audit_added(ws: Workspace, run_id: str, audit_log: Path, kind: str, source: str) -> None:
-    """One ``suppression_added`` entry per new token (``__privacy_new``), in one bulk append."""
-    from crmtool.audit import AuditWriter
+def _audit_added(ws: Workspace, run_id: str, audit_log: Path | None, kind: str, source: str) -> None:
+    """One ``suppression_added`` row per new token (``__privacy_new``), as the run's change set."""
+    from crmtool.audit import AuditWriter, log_dir
 
-    writer = AuditWriter(audit_log, run_id)
-    writer.add({"type": "run", "command": "suppress import", "kind": kind, "source": source,
-                "key_fingerprint": ws.hasher.fingerprint})
-    writer.add_query(ws.con, "SELECT channel, token FROM __privacy_new", order_by="channel, token",
-                     members=f"""'"type":"suppression_added","kind":{_json(kind)},"channel":' || to_json(channel)
-                        || ',"identifier":"k:' || token || '"'""")
-    writer.seal({"counts": {"added": int(ws.con.execute("SELECT count(*) FROM __privacy_new").fetchall()[0][0])}})
-
-
-def _json(text: str) -> str:
-    import json
-
-    return json.dumps(text).replace("'", "''")
+    writer = AuditWriter(log_dir(ws, None, audit_log), run_id, ws.hasher, command="suppress import",
+                         lock_timeout=ws.lock_timeout)
+    try:
+        writer.add({"type": "run", "command": "suppress import", "kind": kind, "source": source,
+                    "key_fingerprint": ws.hasher.fingerprint})
+        added = writer.add_set(ws.con, "suppressions_added", f"""
+            SELECT 'suppression_added' AS type, {sql_str(kind)} AS kind, channel, 'k:' || token AS identifier
+            FROM __privacy_new""", order_by="identifier, channel")
+    except BaseException:
+        writer.abort()
+        raise
+    writer.seal({"counts": {"added": added}})

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from crmtool.errors import UsageError
 
 if TYPE_CHECKING:
+    from crmtool.audit import AuditWriter
     from crmtool.workspace import Workspace
 
 KEPT_KINDS = ("erasure",)  # never removed by a re-opt-in
@@ -97,7 +98,8 @@ def remove_suppressions(
     audit_log: Path | None = None,
 ) -> RemoveResult:
     """Re-opt-in: remove the suppression entries of ``identifier`` (not erasures), with an audit entry each."""
-    from crmtool.audit import AuditWriter
+    from crmtool.audit import AuditWriter as Writer
+    from crmtool.audit import log_dir
     from crmtool.privacy.identity import ensure_tables
 
     if not reason.strip():
@@ -106,9 +108,24 @@ def remove_suppressions(
     ensure_tables(con)
     tokens = _tokens(ws, identifier, kind)
     run = ws.start_run("suppress remove")
-    audit_path = audit_log or Path("out") / "audit.jsonl"
-    writer = AuditWriter(audit_path, run.run_id)
+    audit_path = log_dir(ws, None, audit_log)
+    writer = Writer(audit_path, run.run_id, ws.hasher, command="suppress remove", lock_timeout=ws.lock_timeout)
     writer.add({"type": "run", "command": "suppress remove", "key_fingerprint": ws.hasher.fingerprint})
+    try:
+        removed, kept = _remove(ws, writer, tokens, reason, opted_in_on)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.seal({"counts": {"removed": removed, "kept_erasure": kept}})
+    result = RemoveResult(run.run_id, removed, kept, str(audit_path))
+    ws.finish_run(run, "pass", 0, {"removed": removed, "kept_erasure": kept})
+    return result
+
+
+def _remove(ws: Workspace, writer: AuditWriter, tokens: list[tuple[str, str]], reason: str,
+            opted_in_on: date) -> tuple[int, int]:
+    """Delete the entries of ``tokens`` (not erasures); one ``suppression_removed`` event each."""
+    con = ws.con
     removed = kept = 0
     for typ, token in tokens:
         entries = con.execute(
@@ -128,7 +145,4 @@ def remove_suppressions(
             f"AND kind NOT IN ({', '.join(repr(k) for k in KEPT_KINDS)})",
             [typ, token],
         )
-    writer.seal({"counts": {"removed": removed, "kept_erasure": kept}})
-    result = RemoveResult(run.run_id, removed, kept, str(audit_path))
-    ws.finish_run(run, "pass", 0, {"removed": removed, "kept_erasure": kept})
-    return result
+    return removed, kept

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from crmtool.errors import ConfigError, EngineError, InputError, UsageError
+from crmtool.io.writers import OutputOptions
 from crmtool.manifest import file_entry, write_manifest
 from crmtool.progress import Progress
 from crmtool.segments import membership
@@ -240,15 +241,17 @@ def segment(
     as_of: date | None = None,
     fmt: str | None = None,
     progress: Progress | None = None,
+    output: OutputOptions | None = None,
 ) -> SegmentResult:
-    """Evaluate every segment, write send lists, holdouts, memberships and a summary; record history."""
+    """Evaluate every segment, write send lists, holdouts, memberships and a summary; record history
+    (``output``: how the CSV files look, see :class:`crmtool.io.writers.OutputOptions`)."""
     from crmtool.io.writers import write_query, write_text_atomic
 
     spec = _spec(spec)
     as_of = as_of or spec.as_of or date.today()
     fmt = fmt or spec.output_format or "csv"
-    if fmt not in ("csv", "parquet"):
-        raise UsageError(f"unknown output format {fmt!r}", "use csv or parquet")
+    if fmt not in ("csv", "parquet", "xlsx"):
+        raise UsageError(f"unknown output format {fmt!r}", "use csv, parquet or xlsx")
     run = ws.start_run("segment")
     try:
         with run.timed("evaluate"):
@@ -280,6 +283,7 @@ def segment(
                     f"ORDER BY f.customer_id",
                     target,
                     fmt,
+                    options=output,
                 )
                 outputs[f"segment:{seg.name}"] = target
             outputs["holdouts"] = out_dir / f"holdouts.{fmt}"
@@ -290,6 +294,7 @@ def segment(
                 "ORDER BY idx, seg_status.customer_id",
                 outputs["holdouts"],
                 fmt,
+                options=output,
                 neutralise_formulas=False,
             )
             outputs["memberships"] = out_dir / f"memberships.{fmt}"
@@ -299,6 +304,7 @@ def segment(
                 "reason FROM seg_status ORDER BY idx, seg_status.customer_id",
                 outputs["memberships"],
                 fmt,
+                options=output,
                 neutralise_formulas=False,
             )
         with run.timed("history"):

@@ -72,7 +72,7 @@ def erase(
     outputs: list[Path] | None = None,
 ) -> EraseResult:
     """Carry out the erasure requests of ``requests`` on the workspace and on every file crmtool wrote."""
-    from crmtool.audit import AuditWriter
+    from crmtool.audit import AuditWriter, log_dir
     from crmtool.privacy.erase import match as m
     from crmtool.privacy.erase import outputs as o
     from crmtool.privacy.erase import purge, record
@@ -107,9 +107,13 @@ def erase(
                     run.step.output(kind, path)  # the new version, registered when the run is recorded
         with run.timed("delete"):
             removed = purge.delete_rows(ws, match, to_delete)
-        audit_path = audit_log or out_dir / "audit.jsonl"
-        writer = AuditWriter(audit_path, run.run_id)
-        record.audit(writer, ws, per_request, removed, rewritten, now, n_rows)
+        audit_path = log_dir(ws, out_dir, audit_log)
+        writer = AuditWriter(audit_path, run.run_id, hasher, command="erase", lock_timeout=ws.lock_timeout)
+        try:
+            record.audit(writer, ws, per_request, removed, rewritten, now, n_rows)
+        except BaseException:
+            writer.abort()  # the log's lock is released and nothing of this run stays in it
+            raise
     finally:
         m.drop_match_tables(ws, match)
         drop_request_tables(ws)
@@ -118,7 +122,7 @@ def erase(
     counts = {k: result.as_dict()[k] for k in ("requests", "erased", "not_found", "ambiguous", "rows_removed_total")}
     counts["outputs_rewritten"] = len(rewritten)
     result.audit_head = writer.seal({"counts": counts})
-    result.manifest_path = str(_manifest(ws, run, out_dir, result, counts))
+    result.manifest_path = str(_manifest(ws, run, out_dir, result, counts, writer.count))
     if not ws.in_memory:
         con.execute("CHECKPOINT")
     run.step.counts(counts)
@@ -127,7 +131,8 @@ def erase(
     return result
 
 
-def _manifest(ws: Workspace, run: Any, out_dir: Path, result: EraseResult, counts: dict[str, Any]) -> Path:
+def _manifest(ws: Workspace, run: Any, out_dir: Path, result: EraseResult, counts: dict[str, Any],
+              entries: int) -> Path:
     from crmtool.manifest import file_entry, write_manifest
 
     manifest_path = out_dir / "erase.manifest.json"
@@ -142,7 +147,7 @@ def _manifest(ws: Workspace, run: Any, out_dir: Path, result: EraseResult, count
         "requests": [{k: r[k] for k in ("request", "status", "rows_removed")} for r in result.requests],
         "rows_removed_by_table": result.rows_removed,
         "outputs_changed_not_rewritten": result.outputs_changed,
-        "audit": {"path": result.audit_path, "head_sha256": result.audit_head},
+        "audit": {"path": result.audit_path, "head_sha256": result.audit_head, "entries": entries},
         "key_fingerprint": result.key_fingerprint,
         "timings_seconds": run.timings,
         "status": "pass" if result.complete else "fail",

@@ -1,0 +1,119 @@
+"""Reading a log: its chain records, and entries by record, rule or run over the change sets.
+
+The change sets of a run are sorted by record key hash, so a look-up of one record reads only
+the row groups whose min/max range holds it (DuckDB prunes the rest from the Parquet footers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from crmtool.audit.format import CHAIN, TOKEN_PREFIX
+from crmtool.errors import InputError
+
+#: columns of a change set that hold a record's keyed hash (``identifier``: a person's identifier,
+#: as the chain's events have it, e.g. the suppressions a run added)
+RECORD_COLUMNS = ("record", "other", "cluster", "identifier")
+#: ``action`` as the entries of format 1 had it, per entry type
+_ACTIONS = {"change": "fix", "reject": "reject"}
+
+
+def iter_entries(log: Path) -> Iterator[dict[str, Any]]:
+    """The chain records in order (run headers, events, seals); not verified (see verify_log)."""
+    chain = log / CHAIN
+    if not chain.is_file():
+        raise InputError(f"{log}: no audit log here ({CHAIN} missing)")
+    with chain.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            if not raw.endswith(b"\n"):
+                return  # a write cut off by a crash; the next run cuts it back
+            try:
+                entry = json.loads(raw.decode("utf-8"))
+            except ValueError:
+                raise InputError(f"{chain}:{n}: not a crmtool audit record", "run 'crmtool audit verify'") from None
+            if not isinstance(entry, dict):
+                raise InputError(f"{chain}:{n}: not a crmtool audit record", "run 'crmtool audit verify'")
+            yield entry
+
+
+def _sets(log: Path, run: str | None, record: str | None) -> dict[str, list[tuple[Path, str]]]:
+    """Change set files of sealed runs with their run, by kind, in run order; with ``record``, only
+    the parts whose range of record hashes can hold it."""
+    by_kind: dict[str, list[tuple[Path, str]]] = {}
+    digit = record[len(TOKEN_PREFIX)] if record else None
+    for entry in iter_entries(log):
+        if entry.get("type") != "seal" or (run is not None and entry.get("run") != run):
+            continue
+        for item in entry.get("sets") or []:
+            span = item.get("records")
+            if digit is not None and span and not span[0] <= digit <= span[1]:
+                continue
+            by_kind.setdefault(str(item["kind"]), []).append((log / item["file"], str(entry.get("run"))))
+    return by_kind
+
+
+def show(log: Path, *, record_token: str | None = None, run: str | None = None,
+         rule: str | None = None) -> Iterator[dict[str, Any]]:
+    """Entries matching every filter given: chain events first, then change set rows, by run.
+
+    ``record_token`` is the keyed hash of the record key (without ``k:``).
+    """
+    import duckdb
+
+    record = TOKEN_PREFIX + record_token if record_token is not None else None
+    for entry in iter_entries(log):
+        if run is not None and entry.get("run") != run:
+            continue
+        if rule is not None and entry.get("rule") != rule:
+            continue
+        if record is not None and record not in (entry.get("record"), entry.get("identifier")):
+            continue
+        yield entry
+    con = duckdb.connect()
+    try:
+        for kind, files in _sets(log, run, record).items():
+            yield from _set_rows(con, kind, files, record=record, rule=rule)
+    finally:
+        con.close()
+
+
+def _quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _set_rows(con: Any, kind: str, files: list[tuple[Path, str]], *, record: str | None,
+              rule: str | None) -> Iterator[dict[str, Any]]:
+    runs = {str(path): run for path, run in files}
+    listing = "[" + ", ".join(_quote(path) for path, _ in files) + "]"
+    # every file of a kind has the same columns (the writer's query fixes them)
+    source = f"read_parquet({listing}, filename = true)"
+    columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_quote(files[0][0])})").fetchall()]
+    where, params = [], []
+    if rule is not None:
+        if "rule" not in columns:
+            return
+        where.append("rule = ?")
+        params.append(rule)
+    if record is not None:
+        cols = [c for c in RECORD_COLUMNS if c in columns]
+        if not cols:
+            return
+        where.append("(" + " OR ".join(f'"{c}" = ?' for c in cols) + ")")
+        params += [record] * len(cols)
+    sql = f"SELECT * FROM {source}" + (" WHERE " + " AND ".join(where) if where else "")
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    while batch := cur.fetchmany(10_000):
+        for values in batch:
+            entry = {k: v for k, v in zip(names, values, strict=True) if v is not None}
+            entry["run"] = runs.get(str(entry.pop("filename", "")), "")
+            entry.setdefault("type", kind)
+            if entry["type"] in _ACTIONS:
+                entry["action"] = _ACTIONS[entry["type"]]
+            for name in ("old", "new", "levels"):
+                if isinstance(entry.get(name), str):
+                    entry[name] = json.loads(entry[name])
+            yield entry

@@ -1,0 +1,185 @@
+"""``audit verify``: every record, link, run, seal, change set and ``HEAD`` of a log checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crmtool.audit.format import (
+    CHAIN,
+    GENESIS,
+    HEAD,
+    PENDING,
+    SETS,
+    FormatProblem,
+    decode,
+    head_mac,
+    read_head,
+    seal_mac,
+)
+from crmtool.errors import InputError
+
+if TYPE_CHECKING:
+    from crmtool.keys import KeyedHasher
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    records: int
+    runs: int
+    head: str
+    rows: int = 0  # rows in the sealed change sets
+    problem: str = ""
+    where: str = ""  # "chain.jsonl:LINE", a change set file, or "HEAD"
+    keyed: bool = True  # seals and HEAD checked with the key
+    prefix: bool = False  # the expected head is an earlier seal of this log
+    pending: list[str] = field(default_factory=list)  # runs still being written (or killed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "records": self.records, "runs": self.runs, "rows": self.rows, "head": self.head,
+                "problem": self.problem or None, "where": self.where or None, "keyed": self.keyed,
+                "prefix": self.prefix, "pending": self.pending}
+
+
+class _Bad(Exception):
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(problem)
+        self.where, self.problem = where, problem
+
+
+def _check_set(log: Path, entry: Any, run: str, where: str) -> int:
+    from crmtool.io.readers import file_sha256
+
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        raise _Bad(where, f"seal of run {run} lists a change set it does not describe")
+    path = log / entry["file"]
+    if not entry["file"].startswith(f"{SETS}/{run}.") or "/" in entry["file"][len(SETS) + 1:]:
+        raise _Bad(where, f"seal of run {run} lists a change set of another run: {entry['file']}")
+    if not path.is_file():
+        raise _Bad(entry["file"], f"change set of run {run} is missing (deleted)")
+    if file_sha256(path) != entry.get("sha256"):
+        raise _Bad(entry["file"], f"change set of run {run} was changed: rows edited, added, removed "
+                                  "or reordered, or the file replaced")
+    return int(entry.get("rows") or 0)
+
+
+def verify_log(log: Path, hasher: KeyedHasher | None, expected_head: str | None = None) -> VerifyResult:
+    """Check the whole log; name the first problem and where it is. ``hasher=None``: no keyed checks."""
+    chain = log / CHAIN
+    if log.is_file():
+        raise InputError(f"{log} is a file: an audit log is a folder (<workspace>.audit/)",
+                         "give the log folder; logs written before 0.2 are JSON Lines and are not checked")
+    if not chain.is_file():
+        raise InputError(f"{log}: no audit log here ({CHAIN} missing)",
+                         "an audit log is the folder <workspace>.audit/ (OUT/crmtool.audit/ for :memory:)")
+    key = hasher.key if hasher is not None else None
+    prev, seq, run, runs, rows, n = GENESIS, 0, "", 0, 0, 0
+    seen: set[str] = set()
+    in_run = 0
+    seals: list[str] = []
+    listed: set[str] = set()
+    result = VerifyResult(True, 0, 0, GENESIS, keyed=key is not None)
+    limit = _sealed_size(log, chain)
+    try:
+        with chain.open("rb") as fh:
+            for n, raw in enumerate(_lines(fh, limit), start=1):
+                where = f"{CHAIN}:{n}"
+                if not raw.endswith(b"\n"):
+                    raise _Bad(where, "last record is cut off (log cut short during a write?)")
+                try:
+                    body, digest, mac = decode(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    raise _Bad(where, "not UTF-8 text") from None
+                except FormatProblem as exc:
+                    raise _Bad(where, str(exc)) from None
+                if body.get("prev") != prev:
+                    raise _Bad(where, "chain broken: 'prev' is not the hash of the record before "
+                                      "(a record was removed, inserted or moved here)")
+                if body.get("seq") != seq + 1:
+                    raise _Bad(where, f"sequence jumps from {seq} to {body.get('seq')}")
+                this = str(body.get("run"))
+                if in_run == 0:
+                    if body.get("type") != "run":
+                        raise _Bad(where, f"run {this} does not start with its header")
+                    if this in seen:
+                        raise _Bad(where, f"run {this} appears twice")
+                    seen.add(this)
+                    run, runs = this, runs + 1
+                elif this != run:
+                    raise _Bad(where, f"record of run {this} inside run {run}, which has no seal yet")
+                in_run += 1
+                if body.get("type") == "seal":
+                    if body.get("records") != in_run:
+                        raise _Bad(where, f"seal of run {run} counts {body.get('records')} records, found {in_run}")
+                    if key is not None and mac != seal_mac(key, digest):
+                        raise _Bad(where, f"seal of run {run} does not match the key: the run was forged "
+                                          "or rewritten (or the log belongs to another key)")
+                    for entry in body.get("sets") or []:
+                        rows += _check_set(log, entry, run, where)
+                        listed.add(str(entry.get("file")))
+                    seals.append(digest)
+                    in_run = 0
+                prev, seq = digest, seq + 1
+        result.records, result.runs, result.head, result.rows = n, runs, prev, rows
+        if in_run:
+            raise _Bad(f"{CHAIN}:{n}", f"run {run} has no seal (log cut short?)")
+        _check_head(log, key, runs, seq, prev, limit)
+        _check_strays(log, listed, result)
+        if expected_head is not None and expected_head != prev:
+            if expected_head not in seals:
+                raise _Bad(f"{CHAIN}:{n}", "the expected head (manifest) is no seal of this log: "
+                                           "the log was cut back or rewritten")
+            result.prefix = True
+    except _Bad as bad:
+        result.ok, result.where, result.problem = False, bad.where, bad.problem
+        result.records, result.runs = max(n, result.records), runs
+    return result
+
+
+def _sealed_size(log: Path, chain: Path) -> int:
+    """Bytes of the chain to check: all of it, or up to HEAD while a run is writing (or was killed
+    writing) its records after it; the next run keeps them if sealed, else cuts them back."""
+    size = chain.stat().st_size
+    head = read_head(log)
+    pending = (log / PENDING).is_dir() and any((log / PENDING).glob("*.json"))
+    if pending and head is not None and isinstance(head.get("size"), int) and head["size"] < size:
+        return int(head["size"])
+    if pending and head is None:
+        return 0
+    return size
+
+
+def _lines(fh: Any, limit: int) -> Any:
+    read = 0
+    for raw in fh:
+        if read >= limit:
+            return
+        read += len(raw)
+        yield raw
+
+
+def _check_head(log: Path, key: bytes | None, runs: int, seq: int, prev: str, size: int) -> None:
+    head = read_head(log)
+    if runs == 0:
+        return
+    if head is None:
+        raise _Bad(HEAD, "HEAD is missing: the log cannot show it was not cut back")
+    if "broken" in head:
+        raise _Bad(HEAD, "HEAD is not readable")
+    if key is not None and head.get("mac") != head_mac(key, head):
+        raise _Bad(HEAD, "HEAD does not match the key (forged or rewritten)")
+    if head.get("hash") != prev or head.get("seq") != seq or head.get("size") != size:
+        raise _Bad(HEAD, f"HEAD names seal {str(head.get('hash'))[:16]} at record {head.get('seq')}, "
+                         f"the chain ends at record {seq}: records were cut off or appended")
+
+
+def _check_strays(log: Path, listed: set[str], result: VerifyResult) -> None:
+    pending = {p.stem for p in (log / PENDING).glob("*.json")} if (log / PENDING).is_dir() else set()
+    result.pending = sorted(pending)
+    for path in sorted((log / SETS).glob("*")) if (log / SETS).is_dir() else []:
+        name = f"{SETS}/{path.name}"
+        if name in listed or any(path.name.startswith(f"{run}.") for run in pending):
+            continue
+        raise _Bad(name, "change set that no seal lists (inserted, or left by a deleted run)")
