@@ -22,8 +22,11 @@ failing counts (unique: crmtool and pandera count the rows of a repeated id, Sod
 repeated ids; each duplicated id occurs exactly twice, so rows = 2 x ids) and prints medians and
 ratios. It also times ``crmtool --help`` and ``crmtool validate`` on a 10-row file.
 
-The peers are the optional group ``peers`` (``pip install -e '.[peers]'``); where they cannot be
-installed next to crmtool's own pins, give a separate interpreter with ``--peers-python``.
+pandera is the optional group ``peers`` (``pip install -e '.[peers]'``). Soda Core 3's DuckDB
+data source pins ``duckdb<1.1`` and cannot live beside crmtool (``duckdb>=2``): install it in a
+venv of its own (``bench/requirements-soda.txt``) and name that interpreter with ``--soda-python``.
+Wall time and CPU time (user + system, all threads) are both reported: on a shared, loaded
+machine the wall times swing, the CPU seconds much less.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -150,13 +154,24 @@ def generate(path: Path, rows: int) -> dict[str, int]:
     return dict(zip(CHECKS, (int(v) for v in row), strict=True))
 
 
-def timed(cmd: list[str]) -> tuple[float, str]:
-    start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+#: the subprocesses may cache bytecode, as every installed program does (some shells here turn it off)
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str, float]:
+    """Wall seconds, stdout and CPU seconds (user + system) of one run of ``cmd``."""
+    cpu, start = _children_cpu(), time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env or ENV)
     seconds = time.perf_counter() - start
+    cpu = _children_cpu() - cpu
     if done.returncode not in (0, 1):  # validate exits 1 when a check fails: expected here
         raise SystemExit(f"{cmd[:3]} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return seconds, done.stdout
+    return seconds, done.stdout, cpu
 
 
 def crmtool_cmd(csv: Path, rules: Path, workspace: str) -> list[str]:
@@ -172,9 +187,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--peers-python", default=sys.executable,
-                        help="interpreter with soda-core-duckdb and pandera[polars] (default: this one)")
+    parser.add_argument("--soda-python", default=sys.executable,
+                        help="interpreter with soda-core-duckdb 3.x (it pins duckdb<1.1: a venv of its own)")
+    parser.add_argument("--pandera-python", default=sys.executable,
+                        help="interpreter with pandera[polars] (default: this one; the 'peers' extra)")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "crmtool-validate-peers")
+    parser.add_argument("--baseline-src", type=Path, default=None,
+                        help="a crmtool src/ folder to time beside this one, e.g. main's from git archive")
     parser.add_argument("--skip-peers", action="store_true", help="time crmtool only (no peers installed)")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
@@ -187,38 +206,45 @@ def main() -> None:
     soda_expected = dict(expected, unique=expected["unique"] // 2)  # Soda counts repeated ids, not rows
     print(f"rows {args.rows}, expected failing rows {expected}", flush=True)
 
-    tools: dict[str, tuple[list[str], dict[str, int]]] = {
-        "crmtool": (crmtool_cmd(csv, rules, ":memory:"), expected),
+    tools: dict[str, tuple[list[str], dict[str, int], dict[str, str]]] = {
+        "crmtool": (crmtool_cmd(csv, rules, ":memory:"), expected, ENV),
     }
+    if args.baseline_src:  # another crmtool source tree (say main's), run by this interpreter
+        tools["crmtool baseline"] = (crmtool_cmd(csv, rules, ":memory:"), expected,
+                                     dict(ENV, PYTHONPATH=str(args.baseline_src.resolve())))
     if not args.skip_peers:
-        tools["soda-core (duckdb)"] = ([args.peers_python, "-c", SODA_PROGRAM, str(csv), SODA_CHECKS], soda_expected)
-        tools["pandera (polars)"] = ([args.peers_python, "-c", PANDERA_PROGRAM, str(csv), EMAIL_RE,
-                                      ",".join(COUNTRIES), str(AGE_MIN), str(AGE_MAX)], expected)
-    times: dict[str, list[float]] = {name: [] for name in tools}
+        tools["soda-core (duckdb)"] = ([args.soda_python, "-c", SODA_PROGRAM, str(csv), SODA_CHECKS],
+                                       soda_expected, ENV)
+        tools["pandera (polars)"] = ([args.pandera_python, "-c", PANDERA_PROGRAM, str(csv), EMAIL_RE,
+                                      ",".join(COUNTRIES), str(AGE_MIN), str(AGE_MAX)], expected, ENV)
+    for cmd, _want, env in tools.values():  # warm-up on the small file: bytecode compiled, files cached
+        timed([str(small) if part == str(csv) else part for part in cmd], env)
+    load_before = os.getloadavg()[0]
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in tools}
     for rep in range(args.repeats):
-        for name, (cmd, want) in tools.items():  # alternately: load on the machine hits every tool alike
-            seconds, out = timed(cmd)
-            got = crmtool_counts(out) if name == "crmtool" else json.loads(out)
+        for name, (cmd, want, env) in tools.items():  # alternately: load on the machine hits each alike
+            seconds, out, cpu = timed(cmd, env)
+            got = crmtool_counts(out) if name.startswith("crmtool") else json.loads(out.strip().splitlines()[-1])
             assert got == want, f"{name}: counts {got} != expected {want}"
-            times[name].append(seconds)
-            print(f"  run {rep + 1} {name}: {seconds:.2f} s", flush=True)
-
-    small_times, help_times = [], []
+            times[name].append((seconds, cpu))
+            print(f"  run {rep + 1} {name}: {seconds:.2f} s wall, {cpu:.2f} s CPU", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(max(args.repeats, 5)):
-            small_times.append(timed(crmtool_cmd(small, rules, str(Path(tmp) / "ws.duckdb")))[0])
-            help_times.append(timed([sys.executable, "-m", "crmtool", "--help"])[0])
+            seconds, _out, cpu = timed(crmtool_cmd(small, rules, str(Path(tmp) / "ws.duckdb")))
+            times.setdefault("crmtool validate, 10 rows", []).append((seconds, cpu))
+            seconds, _out, cpu = timed([sys.executable, "-m", "crmtool", "--help"])
+            times.setdefault("crmtool --help", []).append((seconds, cpu))
 
-    print(f"\nload average {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores); medians of {args.repeats} runs")
-    base = statistics.median(times["crmtool"])
-    print(f"| tool | median s | runs s | crmtool / tool |\n| --- | --- | --- | --- |")
-    for name, values in times.items():
-        med = statistics.median(values)
-        print(f"| {name} | {med:.2f} | {', '.join(f'{v:.2f}' for v in values)} | {base / med:.2f} |")
-    print(f"| crmtool validate, 10 rows | {statistics.median(small_times):.2f} | "
-          f"{', '.join(f'{v:.2f}' for v in small_times)} | |")
-    print(f"| crmtool --help | {statistics.median(help_times):.2f} | {', '.join(f'{v:.2f}' for v in help_times)} | |")
-
+    print(f"\nload average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after ({os.cpu_count()} cores); "
+          f"medians of {args.repeats} runs of {args.rows} rows")
+    base_wall = statistics.median(t[0] for t in times["crmtool"])
+    base_cpu = statistics.median(t[1] for t in times["crmtool"])
+    print("| tool | median wall s | runs wall s | median CPU s | crmtool / tool (wall) | crmtool / tool (CPU) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, runs in times.items():
+        wall, cpu = statistics.median(t[0] for t in runs), statistics.median(t[1] for t in runs)
+        ratios = f"{base_wall / wall:.2f} | {base_cpu / cpu:.2f}" if name in tools else "| "
+        print(f"| {name} | {wall:.2f} | {', '.join(f'{t[0]:.2f}' for t in runs)} | {cpu:.2f} | {ratios} |")
 
 if __name__ == "__main__":
     main()

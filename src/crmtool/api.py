@@ -63,11 +63,11 @@ def _load(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, progress:
 
 
 def _check(ws: Workspace, run: Run, ruleset: RuleSet, loaded: LoadResult, progress: Progress | None,
-           recorded_as: RecordedAs = as_is) -> EngineResult:
+           recorded_as: RecordedAs = as_is, *, copy_unchanged: bool = True) -> EngineResult:
     ds = dataset_name(loaded.path)
     with run.timed("rules"):
         engine = run_rules(ws.con, loaded.table, ruleset, work_table=f"work_{ds}", progress=progress,
-                           recorded_as=recorded_as)
+                           recorded_as=recorded_as, copy_unchanged=copy_unchanged)
     run.timings.update({f"rules.{k}": v for k, v in engine.phases.items()})
     _record_outcomes(ws, run, ds, engine)
     return engine
@@ -112,7 +112,7 @@ def validate(ws: Workspace, input_path: Path, rules: list[Path] | RuleSet, *, pr
     run = ws.start_run("validate")
     with _recorded(ws, run):
         loaded = _load(ws, run, ruleset, input_path, progress, read)
-        engine = _check(ws, run, ruleset, loaded, progress)
+        engine = _check(ws, run, ruleset, loaded, progress, copy_unchanged=False)  # validate changes nothing
         examples = example_keys(ws, ruleset, loaded, engine)
     parse = parse_check(ruleset, loaded, run.timings.get("load", 0.0))
     report = CheckReport(run.run_id, loaded, engine, ruleset, parse, examples, run.timings)

@@ -218,6 +218,10 @@ def _ident(name: str) -> str:
 def _finish(con: duckdb.DuckDBPyConnection, staging: str, table: str) -> tuple[int, list[str]]:
     con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT rowid + 1 AS {ROW_COLUMN}, * FROM "{staging}"')
     con.execute(f'DROP TABLE "{staging}"')
+    return _shape(con, table)
+
+
+def _shape(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, list[str]]:
     rows = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0]
     cols = [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall() if r[0] != ROW_COLUMN]
     return int(rows[0]) if rows else 0, cols
@@ -323,12 +327,14 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
         source = Path(tmp_dir.name) / "utf8.csv"
         source.write_text(data.decode(encoding), encoding="utf-8", newline="")  # utf-8-sig dropped the BOM
         read_as = "utf-8"
-    staging = f"__staging_{table}"
     col_spec = "{" + ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in columns) + "}"
     try:
         con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+        # rows are numbered as they are read: DuckDB keeps the source order for an empty OVER ()
+        # (insertion order is preserved), which saves copying the whole table to number it
         con.execute(
-            f'CREATE OR REPLACE TABLE "{staging}" AS SELECT * FROM read_csv({_sql_str(str(source))}, '
+            f'CREATE OR REPLACE TABLE "{table}" AS SELECT row_number() OVER () AS {ROW_COLUMN}, * '
+            f"FROM read_csv({_sql_str(str(source))}, "
             f"auto_detect=false, header=true, delim={_sql_str(delimiter)}, quote='\"', escape='\"', "
             f"columns={col_spec}, encoding='{read_as}', store_rejects=true, strict_mode=true, "
             f"max_line_size=10000000)"
@@ -355,7 +361,7 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
         seen_lines.add(int(record))
         line = _physical_line(source_bytes, int(line_start)) if line_start else int(record)
         parse_rejects.append(ParseReject(line, f"{kind.lower()}: {message}", (raw or "").strip("\r\n")))
-    rows, cols = _finish(con, staging, table)
+    rows, cols = _shape(con, table)
     if rows == 0 and not parse_rejects:
         raise InputError(f"{path}: has a header but no data rows")
     if rows == 0:
