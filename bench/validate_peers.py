@@ -92,6 +92,7 @@ SODA_PROGRAM = """
 import json, sys, duckdb
 from soda.scan import Scan
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 con.execute("CREATE TABLE customers AS SELECT * FROM read_csv(?, header=true)", [sys.argv[1]])
 scan = Scan()
 scan.set_data_source_name("duckdb")
@@ -99,7 +100,7 @@ scan.add_duckdb_connection(con, data_source_name="duckdb")
 scan.add_sodacl_yaml_str(sys.argv[2])
 scan.execute()
 out = {c["name"]: int(c["diagnostics"]["value"]) for c in scan.get_scan_results()["checks"]}
-print(json.dumps(out))
+print("@@" + json.dumps(out))
 """
 
 PANDERA_PROGRAM = """
@@ -122,7 +123,7 @@ try:
 except pa.errors.SchemaErrors as exc:
     for column, n in exc.failure_cases.group_by("column").len().iter_rows():
         out[names[column]] = int(n)
-print(json.dumps(out))
+print("@@" + json.dumps(out))
 """
 
 
@@ -224,7 +225,7 @@ def main() -> None:
     for rep in range(args.repeats):
         for name, (cmd, want, env) in tools.items():  # alternately: load on the machine hits each alike
             seconds, out, cpu = timed(cmd, env)
-            got = crmtool_counts(out) if name.startswith("crmtool") else json.loads(out.strip().splitlines()[-1])
+            got = crmtool_counts(out) if name.startswith("crmtool") else json.loads(out.rsplit("@@", 1)[1])
             assert got == want, f"{name}: counts {got} != expected {want}"
             times[name].append((seconds, cpu))
             print(f"  run {rep + 1} {name}: {seconds:.2f} s wall, {cpu:.2f} s CPU", flush=True)
