@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 HEAVY = ("duckdb", "polars", "pyarrow", "rapidfuzz", "dns", "phonenumbers", "stdnum", "email_validator", "ftfy",
-         "jsonschema", "numpy", "polars_hash", "confusable_homoglyphs")
+         "jsonschema", "numpy", "polars_hash", "confusable_homoglyphs", "plotly", "pandas")
 
 #: runs the real CLI in a fresh interpreter and prints which heavy modules it imported
 PROGRAM = """
@@ -35,7 +35,8 @@ def _imported(*args: str) -> tuple[int, list[str]]:
     return code, imported
 
 
-@pytest.mark.parametrize("args", [("--help",), ("validate", "--help"), ("clean", "--help"), ("segment", "--help")])
+@pytest.mark.parametrize("args", [("--help",), ("validate", "--help"), ("clean", "--help"), ("segment", "--help"),
+                                  ("report", "--help")])
 def test_help_imports_no_heavy_library(args: tuple[str, ...]) -> None:
     assert _imported(*args) == (0, [])
 
