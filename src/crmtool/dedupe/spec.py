@@ -120,6 +120,30 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class HouseholdSpec:
+    """The household comparison group (see docs/decisions/0006-dedupe-households.md).
+
+    ``comparisons``: one fact for people who live together; their positive weights add up to at most
+    ``max_weight`` bits (None: the group's strongest single agreement, from the model). ``person``:
+    when the group reaches its cap, a pair none of whose person comparisons agrees (each present one
+    at its ``else`` level) is vetoed."""
+
+    comparisons: tuple[str, ...] = ()
+    max_weight: float | None = None
+    person: tuple[str, ...] = ()
+
+
+def default_household(comparisons: list[Comparison]) -> HouseholdSpec:
+    """Email and phone comparisons and address-like columns (:mod:`crmtool.dedupe.roles`) form the group;
+    every other comparison but surnames is person-level."""
+    from crmtool.dedupe.roles import HOME_ROLES, role_of
+
+    home = tuple(c.name for c in comparisons if c.method in ("email", "phone") or role_of(c.column) in HOME_ROLES)
+    person = tuple(c.name for c in comparisons if c.name not in home and c.method != "surname")
+    return HouseholdSpec(home, None, person)
+
+
+@dataclass(frozen=True)
 class DedupeSpec:
     id_column: str
     blocking: tuple[BlockingRule, ...]
@@ -134,6 +158,7 @@ class DedupeSpec:
     split_below: float = 0.01
     veto: tuple[tuple[str, int], ...] = ()  # (comparison, worst level index still allowed)
     veto_unless: tuple[str, ...] = ()
+    household: HouseholdSpec = field(default_factory=HouseholdSpec)
     survivorship: Survivorship = field(default_factory=Survivorship)
     loc: Location = field(default_factory=lambda: Location(""))
 
@@ -157,6 +182,31 @@ def _field_rule(raw: Any) -> FieldRule:
     if isinstance(raw, str):
         return FieldRule(raw)
     return FieldRule(raw["rule"], raw.get("by"), raw.get("sql"))
+
+
+def _household(data: Any, comparisons: list[Comparison], by_name: dict[str, Comparison], loc: Any,
+               problems: list[tuple[Location, str]]) -> HouseholdSpec:
+    """The household group as written (``household:``) or by default; household evidence never lifts a veto."""
+    raw = data.get("household")
+    if raw is None:
+        household = default_household(comparisons)
+    else:
+        home = tuple(raw.get("comparisons", ()))
+        for key in ("comparisons", "person"):
+            for i, name in enumerate(raw.get(key, ())):
+                if name not in by_name:
+                    problems.append((loc("household", key, i), f"dedupe: household.{key} names unknown "
+                                     f"comparison '{name}'"))
+        person = raw.get("person")
+        if person is None:
+            person = [c.name for c in comparisons if c.name not in home and c.method != "surname"]
+        household = HouseholdSpec(home, raw.get("max_weight"), tuple(person))
+    for i, name in enumerate(data.get("veto_unless", [])):
+        if name in household.comparisons:
+            problems.append((loc("veto_unless", i), f"dedupe: veto_unless '{name}' is household evidence "
+                             "(people who live together share it), so it cannot lift a veto: remove it from "
+                             "veto_unless, or list household.comparisons without it"))
+    return household
 
 
 def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",)) -> DedupeSpec:
@@ -285,6 +335,7 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
     for i, name in enumerate(data.get("veto_unless", [])):
         if name not in by_name:
             problems.append((loc("veto_unless", i), f"dedupe: veto_unless names unknown comparison '{name}'"))
+    household = _household(data, comparisons, by_name, loc, problems)
     threshold = float(data.get("threshold", 0.95))
     review = float(data.get("review", min(0.5, threshold)))
     if review > threshold:
@@ -339,6 +390,7 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
         veto=tuple(veto),
         split_below=float(data.get("split_below", defaults.split_below)),
         veto_unless=tuple(data.get("veto_unless", ())),
+        household=household,
         survivorship=surv,
         loc=loc(),
     )
