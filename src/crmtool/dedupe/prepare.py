@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from crmtool.dedupe.names import nickname_table, phonetic_sql
 from crmtool.dedupe.spec import DedupeSpec
-from crmtool.errors import InputError
+from crmtool.errors import ConfigError, InputError
 from crmtool.kinds.base import ident, sql_str
 
 if TYPE_CHECKING:
@@ -155,6 +155,11 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
 
 
     have = [r[0] for r in con.execute(f"DESCRIBE {ident(table)}").fetchall()]
+    from crmtool.dedupe.spec import sql_problems
+
+    sql_found = sql_problems(spec, have)  # user SQL over columns the data has, before any work
+    if sql_found:
+        raise ConfigError(sql_found, "see the dedupe section of the rule-file reference")
     missing = [c for c in spec.columns() if c not in have]
     if missing:
         raise InputError(

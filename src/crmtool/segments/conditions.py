@@ -77,7 +77,11 @@ class Compiler:
         if cond.op == "not":
             return f"(NOT {self.compile(cond.children[0])})"
         if cond.op == "sql":
-            return f"coalesce(CAST(({cond.sql}) AS BOOLEAN), FALSE)"
+            from crmtool.usersql import expression_problems
+
+            vetted, found = expression_problems(cond.sql or "", columns=list(self.columns))
+            self.problems.extend((cond.loc, f"condition: {p}") for p in found)
+            return f"coalesce(CAST(({vetted}) AS BOOLEAN), FALSE)" if vetted is not None else "FALSE"
         assert cond.field is not None
         if cond.field not in self.columns:
             self.problems.append((cond.loc, f"unknown feature or column '{cond.field}'"))

@@ -442,7 +442,12 @@ def build_features(
     for f in spec.features:
         if f.sql is None:
             continue
-        query = f"SELECT *, ({f.sql}) AS {ident(f.name)} FROM ({query})"
+        from crmtool.segments.spec import FEATURE_AGGREGATES
+        from crmtool.usersql import check_expression
+
+        sql = check_expression(f.sql, columns=list(_bind(con, query, f.loc, "features")), location=f.loc,
+                               aggregates=FEATURE_AGGREGATES)
+        query = f"SELECT *, ({sql}) AS {ident(f.name)} FROM ({query})"
         _bind(con, query, f.loc, f"feature '{f.name}'")
     cols = _bind(con, query, Location(spec.file), "features")
     funnel = spec.funnel or _default_funnel()
