@@ -159,7 +159,7 @@ def _statement_problem(root: Any) -> str | None:
     return None
 
 
-def _node_problem(node: Any, *, aggregates: bool, allowed: tuple[type, ...]) -> str | None:
+def _node_problem(node: Any, *, aggregates: bool, allowed: tuple[type, ...], extra: frozenset[str]) -> str | None:
     from sqlglot import exp
 
     if isinstance(node, exp.Query | exp.Subquery | exp.Table | exp.From | exp.Join):
@@ -171,7 +171,7 @@ def _node_problem(node: Any, *, aggregates: bool, allowed: tuple[type, ...]) -> 
     if isinstance(node, exp.Func):
         name = _function_name(node)
         if isinstance(node, exp.Anonymous):
-            if name in SCALAR_FUNCTIONS or (aggregates and name in AGGREGATE_FUNCTIONS):
+            if name in SCALAR_FUNCTIONS or name in extra or (aggregates and name in AGGREGATE_FUNCTIONS):
                 return None
             if name in AGGREGATE_FUNCTIONS:
                 return f"aggregate function {name}() is not allowed here"
@@ -235,8 +235,9 @@ def _parse(sql: str) -> tuple[Any, list[str]]:
 
 
 def expression_problems(sql: str, *, columns: Iterable[str] | None, aggregates: bool = False,
-                        aliases: Iterable[str] = ()) -> tuple[str | None, list[str]]:
-    """(vetted SQL, []) when ``sql`` is one allowed expression, else (None, every problem found)."""
+                        aliases: Iterable[str] = (), functions: Iterable[str] = ()) -> tuple[str | None, list[str]]:
+    """(vetted SQL, []) when ``sql`` is one allowed expression, else (None, every problem found).
+    ``functions``: macros crmtool itself defines for this place (``seg_date``), allowed besides the list."""
     root, problems = _parse(sql)
     if root is None:
         return None, problems
@@ -244,10 +245,11 @@ def expression_problems(sql: str, *, columns: Iterable[str] | None, aggregates: 
     if statement:
         return None, [statement]
     allowed = _allowed_types()
+    extra = frozenset(f.lower() for f in functions)
     stack = [root]
     while stack:  # depth first; a refused node's children are not reported again
         node = stack.pop()
-        problem = _node_problem(node, aggregates=aggregates, allowed=allowed)
+        problem = _node_problem(node, aggregates=aggregates, allowed=allowed, extra=extra)
         if problem:
             if problem not in problems:
                 problems.append(problem)
@@ -261,12 +263,13 @@ def expression_problems(sql: str, *, columns: Iterable[str] | None, aggregates: 
 
 
 def check_expression(sql: str, *, columns: Iterable[str] | None, location: str | Location,
-                     aggregates: bool = False, aliases: Iterable[str] = ()) -> str:
+                     aggregates: bool = False, aliases: Iterable[str] = (), functions: Iterable[str] = ()) -> str:
     """The vetted SQL text of ``sql``, or a :class:`UserSqlError` naming ``location`` and each
     forbidden part. ``columns`` are the table's columns (``None`` only where they cannot be known
     yet: check again once they are); ``aggregates`` lets aggregate and window functions in;
     ``aliases`` are table aliases a column may be qualified with (``t.email``)."""
-    vetted, problems = expression_problems(sql, columns=columns, aggregates=aggregates, aliases=aliases)
+    vetted, problems = expression_problems(sql, columns=columns, aggregates=aggregates, aliases=aliases,
+                                           functions=functions)
     if vetted is None:
         loc = location if isinstance(location, Location) else _location(location)
         raise UserSqlError([(loc, p) for p in problems], HINT)

@@ -188,14 +188,15 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
     kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [table]).fetchall()
     prep.row_join = bool(kind) and kind[0][0] == "BASE TABLE"
     trow = "t.rowid AS __trow, " if prep.row_join else ""
-    con.execute("SET disabled_optimizers = 'statistics_propagation'")
-    try:
+    # (a workspace session's configuration is locked: there the setting stays; DuckDB 2.0.1 binds
+    # the all-NULL case without it, tests/dedupe)
+    from crmtool.db import setting_for
+
+    with setting_for(con, "disabled_optimizers", "statistics_propagation"):
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {base} AS
             SELECT CAST(row_number() OVER (ORDER BY trim(CAST(t.{idc} AS VARCHAR))) - 1 AS INTEGER) AS __rid,
                    trim(CAST(t.{idc} AS VARCHAR)) AS __id, {trow}{", ".join(sql_cols)}
             FROM {ident(table)} t""")
-    finally:
-        con.execute("RESET disabled_optimizers")
     joins: list[str] = []
     extra: list[str] = []
     if any(t == "nickname" for _, t in prep.features):

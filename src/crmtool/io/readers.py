@@ -230,11 +230,16 @@ def _shape(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, list[str]]:
 def _load_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadResult:
     import duckdb
 
+    from crmtool.io.gate import readable, release
+
     staging = f"__staging_{table}"
+    name = readable(con, path)
     try:
-        con.execute(f'CREATE OR REPLACE TABLE "{staging}" AS SELECT * FROM read_parquet({_sql_str(str(path))})')
+        con.execute(f'CREATE OR REPLACE TABLE "{staging}" AS SELECT * FROM read_parquet({_sql_str(name)})')
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
+    finally:
+        release(con, name)
     renamed = _free_row_name(con, staging)
     rows, cols = _finish(con, staging, table)
     if rows == 0:
@@ -327,14 +332,18 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
         source = Path(tmp_dir.name) / "utf8.csv"
         source.write_text(data.decode(encoding), encoding="utf-8", newline="")  # utf-8-sig dropped the BOM
         read_as = "utf-8"
+    from crmtool.io.gate import readable, release
+
     col_spec = "{" + ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in columns) + "}"
+    name = ""
     try:
+        name = readable(con, source)  # the workspace session reads files only through its sandbox
         con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
         # rows are numbered as they are read: DuckDB keeps the source order for an empty OVER ()
         # (insertion order is preserved), which saves copying the whole table to number it
         con.execute(
             f'CREATE OR REPLACE TABLE "{table}" AS SELECT row_number() OVER () AS {ROW_COLUMN}, * '
-            f"FROM read_csv({_sql_str(str(source))}, "
+            f"FROM read_csv({_sql_str(name)}, "
             f"auto_detect=false, header=true, delim={_sql_str(delimiter)}, quote='\"', escape='\"', "
             f"columns={col_spec}, encoding='{read_as}', store_rejects=true, strict_mode=true, "
             f"max_line_size=10000000)"
@@ -347,6 +356,8 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot parse as CSV ({str(exc).splitlines()[0]})") from None
     finally:
+        if name:
+            release(con, name)
         if tmp_dir is not None:
             tmp_dir.cleanup()
     parse_rejects: list[ParseReject] = []

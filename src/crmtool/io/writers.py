@@ -171,20 +171,24 @@ def write_query(con: duckdb.DuckDBPyConnection, query: str, target: Path, fmt: s
         opts = replace(opts, neutralise_formulas=neutralise_formulas)
     if delimiter is not None:
         opts = replace(opts, delimiter=delimiter)
+    from crmtool.io.gate import writable
+
     with atomic_path(target) as tmp:
-        dest = str(tmp).replace("'", "''")  # a folder such as o'brien/ must not break the SQL
-        if fmt == "parquet":
-            con.execute(f"COPY ({query}) TO '{dest}' (FORMAT parquet, COMPRESSION zstd)")
-            return
-        select = _neutralised_select(con, query) if opts.neutralise_formulas else query
-        if fmt == "xlsx":
+        select = _neutralised_select(con, query) if opts.neutralise_formulas and fmt != "parquet" else query
+        if fmt == "xlsx":  # written by polars from Python: no file access by the session
             _write_xlsx(con, select, tmp)
             return
-        if opts.decimal_comma:
-            select = _decimal_comma_select(con, select)
-        delim = opts.delimiter.replace("'", "''")
-        con.execute(f"COPY ({select}) TO '{dest}' (FORMAT csv, HEADER, DELIMITER '{delim}')")
-        if not opts.utf8 or opts.bom:
+        # a workspace session writes only in its sandbox: the file is moved to tmp afterwards
+        with writable(con, tmp) as name:
+            dest = name.replace("'", "''")  # a folder such as o'brien/ must not break the SQL
+            if fmt == "parquet":
+                con.execute(f"COPY ({query}) TO '{dest}' (FORMAT parquet, COMPRESSION zstd)")
+            else:
+                if opts.decimal_comma:
+                    select = _decimal_comma_select(con, select)
+                delim = opts.delimiter.replace("'", "''")
+                con.execute(f"COPY ({select}) TO '{dest}' (FORMAT csv, HEADER, DELIMITER '{delim}')")
+        if fmt == "csv" and (not opts.utf8 or opts.bom):
             _transcode(tmp, opts.encoding, bom=opts.bom)
 
 

@@ -442,11 +442,11 @@ def build_features(
     for f in spec.features:
         if f.sql is None:
             continue
-        from crmtool.segments.spec import FEATURE_AGGREGATES
+        from crmtool.segments.spec import FEATURE_AGGREGATES, SEGMENT_MACROS
         from crmtool.usersql import check_expression
 
         sql = check_expression(f.sql, columns=list(_bind(con, query, f.loc, "features")), location=f.loc,
-                               aggregates=FEATURE_AGGREGATES)
+                               aggregates=FEATURE_AGGREGATES, functions=SEGMENT_MACROS)
         query = f"SELECT *, ({sql}) AS {ident(f.name)} FROM ({query})"
         _bind(con, query, f.loc, f"feature '{f.name}'")
     cols = _bind(con, query, Location(spec.file), "features")

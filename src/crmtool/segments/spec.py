@@ -496,6 +496,8 @@ def sql_identifiers(sql: str) -> set[str]:
 
 #: a feature may use window functions (a rank over all customers, say); a condition may not
 FEATURE_AGGREGATES = True
+#: macros crmtool defines for user SQL in segments (features.register_macros)
+SEGMENT_MACROS = ("seg_date", "seg_num")
 
 
 def _vetted(sql: str, loc: Location, what: str, problems: list[tuple[Location, str]], *,
@@ -504,7 +506,7 @@ def _vetted(sql: str, loc: Location, what: str, problems: list[tuple[Location, s
     columns are checked again when the features table is built (its columns are known then)."""
     from crmtool.usersql import expression_problems
 
-    vetted, found = expression_problems(sql, columns=columns, aggregates=aggregates)
+    vetted, found = expression_problems(sql, columns=columns, aggregates=aggregates, functions=SEGMENT_MACROS)
     problems.extend((loc, f"{what}: {p}") for p in found)
     return vetted if vetted is not None else sql
 
