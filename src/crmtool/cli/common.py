@@ -252,10 +252,10 @@ def run_command(ui: Ui, body: Callable[[], int | ExitCode | None]) -> None:
         ui.error(exc)
         ui.end(int(exc.exit_code))
         raise typer.Exit(int(exc.exit_code)) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # temp files went with the stack (atomic writes, the workspace sandbox)
         ui.err.print("interrupted", markup=False)
-        ui.end(130, "interrupted")
-        raise typer.Exit(130) from None
+        ui.end(int(ExitCode.INTERRUPTED), "interrupted")
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     except Exception as exc:  # a bug: the log still says the run ended (the traceback follows)
         ui.end(1, f"crashed with {type(exc).__name__}", status="error")
         raise
