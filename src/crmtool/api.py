@@ -112,8 +112,10 @@ def load_checked_rules(rules: list[Path] | Path) -> RuleSet:
     from crmtool.privacy.consent import parse_consent
     from crmtool.privacy.retention import parse_retention
 
-    ruleset = load_rules(rules)
-    problems = []
+    try:
+        ruleset, problems = load_rules(rules), []
+    except ConfigError as exc:  # the sections that are right on their own still get their checks
+        ruleset, problems = _valid_sections(rules), list(exc.problems)
     for parse in (spec_from_ruleset, parse_consent, parse_retention):
         try:
             parse(ruleset)
@@ -121,6 +123,27 @@ def load_checked_rules(rules: list[Path] | Path) -> RuleSet:
             problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems, "see the rule-file reference in the README, or 'crmtool rules schema'")
+    return ruleset
+
+
+def _valid_sections(rules: list[Path] | Path) -> RuleSet:
+    """The sections of rule files that load_rules refused, each kept when it passes its own schema."""
+    from jsonschema import Draft202012Validator
+
+    from crmtool.errors import ConfigError
+    from crmtool.rulefile import SECTION_SCHEMAS, rule_files
+    from crmtool.yamlspec import load_yaml
+
+    ruleset = RuleSet()
+    for file in [f for p in ([rules] if isinstance(rules, Path) else rules) for f in rule_files(p)]:
+        try:
+            doc = load_yaml(file)
+        except ConfigError:
+            continue
+        for name, schema in SECTION_SCHEMAS.items():
+            if isinstance(doc.data, dict) and name in doc.data and name not in ruleset.sections \
+                    and Draft202012Validator(schema).is_valid(doc.data[name]):
+                ruleset.sections[name] = (doc, doc.data[name])
     return ruleset
 
 

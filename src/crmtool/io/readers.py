@@ -168,7 +168,7 @@ def _utf8_lines(data: bytes) -> int:
     if not len(found):
         return 0
     newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-    return int(len(np.unique(np.searchsorted(newlines, found))))
+    return len(np.unique(np.searchsorted(newlines, found)))
 
 
 def _looks_binary(sample: bytes) -> bool:
