@@ -100,9 +100,9 @@ def test_a_full_disk_is_exit_2_and_leaves_the_previous_outputs(tmp_path: Path) -
     out.mkdir()
     (out / "big.clean.csv").write_text("previous\n", encoding="utf-8")
     env = dict(os.environ, CRMTOOL_KEY="test-key-0123456789abcdef")
-    proc = subprocess.run([sys.executable, "-m", "crmtool", "clean", str(data), "--rules", str(rules), "--out", str(out),
-                           "--workspace", ":memory:", "-q"], capture_output=True, text=True, env=env,
-                          preexec_fn=_limit_file_size, timeout=300)
+    cmd = [sys.executable, "-m", "crmtool", "clean", str(data), "--rules", str(rules), "--out", str(out),
+           "--workspace", ":memory:", "-q"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, preexec_fn=_limit_file_size, timeout=300)
     assert proc.returncode == 2, proc.stderr
     errors = _error_lines(proc.stderr)
     assert len(errors) == 1 and "cannot write" in errors[0] and "Traceback" not in proc.stderr, proc.stderr
@@ -130,7 +130,7 @@ def test_ctrl_c_is_exit_130_one_line_and_no_temp_files(tmp_path: Path) -> None:
     time.sleep(1.0)
     assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+    _stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["interrupted"], stderr
     assert not list(work.glob(".crm.duckdb.io-*"))  # the sandbox went with the run

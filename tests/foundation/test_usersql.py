@@ -67,8 +67,8 @@ RULE_PLACES = {
 SEGMENT_PLACES = {
     "segment_sql": ("segments.yaml", "segments:\n  - name: s\n    when:\n      sql: {sql}\n", 4),
     "segment_string": ("segments.yaml", "segments:\n  - name: s\n    when: {sql}\n", 3),
-    "segment_nested": ("segments.yaml", "segments:\n  - name: s\n    when:\n      all:\n        - {{field: frequency, gt: 1}}\n"
-                       "        - {sql}\n", 6),
+    "segment_nested": ("segments.yaml", "segments:\n  - name: s\n    when:\n      all:\n"
+                       "        - {{field: frequency, gt: 1}}\n        - {sql}\n", 6),
     "feature_sql": ("segments.yaml", "features:\n  f:\n    sql: {sql}\nsegments:\n  - {{name: s, when: 'TRUE'}}\n", 3),
     "feature_string": ("segments.yaml", "features:\n  f: {sql}\nsegments:\n  - {{name: s, when: 'TRUE'}}\n", 2),
     "funnel": ("segments.yaml", "funnel:\n  stages:\n    - stage: x\n      when: {sql}\nsegments:\n"
@@ -275,7 +275,8 @@ def test_the_sandbox_is_removed_when_the_workspace_closes(tmp_path: Path) -> Non
         assert not stale.exists()
 
 
-def test_clean_with_out_in_the_key_folder_works_and_leaks_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clean_with_out_in_the_key_folder_works_and_leaks_nothing(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     # --out . beside the key: the session can write the outputs but still cannot read the key
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CRMTOOL_KEY")
