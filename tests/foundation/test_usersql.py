@@ -141,6 +141,27 @@ def test_rule_file_loader_refuses_forbidden_sql(place: str, case: str, sql: str,
     assert any(names.lower() in p.lower() for p in problems), problems
 
 
+@pytest.mark.parametrize(("case", "sql", "names"), FORBIDDEN, ids=IDS)
+def test_kpis_loader_refuses_forbidden_sql(case: str, sql: str, names: str, tmp_path: Path) -> None:
+    from crmtool.kpis.spec import load_kpis
+
+    path, line = _write(tmp_path, ("kpis.yaml", "version: 1\nkpis:\n  - name: k\n    sql: {sql}\n", 4), sql)
+    with pytest.raises(ConfigError) as info:
+        load_kpis(path)
+    problems = [f"{loc}: {msg}" for loc, msg in info.value.problems]
+    assert problems and all(p.startswith(f"{path}:{line}: ") for p in problems), problems
+    assert any(names.lower() in p.lower() for p in problems), problems
+
+
+def test_a_kpi_sql_aggregate_over_the_metric_columns_is_accepted(tmp_path: Path) -> None:
+    from crmtool.kpis.spec import load_kpis
+
+    path = tmp_path / "kpis.yaml"
+    path.write_text("version: 1\nkpis:\n  - name: k\n    sql: \"sum(value) FILTER (WHERE name = 'rows_in')\"\n",
+                    encoding="utf-8")
+    assert load_kpis(path).kpis[0].sql == "SUM(value) FILTER(WHERE name = 'rows_in')"
+
+
 @pytest.mark.parametrize("place", sorted(SEGMENT_PLACES))
 @pytest.mark.parametrize(("case", "sql", "names"), FORBIDDEN, ids=IDS)
 def test_segments_loader_refuses_forbidden_sql(place: str, case: str, sql: str, names: str, tmp_path: Path) -> None:
