@@ -170,9 +170,9 @@ def test_a_bad_dedupe_section_stops_clean_before_outputs_are_replaced(tmp_path: 
     out = tmp_path / "out"
     good = _clean(tmp_path, data, _rules(tmp_path, DEDUPE.format(column="email", sql="'max(email)'")), out)
     assert good.exit_code == 0, good.output  # type: ignore[attr-defined]
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert "d.clean.csv" in before and "golden.csv" in before
     bad = _clean(tmp_path, data, _rules(tmp_path, DEDUPE.format(column=column, sql=sql)), out)
     assert bad.exit_code == 2, bad.output  # type: ignore[attr-defined]
     assert words in bad.stderr and "Traceback" not in bad.output  # type: ignore[attr-defined]
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
