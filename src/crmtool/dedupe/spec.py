@@ -7,7 +7,7 @@ checked against them; :mod:`crmtool.dedupe.compare` turns them into SQL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -178,6 +178,38 @@ class DedupeSpec:
         return list(dict.fromkeys(cols))
 
 
+#: table aliases user SQL may qualify columns with: the input row in blocking keys, the cluster's
+#: rows in survivorship aggregates
+BLOCKING_ALIASES = ("t",)
+SURVIVORSHIP_ALIASES = ("s",)
+
+
+def _vetted(sql: str, where: Location, what: str, problems: list[tuple[Location, str]], *,
+            aggregates: bool = False, aliases: tuple[str, ...] = ()) -> str:
+    """User SQL vetted by :mod:`crmtool.usersql` (columns are checked with the data: sql_problems)."""
+    from crmtool.usersql import expression_problems
+
+    vetted, found = expression_problems(sql, columns=None, aggregates=aggregates, aliases=aliases)
+    problems.extend((where, f"{what}: {p}") for p in found)
+    return vetted if vetted is not None else sql
+
+
+def sql_problems(spec: DedupeSpec, columns: list[str]) -> list[tuple[Location, str]]:
+    """The spec's SQL (blocking keys, survivorship) checked again with the data's columns known."""
+    from crmtool.usersql import expression_problems
+
+    problems: list[tuple[Location, str]] = []
+    for b in spec.blocking:
+        if b.sql:
+            found = expression_problems(b.sql, columns=columns, aliases=BLOCKING_ALIASES)[1]
+            problems.extend((b.loc, f"dedupe: blocking '{b.name}': {p}") for p in found)
+    for name, rule in [("default", spec.survivorship.default), *spec.survivorship.fields]:
+        if rule.sql:
+            found = expression_problems(rule.sql, columns=columns, aggregates=True, aliases=SURVIVORSHIP_ALIASES)[1]
+            problems.extend((spec.loc, f"dedupe: survivorship '{name}': {p}") for p in found)
+    return problems
+
+
 def _field_rule(raw: Any) -> FieldRule:
     if isinstance(raw, str):
         return FieldRule(raw)
@@ -246,15 +278,13 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
                     )
                 )
             terms.append((column, transform))
-        if raw.get("sql"):
-            from crmtool.kinds.sql import sql_parse_problem
-
-            problem = sql_parse_problem(raw["sql"])
-            if problem:
-                problems.append((loc("blocking", i, "sql"), f"dedupe: blocking '{raw['name']}': {problem}"))
+        block_sql = raw.get("sql")
+        if block_sql:
+            block_sql = _vetted(block_sql, loc("blocking", i, "sql"), f"dedupe: blocking '{raw['name']}'",
+                                problems, aliases=BLOCKING_ALIASES)
         blocking.append(
             BlockingRule(
-                raw["name"], tuple(terms), raw.get("sql"), raw.get("max_block_size"), loc("blocking", i)
+                raw["name"], tuple(terms), block_sql, raw.get("max_block_size"), loc("blocking", i)
             )
         )
     model_raw = data.get("model", {})
@@ -353,8 +383,13 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
         fields,
         tuple(surv_raw.get("consent", ())),
     )
+    vetted_fields = []
     for name, rule in [("default", surv.default), *fields]:
         where = loc("survivorship", "fields", name) if name != "default" else loc("survivorship", "default")
+        if rule.sql:
+            rule = FieldRule(rule.rule, rule.by, _vetted(rule.sql, where, f"dedupe: survivorship '{name}'", problems,
+                                                         aggregates=True, aliases=SURVIVORSHIP_ALIASES))
+        vetted_fields.append((name, rule))
         if rule.rule not in SURVIVORSHIP:
             problems.append((where, f"dedupe: survivorship '{name}': unknown rule '{rule.rule}'"))
         if rule.rule == "sql" and not rule.sql:
@@ -367,12 +402,7 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
             problems.append(
                 (where, f"dedupe: survivorship '{name}': source_priority needs survivorship.source")
             )
-        if rule.sql:
-            from crmtool.kinds.sql import sql_parse_problem
-
-            problem = sql_parse_problem(rule.sql)
-            if problem:
-                problems.append((where, f"dedupe: survivorship '{name}': {problem}"))
+    surv = replace(surv, default=vetted_fields[0][1], fields=tuple(vetted_fields[1:]))
     if problems:
         raise ConfigError(problems, "see the dedupe section of the rule-file reference")
     defaults = DedupeSpec(data["id"], (), ())

@@ -442,7 +442,14 @@ def build_features(
     for f in spec.features:
         if f.sql is None:
             continue
-        query = f"SELECT *, ({f.sql}) AS {ident(f.name)} FROM ({query})"
+        from crmtool.segments.spec import FEATURE_AGGREGATES, SEGMENT_MACROS
+        from crmtool.usersql import HINT, expression_problems
+
+        sql, found = expression_problems(f.sql, columns=list(_bind(con, query, f.loc, "features")),
+                                         aggregates=FEATURE_AGGREGATES, functions=SEGMENT_MACROS)
+        if sql is None:
+            raise ConfigError([(f.loc, f"feature '{f.name}': {p}") for p in found], HINT)
+        query = f"SELECT *, ({sql}) AS {ident(f.name)} FROM ({query})"
         _bind(con, query, f.loc, f"feature '{f.name}'")
     cols = _bind(con, query, Location(spec.file), "features")
     funnel = spec.funnel or _default_funnel()

@@ -494,6 +494,23 @@ def sql_identifiers(sql: str) -> set[str]:
     return {(m.group(1) or m.group(2)).replace('""', '"') for m in _IDENT.finditer(text)}
 
 
+#: a feature may use window functions (a rank over all customers, say); a condition may not
+FEATURE_AGGREGATES = True
+#: macros crmtool defines for user SQL in segments (features.register_macros)
+SEGMENT_MACROS = ("seg_date", "seg_num")
+
+
+def _vetted(sql: str, loc: Location, what: str, problems: list[tuple[Location, str]], *,
+            aggregates: bool = False, columns: list[str] | None = None) -> str:
+    """User SQL vetted by :mod:`crmtool.usersql`: one expression from the allowed functions; the
+    columns are checked again when the features table is built (its columns are known then)."""
+    from crmtool.usersql import expression_problems
+
+    vetted, found = expression_problems(sql, columns=columns, aggregates=aggregates, functions=SEGMENT_MACROS)
+    problems.extend((loc, f"{what}: {p}") for p in found)
+    return vetted if vetted is not None else sql
+
+
 def _range(raw: Any) -> tuple[int, int]:
     if raw is None:
         return (1, 5)
@@ -515,14 +532,14 @@ def parse_relative(text: str) -> tuple[int, str] | None:
 def _cond(doc: YamlDoc, path: tuple[str | int, ...], raw: Any, problems: list[tuple[Location, str]]) -> Cond:
     loc = doc.loc(path)
     if isinstance(raw, str):
-        return Cond("sql", loc, sql=raw)
+        return Cond("sql", loc, sql=_vetted(raw, loc, "condition", problems))
     if "all" in raw or "any" in raw:
         op = "all" if "all" in raw else "any"
         return Cond(op, loc, tuple(_cond(doc, (*path, op, i), c, problems) for i, c in enumerate(raw[op])))
     if "not" in raw:
         return Cond("not", loc, (_cond(doc, (*path, "not"), raw["not"], problems),))
     if "sql" in raw:
-        return Cond("sql", loc, sql=raw["sql"])
+        return Cond("sql", loc, sql=_vetted(raw["sql"], doc.loc((*path, "sql")), "condition", problems))
     op = next(k for k in raw if k != "field")
     value = raw[op]
     if (
@@ -633,10 +650,11 @@ def spec_from_doc(doc: YamlDoc, base_dir: Path | None = None) -> SegmentsSpec:
         if isinstance(raw, str) or "sql" in raw:
             sql = raw if isinstance(raw, str) else raw["sql"]
             deps = tuple(sorted(sql_identifiers(sql) & set(raw_feats)))
+            where = loc if isinstance(raw, str) else doc.loc(("features", name, "sql"))
             feats[name] = FeatureSpec(
                 name,
                 loc,
-                sql=sql,
+                sql=_vetted(sql, where, f"feature '{name}'", problems, aggregates=FEATURE_AGGREGATES),
                 depends_on=deps,
                 description="" if isinstance(raw, str) else raw.get("description", ""),
             )
