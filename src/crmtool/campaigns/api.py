@@ -95,6 +95,7 @@ def start_campaign(ws: Workspace, name: str, *, segment: str, out_dir: Path, sou
         raise UsageError(f"unknown output format {fmt!r}", "use csv or parquet")
     store.ensure_schema(ws.con)
     run = ws.start_run("campaign start")
+    ws.con.begin()  # a failed start leaves no campaign, member or setting behind
     try:
         campaign, first, gsalt = _definition(ws, name, segment, run.run_id, variants, holdout, global_control,
                                              cost, start_date)
@@ -118,9 +119,11 @@ def start_campaign(ws: Workspace, name: str, *, segment: str, out_dir: Path, sou
         result = StartResult(run.run_id, campaign, first, source_run or str(source), newcomers,
                              {str(k): int(v) for k, v in arms.items()}, {str(k): int(v) for k, v in send.items()},
                              excluded, outputs)
+        ws.con.commit()
         ws.finish_run(run, str(result.status), 0, {"campaign": name, "newcomers": newcomers, "arms": result.arms})
         return result
-    except Exception as exc:
+    except BaseException as exc:
+        ws.con.rollback()
         ws.finish_run(run, str(Status.ERROR), int(getattr(exc, "exit_code", 2)), {"error": type(exc).__name__})
         raise
     finally:

@@ -10,8 +10,9 @@ the number of customers or orders. Methods (see docs/decisions/0006-campaign-sta
   conversion;
 - revenue per customer (skewed, many zeros): Welch's unequal-variance t interval and test on the
   per-customer means, from n, the sum and the sum of squares of each arm;
-- minimum detectable effect and planned holdout size: normal approximation with unpooled variances,
-  two-sided alpha and the chosen power.
+- minimum detectable effect and planned holdout size: the usual two-proportion power formula
+  (normal approximation, pooled variance under no effect, unpooled under the effect), two-sided
+  alpha and the chosen power.
 
 The tests check these against statsmodels and scipy, which compute the same intervals.
 """
@@ -122,25 +123,46 @@ def welch(a: Moments, b: Moments, level: float = 0.95) -> WelchResult | None:
     return WelchResult(diff, diff - q * se, diff + q * se, p, df)
 
 
-def mde(p0: float, n1: int, n0: int, *, alpha: float = 0.05, power: float = 0.8) -> float | None:
-    """Smallest absolute uplift in conversion rate detectable with these sizes (two-sided ``alpha``).
+def power(p0: float, effect: float, n1: int, n0: int, *, alpha: float = 0.05) -> float:
+    """Power of the two-sided test of equal rates when the arm's rate is ``p0 + effect`` (normal
+    approximation: pooled variance under no effect, unpooled under the effect)."""
+    from scipy.stats import norm
 
-    Normal approximation with the baseline variance in both arms; None when a size is zero or
-    the baseline is 0 or 1 (no variance to scale by)."""
+    p1 = p0 + effect
+    pbar = (n0 * p0 + n1 * p1) / (n0 + n1)
+    null = math.sqrt(pbar * (1 - pbar) * (1 / n1 + 1 / n0))
+    alt = math.sqrt(p0 * (1 - p0) / n0 + p1 * (1 - p1) / n1)
+    return float(norm.cdf((abs(effect) - _z(1 - alpha) * null) / alt))
+
+
+def mde(p0: float, n1: int, n0: int, *, alpha: float = 0.05, target: float = 0.8) -> float | None:
+    """Smallest absolute uplift over ``p0`` that these sizes detect with power ``target``.
+
+    Solved on :func:`power` by bisection; None when a size is zero, the baseline is 0 or 1, or
+    even an arm converting everybody would not be detected."""
     if n1 <= 0 or n0 <= 0 or not 0 < p0 < 1:
         return None
-    return (_z(1 - alpha) + _z(2 * power - 1)) * math.sqrt(p0 * (1 - p0) * (1 / n1 + 1 / n0))
+    low, high = 0.0, 1 - p0 - 1e-12
+    if power(p0, high, n1, n0, alpha=alpha) < target:
+        return None
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if power(p0, mid, n1, n0, alpha=alpha) < target else (low, mid)
+    return high
 
 
 def holdout_size(baseline: float, effect: float, *, ratio: float, alpha: float = 0.05,
                  power: float = 0.8) -> int:
     """Customers the holdout needs to detect an absolute uplift ``effect`` over ``baseline``.
 
-    ``ratio`` is treated customers per holdout customer (9 for a 10% holdout). Unpooled normal
-    approximation: ``n0 = (z_a + z_b)^2 (p0 (1 - p0) + p1 (1 - p1) / ratio) / effect^2``."""
+    ``ratio`` is treated customers per holdout customer (9 for a 10% holdout). The usual formula
+    for two proportions (Fleiss): pooled variance under no effect, unpooled under the effect,
+    ``n0 = (z_a sqrt(pbar qbar (1 + 1/k)) + z_b sqrt(p0 q0 + p1 q1 / k))^2 / effect^2``."""
     p1 = baseline + effect
     if not (0 < baseline < 1 and 0 < p1 < 1) or effect == 0 or ratio <= 0:
         raise ValueError("baseline and baseline + effect must be strictly between 0 and 1, effect non-zero")
     za, zb = _z(1 - alpha), _z(2 * power - 1)
-    n0 = (za + zb) ** 2 * (baseline * (1 - baseline) + p1 * (1 - p1) / ratio) / effect**2
-    return math.ceil(n0)
+    pbar = (baseline + ratio * p1) / (1 + ratio)
+    null = math.sqrt(pbar * (1 - pbar) * (1 + 1 / ratio))
+    alt = math.sqrt(baseline * (1 - baseline) + p1 * (1 - p1) / ratio)
+    return math.ceil((za * null + zb * alt) ** 2 / effect**2)
