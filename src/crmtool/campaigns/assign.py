@@ -70,7 +70,8 @@ def load_source(ws: Workspace, segment: str, source: str | None) -> str | None:
         path = _memberships_file(ws, Path(source))
         ensure_readable(path)
         if file_format(path) == "parquet":
-            con.execute(f"CREATE OR REPLACE TEMP VIEW cmp_in_members AS SELECT * FROM read_parquet({sql_str(str(path))})")
+            con.execute("CREATE OR REPLACE TEMP VIEW cmp_in_members AS "
+                        f"SELECT * FROM read_parquet({sql_str(str(path))})")
         else:
             load_file(con, path, "cmp_in_members")
         cols = {r[0] for r in con.execute("DESCRIBE cmp_in_members").fetchall()}
@@ -94,8 +95,9 @@ def load_source(ws: Workspace, segment: str, source: str | None) -> str | None:
         select = (f"SELECT customer_id, status, holdout FROM segments_membership "
                   f"WHERE run_id = {sql_str(run_id)} AND segment = {sql_str(segment)}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {SOURCE} AS {select}")
-    con.execute("DROP VIEW IF EXISTS cmp_in_members")
-    con.execute("DROP TABLE IF EXISTS cmp_in_members")
+    for (kind,) in con.execute("SELECT 'VIEW' FROM duckdb_views() WHERE view_name = 'cmp_in_members' UNION ALL "
+                               "SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = 'cmp_in_members'").fetchall():
+        con.execute(f"DROP {kind} cmp_in_members")
     if not con.execute(f"SELECT count(*) FROM {SOURCE}").fetchall()[0][0]:
         where = f"segment run {run_id}" if run_id else str(source)
         raise InputError(f"segment {segment!r} has no members in {where}",

@@ -93,13 +93,13 @@ def event_conversions(ws: Workspace, events: Path, spec: SegmentsSpec, event_typ
     e = spec.events
     for key in ("customer_id", "type", "timestamp"):
         _need(cols, getattr(e, key), "the events file", f"inputs.events.{key}")
-    ts = ts_expr(ident(e.timestamp), cols[e.timestamp], spec.date_formats)
+    ts = f"CAST({ts_expr(ident(e.timestamp), cols[e.timestamp], spec.date_formats)} AS DATE)"
     ws.con.execute(f"""
         CREATE OR REPLACE TEMP TABLE cmp_events AS
         SELECT DISTINCT {id_sql('raw_id')} AS customer_id FROM (
             SELECT DISTINCT CAST({ident(e.customer_id)} AS VARCHAR) AS raw_id FROM cmp_in_events
             WHERE lower(trim(CAST({ident(e.type)} AS VARCHAR))) = {sql_str(event_type.strip().lower())}
-              AND CAST({ts} AS DATE) >= DATE '{start.isoformat()}' AND CAST({ts} AS DATE) < DATE '{end.isoformat()}')""")
+              AND {ts} >= DATE '{start.isoformat()}' AND {ts} < DATE '{end.isoformat()}')""")
     n = ws.con.execute("SELECT count(*) FROM cmp_events").fetchall()[0][0]
     return {"event_converters": int(n)}
 

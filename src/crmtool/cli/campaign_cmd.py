@@ -70,6 +70,11 @@ def parse_window(value: str) -> int:
     return int(m.group(1)) * (7 if (m.group(2) or "d").startswith("w") else 1)
 
 
+def _no_csv(fmt: ResultFormat) -> None:
+    if fmt is ResultFormat.csv:
+        raise UsageError("--format csv is only for 'campaign results'", "use text or json")
+
+
 def _json(payload: object) -> str:
     import json
 
@@ -92,7 +97,7 @@ def start(
         "--start-date", help="Day the campaign goes out, YYYY-MM-DD (default today; results count from it).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for campaigns/NAME/send and holdout.")] = Path("out"),
     file_format: Annotated[FileFormat, typer.Option("--output-format", help="csv or parquet.")] = FileFormat.csv,
-    json_out: Annotated[bool, typer.Option("--json", help="The result as JSON on stdout.")] = False,
+    fmt: Annotated[ResultFormat, typer.Option("--format", "-f", help="text or json on stdout.")] = ResultFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
@@ -109,13 +114,14 @@ def start(
     ui = Ui(quiet, log_file)
 
     def body() -> ExitCode:
+        _no_csv(fmt)
         with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
             result = start_campaign(
                 ws, name, segment=segment, out_dir=out, source=source, variants=parse_variants(variants),
                 holdout=None if holdout is None else parse_percent(holdout, "--holdout"),
                 global_control=None if global_control is None else parse_percent(global_control, "--global-control"),
                 cost=cost, start_date=parse_as_of(start_date), fmt=file_format.value)
-        emit(ui, _json(result.as_dict()) if json_out else start_text(result))
+        emit(ui, _json(result.as_dict()) if fmt is ResultFormat.json else start_text(result))
         return ExitCode(result.status.exit_code)
 
     run_command(ui, body)
@@ -135,7 +141,8 @@ def results(
     segments: Annotated[Path | None, typer.Option(
         "--segments", help="segments.yaml whose inputs mapping (columns, date formats) reads the files.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Count from this day instead of the start date.")] = None,
-    fmt: Annotated[ResultFormat, typer.Option("--format", "-f", help="text, json or csv on stdout.")] = ResultFormat.text,
+    fmt: Annotated[ResultFormat, typer.Option("--format", "-f",
+                                              help="text, json or csv on stdout.")] = ResultFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     quiet: QuietOpt = False,
@@ -174,7 +181,7 @@ def plan(
     power: Annotated[float, typer.Option("--power", help="Chance of detecting the effect when it is real.")] = 0.8,
     alpha: Annotated[float, typer.Option("--alpha", help="Two-sided significance level.")] = 0.05,
     holdout: Annotated[str, typer.Option("--holdout", help="Share of customers held out, e.g. 10%.")] = "10%",
-    json_out: Annotated[bool, typer.Option("--json", help="The plan as JSON on stdout.")] = False,
+    fmt: Annotated[ResultFormat, typer.Option("--format", "-f", help="text or json on stdout.")] = ResultFormat.text,
     quiet: QuietOpt = False,
 ) -> None:
     """How large the holdout (and the campaign) must be to detect an uplift, before the campaign."""
@@ -184,9 +191,10 @@ def plan(
     ui = Ui(quiet)
 
     def body() -> ExitCode:
+        _no_csv(fmt)
         result = make_plan(parse_percent(baseline, "--baseline") / 100, parse_percent(effect, "--effect") / 100,
                            power=power, alpha=alpha, holdout_share=parse_percent(holdout, "--holdout") / 100)
-        emit(ui, _json(result.as_dict()) if json_out else plan_text(result))
+        emit(ui, _json(result.as_dict()) if fmt is ResultFormat.json else plan_text(result))
         return ExitCode.OK
 
     run_command(ui, body)
