@@ -66,21 +66,18 @@ def order_totals(ws: Workspace, orders: Path, spec: SegmentsSpec, start: date, e
         _need(cols, getattr(o, key), "the orders file", f"inputs.orders.{key}")
     d = date_expr(ident(o.date), cols[o.date], spec.date_formats)
     a = amount_expr(ident(o.amount), cols[o.amount], spec.decimal_comma)
-    ws.con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE cmp_orders_raw AS
-        SELECT CAST({ident(o.customer_id)} AS VARCHAR) AS raw_id, count(*) AS n_rows,
-               count(*) FILTER (WHERE ok) AS orders, sum(amount) FILTER (WHERE ok) AS revenue
-        FROM (SELECT {ident(o.customer_id)}, amount,
-                     d >= DATE '{start.isoformat()}' AND d < DATE '{end.isoformat()}'
-                         AND amount IS NOT NULL AND amount >= 0 AS ok
-              FROM (SELECT {ident(o.customer_id)}, {d} AS d, {a} AS amount FROM cmp_in_orders))
-        GROUP BY 1""")
+    # the window filter comes first: only the orders in it are grouped (a typed date column is
+    # filtered while Parquet is read); grouped by the raw id, then the few groups by the trimmed id
     ws.con.execute(f"""
         CREATE OR REPLACE TEMP TABLE cmp_orders AS
         SELECT {id_sql('raw_id')} AS customer_id, sum(orders) AS orders, CAST(sum(revenue) AS DOUBLE) AS revenue
-        FROM cmp_orders_raw WHERE orders > 0 GROUP BY 1""")
-    read, in_window = ws.con.execute("SELECT sum(n_rows), sum(orders) FROM cmp_orders_raw").fetchall()[0]
-    ws.con.execute("DROP TABLE cmp_orders_raw")
+        FROM (SELECT CAST(cid AS VARCHAR) AS raw_id, count(*) AS orders, sum(amount) AS revenue
+              FROM (SELECT {ident(o.customer_id)} AS cid, {d} AS d, {a} AS amount FROM cmp_in_orders)
+              WHERE d >= DATE '{start.isoformat()}' AND d < DATE '{end.isoformat()}' AND amount >= 0
+              GROUP BY 1)
+        GROUP BY 1""")
+    read = ws.con.execute("SELECT count(*) FROM cmp_in_orders").fetchall()[0][0]
+    in_window = ws.con.execute("SELECT sum(orders) FROM cmp_orders").fetchall()[0][0]
     return {"orders_read": int(read or 0), "orders_in_window": int(in_window or 0)}
 
 
