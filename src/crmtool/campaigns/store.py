@@ -140,11 +140,3 @@ def global_control(con: duckdb.DuckDBPyConnection, requested: float | None) -> t
                 "('global_control_salt', ?)", [repr(percent), GLOBAL_SALT])
     return percent, GLOBAL_SALT
 
-
-def forget_customers(con: duckdb.DuckDBPyConnection, token_sql_condition: str) -> int:
-    """Delete the arm assignments of erased customers (``token_sql_condition`` over
-    ``crm_token(customer_id)``, as :func:`crmtool.segments.membership.forget_customers`)."""
-    ensure_schema(con)
-    before = int(con.execute("SELECT count(*) FROM crm_campaign_members").fetchall()[0][0])
-    con.execute(f"DELETE FROM crm_campaign_members WHERE {token_sql_condition}")
-    return before - int(con.execute("SELECT count(*) FROM crm_campaign_members").fetchall()[0][0])
