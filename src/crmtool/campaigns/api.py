@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from crmtool.campaigns import assign, measure, stats, store
-from crmtool.campaigns.results import ALL_VARIANTS, CampaignResults, analyse, window
+from crmtool.campaigns.results import ALL_VARIANTS, CampaignResults, Group, analyse, window
 from crmtool.errors import UsageError
 from crmtool.status import Status
+from crmtool.steps import Step
 from crmtool.workspace import Workspace
 
 DEFAULT_HOLDOUT = 10.0
+STEP = "campaign"  # the step name of every campaign command in crm_metrics
 
 
 @dataclass
@@ -95,6 +97,7 @@ def start_campaign(ws: Workspace, name: str, *, segment: str, out_dir: Path, sou
         raise UsageError(f"unknown output format {fmt!r}", "use csv or parquet")
     store.ensure_schema(ws.con)
     run = ws.start_run("campaign start")
+    run.step.name = STEP
     ws.con.begin()  # a failed start leaves no campaign, member or setting behind
     try:
         campaign, first, gsalt = _definition(ws, name, segment, run.run_id, variants, holdout, global_control,
@@ -113,9 +116,17 @@ def start_campaign(ws: Workspace, name: str, *, segment: str, out_dir: Path, sou
         outputs = {"send": folder / f"send.{fmt}", "holdout": folder / f"holdout.{fmt}"}
         write_query(ws.con, assign.send_query(campaign), outputs["send"], fmt)
         write_query(ws.con, assign.holdout_query(campaign), outputs["holdout"], fmt)
-        ws.register_output(run, "campaign_send", outputs["send"], sum(send.values()))
-        ws.register_output(run, "campaign_holdout", outputs["holdout"],
-                           arms.get(store.HOLDOUT, 0) + arms.get(store.GLOBAL_CONTROL, 0))
+        # the recorder registers the outputs in crm_outputs and the metrics in crm_metrics
+        run.step.output("campaign_send", outputs["send"], sum(send.values()))
+        run.step.output("campaign_holdout", outputs["holdout"],
+                        arms.get(store.HOLDOUT, 0) + arms.get(store.GLOBAL_CONTROL, 0))
+        if source_run is None and source is not None:
+            run.step.input(assign.memberships_file(ws, Path(source)))
+        for arm, n in arms.items():
+            run.step.metric("campaign_members", n, f"{name}/{arm}")
+        for arm, n in send.items():
+            run.step.metric("campaign_send", n, f"{name}/{arm}")
+        run.step.metric("campaign_newcomers", newcomers, name)
         result = StartResult(run.run_id, campaign, first, source_run or str(source), newcomers,
                              {str(k): int(v) for k, v in arms.items()}, {str(k): int(v) for k, v in send.items()},
                              excluded, outputs)
@@ -145,7 +156,11 @@ def campaign_results(ws: Workspace, name: str, *, orders: Path, window_days: int
     spec = load_segments(segments_file) if segments_file else SegmentsSpec(file="(defaults)", segments=())
     start, end = window(start_date or campaign.start_date, window_days)
     run = ws.start_run("campaign results")
+    run.step.name = STEP
     try:
+        for path in (orders, events, customers, segments_file):
+            if path is not None and path.is_file():
+                run.step.input(path)
         inputs: dict[str, Any] = measure.order_totals(ws, orders, spec, start, end)
         if events is not None and conversion_event:
             inputs |= measure.event_conversions(ws, events, spec, conversion_event, start, end)
@@ -158,7 +173,7 @@ def campaign_results(ws: Workspace, name: str, *, orders: Path, window_days: int
         result = CampaignResults(run.run_id, campaign.as_dict(), start, end, conversion, by, groups, inputs)
         if groups[0].warnings:
             result.status = Status.WARN
-        _record_metrics(ws, run.run_id, name, groups[0])
+        _record_metrics(run.step, name, groups[0])
         ws.finish_run(run, str(result.status), result.status.exit_code,
                       {"campaign": name, "warnings": len(result.warnings)})
         return result
@@ -171,21 +186,19 @@ def campaign_results(ws: Workspace, name: str, *, orders: Path, window_days: int
             ws.con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
-def _record_metrics(ws: Workspace, run_id: str, name: str, group: Any) -> None:
-    """Headline results as ``crm_metrics`` rows: step ``campaign``, dimension ``<campaign>/<arm>``."""
-    from datetime import UTC, datetime
-
-    now = datetime.now(UTC).replace(tzinfo=None)
-    rows: list[tuple[str, str, float | None]] = []
+def _record_metrics(step: Step, name: str, group: Group) -> None:
+    """Headline results as metrics of the step (``campaign``), dimension ``<campaign>/<arm>``."""
     for a in group.arms:
-        rows += [("customers", a.arm, float(a.customers)), ("conversion_rate", a.arm, a.conversion_rate),
-                 ("revenue_per_customer", a.arm, a.revenue_per_customer)]
+        dim = f"{name}/{a.arm}"
+        step.metric("customers", a.customers, dim)
+        step.metric("conversion_rate", a.conversion_rate, dim)
+        step.metric("revenue_per_customer", a.revenue_per_customer, dim)
     for c in group.comparisons:
-        rows += [("uplift", c.arm, c.uplift), ("uplift_low", c.arm, c.uplift_low),
-                 ("uplift_high", c.arm, c.uplift_high), ("p_value", c.arm, c.p_value),
-                 ("incremental_revenue", c.arm, c.incremental_revenue), ("roi", c.arm, c.roi)]
-    ws.con.executemany("INSERT INTO crm_metrics VALUES (?, 'campaign', ?, ?, ?, ?)",
-                       [[run_id, m, f"{name}/{arm}", v, now] for m, arm, v in rows])
+        dim = f"{name}/{c.arm}"
+        for metric, value in (("uplift", c.uplift), ("uplift_low", c.uplift_low), ("uplift_high", c.uplift_high),
+                              ("p_value", c.p_value), ("incremental_revenue", c.incremental_revenue),
+                              ("roi", c.roi)):
+            step.metric(metric, value, dim)
 
 
 @dataclass(frozen=True)

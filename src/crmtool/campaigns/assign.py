@@ -46,7 +46,7 @@ def _latest_segment_run(con: duckdb.DuckDBPyConnection) -> str:
     return run
 
 
-def _memberships_file(ws: Workspace, folder: Path) -> Path:
+def memberships_file(ws: Workspace, folder: Path) -> Path:
     base = folder.resolve()
     registered = [o.path for o in ws.outputs(kinds=("memberships",)) if base in o.path.parents]
     if registered:
@@ -67,7 +67,7 @@ def load_source(ws: Workspace, segment: str, source: str | None) -> str | None:
     if source is not None and Path(source).is_dir():
         from crmtool.io.readers import ensure_readable, file_format, load_file
 
-        path = _memberships_file(ws, Path(source))
+        path = memberships_file(ws, Path(source))
         ensure_readable(path)
         if file_format(path) == "parquet":
             con.execute("CREATE OR REPLACE TEMP VIEW cmp_in_members AS "
