@@ -57,8 +57,8 @@ def test_send_and_holdout_lists_are_written_and_registered(ws: Workspace, tmp_pa
     assert outs["campaign_send"].path == res.outputs["send"].resolve()
     assert outs["campaign_send"].sha256 == file_sha256(res.outputs["send"])
     assert outs["campaign_holdout"].rows == len(hold) - 1
-    metrics = dict(ws.con.execute("SELECT name || ' ' || dimension, value FROM crm_metrics WHERE step = 'campaign' "
-                                  "AND run_id = ?", [res.run_id]).fetchall())
+    metrics = dict(ws.con.execute("SELECT name || ' ' || dimension, value FROM crm_metrics "
+                                  "WHERE step = 'campaign start' AND run_id = ?", [res.run_id]).fetchall())
     assert metrics["campaign_members spring/holdout"] == res.arms["holdout"]
     assert metrics["campaign_send spring/send"] == len(send) - 1
     assert ws.con.execute("SELECT command, status FROM crm_runs WHERE run_id = ?", [res.run_id]).fetchall() == [

@@ -22,7 +22,7 @@ from crmtool.steps import Step
 from crmtool.workspace import Workspace
 
 DEFAULT_HOLDOUT = 10.0
-STEP = "campaign"  # the step name of every campaign command in crm_metrics
+STEP = "campaign"  # the step of campaign results in crm_metrics (read by the KPIs and the HTML report)
 
 
 @dataclass
@@ -96,8 +96,7 @@ def start_campaign(ws: Workspace, name: str, *, segment: str, out_dir: Path, sou
     if fmt not in ("csv", "parquet"):
         raise UsageError(f"unknown output format {fmt!r}", "use csv or parquet")
     store.ensure_schema(ws.con)
-    run = ws.start_run("campaign start")
-    run.step.name = STEP
+    run = ws.start_run("campaign start")  # its metrics keep the step name 'campaign start'
     ws.con.begin()  # a failed start leaves no campaign, member or setting behind
     try:
         campaign, first, gsalt = _definition(ws, name, segment, run.run_id, variants, holdout, global_control,
