@@ -13,13 +13,11 @@ from crmtool.cli.common import (
     FileFormat,
     KeyFileOpt,
     LockTimeoutOpt,
-    LogFileOpt,
-    QuietOpt,
     Ui,
     WorkspaceOpt,
+    cli_command,
     emit,
     parse_as_of,
-    run_command,
 )
 from crmtool.errors import ExitCode, UsageError
 
@@ -82,7 +80,9 @@ def _json(payload: object) -> str:
 
 
 @campaign_app.command("start")
+@cli_command
 def start(
+    ui: Ui,
     name: Annotated[str, typer.Argument(help="Campaign name (its records and files are named after it).")],
     segment: Annotated[str, typer.Option("--segment", "-s", help="The segment the campaign targets.")],
     variants: Annotated[str | None, typer.Option(
@@ -101,9 +101,7 @@ def start(
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
-    quiet: QuietOpt = False,
-    log_file: LogFileOpt = None,
-) -> None:
+) -> ExitCode:
     """Record who a campaign targets, in which arm, and who is held out; write the send and holdout lists.
 
     Rerunning adds newcomers and keeps every earlier assignment (sticky arms)."""
@@ -111,24 +109,21 @@ def start(
     from crmtool.campaigns.render import start_text
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet, log_file)
-
-    def body() -> ExitCode:
-        _no_csv(fmt)
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-            result = start_campaign(
-                ws, name, segment=segment, out_dir=out, source=source, variants=parse_variants(variants),
-                holdout=None if holdout is None else parse_percent(holdout, "--holdout"),
-                global_control=None if global_control is None else parse_percent(global_control, "--global-control"),
-                cost=cost, start_date=parse_as_of(start_date), fmt=file_format.value)
-        emit(ui, _json(result.as_dict()) if fmt is ResultFormat.json else start_text(result))
-        return ExitCode(result.status.exit_code)
-
-    run_command(ui, body)
+    _no_csv(fmt)
+    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        result = start_campaign(
+            ws, name, segment=segment, out_dir=out, source=source, variants=parse_variants(variants),
+            holdout=None if holdout is None else parse_percent(holdout, "--holdout"),
+            global_control=None if global_control is None else parse_percent(global_control, "--global-control"),
+            cost=cost, start_date=parse_as_of(start_date), fmt=file_format.value)
+    emit(ui, _json(result.as_dict()) if fmt is ResultFormat.json else start_text(result))
+    return ExitCode(result.status.exit_code)
 
 
 @campaign_app.command("results")
+@cli_command
 def results(
+    ui: Ui,
     name: Annotated[str, typer.Argument(help="Campaign name.")],
     orders: Annotated[Path, typer.Option("--orders", help="Orders export (customer id, date, amount).")],
     window: Annotated[str, typer.Option("--window", help="Days counted from the start date, e.g. 30d.")] = "30d",
@@ -145,56 +140,45 @@ def results(
                                               help="text, json or csv on stdout.")] = ResultFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
-    quiet: QuietOpt = False,
-    log_file: LogFileOpt = None,
-) -> None:
+) -> ExitCode:
     """Conversion, revenue per customer and AOV per arm; uplift vs the holdout with 95% intervals, ROI."""
     from crmtool.campaigns.api import campaign_results
     from crmtool.campaigns.render import results_csv, results_text
     from crmtool.workspace import open_workspace
 
-    ui = Ui(quiet, log_file)
-
-    def body() -> ExitCode:
-        days = parse_window(window)
-        with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
-            result = campaign_results(ws, name, orders=orders, window_days=days, events=events,
-                                      conversion_event=conversion_event, by=by, customers=customers,
-                                      segments_file=segments, start_date=parse_as_of(since))
-        if fmt is ResultFormat.json:
-            emit(ui, _json(result.as_dict()))
-        elif fmt is ResultFormat.csv:
-            emit(ui, results_csv(result))
-        else:
-            emit(ui, results_text(result))
-        for w in result.warnings:
-            ui.warn(w)
-        return ExitCode(result.status.exit_code)
-
-    run_command(ui, body)
+    days = parse_window(window)
+    with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
+        result = campaign_results(ws, name, orders=orders, window_days=days, events=events,
+                                  conversion_event=conversion_event, by=by, customers=customers,
+                                  segments_file=segments, start_date=parse_as_of(since))
+    if fmt is ResultFormat.json:
+        emit(ui, _json(result.as_dict()))
+    elif fmt is ResultFormat.csv:
+        emit(ui, results_csv(result))
+    else:
+        emit(ui, results_text(result))
+    for w in result.warnings:
+        ui.warn(w)
+    return ExitCode(result.status.exit_code)
 
 
 @campaign_app.command("plan")
+@cli_command
 def plan(
+    ui: Ui,
     baseline: Annotated[str, typer.Option("--baseline", help="Expected conversion without the campaign, e.g. 3%.")],
     effect: Annotated[str, typer.Option("--effect", help="Absolute uplift to detect, e.g. 0.5pp.")],
     power: Annotated[float, typer.Option("--power", help="Chance of detecting the effect when it is real.")] = 0.8,
     alpha: Annotated[float, typer.Option("--alpha", help="Two-sided significance level.")] = 0.05,
     holdout: Annotated[str, typer.Option("--holdout", help="Share of customers held out, e.g. 10%.")] = "10%",
     fmt: Annotated[ResultFormat, typer.Option("--format", "-f", help="text or json on stdout.")] = ResultFormat.text,
-    quiet: QuietOpt = False,
-) -> None:
+) -> ExitCode:
     """How large the holdout (and the campaign) must be to detect an uplift, before the campaign."""
     from crmtool.campaigns.api import plan as make_plan
     from crmtool.campaigns.render import plan_text
 
-    ui = Ui(quiet)
-
-    def body() -> ExitCode:
-        _no_csv(fmt)
-        result = make_plan(parse_percent(baseline, "--baseline") / 100, parse_percent(effect, "--effect") / 100,
-                           power=power, alpha=alpha, holdout_share=parse_percent(holdout, "--holdout") / 100)
-        emit(ui, _json(result.as_dict()) if fmt is ResultFormat.json else plan_text(result))
-        return ExitCode.OK
-
-    run_command(ui, body)
+    _no_csv(fmt)
+    result = make_plan(parse_percent(baseline, "--baseline") / 100, parse_percent(effect, "--effect") / 100,
+                       power=power, alpha=alpha, holdout_share=parse_percent(holdout, "--holdout") / 100)
+    emit(ui, _json(result.as_dict()) if fmt is ResultFormat.json else plan_text(result))
+    return ExitCode.OK
