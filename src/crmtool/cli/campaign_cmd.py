@@ -97,7 +97,8 @@ def start(
         "--start-date", help="Day the campaign goes out, YYYY-MM-DD (default today; results count from it).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for campaigns/NAME/send and holdout.")] = Path("out"),
     file_format: Annotated[FileFormat, typer.Option("--output-format", help="csv or parquet.")] = FileFormat.csv,
-    fmt: Annotated[ResultFormat, typer.Option("--format", "-f", help="text or json on stdout.")] = ResultFormat.text,
+    fmt: Annotated[ResultFormat, typer.Option("--format", "-f",
+                                              help="Result on stdout: text or json.")] = ResultFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
     key_file: KeyFileOpt = None,
@@ -137,7 +138,7 @@ def results(
         "--segments", help="segments.yaml whose inputs mapping (columns, date formats) reads the files.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Count from this day instead of the start date.")] = None,
     fmt: Annotated[ResultFormat, typer.Option("--format", "-f",
-                                              help="text, json or csv on stdout.")] = ResultFormat.text,
+                                              help="Result on stdout: text, json or csv.")] = ResultFormat.text,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     lock_timeout: LockTimeoutOpt = 60.0,
 ) -> ExitCode:
@@ -171,7 +172,8 @@ def plan(
     power: Annotated[float, typer.Option("--power", help="Chance of detecting the effect when it is real.")] = 0.8,
     alpha: Annotated[float, typer.Option("--alpha", help="Two-sided significance level.")] = 0.05,
     holdout: Annotated[str, typer.Option("--holdout", help="Share of customers held out, e.g. 10%.")] = "10%",
-    fmt: Annotated[ResultFormat, typer.Option("--format", "-f", help="text or json on stdout.")] = ResultFormat.text,
+    fmt: Annotated[ResultFormat, typer.Option("--format", "-f",
+                                              help="Result on stdout: text or json.")] = ResultFormat.text,
 ) -> ExitCode:
     """How large the holdout (and the campaign) must be to detect an uplift, before the campaign."""
     from crmtool.campaigns.api import plan as make_plan
