@@ -12,6 +12,7 @@ import typer
 from crmtool import __version__
 from crmtool.cli import (
     audit_cmd,
+    campaign_cmd,
     core_cmd,
     dedupe_cmd,
     diff_cmd,
@@ -48,7 +49,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 for module in (init_cmd, core_cmd, rules_cmd, audit_cmd, emails_cmd, dedupe_cmd, privacy_cmd, segments_cmd, run_cmd,
-               kpis_cmd, diff_cmd, report_cmd):
+               kpis_cmd, diff_cmd, report_cmd, campaign_cmd):
     module.register(app)
 
 

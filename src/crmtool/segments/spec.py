@@ -43,6 +43,14 @@ BUILTIN_FEATURES: dict[str, str] = {
     "as_of": "the reference date of the run",
 }
 
+#: features a ``clv:`` section adds (see :mod:`crmtool.segments.clv`)
+CLV_FEATURES: dict[str, str] = {
+    "clv_historical": "sum of valid order amounts so far (the customer's value to date)",
+    "clv_predicted": "expected value of the next clv.months months (BG/NBD + Gamma-Gamma; NULL without orders)",
+    "churn_probability": "1 - probability that the customer is still active (BG/NBD; NULL without orders)",
+}
+CLV_MODELS = ("bgnbd", "historical")
+
 COMPARISONS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 OTHER_OPS = ("in", "not_in", "between", "is_null", "within", "not_within", "before", "after")
 RELATIVE = re.compile(
@@ -281,6 +289,18 @@ def segments_schema() -> dict[str, Any]:
                     "default": {"type": "string", "pattern": NAME},
                 },
             },
+            "clv": {
+                "type": "object",
+                "additionalProperties": False,
+                "description": "customer value features: clv_historical, clv_predicted, churn_probability",
+                "properties": {
+                    "model": {"enum": list(CLV_MODELS),
+                              "description": "bgnbd (needs the optional 'clv' extra) or historical only"},
+                    "months": {"type": "integer", "minimum": 1, "description": "horizon of clv_predicted"},
+                    "discount_rate": {"type": "number", "minimum": 0, "maximum": 1,
+                                      "description": "monthly discount rate of future value"},
+                },
+            },
             "holdouts": {
                 "type": "object",
                 "additionalProperties": False,
@@ -385,6 +405,16 @@ class FeatureSpec:
 
 
 @dataclass(frozen=True)
+class ClvSpec:
+    """The ``clv:`` section: which model predicts value and churn, over how many months."""
+
+    loc: Location
+    model: str = "bgnbd"
+    months: int = 12
+    discount_rate: float = 0.0
+
+
+@dataclass(frozen=True)
 class RfmRule:
     name: str
     r: tuple[int, int]
@@ -465,6 +495,7 @@ class SegmentsSpec:
     salt: str = "crmtool"
     global_holdout: Holdout | None = None
     campaigns: tuple[CampaignHoldout, ...] = ()
+    clv: ClvSpec | None = None
 
     def segment(self, name: str) -> SegmentSpec:
         for s in self.segments:
@@ -479,7 +510,7 @@ class SegmentsSpec:
 
     @property
     def feature_names(self) -> list[str]:
-        return [*BUILTIN_FEATURES, *(f.name for f in self.features)]
+        return [*BUILTIN_FEATURES, *(CLV_FEATURES if self.clv else ()), *(f.name for f in self.features)]
 
 
 # -- parsing ----------------------------------------------------------------------------------
@@ -581,6 +612,14 @@ def _check_percent(
         problems.append((doc.loc(path), f"holdout {h.percent}%: at most two decimals (buckets are 0.01%)"))
 
 
+def _clv(doc: YamlDoc, data: dict[str, Any]) -> ClvSpec | None:
+    if "clv" not in data:
+        return None
+    raw = data["clv"] or {}
+    return ClvSpec(doc.loc(("clv",)), str(raw.get("model", "bgnbd")), int(raw.get("months", 12)),
+                   float(raw.get("discount_rate", 0.0)))
+
+
 def _order_features(
     doc: YamlDoc, feats: dict[str, FeatureSpec], problems: list[tuple[Location, str]]
 ) -> tuple[FeatureSpec, ...]:
@@ -644,7 +683,7 @@ def spec_from_doc(doc: YamlDoc, base_dir: Path | None = None) -> SegmentsSpec:
     feats: dict[str, FeatureSpec] = {}
     for name, raw in raw_feats.items():
         loc = doc.loc(("features", name))
-        if name in BUILTIN_FEATURES:
+        if name in BUILTIN_FEATURES or (name in CLV_FEATURES and "clv" in data):
             problems.append((loc, f"feature '{name}' is built in; pick another name"))
             continue
         if isinstance(raw, str) or "sql" in raw:
@@ -762,6 +801,7 @@ def spec_from_doc(doc: YamlDoc, base_dir: Path | None = None) -> SegmentsSpec:
         salt=salt,
         global_holdout=global_holdout,
         campaigns=tuple(campaigns),
+        clv=_clv(doc, data),
     )
     if problems:
         raise ConfigError(problems, hint)
