@@ -29,6 +29,16 @@ def pairwise_scores(con: Any, predicted: str, truth: str) -> dict[str, float]:
             "recall": round(recall, 5), "f1": round(f1, 5)}
 
 
+def blocking_recall(con: Any, truth: str) -> float:
+    """Share of the true pairs (``truth(record_id, entity)``) that blocking made candidates (last run)."""
+    row = con.execute(f"""WITH t AS (SELECT p.__rid AS rid, t.entity FROM {truth} t JOIN dedupe_prep p
+            ON p.__id = t.record_id),
+        tp AS (SELECT a.rid AS l, b.rid AS r FROM t a JOIN t b ON a.entity = b.entity AND a.rid < b.rid)
+        SELECT count(*), count(k.l) FROM tp LEFT JOIN (SELECT l, r FROM dedupe_pairs WHERE rule >= 0) k
+            USING (l, r)""").fetchall()[0]
+    return round(row[1] / row[0], 5) if row[0] else 1.0
+
+
 def peak_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 

@@ -2,6 +2,10 @@
 
     python bench/dedupe_febrl.py            # all four data sets, both tools, one child process each
 
+crmtool runs with the configuration ``crmtool dedupe FILE --suggest`` (and ``crmtool init``) writes for
+each data set, untuned: :func:`crmtool.dedupe.suggest.suggest_dedupe_section` on the loaded table (its
+time is included). Splink runs with the settings of its FEBRL tutorial shape (DuckDB backend).
+
 Pairwise precision / recall / F1 against the true entities (``rec-<entity>-org`` / ``-dup-<k>``);
 FEBRL 4 (two files to link) is deduplicated as one table. Wall time is the deduplication only
 (loading the data set is not timed); peak memory is the child process's ``ru_maxrss``.
@@ -15,35 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dedupe_common import pairwise_scores, peak_mib, print_table, run_child
-
-SPEC = """
-dedupe:
-  id: rec_id
-  blocking:
-    - {name: soc_sec_id, on: [soc_sec_id]}
-    - {name: surname_dob, on: ["surname:phonetic", "date_of_birth"]}
-    - {name: given_dob, on: ["given_name:phonetic", "date_of_birth"]}
-    - {name: postcode_surname, on: [postcode, "surname:initial"]}
-    - {name: postcode_given, on: [postcode, "given_name:initial"]}
-    - {name: street, on: ["address_1:text", street_number]}
-    - {name: names, on: ["given_name:prefix3", "surname:prefix3"]}
-    - {name: dob, on: [date_of_birth]}
-    - {name: postcode_number, on: [postcode, street_number]}
-  comparisons:
-    - {column: given_name, method: name, swap_with: surname}
-    - {column: surname, method: surname, swap_with: given_name, term_frequency: true}
-    - {column: date_of_birth, method: levenshtein, thresholds: [1, 2]}
-    - {column: soc_sec_id, method: levenshtein, thresholds: [1, 2]}
-    - {column: street_number, method: levenshtein, thresholds: [1]}
-    - {column: address_1, method: jaro_winkler, thresholds: [0.9, 0.8]}
-    - {column: address_2, method: jaro_winkler, thresholds: [0.9]}
-    - {column: suburb, method: jaro_winkler, thresholds: [0.9]}
-    - {column: postcode, method: levenshtein, thresholds: [1]}
-    - {column: state, method: exact}
-  threshold: 0.9
-  review: 0.5
-"""
+from dedupe_common import blocking_recall, pairwise_scores, peak_mib, print_table, run_child
 
 
 def load(name: str):  # type: ignore[no-untyped-def]
@@ -65,23 +41,27 @@ def child_crmtool(name: str) -> dict[str, object]:
 
     from crmtool.dedupe.api import dedupe
     from crmtool.dedupe.spec import spec_from_text
+    from crmtool.dedupe.suggest import suggest_dedupe_section, suggest_yaml
     from crmtool.workspace import Workspace
 
     df = load(name)
-    spec = spec_from_text(SPEC)
     with Workspace(":memory:") as ws:
         ws.con.register("__df", pa.Table.from_pandas(df.drop(columns=["entity"]), preserve_index=False))
         ws.con.execute("CREATE TABLE people AS SELECT * FROM __df")
         ws.con.register("__truth", pa.Table.from_pandas(df[["rec_id", "entity"]], preserve_index=False))
         ws.con.execute("CREATE TABLE truth AS SELECT rec_id AS record_id, entity FROM __truth")
         start = time.perf_counter()
-        dedupe(ws, "people", spec, None)
+        spec = spec_from_text(suggest_yaml(suggest_dedupe_section(ws.con, "people")))
+        result = dedupe(ws, "people", spec, None)
         wall = time.perf_counter() - start
         ws.con.execute("""CREATE TABLE pred AS SELECT p.__id AS record_id, c.__id AS cluster_id
             FROM dedupe_records r JOIN dedupe_prep p ON p.__id = r.record_id
             JOIN dedupe_prep c ON c.__id = r.cluster_id""")
         scores = pairwise_scores(ws.con, "pred", "truth")
-    return {"rows": len(df), "wall_s": round(wall, 3), "peak_mib": peak_mib(), **scores}
+        found = blocking_recall(ws.con, "truth")
+    return {"rows": len(df), "wall_s": round(wall, 3), "peak_mib": peak_mib(), **scores,
+            "blocking_recall": found, "candidate_pairs": result.candidate_pairs, "review_pairs": result.review_pairs,
+            "blocking": [b.rule for b in result.blocking]}
 
 
 def child_splink(name: str) -> dict[str, object]:

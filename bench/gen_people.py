@@ -2,13 +2,17 @@
 
     python bench/gen_people.py --rows 1000000 --out /tmp/people_1m.parquet [--seed 7]
 
-Writes the export (columns of examples/clientes.csv) and ``<out>.truth.parquet`` (customer_id, entity_id).
+Writes the export (columns of examples/clientes.csv plus ``address``) and ``<out>.truth.parquet``
+(customer_id, entity_id, household, twin, relation: 0 none, 1 spouse, 2 child, 3 twin, 4 same-name
+neighbour; neighbour_of: the entity whose names and postcode a neighbour shares).
 About 20% of rows are duplicates of another row's person, each carrying 1-4 real-world corruptions:
 typos, accents stripped or upper case, nicknames (Paco/Francisco, Bill/William), first and last name
 swapped, second surname dropped, email variants (case, gmail dots, another address), phone formats
 (+34 / 0034 / spaces / dashes), birth date day/month swap or a one-digit typo, missing fields and a
-moved address. Look-alikes that are *different* people: relatives sharing surnames, address and
-landline; twins (same surnames, birth date and address); same-name strangers (common names).
+moved address. Look-alikes that are *different* people: households (30% of persons, 2-4 people at one
+address) with a spouse who has her or his own names, birth date and NIF, children carrying one surname
+of each parent (10% named after a parent) and twins, sharing the address, usually a landline and, in
+40% of couples, one email address; same-name neighbours (another person's names and postcode).
 Seeded: the same arguments give the same files.
 """
 
@@ -106,39 +110,84 @@ def generate(rows: int, seed: int = 7):  # type: ignore[no-untyped-def]
     postal_n = rng.integers(0, 1000, n_ent)
     phone_n = 600_000_000 + rng.choice(100_000_000, size=n_ent, replace=False)
     dni_n = 10_000_000 + rng.choice(89_999_999, size=n_ent, replace=False)
-    # households: ~25% of persons belong to one (2-4 people) sharing second surnames, address and a landline
-    house = rng.random(n_ent) < 0.25
+    # households (~30% of persons, 2-4 people at one address): the head, a spouse with her or his own names,
+    # birth date and NIF, and children carrying the head's first surname and the spouse's first surname,
+    # born 20-40 years later (sometimes named after the parent; twins in 15% of households with two
+    # children). They share the address, usually a landline and, in 40% of couples, one email address.
+    streets = ("Calle Mayor", "Avenida de la Constitución", "Calle Real", "Plaza de España", "Calle Nueva",
+               "Calle del Sol", "Paseo de Gracia", "Calle Alcalá", "Gran Vía", "Calle San Juan")
+    street_i = rng.integers(0, len(streets), n_ent)
+    number = rng.integers(1, 200, n_ent)
+    floor = rng.integers(0, 9, n_ent)
+    house = rng.random(n_ent) < 0.30
     idx_h = np.flatnonzero(house)
     rng.shuffle(idx_h)
     sizes = rng.integers(2, 5, len(idx_h))
     starts = np.concatenate([[0], np.cumsum(sizes)])
     head = np.arange(n_ent)
     landline = np.full(n_ent, -1, dtype=np.int64)
+    shared_email = np.full(n_ent, -1, dtype=np.int64)
     twin = np.zeros(n_ent, dtype=bool)
-    for k in range(len(sizes)):  # over households (~60k), not rows
+    relation = np.zeros(n_ent, dtype=np.int8)  # 0 none/head, 1 spouse, 2 child, 3 twin, 4 same-name neighbour
+    first_pool = np.array(FIRST_ES, dtype=object)
+    for k in range(len(sizes)):  # over households (~90k at 1M rows), not rows
         members = idx_h[starts[k]:starts[k + 1]]
         if len(members) < 2:
             break
-        h = members[0]
+        h, sp = members[0], members[1]
         head[members] = h
-        last[members] = last[h]
-        city_i[members] = city_i[h]
-        postal_n[members] = postal_n[h]
+        intl[members] = intl[h]
+        for m in members[1:]:
+            city_i[m], postal_n[m], street_i[m], number[m], floor[m] = (city_i[h], postal_n[h], street_i[h],
+                                                                         number[h], floor[h])
         landline[members] = 900_000_000 + h % 100_000_000
-        if rng.random() < 0.15:  # twins
-            birth[members[1]] = birth[h]
-            twin[members[1]] = True
-        # relatives get different first names of the same sex pool (not a nickname of the head)
-        while first[members[1]] == first[h] or NICK.get(first[members[1]]) == first[h]:
-            first[members[1]] = FIRST_ES[int(rng.integers(0, len(FIRST_ES)))]
+        relation[sp] = 1
+        birth[sp] = birth[h] + np.timedelta64(int(rng.integers(-8 * 365, 8 * 365)), "D")
+        while first[sp] == first[h] or NICK.get(first[sp]) == first[h] or NICK.get(first[h]) == first[sp]:
+            first[sp] = first_pool[int(rng.integers(0, len(first_pool)))]
+        if rng.random() < 0.4:
+            shared_email[[h, sp]] = h
+        if intl[h]:
+            last[sp] = last[h]  # many non-Spanish couples share one surname
+        kids = members[2:]
+        older = max(birth[h], birth[sp])
+        for j, c in enumerate(kids):
+            relation[c] = 2
+            if not intl[h]:
+                last[c] = f"{last[h].split(' ')[0]} {last[sp].split(' ')[0]}"
+            else:
+                last[c] = last[h]
+            birth[c] = older + np.timedelta64(int(rng.integers(20 * 365, 40 * 365)), "D")
+            if birth[c] > np.datetime64("2006-12-31"):  # customers are adults: born 1996-2006 instead
+                birth[c] = np.datetime64("2006-12-31") - np.timedelta64(int(rng.integers(0, 3650)), "D")
+            if j == 0 and rng.random() < 0.1:
+                first[c] = first[h]  # named after a parent: Juan García López and his son Juan García Pérez
+            elif j == 1 and rng.random() < 0.15:
+                birth[c] = birth[kids[0]]  # twins: same surnames, birth date and address, their own names
+                twin[c] = True
+                relation[c] = 3
+                while first[c] == first[kids[0]]:
+                    first[c] = first_pool[int(rng.integers(0, len(first_pool)))]
+    # same-name neighbours: 1% of persons get another person's first name, surnames and postal code
+    nb = np.flatnonzero((rng.random(n_ent) < 0.01) & (relation == 0) & (head == np.arange(n_ent)))
+    other = rng.integers(0, n_ent, len(nb))
+    first[nb], last[nb], city_i[nb], postal_n[nb] = first[other], last[other], city_i[other], postal_n[other]
+    relation[nb] = 4
+    neighbour_of = np.full(n_ent, -1, dtype=np.int64)
+    neighbour_of[nb] = other
     uses_landline = (landline > 0) & (rng.random(n_ent) < 0.5)
     phone_num = np.where(uses_landline, landline, phone_n)
     cities = np.array(CITIES[0::2], dtype=object)
     prov = np.array(CITIES[1::2], dtype=object)
     postal = [f"{prov[c]}{p:03d}" for c, p in zip(city_i, postal_n, strict=True)]
+    address = [f"{streets[s]} {n}, {f}º" if f else f"{streets[s]} {n}"
+               for s, n, f in zip(street_i, number, floor, strict=True)]
     dom = np.array(DOMAINS, dtype=object)[rng.integers(0, len(DOMAINS), n_ent)]
     email = [f"{_strip(f).lower()}.{_strip(s.split(' ')[0]).lower()}{i % 9973}@{d}"
              for i, (f, s, d) in enumerate(zip(first, last, dom, strict=True))]
+    for i in np.flatnonzero(shared_email >= 0).tolist():  # the couple's one address: familia.<surname><n>@
+        h = int(shared_email[i])
+        email[i] = f"familia.{_strip(last[h].split(' ')[0]).lower()}{h % 9973}@{dom[h]}"
     # rows: every entity once, plus duplicates (1-3 extra copies) of ~16% of entities
     n_dup = rows - n_ent
     dup_of = rng.choice(n_ent, size=n_dup, replace=True, p=None)
@@ -147,11 +196,12 @@ def generate(rows: int, seed: int = 7):  # type: ignore[no-untyped-def]
     order = rng.permutation(len(ent))
     ent, is_dup = ent[order], is_dup[order]
     out = {k: [] for k in ("customer_id", "first_name", "last_name", "email", "phone", "birth_date", "national_id",
-                           "postal_code", "city", "country", "signup_date", "last_order_date", "email_consent")}
+                           "address", "postal_code", "city", "country", "signup_date", "last_order_date",
+                           "email_consent")}
     ids = rng.permutation(len(ent)) + 1
     for row, (e, dup) in enumerate(zip(ent.tolist(), is_dup.tolist(), strict=True)):
         f, s, b = first[e], last[e], birth[e]
-        em, ph, pc, ci = email[e], str(phone_num[e]), postal[e], cities[city_i[e]]
+        em, ph, pc, ci, ad = email[e], str(phone_num[e]), postal[e], cities[city_i[e]], address[e]
         dni = f"{dni_n[e]}{DNI_LETTERS[dni_n[e] % 23]}"
         bd = str(b)
         bfmt = 0
@@ -186,7 +236,8 @@ def generate(rows: int, seed: int = 7):  # type: ignore[no-untyped-def]
                 elif c == 10:
                     dni = ""
                 elif c == 11:
-                    pc, ci = postal[int(rng.integers(0, n_ent))], cities[int(rng.integers(0, len(cities)))]
+                    moved = int(rng.integers(0, n_ent))
+                    pc, ci, ad = postal[moved], cities[city_i[moved]], address[moved]
                 elif c == 12:
                     bd = ""
                 else:
@@ -199,6 +250,7 @@ def generate(rows: int, seed: int = 7):  # type: ignore[no-untyped-def]
         out["phone"].append(ph or None)
         out["birth_date"].append((f"{d}/{m}/{y}" if bfmt == 0 else bd) if bd else None)
         out["national_id"].append(dni or None)
+        out["address"].append(ad)
         out["postal_code"].append(pc)
         out["city"].append(ci)
         out["country"].append("ES")
@@ -208,7 +260,9 @@ def generate(rows: int, seed: int = 7):  # type: ignore[no-untyped-def]
         out["email_consent"].append(("sí", "no", "1", "0", "")[int(rng.integers(0, 5))])
     data = pa.table(out)
     truth = pa.table({"customer_id": out["customer_id"], "entity_id": pa.array(ent.astype(np.int64)),
-                      "household": pa.array(head[ent].astype(np.int64)), "twin": pa.array(twin[ent])})
+                      "household": pa.array(head[ent].astype(np.int64)), "twin": pa.array(twin[ent]),
+                      "relation": pa.array(relation[ent]),
+                      "neighbour_of": pa.array(neighbour_of[ent])})
     return data, truth
 
 

@@ -63,11 +63,11 @@ def _load(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, progress:
 
 
 def _check(ws: Workspace, run: Run, ruleset: RuleSet, loaded: LoadResult, progress: Progress | None,
-           recorded_as: RecordedAs = as_is) -> EngineResult:
+           recorded_as: RecordedAs = as_is, *, copy_unchanged: bool = True) -> EngineResult:
     ds = dataset_name(loaded.path)
     with run.timed("rules"):
         engine = run_rules(ws.con, loaded.table, ruleset, work_table=f"work_{ds}", progress=progress,
-                           recorded_as=recorded_as)
+                           recorded_as=recorded_as, copy_unchanged=copy_unchanged)
     run.timings.update({f"rules.{k}": v for k, v in engine.phases.items()})
     _record_outcomes(ws, run, ds, engine)
     return engine
@@ -103,6 +103,67 @@ def _record_metrics(run: Run, engine: EngineResult, counts: dict[str, Any]) -> N
         step.metric("rule_validity", 1 - o.failed / o.checked if o.checked else None, o.spec.name)
 
 
+def load_checked_rules(rules: list[Path] | Path) -> RuleSet:
+    """Load rule files and parse every section they hold (dedupe, consent, retention), so that all
+    their configuration errors are reported at once, before any data is read or output replaced.
+    ``rules lint`` is this function."""
+    from crmtool.dedupe.spec import spec_from_ruleset
+    from crmtool.errors import ConfigError
+    from crmtool.privacy.consent import parse_consent
+    from crmtool.privacy.retention import parse_retention
+
+    try:
+        ruleset, problems = load_rules(rules), []
+    except ConfigError as exc:  # the sections that are right on their own still get their checks
+        ruleset, problems = _valid_sections(rules), list(exc.problems)
+    for parse in (spec_from_ruleset, parse_consent, parse_retention):
+        try:
+            parse(ruleset)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems, "see the rule-file reference in the README, or 'crmtool rules schema'")
+    return ruleset
+
+
+def _valid_sections(rules: list[Path] | Path) -> RuleSet:
+    """The sections of rule files that load_rules refused, each kept when it passes its own schema."""
+    from jsonschema import Draft202012Validator
+
+    from crmtool.errors import ConfigError
+    from crmtool.rulefile import SECTION_SCHEMAS, rule_files
+    from crmtool.yamlspec import load_yaml
+
+    ruleset = RuleSet()
+    for file in [f for p in ([rules] if isinstance(rules, Path) else rules) for f in rule_files(p)]:
+        try:
+            doc = load_yaml(file)
+        except ConfigError:
+            continue
+        for name, schema in SECTION_SCHEMAS.items():
+            if isinstance(doc.data, dict) and name in doc.data and name not in ruleset.sections \
+                    and Draft202012Validator(schema).is_valid(doc.data[name]):
+                ruleset.sections[name] = (doc, doc.data[name])
+    return ruleset
+
+
+def _section_column_problems(ruleset: RuleSet, columns: list[str]) -> None:
+    """Columns (and SQL over columns) that the dedupe and consent sections need, checked against the
+    loaded data before the rules run, so a clean run never replaces its outputs and then stops."""
+    from crmtool.dedupe.spec import spec_from_ruleset, sql_problems
+    from crmtool.errors import ConfigError
+    from crmtool.privacy.consent import consent_column_problems, parse_consent
+
+    problems = consent_column_problems(parse_consent(ruleset), columns)
+    spec = spec_from_ruleset(ruleset)
+    if spec is not None:
+        have = [*columns, *(["mailable"] if "consent" in ruleset.sections else [])]
+        problems += [(spec.loc, f"dedupe: column '{c}' is not in the data") for c in spec.columns() if c not in have]
+        problems += sql_problems(spec, have)
+    if problems:
+        raise ConfigError(problems, "fix the rule files or check that the right export was given")
+
+
 def validate(ws: Workspace, input_path: Path, rules: list[Path] | RuleSet, *, progress: Progress | None = None,
              read: ReadOptions | None = None) -> CheckReport:
     """Run the rules without writing anything; ``report.failed`` tells whether an error rule failed
@@ -112,7 +173,7 @@ def validate(ws: Workspace, input_path: Path, rules: list[Path] | RuleSet, *, pr
     run = ws.start_run("validate")
     with _recorded(ws, run):
         loaded = _load(ws, run, ruleset, input_path, progress, read)
-        engine = _check(ws, run, ruleset, loaded, progress)
+        engine = _check(ws, run, ruleset, loaded, progress, copy_unchanged=False)  # validate changes nothing
         examples = example_keys(ws, ruleset, loaded, engine)
     parse = parse_check(ruleset, loaded, run.timings.get("load", 0.0))
     report = CheckReport(run.run_id, loaded, engine, ruleset, parse, examples, run.timings)
@@ -327,7 +388,7 @@ def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, 
         output = dataclasses.replace(output, neutralise_formulas=neutralise_formulas)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} is a file, expected a folder")
-    ruleset = load_rules(rules)  # configuration errors stop us before any data is read
+    ruleset = load_checked_rules(rules)  # configuration errors (sections too) stop us before any data is read
     run = ws.start_run("clean")
     records: list[RecordTokens] = []  # started once the export is loaded
     try:
@@ -343,6 +404,7 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
            output: OutputOptions, read: ReadOptions | None, audit_log: Path | None,
            progress: Progress | None, records: list[RecordTokens]) -> CleanResult:
     loaded = _load(ws, run, ruleset, input_path, progress, read)
+    _section_column_problems(ruleset, loaded.columns)
     hasher = ws.hasher  # fail on an unreadable key before the rules run
     # the audit log's record keys are hashed on a second connection while the rules run, and the
     # changes are recorded as the log writes them (personal values as keyed hashes)

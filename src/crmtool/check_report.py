@@ -95,8 +95,6 @@ class CheckReport:
 def example_keys(ws: Workspace, ruleset: RuleSet, loaded: LoadResult, engine: EngineResult,
                  limit: int = EXAMPLE_KEYS) -> dict[str, list[str]]:
     """Record keys (never other values) of a few failing rows of each failing or warning rule."""
-    import pyarrow as pa
-
     wanted = [(o.spec.name, row) for o in engine.outcomes if o.status != Status.PASS for row in o.sample_rows[:limit]]
     if not wanted:
         return {}
@@ -106,12 +104,11 @@ def example_keys(ws: Workspace, ruleset: RuleSet, loaded: LoadResult, engine: En
         for name, row in wanted:
             out.setdefault(name, []).append(f"row {row}")
         return out
-    ws.con.register("__examples", pa.table({"rule": [w[0] for w in wanted], "_row": [w[1] for w in wanted]}))
-    try:
-        rows = ws.con.execute(f"SELECT e.rule, CAST(d.{ident(key)} AS VARCHAR) FROM __examples e "
-                              f"JOIN {ident(loaded.table)} d USING (_row) ORDER BY e.rule, e._row").fetchall()
-    finally:
-        ws.con.unregister("__examples")
+    # a few pairs as two list parameters (not an Arrow table: a small validate imports no pyarrow)
+    rows = ws.con.execute(f"SELECT e.rule, CAST(d.{ident(key)} AS VARCHAR) FROM "
+                          f"(SELECT unnest(CAST(? AS VARCHAR[])) AS rule, unnest(CAST(? AS BIGINT[])) AS _row) e "
+                          f"JOIN {ident(loaded.table)} d USING (_row) ORDER BY e.rule, e._row",
+                          [[w[0] for w in wanted], [w[1] for w in wanted]]).fetchall()
     found: dict[str, list[str]] = {}
     for name, value in rows:
         found.setdefault(name, []).append("(blank)" if value is None else str(value))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,3 +25,18 @@ def scalar(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None 
     """The first column of the first row (``None`` when there is no row)."""
     rows = con.execute(query, params or []).fetchall()
     return rows[0][0] if rows else None
+
+
+@contextmanager
+def setting_for(con: duckdb.DuckDBPyConnection, name: str, value: str) -> Iterator[None]:
+    """``SET name = value`` for a block, then ``RESET``; a workspace session has its configuration
+    locked (:meth:`crmtool.workspace.Workspace.open`), so there the block runs with the session's
+    setting unchanged."""
+    locked = bool(scalar(con, "SELECT current_setting('lock_configuration')"))
+    if not locked:
+        con.execute(f"SET {name} = '{value}'")
+    try:
+        yield
+    finally:
+        if not locked:
+            con.execute(f"RESET {name}")

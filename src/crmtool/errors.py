@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     CHECKS_FAILED = 1
     USAGE = 2  # usage, configuration or input error
     BUSY = 3  # the workspace lock could not be taken within --lock-timeout
+    INTERRUPTED = 130  # Ctrl-C (SIGINT): the run stopped, outputs and temp files as before it
 
 
 @dataclass(frozen=True)

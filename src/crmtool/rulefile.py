@@ -140,6 +140,13 @@ def _rule_from(doc: YamlDoc, index: int, raw: dict[str, Any], problems: list[tup
     name = raw.get("name") or f"{raw['kind']}_{'_'.join(columns) or index + 1}"
     action = raw.get("action", kind.default_action)
     common = set(_COMMON)
+    options = {k: v for k, v in raw.items() if k not in common}
+    where = _vetted_sql(doc, index, name, "where", raw.get("where"), problems)
+    for option in kind.sql_options:
+        if option in options:
+            if option == "expr" and "message" not in options:  # the message quotes what the user wrote
+                options["message"] = f"condition not met: {options[option]}"
+            options[option] = _vetted_sql(doc, index, name, option, options[option], problems)
     spec = RuleSpec(
         name=name,
         kind=raw["kind"],
@@ -147,23 +154,31 @@ def _rule_from(doc: YamlDoc, index: int, raw: dict[str, Any], problems: list[tup
         severity=raw.get("severity", kind.default_severity),
         action=action,
         threshold=Threshold.parse(raw.get("threshold")),
-        options={k: v for k, v in raw.items() if k not in common},
+        options=options,
         loc=loc,
         description=raw.get("description", ""),
-        where=raw.get("where"),
+        where=where,
     )
     for problem in kind.problems(spec):
         # a problem that starts with an option name ("pattern does not compile") points at that option
         option = problem.split(":", 1)[0].split(" ", 1)[0]
         where = doc.loc(("rules", index, option)) if option in raw else loc
         problems.append((where, f"rule '{name}': {problem}"))
-    if spec.where:
-        from crmtool.kinds.sql import sql_parse_problem
-
-        where_problem = sql_parse_problem(spec.where)
-        if where_problem:
-            problems.append((doc.loc(("rules", index, "where")), f"rule '{name}': where: {where_problem}"))
     return spec
+
+
+def _vetted_sql(doc: YamlDoc, index: int, name: str, option: str, sql: Any,
+                problems: list[tuple[Location, str]]) -> Any:
+    """User SQL of a rule option, vetted (one expression, allowed functions; columns are checked
+    once the data is loaded); problems are added with the option's line."""
+    if not isinstance(sql, str):
+        return sql
+    from crmtool.usersql import expression_problems
+
+    vetted, found = expression_problems(sql, columns=None)
+    for problem in found:
+        problems.append((doc.loc(("rules", index, option)), f"rule '{name}': {option}: {problem}"))
+    return vetted if vetted is not None else sql
 
 
 def _check_name(spec: RuleSpec | None, names: dict[str, Location], problems: list[tuple[Location, str]]) -> None:
@@ -243,7 +258,22 @@ def column_problems(ruleset: RuleSet, columns: list[str]) -> list[tuple[Location
             if col not in have:
                 problems.append((spec.loc, f"rule '{spec.name}': column '{col}' is not in the data "
                                            f"(columns: {', '.join(columns)})"))
+    problems.extend(sql_column_problems(ruleset, columns))
     if ruleset.dataset.key and ruleset.dataset.key not in have:
         problems.append((ruleset.dataset.loc or Location(""),
                          f"dataset key '{ruleset.dataset.key}' is not in the data"))
+    return problems
+
+
+def sql_column_problems(ruleset: RuleSet, columns: list[str]) -> list[tuple[Location, str]]:
+    """The rules' SQL (``where``, SQL options) checked again with the data's columns known."""
+    from crmtool.usersql import expression_problems
+
+    problems: list[tuple[Location, str]] = []
+    for spec in ruleset.rules:
+        exprs = [("where", spec.where)] if spec.where else []
+        exprs += [(o, spec.opt(o)) for o in KINDS[spec.kind].sql_options if spec.opt(o)]
+        for label, sql in exprs:
+            for problem in expression_problems(sql, columns=columns)[1]:
+                problems.append((spec.loc, f"rule '{spec.name}': {label}: {problem}"))
     return problems

@@ -160,44 +160,20 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name.strip()).strip("_").lower() or "column"
 
 
-def dedupe_document(con: duckdb.DuckDBPyConnection, table: str, rec: Recognised) -> dict[str, Any] | None:
-    """The ``dedupe:`` section, or None when the export has no record key to cluster on.
+def dedupe_document(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any] | None:
+    """The ``dedupe:`` section the dedupe feature suggests for the loaded export.
 
-    CALL POINT: ``crmtool.dedupe.suggest.suggest_dedupe_section(con, table)`` (the dedupe
-    feature's own suggestion from the loaded table) when it exists; until then a section built
-    from the recognised columns.
+    None when no column looks like a person's identifier or no blocking rule fits (the suggester
+    says why with an :class:`~crmtool.errors.InputError`): the starter then has no dedupe file.
     """
+    from crmtool.dedupe.suggest import suggest_dedupe_section
+    from crmtool.errors import InputError
+
     try:
-        from crmtool.dedupe.suggest import suggest_dedupe_section  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return _fallback_dedupe(rec)
-    section: dict[str, Any] = suggest_dedupe_section(con, table)
-    return {"version": 1, "dedupe": section.get("dedupe", section)} if section else None
-
-
-def _fallback_dedupe(rec: Recognised) -> dict[str, Any] | None:
-    if rec.key is None:
+        section = suggest_dedupe_section(con, table)
+    except InputError:
         return None
-    blocking: list[dict[str, Any]] = []
-    comparisons: list[dict[str, Any]] = []
-    if rec.email:
-        blocking.append({"name": "email", "on": [f"{rec.email}:email"]})
-        comparisons.append({"column": rec.email, "method": "email"})
-    if rec.phone:
-        blocking.append({"name": "phone", "on": [f"{rec.phone}:phone"]})
-        comparisons.append({"column": rec.phone, "method": "phone"})
-    if rec.first_name and rec.last_name:
-        comparisons.append({"column": rec.first_name, "method": "name"})
-        comparisons.append({"column": rec.last_name, "method": "surname"})
-        if rec.postal_code:
-            keys = [f"{rec.last_name}:phonetic", f"{rec.first_name}:initial", f"{rec.postal_code}:text"]
-            blocking.append({"name": "surname_postcode", "on": keys})
-    if rec.birth_date and rec.birth_date in rec.dates:
-        comparisons.append({"column": rec.birth_date, "method": "date"})
-    if len(blocking) < 1 or len(comparisons) < 2:
-        return None
-    return {"version": 1, "dedupe": {"id": rec.key, "blocking": blocking, "comparisons": comparisons,
-                                     "threshold": 0.95, "review": 0.5}}
+    return {"version": 1, "dedupe": section}
 
 
 def segments_document(rec: Recognised) -> dict[str, Any]:
@@ -259,7 +235,7 @@ def write_starter(con: duckdb.DuckDBPyConnection, table: str, profile: Profile, 
 
     rec = recognise(con, table, profile)
     docs: dict[Path, dict[str, Any]] = {RULES_FILE: rules_document(rec)}
-    dedupe = dedupe_document(con, table, rec)
+    dedupe = dedupe_document(con, table)
     if dedupe is not None:
         docs[DEDUPE_FILE] = dedupe
     docs[SEGMENTS_FILE] = segments_document(rec)

@@ -194,7 +194,7 @@ class Workspace:
         # DuckDB takes 80% of RAM by default; CRMTOOL_MEMORY_LIMIT (e.g. "1.5GB") caps it and
         # makes large joins spill to a temporary folder instead
         self.memory_limit = memory_limit or os.environ.get("CRMTOOL_MEMORY_LIMIT")
-        self._spill: tempfile.TemporaryDirectory[str] | None = None
+        self._sandbox: Path | None = None
         self._lock: Any = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._hasher: KeyedHasher | None = None
@@ -261,9 +261,10 @@ class Workspace:
                              "is it a DuckDB database file of a compatible version?") from None
         if self.threads:
             self._con.execute(f"SET threads = {int(self.threads)}")
+        self._sandbox = self._make_sandbox()
+        spill = self._sandbox / "spill"
+        self._con.execute(f"SET temp_directory = {_sql_str(str(spill))}")
         if self.memory_limit:
-            self._spill = tempfile.TemporaryDirectory(prefix="crmtool-spill-")
-            self._con.execute(f"SET temp_directory = '{self._spill.name}'")
             try:
                 limit = self.memory_limit.replace("'", "''")
                 self._con.execute(f"SET memory_limit = '{limit}'")
@@ -278,7 +279,38 @@ class Workspace:
         except BaseException:
             self.close()
             raise
+        self._wall()
         return self
+
+    def _make_sandbox(self) -> Path:
+        """The session's only readable and writable folder (see :mod:`crmtool.io.gate`): beside a
+        workspace file (same file system as its data, so inputs are hard-linked, not copied), in
+        the system's temp folder for ``:memory:``. Leftovers of a killed run are removed first:
+        the workspace lock is held, so no other run uses them."""
+        import shutil
+
+        from crmtool.io.gate import SANDBOX_MARK
+
+        if self.in_memory:
+            return Path(tempfile.mkdtemp(prefix=f"crmtool{SANDBOX_MARK}"))
+        folder, stem = self.folder, Path(self.path).name
+        for stale in folder.glob(f".{stem}{SANDBOX_MARK}*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            return Path(tempfile.mkdtemp(prefix=f".{stem}{SANDBOX_MARK}", dir=folder))
+        except OSError:  # a read-only folder beside the workspace: the temp folder will do
+            return Path(tempfile.mkdtemp(prefix=f"crmtool{SANDBOX_MARK}"))
+
+    def _wall(self) -> None:
+        """Second wall behind :mod:`crmtool.usersql`: from here on the session reaches no file
+        but those crmtool puts in its sandbox (not the key file, not the inputs' folders), loads no
+        extension, and its settings cannot change (``docs/decisions/0007-trust-sql-user-sql-sandbox.md``)."""
+        assert self._con is not None and self._sandbox is not None
+        self._con.execute(f"SET allowed_directories = [{_sql_str(str(self._sandbox) + os.sep)}]")
+        self._con.execute("SET autoinstall_known_extensions = false")
+        self._con.execute("SET autoload_known_extensions = false")
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET lock_configuration = true")
 
     def close(self) -> None:
         if self._con is not None:
@@ -293,9 +325,11 @@ class Workspace:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-        if self._spill is not None:
-            self._spill.cleanup()
-            self._spill = None
+        if self._sandbox is not None:
+            import shutil
+
+            shutil.rmtree(self._sandbox, ignore_errors=True)
+            self._sandbox = None
 
     def __enter__(self) -> Workspace:
         return self.open()
@@ -359,6 +393,10 @@ class Workspace:
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
         ).fetchall()[0]
         return bool(row and row[0])
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 @contextmanager

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -119,7 +120,8 @@ def test_metrics_and_run_are_recorded(ws: Workspace, exports: tuple[Path, Path])
 
 
 def test_parquet_against_csv_compares_typed_columns_as_text(ws: Workspace, tmp_path: Path) -> None:
-    ws.con.execute(f"""COPY (SELECT * FROM (VALUES ('C1', 10, DATE '2024-01-02'), ('C2', 20, DATE '2024-02-03'))
+    # the fixture is written with DuckDB's default connection: the workspace session is walled
+    duckdb.execute(f"""COPY (SELECT * FROM (VALUES ('C1', 10, DATE '2024-01-02'), ('C2', 20, DATE '2024-02-03'))
                        t(customer_id, orders, since)) TO '{tmp_path / "old.parquet"}' (FORMAT parquet)""")
     new = _write(tmp_path / "new.csv", ["since", "customer_id", "orders"],
                  [["2024-01-02", "C1", "10"], ["2024-02-03", "C2", "21"]])

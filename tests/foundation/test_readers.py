@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -144,7 +145,7 @@ def test_duplicate_and_blank_headers_are_renamed(ws: Workspace, tmp_path: Path) 
 def test_parquet_is_read_with_types_and_row_ordinal(ws: Workspace, tmp_path: Path) -> None:
     path = tmp_path / "in.parquet"
     values = "VALUES (2, 'Bo', DATE '2020-01-02'), (1, 'Ana', NULL)"
-    ws.con.execute(f"COPY (SELECT * FROM ({values}) v(id, name, d)) TO '{path}' (FORMAT parquet)")
+    duckdb.execute(f"COPY (SELECT * FROM ({values}) v(id, name, d)) TO '{path}' (FORMAT parquet)")
     result = load_file(ws.con, path, "t")
     assert (result.format, result.rows, result.columns) == ("parquet", 2, ["id", "name", "d"])
     assert result.encoding is None
@@ -160,7 +161,7 @@ def test_parquet_without_magic_bytes_is_refused(ws: Workspace, tmp_path: Path) -
 
 def test_empty_parquet_is_an_input_error(ws: Workspace, tmp_path: Path) -> None:
     path = tmp_path / "e.parquet"
-    ws.con.execute(f"COPY (SELECT 1 AS id WHERE false) TO '{path}' (FORMAT parquet)")
+    duckdb.execute(f"COPY (SELECT 1 AS id WHERE false) TO '{path}' (FORMAT parquet)")
     with pytest.raises(InputError, match="no data rows"):
         load_file(ws.con, path, "t")
 
@@ -259,7 +260,7 @@ def test_any_bytes_load_or_give_an_input_error(ws: Workspace, tmp_path: Path, da
 
 def test_parquet_column_named_row_is_renamed_and_reported(ws: Workspace, tmp_path: Path) -> None:
     path = tmp_path / "r.parquet"
-    ws.con.execute(f"COPY (SELECT 1 AS id, 5 AS _ROW, 'x' AS \"a\"\"b\") TO '{path}' (FORMAT parquet)")
+    duckdb.execute(f"COPY (SELECT 1 AS id, 5 AS _ROW, 'x' AS \"a\"\"b\") TO '{path}' (FORMAT parquet)")
     result = load_file(ws.con, path, "t")
     assert result.columns == ["id", "_ROW_2", 'a"b']
     assert result.renamed_columns == {"_ROW": "_ROW_2"}

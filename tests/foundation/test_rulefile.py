@@ -84,7 +84,7 @@ BAD = {
           - name: a
             kind: sql
             expr: 'true; DROP TABLE x'
-        """, 4, "must not contain ';'"),
+        """, 4, "';' (a statement separator) is not allowed"),
     "where_does_not_parse": ("""
         rules:
           - name: a

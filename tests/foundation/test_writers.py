@@ -119,7 +119,7 @@ def test_parquet_output_round_trips_without_neutralising(ws: Workspace, tmp_path
     out = tmp_path / "o.parquet"
     write_query(ws.con, query, out, "parquet")
     assert out.read_bytes()[:4] == b"PAR1"
-    back = ws.con.execute(f"SELECT * FROM read_parquet('{out}') ORDER BY id").fetchall()
+    back = duckdb.execute(f"SELECT * FROM read_parquet('{out}') ORDER BY id").fetchall()
     assert back == [(0, "=1+2", 0), (1, "Muñoz", -1), (2, None, -2)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.parquet"]
 

@@ -284,17 +284,20 @@ class AuditWriter:
         return total
 
     def _copy(self, con: duckdb.DuckDBPyConnection, name: str, query: str) -> int:
+        from crmtool.io.gate import writable
         from crmtool.io.readers import file_sha256
 
         target = set_path(self.log, self.run_id, name)
         tmp = target.with_name(target.name + ".tmp")
-        path_sql = str(tmp).replace("'", "''")
         import duckdb
 
         with _log_errors(target):
             try:
                 options = f"FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {ROW_GROUP}"
-                rows = con.execute(f"COPY ({query}) TO '{path_sql}' ({options})").fetchall()[0][0]
+                # a workspace session writes only in its sandbox; the set is moved to tmp after
+                with writable(con, tmp) as staged:
+                    path_sql = staged.replace("'", "''")
+                    rows = con.execute(f"COPY ({query}) TO '{path_sql}' ({options})").fetchall()[0][0]
             except duckdb.IOException as exc:  # a full or read-only disk, said by DuckDB
                 tmp.unlink(missing_ok=True)
                 raise UsageError(f"cannot write the audit log {target} ({str(exc).splitlines()[0]})",

@@ -1,7 +1,8 @@
 """The ``crmtool`` command line: thin commands over :mod:`crmtool.api`.
 
 Each command parses options, calls one library function, renders the result and returns an
-exit code (0 ok, 1 checks failed, 2 usage/configuration/input error, 3 workspace busy).
+exit code (0 ok, 1 checks failed, 2 usage/configuration/input error, 3 workspace busy,
+130 interrupted).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import typer
 from crmtool import __version__
 from crmtool.cli import (
     audit_cmd,
+    campaign_cmd,
     core_cmd,
     dedupe_cmd,
     diff_cmd,
@@ -47,9 +49,17 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 for module in (init_cmd, core_cmd, rules_cmd, audit_cmd, emails_cmd, dedupe_cmd, privacy_cmd, segments_cmd, run_cmd,
-               kpis_cmd, diff_cmd, report_cmd):
+               kpis_cmd, diff_cmd, report_cmd, campaign_cmd):
     module.register(app)
 
 
 def main() -> None:
-    app()
+    # a command turns Ctrl-C into one line and exit 130 (cli.common.run_command); this catches one
+    # that comes before or after the command body (imports, option parsing, rendering)
+    try:
+        app()
+    except KeyboardInterrupt:
+        import sys
+
+        sys.stderr.write("interrupted\n")
+        raise SystemExit(130) from None

@@ -244,6 +244,14 @@ def _document_flag(annotation: Any) -> None:
             info.metavar = ""
 
 
+def _interrupted_query(exc: BaseException) -> bool:
+    """DuckDB turns a SIGINT during a query into InterruptException or RuntimeError('Query interrupted')."""
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is not None and isinstance(exc, duckdb.InterruptException):
+        return True
+    return isinstance(exc, RuntimeError) and str(exc).strip() == "Query interrupted"
+
+
 def run_command(ui: Ui, body: Callable[[], int | ExitCode | None]) -> None:
     """The error boundary: known errors become a message and their exit code, never a traceback."""
     try:
@@ -252,11 +260,16 @@ def run_command(ui: Ui, body: Callable[[], int | ExitCode | None]) -> None:
         ui.error(exc)
         ui.end(int(exc.exit_code))
         raise typer.Exit(int(exc.exit_code)) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # temp files went with the stack (atomic writes, the workspace sandbox)
         ui.err.print("interrupted", markup=False)
-        ui.end(130, "interrupted")
-        raise typer.Exit(130) from None
-    except Exception as exc:  # a bug: the log still says the run ended (the traceback follows)
+        ui.end(int(ExitCode.INTERRUPTED), "interrupted")
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    except Exception as exc:
+        if _interrupted_query(exc):  # Ctrl-C while DuckDB ran a query: the same as above
+            ui.err.print("interrupted", markup=False)
+            ui.end(int(ExitCode.INTERRUPTED), "interrupted")
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        # a bug: the log still says the run ended (the traceback follows)
         ui.end(1, f"crashed with {type(exc).__name__}", status="error")
         raise
     ui.end(int(code or 0), status=ui.status)

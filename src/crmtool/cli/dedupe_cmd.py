@@ -27,6 +27,13 @@ RulesOpt = Annotated[
 ]
 
 
+SPLIT_WORDS = {
+    "chaining": "the chaining guard (its cluster held a pair below split_below, or a vetoed or no-match "
+    "pair, so the cluster was split around its best-connected record)",
+    "oversized_cluster": "the cluster size cap (max_cluster_size): the cluster was dissolved",
+}
+
+
 def register(app: typer.Typer) -> None:
     """Add this feature's commands to ``app``."""
     app.command("dedupe")(dedupe)
@@ -58,6 +65,21 @@ def dedupe(
             help="Match only new or changed rows against the previous run's records kept in the workspace.",
         ),
     ] = False,
+    suggest: Annotated[
+        bool,
+        typer.Option("--suggest", help="Print a dedupe section written from the profile of INPUT (YAML) and stop."),
+    ] = False,
+    normalise: Annotated[
+        bool,
+        typer.Option(
+            "--normalise/--no-normalise",
+            help="Run the rule files' fixes on the compared columns of a work copy first (default), or "
+            "compare the values as they are (already cleaned data).",
+        ),
+    ] = True,
+    review_limit: Annotated[
+        int, typer.Option("--review-limit", min=1, help="Pairs written to the review file, most valuable first.")
+    ] = 200,
     file_format: Annotated[
         FileFormat | None, typer.Option("--output-format", help="csv, parquet or xlsx (default: as input).")
     ] = None,
@@ -77,6 +99,14 @@ def dedupe(
     from crmtool.dedupe.api import dedupe_file
     from crmtool.workspace import open_workspace
 
+    if suggest:
+        from crmtool.dedupe.api import suggest_file
+        from crmtool.dedupe.suggest import suggest_yaml
+
+        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+            section = suggest_file(ws, input)
+        emit(ui, report.to_json({"dedupe": section}) if fmt is OutputFormat.json else suggest_yaml(section))
+        return ExitCode.OK
     with (
         open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws,
         ui.progress("dedupe") as progress,
@@ -90,6 +120,8 @@ def dedupe(
             decisions=decisions,
             audit_log=audit_log,
             incremental=incremental,
+            normalise=normalise,
+            review_limit=review_limit,
             progress=progress,
             warn=ui.warn,
             output=output,
@@ -99,6 +131,8 @@ def dedupe(
     if fmt is OutputFormat.json:
         emit(ui, report.to_json(payload))
         return ExitCode.OK
+    if result.normalised:
+        ui.out.print(f"normalised first by: {', '.join(result.normalised)}")
     for b in result.blocking:
         state = "SKIPPED" if b.skipped_rule else f"{b.new_pairs} new"
         ui.out.print(f"  blocking {b.rule:20} {b.pairs:>10} pairs ({state})")
@@ -112,6 +146,11 @@ def dedupe(
         ui.out.print(
             f"chaining guard: {c.split_clusters} clusters split, {c.dissolved_clusters} dissolved"
         )
+    rv = result.review
+    if rv.pairs > rv.written:
+        omitted = ", ".join(f"{k} {v}" for k, v in rv.omitted_by_reason.items())
+        ui.out.print(f"review: {rv.written} of {rv.pairs} pairs written ({rv.clusters} clusters), "
+                     f"most valuable first; not written: {omitted} (raise --review-limit to see more)")
     for name, path in result.outputs.items():
         ui.out.print(f"  {name:9} {path}")
     ui.out.print(f"run {result.run_id}: pass")
@@ -165,13 +204,23 @@ def explain(
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     table.add_row("(prior)", "", "", f"{exp.prior_weight:+.2f}")
     for c in exp.comparisons:
-        table.add_row(c.name, c.column, c.level or "(missing)", f"{c.weight:+.2f}")
+        name = f"{c.name} (home)" if c.household else c.name
+        table.add_row(name, c.column, c.level or "(missing)", f"{c.weight:+.2f}")
     ui.out.print(table)
+    if exp.household_weight is not None and exp.household_cap is not None:
+        capped = min(exp.household_weight, exp.household_cap)
+        ui.out.print(f"household evidence: agreements {exp.household_weight:+.2f} bits, counted "
+                     f"{capped:+.2f} (cap {exp.household_cap:.2f}: one home, one fact)")
+    for veto in exp.vetoes:
+        ui.out.print(f"vetoed by: {veto}")
+    if exp.split_by:
+        ui.out.print(f"split by: {SPLIT_WORDS.get(exp.split_by, exp.split_by)}")
     verdict = "same cluster" if exp.same_cluster else "different clusters"
     how = f"blocking rule {exp.blocking_rule}" if exp.blocking_rule else "no blocking rule (scored now)"
     ui.out.print(
         f"match weight {exp.match_weight:+.2f}, probability {exp.match_probability:.4f} "
         f"(threshold {exp.threshold:g}); candidate pair: {how}; "
-        f"decision: {exp.decision or 'none'}; veto: {'yes' if exp.vetoed else 'no'}; {verdict}"
+        f"decision: {exp.decision or 'none'}; veto: {'yes' if exp.vetoed else 'no'}; {verdict}",
+        soft_wrap=True,
     )
     return ExitCode.OK

@@ -24,10 +24,10 @@ def lint(
     ui: Ui,
     paths: Annotated[list[Path], typer.Argument(help="Rule files or folders.")] = [Path("rules")],  # noqa: B006
 ) -> ExitCode:
-    """Validate rule files without data: schema, names, regexes and SQL; exit 2 on any problem."""
-    from crmtool.rulefile import load_rules
+    """Validate rule files without data: schema, names, regexes, SQL and sections; exit 2 on any problem."""
+    from crmtool.api import load_checked_rules
 
-    ruleset = load_rules(paths)
+    ruleset = load_checked_rules(paths)
     ui.info(f"{len(ruleset.files)} file(s), {len(ruleset.rules)} rules: ok"
             + (f"; sections: {', '.join(sorted(ruleset.sections))}" if ruleset.sections else ""))
     return ExitCode.OK

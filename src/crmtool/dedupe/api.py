@@ -23,10 +23,13 @@ from typing import TYPE_CHECKING, Any
 from crmtool.dedupe.blocking import RuleCount, candidate_pairs
 from crmtool.dedupe.cluster import ClusterStats, cluster
 from crmtool.dedupe.compare import compute_levels
+from crmtool.dedupe.explain import ComparisonExplained, Explanation, explain
 from crmtool.dedupe.model import Model, estimate, score_sql
 from crmtool.dedupe.prepare import prepare
+from crmtool.dedupe.review import DEFAULT_LIMIT, ReviewSummary, build_review, ordered_sql, summarise
 from crmtool.dedupe.spec import DedupeSpec
 from crmtool.dedupe.survivorship import golden_query
+from crmtool.dedupe.veto import veto_parts, veto_sql
 from crmtool.errors import InputError, UsageError
 from crmtool.kinds.base import ident, sql_str
 from crmtool.progress import Progress
@@ -41,13 +44,15 @@ if TYPE_CHECKING:
     from crmtool.steps import Step
     from crmtool.workspace import Workspace
 
-PREP, PAIRS, MODEL, RECORDS, GOLDEN = (
+PREP, PAIRS, MODEL, RECORDS, GOLDEN, CUTS = (
     "dedupe_prep",
     "dedupe_pairs",
     "dedupe_model",
     "dedupe_records",
     "dedupe_golden",
+    "dedupe_cuts",
 )
+__all__ = ["ComparisonExplained", "DedupeResult", "Explanation", "dedupe", "dedupe_file", "explain", "suggest_file"]
 MATCH_WORDS = ("match", "yes", "y", "si", "sí", "same", "1", "true", "merge")
 NO_MATCH_WORDS = (
     "no-match",
@@ -80,6 +85,8 @@ class DedupeResult:
     incremental: bool = False
     fresh_records: int = 0
     audit_head: str = ""
+    review: ReviewSummary = field(default_factory=ReviewSummary)
+    normalised: list[str] = field(default_factory=list)  # fix rules applied to a work copy first
 
     def as_dict(self) -> dict[str, Any]:
         c = self.clusters
@@ -101,6 +108,8 @@ class DedupeResult:
             "dissolved_clusters": c.dissolved_clusters,
             "merges": self.merges,
             "review_pairs": self.review_pairs,
+            "review": self.review.as_dict(),
+            "normalised_by": self.normalised,
             "decisions": self.decisions,
             "incremental": self.incremental,
             "fresh_records": self.fresh_records,
@@ -164,18 +173,6 @@ def _decision_table(
     }
 
 
-def _veto_sql(spec: DedupeSpec) -> str:
-    """A pair is vetoed when a veto comparison is worse than its allowed level, unless a ``veto_unless``
-    comparison agrees exactly (level 0)."""
-    index = {c.name: i for i, c in enumerate(spec.comparisons)}
-    parts = [f"coalesce(g{index[name]} > {worst}, false)" for name, worst in spec.veto]
-    if not parts:
-        return "false"
-    unless = [f"coalesce(g{index[name]} = 0, false)" for name in spec.veto_unless]
-    cond = " OR ".join(parts)
-    return f"(({cond}) AND NOT ({' OR '.join(unless)}))" if unless else f"({cond})"
-
-
 def _label_sql(spec: DedupeSpec, i: int) -> str:
     labels = spec.comparisons[i].levels
     return "CASE g{} {} END".format(
@@ -201,12 +198,15 @@ def dedupe(
     warn: Callable[[str], None] | None = None,
     run_command: str = "dedupe",
     output: OutputOptions | None = None,
+    review_limit: int = DEFAULT_LIMIT,
+    normalised_by: tuple[str, ...] = (),
 ) -> DedupeResult:
     """Deduplicate ``table`` of the workspace by ``spec``; write clusters, golden and review to ``out_dir``.
 
     ``output`` says how the CSV files look (delimiter, decimal comma, encoding; see io.writers).
 
     ``decisions``: a file of pairs (``id_l, id_r, decision`` = match | no-match), always honoured.
+    ``review_limit``: pairs written to the review file (best first); the rest are counted in the result.
     ``incremental``: match only new or changed rows against the records of the previous run
     (kept in the workspace) with the previous model; unchanged records keep their clusters.
     With ``out_dir`` None nothing is written (the tables stay in the workspace).
@@ -291,11 +291,14 @@ def dedupe(
     tf_cols = {i: f"tf{i}" for i, c in enumerate(spec.comparisons) if c.name in prep.tf}
     gcols = ", ".join(f"g{i}" for i in range(len(spec.comparisons)))
     scoring = score_sql(model, tf_cols)
-    veto = _veto_sql(spec)
+    veto = veto_sql(spec, model, tf_cols)
+    home_veto = " OR ".join(sql for label, sql in veto_parts(spec, model, tf_cols) if label.startswith("household"))
+    tfsel = "".join(f", q.{t}" for t in tf_cols.values())
 
     def score_into(levels: str, target: str, temp: bool) -> None:
         con.execute(f"""CREATE OR REPLACE {"TEMP " if temp else ""}TABLE {target} AS
-            SELECT q.l, q.r, q.rule, {gcols}, {scoring}, ({veto}) AS vetoed, d.decision
+            SELECT q.l, q.r, q.rule, {gcols}{tfsel}, {scoring}, ({veto}) AS vetoed,
+                   ({home_veto or "false"}) AS home_vetoed, d.decision
             FROM {levels} q LEFT JOIN __dd_dec d ON d.l = q.l AND d.r = q.r""")
 
     score_into("__dd_levels", PAIRS, False)
@@ -338,26 +341,21 @@ def dedupe(
     con.execute(f"CREATE OR REPLACE TABLE {GOLDEN} AS {golden_query(spec, '__dd_gsrc', columns)}")
     lap("golden")
     # review: the band, vetoed pairs, and pairs the chaining guard cut; decided pairs never come back
+    con.execute(f"CREATE OR REPLACE TABLE {CUTS} AS SELECT l, r, min(reason) AS reason FROM __dd_cut GROUP BY l, r")
+    build_review(con, spec, model, tf_cols, f"(SELECT * FROM {PAIRS} UNION ALL BY NAME SELECT * FROM __dd_intra)",
+                 CUTS, "__dd_members", "__dd_review")
+    review = summarise(con, "__dd_review", review_limit)
     compared = list(dict.fromkeys(c.column for c in spec.comparisons))
     side = ", ".join(
         f"a.{ident(c)} AS {ident(c + '_l')}, b.{ident(c)} AS {ident(c + '_r')}" for c in compared
     )
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_review AS
-        SELECT k.l, k.r, k.match_probability, k.match_weight,
-               CASE WHEN x.reason IS NOT NULL THEN x.reason WHEN k.vetoed AND k.match_probability >=
-                   {spec.threshold}
-                    THEN 'veto' ELSE 'review_band' END AS reason
-        FROM (SELECT * FROM {PAIRS} UNION ALL BY NAME SELECT * FROM __dd_intra) k
-        LEFT JOIN (SELECT l, r, min(reason) AS reason FROM __dd_cut GROUP BY l, r) x ON x.l = k.l AND x.r
-            = k.r
-        WHERE k.decision IS NULL AND (x.reason IS NOT NULL OR (k.match_probability >= {spec.review}
-              AND (k.match_probability < {spec.threshold} OR k.vetoed)))""")
-    review_n = int(con.execute("SELECT count(*) FROM __dd_review").fetchall()[0][0])
-    review_query = f"""SELECT a.__id AS id_l, b.__id AS id_r, round(v.match_probability, 6) AS
-        match_probability,
-            round(v.match_weight, 4) AS match_weight, v.reason, {side}, CAST(NULL AS VARCHAR) AS decision
-        FROM __dd_review v JOIN __dd_src a ON a.__rid = v.l JOIN __dd_src b ON b.__rid = v.r
-        ORDER BY v.match_probability DESC, id_l, id_r"""
+    review_query = f"""SELECT v.rank, g.__id AS cluster, a.__id AS id_l, b.__id AS id_r,
+            round(v.match_probability, 6) AS match_probability, round(v.match_weight, 4) AS match_weight,
+            round(v.value, 4) AS value, v.reason, v.reasons AS top_reasons, {side},
+            CAST(NULL AS VARCHAR) AS decision
+        FROM ({ordered_sql("__dd_review")}) v JOIN __dd_src a ON a.__rid = v.l JOIN __dd_src b ON b.__rid = v.r
+        JOIN {PREP} g ON g.__rid = v.cluster
+        WHERE v.rank <= {int(review_limit)} ORDER BY v.rank"""
     clusters_query = f"""SELECT p.__id AS record_id, c.__id AS cluster_id, round(m.match_probability, 6)
             AS match_probability FROM __dd_members m JOIN {PREP} p ON p.__rid = m.rid
         JOIN {PREP} c ON c.__rid = m.cid ORDER BY p.__id"""
@@ -389,13 +387,15 @@ def dedupe(
         model,
         stats,
         merges,
-        review_n,
+        review.pairs,
         dec_stats,
         outputs,
         timings,
         warnings,
         incremental,
         fresh,
+        review=review,
+        normalised=list(normalised_by),
     )
     if audit_log is not None or out_dir is not None:
         step("audit log")
@@ -479,124 +479,31 @@ def _audit(ws: Workspace, spec: DedupeSpec, result: DedupeResult, path: Path) ->
         raise
 
 
-@dataclass
-class ComparisonExplained:
-    name: str
-    column: str
-    level: str | None
-    weight: float
+def normalise_first(ws: Workspace, ruleset: RuleSet, spec: DedupeSpec, table: str,
+                    warn: Callable[[str], None] | None = None) -> tuple[str, list[str]]:
+    """Run the rule set's fixes (``action: fix``) on the columns the dedupe section reads, through the
+    engine, into a work copy; return (the table to deduplicate, the rules applied).
 
+    Dedupe compares values as the normalisers leave them: a mojibake first name or ``16783115-S`` vs
+    ``16783115S`` must not decide a match. Fixes of other columns are left to ``clean``; a fix naming a
+    column the data lacks is skipped with a warning (``clean`` would refuse the file)."""
+    from crmtool.engine import CHANGES, VIOLATIONS, run_rules
+    from crmtool.rulefile import RuleSet as RuleSetType
 
-@dataclass
-class Explanation:
-    """Why two records were (or were not) matched; for one record, its cluster and best pairs."""
-
-    record_ids: tuple[str, ...]
-    comparisons: list[ComparisonExplained] = field(default_factory=list)
-    prior_weight: float = 0.0
-    match_weight: float | None = None
-    match_probability: float | None = None
-    candidate: bool = False
-    blocking_rule: str | None = None
-    decision: str | None = None
-    vetoed: bool = False
-    threshold: float = 0.0
-    same_cluster: bool = False
-    cluster_id: str | None = None
-    neighbours: list[tuple[str, float]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: ([c.__dict__ for c in v] if k == "comparisons" else v) for k, v in self.__dict__.items()}
-
-
-def explain(ws: Workspace, spec: DedupeSpec, record_a: str, record_b: str | None = None) -> Explanation:
-    """Explain the last dedupe run of this workspace for one record or a pair of records."""
-    con = ws.con
-    if not (ws.table_exists(PREP) and ws.table_exists(MODEL)):
-        raise UsageError(
-            "no dedupe run in this workspace",
-            "run 'crmtool dedupe FILE --workspace W' first, with the same --workspace",
-        )
-    model = Model.from_json(
-        con.execute(f"SELECT model FROM {MODEL} ORDER BY created_at DESC LIMIT 1").fetchall()[0][0]
-    )
-    ids = [record_a] + ([record_b] if record_b is not None else [])
-    rids = []
-    for rid in ids:
-        row = con.execute(f"SELECT __rid FROM {PREP} WHERE __id = ?", [rid.strip()]).fetchall()
-        if not row:
-            raise InputError(f"record {rid!r} is not in the last dedupe run")
-        rids.append(int(row[0][0]))
-    cluster_of = dict(
-        con.execute(
-            f"SELECT record_id, cluster_id FROM {RECORDS} WHERE record_id IN ({', '.join('?' for _ in ids)})",
-            [i.strip() for i in ids],
-        ).fetchall()
-    )
-    exp = Explanation(
-        tuple(ids),
-        prior_weight=model.prior_weight,
-        threshold=spec.threshold,
-        cluster_id=cluster_of.get(record_a.strip()),
-    )
-    if record_b is None:
-        one = rids[0]
-        exp.neighbours = [
-            (str(i), float(p))
-            for i, p in con.execute(
-                f"""
-            SELECT o.__id, k.match_probability FROM {PAIRS} k JOIN {PREP} o ON o.__rid = CASE WHEN k.l =
-                ? THEN k.r
-            ELSE k.l END WHERE k.l = ? OR k.r = ? ORDER BY k.match_probability DESC, o.__id LIMIT 10""",
-                [one, one, one],
-            ).fetchall()
-        ]
-        return exp
-    lo, hi = sorted(rids)
-    exp.same_cluster = cluster_of.get(record_a.strip()) is not None and cluster_of.get(
-        record_a.strip()
-    ) == cluster_of.get(record_b.strip())
-    found = con.execute(f"SELECT rule, decision FROM {PAIRS} WHERE l = ? AND r = ?", [lo, hi]).fetchall()
-    if found:
-        exp.candidate = found[0][0] >= 0
-        if found[0][0] >= 0:
-            exp.blocking_rule = spec.blocking[int(found[0][0])].name
-        exp.decision = found[0][1]
-    from crmtool.dedupe.prepare import Prepared, needed_features
-
-    prep = Prepared(PREP, 0)
-    prep_cols = {r[0] for r in con.execute(f"DESCRIBE {PREP}").fetchall()}
-    for i, (col, transform) in enumerate(needed_features(spec)):
-        prep.features[(col, transform)] = f"f{i}_{transform}"
-    missing = [f for f in prep.features.values() if f not in prep_cols]
-    if missing:
-        raise UsageError("the dedupe rules changed since the last run", "run 'crmtool dedupe' again first")
-    for c in spec.comparisons:
-        if c.term_frequency:
-            prep.tf[c.name] = f"tf_{len(prep.tf)}"
-    con.execute("CREATE OR REPLACE TEMP TABLE __dd_one AS SELECT ?::INTEGER AS l, ?::INTEGER AS r", [lo, hi])
-    compute_levels(con, prep, spec, "__dd_one", "__dd_one_l", temp=True)
-    tf_cols = {i: f"tf{i}" for i, c in enumerate(spec.comparisons) if c.name in prep.tf}
-    from crmtool.dedupe.model import weight_sql
-
-    n = len(spec.comparisons)
-    weights = ", ".join(weight_sql(model, i, tf_cols.get(i)) for i in range(n))
-    vals: tuple[Any, ...] = con.execute(
-        f"SELECT {', '.join(f'g{i}' for i in range(n))}, {weights}, ({_veto_sql(spec)}) FROM __dd_one_l"
-    ).fetchall()[0]
-    con.execute("DROP TABLE IF EXISTS __dd_one; DROP TABLE IF EXISTS __dd_one_l")
-    total = model.prior_weight
-    for i, c in enumerate(spec.comparisons):
-        level = vals[i]
-        w = float(vals[n + i])
-        total += w
-        exp.comparisons.append(
-            ComparisonExplained(c.name, c.column, None if level is None else c.levels[level], round(w, 4))
-        )
-    exp.vetoed = bool(vals[2 * n])
-    exp.match_weight = round(total, 4)
-    exp.match_probability = round(1 / (1 + 2 ** (-total)), 6)
-    return exp
+    have = {r[0] for r in ws.con.execute(f"DESCRIBE {ident(table)}").fetchall()}
+    wanted = set(spec.columns())
+    fixes = [r for r in ruleset.rules if r.action == "fix" and set(r.columns) & wanted]
+    usable = [r for r in fixes if set(r.columns) <= have]
+    skipped = [r.name for r in fixes if r not in usable]
+    if skipped and warn:
+        warn(f"normalisers skipped (they name columns this file lacks): {', '.join(skipped)}")
+    if not usable:
+        return table, []
+    work = f"dedupe_norm_{table}"
+    run_rules(ws.con, table, RuleSetType(files=ruleset.files, dataset=ruleset.dataset, rules=usable),
+              work_table=work)
+    ws.con.execute(f"DROP TABLE IF EXISTS {CHANGES}; DROP TABLE IF EXISTS {VIOLATIONS}")
+    return work, [r.name for r in usable]
 
 
 def dedupe_file(
@@ -607,21 +514,50 @@ def dedupe_file(
     *,
     fmt: str | None = None,
     read: ReadOptions | None = None,
+    normalise: bool = True,
     **kwargs: Any,
 ) -> DedupeResult:
     """Load ``input_path`` into the workspace and deduplicate it with the ``dedupe`` section of ``rules``
-    (``read`` overrides the detected delimiter, encoding or xlsx sheet)."""
-    from crmtool.dedupe.spec import load_spec
+    (``read`` overrides the detected delimiter, encoding or xlsx sheet).
+
+    Every file of ``rules`` is read (a folder whole): with ``normalise`` (the default) the fixes its
+    ``rules:`` declare run first on the compared columns of a work copy (see :func:`normalise_first`)."""
+    from crmtool.dedupe.spec import spec_from_ruleset
     from crmtool.identity.load import load_without_erased
+    from crmtool.rulefile import load_rules
     from crmtool.workspace import dataset_name
 
-    spec = load_spec(rules)  # configuration errors before any data is read
+    ruleset = load_rules(rules)  # configuration errors before any data is read
+    spec = spec_from_ruleset(ruleset)
+    if spec is None:
+        from crmtool.errors import ConfigError, Location
+
+        raise ConfigError([(Location(str(f)), "no 'dedupe' section") for f in ruleset.files[:1]],
+                          "add a dedupe section (see rules/30-dedupe.yaml, or 'crmtool dedupe FILE --suggest')")
     table = f"data_{dataset_name(input_path)}"
     loaded = load_without_erased(ws, input_path, table, read=read)  # erased people never reach the workspace
     if loaded.parse_rejects and kwargs.get("warn"):
         kwargs["warn"](f"{len(loaded.parse_rejects)} unparseable lines skipped")
     out_fmt = fmt or ("parquet" if loaded.format == "parquet" else "csv")
-    return dedupe(ws, table, spec, out_dir, fmt=out_fmt, **kwargs)
+    applied: list[str] = []
+    if normalise:
+        table, applied = normalise_first(ws, ruleset, spec, table, kwargs.get("warn"))
+    try:
+        return dedupe(ws, table, spec, out_dir, fmt=out_fmt, normalised_by=tuple(applied), **kwargs)
+    finally:
+        if applied:  # the work copy: the run's outputs and dedupe_* tables hold what later steps read
+            ws.con.execute(f"DROP TABLE IF EXISTS {ident(table)}")
+
+
+def suggest_file(ws: Workspace, input_path: Path) -> dict[str, Any]:
+    """Load ``input_path`` and return :func:`crmtool.dedupe.suggest.suggest_dedupe_section` of it."""
+    from crmtool.dedupe.suggest import suggest_dedupe_section
+    from crmtool.io.readers import load_file
+    from crmtool.workspace import dataset_name
+
+    table = f"data_{dataset_name(input_path)}"
+    load_file(ws.con, input_path, table)
+    return suggest_dedupe_section(ws.con, table)
 
 
 def dedupe_ruleset(

@@ -78,7 +78,8 @@ def conditions(c: Comparison, prep: Prepared) -> tuple[str, list[str]]:
     conds = [f"{lv} = {rv}"]
     if c.swap_with:
         s = prep.f(c.swap_with, "text")
-        conds.append(f"({lv} = r.{s} AND l.{s} = {rv})")
+        # swapped, each side allowing a typo (jw >= 0.9): "Cabrra López, Antonio" ~ "Antonio, Cabrera López"
+        conds.append(f"(jaro_winkler_similarity({lv}, r.{s}) >= 0.9 AND jaro_winkler_similarity(l.{s}, {rv}) >= 0.9)")
     jw = f"jaro_winkler_similarity({lv}, {rv})"
     if c.method == "name":
         n = prep.f(c.column, "nickname")

@@ -43,6 +43,9 @@ class Model:
     estimate: str
     iterations: int = 0
     tf_floor: float = 1e-6
+    #: the household group: indices of its comparisons and the bits their agreements add at most
+    household: tuple[int, ...] = ()
+    household_cap: float | None = None
 
     @property
     def prior_weight(self) -> float:
@@ -55,6 +58,8 @@ class Model:
                 "estimate": self.estimate,
                 "iterations": self.iterations,
                 "tf_floor": self.tf_floor,
+                "household": list(self.household),
+                "household_cap": self.household_cap,
                 "comparisons": [c.__dict__ for c in self.comparisons],
             },
             sort_keys=True,
@@ -68,7 +73,8 @@ class Model:
             CompModel(c["name"], tuple(c["levels"]), c["m"], c["u"], c["weights"], c["term_frequency"])
             for c in raw["comparisons"]
         ]
-        return cls(raw["prior"], comps, raw["estimate"], raw["iterations"], raw["tf_floor"])
+        return cls(raw["prior"], comps, raw["estimate"], raw["iterations"], raw["tf_floor"],
+                   tuple(raw.get("household", ())), raw.get("household_cap"))
 
 
 def _weights(m: list[float], u: list[float]) -> list[float]:
@@ -118,9 +124,17 @@ def _initial_m(levels: int) -> list[float]:
 
 
 def run_em(
-    patterns: Any, counts: Any, u: list[list[float]], max_iterations: int, prior: float | None = None
+    patterns: Any, counts: Any, u: list[list[float]], max_iterations: int, prior: float | None = None,
+    home: tuple[int, ...] = (), person: tuple[int, ...] = (),
 ) -> tuple[list[list[float]], float, int]:
-    """EM over level patterns (``-1`` = missing) with u fixed: returns (m, prior, iterations)."""
+    """EM over level patterns (``-1`` = missing) with u fixed: returns (m, prior, iterations).
+
+    ``home``: the household group's comparisons (indices into the patterns). Their agreements count as
+    one fact in the E step too, capped at the group's strongest single agreement, as in scoring: else
+    people who share a home look like matches and teach the model that disagreeing names and birth
+    dates are common among matches. ``person``: the person-level comparisons; a pair whose home evidence
+    reaches the cap while every person comparison present disagrees counts as a non-match (the household
+    veto, applied while learning too)."""
     import numpy as np
 
     n_comp = len(u)
@@ -130,19 +144,32 @@ def run_em(
     w = np.asarray(counts, dtype=float)
     g = np.asarray(patterns, dtype=np.int64).reshape(len(w), n_comp)
     it = 0
+    not_person = np.zeros(len(w), dtype=bool)
+    if home and person:
+        agree = np.zeros(len(w), dtype=bool)
+        differ = np.zeros(len(w), dtype=bool)
+        for c in person:
+            last = len(u[c]) - 1
+            agree |= (g[:, c] >= 0) & (g[:, c] < last)
+            differ |= g[:, c] == last
+        not_person = differ & ~agree
     for it in range(1, max_iterations + 1):  # noqa: B007 - reported
-        log_m = np.zeros(len(w))
-        log_u = np.zeros(len(w))
+        log_bf = np.zeros(len(w))
+        home_bf = np.zeros(len(w))
         for c in range(n_comp):
             col = g[:, c]
             present = col >= 0
-            mc = np.log(np.asarray(m[c]))
-            uc = np.log(np.asarray(u[c]))
-            log_m[present] += mc[col[present]]
-            log_u[present] += uc[col[present]]
-        a = math.log(lam) + log_m
-        b = math.log(1 - lam) + log_u
-        post = 1.0 / (1.0 + np.exp(np.clip(b - a, -700, 700)))
+            bf = np.log(np.asarray(m[c]))[col[present]] - np.log(np.asarray(u[c]))[col[present]]
+            if c in home:
+                home_bf[present] += np.maximum(bf, 0)
+                bf = np.minimum(bf, 0)
+            log_bf[present] += bf
+        if home:
+            cap = max(max(math.log(m[c][0] / u[c][0]), 0.0) for c in home)
+            log_bf += np.minimum(home_bf, cap)
+        post = 1.0 / (1.0 + np.exp(-np.clip(math.log(lam / (1 - lam)) + log_bf, -700, 700)))
+        if home:
+            post[not_person & (home_bf >= cap)] = 0.0
         wp = w * post
         new_lam = float((wp.sum() + 0.5) / (w.sum() + 1)) if prior is None else lam
         new_lam = min(max(new_lam, 1e-9), 1 - 1e-9)
@@ -163,7 +190,7 @@ def run_em(
 
 
 def population_prior(patterns: Any, counts: Any, m: list[list[float]], u: list[list[float]],
-                     total_pairs: int) -> float:
+                     total_pairs: int, home: tuple[int, ...] = (), cap: float | None = None) -> float:
     """Probability that two random records match, self-consistent with the candidate pairs' scores.
 
     Fixed point of ``prior = sum(P(match | pattern, prior) * count) / total_pairs`` (blocking is assumed
@@ -173,10 +200,17 @@ def population_prior(patterns: Any, counts: Any, m: list[list[float]], u: list[l
     g = np.asarray(patterns, dtype=np.int64).reshape(len(counts), len(u))
     w = np.asarray(counts, dtype=float)
     log_bf = np.zeros(len(w))
+    home_bf = np.zeros(len(w))
     for c in range(len(u)):
         col = g[:, c]
         present = col >= 0
-        log_bf[present] += np.log(np.asarray(m[c]))[col[present]] - np.log(np.asarray(u[c]))[col[present]]
+        bf = np.log(np.asarray(m[c]))[col[present]] - np.log(np.asarray(u[c]))[col[present]]
+        if c in home and cap is not None:  # the household group: agreements as one fact (as scored)
+            home_bf[present] += np.maximum(bf, 0)
+            bf = np.minimum(bf, 0)
+        log_bf[present] += bf
+    if cap is not None:
+        log_bf += np.minimum(home_bf, cap * math.log(2))
     lam = min(max(w.sum() / max(total_pairs, 1) * 0.5, 1e-12), 0.5)
     for _ in range(100):
         odds = np.log(lam / (1 - lam)) + log_bf
@@ -202,7 +236,7 @@ def estimate(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, l
 
     if spec.model.estimate == "fixed":
         comps = [CompModel(c.name, c.levels, [], [], list(c.weights or ()), False) for c in spec.comparisons]
-        return Model(spec.model.prior or 0.5, comps, "fixed")
+        return with_household(Model(spec.model.prior or 0.5, comps, "fixed"), spec)
     u = estimate_u(con, prep, spec)
     n_comp = len(spec.comparisons)
     gs = ", ".join(f"coalesce(g{i}, -1)" for i in range(n_comp))
@@ -222,27 +256,45 @@ def estimate(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, l
             continue
         patterns = [[r[1 + i] for i in keep] for r in sel]
         counts = [r[-1] for r in sel]
-        m_j, lam_j, it = run_em(patterns, counts, [u[i] for i in keep], spec.model.max_iterations)
+        home = tuple(k for k, i in enumerate(keep) if spec.comparisons[i].name in spec.household.comparisons)
+        person = tuple(k for k, i in enumerate(keep) if spec.comparisons[i].name in spec.household.person)
+        m_j, lam_j, it = run_em(patterns, counts, [u[i] for i in keep], spec.model.max_iterations, home=home,
+                                person=person)
         iterations += it
         expected = lam_j * sum(counts)
         for k, i in enumerate(keep):
             m_sum[i] += expected * np.asarray(m_j[k])
             m_weight[i] += expected
     m = [(m_sum[i] / m_weight[i]).tolist() if m_weight[i] > 0 else _initial_m(len(u[i])) for i in range(n_comp)]
-    scored = rows
-    total_pairs = prep.rows * (prep.rows - 1) // 2
-    if spec.model.prior is not None:
-        prior = spec.model.prior
-    elif scored:
-        prior = population_prior([r[1:-1] for r in scored], [r[-1] for r in scored], m, u, total_pairs)
-    else:
-        prior = 1.0 / max(prep.rows, 2)
     comps = [
         CompModel(c.name, c.levels, [round(x, 8) for x in m[i]], [round(x, 8) for x in u[i]],
                   _weights(m[i], u[i]), c.term_frequency)
         for i, c in enumerate(spec.comparisons)
     ]
-    return Model(prior, comps, "em", iterations, 1.0 / max(prep.rows, 1))
+    model = with_household(Model(0.5, comps, "em", iterations, 1.0 / max(prep.rows, 1)), spec)
+    total_pairs = prep.rows * (prep.rows - 1) // 2
+    if spec.model.prior is not None:
+        model.prior = spec.model.prior
+    elif rows:
+        model.prior = population_prior([r[1:-1] for r in rows], [r[-1] for r in rows], m, u, total_pairs,
+                                       model.household, model.household_cap)
+    else:
+        model.prior = 1.0 / max(prep.rows, 2)
+    return model
+
+
+def with_household(model: Model, spec: DedupeSpec) -> Model:
+    """Set the household group of ``model``: its comparisons and cap (``max_weight``, or the strongest
+    single agreement of the group, so that the group weighs as one fact)."""
+    index = [i for i, c in enumerate(spec.comparisons) if c.name in spec.household.comparisons]
+    model.household = tuple(index)
+    if not index:
+        model.household_cap = None
+    elif spec.household.max_weight is not None:
+        model.household_cap = float(spec.household.max_weight)
+    else:
+        model.household_cap = round(max(max(model.comparisons[i].weights, default=0.0) for i in index), 6)
+    return model
 
 
 def weight_sql(model: Model, index: int, tf_column: str | None) -> str:
@@ -259,12 +311,28 @@ def weight_sql(model: Model, index: int, tf_column: str | None) -> str:
     return f"(CASE g{index} {' '.join(whens)} ELSE 0 END)"
 
 
+def household_raw_sql(model: Model, tf_columns: dict[int, str]) -> str:
+    """Sum of the household group's agreeing (positive) weights, before the cap (0 without a group)."""
+    parts = [f"greatest({weight_sql(model, i, tf_columns.get(i))}, 0)" for i in model.household]
+    return f"({' + '.join(parts)})" if parts else "0"
+
+
+def total_sql(model: Model, tf_columns: dict[int, str]) -> str:
+    """Match weight (bits): the prior, every comparison's weight, the household group's agreements
+    counted as one fact (capped at ``household_cap``), its disagreements as they are."""
+    home = set(model.household)
+    terms = [repr(model.prior_weight)]
+    for i in range(len(model.comparisons)):
+        w = weight_sql(model, i, tf_columns.get(i))
+        terms.append(f"least({w}, 0)" if i in home and model.household_cap is not None else w)
+    if home and model.household_cap is not None:
+        terms.append(f"least({household_raw_sql(model, tf_columns)}, {model.household_cap})")
+    return " + ".join(terms)
+
+
 def score_sql(model: Model, tf_columns: dict[int, str]) -> str:
     """``match_weight`` and ``match_probability`` select items over a levels table."""
-    total = " + ".join(
-        [repr(model.prior_weight)]
-        + [weight_sql(model, i, tf_columns.get(i)) for i in range(len(model.comparisons))]
-    )
+    total = total_sql(model, tf_columns)
     return (
         f"CAST({total} AS DOUBLE) AS match_weight, "
         f"CAST(1 / (1 + pow(2, -({total}))) AS DOUBLE) AS match_probability"

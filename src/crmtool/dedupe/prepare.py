@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from crmtool.dedupe.names import nickname_table, phonetic_sql
 from crmtool.dedupe.spec import DedupeSpec
-from crmtool.errors import InputError
+from crmtool.errors import ConfigError, InputError
 from crmtool.kinds.base import ident, sql_str
 
 if TYPE_CHECKING:
@@ -155,6 +155,11 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
 
 
     have = [r[0] for r in con.execute(f"DESCRIBE {ident(table)}").fetchall()]
+    from crmtool.dedupe.spec import sql_problems
+
+    sql_found = sql_problems(spec, have)  # user SQL over columns the data has, before any work
+    if sql_found:
+        raise ConfigError(sql_found, "see the dedupe section of the rule-file reference")
     missing = [c for c in spec.columns() if c not in have]
     if missing:
         raise InputError(
@@ -183,14 +188,15 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
     kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [table]).fetchall()
     prep.row_join = bool(kind) and kind[0][0] == "BASE TABLE"
     trow = "t.rowid AS __trow, " if prep.row_join else ""
-    con.execute("SET disabled_optimizers = 'statistics_propagation'")
-    try:
+    # (a workspace session's configuration is locked: there the setting stays; DuckDB 2.0.1 binds
+    # the all-NULL case without it, tests/dedupe)
+    from crmtool.db import setting_for
+
+    with setting_for(con, "disabled_optimizers", "statistics_propagation"):
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {base} AS
             SELECT CAST(row_number() OVER (ORDER BY trim(CAST(t.{idc} AS VARCHAR))) - 1 AS INTEGER) AS __rid,
                    trim(CAST(t.{idc} AS VARCHAR)) AS __id, {trow}{", ".join(sql_cols)}
             FROM {ident(table)} t""")
-    finally:
-        con.execute("RESET disabled_optimizers")
     joins: list[str] = []
     extra: list[str] = []
     if any(t == "nickname" for _, t in prep.features):

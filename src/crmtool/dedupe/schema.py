@@ -138,6 +138,27 @@ DEDUPE_SCHEMA: dict[str, Any] = {
             "description": "comparison (disagreeing) or comparison:level (worse than that level) that sends a "
             "pair to review instead of merging it: relatives and twins",
         },
+        "household": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "comparisons that are one fact for people who live together (address, postcode, "
+            "city, landline, a shared email): their combined weight is capped, they never lift a veto, and "
+            "when they are high a person-level comparison must agree",
+            "properties": {
+                "comparisons": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "max_weight": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "bits the group adds at most (default: its strongest single agreement)",
+                },
+                "person": {
+                    "type": "array",
+                    "items": {"type": "string", "minLength": 1},
+                    "description": "comparisons of which one must agree when home evidence is high "
+                    "(default: every other comparison but surnames)",
+                },
+            },
+        },
         "veto_unless": {
             "type": "array",
             "items": {"type": "string", "minLength": 1},

@@ -7,7 +7,7 @@ checked against them; :mod:`crmtool.dedupe.compare` turns them into SQL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +120,30 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class HouseholdSpec:
+    """The household comparison group (see docs/decisions/0006-dedupe-households.md).
+
+    ``comparisons``: one fact for people who live together; their positive weights add up to at most
+    ``max_weight`` bits (None: the group's strongest single agreement, from the model). ``person``:
+    when the group reaches its cap, a pair none of whose person comparisons agrees (each present one
+    at its ``else`` level) is vetoed."""
+
+    comparisons: tuple[str, ...] = ()
+    max_weight: float | None = None
+    person: tuple[str, ...] = ()
+
+
+def default_household(comparisons: list[Comparison]) -> HouseholdSpec:
+    """Email and phone comparisons and address-like columns (:mod:`crmtool.dedupe.roles`) form the group;
+    every other comparison but surnames is person-level."""
+    from crmtool.dedupe.roles import HOME_ROLES, role_of
+
+    home = tuple(c.name for c in comparisons if c.method in ("email", "phone") or role_of(c.column) in HOME_ROLES)
+    person = tuple(c.name for c in comparisons if c.name not in home and c.method != "surname")
+    return HouseholdSpec(home, None, person)
+
+
+@dataclass(frozen=True)
 class DedupeSpec:
     id_column: str
     blocking: tuple[BlockingRule, ...]
@@ -134,6 +158,7 @@ class DedupeSpec:
     split_below: float = 0.01
     veto: tuple[tuple[str, int], ...] = ()  # (comparison, worst level index still allowed)
     veto_unless: tuple[str, ...] = ()
+    household: HouseholdSpec = field(default_factory=HouseholdSpec)
     survivorship: Survivorship = field(default_factory=Survivorship)
     loc: Location = field(default_factory=lambda: Location(""))
 
@@ -153,10 +178,67 @@ class DedupeSpec:
         return list(dict.fromkeys(cols))
 
 
+#: table aliases user SQL may qualify columns with: the input row in blocking keys, the cluster's
+#: rows in survivorship aggregates
+BLOCKING_ALIASES = ("t",)
+SURVIVORSHIP_ALIASES = ("s",)
+
+
+def _vetted(sql: str, where: Location, what: str, problems: list[tuple[Location, str]], *,
+            aggregates: bool = False, aliases: tuple[str, ...] = ()) -> str:
+    """User SQL vetted by :mod:`crmtool.usersql` (columns are checked with the data: sql_problems)."""
+    from crmtool.usersql import expression_problems
+
+    vetted, found = expression_problems(sql, columns=None, aggregates=aggregates, aliases=aliases)
+    problems.extend((where, f"{what}: {p}") for p in found)
+    return vetted if vetted is not None else sql
+
+
+def sql_problems(spec: DedupeSpec, columns: list[str]) -> list[tuple[Location, str]]:
+    """The spec's SQL (blocking keys, survivorship) checked again with the data's columns known."""
+    from crmtool.usersql import expression_problems
+
+    problems: list[tuple[Location, str]] = []
+    for b in spec.blocking:
+        if b.sql:
+            found = expression_problems(b.sql, columns=columns, aliases=BLOCKING_ALIASES)[1]
+            problems.extend((b.loc, f"dedupe: blocking '{b.name}': {p}") for p in found)
+    for name, rule in [("default", spec.survivorship.default), *spec.survivorship.fields]:
+        if rule.sql:
+            found = expression_problems(rule.sql, columns=columns, aggregates=True, aliases=SURVIVORSHIP_ALIASES)[1]
+            problems.extend((spec.loc, f"dedupe: survivorship '{name}': {p}") for p in found)
+    return problems
+
+
 def _field_rule(raw: Any) -> FieldRule:
     if isinstance(raw, str):
         return FieldRule(raw)
     return FieldRule(raw["rule"], raw.get("by"), raw.get("sql"))
+
+
+def _household(data: Any, comparisons: list[Comparison], by_name: dict[str, Comparison], loc: Any,
+               problems: list[tuple[Location, str]]) -> HouseholdSpec:
+    """The household group as written (``household:``) or by default; household evidence never lifts a veto."""
+    raw = data.get("household")
+    if raw is None:
+        household = default_household(comparisons)
+    else:
+        home = tuple(raw.get("comparisons", ()))
+        for key in ("comparisons", "person"):
+            for i, name in enumerate(raw.get(key, ())):
+                if name not in by_name:
+                    problems.append((loc("household", key, i), f"dedupe: household.{key} names unknown "
+                                     f"comparison '{name}'"))
+        person = raw.get("person")
+        if person is None:
+            person = [c.name for c in comparisons if c.name not in home and c.method != "surname"]
+        household = HouseholdSpec(home, raw.get("max_weight"), tuple(person))
+    for i, name in enumerate(data.get("veto_unless", [])):
+        if name in household.comparisons:
+            problems.append((loc("veto_unless", i), f"dedupe: veto_unless '{name}' is household evidence "
+                             "(people who live together share it), so it cannot lift a veto: remove it from "
+                             "veto_unless, or list household.comparisons without it"))
+    return household
 
 
 def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",)) -> DedupeSpec:
@@ -196,15 +278,13 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
                     )
                 )
             terms.append((column, transform))
-        if raw.get("sql"):
-            from crmtool.kinds.sql import sql_parse_problem
-
-            problem = sql_parse_problem(raw["sql"])
-            if problem:
-                problems.append((loc("blocking", i, "sql"), f"dedupe: blocking '{raw['name']}': {problem}"))
+        block_sql = raw.get("sql")
+        if block_sql:
+            block_sql = _vetted(block_sql, loc("blocking", i, "sql"), f"dedupe: blocking '{raw['name']}'",
+                                problems, aliases=BLOCKING_ALIASES)
         blocking.append(
             BlockingRule(
-                raw["name"], tuple(terms), raw.get("sql"), raw.get("max_block_size"), loc("blocking", i)
+                raw["name"], tuple(terms), block_sql, raw.get("max_block_size"), loc("blocking", i)
             )
         )
     model_raw = data.get("model", {})
@@ -285,6 +365,7 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
     for i, name in enumerate(data.get("veto_unless", [])):
         if name not in by_name:
             problems.append((loc("veto_unless", i), f"dedupe: veto_unless names unknown comparison '{name}'"))
+    household = _household(data, comparisons, by_name, loc, problems)
     threshold = float(data.get("threshold", 0.95))
     review = float(data.get("review", min(0.5, threshold)))
     if review > threshold:
@@ -302,8 +383,13 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
         fields,
         tuple(surv_raw.get("consent", ())),
     )
+    vetted_fields = []
     for name, rule in [("default", surv.default), *fields]:
         where = loc("survivorship", "fields", name) if name != "default" else loc("survivorship", "default")
+        if rule.sql:
+            rule = FieldRule(rule.rule, rule.by, _vetted(rule.sql, where, f"dedupe: survivorship '{name}'", problems,
+                                                         aggregates=True, aliases=SURVIVORSHIP_ALIASES))
+        vetted_fields.append((name, rule))
         if rule.rule not in SURVIVORSHIP:
             problems.append((where, f"dedupe: survivorship '{name}': unknown rule '{rule.rule}'"))
         if rule.rule == "sql" and not rule.sql:
@@ -316,12 +402,7 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
             problems.append(
                 (where, f"dedupe: survivorship '{name}': source_priority needs survivorship.source")
             )
-        if rule.sql:
-            from crmtool.kinds.sql import sql_parse_problem
-
-            problem = sql_parse_problem(rule.sql)
-            if problem:
-                problems.append((where, f"dedupe: survivorship '{name}': {problem}"))
+    surv = replace(surv, default=vetted_fields[0][1], fields=tuple(vetted_fields[1:]))
     if problems:
         raise ConfigError(problems, "see the dedupe section of the rule-file reference")
     defaults = DedupeSpec(data["id"], (), ())
@@ -339,6 +420,7 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
         veto=tuple(veto),
         split_below=float(data.get("split_below", defaults.split_below)),
         veto_unless=tuple(data.get("veto_unless", ())),
+        household=household,
         survivorship=surv,
         loc=loc(),
     )

@@ -295,13 +295,15 @@ def import_bounces(
     run = ws.start_run("bounces import")
     import duckdb
 
+    from crmtool.io.gate import readable
+
     raw = "__bounce_raw"
     try:
         if _is_json(path):
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT CAST(json AS JSON) AS j "
                 f"FROM read_json_objects(?, format = 'auto')",
-                [str(path)],
+                [readable(con, path)],
             )
             detected = _json_platform(con, raw) if platform == "auto" else platform
             events = _json_events(raw, detected)

@@ -81,6 +81,7 @@ class LoadResult:
     parse_rejects: list[ParseReject] = field(default_factory=list)
     renamed_columns: dict[str, str] = field(default_factory=dict)
     erased_dropped: int = 0  # rows of people erased earlier, removed right after loading
+    utf8_lines: int = 0  # lines with UTF-8 sequences in a file read as cp1252/Latin-1 (mixed encodings)
 
     def describe(self) -> str:
         """One line for people: what was detected."""
@@ -90,6 +91,9 @@ class LoadResult:
         extra = f", {len(self.parse_rejects)} unparseable rows" if self.parse_rejects else ""
         if self.erased_dropped:
             extra += f", {self.erased_dropped} rows of erased people dropped"
+        if self.utf8_lines:
+            extra += (f", mixed encodings: {self.utf8_lines} lines hold UTF-8 text read as {self.encoding} "
+                      f"(the mojibake rule repairs it)")
         return (f"{self.path.name}: csv, encoding {self.encoding}, delimiter {delim}, "
                 f"{self.rows} rows, {len(self.columns)} columns{extra}")
 
@@ -128,6 +132,43 @@ def detect_encoding(data: bytes) -> tuple[str, set[int]]:
     # every byte decodes in cp1252 except five; without C1 bytes cp1252 and Latin-1 read the same
     c1 = set(data.translate(None, _NOT_C1))
     return ("latin-1" if c1 & set(_CP1252_UNDEFINED) else "cp1252"), c1
+
+
+_UTF8_SEQUENCE = rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+
+
+def _encoding_problem(path: Path, data: bytes) -> InputError | None:
+    """Encodings that cannot be read as they claim: one clear line each (exit 2), never a traceback."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        try:
+            data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            return InputError(f"{path}: starts with a UTF-8 byte-order mark but is not UTF-8 after it "
+                              f"(byte 0x{data[exc.start]:02X} on line {line})",
+                              "save the file again as UTF-8, or without the mark as cp1252/Latin-1")
+        return None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None
+    sample = data[:SNIFF_BYTES]
+    even, odd = sample[0::2], sample[1::2]
+    if len(sample) >= 4 and max(even.count(0) / max(len(even), 1), odd.count(0) / max(len(odd), 1)) > 0.3:
+        return InputError(f"{path}: looks like UTF-16 text without a byte-order mark",
+                          "save it as UTF-8 (Excel: 'CSV UTF-8'), or as UTF-16 with its byte-order mark")
+    return None
+
+
+def _utf8_lines(data: bytes) -> int:
+    """Lines holding a UTF-8 multi-byte sequence in data that as a whole is not UTF-8."""
+    import re
+
+    import numpy as np
+
+    found = np.fromiter((m.start() for m in re.finditer(_UTF8_SEQUENCE, data)), dtype=np.int64)
+    if not len(found):
+        return 0
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    return len(np.unique(np.searchsorted(newlines, found)))
 
 
 def _looks_binary(sample: bytes) -> bool:
@@ -218,6 +259,10 @@ def _ident(name: str) -> str:
 def _finish(con: duckdb.DuckDBPyConnection, staging: str, table: str) -> tuple[int, list[str]]:
     con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT rowid + 1 AS {ROW_COLUMN}, * FROM "{staging}"')
     con.execute(f'DROP TABLE "{staging}"')
+    return _shape(con, table)
+
+
+def _shape(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, list[str]]:
     rows = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0]
     cols = [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall() if r[0] != ROW_COLUMN]
     return int(rows[0]) if rows else 0, cols
@@ -226,11 +271,16 @@ def _finish(con: duckdb.DuckDBPyConnection, staging: str, table: str) -> tuple[i
 def _load_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> LoadResult:
     import duckdb
 
+    from crmtool.io.gate import readable, release
+
     staging = f"__staging_{table}"
+    name = readable(con, path)
     try:
-        con.execute(f'CREATE OR REPLACE TABLE "{staging}" AS SELECT * FROM read_parquet({_sql_str(str(path))})')
+        con.execute(f'CREATE OR REPLACE TABLE "{staging}" AS SELECT * FROM read_parquet({_sql_str(name)})')
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
+    finally:
+        release(con, name)
     renamed = _free_row_name(con, staging)
     rows, cols = _finish(con, staging, table)
     if rows == 0:
@@ -295,6 +345,9 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
 
     options = options or ReadOptions()
     data = path.read_bytes()
+    problem = _encoding_problem(path, data)
+    if problem is not None:
+        raise problem
     utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))  # Excel's "Unicode text": NUL bytes, not binary
     if not utf16 and options.encoding is None and _looks_binary(data[:SNIFF_BYTES]):
         raise InputError(f"{path}: looks like binary data, not a CSV export",
@@ -323,12 +376,18 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
         source = Path(tmp_dir.name) / "utf8.csv"
         source.write_text(data.decode(encoding), encoding="utf-8", newline="")  # utf-8-sig dropped the BOM
         read_as = "utf-8"
-    staging = f"__staging_{table}"
+    from crmtool.io.gate import readable, release
+
     col_spec = "{" + ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in columns) + "}"
+    name = ""
     try:
+        name = readable(con, source)  # the workspace session reads files only through its sandbox
         con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+        # rows are numbered as they are read: DuckDB keeps the source order for an empty OVER ()
+        # (insertion order is preserved), which saves copying the whole table to number it
         con.execute(
-            f'CREATE OR REPLACE TABLE "{staging}" AS SELECT * FROM read_csv({_sql_str(str(source))}, '
+            f'CREATE OR REPLACE TABLE "{table}" AS SELECT row_number() OVER () AS {ROW_COLUMN}, * '
+            f"FROM read_csv({_sql_str(name)}, "
             f"auto_detect=false, header=true, delim={_sql_str(delimiter)}, quote='\"', escape='\"', "
             f"columns={col_spec}, encoding='{read_as}', store_rejects=true, strict_mode=true, "
             f"max_line_size=10000000)"
@@ -341,6 +400,8 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot parse as CSV ({str(exc).splitlines()[0]})") from None
     finally:
+        if name:
+            release(con, name)
         if tmp_dir is not None:
             tmp_dir.cleanup()
     parse_rejects: list[ParseReject] = []
@@ -355,7 +416,7 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
         seen_lines.add(int(record))
         line = _physical_line(source_bytes, int(line_start)) if line_start else int(record)
         parse_rejects.append(ParseReject(line, f"{kind.lower()}: {message}", (raw or "").strip("\r\n")))
-    rows, cols = _finish(con, staging, table)
+    rows, cols = _shape(con, table)
     if rows == 0 and not parse_rejects:
         raise InputError(f"{path}: has a header but no data rows")
     if rows == 0:
@@ -364,7 +425,8 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
         raise InputError(f"{path}: none of its {len(parse_rejects)} rows could be read with {name} as delimiter "
                          f"and {encoding} encoding (first problem on line {parse_rejects[0].line})",
                          "check the file, or pass --input-delimiter and --input-encoding")
-    return LoadResult(table, path, "csv", rows, cols, encoding, delimiter, parse_rejects, renamed)
+    mixed = _utf8_lines(data) if encoding in ("cp1252", "latin-1") else 0
+    return LoadResult(table, path, "csv", rows, cols, encoding, delimiter, parse_rejects, renamed, utf8_lines=mixed)
 
 
 def _physical_line(source: bytes, line_start: int) -> int:

@@ -79,10 +79,20 @@ def _check_encoding(encoding: str) -> str:
     except LookupError:
         raise UsageError(f"unknown encoding {encoding!r}", "try utf-8, cp1252 or latin-1") from None
     return encoding
-FORMULA_TRIGGER = r"^[=+\-@\t\r]"
-HARMLESS_NUMBER = r"^[+-]?[0-9][0-9 ().,-]*$"
+
+
+#: what a spreadsheet trims before it looks for a formula: spaces, line feeds, no-break and
+#: ideographic spaces, a byte-order mark
+_TRIMMED = (0x20, 0x0A, 0x0C, 0xA0, 0x3000, 0xFEFF)
+#: the signs that start a formula, ASCII and full-width (＝ ＋ － ＠)
+_SIGNS = (0x3D, 0x2B, 0x2D, 0x40, 0xFF1D, 0xFF0B, 0xFF0D, 0xFF20)
+#: a cell is a formula to a spreadsheet when, after what it trims, it starts with a sign; or when
+#: it starts with a tab or carriage return (OWASP)
+FORMULA_TRIGGER = ("^[" + "".join(f"\\x{{{c:04X}}}" for c in _TRIMMED) + "]*["
+                   + "".join(f"\\x{{{c:04X}}}" for c in _SIGNS) + "]|^[\\t\\r]")
+HARMLESS_NUMBER = r"^ *[+-]?[0-9][0-9 ().,-]*$"
 #: the characters FORMULA_TRIGGER can start with, as SQL
-FIRST_CHARACTERS = ("'='", "'+'", "'-'", "'@'", "chr(9)", "chr(13)")
+FIRST_CHARACTERS = tuple(f"chr({c})" for c in (*_TRIMMED, *_SIGNS, 9, 13))
 
 
 _user_umask: int | None = None  # the user's umask while a workspace holds the process's at 077
@@ -116,6 +126,10 @@ def atomic_path(target: Path) -> Iterator[Path]:
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+    except OSError as exc:  # a full disk (ENOSPC, EFBIG), a folder made read-only meanwhile ...
+        raise UsageError(f"cannot write {target} ({exc.strerror or exc})",
+                         "free some space or choose another output folder; the previous output is unchanged") \
+            from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -182,20 +196,29 @@ def write_query(con: duckdb.DuckDBPyConnection, query: str, target: Path, fmt: s
         opts = replace(opts, neutralise_formulas=neutralise_formulas)
     if delimiter is not None:
         opts = replace(opts, delimiter=delimiter)
+    import duckdb
+
+    from crmtool.io.gate import writable
+
     with atomic_path(target) as tmp:
-        dest = str(tmp).replace("'", "''")  # a folder such as o'brien/ must not break the SQL
-        if fmt == "parquet":
-            con.execute(f"COPY ({query}) TO '{dest}' (FORMAT parquet, COMPRESSION zstd)")
-            return
-        select = _neutralised_select(con, query) if opts.neutralise_formulas else query
-        if fmt == "xlsx":
+        select = _neutralised_select(con, query) if opts.neutralise_formulas and fmt != "parquet" else query
+        if fmt == "xlsx":  # written by polars from Python: no file access by the session
             _write_xlsx(con, select, tmp)
             return
-        if opts.decimal_comma:
-            select = _decimal_comma_select(con, select)
-        delim = opts.delimiter.replace("'", "''")
-        con.execute(f"COPY ({select}) TO '{dest}' (FORMAT csv, HEADER, DELIMITER '{delim}')")
-        if not opts.utf8 or opts.bom:
+        # a workspace session writes only in its sandbox: the file is moved to tmp afterwards
+        with writable(con, tmp) as name:
+            dest = name.replace("'", "''")  # a folder such as o'brien/ must not break the SQL
+            try:
+                if fmt == "parquet":
+                    con.execute(f"COPY ({query}) TO '{dest}' (FORMAT parquet, COMPRESSION zstd)")
+                else:
+                    if opts.decimal_comma:
+                        select = _decimal_comma_select(con, select)
+                    delim = opts.delimiter.replace("'", "''")
+                    con.execute(f"COPY ({select}) TO '{dest}' (FORMAT csv, HEADER, DELIMITER '{delim}')")
+            except duckdb.IOException as exc:  # the disk filled up under DuckDB's writer
+                raise OSError(f"DuckDB: {str(exc).splitlines()[0].rsplit(':', 1)[-1].strip()}") from None
+        if fmt == "csv" and (not opts.utf8 or opts.bom):
             _transcode(tmp, opts.encoding, bom=opts.bom)
 
 

@@ -170,6 +170,9 @@ class Kind:
     actions: ClassVar[tuple[str, ...]] = ("flag", "reject")
     default_action: ClassVar[str] = "flag"
     default_severity: ClassVar[str] = "error"
+    #: options holding user SQL (one boolean expression over the row): the rule loader vets them
+    #: with :func:`crmtool.usersql.check_expression` and keeps the vetted text
+    sql_options: ClassVar[tuple[str, ...]] = ()
 
     def problems(self, spec: RuleSpec) -> list[str]:
         """Semantic problems in a spec that the schema cannot express (bad regex, SQL ...)."""

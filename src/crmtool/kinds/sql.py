@@ -2,28 +2,21 @@
 
 ``expr`` is a boolean expression over the columns (e.g. ``signup_date <= last_order_date``).
 A row fails when it is false; NULL counts as pass unless ``null_fails: true``. The expression
-is parsed when the rule file is loaded and bound against the data before anything runs.
+is parsed when the rule file is loaded (one expression, allowed functions only: see
+:mod:`crmtool.usersql`) and checked against the data's columns and bound before anything runs.
 """
 
-import json
 from typing import Any, ClassVar
 
 from crmtool.kinds.base import Kind, PlanContext, RuleSpec, ident, sql_str
 
 
 def sql_parse_problem(expr: str) -> str | None:
-    """DuckDB's parser verdict on ``SELECT <expr>``: None when it parses, else the message."""
-    import duckdb
+    """The parser's verdict on a user expression (columns not yet known): None when accepted."""
+    from crmtool.usersql import expression_problems
 
-    if ";" in expr:
-        return "expression must not contain ';'"
-    raw = duckdb.execute("SELECT json_serialize_sql(?)", ["SELECT " + expr]).fetchall()[0]
-    result = json.loads(raw[0]) if raw else {}
-    if result.get("error"):
-        return f"SQL does not parse: {result.get('error_message', 'syntax error')}"
-    if len(result.get("statements", [])) != 1:
-        return "expression must be a single SQL expression"
-    return None
+    _vetted, problems = expression_problems(expr, columns=None)
+    return "; ".join(problems) or None
 
 
 class Sql(Kind):
@@ -36,10 +29,7 @@ class Sql(Kind):
     }
     required_options = ("expr",)
     columns = "none"
-
-    def problems(self, spec: RuleSpec) -> list[str]:
-        problem = sql_parse_problem(spec.opt("expr"))
-        return [f"expr: {problem}"] if problem else []
+    sql_options = ("expr",)  # vetted by the rule loader (crmtool.usersql), then bound against the data
 
     def check(self, ctx: PlanContext, spec: RuleSpec) -> str:
         expr = spec.opt("expr")

@@ -104,7 +104,9 @@ def _load(ws: Workspace, path: Path, table: str) -> int:
 
     ensure_readable(path)
     if file_format(path) == "parquet":
-        p = sql_str(str(path))
+        from crmtool.io.gate import readable
+
+        p = sql_str(readable(ws.con, path))  # kept in the sandbox while the view lives
         try:
             ws.con.execute(
                 f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT file_row_number + 1 AS _row, "

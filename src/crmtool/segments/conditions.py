@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from crmtool.errors import ConfigError, Location
-from crmtool.segments.spec import COMPARISONS, Cond, parse_relative
+from crmtool.segments.spec import COMPARISONS, SEGMENT_MACROS, Cond, parse_relative
 
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
@@ -54,6 +54,7 @@ class Compiler:
         self.columns = columns  # name -> DuckDB type
         self.as_of = as_of
         self.problems: list[tuple[Location, str]] = []
+        self.context = ""  # what is being compiled, for messages: "segment 'x': "
 
     def _literal(self, value: Any, is_date: bool) -> str:
         if value is None:
@@ -77,7 +78,11 @@ class Compiler:
         if cond.op == "not":
             return f"(NOT {self.compile(cond.children[0])})"
         if cond.op == "sql":
-            return f"coalesce(CAST(({cond.sql}) AS BOOLEAN), FALSE)"
+            from crmtool.usersql import expression_problems
+
+            vetted, found = expression_problems(cond.sql or "", columns=list(self.columns), functions=SEGMENT_MACROS)
+            self.problems.extend((cond.loc, f"{self.context}condition: {p}") for p in found)
+            return f"coalesce(CAST(({vetted}) AS BOOLEAN), FALSE)" if vetted is not None else "FALSE"
         assert cond.field is not None
         if cond.field not in self.columns:
             self.problems.append((cond.loc, f"unknown feature or column '{cond.field}'"))

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from crmtool.errors import ConfigError, InputError, Location
 from crmtool.segments.conditions import Compiler, ident, sql_str
 from crmtool.segments.holdout import id_sql
-from crmtool.segments.spec import BUILTIN_FEATURES, FunnelStage, SegmentsSpec
+from crmtool.segments.spec import BUILTIN_FEATURES, CLV_FEATURES, FunnelStage, SegmentsSpec
 
 if TYPE_CHECKING:
     import duckdb
@@ -277,6 +277,13 @@ def prepare_orders(
             "arg_max({}, struct_pack(d := \"last_order_date\", c := \"last_order_channel\"))"),
     ]
     read, skipped = _aggregate(con, source, ORDER_REASONS, skip, aggs, "seg_order_agg")
+    if spec.clv is not None:  # the clv model needs purchase days, not only per-customer totals
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE seg_order_days AS
+            SELECT customer_id, order_date, sum(amount) AS amount
+            FROM (SELECT {id_sql("raw_id")} AS customer_id, order_date, amount
+                  FROM (SELECT *, {skip} AS skip FROM ({source})) WHERE skip IS NULL)
+            WHERE customer_id IN (SELECT customer_id FROM seg_customers) GROUP BY ALL""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE seg_order_agg AS
         SELECT customer_id, CAST(frequency AS BIGINT) AS frequency, CAST(monetary_total AS {AMOUNT}) AS monetary_total,
@@ -405,7 +412,7 @@ def build_features(
     event_feats = [f for f in spec.features if f.event_types]
     _scores(con)
     cust_cols = columns_of(con, "seg_customers")
-    builtin = set(BUILTIN_FEATURES) | {f.name for f in spec.features}
+    builtin = set(BUILTIN_FEATURES) | set(CLV_FEATURES if spec.clv else ()) | {f.name for f in spec.features}
     shadowed = sorted(c for c in cust_cols if c in builtin)
     stats.shadowed_columns = shadowed
     keep = f"c.* EXCLUDE ({', '.join(ident(x) for x in shadowed)})" if shadowed else "c.*"
@@ -415,6 +422,13 @@ def build_features(
         else "NULL::DATE"
     )
     event_cols = "".join(f", coalesce(e.{ident(f.name)}, 0) AS {ident(f.name)}" for f in event_feats)
+    clv_cols, clv_join = "", ""
+    if spec.clv is not None:
+        from crmtool.segments.clv import build_clv
+
+        build_clv(con, spec.clv, as_of)
+        clv_cols = (", coalesce(o.monetary_total, 0) AS clv_historical, v.clv_predicted, v.churn_probability")
+        clv_join = "LEFT JOIN seg_clv v USING (customer_id)"
     base = f"""
         SELECT {keep}, {a} AS as_of,
                CAST(date_diff('day', o.last_order_date, {a}) AS INTEGER) AS recency_days,
@@ -430,19 +444,26 @@ def build_features(
                          AND o.last_order_channel IS NOT NULL) THEN o.last_order_channel ELSE
                              e.last_event_channel END
                    AS last_contact_channel
-               {event_cols}
+               {event_cols}{clv_cols}
                , s.r_score, s.f_score, s.m_score,
                CAST(s.r_score AS VARCHAR) || CAST(s.f_score AS VARCHAR) || CAST(s.m_score AS VARCHAR) AS rfm_score,
                {_rfm_segment_sql(spec)} AS rfm_segment
         FROM seg_customers c LEFT JOIN seg_order_agg o USING (customer_id)
-        LEFT JOIN seg_event_agg e USING (customer_id) LEFT JOIN seg_scores s USING (customer_id)"""
+        LEFT JOIN seg_event_agg e USING (customer_id) LEFT JOIN seg_scores s USING (customer_id) {clv_join}"""
     with_rfm = base
     con.execute(f"CREATE OR REPLACE TEMP TABLE seg_base AS {with_rfm}")
     query = "SELECT * FROM seg_base"
     for f in spec.features:
         if f.sql is None:
             continue
-        query = f"SELECT *, ({f.sql}) AS {ident(f.name)} FROM ({query})"
+        from crmtool.segments.spec import FEATURE_AGGREGATES, SEGMENT_MACROS
+        from crmtool.usersql import HINT, expression_problems
+
+        sql, found = expression_problems(f.sql, columns=list(_bind(con, query, f.loc, "features")),
+                                         aggregates=FEATURE_AGGREGATES, functions=SEGMENT_MACROS)
+        if sql is None:
+            raise ConfigError([(f.loc, f"feature '{f.name}': {p}") for p in found], HINT)
+        query = f"SELECT *, ({sql}) AS {ident(f.name)} FROM ({query})"
         _bind(con, query, f.loc, f"feature '{f.name}'")
     cols = _bind(con, query, Location(spec.file), "features")
     funnel = spec.funnel or _default_funnel()

@@ -49,6 +49,7 @@ def evaluate(
     compiler = Compiler(columns, as_of)
     selects = []
     for seg in spec.segments:
+        compiler.context = f"segment '{seg.name}': "
         cond = compiler.compile(seg.when)
         group = sql_str(seg.exclusive) if seg.exclusive else "NULL::VARCHAR"
         selects.append(

@@ -43,6 +43,14 @@ BUILTIN_FEATURES: dict[str, str] = {
     "as_of": "the reference date of the run",
 }
 
+#: features a ``clv:`` section adds (see :mod:`crmtool.segments.clv`)
+CLV_FEATURES: dict[str, str] = {
+    "clv_historical": "sum of valid order amounts so far (the customer's value to date)",
+    "clv_predicted": "expected value of the next clv.months months (BG/NBD + Gamma-Gamma; NULL without orders)",
+    "churn_probability": "1 - probability that the customer is still active (BG/NBD; NULL without orders)",
+}
+CLV_MODELS = ("bgnbd", "historical")
+
 COMPARISONS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 OTHER_OPS = ("in", "not_in", "between", "is_null", "within", "not_within", "before", "after")
 RELATIVE = re.compile(
@@ -281,6 +289,18 @@ def segments_schema() -> dict[str, Any]:
                     "default": {"type": "string", "pattern": NAME},
                 },
             },
+            "clv": {
+                "type": "object",
+                "additionalProperties": False,
+                "description": "customer value features: clv_historical, clv_predicted, churn_probability",
+                "properties": {
+                    "model": {"enum": list(CLV_MODELS),
+                              "description": "bgnbd (needs the optional 'clv' extra) or historical only"},
+                    "months": {"type": "integer", "minimum": 1, "description": "horizon of clv_predicted"},
+                    "discount_rate": {"type": "number", "minimum": 0, "maximum": 1,
+                                      "description": "monthly discount rate of future value"},
+                },
+            },
             "holdouts": {
                 "type": "object",
                 "additionalProperties": False,
@@ -385,6 +405,16 @@ class FeatureSpec:
 
 
 @dataclass(frozen=True)
+class ClvSpec:
+    """The ``clv:`` section: which model predicts value and churn, over how many months."""
+
+    loc: Location
+    model: str = "bgnbd"
+    months: int = 12
+    discount_rate: float = 0.0
+
+
+@dataclass(frozen=True)
 class RfmRule:
     name: str
     r: tuple[int, int]
@@ -465,6 +495,7 @@ class SegmentsSpec:
     salt: str = "crmtool"
     global_holdout: Holdout | None = None
     campaigns: tuple[CampaignHoldout, ...] = ()
+    clv: ClvSpec | None = None
 
     def segment(self, name: str) -> SegmentSpec:
         for s in self.segments:
@@ -479,7 +510,7 @@ class SegmentsSpec:
 
     @property
     def feature_names(self) -> list[str]:
-        return [*BUILTIN_FEATURES, *(f.name for f in self.features)]
+        return [*BUILTIN_FEATURES, *(CLV_FEATURES if self.clv else ()), *(f.name for f in self.features)]
 
 
 # -- parsing ----------------------------------------------------------------------------------
@@ -492,6 +523,23 @@ def sql_identifiers(sql: str) -> set[str]:
     """Identifiers named in a SQL expression (string literals skipped); used for dependencies."""
     text = _SQL_STRING.sub("''", sql)
     return {(m.group(1) or m.group(2)).replace('""', '"') for m in _IDENT.finditer(text)}
+
+
+#: a feature may use window functions (a rank over all customers, say); a condition may not
+FEATURE_AGGREGATES = True
+#: macros crmtool defines for user SQL in segments (features.register_macros)
+SEGMENT_MACROS = ("seg_date", "seg_num")
+
+
+def _vetted(sql: str, loc: Location, what: str, problems: list[tuple[Location, str]], *,
+            aggregates: bool = False, columns: list[str] | None = None) -> str:
+    """User SQL vetted by :mod:`crmtool.usersql`: one expression from the allowed functions; the
+    columns are checked again when the features table is built (its columns are known then)."""
+    from crmtool.usersql import expression_problems
+
+    vetted, found = expression_problems(sql, columns=columns, aggregates=aggregates, functions=SEGMENT_MACROS)
+    problems.extend((loc, f"{what}: {p}") for p in found)
+    return vetted if vetted is not None else sql
 
 
 def _range(raw: Any) -> tuple[int, int]:
@@ -515,14 +563,14 @@ def parse_relative(text: str) -> tuple[int, str] | None:
 def _cond(doc: YamlDoc, path: tuple[str | int, ...], raw: Any, problems: list[tuple[Location, str]]) -> Cond:
     loc = doc.loc(path)
     if isinstance(raw, str):
-        return Cond("sql", loc, sql=raw)
+        return Cond("sql", loc, sql=_vetted(raw, loc, "condition", problems))
     if "all" in raw or "any" in raw:
         op = "all" if "all" in raw else "any"
         return Cond(op, loc, tuple(_cond(doc, (*path, op, i), c, problems) for i, c in enumerate(raw[op])))
     if "not" in raw:
         return Cond("not", loc, (_cond(doc, (*path, "not"), raw["not"], problems),))
     if "sql" in raw:
-        return Cond("sql", loc, sql=raw["sql"])
+        return Cond("sql", loc, sql=_vetted(raw["sql"], doc.loc((*path, "sql")), "condition", problems))
     op = next(k for k in raw if k != "field")
     value = raw[op]
     if (
@@ -562,6 +610,14 @@ def _check_percent(
         problems.append((doc.loc(path), f"holdout {h.percent:g}% is over 100%"))
     elif round(h.percent * 100) != h.percent * 100 and abs(round(h.percent * 100) - h.percent * 100) > 1e-6:
         problems.append((doc.loc(path), f"holdout {h.percent}%: at most two decimals (buckets are 0.01%)"))
+
+
+def _clv(doc: YamlDoc, data: dict[str, Any]) -> ClvSpec | None:
+    if "clv" not in data:
+        return None
+    raw = data["clv"] or {}
+    return ClvSpec(doc.loc(("clv",)), str(raw.get("model", "bgnbd")), int(raw.get("months", 12)),
+                   float(raw.get("discount_rate", 0.0)))
 
 
 def _order_features(
@@ -627,16 +683,17 @@ def spec_from_doc(doc: YamlDoc, base_dir: Path | None = None) -> SegmentsSpec:
     feats: dict[str, FeatureSpec] = {}
     for name, raw in raw_feats.items():
         loc = doc.loc(("features", name))
-        if name in BUILTIN_FEATURES:
+        if name in BUILTIN_FEATURES or (name in CLV_FEATURES and "clv" in data):
             problems.append((loc, f"feature '{name}' is built in; pick another name"))
             continue
         if isinstance(raw, str) or "sql" in raw:
             sql = raw if isinstance(raw, str) else raw["sql"]
             deps = tuple(sorted(sql_identifiers(sql) & set(raw_feats)))
+            where = loc if isinstance(raw, str) else doc.loc(("features", name, "sql"))
             feats[name] = FeatureSpec(
                 name,
                 loc,
-                sql=sql,
+                sql=_vetted(sql, where, f"feature '{name}'", problems, aggregates=FEATURE_AGGREGATES),
                 depends_on=deps,
                 description="" if isinstance(raw, str) else raw.get("description", ""),
             )
@@ -744,6 +801,7 @@ def spec_from_doc(doc: YamlDoc, base_dir: Path | None = None) -> SegmentsSpec:
         salt=salt,
         global_holdout=global_holdout,
         campaigns=tuple(campaigns),
+        clv=_clv(doc, data),
     )
     if problems:
         raise ConfigError(problems, hint)

@@ -1,0 +1,155 @@
+"""``explain``: why two records of the last dedupe run were (or were not) matched, or one record's cluster.
+
+It recomputes the pair's levels and weights from the workspace's ``dedupe_prep`` and ``dedupe_model``,
+names the vetoes that fired, the household cap, and the chaining guard that cut the pair (``dedupe_cuts``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from crmtool.dedupe.compare import compute_levels
+from crmtool.dedupe.model import Model
+from crmtool.dedupe.spec import DedupeSpec
+from crmtool.dedupe.veto import veto_parts
+from crmtool.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from crmtool.workspace import Workspace
+
+PREP, PAIRS, MODEL, RECORDS, CUTS = "dedupe_prep", "dedupe_pairs", "dedupe_model", "dedupe_records", "dedupe_cuts"
+
+
+@dataclass
+class ComparisonExplained:
+    name: str
+    column: str
+    level: str | None
+    weight: float
+    household: bool = False
+
+
+@dataclass
+class Explanation:
+    """Why two records were (or were not) matched; for one record, its cluster and best pairs."""
+
+    record_ids: tuple[str, ...]
+    comparisons: list[ComparisonExplained] = field(default_factory=list)
+    prior_weight: float = 0.0
+    match_weight: float | None = None
+    match_probability: float | None = None
+    candidate: bool = False
+    blocking_rule: str | None = None
+    decision: str | None = None
+    vetoed: bool = False
+    vetoes: list[str] = field(default_factory=list)
+    household_weight: float | None = None  # the group's agreements before the cap
+    household_cap: float | None = None
+    split_by: str | None = None  # the chaining guard or veto that cut this pair out of a cluster
+    threshold: float = 0.0
+    same_cluster: bool = False
+    cluster_id: str | None = None
+    neighbours: list[tuple[str, float]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: ([c.__dict__ for c in v] if k == "comparisons" else v) for k, v in self.__dict__.items()}
+
+
+def explain(ws: Workspace, spec: DedupeSpec, record_a: str, record_b: str | None = None) -> Explanation:
+    """Explain the last dedupe run of this workspace for one record or a pair of records."""
+    con = ws.con
+    if not (ws.table_exists(PREP) and ws.table_exists(MODEL)):
+        raise UsageError(
+            "no dedupe run in this workspace",
+            "run 'crmtool dedupe FILE --workspace W' first, with the same --workspace",
+        )
+    model = Model.from_json(
+        con.execute(f"SELECT model FROM {MODEL} ORDER BY created_at DESC LIMIT 1").fetchall()[0][0]
+    )
+    ids = [record_a] + ([record_b] if record_b is not None else [])
+    rids = []
+    for rid in ids:
+        row = con.execute(f"SELECT __rid FROM {PREP} WHERE __id = ?", [rid.strip()]).fetchall()
+        if not row:
+            raise InputError(f"record {rid!r} is not in the last dedupe run")
+        rids.append(int(row[0][0]))
+    cluster_of = dict(
+        con.execute(
+            f"SELECT record_id, cluster_id FROM {RECORDS} WHERE record_id IN ({', '.join('?' for _ in ids)})",
+            [i.strip() for i in ids],
+        ).fetchall()
+    )
+    exp = Explanation(
+        tuple(ids),
+        prior_weight=model.prior_weight,
+        threshold=spec.threshold,
+        cluster_id=cluster_of.get(record_a.strip()),
+    )
+    if record_b is None:
+        one = rids[0]
+        exp.neighbours = [
+            (str(i), float(p))
+            for i, p in con.execute(
+                f"""
+            SELECT o.__id, k.match_probability FROM {PAIRS} k JOIN {PREP} o ON o.__rid = CASE WHEN k.l =
+                ? THEN k.r
+            ELSE k.l END WHERE k.l = ? OR k.r = ? ORDER BY k.match_probability DESC, o.__id LIMIT 10""",
+                [one, one, one],
+            ).fetchall()
+        ]
+        return exp
+    lo, hi = sorted(rids)
+    exp.same_cluster = cluster_of.get(record_a.strip()) is not None and cluster_of.get(
+        record_a.strip()
+    ) == cluster_of.get(record_b.strip())
+    found = con.execute(f"SELECT rule, decision FROM {PAIRS} WHERE l = ? AND r = ?", [lo, hi]).fetchall()
+    if found:
+        exp.candidate = found[0][0] >= 0
+        if found[0][0] >= 0:
+            exp.blocking_rule = spec.blocking[int(found[0][0])].name
+        exp.decision = found[0][1]
+    from crmtool.dedupe.prepare import Prepared, needed_features
+
+    prep = Prepared(PREP, 0)
+    prep_cols = {r[0] for r in con.execute(f"DESCRIBE {PREP}").fetchall()}
+    for i, (col, transform) in enumerate(needed_features(spec)):
+        prep.features[(col, transform)] = f"f{i}_{transform}"
+    missing = [f for f in prep.features.values() if f not in prep_cols]
+    if missing:
+        raise UsageError("the dedupe rules changed since the last run", "run 'crmtool dedupe' again first")
+    for c in spec.comparisons:
+        if c.term_frequency:
+            prep.tf[c.name] = f"tf_{len(prep.tf)}"
+    con.execute("CREATE OR REPLACE TEMP TABLE __dd_one AS SELECT ?::INTEGER AS l, ?::INTEGER AS r", [lo, hi])
+    compute_levels(con, prep, spec, "__dd_one", "__dd_one_l", temp=True)
+    tf_cols = {i: f"tf{i}" for i, c in enumerate(spec.comparisons) if c.name in prep.tf}
+    from crmtool.dedupe.model import household_raw_sql, total_sql, weight_sql
+
+    n = len(spec.comparisons)
+    weights = ", ".join(weight_sql(model, i, tf_cols.get(i)) for i in range(n))
+    parts = veto_parts(spec, model, tf_cols)
+    fired = ", ".join(f"({sql}) AS v{k}" for k, (_, sql) in enumerate(parts)) or "NULL AS v0"
+    vals: tuple[Any, ...] = con.execute(
+        f"SELECT {', '.join(f'g{i}' for i in range(n))}, {weights}, {total_sql(model, tf_cols)}, "
+        f"{household_raw_sql(model, tf_cols)}, {fired} FROM __dd_one_l"
+    ).fetchall()[0]
+    con.execute("DROP TABLE IF EXISTS __dd_one; DROP TABLE IF EXISTS __dd_one_l")
+    for i, c in enumerate(spec.comparisons):
+        level = vals[i]
+        exp.comparisons.append(
+            ComparisonExplained(c.name, c.column, None if level is None else c.levels[level],
+                                round(float(vals[n + i]), 4), i in model.household)
+        )
+    total = float(vals[2 * n])
+    if model.household and model.household_cap is not None:
+        exp.household_weight = round(float(vals[2 * n + 1]), 4)
+        exp.household_cap = model.household_cap
+    exp.vetoes = [label for k, (label, _) in enumerate(parts) if vals[2 * n + 2 + k]]
+    exp.vetoed = bool(exp.vetoes)
+    exp.match_weight = round(total, 4)
+    exp.match_probability = round(1 / (1 + 2 ** (-total)), 6)
+    if ws.table_exists(CUTS):
+        cut = con.execute(f"SELECT reason FROM {CUTS} WHERE l = ? AND r = ?", [lo, hi]).fetchall()
+        exp.split_by = cut[0][0] if cut else None
+    return exp

@@ -1,0 +1,53 @@
+"""Heavy libraries are imported where they are used: `--help` and a small validate stay light."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("duckdb", "polars", "pyarrow", "rapidfuzz", "dns", "phonenumbers", "stdnum", "email_validator", "ftfy",
+         "jsonschema", "numpy", "polars_hash", "confusable_homoglyphs", "plotly", "pandas")
+
+#: runs the real CLI in a fresh interpreter and prints which heavy modules it imported
+PROGRAM = """
+import json, sys
+from crmtool.cli import main
+args, heavy = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+sys.argv = ["crmtool", *args]
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code or 0
+sys.__stdout__.write("\\n@@" + json.dumps([code, sorted(m for m in heavy if m in sys.modules)]))
+"""
+
+
+def _imported(*args: str) -> tuple[int, list[str]]:
+    proc = subprocess.run([sys.executable, "-c", PROGRAM, json.dumps(args), json.dumps(HEAVY)], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert "@@" in proc.stdout, proc.stderr
+    code, imported = json.loads(proc.stdout.rsplit("@@", 1)[1])
+    return code, imported
+
+
+@pytest.mark.parametrize("args", [("--help",), ("validate", "--help"), ("clean", "--help"), ("segment", "--help"),
+                                  ("report", "--help")])
+def test_help_imports_no_heavy_library(args: tuple[str, ...]) -> None:
+    assert _imported(*args) == (0, [])
+
+
+def test_a_small_validate_imports_only_what_its_rules_need(tmp_path: Path) -> None:
+    data = tmp_path / "small.csv"
+    data.write_text("id,name,age\nC1,Ana,30\nC2,,7\n", encoding="utf-8")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {name: n, kind: required, column: name}\n"
+                     "  - {name: u, kind: unique, column: id}\n"
+                     "  - {name: a, kind: range, column: age, min: 18}\n", encoding="utf-8")
+    imported = _imported("validate", str(data), "--rules", str(rules), "--workspace", ":memory:", "-q")
+    # DuckDB runs the checks and the rule file is checked against its JSON Schema; nothing else heavy
+    assert imported == (1, ["duckdb", "jsonschema"])  # exit 1: row 2 has no name and is 7
