@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep
 
@@ -66,10 +67,13 @@ def _generated(ws: Workspace, tmp_path: Path, rates: dict[str, float], customers
                    global_control=5, cost=5000.0, start_date=START)
     cases = " ".join(f"WHEN '{a}' THEN {r}" for a, r in rates.items())
     orders = tmp_path / "orders.parquet"
-    ws.con.execute(f"""
+    # the workspace session is walled (no file access outside its sandbox): the fixture is written
+    # by a plain connection attached to the same data
+    members = ws.con.sql("SELECT customer_id, arm FROM crm_campaign_members").to_arrow_table()  # noqa: F841
+    duckdb.execute(f"""
         COPY (SELECT customer_id, DATE '2026-09-01' + CAST(hash(customer_id, 1) % 30 AS INTEGER) AS order_date,
                      CAST(20 + hash(customer_id, 2) % 8000 / 100.0 AS DECIMAL(18,2)) AS amount
-              FROM crm_campaign_members
+              FROM members
               WHERE hash(customer_id, 3) % 100000 < 100000 * CASE arm {cases} END)
         TO '{orders}' (FORMAT parquet)""")
     return orders

@@ -70,8 +70,10 @@ def load_source(ws: Workspace, segment: str, source: str | None) -> str | None:
         path = memberships_file(ws, Path(source))
         ensure_readable(path)
         if file_format(path) == "parquet":
+            from crmtool.io.gate import readable
+
             con.execute("CREATE OR REPLACE TEMP VIEW cmp_in_members AS "
-                        f"SELECT * FROM read_parquet({sql_str(str(path))})")
+                        f"SELECT * FROM read_parquet({sql_str(readable(con, path))})")
         else:
             load_file(con, path, "cmp_in_members")
         cols = {r[0] for r in con.execute("DESCRIBE cmp_in_members").fetchall()}

@@ -33,8 +33,11 @@ def load_input(ws: Workspace, path: Path, table: str) -> dict[str, str]:
 
     ensure_readable(path)
     if file_format(path) == "parquet":
+        from crmtool.io.gate import readable
+
+        source = sql_str(readable(ws.con, path))  # kept in the sandbox while the view lives
         try:
-            ws.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM read_parquet({sql_str(str(path))})")
+            ws.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM read_parquet({source})")
         except duckdb.Error as exc:
             raise InputError(f"{path}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
     else:
