@@ -62,7 +62,7 @@ TypeOpt = Annotated[str | None, typer.Option("--type", help="email, phone, nif o
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why the suppression ends (required).")]
 DateOpt = Annotated[str, typer.Option("--date", help="When the person opted in again (YYYY-MM-DD, required).")]
 SuppressAuditOpt = Annotated[Path | None, typer.Option(
-    "--audit-log", help="Audit log folder to append to (default: the workspace's <stem>.audit/; ./crmtool.audit/ "
+    "--audit-log", help="Audit log folder to append to (default: the workspace's <stem>.audit/; out/crmtool.audit/ "
     "for :memory:).")]
 
 

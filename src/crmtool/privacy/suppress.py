@@ -244,7 +244,7 @@ def _audit_added(ws: Workspace, run_id: str, audit_log: Path | None, kind: str, 
     """One ``suppression_added`` row per new token (``__privacy_new``), as the run's change set."""
     from crmtool.audit import AuditWriter, log_dir
 
-    writer = AuditWriter(log_dir(ws, None, audit_log), run_id, ws.hasher, command="suppress import",
+    writer = AuditWriter(log_dir(ws, Path("out"), audit_log), run_id, ws.hasher, command="suppress import",
                          lock_timeout=ws.lock_timeout)
     try:
         writer.add({"type": "run", "command": "suppress import", "kind": kind, "source": source,

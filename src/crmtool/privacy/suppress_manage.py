@@ -108,7 +108,7 @@ def remove_suppressions(
     ensure_tables(con)
     tokens = _tokens(ws, identifier, kind)
     run = ws.start_run("suppress remove")
-    audit_path = log_dir(ws, None, audit_log)
+    audit_path = log_dir(ws, Path("out"), audit_log)
     writer = Writer(audit_path, run.run_id, ws.hasher, command="suppress remove", lock_timeout=ws.lock_timeout)
     writer.add({"type": "run", "command": "suppress remove", "key_fingerprint": ws.hasher.fingerprint})
     try:
