@@ -176,6 +176,22 @@ def test_dedupe_clusters_widen_the_erasure_and_absent_tables_are_fine(ws: Worksp
     assert drop_erased(ws, "data_new", "customer_id", "email", None) == 1
 
 
+def test_erasure_reaches_campaign_arms(ws: Workspace, tmp_path: Path) -> None:
+    ws.con.execute(
+        "CREATE TABLE clean_c AS SELECT * FROM (VALUES (1, 'C1', 'ana@x.es'), (2, 'C2', 'bob@x.es')) "
+        "v(_row, customer_id, email)"
+    )
+    ws.con.execute(
+        "CREATE TABLE crm_campaign_members AS SELECT * FROM (VALUES ('spring', 'C1', 'A'), ('spring', 'C2', 'holdout'),"
+        " ('autumn', 'C1', 'B')) v(campaign, customer_id, arm)"
+    )
+    req = tmp_path / "r.csv"
+    req.write_text("email\nana@x.es\n", encoding="utf-8")
+    result = erase(ws, req, out_dir=tmp_path / "o")
+    assert result.rows_removed == {"clean_c": 1, "crm_campaign_members": 2}
+    assert ws.con.execute("SELECT customer_id FROM crm_campaign_members").fetchall() == [("C2",)]
+
+
 def test_phone_erasure_matches_any_spelling(ws: Workspace, tmp_path: Path) -> None:
     ws.con.execute(
         "CREATE TABLE data_p AS SELECT * FROM (VALUES (1, 'C1', '600 12 34 56'), (2, 'C2', '0034600123456'),"

@@ -329,6 +329,8 @@ def cluster_map_sql(con: duckdb.DuckDBPyConnection) -> str | None:
 
 #: workspace tables that never hold customer values in clear
 TOKEN_TABLE_PREFIXES = ("crm_", "privacy_", "email_bounces", "dedupe_model", "emails_mx")
+#: run-history tables that do hold customer ids in clear despite their prefix (campaign arms)
+CLEAR_HISTORY_TABLES = ("crm_campaign_members",)
 
 
 def customer_tables(con: duckdb.DuckDBPyConnection, key: str | None = None) -> dict[str, IdentityColumns]:
@@ -342,7 +344,7 @@ def customer_tables(con: duckdb.DuckDBPyConnection, key: str | None = None) -> d
     ]
     out: dict[str, IdentityColumns] = {}
     for table in tables:
-        if table.startswith(TOKEN_TABLE_PREFIXES):
+        if table.startswith(TOKEN_TABLE_PREFIXES) and table not in CLEAR_HISTORY_TABLES:
             continue
         cols = detect_identity_columns(con, table, key)
         if not cols.empty:
