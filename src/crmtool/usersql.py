@@ -17,7 +17,7 @@ The text returned is sqlglot's rendering of the vetted tree (comments dropped), 
 exactly what was checked, whatever the two parsers think of odd quoting.
 
 The DuckDB session is the second wall: it cannot touch files it was not given (see
-:mod:`crmtool.workspace` and ``docs/decisions/0007-trust-sql-user-sql-sandbox.md``).
+:mod:`crmtool.workspace` and ``docs/decisions/0007-user-sql-sandbox.md``).
 """
 
 from __future__ import annotations

@@ -304,7 +304,7 @@ class Workspace:
     def _wall(self) -> None:
         """Second wall behind :mod:`crmtool.usersql`: from here on the session reaches no file
         but those crmtool puts in its sandbox (not the key file, not the inputs' folders), loads no
-        extension, and its settings cannot change (``docs/decisions/0007-trust-sql-user-sql-sandbox.md``)."""
+        extension, and its settings cannot change (``docs/decisions/0007-user-sql-sandbox.md``)."""
         assert self._con is not None and self._sandbox is not None
         self._con.execute(f"SET allowed_directories = [{_sql_str(str(self._sandbox) + os.sep)}]")
         self._con.execute("SET autoinstall_known_extensions = false")

@@ -1,5 +1,5 @@
 """The audit log: one per workspace, a hash chain of run records with keyed seals, and per-run
-columnar change sets (docs/decisions/0006-audit-format.md).
+columnar change sets (docs/decisions/0008-audit-format.md).
 
 Writing: ``AuditWriter(log_dir(ws, out), run_id, ws.hasher)``, then ``add({...})`` for events,
 ``add_set(con, kind, query, order_by)`` for bulk entries, ``seal(summary)`` (or ``abort()``).

@@ -1,4 +1,4 @@
-"""The audit log's on-disk format (docs/decisions/0006-audit-format.md).
+"""The audit log's on-disk format (docs/decisions/0008-audit-format.md).
 
 One log per workspace: a folder (``<workspace stem>.audit/``) holding
 

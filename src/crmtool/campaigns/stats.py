@@ -1,7 +1,7 @@
 """Statistics of a campaign against its holdout, computed from per-arm aggregates only.
 
 Every function here takes counts and sums (never customer rows), so the cost does not depend on
-the number of customers or orders. Methods (see docs/decisions/0006-campaign-stats.md):
+the number of customers or orders. Methods (see docs/decisions/0011-campaign-stats.md):
 
 - difference of two conversion rates: Newcombe's hybrid score interval (method 10 of Newcombe
   1998: Wilson intervals of each rate combined), which stays inside [-1, 1] and behaves with zero

@@ -121,7 +121,7 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class HouseholdSpec:
-    """The household comparison group (see docs/decisions/0006-dedupe-households.md).
+    """The household comparison group (see docs/decisions/0012-dedupe-households.md).
 
     ``comparisons``: one fact for people who live together; their positive weights add up to at most
     ``max_weight`` bits (None: the group's strongest single agreement, from the model). ``person``:

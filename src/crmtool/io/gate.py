@@ -2,7 +2,7 @@
 
 A workspace session runs with ``enable_external_access = false``, its only allowed directory a
 private folder (the *sandbox*) and its configuration locked (see :mod:`crmtool.workspace` and
-``docs/decisions/0007-trust-sql-user-sql-sandbox.md``). DuckDB resolves symbolic links before it checks a
+``docs/decisions/0007-user-sql-sandbox.md``). DuckDB resolves symbolic links before it checks a
 path, so a file crmtool reads is hard-linked into the sandbox (copied when it lives on another
 file system), and a file crmtool writes is written there first and then moved to its target.
 

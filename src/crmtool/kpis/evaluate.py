@@ -4,7 +4,7 @@ Series come from one SQL query per KPI over ``crm_metrics`` joined to ``crm_runs
 steps are separate runs that point to the pipeline run (``parent_run_id``), so a ratio of two
 steps' metrics is taken within one pipeline run. Runs that ended in ``error`` or were aborted
 are left out (their metrics are incomplete). Each period (day, week, month) takes the last
-value by default (``aggregate``). The anomaly check: see docs/decisions/0006-runs-kpi-anomalies.md.
+value by default (``aggregate``). The anomaly check: see docs/decisions/0009-runs-kpi-anomalies.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 BG/NBD purchase model (Fader, Hardie & Lee 2005) and the Gamma-Gamma spend model (Fader, Hardie &
 Lee 2005, "RFM and CLV"), as implemented and maintained in ``pymc-marketing`` (an optional
 dependency: ``pip install 'crmtool[clv]'``), fitted by maximum a posteriori. Their documented
-assumptions (see docs/decisions/0006-campaign-stats.md):
+assumptions (see docs/decisions/0011-campaign-stats.md):
 
 - while active, a customer buys following a Poisson process; purchase rates vary between customers
   following a gamma distribution;
