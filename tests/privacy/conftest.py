@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
+import pytest
 from typer.testing import CliRunner
 
 from crmtool.cli import app
@@ -14,6 +15,13 @@ from crmtool.cli import app
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 RULES = ROOT / "rules"
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands default to files in the working folder (out/, the workspace's audit log): run each
+    test in its own folder so nothing lands in the repository."""
+    monkeypatch.chdir(tmp_path)
 
 
 def cli(*args: object) -> tuple[int, str]:
