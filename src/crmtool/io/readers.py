@@ -158,17 +158,31 @@ def _encoding_problem(path: Path, data: bytes) -> InputError | None:
     return None
 
 
-def _utf8_lines(data: bytes) -> int:
-    """Lines holding a UTF-8 multi-byte sequence in data that as a whole is not UTF-8."""
-    import re
+def _utf8_lines(data: bytes, chunk: int = 1 << 24) -> int:
+    """Lines holding a UTF-8 multi-byte sequence in data that as a whole is not UTF-8.
 
+    Vectorised over chunks of bytes (a Python regex over a 150 MB export took seconds): a
+    sequence starts where a lead byte is followed by enough continuation bytes, exactly the
+    starts of :data:`_UTF8_SEQUENCE`'s matches, since no match can start inside another.
+    """
     import numpy as np
 
-    found = np.fromiter((m.start() for m in re.finditer(_UTF8_SEQUENCE, data)), dtype=np.int64)
+    whole = np.frombuffer(data, dtype=np.uint8)
+    starts: list[np.ndarray] = []
+    newlines: list[np.ndarray] = []
+    for at in range(0, len(whole), chunk):
+        a = whole[at:at + chunk + 3]  # 3 bytes of overlap complete a sequence cut by the chunk
+        cont = (a >= 0x80) & (a <= 0xBF)
+        hit = np.zeros(len(a), dtype=bool)
+        hit[:-1] |= (a[:-1] >= 0xC2) & (a[:-1] <= 0xDF) & cont[1:]
+        hit[:-2] |= (a[:-2] >= 0xE0) & (a[:-2] <= 0xEF) & cont[1:-1] & cont[2:]
+        hit[:-3] |= (a[:-3] >= 0xF0) & (a[:-3] <= 0xF4) & cont[1:-2] & cont[2:-1] & cont[3:]
+        starts.append(np.flatnonzero(hit[:chunk]) + at)
+        newlines.append(np.flatnonzero(a[:chunk] == 10) + at)
+    found = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
     if not len(found):
         return 0
-    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-    return len(np.unique(np.searchsorted(newlines, found)))
+    return len(np.unique(np.searchsorted(np.concatenate(newlines), found)))
 
 
 def _looks_binary(sample: bytes) -> bool:
