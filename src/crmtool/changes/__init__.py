@@ -22,13 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from crmtool.changes.compare import (
-    DELTA,
-    DUPLICATES,
-    GROUPS,
     NEW,
     OLD,
-    PAIRS,
-    VALUES,
     ColumnPlan,
     KeyProblems,
     build_delta,
@@ -134,8 +129,10 @@ def diff_exports(ws: Workspace, old: Path, new: Path, *, key: str, out_dir: Path
         ws.finish_run(run, Status.ERROR, int(exc.exit_code), {"error": exc.message})
         raise
     finally:
-        for table in (OLD, NEW, DUPLICATES, GROUPS, PAIRS, DELTA, *VALUES.values()):
-            cur.execute(f"DROP TABLE IF EXISTS {SCRATCH}.{table}")
+        # the two exports are in SCRATCH; everything made from them is a temporary table of the
+        # cursor, gone when it closes (see crmtool.changes.compare on why they are kept apart)
+        for table in (OLD, NEW):
+            cur.execute(f"DROP TABLE IF EXISTS {SCRATCH}.main.{table}")
         cur.close()
     return result
 

@@ -128,7 +128,7 @@ def pair_keys(con: duckdb.DuckDBPyConnection, plan: ColumnPlan,
         parts.append(f"SELECT {flag} AS __s, {sides[side].row_sql('t')} AS __r, {key_sql(key, 't')} AS __k, "
                      f"{_fingerprint_sql(names, retyped, 't')} AS __h FROM {ident(sides[side].table)} t")
     con.execute(f"""
-        CREATE OR REPLACE TABLE {GROUPS} AS
+        CREATE TEMP TABLE {GROUPS} AS
         SELECT __k, count(*) FILTER (WHERE __s = 0) AS __no, count(*) FILTER (WHERE __s = 1) AS __nn,
                min(__r) FILTER (WHERE __s = 0) AS __orow, min(__r) FILTER (WHERE __s = 1) AS __nrow,
                min(__h) FILTER (WHERE __s = 0) AS __oh, min(__h) FILTER (WHERE __s = 1) AS __nh
@@ -136,12 +136,12 @@ def pair_keys(con: duckdb.DuckDBPyConnection, plan: ColumnPlan,
         GROUP BY __k
         HAVING NOT {_usable("__k")} OR __no <> 1 OR __nn <> 1 OR __oh <> __nh""")
     con.execute(f"""
-        CREATE OR REPLACE TABLE {DUPLICATES} AS
+        CREATE TEMP TABLE {DUPLICATES} AS
         SELECT 'old' AS side, __k, __no AS n FROM {GROUPS} WHERE {_usable("__k")} AND __no > 1
         UNION ALL
         SELECT 'new' AS side, __k, __nn AS n FROM {GROUPS} WHERE {_usable("__k")} AND __nn > 1""")
     con.execute(f"""
-        CREATE OR REPLACE TABLE {PAIRS} AS
+        CREATE TEMP TABLE {PAIRS} AS
         SELECT CASE WHEN __no = 1 THEN __k END AS __ok, CASE WHEN __nn = 1 THEN __k END AS __nk,
                CASE WHEN __no = 1 THEN __orow END AS __orow, CASE WHEN __nn = 1 THEN __nrow END AS __nrow
         FROM {GROUPS} WHERE {_usable("__k")} AND __no <= 1 AND __nn <= 1""")
@@ -154,7 +154,6 @@ def pair_keys(con: duckdb.DuckDBPyConnection, plan: ColumnPlan,
                coalesce(sum(__nn) FILTER (WHERE {_usable("__k")} AND __nn > 1), 0),
                coalesce(sum(__nn) FILTER (WHERE {_usable("__k")} AND (__no > 1 OR __nn > 1)), 0)
         FROM {GROUPS}""").fetchall()[0]
-    con.execute(f"DROP TABLE {GROUPS}")
     problems = {"old": KeyProblems(int(row[0]), int(row[2]), int(row[3])),
                 "new": KeyProblems(int(row[1]), int(row[4]), int(row[5]))}
     # NEW rows with a usable key repeated on neither side: all rows, less empty keys, less rows
@@ -186,17 +185,15 @@ def build_delta(con: duckdb.DuckDBPyConnection, plan: ColumnPlan, sides: dict[st
                                ("new", "n", [n for _o, n in plan.compared])):
         cols = "".join(f", t.{ident(c)} AS __{alias}{i}" for i, c in enumerate(names))
         row = sides[side].row_sql("t")
-        con.execute(f"CREATE OR REPLACE TABLE {VALUES[side]} AS SELECT {row} AS __r{cols} "
+        con.execute(f"CREATE TEMP TABLE {VALUES[side]} AS SELECT {row} AS __r{cols} "
                     f"FROM {ident(sides[side].table)} t "
                     f"WHERE {row} IN (SELECT __{alias}row FROM {PAIRS} WHERE __{alias}row IS NOT NULL)")
     con.execute(f"""
-        CREATE OR REPLACE TABLE {DELTA} AS
+        CREATE TEMP TABLE {DELTA} AS
         SELECT p.*, o.* EXCLUDE (__r), n.* EXCLUDE (__r)
         FROM {PAIRS} p LEFT JOIN {VALUES["old"]} o ON o.__r = p.__orow
              LEFT JOIN {VALUES["new"]} n ON n.__r = p.__nrow
         WHERE p.__ok IS NULL OR p.__nk IS NULL OR {differs}""")
-    for table in VALUES.values():
-        con.execute(f"DROP TABLE {table}")
 
 
 def delta_counts(con: duckdb.DuckDBPyConnection, plan: ColumnPlan) -> tuple[dict[str, int], dict[str, int]]:
