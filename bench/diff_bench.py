@@ -13,8 +13,9 @@ see the same hour of machine load, and their counts must agree.
 Per tree and format it prints the median wall time and CPU seconds (user + system, all DuckDB
 threads) of the diff itself, the median CPU of the whole subprocess (start-up included; from
 ``getrusage(RUSAGE_CHILDREN)``), the median of each stage, the load average, and the new/old
-ratios. ``--floor`` also times DuckDB's own ``read_csv`` of both files into tables. Not part of
-pytest.
+ratios. With ``--out`` the detail files are written too, and with ``--baseline-src`` the two
+trees' files of the first repeat must be byte-identical. ``--floor`` also times DuckDB's own
+``read_csv`` of both files into tables. Not part of pytest.
 """
 
 from __future__ import annotations
@@ -69,29 +70,27 @@ def _floor(old: Path, new: Path, threads: int | None) -> float:
     return time.perf_counter() - start
 
 
-def worker(src: str, old: str, new: str, threads: int | None, out: bool) -> None:
+def worker(src: str, old: str, new: str, threads: int | None, out: str | None) -> None:
     """One diff in this process with crmtool imported from ``src``; prints one JSON line."""
-    import tempfile
-
     sys.path.insert(0, src)
     os.environ.setdefault("CRMTOOL_KEY", "bench-key-0123456789abcdef")
     from crmtool.changes import diff_exports
     from crmtool.workspace import Workspace
 
-    with tempfile.TemporaryDirectory() as tmp, Workspace(":memory:", threads=threads) as ws:
+    with Workspace(":memory:", threads=threads) as ws:
         start, cpu = time.perf_counter(), _cpu()
-        result = diff_exports(ws, Path(old), Path(new), key="customer_id", out_dir=Path(tmp) if out else None)
+        result = diff_exports(ws, Path(old), Path(new), key="customer_id", out_dir=Path(out) if out else None)
         wall, used = time.perf_counter() - start, _cpu() - cpu
     print(json.dumps({"wall": wall, "cpu": used, "counts": result.counts, "timings": result.timings,
                       "by_field": result.changed_by_field}))
 
 
-def _measure(src: Path, old: Path, new: Path, args: argparse.Namespace) -> dict:
+def _measure(src: Path, old: Path, new: Path, args: argparse.Namespace, out: Path | None) -> dict:
     cmd = [sys.executable, __file__, "--worker", str(src), str(old), str(new)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
-    if args.out:
-        cmd.append("--out")
+    if out is not None:
+        cmd += ["--out-dir", str(out)]
     env = {**os.environ, "PYTHONPATH": str(src)}
     start, cpu = time.perf_counter(), _cpu(resource.RUSAGE_CHILDREN)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -117,15 +116,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--formats", default="csv,parquet", help="comma-separated: csv, parquet")
     parser.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")
-    parser.add_argument("--out", action="store_true", help="also write the detail files (added/removed/changes)")
+    parser.add_argument("--out", action="store_true",
+                        help="also write the detail files (with --baseline-src: compared byte for byte)")
     parser.add_argument("--baseline-src", type=Path, default=None,
                         help="the src folder of the code to compare with (e.g. a worktree of main)")
     parser.add_argument("--floor", action="store_true", help="also time DuckDB's read_csv of both files")
     parser.add_argument("--worker", nargs=3, metavar=("SRC", "OLD", "NEW"), help=argparse.SUPPRESS)
+    parser.add_argument("--out-dir", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(*args.worker, args.threads, args.out)
+        worker(*args.worker, args.threads, args.out_dir)
         return
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="diff-bench-"))
 
     inputs = _inputs(args.rows)
     trees = {"new": SRC}
@@ -145,7 +149,8 @@ def main() -> None:
         for fmt in formats:
             order = list(trees.items()) if i % 2 == 0 else list(reversed(trees.items()))
             for name, src in order:
-                body = _measure(src, *inputs[fmt], args)
+                out = scratch / f"{fmt}-{name}-{i}" if args.out else None
+                body = _measure(src, *inputs[fmt], args, out)
                 loads.append(os.getloadavg()[0])
                 runs.setdefault((name, fmt), []).append(body)
                 print(f"  {i + 1}/{args.repeat} {fmt:7} {name}: {body['wall']:.2f} s wall, {body['cpu']:.2f} s CPU "
@@ -162,11 +167,37 @@ def main() -> None:
                   f"whole process "
                   f"{_med([b['process_cpu'] for b in r]):.2f} s CPU; stages "
                   f"{', '.join(f'{s} {v:.2f}' for s, v in stages.items())}; {counts[name]}", flush=True)
+        if args.out and "old" in trees:
+            same = _compare_outputs(scratch / f"{fmt}-old-0", scratch / f"{fmt}-new-0")
+            print(f"diff {fmt}: output files of old and new {same}", flush=True)
         if "old" in trees:
             old, new = runs[("old", fmt)], runs[("new", fmt)]
             print(f"diff {fmt}: new/old wall {_med([b['wall'] for b in new]) / _med([b['wall'] for b in old]):.2f}, "
                   f"CPU {_med([b['cpu'] for b in new]) / _med([b['cpu'] for b in old]):.2f}", flush=True)
     print(f"load average during the runs: {min(loads):.1f}-{max(loads):.1f}", flush=True)
+    import shutil
+
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _compare_outputs(a: Path, b: Path) -> str:
+    """'identical' when every file is byte for byte the same (summary.json without run id and timings)."""
+    import filecmp
+
+    names = sorted(p.name for p in a.iterdir())
+    if names != sorted(p.name for p in b.iterdir()):
+        raise SystemExit(f"different files: {names} / {sorted(p.name for p in b.iterdir())}")
+    for name in names:
+        if name == "summary.json":
+            left, right = (json.loads((d / name).read_text(encoding="utf-8")) for d in (a, b))
+            for body in (left, right):
+                for volatile in ("run_id", "seconds", "timings", "outputs"):
+                    body.pop(volatile, None)
+            if left != right:
+                raise SystemExit(f"summary.json differs: {left} / {right}")
+        elif not filecmp.cmp(a / name, b / name, shallow=False):
+            raise SystemExit(f"{name} differs between {a} and {b}")
+    return f"identical ({', '.join(names)})"
 
 
 if __name__ == "__main__":
