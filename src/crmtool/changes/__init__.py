@@ -5,8 +5,9 @@
 >>> with open_workspace("crm.duckdb") as ws:                       # doctest: +SKIP
 ...     result = diff_exports(ws, Path("old.csv"), Path("new.csv"), key="customer_id", out_dir=Path("diff"))
 
-Both exports are read with the project's readers (CSV in any common encoding and delimiter,
-Parquet, xlsx); columns are matched by name in any order. Rows with an empty key, or a key that
+Both exports are read as the project's readers read them (CSV in any common encoding and
+delimiter, Parquet, xlsx; a plain CSV or Parquet file by DuckDB directly, see
+:mod:`crmtool.changes.read`); columns are matched by name in any order. Rows with an empty key, or a key that
 occurs more than once in its export, cannot be paired: they are counted and listed
 (``key_issues.csv``), never dropped silently. The run is a step (:mod:`crmtool.steps`): recorded in
 ``crm_runs``, its counts in ``crm_metrics`` (step ``diff``) for the KPIs, its files in ``crm_outputs``.
@@ -21,20 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from crmtool.changes.compare import (
-    DELTA,
-    DUPLICATES,
-    KEYS,
     NEW,
     OLD,
-    PAIRS,
     ColumnPlan,
     KeyProblems,
     build_delta,
     delta_counts,
-    find_key_problems,
+    pair_keys,
     plan_columns,
-    side_sql,
 )
+from crmtool.changes.read import Side
 from crmtool.errors import CrmToolError
 from crmtool.status import Status
 from crmtool.workspace import Run, Workspace
@@ -132,47 +129,50 @@ def diff_exports(ws: Workspace, old: Path, new: Path, *, key: str, out_dir: Path
         ws.finish_run(run, Status.ERROR, int(exc.exit_code), {"error": exc.message})
         raise
     finally:
-        for table in (OLD, NEW, DUPLICATES, PAIRS, DELTA, *KEYS.values()):
-            cur.execute(f"DROP TABLE IF EXISTS {SCRATCH}.{table}")
+        # the two exports are in SCRATCH; everything made from them is a temporary table of the
+        # cursor, gone when it closes (see crmtool.changes.compare on why they are kept apart)
+        for table in (OLD, NEW):
+            cur.execute(f"DROP TABLE IF EXISTS {SCRATCH}.main.{table}")
         cur.close()
     return result
 
 
 def _compare(ws: Workspace, cur: Any, run: Run, old: Path, new: Path, key: str, out_dir: Path | None,
              show_values: bool) -> DiffResult:
-    from crmtool.io.readers import file_sha256, load_file
+    from crmtool.changes.read import read_side
+    from crmtool.io.readers import file_sha256
     from crmtool.pii import detect_pii
 
     with ThreadPoolExecutor(2) as pool, run.timed("read"):  # hashing overlaps reading (hashlib frees the GIL)
         hashes = [pool.submit(file_sha256, p) for p in (old, new)]
-        loaded_old = load_file(cur, old, OLD)
-        loaded_new = load_file(cur, new, NEW)
+        sides = {"old": read_side(cur, old, OLD), "new": read_side(cur, new, NEW)}
         sha_old, sha_new = (h.result() for h in hashes)
     plan = plan_columns(cur, key, (str(old), str(new)))
     with run.timed("keys"):
-        problems = find_key_problems(cur, plan)
+        problems, taking_part = pair_keys(cur, plan, sides)
     with run.timed("compare"):
-        build_delta(cur, plan, problems)
+        build_delta(cur, plan, sides)
         counts, by_field = delta_counts(cur, plan)
-    taking_part = cur.execute(f"SELECT count(*) FROM ({side_sql('new', problems)})").fetchall()[0][0]
-    counts["unchanged"] = int(taking_part) - counts["added"] - counts["changed"]
+    counts["unchanged"] = taking_part - counts["added"] - counts["changed"]
     # record keys stay readable (they are how a user finds the record); other personal data is hashed
     detected = {**detect_pii(cur, OLD), **detect_pii(cur, NEW)}
     personal = sorted({c for c, p in detected.items() if p.category != "customer_id"} - {plan.key_old, plan.key_new})
     result = DiffResult(
         run.run_id, plan.key_new,
-        DiffInput(old, sha_old, loaded_old.format, loaded_old.rows, len(loaded_old.parse_rejects), problems["old"]),
-        DiffInput(new, sha_new, loaded_new.format, loaded_new.rows, len(loaded_new.parse_rejects), problems["new"]),
+        DiffInput(old, sha_old, sides["old"].format, sides["old"].rows, sides["old"].unparseable_rows,
+                  problems["old"]),
+        DiffInput(new, sha_new, sides["new"].format, sides["new"].rows, sides["new"].unparseable_rows,
+                  problems["new"]),
         plan, counts, by_field, personal, show_values,
     )
     result.timings = run.timings
     if out_dir is not None:
         with run.timed("write"):
-            result.key_created = _write(ws, cur, run, out_dir, result)
+            result.key_created = _write(ws, cur, run, out_dir, result, sides)
     return result
 
 
-def _write(ws: Workspace, cur: Any, run: Run, out_dir: Path, result: DiffResult) -> str | None:
+def _write(ws: Workspace, cur: Any, run: Run, out_dir: Path, result: DiffResult, sides: dict[str, Side]) -> str | None:
     """Write the detail and the summary, register every file; the key file's path when it was created."""
     from crmtool.changes.outputs import rendering, write_detail
     from crmtool.io.writers import write_text_atomic
@@ -184,7 +184,7 @@ def _write(ws: Workspace, cur: Any, run: Run, out_dir: Path, result: DiffResult)
         created = hasher.source if hasher.created else None
     render = rendering({c.lower() for c in result.personal_columns}, result.show_values)
     key_issues = any(s.keys.empty or s.keys.duplicate_keys for s in (result.old, result.new))
-    files = write_detail(cur, out_dir, result.columns, result.changed_by_field, render, key_issues)
+    files = write_detail(cur, out_dir, result.columns, sides, result.changed_by_field, render, key_issues)
     rows = {"diff_added": result.counts["added"], "diff_removed": result.counts["removed"],
             "diff_changes": sum(result.changed_by_field.values()),
             "diff_key_issues": sum(s.keys.empty + s.keys.duplicate_rows for s in (result.old, result.new))}

@@ -2,9 +2,9 @@
 
 The comparison runs in an in-memory database attached to the workspace (``crm_diff``) through a
 cursor of its own, so two million-row exports never land in the workspace file. Everything is
-set-based: one aggregate per side for empty and duplicate keys, one full outer join that keeps
-only the rows that differ (added, removed or changed), and one pass over that small table for the
-counts per field.
+set-based: one hash aggregate over the keys of both sides finds empty and repeated keys, added
+and removed records and the pairs whose fingerprints differ; only those rows are joined back to
+their values (a small table, the delta), and one pass over it gives the counts per field.
 """
 
 from __future__ import annotations
@@ -13,22 +13,25 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from crmtool.errors import InputError
-from crmtool.kinds.base import ident, sql_str
+from crmtool.kinds.base import ident
 
 if TYPE_CHECKING:
     import duckdb
+
+    from crmtool.changes.read import Side
 
 OLD, NEW = "diff_old", "diff_new"
 #: keys that occur more than once in a side (``side``, ``__k``, ``n``)
 DUPLICATES = "diff_duplicates"
 #: the rows that differ: old and new key and row, then ``__o{i}``/``__n{i}`` per compared column
 DELTA = "diff_delta"
-#: per side: ``_row``, the trimmed key ``__k`` and a fingerprint ``__h`` of the compared values
+#: per key worth a look (empty, repeated, on one side only, fingerprints differ): rows per side,
+#: and for a key that occurs once on a side its row and the fingerprint ``hash()`` of its values
+GROUPS = "diff_groups"
 #: the keys and rows of the pairs whose fingerprints differ, and of added and removed keys
 PAIRS = "diff_pairs"
 #: per side: the values of the rows in PAIRS
 VALUES = {"old": "diff_values_old", "new": "diff_values_new"}
-KEYS = {"old": "diff_keys_old", "new": "diff_keys_new"}
 
 
 @dataclass(frozen=True)
@@ -94,42 +97,69 @@ def key_sql(column: str, alias: str = "") -> str:
     return f"trim(CAST({prefix}{ident(column)} AS VARCHAR))"
 
 
-def _fingerprint_sql(columns: list[str], retyped: list[str]) -> str:
+def _fingerprint_sql(columns: list[str], retyped: list[str], alias: str) -> str:
     """One 64-bit hash of a row's compared values (NULL and '' differ); columns of different types as text."""
     if not columns:
         return "0"
-    parts = [f"CAST({ident(c)} AS VARCHAR)" if c in retyped else ident(c) for c in columns]
+    parts = [f"CAST({alias}.{ident(c)} AS VARCHAR)" if c in retyped else f"{alias}.{ident(c)}" for c in columns]
     return f"hash({', '.join(parts)})"
 
 
-def find_key_problems(con: duckdb.DuckDBPyConnection, plan: ColumnPlan) -> dict[str, KeyProblems]:
-    """Narrow key tables of both sides (row, key, fingerprint), :data:`DUPLICATES`, and the counts of
-    empty and repeated keys per side: one scan of each loaded table."""
-    sides = (("old", OLD, plan.key_old, [o for o, _ in plan.compared]),
-             ("new", NEW, plan.key_new, [n for _, n in plan.compared]))
-    for side, table, key, columns in sides:
+def _usable(k: str) -> str:
+    return f"coalesce({k}, '') <> ''"
+
+
+def pair_keys(con: duckdb.DuckDBPyConnection, plan: ColumnPlan,
+              sides: dict[str, Side]) -> tuple[dict[str, KeyProblems], int]:
+    """Pair the two sides on their keys in one hash aggregate; fills :data:`DUPLICATES` and :data:`PAIRS`.
+
+    Each row of either side gives (side, row, trimmed key, fingerprint of its compared values),
+    and one ``GROUP BY`` key counts the rows of each side per key and keeps, for a key that
+    occurs once, its row and fingerprint. Only the keys worth looking at are kept: empty or
+    repeated keys, keys on one side only (added, removed) and pairs whose fingerprints differ;
+    a run that changed 5% of the records keeps ~5% of the keys. Returns the key problems per
+    side and the number of NEW rows that take part (a usable key repeated on neither side).
+    """
+    parts = []
+    for flag, side in ((0, "old"), (1, "new")):
+        names = [o for o, _n in plan.compared] if side == "old" else [n for _o, n in plan.compared]
         retyped = [o for o, n in plan.compared if n in plan.retyped] if side == "old" else plan.retyped
-        con.execute(f"CREATE OR REPLACE TABLE {KEYS[side]} AS SELECT _row, {key_sql(key)} AS __k, "
-                    f"{_fingerprint_sql(columns, retyped)} AS __h FROM {ident(table)}")
-    parts = [f"SELECT {sql_str(side)} AS side, __k, count(*) AS n FROM {KEYS[side]} "
-             f"WHERE coalesce(__k, '') <> '' GROUP BY 2 HAVING count(*) > 1" for side in ("old", "new")]
-    con.execute(f"CREATE OR REPLACE TABLE {DUPLICATES} AS " + " UNION ALL ".join(parts))
-    problems = {}
-    for side in ("old", "new"):
-        empty = con.execute(f"SELECT count(*) FROM {KEYS[side]} WHERE coalesce(__k, '') = ''").fetchall()[0][0]
-        dup = con.execute(f"SELECT count(*), coalesce(sum(n), 0) FROM {DUPLICATES} WHERE side = ?", [side]
-                          ).fetchall()[0]
-        problems[side] = KeyProblems(int(empty), int(dup[0]), int(dup[1]))
-    return problems
-
-
-def side_sql(side: str, problems: dict[str, KeyProblems]) -> str:
-    """The rows of one side that take part: a usable key that is repeated on neither side (a key
-    repeated in OLD cannot be paired with its row in NEW, so that row is neither added nor kept)."""
-    select = f"SELECT _row, __k, __h FROM {KEYS[side]} WHERE coalesce(__k, '') <> ''"
-    if any(p.duplicate_keys for p in problems.values()):
-        select += f" AND __k NOT IN (SELECT __k FROM {DUPLICATES})"
-    return select
+        key = plan.key_old if side == "old" else plan.key_new
+        parts.append(f"SELECT {flag} AS __s, {sides[side].row_sql('t')} AS __r, {key_sql(key, 't')} AS __k, "
+                     f"{_fingerprint_sql(names, retyped, 't')} AS __h FROM {ident(sides[side].table)} t")
+    con.execute(f"""
+        CREATE TEMP TABLE {GROUPS} AS
+        SELECT __k, count(*) FILTER (WHERE __s = 0) AS __no, count(*) FILTER (WHERE __s = 1) AS __nn,
+               min(__r) FILTER (WHERE __s = 0) AS __orow, min(__r) FILTER (WHERE __s = 1) AS __nrow,
+               min(__h) FILTER (WHERE __s = 0) AS __oh, min(__h) FILTER (WHERE __s = 1) AS __nh
+        FROM ({" UNION ALL ".join(parts)})
+        GROUP BY __k
+        HAVING NOT {_usable("__k")} OR __no <> 1 OR __nn <> 1 OR __oh <> __nh""")
+    con.execute(f"""
+        CREATE TEMP TABLE {DUPLICATES} AS
+        SELECT 'old' AS side, __k, __no AS n FROM {GROUPS} WHERE {_usable("__k")} AND __no > 1
+        UNION ALL
+        SELECT 'new' AS side, __k, __nn AS n FROM {GROUPS} WHERE {_usable("__k")} AND __nn > 1""")
+    con.execute(f"""
+        CREATE TEMP TABLE {PAIRS} AS
+        SELECT CASE WHEN __no = 1 THEN __k END AS __ok, CASE WHEN __nn = 1 THEN __k END AS __nk,
+               CASE WHEN __no = 1 THEN __orow END AS __orow, CASE WHEN __nn = 1 THEN __nrow END AS __nrow
+        FROM {GROUPS} WHERE {_usable("__k")} AND __no <= 1 AND __nn <= 1""")
+    row = con.execute(f"""
+        SELECT coalesce(sum(__no) FILTER (WHERE NOT {_usable("__k")}), 0),
+               coalesce(sum(__nn) FILTER (WHERE NOT {_usable("__k")}), 0),
+               count(*) FILTER (WHERE {_usable("__k")} AND __no > 1),
+               coalesce(sum(__no) FILTER (WHERE {_usable("__k")} AND __no > 1), 0),
+               count(*) FILTER (WHERE {_usable("__k")} AND __nn > 1),
+               coalesce(sum(__nn) FILTER (WHERE {_usable("__k")} AND __nn > 1), 0),
+               coalesce(sum(__nn) FILTER (WHERE {_usable("__k")} AND (__no > 1 OR __nn > 1)), 0)
+        FROM {GROUPS}""").fetchall()[0]
+    problems = {"old": KeyProblems(int(row[0]), int(row[2]), int(row[3])),
+                "new": KeyProblems(int(row[1]), int(row[4]), int(row[5]))}
+    # NEW rows with a usable key repeated on neither side: all rows, less empty keys, less rows
+    # whose key is repeated on either side (a key repeated in OLD cannot be paired either)
+    taking_part = sides["new"].rows - int(row[1]) - int(row[6])
+    return problems, taking_part
 
 
 def _distinct_sql(plan: ColumnPlan, i: int, old_name: str, new_name: str) -> str:
@@ -140,37 +170,30 @@ def _distinct_sql(plan: ColumnPlan, i: int, old_name: str, new_name: str) -> str
     return f"{o} IS DISTINCT FROM {n}"
 
 
-def build_delta(con: duckdb.DuckDBPyConnection, plan: ColumnPlan, problems: dict[str, KeyProblems]) -> None:
+def build_delta(con: duckdb.DuckDBPyConnection, plan: ColumnPlan, sides: dict[str, Side]) -> None:
     """:data:`DELTA`: the rows that differ, with their values side by side.
 
-    A full outer join of the narrow key tables finds added and removed keys and the pairs whose
-    fingerprints differ; only those rows are then joined back to their values (by row number),
-    and a pair is kept when a value really differs (a fingerprint collision cannot hide a change
-    from the counts of a kept pair, and its chance to hide one is 2^-64 per pair).
+    :func:`pair_keys` found added and removed keys and the pairs whose fingerprints differ; only
+    those rows are joined back to their values (by row number), and a pair is kept when a value
+    really differs (a fingerprint collision cannot hide a change from the counts of a kept pair,
+    and its chance to hide one is 2^-64 per pair).
     """
     differs = " OR ".join(_distinct_sql(plan, i, o, n) for i, (o, n) in enumerate(plan.compared)) or "false"
-    con.execute(f"""
-        CREATE OR REPLACE TABLE {PAIRS} AS
-        SELECT a.__k AS __ok, b.__k AS __nk, a._row AS __orow, b._row AS __nrow
-        FROM ({side_sql("old", problems)}) a FULL OUTER JOIN ({side_sql("new", problems)}) b
-          ON a.__k = b.__k
-        WHERE a.__k IS NULL OR b.__k IS NULL OR a.__h <> b.__h""")
-    # each side's values of those rows, by an inner join on the row number (a plan DuckDB runs as
-    # a scan with a filter on the few rows), then the pairs side by side
-    for side, table, alias, names in (("old", OLD, "o", [o for o, _n in plan.compared]),
-                                      ("new", NEW, "n", [n for _o, n in plan.compared])):
+    # each side's values of those rows, by a semi-join on the row number (a scan of the table
+    # with the few rows of PAIRS as the hash table), then the pairs side by side
+    for side, alias, names in (("old", "o", [o for o, _n in plan.compared]),
+                               ("new", "n", [n for _o, n in plan.compared])):
         cols = "".join(f", t.{ident(c)} AS __{alias}{i}" for i, c in enumerate(names))
-        con.execute(f"CREATE OR REPLACE TABLE {VALUES[side]} AS SELECT t._row{cols} FROM {ident(table)} t "
-                    f"JOIN (SELECT __{alias}row AS r FROM {PAIRS} WHERE __{alias}row IS NOT NULL) p "
-                    f"ON t._row = p.r")
+        row = sides[side].row_sql("t")
+        con.execute(f"CREATE TEMP TABLE {VALUES[side]} AS SELECT {row} AS __r{cols} "
+                    f"FROM {ident(sides[side].table)} t "
+                    f"WHERE {row} IN (SELECT __{alias}row FROM {PAIRS} WHERE __{alias}row IS NOT NULL)")
     con.execute(f"""
-        CREATE OR REPLACE TABLE {DELTA} AS
-        SELECT p.*, o.* EXCLUDE (_row), n.* EXCLUDE (_row)
-        FROM {PAIRS} p LEFT JOIN {VALUES["old"]} o ON o._row = p.__orow
-             LEFT JOIN {VALUES["new"]} n ON n._row = p.__nrow
+        CREATE TEMP TABLE {DELTA} AS
+        SELECT p.*, o.* EXCLUDE (__r), n.* EXCLUDE (__r)
+        FROM {PAIRS} p LEFT JOIN {VALUES["old"]} o ON o.__r = p.__orow
+             LEFT JOIN {VALUES["new"]} n ON n.__r = p.__nrow
         WHERE p.__ok IS NULL OR p.__nk IS NULL OR {differs}""")
-    for table in VALUES.values():
-        con.execute(f"DROP TABLE {table}")
 
 
 def delta_counts(con: duckdb.DuckDBPyConnection, plan: ColumnPlan) -> tuple[dict[str, int], dict[str, int]]:

@@ -12,12 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crmtool.changes.compare import DELTA, DUPLICATES, NEW, OLD, ColumnPlan, key_sql
+from crmtool.changes.compare import DELTA, DUPLICATES, ColumnPlan, key_sql
 from crmtool.io.writers import write_query
 from crmtool.kinds.base import ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb
+
+    from crmtool.changes.read import Side
 
 TOKEN_PREFIX = "k:"  # as the audit log marks a keyed hash
 
@@ -36,21 +38,22 @@ def rendering(personal: set[str], show_values: bool) -> Rendering:
     return value
 
 
-def _rows_query(table: str, row_col: str, where: str, render: Rendering,
-                columns: list[str]) -> str:
+def _rows_query(con: duckdb.DuckDBPyConnection, side: Side, row_col: str, where: str, render: Rendering) -> str:
+    """The whole records of one side whose rows the delta names, in file order."""
+    columns = [r[0] for r in con.execute(f"DESCRIBE {ident(side.table)}").fetchall()
+               if not (side.row_column and r[0] == "_row")]
     cols = ", ".join(f"{render(c, 'd.' + ident(c))} AS {ident(c)}" for c in columns)
-    return (f"SELECT {cols} FROM {ident(table)} d JOIN (SELECT {row_col} AS r FROM {DELTA} WHERE {where}) x "
-            f"ON d._row = x.r ORDER BY d._row")
+    row = side.row_sql("d")
+    return (f"SELECT {cols} FROM {ident(side.table)} d JOIN (SELECT {row_col} AS r FROM {DELTA} WHERE {where}) x "
+            f"ON {row} = x.r ORDER BY {row}")
 
 
-def added_query(con: duckdb.DuckDBPyConnection, render: Rendering) -> str:
-    columns = [r[0] for r in con.execute(f"DESCRIBE {ident(NEW)}").fetchall() if r[0] != "_row"]
-    return _rows_query(NEW, "__nrow", "__ok IS NULL", render, columns)
+def added_query(con: duckdb.DuckDBPyConnection, new: Side, render: Rendering) -> str:
+    return _rows_query(con, new, "__nrow", "__ok IS NULL", render)
 
 
-def removed_query(con: duckdb.DuckDBPyConnection, render: Rendering) -> str:
-    columns = [r[0] for r in con.execute(f"DESCRIBE {ident(OLD)}").fetchall() if r[0] != "_row"]
-    return _rows_query(OLD, "__orow", "__nk IS NULL", render, columns)
+def removed_query(con: duckdb.DuckDBPyConnection, old: Side, render: Rendering) -> str:
+    return _rows_query(con, old, "__orow", "__nk IS NULL", render)
 
 
 def changes_query(plan: ColumnPlan, by_field: dict[str, int], render: Rendering) -> str:
@@ -72,29 +75,30 @@ def changes_query(plan: ColumnPlan, by_field: dict[str, int], render: Rendering)
     return f"SELECT * EXCLUDE (__r, __c) FROM ({' UNION ALL '.join(parts)}) ORDER BY __r, __c"
 
 
-def key_issues_query(plan: ColumnPlan, render: Rendering) -> str:
+def key_issues_query(plan: ColumnPlan, sides: dict[str, Side], render: Rendering) -> str:
     """Every row left out of the comparison: its side, the issue (empty or duplicate key), key and row."""
     parts = []
-    for side, table, key in (("old", OLD, plan.key_old), ("new", NEW, plan.key_new)):
+    for side, key in (("old", plan.key_old), ("new", plan.key_new)):
         k = key_sql(key, "d")
         parts.append(
             f"SELECT {sql_str(side)} AS side, CASE WHEN coalesce({k}, '') = '' THEN 'empty key' "
-            f"ELSE 'duplicate key' END AS issue, {render(plan.key_new, k)} AS key, d._row AS row "
-            f"FROM {ident(table)} d WHERE coalesce({k}, '') = '' "
+            f"ELSE 'duplicate key' END AS issue, {render(plan.key_new, k)} AS key, "
+            f"{sides[side].row_sql('d')} AS row "
+            f"FROM {ident(sides[side].table)} d WHERE coalesce({k}, '') = '' "
             f"OR {k} IN (SELECT __k FROM {DUPLICATES} WHERE side = {sql_str(side)})")
     return f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY side DESC, row"
 
 
-def write_detail(con: duckdb.DuckDBPyConnection, out_dir: Path, plan: ColumnPlan, by_field: dict[str, int],
-                 render: Rendering, with_key_issues: bool) -> dict[str, tuple[Path, str]]:
+def write_detail(con: duckdb.DuckDBPyConnection, out_dir: Path, plan: ColumnPlan, sides: dict[str, Side],
+                 by_field: dict[str, int], render: Rendering, with_key_issues: bool) -> dict[str, tuple[Path, str]]:
     """Write the CSV files of a diff; returns ``{kind: (path, query)}`` for registration and counting."""
     files = {
-        "diff_added": (out_dir / "added.csv", added_query(con, render)),
-        "diff_removed": (out_dir / "removed.csv", removed_query(con, render)),
+        "diff_added": (out_dir / "added.csv", added_query(con, sides["new"], render)),
+        "diff_removed": (out_dir / "removed.csv", removed_query(con, sides["old"], render)),
         "diff_changes": (out_dir / "changes.csv", changes_query(plan, by_field, render)),
     }
     if with_key_issues:
-        files["diff_key_issues"] = (out_dir / "key_issues.csv", key_issues_query(plan, render))
+        files["diff_key_issues"] = (out_dir / "key_issues.csv", key_issues_query(plan, sides, render))
     for path, query in files.values():
         write_query(con, query, path, "csv")
     return files

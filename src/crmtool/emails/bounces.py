@@ -39,7 +39,7 @@ from crmtool.errors import CrmToolError, InputError, UsageError
 if TYPE_CHECKING:
     import duckdb
 
-    from crmtool.workspace import Workspace
+    from crmtool.workspace import Run, Workspace
 
 PLATFORMS = ("mailchimp", "sendgrid", "brevo", "mailgun", "ses", "generic")
 FORMATS = ("auto", *PLATFORMS)
@@ -353,8 +353,23 @@ def import_bounces(
     for t in (raw, "__bounce_ev", "__bounce_new"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     result = BounceImport(detected, rows, new, kept - new, skipped, undated, by_type, run.run_id)
+    _record_step(run, path, result)
     ws.finish_run(run, "ok", 0, result.as_dict())
     return result
+
+
+def _record_step(run: Run, path: Path, result: BounceImport) -> None:
+    """The run's step: the export read, and its counts as metrics (``crm_metrics`` step
+    ``bounces import``): rows in, events imported, duplicates and skipped rows, bounces per type."""
+    step = run.step
+    step.input(path, result.rows)
+    step.metric("rows_in", result.rows)
+    step.metric("imported", result.imported)
+    step.metric("duplicates", result.duplicates)
+    step.metric("skipped", result.skipped)
+    step.metric("undated", result.undated)
+    for kind, n in sorted(result.by_type.items()):
+        step.metric("bounces", n, kind)
 
 
 def _has_macro(con: duckdb.DuckDBPyConnection, name: str) -> bool:

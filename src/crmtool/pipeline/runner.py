@@ -2,7 +2,8 @@
 
 Publishing: ``OUT/latest.txt`` (the pointer every platform reads: ``runs/<run_id>``) is replaced
 atomically (write to a temp file, rename); on POSIX a ``OUT/latest`` symbolic link is also
-swapped atomically (a new link renamed over the old). Both happen only when every step passed
+swapped atomically (a new link renamed over the old), and where links cannot be made the
+pointer file alone is published. Both happen only when every step passed
 (or warned), so a failed night leaves yesterday's ``latest`` in place. Retention then removes
 run folders beyond ``keep`` (newest first), never the one ``latest`` points to.
 """
@@ -211,21 +212,36 @@ def _finish(ws: Workspace, run: Any, spec: PipelineSpec, result: PipelineResult,
     ws.finish_run(run, result.status, result.exit_code, body)
 
 
-def publish_latest(out: Path, run_id: str) -> None:
-    """Point ``latest`` at ``runs/<run_id>`` atomically (see the module docstring)."""
+def publish_latest(out: Path, run_id: str, *, symlink: bool | None = None) -> bool:
+    """Point ``latest`` at ``runs/<run_id>`` atomically (see the module docstring); True when the
+    ``latest`` symbolic link was made too.
+
+    ``latest.txt`` is what every platform reads, so it is written first and always. The link is
+    tried on POSIX (``symlink=None``) or when asked; where links cannot be made (Windows without
+    the privilege, a FAT or SMB folder: ``os.symlink`` raises ``OSError`` or
+    ``NotImplementedError``) publishing still succeeds with the pointer file alone, and a link an
+    earlier run left is removed, so ``latest`` never names another run than ``latest.txt``.
+    """
     from crmtool.io.writers import write_text_atomic
 
     write_text_atomic(out / POINTER, f"runs/{run_id}\n")
-    if os.name != "posix":
-        return
     link = out / LINK
     if link.exists() and not link.is_symlink():
-        return  # a real folder named latest belongs to someone else: the pointer file still moved
-    tmp = out / f".{LINK}-{run_id}"
-    if tmp.is_symlink():
-        tmp.unlink()
-    os.symlink(Path("runs") / run_id, tmp, target_is_directory=True)
-    os.replace(tmp, link)
+        return False  # a real folder named latest belongs to someone else: the pointer file still moved
+    if os.name == "posix" if symlink is None else symlink:
+        tmp = out / f".{LINK}-{run_id}"
+        try:
+            if tmp.is_symlink():
+                tmp.unlink()
+            os.symlink(Path("runs") / run_id, tmp, target_is_directory=True)
+            os.replace(tmp, link)
+            return True
+        except (OSError, NotImplementedError):
+            if tmp.is_symlink():
+                tmp.unlink()
+    if link.is_symlink():  # an earlier run's link would name another run than latest.txt
+        link.unlink()
+    return False
 
 
 def latest_run(out: Path) -> str | None:

@@ -22,7 +22,7 @@ from crmtool.kinds.base import ident
 from crmtool.privacy.consent import date_sql
 
 if TYPE_CHECKING:
-    from crmtool.workspace import Workspace
+    from crmtool.workspace import Run, Workspace
 
 STAGING = "__privacy_export"
 PROVINCES = {
@@ -313,12 +313,13 @@ def export(
         for t in made:
             con.execute(f"DROP TABLE IF EXISTS {t}")
     manifest_path = out.with_name(out.name + ".manifest.json")
+    input_sha = file_sha256(input_path)
     write_manifest(
         manifest_path,
         {
             "run_id": run.run_id,
             "command": "export",
-            "inputs": [{"path": str(input_path), "sha256": file_sha256(input_path), "rows": loaded.rows}],
+            "inputs": [{"path": str(input_path), "sha256": input_sha, "rows": loaded.rows}],
             "policy": {"path": str(policy_path), "sha256": file_sha256(policy_path), "name": policy.name},
             "outputs": [file_entry(out, rows=rows, format=fmt)],
             "columns": actions,
@@ -333,5 +334,22 @@ def export(
     result = ExportResult(
         run.run_id, out, manifest_path, rows, dropped_erased, actions, dropped, remaining, hasher.fingerprint
     )
+    _record_step(run, input_path, input_sha, loaded.rows, result)
     ws.finish_run(run, "pass", 0, {k: v for k, v in result.as_dict().items() if k != "personal_remaining"})
     return result
+
+
+def _record_step(run: Run, input_path: Path, sha256: str, rows_in: int, result: ExportResult) -> None:
+    """The run's step: its input, and its counts as metrics (``crm_metrics`` step ``export``)."""
+    step = run.step
+    step.input(input_path, rows_in, sha256=sha256)
+    step.metric("rows_in", rows_in)
+    step.metric("rows_out", result.rows)
+    step.metric("dropped_erased", result.dropped_erased)
+    step.metric("columns_out", len(result.columns))
+    step.metric("columns_dropped", len(result.dropped_columns))
+    actions: dict[str, int] = {}
+    for action in result.columns.values():  # keep, hash, mask:email, generalise:year ...
+        actions[action.split(":", 1)[0]] = actions.get(action.split(":", 1)[0], 0) + 1
+    for action, n in sorted(actions.items()):
+        step.metric("columns", n, action)
