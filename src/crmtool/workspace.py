@@ -224,9 +224,10 @@ class Workspace:
 
     def open(self) -> Workspace:
         import duckdb
-        from filelock import FileLock, Timeout
 
         if not self.in_memory:
+            from filelock import FileLock, Timeout  # a one-shot :memory: run has nothing to lock
+
             db = Path(self.path)
             if db.exists() and db.is_dir():
                 raise InputError(f"workspace {db} is a folder", "give --workspace a file path such as crm.duckdb")

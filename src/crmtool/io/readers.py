@@ -163,26 +163,34 @@ def _utf8_lines(data: bytes, chunk: int = 1 << 24) -> int:
 
     Vectorised over chunks of bytes (a Python regex over a 150 MB export took seconds): a
     sequence starts where a lead byte is followed by enough continuation bytes, exactly the
-    starts of :data:`_UTF8_SEQUENCE`'s matches, since no match can start inside another.
+    starts of :data:`_UTF8_SEQUENCE`'s matches, since no match can start inside another. One
+    pass finds the bytes that can lead (0xC2 and above, a few percent of a Latin-1 export);
+    only those are looked at further, and newlines are located only when something was found.
     """
     import numpy as np
 
     whole = np.frombuffer(data, dtype=np.uint8)
     starts: list[np.ndarray] = []
-    newlines: list[np.ndarray] = []
     for at in range(0, len(whole), chunk):
-        a = whole[at:at + chunk + 3]  # 3 bytes of overlap complete a sequence cut by the chunk
-        cont = (a >= 0x80) & (a <= 0xBF)
-        hit = np.zeros(len(a), dtype=bool)
-        hit[:-1] |= (a[:-1] >= 0xC2) & (a[:-1] <= 0xDF) & cont[1:]
-        hit[:-2] |= (a[:-2] >= 0xE0) & (a[:-2] <= 0xEF) & cont[1:-1] & cont[2:]
-        hit[:-3] |= (a[:-3] >= 0xF0) & (a[:-3] <= 0xF4) & cont[1:-2] & cont[2:-1] & cont[3:]
-        starts.append(np.flatnonzero(hit[:chunk]) + at)
-        newlines.append(np.flatnonzero(a[:chunk] == 10) + at)
+        a = whole[at:at + chunk + 4]  # bytes of overlap complete a sequence cut by the chunk
+        cont = (a & 0xC0) == 0x80  # 0x80-0xBF
+        # a byte from 0xC2 up followed by a continuation byte (rare in Latin-1 text) is a candidate
+        lead = np.flatnonzero((a[:-1] >= 0xC2) & cont[1:])
+        lead = lead[lead < chunk]
+        if not len(lead):
+            continue
+        b = a[lead]
+        need = np.where(b <= 0xDF, 1, np.where(b <= 0xEF, 2, np.where(b <= 0xF4, 3, 0)))
+        ok = need > 0
+        cont = np.concatenate([cont, np.zeros(3, dtype=bool)])  # past the end: no continuation
+        for k in (2, 3):
+            ok &= (need < k) | cont[lead + k]
+        starts.append(lead[ok] + at)
     found = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
     if not len(found):
         return 0
-    return len(np.unique(np.searchsorted(np.concatenate(newlines), found)))
+    newlines = np.concatenate([np.flatnonzero(whole[at:at + chunk] == 10) + at for at in range(0, len(whole), chunk)])
+    return len(np.unique(np.searchsorted(newlines, found)))
 
 
 def _looks_binary(sample: bytes) -> bool:
