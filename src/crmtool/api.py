@@ -17,9 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crmtool.audit import TOKEN_PREFIX, AuditWriter, json_str_sql, log_dir
 from crmtool.check_report import CheckReport, example_keys, parse_check
 from crmtool.emails.run import history_ready
 from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, RecordedAs, as_is, run_rules
@@ -28,13 +27,14 @@ from crmtool.identity.load import load_without_erased
 from crmtool.io.readers import LoadResult, ReadOptions, file_sha256
 from crmtool.io.writers import OutputOptions, write_query
 from crmtool.kinds.base import ident
-from crmtool.manifest import file_entry, write_manifest
 from crmtool.pii import detect_pii
-from crmtool.privacy.mailable import mailable_for_ruleset
 from crmtool.progress import Progress
 from crmtool.rulefile import RuleSet, load_rules
 from crmtool.schemas import RESULTS_SCHEMA_VERSION
 from crmtool.workspace import Run, Workspace, dataset_name
+
+if TYPE_CHECKING:  # clean's audit log, manifest and mailable flag: imported when clean runs (validate stays light)
+    from crmtool.audit import AuditWriter
 
 
 @dataclass
@@ -291,6 +291,8 @@ def audit_value_sql(personal: set[str]) -> RecordedAs:
     to its rows (``crm_token`` is the workspace key's SQL macro).
     """
 
+    from crmtool.audit import TOKEN_PREFIX, json_str_sql
+
     def value(column: str, expr: str) -> str:
         if column in personal:
             return f"coalesce('\"{TOKEN_PREFIX}' || crm_token({expr}) || '\"', 'null')"
@@ -309,6 +311,8 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, ruleset: Rule
     --record`` reads one row group per run.
     """
     import pyarrow as pa
+
+    from crmtool.audit import TOKEN_PREFIX
 
     con = ws.con
     writer.add({"type": "run", **header})
@@ -403,6 +407,10 @@ def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, 
 def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir: Path, *, fmt: str | None,
            output: OutputOptions, read: ReadOptions | None, audit_log: Path | None,
            progress: Progress | None, records: list[RecordTokens]) -> CleanResult:
+    from crmtool.audit import AuditWriter, log_dir
+    from crmtool.manifest import file_entry, write_manifest
+    from crmtool.privacy.mailable import mailable_for_ruleset
+
     loaded = _load(ws, run, ruleset, input_path, progress, read)
     _section_column_problems(ruleset, loaded.columns)
     hasher = ws.hasher  # fail on an unreadable key before the rules run

@@ -191,8 +191,6 @@ def _check_name(spec: RuleSpec | None, names: dict[str, Location], problems: lis
 
 def load_rules(paths: list[Path] | Path) -> RuleSet:
     """Load, validate and merge rule files; raise one :class:`ConfigError` listing every problem."""
-    from jsonschema import Draft202012Validator
-
     if isinstance(paths, Path):
         paths = [paths]
     files = [f for p in paths for f in rule_files(p)]
@@ -215,6 +213,8 @@ def load_rules(paths: list[Path] | Path) -> RuleSet:
             # the rules that are right on their own still get their semantic checks (regex, SQL,
             # names), so every problem of the file is reported in one go
             rules = doc.data.get("rules")
+            from jsonschema import Draft202012Validator
+
             item = Draft202012Validator(schema["properties"]["rules"]["items"])
             for i, raw in enumerate(rules if isinstance(rules, list) else []):
                 if item.is_valid(raw):

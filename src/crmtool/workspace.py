@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 DEFAULT_WORKSPACE = "crmtool.duckdb"
 MEMORY = ":memory:"
+#: DuckDB's memory cap unless CRMTOOL_MEMORY_LIMIT says otherwise (docs/decisions/0014-speed-validate-path.md)
+DEFAULT_MEMORY_LIMIT = "1.5GB"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS crm_runs (
@@ -191,9 +193,11 @@ class Workspace:
         self.lock_timeout = lock_timeout
         self.key_file = key_file
         self.threads = threads
-        # DuckDB takes 80% of RAM by default; CRMTOOL_MEMORY_LIMIT (e.g. "1.5GB") caps it and
-        # makes large joins spill to a temporary folder instead
-        self.memory_limit = memory_limit or os.environ.get("CRMTOOL_MEMORY_LIMIT")
+        # DuckDB takes 80% of RAM by default and grows with the data; crmtool caps it (so a run
+        # stays within about 2 GiB at any size, spilling to the sandbox's temporary folder), and
+        # CRMTOOL_MEMORY_LIMIT (e.g. "4GB", or "off" for DuckDB's own default) replaces the cap
+        chosen = memory_limit or os.environ.get("CRMTOOL_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+        self.memory_limit = None if chosen.strip().lower() in ("off", "none", "default") else chosen
         self._sandbox: Path | None = None
         self._lock: Any = None
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -224,9 +228,10 @@ class Workspace:
 
     def open(self) -> Workspace:
         import duckdb
-        from filelock import FileLock, Timeout
 
         if not self.in_memory:
+            from filelock import FileLock, Timeout  # a one-shot :memory: run has nothing to lock
+
             db = Path(self.path)
             if db.exists() and db.is_dir():
                 raise InputError(f"workspace {db} is a folder", "give --workspace a file path such as crm.duckdb")

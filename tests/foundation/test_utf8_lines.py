@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import tempfile
+from pathlib import Path
 
 import numpy as np
 from hypothesis import given, settings
@@ -30,6 +32,10 @@ def test_vectorised_count_equals_the_pattern(pieces: list[bytes], chunk: int) ->
     data = b"".join(pieces)
     assert _utf8_lines(data, chunk=chunk) == _by_regex(data)
     assert _utf8_lines(data) == _by_regex(data)
+    with tempfile.TemporaryDirectory() as tmp:  # read from the file piece by piece, as the loader does
+        path = Path(tmp) / "export.csv"
+        path.write_bytes(data)
+        assert _utf8_lines(path, chunk=chunk) == _by_regex(data)
 
 
 def test_counts_lines_not_sequences() -> None:

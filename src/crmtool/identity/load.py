@@ -28,6 +28,19 @@ def sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _erasure_register(ws: Workspace) -> str | None:
+    """A query of the erased people's tokens (and those a retention rule deleted: their ids and
+    NIFs), or None when the registers hold no row: nobody was ever erased."""
+    registers = [f"SELECT identifier_type AS type, token FROM {t}" for t in ("privacy_erasures", "privacy_retained")
+                 if ws.table_exists(t)]
+    if not registers:
+        return None
+    register = " UNION ALL ".join(registers)
+    if not ws.con.execute(f"SELECT count(*) FROM ({register})").fetchall()[0][0]:
+        return None
+    return register
+
+
 def drop_erased(
     ws: Workspace,
     table: str,
@@ -46,13 +59,8 @@ def drop_erased(
     from crmtool.identity.keys import IdentityColumns, detect_identity_columns, person_keys
 
     con = ws.con
-    # erased people, and people deleted by a retention rule (their ids and NIFs)
-    registers = [f"SELECT identifier_type AS type, token FROM {t}" for t in ("privacy_erasures", "privacy_retained")
-                 if ws.table_exists(t)]
-    if not registers:
-        return 0
-    register = " UNION ALL ".join(registers)
-    if not con.execute(f"SELECT count(*) FROM ({register})").fetchall()[0][0]:
+    register = _erasure_register(ws)
+    if register is None:
         return 0
     ws.hasher  # noqa: B018 - registers crm_token()
     cols = detect_identity_columns(con, table, key_column) if detect else IdentityColumns(key_column)
@@ -98,6 +106,10 @@ def load_without_erased(
     from crmtool.io.readers import load_file
 
     con = ws.con
+    if not temp and _erasure_register(ws) is None:
+        # nobody erased: nothing to drop, so the export goes straight into the workspace table
+        # (the detour through memory cost two copies and a sort of the whole table)
+        return load_file(con, path, table, read)
     main = str(con.execute("SELECT current_database()").fetchall()[0][0])
     con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {LOAD_DB}")
     try:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -134,23 +136,60 @@ def detect_encoding(data: bytes) -> tuple[str, set[int]]:
     return ("latin-1" if c1 & set(_CP1252_UNDEFINED) else "cp1252"), c1
 
 
+def _file_encoding(path: Path, head: bytes) -> tuple[str, set[int]]:
+    """:func:`detect_encoding` of a whole file, read piece by piece (never held in memory)."""
+    if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        return detect_encoding(head[:3])
+    if _first_undecodable(path, "utf-8") is None:
+        return "utf-8", set()
+    c1: set[int] = set()
+    for _at, window in _windows(path):
+        c1 |= set(window.translate(None, _NOT_C1))
+    return ("latin-1" if c1 & set(_CP1252_UNDEFINED) else "cp1252"), c1
+
+
 _UTF8_SEQUENCE = rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
 
 
-def _encoding_problem(path: Path, data: bytes) -> InputError | None:
-    """Encodings that cannot be read as they claim: one clear line each (exit 2), never a traceback."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        try:
-            data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = data.count(b"\n", 0, exc.start) + 1
+def _first_undecodable(path: Path, encoding: str) -> int | None:
+    """The offset of the first byte where ``path`` stops decoding as ``encoding`` (None: it all
+    decodes), read piece by piece."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder(encoding)()
+    at = 0
+    with path.open("rb") as fh:
+        for piece in itertools.chain(iter(lambda: fh.read(SCAN_BYTES), b""), [b""]):
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(piece, final=not piece)
+            except UnicodeDecodeError as exc:
+                return at - pending + exc.start
+            at += len(piece)
+    return None
+
+
+def _byte_and_line(path: Path, offset: int) -> tuple[int, int]:
+    """The byte at ``offset`` and its 1-based line (for messages about a file that is not what it claims)."""
+    with path.open("rb") as fh:
+        before = fh.read(offset)
+        return fh.read(1)[0], before.count(b"\n") + 1
+
+
+def _encoding_problem(path: Path, head: bytes) -> InputError | None:
+    """Encodings that cannot be read as they claim: one clear line each (exit 2), never a traceback.
+    ``head`` is the file's first :data:`SNIFF_BYTES` bytes; the rest is read only when needed."""
+    if head.startswith(b"\xef\xbb\xbf"):
+        bad = _first_undecodable(path, "utf-8-sig")
+        if bad is not None:
+            byte, line = _byte_and_line(path, bad)
             return InputError(f"{path}: starts with a UTF-8 byte-order mark but is not UTF-8 after it "
-                              f"(byte 0x{data[exc.start]:02X} on line {line})",
+                              f"(byte 0x{byte:02X} on line {line})",
                               "save the file again as UTF-8, or without the mark as cp1252/Latin-1")
         return None
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return None
-    sample = data[:SNIFF_BYTES]
+    sample = head[:SNIFF_BYTES]
     even, odd = sample[0::2], sample[1::2]
     if len(sample) >= 4 and max(even.count(0) / max(len(even), 1), odd.count(0) / max(len(odd), 1)) > 0.3:
         return InputError(f"{path}: looks like UTF-16 text without a byte-order mark",
@@ -158,31 +197,59 @@ def _encoding_problem(path: Path, data: bytes) -> InputError | None:
     return None
 
 
-def _utf8_lines(data: bytes, chunk: int = 1 << 24) -> int:
+#: the CSV is scanned in pieces of this size (encoding, C1 bytes, mixed lines): never held whole
+SCAN_BYTES = 1 << 24
+
+
+def _windows(data: bytes | Path, chunk: int = SCAN_BYTES) -> Iterator[tuple[int, bytes]]:
+    """``(offset, piece)``: pieces of ``chunk`` bytes each followed by up to 4 bytes of the next
+    (a sequence cut by the border is still seen whole); ``data`` is bytes or a file, read piece
+    by piece so that a large export is never held in memory at once."""
+    if isinstance(data, bytes):
+        for at in range(0, len(data), chunk):
+            yield at, data[at:at + chunk + 4]
+        return
+    if chunk < 4:  # pieces smaller than a sequence (tests): the file is tiny
+        yield from _windows(data.read_bytes(), chunk)
+        return
+    with data.open("rb") as fh:
+        at, piece = 0, fh.read(chunk)
+        while piece:
+            following = fh.read(chunk)
+            yield at, piece + following[:4]
+            at, piece = at + len(piece), following
+
+
+def _utf8_lines(data: bytes | Path, chunk: int = SCAN_BYTES) -> int:
     """Lines holding a UTF-8 multi-byte sequence in data that as a whole is not UTF-8.
 
-    Vectorised over chunks of bytes (a Python regex over a 150 MB export took seconds): a
+    Vectorised over pieces of bytes (a Python regex over a 150 MB export took seconds): a
     sequence starts where a lead byte is followed by enough continuation bytes, exactly the
-    starts of :data:`_UTF8_SEQUENCE`'s matches, since no match can start inside another.
+    starts of :data:`_UTF8_SEQUENCE`'s matches, since no match can start inside another. One
+    pass finds the bytes from 0xC2 up that a continuation byte follows (rare in Latin-1 text);
+    only those are looked at further.
     """
     import numpy as np
 
-    whole = np.frombuffer(data, dtype=np.uint8)
-    starts: list[np.ndarray] = []
-    newlines: list[np.ndarray] = []
-    for at in range(0, len(whole), chunk):
-        a = whole[at:at + chunk + 3]  # 3 bytes of overlap complete a sequence cut by the chunk
-        cont = (a >= 0x80) & (a <= 0xBF)
-        hit = np.zeros(len(a), dtype=bool)
-        hit[:-1] |= (a[:-1] >= 0xC2) & (a[:-1] <= 0xDF) & cont[1:]
-        hit[:-2] |= (a[:-2] >= 0xE0) & (a[:-2] <= 0xEF) & cont[1:-1] & cont[2:]
-        hit[:-3] |= (a[:-3] >= 0xF0) & (a[:-3] <= 0xF4) & cont[1:-2] & cont[2:-1] & cont[3:]
-        starts.append(np.flatnonzero(hit[:chunk]) + at)
-        newlines.append(np.flatnonzero(a[:chunk] == 10) + at)
-    found = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
-    if not len(found):
-        return 0
-    return len(np.unique(np.searchsorted(np.concatenate(newlines), found)))
+    lines: list[np.ndarray] = []
+    newlines_before = 0
+    for _at, window in _windows(data, chunk):
+        a = np.frombuffer(window, dtype=np.uint8)
+        own = min(chunk, len(a))  # the piece itself; the bytes after it belong to the next one
+        newlines = np.flatnonzero(a[:own] == 10)
+        cont = (a & 0xC0) == 0x80  # 0x80-0xBF
+        lead = np.flatnonzero((a[:-1] >= 0xC2) & cont[1:])
+        lead = lead[lead < own]
+        if len(lead):
+            b = a[lead]
+            need = np.where(b <= 0xDF, 1, np.where(b <= 0xEF, 2, np.where(b <= 0xF4, 3, 0)))
+            ok = need > 0
+            cont = np.concatenate([cont, np.zeros(3, dtype=bool)])  # past the end: no continuation
+            for k in (2, 3):
+                ok &= (need < k) | cont[lead + k]
+            lines.append(newlines_before + np.searchsorted(newlines, lead[ok]))
+        newlines_before += len(newlines)
+    return len(np.unique(np.concatenate(lines))) if lines else 0
 
 
 def _looks_binary(sample: bytes) -> bool:
@@ -327,17 +394,16 @@ def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, sheet: st
     return LoadResult(table, path, "xlsx", rows, cols, renamed_columns=renamed)
 
 
-def _given_encoding(path: Path, data: bytes, encoding: str) -> tuple[str, set[int]]:
+def _given_encoding(path: Path, head: bytes, encoding: str) -> tuple[str, set[int]]:
     """``--input-encoding`` as the reader uses it: the file must decode with it."""
-    try:
-        data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InputError(f"{path}: is not {encoding} (byte 0x{data[exc.start]:02X} on line {line})",
+    bad = _first_undecodable(path, encoding)
+    if bad is not None:
+        byte, line = _byte_and_line(path, bad)
+        raise InputError(f"{path}: is not {encoding} (byte 0x{byte:02X} on line {line})",
                          "leave --input-encoding out to detect it, or try cp1252 or latin-1") from None
     name = {"utf_8": "utf-8", "utf_8_sig": "utf-8-sig", "iso8859-1": "latin-1", "latin_1": "latin-1"}.get(
         encoding, encoding)
-    if name == "utf-8" and data.startswith(b"\xef\xbb\xbf"):
+    if name == "utf-8" and head.startswith(b"\xef\xbb\xbf"):
         name = "utf-8-sig"
     # a forced single-byte encoding is always transcoded (DuckDB reads UTF-8 and Latin-1 only)
     return name, ({0x80} if name not in ("utf-8", "utf-8-sig", "latin-1") else set())
@@ -358,20 +424,23 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
     import duckdb
 
     options = options or ReadOptions()
-    data = path.read_bytes()
-    problem = _encoding_problem(path, data)
+    # the export is read in pieces (never whole: a 10M-row file is 1.4 GB): its head here, and
+    # one pass each for the encoding, the C1 bytes and the mixed-encoding count
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    problem = _encoding_problem(path, head)
     if problem is not None:
         raise problem
-    utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))  # Excel's "Unicode text": NUL bytes, not binary
-    if not utf16 and options.encoding is None and _looks_binary(data[:SNIFF_BYTES]):
+    utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))  # Excel's "Unicode text": NUL bytes, not binary
+    if not utf16 and options.encoding is None and _looks_binary(head):
         raise InputError(f"{path}: looks like binary data, not a CSV export",
                          "export the table as CSV (UTF-8 or Latin-1) or Parquet")
     if options.encoding is not None:
-        encoding, c1 = _given_encoding(path, data, options.encoding)
+        encoding, c1 = _given_encoding(path, head, options.encoding)
     else:
-        encoding, c1 = detect_encoding(data)
-    text = data[:SNIFF_BYTES].decode(encoding, errors="ignore")  # a sample may cut a character
-    if not text.strip() and not data.decode(encoding).strip():
+        encoding, c1 = _file_encoding(path, head)
+    text = head.decode(encoding, errors="ignore")  # a sample may cut a character
+    if not text.strip() and not path.read_bytes().decode(encoding).strip():
         raise InputError(f"{path}: file is empty (no header, no rows)")
     delimiter = options.delimiter or detect_delimiter(text)
     # newline="": a file with CR-only line ends (old Mac exports) must not stop the csv module
@@ -388,7 +457,7 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
     if read_as is None:
         tmp_dir = tempfile.TemporaryDirectory(prefix="crmtool-")
         source = Path(tmp_dir.name) / "utf8.csv"
-        source.write_text(data.decode(encoding), encoding="utf-8", newline="")  # utf-8-sig dropped the BOM
+        _transcode(path, source, encoding)
         read_as = "utf-8"
     from crmtool.io.gate import readable, release
 
@@ -423,7 +492,9 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
     # DuckDB's ``line`` counts records, not physical lines: a quoted field with a newline earlier in
     # the file shifts it. The physical line is counted from the byte offset of the record's start.
     # byte offsets refer to the file DuckDB read: the export itself, or its UTF-8 rewrite
-    source_bytes = (data if source == path else data.decode(encoding).encode("utf-8")) if rejects else b""
+    source_bytes = b""
+    if rejects:  # rare: the file is read whole again only to place the rejected lines
+        source_bytes = path.read_bytes() if source == path else path.read_bytes().decode(encoding).encode("utf-8")
     for record, kind, message, raw, line_start in rejects:
         if int(record) in seen_lines:
             continue
@@ -439,8 +510,19 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
         raise InputError(f"{path}: none of its {len(parse_rejects)} rows could be read with {name} as delimiter "
                          f"and {encoding} encoding (first problem on line {parse_rejects[0].line})",
                          "check the file, or pass --input-delimiter and --input-encoding")
-    mixed = _utf8_lines(data) if encoding in ("cp1252", "latin-1") else 0
+    mixed = _utf8_lines(path) if encoding in ("cp1252", "latin-1") else 0
     return LoadResult(table, path, "csv", rows, cols, encoding, delimiter, parse_rejects, renamed, utf8_lines=mixed)
+
+
+def _transcode(path: Path, target: Path, encoding: str) -> None:
+    """Rewrite ``path`` as UTF-8 into ``target``, piece by piece (a BOM is dropped)."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with path.open("rb") as fin, target.open("w", encoding="utf-8", newline="") as fout:
+        for piece in iter(lambda: fin.read(SCAN_BYTES), b""):
+            fout.write(decoder.decode(piece))
+        fout.write(decoder.decode(b"", final=True))
 
 
 def _physical_line(source: bytes, line_start: int) -> int:
