@@ -8,16 +8,20 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from crmtool.errors import CrmToolError, ExitCode, UsageError
 from crmtool.progress import Progress
+
+if TYPE_CHECKING:
+    from crmtool.workspace import Workspace
 
 log = logging.getLogger("crmtool")
 log.addHandler(logging.NullHandler())
@@ -73,6 +77,58 @@ _READ_PARAMS: dict[str, tuple[Any, Any]] = {
 
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text, json or junit.")]
 TextJsonFormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text or json.")]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Options a command takes as one object: ``name -> (annotation, default)`` in --help order, and
+    ``build(**values)`` that makes the object from what the user gave."""
+
+    params: dict[str, tuple[Any, Any]]
+    build: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class WorkspaceOptions:
+    """Where a command keeps its history: ``--workspace``, ``--lock-timeout`` and ``--key-file`` as one
+    object. A command declares ``where: WorkspaceOptions = WorkspaceOptions()`` (or one of the
+    ``Annotated`` variants below) and :func:`cli_command` gives it the options."""
+
+    path: str = "crmtool.duckdb"  # "" when not named and the command has its own default (run)
+    lock_timeout: float = 60.0
+    key_file: Path | None = None
+
+    def open(self, **kwargs: Any) -> AbstractContextManager[Workspace]:
+        """``with where.open() as ws:`` -- locked, with the key the user named."""
+        from crmtool.workspace import open_workspace
+
+        return open_workspace(self.path, lock_timeout=self.lock_timeout, key_file=self.key_file, **kwargs)
+
+
+_WORKSPACE_PARAMS: dict[str, tuple[Any, Any]] = {
+    "workspace": (WorkspaceOpt, "crmtool.duckdb"),
+    "lock_timeout": (LockTimeoutOpt, 60.0),
+    "key_file": (KeyFileOpt, None),
+}
+
+
+def workspace_bundle(*names: str, **custom: tuple[Any, Any]) -> Bundle:
+    """The workspace options ``names`` and ``custom`` (all three standard ones when neither is given);
+    ``custom`` gives an option its own ``(annotation, default)`` (``validate``'s in-memory default,
+    ``run``'s pipeline workspace). Always in the order workspace, lock timeout, key file."""
+    chosen = set(names) | set(custom) or set(_WORKSPACE_PARAMS)
+    params = {n: custom.get(n, spec) for n, spec in _WORKSPACE_PARAMS.items() if n in chosen}
+
+    def build(workspace: str | None = "crmtool.duckdb", lock_timeout: float = 60.0,
+              key_file: Path | None = None) -> WorkspaceOptions:
+        return WorkspaceOptions(workspace or "", lock_timeout, key_file)
+
+    return Bundle(params, build)
+
+
+# the variants a command may declare instead of the full WorkspaceOptions
+WorkspaceLockOptions = Annotated[WorkspaceOptions, workspace_bundle("workspace", "lock_timeout")]
+WorkspaceKeyOptions = Annotated[WorkspaceOptions, workspace_bundle("workspace", "key_file")]
 
 
 def _columns() -> int:
@@ -175,22 +231,19 @@ def cli_command(fn: Callable[..., int | ExitCode | None]) -> Callable[..., None]
             ...
             return ExitCode.OK
     """
-    from crmtool.io.readers import ReadOptions
-    from crmtool.io.writers import OutputOptions
-
     sig = inspect.signature(fn, eval_str=True)  # the modules use string annotations (PEP 563)
-    groups: dict[str, dict[str, tuple[Any, Any]]] = {}
+    groups: dict[str, Bundle] = {}
     params: list[inspect.Parameter] = []
     for name, p in sig.parameters.items():
         if name == "ui":
             continue
-        group = {OutputOptions: _OUTPUT_PARAMS, ReadOptions: _READ_PARAMS}.get(p.annotation)
+        group = _bundle_of(p.annotation)
         if group is None:
             params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))  # typer passes keywords
             continue
         groups[name] = group
         params += [inspect.Parameter(opt, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-                   for opt, (annotation, default) in group.items()]
+                   for opt, (annotation, default) in group.params.items()]
     params += [
         inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=QuietOpt),
         inspect.Parameter("log_file", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=LogFileOpt),
@@ -204,8 +257,7 @@ def cli_command(fn: Callable[..., int | ExitCode | None]) -> Callable[..., None]
 
         def body() -> int | ExitCode | None:
             for name, group in groups.items():
-                values = {opt: kwargs.pop(opt) for opt in group}
-                kwargs[name] = _output_options(**values) if group is _OUTPUT_PARAMS else _read_options(**values)
+                kwargs[name] = group.build(**{opt: kwargs.pop(opt) for opt in group.params})
             return fn(ui, *args, **kwargs)
 
         run_command(ui, body)
@@ -214,6 +266,21 @@ def cli_command(fn: Callable[..., int | ExitCode | None]) -> Callable[..., None]
     command.__annotations__ = {**annotations, "return": None}
     command.__signature__ = sig.replace(parameters=params, return_annotation=None)  # type: ignore[attr-defined]
     return command
+
+
+def _bundle_of(annotation: Any) -> Bundle | None:
+    """The bundle a parameter stands for: ``Annotated[X, Bundle(...)]``, or OutputOptions, ReadOptions,
+    WorkspaceOptions with their standard options; None for an ordinary parameter."""
+    from typing import get_args, get_origin
+
+    from crmtool.io.readers import ReadOptions
+    from crmtool.io.writers import OutputOptions
+
+    if get_origin(annotation) is Annotated:
+        return next((a for a in get_args(annotation)[1:] if isinstance(a, Bundle)), None)
+    standard = {OutputOptions: Bundle(_OUTPUT_PARAMS, _output_options),
+                ReadOptions: Bundle(_READ_PARAMS, _read_options), WorkspaceOptions: workspace_bundle()}
+    return standard.get(annotation)
 
 
 def _output_options(csv_dialect: str | None, delimiter: str | None, decimal_comma: bool, bom: bool,
@@ -317,7 +384,3 @@ def parse_as_of(value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise UsageError(f"--as-of {value!r} is not a date", "write it as YYYY-MM-DD") from None
-
-
-def workspace_kwargs(lock_timeout: float, key_file: Path | None) -> dict[str, Any]:
-    return {"lock_timeout": lock_timeout, "key_file": key_file}

@@ -15,11 +15,10 @@ from typer.core import TyperGroup
 from crmtool.cli.common import (
     FileFormat,
     FormatOpt,
-    KeyFileOpt,
-    LockTimeoutOpt,
     OutputFormat,
     Ui,
-    WorkspaceOpt,
+    WorkspaceLockOptions,
+    WorkspaceOptions,
     cli_command,
     emit,
     parse_as_of,
@@ -98,18 +97,15 @@ def run(
     ] = None,
     output: OutputOptions = OutputOptions(),
     fmt: FormatOpt = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Evaluate every segment and write send lists, holdouts, memberships and a summary; record history."""
     from crmtool.segments import api
-    from crmtool.workspace import open_workspace
 
     _no_junit(fmt)
     day = parse_as_of(as_of)
     with (
-        open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws,
+        where.open() as ws,
         ui.progress("segmenting") as progress,
     ):
         result = api.segment(
@@ -211,17 +207,14 @@ def preview(
     events: EventsOpt = None,
     as_of: AsOfOpt = None,
     fmt: FormatOpt = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Sizes of the segments and how they overlap (an overlap matrix); writes nothing."""
     from crmtool.segments import api
-    from crmtool.workspace import open_workspace
 
     _no_junit(fmt)
     day = parse_as_of(as_of)
-    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+    with where.open() as ws:
         result = api.preview(ws, customers, segments, orders=orders, events=events, as_of=day)
     if fmt is not OutputFormat.text:
         emit(ui, _json(result.as_dict()))
@@ -257,15 +250,13 @@ def diff(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write who entered/exited (csv).")] = None,
     list_runs: Annotated[bool, typer.Option("--list-runs", help="List the recorded segment runs.")] = False,
     fmt: FormatOpt = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
+    where: WorkspaceLockOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Who entered and who exited each segment between two recorded runs."""
     from crmtool.segments import api, membership
-    from crmtool.workspace import open_workspace
 
     _no_junit(fmt)
-    with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
+    with where.open() as ws:
         if list_runs:
             for rid, day, n in membership.list_runs(ws.con):
                 ui.out.print(f"{rid}  as of {day}  {n} memberships")
