@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from crmtool.cli.common import (
+    FlagHelpGroup,
     FormatOpt,
     OutputFormat,
     Ui,
@@ -19,7 +20,7 @@ from crmtool.cli.common import (
 )
 from crmtool.errors import ExitCode
 
-audit_app = typer.Typer(help="Verify and read the workspace's audit log.", no_args_is_help=True)
+audit_app = typer.Typer(cls=FlagHelpGroup, help="Verify and read the workspace's audit log.", no_args_is_help=True)
 
 LogArg = Annotated[Path | None, typer.Argument(
     help="Audit log folder (default: the workspace's <stem>.audit/).", show_default=False)]

@@ -11,6 +11,7 @@ import typer
 
 from crmtool.cli.common import (
     FileFormat,
+    FlagHelpGroup,
     Ui,
     WorkspaceLockOptions,
     WorkspaceOptions,
@@ -20,7 +21,7 @@ from crmtool.cli.common import (
 )
 from crmtool.errors import ExitCode, UsageError
 
-campaign_app = typer.Typer(no_args_is_help=True,
+campaign_app = typer.Typer(cls=FlagHelpGroup, no_args_is_help=True,
                            help="Campaigns: record who was targeted and held out, then measure uplift, "
                                 "revenue and ROI against the holdout.")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from crmtool.errors import CrmToolError, ExitCode, UsageError
 from crmtool.progress import Progress
@@ -74,6 +75,28 @@ _READ_PARAMS: dict[str, tuple[Any, Any]] = {
     "sheet": (Annotated[str | None, typer.Option(
         "--sheet", help="Sheet of an xlsx input: its name or number (default the first).")], None),
 }
+
+class FlagHelpGroup(TyperGroup):
+    """A command group whose flags typer makes itself (``-h/--help``, ``--install-completion``) read as
+    flags in --help (typer shows ``<bool>`` after them), on the group and on each command it hands
+    out. Every ``typer.Typer`` of the CLI is made with ``cls=FlagHelpGroup``."""
+
+    def get_params(self, ctx: Any) -> Any:
+        return _flags(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            _flags(cmd.get_params(ctx))
+        return cmd
+
+
+def _flags(params: list[Any]) -> list[Any]:
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
 
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text, json or junit.")]
 TextJsonFormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text or json.")]

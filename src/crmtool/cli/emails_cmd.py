@@ -9,6 +9,7 @@ import typer
 
 from crmtool.cli.common import (
     FileFormat,
+    FlagHelpGroup,
     OutputFormat,
     TextJsonFormatOpt,
     Ui,
@@ -20,7 +21,7 @@ from crmtool.errors import ExitCode
 from crmtool.io.readers import ReadOptions
 from crmtool.io.writers import OutputOptions
 
-bounces_app = typer.Typer(
+bounces_app = typer.Typer(cls=FlagHelpGroup,
     help="Bounce history from email platforms (hard bounces, repeated soft bounces).", no_args_is_help=True
 )
 

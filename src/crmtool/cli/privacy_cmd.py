@@ -9,6 +9,7 @@ import typer
 
 from crmtool.cli.common import (
     FileFormat,
+    FlagHelpGroup,
     FormatOpt,
     OutputFormat,
     Ui,
@@ -19,10 +20,12 @@ from crmtool.cli.common import (
 )
 from crmtool.errors import ExitCode
 
-suppress_app = typer.Typer(help="Suppression lists: unsubscribes, complaints, do-not-contact.", no_args_is_help=True)
-subject_app = typer.Typer(help="Access and portability requests: everything held about one person.",
+suppress_app = typer.Typer(cls=FlagHelpGroup, help="Suppression lists: unsubscribes, complaints, do-not-contact.",
+                           no_args_is_help=True)
+subject_app = typer.Typer(cls=FlagHelpGroup, help="Access and portability requests: everything held about one person.",
                           no_args_is_help=True)
-retention_app = typer.Typer(help="Delete or anonymise records kept past their retention period.", no_args_is_help=True)
+retention_app = typer.Typer(cls=FlagHelpGroup, help="Delete or anonymise records kept past their retention period.",
+                            no_args_is_help=True)
 RulesOpt = Annotated[list[Path], typer.Option("--rules", "-r", help="Rule file or folder (repeatable).")]
 DatasetOpt = Annotated[str | None, typer.Option(help="Only this dataset (e.g. clientes); default every cleaned one.")]
 

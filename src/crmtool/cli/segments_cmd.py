@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from crmtool.cli.common import (
     FileFormat,
+    FlagHelpGroup,
     FormatOpt,
     OutputFormat,
     Ui,
@@ -27,7 +27,7 @@ from crmtool.errors import ExitCode, UsageError
 from crmtool.io.writers import OutputOptions
 
 
-class _SegmentGroup(TyperGroup):
+class _SegmentGroup(FlagHelpGroup):
     """A group whose first positional argument may be the customers file (then it runs ``run``)."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
