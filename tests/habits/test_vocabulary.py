@@ -56,7 +56,7 @@ def test_log_file_and_quiet_work_on_a_command_that_lacked_them(tmp_path: Path) -
 
 def test_help_shows_flags_as_flags_on_every_command() -> None:
     """Typer's own flags (-h/--help, --install-completion) read like ours: no ``<bool>`` after them."""
-    paths = [""] + sorted(_commands()) + ["suppress", "segment", "rules", "audit"]
+    paths = ["", *sorted(_commands()), "suppress", "segment", "rules", "audit"]
     for path in paths:
         for flag in ("-h", "--help"):
             result = cli(*path.split(), flag, env={"COLUMNS": "100"})

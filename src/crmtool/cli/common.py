@@ -8,7 +8,8 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -121,11 +122,23 @@ class WorkspaceOptions:
     lock_timeout: float = 60.0
     key_file: Path | None = None
 
-    def open(self, **kwargs: Any) -> AbstractContextManager[Workspace]:
-        """``with where.open() as ws:`` -- locked, with the key the user named."""
+    @contextmanager
+    def open(self, **kwargs: Any) -> Iterator[Workspace]:
+        """``with where.open() as ws:`` -- locked, with the key the user named; the runs it records
+        are named in the command's end line (also when the command fails)."""
         from crmtool.workspace import open_workspace
 
-        return open_workspace(self.path, lock_timeout=self.lock_timeout, key_file=self.key_file, **kwargs)
+        with open_workspace(self.path, lock_timeout=self.lock_timeout, key_file=self.key_file, **kwargs) as ws:
+            try:
+                yield ws
+            finally:
+                noted = _RUNS.get()
+                if noted is not None:
+                    noted.extend(ws.started_runs)
+
+
+# the run ids the running command's workspaces recorded (set by cli_command for its Ui)
+_RUNS: ContextVar[list[str] | None] = ContextVar("crmtool_cli_runs", default=None)
 
 
 _WORKSPACE_PARAMS: dict[str, tuple[Any, Any]] = {
@@ -171,6 +184,7 @@ class Ui:
         self.quiet = quiet
         # what the end-of-run line says besides the status: set by the command once it knows
         self.run_id: str | None = None
+        self.runs: list[str] = []  # runs the command's workspaces recorded: the last one is named if run_id is not
         self.counts: dict[str, Any] = {}
         self.status: str | None = None  # the run's status word when it is not the exit code's (warn)
         self.interactive = sys.stderr.isatty() and not os.environ.get("CI")
@@ -213,7 +227,8 @@ class Ui:
     def end(self, code: int, detail: str = "", status: str | None = None) -> None:
         """The last line of every run in the log file, also on failure: command, run id, status,
         exit code and key counts. On a non-zero exit it goes to stderr too, even with --quiet."""
-        line = end_line(_command_name(), self.run_id, code, self.counts, detail, status)
+        run_id = self.run_id or (self.runs[-1] if self.runs else None)
+        line = end_line(_command_name(), run_id, code, self.counts, detail, status)
         log.log(logging.INFO if code == 0 else logging.ERROR, line)
         if code != 0 and self.quiet:
             self.err.print(line, markup=False)
@@ -277,13 +292,17 @@ def cli_command(fn: Callable[..., int | ExitCode | None]) -> Callable[..., None]
     @functools.wraps(fn)
     def command(*args: Any, quiet: bool = False, log_file: Path | None = None, **kwargs: Any) -> None:
         ui = Ui(quiet, log_file)
+        token = _RUNS.set(ui.runs)
 
         def body() -> int | ExitCode | None:
             for name, group in groups.items():
                 kwargs[name] = group.build(**{opt: kwargs.pop(opt) for opt in group.params})
             return fn(ui, *args, **kwargs)
 
-        run_command(ui, body)
+        try:
+            run_command(ui, body)
+        finally:
+            _RUNS.reset(token)
 
     annotations = {p.name: p.annotation for p in params}
     command.__annotations__ = {**annotations, "return": None}

@@ -308,11 +308,10 @@ def export_audience(
 ) -> ExitCode:
     """SHA-256 of emails and phones of a send list, normalised as Meta or Google documents."""
     from crmtool.segments import api
-    from crmtool.workspace import open_workspace
 
     _no_junit(fmt)
     spec_path = segments or (Path("segments.yaml") if Path("segments.yaml").exists() else None)
-    with open_workspace(":memory:") as ws:
+    with WorkspaceOptions(":memory:").open() as ws:
         result = api.export_audience(ws, name, platform, source_dir=source, out=out, spec=spec_path)
     if fmt is not OutputFormat.text:
         emit(ui, _json(result.as_dict()))
