@@ -19,6 +19,7 @@ from crmtool.cli.common import (
     parse_as_of,
 )
 from crmtool.errors import ExitCode
+from crmtool.io.readers import ReadOptions
 
 suppress_app = typer.Typer(cls=FlagHelpGroup, help="Suppression lists: unsubscribes, complaints, do-not-contact.",
                            no_args_is_help=True)
@@ -103,6 +104,7 @@ def suppress_import(
     file: SuppressFileArg,
     kind: KindOpt,
     source: SourceOpt = None,
+    read: ReadOptions = ReadOptions(),
     fmt: FormatOpt = OutputFormat.text,
     where: WorkspaceOptions = WorkspaceOptions(),
     audit_log: SuppressAuditOpt = None,
@@ -112,7 +114,7 @@ def suppress_import(
 
     _key_first(ui, where)
     with where.open() as ws:
-        result = import_suppressions(ws, file, kind, source=source, audit_log=audit_log)
+        result = import_suppressions(ws, file, kind, source=source, audit_log=audit_log, read=read)
     d = result.as_dict()
     if fmt is OutputFormat.json:
         emit(ui, _json(d))
@@ -336,6 +338,7 @@ def export(
 def pii(
     ui: Ui,
     file: Annotated[Path, typer.Argument(help="Export to inspect (CSV, Parquet, xlsx).")],
+    read: ReadOptions = ReadOptions(),
     fmt: FormatOpt = OutputFormat.text,
 ) -> ExitCode:
     """List the columns that look like personal data (by name and content), for writing a policy."""
@@ -344,7 +347,7 @@ def pii(
     from crmtool.workspace import open_workspace
 
     with open_workspace(":memory:") as ws:
-        loaded = load_file(ws.con, file, "data_pii")
+        loaded = load_file(ws.con, file, "data_pii", read)
         inventory = pii_inventory(ws.con, loaded.table)
     if fmt is OutputFormat.json:
         emit(ui, _json({"input": str(file), "columns": inventory}))

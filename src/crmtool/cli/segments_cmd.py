@@ -24,6 +24,7 @@ from crmtool.cli.common import (
     parse_as_of,
 )
 from crmtool.errors import ExitCode, UsageError
+from crmtool.io.readers import ReadOptions
 from crmtool.io.writers import OutputOptions
 
 
@@ -96,6 +97,7 @@ def run(
         typer.Option("--output-format", help="csv, parquet or xlsx (default: the file's, else csv)."),
     ] = None,
     output: OutputOptions = OutputOptions(),
+    read: ReadOptions = ReadOptions(),
     fmt: FormatOpt = OutputFormat.text,
     where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
@@ -119,6 +121,7 @@ def run(
             fmt=file_format.value if file_format else None,
             progress=progress,
             output=output,
+            read=read,
         )
     if fmt is OutputFormat.json:
         emit(ui, _json(result.as_dict()))
