@@ -20,6 +20,7 @@ from crmtool.cli.common import (
 )
 from crmtool.errors import ExitCode
 from crmtool.io.readers import ReadOptions
+from crmtool.io.writers import OutputOptions
 
 suppress_app = typer.Typer(cls=FlagHelpGroup, help="Suppression lists: unsubscribes, complaints, do-not-contact.",
                            no_args_is_help=True)
@@ -304,6 +305,7 @@ def export(
     out: ExportOutOpt,
     file_format: OutFormatOpt = None,
     as_of: AsOfOpt = None,
+    output: OutputOptions = OutputOptions(),
     fmt: FormatOpt = OutputFormat.text,
     where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
@@ -315,7 +317,8 @@ def export(
     load_policy(policy)  # a bad policy stops us before the workspace or key are touched
     _key_first(ui, where)
     with where.open() as ws:
-        result = do_export(ws, file, policy, out, fmt=file_format.value if file_format else None, as_of=ref)
+        result = do_export(ws, file, policy, out, fmt=file_format.value if file_format else None, as_of=ref,
+                           output=output)
     d = result.as_dict()
     if fmt is OutputFormat.json:
         emit(ui, _json(d))

@@ -18,6 +18,7 @@ from crmtool.cli.common import (
     workspace_bundle,
 )
 from crmtool.errors import ExitCode, UsageError
+from crmtool.io.writers import OutputOptions
 
 # no default of its own: the pipeline's 'workspace' when not named here
 _PipelineWorkspaceOpt = Annotated[str | None, typer.Option(
@@ -43,6 +44,7 @@ def run(
     allow_absolute: Annotated[bool, typer.Option(
         "--allow-absolute-paths", help="Let the pipeline name absolute paths.")] = False,
     schema: Annotated[bool, typer.Option("--schema", help="Print the JSON Schema of pipeline files.")] = False,
+    output: OutputOptions = OutputOptions(),
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text or json.")]
     = OutputFormat.text,
     where: PipelineWorkspace = WorkspaceOptions(""),
@@ -80,7 +82,7 @@ def run(
         return ExitCode.OK
     with ui.progress("pipeline") as progress:
         result = run_pipeline(spec, when, workspace=workspace, lock_timeout=where.lock_timeout, key_file=where.key_file,
-                              progress=progress, say=ui.info)
+                              progress=progress, say=ui.info, output=output)
     ui.run_id, ui.counts = result.run_id, result.counts
     if fmt is OutputFormat.json:
         emit(ui, json.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))

@@ -252,6 +252,7 @@ def diff(
     run_id: Annotated[str | None, typer.Option("--run", help="Run to compare (default: the latest).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write who entered/exited (csv).")] = None,
     list_runs: Annotated[bool, typer.Option("--list-runs", help="List the recorded segment runs.")] = False,
+    output: OutputOptions = OutputOptions(),
     fmt: FormatOpt = OutputFormat.text,
     where: WorkspaceLockOptions = WorkspaceOptions(),
 ) -> ExitCode:
@@ -266,7 +267,7 @@ def diff(
             return ExitCode.OK
         result = api.diff(ws, since, run_id)
         if out is not None:
-            api.write_diff(ws, result, out)
+            api.write_diff(ws, result, out, output=output)
     if fmt is not OutputFormat.text:
         emit(ui, _json(result.as_dict()))
         return ExitCode.OK
@@ -307,6 +308,7 @@ def export_audience(
         Path | None,
         typer.Option("--out", "-o", help="Audience file (default FROM/audiences/NAME.PLATFORM.csv)."),
     ] = None,
+    output: OutputOptions = OutputOptions(),
     fmt: FormatOpt = OutputFormat.text,
 ) -> ExitCode:
     """SHA-256 of emails and phones of a send list, normalised as Meta or Google documents."""
@@ -315,7 +317,8 @@ def export_audience(
     _no_junit(fmt)
     spec_path = segments or (Path("segments.yaml") if Path("segments.yaml").exists() else None)
     with WorkspaceOptions(":memory:").open() as ws:
-        result = api.export_audience(ws, name, platform, source_dir=source, out=out, spec=spec_path)
+        result = api.export_audience(ws, name, platform, source_dir=source, out=out, spec=spec_path,
+                                     output=output)
     if fmt is not OutputFormat.text:
         emit(ui, _json(result.as_dict()))
         return ExitCode.OK

@@ -401,11 +401,12 @@ def diff(ws: Workspace, since: str | None = None, run: str | None = None) -> Dif
     return membership.diff(ws, since, run)
 
 
-def write_diff(ws: Workspace, result: DiffResult, target: Path, fmt: str = "csv") -> Path:
-    """The detailed list (segment, customer_id, change) of a diff, sorted."""
+def write_diff(ws: Workspace, result: DiffResult, target: Path, fmt: str = "csv", *,
+               output: OutputOptions | None = None) -> Path:
+    """The detailed list (segment, customer_id, change) of a diff, sorted (``output``: how the CSV looks)."""
     from crmtool.io.writers import write_query
 
-    write_query(ws.con, result.changes_query, target, fmt)
+    write_query(ws.con, result.changes_query, target, fmt, options=output)
     return target
 
 
@@ -439,12 +440,14 @@ def export_audience(
     source_dir: Path,
     out: Path | None = None,
     spec: SegmentsSpec | Path | None = None,
+    output: OutputOptions | None = None,
 ) -> AudienceResult:
     """Hash the send list ``source_dir/segments/<name>.<csv|parquet>`` for ``platform`` (meta | google).
 
     Output: CSV with ``email`` and ``phone`` columns holding lower-case hex SHA-256 of the values
     normalised as the platform documents (see :mod:`crmtool.segments.audience`); a customer with
-    neither is left out and counted.
+    neither is left out and counted. ``output`` sets the CSV's delimiter, encoding and BOM (the
+    hashes are never formulas, so they are written as they are).
     """
     import pyarrow as pa
 
@@ -541,6 +544,7 @@ def export_audience(
             "SELECT email, phone FROM seg_audience WHERE email IS NOT NULL OR phone IS NOT NULL ORDER BY __o",
             target,
             "csv",
+            options=output,
             neutralise_formulas=False,
         )
         run = ws.start_run("audience")
