@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -65,6 +64,8 @@ def verify(
     fmt: FormatOpt = OutputFormat.text,
 ) -> ExitCode:
     """Check records, links, runs, keyed seals, change sets and HEAD; exit 1 naming what and where."""
+    import json
+
     from crmtool.audit import verify_log
     from crmtool.errors import InputError
     from crmtool.keys import KeyedHasher
@@ -102,6 +103,8 @@ def show(
     where: WorkspaceKeyOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Print the entries matching every filter given, one JSON object per line."""
+    import json
+
     from crmtool.audit import show as show_entries
     from crmtool.keys import KeyedHasher
 

@@ -315,14 +315,18 @@ def _bundle_of(annotation: Any) -> Bundle | None:
     WorkspaceOptions with their standard options; None for an ordinary parameter."""
     from typing import get_args, get_origin
 
+    if get_origin(annotation) is Annotated:
+        return next((a for a in get_args(annotation)[1:] if isinstance(a, Bundle)), None)
+    return _standard_bundles().get(annotation)
+
+
+@functools.cache
+def _standard_bundles() -> dict[Any, Bundle]:
     from crmtool.io.readers import ReadOptions
     from crmtool.io.writers import OutputOptions
 
-    if get_origin(annotation) is Annotated:
-        return next((a for a in get_args(annotation)[1:] if isinstance(a, Bundle)), None)
-    standard = {OutputOptions: Bundle(_OUTPUT_PARAMS, _output_options),
-                ReadOptions: Bundle(_READ_PARAMS, _read_options), WorkspaceOptions: workspace_bundle()}
-    return standard.get(annotation)
+    return {OutputOptions: Bundle(_OUTPUT_PARAMS, _output_options), ReadOptions: Bundle(_READ_PARAMS, _read_options),
+            WorkspaceOptions: workspace_bundle()}
 
 
 def _output_options(csv_dialect: str | None, delimiter: str | None, decimal_comma: bool, bom: bool,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,6 +54,8 @@ def run(
 
     The log file ends with one line: run id, status, key counts.
     """  # noqa: E501 - typer keeps the docstring's line breaks
+    import json
+
     from crmtool.pipeline import load_pipeline, plan_pipeline, run_pipeline
     from crmtool.pipeline.spec import pipeline_schema
 
