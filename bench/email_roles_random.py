@@ -40,6 +40,17 @@ ROLES = ["oficina", "ventas", "administracion", "pedidos", "contabilidad", "fact
          "vendas", "encomendas", "financeiro", "atendimento", "comercial", "secretaria.geral",
          "amministrazione", "ordini", "vendite", "contabilita", "segreteria", "ufficio", "fatturazione",
          "sales", "office", "accounts", "orders", "info2", "Ventas-1", "pedidos.web"]
+#: role inboxes with a qualifier after a separator (channel, scope, language, office)
+ROLES_QUALIFIED = ["info-es", "ventas.online", "administracion_central", "contabilidad-madrid", "pedidos-tienda",
+                   "reservas.hotel", "vertrieb-de", "accueil.paris", "info_pt", "comercial.norte"]
+
+
+def role_with_names(rng: random.Random, n: int) -> list[str]:
+    """A person at a department (ventas.maria@, info.garcia@): a role's name, a separator, a name.
+    Not role inboxes; counted apart, since a name of three letters (ana, eva) reads as a qualifier."""
+    heads = ["ventas", "info", "pedidos", "oficina", "comercial", "admin", "contabilidad", "rrhh"]
+    return [f"{rng.choice(heads)}{rng.choice('._-')}{rng.choice(FIRST + LAST)}@{rng.choice(DOMAINS)}"
+            for _ in range(n)]
 
 
 def fold(text: str) -> str:
@@ -99,12 +110,15 @@ def main() -> None:
     names = real_names(rng, args.n)
     randoms = random_locals(rng, args.n // 3)
     roles = [f"{r}@{rng.choice(DOMAINS)}" for r in ROLES]
+    # drawn after the original corpus, so the first three figures stay comparable with earlier runs
+    qualified = [f"{r}@{rng.choice(DOMAINS)}" for r in ROLES_QUALIFIED]
+    near_miss = role_with_names(rng, 300)
     anchors: dict[str, list[str]] = {}
     if args.anchors.exists():
         with args.anchors.open(encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
                 anchors.setdefault(row["expected"], []).append(json.loads(row["email_json"]))
-    everything = names + randoms + roles + [e for v in anchors.values() for e in v]
+    everything = names + randoms + roles + qualified + near_miss + [e for v in anchors.values() for e in v]
     found = classify(everything)
     report = {
         "code": sys.modules["crmtool"].__file__,
@@ -117,6 +131,11 @@ def main() -> None:
             "role_inboxes": len(set(roles)),
             "role_inboxes_caught": len(set(roles) & found["role"]),
             "role_inboxes_missed": sorted(r.split("@")[0] for r in set(roles) - found["role"]),
+            "qualified_role_inboxes": len(set(qualified)),
+            "qualified_role_inboxes_caught": len(set(qualified) & found["role"]),
+            "role_dot_name": len(set(near_miss)),
+            "role_dot_name_flagged_role": len(set(near_miss) & found["role"]),
+            "role_dot_name_flagged_examples": sorted(r.split("@")[0] for r in set(near_miss) & found["role"])[:12],
         },
         "anchors": {
             label: {"rows": len(v), "role": len(set(v) & found["role"]),

@@ -204,6 +204,8 @@ class Workspace:
         self._hasher: KeyedHasher | None = None
         # set by the pipeline while it runs its steps: each step's run points to the pipeline run
         self.parent_run_id: str | None = None
+        #: the runs this session started, oldest first (the CLI names the last in its end line)
+        self.started_runs: list[str] = []
         self._umask: int | None = None
 
     @property
@@ -354,6 +356,7 @@ class Workspace:
 
     def start_run(self, command: str) -> Run:
         run = Run(new_run_id(), command, datetime.now(UTC))
+        self.started_runs.append(run.run_id)
         self.con.execute(
             "INSERT INTO crm_runs (run_id, command, started_at, tool_version, parent_run_id) VALUES (?, ?, ?, ?, ?)",
             [run.run_id, command, run.started_at.replace(tzinfo=None), __version__, self.parent_run_id],

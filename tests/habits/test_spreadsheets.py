@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,52 @@ def test_a_file_detection_cannot_read_is_exit_2_in_one_line(tmp_path: Path) -> N
     one_col.write_text("id;name;email\n1;Ana;a@x.es\n", encoding="utf-8")
     ok = cli("profile", one_col, "--format", "json")
     assert ok.exit_code == 0
+
+
+def _workbook(path: Path, source: Path, encoding: str) -> Path:
+    """An xlsx whose data is on its second sheet 'datos' (the first holds a note), as analysts send them."""
+    xlsxwriter = pytest.importorskip("xlsxwriter")
+    lines = list(csv.reader(io.StringIO(source.read_bytes().decode(encoding)), delimiter=";"))
+    header, rows = lines[0], [r for r in lines[1:] if len(r) == len(lines[0])]  # the example's broken lines out
+    book = xlsxwriter.Workbook(str(path))
+    note = book.add_worksheet("leeme")
+    note.write_row(0, 0, ["nota", "origen"])
+    note.write_row(1, 0, ["exportado el lunes", "CRM"])
+    data = book.add_worksheet("datos")
+    data.write_row(0, 0, header)
+    for i, row in enumerate(rows, start=1):
+        data.write_row(i, 0, row)
+    book.close()
+    return path
+
+
+def test_sheet_on_segment_pii_and_suppress_import(tmp_path: Path) -> None:
+    pytest.importorskip("fastexcel")
+    book = _workbook(tmp_path / "clientes.xlsx", EXAMPLE, "cp1252")
+    # pii: the first sheet has no personal data; the named one does
+    first = cli("pii", book, "--format", "json")
+    named = cli("pii", book, "--sheet", "datos", "--format", "json")
+    assert first.exit_code == 0 and named.exit_code == 0, named.output
+    assert '"email"' not in first.stdout and '"category": "email"' in named.stdout
+    assert cli("pii", book, "--sheet", "nope").exit_code == 2
+    # suppress import: the same entries from the sheet as from the CSV they came from
+    bajas = _workbook(tmp_path / "bajas.xlsx", RULES.parent / "examples" / "bajas.csv", "utf-8")
+    from_csv = cli("suppress", "import", RULES.parent / "examples" / "bajas.csv", "--kind", "unsubscribe",
+                   "-w", tmp_path / "a.duckdb", "--format", "json", env=KEY)
+    from_xlsx = cli("suppress", "import", bajas, "--sheet", "datos", "--kind", "unsubscribe",
+                    "-w", tmp_path / "b.duckdb", "--format", "json", env=KEY)
+    assert from_csv.exit_code == 0 and from_xlsx.exit_code == 0, from_xlsx.output
+    assert '"added_total": 0' not in from_xlsx.stdout
+    added = [line for line in from_csv.stdout.splitlines() if "added_total" in line]
+    assert added and added == [line for line in from_xlsx.stdout.splitlines() if "added_total" in line]
+    # segment: the customers sheet gives the same segment sizes as the CSV
+    sizes = []
+    for source, extra in ((EXAMPLE, []), (book, ["--sheet", "datos"])):
+        result = cli("segment", "run", source, *extra, "--segments", RULES.parent / "segments.yaml",
+                     "--orders", RULES.parent / "examples" / "pedidos.csv",
+                     "--out", tmp_path / f"seg-{source.suffix[1:]}", "-w", ":memory:", "--as-of", "2026-11-01",
+                     "--format", "json", env=KEY)
+        assert result.exit_code == 0, result.output
+        payload = json.loads(result.stdout)
+        sizes.append({"customers": payload["customers"], **{s["name"]: s["members"] for s in payload["segments"]}})
+    assert sizes[0] == sizes[1] and any(sizes[0].values())

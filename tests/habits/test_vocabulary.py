@@ -52,3 +52,14 @@ def test_log_file_and_quiet_work_on_a_command_that_lacked_them(tmp_path: Path) -
     assert "clientes.csv: csv, encoding cp1252" in log.read_text(encoding="utf-8")
     bad = cli("rules", "lint", tmp_path / "missing.yaml", "--log-file", log)
     assert bad.exit_code == 2 and "no such rule file" in log.read_text(encoding="utf-8")
+
+
+def test_help_shows_flags_as_flags_on_every_command() -> None:
+    """Typer's own flags (-h/--help, --install-completion) read like ours: no ``<bool>`` after them."""
+    paths = ["", *sorted(_commands()), "suppress", "segment", "rules", "audit"]
+    for path in paths:
+        for flag in ("-h", "--help"):
+            result = cli(*path.split(), flag, env={"COLUMNS": "100"})
+            assert result.exit_code == 0, (path, result.output)
+            assert "Show this message and exit." in result.output, path
+            assert "<bool>" not in result.output, (path, flag)

@@ -25,8 +25,9 @@ from crmtool.cli import (
     run_cmd,
     segments_cmd,
 )
+from crmtool.cli.common import FlagHelpGroup
 
-app = typer.Typer(
+app = typer.Typer(cls=FlagHelpGroup,
     name="crmtool",
     help="Keep a customer database clean, lawful and segmented.",
     no_args_is_help=True,
@@ -43,7 +44,7 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, metavar="",
                                        help="Print the version and exit.")) -> None:
     """Keep a customer database clean, lawful and segmented."""
 

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from crmtool.cli.common import (
+    FlagHelpGroup,
     FormatOpt,
-    KeyFileOpt,
     OutputFormat,
     Ui,
-    WorkspaceOpt,
+    WorkspaceKeyOptions,
+    WorkspaceOptions,
     cli_command,
     emit,
 )
 from crmtool.errors import ExitCode
 
-audit_app = typer.Typer(help="Verify and read the workspace's audit log.", no_args_is_help=True)
+audit_app = typer.Typer(cls=FlagHelpGroup, help="Verify and read the workspace's audit log.", no_args_is_help=True)
 
 LogArg = Annotated[Path | None, typer.Argument(
     help="Audit log folder (default: the workspace's <stem>.audit/).", show_default=False)]
@@ -29,14 +29,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
 
 
-def _log_and_key(log: Path | None, workspace: str, key_file: Path | None, *, need_key: bool) -> tuple[Path, object]:
+def _log_and_key(log: Path | None, where: WorkspaceOptions, *, need_key: bool) -> tuple[Path, object]:
     """The log folder and the key to check it with (never created by reading)."""
     from crmtool.audit import log_dir
     from crmtool.errors import UsageError
     from crmtool.keys import load_key
     from crmtool.workspace import Workspace
 
-    ws = Workspace(workspace)
+    ws = Workspace(where.path)
     if log is None:
         if ws.in_memory:
             raise UsageError("give the audit log folder: a :memory: workspace has none of its own")
@@ -45,7 +45,7 @@ def _log_and_key(log: Path | None, workspace: str, key_file: Path | None, *, nee
         return log, None
     default = ws.default_key_file
     try:
-        return log, load_key(key_file, default if default.exists() else None)
+        return log, load_key(where.key_file, default if default.exists() else None)
     except UsageError as exc:
         raise UsageError(f"{exc.message}: the seals of an audit log are checked with the workspace key",
                          "pass --key-file or set CRMTOOL_KEY; --no-key checks only the unkeyed chain") from None
@@ -58,18 +58,19 @@ def verify(
     log: LogArg = None,
     head: Annotated[str | None, typer.Option(help="Expected head hash (from a manifest) to catch a cut log.")] = None,
     manifest: Annotated[Path | None, typer.Option(help="Manifest whose audit head the log must hold.")] = None,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    key_file: KeyFileOpt = None,
+    where: WorkspaceKeyOptions = WorkspaceOptions(),
     no_key: Annotated[bool, typer.Option("--no-key", help="Without the key: check hashes, links and change "
                                                           "sets only (a forger could pass).")] = False,
     fmt: FormatOpt = OutputFormat.text,
 ) -> ExitCode:
     """Check records, links, runs, keyed seals, change sets and HEAD; exit 1 naming what and where."""
+    import json
+
     from crmtool.audit import verify_log
     from crmtool.errors import InputError
     from crmtool.keys import KeyedHasher
 
-    path, hasher = _log_and_key(log, workspace, key_file, need_key=not no_key)
+    path, hasher = _log_and_key(log, where, need_key=not no_key)
     expected = head
     if manifest is not None:
         try:
@@ -99,14 +100,15 @@ def show(
     record: Annotated[str | None, typer.Option(help="Record key in clear; matched by its keyed hash.")] = None,
     run: Annotated[str | None, typer.Option(help="Run id.")] = None,
     rule: Annotated[str | None, typer.Option(help="Rule name.")] = None,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    key_file: KeyFileOpt = None,
+    where: WorkspaceKeyOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Print the entries matching every filter given, one JSON object per line."""
+    import json
+
     from crmtool.audit import show as show_entries
     from crmtool.keys import KeyedHasher
 
-    path, hasher = _log_and_key(log, workspace, key_file, need_key=record is not None)
+    path, hasher = _log_and_key(log, where, need_key=record is not None)
     # reading a log never creates a key: without the run's key no record can match
     token = hasher.token(record.strip()) if record is not None and isinstance(hasher, KeyedHasher) else None
     n = 0

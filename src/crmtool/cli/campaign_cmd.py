@@ -11,17 +11,17 @@ import typer
 
 from crmtool.cli.common import (
     FileFormat,
-    KeyFileOpt,
-    LockTimeoutOpt,
+    FlagHelpGroup,
     Ui,
-    WorkspaceOpt,
+    WorkspaceLockOptions,
+    WorkspaceOptions,
     cli_command,
     emit,
     parse_as_of,
 )
 from crmtool.errors import ExitCode, UsageError
 
-campaign_app = typer.Typer(no_args_is_help=True,
+campaign_app = typer.Typer(cls=FlagHelpGroup, no_args_is_help=True,
                            help="Campaigns: record who was targeted and held out, then measure uplift, "
                                 "revenue and ROI against the holdout.")
 
@@ -99,19 +99,16 @@ def start(
     file_format: Annotated[FileFormat, typer.Option("--output-format", help="csv or parquet.")] = FileFormat.csv,
     fmt: Annotated[ResultFormat, typer.Option("--format", "-f",
                                               help="Result on stdout: text or json.")] = ResultFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Record who a campaign targets, in which arm, and who is held out; write the send and holdout lists.
 
     Rerunning adds newcomers and keeps every earlier assignment (sticky arms)."""
     from crmtool.campaigns.api import start_campaign
     from crmtool.campaigns.render import start_text
-    from crmtool.workspace import open_workspace
 
     _no_csv(fmt)
-    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+    with where.open() as ws:
         result = start_campaign(
             ws, name, segment=segment, out_dir=out, source=source, variants=parse_variants(variants),
             holdout=None if holdout is None else parse_percent(holdout, "--holdout"),
@@ -139,16 +136,14 @@ def results(
     since: Annotated[str | None, typer.Option("--since", help="Count from this day instead of the start date.")] = None,
     fmt: Annotated[ResultFormat, typer.Option("--format", "-f",
                                               help="Result on stdout: text, json or csv.")] = ResultFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
+    where: WorkspaceLockOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Conversion, revenue per customer and AOV per arm; uplift vs the holdout with 95% intervals, ROI."""
     from crmtool.campaigns.api import campaign_results
     from crmtool.campaigns.render import results_csv, results_text
-    from crmtool.workspace import open_workspace
 
     days = parse_window(window)
-    with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
+    with where.open() as ws:
         result = campaign_results(ws, name, orders=orders, window_days=days, events=events,
                                   conversion_event=conversion_event, by=by, customers=customers,
                                   segments_file=segments, start_date=parse_as_of(since))

@@ -9,15 +9,21 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from crmtool.errors import CrmToolError, ExitCode, UsageError
 from crmtool.progress import Progress
+
+if TYPE_CHECKING:
+    from crmtool.workspace import Workspace
 
 log = logging.getLogger("crmtool")
 log.addHandler(logging.NullHandler())
@@ -71,8 +77,94 @@ _READ_PARAMS: dict[str, tuple[Any, Any]] = {
         "--sheet", help="Sheet of an xlsx input: its name or number (default the first).")], None),
 }
 
+class FlagHelpGroup(TyperGroup):
+    """A command group whose flags typer makes itself (``-h/--help``, ``--install-completion``) read as
+    flags in --help (typer shows ``<bool>`` after them), on the group and on each command it hands
+    out. Every ``typer.Typer`` of the CLI is made with ``cls=FlagHelpGroup``."""
+
+    def get_params(self, ctx: Any) -> Any:
+        return _flags(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            _flags(cmd.get_params(ctx))
+        return cmd
+
+
+def _flags(params: list[Any]) -> list[Any]:
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text, json or junit.")]
 TextJsonFormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text or json.")]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Options a command takes as one object: ``name -> (annotation, default)`` in --help order, and
+    ``build(**values)`` that makes the object from what the user gave."""
+
+    params: dict[str, tuple[Any, Any]]
+    build: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class WorkspaceOptions:
+    """Where a command keeps its history: ``--workspace``, ``--lock-timeout`` and ``--key-file`` as one
+    object. A command declares ``where: WorkspaceOptions = WorkspaceOptions()`` (or one of the
+    ``Annotated`` variants below) and :func:`cli_command` gives it the options."""
+
+    path: str = "crmtool.duckdb"  # "" when not named and the command has its own default (run)
+    lock_timeout: float = 60.0
+    key_file: Path | None = None
+
+    @contextmanager
+    def open(self, **kwargs: Any) -> Iterator[Workspace]:
+        """``with where.open() as ws:`` -- locked, with the key the user named; the runs it records
+        are named in the command's end line (also when the command fails)."""
+        from crmtool.workspace import open_workspace
+
+        with open_workspace(self.path, lock_timeout=self.lock_timeout, key_file=self.key_file, **kwargs) as ws:
+            try:
+                yield ws
+            finally:
+                noted = _RUNS.get()
+                if noted is not None:
+                    noted.extend(ws.started_runs)
+
+
+# the run ids the running command's workspaces recorded (set by cli_command for its Ui)
+_RUNS: ContextVar[list[str] | None] = ContextVar("crmtool_cli_runs", default=None)
+
+
+_WORKSPACE_PARAMS: dict[str, tuple[Any, Any]] = {
+    "workspace": (WorkspaceOpt, "crmtool.duckdb"),
+    "lock_timeout": (LockTimeoutOpt, 60.0),
+    "key_file": (KeyFileOpt, None),
+}
+
+
+def workspace_bundle(*names: str, **custom: tuple[Any, Any]) -> Bundle:
+    """The workspace options ``names`` and ``custom`` (all three standard ones when neither is given);
+    ``custom`` gives an option its own ``(annotation, default)`` (``validate``'s in-memory default,
+    ``run``'s pipeline workspace). Always in the order workspace, lock timeout, key file."""
+    chosen = set(names) | set(custom) or set(_WORKSPACE_PARAMS)
+    params = {n: custom.get(n, spec) for n, spec in _WORKSPACE_PARAMS.items() if n in chosen}
+
+    def build(workspace: str | None = "crmtool.duckdb", lock_timeout: float = 60.0,
+              key_file: Path | None = None) -> WorkspaceOptions:
+        return WorkspaceOptions(workspace or "", lock_timeout, key_file)
+
+    return Bundle(params, build)
+
+
+# the variants a command may declare instead of the full WorkspaceOptions
+WorkspaceLockOptions = Annotated[WorkspaceOptions, workspace_bundle("workspace", "lock_timeout")]
+WorkspaceKeyOptions = Annotated[WorkspaceOptions, workspace_bundle("workspace", "key_file")]
 
 
 def _columns() -> int:
@@ -92,6 +184,7 @@ class Ui:
         self.quiet = quiet
         # what the end-of-run line says besides the status: set by the command once it knows
         self.run_id: str | None = None
+        self.runs: list[str] = []  # runs the command's workspaces recorded: the last one is named if run_id is not
         self.counts: dict[str, Any] = {}
         self.status: str | None = None  # the run's status word when it is not the exit code's (warn)
         self.interactive = sys.stderr.isatty() and not os.environ.get("CI")
@@ -134,7 +227,8 @@ class Ui:
     def end(self, code: int, detail: str = "", status: str | None = None) -> None:
         """The last line of every run in the log file, also on failure: command, run id, status,
         exit code and key counts. On a non-zero exit it goes to stderr too, even with --quiet."""
-        line = end_line(_command_name(), self.run_id, code, self.counts, detail, status)
+        run_id = self.run_id or (self.runs[-1] if self.runs else None)
+        line = end_line(_command_name(), run_id, code, self.counts, detail, status)
         log.log(logging.INFO if code == 0 else logging.ERROR, line)
         if code != 0 and self.quiet:
             self.err.print(line, markup=False)
@@ -175,22 +269,19 @@ def cli_command(fn: Callable[..., int | ExitCode | None]) -> Callable[..., None]
             ...
             return ExitCode.OK
     """
-    from crmtool.io.readers import ReadOptions
-    from crmtool.io.writers import OutputOptions
-
     sig = inspect.signature(fn, eval_str=True)  # the modules use string annotations (PEP 563)
-    groups: dict[str, dict[str, tuple[Any, Any]]] = {}
+    groups: dict[str, Bundle] = {}
     params: list[inspect.Parameter] = []
     for name, p in sig.parameters.items():
         if name == "ui":
             continue
-        group = {OutputOptions: _OUTPUT_PARAMS, ReadOptions: _READ_PARAMS}.get(p.annotation)
+        group = _bundle_of(p.annotation)
         if group is None:
             params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))  # typer passes keywords
             continue
         groups[name] = group
         params += [inspect.Parameter(opt, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-                   for opt, (annotation, default) in group.items()]
+                   for opt, (annotation, default) in group.params.items()]
     params += [
         inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=QuietOpt),
         inspect.Parameter("log_file", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=LogFileOpt),
@@ -201,19 +292,41 @@ def cli_command(fn: Callable[..., int | ExitCode | None]) -> Callable[..., None]
     @functools.wraps(fn)
     def command(*args: Any, quiet: bool = False, log_file: Path | None = None, **kwargs: Any) -> None:
         ui = Ui(quiet, log_file)
+        token = _RUNS.set(ui.runs)
 
         def body() -> int | ExitCode | None:
             for name, group in groups.items():
-                values = {opt: kwargs.pop(opt) for opt in group}
-                kwargs[name] = _output_options(**values) if group is _OUTPUT_PARAMS else _read_options(**values)
+                kwargs[name] = group.build(**{opt: kwargs.pop(opt) for opt in group.params})
             return fn(ui, *args, **kwargs)
 
-        run_command(ui, body)
+        try:
+            run_command(ui, body)
+        finally:
+            _RUNS.reset(token)
 
     annotations = {p.name: p.annotation for p in params}
     command.__annotations__ = {**annotations, "return": None}
     command.__signature__ = sig.replace(parameters=params, return_annotation=None)  # type: ignore[attr-defined]
     return command
+
+
+def _bundle_of(annotation: Any) -> Bundle | None:
+    """The bundle a parameter stands for: ``Annotated[X, Bundle(...)]``, or OutputOptions, ReadOptions,
+    WorkspaceOptions with their standard options; None for an ordinary parameter."""
+    from typing import get_args, get_origin
+
+    if get_origin(annotation) is Annotated:
+        return next((a for a in get_args(annotation)[1:] if isinstance(a, Bundle)), None)
+    return _standard_bundles().get(annotation)
+
+
+@functools.cache
+def _standard_bundles() -> dict[Any, Bundle]:
+    from crmtool.io.readers import ReadOptions
+    from crmtool.io.writers import OutputOptions
+
+    return {OutputOptions: Bundle(_OUTPUT_PARAMS, _output_options), ReadOptions: Bundle(_READ_PARAMS, _read_options),
+            WorkspaceOptions: workspace_bundle()}
 
 
 def _output_options(csv_dialect: str | None, delimiter: str | None, decimal_comma: bool, bom: bool,
@@ -317,7 +430,3 @@ def parse_as_of(value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise UsageError(f"--as-of {value!r} is not a date", "write it as YYYY-MM-DD") from None
-
-
-def workspace_kwargs(lock_timeout: float, key_file: Path | None) -> dict[str, Any]:
-    return {"lock_timeout": lock_timeout, "key_file": key_file}

@@ -10,13 +10,13 @@ import typer
 from crmtool.cli.common import (
     FileFormat,
     FormatOpt,
-    KeyFileOpt,
-    LockTimeoutOpt,
     OutputFormat,
     Ui,
     WorkspaceOpt,
+    WorkspaceOptions,
     cli_command,
     emit,
+    workspace_bundle,
 )
 from crmtool.errors import ExitCode, exit_code_for
 from crmtool.io.readers import ReadOptions
@@ -34,9 +34,11 @@ FailOnOpt = Annotated[str, typer.Option("--fail-on", help="error (default) or wa
 ShowValuesOpt = Annotated[bool, typer.Option("--show-values", help="Show top values of personal-data columns.")]
 # validate changes nothing: a one-shot in-memory workspace unless one is named here (no
 # CRMTOOL_WORKSPACE: a CI job's environment must not make validate take a lock or write a file)
-ValidateWorkspaceOpt = Annotated[str, typer.Option(
+ValidateWorkspace = Annotated[WorkspaceOptions, workspace_bundle("lock_timeout", workspace=(Annotated[str, typer.Option(
     "--workspace", "-w", help="Workspace to read history from (bounces, suppressions); default a one-shot "
-    "in-memory one, so validate leaves no file, lock or key behind.")]
+    "in-memory one, so validate leaves no file, lock or key behind.")], ":memory:"))]
+# profile reads one file: a one-shot in-memory workspace unless one is named
+ProfileWorkspace = Annotated[WorkspaceOptions, workspace_bundle(workspace=(WorkspaceOpt, ":memory:"))]
 
 
 def register(app: typer.Typer) -> None:
@@ -88,15 +90,12 @@ def clean(
     read: ReadOptions = ReadOptions(),
     audit_log: AuditLogOpt = None,
     fmt: FormatOpt = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Apply the rules: write the cleaned export, the rejected rows with reasons, a manifest and the audit log."""
     from crmtool import api, report
-    from crmtool.workspace import open_workspace
 
-    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws, \
+    with where.open() as ws, \
             ui.progress("cleaning") as progress:
         result = api.clean(ws, input, rules, out, fmt=file_format.value if file_format else None,
                            audit_log=audit_log, progress=progress, output=output, read=read)
@@ -141,8 +140,7 @@ def validate(
     read: ReadOptions = ReadOptions(),
     fmt: FormatOpt = OutputFormat.text,
     fail_on: FailOnOpt = "error",
-    workspace: ValidateWorkspaceOpt = ":memory:",
-    lock_timeout: LockTimeoutOpt = 60.0,
+    where: ValidateWorkspace = WorkspaceOptions(":memory:"),
 ) -> ExitCode:
     """Check an export against the rules and change nothing: exit 1 when an error rule fails or more
     rows than dataset.max_unparseable cannot be parsed (--fail-on warning: warnings too)."""
@@ -151,14 +149,13 @@ def validate(
     from crmtool.io.readers import ensure_readable
     from crmtool.rulefile import load_rules
     from crmtool.status import Status
-    from crmtool.workspace import open_workspace
 
     if fail_on not in ("error", "warning"):
         raise UsageError(f"--fail-on must be error or warning, not {fail_on!r}")
     # configuration and input errors come before any workspace is opened: they leave no file
     ruleset = load_rules(rules)
     ensure_readable(input)
-    with open_workspace(workspace, lock_timeout=lock_timeout, create_key=False) as ws, \
+    with where.open(create_key=False) as ws, \
             ui.progress("validating") as progress:
         result = api.validate(ws, input, ruleset, progress=progress, read=read)
     payload = result.as_dict()
@@ -188,7 +185,7 @@ def profile(
     fmt: FormatOpt = OutputFormat.text,
     show_values: ShowValuesOpt = False,
     top: Annotated[int, typer.Option(help="How many top values and shapes per column.")] = 5,
-    workspace: WorkspaceOpt = ":memory:",
+    where: ProfileWorkspace = WorkspaceOptions(":memory:"),
 ) -> ExitCode:
     """Rows, columns, inferred types, null share, exact distinct counts, min/max and lengths, top values
     and shapes; personal data marked."""
@@ -196,9 +193,9 @@ def profile(
     from crmtool.io.readers import load_file
     from crmtool.profile import profile_table
     from crmtool.status import Status
-    from crmtool.workspace import dataset_name, open_workspace
+    from crmtool.workspace import dataset_name
 
-    with open_workspace(workspace, create_key=False) as ws:
+    with where.open(create_key=False) as ws:
         loaded = load_file(ws.con, input, f"data_{dataset_name(input)}", read)
         prof = profile_table(ws.con, loaded.table, top=top, show_values=show_values)
     if fmt is OutputFormat.json:

@@ -10,11 +10,10 @@ import typer
 from crmtool.cli.common import (
     FileFormat,
     FormatOpt,
-    KeyFileOpt,
-    LockTimeoutOpt,
     OutputFormat,
     Ui,
-    WorkspaceOpt,
+    WorkspaceLockOptions,
+    WorkspaceOptions,
     cli_command,
     emit,
 )
@@ -90,25 +89,22 @@ def dedupe(
         typer.Option(help="Audit log folder (default: the workspace's <stem>.audit/; OUT/crmtool.audit for :memory:)."),
     ] = None,
     fmt: FormatOpt = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Find the same person across rows: write clusters, golden records, pairs to review and audit entries."""
     from crmtool import report
     from crmtool.dedupe.api import dedupe_file
-    from crmtool.workspace import open_workspace
 
     if suggest:
         from crmtool.dedupe.api import suggest_file
         from crmtool.dedupe.suggest import suggest_yaml
 
-        with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+        with where.open() as ws:
             section = suggest_file(ws, input)
         emit(ui, report.to_json({"dedupe": section}) if fmt is OutputFormat.json else suggest_yaml(section))
         return ExitCode.OK
     with (
-        open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws,
+        where.open() as ws,
         ui.progress("dedupe") as progress,
     ):
         result = dedupe_file(
@@ -169,20 +165,18 @@ def explain(
     ],
     rules: RulesOpt = [Path("rules")],  # noqa: B006
     fmt: FormatOpt = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
+    where: WorkspaceLockOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Explain the last dedupe run: each comparison of two records, its level and its weight."""
     from crmtool import report
     from crmtool.dedupe.api import explain as explain_pair
     from crmtool.dedupe.spec import load_spec
     from crmtool.errors import UsageError
-    from crmtool.workspace import open_workspace
 
     if not 1 <= len(record_ids) <= 2:
         raise UsageError("explain takes one or two record ids")
     spec = load_spec(rules)
-    with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
+    with where.open() as ws:
         exp = explain_pair(ws, spec, *record_ids)
     if fmt is OutputFormat.json:
         emit(ui, report.to_json(exp.as_dict()))

@@ -12,10 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from crmtool.cli.common import (
-    KeyFileOpt,
-    LockTimeoutOpt,
     Ui,
-    WorkspaceOpt,
+    WorkspaceOptions,
     cli_command,
     emit,
 )
@@ -88,15 +86,12 @@ def diff(
     = DiffFormat.text,
     show_values: Annotated[bool, typer.Option(
         "--show-values", help="Write personal values in clear in the output files (default: keyed hashes).")] = False,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Added, removed and changed records between two exports, and the fields that changed."""
     from crmtool.changes import diff_exports
-    from crmtool.workspace import open_workspace
 
-    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+    with where.open() as ws:
         result = diff_exports(ws, old, new, key=key, out_dir=out, show_values=show_values)
     if result.key_created:
         ui.warn(f"created a new key for keyed hashes at {result.key_created} (owner-only); keep it safe")

@@ -9,12 +9,11 @@ import typer
 
 from crmtool.cli.common import (
     FileFormat,
-    KeyFileOpt,
-    LockTimeoutOpt,
+    FlagHelpGroup,
     OutputFormat,
     TextJsonFormatOpt,
     Ui,
-    WorkspaceOpt,
+    WorkspaceOptions,
     cli_command,
     emit,
 )
@@ -22,7 +21,7 @@ from crmtool.errors import ExitCode
 from crmtool.io.readers import ReadOptions
 from crmtool.io.writers import OutputOptions
 
-bounces_app = typer.Typer(
+bounces_app = typer.Typer(cls=FlagHelpGroup,
     help="Bounce history from email platforms (hard bounces, repeated soft bounces).", no_args_is_help=True
 )
 
@@ -98,9 +97,7 @@ def emails(
     output: OutputOptions = OutputOptions(),
     read: ReadOptions = ReadOptions(),
     fmt: TextJson = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Classify every distinct address: status, reasons, suggested fix, risk 0-100 and tags."""
     from crmtool import report
@@ -108,7 +105,6 @@ def emails(
     from crmtool.emails.lists import EmailLists
     from crmtool.emails.run import classify_file
     from crmtool.errors import UsageError
-    from crmtool.workspace import open_workspace
 
     if fmt is OutputFormat.junit:
         raise UsageError("emails writes text or json on stdout", "use --format text or --format json")
@@ -127,7 +123,7 @@ def emails(
         soft_bounces=soft_bounces,
         soft_window_days=soft_days,
     )
-    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+    with where.open() as ws:
         result = classify_file(
             ws,
             input,
@@ -157,15 +153,12 @@ def bounces_import(
         str, typer.Option("--format", "-f", help="Result on stdout: text or json.")
     ] = "text",
     output: Annotated[str | None, typer.Option("--output", hidden=True, help="Old name of --format.")] = None,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Add the bounces of a platform export to the workspace history (addresses kept as keyed hashes)."""
     from crmtool import report
     from crmtool.emails.bounces import FORMATS, import_bounces
     from crmtool.errors import UsageError
-    from crmtool.workspace import open_workspace
 
     # until 0.2 '--format PLATFORM' still names the platform (it did before --platform existed)
     if fmt in FORMATS and fmt != "text":
@@ -177,7 +170,7 @@ def bounces_import(
         fmt = output
     if fmt not in ("text", "json"):
         raise UsageError(f"--format {fmt!r}: bounces import writes text or json")
-    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+    with where.open() as ws:
         result = import_bounces(ws, input, platform)
         if ws.hasher.created:
             ui.warn(

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from crmtool.cli.common import LockTimeoutOpt, Ui, WorkspaceOpt, cli_command, emit
+from crmtool.cli.common import Ui, WorkspaceLockOptions, WorkspaceOptions, cli_command, emit
 from crmtool.errors import ExitCode
 
 
@@ -38,19 +38,17 @@ def kpis(
     fmt: Annotated[KpiFormat, typer.Option("--format", "-f", help="Result on stdout: text, json or csv.")]
     = KpiFormat.text,
     schema: Annotated[bool, typer.Option("--schema", help="Print the JSON Schema of KPI files.")] = False,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
+    where: WorkspaceLockOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Each KPI's series with a trend sparkline and its status; exit 1 when a target is missed or an anomaly fires."""
     from crmtool.kpis import kpis_schema, load_kpis, parse_since, run_kpis, to_csv, to_json, to_text
-    from crmtool.workspace import open_workspace
 
     if schema:
         emit(ui, json.dumps(kpis_schema(), indent=2, sort_keys=True))
         return ExitCode.OK
     days = parse_since(since)
     spec = load_kpis(kpis_file)
-    with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
+    with where.open() as ws:
         report = run_kpis(ws, spec, since_days=days, by=by.value)
     failing = sum(1 for k in report.kpis if k.status.value == "fail")
     ui.run_id, ui.counts = report.run_id, {"kpis": len(report.kpis), "failing": failing}

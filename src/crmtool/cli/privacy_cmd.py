@@ -9,22 +9,25 @@ import typer
 
 from crmtool.cli.common import (
     FileFormat,
+    FlagHelpGroup,
     FormatOpt,
-    KeyFileOpt,
-    LockTimeoutOpt,
     OutputFormat,
     Ui,
-    WorkspaceOpt,
+    WorkspaceOptions,
     cli_command,
     emit,
     parse_as_of,
 )
 from crmtool.errors import ExitCode
+from crmtool.io.readers import ReadOptions
+from crmtool.io.writers import OutputOptions
 
-suppress_app = typer.Typer(help="Suppression lists: unsubscribes, complaints, do-not-contact.", no_args_is_help=True)
-subject_app = typer.Typer(help="Access and portability requests: everything held about one person.",
+suppress_app = typer.Typer(cls=FlagHelpGroup, help="Suppression lists: unsubscribes, complaints, do-not-contact.",
+                           no_args_is_help=True)
+subject_app = typer.Typer(cls=FlagHelpGroup, help="Access and portability requests: everything held about one person.",
                           no_args_is_help=True)
-retention_app = typer.Typer(help="Delete or anonymise records kept past their retention period.", no_args_is_help=True)
+retention_app = typer.Typer(cls=FlagHelpGroup, help="Delete or anonymise records kept past their retention period.",
+                            no_args_is_help=True)
 RulesOpt = Annotated[list[Path], typer.Option("--rules", "-r", help="Rule file or folder (repeatable).")]
 DatasetOpt = Annotated[str | None, typer.Option(help="Only this dataset (e.g. clientes); default every cleaned one.")]
 
@@ -76,12 +79,12 @@ def register(app: typer.Typer) -> None:
     app.command("pii")(pii)
 
 
-def _key_first(ui: Ui, workspace: str, key_file: Path | None) -> None:
+def _key_first(ui: Ui, where: WorkspaceOptions) -> None:
     """Load the key before the workspace is opened: a bad key stops the run before anything is written."""
     from crmtool.keys import load_key
     from crmtool.workspace import Workspace
 
-    hasher = load_key(key_file, Workspace(workspace).default_key_file)
+    hasher = load_key(where.key_file, Workspace(where.path).default_key_file)
     if hasher.created:
         ui.warn(
             f"created a new key for keyed hashes at {hasher.source} (owner-only); keep it safe and use it "
@@ -102,19 +105,17 @@ def suppress_import(
     file: SuppressFileArg,
     kind: KindOpt,
     source: SourceOpt = None,
+    read: ReadOptions = ReadOptions(),
     fmt: FormatOpt = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
     audit_log: SuppressAuditOpt = None,
 ) -> ExitCode:
     """Store suppression entries as keyed tokens; every contact list leaves these people out."""
     from crmtool.privacy.suppress import import_suppressions
-    from crmtool.workspace import open_workspace
 
-    _key_first(ui, workspace, key_file)
-    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-        result = import_suppressions(ws, file, kind, source=source, audit_log=audit_log)
+    _key_first(ui, where)
+    with where.open() as ws:
+        result = import_suppressions(ws, file, kind, source=source, audit_log=audit_log, read=read)
     d = result.as_dict()
     if fmt is OutputFormat.json:
         emit(ui, _json(d))
@@ -135,15 +136,12 @@ def suppress_list(
     identifier: IdentifierOpt = None,
     kind: TypeOpt = None,
     fmt: FormatOpt = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Count suppression entries by kind, channel and source (no values); --identifier checks one person."""
     from crmtool.privacy.suppress_manage import list_suppressions
-    from crmtool.workspace import open_workspace
 
-    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+    with where.open() as ws:
         d = list_suppressions(ws, identifier, kind)
     if fmt is OutputFormat.json:
         emit(ui, _json(d))
@@ -169,23 +167,20 @@ def suppress_remove(
     kind: TypeOpt = None,
     audit_log: SuppressAuditOpt = None,
     fmt: FormatOpt = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Re-opt-in: end the suppressions of one person (never an erasure), with --reason and --date audited."""
     from datetime import date
 
     from crmtool.errors import UsageError
     from crmtool.privacy.suppress_manage import remove_suppressions
-    from crmtool.workspace import open_workspace
 
     try:
         when = date.fromisoformat(date_)
     except ValueError:
         raise UsageError(f"--date {date_!r} is not a date", "write it as YYYY-MM-DD") from None
-    _key_first(ui, workspace, key_file)
-    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+    _key_first(ui, where)
+    with where.open() as ws:
         result = remove_suppressions(ws, identifier, reason=reason, opted_in_on=when, kind=kind,
                                      audit_log=audit_log)
     if fmt is OutputFormat.json:
@@ -207,16 +202,13 @@ def subject_export_cmd(
     audit_log: AuditLogOpt = None,
     key: KeyColumnOpt = None,
     fmt: FormatOpt = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Everything crmtool holds about one person (tables, files it wrote, registers) as JSON and CSV."""
     from crmtool.privacy.subject import subject_export
-    from crmtool.workspace import open_workspace
 
-    _key_first(ui, workspace, key_file)
-    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+    _key_first(ui, where)
+    with where.open() as ws:
         result = subject_export(ws, identifier, kind=kind, out_dir=out, audit_log=audit_log, key=key)
     if fmt is OutputFormat.json:
         emit(ui, _json(result.as_dict()))
@@ -238,30 +230,27 @@ def erase(
     also: AlsoOpt = [],  # noqa: B006 - typer needs a literal default
     key: KeyColumnOpt = None,
     fmt: FormatOpt = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Right to be forgotten: remove people everywhere (--requests), or prove it was done (--check)."""
     from crmtool.errors import UsageError
     from crmtool.privacy.erase import check_erasures, compact_workspace_file
     from crmtool.privacy.erase import erase as do_erase
-    from crmtool.workspace import open_workspace
 
     if (requests is None) == (check is None):
         raise UsageError("give exactly one of --requests FILE or --check FILE")
-    _key_first(ui, workspace, key_file)
+    _key_first(ui, where)
     from crmtool.audit import CHAIN, log_dir
 
-    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+    with where.open() as ws:
         log = log_dir(ws, out, audit_log)
         if requests is not None:
             result = do_erase(ws, requests, out_dir=out, audit_log=log, key=key, outputs=list(also))
         else:
             assert check is not None
             checked = check_erasures(ws, check, audit_log=log if (log / CHAIN).is_file() else None, key=key)
-    if requests is not None and workspace != ":memory:" and any(result.rows_removed.values()):
-        compact_workspace_file(Path(workspace), lock_timeout)  # deleted rows leave the file's bytes too
+    if requests is not None and where.path != ":memory:" and any(result.rows_removed.values()):
+        compact_workspace_file(Path(where.path), where.lock_timeout)  # deleted rows leave the file's bytes too
     if requests is not None:
         return _print_erase(ui, fmt, result)
     return _print_check(ui, fmt, checked)
@@ -316,21 +305,20 @@ def export(
     out: ExportOutOpt,
     file_format: OutFormatOpt = None,
     as_of: AsOfOpt = None,
+    output: OutputOptions = OutputOptions(),
     fmt: FormatOpt = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Write a pseudonymised copy for another department; its manifest names the key by fingerprint."""
     from crmtool.privacy.export import export as do_export
     from crmtool.privacy.export import load_policy
-    from crmtool.workspace import open_workspace
 
     ref = parse_as_of(as_of)
     load_policy(policy)  # a bad policy stops us before the workspace or key are touched
-    _key_first(ui, workspace, key_file)
-    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
-        result = do_export(ws, file, policy, out, fmt=file_format.value if file_format else None, as_of=ref)
+    _key_first(ui, where)
+    with where.open() as ws:
+        result = do_export(ws, file, policy, out, fmt=file_format.value if file_format else None, as_of=ref,
+                           output=output)
     d = result.as_dict()
     if fmt is OutputFormat.json:
         emit(ui, _json(d))
@@ -353,6 +341,7 @@ def export(
 def pii(
     ui: Ui,
     file: Annotated[Path, typer.Argument(help="Export to inspect (CSV, Parquet, xlsx).")],
+    read: ReadOptions = ReadOptions(),
     fmt: FormatOpt = OutputFormat.text,
 ) -> ExitCode:
     """List the columns that look like personal data (by name and content), for writing a policy."""
@@ -361,7 +350,7 @@ def pii(
     from crmtool.workspace import open_workspace
 
     with open_workspace(":memory:") as ws:
-        loaded = load_file(ws.con, file, "data_pii")
+        loaded = load_file(ws.con, file, "data_pii", read)
         inventory = pii_inventory(ws.con, loaded.table)
     if fmt is OutputFormat.json:
         emit(ui, _json({"input": str(file), "columns": inventory}))
@@ -395,24 +384,21 @@ def retention_apply(
         "--allow-unparseable-dates", help="Keep rows whose activity date cannot be read, instead of stopping (exit 2)."
     )] = False,
     fmt: FormatOpt = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Apply the 'retention' rules to cleaned tables; rewrite the cleaned export; audit counts and why."""
     from crmtool.privacy.erase import compact_workspace_file
     from crmtool.privacy.retention import apply_retention
-    from crmtool.workspace import open_workspace
 
     ref = parse_as_of(as_of)
-    _key_first(ui, workspace, key_file)
-    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+    _key_first(ui, where)
+    with where.open() as ws:
         result = apply_retention(
             ws, rules, out_dir=out, audit_log=audit_log, as_of=ref, dataset=dataset,
             allow_unparseable_dates=allow_unparseable_dates,
         )
-    if workspace != ":memory:" and any(r["rows"] for r in result.rules):
-        compact_workspace_file(Path(workspace), lock_timeout)  # old values leave the file's bytes too
+    if where.path != ":memory:" and any(r["rows"] for r in result.rules):
+        compact_workspace_file(Path(where.path), where.lock_timeout)  # old values leave the file's bytes too
     d = result.as_dict()
     if fmt is OutputFormat.json:
         emit(ui, _json(d))

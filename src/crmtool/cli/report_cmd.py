@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from crmtool.cli.common import LockTimeoutOpt, Ui, WorkspaceOpt, cli_command, emit
+from crmtool.cli.common import Ui, WorkspaceLockOptions, WorkspaceOptions, cli_command, emit
 from crmtool.errors import ExitCode
 
 
@@ -33,14 +33,12 @@ def report(
                        "else built-in KPIs).")] = None,
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="Result on stdout: text (nothing) or json.")]
     = ReportFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
+    where: WorkspaceLockOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Charts of data-quality KPIs, email mix, duplicates, segments, diffs and campaigns in one HTML file."""
     from crmtool.htmlreport import build_report
-    from crmtool.workspace import open_workspace
 
-    with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
+    with where.open() as ws:
         kpi_file = kpis if kpis is not None else (Path("kpis.yaml") if Path("kpis.yaml").is_file() else None)
         result = build_report(ws, out, since=since, title=title, kpis=kpi_file)
     if fmt is ReportFormat.json:

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from crmtool.cli.common import Ui, cli_command, emit
+from crmtool.cli.common import FlagHelpGroup, Ui, cli_command, emit
 from crmtool.errors import ExitCode
 
-rules_app = typer.Typer(help="Check rule files and publish their JSON Schema.", no_args_is_help=True)
+rules_app = typer.Typer(cls=FlagHelpGroup, help="Check rule files and publish their JSON Schema.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from crmtool.cli.common import (
-    KeyFileOpt,
-    LockTimeoutOpt,
     OutputFormat,
     Ui,
+    WorkspaceOptions,
     cli_command,
     emit,
     parse_as_of,
+    workspace_bundle,
 )
 from crmtool.errors import ExitCode, UsageError
+from crmtool.io.writers import OutputOptions
+
+# no default of its own: the pipeline's 'workspace' when not named here
+_PipelineWorkspaceOpt = Annotated[str | None, typer.Option(
+    "--workspace", "-w", envvar="CRMTOOL_WORKSPACE",
+    help="DuckDB workspace (default: the pipeline's 'workspace', else crmtool.duckdb beside it).")]
+PipelineWorkspace = Annotated[WorkspaceOptions, workspace_bundle("lock_timeout", "key_file",
+                                                                 workspace=(_PipelineWorkspaceOpt, None))]
 
 
 def register(app: typer.Typer) -> None:
@@ -36,13 +43,10 @@ def run(
     allow_absolute: Annotated[bool, typer.Option(
         "--allow-absolute-paths", help="Let the pipeline name absolute paths.")] = False,
     schema: Annotated[bool, typer.Option("--schema", help="Print the JSON Schema of pipeline files.")] = False,
+    output: OutputOptions = OutputOptions(),
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Result on stdout: text or json.")]
     = OutputFormat.text,
-    workspace: Annotated[str | None, typer.Option(
-        "--workspace", "-w", envvar="CRMTOOL_WORKSPACE",
-        help="DuckDB workspace (default: the pipeline's 'workspace', else crmtool.duckdb beside it).")] = None,
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: PipelineWorkspace = WorkspaceOptions(""),
 ) -> ExitCode:
     """Run a pipeline for cron: steps into out/runs/<run_id>/, 'latest' published only when every step passed.
 
@@ -50,8 +54,12 @@ def run(
 
     The log file ends with one line: run id, status, key counts.
     """  # noqa: E501 - typer keeps the docstring's line breaks
+    import json
+
     from crmtool.pipeline import load_pipeline, plan_pipeline, run_pipeline
     from crmtool.pipeline.spec import pipeline_schema
+
+    workspace = where.path or None
 
     if schema:
         emit(ui, json.dumps(pipeline_schema(), indent=2, sort_keys=True))
@@ -74,8 +82,8 @@ def run(
             raise UsageError(f"{len(plan['missing'])} input(s) missing: " + "; ".join(plan["missing"]))
         return ExitCode.OK
     with ui.progress("pipeline") as progress:
-        result = run_pipeline(spec, when, workspace=workspace, lock_timeout=lock_timeout, key_file=key_file,
-                              progress=progress, say=ui.info)
+        result = run_pipeline(spec, when, workspace=workspace, lock_timeout=where.lock_timeout, key_file=where.key_file,
+                              progress=progress, say=ui.info, output=output)
     ui.run_id, ui.counts = result.run_id, result.counts
     if fmt is OutputFormat.json:
         emit(ui, json.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))

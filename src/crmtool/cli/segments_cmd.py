@@ -10,25 +10,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from crmtool.cli.common import (
     FileFormat,
+    FlagHelpGroup,
     FormatOpt,
-    KeyFileOpt,
-    LockTimeoutOpt,
     OutputFormat,
     Ui,
-    WorkspaceOpt,
+    WorkspaceLockOptions,
+    WorkspaceOptions,
     cli_command,
     emit,
     parse_as_of,
 )
 from crmtool.errors import ExitCode, UsageError
+from crmtool.io.readers import ReadOptions
 from crmtool.io.writers import OutputOptions
 
 
-class _SegmentGroup(TyperGroup):
+class _SegmentGroup(FlagHelpGroup):
     """A group whose first positional argument may be the customers file (then it runs ``run``)."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
@@ -97,19 +97,17 @@ def run(
         typer.Option("--output-format", help="csv, parquet or xlsx (default: the file's, else csv)."),
     ] = None,
     output: OutputOptions = OutputOptions(),
+    read: ReadOptions = ReadOptions(),
     fmt: FormatOpt = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Evaluate every segment and write send lists, holdouts, memberships and a summary; record history."""
     from crmtool.segments import api
-    from crmtool.workspace import open_workspace
 
     _no_junit(fmt)
     day = parse_as_of(as_of)
     with (
-        open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws,
+        where.open() as ws,
         ui.progress("segmenting") as progress,
     ):
         result = api.segment(
@@ -123,6 +121,7 @@ def run(
             fmt=file_format.value if file_format else None,
             progress=progress,
             output=output,
+            read=read,
         )
     if fmt is OutputFormat.json:
         emit(ui, _json(result.as_dict()))
@@ -211,17 +210,14 @@ def preview(
     events: EventsOpt = None,
     as_of: AsOfOpt = None,
     fmt: FormatOpt = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
-    key_file: KeyFileOpt = None,
+    where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Sizes of the segments and how they overlap (an overlap matrix); writes nothing."""
     from crmtool.segments import api
-    from crmtool.workspace import open_workspace
 
     _no_junit(fmt)
     day = parse_as_of(as_of)
-    with open_workspace(workspace, lock_timeout=lock_timeout, key_file=key_file) as ws:
+    with where.open() as ws:
         result = api.preview(ws, customers, segments, orders=orders, events=events, as_of=day)
     if fmt is not OutputFormat.text:
         emit(ui, _json(result.as_dict()))
@@ -256,23 +252,22 @@ def diff(
     run_id: Annotated[str | None, typer.Option("--run", help="Run to compare (default: the latest).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write who entered/exited (csv).")] = None,
     list_runs: Annotated[bool, typer.Option("--list-runs", help="List the recorded segment runs.")] = False,
+    output: OutputOptions = OutputOptions(),
     fmt: FormatOpt = OutputFormat.text,
-    workspace: WorkspaceOpt = "crmtool.duckdb",
-    lock_timeout: LockTimeoutOpt = 60.0,
+    where: WorkspaceLockOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Who entered and who exited each segment between two recorded runs."""
     from crmtool.segments import api, membership
-    from crmtool.workspace import open_workspace
 
     _no_junit(fmt)
-    with open_workspace(workspace, lock_timeout=lock_timeout) as ws:
+    with where.open() as ws:
         if list_runs:
             for rid, day, n in membership.list_runs(ws.con):
                 ui.out.print(f"{rid}  as of {day}  {n} memberships")
             return ExitCode.OK
         result = api.diff(ws, since, run_id)
         if out is not None:
-            api.write_diff(ws, result, out)
+            api.write_diff(ws, result, out, output=output)
     if fmt is not OutputFormat.text:
         emit(ui, _json(result.as_dict()))
         return ExitCode.OK
@@ -313,16 +308,17 @@ def export_audience(
         Path | None,
         typer.Option("--out", "-o", help="Audience file (default FROM/audiences/NAME.PLATFORM.csv)."),
     ] = None,
+    output: OutputOptions = OutputOptions(),
     fmt: FormatOpt = OutputFormat.text,
 ) -> ExitCode:
     """SHA-256 of emails and phones of a send list, normalised as Meta or Google documents."""
     from crmtool.segments import api
-    from crmtool.workspace import open_workspace
 
     _no_junit(fmt)
     spec_path = segments or (Path("segments.yaml") if Path("segments.yaml").exists() else None)
-    with open_workspace(":memory:") as ws:
-        result = api.export_audience(ws, name, platform, source_dir=source, out=out, spec=spec_path)
+    with WorkspaceOptions(":memory:").open() as ws:
+        result = api.export_audience(ws, name, platform, source_dir=source, out=out, spec=spec_path,
+                                     output=output)
     if fmt is not OutputFormat.text:
         emit(ui, _json(result.as_dict()))
         return ExitCode.OK

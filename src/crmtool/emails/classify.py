@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from crmtool.db import fetch_arrow, scalar
-from crmtool.emails.lists import EmailLists, builtin
+from crmtool.emails.lists import SHORT_QUALIFIER, EmailLists, builtin, role_head_sql
 from crmtool.emails.randomness import THRESHOLD, random_score_query
 from crmtool.emails.syntax import fast_normalized_sql, fast_path_sql, syntax_verdict
 
@@ -292,13 +292,23 @@ def classify_values(
     # 3. role accounts and random local parts, in SQL
     t2 = time.perf_counter()
     _register(con, f"{prefix}_roles", {"role": sorted(lists.roles)}, {"role": "VARCHAR"})
+    _register(con, f"{prefix}_rq", {"q": sorted(lists.role_qualifiers)}, {"q": "VARCHAR"})
+    _register(con, f"{prefix}_rn", {"n": sorted(lists.short_names)}, {"n": "VARCHAR"})
     role_key = ("regexp_replace(regexp_replace(strip_accents(lower(split_part(local, '+', 1))), '[._-]+', '', 'g'), "
                 "'[0-9]+$', '')")
+    head, rest = role_head_sql("local")
+    # a role, or a role before a separator and a qualifier (pedidos.web, secretaria.geral, info-es)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {prefix}_loc AS
-        SELECT a.value, r.role IS NOT NULL AS role, coalesce(s.random_score, 0) AS random_score
-        FROM (SELECT value, {role_key} AS rk FROM {prefix}_addr WHERE ok) a
+        SELECT a.value, r.role IS NOT NULL OR (h.role IS NOT NULL AND (q.q IS NOT NULL
+                   OR (length(a.tk) BETWEEN 1 AND {SHORT_QUALIFIER} AND regexp_matches(a.tk, '^[a-z]+$')
+                       AND n.n IS NULL))) AS role,
+               coalesce(s.random_score, 0) AS random_score
+        FROM (SELECT value, {role_key} AS rk, {head} AS hk, {rest} AS tk FROM {prefix}_addr WHERE ok) a
         LEFT JOIN {prefix}_roles r ON r.role = a.rk
+        LEFT JOIN {prefix}_roles h ON h.role = a.hk AND a.hk <> '' AND a.tk <> ''
+        LEFT JOIN {prefix}_rq q ON q.q = a.tk
+        LEFT JOIN {prefix}_rn n ON n.n = a.tk
         LEFT JOIN ({random_score_query(f"{prefix}_addr WHERE ok", "value", "local")}) s ON s.value = a.value""")
     timings["local_parts"] = round(time.perf_counter() - t2, 3)
 
@@ -403,7 +413,7 @@ def classify_values(
                               AND d.typo IS NULL AND NOT d.homoglyph, false) AS corporate
               FROM {prefix}_addr a {" ".join(joins)})""")
     timings["assemble"] = round(time.perf_counter() - t5, 3)
-    for t in ("_v", "_fast", "_slow", "_loc", "_addr", "_dom", "_roles", "_tok", "_hist", "_mx"):
+    for t in ("_v", "_fast", "_slow", "_loc", "_addr", "_dom", "_roles", "_rq", "_rn", "_tok", "_hist", "_mx"):
         con.execute(f"DROP TABLE IF EXISTS {prefix}{t}")
     n = int(scalar(con, f"SELECT count(*) FROM {out}") or 0)
     return ClassifyResult(out, n, len(domains), mx_report, timings)

@@ -9,7 +9,10 @@ Sources of truth:
   ``crmtool/data/emails_role_accounts.txt``: shared inboxes in Spanish, German, French,
   Portuguese and Italian (oficina, ventas, pedidos, vertrieb, buchhaltung, comptabilite,
   encomendas, amministrazione ...) and the maintained mixmaxhq role-address list (English and
-  more; its sources and licence are in the file's header);
+  more; its sources and licence are in the file's header); ``pedidos.web@``, ``info-es@``: a role
+  followed by a word of ``crmtool/data/emails_role_qualifiers.txt`` (plus the user's
+  ``rules/lists/role_qualifiers.txt``) or by a word of at most three letters that is not a short
+  name (``crmtool/data/emails_short_names.txt``: ``info.ana@`` is a person) is a role account too;
 * free (consumer) providers: ``crmtool/data/emails_providers.txt``, also the typo targets;
 * allow-list: domains never reported as typos or lookalikes (the user's real partners).
 
@@ -31,6 +34,9 @@ ROLE_FILE = "role_accounts.txt"
 DISPOSABLE_FILE = "disposable_extra.txt"
 ALLOW_FILE = "allow_domains.txt"
 PROVIDERS_FILE = "free_providers_extra.txt"
+QUALIFIERS_FILE = "role_qualifiers.txt"
+#: the longest word after a role's name that still reads as a qualifier (info-es, admin.bcn)
+SHORT_QUALIFIER = 3
 
 
 def parse_list(text: str) -> list[str]:
@@ -84,6 +90,16 @@ def role_key(local: str) -> str:
     return _TRAILING_DIGITS.sub("", _SEPARATORS.sub("", base))
 
 
+def role_head_sql(local: str) -> tuple[str, str]:
+    """SQL for the two halves of a local part ``pedidos.web``: the part before the first '.', '-'
+    or '_' and the rest, each keyed like :func:`role_key` (``''`` when there is no separator)."""
+    base = f"strip_accents(lower(split_part({local}, '+', 1)))"
+    head = f"regexp_replace(regexp_extract({base}, '^([^._-]*)[._-]', 1), '[0-9]+$', '')"
+    rest = (f"regexp_replace(regexp_replace(regexp_extract({base}, '^[^._-]*[._-]+(.*)$', 1), '[._-]+', '', 'g'), "
+            "'[0-9]+$', '')")
+    return head, rest
+
+
 @dataclass(frozen=True)
 class EmailLists:
     """Every list the classifier uses; build with :meth:`load`."""
@@ -92,6 +108,10 @@ class EmailLists:
     roles: frozenset[str]
     providers: tuple[str, ...]
     allow: frozenset[str] = field(default_factory=frozenset)
+    #: words after a role's name and a separator that keep it a role account (pedidos.web)
+    role_qualifiers: frozenset[str] = field(default_factory=lambda: frozenset(builtin("role_qualifiers")))
+    #: names of three letters or fewer: after a role's name they are a person (info.ana), not a qualifier
+    short_names: frozenset[str] = field(default_factory=lambda: frozenset(builtin("short_names")))
 
     @classmethod
     def load(
@@ -108,6 +128,7 @@ class EmailLists:
         roles: list[str] = list(builtin("role_accounts"))
         disposable = set(package_disposable())
         providers = list(builtin("providers"))
+        qualifiers = set(builtin("role_qualifiers"))
         allow: set[str] = {d.lower() for d in extra_allow}
         disposable.update(d.lower() for d in extra_disposable)
         if folder is not None and folder.is_dir():
@@ -119,6 +140,8 @@ class EmailLists:
                 allow.update(read_list(folder / ALLOW_FILE))
             if (folder / PROVIDERS_FILE).exists():
                 providers.extend(p for p in read_list(folder / PROVIDERS_FILE) if p not in providers)
+            if (folder / QUALIFIERS_FILE).exists():
+                qualifiers.update(read_list(folder / QUALIFIERS_FILE))
         if role_file is not None:
             roles = read_list(role_file)
         for f in disposable_files:
@@ -130,6 +153,8 @@ class EmailLists:
             frozenset(role_key(r) for r in roles),
             tuple(providers),
             frozenset(allow),
+            frozenset(role_key(q) for q in qualifiers),
+            frozenset(role_key(n) for n in builtin("short_names")),
         )
 
     def is_disposable(self, domain: str) -> bool:

@@ -73,6 +73,22 @@ class OutputOptions:
         return self.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
 
 
+def options_as_written(path: Path, delimiter: str | None, encoding: str | None) -> OutputOptions:
+    """The options that write a CSV back the way ``path`` was written, for a rewrite (an erasure, a
+    retention run): its delimiter and encoding as the reader found them, and its byte-order mark.
+
+    The file is read back as text, so what its dialect did to the values (a decimal comma, a
+    neutralised formula) is in the text already and passes through unchanged: neither is applied
+    again. The file's hash in ``crm_outputs`` says it is still as crmtool wrote it, so the reader's
+    findings describe what the writer did."""
+    with path.open("rb") as fh:
+        bom = fh.read(3) == b"\xef\xbb\xbf"
+    enc = (encoding or "utf-8").lower().replace("_", "-")
+    return OutputOptions(delimiter=delimiter or ",", decimal_comma=False,
+                         encoding="utf-8" if enc in ("utf-8", "utf8", "utf-8-sig") else str(encoding), bom=bom,
+                         neutralise_formulas=False)
+
+
 def _check_encoding(encoding: str) -> str:
     try:
         "".encode(encoding)

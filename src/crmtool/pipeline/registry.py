@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from crmtool.status import Status
 
 if TYPE_CHECKING:
+    from crmtool.io.writers import OutputOptions
     from crmtool.progress import Progress
     from crmtool.workspace import Workspace
 
@@ -36,6 +37,7 @@ class StepContext:
     audit_log: Path  # the workspace's one audit log (a folder; crmtool.audit.log_dir)
     pipeline_root: Path
     progress: Progress | None = None
+    output: OutputOptions | None = None  # how CSV files look (crmtool run --csv-dialect ...); a step may set its own
 
 
 @dataclass

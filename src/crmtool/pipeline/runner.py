@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmtool.errors import CrmToolError, InputError
 from crmtool.pipeline.registry import StepContext, StepOutcome, step_kinds
@@ -26,6 +26,9 @@ from crmtool.pipeline.spec import PipelineSpec, StepSpec, step_reference
 from crmtool.progress import Progress
 from crmtool.status import Status
 from crmtool.workspace import Workspace
+
+if TYPE_CHECKING:
+    from crmtool.io.writers import OutputOptions
 
 POINTER = "latest.txt"
 LINK = "latest"
@@ -128,8 +131,9 @@ def plan_pipeline(spec: PipelineSpec, day: date, workspace: str | None = None) -
 
 def run_pipeline(spec: PipelineSpec, day: date, *, workspace: str | None = None, lock_timeout: float = 60.0,
                  key_file: Path | None = None, progress: Progress | None = None,
-                 say: Callable[[str], None] | None = None) -> PipelineResult:
-    """Run every step in order; stop at the first that fails; publish ``latest`` when all passed."""
+                 say: Callable[[str], None] | None = None, output: OutputOptions | None = None) -> PipelineResult:
+    """Run every step in order; stop at the first that fails; publish ``latest`` when all passed
+    (``output``: how the CSV files of every step look, unless a step sets its own)."""
     out = spec.path(spec.out, day, "out")
     runs_dir = out / "runs"
     with Workspace(workspace_path(spec, day, workspace), lock_timeout=lock_timeout, key_file=key_file) as ws:
@@ -139,7 +143,7 @@ def run_pipeline(spec: PipelineSpec, day: date, *, workspace: str | None = None,
                                 [StepRun(s.name, s.kind, None) for s in spec.steps])
         try:
             folder.mkdir(parents=True, exist_ok=False)
-            _run_steps(ws, spec, day, result, out, progress, say)
+            _run_steps(ws, spec, day, result, out, progress, say, output)
         except KeyboardInterrupt:
             result.status, result.exit_code = Status.ABORTED, 130
             _finish(ws, run, spec, result, out)
@@ -157,12 +161,13 @@ def run_pipeline(spec: PipelineSpec, day: date, *, workspace: str | None = None,
 
 
 def _run_steps(ws: Workspace, spec: PipelineSpec, day: date, result: PipelineResult, out: Path,
-               progress: Progress | None, say: Callable[[str], None] | None) -> None:
+               progress: Progress | None, say: Callable[[str], None] | None,
+               output: OutputOptions | None = None) -> None:
     done: dict[str, dict[str, Path]] = {}
     from crmtool.audit import log_dir
 
     # the workspace's one audit log (OUT/crmtool.audit for a :memory: workspace)
-    ctx = StepContext(ws, result.folder, day, log_dir(ws, out), spec.root, progress)
+    ctx = StepContext(ws, result.folder, day, log_dir(ws, out), spec.root, progress, output)
     ws.parent_run_id = result.run_id
     try:
         for step, record in zip(spec.steps, result.steps, strict=True):

@@ -22,6 +22,7 @@ from crmtool.kinds.base import ident
 from crmtool.privacy.consent import date_sql
 
 if TYPE_CHECKING:
+    from crmtool.io.writers import OutputOptions
     from crmtool.workspace import Run, Workspace
 
 STAGING = "__privacy_export"
@@ -220,8 +221,10 @@ def export(
     *,
     fmt: str | None = None,
     as_of: date | None = None,
+    output: OutputOptions | None = None,
 ) -> ExportResult:
-    """Write ``out`` from ``input_path`` following the policy, with ``<out>.manifest.json`` beside it."""
+    """Write ``out`` from ``input_path`` following the policy, with ``<out>.manifest.json`` beside it
+    (``output``: how a CSV looks, see :class:`crmtool.io.writers.OutputOptions`)."""
     import pyarrow as pa
 
     from crmtool.identity.keys import value_map
@@ -305,7 +308,7 @@ def export(
             raise ConfigError([(policy.loc, "the policy drops every column: nothing to export")])
         query = f"SELECT {', '.join(selects)} FROM {STAGING} s {' '.join(joins)} ORDER BY s._row"
         rows = int(con.execute(f"SELECT count(*) FROM {STAGING}").fetchall()[0][0])
-        write_query(con, query, out, fmt)
+        write_query(con, query, out, fmt, options=output)
         ws.register_output(run, "pseudonymised_export", out, rows)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {STAGING}")

@@ -24,7 +24,7 @@ from crmtool.kinds.base import ident
 if TYPE_CHECKING:
     import duckdb
 
-    from crmtool.io.readers import LoadResult
+    from crmtool.io.readers import LoadResult, ReadOptions
 
 __all__ = [
     "EMAIL",
@@ -61,16 +61,18 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(TABLES_SQL)
 
 
-def load_side(path: Path, table: str = "f") -> tuple[duckdb.DuckDBPyConnection, LoadResult]:
+def load_side(path: Path, table: str = "f", read: ReadOptions | None = None,
+              ) -> tuple[duckdb.DuckDBPyConnection, LoadResult]:
     """Load a file into a private in-memory DuckDB: clear values from request, suppression and
-    output files never touch the workspace file. The caller closes the connection."""
+    output files never touch the workspace file (``read``: the user's delimiter, encoding or xlsx
+    sheet). The caller closes the connection."""
     import duckdb
 
     from crmtool.io.readers import load_file
 
     side = duckdb.connect()
     try:
-        return side, load_file(side, path, table)
+        return side, load_file(side, path, table, read)
     except BaseException:
         side.close()
         raise

@@ -26,6 +26,7 @@ from crmtool.privacy.identity import ensure_tables, load_side, to_temp_table
 if TYPE_CHECKING:
     import duckdb
 
+    from crmtool.io.readers import ReadOptions
     from crmtool.workspace import Workspace
 
 KINDS = ("unsubscribe", "complaint", "do_not_contact")
@@ -163,9 +164,11 @@ class SuppressResult:
 
 
 def import_suppressions(
-    ws: Workspace, path: Path, kind: str, *, source: str | None = None, audit_log: Path | None = None
+    ws: Workspace, path: Path, kind: str, *, source: str | None = None, audit_log: Path | None = None,
+    read: ReadOptions | None = None,
 ) -> SuppressResult:
-    """Add the identifiers of ``path`` to ``privacy_suppressions`` as keyed tokens of ``kind``.
+    """Add the identifiers of ``path`` to ``privacy_suppressions`` as keyed tokens of ``kind``
+    (``read``: the user's delimiter, encoding or xlsx sheet of ``path``).
 
     Every entry added is written to the audit log (default: the workspace's, see
     :func:`crmtool.audit.log_dir`) as a keyed token."""
@@ -175,7 +178,7 @@ def import_suppressions(
     con = ws.con
     ensure_tables(con)
     run = ws.start_run("suppress import")
-    side, loaded = load_side(path, STAGING)  # clear values stay out of the workspace file
+    side, loaded = load_side(path, STAGING, read)  # clear values stay out of the workspace file
     try:
         found = classify_columns(side, STAGING, path)
         when = date_sql(ident(found.date_column)) if found.date_column else "NULL"

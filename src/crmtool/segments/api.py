@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from crmtool.errors import ConfigError, EngineError, InputError, UsageError
+from crmtool.io.readers import ReadOptions
 from crmtool.io.writers import OutputOptions
 from crmtool.manifest import file_entry, write_manifest
 from crmtool.progress import Progress
@@ -93,8 +94,9 @@ def _spec(spec: SegmentsSpec | Path) -> SegmentsSpec:
     return spec if isinstance(spec, SegmentsSpec) else load_segments(spec)
 
 
-def _load(ws: Workspace, path: Path, table: str) -> int:
-    """Parquet is read in place (a view); CSV/xlsx go through the shared reader (encodings, rejects).
+def _load(ws: Workspace, path: Path, table: str, read: ReadOptions | None = None) -> int:
+    """Parquet is read in place (a view); CSV/xlsx go through the shared reader (encodings, rejects;
+    ``read``: the user's delimiter, encoding or xlsx sheet).
 
     Returns the number of CSV lines that could not be parsed as rows (reported, never used)."""
     import duckdb
@@ -117,7 +119,7 @@ def _load(ws: Workspace, path: Path, table: str) -> int:
             raise InputError(f"{path}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
         return 0
     # a temporary table, with people erased earlier already gone: the input never reaches the workspace file
-    return len(load_without_erased(ws, path, table, temp=True).parse_rejects)
+    return len(load_without_erased(ws, path, table, temp=True, read=read).parse_rejects)
 
 
 def _drop_inputs(ws: Workspace) -> None:
@@ -155,11 +157,12 @@ def _prepare(
     events: Path | None,
     as_of: date,
     progress: Progress | None,
+    read: ReadOptions | None = None,
 ) -> tuple[InputStats, CustomerColumns, dict[str, str]]:
     orders = orders or spec.orders.path
     events = events or spec.events.path
     stats = InputStats()
-    unparseable = {"customers": _load(ws, customers, "seg_in_customers")}
+    unparseable = {"customers": _load(ws, customers, "seg_in_customers", read)}
     if orders:
         unparseable["orders"] = _load(ws, orders, "seg_in_orders")
     if events:
@@ -244,9 +247,11 @@ def segment(
     fmt: str | None = None,
     progress: Progress | None = None,
     output: OutputOptions | None = None,
+    read: ReadOptions | None = None,
 ) -> SegmentResult:
     """Evaluate every segment, write send lists, holdouts, memberships and a summary; record history
-    (``output``: how the CSV files look, see :class:`crmtool.io.writers.OutputOptions`)."""
+    (``output``: how the CSV files look, see :class:`crmtool.io.writers.OutputOptions`; ``read``:
+    what the user says about the customers file, e.g. its xlsx sheet)."""
     from crmtool.io.writers import write_query, write_text_atomic
 
     spec = _spec(spec)
@@ -257,7 +262,7 @@ def segment(
     run = ws.start_run("segment")
     try:
         with run.timed("evaluate"):
-            stats, cc, columns = _prepare(ws, customers, spec, orders, events, as_of, progress)
+            stats, cc, columns = _prepare(ws, customers, spec, orders, events, as_of, progress, read)
             out_cols = _output_columns(spec, cc, columns)
             notes = build_exclusions(ws, spec, cc)
             membership.apply_status(ws.con, spec)
@@ -326,14 +331,14 @@ def segment(
         body = result.as_dict()
         body["timings"] = run.timings
         write_text_atomic(outputs["summary"], json.dumps(body, indent=2, sort_keys=True, default=str) + "\n")
-        read = [p for p in (customers, orders or spec.orders.path, events or spec.events.path) if p]
+        inputs = [p for p in (customers, orders or spec.orders.path, events or spec.events.path) if p]
         wrote = [p for k, p in outputs.items()]
         wrote_entries = [file_entry(p) for p in wrote]
-        _record_metrics(run.step, result, read, dict(zip(outputs, wrote_entries, strict=True)))
+        _record_metrics(run.step, result, inputs, dict(zip(outputs, wrote_entries, strict=True)))
         outputs["manifest"] = out_dir / "segments.manifest.json"
         write_manifest(outputs["manifest"], {
             "run_id": run.run_id, "command": "segment", "as_of": as_of.isoformat(),
-            "read": [file_entry(p) for p in [*read, Path(spec.file)] if p.exists()],
+            "read": [file_entry(p) for p in [*inputs, Path(spec.file)] if p.exists()],
             "wrote": wrote_entries, **run.step.manifest(),
         })
         ws.finish_run(
@@ -396,11 +401,12 @@ def diff(ws: Workspace, since: str | None = None, run: str | None = None) -> Dif
     return membership.diff(ws, since, run)
 
 
-def write_diff(ws: Workspace, result: DiffResult, target: Path, fmt: str = "csv") -> Path:
-    """The detailed list (segment, customer_id, change) of a diff, sorted."""
+def write_diff(ws: Workspace, result: DiffResult, target: Path, fmt: str = "csv", *,
+               output: OutputOptions | None = None) -> Path:
+    """The detailed list (segment, customer_id, change) of a diff, sorted (``output``: how the CSV looks)."""
     from crmtool.io.writers import write_query
 
-    write_query(ws.con, result.changes_query, target, fmt)
+    write_query(ws.con, result.changes_query, target, fmt, options=output)
     return target
 
 
@@ -434,12 +440,14 @@ def export_audience(
     source_dir: Path,
     out: Path | None = None,
     spec: SegmentsSpec | Path | None = None,
+    output: OutputOptions | None = None,
 ) -> AudienceResult:
     """Hash the send list ``source_dir/segments/<name>.<csv|parquet>`` for ``platform`` (meta | google).
 
     Output: CSV with ``email`` and ``phone`` columns holding lower-case hex SHA-256 of the values
     normalised as the platform documents (see :mod:`crmtool.segments.audience`); a customer with
-    neither is left out and counted.
+    neither is left out and counted. ``output`` sets the CSV's delimiter, encoding and BOM (the
+    hashes are never formulas, so they are written as they are).
     """
     import pyarrow as pa
 
@@ -536,6 +544,7 @@ def export_audience(
             "SELECT email, phone FROM seg_audience WHERE email IS NOT NULL OR phone IS NOT NULL ORDER BY __o",
             target,
             "csv",
+            options=output,
             neutralise_formulas=False,
         )
         run = ws.start_run("audience")

@@ -9,8 +9,9 @@ next erasure or retention finds it.
 
 Each file is read in a private in-memory database (its clear values never reach the workspace
 file), matched through the same person keys as the workspace, and rewritten as it was read: same
-format, delimiter and encoding. A rejects file's ``_raw`` lines (unparseable rows) are matched by
-substring on the erased emails, NIFs and phone digits.
+format and dialect (delimiter, encoding, byte-order mark; see
+:func:`crmtool.io.writers.options_as_written`). A rejects file's ``_raw`` lines (unparseable rows)
+are matched by substring on the erased emails, NIFs and phone digits.
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ def _audience_hits(side: duckdb.DuckDBPyConnection, targets: str) -> None:
 
 def scrub_file(ws: Workspace, path: Path, key: str | None) -> int:
     """Rewrite ``path`` without the rows of the people being erased; returns rows removed."""
-    from crmtool.io.writers import write_query
+    from crmtool.io.writers import options_as_written, write_query
     from crmtool.privacy.erase.match import PIDS, TARGETS
     from crmtool.privacy.identity import to_temp_table
 
@@ -194,14 +195,13 @@ def scrub_file(ws: Workspace, path: Path, key: str | None) -> int:
         if removed:
             cols_sql = ", ".join(ident(c) for c in loaded.columns)
             fmt = "parquet" if loaded.format == "parquet" else "csv"
-            encoding = "utf-8" if (loaded.encoding or "utf-8") in ("utf-8", "utf-8-sig") else str(loaded.encoding)
             write_query(
                 side,
                 f"SELECT {cols_sql} FROM {SCRUB} WHERE rowid NOT IN (SELECT rid FROM __scrub_hits)",
                 path,
                 fmt,
-                encoding=encoding,
-                delimiter=loaded.delimiter or ",",
+                # the dialect it was written in: delimiter, encoding, byte-order mark (see options_as_written)
+                options=options_as_written(path, loaded.delimiter, loaded.encoding) if fmt == "csv" else None,
                 neutralise_formulas=False,
             )
         return removed
