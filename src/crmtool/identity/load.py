@@ -1,8 +1,10 @@
 """Loads that never let erased people in: drop them before anything is persisted.
 
 :func:`drop_erased` removes from a table the rows of people whose identifiers are in the erasure
-register (``privacy_erasures``, keyed tokens), matched through person keys: any identifier of
-any row of a person removes every row of that person. :func:`load_without_erased` loads an
+register (``privacy_erasures``, keyed tokens) or that a retention rule deleted
+(``privacy_retained``), matched through person keys: any identifier of any row of a person
+removes every row of that person; people a retention rule anonymised (``privacy_anonymised``)
+get the same columns blanked again. :func:`load_without_erased` loads an
 export into an in-memory database attached to the workspace connection, drops erased people
 there, and only then writes the table into the workspace, so the workspace file (and its
 write-ahead log) never holds their bytes again. Every command that loads an export uses it.
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from crmtool.identity.keys import PersonKeys
     from crmtool.io.readers import LoadResult, ReadOptions
     from crmtool.workspace import Workspace
 
@@ -49,10 +52,11 @@ def drop_erased(
     # erased people, and people deleted by a retention rule (their ids and NIFs)
     registers = [f"SELECT identifier_type AS type, token FROM {t}" for t in ("privacy_erasures", "privacy_retained")
                  if ws.table_exists(t)]
-    if not registers:
-        return 0
-    register = " UNION ALL ".join(registers)
-    if not con.execute(f"SELECT count(*) FROM ({register})").fetchall()[0][0]:
+    register = " UNION ALL ".join(registers) or "SELECT NULL AS type, NULL AS token WHERE false"
+    # people a retention rule anonymised: the same columns are blanked again
+    anonymised = "privacy_anonymised" if ws.table_exists("privacy_anonymised") else None
+    if not con.execute(f"SELECT count(*) FROM ({register})").fetchall()[0][0] and not (
+            anonymised and con.execute(f"SELECT count(*) FROM {anonymised}").fetchall()[0][0]):
         return 0
     ws.hasher  # noqa: B018 - registers crm_token()
     cols = detect_identity_columns(con, table, key_column) if detect else IdentityColumns(key_column)
@@ -64,20 +68,41 @@ def drop_erased(
         return 0
     keys = person_keys(con, table, cols)
     try:
-        kinds = [str(r[0]) for r in con.execute(f"SELECT DISTINCT type FROM ({register})").fetchall()]
-        wanted = ", ".join(sql_str(k) for k in kinds)
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE __erased_pids AS SELECT DISTINCT k.pid FROM (
-                SELECT type, value, crm_token(value) AS token FROM (
-                    SELECT DISTINCT type, value FROM {keys.name} WHERE type IN ({wanted}))) h
+        both = register + (f" UNION ALL SELECT identifier_type, token FROM {anonymised}" if anonymised else "")
+        kinds = [str(r[0]) for r in con.execute(f"SELECT DISTINCT type FROM ({both})").fetchall()]
+        wanted = ", ".join(sql_str(k) for k in kinds)  # only the kinds a register holds are hashed
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE __erased_hashed AS SELECT type, value, crm_token(value) AS token
+            FROM (SELECT DISTINCT type, value FROM {keys.name} WHERE type IN ({wanted}))""")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE __erased_pids AS SELECT DISTINCT k.pid FROM __erased_hashed h
             JOIN {keys.name} k ON k.type = h.type AND k.value = h.value
             WHERE (h.type, h.token) IN (SELECT (type, token) FROM ({register}))""")
-        n = int(con.execute(f"SELECT count(*) FROM ({keys.rows_of('SELECT pid FROM __erased_pids')})").fetchall()[0][0])
+        gone = keys.rows_of("SELECT pid FROM __erased_pids")
+        n = int(con.execute(f"SELECT count(*) FROM ({gone})").fetchall()[0][0])
         if n:
-            con.execute(f"DELETE FROM {ident(table)} WHERE rowid IN ({keys.rows_of('SELECT pid FROM __erased_pids')})")
+            con.execute(f"DELETE FROM {ident(table)} WHERE rowid IN ({gone})")
+        if anonymised:
+            _blank_anonymised(ws, table, keys, anonymised)
         return n
     finally:
         keys.drop()
-        con.execute("DROP TABLE IF EXISTS __erased_pids")
+        for t in ("__erased_pids", "__erased_hashed", "__anonymised_pids"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def _blank_anonymised(ws: Workspace, table: str, keys: PersonKeys, register: str) -> None:
+    """Blank, in every row of a person a retention rule anonymised, the columns it blanked
+    (``__erased_hashed`` holds the table's identifiers with their tokens)."""
+    con = ws.con
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __anonymised_pids AS SELECT DISTINCT k.pid, unnest(a.columns) AS col
+        FROM __erased_hashed h JOIN {register} a ON a.identifier_type = h.type AND a.token = h.token
+        JOIN {keys.name} k ON k.type = h.type AND k.value = h.value""")
+    have = {str(r[0]) for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main'",
+        [table]).fetchall()}
+    for (col,) in con.execute("SELECT DISTINCT col FROM __anonymised_pids ORDER BY 1").fetchall():
+        if col in have and col != "_row":  # one statement per distinct column, never per row
+            pids = f"SELECT pid FROM __anonymised_pids WHERE col = {sql_str(str(col))}"
+            con.execute(f"UPDATE {ident(table)} SET {ident(str(col))} = NULL WHERE rowid IN ({keys.rows_of(pids)})")
 
 
 def load_without_erased(
