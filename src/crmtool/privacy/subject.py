@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crmtool.errors import CrmToolError, ExitCode, UsageError
+from crmtool.errors import CrmToolError, ExitCode, InputError, UsageError
 
 if TYPE_CHECKING:
     from crmtool.workspace import Workspace
@@ -102,7 +102,10 @@ def subject_export(
         con.execute("CREATE OR REPLACE TEMP TABLE __subject_ids AS SELECT * FROM __subject_t"
                     + (f" UNION {union}" if union else ""))
         for path, _kind in registered_outputs(ws).current:
-            side, loaded = load_output(path, SCRUB)
+            try:
+                side, loaded = load_output(path, SCRUB)
+            except InputError:
+                continue  # a file with a header and no rows (an empty rejects file) holds nobody
             try:
                 to_temp_table(con, "SELECT * FROM __subject_ids", side, "__st")
                 side.execute("CREATE TEMP TABLE __sp (ref VARCHAR, pid VARCHAR)")
