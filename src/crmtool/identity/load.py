@@ -64,12 +64,16 @@ def drop_erased(
         cols.emails = [email_column, *[c for c in cols.emails if c != email_column]]
     if phone_column:
         cols.phones = [phone_column, *[c for c in cols.phones if c != phone_column]]
+    both = register + (f" UNION ALL SELECT identifier_type, token FROM {anonymised}" if anonymised else "")
+    kinds = [str(r[0]) for r in con.execute(f"SELECT DISTINCT type FROM ({both})").fetchall()]
+    # only the kinds of identifier a register holds are derived (an email or phone costs the most)
+    cols.emails = cols.emails if "email" in kinds else []
+    cols.phones = cols.phones if "phone" in kinds else []
+    cols.nifs = cols.nifs if "nif" in kinds else []
     if cols.empty:
         return 0
     keys = person_keys(con, table, cols)
     try:
-        both = register + (f" UNION ALL SELECT identifier_type, token FROM {anonymised}" if anonymised else "")
-        kinds = [str(r[0]) for r in con.execute(f"SELECT DISTINCT type FROM ({both})").fetchall()]
         wanted = ", ".join(sql_str(k) for k in kinds)  # only the kinds a register holds are hashed
         con.execute(f"""CREATE OR REPLACE TEMP TABLE __erased_hashed AS SELECT type, value, crm_token(value) AS token
             FROM (SELECT DISTINCT type, value FROM {keys.name} WHERE type IN ({wanted}))""")

@@ -381,7 +381,10 @@ def _apply_table(ws: Workspace, run: Any, table: str, specs: list[RetentionRule]
     personal -= set(ruleset.dataset.not_personal)
     have = {c for c, _t in table_columns(con, table)}
     has_key = bool(key) and key in have
-    keys = person_keys(con, table, detect_identity_columns(con, table, key))
+    cols = detect_identity_columns(con, table, key)
+    if cols.id:  # the id and NIF name the person; emails and phones are matched only without an id column
+        cols.emails, cols.phones = [], []
+    keys = person_keys(con, table, cols)
     try:
         for n_spec, spec in enumerate(specs):
             key_sql = f"t.{ident(key or '')}" if has_key else "t._row"

@@ -20,8 +20,9 @@ and once per run, over everything the rules chose:
    audiences ...): rows removed, or personal columns blanked, rewritten with the delimiter,
    encoding and byte-order mark the file had; subject exports of those people are deleted.
 
-Identifiers recorded: the customer id and NIF (they name one person), and the email and phone
-of a row that has neither; an identifier a person who stays also holds is never recorded.
+Identifiers recorded: the customer id and NIF (they name one person), and, in a table without a
+customer id column, the email and phone of a row without a NIF; an identifier a person who
+stays also holds is never recorded.
 """
 
 from __future__ import annotations
@@ -129,7 +130,12 @@ def reach_tables(ws: Workspace, key: str | None, blanks: dict[str, Blank], perso
     con = ws.con
     con.execute("CREATE OR REPLACE TEMP TABLE __retention_hit (tbl VARCHAR, rid BIGINT, action VARCHAR, ref VARCHAR)")
     tables = customer_tables(con, key)
+    kinds = {str(r[0]) for r in con.execute(f"SELECT DISTINCT type FROM {TARGETS}").fetchall()}
     for table, cols in tables.items():
+        # only the kinds of identifier the targets hold are derived (an email or phone costs the most)
+        cols.emails = cols.emails if "email" in kinds else []
+        cols.phones = cols.phones if "phone" in kinds else []
+        cols.nifs = cols.nifs if "nif" in kinds else []
         keys = person_keys(con, table, cols)
         try:
             con.execute(f"""INSERT INTO __retention_hit SELECT DISTINCT {sql_str(table)}, h.rid, h.action, h.ref
