@@ -233,7 +233,10 @@ def blank_file(ws: Workspace, path: Path, key: str | None, blanks: dict[str, Bla
         to_temp_table(ws.con, f"SELECT ref, type, value FROM {TARGETS} WHERE action = 'anonymise'", side,
                       "__scrub_targets")
         to_temp_table(ws.con, f"SELECT ref, pid FROM {PIDS} WHERE action = 'anonymise'", side, "__scrub_pids")
-        match_file(side, loaded, "__scrub_targets", "__scrub_pids", key)
+        if "_raw" in loaded.columns or set(loaded.columns) - {"_row"} == {"email", "phone"}:
+            match_file(side, loaded, "__scrub_targets", "__scrub_pids", key)  # raw lines, hashed audiences
+        else:
+            _file_hits(side, key)
         hits = "SELECT rid FROM __scrub_hits"
         if set(loaded.columns) - {"_row"} == {"email", "phone"}:  # an audience: hashed identifiers only
             n = int(side.execute("SELECT count(DISTINCT rid) FROM __scrub_hits").fetchall()[0][0])
@@ -258,3 +261,25 @@ def blank_file(ws: Workspace, path: Path, key: str | None, blanks: dict[str, Bla
         return n
     finally:
         side.close()
+
+
+def _file_hits(side: duckdb.DuckDBPyConnection, key: str | None) -> None:
+    """``__scrub_hits (rid, ref)`` on ``side``: rows of the file naming a target, through person keys
+    of only the identifier kinds the targets hold (the erasure's match derives every kind)."""
+    from crmtool.identity.keys import detect_identity_columns, person_keys
+    from crmtool.privacy.erase.outputs import SCRUB
+
+    kinds = {str(r[0]) for r in side.execute("SELECT DISTINCT type FROM __scrub_targets").fetchall()}
+    cols = detect_identity_columns(side, SCRUB, key)
+    cols.emails = cols.emails if "email" in kinds else []
+    cols.phones = cols.phones if "phone" in kinds else []
+    cols.nifs = cols.nifs if "nif" in kinds else []
+    keys = person_keys(side, SCRUB, cols, clusters=False)
+    try:
+        side.execute(f"""CREATE OR REPLACE TEMP TABLE __scrub_hits AS
+            SELECT DISTINCT k.rid, t.ref FROM {keys.name} k
+            JOIN __scrub_targets t ON t.type = k.type AND t.value = k.value
+            UNION SELECT DISTINCT r.rid, p.ref FROM {keys.rows} r JOIN __scrub_pids p ON p.pid = r.pid
+            WHERE p.pid NOT LIKE 'r:%'""")
+    finally:
+        keys.drop()
