@@ -105,6 +105,26 @@ def test_an_anonymisation_blanks_golden_records_segment_lists_and_keeps_the_csv_
     assert lines_after[1].startswith(b"C1;")
 
 
+def test_a_row_without_an_id_is_matched_by_its_email_and_stays_anonymised(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\ndataset: {key: customer_id}\nrules:\n  - {name: t, kind: trim, columns: [email]}\n"
+        "retention:\n  - {name: old, inactive_for: 3y, activity_columns: [last_seen], action: anonymise,\n"
+        "     anonymise_columns: [name, email], date_formats: ['%Y-%m-%d']}\n", encoding="utf-8")
+    data = tmp_path / "people.csv"
+    data.write_text("customer_id,name,email,last_seen\n,Eulalia Zubiri,eulalia.zubiri@x.es,2015-01-01\n"
+                    "C2,Anselmo Prieto,anselmo.p@x.es,2026-10-01\n", encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    assert cli("clean", data, "-r", rules, "--out", tmp_path / "out", "-w", db)[0] == 0
+    code, out = cli("retention", "apply", "-r", rules, "--out", tmp_path / "out", "-w", db, "--as-of", "2026-11-01")
+    assert code == 0 and "anonymise 1 rows" in out, out
+    assert cli("clean", data, "-r", rules, "--out", tmp_path / "out2", "-w", db)[0] == 0
+    needles = ["eulalia", "zubiri"]
+    assert files_containing(tmp_path, needles, skip=[data]) == {}
+    assert workspace_containing(db, needles) == {}
+    assert "anselmo.p@x.es" in (tmp_path / "out2" / "people.clean.csv").read_text(encoding="utf-8")
+
+
 def test_a_subject_export_is_registered_and_deleted_when_its_person_is_erased(tmp_path: Path) -> None:
     data = tmp_path / "p.csv"
     data.write_text("customer_id,name,email\nC1,Wenceslao Urquijo,wences.urquijo@x.es\nC2,Ana Ruiz,ana.ruiz@x.es\n",

@@ -382,7 +382,9 @@ def _apply_table(ws: Workspace, run: Any, table: str, specs: list[RetentionRule]
     have = {c for c, _t in table_columns(con, table)}
     has_key = bool(key) and key in have
     cols = detect_identity_columns(con, table, key)
-    if cols.id:  # the id and NIF name the person; emails and phones are matched only without an id column
+    if cols.id and not con.execute(
+            f"SELECT count(*) FROM {ident(table)} WHERE nullif(trim(CAST({ident(cols.id)} AS VARCHAR)), '') IS NULL"
+    ).fetchall()[0][0]:  # every row has an id: the id and NIF name the person, emails and phones are not needed
         cols.emails, cols.phones = [], []
     keys = person_keys(con, table, cols)
     try:

@@ -20,9 +20,8 @@ and once per run, over everything the rules chose:
    audiences ...): rows removed, or personal columns blanked, rewritten with the delimiter,
    encoding and byte-order mark the file had; subject exports of those people are deleted.
 
-Identifiers recorded: the customer id and NIF (they name one person), and, in a table without a
-customer id column, the email and phone of a row without a NIF; an identifier a person who
-stays also holds is never recorded.
+Identifiers recorded: the customer id and NIF (they name one person), and the email and phone of
+a row without a customer id; an identifier a person who stays also holds is never recorded.
 """
 
 from __future__ import annotations
