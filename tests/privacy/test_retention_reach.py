@@ -26,7 +26,8 @@ def _metrics(db: Path, command: str) -> dict[tuple[str, str], float]:
     try:
         rows = con.execute(
             "SELECT m.name, m.dimension, m.value FROM crm_metrics m JOIN crm_runs r ON r.run_id = m.run_id "
-            "WHERE r.command = ? AND r.run_id = (SELECT max(run_id) FROM crm_runs WHERE command = ?)",
+            "WHERE r.command = ? AND r.run_id = (SELECT run_id FROM crm_runs WHERE command = ? "
+            "ORDER BY started_at DESC LIMIT 1)",  # the newest run (two runs may share a second)
             [command, command]).fetchall()
     finally:
         con.close()
