@@ -45,6 +45,7 @@ def test_delete_counts_reason_and_undated_rows_kept(ws: Workspace, tmp_path: Pat
             "dataset": "c",
             "action": "delete",
             "rows": 1,
+            "people": 1,
             "reason": "no activity in 3 years",
             "last_activity_before": "2023-11-01",
         }

@@ -4,7 +4,6 @@ and retention rewriting an older day's folder."""
 from __future__ import annotations
 
 import csv
-import filecmp
 from pathlib import Path
 
 import pytest
@@ -85,7 +84,8 @@ def test_segment_diff_list_runs(tmp_path: Path) -> None:
 
 def test_retention_rewrites_the_latest_days_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two nightly cleans into dated folders: retention must rewrite the newest (whose rows are the
-    workspace's cleaned table), not the older one that sorts first."""
+    workspace's cleaned table), not only the older one that sorts first; since issue 11 it reaches
+    every kept version, so yesterday's file is anonymised too."""
     monkeypatch.chdir(tmp_path)
     db = tmp_path / "w.duckdb"
     for day in ("2026-11-01", "2026-11-02"):
@@ -96,10 +96,10 @@ def test_retention_rewrites_the_latest_days_folder(tmp_path: Path, monkeypatch: 
     code, out, err = cli("retention", "apply", "-r", RULES, "--out", tmp_path / "2026-11-02", "-w", db,
                          "--as-of", "2026-11-02")
     assert code == 0, err
-    assert old_day.read_bytes() == before_old  # yesterday's folder untouched
     new_day = tmp_path / "2026-11-02" / "clientes.clean.csv"
     assert f"new version of {new_day}" in out.replace("\n", "") or str(new_day) in out
-    assert not filecmp.cmp(old_day, new_day, shallow=False)
-    with new_day.open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    assert any(not r["email"] and not r["first_name"] for r in rows)
+    assert old_day.read_bytes() != before_old  # every kept version is anonymised too
+    for day in (old_day, new_day):
+        with day.open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert any(not r["email"] and not r["first_name"] for r in rows), day

@@ -275,6 +275,8 @@ def _print_erase(ui: Ui, fmt: OutputFormat, result: Any) -> ExitCode:
             ui.out.print(f"  removed {n:>7} rows from {table}")
         for path, n in sorted(d["outputs_rewritten"].items()):
             ui.out.print(f"  rewrote {path} without {n} rows")
+        for path in d["subject_exports_deleted"]:
+            ui.out.print(f"  deleted {path} (a subject export of an erased person)")
         for path in d["outputs_changed_not_rewritten"]:
             ui.warn(f"{path} was changed since crmtool wrote it: not rewritten, check it by hand")
         ui.out.print(
@@ -410,6 +412,8 @@ def retention_apply(
             )
         for path in d["outputs"]:
             ui.out.print(f"  new version of {path}")
+        for path in d["subject_exports_deleted"]:
+            ui.out.print(f"  deleted {path} (the subject export of a person retention deleted)")
         for col, n in d["unparseable_dates"].items():
             ui.warn(f"{col}: {n} values are not dates: those rows were kept (--allow-unparseable-dates)")
         ui.out.print(f"audit {d['audit']} (head {d['audit_head'][:16]})")

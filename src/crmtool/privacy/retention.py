@@ -2,10 +2,13 @@
 
 A ``retention`` rule names the date columns that show activity (orders, events, signup) and
 optionally a consent channel whose consent date counts as a renewal; the most recent of them is
-the last activity. Rows whose last activity is older than ``as_of - inactive_for`` are deleted,
-or anonymised (personal-data columns blanked), in the cleaned table of each dataset and in its
-loaded and working copies (same ``_row``). A new version of the cleaned export is written, and
-the audit log says how many rows each rule touched and why (records as keyed hashes).
+the last activity. People whose every row is older than ``as_of - inactive_for`` are deleted,
+or anonymised (personal-data columns blanked), in the cleaned table of each dataset, in its
+loaded and working copies (same ``_row``), in every other customer table and in every file
+crmtool wrote that is still as written (:mod:`crmtool.privacy.retention_reach`). The decision is
+recorded as keyed tokens, so the next load of the same export applies it again before anything
+is persisted. The audit log says how many rows each rule touched and why (records as keyed
+hashes), and the run records its metrics in ``crm_metrics``.
 """
 
 from __future__ import annotations
@@ -172,6 +175,8 @@ class RetentionResult:
     rules: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     unparseable: dict[str, int] = field(default_factory=dict)  # table.column -> values kept as not dates
+    tables: dict[str, int] = field(default_factory=dict)  # customer table -> rows deleted or blanked
+    files: dict[str, int] = field(default_factory=dict)  # registered file -> rows changed (-1: deleted)
     audit_path: str = ""
     audit_head: str = ""
 
@@ -182,31 +187,54 @@ class RetentionResult:
             "rules": self.rules,
             "outputs": self.outputs,
             "unparseable_dates": self.unparseable,
+            "rows_changed_by_table": self.tables,
+            "subject_exports_deleted": sorted(p for p, n in self.files.items() if n < 0),
             "audit": self.audit_path,
             "audit_head": self.audit_head,
         }
 
 
-def _clean_output_for(ws: Workspace, dataset: str) -> Path | None:
-    """The cleaned export of ``dataset`` the newest run wrote, still as it wrote it.
+def _clean_tables(ws: Workspace, dataset: str | None) -> list[str]:
+    tables = [
+        r[0]
+        for r in ws.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_name LIKE 'clean\\_%' ESCAPE '\\' ORDER BY table_name"
+        ).fetchall()
+    ]
+    if dataset:
+        tables = [t for t in tables if t == f"clean_{dataset}"]
+    if not tables:
+        raise UsageError(
+            "no cleaned table in the workspace" + (f" for dataset {dataset}" if dataset else ""),
+            "run 'crmtool clean' on the export first, with the same --workspace",
+        )
+    return tables
 
-    Several day folders may hold a cleaned export of the same dataset; the workspace's cleaned
-    table is the one the latest run made, so that run's file gets the new version, never an
-    older day's file. Files come from the output registry (newest registration last).
-    """
-    from crmtool.io.readers import file_sha256
 
-    seen: set[Path] = set()
-    for rec in reversed(ws.outputs(kinds=("clean",))):
-        path = rec.path.resolve()
-        if path in seen:
-            continue  # an older registration of a path registered again later
-        seen.add(path)
-        stem = path.name.split(".")[0]
-        if (re.sub(r"[^0-9a-zA-Z]+", "_", stem).strip("_").lower() == dataset and path.is_file()
-                and file_sha256(path) == rec.sha256):
-            return path
-    return None
+def _check_config(ws: Workspace, ruleset: RuleSet, specs: list[RetentionRule], consent: dict[str, Any],
+                  tables: list[str]) -> None:
+    """Configuration problems against the data, all at once (:class:`ConfigError`)."""
+    from crmtool.privacy.identity import table_columns
+
+    problems: list[tuple[Location, str]] = []
+    for table in tables:
+        have = {c for c, _t in table_columns(ws.con, table)}
+        for spec in specs:
+            for col in (*spec.activity_columns, *(spec.anonymise_columns or ())):
+                if col not in have:
+                    problems.append((spec.loc, f"retention '{spec.name}': column '{col}' is not in {table}"))
+            if spec.activity_files and not (ruleset.dataset.key and ruleset.dataset.key in have):
+                problems.append((spec.loc, f"retention '{spec.name}': activity_files need dataset.key (the "
+                                           f"customer id column of {table})"))
+            if spec.consent_renewal and spec.consent_renewal not in consent:
+                problems.append((spec.loc, f"retention '{spec.name}': no consent settings for channel "
+                                           f"'{spec.consent_renewal}'"))
+    for i, spec in enumerate(specs):
+        if spec.activity_files:
+            problems += _activity_table(ws, spec, f"__retention_activity_{i}")
+    if problems:
+        raise ConfigError(problems)
 
 
 def apply_retention(
@@ -223,13 +251,14 @@ def apply_retention(
 
     A date that cannot be parsed is never read as old: such rows are counted and reported, and
     unless ``allow_unparseable_dates`` the run stops with :class:`~crmtool.errors.InputError`
-    (exit 2) before anything is changed; when allowed, those rows are kept. Deleted people are
-    recorded (keyed tokens in ``privacy_retained``), so the next load drops them again."""
+    (exit 2) before anything is changed; when allowed, those rows are kept. A person is due when
+    every record of theirs is. Deleted and anonymised people are recorded (keyed tokens in
+    ``privacy_retained`` / ``privacy_anonymised``), reached in every customer table and every
+    registered file (:mod:`crmtool.privacy.retention_reach`), and the next load applies the
+    same decision before anything is persisted."""
     from crmtool.audit import AuditWriter, log_dir
-    from crmtool.io.writers import write_query
     from crmtool.manifest import file_entry, write_manifest
-    from crmtool.pii import detect_pii
-    from crmtool.privacy.identity import table_columns
+    from crmtool.privacy import retention_reach as reach
     from crmtool.rulefile import load_rules
 
     ruleset = load_rules(rules)
@@ -240,178 +269,57 @@ def apply_retention(
     hasher = ws.hasher
     con = ws.con
     as_of = as_of or datetime.now(UTC).date()
-    tables = [
-        r[0]
-        for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
-            "AND table_name LIKE 'clean\\_%' ESCAPE '\\' ORDER BY table_name"
-        ).fetchall()
-    ]
-    if dataset:
-        tables = [t for t in tables if t == f"clean_{dataset}"]
-    if not tables:
-        raise UsageError(
-            "no cleaned table in the workspace" + (f" for dataset {dataset}" if dataset else ""),
-            "run 'crmtool clean' on the export first, with the same --workspace",
-        )
-    # configuration problems against the data, all at once
-    problems: list[tuple[Location, str]] = []
-    for table in tables:
-        have = {c for c, _t in table_columns(con, table)}
-        for spec in specs:
-            for col in (*spec.activity_columns, *(spec.anonymise_columns or ())):
-                if col not in have:
-                    problems.append((spec.loc, f"retention '{spec.name}': column '{col}' is not in {table}"))
-            if spec.activity_files and not (ruleset.dataset.key and ruleset.dataset.key in have):
-                problems.append(
-                    (
-                        spec.loc,
-                        f"retention '{spec.name}': activity_files need dataset.key (the customer id column of {table})",
-                    )
-                )
-            if spec.consent_renewal and spec.consent_renewal not in consent:
-                problems.append(
-                    (
-                        spec.loc,
-                        f"retention '{spec.name}': no consent settings for channel '{spec.consent_renewal}'",
-                    )
-                )
-    for i, spec in enumerate(specs):
-        if spec.activity_files:
-            problems += _activity_table(ws, spec, f"__retention_activity_{i}")
-    if problems:
-        raise ConfigError(problems)
+    tables = _clean_tables(ws, dataset)
+    _check_config(ws, ruleset, specs, consent, tables)
     bad = _unparseable(ws, tables, specs)
+    unparseable = {f"{t}.{c}": n for (t, c), n in sorted(bad.items())}
+    run = ws.start_run("retention")
     if bad and not allow_unparseable_dates:
-        listed = ", ".join(f"{t}.{c}: {n}" for (t, c), n in sorted(bad.items()))
-        raise InputError(
+        listed = ", ".join(f"{k}: {n}" for k, n in unparseable.items())
+        error = InputError(
             f"retention: {sum(bad.values())} date values cannot be parsed ({listed}); none is taken as old",
             "add the format to date_formats, fix the data, or pass --allow-unparseable-dates to keep those rows",
         )
-    run = ws.start_run("retention")
-    key = ruleset.dataset.key
-    result = RetentionResult(run.run_id, as_of)
-    audit_path = log_dir(ws, out_dir, audit_log)
-    writer = AuditWriter(audit_path, run.run_id, hasher, command="retention", lock_timeout=ws.lock_timeout)
-    writer.add(
-        {
-            "type": "run",
-            "command": "retention",
-            "as_of": as_of.isoformat(),
-            "key_fingerprint": hasher.fingerprint,
-        }
-    )
+        _drop_activity(ws, specs)
+        run.step.metric("unparseable_dates", sum(bad.values()))
+        for col, n in unparseable.items():
+            run.step.metric("unparseable_dates", n, col)
+        ws.finish_run(run, "error", int(error.exit_code), {"error": error.message})
+        raise error
+    result = RetentionResult(run.run_id, as_of, unparseable=unparseable)
+    entries: list[dict[str, Any]] = []
+    blanks: dict[str, Any] = {}
     con.execute("CREATE OR REPLACE TEMP TABLE __retention_audit "
                 "(type VARCHAR, rule VARCHAR, record VARCHAR, action VARCHAR)")
-    written: list[Path] = []
-    for table in tables:
-        ds = table[len("clean_") :]
-        siblings = [t for t in (f"data_{ds}", f"work_{ds}", table) if ws.table_exists(t)]
-        personal = set(detect_pii(con, table)) | set(ruleset.dataset.personal_data)
-        personal -= set(ruleset.dataset.not_personal)
-        changed = False
-        for spec in specs:
-            dates = [date_sql(f"t.{ident(c)}", spec.date_formats) for c in spec.activity_columns]
-            activity_join = ""
-            if spec.activity_files:
-                n_spec = specs.index(spec)
-                activity_join = (
-                    f"LEFT JOIN __retention_activity_{n_spec} act ON act.k = {id_sql('t.' + ident(key or ''))}"
-                )
-                dates.append("act.last")
-            if spec.consent_renewal:
-                renewal = consent[spec.consent_renewal].date_sql("t")
-                if renewal:
-                    dates.append(renewal)
-            last = f"greatest({', '.join(dates)})" if len(dates) > 1 else dates[0]
-            condition = f"{last} < {spec.cutoff(as_of)}"
-            all_blank = " AND ".join(f"nullif(trim(CAST(t.{ident(c)} AS VARCHAR)), '') IS NULL"
-                                     for c in spec.activity_columns)
-            if spec.undated == "apply":  # no activity date at all: every column blank (not unparseable)
-                condition = f"({condition} OR ({last} IS NULL AND {all_blank}))"
-            # a value that is there but not a date is never old: the row is kept
-            condition = f"({condition}) AND NOT ({_unparseable_sql(spec, 't')})"
-            has_key = bool(key) and key in {c for c, _t in table_columns(con, table)}
-            key_sql = f"t.{ident(key or '')}" if has_key else "t._row"
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE __retention_rows AS SELECT t._row, "
-                f"{id_sql(key_sql) if has_key else 'NULL'} AS kid, "
-                f"crm_token(CAST({key_sql} AS VARCHAR)) AS record FROM {ident(table)} t {activity_join} "
-                f"WHERE {condition}"
-            )
-            n = int(con.execute("SELECT count(*) FROM __retention_rows").fetchall()[0][0])
-            cutoff = con.execute(f"SELECT CAST({spec.cutoff(as_of)} AS DATE)").fetchall()[0][0]
-            reason = spec.description or f"no activity in {spec.period}"
-            if n:
-                changed = True
-                for sib in siblings:
-                    # the same _row in data_/work_ is the same person only when the key agrees too
-                    sib_has_key = has_key and key in {c for c, _t in table_columns(con, sib)}
-                    if sib != table and not sib_has_key:
-                        continue
-                    sib_key = id_sql(f"{ident(sib)}.{ident(key or '')}")
-                    same = (
-                        "_row IN (SELECT _row FROM __retention_rows)"
-                        if sib == table
-                        else f"EXISTS (SELECT 1 FROM __retention_rows r WHERE r._row = {ident(sib)}._row "
-                        f"AND r.kid = {sib_key})"
-                    )
-                    if spec.action == "delete":
-                        if sib == table:
-                            _record_retained(ws, table, key, spec.name, as_of, run.run_id)
-                        con.execute(f"DELETE FROM {ident(sib)} WHERE {same}")
-                    else:
-                        blank = set(spec.anonymise_columns or personal - set(spec.activity_columns))
-                        have = {c for c, _t in table_columns(con, sib)}
-                        sets = ", ".join(f"{ident(c)} = NULL" for c in sorted(blank & have))
-                        if sets:
-                            con.execute(f"UPDATE {ident(sib)} SET {sets} WHERE {same}")
-            writer.add(
-                {
-                    "type": "retention",
-                    "rule": spec.name,
-                    "dataset": ds,
-                    "action": spec.action,
-                    "rows": n,
-                    "reason": reason,
-                    "last_activity_before": str(cutoff),
-                    "period": spec.period,
-                }
-            )
-            # one change set row per record, built in SQL (keyed hashes only)
-            con.execute(
-                "INSERT INTO __retention_audit SELECT 'retention_record', ?, 'k:' || record, ? FROM __retention_rows",
-                [spec.name, spec.action],
-            )
-            result.rules.append(
-                {
-                    "rule": spec.name,
-                    "dataset": ds,
-                    "action": spec.action,
-                    "rows": n,
-                    "reason": reason,
-                    "last_activity_before": str(cutoff),
-                }
-            )
-        con.execute("DROP TABLE IF EXISTS __retention_rows")
-        # the new version replaces the file the workspace's cleaned table was last written to
-        # (each table's own, and only once per table)
-        target = _clean_output_for(ws, ds)
-        if changed and target is not None:
-            cols = ", ".join(ident(c) for c, _t in table_columns(con, table) if c != "_row")
-            fmt = "parquet" if target.suffix == ".parquet" else "csv"
-            write_query(con, f"SELECT {cols} FROM {ident(table)} ORDER BY _row", target, fmt)
-            written.append(target)
-            ws.register_output(run, "clean", target)
-            writer.add({"type": "retention_output", "path": str(target), "sha256": file_entry(target)["sha256"]})
-    for i in range(len(specs)):
-        con.execute(f"DROP TABLE IF EXISTS __retention_activity_{i}")
-    written += _retained_outputs(ws, run, key)
+    reach.start(con)
+    try:
+        with run.timed("rules"):
+            for table in tables:
+                _apply_table(ws, run, table, specs, ruleset, consent, as_of, result, entries, blanks)
+        _drop_activity(ws, specs)
+        with run.timed("tables"):
+            result.tables = reach.reach_tables(ws, ruleset.dataset.key, blanks, ruleset.dataset.personal_data,
+                                               ruleset.dataset.not_personal)
+        with run.timed("outputs"):
+            result.files = reach.reach_files(ws, run, ruleset.dataset.key, blanks)
+    finally:
+        reach.finish(con)
+    written = [Path(p) for p, n in result.files.items() if n > 0]
     result.outputs = [str(p) for p in written]
-    result.unparseable = {f"{t}.{c}": n for (t, c), n in sorted(bad.items())}
-    result.audit_path = str(audit_path)
+    # the audit log is opened once the work is done: a run that stops early leaves no trace in it
+    audit_path = log_dir(ws, out_dir, audit_log)
+    writer = AuditWriter(audit_path, run.run_id, hasher, command="retention", lock_timeout=ws.lock_timeout)
+    writer.add({"type": "run", "command": "retention", "as_of": as_of.isoformat(),
+                "key_fingerprint": hasher.fingerprint})
+    for entry in entries:
+        writer.add(entry)
+    for path_s, n in sorted(result.files.items()):
+        entry = {"type": "retention_output", "path": path_s, "rows": max(n, 0)}
+        entry.update({"deleted": True} if n < 0 else {"sha256": file_entry(Path(path_s))["sha256"]})
+        writer.add(entry)
     writer.add_set(con, "retention_records", "SELECT * FROM __retention_audit", order_by="record, rule")
     con.execute("DROP TABLE IF EXISTS __retention_audit")
+    result.audit_path = str(audit_path)
     result.audit_head = writer.seal({"counts": {r["rule"] + ":" + r["dataset"]: r["rows"] for r in result.rules}})
     write_manifest(
         out_dir / "retention.manifest.json",
@@ -429,8 +337,141 @@ def apply_retention(
     )
     if not ws.in_memory:
         con.execute("CHECKPOINT")
+    _metrics(run, result)
     ws.finish_run(run, "pass", 0, {"rules": result.rules, "outputs": [file_entry(p.resolve()) for p in written]})
     return result
+
+
+def _drop_activity(ws: Workspace, specs: list[RetentionRule]) -> None:
+    for i in range(len(specs)):
+        ws.con.execute(f"DROP TABLE IF EXISTS __retention_activity_{i}")
+
+
+def _metrics(run: Any, result: RetentionResult) -> None:
+    """Rows and people deleted or anonymised, per rule and in all; unparseable dates; files rewritten."""
+    step = run.step
+    for action, word in (("delete", "deleted"), ("anonymise", "anonymised")):
+        step.metric(f"rows_{word}", sum(r["rows"] for r in result.rules if r["action"] == action))
+        step.metric(f"people_{word}", sum(r["people"] for r in result.rules if r["action"] == action))
+    for r in result.rules:
+        step.metric("rule_rows", r["rows"], f"{r['rule']}:{r['dataset']}")
+    step.metric("unparseable_dates", sum(result.unparseable.values()))
+    for col, n in result.unparseable.items():
+        step.metric("unparseable_dates", n, col)
+    for table, n in result.tables.items():
+        step.metric("table_rows_changed", n, table)
+    step.metric("outputs_rewritten", sum(1 for n in result.files.values() if n > 0))
+    step.metric("subject_exports_deleted", sum(1 for n in result.files.values() if n < 0))
+
+
+def _apply_table(ws: Workspace, run: Any, table: str, specs: list[RetentionRule], ruleset: RuleSet,
+                 consent: dict[str, Any], as_of: date, result: RetentionResult, entries: list[dict[str, Any]],
+                 blanks: dict[str, Any]) -> None:
+    """Every rule on one cleaned table and its loaded and working copies (same ``_row``)."""
+    from crmtool.identity.keys import detect_identity_columns, person_keys
+    from crmtool.pii import detect_pii
+    from crmtool.privacy import retention_reach as reach
+    from crmtool.privacy.identity import table_columns
+
+    con = ws.con
+    key = ruleset.dataset.key
+    ds = table[len("clean_"):]
+    siblings = [t for t in (f"data_{ds}", f"work_{ds}", table) if ws.table_exists(t)]
+    personal = set(detect_pii(con, table)) | set(ruleset.dataset.personal_data)
+    personal -= set(ruleset.dataset.not_personal)
+    have = {c for c, _t in table_columns(con, table)}
+    has_key = bool(key) and key in have
+    cols = detect_identity_columns(con, table, key)
+    if cols.id and not con.execute(
+            f"SELECT count(*) FROM {ident(table)} WHERE nullif(trim(CAST({ident(cols.id)} AS VARCHAR)), '') IS NULL"
+    ).fetchall()[0][0]:  # every row has an id: the id and NIF name the person, emails and phones are not needed
+        cols.emails, cols.phones = [], []
+    keys = person_keys(con, table, cols)
+    try:
+        for n_spec, spec in enumerate(specs):
+            key_sql = f"t.{ident(key or '')}" if has_key else "t._row"
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {reach.ROWS} AS SELECT t._row, "
+                f"{id_sql(key_sql) if has_key else 'NULL'} AS kid, "
+                f"crm_token(CAST({key_sql} AS VARCHAR)) AS record FROM {ident(table)} t "
+                f"{_activity_join(spec, n_spec, key)} WHERE {_due_condition(spec, n_spec, consent, as_of)}"
+            )
+            people = reach.due_people(ws, table, keys, spec.action, spec.name)
+            n = int(con.execute(f"SELECT count(*) FROM {reach.ROWS}").fetchall()[0][0])
+            cutoff = con.execute(f"SELECT CAST({spec.cutoff(as_of)} AS DATE)").fetchall()[0][0]
+            reason = spec.description or f"no activity in {spec.period}"
+            blank = sorted(set(spec.anonymise_columns or personal - set(spec.activity_columns)) & have
+                           - reach.STRUCTURAL)
+            if n:
+                reach.record_decision(ws, spec.action, spec.name, tuple(blank), as_of, run.run_id)
+                _change_siblings(ws, table, siblings, key if has_key else None, spec.action, blank)
+                if spec.action == "anonymise":
+                    earlier = blanks.get(spec.name)
+                    blanks[spec.name] = reach.Blank(
+                        tuple(sorted(set(blank) | set(earlier.columns if earlier else ()))),
+                        spec.anonymise_columns is None, spec.activity_columns)
+            entries.append({"type": "retention", "rule": spec.name, "dataset": ds, "action": spec.action, "rows": n,
+                            "people": people, "reason": reason, "last_activity_before": str(cutoff),
+                            "period": spec.period})
+            # one change set row per record, built in SQL (keyed hashes only)
+            con.execute(f"INSERT INTO __retention_audit SELECT 'retention_record', ?, 'k:' || record, ? "
+                        f"FROM {reach.ROWS}", [spec.name, spec.action])
+            result.rules.append({"rule": spec.name, "dataset": ds, "action": spec.action, "rows": n,
+                                 "people": people, "reason": reason, "last_activity_before": str(cutoff)})
+    finally:
+        keys.drop()
+        con.execute(f"DROP TABLE IF EXISTS {reach.ROWS}")
+
+
+def _activity_join(spec: RetentionRule, n_spec: int, key: str | None) -> str:
+    if not spec.activity_files:
+        return ""
+    return f"LEFT JOIN __retention_activity_{n_spec} act ON act.k = {id_sql('t.' + ident(key or ''))}"
+
+
+def _due_condition(spec: RetentionRule, n_spec: int, consent: dict[str, Any], as_of: date) -> str:
+    """SQL over ``t``: the row's last activity is before the rule's cutoff (never an unparseable date)."""
+    dates = [date_sql(f"t.{ident(c)}", spec.date_formats) for c in spec.activity_columns]
+    if spec.activity_files:
+        dates.append("act.last")
+    if spec.consent_renewal:
+        renewal = consent[spec.consent_renewal].date_sql("t")
+        if renewal:
+            dates.append(renewal)
+    last = f"greatest({', '.join(dates)})" if len(dates) > 1 else dates[0]
+    condition = f"{last} < {spec.cutoff(as_of)}"
+    all_blank = " AND ".join(f"nullif(trim(CAST(t.{ident(c)} AS VARCHAR)), '') IS NULL"
+                             for c in spec.activity_columns)
+    if spec.undated == "apply":  # no activity date at all: every column blank (not unparseable)
+        condition = f"({condition} OR ({last} IS NULL AND {all_blank}))"
+    # a value that is there but not a date is never old: the row is kept
+    return f"({condition}) AND NOT ({_unparseable_sql(spec, 't')})"
+
+
+def _change_siblings(ws: Workspace, table: str, siblings: list[str], key: str | None, action: str,
+                     blank: list[str]) -> None:
+    """Delete or blank the due rows in the cleaned table and, where the key agrees, in its loaded
+    and working copies (the same ``_row`` of another load is another customer)."""
+    from crmtool.privacy import retention_reach as reach
+    from crmtool.privacy.identity import table_columns
+
+    con = ws.con
+    for sib in siblings:
+        sib_cols = {c for c, _t in table_columns(con, sib)}
+        if sib != table and not (key and key in sib_cols):
+            continue
+        same = (
+            f"_row IN (SELECT _row FROM {reach.ROWS})"
+            if sib == table
+            else f"EXISTS (SELECT 1 FROM {reach.ROWS} r WHERE r._row = {ident(sib)}._row "
+            f"AND r.kid = {id_sql(f'{ident(sib)}.{ident(key or chr(0))}')})"
+        )
+        if action == "delete":
+            con.execute(f"DELETE FROM {ident(sib)} WHERE {same}")
+        else:
+            sets = ", ".join(f"{ident(c)} = NULL" for c in blank if c in sib_cols)
+            if sets:
+                con.execute(f"UPDATE {ident(sib)} SET {sets} WHERE {same}")
 
 
 def _unparseable_sql(spec: RetentionRule, alias: str) -> str:
@@ -456,63 +497,3 @@ def _unparseable(ws: Workspace, tables: list[str], specs: list[RetentionRule]) -
                 if n:
                     out[(table, c)] = max(out.get((table, c), 0), n)
     return out
-
-
-RETAINED = "privacy_retained"
-
-
-def _record_retained(ws: Workspace, table: str, key: str | None, rule: str, as_of: date, run_id: str) -> None:
-    """Keyed tokens of every identifier of the rows about to be deleted (``__retention_rows``), so the
-    next load drops them too, and the people's clusters and ids for the other tables and files."""
-    from crmtool.identity.keys import detect_identity_columns, person_keys
-
-    con = ws.con
-    con.execute(f"CREATE TABLE IF NOT EXISTS {RETAINED} (token VARCHAR, identifier_type VARCHAR, rule VARCHAR, "
-                "as_of DATE, run_id VARCHAR)")
-    keys = person_keys(con, table, detect_identity_columns(con, table, key))
-    try:
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE __retention_gone AS SELECT DISTINCT k.type, k.value
-            FROM {keys.name} k JOIN {keys.rows} r ON r.rid = k.rid
-            JOIN {ident(table)} t ON t.rowid = r.rid WHERE t._row IN (SELECT _row FROM __retention_rows)
-            AND k.type IN ('id', 'nif')""")
-        con.execute(f"""INSERT INTO {RETAINED} SELECT DISTINCT crm_token(value), type, ?, ?, ? FROM __retention_gone g
-            WHERE NOT EXISTS (SELECT 1 FROM {RETAINED} p WHERE p.token = crm_token(g.value))""", [rule, as_of, run_id])
-        # the same people in the other customer tables (golden records, clusters, segments ...)
-        con.execute("CREATE TEMP TABLE IF NOT EXISTS __retention_ids_all (type VARCHAR, value VARCHAR)")
-        con.execute("INSERT INTO __retention_ids_all SELECT * FROM __retention_gone")
-    finally:
-        keys.drop()
-        con.execute("DROP TABLE IF EXISTS __retention_gone")
-
-
-def _retained_outputs(ws: Workspace, run: Any, key: str | None) -> list[Path]:
-    """Delete the retained people from every other customer table and rewrite every registered file
-    (every kept version) without them, through the erasure's matching; returns the files rewritten."""
-    from crmtool.identity.keys import customer_tables, person_keys
-    from crmtool.privacy.erase.outputs import registered_outputs, scrub_file
-
-    con = ws.con
-    if not ws.table_exists("__retention_ids_all"):
-        return []
-    try:
-        con.execute("""CREATE OR REPLACE TEMP TABLE __erase_targets AS
-            SELECT DISTINCT 'retention' AS ref, type, value FROM __retention_ids_all""")
-        con.execute("CREATE OR REPLACE TEMP TABLE __erase_pids (ref VARCHAR, pid VARCHAR)")
-        for table, cols in customer_tables(con, key).items():
-            keys = person_keys(con, table, cols)
-            try:
-                gone = (f"SELECT DISTINCT k.pid FROM {keys.name} k JOIN __erase_targets t "
-                        f"ON t.type = k.type AND t.value = k.value")
-                con.execute(f"INSERT INTO __erase_pids SELECT 'retention', pid FROM ({gone})")
-                con.execute(f"DELETE FROM {ident(table)} WHERE rowid IN ({keys.rows_of(gone)})")
-            finally:
-                keys.drop()
-        written = []
-        for path, kind in registered_outputs(ws).current:
-            if scrub_file(ws, path, key):
-                ws.register_output(run, kind, path)
-                written.append(path)
-        return written
-    finally:
-        for t in ("__retention_ids_all", "__erase_targets", "__erase_pids"):
-            con.execute(f"DROP TABLE IF EXISTS {t}")

@@ -7,6 +7,10 @@ every file crmtool wrote that still exists (the ``crm_outputs`` registry), and t
 the suppression, bounce and erasure registers. Only that person's rows: an identifier that leads
 to more than one person is refused (``ambiguous``), never merged. The files are written owner-only
 in the out folder, and the audit log records the request with the identifier as a keyed token.
+
+The two files are registered in ``crm_outputs`` (kind ``subject_export``), and the person's
+identifiers as keyed tokens in ``privacy_subject_exports``: a later erasure or retention deletion
+of that person deletes the files (:func:`drop_subject_exports`), since they hold nobody else.
 """
 
 from __future__ import annotations
@@ -17,10 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crmtool.errors import CrmToolError, ExitCode, UsageError
+from crmtool.errors import CrmToolError, ExitCode, InputError, UsageError
 
 if TYPE_CHECKING:
     from crmtool.workspace import Workspace
+
+
+KIND = "subject_export"
+EXPORTS = "privacy_subject_exports"
 
 
 class AmbiguousSubject(CrmToolError):
@@ -94,7 +102,10 @@ def subject_export(
         con.execute("CREATE OR REPLACE TEMP TABLE __subject_ids AS SELECT * FROM __subject_t"
                     + (f" UNION {union}" if union else ""))
         for path, _kind in registered_outputs(ws).current:
-            side, loaded = load_output(path, SCRUB)
+            try:
+                side, loaded = load_output(path, SCRUB)
+            except InputError:
+                continue  # a file with a header and no rows (an empty rejects file) holds nobody
             try:
                 to_temp_table(con, "SELECT * FROM __subject_ids", side, "__st")
                 side.execute("CREATE TEMP TABLE __sp (ref VARCHAR, pid VARCHAR)")
@@ -105,6 +116,8 @@ def subject_export(
             if rows:
                 data["files"][str(path)] = rows
         data["registers"] = _registers(ws)
+        tokens = [(str(t), str(k)) for t, k in con.execute(
+            "SELECT DISTINCT type, crm_token(value) FROM __subject_ids ORDER BY 1, 2").fetchall()]
     finally:
         for _t, k in all_keys:
             k.drop()
@@ -114,7 +127,7 @@ def subject_export(
                            {p: len(r) for p, r in data["files"].items()},
                            {r: len(v) for r, v in data["registers"].items()})
     _write(result, data, out_dir)
-    _audit(ws, result, log_dir(ws, out_dir, audit_log))
+    _audit(ws, result, log_dir(ws, out_dir, audit_log), tokens)
     return result
 
 
@@ -154,10 +167,19 @@ def _write(result: SubjectExport, data: dict[str, Any], out_dir: Path) -> None:
         Path(p).chmod(0o600)  # the person's data, for the person: owner-only until handed over
 
 
-def _audit(ws: Workspace, result: SubjectExport, path: Path) -> None:
+def _audit(ws: Workspace, result: SubjectExport, path: Path, tokens: list[tuple[str, str]]) -> None:
     from crmtool.audit import AuditWriter
 
     run = ws.start_run("subject export")
+    con = ws.con
+    con.execute(f"CREATE TABLE IF NOT EXISTS {EXPORTS} (path VARCHAR, identifier_type VARCHAR, token VARCHAR, "
+                "run_id VARCHAR, exported_at TIMESTAMP)")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for written in (result.json_path, result.csv_path):
+        target = Path(written).resolve()
+        run.step.output(KIND, target)  # registered with the run: a later erasure finds the file
+        con.executemany(f"INSERT INTO {EXPORTS} VALUES (?, ?, ?, ?, ?)",
+                        [(str(target), typ, token, run.run_id, now) for typ, token in tokens])
     writer = AuditWriter(path, run.run_id, ws.hasher, command="subject export", lock_timeout=ws.lock_timeout)
     writer.add({"type": "run", "command": "subject export", "key_fingerprint": ws.hasher.fingerprint})
     writer.add({"type": "subject_export", "identifier": result.identifier, "people": result.people,
@@ -165,3 +187,25 @@ def _audit(ws: Workspace, result: SubjectExport, path: Path) -> None:
                 "key_fingerprint": ws.hasher.fingerprint})
     writer.seal({"counts": {"tables": len(result.tables), "files": len(result.files)}})
     ws.finish_run(run, "pass", 0, {"tables": result.tables, "files": len(result.files)})
+
+
+def drop_subject_exports(ws: Workspace, targets_sql: str) -> list[Path]:
+    """Delete the subject exports of the people in ``targets_sql`` (``type, value`` in canonical form)
+    that are still as crmtool wrote them; returns the files deleted. A file changed since is left
+    alone (the output registry reports it as changed)."""
+    from crmtool.io.readers import file_sha256
+
+    if not ws.table_exists(EXPORTS):
+        return []
+    con = ws.con
+    ws.hasher  # noqa: B018 - crm_token()
+    paths = [Path(str(r[0])) for r in con.execute(
+        f"""SELECT DISTINCT s.path FROM {EXPORTS} s JOIN (SELECT DISTINCT type, crm_token(value) AS token
+            FROM ({targets_sql})) t ON t.type = s.identifier_type AND t.token = s.token ORDER BY 1""").fetchall()]
+    latest = {rec.path.resolve(): rec.sha256 for rec in ws.outputs(kinds=(KIND,))}
+    gone = [p for p in paths if p.is_file() and file_sha256(p) == latest.get(p.resolve())]
+    for path in gone:
+        path.unlink()
+    if gone:
+        con.executemany(f"DELETE FROM {EXPORTS} WHERE path = ?", [(str(p),) for p in gone])
+    return gone

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from crmtool.privacy.erase.match import AMBIGUOUS, ERASED, NOT_FOUND
+from crmtool.privacy.subject import KIND as SUBJECT
+from crmtool.privacy.subject import drop_subject_exports
 from crmtool.workspace import Workspace
 
 
@@ -24,6 +26,8 @@ class EraseResult:
     audit_head: str = ""
     manifest_path: str = ""
     key_fingerprint: str = ""
+    subject_exports_deleted: list[str] = field(default_factory=list)  # the erased people's subject exports
+    people: int = 0  # people erased (dedupe cluster, customer id, or a row without either)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.requests if r["status"] == status)
@@ -55,6 +59,8 @@ class EraseResult:
             "linked_identifiers": self.linked_identifiers,
             "outputs_rewritten": self.outputs,
             "outputs_changed_not_rewritten": self.outputs_changed,
+            "subject_exports_deleted": self.subject_exports_deleted,
+            "people_erased": self.people,
             "audit": self.audit_path,
             "audit_head": self.audit_head,
             "manifest": self.manifest_path,
@@ -96,21 +102,27 @@ def erase(
             record.record_tokens(ws, run, now)
             per_request = record.per_request(ws)
             linked = int(con.execute("SELECT count(*) FROM __erase_tokens WHERE linked").fetchall()[0][0])
+            people = int(con.execute(f"SELECT count(DISTINCT pid) FROM {m.PIDS}").fetchall()[0][0])
         with run.timed("outputs"):
             state = o.registered_outputs(ws)
             extra = [(p.resolve(), "also") for p in outputs or [] if p.is_file()]
             rewritten: dict[str, int] = {}
             for path, kind in sorted(set(state.current + extra)):
+                if kind == SUBJECT:
+                    continue  # one person's data: deleted below when that person is erased
                 n = o.scrub_file(ws, path, key)
                 if n:
                     rewritten[str(path)] = n
                     run.step.output(kind, path)  # the new version, registered when the run is recorded
+            dropped = drop_subject_exports(ws, f"SELECT type, value FROM {m.TARGETS}")
         with run.timed("delete"):
             removed = purge.delete_rows(ws, match, to_delete)
         audit_path = log_dir(ws, out_dir, audit_log)
         writer = AuditWriter(audit_path, run.run_id, hasher, command="erase", lock_timeout=ws.lock_timeout)
         try:
             record.audit(writer, ws, per_request, removed, rewritten, now, n_rows)
+            for path in dropped:
+                writer.add({"type": "erasure_output", "path": str(path), "deleted": True})
         except BaseException:
             writer.abort()  # the log's lock is released and nothing of this run stays in it
             raise
@@ -118,17 +130,30 @@ def erase(
         m.drop_match_tables(ws, match)
         drop_request_tables(ws)
     result = EraseResult(run.run_id, per_request, n_rows, removed, linked, rewritten,
-                         [str(p) for p in state.changed], str(audit_path), "", "", hasher.fingerprint)
-    counts = {k: result.as_dict()[k] for k in ("requests", "erased", "not_found", "ambiguous", "rows_removed_total")}
+                         [str(p) for p in state.changed], str(audit_path), "", "", hasher.fingerprint,
+                         [str(p) for p in dropped], people)
+    counts = {k: result.as_dict()[k] for k in ("requests", "erased", "not_found", "ambiguous", "rows_removed_total",
+                                               "people_erased")}
     counts["outputs_rewritten"] = len(rewritten)
+    counts["subject_exports_deleted"] = len(dropped)
     result.audit_head = writer.seal({"counts": counts})
     result.manifest_path = str(_manifest(ws, run, out_dir, result, counts, writer.count))
     if not ws.in_memory:
         con.execute("CHECKPOINT")
-    run.step.counts(counts)
+    _metrics(run, result, counts)
     status = "pass" if result.complete else "fail"
     ws.finish_run(run, status, 0 if result.complete else 1, {"counts": counts, "key_fingerprint": hasher.fingerprint})
     return result
+
+
+def _metrics(run: Any, result: EraseResult, counts: dict[str, Any]) -> None:
+    """Requests by outcome, people and rows erased (in all and per table), files rewritten."""
+    step = run.step
+    step.counts(counts)
+    step.metric("linked_identifiers", result.linked_identifiers)
+    step.metric("outputs_changed_not_rewritten", len(result.outputs_changed))
+    for table, n in sorted(result.rows_removed.items()):
+        step.metric("rows_removed", n, table)
 
 
 def _manifest(ws: Workspace, run: Any, out_dir: Path, result: EraseResult, counts: dict[str, Any],
