@@ -211,7 +211,8 @@ def compare(args: argparse.Namespace) -> None:
                   f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr)
     print(f"rows {args.rows:,}, suppressions {args.suppressions:,}, erasures {args.erasures:,}; "
           f"{args.runs} runs each, alternating; load average {min(loads):.1f}-{max(loads):.1f}")
-    print(f"  {'step (median)':28} {'new wall':>9} {'old wall':>9} {'ratio':>6} {'new CPU':>9} {'old CPU':>9} {'ratio':>6}")
+    print(f"  {'step (median)':28} {'new wall':>9} {'old wall':>9} {'ratio':>6} "
+          f"{'new CPU':>9} {'old CPU':>9} {'ratio':>6}")
     for step in results["new"][0]:
         med = {c: {k: statistics.median(r[step][k] for r in results[c]) for k in ("wall", "cpu")} for c in codes}
         print(f"  {step:28} {med['new']['wall']:7.2f} s {med['old']['wall']:7.2f} s "

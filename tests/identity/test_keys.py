@@ -60,7 +60,8 @@ def _table(con: duckdb.DuckDBPyConnection) -> None:
         ('C2', 'ana.garcia@gmail.com', NULL, '+34600123456'),
         ('C3', 'luis@x.es', 'LUIS@x.es', '123'),
         (NULL, 'solo@x.es', NULL, NULL)) v(customer_id, email, email_2, phone)""")
-    con.execute("CREATE TABLE dedupe_records AS SELECT * FROM (VALUES ('C1', 'k1'), ('C2', 'k1')) v(record_id, cluster_id)")
+    con.execute("CREATE TABLE dedupe_records AS SELECT * FROM (VALUES ('C1', 'k1'), ('C2', 'k1')) "
+                "v(record_id, cluster_id)")
 
 
 def test_person_keys_hold_each_identifier_of_a_row_once() -> None:

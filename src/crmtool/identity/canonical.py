@@ -167,7 +167,8 @@ def email_canon_macro() -> str:
         "CREATE OR REPLACE TEMP MACRO crm_email_canon(p) AS CASE "
         f"WHEN p IS NULL THEN NULL "
         f"WHEN {dom} NOT IN ({_sql_list(list(table))}) THEN p "
-        f"WHEN NOT regexp_full_match(p, '[^@]+@[^@]*') THEN p WHEN ({local}) = '' THEN p ELSE ({local}) || '@' || ({new_dom}) END"
+        f"WHEN NOT regexp_full_match(p, '[^@]+@[^@]*') THEN p "
+        f"WHEN ({local}) = '' THEN p ELSE ({local}) || '@' || ({new_dom}) END"
     )
 
 
