@@ -19,6 +19,15 @@ Setup also writes ``dedupe_records`` (every two consecutive records one person),
 include cluster-wide suppression and erasure.
 
 Target (issue 11): steps 1-3 within 10 s wall on the 2-core machine (compaction reported apart).
+
+``--baseline-src DIR`` imports crmtool from another tree (the code before the identity layer:
+``git worktree add /tmp/base 68d093f^``, then ``--baseline-src /tmp/base/src``). ``--compare DIR``
+runs this script ``--runs`` times for the current code and for ``DIR`` alternately (new, old, new,
+...) in child processes on one generated export, and prints per step the median wall and CPU of
+each and their ratio, with the children's CPU (``getrusage``) and the load average::
+
+    python bench/privacy_bench.py --rows 200000 --suppressions 20000 --erasures 2000 \
+        --compare /tmp/base/src --runs 3
 """
 
 from __future__ import annotations
@@ -43,7 +52,16 @@ def main() -> None:
     parser.add_argument("--erasures", type=int, default=10_000)
     parser.add_argument("--work", type=Path, default=Path("/tmp/crmtool-privacy-bench"))
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--baseline-src", type=Path, default=None, help="import crmtool from this src folder")
+    parser.add_argument("--compare", type=Path, default=None, help="src folder of the code to compare with")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each code with --compare")
+    parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     args = parser.parse_args()
+    if args.compare:
+        compare(args)
+        return
+    if args.baseline_src:
+        sys.path.insert(0, str(args.baseline_src.resolve()))
     os.environ.setdefault("CRMTOOL_KEY", "bench-key-0123456789abcdef0123456789")
 
     from gen_customers import generate
@@ -160,6 +178,48 @@ def main() -> None:
     print(f"  {'total steps 1-3':28} {total[0]:6.2f} s {total[1]:6.2f} s  (target <= 10 s wall)")
     print(f"  erase steps: {json.loads((work / 'out' / 'erase.manifest.json').read_text())['timings_seconds']}")
     print(f"  machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (shared with other runs)")
+    if args.json:
+        figures["total steps 1-3"] = total
+        print("JSON " + json.dumps({k: {"wall": w, "cpu": c} for k, (w, c) in figures.items()}))
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Run the bench for this tree and ``args.compare`` alternately; medians and ratios per step."""
+    import resource
+    import statistics
+    import subprocess
+
+    common = [sys.executable, __file__, "--rows", str(args.rows), "--suppressions", str(args.suppressions),
+              "--erasures", str(args.erasures), "--work", str(args.work), "--json"]
+    if args.threads:
+        common += ["--threads", str(args.threads)]
+    codes = {"new": [], "old": ["--baseline-src", str(args.compare.resolve())]}
+    results: dict[str, list[dict[str, dict[str, float]]]] = {"new": [], "old": []}
+    child_cpu = {"new": 0.0, "old": 0.0}
+    loads = []
+    for i in range(args.runs):
+        for code, extra in codes.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            loads.append(os.getloadavg()[0])
+            out = subprocess.run(common + extra, capture_output=True, text=True, check=True).stdout
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            child_cpu[code] += (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            line = next(x for x in out.splitlines() if x.startswith("JSON "))
+            results[code].append(json.loads(line[5:]))
+            total = results[code][-1]["total steps 1-3"]
+            print(f"run {i + 1} {code}: steps 1-3 {total['wall']:.2f} s wall, {total['cpu']:.2f} s CPU "
+                  f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr)
+    print(f"rows {args.rows:,}, suppressions {args.suppressions:,}, erasures {args.erasures:,}; "
+          f"{args.runs} runs each, alternating; load average {min(loads):.1f}-{max(loads):.1f}")
+    print(f"  {'step (median)':28} {'new wall':>9} {'old wall':>9} {'ratio':>6} "
+          f"{'new CPU':>9} {'old CPU':>9} {'ratio':>6}")
+    for step in results["new"][0]:
+        med = {c: {k: statistics.median(r[step][k] for r in results[c]) for k in ("wall", "cpu")} for c in codes}
+        print(f"  {step:28} {med['new']['wall']:7.2f} s {med['old']['wall']:7.2f} s "
+              f"{med['new']['wall'] / max(med['old']['wall'], 1e-9):6.2f} {med['new']['cpu']:7.2f} s "
+              f"{med['old']['cpu']:7.2f} s {med['new']['cpu'] / max(med['old']['cpu'], 1e-9):6.2f}")
+    print(f"  child processes' CPU (getrusage, whole runs incl. setup): new {child_cpu['new']:.1f} s, "
+          f"old {child_cpu['old']:.1f} s")
 
 
 if __name__ == "__main__":

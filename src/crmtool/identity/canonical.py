@@ -161,11 +161,14 @@ def email_canon_macro() -> str:
     )
     local = f"CASE WHEN {dom} IN ({dots}) THEN replace({tagged}, '.', '') ELSE {tagged} END"
     new_dom = f"CASE {dom} {moved} ELSE {dom} END" if moved else dom
+    # the domain test comes first and is a constant list: most addresses are of no listed provider and
+    # leave the CASE there (DuckDB evaluates later branches only for the rows still open)
     return (
         "CREATE OR REPLACE TEMP MACRO crm_email_canon(p) AS CASE "
         f"WHEN p IS NULL THEN NULL "
-        f"WHEN NOT regexp_full_match(p, '[^@]+@[^@]*') OR {dom} NOT IN (SELECT unnest([{_sql_list(list(table))}])) "
-        f"THEN p WHEN ({local}) = '' THEN p ELSE ({local}) || '@' || ({new_dom}) END"
+        f"WHEN {dom} NOT IN ({_sql_list(list(table))}) THEN p "
+        f"WHEN NOT regexp_full_match(p, '[^@]+@[^@]*') THEN p "
+        f"WHEN ({local}) = '' THEN p ELSE ({local}) || '@' || ({new_dom}) END"
     )
 
 

@@ -146,29 +146,36 @@ def _odd_map(con: duckdb.DuckDBPyConnection, source: str, fast: str, fn: object)
     return name
 
 
-def _phone_map(con: duckdb.DuckDBPyConnection, source: str, region: str) -> str | None:
-    """Temp table ``(raw, norm)`` of the phones of ``source`` the SQL fast path leaves open; ``None``: none."""
+def _phone_values(con: duckdb.DuckDBPyConnection, source: str, region: str) -> tuple[str, list[str]]:
+    """SQL ``(rid, value)`` of the canonical phones of ``source`` and the temp tables it made.
+
+    The libphonenumber fast path (:mod:`crmtool.phone_sql`) runs once per row into a temp table; a
+    number plainly too short is invalid, and the canonical form of an invalid number is its digits,
+    which are then its compact spelling. The library runs once per distinct value left open."""
     import pyarrow as pa
 
     from crmtool.db import fetch_arrow
-    from crmtool.phone_sql import e164_fast_sql
+    from crmtool.phone_sql import compact_sql, e164_fast_sql, invalid_fast_sql
 
-    open_values = (
-        fetch_arrow(
-            con, f"SELECT DISTINCT v FROM ({source}) WHERE v IS NOT NULL AND ({e164_fast_sql('v', region)}) IS NULL"
-        )
-        .column(0)
-        .to_pylist()
-    )
-    if not open_values:
-        return None
     name = f"__idk_map_{next(_counter)}"
-    normed = [canonical_phone(v, region) for v in open_values]
+    settled = (f"coalesce({e164_fast_sql('', region, compact='f')}, "
+               f"CASE WHEN {invalid_fast_sql('', region, compact='f')} THEN nullif(f, '') END)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_src AS SELECT rid, v, {settled} AS fast "
+                f"FROM (SELECT rid, v, {compact_sql('v')} AS f FROM ({source}))")
+    made = [f"{name}_src"]
+    open_values = fetch_arrow(
+        con, f"SELECT DISTINCT v FROM {name}_src WHERE v IS NOT NULL AND fast IS NULL"
+    ).column(0).to_pylist()
+    if not open_values:
+        return f"SELECT rid, fast AS value FROM {name}_src", made
+    normed = [canonical_phone(v, region) for v in open_values]  # once per distinct open value
     con.register("__idk_arrow", pa.table({"raw": pa.array(open_values, pa.string()),
                                           "norm": pa.array(normed, pa.string())}))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM __idk_arrow")
     con.unregister("__idk_arrow")
-    return name
+    made.append(name)
+    return (f"SELECT s.rid, coalesce(s.fast, m.norm) AS value FROM {name}_src s "
+            f"LEFT JOIN {name} m ON m.raw = s.v AND s.fast IS NULL"), made
 
 
 def values_sql(
@@ -182,22 +189,7 @@ def values_sql(
     if kind == ID:
         return f"SELECT rid, {id_sql('v')} AS value FROM ({source})", made
     if kind == EMAIL:
-        odd = _odd_map(con, source, EMAIL_FAST, lambda v: (plain_email(v) or "") + "\n" + (canonical_email(v) or ""))
-        plain_sql = "lower(trim(s.v))"
-        if odd:
-            made.append(odd)
-            plain_sql = f"coalesce(split_part(m.norm, chr(10), 1), {plain_sql})"
-            canon = "coalesce(split_part(m.norm, chr(10), 2), crm_email_canon(lower(trim(s.v))))"
-            join = f"LEFT JOIN {odd} m ON m.raw = s.v"
-        else:
-            canon, join = f"crm_email_canon({plain_sql})", ""
-        inner = f"SELECT s.rid, nullif({plain_sql}, '') AS p, nullif({canon}, '') AS c FROM ({source}) s {join}"
-        if not plain:
-            return f"SELECT rid, c AS value FROM ({inner}) WHERE c IS NOT NULL", made
-        return (
-            f"SELECT rid, c AS value FROM ({inner}) WHERE c IS NOT NULL "
-            f"UNION ALL SELECT rid, p FROM ({inner}) WHERE p IS NOT NULL AND p <> c"
-        ), made
+        return _email_sql(con, source, plain=plain)
     if kind == NIF:
         odd = _odd_map(con, source, NIF_FAST, canonical_nif)
         if odd:
@@ -207,16 +199,31 @@ def values_sql(
                 f"LEFT JOIN {odd} m ON m.raw = s.v"
             ), made
         return f"SELECT rid, crm_nif_canon(v) AS value FROM ({source})", made
-    from crmtool.phone_sql import e164_fast_sql
+    return _phone_values(con, source, region)
 
-    pmap = _phone_map(con, source, region)
-    fast = e164_fast_sql("s.v", region)
-    if pmap:
-        made.append(pmap)
-        return (
-            f"SELECT s.rid, coalesce({fast}, m.norm) AS value FROM ({source}) s LEFT JOIN {pmap} m ON m.raw = s.v"
-        ), made
-    return f"SELECT s.rid, {fast} AS value FROM ({source}) s", made
+
+def _email_sql(con: duckdb.DuckDBPyConnection, source: str, *, plain: bool) -> tuple[str, list[str]]:
+    """:func:`values_sql` for emails: plain ASCII addresses in SQL (``lower(trim(v))``, then the provider
+    rules of ``crm_email_canon``), the others through Python once per distinct value. Each row's
+    canonical form, and its plain form as a second row when the provider rules changed it."""
+    made: list[str] = []
+    odd = _odd_map(con, source, EMAIL_FAST, lambda v: (plain_email(v) or "") + "\n" + (canonical_email(v) or ""))
+    plain_sql = "lower(trim(s.v))"
+    if odd:
+        made.append(odd)
+        p = f"coalesce(split_part(m.norm, chr(10), 1), {plain_sql})"
+        c = f"coalesce(split_part(m.norm, chr(10), 2), crm_email_canon({plain_sql}))"
+        join = f"LEFT JOIN {odd} m ON m.raw = s.v"
+    else:
+        p, c, join = plain_sql, f"crm_email_canon({plain_sql})", ""
+    inner = f"SELECT s.rid, nullif({p}, '') AS p, nullif({c}, '') AS c FROM ({source}) s {join} WHERE s.v IS NOT NULL"
+    if not plain:
+        return f"SELECT rid, c AS value FROM ({inner}) WHERE c IS NOT NULL", made
+    # each row is canonicalised once (a materialised CTE; a list per row and unnest cost 6x as much)
+    return (
+        f"WITH e AS MATERIALIZED ({inner}) "
+        f"SELECT rid, c AS value FROM e WHERE c IS NOT NULL UNION ALL SELECT rid, p FROM e WHERE p <> c"
+    ), made
 
 
 @dataclass
@@ -253,12 +260,14 @@ def person_keys(
     extra: list[tuple[str, str, str]] | None = None,
     region: str = DEFAULT_REGION,
     clusters: bool = True,
+    cluster_map: str | None = None,
 ) -> PersonKeys:
     """Build the person keys of ``table`` (see the module doc).
 
     ``extra`` adds identifier columns of *another* table holding the same rows by ``_row``:
     ``(table, column, kind)``: the address as loaded, before a rule fixed it, is one of the
-    person's addresses too (bounces name the address that was sent).
+    person's addresses too (bounces name the address that was sent). ``cluster_map``: SQL
+    ``(record_id, cluster_id)`` made once by the caller (:func:`cluster_map_table`) for several tables.
     """
     register_sql(con)
     name = name or f"__idk_{next(_counter)}"
@@ -271,7 +280,7 @@ def person_keys(
     join = ""
     if cols.cluster:
         pid = f"coalesce('c:' || CAST(t.{ident(cols.cluster)} AS VARCHAR), {pid})"
-    elif clusters and cols.id and (cmap := cluster_map_sql(con)):
+    elif clusters and cols.id and (cmap := cluster_map or cluster_map_sql(con)):
         join = f"LEFT JOIN ({cmap}) dc ON dc.record_id = {idv}"
         pid = f"coalesce('c:' || dc.cluster_id, {pid})"
     con.execute(
@@ -294,8 +303,13 @@ def person_keys(
         keys.made.extend(made)
         parts.append(f"SELECT rid, '{kind}' AS type, value FROM ({sql}) WHERE value IS NOT NULL")
     body = " UNION ALL ".join(parts) or "SELECT NULL::BIGINT AS rid, NULL::VARCHAR AS type, NULL::VARCHAR AS value"
+    # one source per kind gives each (rid, type, value) once by construction (a row's plain email
+    # differs from its canonical one): DISTINCT over millions of lines is only paid when two
+    # columns of one kind may repeat a value
+    kinds = [kind for kind, _src in sources]
+    distinct = "DISTINCT " if len(kinds) != len(set(kinds)) else ""
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT DISTINCT k.rid, r.pid, k.type, k.value "
+        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {distinct}k.rid, r.pid, k.type, k.value "
         f"FROM ({body}) k JOIN {keys.rows} r ON r.rid = k.rid"
     )
     return keys
@@ -325,6 +339,16 @@ def cluster_map_sql(con: duckdb.DuckDBPyConnection) -> str | None:
         f"SELECT record_id, min(cluster_id) AS cluster_id FROM ({' UNION ALL '.join(parts)}) "
         f"WHERE record_id IS NOT NULL AND cluster_id IS NOT NULL GROUP BY record_id"
     )
+
+
+def cluster_map_table(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """:func:`cluster_map_sql` made once into temp table ``name`` (for the person keys of several tables);
+    returns SQL reading it, ``None`` when there is no dedupe table. The caller drops ``name``."""
+    sql = cluster_map_sql(con)
+    if sql is None:
+        return None
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+    return f"SELECT record_id, cluster_id FROM {name}"
 
 
 #: workspace tables that never hold customer values in clear

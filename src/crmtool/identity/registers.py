@@ -43,19 +43,21 @@ def _type_sql(column: str) -> str:
             f"WHEN 'dni' THEN 'nif' ELSE lower({column}) END")
 
 
-def key_tokens(ws: Workspace, keys: PersonKeys, types: set[str]) -> str:
-    """Temp table ``(pid, type, token)``: the keyed token of each distinct identifier of ``types``
-    (hashing only distinct values of the types some register holds)."""
+def matched_values(ws: Workspace, keys: PersonKeys, registers: dict[str, str], types: set[str]) -> str:
+    """Temp table ``(type, value, flag)``: the distinct identifiers of ``keys`` whose keyed token is in
+    the register of ``flag``. Each distinct value of the types some register holds is hashed once, and
+    only the few that match are kept (no table of every token is made)."""
     con = ws.con
     ws.hasher  # noqa: B018 - registers crm_token()
-    name = f"__idk_tok_{next(_counter)}"
+    name = f"__idk_hit_{next(_counter)}"
     keys.made.append(name)
     wanted = ", ".join(f"'{t}'" for t in sorted(types)) or "NULL"
+    union = " UNION ALL ".join(f"SELECT type, token, '{flag}' AS flag FROM ({sql})" for flag, sql in registers.items())
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {name} AS
-        SELECT DISTINCT k.pid, k.type, h.token FROM {keys.name} k JOIN (
+        SELECT DISTINCT h.type, h.value, g.flag FROM (
             SELECT type, value, crm_token(value) AS token FROM (
                 SELECT DISTINCT type, value FROM {keys.name} WHERE type IN ({wanted}))) h
-        ON h.type = k.type AND h.value = k.value""")
+        JOIN ({union}) g ON g.type = h.type AND g.token = h.token""")
     return name
 
 
@@ -68,14 +70,14 @@ def person_flags(ws: Workspace, keys: PersonKeys) -> str:
         types |= {str(r[0]) for r in con.execute(f"SELECT DISTINCT type FROM ({sql})").fetchall()}
     name = f"__idk_flags_{next(_counter)}"
     keys.made.append(name)
-    tok = key_tokens(ws, keys, types) if types else None
+    hits = matched_values(ws, keys, registers, types) if types else None
     cols = []
     joins = []
     for i, flag in enumerate(FLAGS):
-        if flag in registers and tok:
+        if flag in registers and hits:
             joins.append(
-                f"LEFT JOIN (SELECT DISTINCT t.pid FROM {tok} t JOIN ({registers[flag]}) g "
-                f"ON g.type = t.type AND g.token = t.token) f{i} ON f{i}.pid = p.pid"
+                f"LEFT JOIN (SELECT DISTINCT k.pid FROM {keys.name} k JOIN {hits} h "
+                f"ON h.type = k.type AND h.value = k.value AND h.flag = '{flag}') f{i} ON f{i}.pid = p.pid"
             )
             cols.append(f"f{i}.pid IS NOT NULL AS {flag}")
         else:

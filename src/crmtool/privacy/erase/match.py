@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from crmtool.identity.keys import PersonKeys, customer_tables, person_keys
+from crmtool.identity.keys import PersonKeys, cluster_map_table, customer_tables, person_keys
 from crmtool.privacy.erase.requests import REFS, REQ
 
 if TYPE_CHECKING:
@@ -53,16 +53,18 @@ class Match:
 
 def build_keys(ws: Workspace, key: str | None) -> Match:
     match = Match()
+    # the dedupe clusters are read once for every table (not grouped again per table)
+    cmap = cluster_map_table(ws.con, "__erase_clusters")
     for i, (table, cols) in enumerate(customer_tables(ws.con, key).items()):
-        match.keys[table] = person_keys(ws.con, table, cols, name=f"__ek_{i}")
+        match.keys[table] = person_keys(ws.con, table, cols, name=f"__ek_{i}", cluster_map=cmap)
     return match
 
 
 def match_requests(ws: Workspace, match: Match) -> None:
     """Fill ``__erase_status``, ``__erase_pids`` and ``__erase_targets`` from the loaded requests."""
     con = ws.con
-    # every table's keys in one table, built once (the statements below read it several times)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE __erase_allkeys AS {match.all_keys_sql()}")
+    # every table's keys as one view: a scan of the per-table keys (a copy of millions of lines cost more)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW __erase_allkeys AS {match.all_keys_sql()}")
     keys = "__erase_allkeys"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_hits AS SELECT DISTINCT r.ref, r.type, r.value, k.pid
         FROM {keys} k JOIN {REQ} r ON r.type = k.type AND r.value = k.value""")
@@ -87,18 +89,24 @@ def match_requests(ws: Workspace, match: Match) -> None:
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {TARGETS} AS
         SELECT DISTINCT q.ref, q.type, q.value, false AS linked FROM {REQ} q
         JOIN {STATUS} s ON s.ref = q.ref AND s.status <> '{AMBIGUOUS}'""")
-    con.execute(f"""INSERT INTO {TARGETS} SELECT DISTINCT p.ref, k.type, k.value, true FROM {keys} k
-        JOIN {PIDS} p ON p.pid = k.pid
-        WHERE NOT EXISTS (SELECT 1 FROM {keys} o WHERE o.type = k.type AND o.value = k.value
-                          AND o.pid NOT LIKE 'r:%' AND o.pid NOT IN (SELECT pid FROM {PIDS}))
-          AND NOT EXISTS (SELECT 1 FROM {TARGETS} t WHERE t.type = k.type AND t.value = k.value
-                          AND t.ref = p.ref)""")
+    # (the identifiers of the erased people first, then who else holds those few: the check never
+    # builds a hash table over every key of every table)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_linked AS SELECT DISTINCT p.ref, k.type, k.value
+        FROM {keys} k JOIN {PIDS} p ON p.pid = k.pid""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_shared AS SELECT DISTINCT o.type, o.value FROM {keys} o
+        JOIN (SELECT DISTINCT type, value FROM __erase_linked) c ON c.type = o.type AND c.value = o.value
+        WHERE o.pid NOT LIKE 'r:%' AND o.pid NOT IN (SELECT pid FROM {PIDS})""")
+    con.execute(f"""INSERT INTO {TARGETS} SELECT l.ref, l.type, l.value, true FROM __erase_linked l
+        WHERE NOT EXISTS (SELECT 1 FROM __erase_shared o WHERE o.type = l.type AND o.value = l.value)
+          AND NOT EXISTS (SELECT 1 FROM {TARGETS} t WHERE t.type = l.type AND t.value = l.value
+                          AND t.ref = l.ref)""")
     # rows without an id that carry one of those identifiers belong to them too
     con.execute(f"""INSERT INTO {PIDS} SELECT DISTINCT t.ref, k.pid FROM {keys} k
         JOIN {TARGETS} t ON t.type = k.type AND t.value = k.value
         WHERE k.pid LIKE 'r:%' AND NOT EXISTS (SELECT 1 FROM {PIDS} x WHERE x.ref = t.ref AND x.pid = k.pid)""")
-    con.execute("DROP TABLE IF EXISTS __erase_hits")
-    con.execute("DROP TABLE IF EXISTS __erase_allkeys")
+    for t in ("__erase_hits", "__erase_linked", "__erase_shared"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    con.execute("DROP VIEW IF EXISTS __erase_allkeys")
 
 
 def rows_to_delete(ws: Workspace, match: Match) -> dict[str, int]:
@@ -113,8 +121,9 @@ def rows_to_delete(ws: Workspace, match: Match) -> dict[str, int]:
 
 
 def drop_match_tables(ws: Workspace, match: Match) -> None:
+    ws.con.execute("DROP VIEW IF EXISTS __erase_allkeys")  # it reads the person keys: gone before them
     for k in match.keys.values():
         k.drop()
     for t in (STATUS, PIDS, TARGETS, "__erase_rows", "__erase_hits", "__erase_ref_rows", "__erase_tokens",
-              "__erase_allkeys"):
+              "__erase_linked", "__erase_shared", "__erase_clusters"):
         ws.con.execute(f"DROP TABLE IF EXISTS {t}")
