@@ -12,9 +12,10 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
+from crmtool.api import apply_fixes
 from crmtool.dedupe.api import dedupe, dedupe_file, explain
 from crmtool.dedupe.spec import spec_from_text
-from crmtool.errors import ConfigError
+from crmtool.errors import ConfigError, UsageError
 from crmtool.workspace import Workspace
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "dedupe"
@@ -146,7 +147,7 @@ def test_folder_normalisers_run_before_matching(tmp_path: Path) -> None:
     folder, data = _rules_folder(tmp_path), _export(tmp_path)
     warnings: list[str] = []
     with Workspace(":memory:") as ws:
-        result = dedupe_file(ws, data, [folder], None, warn=warnings.append)
+        result = dedupe_file(ws, data, [folder], None, warn=warnings.append, apply_fixes=apply_fixes)
         assert result.normalised == ["repair_mojibake", "nif"]
         # a fix of a compared column that also names a column the file lacks is skipped, and said so;
         # fixes of columns dedupe does not read (amount) are left to clean
@@ -159,6 +160,28 @@ def test_folder_normalisers_run_before_matching(tmp_path: Path) -> None:
         assert raw.normalised == []
         levels = {c.name: c.level for c in explain(ws, spec_from_text(SPEC), "1", "2").comparisons}
     assert levels["first"] != "exact" and levels["nid"] == "lev<=1"
+
+
+def test_fixes_without_a_function_to_apply_them_are_refused(tmp_path: Path) -> None:
+    folder, data = _rules_folder(tmp_path), _export(tmp_path)
+    with Workspace(":memory:") as ws, pytest.raises(UsageError, match="no function to apply them") as err:
+        dedupe_file(ws, data, [folder], None)
+    assert "crmtool.api.apply_fixes" in (err.value.hint or "")
+
+
+def test_the_dedupe_package_does_not_import_the_floors_above_it() -> None:
+    import ast
+
+    import crmtool.dedupe
+
+    above = ("crmtool.engine", "crmtool.api", "crmtool.cli", "crmtool.pipeline")
+    found = []
+    for path in sorted(Path(crmtool.dedupe.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name}: {n}" for n in names if n.startswith(above)]
+    assert found == []
 
 
 def _app():  # type: ignore[no-untyped-def]

@@ -93,6 +93,7 @@ def dedupe(
 ) -> ExitCode:
     """Find the same person across rows: write clusters, golden records, pairs to review and audit entries."""
     from crmtool import report
+    from crmtool.api import apply_fixes
     from crmtool.dedupe.api import dedupe_file
 
     if suggest:
@@ -117,6 +118,7 @@ def dedupe(
             audit_log=audit_log,
             incremental=incremental,
             normalise=normalise,
+            apply_fixes=apply_fixes,
             review_limit=review_limit,
             progress=progress,
             warn=ui.warn,
