@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from crmtool.dedupe.api import dedupe, explain
-from crmtool.dedupe.model import run_em
+from crmtool.dedupe.model import run_em, settings_hash
 from crmtool.dedupe.names import canonical_name, phonetic_key
 from crmtool.dedupe.spec import spec_from_text
 from crmtool.errors import ConfigError, InputError
@@ -257,6 +257,42 @@ def test_incremental_matches_new_rows_against_previous(ws: Workspace, tmp_path: 
     assert result.incremental and result.fresh_records == 1
     got = clusters(ws)
     assert got["9"] == got["5"] == got["6"] == "5" and got["1"] == got["2"]
+
+
+def test_incremental_retrains_a_model_saved_before_the_household_group(ws: Workspace, tmp_path: Path) -> None:
+    spec = spec_text("  household: {comparisons: [email, phone], person: [first, dob]}\n")
+    spec = spec_from_text(spec)
+    dedupe(ws, table(ws, ROWS[:6]), spec, None)
+    # what an older crmtool saved: no household group, no format, no settings hash
+    saved = json.loads(ws.con.execute("SELECT model FROM dedupe_model").fetchall()[0][0])
+    for key in ("household", "household_cap", "format", "settings"):
+        del saved[key]
+    ws.con.execute("UPDATE dedupe_model SET model = ?", [json.dumps(saved)])
+    warnings: list[str] = []
+    new = [*ROWS[:6], ["9", "Will", "Smith", "02/03/1970", "bill@x.com", "", "2025-01-01", ""]]
+    result = dedupe(ws, table(ws, new), spec, None, incremental=True, warn=warnings.append)
+    assert not result.incremental and result.fresh_records == 7
+    assert warnings == ["incremental: the saved model is stale (it was saved in model format 1, this version "
+                        "reads format 2): retraining it and deduplicating every record"]
+    assert result.model.household and result.model.settings == settings_hash(spec)
+    assert clusters(ws)["9"] == clusters(ws)["5"]
+    # the retrained model is current: the next incremental run reuses it
+    again = dedupe(ws, table(ws, new), spec, None, incremental=True)
+    assert again.incremental and again.fresh_records == 0
+
+
+def test_incremental_retrains_when_the_household_group_changed(ws: Workspace, tmp_path: Path) -> None:
+    dedupe(ws, table(ws, ROWS[:6]), spec_from_text(spec_text("  household: {comparisons: []}\n")), None)
+    warnings: list[str] = []
+    spec = spec_from_text(spec_text("  household: {comparisons: [email, phone]}\n"))
+    result = dedupe(ws, table(ws, ROWS[:6]), spec, None, incremental=True, warn=warnings.append)
+    assert not result.incremental
+    assert warnings == ["incremental: the saved model is stale (the dedupe section changed since it was "
+                        "trained): retraining it and deduplicating every record"]
+    # settings that act after scoring (threshold) keep the model
+    later = spec_from_text(spec_text("  household: {comparisons: [email, phone]}\n").replace(
+        "threshold: 0.9", "threshold: 0.92"))
+    assert dedupe(ws, table(ws, ROWS[:6]), later, None, incremental=True).incremental
 
 
 def test_em_model_on_small_data(ws: Workspace, tmp_path: Path) -> None:

@@ -240,10 +240,10 @@ def dedupe(
             prev_model = Model.from_json(
                 con.execute(f"SELECT model FROM {MODEL} ORDER BY created_at DESC LIMIT 1").fetchall()[0][0]
             )
-            if [c.name for c in prev_model.comparisons] != [c.name for c in spec.comparisons] or [
-                c.levels for c in prev_model.comparisons
-            ] != [c.levels for c in spec.comparisons]:
-                _warn("incremental: the comparisons changed since the previous run: deduplicating everything")
+            stale = prev_model.stale_for(spec)
+            if stale:
+                _warn(f"incremental: the saved model is stale ({stale}): retraining it and deduplicating "
+                      "every record")
                 incremental, prev_model = False, None
     prep = prepare(con, table, spec, PREP)
     idc = ident(spec.id_column)
