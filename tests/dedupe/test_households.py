@@ -4,6 +4,7 @@ weights (exact arithmetic), then the CLI's explain output against golden files."
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -215,3 +216,31 @@ def test_explain_output_spouses_and_duplicate(tmp_path: Path) -> None:
         res = runner.invoke(_app(), ["explain", *pair, "--rules", str(rules), "--workspace", wsp], env=env)
         assert res.exit_code == 0, res.output
         _golden(name, res.stdout)
+
+
+def test_explain_one_record_names_the_cuts_and_vetoes_that_touch_it(tmp_path: Path) -> None:
+    import csv
+
+    # record 5 bridges Juan and María: María's first name and birth date, Juan's surname and NIF (a typing
+    # slip). It matches both (the NIF lifts the vetoes against Juan), so the cluster {1, 3, 5, 2} would hold
+    # the vetoed spouse pair: the chaining guard cuts 5 from 2. Against Juan's other record (3: NIF with a
+    # dash, so no exact veto_unless) the first name and birth date vetoes hold.
+    bridge = ["5", "María", "García López", "1972-05-05", "", "911111111", "11111111H", *HOME]
+    data = tmp_path / "people.csv"
+    with data.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([COLS, *ROWS, bridge])
+    rules = tmp_path / "30-dedupe.yaml"
+    rules.write_text("version: 1\n" + SPEC.replace("  threshold:", "  veto: [first, dob]\n  veto_unless: [nid]\n"
+                                                    "  threshold:"))
+    wsp = str(tmp_path / "ws.duckdb")
+    runner = CliRunner()
+    env = {"COLUMNS": "120", "NO_COLOR": "1"}
+    res = runner.invoke(_app(), ["dedupe", str(data), "--rules", str(rules), "--workspace", wsp], env=env)
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(_app(), ["explain", "5", "--rules", str(rules), "--workspace", wsp], env=env)
+    assert res.exit_code == 0, res.output
+    _golden("explain_one_record.txt", res.stdout)
+    res = runner.invoke(_app(), ["explain", "2", "--rules", str(rules), "--workspace", wsp, "--format", "json"],
+                        env=env)
+    got = json.loads(res.stdout)
+    assert got["cuts"] == [["5", "chaining"]] and got["vetoed_pairs"] == []

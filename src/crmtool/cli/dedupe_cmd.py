@@ -187,6 +187,10 @@ def explain(
         ui.out.print(f"record {record_ids[0]}: cluster {exp.cluster_id}")
         for other, p in exp.neighbours:
             ui.out.print(f"  {other:20} match probability {p:.4f}")
+        for other, reason in exp.cuts:
+            ui.out.print(f"cut from {other}: {SPLIT_WORDS.get(reason, reason)}", soft_wrap=True)
+        for other, p, vetoes in exp.vetoed_pairs:
+            ui.out.print(f"vetoed with {other} (match probability {p:.4f}): {'; '.join(vetoes)}", soft_wrap=True)
         return ExitCode.OK
     from rich.table import Table
 
