@@ -42,7 +42,7 @@ def child(rows: int, rules: Path, clusters_out: Path, threads: int | None) -> di
     with Workspace(":memory:", **kwargs) as ws:
         result = dedupe_file(ws, path, [rules], out, fmt="parquet")
         wall = time.perf_counter() - start
-        table = ws.con.execute("SELECT record_id, cluster_id FROM dedupe_records").fetch_arrow_table()
+        table = ws.con.execute("SELECT record_id, cluster_id FROM dedupe_records").to_arrow_table()
     import pyarrow.parquet as pq
 
     pq.write_table(table, clusters_out)
