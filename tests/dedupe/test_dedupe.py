@@ -422,6 +422,32 @@ def test_phonetic_sql_equals_python_on_any_text() -> None:
     check()
 
 
+def test_phonetic_table_per_word_equals_python() -> None:
+    """prepare computes the phonetic key once per distinct word and reassembles it in word order."""
+    import duckdb
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from crmtool.dedupe.names import phonetic_table_sql
+    from crmtool.dedupe.prepare import text_sql
+
+    con = duckdb.connect()
+    word = st.text(alphabet=st.sampled_from("abcghlnoqrsuvxyzñü "), min_size=1, max_size=8)
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(st.lists(word, min_size=1, max_size=4).map(" ".join), min_size=1, max_size=12))
+    def check(raws: list[str]) -> None:
+        con.execute("CREATE OR REPLACE TABLE raw (r VARCHAR)")
+        con.executemany("INSERT INTO raw VALUES (?)", [[r] for r in raws])
+        con.execute(f"CREATE OR REPLACE TABLE vals AS SELECT DISTINCT {text_sql('r')} AS v FROM raw "
+                    f"WHERE {text_sql('r')} IS NOT NULL")
+        got = dict(con.execute(phonetic_table_sql("vals")).fetchall())
+        want = {v: phonetic_key(v) for (v,) in con.execute("SELECT v FROM vals").fetchall()}
+        assert got == want
+
+    check()
+
+
 def test_review_file_filled_in_is_a_decisions_file_and_reruns_are_identical(tmp_path: Path) -> None:
     spec = spec_from_text(spec_text())
     outputs = []

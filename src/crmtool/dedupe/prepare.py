@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from crmtool.dedupe.names import nickname_table, phonetic_sql
+from crmtool.dedupe.names import nickname_table, phonetic_table_sql
 from crmtool.dedupe.spec import DedupeSpec
 from crmtool.errors import ConfigError, InputError
 from crmtool.kinds.base import ident, sql_str
@@ -249,8 +249,8 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
         src = prep.f(col, "text")
         distinct = f"(SELECT DISTINCT {src} AS v FROM {base} WHERE {src} IS NOT NULL) d"
         # computed by DuckDB once per distinct value, joined back below
-        if transform == "phonetic":
-            query = f"SELECT d.v, {phonetic_sql('d.v')} AS k FROM {distinct}"
+        if transform == "phonetic":  # once per distinct word of the distinct values
+            query = phonetic_table_sql(distinct)
         else:
             query = f"""SELECT d.v, CASE WHEN nf.canon IS NOT NULL THEN nf.canon
                     WHEN strpos(d.v, ' ') > 0 AND n1.canon IS NOT NULL THEN n1.canon || substr(d.v, strpos(d.v, ' '))
