@@ -45,8 +45,11 @@ RELATIONS = {1: "spouse", 2: "parent_child", 3: "twins", 4: "same_name_neighbour
 def household_pairs(con, predicted: str, truth_path: Path) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """Pairs of records of two different people of one household (or same-name neighbours) that share a
     predicted cluster, by relation, and the share of all such pairs."""
-    con.execute(f"CREATE OR REPLACE TABLE hh AS SELECT customer_id AS record_id, entity_id, household, relation, "
-                f"neighbour_of FROM read_parquet('{truth_path}')")
+    import pyarrow.parquet as pq
+
+    con.register("__hh_truth", pq.read_table(truth_path))  # the workspace session cannot read files itself
+    con.execute("CREATE OR REPLACE TABLE hh AS SELECT customer_id AS record_id, entity_id, household, relation, "
+                "neighbour_of FROM __hh_truth")
     rows = con.execute(f"""WITH x AS (SELECT p.cluster_id, h.* FROM {predicted} p JOIN hh h USING (record_id))
         SELECT greatest(a.relation, b.relation) AS rel, count(*) AS pairs,
                count(*) FILTER (WHERE a.cluster_id = b.cluster_id) AS merged
@@ -65,6 +68,7 @@ def household_pairs(con, predicted: str, truth_path: Path) -> dict[str, object]:
 
 
 def child_crmtool(rows: int) -> dict[str, object]:
+    from crmtool.api import apply_fixes
     from crmtool.dedupe.api import dedupe_file, suggest_file
     from crmtool.dedupe.suggest import suggest_yaml
     from crmtool.workspace import Workspace
@@ -78,11 +82,13 @@ def child_crmtool(rows: int) -> dict[str, object]:
     suggest_s = time.perf_counter() - start
     start = time.perf_counter()
     with Workspace(":memory:") as ws:
-        result = dedupe_file(ws, path, [rules], out, fmt="parquet")
+        result = dedupe_file(ws, path, [rules], out, fmt="parquet", apply_fixes=apply_fixes)
         wall = time.perf_counter() - start
         truth = path.with_suffix(".truth.parquet")
-        ws.con.execute(f"CREATE TABLE truth AS SELECT customer_id AS record_id, entity_id AS entity "
-                       f"FROM read_parquet('{truth}')")
+        import pyarrow.parquet as pq
+
+        ws.con.register("__truth", pq.read_table(truth))  # the workspace session is walled (io/gate.py)
+        ws.con.execute("CREATE TABLE truth AS SELECT customer_id AS record_id, entity_id AS entity FROM __truth")
         ws.con.execute("CREATE TABLE pred AS SELECT record_id, cluster_id FROM dedupe_records")
         scores = pairwise_scores(ws.con, "pred", "truth")
         hh = household_pairs(ws.con, "pred", truth)

@@ -103,6 +103,14 @@ def _record_metrics(run: Run, engine: EngineResult, counts: dict[str, Any]) -> N
         step.metric("rule_validity", 1 - o.failed / o.checked if o.checked else None, o.spec.name)
 
 
+def apply_fixes(con: Any, table: str, ruleset: RuleSet, work_table: str) -> None:
+    """Run the fixes of ``ruleset`` over ``table`` into ``work_table`` and drop the engine's changes and
+    violations tables: what ``dedupe_file(..., apply_fixes=...)`` needs to normalise before matching
+    (the dedupe feature sits below the engine and does not import it)."""
+    run_rules(con, table, ruleset, work_table=work_table)
+    con.execute(f"DROP TABLE IF EXISTS {CHANGES}; DROP TABLE IF EXISTS {VIOLATIONS}")
+
+
 def load_checked_rules(rules: list[Path] | Path) -> RuleSet:
     """Load rule files and parse every section they hold (dedupe, consent, retention), so that all
     their configuration errors are reported at once, before any data is read or output replaced.

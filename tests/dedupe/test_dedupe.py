@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from crmtool.dedupe.api import dedupe, explain
-from crmtool.dedupe.model import run_em
+from crmtool.dedupe.model import run_em, settings_hash
 from crmtool.dedupe.names import canonical_name, phonetic_key
 from crmtool.dedupe.spec import spec_from_text
 from crmtool.errors import ConfigError, InputError
@@ -259,6 +259,42 @@ def test_incremental_matches_new_rows_against_previous(ws: Workspace, tmp_path: 
     assert got["9"] == got["5"] == got["6"] == "5" and got["1"] == got["2"]
 
 
+def test_incremental_retrains_a_model_saved_before_the_household_group(ws: Workspace, tmp_path: Path) -> None:
+    spec = spec_text("  household: {comparisons: [email, phone], person: [first, dob]}\n")
+    spec = spec_from_text(spec)
+    dedupe(ws, table(ws, ROWS[:6]), spec, None)
+    # what an older crmtool saved: no household group, no format, no settings hash
+    saved = json.loads(ws.con.execute("SELECT model FROM dedupe_model").fetchall()[0][0])
+    for key in ("household", "household_cap", "format", "settings"):
+        del saved[key]
+    ws.con.execute("UPDATE dedupe_model SET model = ?", [json.dumps(saved)])
+    warnings: list[str] = []
+    new = [*ROWS[:6], ["9", "Will", "Smith", "02/03/1970", "bill@x.com", "", "2025-01-01", ""]]
+    result = dedupe(ws, table(ws, new), spec, None, incremental=True, warn=warnings.append)
+    assert not result.incremental and result.fresh_records == 7
+    assert warnings == ["incremental: the saved model is stale (it was saved in model format 1, this version "
+                        "reads format 2): retraining it and deduplicating every record"]
+    assert result.model.household and result.model.settings == settings_hash(spec)
+    assert clusters(ws)["9"] == clusters(ws)["5"]
+    # the retrained model is current: the next incremental run reuses it
+    again = dedupe(ws, table(ws, new), spec, None, incremental=True)
+    assert again.incremental and again.fresh_records == 0
+
+
+def test_incremental_retrains_when_the_household_group_changed(ws: Workspace, tmp_path: Path) -> None:
+    dedupe(ws, table(ws, ROWS[:6]), spec_from_text(spec_text("  household: {comparisons: []}\n")), None)
+    warnings: list[str] = []
+    spec = spec_from_text(spec_text("  household: {comparisons: [email, phone]}\n"))
+    result = dedupe(ws, table(ws, ROWS[:6]), spec, None, incremental=True, warn=warnings.append)
+    assert not result.incremental
+    assert warnings == ["incremental: the saved model is stale (the dedupe section changed since it was "
+                        "trained): retraining it and deduplicating every record"]
+    # settings that act after scoring (threshold) keep the model
+    later = spec_from_text(spec_text("  household: {comparisons: [email, phone]}\n").replace(
+        "threshold: 0.9", "threshold: 0.92"))
+    assert dedupe(ws, table(ws, ROWS[:6]), later, None, incremental=True).incremental
+
+
 def test_em_model_on_small_data(ws: Workspace, tmp_path: Path) -> None:
     spec = spec_from_text(SPEC.replace("model: {estimate: fixed}", "model: {estimate: em}"))
     result = dedupe(ws, table(ws, ROWS), spec, None)
@@ -382,6 +418,32 @@ def test_phonetic_sql_equals_python_on_any_text() -> None:
             return
         sql = con.execute(f"SELECT {phonetic_sql('?')}", [norm]).fetchall()[0][0]
         assert sql == phonetic_key(norm)
+
+    check()
+
+
+def test_phonetic_table_per_word_equals_python() -> None:
+    """prepare computes the phonetic key once per distinct word and reassembles it in word order."""
+    import duckdb
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from crmtool.dedupe.names import phonetic_table_sql
+    from crmtool.dedupe.prepare import text_sql
+
+    con = duckdb.connect()
+    word = st.text(alphabet=st.sampled_from("abcghlnoqrsuvxyzñü "), min_size=1, max_size=8)
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(st.lists(word, min_size=1, max_size=4).map(" ".join), min_size=1, max_size=12))
+    def check(raws: list[str]) -> None:
+        con.execute("CREATE OR REPLACE TABLE raw (r VARCHAR)")
+        con.executemany("INSERT INTO raw VALUES (?)", [[r] for r in raws])
+        con.execute(f"CREATE OR REPLACE TABLE vals AS SELECT DISTINCT {text_sql('r')} AS v FROM raw "
+                    f"WHERE {text_sql('r')} IS NOT NULL")
+        got = dict(con.execute(phonetic_table_sql("vals")).fetchall())
+        want = {v: phonetic_key(v) for (v,) in con.execute("SELECT v FROM vals").fetchall()}
+        assert got == want
 
     check()
 

@@ -4,6 +4,7 @@ weights (exact arithmetic), then the CLI's explain output against golden files."
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -12,9 +13,10 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
+from crmtool.api import apply_fixes
 from crmtool.dedupe.api import dedupe, dedupe_file, explain
 from crmtool.dedupe.spec import spec_from_text
-from crmtool.errors import ConfigError
+from crmtool.errors import ConfigError, UsageError
 from crmtool.workspace import Workspace
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "dedupe"
@@ -146,7 +148,7 @@ def test_folder_normalisers_run_before_matching(tmp_path: Path) -> None:
     folder, data = _rules_folder(tmp_path), _export(tmp_path)
     warnings: list[str] = []
     with Workspace(":memory:") as ws:
-        result = dedupe_file(ws, data, [folder], None, warn=warnings.append)
+        result = dedupe_file(ws, data, [folder], None, warn=warnings.append, apply_fixes=apply_fixes)
         assert result.normalised == ["repair_mojibake", "nif"]
         # a fix of a compared column that also names a column the file lacks is skipped, and said so;
         # fixes of columns dedupe does not read (amount) are left to clean
@@ -159,6 +161,28 @@ def test_folder_normalisers_run_before_matching(tmp_path: Path) -> None:
         assert raw.normalised == []
         levels = {c.name: c.level for c in explain(ws, spec_from_text(SPEC), "1", "2").comparisons}
     assert levels["first"] != "exact" and levels["nid"] == "lev<=1"
+
+
+def test_fixes_without_a_function_to_apply_them_are_refused(tmp_path: Path) -> None:
+    folder, data = _rules_folder(tmp_path), _export(tmp_path)
+    with Workspace(":memory:") as ws, pytest.raises(UsageError, match="no function to apply them") as err:
+        dedupe_file(ws, data, [folder], None)
+    assert "crmtool.api.apply_fixes" in (err.value.hint or "")
+
+
+def test_the_dedupe_package_does_not_import_the_floors_above_it() -> None:
+    import ast
+
+    import crmtool.dedupe
+
+    above = ("crmtool.engine", "crmtool.api", "crmtool.cli", "crmtool.pipeline")
+    found = []
+    for path in sorted(Path(crmtool.dedupe.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name}: {n}" for n in names if n.startswith(above)]
+    assert found == []
 
 
 def _app():  # type: ignore[no-untyped-def]
@@ -192,3 +216,31 @@ def test_explain_output_spouses_and_duplicate(tmp_path: Path) -> None:
         res = runner.invoke(_app(), ["explain", *pair, "--rules", str(rules), "--workspace", wsp], env=env)
         assert res.exit_code == 0, res.output
         _golden(name, res.stdout)
+
+
+def test_explain_one_record_names_the_cuts_and_vetoes_that_touch_it(tmp_path: Path) -> None:
+    import csv
+
+    # record 5 bridges Juan and María: María's first name and birth date, Juan's surname and NIF (a typing
+    # slip). It matches both (the NIF lifts the vetoes against Juan), so the cluster {1, 3, 5, 2} would hold
+    # the vetoed spouse pair: the chaining guard cuts 5 from 2. Against Juan's other record (3: NIF with a
+    # dash, so no exact veto_unless) the first name and birth date vetoes hold.
+    bridge = ["5", "María", "García López", "1972-05-05", "", "911111111", "11111111H", *HOME]
+    data = tmp_path / "people.csv"
+    with data.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([COLS, *ROWS, bridge])
+    rules = tmp_path / "30-dedupe.yaml"
+    rules.write_text("version: 1\n" + SPEC.replace("  threshold:", "  veto: [first, dob]\n  veto_unless: [nid]\n"
+                                                    "  threshold:"))
+    wsp = str(tmp_path / "ws.duckdb")
+    runner = CliRunner()
+    env = {"COLUMNS": "120", "NO_COLOR": "1"}
+    res = runner.invoke(_app(), ["dedupe", str(data), "--rules", str(rules), "--workspace", wsp], env=env)
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(_app(), ["explain", "5", "--rules", str(rules), "--workspace", wsp], env=env)
+    assert res.exit_code == 0, res.output
+    _golden("explain_one_record.txt", res.stdout)
+    res = runner.invoke(_app(), ["explain", "2", "--rules", str(rules), "--workspace", wsp, "--format", "json"],
+                        env=env)
+    got = json.loads(res.stdout)
+    assert got["cuts"] == [["5", "chaining"]] and got["vetoed_pairs"] == []

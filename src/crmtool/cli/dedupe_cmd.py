@@ -93,6 +93,7 @@ def dedupe(
 ) -> ExitCode:
     """Find the same person across rows: write clusters, golden records, pairs to review and audit entries."""
     from crmtool import report
+    from crmtool.api import apply_fixes
     from crmtool.dedupe.api import dedupe_file
 
     if suggest:
@@ -117,6 +118,7 @@ def dedupe(
             audit_log=audit_log,
             incremental=incremental,
             normalise=normalise,
+            apply_fixes=apply_fixes,
             review_limit=review_limit,
             progress=progress,
             warn=ui.warn,
@@ -185,6 +187,10 @@ def explain(
         ui.out.print(f"record {record_ids[0]}: cluster {exp.cluster_id}")
         for other, p in exp.neighbours:
             ui.out.print(f"  {other:20} match probability {p:.4f}")
+        for other, reason in exp.cuts:
+            ui.out.print(f"cut from {other}: {SPLIT_WORDS.get(reason, reason)}", soft_wrap=True)
+        for other, p, vetoes in exp.vetoed_pairs:
+            ui.out.print(f"vetoed with {other} (match probability {p:.4f}): {'; '.join(vetoes)}", soft_wrap=True)
         return ExitCode.OK
     from rich.table import Table
 

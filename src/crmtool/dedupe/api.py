@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crmtool.dedupe.blocking import RuleCount, candidate_pairs
 from crmtool.dedupe.cluster import ClusterStats, cluster
@@ -240,10 +240,10 @@ def dedupe(
             prev_model = Model.from_json(
                 con.execute(f"SELECT model FROM {MODEL} ORDER BY created_at DESC LIMIT 1").fetchall()[0][0]
             )
-            if [c.name for c in prev_model.comparisons] != [c.name for c in spec.comparisons] or [
-                c.levels for c in prev_model.comparisons
-            ] != [c.levels for c in spec.comparisons]:
-                _warn("incremental: the comparisons changed since the previous run: deduplicating everything")
+            stale = prev_model.stale_for(spec)
+            if stale:
+                _warn(f"incremental: the saved model is stale ({stale}): retraining it and deduplicating "
+                      "every record")
                 incremental, prev_model = False, None
     prep = prepare(con, table, spec, PREP)
     idc = ident(spec.id_column)
@@ -479,15 +479,23 @@ def _audit(ws: Workspace, spec: DedupeSpec, result: DedupeResult, path: Path) ->
         raise
 
 
-def normalise_first(ws: Workspace, ruleset: RuleSet, spec: DedupeSpec, table: str,
+class ApplyFixes(Protocol):
+    """Runs the fixes of ``ruleset`` over ``table`` into the work copy ``work_table`` and leaves nothing
+    else behind (:func:`crmtool.api.apply_fixes`). The engine that runs rules is a floor above the
+    rule kinds, so the caller hands this function in rather than dedupe importing it."""
+
+    def __call__(self, con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, work_table: str) -> object: ...
+
+
+def normalise_first(ws: Workspace, ruleset: RuleSet, spec: DedupeSpec, table: str, apply_fixes: ApplyFixes | None,
                     warn: Callable[[str], None] | None = None) -> tuple[str, list[str]]:
-    """Run the rule set's fixes (``action: fix``) on the columns the dedupe section reads, through the
-    engine, into a work copy; return (the table to deduplicate, the rules applied).
+    """Run the rule set's fixes (``action: fix``) on the columns the dedupe section reads, with
+    ``apply_fixes``, into a work copy; return (the table to deduplicate, the rules applied).
 
     Dedupe compares values as the normalisers leave them: a mojibake first name or ``16783115-S`` vs
     ``16783115S`` must not decide a match. Fixes of other columns are left to ``clean``; a fix naming a
-    column the data lacks is skipped with a warning (``clean`` would refuse the file)."""
-    from crmtool.engine import CHANGES, VIOLATIONS, run_rules
+    column the data lacks is skipped with a warning (``clean`` would refuse the file). Fixes to run and
+    no ``apply_fixes`` is a usage error (never a silent skip)."""
     from crmtool.rulefile import RuleSet as RuleSetType
 
     have = {r[0] for r in ws.con.execute(f"DESCRIBE {ident(table)}").fetchall()}
@@ -499,10 +507,14 @@ def normalise_first(ws: Workspace, ruleset: RuleSet, spec: DedupeSpec, table: st
         warn(f"normalisers skipped (they name columns this file lacks): {', '.join(skipped)}")
     if not usable:
         return table, []
+    if apply_fixes is None:
+        raise UsageError(
+            f"dedupe: the rules fix compared columns ({', '.join(r.name for r in usable)}) but no function "
+            "to apply them was given",
+            "pass apply_fixes=crmtool.api.apply_fixes, or normalise=False to compare the values as they are",
+        )
     work = f"dedupe_norm_{table}"
-    run_rules(ws.con, table, RuleSetType(files=ruleset.files, dataset=ruleset.dataset, rules=usable),
-              work_table=work)
-    ws.con.execute(f"DROP TABLE IF EXISTS {CHANGES}; DROP TABLE IF EXISTS {VIOLATIONS}")
+    apply_fixes(ws.con, table, RuleSetType(files=ruleset.files, dataset=ruleset.dataset, rules=usable), work)
     return work, [r.name for r in usable]
 
 
@@ -515,13 +527,15 @@ def dedupe_file(
     fmt: str | None = None,
     read: ReadOptions | None = None,
     normalise: bool = True,
+    apply_fixes: ApplyFixes | None = None,
     **kwargs: Any,
 ) -> DedupeResult:
     """Load ``input_path`` into the workspace and deduplicate it with the ``dedupe`` section of ``rules``
     (``read`` overrides the detected delimiter, encoding or xlsx sheet).
 
     Every file of ``rules`` is read (a folder whole): with ``normalise`` (the default) the fixes its
-    ``rules:`` declare run first on the compared columns of a work copy (see :func:`normalise_first`)."""
+    ``rules:`` declare run first on the compared columns of a work copy, by ``apply_fixes``
+    (:func:`crmtool.api.apply_fixes`; see :func:`normalise_first`)."""
     from crmtool.dedupe.spec import spec_from_ruleset
     from crmtool.identity.load import load_without_erased
     from crmtool.rulefile import load_rules
@@ -541,7 +555,7 @@ def dedupe_file(
     out_fmt = fmt or ("parquet" if loaded.format == "parquet" else "csv")
     applied: list[str] = []
     if normalise:
-        table, applied = normalise_first(ws, ruleset, spec, table, kwargs.get("warn"))
+        table, applied = normalise_first(ws, ruleset, spec, table, apply_fixes, kwargs.get("warn"))
     try:
         return dedupe(ws, table, spec, out_dir, fmt=out_fmt, normalised_by=tuple(applied), **kwargs)
     finally:

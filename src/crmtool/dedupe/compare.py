@@ -8,6 +8,7 @@ NULL when either side is missing. The levels of a method are named in
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from crmtool.dedupe.prepare import Prepared
@@ -111,11 +112,35 @@ def conditions(c: Comparison, prep: Prepared) -> tuple[str, list[str]]:
     return null, conds
 
 
+_SIMILARITY = re.compile(r"(?:jaro_winkler_similarity|levenshtein)\([^()]*\)")
+
+
+def _shared_similarity(conds: list[str]) -> tuple[str, int] | None:
+    """The similarity call that several level conditions repeat (``jw >= 0.9``, ``jw >= 0.8``), and the
+    first condition that uses it; None when no call is repeated."""
+    calls = [m for cond in conds for m in _SIMILARITY.findall(cond)]
+    best = max(set(calls), key=lambda x: (calls.count(x), x), default=None)
+    if best is None or calls.count(best) < 2:
+        return None
+    return best, next(k for k, cond in enumerate(conds) if best in cond)
+
+
 def level_sql(c: Comparison, prep: Prepared) -> str:
-    """``CASE`` giving the level (TINYINT) of comparison ``c`` for the pair ``(l, r)``."""
+    """``CASE`` giving the level (TINYINT) of comparison ``c`` for the pair ``(l, r)``.
+
+    A similarity that several levels test (``jw >= 0.9``, then ``jw >= 0.8``) is computed once per pair:
+    the levels from its first use on are a ``CASE`` over a lambda's parameter (a one-element list), the
+    same tests in the same order."""
     null, conds = conditions(c, prep)
-    whens = " ".join(f"WHEN {cond} THEN {k}" for k, cond in enumerate(conds))
-    return f"CAST(CASE WHEN {null} THEN NULL {whens} ELSE {len(conds)} END AS TINYINT)"
+    shared = _shared_similarity(conds)
+    if shared is None:
+        whens = " ".join(f"WHEN {cond} THEN {k}" for k, cond in enumerate(conds))
+        return f"CAST(CASE WHEN {null} THEN NULL {whens} ELSE {len(conds)} END AS TINYINT)"
+    sim, first = shared
+    head = " ".join(f"WHEN {cond} THEN {k}" for k, cond in enumerate(conds[:first]))
+    tail = " ".join(f"WHEN {cond.replace(sim, '__s')} THEN {k}" for k, cond in enumerate(conds) if k >= first)
+    once = f"list_transform([{sim}], lambda __s: CASE {tail} ELSE {len(conds)} END)[1]"
+    return f"CAST(CASE WHEN {null} THEN NULL {head} ELSE {once} END AS TINYINT)"
 
 
 def compute_levels(

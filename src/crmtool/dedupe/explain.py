@@ -51,6 +51,11 @@ class Explanation:
     same_cluster: bool = False
     cluster_id: str | None = None
     neighbours: list[tuple[str, float]] = field(default_factory=list)
+    #: one record: the pairs with it that the chaining guard cut (other id, reason), and its vetoed pairs
+    #: the model scored at or above the review band (other id, match probability, the vetoes that fired),
+    #: best first: below the band a veto changed nothing
+    cuts: list[tuple[str, str]] = field(default_factory=list)
+    vetoed_pairs: list[tuple[str, float, list[str]]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: ([c.__dict__ for c in v] if k == "comparisons" else v) for k, v in self.__dict__.items()}
@@ -87,17 +92,7 @@ def explain(ws: Workspace, spec: DedupeSpec, record_a: str, record_b: str | None
         cluster_id=cluster_of.get(record_a.strip()),
     )
     if record_b is None:
-        one = rids[0]
-        exp.neighbours = [
-            (str(i), float(p))
-            for i, p in con.execute(
-                f"""
-            SELECT o.__id, k.match_probability FROM {PAIRS} k JOIN {PREP} o ON o.__rid = CASE WHEN k.l =
-                ? THEN k.r
-            ELSE k.l END WHERE k.l = ? OR k.r = ? ORDER BY k.match_probability DESC, o.__id LIMIT 10""",
-                [one, one, one],
-            ).fetchall()
-        ]
+        _one_record(ws, spec, model, rids[0], exp)
         return exp
     lo, hi = sorted(rids)
     exp.same_cluster = cluster_of.get(record_a.strip()) is not None and cluster_of.get(
@@ -153,3 +148,33 @@ def explain(ws: Workspace, spec: DedupeSpec, record_a: str, record_b: str | None
         cut = con.execute(f"SELECT reason FROM {CUTS} WHERE l = ? AND r = ?", [lo, hi]).fetchall()
         exp.split_by = cut[0][0] if cut else None
     return exp
+
+
+#: pairs listed per kind for one record (the rest are not shown)
+ONE_RECORD_LIMIT = 20
+
+
+def _one_record(ws: Workspace, spec: DedupeSpec, model: Model, one: int, exp: Explanation) -> None:
+    """Best pairs of record ``one``, the chaining-guard cuts that touch it, and its vetoed pairs in or above
+    the review band with the vetoes that fired (evaluated on the stored levels of ``dedupe_pairs``)."""
+    con = ws.con
+    other = f"JOIN {PREP} o ON o.__rid = CASE WHEN k.l = $1 THEN k.r ELSE k.l END WHERE (k.l = $1 OR k.r = $1)"
+    exp.neighbours = [(str(i), float(p)) for i, p in con.execute(
+        f"SELECT o.__id, k.match_probability FROM {PAIRS} k {other} "
+        "ORDER BY k.match_probability DESC, o.__id LIMIT 10", [one]).fetchall()]
+    if ws.table_exists(CUTS):
+        exp.cuts = [(str(i), str(r)) for i, r in con.execute(
+            f"SELECT o.__id, k.reason FROM {CUTS} k {other} ORDER BY o.__id LIMIT {ONE_RECORD_LIMIT}",
+            [one]).fetchall()]
+    pair_cols = {r[0] for r in con.execute(f"DESCRIBE {PAIRS}").fetchall()}
+    tf_cols = {i: f"tf{i}" for i in range(len(spec.comparisons)) if f"tf{i}" in pair_cols}
+    parts = veto_parts(spec, model, tf_cols)
+    if not parts or "vetoed" not in pair_cols:
+        return
+    fired = ", ".join(f"({sql}) AS v{k}" for k, (_, sql) in enumerate(parts))
+    rows = con.execute(
+        f"SELECT o.__id, k.match_probability, {fired} FROM {PAIRS} k {other} AND k.vetoed "
+        f"AND k.match_probability >= {float(spec.review)} "
+        f"ORDER BY k.match_probability DESC, o.__id LIMIT {ONE_RECORD_LIMIT}", [one]).fetchall()
+    exp.vetoed_pairs = [(str(r[0]), float(r[1]), [label for k, (label, _) in enumerate(parts) if r[2 + k]])
+                        for r in rows]

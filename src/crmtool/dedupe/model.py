@@ -36,6 +36,30 @@ class CompModel:
     term_frequency: bool = False
 
 
+#: the layout of a saved model: 1 before the household group (no ``format`` key), 2 with it. A model
+#: of another format, or trained under other settings (:func:`settings_hash`), is stale.
+MODEL_FORMAT = 2
+
+
+def settings_hash(spec: DedupeSpec) -> str:
+    """A hash of the parts of the dedupe section that shape the model: blocking (EM trains on its
+    pairs), comparisons, household group, vetoes, model options and date formats. Threshold, review
+    band, cluster limits and survivorship act after scoring and are left out, as are file locations."""
+    import dataclasses
+    import hashlib
+
+    def plain(x: Any) -> Any:
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            return {f.name: plain(getattr(x, f.name)) for f in dataclasses.fields(x) if f.name != "loc"}
+        if isinstance(x, (list, tuple)):
+            return [plain(v) for v in x]
+        return x
+
+    shaping = {k: plain(getattr(spec, k)) for k in ("blocking", "comparisons", "household", "veto", "veto_unless",
+                                                     "model", "date_formats")}
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 @dataclass
 class Model:
     prior: float
@@ -46,6 +70,16 @@ class Model:
     #: the household group: indices of its comparisons and the bits their agreements add at most
     household: tuple[int, ...] = ()
     household_cap: float | None = None
+    format: int = MODEL_FORMAT
+    settings: str = ""  # settings_hash of the spec it was trained for
+
+    def stale_for(self, spec: DedupeSpec) -> str | None:
+        """Why this (saved) model cannot score ``spec``'s pairs, or None when it can."""
+        if self.format != MODEL_FORMAT:
+            return f"it was saved in model format {self.format}, this version reads format {MODEL_FORMAT}"
+        if self.settings != settings_hash(spec):
+            return "the dedupe section changed since it was trained"
+        return None
 
     @property
     def prior_weight(self) -> float:
@@ -60,6 +94,8 @@ class Model:
                 "tf_floor": self.tf_floor,
                 "household": list(self.household),
                 "household_cap": self.household_cap,
+                "format": self.format,
+                "settings": self.settings,
                 "comparisons": [c.__dict__ for c in self.comparisons],
             },
             sort_keys=True,
@@ -74,7 +110,8 @@ class Model:
             for c in raw["comparisons"]
         ]
         return cls(raw["prior"], comps, raw["estimate"], raw["iterations"], raw["tf_floor"],
-                   tuple(raw.get("household", ())), raw.get("household_cap"))
+                   tuple(raw.get("household", ())), raw.get("household_cap"), int(raw.get("format", 1)),
+                   str(raw.get("settings", "")))
 
 
 def _weights(m: list[float], u: list[float]) -> list[float]:
@@ -288,6 +325,7 @@ def with_household(model: Model, spec: DedupeSpec) -> Model:
     single agreement of the group, so that the group weighs as one fact)."""
     index = [i for i, c in enumerate(spec.comparisons) if c.name in spec.household.comparisons]
     model.household = tuple(index)
+    model.settings = settings_hash(spec)
     if not index:
         model.household_cap = None
     elif spec.household.max_weight is not None:

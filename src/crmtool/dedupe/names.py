@@ -106,3 +106,14 @@ def phonetic_sql(value: str) -> str:
     """SQL of :func:`phonetic_key` over a normalised text expression (same keys, computed by DuckDB)."""
     words = f"list_filter(string_split({value}, ' '), lambda w: w <> '')"
     return f"array_to_string(list_transform({words}, lambda w: {_sql_word('w')}), ' ')"
+
+
+def phonetic_table_sql(values: str) -> str:
+    """``(v, k)``: :func:`phonetic_sql` of every value of the one-column (``v``) relation ``values``,
+    computed once per distinct *word* (names share words: ``garcia lopez``, ``lopez ruiz``) and put back
+    together in word order. Same keys as :func:`phonetic_sql` for normalised text (no empty words)."""
+    split = "list_filter(string_split(v, ' '), lambda w: w <> '')"
+    return f"""WITH __pv AS (SELECT v, {split} AS ws FROM {values}),
+        __pw AS (SELECT w, {_sql_word('w')} AS k FROM (SELECT DISTINCT unnest(ws) AS w FROM __pv)),
+        __px AS (SELECT v, unnest(ws) AS w, unnest(range(1, len(ws) + 1)) AS i FROM __pv)
+        SELECT x.v, string_agg(p.k, ' ' ORDER BY x.i) AS k FROM __px x JOIN __pw p ON p.w = x.w GROUP BY x.v"""

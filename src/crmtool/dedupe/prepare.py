@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from crmtool.dedupe.names import nickname_table, phonetic_sql
+from crmtool.dedupe.names import nickname_table, phonetic_table_sql
 from crmtool.dedupe.spec import DedupeSpec
 from crmtool.errors import ConfigError, InputError
 from crmtool.kinds.base import ident, sql_str
@@ -150,6 +150,44 @@ def check_ids(con: duckdb.DuckDBPyConnection, table: str, id_column: str) -> int
     return total
 
 
+#: a column whose distinct values are at most this share of the rows has its SQL features computed once
+#: per distinct value (a small table joined back) instead of once per row: names, cities, postcodes and
+#: birth dates repeat, so the regex work of normalising them shrinks by the repetition
+PER_VALUE_SHARE = 0.5
+
+
+def _sql_features(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec,
+                  by_column: dict[str, list[tuple[str, str]]], rows: int) -> tuple[dict[str, str], list[str]]:
+    """(feature name -> select item, joins) of the SQL features over the input rows ``t``.
+
+    Every feature is a function of its column's text alone, so computing it per distinct value gives the
+    same value for every row; that is done for repetitive columns (see :data:`PER_VALUE_SHARE`, judged by
+    ``approx_count_distinct`` in one scan), the others are computed row by row."""
+    from crmtool.db import setting_for
+
+    cols = list(by_column)
+    distinct: list[int] = []
+    if cols and rows:
+        counts = ", ".join(f"approx_count_distinct(CAST({ident(c)} AS VARCHAR))" for c in cols)
+        distinct = [int(x) for x in con.execute(f"SELECT {counts} FROM {ident(table)}").fetchall()[0]]
+    items: dict[str, str] = {}
+    joins: list[str] = []
+    for k, col in enumerate(cols):
+        value = f"CAST(t.{ident(col)} AS VARCHAR)"
+        if not distinct or distinct[k] > rows * PER_VALUE_SHARE:
+            items.update({n: f"{feature_sql(value, tf, spec.date_formats)} AS {n}" for tf, n in by_column[col]})
+            continue
+        m = f"__dd_vmap{len(joins)}"
+        mapped = ", ".join(f"{feature_sql('v', tf, spec.date_formats)} AS {name}" for tf, name in by_column[col])
+        with setting_for(con, "disabled_optimizers", "statistics_propagation"):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {m} AS SELECT v, {mapped} "
+                        f"FROM (SELECT DISTINCT {value} AS v FROM {ident(table)} t WHERE {value} IS NOT NULL)")
+        alias = f"vm{len(joins)}"
+        joins.append(f"LEFT JOIN {m} {alias} ON {alias}.v = {value}")
+        items.update({name: f"{alias}.{name}" for _, name in by_column[col]})
+    return items, joins
+
+
 def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_table: str) -> Prepared:
     """Build ``out_table`` from ``table``; see :class:`Prepared`."""
 
@@ -169,14 +207,16 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
     rows = check_ids(con, table, spec.id_column)
     features = needed_features(spec)
     prep = Prepared(out_table, rows)
-    sql_cols: list[str] = []
+    by_column: dict[str, list[tuple[str, str]]] = {}
     for i, (col, transform) in enumerate(features):
         name = f"f{i}_{transform}"
         prep.features[(col, transform)] = name
         if transform not in PY_TRANSFORMS and transform not in DERIVED:
-            sql_cols.append(
-                f"{feature_sql(f'CAST(t.{ident(col)} AS VARCHAR)', transform, spec.date_formats)} AS {name}"
-            )
+            by_column.setdefault(col, []).append((transform, name))
+    from crmtool.db import setting_for
+
+    items, value_joins = _sql_features(con, table, spec, by_column, rows)
+    sql_cols = [items[n] for n in prep.features.values() if n in items]  # in feature order, as before
     for j, b in enumerate(spec.blocking):
         prep.block_keys.append(f"bk{j}")
         if b.sql:
@@ -190,13 +230,13 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
     trow = "t.rowid AS __trow, " if prep.row_join else ""
     # (a workspace session's configuration is locked: there the setting stays; DuckDB 2.0.1 binds
     # the all-NULL case without it, tests/dedupe)
-    from crmtool.db import setting_for
-
     with setting_for(con, "disabled_optimizers", "statistics_propagation"):
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {base} AS
             SELECT CAST(row_number() OVER (ORDER BY trim(CAST(t.{idc} AS VARCHAR))) - 1 AS INTEGER) AS __rid,
                    trim(CAST(t.{idc} AS VARCHAR)) AS __id, {trow}{", ".join(sql_cols)}
-            FROM {ident(table)} t""")
+            FROM {ident(table)} t {" ".join(value_joins)}""")
+    for k in range(len(value_joins)):
+        con.execute(f"DROP TABLE IF EXISTS __dd_vmap{k}")
     joins: list[str] = []
     extra: list[str] = []
     if any(t == "nickname" for _, t in prep.features):
@@ -209,8 +249,8 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
         src = prep.f(col, "text")
         distinct = f"(SELECT DISTINCT {src} AS v FROM {base} WHERE {src} IS NOT NULL) d"
         # computed by DuckDB once per distinct value, joined back below
-        if transform == "phonetic":
-            query = f"SELECT d.v, {phonetic_sql('d.v')} AS k FROM {distinct}"
+        if transform == "phonetic":  # once per distinct word of the distinct values
+            query = phonetic_table_sql(distinct)
         else:
             query = f"""SELECT d.v, CASE WHEN nf.canon IS NOT NULL THEN nf.canon
                     WHEN strpos(d.v, ' ') > 0 AND n1.canon IS NOT NULL THEN n1.canon || substr(d.v, strpos(d.v, ' '))

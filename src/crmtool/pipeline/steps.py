@@ -61,10 +61,11 @@ def _emails(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
 
 
 def _dedupe(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
+    from crmtool.api import apply_fixes
     from crmtool.dedupe.api import dedupe_file
 
     result = dedupe_file(ctx.ws, p["input"], [p["rules"]], ctx.folder, audit_log=ctx.audit_log,
-                         progress=ctx.progress, output=_output(ctx, p))
+                         progress=ctx.progress, output=_output(ctx, p), apply_fixes=apply_fixes)
     return StepOutcome(Status.PASS, result.run_id, dict(result.outputs),
                        {"duplicate_clusters": result.clusters.multi, "merges": result.merges})
 
