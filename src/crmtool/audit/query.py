@@ -23,8 +23,11 @@ _ACTIONS = {"change": "fix", "reject": "reject"}
 
 def iter_entries(log: Path) -> Iterator[dict[str, Any]]:
     """The chain records in order (run headers, events, seals); not verified (see verify_log)."""
+    from crmtool.audit.verify import refuse_format1
+
     chain = log / CHAIN
     if not chain.is_file():
+        refuse_format1(log)
         raise InputError(f"{log}: no audit log here ({CHAIN} missing)")
     with chain.open("rb") as fh:
         for n, raw in enumerate(fh, start=1):

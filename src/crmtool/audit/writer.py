@@ -198,9 +198,7 @@ class AuditWriter:
     """
 
     def __init__(self, log: Path, run_id: str, hasher: KeyedHasher, *, command: str = "",
-                 lock_timeout: float = 60.0) -> None:
-        from filelock import FileLock, Timeout
-
+                 lock_timeout: float = 60.0, defer: bool = False) -> None:
         self.log, self.run_id, self._key = log, run_id, hasher.key
         self.count = 0
         self.head = ""
@@ -208,6 +206,22 @@ class AuditWriter:
         self._sets: list[dict[str, Any]] = []
         self._last_sha = ""
         self.ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.aborted: list[dict[str, Any]] = []
+        self._hasher, self._command, self._lock_timeout = hasher, command, lock_timeout
+        self._lock: Any = None
+        self._opened = False
+        if not defer:
+            self._open()
+
+    def _open(self) -> None:
+        """Take the lock, repair an earlier crash, write the pending note. With ``defer``, done
+        only when the run has something to write (its first change set, or its seal): a run that
+        fails before leaves the log as it was."""
+        from filelock import FileLock, Timeout
+
+        if self._opened:
+            return
+        log, run_id, lock_timeout = self.log, self.run_id, self._lock_timeout
         self._created = not log.exists()
         with _log_errors(log):
             if log.exists() and not log.is_dir():
@@ -215,7 +229,7 @@ class AuditWriter:
                                  "give --audit-log a folder (the old JSON Lines log stays readable as is)")
             for sub in (log / SETS, log / PENDING):
                 sub.mkdir(parents=True, exist_ok=True)
-        self._lock: Any = FileLock(str(log / LOCK))
+        self._lock = FileLock(str(log / LOCK))
         try:
             self._lock.acquire(timeout=lock_timeout)
         except Timeout:
@@ -223,9 +237,9 @@ class AuditWriter:
                                 f"(waited {lock_timeout:g} s)", "schedule the runs apart") from None
         try:
             with _log_errors(log):
-                self._prev, self._seq, self.aborted = recover(log, hasher, run_id)
+                self._prev, self._seq, self.aborted = recover(log, self._hasher, run_id)
                 self._marker = log / PENDING / f"{run_id}.json"
-                _write_atomic(self._marker, json.dumps({"run": run_id, "command": command,
+                _write_atomic(self._marker, json.dumps({"run": run_id, "command": self._command,
                                                         "started_at": self.ts}) + "\n")
         except BaseException:
             self._lock.release()
@@ -234,6 +248,7 @@ class AuditWriter:
 
                 shutil.rmtree(log, ignore_errors=True)
             raise
+        self._opened = True
         _pause("opened", log)
 
     def add(self, entry: dict[str, Any]) -> None:
@@ -252,6 +267,7 @@ class AuditWriter:
         ``{last}`` in it picks each part's rows itself (see :func:`crmtool.api._audit`), else its
         rows are filtered on ``record``. Returns the number of rows.
         """
+        self._open()
         if any(s["kind"] == kind for s in self._sets):
             raise ValueError(f"change set {kind} written twice in one run")
         if parts not in (1, 2, 4, 8, 16):
@@ -323,6 +339,7 @@ class AuditWriter:
 
     def seal(self, summary: dict[str, Any] | None = None) -> str:
         """Append the run to the chain in one write, sync, move ``HEAD``; returns the seal's hash."""
+        self._open()
         lines, head, seq = self._lines(summary or {})
         data = "".join(lines).encode("utf-8")
         chain = self.log / CHAIN
@@ -356,6 +373,9 @@ class AuditWriter:
 
         The aborted events found on opening stay pending for the next run to record.
         """
+        if not self._opened:  # deferred and never opened: the log was not touched
+            self._records.clear()
+            return
         for entry in self._sets:
             (self.log / entry["file"]).unlink(missing_ok=True)
         for tmp in (self.log / SETS).glob(f"{self.run_id}.*.tmp"):

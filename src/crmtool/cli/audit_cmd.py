@@ -59,7 +59,10 @@ def verify(
     head: Annotated[str | None, typer.Option(help="Expected head hash (from a manifest) to catch a cut log.")] = None,
     manifest: Annotated[Path | None, typer.Option(help="Manifest whose audit head the log must hold.")] = None,
     workspace: WorkspaceOpt = "crmtool.duckdb",
-    key_file: KeyFileOpt = None,
+    key_file: Annotated[Path | None, typer.Option(
+        "--key-file", "--key",
+        help="Key the seals were made with (an old key after a key change; else CRMTOOL_KEY, "
+             "CRMTOOL_KEY_FILE, or the key file beside the workspace).")] = None,
     no_key: Annotated[bool, typer.Option("--no-key", help="Without the key: check hashes, links and change "
                                                           "sets only (a forger could pass).")] = False,
     fmt: FormatOpt = OutputFormat.text,
@@ -84,8 +87,12 @@ def verify(
         keyed = "" if result.keyed else " (seals NOT checked: no key)"
         ui.out.print(f"{path}: ok, {result.records} records and {result.rows} change rows in {result.runs} runs, "
                      f"head {result.head}{note}{keyed}")
-        for run in result.pending:
-            ui.info(f"run {run} is being written or was interrupted; the next run records it")
+        for item in result.pending_runs:
+            state = ("being written (its lock is held)" if item["status"] == "warn"
+                     else "interrupted (unsealed); the next run records it as aborted")
+            ui.out.print(f"pending run {item['run']} ({item['command'] or 'unknown command'}, started "
+                         f"{item['started_at']}): {state}; {item['records_after_head']} records after HEAD, "
+                         f"{len(item['sets'])} change sets; not covered by this check")
     else:
         ui.out.print(f"{path / result.where}: {result.problem}")
     return ExitCode.OK if result.ok else ExitCode.CHECKS_FAILED

@@ -292,7 +292,10 @@ def apply_retention(
     key = ruleset.dataset.key
     result = RetentionResult(run.run_id, as_of)
     audit_path = log_dir(ws, out_dir, audit_log)
-    writer = AuditWriter(audit_path, run.run_id, hasher, command="retention", lock_timeout=ws.lock_timeout)
+    # the log is opened (locked, its pending note written) only when the run has its entries:
+    # a retention that fails on the way leaves the log untouched
+    writer = AuditWriter(audit_path, run.run_id, hasher, command="retention", lock_timeout=ws.lock_timeout,
+                         defer=True)
     writer.add(
         {
             "type": "run",
