@@ -319,6 +319,15 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, ruleset: Rule
         "reason": pa.array([r.reason.split(":")[0] for r in loaded.parse_rejects], pa.string())}))
     if progress:
         progress("audit log")
+    # rows per rule name: the writer puts the rows of rare rules in a part of their own (its index by rule)
+    rule_counts: dict[str, int] = {}
+    for name, n in con.execute(f"""
+            SELECT n.name, count(*) FROM (SELECT rule FROM {CHANGES} UNION ALL
+                                          SELECT rule FROM {VIOLATIONS} WHERE reject) c
+            JOIN __rule_names n USING (rule) GROUP BY ALL""").fetchall():
+        rule_counts[str(name)] = rule_counts.get(str(name), 0) + int(n)
+    if loaded.parse_rejects:
+        rule_counts["parse"] = rule_counts.get("parse", 0) + len(loaded.parse_rejects)
     try:
         # each part joins only the record hashes of its range ({part}); parse rejects go in the last
         writer.add_set(con, "changes", f"""
@@ -334,7 +343,7 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, ruleset: Rule
             UNION ALL
             SELECT 'reject', 'parse', NULL, line, NULL, NULL, NULL, NULL, reason FROM __parse_rejects_audit
             WHERE {{last}}""",
-            order_by='record, "row", field, rule, line', parts=AUDIT_PARTS)
+            order_by='record, "row", field, rule, line', parts=AUDIT_PARTS, rule_counts=rule_counts)
     finally:
         con.unregister("__rule_names")
         con.unregister("__parse_rejects_audit")

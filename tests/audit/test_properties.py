@@ -46,7 +46,11 @@ def _write(log: Path, runs: list[Any]) -> None:
                     for r, i, o, v in changes]
             query = ("SELECT * FROM (VALUES " + ", ".join(rows) + ") t(rule, \"row\", record, old, new)" if rows else
                      "SELECT 'x' AS rule, 0 AS \"row\", 'k:0' AS record, 'a' AS old, 'b' AS new WHERE false")
-            writer.add_set(con, "changes", query, order_by='record, "row", rule, old, new', parts=parts)
+            counts: dict[str, int] = {}
+            for rule, *_rest in changes:
+                counts[rule] = counts.get(rule, 0) + 1
+            writer.add_set(con, "changes", query, order_by='record, "row", rule, old, new', parts=parts,
+                           rule_counts=counts if n % 2 else None)  # with the index by rule, and without
             writer.seal({"counts": {"changes": len(changes)}})
     finally:
         con.close()

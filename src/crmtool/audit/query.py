@@ -42,31 +42,48 @@ def iter_entries(log: Path) -> Iterator[dict[str, Any]]:
             yield entry
 
 
-def _sets(log: Path, run: str | None, record: str | None) -> dict[str, list[tuple[Path, str]]]:
-    """Change set files of sealed runs with their run, by kind, in run order; with ``record``, only
-    the parts whose range of record hashes can hold it."""
+def _may_hold(item: dict[str, Any], record: str | None, rule: str | None) -> bool:
+    """Whether a change set file can hold rows of ``record`` and ``rule``, by its seal entry's index:
+    ``records`` (range of first hex digits), ``rules`` (the rules it holds), ``record_prefixes``."""
+    if record is not None:
+        token = record[len(TOKEN_PREFIX):]
+        span = item.get("records")
+        if span and not span[0] <= token[:1] <= span[1]:
+            return False
+        prefixes = item.get("record_prefixes")
+        if prefixes is not None and token[:4] not in prefixes:
+            return False
+    rules = item.get("rules")
+    return rule is None or rules is None or rule in rules
+
+
+def _sets(log: Path, run: str | None, record: str | None,
+          rule: str | None = None) -> dict[str, list[tuple[Path, str]]]:
+    """Change set files of sealed runs with their run, by kind, in run order; only those whose
+    index (in the seal) says they can hold ``record`` and ``rule``."""
     by_kind: dict[str, list[tuple[Path, str]]] = {}
-    digit = record[len(TOKEN_PREFIX)] if record else None
     for entry in iter_entries(log):
         if entry.get("type") != "seal" or (run is not None and entry.get("run") != run):
             continue
         for item in entry.get("sets") or []:
-            span = item.get("records")
-            if digit is not None and span and not span[0] <= digit <= span[1]:
-                continue
-            by_kind.setdefault(str(item["kind"]), []).append((log / item["file"], str(entry.get("run"))))
+            if _may_hold(item, record, rule):
+                by_kind.setdefault(str(item["kind"]), []).append((log / item["file"], str(entry.get("run"))))
     return by_kind
 
 
 def show(log: Path, *, record_token: str | None = None, run: str | None = None,
-         rule: str | None = None) -> Iterator[dict[str, Any]]:
-    """Entries matching every filter given: chain events first, then change set rows, by run.
+         rule: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """Entries matching every filter given: chain events first, then change set rows, by run;
+    at most ``limit`` of them (rows are streamed, never all held at once).
 
     ``record_token`` is the keyed hash of the record key (without ``k:``).
     """
     import duckdb
 
     record = TOKEN_PREFIX + record_token if record_token is not None else None
+    left = limit if limit is not None else -1
+    if left == 0:
+        return
     for entry in iter_entries(log):
         if run is not None and entry.get("run") != run:
             continue
@@ -75,10 +92,17 @@ def show(log: Path, *, record_token: str | None = None, run: str | None = None,
         if record is not None and record not in (entry.get("record"), entry.get("identifier")):
             continue
         yield entry
+        left -= 1
+        if left == 0:
+            return
     con = duckdb.connect()
     try:
-        for kind, files in _sets(log, run, record).items():
-            yield from _set_rows(con, kind, files, record=record, rule=rule)
+        for kind, files in _sets(log, run, record, rule).items():
+            for entry in _set_rows(con, kind, files, record=record, rule=rule, limit=left if left > 0 else None):
+                yield entry
+                left -= 1
+                if left == 0:
+                    return
     finally:
         con.close()
 
@@ -88,7 +112,7 @@ def _quote(path: Path) -> str:
 
 
 def _set_rows(con: Any, kind: str, files: list[tuple[Path, str]], *, record: str | None,
-              rule: str | None) -> Iterator[dict[str, Any]]:
+              rule: str | None, limit: int | None = None) -> Iterator[dict[str, Any]]:
     runs = {str(path): run for path, run in files}
     listing = "[" + ", ".join(_quote(path) for path, _ in files) + "]"
     # every file of a kind has the same columns (the writer's query fixes them)
@@ -107,11 +131,12 @@ def _set_rows(con: Any, kind: str, files: list[tuple[Path, str]], *, record: str
         where.append("(" + " OR ".join(f'"{c}" = ?' for c in cols) + ")")
         params += [record] * len(cols)
     sql = f"SELECT * FROM {source}" + (" WHERE " + " AND ".join(where) if where else "")
-    cur = con.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    while batch := cur.fetchmany(10_000):
-        for values in batch:
-            entry = {k: v for k, v in zip(names, values, strict=True) if v is not None}
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    reader = con.sql(sql, params=params).to_arrow_reader(10_000)  # streamed a batch at a time
+    for batch in reader:
+        for row in batch.to_pylist():
+            entry = {k: v for k, v in row.items() if v is not None}
             entry["run"] = runs.get(str(entry.pop("filename", "")), "")
             entry.setdefault("type", kind)
             if entry["type"] in _ACTIONS:

@@ -106,6 +106,7 @@ def show(
     record: Annotated[str | None, typer.Option(help="Record key in clear; matched by its keyed hash.")] = None,
     run: Annotated[str | None, typer.Option(help="Run id.")] = None,
     rule: Annotated[str | None, typer.Option(help="Rule name.")] = None,
+    limit: Annotated[int | None, typer.Option(min=0, help="Print at most this many entries.")] = None,
     workspace: WorkspaceOpt = "crmtool.duckdb",
     key_file: KeyFileOpt = None,
 ) -> ExitCode:
@@ -117,7 +118,7 @@ def show(
     # reading a log never creates a key: without the run's key no record can match
     token = hasher.token(record.strip()) if record is not None and isinstance(hasher, KeyedHasher) else None
     n = 0
-    for entry in show_entries(path, record_token=token, run=run, rule=rule):
+    for entry in show_entries(path, record_token=token, run=run, rule=rule, limit=limit):
         emit(ui, json.dumps(entry, sort_keys=True, ensure_ascii=False, default=str))
         n += 1
     ui.info(f"{n} entries")
