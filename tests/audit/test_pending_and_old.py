@@ -136,3 +136,11 @@ def test_after_a_key_change_old_seals_verify_with_the_old_key(log: Path, tmp_pat
         if env_key is not None:
             os.environ["CRMTOOL_KEY"] = env_key
     shutil.rmtree(log)
+
+
+def test_a_run_with_a_new_key_does_not_continue_the_old_keys_log(log: Path) -> None:
+    before = {p.name: p.read_bytes() for p in log.iterdir() if p.is_file()}
+    with pytest.raises(InputError, match="another key"):
+        AuditWriter(log, "20261202T020000Z-newkey", KeyedHasher(b"another-key-fedcba9876543210", "new"))
+    assert {p.name: p.read_bytes() for p in log.iterdir() if p.is_file()} == before
+    assert not list((log / "pending").iterdir())
