@@ -57,12 +57,12 @@ def _may_hold(item: dict[str, Any], record: str | None, rule: str | None) -> boo
     return rule is None or rules is None or rule in rules
 
 
-def _sets(log: Path, run: str | None, record: str | None,
-          rule: str | None = None) -> dict[str, list[tuple[Path, str]]]:
+def _sets(log: Path, run: str | None, record: str | None, rule: str | None = None,
+          entries: list[dict[str, Any]] | None = None) -> dict[str, list[tuple[Path, str]]]:
     """Change set files of sealed runs with their run, by kind, in run order; only those whose
     index (in the seal) says they can hold ``record`` and ``rule``."""
     by_kind: dict[str, list[tuple[Path, str]]] = {}
-    for entry in iter_entries(log):
+    for entry in entries if entries is not None else iter_entries(log):
         if entry.get("type") != "seal" or (run is not None and entry.get("run") != run):
             continue
         for item in entry.get("sets") or []:
@@ -78,13 +78,14 @@ def show(log: Path, *, record_token: str | None = None, run: str | None = None,
 
     ``record_token`` is the keyed hash of the record key (without ``k:``).
     """
-    import duckdb
-
     record = TOKEN_PREFIX + record_token if record_token is not None else None
     left = limit if limit is not None else -1
     if left == 0:
         return
+    seals: list[dict[str, Any]] = []
     for entry in iter_entries(log):
+        if entry.get("type") == "seal":
+            seals.append(entry)
         if run is not None and entry.get("run") != run:
             continue
         if rule is not None and entry.get("rule") != rule:
@@ -95,9 +96,11 @@ def show(log: Path, *, record_token: str | None = None, run: str | None = None,
         left -= 1
         if left == 0:
             return
+    import duckdb
+
     con = duckdb.connect()
     try:
-        for kind, files in _sets(log, run, record, rule).items():
+        for kind, files in _sets(log, run, record, rule, seals).items():
             for entry in _set_rows(con, kind, files, record=record, rule=rule, limit=left if left > 0 else None):
                 yield entry
                 left -= 1
@@ -113,6 +116,8 @@ def _quote(path: Path) -> str:
 
 def _set_rows(con: Any, kind: str, files: list[tuple[Path, str]], *, record: str | None,
               rule: str | None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """Rows of the files matching ``record`` and ``rule``, streamed a batch at a time; DuckDB reads
+    only the row groups whose min/max (Parquet footer) can hold them."""
     runs = {str(path): run for path, run in files}
     listing = "[" + ", ".join(_quote(path) for path, _ in files) + "]"
     # every file of a kind has the same columns (the writer's query fixes them)
@@ -133,15 +138,18 @@ def _set_rows(con: Any, kind: str, files: list[tuple[Path, str]], *, record: str
     sql = f"SELECT * FROM {source}" + (" WHERE " + " AND ".join(where) if where else "")
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    reader = con.sql(sql, params=params).to_arrow_reader(10_000)  # streamed a batch at a time
-    for batch in reader:
+    for batch in con.sql(sql, params=params).to_arrow_reader(10_000):  # streamed, never all at once
         for row in batch.to_pylist():
-            entry = {k: v for k, v in row.items() if v is not None}
-            entry["run"] = runs.get(str(entry.pop("filename", "")), "")
-            entry.setdefault("type", kind)
-            if entry["type"] in _ACTIONS:
-                entry["action"] = _ACTIONS[entry["type"]]
-            for name in ("old", "new", "levels"):
-                if isinstance(entry.get(name), str):
-                    entry[name] = json.loads(entry[name])
-            yield entry
+            yield _entry(row, kind, runs.get(str(row.pop("filename", "")), ""))
+
+
+def _entry(row: dict[str, Any], kind: str, run: str) -> dict[str, Any]:
+    entry = {k: v for k, v in row.items() if v is not None}
+    entry["run"] = run
+    entry.setdefault("type", kind)
+    if entry["type"] in _ACTIONS:
+        entry["action"] = _ACTIONS[entry["type"]]
+    for name in ("old", "new", "levels"):
+        if isinstance(entry.get(name), str):
+            entry[name] = json.loads(entry[name])
+    return entry
