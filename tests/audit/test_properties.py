@@ -5,6 +5,7 @@ truncation of ``chain.jsonl``, and any byte flip, row drop or row swap of a chan
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -103,9 +104,13 @@ def test_any_damage_to_the_chain_fails(runs: list[Any], kind: str, at: int, othe
         if kind == "swap" and data.count(b"\n") < 2:
             kind = "drop"
         chain.write_bytes(_chain_attack(data, kind, at, other))
-        for hasher in (HASHER, None):  # caught with the key, and without it
+        # a seal's mac is outside its hash (it is the keyed part): without the key an edited mac
+        # cannot be seen, by design (verify says the seals were not checked); all else is caught
+        macs = [m.span(1) for m in re.finditer(rb'"mac":"([0-9a-f]{64})"', data)]
+        in_mac = kind == "flip" and any(a <= at % len(data) < b for a, b in macs)
+        for hasher in (HASHER, None) if not in_mac else (HASHER,):
             result = verify_log(log, hasher)
-            assert not result.ok, (kind, at, other)
+            assert not result.ok, (kind, at, other, hasher is None)
 
 
 def _sets(log: Path) -> list[tuple[Path, int]]:
