@@ -1,6 +1,10 @@
 """Time ``crmtool audit show --record | --rule | --run`` over a year of nightly runs.
 
     python bench/audit_show_bench.py [--runs 365] [--changes 1500000] [--work bench/data/audit_year]
+                                     [--src DIR] [--repeat 3] [--only record,rule,run,limit]
+
+``--src`` runs another checkout's ``src/`` (e.g. main's, to compare: its log is built by its
+own writer, so give it its own ``--work``).
 
 Builds (once) a workspace audit log of ``--runs`` sealed runs with the real writer: each night
 the same change set of ``--changes`` rows (a 300k-row export with ~5 changes a row, as clean
@@ -61,22 +65,32 @@ def build(log: Path, runs: int, changes: int) -> None:
             self._last_sha = sha
             return int(con_.execute(f"SELECT count(*) FROM read_parquet('{first}')").fetchall()[0][0])
 
+    import inspect
+
+    indexed = "rule_counts" in inspect.signature(AuditWriter.add_set).parameters
+    counts = dict(con.execute("SELECT rule, count(*) FROM ch GROUP BY ALL").fetchall())
     start = time.perf_counter()
     for night in range(runs):
         day = date(2026, 1, 1) + timedelta(days=night)
         run_id = f"{day:%Y%m%d}T020000Z-{night:06x}"
         writer = NightlyWriter(log, run_id, hasher, command="clean")
         writer.add({"type": "run", "command": "clean"})
-        writer.add_set(con, "changes", "SELECT * FROM ch", order_by='record, "row", field, rule', parts=4)
+        if indexed:  # this version's index by rule (rare rules in a part of their own)
+            writer.add_set(con, "changes", "SELECT * FROM ch", order_by='record, "row", field, rule', parts=4,
+                           rule_counts=counts)
+        else:
+            writer.add_set(con, "changes", "SELECT * FROM ch", order_by='record, "row", field, rule', parts=4)
         writer.seal({"counts": {"fixed_values": changes}})
     print(f"built {runs} runs in {time.perf_counter() - start:.0f} s: {log}", file=sys.stderr)
 
 
-def timed(args: list[str]) -> tuple[float, float, int]:
+def timed(args: list[str], src: Path | None = None) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds (user + system) of the child, and entries printed."""
     import resource
 
     env = dict(os.environ, CRMTOOL_KEY=KEY)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "crmtool", "audit", "show", *args], env=env,
@@ -92,23 +106,42 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=365)
     parser.add_argument("--changes", type=int, default=1_500_000)
     parser.add_argument("--work", type=Path, default=HERE / "data" / "audit_year")
+    parser.add_argument("--src", type=Path, help="src/ folder of the crmtool to measure (default: installed)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", default="record,rule,run,limit,record-rule")
     args = parser.parse_args()
+    if args.src is not None:
+        sys.path.insert(0, str(args.src.resolve()))
+        import crmtool
+
+        print(f"crmtool from {Path(crmtool.__file__).parent}", file=sys.stderr)
     log = args.work / f"runs{args.runs}_changes{args.changes}.audit"
     if not (log / "HEAD").exists():
         build(log, args.runs, args.changes)
-    night = sum(f.stat().st_size for f in sorted((log / "sets").glob("*.parquet"))[:4])
+    first_night = sorted(p.name.split(".")[0] for p in (log / "sets").glob("*.changes.0.parquet"))[0]
+    night = sum(f.stat().st_size for f in (log / "sets").glob(f"{first_night}.*.parquet"))
     print(f"log: {args.runs} runs, {args.changes} changes a run, {night / 2**20:.1f} MiB of change set a night "
           f"({args.runs * night / 2**30:.1f} GiB a year)")
     last_run = sorted(p.name.split(".")[0] for p in (log / "sets").glob("*.changes.0.parquet"))[-1]
-    probes = {"--record C123456": ["--record", "C123456"], "--rule rule_19": ["--rule", "rule_19"],
-              f"--run {last_run}": ["--run", last_run], "--record C123456 --rule rule_3": ["--record", "C123456",
-                                                                                       "--rule", "rule_3"]}
-    for name, extra in probes.items():
+    probes = {"record": ["--record", "C123456"], "rule": ["--rule", "rule_19"], "run": ["--run", last_run],
+              "limit": ["--run", last_run, "--limit", "1000"],
+              "record-rule": ["--record", "C123456", "--rule", "rule_3"]}
+    wanted = args.only.split(",")
+    for key, extra in probes.items():
+        if key not in wanted:
+            continue
+        name = " ".join(extra)
         walls, cpus, n = [], [], 0
-        for _ in range(3):
-            wall, cpu, n = timed([str(log), *extra])
+        for _ in range(args.repeat):
+            try:
+                wall, cpu, n = timed([str(log), *extra], args.src)
+            except subprocess.CalledProcessError as exc:
+                print(f"audit show {name}: failed ({exc.stderr.decode().strip().splitlines()[-1]})")
+                break
             walls.append(wall)
             cpus.append(cpu)
+        if not walls:
+            continue
         print(f"audit show {name}: median wall {statistics.median(walls):.2f} s, CPU {statistics.median(cpus):.2f} s "
               f"(walls {', '.join(f'{t:.2f}' for t in walls)}), {n} entries")
     import resource

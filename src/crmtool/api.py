@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, RecordedAs, as_is,
 from crmtool.errors import CrmToolError, UsageError
 from crmtool.identity.load import load_without_erased
 from crmtool.io.readers import LoadResult, ReadOptions, file_sha256
+from crmtool.io.stage import Stage, sweep_stale
 from crmtool.io.writers import OutputOptions, write_query
 from crmtool.kinds.base import ident
 from crmtool.pii import detect_pii
@@ -332,6 +331,15 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, ruleset: Rule
         "reason": pa.array([r.reason.split(":")[0] for r in loaded.parse_rejects], pa.string())}))
     if progress:
         progress("audit log")
+    # rows per rule name: the writer puts the rows of rare rules in a part of their own (its index by rule)
+    rule_counts: dict[str, int] = {}
+    for name, n in con.execute(f"""
+            SELECT n.name, count(*) FROM (SELECT rule FROM {CHANGES} UNION ALL
+                                          SELECT rule FROM {VIOLATIONS} WHERE reject) c
+            JOIN __rule_names n USING (rule) GROUP BY ALL""").fetchall():
+        rule_counts[str(name)] = rule_counts.get(str(name), 0) + int(n)
+    if loaded.parse_rejects:
+        rule_counts["parse"] = rule_counts.get("parse", 0) + len(loaded.parse_rejects)
     try:
         # each part joins only the record hashes of its range ({part}); parse rejects go in the last
         writer.add_set(con, "changes", f"""
@@ -347,7 +355,7 @@ def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, ruleset: Rule
             UNION ALL
             SELECT 'reject', 'parse', NULL, line, NULL, NULL, NULL, NULL, reason FROM __parse_rejects_audit
             WHERE {{last}}""",
-            order_by='record, "row", field, rule, line', parts=AUDIT_PARTS)
+            order_by='record, "row", field, rule, line', parts=AUDIT_PARTS, rule_counts=rule_counts)
     finally:
         con.unregister("__rule_names")
         con.unregister("__parse_rejects_audit")
@@ -450,7 +458,7 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     # the kept rows become the workspace's clean_ table, and the clean output is written from it
     # in its stored (row) order; it replaces clean_ only once the outputs are in place
     kept = ident(f"__staging_clean_{ds}")
-    stage: Path | None = None
+    stage: Stage | None = None
     try:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -464,7 +472,8 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
         inputs = [file_entry(input_path, format=loaded.format, encoding=loaded.encoding,
                              delimiter=loaded.delimiter, rows=engine.rows + len(loaded.parse_rejects))]
         rule_files = [{"path": str(f), "sha256": file_sha256(f)} for f in ruleset.files]
-        stage = Path(tempfile.mkdtemp(prefix=".crmtool-stage-", dir=out_dir))
+        sweep_stale(out_dir)  # stage folders of runs killed (kill -9) before they could remove them
+        stage = Stage(out_dir)
         # the change set is written first; the run is sealed once the outputs are in place
         with run.timed("audit"):
             _audit(ws, writer, loaded, ruleset,
@@ -475,19 +484,19 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
             progress("writing the clean and rejects files")
         with run.timed("write"):
             out_cols = ", ".join(ident(c) for c in [*loaded.columns, *(["mailable"] if mail else [])])
-            write_query(ws.con, f"SELECT {out_cols} FROM {kept}", stage / clean_path.name, fmt, options=output)
-            rejected = _write_rejects(ws, loaded, ruleset, stage / rejects_path.name, fmt, output)
+            write_query(ws.con, f"SELECT {out_cols} FROM {kept}", stage.path / clean_path.name, fmt, options=output)
+            rejected = _write_rejects(ws, loaded, ruleset, stage.path / rejects_path.name, fmt, output)
             for path in (clean_path, rejects_path):
-                os.replace(stage / path.name, path)
+                os.replace(stage.path / path.name, path)
     except BaseException:
         if stage is not None:
-            shutil.rmtree(stage, ignore_errors=True)
+            stage.remove()
         ws.con.execute(f"DROP TABLE IF EXISTS {kept}")
         writer.abort()  # the outputs did not land: neither do the run's audit entries
         if created and out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()
         raise
-    shutil.rmtree(stage, ignore_errors=True)
+    stage.remove()
     ws.con.execute(f"DROP TABLE IF EXISTS {ident('clean_' + ds)}; ALTER TABLE {kept} RENAME TO {ident('clean_' + ds)}")
     rows_out = engine.rows - rejected
     counts: dict[str, Any] = {"rows_in": engine.rows + len(loaded.parse_rejects), "rows_read": engine.rows,

@@ -22,13 +22,13 @@ from .conftest import EXAMPLE, KEY, RULES
 RULE_FILE = RULES / "10-normalise.yaml"  # no dedupe section: one audit run per clean
 
 
-def _clean(root: Path, pause: str | None = None) -> subprocess.Popen[bytes]:
+def _clean(root: Path, pause: str | None = None, ws: str = "ws") -> subprocess.Popen[bytes]:
     env = dict(os.environ, CRMTOOL_KEY=KEY)
     env.pop(PAUSE_ENV, None)
     if pause:
         env[PAUSE_ENV] = pause
     cmd = [sys.executable, "-m", "crmtool", "clean", str(EXAMPLE), "--rules", str(RULE_FILE), "--out",
-           str(root / "out"), "--workspace", str(root / "ws.duckdb"), "--quiet"]
+           str(root / "out"), "--workspace", str(root / f"{ws}.duckdb"), "--quiet"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -37,18 +37,24 @@ def _finish(proc: subprocess.Popen[bytes]) -> None:
     assert proc.returncode in (0, 1), err.decode()
 
 
-def _kill_at(root: Path, point: str) -> None:
-    proc = _clean(root, point)
-    marker = root / "ws.audit" / f"paused-{point}"
+def _pause_at(root: Path, point: str, ws: str = "ws") -> subprocess.Popen[bytes]:
+    """A clean paused (alive) at ``point``."""
+    proc = _clean(root, point, ws)
+    marker = root / f"{ws}.audit" / f"paused-{point}"
     deadline = time.monotonic() + 300
     while not marker.exists():
         if proc.poll() is not None:
             pytest.fail(f"clean ended before {point}: {proc.communicate()[1].decode()}")
         assert time.monotonic() < deadline, f"clean never reached {point}"
         time.sleep(0.05)
+    marker.unlink()
+    return proc
+
+
+def _kill_at(root: Path, point: str, ws: str = "ws") -> None:
+    proc = _pause_at(root, point, ws)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
-    marker.unlink()
 
 
 def _outputs(root: Path) -> dict[str, bytes]:
@@ -110,3 +116,32 @@ def test_two_workspaces_into_one_out_folder_keep_separate_logs(tmp_path: Path) -
     assert not (tmp_path / "out" / "crmtool.audit").exists()
     heads = {json.loads((tmp_path / f"ws{i}.audit" / "HEAD").read_text())["run"] for i in range(2)}
     assert len(heads) == 2
+
+
+def _stages(root: Path) -> set[str]:
+    return {p.name for p in (root / "out").glob(".crmtool-stage-*")}
+
+
+@pytest.mark.slow
+def test_stage_folders_of_killed_runs_are_swept_but_not_a_live_runs(tmp_path: Path) -> None:
+    _finish(_clean(tmp_path))
+    other = tmp_path / "out" / ".crmtool-other-kind"  # not clean's kind of folder: never touched
+    other.mkdir()
+    _kill_at(tmp_path, "set-changes")  # the change set is written while the outputs are staged
+    killed = _stages(tmp_path)
+    assert len(killed) == 1
+
+    live = _pause_at(tmp_path, "set-changes", ws="ws2")  # another workspace, same --out
+    try:
+        assert len(_stages(tmp_path)) == 1 and not _stages(tmp_path) & killed  # the dead one is gone
+        held = _stages(tmp_path)
+        _finish(_clean(tmp_path, ws="ws3"))  # a run beside the live one leaves its folder alone
+        assert _stages(tmp_path) == held
+    finally:
+        os.kill(live.pid, signal.SIGKILL)
+        live.communicate()
+    _finish(_clean(tmp_path))
+    assert _stages(tmp_path) == set()
+    assert other.is_dir()
+    assert not list((tmp_path / "out").glob(".crmtool-making-*"))
+    assert verify_log(tmp_path / "ws.audit", HASHER).ok

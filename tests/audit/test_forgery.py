@@ -193,7 +193,10 @@ def swap_change_sets(log: Path) -> None:
     """Two parts of a run's change set trade places (two runs of the same export have the same
     change set, byte for byte, so trading those would change nothing)."""
     first = _first_set(log)
-    second = first.with_name(first.name.replace(".changes.0.", ".changes.1."))
+    run = first.name.split(".")[0]
+    # two files of the run that differ (parts can be alike: e.g. empty when the rare part holds all)
+    second = next(p for p in sorted((log / "sets").glob(f"{run}.changes.*.parquet"))
+                  if p.read_bytes() != first.read_bytes())
     tmp = first.with_suffix(".swap")
     first.rename(tmp)
     second.rename(first)

@@ -23,8 +23,11 @@ _ACTIONS = {"change": "fix", "reject": "reject"}
 
 def iter_entries(log: Path) -> Iterator[dict[str, Any]]:
     """The chain records in order (run headers, events, seals); not verified (see verify_log)."""
+    from crmtool.audit.verify import refuse_format1
+
     chain = log / CHAIN
     if not chain.is_file():
+        refuse_format1(log)
         raise InputError(f"{log}: no audit log here ({CHAIN} missing)")
     with chain.open("rb") as fh:
         for n, raw in enumerate(fh, start=1):
@@ -39,32 +42,50 @@ def iter_entries(log: Path) -> Iterator[dict[str, Any]]:
             yield entry
 
 
-def _sets(log: Path, run: str | None, record: str | None) -> dict[str, list[tuple[Path, str]]]:
-    """Change set files of sealed runs with their run, by kind, in run order; with ``record``, only
-    the parts whose range of record hashes can hold it."""
+def _may_hold(item: dict[str, Any], record: str | None, rule: str | None) -> bool:
+    """Whether a change set file can hold rows of ``record`` and ``rule``, by its seal entry's index:
+    ``records`` (range of first hex digits), ``rules`` (the rules it holds), ``record_prefixes``."""
+    if record is not None:
+        token = record[len(TOKEN_PREFIX):]
+        span = item.get("records")
+        if span and not span[0] <= token[:1] <= span[1]:
+            return False
+        prefixes = item.get("record_prefixes")
+        if prefixes is not None and token[:4] not in prefixes:
+            return False
+    rules = item.get("rules")
+    return rule is None or rules is None or rule in rules
+
+
+def _sets(log: Path, run: str | None, record: str | None, rule: str | None = None,
+          entries: list[dict[str, Any]] | None = None) -> dict[str, list[tuple[Path, str]]]:
+    """Change set files of sealed runs with their run, by kind, in run order; only those whose
+    index (in the seal) says they can hold ``record`` and ``rule``."""
     by_kind: dict[str, list[tuple[Path, str]]] = {}
-    digit = record[len(TOKEN_PREFIX)] if record else None
-    for entry in iter_entries(log):
+    for entry in entries if entries is not None else iter_entries(log):
         if entry.get("type") != "seal" or (run is not None and entry.get("run") != run):
             continue
         for item in entry.get("sets") or []:
-            span = item.get("records")
-            if digit is not None and span and not span[0] <= digit <= span[1]:
-                continue
-            by_kind.setdefault(str(item["kind"]), []).append((log / item["file"], str(entry.get("run"))))
+            if _may_hold(item, record, rule):
+                by_kind.setdefault(str(item["kind"]), []).append((log / item["file"], str(entry.get("run"))))
     return by_kind
 
 
 def show(log: Path, *, record_token: str | None = None, run: str | None = None,
-         rule: str | None = None) -> Iterator[dict[str, Any]]:
-    """Entries matching every filter given: chain events first, then change set rows, by run.
+         rule: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """Entries matching every filter given: chain events first, then change set rows, by run;
+    at most ``limit`` of them (rows are streamed, never all held at once).
 
     ``record_token`` is the keyed hash of the record key (without ``k:``).
     """
-    import duckdb
-
     record = TOKEN_PREFIX + record_token if record_token is not None else None
+    left = limit if limit is not None else -1
+    if left == 0:
+        return
+    seals: list[dict[str, Any]] = []
     for entry in iter_entries(log):
+        if entry.get("type") == "seal":
+            seals.append(entry)
         if run is not None and entry.get("run") != run:
             continue
         if rule is not None and entry.get("rule") != rule:
@@ -72,10 +93,19 @@ def show(log: Path, *, record_token: str | None = None, run: str | None = None,
         if record is not None and record not in (entry.get("record"), entry.get("identifier")):
             continue
         yield entry
+        left -= 1
+        if left == 0:
+            return
+    import duckdb
+
     con = duckdb.connect()
     try:
-        for kind, files in _sets(log, run, record).items():
-            yield from _set_rows(con, kind, files, record=record, rule=rule)
+        for kind, files in _sets(log, run, record, rule, seals).items():
+            for entry in _set_rows(con, kind, files, record=record, rule=rule, limit=left if left > 0 else None):
+                yield entry
+                left -= 1
+                if left == 0:
+                    return
     finally:
         con.close()
 
@@ -85,7 +115,9 @@ def _quote(path: Path) -> str:
 
 
 def _set_rows(con: Any, kind: str, files: list[tuple[Path, str]], *, record: str | None,
-              rule: str | None) -> Iterator[dict[str, Any]]:
+              rule: str | None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """Rows of the files matching ``record`` and ``rule``, streamed a batch at a time; DuckDB reads
+    only the row groups whose min/max (Parquet footer) can hold them."""
     runs = {str(path): run for path, run in files}
     listing = "[" + ", ".join(_quote(path) for path, _ in files) + "]"
     # every file of a kind has the same columns (the writer's query fixes them)
@@ -104,16 +136,23 @@ def _set_rows(con: Any, kind: str, files: list[tuple[Path, str]], *, record: str
         where.append("(" + " OR ".join(f'"{c}" = ?' for c in cols) + ")")
         params += [record] * len(cols)
     sql = f"SELECT * FROM {source}" + (" WHERE " + " AND ".join(where) if where else "")
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
     cur = con.execute(sql, params)
     names = [d[0] for d in cur.description]
-    while batch := cur.fetchmany(10_000):
+    while batch := cur.fetchmany(10_000):  # a batch at a time (no Arrow: its import costs a look-up ~0.3 s)
         for values in batch:
-            entry = {k: v for k, v in zip(names, values, strict=True) if v is not None}
-            entry["run"] = runs.get(str(entry.pop("filename", "")), "")
-            entry.setdefault("type", kind)
-            if entry["type"] in _ACTIONS:
-                entry["action"] = _ACTIONS[entry["type"]]
-            for name in ("old", "new", "levels"):
-                if isinstance(entry.get(name), str):
-                    entry[name] = json.loads(entry[name])
-            yield entry
+            row = dict(zip(names, values, strict=True))
+            yield _entry(row, kind, runs.get(str(row.pop("filename", "")), ""))
+
+
+def _entry(row: dict[str, Any], kind: str, run: str) -> dict[str, Any]:
+    entry = {k: v for k, v in row.items() if v is not None}
+    entry["run"] = run
+    entry.setdefault("type", kind)
+    if entry["type"] in _ACTIONS:
+        entry["action"] = _ACTIONS[entry["type"]]
+    for name in ("old", "new", "levels"):
+        if isinstance(entry.get(name), str):
+            entry[name] = json.loads(entry[name])
+    return entry

@@ -10,6 +10,7 @@ from crmtool.audit.format import (
     CHAIN,
     GENESIS,
     HEAD,
+    LOCK,
     PENDING,
     SETS,
     FormatProblem,
@@ -36,11 +37,23 @@ class VerifyResult:
     keyed: bool = True  # seals and HEAD checked with the key
     prefix: bool = False  # the expected head is an earlier seal of this log
     pending: list[str] = field(default_factory=list)  # runs still being written (or killed)
+    #: per pending run: status ``warn`` (a live run holds the lock: being written) or ``aborted``
+    #: (killed; the next run records it), its command, start, unsealed records after HEAD, sets
+    pending_runs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        from crmtool.status import Status
+
+        if not self.ok:
+            return str(Status.FAIL)
+        return str(Status.WARN) if self.pending_runs else str(Status.PASS)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "records": self.records, "runs": self.runs, "rows": self.rows, "head": self.head,
-                "problem": self.problem or None, "where": self.where or None, "keyed": self.keyed,
-                "prefix": self.prefix, "pending": self.pending}
+        return {"ok": self.ok, "status": self.status, "records": self.records, "runs": self.runs, "rows": self.rows,
+                "head": self.head, "problem": self.problem or None, "where": self.where or None,
+                "keyed": self.keyed, "prefix": self.prefix, "pending": self.pending,
+                "pending_runs": self.pending_runs}
 
 
 class _Bad(Exception):
@@ -68,9 +81,10 @@ def _check_set(log: Path, entry: Any, run: str, where: str) -> int:
 def verify_log(log: Path, hasher: KeyedHasher | None, expected_head: str | None = None) -> VerifyResult:
     """Check the whole log; name the first problem and where it is. ``hasher=None``: no keyed checks."""
     chain = log / CHAIN
+    refuse_format1(log)
     if log.is_file():
         raise InputError(f"{log} is a file: an audit log is a folder (<workspace>.audit/)",
-                         "give the log folder; logs written before 0.2 are JSON Lines and are not checked")
+                         "give the log folder (<workspace>.audit/, or OUT/crmtool.audit/ for :memory:)")
     if not chain.is_file():
         raise InputError(f"{log}: no audit log here ({CHAIN} missing)",
                          "an audit log is the folder <workspace>.audit/ (OUT/crmtool.audit/ for :memory:)")
@@ -127,6 +141,7 @@ def verify_log(log: Path, hasher: KeyedHasher | None, expected_head: str | None 
             raise _Bad(f"{CHAIN}:{n}", f"run {run} has no seal (log cut short?)")
         _check_head(log, key, runs, seq, prev, limit)
         _check_strays(log, listed, result)
+        _check_pending(log, chain, key, limit, seq, prev, seen, result)
         if expected_head is not None and expected_head != prev:
             if expected_head not in seals:
                 raise _Bad(f"{CHAIN}:{n}", "the expected head (manifest) is no seal of this log: "
@@ -163,6 +178,8 @@ def _lines(fh: Any, limit: int) -> Any:
 def _check_head(log: Path, key: bytes | None, runs: int, seq: int, prev: str, size: int) -> None:
     head = read_head(log)
     if runs == 0:
+        if head is not None:
+            raise _Bad(HEAD, "HEAD names a seal but the chain holds no run: the chain was cut back or emptied")
         return
     if head is None:
         raise _Bad(HEAD, "HEAD is missing: the log cannot show it was not cut back")
@@ -183,3 +200,111 @@ def _check_strays(log: Path, listed: set[str], result: VerifyResult) -> None:
         if name in listed or any(path.name.startswith(f"{run}.") for run in pending):
             continue
         raise _Bad(name, "change set that no seal lists (inserted, or left by a deleted run)")
+
+
+def _pending_note(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        note = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise _Bad(f"{PENDING}/{path.name}", "pending note is not readable (damaged?)") from None
+    if not isinstance(note, dict) or note.get("run") != path.stem:
+        raise _Bad(f"{PENDING}/{path.name}", "pending note names another run than its file")
+    return note
+
+
+def _lock_held(log: Path) -> bool:
+    """True when a live run holds the log's lock (tried without waiting, released at once)."""
+    import fcntl
+    import os
+
+    try:
+        fd = os.open(log / LOCK, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _tail(chain: Path, start: int, key: bytes | None, seq: int, prev: str) -> list[tuple[str, bool]]:
+    """Records after ``HEAD`` (a pending run's append): ``(run, is a seal that checks)`` each; they
+    must continue the chain, the last one may be cut off by the crash."""
+    with chain.open("rb") as fh:
+        fh.seek(start)
+        data = fh.read()
+    out: list[tuple[str, bool]] = []
+    # the piece after the last line end is a write the crash cut off; the next run cuts it back
+    for n_line, line in enumerate(data.split(b"\n")[:-1], start=1):
+        where = f"{CHAIN}:+{n_line} after HEAD"
+        try:
+            body, digest, mac = decode((line + b"\n").decode("utf-8"))
+        except (FormatProblem, UnicodeDecodeError) as exc:
+            raise _Bad(where, f"a pending run's record is damaged ({exc})") from None
+        if body.get("prev") != prev or body.get("seq") != seq + 1:
+            raise _Bad(where, "the records after HEAD do not continue the chain (written by someone else?)")
+        sealed = body.get("type") == "seal" and (key is None or mac == seal_mac(key, digest))
+        if body.get("type") == "seal" and not sealed:
+            raise _Bad(where, "a seal after HEAD does not match the key")
+        out.append((str(body.get("run")), sealed))
+        prev, seq = digest, seq + 1
+    return out
+
+
+def _check_pending(log: Path, chain: Path, key: bytes | None, limit: int, seq: int, prev: str,
+                   sealed_runs: set[str], result: VerifyResult) -> None:
+    """Report each run with a pending note (being written, or killed) and check it is consistent:
+    a readable note for a run the chain has not sealed (or the HEAD run, whose note outlived its
+    seal), records after HEAD that continue the chain and belong to pending runs, change sets of
+    its own. Nothing here is changed: the next run repairs the log."""
+    notes = sorted((log / PENDING).glob("*.json")) if (log / PENDING).is_dir() else []
+    if not notes:
+        if chain.stat().st_size != limit:
+            raise _Bad(CHAIN, "records after HEAD and no pending run")
+        return
+    live = _lock_held(log)
+    tail = _tail(chain, limit, key, seq, prev) if chain.stat().st_size > limit else []
+    pending = {p.stem for p in notes}
+    for run, _sealed in tail:
+        if run not in pending:
+            raise _Bad(CHAIN, f"records of run {run} after HEAD, but no pending note for it")
+    head = read_head(log) or {}
+    for path in notes:
+        note = _pending_note(path)
+        run = path.stem
+        if run in sealed_runs and run != head.get("run"):
+            raise _Bad(f"{PENDING}/{path.name}", f"pending note for run {run}, sealed before the last seal")
+        records = [sealed for r, sealed in tail if r == run]
+        sets = sorted(f"{SETS}/{p.name}" for p in (log / SETS).glob(f"{run}.*")) if (log / SETS).is_dir() else []
+        result.pending_runs.append({
+            "run": run, "status": "warn" if live else "aborted", "command": note.get("command"),
+            "started_at": note.get("started_at"), "sealed_in_chain": run in sealed_runs or any(records),
+            "records_after_head": len(records), "sets": sets})
+
+
+def refuse_format1(path: Path) -> None:
+    """A format-1 log (``audit.jsonl``, JSON Lines from before 0.2) gets a message, not a traceback."""
+    candidates = [path] if path.is_file() else [path / "audit.jsonl"]
+    for candidate in candidates:
+        if candidate.is_file() and _is_format1(candidate):
+            raise InputError(
+                f"{candidate} is an audit log of format 1 (JSON Lines, written before crmtool 0.2); this "
+                "version reads and verifies format 2 only (<workspace>.audit/)",
+                f"keep it as it is, with the manifests of its runs (e.g. rename it to {candidate.name}.format1): "
+                "crmtool 0.1's 'audit verify' checks it; new runs write a new log in <workspace>.audit/")
+
+
+def _is_format1(path: Path) -> bool:
+    import re
+
+    try:
+        with path.open("rb") as fh:
+            first = fh.readline(1 << 20)
+    except OSError:
+        return False
+    return re.search(rb',"hash":"[0-9a-f]{64}","prev":"[0-9a-f]{64}"}\r?\n?$', first) is not None

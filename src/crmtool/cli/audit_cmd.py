@@ -16,6 +16,7 @@ from crmtool.cli.common import (
     WorkspaceOptions,
     cli_command,
     emit,
+    workspace_bundle,
 )
 from crmtool.errors import ExitCode
 
@@ -23,6 +24,14 @@ audit_app = typer.Typer(cls=FlagHelpGroup, help="Verify and read the workspace's
 
 LogArg = Annotated[Path | None, typer.Argument(
     help="Audit log folder (default: the workspace's <stem>.audit/).", show_default=False)]
+
+
+#: verify takes its key as --key-file or --key (after a key change: the old key)
+_VERIFY_KEY = Annotated[Path | None, typer.Option(
+    "--key-file", "--key",
+    help="Key the seals were made with (an old key after a key change; else CRMTOOL_KEY, "
+         "CRMTOOL_KEY_FILE, or the key file beside the workspace).")]
+VerifyKeyOptions = Annotated[WorkspaceOptions, workspace_bundle("workspace", key_file=(_VERIFY_KEY, None))]
 
 
 def register(app: typer.Typer) -> None:
@@ -58,7 +67,7 @@ def verify(
     log: LogArg = None,
     head: Annotated[str | None, typer.Option(help="Expected head hash (from a manifest) to catch a cut log.")] = None,
     manifest: Annotated[Path | None, typer.Option(help="Manifest whose audit head the log must hold.")] = None,
-    where: WorkspaceKeyOptions = WorkspaceOptions(),
+    where: VerifyKeyOptions = WorkspaceOptions(),
     no_key: Annotated[bool, typer.Option("--no-key", help="Without the key: check hashes, links and change "
                                                           "sets only (a forger could pass).")] = False,
     fmt: FormatOpt = OutputFormat.text,
@@ -85,8 +94,12 @@ def verify(
         keyed = "" if result.keyed else " (seals NOT checked: no key)"
         ui.out.print(f"{path}: ok, {result.records} records and {result.rows} change rows in {result.runs} runs, "
                      f"head {result.head}{note}{keyed}")
-        for run in result.pending:
-            ui.info(f"run {run} is being written or was interrupted; the next run records it")
+        for item in result.pending_runs:
+            state = ("being written (its lock is held)" if item["status"] == "warn"
+                     else "interrupted (unsealed); the next run records it as aborted")
+            ui.out.print(f"pending run {item['run']} ({item['command'] or 'unknown command'}, started "
+                         f"{item['started_at']}): {state}; {item['records_after_head']} records after HEAD, "
+                         f"{len(item['sets'])} change sets; not covered by this check")
     else:
         ui.out.print(f"{path / result.where}: {result.problem}")
     return ExitCode.OK if result.ok else ExitCode.CHECKS_FAILED
@@ -100,6 +113,7 @@ def show(
     record: Annotated[str | None, typer.Option(help="Record key in clear; matched by its keyed hash.")] = None,
     run: Annotated[str | None, typer.Option(help="Run id.")] = None,
     rule: Annotated[str | None, typer.Option(help="Rule name.")] = None,
+    limit: Annotated[int | None, typer.Option(min=0, help="Print at most this many entries.")] = None,
     where: WorkspaceKeyOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Print the entries matching every filter given, one JSON object per line."""
@@ -112,7 +126,7 @@ def show(
     # reading a log never creates a key: without the run's key no record can match
     token = hasher.token(record.strip()) if record is not None and isinstance(hasher, KeyedHasher) else None
     n = 0
-    for entry in show_entries(path, record_token=token, run=run, rule=rule):
+    for entry in show_entries(path, record_token=token, run=run, rule=rule, limit=limit):
         emit(ui, json.dumps(entry, sort_keys=True, ensure_ascii=False, default=str))
         n += 1
     ui.info(f"{n} entries")
