@@ -19,7 +19,7 @@ from crmtool.segments.holdout import id_sql
 if TYPE_CHECKING:
     import duckdb
 
-    from crmtool.segments.spec import SegmentsSpec
+    from crmtool.segments.model import SegmentsSpec
     from crmtool.workspace import Workspace
 
 TABLES = ("cmp_in_orders", "cmp_in_events", "cmp_in_customers")

@@ -35,8 +35,9 @@ from crmtool.segments.features import (
     register_macros,
 )
 from crmtool.segments.membership import DiffResult, SegmentCounts
+from crmtool.segments.model import SegmentsSpec
 from crmtool.segments.protection import build_exclusions
-from crmtool.segments.spec import SegmentsSpec, load_segments
+from crmtool.segments.spec import load_segments
 from crmtool.steps import Step
 from crmtool.workspace import Workspace
 

@@ -1,4 +1,4 @@
-"""Compile segment conditions (:class:`~crmtool.segments.spec.Cond`) to SQL boolean expressions.
+"""Compile segment conditions (:class:`~crmtool.segments.model.Cond`) to SQL boolean expressions.
 
 Semantics, documented for users:
 
@@ -18,7 +18,8 @@ from datetime import date
 from typing import Any
 
 from crmtool.errors import ConfigError, Location
-from crmtool.segments.spec import COMPARISONS, SEGMENT_MACROS, Cond, parse_relative
+from crmtool.segments.model import COMPARISONS, SEGMENT_MACROS, Cond
+from crmtool.segments.spec import parse_relative
 
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 

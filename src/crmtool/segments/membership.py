@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from crmtool.errors import UsageError
 from crmtool.segments.conditions import Compiler, sql_str
 from crmtool.segments.holdout import bucket_sql
-from crmtool.segments.spec import SegmentsSpec
+from crmtool.segments.model import SegmentsSpec
 
 if TYPE_CHECKING:
     import duckdb

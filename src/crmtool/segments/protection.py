@@ -22,7 +22,7 @@ from crmtool.segments.conditions import ident
 
 if TYPE_CHECKING:
     from crmtool.segments.features import CustomerColumns
-    from crmtool.segments.spec import SegmentsSpec
+    from crmtool.segments.model import SegmentsSpec
     from crmtool.workspace import Workspace
 
 REASONS = ("erased", "suppressed", "bounced", "no_email", "consent_denied", "consent_unknown")
