@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from crmtool.campaigns.results import ArmStats
 from crmtool.errors import InputError
-from crmtool.segments.conditions import ident, sql_str
 from crmtool.segments.holdout import id_sql
+from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb

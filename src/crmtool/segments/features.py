@@ -27,9 +27,10 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from crmtool.errors import ConfigError, InputError, Location
-from crmtool.segments.conditions import Compiler, ident, sql_str
+from crmtool.segments.conditions import Compiler
 from crmtool.segments.holdout import id_sql
 from crmtool.segments.model import BUILTIN_FEATURES, CLV_FEATURES, FunnelStage, SegmentsSpec
+from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb

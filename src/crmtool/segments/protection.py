@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from crmtool.segments.conditions import ident
+from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
     from crmtool.segments.features import CustomerColumns
