@@ -25,11 +25,11 @@ from crmtool.identity.load import load_without_erased
 from crmtool.io.readers import LoadResult, ReadOptions, file_sha256
 from crmtool.io.stage import Stage, sweep_stale
 from crmtool.io.writers import OutputOptions, write_query
-from crmtool.kinds.base import ident
 from crmtool.pii import detect_pii
 from crmtool.progress import Progress
 from crmtool.rulefile import RuleSet, load_rules
 from crmtool.schemas import RESULTS_SCHEMA_VERSION
+from crmtool.sqltext import ident
 from crmtool.workspace import Run, Workspace, dataset_name
 
 if TYPE_CHECKING:  # clean's audit log, manifest and mailable flag: imported when clean runs (validate stays light)

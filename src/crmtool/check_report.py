@@ -9,9 +9,9 @@ from typing import Any
 
 from crmtool.engine import EngineResult
 from crmtool.io.readers import LoadResult
-from crmtool.kinds.base import ident
 from crmtool.rulefile import RuleSet
 from crmtool.schemas import RESULTS_SCHEMA_VERSION
+from crmtool.sqltext import ident
 from crmtool.status import Status
 from crmtool.workspace import Workspace
 

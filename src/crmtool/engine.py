@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from crmtool.errors import ConfigError, Location
 from crmtool.kinds import KINDS
-from crmtool.kinds.base import Kind, PlanContext, RuleSpec, ident
+from crmtool.kinds.base import Kind, PlanContext, RuleSpec
 from crmtool.rulefile import RuleSet, column_problems
+from crmtool.sqltext import ident
 from crmtool.timing import Laps
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from crmtool.errors import UsageError
-from crmtool.kinds.base import ident
 from crmtool.pii import detect_pii
+from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb
@@ -72,7 +72,7 @@ def profile_table(con: duckdb.DuckDBPyConnection, table: str, *, top: int = 5, s
     profile = Profile(total)
     for name, ctype, *_ in cols:
         v = f"nullif(trim(CAST({ident(name)} AS VARCHAR)), '')"
-        tests = ", ".join(f"count(*) FILTER (WHERE regexp_matches({v}, {_lit(p)}))" for _t, p in TYPE_TESTS)
+        tests = ", ".join(f"count(*) FILTER (WHERE regexp_matches({v}, {sql_str(p)}))" for _t, p in TYPE_TESTS)
         # exact distinct count (approx_count_distinct can exceed the rows on small tables)
         row = con.execute(
             f"SELECT count(*) - count({v}), count(DISTINCT {v}), min(length({v})), max(length({v})), {tests} "
@@ -125,6 +125,3 @@ def _bounds(con: duckdb.DuckDBPyConnection, table: str, name: str, ctype: str,
                       f"FROM {ident(table)}").fetchall()[0]
     return (row[0], row[1]) if row else (None, None)
 
-
-def _lit(pattern: str) -> str:
-    return "'" + pattern.replace("'", "''") + "'"

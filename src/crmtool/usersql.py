@@ -212,7 +212,7 @@ def _column_problems(root: Any, columns: Iterable[str], aliases: Iterable[str]) 
 def _parse(sql: str) -> tuple[Any, list[str]]:
     import sqlglot
     from sqlglot.errors import ParseError, TokenError
-    from sqlglot.tokens import TokenType
+    from sqlglot.tokens import TokenType  # type: ignore[attr-defined,unused-ignore]
 
     logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "falling back to Command" is ours to report
     if not sql.strip():

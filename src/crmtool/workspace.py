@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmtool import __version__
 from crmtool.errors import InputError, UsageError, WorkspaceBusy
+from crmtool.sqltext import sql_str
 
 if TYPE_CHECKING:
     import duckdb
@@ -270,11 +271,10 @@ class Workspace:
             self._con.execute(f"SET threads = {int(self.threads)}")
         self._sandbox = self._make_sandbox()
         spill = self._sandbox / "spill"
-        self._con.execute(f"SET temp_directory = {_sql_str(str(spill))}")
+        self._con.execute(f"SET temp_directory = {sql_str(str(spill))}")
         if self.memory_limit:
             try:
-                limit = self.memory_limit.replace("'", "''")
-                self._con.execute(f"SET memory_limit = '{limit}'")
+                self._con.execute(f"SET memory_limit = {sql_str(self.memory_limit)}")
             except duckdb.Error:
                 self.close()
                 raise UsageError(f"CRMTOOL_MEMORY_LIMIT={self.memory_limit!r} is not a memory size",
@@ -313,7 +313,7 @@ class Workspace:
         but those crmtool puts in its sandbox (not the key file, not the inputs' folders), loads no
         extension, and its settings cannot change (``docs/decisions/0007-user-sql-sandbox.md``)."""
         assert self._con is not None and self._sandbox is not None
-        self._con.execute(f"SET allowed_directories = [{_sql_str(str(self._sandbox) + os.sep)}]")
+        self._con.execute(f"SET allowed_directories = [{sql_str(str(self._sandbox) + os.sep)}]")
         self._con.execute("SET autoinstall_known_extensions = false")
         self._con.execute("SET autoload_known_extensions = false")
         self._con.execute("SET enable_external_access = false")
@@ -402,9 +402,6 @@ class Workspace:
         ).fetchall()[0]
         return bool(row and row[0])
 
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 @contextmanager

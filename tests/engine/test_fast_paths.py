@@ -6,13 +6,13 @@ import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmtool.email_sql import valid_email_fast_sql
 from crmtool.emails.syntax import syntax_verdict
-from crmtool.es_id_sql import LETTERS, es_id_fast_sql
 from crmtool.kinds.decimal import decimal_sql
+from crmtool.kinds.email_sql import valid_email_fast_sql
+from crmtool.kinds.es_id_sql import LETTERS, es_id_fast_sql
 from crmtool.kinds.national_id import es_id_verdict
+from crmtool.kinds.phone_sql import e164_fast_sql, invalid_fast_sql
 from crmtool.normalise import parse_decimal, phone_e164
-from crmtool.phone_sql import e164_fast_sql, invalid_fast_sql
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from crmtool.segments import api
-from crmtool.segments.spec import SegmentsSpec, parse_segments_text
+from crmtool.segments.model import SegmentsSpec
+from crmtool.segments.spec import parse_segments_text
 from crmtool.workspace import Workspace
 
 AS_OF = date(2026, 11, 1)

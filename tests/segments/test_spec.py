@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from crmtool.errors import ConfigError
-from crmtool.segments.spec import load_segments, parse_segments_text, segments_schema
+from crmtool.segments.schema import segments_schema
+from crmtool.segments.spec import load_segments, parse_segments_text
 
 ROOT = Path(__file__).resolve().parents[2]
 

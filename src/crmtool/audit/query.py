@@ -13,6 +13,7 @@ from typing import Any
 
 from crmtool.audit.format import CHAIN, TOKEN_PREFIX
 from crmtool.errors import InputError
+from crmtool.sqltext import sql_path
 
 #: columns of a change set that hold a record's keyed hash (``identifier``: a person's identifier,
 #: as the chain's events have it, e.g. the suppressions a run added)
@@ -110,19 +111,16 @@ def show(log: Path, *, record_token: str | None = None, run: str | None = None,
         con.close()
 
 
-def _quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
 
 def _set_rows(con: Any, kind: str, files: list[tuple[Path, str]], *, record: str | None,
               rule: str | None, limit: int | None = None) -> Iterator[dict[str, Any]]:
     """Rows of the files matching ``record`` and ``rule``, streamed a batch at a time; DuckDB reads
     only the row groups whose min/max (Parquet footer) can hold them."""
     runs = {str(path): run for path, run in files}
-    listing = "[" + ", ".join(_quote(path) for path, _ in files) + "]"
+    listing = "[" + ", ".join(sql_path(path) for path, _ in files) + "]"
     # every file of a kind has the same columns (the writer's query fixes them)
     source = f"read_parquet({listing}, filename = true)"
-    columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_quote(files[0][0])})").fetchall()]
+    columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_path(files[0][0])})").fetchall()]
     where, params = [], []
     if rule is not None:
         if "rule" not in columns:

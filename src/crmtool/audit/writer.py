@@ -39,6 +39,7 @@ from crmtool.audit.format import (
     set_path,
 )
 from crmtool.errors import InputError, UsageError, WorkspaceBusy
+from crmtool.sqltext import sql_list, sql_str
 
 if TYPE_CHECKING:
     import duckdb
@@ -58,7 +59,7 @@ RARE_PREFIXES = 4096
 
 
 def _sql_list(values: list[str]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return sql_list(values)
 
 
 def _where(conditions: list[str]) -> str:
@@ -374,8 +375,7 @@ class AuditWriter:
                 options = f"FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {ROW_GROUP}"
                 # a workspace session writes only in its sandbox; the set is moved to tmp after
                 with writable(con, tmp) as staged:
-                    path_sql = staged.replace("'", "''")
-                    rows = con.execute(f"COPY ({query}) TO '{path_sql}' ({options})").fetchall()[0][0]
+                    rows = con.execute(f"COPY ({query}) TO {sql_str(staged)} ({options})").fetchall()[0][0]
             except duckdb.IOException as exc:  # a full or read-only disk, said by DuckDB
                 tmp.unlink(missing_ok=True)
                 raise UsageError(f"cannot write the audit log {target} ({str(exc).splitlines()[0]})",

@@ -145,7 +145,8 @@ def campaign_results(ws: Workspace, name: str, *, orders: Path, window_days: int
                      segments_file: Path | None = None, start_date: date | None = None) -> CampaignResults:
     """Conversion, revenue and uplift against the holdout for every arm of ``name`` (see
     :mod:`crmtool.campaigns.results`); headline figures go to ``crm_metrics`` (step ``campaign``)."""
-    from crmtool.segments.spec import SegmentsSpec, load_segments
+    from crmtool.segments.model import SegmentsSpec
+    from crmtool.segments.spec import load_segments
 
     if window_days <= 0:
         raise UsageError("--window must be at least 1 day")

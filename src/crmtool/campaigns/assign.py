@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 
 from crmtool.campaigns.store import GLOBAL_CONTROL, HOLDOUT, OTHER_HOLDOUT, Campaign
 from crmtool.errors import InputError, UsageError
-from crmtool.segments.conditions import sql_str
 from crmtool.segments.holdout import BUCKETS, bucket_sql, id_sql
+from crmtool.sqltext import sql_str
 
 if TYPE_CHECKING:
     import duckdb

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 from crmtool.campaigns.results import ArmStats
 from crmtool.errors import InputError
-from crmtool.segments.conditions import ident, sql_str
 from crmtool.segments.holdout import id_sql
+from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb
 
-    from crmtool.segments.spec import SegmentsSpec
+    from crmtool.segments.model import SegmentsSpec
     from crmtool.workspace import Workspace
 
 TABLES = ("cmp_in_orders", "cmp_in_events", "cmp_in_customers")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from crmtool.errors import InputError
-from crmtool.kinds.base import ident
+from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
     import duckdb

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from crmtool.changes.compare import DELTA, DUPLICATES, ColumnPlan, key_sql
 from crmtool.io.writers import write_query
-from crmtool.kinds.base import ident, sql_str
+from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb

@@ -48,7 +48,7 @@ def schema(
         emit(ui, json.dumps(rules_schema(), indent=2, sort_keys=True))
         return ExitCode.OK
     if which == "segments":
-        from crmtool.segments.spec import segments_schema  # type: ignore[import-not-found,unused-ignore]
+        from crmtool.segments.schema import segments_schema
 
         emit(ui, json.dumps(segments_schema(), indent=2, sort_keys=True))
         return ExitCode.OK

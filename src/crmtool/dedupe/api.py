@@ -31,8 +31,8 @@ from crmtool.dedupe.spec import DedupeSpec
 from crmtool.dedupe.survivorship import golden_query
 from crmtool.dedupe.veto import veto_parts, veto_sql
 from crmtool.errors import InputError, UsageError
-from crmtool.kinds.base import ident, sql_str
 from crmtool.progress import Progress
+from crmtool.sqltext import ident, sql_str
 from crmtool.timing import Laps
 
 if TYPE_CHECKING:

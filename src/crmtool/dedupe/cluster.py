@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from crmtool.kinds.base import ident
+from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
     import duckdb

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from crmtool.dedupe.compare import compute_levels
 from crmtool.dedupe.prepare import Prepared
 from crmtool.dedupe.spec import DedupeSpec
-from crmtool.kinds.base import ident
+from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
     import duckdb

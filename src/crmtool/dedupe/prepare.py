@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from crmtool.dedupe.names import nickname_table, phonetic_table_sql
 from crmtool.dedupe.spec import DedupeSpec
 from crmtool.errors import ConfigError, InputError
-from crmtool.kinds.base import ident, sql_str
+from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb

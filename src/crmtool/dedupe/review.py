@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from crmtool.dedupe.model import Model, household_raw_sql, weight_sql
 from crmtool.dedupe.spec import DedupeSpec
 from crmtool.dedupe.veto import veto_parts
-from crmtool.kinds.base import ident, sql_str
+from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb

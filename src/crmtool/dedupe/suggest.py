@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmtool.dedupe.roles import HOME_ROLES, role_of
 from crmtool.errors import InputError
-from crmtool.kinds.base import ident
+from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
     import duckdb

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from crmtool.dedupe.prepare import feature_sql
 from crmtool.dedupe.spec import DedupeSpec, FieldRule
-from crmtool.kinds.base import ident, sql_str
+from crmtool.sqltext import ident, sql_str
 
 
 def consent_rank_sql(column_sql: str) -> str:

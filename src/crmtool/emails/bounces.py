@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmtool.db import scalar
 from crmtool.errors import CrmToolError, InputError, UsageError
+from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
     import duckdb
@@ -100,14 +101,11 @@ def _cols(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     }
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
 
 def _pick(cols: dict[str, str], *names: str) -> str | None:
     for n in names:
         if n in cols:
-            return _q(cols[n])
+            return ident(cols[n])
     return None
 
 
@@ -140,7 +138,7 @@ def _csv_events(con: duckdb.DuckDBPyConnection, table: str, platform: str) -> st
             "check --format, or use --format generic",
         )
     if platform == "mailchimp":
-        email = _q(cols["email address"])
+        email = ident(cols["email address"])
         mc_kind = _pick(cols, "bounce type", "bounce_type", "type")
         when = _pick(cols, "clean_time", "bounce date", "bounce_date", "timestamp", "last_changed")
         return (
@@ -152,13 +150,13 @@ def _csv_events(con: duckdb.DuckDBPyConnection, table: str, platform: str) -> st
         when = _pick(cols, "created", "created_at")
         kind = f"coalesce({type_sql(status)}, 'hard')" if status else "'hard'"
         return (
-            f"SELECT {_q(cols['email'])} AS email, {kind} AS kind, {_when(when)} AS occurred "
+            f"SELECT {ident(cols['email'])} AS email, {kind} AS kind, {_when(when)} AS occurred "
             f'FROM "{table}"'
         )
     if platform == "brevo":
         when = _pick(cols, "date", "ts", "ts_event")
         return (
-            f"SELECT {_q(cols['email'])} AS email, {type_sql(_q(cols['event']))} AS kind, "
+            f"SELECT {ident(cols['email'])} AS email, {type_sql(ident(cols['event']))} AS kind, "
             f'{ts_sql(when) if when else "NULL"} AS occurred FROM "{table}"'
         )
     if platform == "mailgun":
@@ -166,7 +164,7 @@ def _csv_events(con: duckdb.DuckDBPyConnection, table: str, platform: str) -> st
         when = _pick(cols, "created_at", "created", "timestamp")
         kind = f"coalesce({type_sql(code)}, 'hard')" if code else "'hard'"
         return (
-            f"SELECT {_q(cols['address'])} AS email, {kind} AS kind, {_when(when)} AS occurred "
+            f"SELECT {ident(cols['address'])} AS email, {kind} AS kind, {_when(when)} AS occurred "
             f'FROM "{table}"'
         )
     if platform == "ses":

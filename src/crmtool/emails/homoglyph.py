@@ -39,7 +39,7 @@ def _lookalike(ch: str) -> str | None:
     if not found:
         return None
     for glyph in found[0]["homoglyphs"]:
-        c = glyph["c"].lower()
+        c = str(glyph["c"]).lower()
         if len(c) == 1 and c.isascii() and (c.isalnum() or c == "-"):
             return c
     return None

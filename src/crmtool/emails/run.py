@@ -90,7 +90,7 @@ def classify_file(
     (``output``: how the CSV looks; ``read``: overrides of the detected delimiter, encoding, sheet)."""
     from crmtool.identity.load import load_without_erased
     from crmtool.io.writers import write_query
-    from crmtool.kinds.base import ident
+    from crmtool.sqltext import ident
     from crmtool.workspace import dataset_name
 
     con = ws.con

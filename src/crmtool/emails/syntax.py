@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from crmtool.sqltext import sql_str
+
 MAX_LENGTH = 1024  # longer strings are not addresses; don't hand 10 kB to the parser
 
 _DETAILS = [
@@ -49,16 +51,12 @@ def _detail(message: str) -> str:
     return "syntax:invalid"
 
 
-def _sql_lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def fast_path_sql(value_sql: str) -> str:
     """SQL boolean: ``value_sql`` is an address the fast path may accept without email-validator."""
     special = "(?i)\\.(" + "|".join(SPECIAL_USE) + ")$"
     return (f"(length({value_sql}) <= 254 AND strpos({value_sql}, '@') <= 65 "
-            f"AND regexp_full_match({value_sql}, {_sql_lit(FAST_PATTERN)}) "
-            f"AND NOT regexp_matches({value_sql}, {_sql_lit(special)}) "
+            f"AND regexp_full_match({value_sql}, {sql_str(FAST_PATTERN)}) "
+            f"AND NOT regexp_matches({value_sql}, {sql_str(special)}) "
             f"AND strpos(split_part({value_sql}, '@', 2), '--') = 0)")
 
 

@@ -68,7 +68,9 @@ def _cards(data: ReportData) -> str:
 def _kpi_table(data: ReportData) -> str:
     rows = []
     for k in data.kpis:
-        num = (lambda v: f"{v:.0%}") if k.percent else (lambda v: f"{v:,g}")
+        def num(v: float, percent: bool = k.percent) -> str:
+            return f"{v:.0%}" if percent else f"{v:,g}"
+
         target = " and ".join(t for t in (f"≥ {num(k.target_min)}" if k.target_min is not None else "",
                                           f"≤ {num(k.target_max)}" if k.target_max is not None else "") if t) or "—"
         latest = f"{k.latest:.1%}" if k.percent else f"{k.latest:,.4g}"

@@ -28,6 +28,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from crmtool.normalise import normalise_email, phone_e164
+from crmtool.sqltext import sql_list
 
 if TYPE_CHECKING:
     import duckdb
@@ -144,7 +145,7 @@ def phone_key(value: str | None) -> str | None:
 
 # --------------------------------------------------------------------------- SQL twins
 def _sql_list(values: list[str]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values)) or "NULL"
+    return sql_list(sorted(values)) or "NULL"
 
 
 def email_canon_macro() -> str:

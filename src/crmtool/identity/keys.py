@@ -16,7 +16,7 @@ match widens to the whole person: :meth:`PersonKeys.persons_matching` returns pi
 :meth:`PersonKeys.rows_of` the rows of those people.
 
 Vectorised: emails and NIFs take a SQL fast path (plain ASCII), phones the libphonenumber
-metadata fast path (:mod:`crmtool.phone_sql`); Python runs only over the distinct odd values.
+metadata fast path (:mod:`crmtool.kinds.phone_sql`); Python runs only over the distinct odd values.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from crmtool.identity.canonical import (
     plain_email,
     register_sql,
 )
+from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb
@@ -76,12 +77,6 @@ class IdentityColumns:
         return not (self.id or self.emails or self.phones or self.nifs)
 
 
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
@@ -149,13 +144,13 @@ def _odd_map(con: duckdb.DuckDBPyConnection, source: str, fast: str, fn: object)
 def _phone_values(con: duckdb.DuckDBPyConnection, source: str, region: str) -> tuple[str, list[str]]:
     """SQL ``(rid, value)`` of the canonical phones of ``source`` and the temp tables it made.
 
-    The libphonenumber fast path (:mod:`crmtool.phone_sql`) runs once per row into a temp table; a
+    The libphonenumber fast path (:mod:`crmtool.kinds.phone_sql`) runs once per row into a temp table; a
     number plainly too short is invalid, and the canonical form of an invalid number is its digits,
     which are then its compact spelling. The library runs once per distinct value left open."""
     import pyarrow as pa
 
     from crmtool.db import fetch_arrow
-    from crmtool.phone_sql import compact_sql, e164_fast_sql, invalid_fast_sql
+    from crmtool.kinds.phone_sql import compact_sql, e164_fast_sql, invalid_fast_sql
 
     name = f"__idk_map_{next(_counter)}"
     settled = (f"coalesce({e164_fast_sql('', region, compact='f')}, "

@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crmtool.sqltext import ident, sql_str
+
 if TYPE_CHECKING:
     from crmtool.identity.keys import PersonKeys
     from crmtool.io.readers import LoadResult, ReadOptions
@@ -23,12 +25,6 @@ if TYPE_CHECKING:
 LOAD_DB = "crm_load"
 
 
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _on_record(ws: Workspace) -> tuple[str, str | None] | None:

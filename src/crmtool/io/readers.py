@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crmtool.errors import InputError, UsageError
+from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb
@@ -298,9 +299,6 @@ def _unique_columns(header: list[str]) -> tuple[list[str], dict[str, str]]:
     return names, renamed
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
 
 def load_file(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: ReadOptions | None = None) -> LoadResult:
     """Load ``path`` into ``table`` (replaced if present) with a ``_row`` ordinal column.
@@ -329,12 +327,9 @@ def _free_row_name(con: duckdb.DuckDBPyConnection, staging: str) -> dict[str, st
     names = [r[0] for r in con.execute(f'DESCRIBE "{staging}"').fetchall()]
     renamed = {old: new for old, new in zip(names, _unique_columns(names)[0], strict=True) if old != new}
     for old, new in renamed.items():
-        con.execute(f'ALTER TABLE "{staging}" RENAME COLUMN {_ident(old)} TO {_ident(new)}')
+        con.execute(f'ALTER TABLE "{staging}" RENAME COLUMN {ident(old)} TO {ident(new)}')
     return renamed
 
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _finish(con: duckdb.DuckDBPyConnection, staging: str, table: str) -> tuple[int, list[str]]:
@@ -357,7 +352,7 @@ def _load_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Loa
     staging = f"__staging_{table}"
     name = readable(con, path)
     try:
-        con.execute(f'CREATE OR REPLACE TABLE "{staging}" AS SELECT * FROM read_parquet({_sql_str(name)})')
+        con.execute(f'CREATE OR REPLACE TABLE "{staging}" AS SELECT * FROM read_parquet({sql_str(name)})')
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
     finally:
@@ -461,7 +456,7 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
         read_as = "utf-8"
     from crmtool.io.gate import readable, release
 
-    col_spec = "{" + ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in columns) + "}"
+    col_spec = "{" + ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in columns) + "}"
     name = ""
     try:
         name = readable(con, source)  # the workspace session reads files only through its sandbox
@@ -470,8 +465,8 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
         # (insertion order is preserved), which saves copying the whole table to number it
         con.execute(
             f'CREATE OR REPLACE TABLE "{table}" AS SELECT row_number() OVER () AS {ROW_COLUMN}, * '
-            f"FROM read_csv({_sql_str(name)}, "
-            f"auto_detect=false, header=true, delim={_sql_str(delimiter)}, quote='\"', escape='\"', "
+            f"FROM read_csv({sql_str(name)}, "
+            f"auto_detect=false, header=true, delim={sql_str(delimiter)}, quote='\"', escape='\"', "
             f"columns={col_spec}, encoding='{read_as}', store_rejects=true, strict_mode=true, "
             f"max_line_size=10000000)"
         )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crmtool.errors import UsageError
+from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb
@@ -161,19 +162,19 @@ def _neutralised_select(con: duckdb.DuckDBPyConnection, query: str) -> str:
     cols = con.execute(f"DESCRIBE ({query})").fetchall()
     parts = []
     for name, ctype, *_ in cols:
-        ident = '"' + name.replace('"', '""') + '"'
+        quoted = ident(name)
         if ctype == "VARCHAR":
             # a cheap first-character test keeps the regexes off almost every cell. Not an IN
             # list: DuckDB plans one of six or more values as a hash join, which loses row order
-            first = " OR ".join(f"left({ident}, 1) = {c}" for c in FIRST_CHARACTERS)
+            first = " OR ".join(f"left({quoted}, 1) = {c}" for c in FIRST_CHARACTERS)
             parts.append(
                 f"CASE WHEN ({first}) "
-                f"AND regexp_matches({ident}, '{FORMULA_TRIGGER}') "
-                f"AND NOT regexp_matches({ident}, '{HARMLESS_NUMBER}') "
-                f"THEN '''' || {ident} ELSE {ident} END AS {ident}"
+                f"AND regexp_matches({quoted}, '{FORMULA_TRIGGER}') "
+                f"AND NOT regexp_matches({quoted}, '{HARMLESS_NUMBER}') "
+                f"THEN '''' || {quoted} ELSE {quoted} END AS {quoted}"
             )
         else:
-            parts.append(ident)
+            parts.append(quoted)
     return f"SELECT {', '.join(parts)} FROM ({query})"
 
 
@@ -184,14 +185,14 @@ def _decimal_comma_select(con: duckdb.DuckDBPyConnection, query: str) -> str:
     cols = con.execute(f"DESCRIBE ({query})").fetchall()
     parts = []
     for name, ctype, *_ in cols:
-        ident = '"' + name.replace('"', '""') + '"'
+        quoted = ident(name)
         if ctype.startswith(("DECIMAL", "DOUBLE", "FLOAT", "REAL")):
-            parts.append(f"replace(CAST({ident} AS VARCHAR), '.', ',') AS {ident}")
+            parts.append(f"replace(CAST({quoted} AS VARCHAR), '.', ',') AS {quoted}")
         elif ctype == "VARCHAR":
-            parts.append(f"CASE WHEN regexp_matches({ident}, '^[+-]?[0-9]+\\.[0-9]+$') "
-                         f"THEN replace({ident}, '.', ',') ELSE {ident} END AS {ident}")
+            parts.append(f"CASE WHEN regexp_matches({quoted}, '^[+-]?[0-9]+\\.[0-9]+$') "
+                         f"THEN replace({quoted}, '.', ',') ELSE {quoted} END AS {quoted}")
         else:
-            parts.append(ident)
+            parts.append(quoted)
     return f"SELECT {', '.join(parts)} FROM ({query})"
 
 
@@ -223,15 +224,14 @@ def write_query(con: duckdb.DuckDBPyConnection, query: str, target: Path, fmt: s
             return
         # a workspace session writes only in its sandbox: the file is moved to tmp afterwards
         with writable(con, tmp) as name:
-            dest = name.replace("'", "''")  # a folder such as o'brien/ must not break the SQL
+            dest = sql_str(name)  # a folder such as o'brien/ must not break the SQL
             try:
                 if fmt == "parquet":
-                    con.execute(f"COPY ({query}) TO '{dest}' (FORMAT parquet, COMPRESSION zstd)")
+                    con.execute(f"COPY ({query}) TO {dest} (FORMAT parquet, COMPRESSION zstd)")
                 else:
                     if opts.decimal_comma:
                         select = _decimal_comma_select(con, select)
-                    delim = opts.delimiter.replace("'", "''")
-                    con.execute(f"COPY ({select}) TO '{dest}' (FORMAT csv, HEADER, DELIMITER '{delim}')")
+                    con.execute(f"COPY ({select}) TO {dest} (FORMAT csv, HEADER, DELIMITER {sql_str(opts.delimiter)})")
             except duckdb.IOException as exc:  # the disk filled up under DuckDB's writer
                 raise OSError(f"DuckDB: {str(exc).splitlines()[0].rsplit(':', 1)[-1].strip()}") from None
         if fmt == "csv" and (not opts.utf8 or opts.bom):

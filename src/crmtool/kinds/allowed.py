@@ -2,7 +2,8 @@
 
 from typing import Any, ClassVar
 
-from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows, ident, sql_str
+from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows
+from crmtool.sqltext import ident, sql_str
 
 
 class Allowed(Kind):

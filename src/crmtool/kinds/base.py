@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from crmtool.errors import Location
+from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb
@@ -22,14 +23,6 @@ SEVERITIES = ("error", "warning")
 ACTIONS = ("flag", "fix", "reject")
 
 
-def ident(name: str) -> str:
-    """Quote a column name for SQL."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_str(value: str) -> str:
-    """Quote a string literal for SQL."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)

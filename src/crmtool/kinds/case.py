@@ -2,8 +2,9 @@
 
 from typing import Any, ClassVar
 
-from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, ident
+from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec
 from crmtool.normalise import title_name
+from crmtool.sqltext import ident
 
 
 class Case(Kind):

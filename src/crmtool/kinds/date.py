@@ -11,7 +11,8 @@ every parseable value as ``YYYY-MM-DD``.
 from datetime import date
 from typing import Any, ClassVar
 
-from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows, ident, sql_str
+from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows
+from crmtool.sqltext import ident, sql_str
 
 DEFAULT_FORMATS = ["%Y-%m-%d", "%d/%m/%Y"]
 _DATE = {"type": "string", "pattern": r"^(today|\d{4}-\d{2}-\d{2})$",

@@ -2,8 +2,9 @@
 
 from typing import Any, ClassVar
 
-from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows, ident
+from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows
 from crmtool.normalise import parse_decimal
+from crmtool.sqltext import ident
 
 _COMMA = r"[+-]?[0-9]{1,3}(\.[0-9]{3})*(,[0-9]+)?|[+-]?[0-9]+(,[0-9]+)?"
 _POINT = r"[+-]?[0-9]{1,3}(,[0-9]{3})*(\.[0-9]+)?|[+-]?[0-9]+(\.[0-9]+)?"

@@ -4,9 +4,10 @@
 NFC); invalid ones are flagged or rejected with a ``syntax:<detail>`` reason.
 """
 
-from crmtool.email_sql import valid_email_fast_sql
 from crmtool.emails.syntax import syntax_verdict
-from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows, ident
+from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows
+from crmtool.kinds.email_sql import valid_email_fast_sql
+from crmtool.sqltext import ident
 
 
 class Email(Kind):

@@ -5,8 +5,9 @@ go once per distinct value through :func:`crmtool.normalise.normalise_email`, so
 exactly the Python function's (tested equal on arbitrary text).
 """
 
-from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, ident
+from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec
 from crmtool.normalise import normalise_email
+from crmtool.sqltext import ident
 
 # the ASCII characters Python's \s matches (RE2's \s lacks \v and \x1c-\x1f)
 _ASCII_SPACE = r"[\t\n\x0B\f\r \x1C-\x1F]"

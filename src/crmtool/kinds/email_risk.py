@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from crmtool.emails.classify import INVALID_REASONS, REASONS, ClassifyOptions, classify_values
-from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows, ident, sql_str
+from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows
+from crmtool.sqltext import ident, sql_str
 
 _REASON_LIST = {"type": "array", "items": {"enum": list(REASONS)}, "uniqueItems": True}
 

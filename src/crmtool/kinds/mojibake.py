@@ -3,8 +3,9 @@
 Only distinct non-ASCII values are sent to ftfy: pure ASCII text cannot be mojibake.
 """
 
-from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, ident
+from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec
 from crmtool.normalise import fix_mojibake
+from crmtool.sqltext import ident
 
 
 class Mojibake(Kind):

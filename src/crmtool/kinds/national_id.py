@@ -8,8 +8,9 @@ check runs once per distinct value. ``action: fix`` writes the compact form (``1
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from crmtool.es_id_sql import es_id_fast_sql
-from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows, ident
+from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows
+from crmtool.kinds.es_id_sql import es_id_fast_sql
+from crmtool.sqltext import ident
 
 
 @lru_cache(maxsize=500_000)

@@ -3,7 +3,8 @@
 import math
 from typing import Any, ClassVar
 
-from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows, ident
+from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows
+from crmtool.sqltext import ident
 
 
 class NumericRange(Kind):

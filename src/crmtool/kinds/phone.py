@@ -7,9 +7,10 @@ code are read in ``region`` (default ``ES``), or in the region named by ``region
 
 from typing import Any, ClassVar
 
-from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows, ident
+from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows
+from crmtool.kinds.phone_sql import compact_sql, e164_fast_sql, invalid_fast_sql
 from crmtool.normalise import phone_e164
-from crmtool.phone_sql import compact_sql, e164_fast_sql, invalid_fast_sql
+from crmtool.sqltext import ident
 
 
 class Phone(Kind):

@@ -7,7 +7,8 @@ without a pattern pass.
 
 from typing import Any, ClassVar
 
-from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows, ident, sql_str
+from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows
+from crmtool.sqltext import ident, sql_str
 
 PATTERNS = {
     "ES": r"(0[1-9]|[1-4][0-9]|5[0-2])[0-9]{3}",

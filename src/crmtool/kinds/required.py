@@ -1,6 +1,7 @@
 """``required``: the value is present (not null, not blank)."""
 
-from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows, ident
+from crmtool.kinds.base import Kind, PlanContext, RuleSpec, failing_rows
+from crmtool.sqltext import ident
 
 
 class Required(Kind):

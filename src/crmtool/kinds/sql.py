@@ -8,7 +8,8 @@ is parsed when the rule file is loaded (one expression, allowed functions only: 
 
 from typing import Any, ClassVar
 
-from crmtool.kinds.base import Kind, PlanContext, RuleSpec, ident, sql_str
+from crmtool.kinds.base import Kind, PlanContext, RuleSpec
+from crmtool.sqltext import ident, sql_str
 
 
 def sql_parse_problem(expr: str) -> str | None:

@@ -1,6 +1,7 @@
 """``trim``: trim and collapse white space (tabs, NBSP, newlines) to single spaces."""
 
-from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, ident
+from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec
+from crmtool.sqltext import ident
 
 # exactly the characters Python's \s matches (crmtool.normalise.collapse_spaces), in RE2 syntax:
 # RE2's own \s lacks \v, the separators \x1c-\x1f, NEL, NBSP and the other Unicode spaces

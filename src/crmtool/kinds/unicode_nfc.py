@@ -1,6 +1,7 @@
 """``unicode_nfc``: compose Unicode to NFC so that ``é`` is one code point everywhere."""
 
-from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, ident
+from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec
+from crmtool.sqltext import ident
 
 
 class UnicodeNfc(Kind):

@@ -83,7 +83,7 @@ def parse_since(text: str) -> int:
 
 
 def _ref_sql(alias: str, ref: MetricRef) -> str:
-    from crmtool.kinds.base import sql_str
+    from crmtool.sqltext import sql_str
 
     return (f"{alias} AS (SELECT g, max(t) AS t, arg_max(value, t) AS value FROM __kpi_m "
             f"WHERE step = {sql_str(ref.step)} AND name = {sql_str(ref.name)} "

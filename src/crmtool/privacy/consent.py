@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from crmtool.errors import ConfigError, Location
+from crmtool.sqltext import ident, sql_list
 
 if TYPE_CHECKING:
     from crmtool.rulefile import RuleSet
@@ -120,7 +121,7 @@ def normalise_consent(value: Any, granted: frozenset[str] = frozenset(), denied:
 
 
 def _sql_list(values: frozenset[str]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values))
+    return sql_list(sorted(values))
 
 
 def consent_key_sql(column_sql: str) -> str:
@@ -179,13 +180,13 @@ class ChannelConsent:
     loc: Location
 
     def state_sql(self, alias: str = "") -> str:
-        col = (f"{alias}." if alias else "") + '"' + self.column.replace('"', '""') + '"'
+        col = (f"{alias}." if alias else "") + ident(self.column)
         return normalise_consent_sql(col, self.granted, self.denied)
 
     def date_sql(self, alias: str = "") -> str | None:
         if not self.date_column:
             return None
-        return date_sql((f"{alias}." if alias else "") + '"' + self.date_column.replace('"', '""') + '"')
+        return date_sql((f"{alias}." if alias else "") + ident(self.date_column))
 
 
 def parse_consent(ruleset: RuleSet) -> dict[str, ChannelConsent]:

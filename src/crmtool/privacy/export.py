@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmtool.errors import ConfigError, Location
-from crmtool.kinds.base import ident
 from crmtool.privacy.consent import date_sql
+from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
     from crmtool.io.writers import OutputOptions

@@ -19,7 +19,7 @@ from crmtool.identity.keys import (
     detect_identity_columns,
     table_columns,
 )
-from crmtool.kinds.base import ident
+from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
     import duckdb

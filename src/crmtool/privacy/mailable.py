@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from crmtool.kinds.base import ident
 from crmtool.privacy.consent import ChannelConsent, normalise_consent_sql
 from crmtool.privacy.identity import ensure_tables, table_columns
+from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
     from crmtool.rulefile import RuleSet

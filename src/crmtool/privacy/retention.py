@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmtool.errors import ConfigError, InputError, Location, UsageError
-from crmtool.kinds.base import ident
 from crmtool.privacy.consent import DATE_FORMATS, date_sql, parse_consent
 from crmtool.privacy.identity import id_sql
+from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
     from crmtool.rulefile import RuleSet

@@ -31,7 +31,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crmtool.kinds.base import ident, sql_str
+from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb

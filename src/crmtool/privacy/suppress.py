@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from crmtool.errors import InputError, UsageError
 from crmtool.identity.canonical import EMAIL, ID, NIF, PHONE, phone_key_sql
 from crmtool.identity.keys import ID_NAMES, table_columns
-from crmtool.kinds.base import ident, sql_str
 from crmtool.privacy.consent import date_sql
 from crmtool.privacy.identity import ensure_tables, load_side, to_temp_table
+from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb

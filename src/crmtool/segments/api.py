@@ -24,7 +24,6 @@ from crmtool.io.writers import OutputOptions
 from crmtool.manifest import file_entry, write_manifest
 from crmtool.progress import Progress
 from crmtool.segments import membership
-from crmtool.segments.conditions import ident, sql_str
 from crmtool.segments.features import (
     CustomerColumns,
     InputStats,
@@ -35,8 +34,10 @@ from crmtool.segments.features import (
     register_macros,
 )
 from crmtool.segments.membership import DiffResult, SegmentCounts
+from crmtool.segments.model import SegmentsSpec
 from crmtool.segments.protection import build_exclusions
-from crmtool.segments.spec import SegmentsSpec, load_segments
+from crmtool.segments.spec import load_segments
+from crmtool.sqltext import ident, sql_str
 from crmtool.steps import Step
 from crmtool.workspace import Workspace
 

@@ -32,7 +32,7 @@ from crmtool.errors import ConfigError
 if TYPE_CHECKING:
     import duckdb
 
-    from crmtool.segments.spec import ClvSpec
+    from crmtool.segments.model import ClvSpec
 
 FIT_SAMPLE = 50_000
 MIN_FIT = 20  # fewer customers with repeat purchases than this: no spend model (clv_predicted NULL)

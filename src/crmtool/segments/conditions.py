@@ -1,4 +1,4 @@
-"""Compile segment conditions (:class:`~crmtool.segments.spec.Cond`) to SQL boolean expressions.
+"""Compile segment conditions (:class:`~crmtool.segments.model.Cond`) to SQL boolean expressions.
 
 Semantics, documented for users:
 
@@ -18,17 +18,13 @@ from datetime import date
 from typing import Any
 
 from crmtool.errors import ConfigError, Location
-from crmtool.segments.spec import COMPARISONS, SEGMENT_MACROS, Cond, parse_relative
+from crmtool.segments.model import COMPARISONS, SEGMENT_MACROS, Cond
+from crmtool.segments.spec import parse_relative
+from crmtool.sqltext import ident, sql_str
 
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def date_sql(value: str, as_of: date) -> str | None:

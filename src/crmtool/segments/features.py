@@ -3,7 +3,7 @@
 Steps (each a temp table): ``seg_customers`` (one row per trimmed customer id), ``seg_order_agg``
 and ``seg_event_agg`` (one pass each over the input: rows parsed, given a skip reason or used, and
 aggregated per customer), ``seg_scores`` (RFM), then ``seg_features``: the
-customer columns plus every built-in feature (:data:`crmtool.segments.spec.BUILTIN_FEATURES`),
+customer columns plus every built-in feature (:data:`crmtool.segments.model.BUILTIN_FEATURES`),
 the event counts and the user's SQL features in dependency order.
 
 Rows that cannot be used are never dropped silently: each skipped order/event has one reason
@@ -27,9 +27,10 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from crmtool.errors import ConfigError, InputError, Location
-from crmtool.segments.conditions import Compiler, ident, sql_str
+from crmtool.segments.conditions import Compiler
 from crmtool.segments.holdout import id_sql
-from crmtool.segments.spec import BUILTIN_FEATURES, CLV_FEATURES, FunnelStage, SegmentsSpec
+from crmtool.segments.model import BUILTIN_FEATURES, CLV_FEATURES, FunnelStage, SegmentsSpec
+from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb
@@ -379,7 +380,7 @@ def _rfm_segment_sql(spec: SegmentsSpec) -> str:
 
 
 def _default_funnel() -> tuple[FunnelStage, ...]:
-    from crmtool.segments.spec import Cond
+    from crmtool.segments.model import Cond
 
     loc = Location("(built-in funnel)")
     return (
@@ -456,7 +457,7 @@ def build_features(
     for f in spec.features:
         if f.sql is None:
             continue
-        from crmtool.segments.spec import FEATURE_AGGREGATES, SEGMENT_MACROS
+        from crmtool.segments.model import FEATURE_AGGREGATES, SEGMENT_MACROS
         from crmtool.usersql import HINT, expression_problems
 
         sql, found = expression_problems(f.sql, columns=list(_bind(con, query, f.loc, "features")),

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 
+from crmtool.sqltext import sql_str
+
 BUCKETS = 10_000
 ID_SPACE = " \t\r\n"  # what is trimmed from both ends of a customer id (Python and SQL alike)
 
@@ -42,7 +44,7 @@ def in_holdout(customer_id: str | int, salt: str, percent: float) -> bool:
 
 def bucket_sql(expr: str, salt: str) -> str:
     """SQL computing :func:`bucket` for an id expression (already trimmed text or any type)."""
-    salt_lit = "'" + (salt + ":").replace("'", "''") + "'"
+    salt_lit = sql_str(salt + ":")
     return (
         f"(('0x' || substr(sha256({salt_lit} || {id_sql(expr)}), 1, 16))::UBIGINT "
         f"% {BUCKETS})"

@@ -17,9 +17,10 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from crmtool.errors import UsageError
-from crmtool.segments.conditions import Compiler, sql_str
+from crmtool.segments.conditions import Compiler
 from crmtool.segments.holdout import bucket_sql
-from crmtool.segments.spec import SegmentsSpec
+from crmtool.segments.model import SegmentsSpec
+from crmtool.sqltext import sql_str
 
 if TYPE_CHECKING:
     import duckdb

@@ -18,11 +18,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from crmtool.segments.conditions import ident
+from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
     from crmtool.segments.features import CustomerColumns
-    from crmtool.segments.spec import SegmentsSpec
+    from crmtool.segments.model import SegmentsSpec
     from crmtool.workspace import Workspace
 
 REASONS = ("erased", "suppressed", "bounced", "no_email", "consent_denied", "consent_unknown")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crmtool.errors import InputError
-from crmtool.kinds.base import ident, sql_str
+from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crmtool.identity.load import drop_erased, load_without_erased
-from crmtool.kinds.base import ident, sql_str
+from crmtool.sqltext import ident, sql_str
 
 __all__ = ["compact_workspace_file", "delete_rows", "drop_erased", "load_without_erased"]
 

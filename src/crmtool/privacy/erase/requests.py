@@ -17,8 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crmtool.kinds.base import ident
 from crmtool.privacy.consent import date_sql
+from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
     from crmtool.workspace import Workspace

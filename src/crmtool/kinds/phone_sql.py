@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from crmtool.sqltext import sql_str
+
 _TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail",
           "fixed_line", "mobile")
 
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 @lru_cache(maxsize=64)
@@ -57,8 +56,8 @@ def e164_fast_sql(value_sql: str, region: str, *, compact: str | None = None) ->
     national = (f"CASE WHEN starts_with({compact}, '+{cc}') THEN substr({compact}, {len(str(cc)) + 2}) "
                 f"WHEN starts_with({compact}, '00{cc}') THEN substr({compact}, {len(str(cc)) + 3}) "
                 f"WHEN regexp_full_match({compact}, '[0-9]+') THEN {compact} END")
-    return (f"CASE WHEN regexp_full_match({national}, {_sql_str(general)}) "
-            f"AND regexp_full_match({national}, {_sql_str(types)}) THEN '+{cc}' || ({national}) END")
+    return (f"CASE WHEN regexp_full_match({national}, {sql_str(general)}) "
+            f"AND regexp_full_match({national}, {sql_str(types)}) THEN '+{cc}' || ({national}) END")
 
 
 @lru_cache(maxsize=64)

@@ -10,13 +10,12 @@ per distinct value. Agreement with the library is tested on generated addresses.
 
 from __future__ import annotations
 
+from crmtool.sqltext import sql_str
+
 ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
 SPECIAL_USE = ("arpa", "invalid", "local", "localhost", "onion", "test")
 _PATTERN = (f"[{ATEXT}]+(\\.[{ATEXT}]+)*@([a-z0-9]([a-z0-9-]{{0,61}}[a-z0-9])?\\.)+[a-z]{{2,63}}")
 
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def valid_email_fast_sql(value_sql: str) -> str:
@@ -26,8 +25,8 @@ def valid_email_fast_sql(value_sql: str) -> str:
     domain = f"lower(substr({value_sql}, {at} + 1))"
     candidate = f"{local} || '@' || {domain}"
     tld = f"regexp_extract({domain}, '[a-z]+$')"
-    special = ", ".join(_sql_str(s) for s in SPECIAL_USE)
+    special = ", ".join(sql_str(s) for s in SPECIAL_USE)
     return (f"CASE WHEN {at} > 1 AND length({value_sql}) <= 254 AND {at} <= 65 "
-            f"AND regexp_full_match({candidate}, {_sql_str(_PATTERN)}) "
+            f"AND regexp_full_match({candidate}, {sql_str(_PATTERN)}) "
             f"AND NOT contains({domain}, '--') AND {tld} NOT IN ({special}) "
             f"AND length({domain}) <= 253 THEN {candidate} END")
