@@ -7,11 +7,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crmtool.errors import UsageError
-from crmtool.io.writers import atomic_path, write_query, write_text_atomic
+from crmtool.io.writers import OutputOptions, atomic_path, cell_text, write_query, write_rows, write_text_atomic
 from crmtool.workspace import Workspace
 
 
@@ -21,9 +21,9 @@ def _table(ws: Workspace, values: list[str | None]) -> str:
     return "SELECT * FROM t ORDER BY id"
 
 
-def _cells(path: Path, encoding: str = "utf-8") -> list[list[str]]:
+def _cells(path: Path, encoding: str = "utf-8", delimiter: str = ",") -> list[list[str]]:
     with path.open(encoding=encoding, newline="") as fh:
-        return list(csv.reader(fh))
+        return list(csv.reader(fh, delimiter=delimiter))
 
 
 DANGEROUS = ["=1+2", "+A1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "=HYPERLINK(\"http://x\")", "-"]
@@ -172,6 +172,38 @@ def test_no_cell_a_spreadsheet_would_run_survives(ws: Workspace, tmp_path: Path,
             assert cell == "'" + original  # only ever a leading apostrophe added
         elif original[:1] in ("=", "+", "-", "@", "\t", "\r"):
             assert re.fullmatch(r"[+-]?[0-9][0-9 ().,-]*", original)  # a plain number or phone
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(st.text(alphabet=st.sampled_from(list("=+-@\t\r\n 0123456789().,aZ\"'ñ\u00a0\u3000\ufeff＝＋")),
+                               max_size=12) | st.text(max_size=12), min_size=1, max_size=20),
+       neutralise=st.booleans(), decimal_comma=st.booleans())
+# RE2's '$' is the end of the text; Python's also matches before a final line feed
+@example(values=["-5\n", "12.5\n", "=1", "\uff1d1", "\u00a0=1", " +34 600", "1.5", "-1.5", "1.2.3"], neutralise=True,
+         decimal_comma=True)
+def test_a_csv_built_in_python_has_the_cells_write_query_writes(ws: Workspace, tmp_path: Path, values: list[str],
+                                                                neutralise: bool, decimal_comma: bool) -> None:
+    """write_rows (a subject export) and write_query (every other CSV) treat a text cell alike."""
+    options = OutputOptions.build(delimiter=";", decimal_comma=decimal_comma, neutralise_formulas=neutralise)
+    sql, py = tmp_path / "sql.csv", tmp_path / "py.csv"
+    write_query(ws.con, _table(ws, values), sql, "csv", options=options)
+    write_rows(py, ["id", "v", "n"], [[i, v, -i] for i, v in enumerate(values)], options)
+    assert _cells(py, delimiter=";") == _cells(sql, delimiter=";")
+    assert [r[1] for r in _cells(py, delimiter=";")[1:]] == [cell_text(v, options) for v in values]
+
+
+def test_write_rows_encodes_as_asked(tmp_path: Path) -> None:
+    out = tmp_path / "p.csv"
+    write_rows(out, ["a", "b"], [["Muñoz €", "1.5"]])
+    assert out.read_bytes() == "a,b\r\nMuñoz €,1.5\r\n".encode()  # Python's csv: CR LF, as subject exports were
+    write_rows(out, ["a", "b"], [["Muñoz €", "1.5"]], OutputOptions.build("excel-es"))
+    assert out.read_bytes() == "\ufeffa;b\r\nMuñoz €;1,5\r\n".encode()
+    write_rows(out, ["a", "b"], [["Muñoz €", "=1"]], OutputOptions.build("excel-es-ansi"))
+    assert out.read_bytes() == "a;b\r\nMuñoz €;'=1\r\n".encode("cp1252")
+    before = out.read_bytes()
+    with pytest.raises(UsageError, match="U\\+0141 on line 2"):
+        write_rows(out, ["a"], [["Łódź"]], OutputOptions.build("excel-es-ansi"))
+    assert out.read_bytes() == before
 
 
 def test_rows_keep_their_order_through_formula_neutralisation(ws: Workspace, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmtool.campaigns import assign, measure, stats, store
 from crmtool.campaigns.results import ALL_VARIANTS, CampaignResults, Group, analyse, window
@@ -20,6 +20,9 @@ from crmtool.errors import UsageError
 from crmtool.status import Status
 from crmtool.steps import Step
 from crmtool.workspace import Workspace
+
+if TYPE_CHECKING:
+    from crmtool.io.writers import OutputOptions
 
 DEFAULT_HOLDOUT = 10.0
 STEP = "campaign"  # the step of campaign results in crm_metrics (read by the KPIs and the HTML report)
@@ -85,8 +88,10 @@ def _definition(ws: Workspace, name: str, segment: str, run_id: str, variants: l
 def start_campaign(ws: Workspace, name: str, *, segment: str, out_dir: Path, source: str | None = None,
                    variants: list[tuple[str, float]] | None = None, holdout: float | None = None,
                    global_control: float | None = None, cost: float | None = None,
-                   start_date: date | None = None, fmt: str = "csv") -> StartResult:
-    """Record (or refresh) campaign ``name`` on a segment's members and write its send and holdout lists.
+                   start_date: date | None = None, fmt: str = "csv",
+                   output: OutputOptions | None = None) -> StartResult:
+    """Record (or refresh) campaign ``name`` on a segment's members and write its send and holdout lists
+    (``output``: how they look as CSV, see :class:`crmtool.io.writers.OutputOptions`).
 
     Sticky: members already in the campaign keep their arm; newcomers are assigned by hash buckets
     (see :mod:`crmtool.campaigns.assign`). The send list holds the variant members whom the segment
@@ -113,8 +118,8 @@ def start_campaign(ws: Workspace, name: str, *, segment: str, out_dir: Path, sou
                                    "ORDER BY 1").fetchall())
         folder = out_dir / "campaigns" / name
         outputs = {"send": folder / f"send.{fmt}", "holdout": folder / f"holdout.{fmt}"}
-        write_query(ws.con, assign.send_query(campaign), outputs["send"], fmt)
-        write_query(ws.con, assign.holdout_query(campaign), outputs["holdout"], fmt)
+        write_query(ws.con, assign.send_query(campaign), outputs["send"], fmt, options=output)
+        write_query(ws.con, assign.holdout_query(campaign), outputs["holdout"], fmt, options=output)
         # the recorder registers the outputs in crm_outputs and the metrics in crm_metrics
         run.step.output("campaign_send", outputs["send"], sum(send.values()))
         run.step.output("campaign_holdout", outputs["holdout"],

@@ -19,7 +19,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmtool.changes.compare import (
     NEW,
@@ -35,6 +35,9 @@ from crmtool.changes.read import Side
 from crmtool.errors import CrmToolError
 from crmtool.status import Status
 from crmtool.workspace import Run, Workspace
+
+if TYPE_CHECKING:
+    from crmtool.io.writers import OutputOptions
 
 STEP = "diff"
 SCRATCH = "crm_diff"
@@ -108,8 +111,9 @@ class DiffResult:
 
 
 def diff_exports(ws: Workspace, old: Path, new: Path, *, key: str, out_dir: Path | None = None,
-                 show_values: bool = False) -> DiffResult:
-    """Compare ``old`` and ``new`` on ``key``; write the detail to ``out_dir`` when given."""
+                 show_values: bool = False, output: OutputOptions | None = None) -> DiffResult:
+    """Compare ``old`` and ``new`` on ``key``; write the detail to ``out_dir`` when given (``output``:
+    how its CSV files look, see :class:`crmtool.io.writers.OutputOptions`; ``summary.json`` is JSON)."""
     import time
 
     from crmtool.io.readers import ensure_readable
@@ -122,7 +126,7 @@ def diff_exports(ws: Workspace, old: Path, new: Path, *, key: str, out_dir: Path
     try:
         cur.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {SCRATCH}")
         cur.execute(f"USE {SCRATCH}")
-        result = _compare(ws, cur, run, old, new, key, out_dir, show_values)
+        result = _compare(ws, cur, run, old, new, key, out_dir, show_values, output)
         result.seconds = round(time.perf_counter() - start, 3)
         _record(ws, run, result)
     except CrmToolError as exc:
@@ -138,7 +142,7 @@ def diff_exports(ws: Workspace, old: Path, new: Path, *, key: str, out_dir: Path
 
 
 def _compare(ws: Workspace, cur: Any, run: Run, old: Path, new: Path, key: str, out_dir: Path | None,
-             show_values: bool) -> DiffResult:
+             show_values: bool, output: OutputOptions | None = None) -> DiffResult:
     from crmtool.changes.read import read_side
     from crmtool.io.readers import file_sha256
     from crmtool.pii import detect_pii
@@ -168,11 +172,12 @@ def _compare(ws: Workspace, cur: Any, run: Run, old: Path, new: Path, key: str, 
     result.timings = run.timings
     if out_dir is not None:
         with run.timed("write"):
-            result.key_created = _write(ws, cur, run, out_dir, result, sides)
+            result.key_created = _write(ws, cur, run, out_dir, result, sides, output)
     return result
 
 
-def _write(ws: Workspace, cur: Any, run: Run, out_dir: Path, result: DiffResult, sides: dict[str, Side]) -> str | None:
+def _write(ws: Workspace, cur: Any, run: Run, out_dir: Path, result: DiffResult, sides: dict[str, Side],
+           output: OutputOptions | None = None) -> str | None:
     """Write the detail and the summary, register every file; the key file's path when it was created."""
     from crmtool.changes.outputs import rendering, write_detail
     from crmtool.io.writers import write_text_atomic
@@ -184,7 +189,7 @@ def _write(ws: Workspace, cur: Any, run: Run, out_dir: Path, result: DiffResult,
         created = hasher.source if hasher.created else None
     render = rendering({c.lower() for c in result.personal_columns}, result.show_values)
     key_issues = any(s.keys.empty or s.keys.duplicate_keys for s in (result.old, result.new))
-    files = write_detail(cur, out_dir, result.columns, sides, result.changed_by_field, render, key_issues)
+    files = write_detail(cur, out_dir, result.columns, sides, result.changed_by_field, render, key_issues, output)
     rows = {"diff_added": result.counts["added"], "diff_removed": result.counts["removed"],
             "diff_changes": sum(result.changed_by_field.values()),
             "diff_key_issues": sum(s.keys.empty + s.keys.duplicate_rows for s in (result.old, result.new))}

@@ -1,6 +1,8 @@
 """The detail of a diff as files (added, removed, changes in long format, key issues, summary).
 
-Each file is one SQL query written atomically by :func:`crmtool.io.writers.write_query`. Values
+Each file is one SQL query written atomically by :func:`crmtool.io.writers.write_query`, in the
+CSV dialect the caller's :class:`crmtool.io.writers.OutputOptions` give (UTF-8 with commas by
+default; ``;``, a decimal comma, cp1252 or a byte-order mark when asked). Values
 of personal-data columns are keyed hashes (``k:`` + the workspace key's HMAC, as in the audit
 log) unless the caller asks for values: equal values still give equal hashes, so a reader sees
 *that* an email changed, not what it changed from or to.
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from crmtool.changes.read import Side
+    from crmtool.io.writers import OutputOptions
 
 TOKEN_PREFIX = "k:"  # as the audit log marks a keyed hash
 
@@ -90,8 +93,10 @@ def key_issues_query(plan: ColumnPlan, sides: dict[str, Side], render: Rendering
 
 
 def write_detail(con: duckdb.DuckDBPyConnection, out_dir: Path, plan: ColumnPlan, sides: dict[str, Side],
-                 by_field: dict[str, int], render: Rendering, with_key_issues: bool) -> dict[str, tuple[Path, str]]:
-    """Write the CSV files of a diff; returns ``{kind: (path, query)}`` for registration and counting."""
+                 by_field: dict[str, int], render: Rendering, with_key_issues: bool,
+                 output: OutputOptions | None = None) -> dict[str, tuple[Path, str]]:
+    """Write the CSV files of a diff (``output``: how they look); returns ``{kind: (path, query)}``
+    for registration and counting."""
     files = {
         "diff_added": (out_dir / "added.csv", added_query(con, sides["new"], render)),
         "diff_removed": (out_dir / "removed.csv", removed_query(con, sides["old"], render)),
@@ -100,5 +105,5 @@ def write_detail(con: duckdb.DuckDBPyConnection, out_dir: Path, plan: ColumnPlan
     if with_key_issues:
         files["diff_key_issues"] = (out_dir / "key_issues.csv", key_issues_query(plan, sides, render))
     for path, query in files.values():
-        write_query(con, query, path, "csv")
+        write_query(con, query, path, "csv", options=output)
     return files

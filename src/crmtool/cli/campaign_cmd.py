@@ -20,6 +20,7 @@ from crmtool.cli.common import (
     parse_as_of,
 )
 from crmtool.errors import ExitCode, UsageError
+from crmtool.io.writers import OutputOptions
 
 campaign_app = typer.Typer(cls=FlagHelpGroup, no_args_is_help=True,
                            help="Campaigns: record who was targeted and held out, then measure uplift, "
@@ -97,6 +98,7 @@ def start(
         "--start-date", help="Day the campaign goes out, YYYY-MM-DD (default today; results count from it).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for campaigns/NAME/send and holdout.")] = Path("out"),
     file_format: Annotated[FileFormat, typer.Option("--output-format", help="csv or parquet.")] = FileFormat.csv,
+    output: OutputOptions = OutputOptions(),
     fmt: Annotated[ResultFormat, typer.Option("--format", "-f",
                                               help="Result on stdout: text or json.")] = ResultFormat.text,
     where: WorkspaceOptions = WorkspaceOptions(),
@@ -113,7 +115,7 @@ def start(
             ws, name, segment=segment, out_dir=out, source=source, variants=parse_variants(variants),
             holdout=None if holdout is None else parse_percent(holdout, "--holdout"),
             global_control=None if global_control is None else parse_percent(global_control, "--global-control"),
-            cost=cost, start_date=parse_as_of(start_date), fmt=file_format.value)
+            cost=cost, start_date=parse_as_of(start_date), fmt=file_format.value, output=output)
     emit(ui, _json(result.as_dict()) if fmt is ResultFormat.json else start_text(result))
     return ExitCode(result.status.exit_code)
 

@@ -18,6 +18,7 @@ from crmtool.cli.common import (
     emit,
 )
 from crmtool.errors import ExitCode
+from crmtool.io.writers import OutputOptions
 
 if TYPE_CHECKING:
     from crmtool.changes import DiffResult
@@ -82,6 +83,7 @@ def diff(
     key: Annotated[str, typer.Option("--key", "-k", help="Column that identifies a record in both exports.")],
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Folder for added.csv, removed.csv, changes.csv, key_issues.csv and summary.json.")] = None,
+    output: OutputOptions = OutputOptions(),
     fmt: Annotated[DiffFormat, typer.Option("--format", "-f", help="Result on stdout: text, json or csv.")]
     = DiffFormat.text,
     show_values: Annotated[bool, typer.Option(
@@ -92,7 +94,8 @@ def diff(
     from crmtool.changes import diff_exports
 
     with where.open() as ws:
-        result = diff_exports(ws, old, new, key=key, out_dir=out, show_values=show_values)
+        result = diff_exports(ws, old, new, key=key, out_dir=out, show_values=show_values,
+                              output=output)
     if result.key_created:
         ui.warn(f"created a new key for keyed hashes at {result.key_created} (owner-only); keep it safe")
     if fmt is DiffFormat.json:

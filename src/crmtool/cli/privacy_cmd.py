@@ -199,6 +199,7 @@ def subject_export_cmd(
     identifier: Annotated[str, typer.Argument(help="The person's email, phone, NIF/NIE or customer id.")],
     kind: TypeOpt = None,
     out: EraseOutOpt = Path("out"),
+    output: OutputOptions = OutputOptions(),
     audit_log: AuditLogOpt = None,
     key: KeyColumnOpt = None,
     fmt: FormatOpt = OutputFormat.text,
@@ -209,7 +210,8 @@ def subject_export_cmd(
 
     _key_first(ui, where)
     with where.open() as ws:
-        result = subject_export(ws, identifier, kind=kind, out_dir=out, audit_log=audit_log, key=key)
+        result = subject_export(ws, identifier, kind=kind, out_dir=out, audit_log=audit_log, key=key,
+                                output=output)
     if fmt is OutputFormat.json:
         emit(ui, _json(result.as_dict()))
     else:

@@ -11,8 +11,9 @@ numbers or phone numbers, which cannot carry a formula. ``xlsx`` output needs th
 from __future__ import annotations
 
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -110,6 +111,14 @@ FORMULA_TRIGGER = ("^[" + "".join(f"\\x{{{c:04X}}}" for c in _TRIMMED) + "]*["
 HARMLESS_NUMBER = r"^ *[+-]?[0-9][0-9 ().,-]*$"
 #: the characters FORMULA_TRIGGER can start with, as SQL
 FIRST_CHARACTERS = tuple(f"chr({c})" for c in (*_TRIMMED, *_SIGNS, 9, 13))
+#: a text cell that is a plain decimal number (``1170.41``): written ``1170,41`` with a decimal comma
+PLAIN_DECIMAL = r"^[+-]?[0-9]+\.[0-9]+$"
+# the same three tests in Python, for the few CSVs built cell by cell (one person's subject export);
+# RE2's ``$`` is Python's ``\Z`` (Python's ``$`` also matches before a final line feed)
+_FORMULA_PY = re.compile("^[" + "".join(f"\\u{c:04X}" for c in _TRIMMED) + "]*["
+                         + "".join(f"\\u{c:04X}" for c in _SIGNS) + "]|^[\\t\\r]")
+_HARMLESS_PY = re.compile(HARMLESS_NUMBER.removesuffix("$") + r"\Z")
+_DECIMAL_PY = re.compile(PLAIN_DECIMAL.removesuffix("$") + r"\Z")
 
 
 _user_umask: int | None = None  # the user's umask while a workspace holds the process's at 077
@@ -189,7 +198,7 @@ def _decimal_comma_select(con: duckdb.DuckDBPyConnection, query: str) -> str:
         if ctype.startswith(("DECIMAL", "DOUBLE", "FLOAT", "REAL")):
             parts.append(f"replace(CAST({quoted} AS VARCHAR), '.', ',') AS {quoted}")
         elif ctype == "VARCHAR":
-            parts.append(f"CASE WHEN regexp_matches({quoted}, '^[+-]?[0-9]+\\.[0-9]+$') "
+            parts.append(f"CASE WHEN regexp_matches({quoted}, '{PLAIN_DECIMAL}') "
                          f"THEN replace({quoted}, '.', ',') ELSE {quoted} END AS {quoted}")
         else:
             parts.append(quoted)
@@ -238,6 +247,34 @@ def write_query(con: duckdb.DuckDBPyConnection, query: str, target: Path, fmt: s
             _transcode(tmp, opts.encoding, bom=opts.bom)
 
 
+def cell_text(value: str, options: OutputOptions) -> str:
+    """A text cell as :func:`write_query` writes it under ``options``: a formula neutralised, a
+    plain decimal number with a decimal comma (the same tests as the SQL there)."""
+    if options.neutralise_formulas and _FORMULA_PY.match(value) and not _HARMLESS_PY.match(value):
+        value = "'" + value
+    if options.decimal_comma and _DECIMAL_PY.match(value):
+        value = value.replace(".", ",")
+    return value
+
+
+def write_rows(target: Path, header: Sequence[str], rows: Iterable[Sequence[str | int]],
+               options: OutputOptions | None = None) -> None:
+    """Write a few rows built in Python (one person's subject export, never a whole table) as CSV,
+    atomically, looking as ``options`` say: delimiter, text cells through :func:`cell_text`,
+    encoding and byte-order mark. Python's ``csv`` quoting, lines end in CR LF."""
+    import csv
+    import io
+
+    opts = options or OutputOptions()
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=opts.delimiter)
+    writer.writerow(header)
+    writer.writerows([cell_text(v, opts) if isinstance(v, str) else v for v in row] for row in rows)
+    data = _encoded(buf.getvalue(), opts.encoding, bom=opts.bom)
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
 def _write_xlsx(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
     """One sheet with a header row; text stays text (ids keep their leading zeros)."""
     try:
@@ -254,8 +291,11 @@ def _write_xlsx(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> Non
 
 
 def _transcode(path: Path, encoding: str, *, bom: bool = False) -> None:
+    path.write_bytes(_encoded(path.read_text(encoding="utf-8"), encoding, bom=bom))
+
+
+def _encoded(text: str, encoding: str, *, bom: bool = False) -> bytes:
     encoding = _check_encoding(encoding)
-    text = path.read_text(encoding="utf-8")
     try:
         data = text.encode(encoding)
     except UnicodeEncodeError as exc:
@@ -265,4 +305,4 @@ def _transcode(path: Path, encoding: str, *, bom: bool = False) -> None:
                          f"(U+{ord(exc.object[exc.start]):04X} on line {line})", "use --encoding utf-8") from None
     if bom and not data.startswith(b"\xef\xbb\xbf"):
         data = "\ufeff".encode(encoding) + data if encoding.lower().startswith("utf") else data
-    path.write_bytes(data)
+    return data

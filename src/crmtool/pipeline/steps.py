@@ -138,7 +138,8 @@ register(StepKind("kpis", {"kpis": "path", "since_days": "integer", "by": "text"
 def _diff(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
     from crmtool.changes import diff_exports
 
-    result = diff_exports(ctx.ws, p["old"], p["new"], key=str(p["key"]), out_dir=ctx.folder / "diff")
+    result = diff_exports(ctx.ws, p["old"], p["new"], key=str(p["key"]), out_dir=ctx.folder / "diff",
+                          output=_output(ctx, p))
     return StepOutcome(result.status, result.run_id, dict(result.outputs), dict(result.counts))
 
 
@@ -149,7 +150,7 @@ def _report(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
     return StepOutcome(result.status, result.run_id, {"report": result.path}, {"charts": result.charts})
 
 
-register(StepKind("diff", {"old": "input", "new": "input", "key": "text"}, ("old", "new", "key"), _diff,
-                  "added, removed and changed records between two exports"))
+register(StepKind("diff", {"old": "input", "new": "input", "key": "text", **OUTPUT_PARAMS}, ("old", "new", "key"),
+                  _diff, "added, removed and changed records between two exports"))
 register(StepKind("report", {"since": "text", "kpis": "path"}, (), _report,
                   "the HTML report of the workspace's history"))

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from crmtool.errors import CrmToolError, ExitCode, InputError, UsageError
 
 if TYPE_CHECKING:
+    from crmtool.io.writers import OutputOptions
     from crmtool.workspace import Workspace
 
 
@@ -59,9 +60,11 @@ def _rows(con: Any, sql: str) -> list[dict[str, Any]]:
 
 def subject_export(
     ws: Workspace, identifier: str, *, kind: str | None = None, out_dir: Path = Path("out"),
-    audit_log: Path | None = None, key: str | None = None,
+    audit_log: Path | None = None, key: str | None = None, output: OutputOptions | None = None,
 ) -> SubjectExport:
-    """Write ``subject-<token>.json`` and ``.csv`` with all this person's data; see the module doc."""
+    """Write ``subject-<token>.json`` and ``.csv`` with all this person's data; see the module doc
+    (``output``: how the CSV looks, see :class:`crmtool.io.writers.OutputOptions`; the JSON is
+    UTF-8 JSON whatever it says)."""
     from crmtool.audit import log_dir
     from crmtool.identity.canonical import canonical
     from crmtool.identity.keys import customer_tables, person_keys
@@ -126,7 +129,7 @@ def subject_export(
     result = SubjectExport(token, people, {t: len(r) for t, r in data["tables"].items()},
                            {p: len(r) for p, r in data["files"].items()},
                            {r: len(v) for r, v in data["registers"].items()})
-    _write(result, data, out_dir)
+    _write(result, data, out_dir, output)
     _audit(ws, result, log_dir(ws, out_dir, audit_log), tokens)
     return result
 
@@ -145,24 +148,19 @@ def _registers(ws: Workspace) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _write(result: SubjectExport, data: dict[str, Any], out_dir: Path) -> None:
-    import csv
-    import io
-
-    from crmtool.io.writers import write_text_atomic
+def _write(result: SubjectExport, data: dict[str, Any], out_dir: Path, output: OutputOptions | None) -> None:
+    """The JSON (UTF-8, the values exactly as held) and the CSV in long format (source, kind,
+    record, field, value), which looks as ``output`` says like every CSV crmtool writes."""
+    from crmtool.io.writers import write_rows, write_text_atomic
 
     stem = out_dir / f"subject-{result.identifier[2:18]}"
     result.json_path, result.csv_path = str(stem.with_suffix(".json")), str(stem.with_suffix(".csv"))
     write_text_atomic(Path(result.json_path), json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["source", "kind", "record", "field", "value"])
-    for kind, groups in (("table", data["tables"]), ("file", data["files"]), ("register", data["registers"])):
-        for source, rows in groups.items():
-            for i, row in enumerate(rows, 1):
-                for k, v in row.items():
-                    w.writerow([source, kind, i, k, "" if v is None else str(v)])
-    write_text_atomic(Path(result.csv_path), buf.getvalue())
+    # one person's rows: few enough to build in Python
+    cells = [[source, kind, i, k, "" if v is None else str(v)]
+             for kind, groups in (("table", data["tables"]), ("file", data["files"]), ("register", data["registers"]))
+             for source, rows in groups.items() for i, row in enumerate(rows, 1) for k, v in row.items()]
+    write_rows(Path(result.csv_path), ["source", "kind", "record", "field", "value"], cells, output)
     for p in (result.json_path, result.csv_path):
         Path(p).chmod(0o600)  # the person's data, for the person: owner-only until handed over
 
