@@ -37,7 +37,8 @@ dedupe:
 
 def _loaded_modules(statement: str) -> set[str]:
     """The crmtool modules a fresh interpreter holds after ``statement``."""
-    program = f"import json, sys\n{statement}\nprint(json.dumps(sorted(m for m in sys.modules if m.startswith('crmtool'))))"
+    program = (f"import json, sys\n{statement}\n"
+               "print(json.dumps(sorted(m for m in sys.modules if m.startswith('crmtool'))))")
     proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     return set(json.loads(proc.stdout))
@@ -105,4 +106,5 @@ def test_the_loader_names_its_sections_only_through_the_registry() -> None:
 
 def test_rule_set_is_still_importable_from_the_loader() -> None:
     assert crmtool.rulefile.RuleSet is RuleSet
-    assert crmtool.rulefile.SECTION_SCHEMAS == {name: s.schema for name, s in SECTIONS.items()}
+    schemas = crmtool.rulefile.SECTION_SCHEMAS
+    assert schemas == {name: s.schema for name, s in SECTIONS.items()}
