@@ -114,20 +114,14 @@ def load_checked_rules(rules: list[Path] | Path) -> RuleSet:
     """Load rule files and parse every section they hold (dedupe, consent, retention), so that all
     their configuration errors are reported at once, before any data is read or output replaced.
     ``rules lint`` is this function."""
-    from crmtool.dedupe.spec import spec_from_ruleset
     from crmtool.errors import ConfigError
-    from crmtool.privacy.consent import parse_consent
-    from crmtool.privacy.retention import parse_retention
+    from crmtool.rulefile import section_problems
 
     try:
         ruleset, problems = load_rules(rules), []
     except ConfigError as exc:  # the sections that are right on their own still get their checks
         ruleset, problems = _valid_sections(rules), list(exc.problems)
-    for parse in (spec_from_ruleset, parse_consent, parse_retention):
-        try:
-            parse(ruleset)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
+    problems.extend(section_problems(ruleset))
     if problems:
         raise ConfigError(problems, "see the rule-file reference in the README, or 'crmtool rules schema'")
     return ruleset
@@ -138,7 +132,8 @@ def _valid_sections(rules: list[Path] | Path) -> RuleSet:
     from jsonschema import Draft202012Validator
 
     from crmtool.errors import ConfigError
-    from crmtool.rulefile import SECTION_SCHEMAS, rule_files
+    from crmtool.rulefile import rule_files
+    from crmtool.sections import SECTIONS
     from crmtool.yamlspec import load_yaml
 
     ruleset = RuleSet()
@@ -147,9 +142,9 @@ def _valid_sections(rules: list[Path] | Path) -> RuleSet:
             doc = load_yaml(file)
         except ConfigError:
             continue
-        for name, schema in SECTION_SCHEMAS.items():
+        for name, section in SECTIONS.items():
             if isinstance(doc.data, dict) and name in doc.data and name not in ruleset.sections \
-                    and Draft202012Validator(schema).is_valid(doc.data[name]):
+                    and Draft202012Validator(section.schema).is_valid(doc.data[name]):
                 ruleset.sections[name] = (doc, doc.data[name])
     return ruleset
 

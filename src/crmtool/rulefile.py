@@ -8,21 +8,25 @@ problem in every file is collected with its ``file:line`` and reported at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crmtool.errors import ConfigError, InputError, Location
 from crmtool.kinds import KINDS
 from crmtool.kinds.base import ACTIONS, SEVERITIES, RuleSpec, Threshold
+from crmtool.ruleset import DatasetSpec, RuleSet
+from crmtool.sections import SECTIONS
 from crmtool.yamlspec import YamlDoc, load_yaml, schema_problems
 
+__all__ = [  # RuleSet and DatasetSpec live in crmtool.ruleset; importable from here as before
+    "SCHEMA_ID", "SECTION_SCHEMAS", "DatasetSpec", "RuleSet", "column_problems", "load_rules", "rule_files",
+    "rules_schema", "section_problems", "sql_column_problems",
+]
+
 SCHEMA_ID = "https://crmtool.dev/schemas/rules.schema.json"
-#: top-level sections owned by other features: name -> JSON Schema of the section
-SECTION_SCHEMAS: dict[str, dict[str, Any]] = {}
-SECTION_SCHEMAS["dedupe"] = __import__("crmtool.dedupe.schema", fromlist=["x"]).DEDUPE_SCHEMA
-SECTION_SCHEMAS["consent"] = __import__("crmtool.privacy.schemas", fromlist=["x"]).CONSENT_SCHEMA
-SECTION_SCHEMAS["retention"] = __import__("crmtool.privacy.schemas", fromlist=["x"]).RETENTION_SCHEMA
+#: top-level sections owned by other features: name -> JSON Schema of the section (read from the
+#: registry :data:`crmtool.sections.SECTIONS`)
+SECTION_SCHEMAS: dict[str, Any] = {name: section.schema for name, section in SECTIONS.items()}
 
 # one schema, not oneOf: minimum applies to the count, pattern to the share, so a mistake gets
 # its own message ("-1 is less than the minimum of 0") instead of the other branch's
@@ -94,27 +98,6 @@ def rules_schema() -> dict[str, Any]:
             **SECTION_SCHEMAS,
         },
     }
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    key: str | None = None
-    personal_data: tuple[str, ...] = ()
-    not_personal: tuple[str, ...] = ()
-    loc: Location | None = None  # where the dataset block was written
-    #: unparseable rows tolerated (a count or a share of the file's rows); above it the run fails
-    max_unparseable: Threshold = field(default_factory=Threshold)
-
-
-@dataclass
-class RuleSet:
-    """Everything the rule files declare, with the files they came from."""
-
-    files: list[Path] = field(default_factory=list)
-    dataset: DatasetSpec = field(default_factory=DatasetSpec)
-    rules: list[RuleSpec] = field(default_factory=list)
-    #: raw sections for other features: name -> (document, data); parsed by their owners
-    sections: dict[str, tuple[YamlDoc, Any]] = field(default_factory=dict)
 
 
 def rule_files(path: Path) -> list[Path]:
@@ -234,7 +217,7 @@ def load_rules(paths: list[Path] | Path) -> RuleSet:
                 continue
             _check_name(spec, names, problems)
             ruleset.rules.append(spec)
-        for section in SECTION_SCHEMAS:
+        for section in SECTIONS:
             if section in data:
                 if section in ruleset.sections:
                     other = ruleset.sections[section][0].loc((section,))
@@ -276,4 +259,16 @@ def sql_column_problems(ruleset: RuleSet, columns: list[str]) -> list[tuple[Loca
         for label, sql in exprs:
             for problem in expression_problems(sql, columns=columns)[1]:
                 problems.append((spec.loc, f"rule '{spec.name}': {label}: {problem}"))
+    return problems
+
+
+def section_problems(ruleset: RuleSet) -> list[tuple[Location, str]]:
+    """Every section of ``ruleset`` parsed by the feature that owns it, in registry order; the
+    problems of all of them (a section that parses cleanly adds none)."""
+    problems: list[tuple[Location, str]] = []
+    for section in SECTIONS.values():
+        try:
+            section.parse(ruleset)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
     return problems

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from crmtool.io.readers import ReadOptions
     from crmtool.io.writers import OutputOptions
-    from crmtool.rulefile import RuleSet
+    from crmtool.ruleset import RuleSet
     from crmtool.steps import Step
     from crmtool.workspace import Workspace
 
@@ -496,7 +496,7 @@ def normalise_first(ws: Workspace, ruleset: RuleSet, spec: DedupeSpec, table: st
     ``16783115S`` must not decide a match. Fixes of other columns are left to ``clean``; a fix naming a
     column the data lacks is skipped with a warning (``clean`` would refuse the file). Fixes to run and
     no ``apply_fixes`` is a usage error (never a silent skip)."""
-    from crmtool.rulefile import RuleSet as RuleSetType
+    from crmtool.ruleset import RuleSet as RuleSetType
 
     have = {r[0] for r in ws.con.execute(f"DESCRIBE {ident(table)}").fetchall()}
     wanted = set(spec.columns())

@@ -1,12 +1,19 @@
-"""JSON Schema of the ``dedupe`` section of a rule file (plain data, no crmtool imports).
+"""The ``dedupe`` section of a rule file: its JSON Schema (plain data) and its :class:`Section`.
 
-:mod:`crmtool.rulefile` registers it in ``SECTION_SCHEMAS``; semantic checks (columns named twice,
-review band above the threshold, ...) happen in :mod:`crmtool.dedupe.spec`.
+:data:`DEDUPE_SECTION` is listed in the registry :mod:`crmtool.sections`, which the loader reads;
+semantic checks (columns named twice, review band above the threshold, ...) happen in
+:mod:`crmtool.dedupe.spec`, imported only when a loaded section is parsed.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from crmtool.section import Section
+
+if TYPE_CHECKING:
+    from crmtool.dedupe.spec import DedupeSpec
+    from crmtool.ruleset import RuleSet
 
 TRANSFORMS = (
     "exact",
@@ -229,3 +236,13 @@ DEDUPE_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+
+def parse_dedupe_section(ruleset: RuleSet) -> DedupeSpec | None:
+    """The dedupe spec of a loaded rule set (None without a ``dedupe`` section), parsed by its owner."""
+    from crmtool.dedupe.spec import spec_from_ruleset
+
+    return spec_from_ruleset(ruleset)
+
+
+DEDUPE_SECTION = Section("dedupe", DEDUPE_SCHEMA, parse_dedupe_section, DEDUPE_SCHEMA["description"])

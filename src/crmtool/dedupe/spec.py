@@ -16,7 +16,7 @@ from crmtool.errors import ConfigError, Location
 from crmtool.yamlspec import YamlDoc, parse_yaml_text, schema_problems
 
 if TYPE_CHECKING:
-    from crmtool.rulefile import RuleSet
+    from crmtool.ruleset import RuleSet
 
 DEFAULT_THRESHOLDS: dict[str, tuple[float, ...]] = {
     "name": (0.92, 0.80),

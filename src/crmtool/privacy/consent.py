@@ -26,7 +26,7 @@ from crmtool.errors import ConfigError, Location
 from crmtool.sqltext import ident, sql_list
 
 if TYPE_CHECKING:
-    from crmtool.rulefile import RuleSet
+    from crmtool.ruleset import RuleSet
 
 GRANTED = frozenset(
     {

@@ -18,7 +18,7 @@ from crmtool.privacy.identity import ensure_tables, table_columns
 from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
-    from crmtool.rulefile import RuleSet
+    from crmtool.ruleset import RuleSet
     from crmtool.workspace import Workspace
 
 REASONS = ("erased", "suppressed", "bounced", "no_email", "consent_denied", "consent_unknown")

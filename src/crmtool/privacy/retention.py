@@ -25,7 +25,7 @@ from crmtool.privacy.identity import id_sql
 from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
-    from crmtool.rulefile import RuleSet
+    from crmtool.ruleset import RuleSet
     from crmtool.workspace import Workspace
 
 _PERIOD = re.compile(r"^\s*([1-9][0-9]*)\s*(y|years?|m|months?|d|days?)\s*$")

@@ -1,11 +1,21 @@
 """JSON Schemas of the privacy rule-file sections (``consent``, ``retention``) and of export policies.
 
-Imports nothing from crmtool except errors, so :mod:`crmtool.rulefile` can import it without a cycle.
+:data:`CONSENT_SECTION` and :data:`RETENTION_SECTION` are listed in the registry
+:mod:`crmtool.sections`, which the loader reads. This module imports only :mod:`crmtool.section`
+at run time; the parsers (:mod:`crmtool.privacy.consent`, :mod:`crmtool.privacy.retention`) are
+imported only when a loaded section is parsed.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from crmtool.section import Section
+
+if TYPE_CHECKING:
+    from crmtool.privacy.consent import ChannelConsent
+    from crmtool.privacy.retention import RetentionRule
+    from crmtool.ruleset import RuleSet
 
 CHANNELS = ("email", "sms", "phone", "postal")
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"}
@@ -94,6 +104,24 @@ RETENTION_SCHEMA: dict[str, Any] = {
     "minItems": 1,
     "items": RETENTION_RULE_SCHEMA,
 }
+
+
+def parse_consent_section(ruleset: RuleSet) -> dict[str, ChannelConsent]:
+    """The consent settings of a loaded rule set per channel (empty without a ``consent`` section)."""
+    from crmtool.privacy.consent import parse_consent
+
+    return parse_consent(ruleset)
+
+
+def parse_retention_section(ruleset: RuleSet) -> list[RetentionRule]:
+    """The retention rules of a loaded rule set (empty without a ``retention`` section)."""
+    from crmtool.privacy.retention import parse_retention
+
+    return parse_retention(ruleset)
+
+
+CONSENT_SECTION = Section("consent", CONSENT_SCHEMA, parse_consent_section, CONSENT_SCHEMA["description"])
+RETENTION_SECTION = Section("retention", RETENTION_SCHEMA, parse_retention_section, RETENTION_SCHEMA["description"])
 
 POLICY_ACTIONS = ("keep", "drop", "hash", "mask", "generalise")
 GENERALISE_TO = ("year", "age_band", "decade", "province", "postal_prefix")
