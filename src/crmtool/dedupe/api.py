@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from crmtool.workspace import Workspace
 
 __all__ = ["ComparisonExplained", "DedupeResult", "Explanation", "dedupe", "dedupe_file", "explain", "suggest_file"]
+
+
 @dataclass
 class DedupeResult:
     run_id: str
