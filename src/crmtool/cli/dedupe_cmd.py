@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +21,9 @@ from crmtool.errors import ExitCode
 from crmtool.io.readers import ReadOptions
 from crmtool.io.writers import OutputOptions
 
+if TYPE_CHECKING:
+    from crmtool.dedupe.api import DedupeResult
+
 RulesOpt = Annotated[
     list[Path], typer.Option("--rules", "-r", help="Rule file or folder with a dedupe section.")
 ]
@@ -37,6 +40,45 @@ def register(app: typer.Typer) -> None:
     """Add this feature's commands to ``app``."""
     app.command("dedupe")(dedupe)
     app.command("explain")(explain)
+
+
+def _suggest(ui: Ui, input: Path, fmt: OutputFormat, where: WorkspaceOptions) -> ExitCode:
+    """Print the dedupe section suggested from the profile of ``input`` (YAML, or JSON with --format json)."""
+    from crmtool import report
+    from crmtool.dedupe.api import suggest_file
+    from crmtool.dedupe.suggest import suggest_yaml
+
+    with where.open() as ws:
+        section = suggest_file(ws, input)
+    emit(ui, report.to_json({"dedupe": section}) if fmt is OutputFormat.json else suggest_yaml(section))
+    return ExitCode.OK
+
+
+def _print_result(ui: Ui, result: DedupeResult) -> None:
+    """Print a dedupe run for people: blocking counts, clusters, the guard, review and the files written."""
+    if result.normalised:
+        ui.out.print(f"normalised first by: {', '.join(result.normalised)}")
+    for b in result.blocking:
+        state = "SKIPPED" if b.skipped_rule else f"{b.new_pairs} new"
+        ui.out.print(f"  blocking {b.rule:20} {b.pairs:>10} pairs ({state})")
+    c = result.clusters
+    ui.out.print(
+        f"rows {result.rows}, candidate pairs {result.candidate_pairs}, clusters {c.clusters} "
+        f"({c.multi} with duplicates holding {c.records_in_multi} records, largest {c.largest}), "
+        f"merges {result.merges}, to review {result.review_pairs}"
+    )
+    if c.split_clusters or c.dissolved_clusters:
+        ui.out.print(
+            f"chaining guard: {c.split_clusters} clusters split, {c.dissolved_clusters} dissolved"
+        )
+    rv = result.review
+    if rv.pairs > rv.written:
+        omitted = ", ".join(f"{k} {v}" for k, v in rv.omitted_by_reason.items())
+        ui.out.print(f"review: {rv.written} of {rv.pairs} pairs written ({rv.clusters} clusters), "
+                     f"most valuable first; not written: {omitted} (raise --review-limit to see more)")
+    for name, path in result.outputs.items():
+        ui.out.print(f"  {name:9} {path}")
+    ui.out.print(f"run {result.run_id}: pass")
 
 
 @cli_command
@@ -97,13 +139,7 @@ def dedupe(
     from crmtool.dedupe.api import dedupe_file
 
     if suggest:
-        from crmtool.dedupe.api import suggest_file
-        from crmtool.dedupe.suggest import suggest_yaml
-
-        with where.open() as ws:
-            section = suggest_file(ws, input)
-        emit(ui, report.to_json({"dedupe": section}) if fmt is OutputFormat.json else suggest_yaml(section))
-        return ExitCode.OK
+        return _suggest(ui, input, fmt, where)
     with (
         where.open() as ws,
         ui.progress("dedupe") as progress,
@@ -125,33 +161,10 @@ def dedupe(
             output=output,
             read=read,
         )
-    payload = result.as_dict()
     if fmt is OutputFormat.json:
-        emit(ui, report.to_json(payload))
+        emit(ui, report.to_json(result.as_dict()))
         return ExitCode.OK
-    if result.normalised:
-        ui.out.print(f"normalised first by: {', '.join(result.normalised)}")
-    for b in result.blocking:
-        state = "SKIPPED" if b.skipped_rule else f"{b.new_pairs} new"
-        ui.out.print(f"  blocking {b.rule:20} {b.pairs:>10} pairs ({state})")
-    c = result.clusters
-    ui.out.print(
-        f"rows {result.rows}, candidate pairs {result.candidate_pairs}, clusters {c.clusters} "
-        f"({c.multi} with duplicates holding {c.records_in_multi} records, largest {c.largest}), "
-        f"merges {result.merges}, to review {result.review_pairs}"
-    )
-    if c.split_clusters or c.dissolved_clusters:
-        ui.out.print(
-            f"chaining guard: {c.split_clusters} clusters split, {c.dissolved_clusters} dissolved"
-        )
-    rv = result.review
-    if rv.pairs > rv.written:
-        omitted = ", ".join(f"{k} {v}" for k, v in rv.omitted_by_reason.items())
-        ui.out.print(f"review: {rv.written} of {rv.pairs} pairs written ({rv.clusters} clusters), "
-                     f"most valuable first; not written: {omitted} (raise --review-limit to see more)")
-    for name, path in result.outputs.items():
-        ui.out.print(f"  {name:9} {path}")
-    ui.out.print(f"run {result.run_id}: pass")
+    _print_result(ui, result)
     return ExitCode.OK
 
 

@@ -14,7 +14,6 @@ clusters (with the chaining guard) -> golden records -> outputs and audit entrie
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,16 +22,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 from crmtool.dedupe.blocking import RuleCount, candidate_pairs
 from crmtool.dedupe.cluster import ClusterStats, cluster
 from crmtool.dedupe.compare import compute_levels
+from crmtool.dedupe.decisions import decision_table
 from crmtool.dedupe.explain import ComparisonExplained, Explanation, explain
 from crmtool.dedupe.model import Model, estimate, score_sql
-from crmtool.dedupe.prepare import prepare
+from crmtool.dedupe.prepare import Prepared, prepare
+from crmtool.dedupe.record import audit_merges, keep_for_next_run, record_metrics
 from crmtool.dedupe.review import DEFAULT_LIMIT, ReviewSummary, build_review, ordered_sql, summarise
 from crmtool.dedupe.spec import DedupeSpec
 from crmtool.dedupe.survivorship import golden_query
+from crmtool.dedupe.tables import CUTS, GOLDEN, MODEL, PAIRS, PREP, RECORDS
 from crmtool.dedupe.veto import veto_parts, veto_sql
-from crmtool.errors import InputError, UsageError
+from crmtool.errors import UsageError
 from crmtool.progress import Progress
-from crmtool.sqltext import ident, sql_str
+from crmtool.sqltext import ident
 from crmtool.timing import Laps
 
 if TYPE_CHECKING:
@@ -41,31 +43,9 @@ if TYPE_CHECKING:
     from crmtool.io.readers import ReadOptions
     from crmtool.io.writers import OutputOptions
     from crmtool.ruleset import RuleSet
-    from crmtool.steps import Step
     from crmtool.workspace import Workspace
 
-PREP, PAIRS, MODEL, RECORDS, GOLDEN, CUTS = (
-    "dedupe_prep",
-    "dedupe_pairs",
-    "dedupe_model",
-    "dedupe_records",
-    "dedupe_golden",
-    "dedupe_cuts",
-)
 __all__ = ["ComparisonExplained", "DedupeResult", "Explanation", "dedupe", "dedupe_file", "explain", "suggest_file"]
-MATCH_WORDS = ("match", "yes", "y", "si", "sí", "same", "1", "true", "merge")
-NO_MATCH_WORDS = (
-    "no-match",
-    "no_match",
-    "nomatch",
-    "no",
-    "n",
-    "different",
-    "0",
-    "false",
-    "split",
-    "distinct",
-)
 
 
 @dataclass
@@ -119,69 +99,189 @@ class DedupeResult:
         }
 
 
-def _decision_table(
-    con: duckdb.DuckDBPyConnection, path: Path, warn: Callable[[str], None]
-) -> dict[str, int]:
-    """Load a decisions file into ``__dd_dec(l, r, decision)`` (record ordinals, l < r)."""
-    from crmtool.io.readers import load_file
-
-    load_file(con, path, "__dd_decfile")
-    cols = {c[0].lower(): c[0] for c in con.execute("DESCRIBE __dd_decfile").fetchall()}
-    pick = [
-        next((cols[c] for c in names if c in cols), None)
-        for names in (
-            ("id_l", "record_id_l", "id_1", "record_a", "left_id"),
-            ("id_r", "record_id_r", "id_2", "record_b", "right_id"),
-            ("decision",),
-        )
-    ]
-    if None in pick:
-        raise InputError(
-            f"{path}: a decisions file needs columns id_l, id_r and decision",
-            "fill the 'decision' column of review.csv with match or no-match and pass it back",
-        )
-    a, b, d = (ident(x or "") for x in pick)
-    norm = f"lower(trim(CAST({d} AS VARCHAR)))"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_dec0 AS SELECT trim(CAST({a} AS VARCHAR)) AS a,
-            trim(CAST({b} AS VARCHAR)) AS b,
-            CASE WHEN {norm} IN ({", ".join(sql_str(x) for x in MATCH_WORDS)}) THEN 'match'
-                 WHEN {norm} IN ({", ".join(sql_str(x) for x in NO_MATCH_WORDS)}) THEN 'no-match' END AS
-                     decision,
-            {norm} AS raw FROM __dd_decfile""")
-    unknown_word = con.execute(
-        "SELECT count(*) FROM __dd_dec0 WHERE decision IS NULL AND raw <> ''"
-    ).fetchall()[0][0]
-    if unknown_word:
-        warn(f"decisions: {unknown_word} rows have a decision other than match / no-match: ignored")
-    # the last line about a pair wins (a later decision overrides an earlier one)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_dec AS
-        SELECT least(pa.__rid, pb.__rid) AS l, greatest(pa.__rid, pb.__rid) AS r,
-               last(d.decision ORDER BY d.__row) AS decision
-        FROM (SELECT *, row_number() OVER () AS __row FROM __dd_dec0 WHERE decision IS NOT NULL) d
-        JOIN {PREP} pa ON pa.__id = d.a JOIN {PREP} pb ON pb.__id = d.b WHERE pa.__rid <> pb.__rid GROUP
-            BY ALL""")
-    total = con.execute("SELECT count(*) FROM __dd_dec0 WHERE decision IS NOT NULL").fetchall()[0][0]
-    used = dict(con.execute("SELECT decision, count(*) FROM __dd_dec GROUP BY decision").fetchall())
-    missing = int(total) - sum(used.values())
-    if missing > 0:
-        warn(f"decisions: {missing} decided pairs name ids that are not in this data: ignored")
-    con.execute("DROP TABLE IF EXISTS __dd_decfile; DROP TABLE IF EXISTS __dd_dec0")
-    return {
-        "match": int(used.get("match", 0)),
-        "no_match": int(used.get("no-match", 0)),
-        "unknown_ids": max(missing, 0),
-    }
-
-
-def _label_sql(spec: DedupeSpec, i: int) -> str:
-    labels = spec.comparisons[i].levels
-    return "CASE g{} {} END".format(
-        i, " ".join(f"WHEN {k} THEN {sql_str(x)}" for k, x in enumerate(labels))
-    )
-
-
 def _row_hash_sql(alias: str) -> str:
+    """SQL of a hash of the whole input row ``alias`` (an incremental run finds changed rows by it)."""
     return f"CAST(hash({alias}) AS VARCHAR)"
+
+
+def _previous_model(ws: Workspace, spec: DedupeSpec, incremental: bool,
+                    warn: Callable[[str], None]) -> tuple[bool, Model | None]:
+    """(incremental, the saved model to reuse): (False, None) when there is no previous run or its model is stale."""
+    if not incremental:
+        return False, None
+    if not (ws.table_exists(RECORDS) and ws.table_exists(MODEL)):
+        warn("incremental: no previous dedupe run in this workspace: deduplicating everything")
+        return False, None
+    prev_model = Model.from_json(
+        ws.con.execute(f"SELECT model FROM {MODEL} ORDER BY created_at DESC LIMIT 1").fetchall()[0][0]
+    )
+    stale = prev_model.stale_for(spec)
+    if stale:
+        warn(f"incremental: the saved model is stale ({stale}): retraining it and deduplicating "
+             "every record")
+        return False, None
+    return True, prev_model
+
+
+def _prepare_records(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec,
+                     incremental: bool) -> tuple[Prepared, int]:
+    """Features into ``dedupe_prep``, the input rows with their hash into ``__dd_src``; (prepared, fresh rows)."""
+    prep = prepare(con, table, spec, PREP)
+    idc = ident(spec.id_column)
+    join_back = "p.__trow = t.rowid" if prep.row_join else f"p.__id = trim(CAST(t.{idc} AS VARCHAR))"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_src AS SELECT p.__rid, p.__id, {_row_hash_sql("t")}
+        AS __hash,
+        t.* FROM {ident(table)} t JOIN {PREP} p ON {join_back}""")
+    fresh = prep.rows
+    if incremental:  # dedupe_prep.__fresh: the rows that are new or changed since the last run
+        con.execute(f"ALTER TABLE {PREP} ADD COLUMN __fresh BOOLEAN DEFAULT true")
+        con.execute(f"""UPDATE {PREP} SET __fresh = false FROM __dd_src s JOIN {RECORDS} o
+            ON o.record_id = s.__id AND o.row_hash = s.__hash WHERE {PREP}.__rid = s.__rid""")
+        fresh = int(con.execute(f"SELECT count(*) FROM {PREP} WHERE __fresh").fetchall()[0][0])
+    return prep, fresh
+
+
+def _keep_previous_clusters(con: duckdb.DuckDBPyConnection) -> None:
+    """Previous clusters of unchanged records stand: an edge to their cluster's first record, decided ``match``."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_keep AS
+        SELECT least(p.__rid, first_rid) AS l, greatest(p.__rid, first_rid) AS r FROM (
+            SELECT p.__rid, o.cluster_id, min(p.__rid) OVER (PARTITION BY o.cluster_id) AS first_rid
+            FROM {PREP} p JOIN {RECORDS} o ON o.record_id = p.__id WHERE NOT p.__fresh) p
+        WHERE p.__rid <> first_rid""")
+    con.execute(
+        "INSERT INTO __dd_dec SELECT k.l, k.r, 'match' FROM __dd_keep k "
+        "ANTI JOIN __dd_dec d ON d.l = k.l AND d.r = k.r"
+    )
+    con.execute("""INSERT INTO __dd_pairs SELECT k.l, k.r, -2, 0 FROM __dd_keep k
+        ANTI JOIN __dd_pairs p ON p.l = k.l AND p.r = k.r""")
+
+
+def _candidate_pairs(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, decisions: Path | None,
+                     incremental: bool, warn: Callable[[str], None]) -> tuple[list[RuleCount], dict[str, int], int]:
+    """Blocking into ``__dd_pairs`` plus every decided pair; (pairs per blocking rule, decisions read, pairs)."""
+    counts = candidate_pairs(con, prep, spec, "__dd_pairs", warn=warn, fresh_only=incremental)
+    dec_stats: dict[str, int] = {}
+    if decisions is not None:
+        dec_stats = decision_table(con, decisions, warn)
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE __dd_dec (l INTEGER, r INTEGER, decision VARCHAR)")
+    # decided pairs are scored (and explained) even when blocking did not make them
+    con.execute("""INSERT INTO __dd_pairs SELECT d.l, d.r, -1, 0 FROM __dd_dec d
+        ANTI JOIN __dd_pairs p ON p.l = d.l AND p.r = d.r""")
+    if incremental:
+        _keep_previous_clusters(con)
+    n_pairs = int(con.execute("SELECT count(*) FROM __dd_pairs").fetchall()[0][0])
+    return counts, dec_stats, n_pairs
+
+
+class _Scoring:
+    """How this run scores pairs (model weight and probability, vetoes, decisions) as SQL over comparison levels."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, model: Model) -> None:
+        self.con, self.prep, self.spec = con, prep, spec
+        self.tf_cols = {i: f"tf{i}" for i, c in enumerate(spec.comparisons) if c.name in prep.tf}
+        tf = self.tf_cols
+        self.gcols = ", ".join(f"g{i}" for i in range(len(spec.comparisons)))
+        self.scoring = score_sql(model, tf)
+        self.veto = veto_sql(spec, model, tf)
+        self.home_veto = " OR ".join(sql for label, sql in veto_parts(spec, model, tf) if label.startswith("household"))
+        self.tfsel = "".join(f", q.{t}" for t in tf.values())
+
+    def score_into(self, levels: str, target: str, temp: bool) -> None:
+        """Score the pairs of ``levels`` into ``target`` (their decision joined from ``__dd_dec``)."""
+        self.con.execute(f"""CREATE OR REPLACE {"TEMP " if temp else ""}TABLE {target} AS
+            SELECT q.l, q.r, q.rule, {self.gcols}{self.tfsel}, {self.scoring}, ({self.veto}) AS vetoed,
+                   ({self.home_veto or "false"}) AS home_vetoed, d.decision
+            FROM {levels} q LEFT JOIN __dd_dec d ON d.l = q.l AND d.r = q.r""")
+
+    def score_pairs(self, pairs: str, target: str) -> None:
+        """Compare and score the pairs ``(l, r)`` of ``pairs`` (blocking did not make them) into ``target``."""
+        con = self.con
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE __dd_xp AS SELECT l, r, CAST(-3 AS SMALLINT) AS rule, "
+            f"CAST(0 AS BIGINT) AS rules FROM {pairs}"
+        )
+        compute_levels(con, self.prep, self.spec, "__dd_xp", "__dd_xl", temp=True)
+        self.score_into("__dd_xl", target, True)
+        con.execute("DROP TABLE IF EXISTS __dd_xp; DROP TABLE IF EXISTS __dd_xl")
+
+
+def _cluster_records(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec,
+                     scoring: _Scoring) -> tuple[ClusterStats, int]:
+    """Clusters into ``__dd_members`` and the matched pairs inside them into ``__dd_merged``; (stats, merges)."""
+    stats = cluster(
+        con,
+        PAIRS,
+        prep.rows,
+        threshold=spec.threshold,
+        review=spec.review,
+        max_cluster_size=spec.max_cluster_size, split_below=spec.split_below,
+        score_pairs=scoring.score_pairs,
+        out="__dd_members",
+    )
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_merged AS
+        SELECT k.*, m.cid FROM (SELECT * FROM {PAIRS} UNION ALL BY NAME SELECT * FROM __dd_intra) k
+        JOIN __dd_members m ON m.rid = k.l JOIN __dd_members m2 ON m2.rid = k.r
+        WHERE m.cid = m2.cid AND (k.decision = 'match' OR (k.decision IS NULL AND k.match_probability >=
+            {spec.threshold}
+              AND NOT k.vetoed))""")
+    merges = int(con.execute("SELECT count(*) FROM __dd_merged").fetchall()[0][0])
+    return stats, merges
+
+
+def _golden_records(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec) -> None:
+    """The rows with their cluster into ``__dd_gsrc``, one golden record per cluster into ``dedupe_golden``."""
+    columns = [c for c in (r[0] for r in con.execute(f"DESCRIBE {ident(table)}").fetchall()) if c != "_row"]
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_gsrc AS SELECT s.*, c.__id AS __cid, z.n AS __n FROM __dd_src s
+        JOIN __dd_members m ON m.rid = s.__rid JOIN {PREP} c ON c.__rid = m.cid
+        JOIN (SELECT cid, count(*) AS n FROM __dd_members GROUP BY cid) z ON z.cid = m.cid""")
+    con.execute(f"CREATE OR REPLACE TABLE {GOLDEN} AS {golden_query(spec, '__dd_gsrc', columns)}")
+
+
+def _review_pairs(con: duckdb.DuckDBPyConnection, spec: DedupeSpec, model: Model, tf_cols: dict[int, str],
+                  review_limit: int) -> tuple[ReviewSummary, str]:
+    """Pairs to review into ``__dd_review``, the guard's cuts into ``dedupe_cuts``; (summary, review file query)."""
+    # review: the band, vetoed pairs, and pairs the chaining guard cut; decided pairs never come back
+    con.execute(f"CREATE OR REPLACE TABLE {CUTS} AS SELECT l, r, min(reason) AS reason FROM __dd_cut GROUP BY l, r")
+    build_review(con, spec, model, tf_cols, f"(SELECT * FROM {PAIRS} UNION ALL BY NAME SELECT * FROM __dd_intra)",
+                 CUTS, "__dd_members", "__dd_review")
+    review = summarise(con, "__dd_review", review_limit)
+    compared = list(dict.fromkeys(c.column for c in spec.comparisons))
+    side = ", ".join(
+        f"a.{ident(c)} AS {ident(c + '_l')}, b.{ident(c)} AS {ident(c + '_r')}" for c in compared
+    )
+    review_query = f"""SELECT v.rank, g.__id AS cluster, a.__id AS id_l, b.__id AS id_r,
+            round(v.match_probability, 6) AS match_probability, round(v.match_weight, 4) AS match_weight,
+            round(v.value, 4) AS value, v.reason, v.reasons AS top_reasons, {side},
+            CAST(NULL AS VARCHAR) AS decision
+        FROM ({ordered_sql("__dd_review")}) v JOIN __dd_src a ON a.__rid = v.l JOIN __dd_src b ON b.__rid = v.r
+        JOIN {PREP} g ON g.__rid = v.cluster
+        WHERE v.rank <= {int(review_limit)} ORDER BY v.rank"""
+    return review, review_query
+
+
+def _write_outputs(con: duckdb.DuckDBPyConnection, out_dir: Path, fmt: str, output: OutputOptions | None,
+                   review_query: str) -> dict[str, Path]:
+    """Write clusters, golden records and the review file to ``out_dir``; kind -> path."""
+    from crmtool.io.writers import write_query
+
+    clusters_query = f"""SELECT p.__id AS record_id, c.__id AS cluster_id, round(m.match_probability, 6)
+            AS match_probability FROM __dd_members m JOIN {PREP} p ON p.__rid = m.rid
+        JOIN {PREP} c ON c.__rid = m.cid ORDER BY p.__id"""
+    outputs: dict[str, Path] = {}
+    for name, query in (
+        ("clusters", clusters_query),
+        ("golden", f"SELECT * FROM {GOLDEN}"),
+        ("review", review_query),
+    ):
+        outputs[name] = out_dir / f"{name}.{fmt}"
+        write_query(con, query, outputs[name], fmt, options=output)
+    return outputs
+
+
+#: the run's working tables, dropped at its end
+RUN_TABLES = ("__dd_src", "__dd_gsrc", "__dd_members", "__dd_merged", "__dd_review", "__dd_cut", "__dd_intra",
+              "__dd_pairs", "__dd_dec", "__dd_keep")
 
 
 def dedupe(
@@ -228,59 +328,13 @@ def dedupe(
     run = ws.start_run(run_command)
     laps = Laps(digits=3)
     lap = laps.lap
-    timings = laps.timings
 
     step("preparing records")
-    prev_model = None
-    if incremental:
-        if not (ws.table_exists(RECORDS) and ws.table_exists(MODEL)):
-            _warn("incremental: no previous dedupe run in this workspace: deduplicating everything")
-            incremental = False
-        else:
-            prev_model = Model.from_json(
-                con.execute(f"SELECT model FROM {MODEL} ORDER BY created_at DESC LIMIT 1").fetchall()[0][0]
-            )
-            stale = prev_model.stale_for(spec)
-            if stale:
-                _warn(f"incremental: the saved model is stale ({stale}): retraining it and deduplicating "
-                      "every record")
-                incremental, prev_model = False, None
-    prep = prepare(con, table, spec, PREP)
-    idc = ident(spec.id_column)
-    join_back = "p.__trow = t.rowid" if prep.row_join else f"p.__id = trim(CAST(t.{idc} AS VARCHAR))"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_src AS SELECT p.__rid, p.__id, {_row_hash_sql("t")}
-        AS __hash,
-        t.* FROM {ident(table)} t JOIN {PREP} p ON {join_back}""")
-    fresh = prep.rows
-    if incremental:
-        con.execute(f"ALTER TABLE {PREP} ADD COLUMN __fresh BOOLEAN DEFAULT true")
-        con.execute(f"""UPDATE {PREP} SET __fresh = false FROM __dd_src s JOIN {RECORDS} o
-            ON o.record_id = s.__id AND o.row_hash = s.__hash WHERE {PREP}.__rid = s.__rid""")
-        fresh = int(con.execute(f"SELECT count(*) FROM {PREP} WHERE __fresh").fetchall()[0][0])
+    incremental, prev_model = _previous_model(ws, spec, incremental, _warn)
+    prep, fresh = _prepare_records(con, table, spec, incremental)
     lap("prepare")
     step("blocking")
-    counts = candidate_pairs(con, prep, spec, "__dd_pairs", warn=_warn, fresh_only=incremental)
-    dec_stats: dict[str, int] = {}
-    if decisions is not None:
-        dec_stats = _decision_table(con, decisions, _warn)
-    else:
-        con.execute("CREATE OR REPLACE TEMP TABLE __dd_dec (l INTEGER, r INTEGER, decision VARCHAR)")
-    # decided pairs are scored (and explained) even when blocking did not make them
-    con.execute("""INSERT INTO __dd_pairs SELECT d.l, d.r, -1, 0 FROM __dd_dec d
-        ANTI JOIN __dd_pairs p ON p.l = d.l AND p.r = d.r""")
-    if incremental:  # previous clusters of unchanged records stand: an edge to their cluster's first record
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_keep AS
-            SELECT least(p.__rid, first_rid) AS l, greatest(p.__rid, first_rid) AS r FROM (
-                SELECT p.__rid, o.cluster_id, min(p.__rid) OVER (PARTITION BY o.cluster_id) AS first_rid
-                FROM {PREP} p JOIN {RECORDS} o ON o.record_id = p.__id WHERE NOT p.__fresh) p
-            WHERE p.__rid <> first_rid""")
-        con.execute(
-            "INSERT INTO __dd_dec SELECT k.l, k.r, 'match' FROM __dd_keep k "
-            "ANTI JOIN __dd_dec d ON d.l = k.l AND d.r = k.r"
-        )
-        con.execute("""INSERT INTO __dd_pairs SELECT k.l, k.r, -2, 0 FROM __dd_keep k
-            ANTI JOIN __dd_pairs p ON p.l = k.l AND p.r = k.r""")
-    n_pairs = int(con.execute("SELECT count(*) FROM __dd_pairs").fetchall()[0][0])
+    counts, dec_stats, n_pairs = _candidate_pairs(con, prep, spec, decisions, incremental, _warn)
     lap("blocking")
     step(f"comparing {n_pairs} pairs")
     compute_levels(con, prep, spec, "__dd_pairs", "__dd_levels", temp=True)
@@ -288,195 +342,37 @@ def dedupe(
     step("estimating the model")
     model = prev_model or estimate(con, prep, spec, "__dd_levels")
     lap("model")
-    tf_cols = {i: f"tf{i}" for i, c in enumerate(spec.comparisons) if c.name in prep.tf}
-    gcols = ", ".join(f"g{i}" for i in range(len(spec.comparisons)))
-    scoring = score_sql(model, tf_cols)
-    veto = veto_sql(spec, model, tf_cols)
-    home_veto = " OR ".join(sql for label, sql in veto_parts(spec, model, tf_cols) if label.startswith("household"))
-    tfsel = "".join(f", q.{t}" for t in tf_cols.values())
-
-    def score_into(levels: str, target: str, temp: bool) -> None:
-        con.execute(f"""CREATE OR REPLACE {"TEMP " if temp else ""}TABLE {target} AS
-            SELECT q.l, q.r, q.rule, {gcols}{tfsel}, {scoring}, ({veto}) AS vetoed,
-                   ({home_veto or "false"}) AS home_vetoed, d.decision
-            FROM {levels} q LEFT JOIN __dd_dec d ON d.l = q.l AND d.r = q.r""")
-
-    score_into("__dd_levels", PAIRS, False)
+    scoring = _Scoring(con, prep, spec, model)
+    scoring.score_into("__dd_levels", PAIRS, False)
     con.execute("DROP TABLE IF EXISTS __dd_levels")
-
-    def score_pairs(pairs: str, target: str) -> None:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE __dd_xp AS SELECT l, r, CAST(-3 AS SMALLINT) AS rule, "
-            f"CAST(0 AS BIGINT) AS rules FROM {pairs}"
-        )
-        compute_levels(con, prep, spec, "__dd_xp", "__dd_xl", temp=True)
-        score_into("__dd_xl", target, True)
-        con.execute("DROP TABLE IF EXISTS __dd_xp; DROP TABLE IF EXISTS __dd_xl")
-
     lap("score")
     step("clustering")
-    stats = cluster(
-        con,
-        PAIRS,
-        prep.rows,
-        threshold=spec.threshold,
-        review=spec.review,
-        max_cluster_size=spec.max_cluster_size, split_below=spec.split_below,
-        score_pairs=score_pairs,
-        out="__dd_members",
-    )
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_merged AS
-        SELECT k.*, m.cid FROM (SELECT * FROM {PAIRS} UNION ALL BY NAME SELECT * FROM __dd_intra) k
-        JOIN __dd_members m ON m.rid = k.l JOIN __dd_members m2 ON m2.rid = k.r
-        WHERE m.cid = m2.cid AND (k.decision = 'match' OR (k.decision IS NULL AND k.match_probability >=
-            {spec.threshold}
-              AND NOT k.vetoed))""")
-    merges = int(con.execute("SELECT count(*) FROM __dd_merged").fetchall()[0][0])
+    stats, merges = _cluster_records(con, prep, spec, scoring)
     lap("cluster")
     step("golden records")
-    columns = [c for c in (r[0] for r in con.execute(f"DESCRIBE {ident(table)}").fetchall()) if c != "_row"]
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_gsrc AS SELECT s.*, c.__id AS __cid, z.n AS __n FROM __dd_src s
-        JOIN __dd_members m ON m.rid = s.__rid JOIN {PREP} c ON c.__rid = m.cid
-        JOIN (SELECT cid, count(*) AS n FROM __dd_members GROUP BY cid) z ON z.cid = m.cid""")
-    con.execute(f"CREATE OR REPLACE TABLE {GOLDEN} AS {golden_query(spec, '__dd_gsrc', columns)}")
+    _golden_records(con, table, spec)
     lap("golden")
-    # review: the band, vetoed pairs, and pairs the chaining guard cut; decided pairs never come back
-    con.execute(f"CREATE OR REPLACE TABLE {CUTS} AS SELECT l, r, min(reason) AS reason FROM __dd_cut GROUP BY l, r")
-    build_review(con, spec, model, tf_cols, f"(SELECT * FROM {PAIRS} UNION ALL BY NAME SELECT * FROM __dd_intra)",
-                 CUTS, "__dd_members", "__dd_review")
-    review = summarise(con, "__dd_review", review_limit)
-    compared = list(dict.fromkeys(c.column for c in spec.comparisons))
-    side = ", ".join(
-        f"a.{ident(c)} AS {ident(c + '_l')}, b.{ident(c)} AS {ident(c + '_r')}" for c in compared
-    )
-    review_query = f"""SELECT v.rank, g.__id AS cluster, a.__id AS id_l, b.__id AS id_r,
-            round(v.match_probability, 6) AS match_probability, round(v.match_weight, 4) AS match_weight,
-            round(v.value, 4) AS value, v.reason, v.reasons AS top_reasons, {side},
-            CAST(NULL AS VARCHAR) AS decision
-        FROM ({ordered_sql("__dd_review")}) v JOIN __dd_src a ON a.__rid = v.l JOIN __dd_src b ON b.__rid = v.r
-        JOIN {PREP} g ON g.__rid = v.cluster
-        WHERE v.rank <= {int(review_limit)} ORDER BY v.rank"""
-    clusters_query = f"""SELECT p.__id AS record_id, c.__id AS cluster_id, round(m.match_probability, 6)
-            AS match_probability FROM __dd_members m JOIN {PREP} p ON p.__rid = m.rid
-        JOIN {PREP} c ON c.__rid = m.cid ORDER BY p.__id"""
+    review, review_query = _review_pairs(con, spec, model, scoring.tf_cols, review_limit)
     outputs: dict[str, Path] = {}
     if out_dir is not None:
-        from crmtool.io.writers import write_query
-
         step("writing outputs")
-        for name, query in (
-            ("clusters", clusters_query),
-            ("golden", f"SELECT * FROM {GOLDEN}"),
-            ("review", review_query),
-        ):
-            outputs[name] = out_dir / f"{name}.{fmt}"
-            write_query(con, query, outputs[name], fmt, options=output)
+        outputs = _write_outputs(con, out_dir, fmt, output, review_query)
     lap("write")
-    con.execute(f"""CREATE TABLE IF NOT EXISTS {RECORDS} (record_id VARCHAR, cluster_id VARCHAR,
-        row_hash VARCHAR, run_id VARCHAR)""")
-    con.execute(f"DELETE FROM {RECORDS}")
-    con.execute(f"""INSERT INTO {RECORDS} SELECT s.__id, s.__cid, s.__hash, {sql_str(run.run_id)}
-        FROM __dd_gsrc s""")
-    con.execute(f"CREATE TABLE IF NOT EXISTS {MODEL} (run_id VARCHAR, created_at TIMESTAMP, model JSON)")
-    con.execute(f"INSERT INTO {MODEL} VALUES (?, now()::TIMESTAMP, ?)", [run.run_id, model.to_json()])
-    result = DedupeResult(
-        run.run_id,
-        prep.rows,
-        n_pairs,
-        counts,
-        model,
-        stats,
-        merges,
-        review.pairs,
-        dec_stats,
-        outputs,
-        timings,
-        warnings,
-        incremental,
-        fresh,
-        review=review,
-        normalised=list(normalised_by),
-    )
+    keep_for_next_run(con, run.run_id, model)
+    result = DedupeResult(run.run_id, prep.rows, n_pairs, counts, model, stats, merges, review.pairs, dec_stats,
+                          outputs, laps.timings, warnings, incremental, fresh, review=review,
+                          normalised=list(normalised_by))
     if audit_log is not None or out_dir is not None:
         step("audit log")
         from crmtool.audit import log_dir
 
-        result.audit_head = _audit(ws, spec, result, log_dir(ws, out_dir, audit_log))
+        result.audit_head = audit_merges(ws, spec, result, log_dir(ws, out_dir, audit_log))
     lap("audit")
-    for t in (
-        "__dd_src",
-        "__dd_gsrc",
-        "__dd_members",
-        "__dd_merged",
-        "__dd_review",
-        "__dd_cut",
-        "__dd_intra",
-        "__dd_pairs",
-        "__dd_dec",
-        "__dd_keep",
-    ):
+    for t in RUN_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {t}")
-    _record_metrics(run.step, result)
+    record_metrics(run.step, result)
     ws.finish_run(run, "pass", 0, result.as_dict())
     return result
-
-
-def _record_metrics(step: Step, result: DedupeResult) -> None:
-    """Rows, pairs, clusters, merges, the duplicate rate (records that a golden record replaces,
-    over all records) and the files written."""
-    c = result.clusters
-    step.metric("rows_in", result.rows)
-    step.metric("candidate_pairs", result.candidate_pairs)
-    step.metric("duplicate_clusters", c.multi)
-    step.metric("records_in_duplicate_clusters", c.records_in_multi)
-    step.metric("largest_cluster", c.largest)
-    step.metric("merges", result.merges)
-    step.metric("review_pairs", result.review_pairs)
-    step.share("duplicate_rate", c.records_in_multi - c.multi, result.rows)
-    for kind, path in result.outputs.items():
-        if Path(path).is_file():
-            step.output(kind, Path(path))
-
-
-def _audit(ws: Workspace, spec: DedupeSpec, result: DedupeResult, path: Path) -> str:
-    """One ``merge`` row per matched pair inside a cluster, in the run's ``merges`` change set;
-    ids as keyed hashes (``record``, ``other``, ``cluster``)."""
-    from crmtool.audit import TOKEN_PREFIX, AuditWriter
-
-    con = ws.con
-    writer = AuditWriter(path, result.run_id, ws.hasher, command="dedupe", lock_timeout=ws.lock_timeout)
-    try:
-        writer.add(
-            {
-                "type": "run",
-                "command": "dedupe",
-                "rows": result.rows,
-                "candidate_pairs": result.candidate_pairs,
-                "threshold": spec.threshold,
-                "review": spec.review,
-                "model": result.model.estimate,
-            }
-        )
-        levels = ", ".join(
-            f"CASE WHEN ({_label_sql(spec, i)}) IS NOT NULL THEN {sql_str(json.dumps(c.name))} || ':' || "
-            f"to_json(CAST(({_label_sql(spec, i)}) AS VARCHAR)) END"
-            for i, c in enumerate(spec.comparisons)
-        ) or "NULL"
-
-        def token(alias: str) -> str:
-            return f"'{TOKEN_PREFIX}' || crm_token({alias}.__id)"
-
-        writer.add_set(con, "merges", f"""
-            SELECT 'merge' AS type, {token('c')} AS cluster, {token('a')} AS record, {token('b')} AS other,
-                   round(k.match_weight, 4) AS match_weight, round(k.match_probability, 6) AS match_probability,
-                   coalesce(k.decision, 'model') AS decision, '{{' || concat_ws(',', {levels}) || '}}' AS levels
-            FROM __dd_merged k JOIN {PREP} a ON a.__rid = k.l JOIN {PREP} b ON b.__rid = k.r
-            JOIN {PREP} c ON c.__rid = k.cid
-        """, order_by="record, other")
-        return writer.seal({"merges": result.merges, "clusters": result.clusters.clusters})
-    except BaseException:
-        writer.abort()
-        raise
 
 
 class ApplyFixes(Protocol):

@@ -62,6 +62,7 @@ def components(con: duckdb.DuckDBPyConnection, edges: str, out: str) -> int:
 
 
 def _keep_groups(con: duckdb.DuckDBPyConnection) -> None:
+    """``__dd_keep(c, v)``: the members each suspect cluster keeps around its centre (greedy, in Python per cluster)."""
     import pyarrow as pa
 
     rows = con.execute("""SELECT i.c, z.center, i.l, i.r, CASE WHEN i.decided THEN 2.0 ELSE i.p END, i.good, i.bad
@@ -86,6 +87,87 @@ def _keep_groups(con: duckdb.DuckDBPyConnection) -> None:
     con.register("__dd_keep_arrow", keep)
     con.execute("CREATE OR REPLACE TEMP TABLE __dd_keep AS SELECT * FROM __dd_keep_arrow")
     con.unregister("__dd_keep_arrow")
+
+
+def _dissolve_oversized(con: duckdb.DuckDBPyConnection, max_cluster_size: int) -> int:
+    """Dissolve clusters over ``max_cluster_size``: their edges go to review; return how many."""
+    big = con.execute(f"SELECT count(*) FROM __dd_sizes WHERE n > {max_cluster_size}").fetchall()[0][0]
+    if big:
+        con.execute(f"""INSERT INTO __dd_cut SELECT e.l, e.r, 'oversized_cluster' FROM __dd_edges e
+            JOIN __dd_cc x ON x.v = e.l JOIN __dd_sizes z ON z.c = x.c WHERE z.n > {max_cluster_size}""")
+        con.execute(f"""DELETE FROM __dd_edges WHERE l IN (SELECT x.v FROM __dd_cc x JOIN __dd_sizes
+            z USING (c)
+            WHERE z.n > {max_cluster_size})""")
+    return int(big)
+
+
+def _score_intra_pairs(con: duckdb.DuckDBPyConnection, s: str, score_pairs: Callable[[str, str], None]) -> None:
+    """Every pair inside clusters of 3+ records into ``__dd_allintra``; those not scored yet are scored now."""
+    con.execute("""CREATE OR REPLACE TEMP TABLE __dd_allintra AS
+        SELECT a.v AS l, b.v AS r, a.c FROM __dd_cc a JOIN __dd_cc b ON a.c = b.c AND a.v < b.v
+        WHERE a.c IN (SELECT c FROM __dd_sizes WHERE n >= 3)""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_missing AS SELECT l, r FROM __dd_allintra
+        ANTI JOIN (SELECT l, r FROM {s} UNION ALL SELECT l, r FROM __dd_intra) k USING (l, r)""")
+    if con.execute("SELECT count(*) FROM __dd_missing").fetchall()[0][0]:
+        score_pairs("__dd_missing", "__dd_newintra")
+        con.execute("INSERT INTO __dd_intra SELECT * FROM __dd_newintra")
+        con.execute("DROP TABLE IF EXISTS __dd_newintra")
+
+
+def _judge_intra_pairs(con: duckdb.DuckDBPyConnection, s: str, *, threshold: float, review: float,
+                       split_below: float) -> int:
+    """Mark each intra-cluster pair good or bad in ``__dd_ip``; return the clusters holding a bad pair."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_ip AS
+        SELECT a.l, a.r, a.c, k.match_probability AS p,
+               (k.decision = 'no-match' OR (k.decision IS NULL AND (k.match_probability < {split_below}
+                OR (k.home_vetoed AND k.match_probability >= {review})))) AS bad,
+               (k.decision = 'match' OR (k.decision IS NULL AND k.match_probability >= {threshold}
+                AND NOT k.vetoed)) AS good, coalesce(k.decision = 'match', false) AS decided
+        FROM __dd_allintra a JOIN (SELECT * FROM {s} UNION ALL SELECT * FROM __dd_intra) k USING (l,
+            r)""")
+    return int(con.execute("SELECT count(DISTINCT c) FROM __dd_ip WHERE bad").fetchall()[0][0])
+
+
+def _split_suspects(con: duckdb.DuckDBPyConnection) -> bool:
+    """Split each suspect cluster around its best-connected member, cutting the crossing edges; False: none to cut."""
+    # split each suspect cluster around its best-connected member: keep the members that match it
+    con.execute("""CREATE OR REPLACE TEMP TABLE __dd_center AS
+        SELECT c, arg_max(v, (score, -v)) AS center FROM (
+            SELECT c, v, sum(CASE WHEN good THEN p ELSE -1 END) AS score FROM (
+                SELECT c, l AS v, p, good FROM __dd_ip UNION ALL SELECT c, r, p, good FROM __dd_ip)
+            WHERE c IN (SELECT c FROM __dd_ip WHERE bad) GROUP BY c, v) GROUP BY c""")
+    # greedy, per suspect cluster (few and small): members join the centre's group in order of their
+    # probability with the centre, unless they clearly do not match someone already in it
+    _keep_groups(con)
+    con.execute("""CREATE OR REPLACE TEMP TABLE __dd_cross AS
+        SELECT e.l, e.r FROM __dd_edges e JOIN __dd_cc x ON x.v = e.l JOIN __dd_center z ON z.c = x.c
+        WHERE ((e.l IN (SELECT v FROM __dd_keep k WHERE k.c = z.c))
+               <> (e.r IN (SELECT v FROM __dd_keep k WHERE k.c = z.c)))""")
+    if not con.execute("SELECT count(*) FROM __dd_cross").fetchall()[0][0]:
+        return False  # only decided matches hold the cluster together: decisions win
+    con.execute("INSERT INTO __dd_cut SELECT l, r, 'chaining' FROM __dd_cross")
+    con.execute("DELETE FROM __dd_edges e USING __dd_cross x WHERE e.l = x.l AND e.r = x.r")
+    return True
+
+
+def _write_members(con: duckdb.DuckDBPyConnection, s: str, n_records: int, out: str, stats: ClusterStats) -> None:
+    """``out(rid, cid, match_probability)`` for every record from the final components; counts into ``stats``."""
+    con.execute(f"""CREATE OR REPLACE TABLE {ident(out)} AS
+        WITH members AS (SELECT r.range::INTEGER AS rid, coalesce(c.c, r.range::INTEGER) AS cid
+                         FROM range({n_records}) r LEFT JOIN __dd_cc c ON c.v = r.range),
+        probs AS (SELECT v, max(p) AS p FROM (
+            SELECT k.l AS v, k.match_probability AS p, k.l, k.r FROM (SELECT * FROM {s} UNION ALL
+                SELECT * FROM __dd_intra) k
+            UNION ALL SELECT k.r, k.match_probability, k.l, k.r FROM (SELECT * FROM {s} UNION ALL
+                SELECT * FROM __dd_intra) k) x
+            JOIN members ml ON ml.rid = x.l JOIN members mr ON mr.rid = x.r WHERE ml.cid = mr.cid GROUP BY v)
+        SELECT m.rid, m.cid, coalesce(p.p, 1.0) AS match_probability FROM members m LEFT JOIN probs p ON
+            p.v = m.rid
+        ORDER BY m.rid""")
+    row = con.execute(f"""SELECT count(*), count(*) FILTER (WHERE n > 1), coalesce(sum(n) FILTER (WHERE n
+        > 1), 0),
+        coalesce(max(n), 1) FROM (SELECT cid, count(*) AS n FROM {ident(out)} GROUP BY cid)""").fetchall()[0]
+    stats.clusters, stats.multi, stats.records_in_multi, stats.largest = (int(x) for x in row)
 
 
 def cluster(
@@ -122,70 +204,18 @@ def cluster(
             "CREATE OR REPLACE TEMP TABLE __dd_sizes AS SELECT c, count(*) AS n FROM __dd_cc GROUP BY c"
         )
         # oversized clusters: dissolve, their edges go to review
-        big = con.execute(f"SELECT count(*) FROM __dd_sizes WHERE n > {max_cluster_size}").fetchall()[0][0]
-        if big:
-            stats.dissolved_clusters += int(big)
-            con.execute(f"""INSERT INTO __dd_cut SELECT e.l, e.r, 'oversized_cluster' FROM __dd_edges e
-                JOIN __dd_cc x ON x.v = e.l JOIN __dd_sizes z ON z.c = x.c WHERE z.n > {max_cluster_size}""")
-            con.execute(f"""DELETE FROM __dd_edges WHERE l IN (SELECT x.v FROM __dd_cc x JOIN __dd_sizes
-                z USING (c)
-                WHERE z.n > {max_cluster_size})""")
+        dissolved = _dissolve_oversized(con, max_cluster_size)
+        if dissolved:
+            stats.dissolved_clusters += dissolved
             continue
-        # every pair inside clusters of 3+ records: those not scored yet are scored now
-        con.execute("""CREATE OR REPLACE TEMP TABLE __dd_allintra AS
-            SELECT a.v AS l, b.v AS r, a.c FROM __dd_cc a JOIN __dd_cc b ON a.c = b.c AND a.v < b.v
-            WHERE a.c IN (SELECT c FROM __dd_sizes WHERE n >= 3)""")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_missing AS SELECT l, r FROM __dd_allintra
-            ANTI JOIN (SELECT l, r FROM {s} UNION ALL SELECT l, r FROM __dd_intra) k USING (l, r)""")
-        if con.execute("SELECT count(*) FROM __dd_missing").fetchall()[0][0]:
-            score_pairs("__dd_missing", "__dd_newintra")
-            con.execute("INSERT INTO __dd_intra SELECT * FROM __dd_newintra")
-            con.execute("DROP TABLE IF EXISTS __dd_newintra")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_ip AS
-            SELECT a.l, a.r, a.c, k.match_probability AS p,
-                   (k.decision = 'no-match' OR (k.decision IS NULL AND (k.match_probability < {split_below}
-                    OR (k.home_vetoed AND k.match_probability >= {review})))) AS bad,
-                   (k.decision = 'match' OR (k.decision IS NULL AND k.match_probability >= {threshold}
-                    AND NOT k.vetoed)) AS good, coalesce(k.decision = 'match', false) AS decided
-            FROM __dd_allintra a JOIN (SELECT * FROM {s} UNION ALL SELECT * FROM __dd_intra) k USING (l,
-                r)""")
-        bad = con.execute("SELECT count(DISTINCT c) FROM __dd_ip WHERE bad").fetchall()[0][0]
+        _score_intra_pairs(con, s, score_pairs)
+        bad = _judge_intra_pairs(con, s, threshold=threshold, review=review, split_below=split_below)
         if not bad:
             break
-        stats.split_clusters += int(bad)
-        # split each suspect cluster around its best-connected member: keep the members that match it
-        con.execute("""CREATE OR REPLACE TEMP TABLE __dd_center AS
-            SELECT c, arg_max(v, (score, -v)) AS center FROM (
-                SELECT c, v, sum(CASE WHEN good THEN p ELSE -1 END) AS score FROM (
-                    SELECT c, l AS v, p, good FROM __dd_ip UNION ALL SELECT c, r, p, good FROM __dd_ip)
-                WHERE c IN (SELECT c FROM __dd_ip WHERE bad) GROUP BY c, v) GROUP BY c""")
-        # greedy, per suspect cluster (few and small): members join the centre's group in order of their
-        # probability with the centre, unless they clearly do not match someone already in it
-        _keep_groups(con)
-        con.execute("""CREATE OR REPLACE TEMP TABLE __dd_cross AS
-            SELECT e.l, e.r FROM __dd_edges e JOIN __dd_cc x ON x.v = e.l JOIN __dd_center z ON z.c = x.c
-            WHERE ((e.l IN (SELECT v FROM __dd_keep k WHERE k.c = z.c))
-                   <> (e.r IN (SELECT v FROM __dd_keep k WHERE k.c = z.c)))""")
-        if not con.execute("SELECT count(*) FROM __dd_cross").fetchall()[0][0]:
-            break  # only decided matches hold the cluster together: decisions win
-        con.execute("INSERT INTO __dd_cut SELECT l, r, 'chaining' FROM __dd_cross")
-        con.execute("DELETE FROM __dd_edges e USING __dd_cross x WHERE e.l = x.l AND e.r = x.r")
-    con.execute(f"""CREATE OR REPLACE TABLE {ident(out)} AS
-        WITH members AS (SELECT r.range::INTEGER AS rid, coalesce(c.c, r.range::INTEGER) AS cid
-                         FROM range({n_records}) r LEFT JOIN __dd_cc c ON c.v = r.range),
-        probs AS (SELECT v, max(p) AS p FROM (
-            SELECT k.l AS v, k.match_probability AS p, k.l, k.r FROM (SELECT * FROM {s} UNION ALL
-                SELECT * FROM __dd_intra) k
-            UNION ALL SELECT k.r, k.match_probability, k.l, k.r FROM (SELECT * FROM {s} UNION ALL
-                SELECT * FROM __dd_intra) k) x
-            JOIN members ml ON ml.rid = x.l JOIN members mr ON mr.rid = x.r WHERE ml.cid = mr.cid GROUP BY v)
-        SELECT m.rid, m.cid, coalesce(p.p, 1.0) AS match_probability FROM members m LEFT JOIN probs p ON
-            p.v = m.rid
-        ORDER BY m.rid""")
-    row = con.execute(f"""SELECT count(*), count(*) FILTER (WHERE n > 1), coalesce(sum(n) FILTER (WHERE n
-        > 1), 0),
-        coalesce(max(n), 1) FROM (SELECT cid, count(*) AS n FROM {ident(out)} GROUP BY cid)""").fetchall()[0]
-    stats.clusters, stats.multi, stats.records_in_multi, stats.largest = (int(x) for x in row)
+        stats.split_clusters += bad
+        if not _split_suspects(con):
+            break
+    _write_members(con, s, n_records, out, stats)
     for t in (
         "__dd_edges",
         "__dd_cc",

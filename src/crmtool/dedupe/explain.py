@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING, Any
 from crmtool.dedupe.compare import compute_levels
 from crmtool.dedupe.model import Model
 from crmtool.dedupe.spec import DedupeSpec
+from crmtool.dedupe.tables import CUTS, MODEL, PAIRS, PREP, RECORDS
 from crmtool.dedupe.veto import veto_parts
 from crmtool.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from crmtool.workspace import Workspace
-
-PREP, PAIRS, MODEL, RECORDS, CUTS = "dedupe_prep", "dedupe_pairs", "dedupe_model", "dedupe_records", "dedupe_cuts"
 
 
 @dataclass

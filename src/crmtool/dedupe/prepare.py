@@ -188,10 +188,8 @@ def _sql_features(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec,
     return items, joins
 
 
-def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_table: str) -> Prepared:
-    """Build ``out_table`` from ``table``; see :class:`Prepared`."""
-
-
+def _check_columns(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec) -> None:
+    """Refuse user SQL over unknown columns and columns the rules name that the data lacks."""
     have = [r[0] for r in con.execute(f"DESCRIBE {ident(table)}").fetchall()]
     from crmtool.dedupe.spec import sql_problems
 
@@ -204,25 +202,31 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
             f"dedupe: column(s) {', '.join(missing)} named in the dedupe rules are not in the data",
             f"columns: {', '.join(c for c in have if c != '_row')}",
         )
-    rows = check_ids(con, table, spec.id_column)
-    features = needed_features(spec)
-    prep = Prepared(out_table, rows)
+
+
+def _name_features(prep: Prepared, spec: DedupeSpec) -> dict[str, list[tuple[str, str]]]:
+    """Name every needed feature in ``prep``; column -> (transform, name) of those computed in SQL."""
     by_column: dict[str, list[tuple[str, str]]] = {}
-    for i, (col, transform) in enumerate(features):
+    for i, (col, transform) in enumerate(needed_features(spec)):
         name = f"f{i}_{transform}"
         prep.features[(col, transform)] = name
         if transform not in PY_TRANSFORMS and transform not in DERIVED:
             by_column.setdefault(col, []).append((transform, name))
+    return by_column
+
+
+def _base_table(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, prep: Prepared,
+                by_column: dict[str, list[tuple[str, str]]], base: str) -> None:
+    """Create ``base``: ``__rid``, ``__id``, the SQL features and the SQL blocking keys of every input row."""
     from crmtool.db import setting_for
 
-    items, value_joins = _sql_features(con, table, spec, by_column, rows)
+    items, value_joins = _sql_features(con, table, spec, by_column, prep.rows)
     sql_cols = [items[n] for n in prep.features.values() if n in items]  # in feature order, as before
     for j, b in enumerate(spec.blocking):
         prep.block_keys.append(f"bk{j}")
         if b.sql:
             sql_cols.append(f"CAST(({b.sql}) AS VARCHAR) AS bk{j}")
     idc = ident(spec.id_column)
-    base = f"__dd_base_{out_table}"
     # DuckDB 2.0 fails to bind the email expressions over an all-NULL column when statistics
     # propagation folds them ("BindBuiltinScalarFunction did not return ..."): off for this statement
     kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [table]).fetchall()
@@ -237,6 +241,10 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
             FROM {ident(table)} t {" ".join(value_joins)}""")
     for k in range(len(value_joins)):
         con.execute(f"DROP TABLE IF EXISTS __dd_vmap{k}")
+
+
+def _mapped_features(con: duckdb.DuckDBPyConnection, prep: Prepared, base: str) -> tuple[list[str], list[str]]:
+    """Phonetic and nickname features, mapped once per distinct value into ``__dd_map_*``; (joins, select items)."""
     joins: list[str] = []
     extra: list[str] = []
     if any(t == "nickname" for _, t in prep.features):
@@ -264,6 +272,12 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
         extra.append(f"{alias}.k AS {name}")
         if transform == "nickname":
             extra.append(f"{alias}.k1 AS {name}_1")
+    return joins, extra
+
+
+def _block_key_items(spec: DedupeSpec, prep: Prepared) -> list[str]:
+    """Select items of the blocking keys built from features (NULL when any part is missing)."""
+    extra: list[str] = []
     for b_idx, b in enumerate(spec.blocking):
         if b.sql:
             continue
@@ -280,10 +294,13 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
         null_check = " OR ".join(f"{r} IS NULL" for r in refs)
         key = " || chr(31) || ".join(f"CAST({r} AS VARCHAR)" for r in refs)
         extra.append(f"CASE WHEN {null_check} THEN NULL ELSE {key} END AS bk{b_idx}")
-    for (col, transform), name in prep.features.items():
-        if transform in DERIVED:
-            source, expr = DERIVED[transform]
-            extra.append(f"{expr.format(x=f'b.{prep.f(col, source)}')} AS {name}")
+    return extra
+
+
+def _term_frequency(spec: DedupeSpec, prep: Prepared, base: str) -> tuple[list[str], list[str]]:
+    """Term-frequency columns of the comparisons that ask for them (named in ``prep.tf``); (joins, select items)."""
+    joins: list[str] = []
+    extra: list[str] = []
     for c in spec.comparisons:
         if c.term_frequency:
             k = len(prep.tf)
@@ -293,6 +310,25 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
             joins.append(f"LEFT JOIN (SELECT {main} AS v, count(*) / sum(count(*)) OVER () AS tf FROM {base} "
                          f"WHERE {main} IS NOT NULL GROUP BY {main}) tfj{k} ON tfj{k}.v = b.{main}")
             extra.append(f"tfj{k}.tf AS tf_{k}")
+    return joins, extra
+
+
+def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_table: str) -> Prepared:
+    """Build ``out_table`` from ``table``; see :class:`Prepared`."""
+    _check_columns(con, table, spec)
+    prep = Prepared(out_table, check_ids(con, table, spec.id_column))
+    by_column = _name_features(prep, spec)
+    base = f"__dd_base_{out_table}"
+    _base_table(con, table, spec, prep, by_column, base)
+    joins, extra = _mapped_features(con, prep, base)
+    extra += _block_key_items(spec, prep)
+    for (col, transform), name in prep.features.items():
+        if transform in DERIVED:
+            source, expr = DERIVED[transform]
+            extra.append(f"{expr.format(x=f'b.{prep.f(col, source)}')} AS {name}")
+    tf_joins, tf_extra = _term_frequency(spec, prep, base)
+    joins += tf_joins
+    extra += tf_extra
     select_extra = (", " + ", ".join(extra)) if extra else ""
     con.execute(
         f"CREATE OR REPLACE TABLE {ident(out_table)} AS SELECT b.*{select_extra} FROM {base} b "

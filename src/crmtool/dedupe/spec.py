@@ -7,6 +7,7 @@ checked against them; :mod:`crmtool.dedupe.compare` turns them into SQL.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -241,22 +242,13 @@ def _household(data: Any, comparisons: list[Comparison], by_name: dict[str, Comp
     return household
 
 
-def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",)) -> DedupeSpec:
-    """Validate and type the section ``data`` found at ``path`` in ``doc``."""
-    from crmtool.dedupe.schema import SURVIVORSHIP
+#: ``loc(*path)``: the Location of a key under the section
+LocFn = Callable[..., Location]
+Problems = list[tuple[Location, str]]
 
-    problems: list[tuple[Location, str]] = []
-    sub = YamlDoc(doc.file, data, {k[len(path) :]: v for k, v in doc.lines.items() if k[: len(path)] == path})
-    found = schema_problems(sub, DEDUPE_SCHEMA)
-    if found:
-        raise ConfigError(
-            [(loc, f"dedupe: {msg}") for loc, msg in found],
-            "see the dedupe section of the rule-file reference",
-        )
 
-    def loc(*p: str | int) -> Location:
-        return doc.loc((*path, *p))
-
+def _blocking_rules(data: Any, loc: LocFn, problems: Problems) -> list[BlockingRule]:
+    """The blocking rules as written: unique names, known transforms, vetted SQL keys."""
     blocking: list[BlockingRule] = []
     names: set[str] = set()
     for i, raw in enumerate(data["blocking"]):
@@ -287,14 +279,73 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
                 raw["name"], tuple(terms), block_sql, raw.get("max_block_size"), loc("blocking", i)
             )
         )
+    return blocking
+
+
+def _model_spec(data: Any) -> ModelSpec:
+    """The ``model`` block with its defaults."""
     model_raw = data.get("model", {})
-    model = ModelSpec(
+    return ModelSpec(
         model_raw.get("estimate", "em"),
         model_raw.get("prior"),
         model_raw.get("seed", 42),
         model_raw.get("u_pairs", 300_000),
         model_raw.get("max_iterations", 30),
     )
+
+
+def _comparison(raw: Any, i: int, model: ModelSpec, loc: LocFn, problems: Problems) -> Comparison:
+    """One comparison: thresholds its method needs, one weight per level, weights when the model is fixed."""
+    name = raw.get("name") or raw["column"]
+    method = raw["method"]
+    thresholds = tuple(raw.get("thresholds", DEFAULT_THRESHOLDS[method]))
+    need = {"name": 2, "surname": 2}.get(method, 0)
+    if len(thresholds) < need:
+        problems.append(
+            (
+                loc("comparisons", i, "thresholds"),
+                f"dedupe: comparison '{name}': method {method} needs {need} thresholds",
+            )
+        )
+        thresholds = DEFAULT_THRESHOLDS[method]
+    weights = tuple(raw["weights"]) if "weights" in raw else None
+    comp = Comparison(
+        name,
+        raw["column"],
+        method,
+        thresholds,
+        raw.get("swap_with"),
+        bool(raw.get("term_frequency", False)),
+        weights,
+        loc("comparisons", i),
+    )
+    if weights is not None and len(weights) != len(comp.levels):
+        problems.append(
+            (
+                loc("comparisons", i, "weights"),
+                f"dedupe: comparison '{name}': {len(comp.levels)} weights expected, one per "
+                f"level ({', '.join(comp.levels)}), got {len(weights)}",
+            )
+        )
+    if model.estimate == "fixed" and weights is None:
+        problems.append(
+            (
+                loc("comparisons", i),
+                f"dedupe: comparison '{name}': model.estimate is fixed, so it needs 'weights'",
+            )
+        )
+    if method == "date" and any(x <= 0 for x in thresholds):
+        problems.append(
+            (
+                loc("comparisons", i, "thresholds"),
+                f"dedupe: comparison '{name}': day thresholds must be positive",
+            )
+        )
+    return comp
+
+
+def _comparisons(data: Any, model: ModelSpec, loc: LocFn, problems: Problems) -> list[Comparison]:
+    """The comparisons as written, each name used once."""
     comparisons: list[Comparison] = []
     cnames: set[str] = set()
     for i, raw in enumerate(data["comparisons"]):
@@ -304,52 +355,12 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
                 (loc("comparisons", i), f"dedupe: comparison name '{name}' used twice (give one a 'name')")
             )
         cnames.add(name)
-        method = raw["method"]
-        thresholds = tuple(raw.get("thresholds", DEFAULT_THRESHOLDS[method]))
-        need = {"name": 2, "surname": 2}.get(method, 0)
-        if len(thresholds) < need:
-            problems.append(
-                (
-                    loc("comparisons", i, "thresholds"),
-                    f"dedupe: comparison '{name}': method {method} needs {need} thresholds",
-                )
-            )
-            thresholds = DEFAULT_THRESHOLDS[method]
-        weights = tuple(raw["weights"]) if "weights" in raw else None
-        comp = Comparison(
-            name,
-            raw["column"],
-            method,
-            thresholds,
-            raw.get("swap_with"),
-            bool(raw.get("term_frequency", False)),
-            weights,
-            loc("comparisons", i),
-        )
-        if weights is not None and len(weights) != len(comp.levels):
-            problems.append(
-                (
-                    loc("comparisons", i, "weights"),
-                    f"dedupe: comparison '{name}': {len(comp.levels)} weights expected, one per "
-                    f"level ({', '.join(comp.levels)}), got {len(weights)}",
-                )
-            )
-        if model.estimate == "fixed" and weights is None:
-            problems.append(
-                (
-                    loc("comparisons", i),
-                    f"dedupe: comparison '{name}': model.estimate is fixed, so it needs 'weights'",
-                )
-            )
-        if method == "date" and any(x <= 0 for x in thresholds):
-            problems.append(
-                (
-                    loc("comparisons", i, "thresholds"),
-                    f"dedupe: comparison '{name}': day thresholds must be positive",
-                )
-            )
-        comparisons.append(comp)
-    by_name = {c.name: c for c in comparisons}
+        comparisons.append(_comparison(raw, i, model, loc, problems))
+    return comparisons
+
+
+def _vetoes(data: Any, by_name: dict[str, Comparison], loc: LocFn, problems: Problems) -> list[tuple[str, int]]:
+    """``veto`` entries as (comparison, worst level index still allowed); ``veto_unless`` names checked."""
     veto: list[tuple[str, int]] = []
     for i, entry in enumerate(data.get("veto", [])):
         name, _, level = entry.partition(":")
@@ -365,13 +376,13 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
     for i, name in enumerate(data.get("veto_unless", [])):
         if name not in by_name:
             problems.append((loc("veto_unless", i), f"dedupe: veto_unless names unknown comparison '{name}'"))
-    household = _household(data, comparisons, by_name, loc, problems)
-    threshold = float(data.get("threshold", 0.95))
-    review = float(data.get("review", min(0.5, threshold)))
-    if review > threshold:
-        problems.append(
-            (loc("review"), f"dedupe: review band starts at {review:g}, above the threshold {threshold:g}")
-        )
+    return veto
+
+
+def _survivorship(data: Any, loc: LocFn, problems: Problems) -> Survivorship:
+    """The ``survivorship`` block: known rules, each with what it needs, user SQL vetted."""
+    from crmtool.dedupe.schema import SURVIVORSHIP
+
     surv_raw = data.get("survivorship", {})
     fields = tuple((k, _field_rule(v)) for k, v in surv_raw.get("fields", {}).items())
     source = surv_raw.get("source", {})
@@ -402,7 +413,41 @@ def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",
             problems.append(
                 (where, f"dedupe: survivorship '{name}': source_priority needs survivorship.source")
             )
-    surv = replace(surv, default=vetted_fields[0][1], fields=tuple(vetted_fields[1:]))
+    return replace(surv, default=vetted_fields[0][1], fields=tuple(vetted_fields[1:]))
+
+
+def _checked_section(doc: YamlDoc, data: Any, path: tuple[str | int, ...]) -> None:
+    """Raise the schema problems of the section (types, required keys) before its meaning is read."""
+    sub = YamlDoc(doc.file, data, {k[len(path) :]: v for k, v in doc.lines.items() if k[: len(path)] == path})
+    found = schema_problems(sub, DEDUPE_SCHEMA)
+    if found:
+        raise ConfigError(
+            [(loc, f"dedupe: {msg}") for loc, msg in found],
+            "see the dedupe section of the rule-file reference",
+        )
+
+
+def parse_spec(doc: YamlDoc, data: Any, path: tuple[str | int, ...] = ("dedupe",)) -> DedupeSpec:
+    """Validate and type the section ``data`` found at ``path`` in ``doc``."""
+    _checked_section(doc, data, path)
+    problems: Problems = []
+
+    def loc(*p: str | int) -> Location:
+        return doc.loc((*path, *p))
+
+    blocking = _blocking_rules(data, loc, problems)
+    model = _model_spec(data)
+    comparisons = _comparisons(data, model, loc, problems)
+    by_name = {c.name: c for c in comparisons}
+    veto = _vetoes(data, by_name, loc, problems)
+    household = _household(data, comparisons, by_name, loc, problems)
+    threshold = float(data.get("threshold", 0.95))
+    review = float(data.get("review", min(0.5, threshold)))
+    if review > threshold:
+        problems.append(
+            (loc("review"), f"dedupe: review band starts at {review:g}, above the threshold {threshold:g}")
+        )
+    surv = _survivorship(data, loc, problems)
     if problems:
         raise ConfigError(problems, "see the dedupe section of the rule-file reference")
     defaults = DedupeSpec(data["id"], (), ())
