@@ -248,7 +248,7 @@ def population_prior(patterns: Any, counts: Any, m: list[list[float]], u: list[l
         log_bf[present] += bf
     if cap is not None:
         log_bf += np.minimum(home_bf, cap * math.log(2))
-    lam = min(max(w.sum() / max(total_pairs, 1) * 0.5, 1e-12), 0.5)
+    lam = min(max(float(w.sum()) / max(total_pairs, 1) * 0.5, 1e-12), 0.5)
     for _ in range(100):
         odds = np.log(lam / (1 - lam)) + log_bf
         post = 1.0 / (1.0 + np.exp(-np.clip(odds, -700, 700)))
