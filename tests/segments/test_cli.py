@@ -30,9 +30,10 @@ def test_segment_customers_routes_to_run_on_the_raw_examples(tmp_path: Path) -> 
     summary = json.loads((tmp_path / "seg" / "segments.summary.json").read_text())
     assert summary["as_of"] == "2026-11-01" and summary["customers"] == 297
     manifest = json.loads((tmp_path / "seg" / "segments.manifest.json").read_text())
-    assert [Path(e["path"]).name for e in manifest["read"]] == ["clientes.csv", "pedidos.csv", "eventos.csv",
+    assert [Path(e["path"]).name for e in manifest["inputs"]] == ["clientes.csv", "pedidos.csv", "eventos.csv",
                                                                  "segments.yaml"]
-    assert all(len(e["sha256"]) == 64 for e in manifest["read"] + manifest["wrote"])
+    assert all(len(e["sha256"]) == 64 for e in manifest["inputs"] + manifest["outputs"])
+    assert manifest["status"] == "pass" and "read" not in manifest and "wrote" not in manifest
     # same command again: change since the last run is zero everywhere, and diff agrees
     res2 = invoke("segment", "run", EX / "clientes.csv", "-s", ROOT / "segments.yaml", "--orders", EX / "pedidos.csv",
                   "--events", EX / "eventos.csv", "--out", tmp_path / "seg2", "--as-of", "2026-11-01", "-w", ws,

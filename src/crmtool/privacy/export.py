@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from crmtool.errors import ConfigError, Location
 from crmtool.privacy.consent import date_sql
 from crmtool.sqltext import ident
+from crmtool.status import Status
 
 if TYPE_CHECKING:
     from crmtool.io.writers import OutputOptions
@@ -213,6 +214,17 @@ class ExportResult:
         }
 
 
+@dataclass
+class _ColumnPlan:
+    """What the policy makes of the input's columns: the SELECT list, its joins and what was done."""
+
+    selects: list[str] = field(default_factory=list)
+    joins: list[str] = field(default_factory=list)
+    actions: dict[str, str] = field(default_factory=dict)  # output column -> action
+    dropped: list[str] = field(default_factory=list)
+    remaining: dict[str, str] = field(default_factory=dict)  # column -> why it still carries personal data
+
+
 def export(
     ws: Workspace,
     input_path: Path,
@@ -225,13 +237,8 @@ def export(
 ) -> ExportResult:
     """Write ``out`` from ``input_path`` following the policy, with ``<out>.manifest.json`` beside it
     (``output``: how a CSV looks, see :class:`crmtool.io.writers.OutputOptions`)."""
-    import pyarrow as pa
-
-    from crmtool.identity.keys import value_map
     from crmtool.identity.load import load_without_erased
-    from crmtool.io.readers import file_sha256
     from crmtool.io.writers import write_query
-    from crmtool.manifest import file_entry, write_manifest
     from crmtool.pii import detect_pii
 
     policy = load_policy(policy_path)  # configuration errors before any data is read
@@ -250,63 +257,11 @@ def export(
         if problems:
             raise ConfigError(problems, "fix the policy or export the missing columns")
         pii = detect_pii(con, STAGING)
-        dropped_erased = loaded.erased_dropped
-        con.register("__provinces_arrow", pa.table({"code": list(PROVINCES), "name": list(PROVINCES.values())}))
-        con.execute("CREATE OR REPLACE TEMP TABLE __provinces_all AS SELECT * FROM __provinces_arrow")
-        con.unregister("__provinces_arrow")
-        selects: list[str] = []
-        joins: list[str] = []
-        actions: dict[str, str] = {}
-        dropped: list[str] = []
-        remaining: dict[str, str] = {}
-        for i, col in enumerate(loaded.columns):
-            rule = policy.columns.get(col)
-            action = rule.action if rule else policy.default
-            option = rule.option if rule else None
-            c = f"s.{ident(col)}"
-            category = pii[col].category if col in pii else _category(col)
-            if action == "drop":
-                dropped.append(col)
-                continue
-            if action == "keep":
-                expr = c
-                if category:
-                    remaining[col] = f"kept in clear ({category})"
-            elif action == "hash":
-                if category in ("email", "phone"):
-                    # the canonical form of :mod:`crmtool.identity`: every spelling of one address or
-                    # number gets one pseudonym
-                    vm, m = value_map(con, STAGING, col, str(category))
-                    made += m
-                    joins.append(f"LEFT JOIN {vm} p{i} ON p{i}.raw = CAST({c} AS VARCHAR)")
-                    expr = f"crm_token(p{i}.value)"
-                else:
-                    expr = f"crm_token(nullif(trim(CAST({c} AS VARCHAR)), ''))"
-                remaining[col] = "keyed hash (pseudonymised: still personal data for whoever holds the key)"
-            elif action == "mask":
-                kind = option or ("email" if category == "email" else "phone" if category == "phone" else "text")
-                expr = _mask_sql(c, kind)
-                remaining[col] = f"masked ({kind})"
-                action = f"mask:{kind}"
-            else:  # generalise
-                to = option or ("province" if category == "address" else "year")
-                if to == "province":
-                    v = f"trim(CAST({c} AS VARCHAR))"
-                    joins.append(
-                        f"LEFT JOIN __provinces_all pr{i} ON pr{i}.code = left(CASE WHEN "
-                        f"regexp_full_match({v}, '[0-9]{{4,5}}') THEN lpad({v}, 5, '0') END, 2)"
-                    )
-                    expr = f"pr{i}.name"
-                else:
-                    expr = _generalise_sql(c, to, as_of)
-                if category:
-                    remaining[col] = f"generalised to {to} (quasi-identifier)"
-                action = f"generalise:{to}"
-            selects.append(f"{expr} AS {ident(col)}")
-            actions[col] = action
-        if not selects:
+        _stage_provinces(ws)
+        plan = _plan_columns(ws, policy, loaded.columns, {c: pii[c].category for c in pii}, as_of, made)
+        if not plan.selects:
             raise ConfigError([(policy.loc, "the policy drops every column: nothing to export")])
-        query = f"SELECT {', '.join(selects)} FROM {STAGING} s {' '.join(joins)} ORDER BY s._row"
+        query = f"SELECT {', '.join(plan.selects)} FROM {STAGING} s {' '.join(plan.joins)} ORDER BY s._row"
         rows = int(con.execute(f"SELECT count(*) FROM {STAGING}").fetchall()[0][0])
         write_query(con, query, out, fmt, options=output)
         ws.register_output(run, "pseudonymised_export", out, rows)
@@ -315,31 +270,102 @@ def export(
         con.execute("DROP TABLE IF EXISTS __provinces_all")
         for t in made:
             con.execute(f"DROP TABLE IF EXISTS {t}")
-    manifest_path = out.with_name(out.name + ".manifest.json")
+    result = ExportResult(run.run_id, out, out.with_name(out.name + ".manifest.json"), rows, loaded.erased_dropped,
+                          plan.actions, plan.dropped, plan.remaining, hasher.fingerprint)
+    input_sha = _write_export_manifest(run, input_path, loaded.rows, policy_path, policy, fmt, as_of, result)
+    _record_step(run, input_path, input_sha, loaded.rows, result)
+    ws.finish_run(run, Status.PASS, 0, {k: v for k, v in result.as_dict().items() if k != "personal_remaining"})
+    return result
+
+
+def _stage_provinces(ws: Workspace) -> None:
+    """The province names by two-digit postal prefix, as the temporary table ``__provinces_all``."""
+    import pyarrow as pa
+
+    con = ws.con
+    con.register("__provinces_arrow", pa.table({"code": list(PROVINCES), "name": list(PROVINCES.values())}))
+    con.execute("CREATE OR REPLACE TEMP TABLE __provinces_all AS SELECT * FROM __provinces_arrow")
+    con.unregister("__provinces_arrow")
+
+
+def _plan_columns(ws: Workspace, policy: Policy, columns: list[str], pii: dict[str, str | None], as_of: date,
+                  made: list[str]) -> _ColumnPlan:
+    """Apply the policy to each input column (``pii``: detected category by column; ``made``: temp tables)."""
+    plan = _ColumnPlan()
+    for i, col in enumerate(columns):
+        rule = policy.columns.get(col)
+        action = rule.action if rule else policy.default
+        if action == "drop":
+            plan.dropped.append(col)
+            continue
+        category = pii[col] if col in pii else _category(col)
+        expr, action = _column_sql(ws, plan, i, col, action, rule.option if rule else None, category, as_of, made)
+        plan.selects.append(f"{expr} AS {ident(col)}")
+        plan.actions[col] = action
+    return plan
+
+
+def _column_sql(ws: Workspace, plan: _ColumnPlan, i: int, col: str, action: str, option: str | None,
+                category: str | None, as_of: date, made: list[str]) -> tuple[str, str]:
+    """The SQL of one kept column and its action word; adds its joins and why it stays personal to ``plan``."""
+    from crmtool.identity.keys import value_map
+
+    c = f"s.{ident(col)}"
+    if action == "keep":
+        if category:
+            plan.remaining[col] = f"kept in clear ({category})"
+        return c, action
+    if action == "hash":
+        plan.remaining[col] = "keyed hash (pseudonymised: still personal data for whoever holds the key)"
+        if category in ("email", "phone"):
+            # the canonical form of :mod:`crmtool.identity`: every spelling of one address or
+            # number gets one pseudonym
+            vm, m = value_map(ws.con, STAGING, col, str(category))
+            made += m
+            plan.joins.append(f"LEFT JOIN {vm} p{i} ON p{i}.raw = CAST({c} AS VARCHAR)")
+            return f"crm_token(p{i}.value)", action
+        return f"crm_token(nullif(trim(CAST({c} AS VARCHAR)), ''))", action
+    if action == "mask":
+        kind = option or ("email" if category == "email" else "phone" if category == "phone" else "text")
+        plan.remaining[col] = f"masked ({kind})"
+        return _mask_sql(c, kind), f"mask:{kind}"
+    to = option or ("province" if category == "address" else "year")  # generalise
+    if to == "province":
+        v = f"trim(CAST({c} AS VARCHAR))"
+        plan.joins.append(
+            f"LEFT JOIN __provinces_all pr{i} ON pr{i}.code = left(CASE WHEN "
+            f"regexp_full_match({v}, '[0-9]{{4,5}}') THEN lpad({v}, 5, '0') END, 2)"
+        )
+        expr = f"pr{i}.name"
+    else:
+        expr = _generalise_sql(c, to, as_of)
+    if category:
+        plan.remaining[col] = f"generalised to {to} (quasi-identifier)"
+    return expr, f"generalise:{to}"
+
+
+def _write_export_manifest(run: Run, input_path: Path, rows_in: int, policy_path: Path, policy: Policy, fmt: str,
+                           as_of: date, result: ExportResult) -> str:
+    """Write ``<out>.manifest.json`` (common keys, policy, columns, key fingerprint); return the input's SHA-256."""
+    from crmtool.io.readers import file_sha256
+    from crmtool.manifest import common_keys, file_entry, write_manifest
+
     input_sha = file_sha256(input_path)
     write_manifest(
-        manifest_path,
+        result.manifest,
         {
-            "run_id": run.run_id,
-            "command": "export",
-            "inputs": [{"path": str(input_path), "sha256": input_sha, "rows": loaded.rows}],
+            **common_keys(run, "export", inputs=[{"path": str(input_path), "sha256": input_sha, "rows": rows_in}],
+                          outputs=[file_entry(result.output, rows=result.rows, format=fmt)], status=Status.PASS),
             "policy": {"path": str(policy_path), "sha256": file_sha256(policy_path), "name": policy.name},
-            "outputs": [file_entry(out, rows=rows, format=fmt)],
-            "columns": actions,
-            "dropped_columns": dropped,
-            "dropped_erased_rows": dropped_erased,
-            "personal_data_remaining": remaining,
-            "key_fingerprint": hasher.fingerprint,
+            "columns": result.columns,
+            "dropped_columns": result.dropped_columns,
+            "dropped_erased_rows": result.dropped_erased,
+            "personal_data_remaining": result.personal_remaining,
+            "key_fingerprint": result.key_fingerprint,
             "as_of": as_of.isoformat(),
-            "status": "pass",
         },
     )
-    result = ExportResult(
-        run.run_id, out, manifest_path, rows, dropped_erased, actions, dropped, remaining, hasher.fingerprint
-    )
-    _record_step(run, input_path, input_sha, loaded.rows, result)
-    ws.finish_run(run, "pass", 0, {k: v for k, v in result.as_dict().items() if k != "personal_remaining"})
-    return result
+    return input_sha
 
 
 def _record_step(run: Run, input_path: Path, sha256: str, rows_in: int, result: ExportResult) -> None:

@@ -23,10 +23,11 @@ from crmtool.errors import ConfigError, InputError, Location, UsageError
 from crmtool.privacy.consent import DATE_FORMATS, date_sql, parse_consent
 from crmtool.privacy.identity import id_sql
 from crmtool.sqltext import ident
+from crmtool.status import Status
 
 if TYPE_CHECKING:
     from crmtool.ruleset import RuleSet
-    from crmtool.workspace import Workspace
+    from crmtool.workspace import Run, Workspace
 
 _PERIOD = re.compile(r"^\s*([1-9][0-9]*)\s*(y|years?|m|months?|d|days?)\s*$")
 
@@ -256,8 +257,8 @@ def apply_retention(
     ``privacy_retained`` / ``privacy_anonymised``), reached in every customer table and every
     registered file (:mod:`crmtool.privacy.retention_reach`), and the next load applies the
     same decision before anything is persisted."""
-    from crmtool.audit import AuditWriter, log_dir
-    from crmtool.manifest import file_entry, write_manifest
+    from crmtool.audit import log_dir
+    from crmtool.manifest import file_entry
     from crmtool.privacy import retention_reach as reach
     from crmtool.rulefile import load_rules
 
@@ -275,17 +276,7 @@ def apply_retention(
     unparseable = {f"{t}.{c}": n for (t, c), n in sorted(bad.items())}
     run = ws.start_run("retention")
     if bad and not allow_unparseable_dates:
-        listed = ", ".join(f"{k}: {n}" for k, n in unparseable.items())
-        error = InputError(
-            f"retention: {sum(bad.values())} date values cannot be parsed ({listed}); none is taken as old",
-            "add the format to date_formats, fix the data, or pass --allow-unparseable-dates to keep those rows",
-        )
-        _drop_activity(ws, specs)
-        run.step.metric("unparseable_dates", sum(bad.values()))
-        for col, n in unparseable.items():
-            run.step.metric("unparseable_dates", n, col)
-        ws.finish_run(run, "error", int(error.exit_code), {"error": error.message})
-        raise error
+        _stop_on_unparseable(ws, run, specs, unparseable)
     result = RetentionResult(run.run_id, as_of, unparseable=unparseable)
     entries: list[dict[str, Any]] = []
     blanks: dict[str, Any] = {}
@@ -308,38 +299,72 @@ def apply_retention(
     result.outputs = [str(p) for p in written]
     # the audit log is opened once the work is done: a run that stops early leaves no trace in it
     audit_path = log_dir(ws, out_dir, audit_log)
+    entries_written = _write_audit(ws, run, audit_path, as_of, entries, result)
+    _write_retention_manifest(run, out_dir, ruleset.files, result, written, hasher.fingerprint, entries_written)
+    if not ws.in_memory:
+        con.execute("CHECKPOINT")
+    _metrics(run, result)
+    ws.finish_run(run, Status.PASS, 0, {"rules": result.rules,
+                                        "outputs": [file_entry(p.resolve()) for p in written]})
+    return result
+
+
+def _stop_on_unparseable(ws: Workspace, run: Run, specs: list[RetentionRule], unparseable: dict[str, int]) -> None:
+    """Record the unparseable dates, finish the run as an error and raise it: nothing has been changed."""
+    listed = ", ".join(f"{k}: {n}" for k, n in unparseable.items())
+    error = InputError(
+        f"retention: {sum(unparseable.values())} date values cannot be parsed ({listed}); none is taken as old",
+        "add the format to date_formats, fix the data, or pass --allow-unparseable-dates to keep those rows",
+    )
+    _drop_activity(ws, specs)
+    run.step.metric("unparseable_dates", sum(unparseable.values()))
+    for col, n in unparseable.items():
+        run.step.metric("unparseable_dates", n, col)
+    ws.finish_run(run, "error", int(error.exit_code), {"error": error.message})
+    raise error
+
+
+def _write_audit(ws: Workspace, run: Run, audit_path: Path, as_of: date, entries: list[dict[str, Any]],
+                 result: RetentionResult) -> int:
+    """Append the run, its records and the files it reached to the audit log and seal it; return the entry count."""
+    from crmtool.audit import AuditWriter
+    from crmtool.manifest import file_entry
+
+    hasher = ws.hasher
+    con = ws.con
     writer = AuditWriter(audit_path, run.run_id, hasher, command="retention", lock_timeout=ws.lock_timeout)
     writer.add({"type": "run", "command": "retention", "as_of": as_of.isoformat(),
                 "key_fingerprint": hasher.fingerprint})
     for entry in entries:
         writer.add(entry)
     for path_s, n in sorted(result.files.items()):
-        entry = {"type": "retention_output", "path": path_s, "rows": max(n, 0)}
-        entry.update({"deleted": True} if n < 0 else {"sha256": file_entry(Path(path_s))["sha256"]})
-        writer.add(entry)
+        file = {"type": "retention_output", "path": path_s, "rows": max(n, 0)}
+        file.update({"deleted": True} if n < 0 else {"sha256": file_entry(Path(path_s))["sha256"]})
+        writer.add(file)
     writer.add_set(con, "retention_records", "SELECT * FROM __retention_audit", order_by="record, rule")
     con.execute("DROP TABLE IF EXISTS __retention_audit")
     result.audit_path = str(audit_path)
     result.audit_head = writer.seal({"counts": {r["rule"] + ":" + r["dataset"]: r["rows"] for r in result.rules}})
+    return int(writer.count)
+
+
+def _write_retention_manifest(run: Run, out_dir: Path, rule_files: list[Path], result: RetentionResult,
+                              written: list[Path], key_fingerprint: str, audit_entries: int) -> None:
+    """Write ``retention.manifest.json``: common keys (inputs: the rule files), rules, audit head."""
+    from crmtool.manifest import common_keys, file_entry, write_manifest
+
     write_manifest(
         out_dir / "retention.manifest.json",
         {
-            "run_id": run.run_id,
-            "command": "retention",
-            "as_of": as_of.isoformat(),
-            "rule_files": [str(f) for f in ruleset.files],
+            **common_keys(run, "retention", inputs=[file_entry(Path(f)) for f in rule_files],
+                          outputs=[file_entry(p) for p in written], status=Status.PASS),
+            "as_of": result.as_of.isoformat(),
+            "rule_files": [str(f) for f in rule_files],
             "rules": result.rules,
-            "outputs": [file_entry(p) for p in written],
-            "key_fingerprint": hasher.fingerprint,
-            "audit": {"path": str(audit_path), "head_sha256": result.audit_head, "entries": writer.count},
-            "status": "pass",
+            "key_fingerprint": key_fingerprint,
+            "audit": {"path": result.audit_path, "head_sha256": result.audit_head, "entries": audit_entries},
         },
     )
-    if not ws.in_memory:
-        con.execute("CHECKPOINT")
-    _metrics(run, result)
-    ws.finish_run(run, "pass", 0, {"rules": result.rules, "outputs": [file_entry(p.resolve()) for p in written]})
-    return result
 
 
 def _drop_activity(ws: Workspace, specs: list[RetentionRule]) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from crmtool.errors import ConfigError, EngineError, InputError, UsageError
 from crmtool.io.readers import ReadOptions
 from crmtool.io.writers import OutputOptions
-from crmtool.manifest import file_entry, write_manifest
+from crmtool.manifest import common_keys, file_entry, write_manifest
 from crmtool.progress import Progress
 from crmtool.segments import membership
 from crmtool.segments.features import (
@@ -38,8 +38,9 @@ from crmtool.segments.model import SegmentsSpec
 from crmtool.segments.protection import build_exclusions
 from crmtool.segments.spec import load_segments
 from crmtool.sqltext import ident, sql_str
+from crmtool.status import Status
 from crmtool.steps import Step
-from crmtool.workspace import Workspace
+from crmtool.workspace import Run, Workspace
 
 INPUT_TABLES = ("seg_in_customers", "seg_in_orders", "seg_in_events")
 
@@ -253,8 +254,6 @@ def segment(
     """Evaluate every segment, write send lists, holdouts, memberships and a summary; record history
     (``output``: how the CSV files look, see :class:`crmtool.io.writers.OutputOptions`; ``read``:
     what the user says about the customers file, e.g. its xlsx sheet)."""
-    from crmtool.io.writers import write_query, write_text_atomic
-
     spec = _spec(spec)
     as_of = as_of or spec.as_of or date.today()
     fmt = fmt or spec.output_format or "csv"
@@ -271,79 +270,18 @@ def segment(
         prev = membership.previous_run(ws.con)
         if prev:
             membership.compare_with(ws.con, prev, rows)
-        excluded = dict(
-            ws.con.execute(
-                "SELECT reason, count(DISTINCT customer_id) FROM seg_status WHERE reason IS NOT NULL "
-                "GROUP BY 1 ORDER BY 1"
-            ).fetchall()
-        )
+        excluded = _excluded_customers(ws)
         if progress:
             progress("writing")
-        outputs: dict[str, Path] = {}
         with run.timed("write"):
-            for seg in spec.segments:
-                target = out_dir / "segments" / f"{seg.name}.{fmt}"
-                cols = ", ".join(f"f.{ident(c)}" for c in out_cols[seg.name])
-                write_query(
-                    ws.con,
-                    f"SELECT {cols} FROM seg_status s JOIN seg_features f USING (customer_id) "
-                    f"WHERE s.segment = {sql_str(seg.name)} AND s.status = 'send' "
-                    f"ORDER BY f.customer_id",
-                    target,
-                    fmt,
-                    options=output,
-                )
-                outputs[f"segment:{seg.name}"] = target
-            outputs["holdouts"] = out_dir / f"holdouts.{fmt}"
-            cid = _safe_id(fmt)
-            write_query(
-                ws.con,
-                f"SELECT {cid}, segment, holdout FROM seg_status WHERE status = 'holdout' "
-                "ORDER BY idx, seg_status.customer_id",
-                outputs["holdouts"],
-                fmt,
-                options=output,
-                neutralise_formulas=False,
-            )
-            outputs["memberships"] = out_dir / f"memberships.{fmt}"
-            write_query(
-                ws.con,
-                f"SELECT {cid}, segment, holdout IS NOT NULL AS in_holdout, holdout, status, "
-                "reason FROM seg_status ORDER BY idx, seg_status.customer_id",
-                outputs["memberships"],
-                fmt,
-                options=output,
-                neutralise_formulas=False,
-            )
+            outputs = _write_lists(ws, spec, out_cols, out_dir, fmt, output)
         with run.timed("history"):
             membership.record(ws.con, run.run_id, as_of, spec.file, stats.customers)
-        result = SegmentResult(
-            run.run_id,
-            as_of,
-            stats.customers,
-            stats,
-            rows,
-            {str(k): int(v) for k, v in excluded.items()},
-            notes,
-            prev,
-            outputs,
-        )
-        outputs["summary"] = out_dir / "segments.summary.json"
-        body = result.as_dict()
-        body["timings"] = run.timings
-        write_text_atomic(outputs["summary"], json.dumps(body, indent=2, sort_keys=True, default=str) + "\n")
+        result = SegmentResult(run.run_id, as_of, stats.customers, stats, rows, excluded, notes, prev, outputs)
         inputs = [p for p in (customers, orders or spec.orders.path, events or spec.events.path) if p]
-        wrote = [p for k, p in outputs.items()]
-        wrote_entries = [file_entry(p) for p in wrote]
-        _record_metrics(run.step, result, inputs, dict(zip(outputs, wrote_entries, strict=True)))
-        outputs["manifest"] = out_dir / "segments.manifest.json"
-        write_manifest(outputs["manifest"], {
-            "run_id": run.run_id, "command": "segment", "as_of": as_of.isoformat(),
-            "read": [file_entry(p) for p in [*inputs, Path(spec.file)] if p.exists()],
-            "wrote": wrote_entries, **run.step.manifest(),
-        })
+        _write_summary_and_manifest(run, result, inputs, Path(spec.file), out_dir)
         ws.finish_run(
-            run, "ok", 0, {"segments": len(rows), "customers": stats.customers, "as_of": str(as_of)}
+            run, Status.PASS, 0, {"segments": len(rows), "customers": stats.customers, "as_of": str(as_of)}
         )
         return result
     except Exception as exc:
@@ -351,6 +289,78 @@ def segment(
         raise
     finally:
         _drop_inputs(ws)
+
+
+def _excluded_customers(ws: Workspace) -> dict[str, int]:
+    """Customers left out of some send list, by reason (from ``seg_status``)."""
+    excluded = ws.con.execute(
+        "SELECT reason, count(DISTINCT customer_id) FROM seg_status WHERE reason IS NOT NULL "
+        "GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    return {str(k): int(v) for k, v in excluded}
+
+
+def _write_lists(ws: Workspace, spec: SegmentsSpec, out_cols: dict[str, list[str]], out_dir: Path, fmt: str,
+                 output: OutputOptions | None) -> dict[str, Path]:
+    """Write one send list per segment, the holdouts and the memberships; return them by kind."""
+    from crmtool.io.writers import write_query
+
+    outputs: dict[str, Path] = {}
+    for seg in spec.segments:
+        target = out_dir / "segments" / f"{seg.name}.{fmt}"
+        cols = ", ".join(f"f.{ident(c)}" for c in out_cols[seg.name])
+        write_query(
+            ws.con,
+            f"SELECT {cols} FROM seg_status s JOIN seg_features f USING (customer_id) "
+            f"WHERE s.segment = {sql_str(seg.name)} AND s.status = 'send' "
+            f"ORDER BY f.customer_id",
+            target,
+            fmt,
+            options=output,
+        )
+        outputs[f"segment:{seg.name}"] = target
+    outputs["holdouts"] = out_dir / f"holdouts.{fmt}"
+    cid = _safe_id(fmt)
+    write_query(
+        ws.con,
+        f"SELECT {cid}, segment, holdout FROM seg_status WHERE status = 'holdout' "
+        "ORDER BY idx, seg_status.customer_id",
+        outputs["holdouts"],
+        fmt,
+        options=output,
+        neutralise_formulas=False,
+    )
+    outputs["memberships"] = out_dir / f"memberships.{fmt}"
+    write_query(
+        ws.con,
+        f"SELECT {cid}, segment, holdout IS NOT NULL AS in_holdout, holdout, status, "
+        "reason FROM seg_status ORDER BY idx, seg_status.customer_id",
+        outputs["memberships"],
+        fmt,
+        options=output,
+        neutralise_formulas=False,
+    )
+    return outputs
+
+
+def _write_summary_and_manifest(run: Run, result: SegmentResult, inputs: list[Path], spec_file: Path,
+                                out_dir: Path) -> None:
+    """Write ``segments.summary.json``, record the step's files and metrics, then write the manifest."""
+    from crmtool.io.writers import write_text_atomic
+
+    outputs = result.outputs
+    outputs["summary"] = out_dir / "segments.summary.json"
+    body = result.as_dict()
+    body["timings"] = run.timings
+    write_text_atomic(outputs["summary"], json.dumps(body, indent=2, sort_keys=True, default=str) + "\n")
+    wrote_entries = [file_entry(p) for p in outputs.values()]
+    _record_metrics(run.step, result, inputs, dict(zip(outputs, wrote_entries, strict=True)))
+    outputs["manifest"] = out_dir / "segments.manifest.json"
+    read_entries = [file_entry(p) for p in [*inputs, spec_file] if p.exists()]
+    write_manifest(outputs["manifest"], {
+        **common_keys(run, "segment", inputs=read_entries, outputs=wrote_entries, status=Status.PASS),
+        "as_of": result.as_of.isoformat(), **run.step.manifest(),
+    })
 
 
 def _record_metrics(step: Step, result: SegmentResult, read: list[Path],
@@ -450,13 +460,10 @@ def export_audience(
     neither is left out and counted. ``output`` sets the CSV's delimiter, encoding and BOM (the
     hashes are never formulas, so they are written as they are).
     """
-    import pyarrow as pa
-
-    from crmtool.db import fetch_arrow
     from crmtool.identity.keys import IdentityColumns
     from crmtool.identity.registers import drop_flagged
     from crmtool.io.writers import write_query
-    from crmtool.segments.audience import PLATFORMS, hash_email, hash_phone
+    from crmtool.segments.audience import PLATFORMS
 
     if platform not in PLATFORMS:
         raise UsageError(f"unknown platform {platform!r}", f"use one of {', '.join(PLATFORMS)}")
@@ -464,19 +471,7 @@ def export_audience(
     email_col = (s.customers.email if s else None) or "email"
     phone_col = (s.customers.phone if s else None) or "phone"
     region = s.customers.phone_region if s else "ES"
-    source = next(
-        (
-            p
-            for p in (source_dir / "segments" / f"{name}.csv", source_dir / "segments" / f"{name}.parquet")
-            if p.exists()
-        ),
-        None,
-    )
-    if source is None:
-        raise InputError(
-            f"no send list for segment {name!r} in {source_dir / 'segments'}",
-            "run 'crmtool segment ... --out DIR' first and pass that DIR with --from",
-        )
+    source = _send_list(source_dir, name)
     _load(ws, source, "seg_in_audience")
     ws.con.execute("CREATE OR REPLACE TEMP TABLE seg_aud_src AS SELECT * FROM seg_in_audience")
     try:
@@ -490,55 +485,11 @@ def export_audience(
                 f"{source}: has neither '{email_col}' nor '{phone_col}' columns",
                 "add them to output.columns in segments.yaml",
             )
-        parts = []
-        for col, kind in ((email_col, "email"), (phone_col, "phone")):
-            if col not in cols:
-                continue
-            raw = (
-                fetch_arrow(
-                    ws.con,
-                    f"SELECT DISTINCT CAST({ident(col)} AS VARCHAR) AS v FROM seg_aud_src "
-                    f"WHERE nullif(trim(CAST({ident(col)} AS VARCHAR)), '') IS NOT NULL",
-                )
-                .column("v")
-                .to_pylist()
-            )
-            plain = [_unneutralised(v) for v in raw]
-            hashed = [
-                hash_email(v, platform) if kind == "email" else hash_phone(v, platform, region) for v in plain
-            ]
-            ws.con.register(f"__aud_{kind}", pa.table({"v": raw, "h": hashed}))
-            ws.con.execute(f"CREATE OR REPLACE TEMP TABLE seg_aud_{kind} AS SELECT * FROM __aud_{kind}")
-            ws.con.unregister(f"__aud_{kind}")
-            parts.append((col, kind))
-        sel = []
-        joins = []
+        parts = [(col, kind) for col, kind in ((email_col, "email"), (phone_col, "phone")) if col in cols]
         for col, kind in parts:
-            sel.append(f"{kind[0]}.h AS {kind}")
-            joins.append(
-                f"LEFT JOIN seg_aud_{kind} {kind[0]} ON {kind[0]}.v = CAST(a.{ident(col)} AS VARCHAR)"
-            )
-        for kind in ("email", "phone"):
-            if kind not in [k for _, k in parts]:
-                sel.append(f"NULL::VARCHAR AS {kind}")
-        order = "a.customer_id" if "customer_id" in cols else "a._row"
-        ws.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE seg_audience AS SELECT {', '.join(sel)}, "
-            f"{order} AS __o FROM seg_aud_src a {' '.join(joins)}"
-        )
-        counts = ws.con.execute(
-            "SELECT count(*) FILTER (WHERE email IS NOT NULL OR phone IS NOT NULL), "
-            "count(email), count(phone) FROM seg_audience"
-        ).fetchall()[0]
-        skipped = {}
-        for col, kind in parts:
-            skipped[kind] = int(
-                ws.con.execute(
-                    f"SELECT count(*) FROM seg_aud_src a LEFT JOIN seg_aud_{kind} x "
-                    f"ON x.v = CAST(a.{ident(col)} AS VARCHAR) "
-                    f"WHERE nullif(trim(CAST(a.{ident(col)} AS VARCHAR)), '') IS NOT NULL AND x.h IS NULL"
-                ).fetchall()[0][0]
-            )
+            _hash_values(ws, col, kind, platform, region)
+        counts = _build_audience(ws, parts, "a.customer_id" if "customer_id" in cols else "a._row")
+        skipped = _skipped_values(ws, parts)
         target = out or source_dir / "audiences" / f"{name}.{platform}.csv"
         write_query(
             ws.con,
@@ -549,20 +500,79 @@ def export_audience(
             neutralise_formulas=False,
         )
         run = ws.start_run("audience")
-        ws.register_output(run, f"audience:{platform}", target, int(counts[0]))  # erasure rewrites it too
-        ws.finish_run(run, "pass", 0, {"segment": name, "platform": platform, "rows": int(counts[0])})
-        return AudienceResult(
-            platform,
-            name,
-            source,
-            target,
-            int(counts[0]),
-            int(counts[1]),
-            int(counts[2]),
-            skipped.get("email", 0),
-            skipped.get("phone", 0),
-            withheld,
-        )
+        ws.register_output(run, f"audience:{platform}", target, counts[0])  # erasure rewrites it too
+        ws.finish_run(run, Status.PASS, 0, {"segment": name, "platform": platform, "rows": counts[0]})
+        return AudienceResult(platform, name, source, target, counts[0], counts[1], counts[2],
+                              skipped.get("email", 0), skipped.get("phone", 0), withheld)
     finally:
         _drop(ws, "seg_aud_src")
         _drop(ws, "seg_in_audience")
+
+
+def _send_list(source_dir: Path, name: str) -> Path:
+    """The send list of segment ``name`` under ``source_dir/segments`` (CSV first, then Parquet)."""
+    for p in (source_dir / "segments" / f"{name}.csv", source_dir / "segments" / f"{name}.parquet"):
+        if p.exists():
+            return p
+    raise InputError(
+        f"no send list for segment {name!r} in {source_dir / 'segments'}",
+        "run 'crmtool segment ... --out DIR' first and pass that DIR with --from",
+    )
+
+
+def _hash_values(ws: Workspace, col: str, kind: str, platform: str, region: str) -> None:
+    """Hash each distinct non-blank value of ``col`` once, into ``seg_aud_<kind>`` (raw value ``v``, hash ``h``)."""
+    import pyarrow as pa
+
+    from crmtool.db import fetch_arrow
+    from crmtool.segments.audience import hash_email, hash_phone
+
+    raw = (
+        fetch_arrow(
+            ws.con,
+            f"SELECT DISTINCT CAST({ident(col)} AS VARCHAR) AS v FROM seg_aud_src "
+            f"WHERE nullif(trim(CAST({ident(col)} AS VARCHAR)), '') IS NOT NULL",
+        )
+        .column("v")
+        .to_pylist()
+    )
+    plain = [_unneutralised(v) for v in raw]
+    hashed = [hash_email(v, platform) if kind == "email" else hash_phone(v, platform, region) for v in plain]
+    ws.con.register(f"__aud_{kind}", pa.table({"v": raw, "h": hashed}))
+    ws.con.execute(f"CREATE OR REPLACE TEMP TABLE seg_aud_{kind} AS SELECT * FROM __aud_{kind}")
+    ws.con.unregister(f"__aud_{kind}")
+
+
+def _build_audience(ws: Workspace, parts: list[tuple[str, str]], order: str) -> tuple[int, int, int]:
+    """Join the hashes back onto the send list as ``seg_audience``; return (rows kept, emails, phones)."""
+    sel = []
+    joins = []
+    for col, kind in parts:
+        sel.append(f"{kind[0]}.h AS {kind}")
+        joins.append(f"LEFT JOIN seg_aud_{kind} {kind[0]} ON {kind[0]}.v = CAST(a.{ident(col)} AS VARCHAR)")
+    for kind in ("email", "phone"):
+        if kind not in [k for _, k in parts]:
+            sel.append(f"NULL::VARCHAR AS {kind}")
+    ws.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE seg_audience AS SELECT {', '.join(sel)}, "
+        f"{order} AS __o FROM seg_aud_src a {' '.join(joins)}"
+    )
+    counts = ws.con.execute(
+        "SELECT count(*) FILTER (WHERE email IS NOT NULL OR phone IS NOT NULL), "
+        "count(email), count(phone) FROM seg_audience"
+    ).fetchall()[0]
+    return int(counts[0]), int(counts[1]), int(counts[2])
+
+
+def _skipped_values(ws: Workspace, parts: list[tuple[str, str]]) -> dict[str, int]:
+    """Per kind, the rows whose value is present but could not be hashed (not an address or number)."""
+    skipped = {}
+    for col, kind in parts:
+        skipped[kind] = int(
+            ws.con.execute(
+                f"SELECT count(*) FROM seg_aud_src a LEFT JOIN seg_aud_{kind} x "
+                f"ON x.v = CAST(a.{ident(col)} AS VARCHAR) "
+                f"WHERE nullif(trim(CAST(a.{ident(col)} AS VARCHAR)), '') IS NOT NULL AND x.h IS NULL"
+            ).fetchall()[0][0]
+        )
+    return skipped

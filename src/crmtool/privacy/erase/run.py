@@ -10,7 +10,8 @@ from typing import Any
 from crmtool.privacy.erase.match import AMBIGUOUS, ERASED, NOT_FOUND
 from crmtool.privacy.subject import KIND as SUBJECT
 from crmtool.privacy.subject import drop_subject_exports
-from crmtool.workspace import Workspace
+from crmtool.status import Status
+from crmtool.workspace import Run, Workspace
 
 
 @dataclass
@@ -141,7 +142,7 @@ def erase(
     if not ws.in_memory:
         con.execute("CHECKPOINT")
     _metrics(run, result, counts)
-    status = "pass" if result.complete else "fail"
+    status = Status.PASS if result.complete else Status.FAIL
     ws.finish_run(run, status, 0 if result.complete else 1, {"counts": counts, "key_fingerprint": hasher.fingerprint})
     return result
 
@@ -156,25 +157,24 @@ def _metrics(run: Any, result: EraseResult, counts: dict[str, Any]) -> None:
         step.metric("rows_removed", n, table)
 
 
-def _manifest(ws: Workspace, run: Any, out_dir: Path, result: EraseResult, counts: dict[str, Any],
+def _manifest(ws: Workspace, run: Run, out_dir: Path, result: EraseResult, counts: dict[str, Any],
               entries: int) -> Path:
-    from crmtool.manifest import file_entry, write_manifest
+    """Write ``erase.manifest.json``: common keys (the request file unnamed), counts, requests, audit head."""
+    from crmtool.manifest import common_keys, file_entry, write_manifest
 
     manifest_path = out_dir / "erase.manifest.json"
     write_manifest(manifest_path, {
-        "run_id": run.run_id,
-        "command": "erase",
-        "started_at": run.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "inputs": [{"path": "(request file: not recorded, it holds personal data)", "rows": result.rows_in_file}],
-        "outputs": [file_entry(Path(p), rows_removed=n) for p, n in sorted(result.outputs.items())],
+        **common_keys(
+            run, "erase",
+            inputs=[{"path": "(request file: not recorded, it holds personal data)", "rows": result.rows_in_file}],
+            outputs=[file_entry(Path(p), rows_removed=n) for p, n in sorted(result.outputs.items())],
+            status=Status.PASS if result.complete else Status.FAIL,
+        ),
         "counts": counts,
         "requests": [{k: r[k] for k in ("request", "status", "rows_removed")} for r in result.requests],
         "rows_removed_by_table": result.rows_removed,
         "outputs_changed_not_rewritten": result.outputs_changed,
         "audit": {"path": result.audit_path, "head_sha256": result.audit_head, "entries": entries},
         "key_fingerprint": result.key_fingerprint,
-        "timings_seconds": run.timings,
-        "status": "pass" if result.complete else "fail",
     })
     return manifest_path
