@@ -184,3 +184,26 @@ def test_a_retention_that_stops_on_unparseable_dates_records_them(tmp_path: Path
     metrics = _metrics(db, "retention")
     assert metrics[("rows_deleted", "")] == 1 and metrics[("people_deleted", "")] == 1
     assert metrics[("unparseable_dates", "")] == 2 and metrics[("rows_anonymised", "")] == 0
+
+
+@pytest.mark.slow
+def test_retention_after_a_segment_run_takes_the_membership_rows_it_cannot_blank(tmp_path: Path) -> None:
+    """segments_membership keys its rows by a NOT NULL customer id: an anonymised person's rows go."""
+    db = tmp_path / "crm.duckdb"
+    code, out = cli("clean", EXAMPLES / "clientes.csv", "--rules", RULES, "--out", tmp_path / "out", "-w", db)
+    assert code in (0, 1), out
+    code, out = cli("segment", tmp_path / "out" / "clientes.clean.csv", "--segments", RULES.parent / "segments.yaml",
+                    "--orders", EXAMPLES / "pedidos.csv", "--events", EXAMPLES / "eventos.csv",
+                    "--out", tmp_path / "seg", "-w", db)
+    assert code == 0, out
+    con = duckdb.connect(str(db), read_only=True)
+    members_before = con.execute("SELECT count(*) FROM segments_membership").fetchall()[0][0]
+    con.close()
+    code, out = cli("retention", "apply", "-r", RULES, "--out", tmp_path / "out", "-w", db, "--as-of", "2026-11-01")
+    assert code == 0, out
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        members_after = con.execute("SELECT count(*) FROM segments_membership").fetchall()[0][0]
+    finally:
+        con.close()
+    assert 0 < members_after < members_before  # the anonymised people's history went, the others' stayed

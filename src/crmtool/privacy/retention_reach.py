@@ -154,11 +154,24 @@ def reach_tables(ws: Workspace, key: str | None, blanks: dict[str, Blank], perso
         else:
             have = [c for c, _t in _columns(con, table)]
             blank = blanks[ref].columns_in(have, _personal(con, table, personal_data, not_personal))
-            n = _blank(con, table, blank, rows, "rowid")
+            if set(blank) & _not_null(con, table):
+                # a value that cannot be blanked (a NOT NULL key, e.g. segment membership history):
+                # the row goes, as a deletion would take it
+                n = int(con.execute(f"SELECT count(*) FROM {ident(table)} WHERE rowid IN ({rows})").fetchall()[0][0])
+                con.execute(f"DELETE FROM {ident(table)} WHERE rowid IN ({rows})")
+            else:
+                n = _blank(con, table, blank, rows, "rowid")
         if n:
             changed[table] = changed.get(table, 0) + n
     con.execute("DROP TABLE IF EXISTS __retention_hit")
     return changed
+
+
+def _not_null(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    """Columns of ``table`` declared NOT NULL."""
+    rows = con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND NOT is_nullable "
+                       "AND schema_name = 'main' AND NOT internal", [table]).fetchall()
+    return {str(r[0]) for r in rows}
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
