@@ -254,7 +254,7 @@ def _syntax_table(con: duckdb.DuckDBPyConnection, values_table: str, prefix: str
 
 def _domain_table(con: duckdb.DuckDBPyConnection, prefix: str, lists: EmailLists) -> list[str]:
     """Step 2: the facts of each distinct domain of a valid address, in Python, into ``<prefix>_dom``."""
-    domains = fetch_arrow(con, f"SELECT DISTINCT domain FROM {prefix}_addr WHERE ok").column(0).to_pylist()
+    domains: list[str] = fetch_arrow(con, f"SELECT DISTINCT domain FROM {prefix}_addr WHERE ok").column(0).to_pylist()
     _register(
         con,
         f"{prefix}_dom",
