@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmtool.check_report import CheckReport, example_keys, parse_check
+from crmtool.clean_audit import RecordTokens, audit_value_sql, record_key_sql, write_change_set
 from crmtool.emails.run import history_ready
 from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, RecordedAs, as_is, run_rules
 from crmtool.errors import CrmToolError, UsageError
@@ -34,6 +35,8 @@ from crmtool.workspace import Run, Workspace, dataset_name
 
 if TYPE_CHECKING:  # clean's audit log, manifest and mailable flag: imported when clean runs (validate stays light)
     from crmtool.audit import AuditWriter
+    from crmtool.keys import KeyedHasher
+    from crmtool.privacy.mailable import MailableSummary
 
 
 @dataclass
@@ -231,131 +234,6 @@ def _write_rejects(ws: Workspace, loaded: LoadResult, ruleset: RuleSet, target: 
     return int(row[0]) if row else 0
 
 
-def _record_key_sql(ruleset: RuleSet) -> str:
-    """The record key of a row of the loaded table (alias d) as the audit log hashes it.
-
-    Keys are hashed trimmed, as every feature normalises ids (``audit show --record`` trims too).
-    """
-    key = ruleset.dataset.key
-    return f"trim(CAST(d.{ident(key)} AS VARCHAR))" if key else "CAST(d._row AS VARCHAR)"
-
-
-class RecordTokens:
-    """Keyed hashes of every record key of a loaded table, computed on a second DuckDB connection
-    in a thread, so the work overlaps the rules (which leave spare CPU between statements).
-
-    The table lives in an in-memory database attached as ``crm_scratch``; :meth:`table` waits for
-    it, :meth:`close` drops it.
-    """
-
-    TABLE = "crm_scratch.record_tokens"
-
-    def __init__(self, ws: Workspace, table: str, key_sql: str) -> None:
-        import threading
-
-        self._cur = ws.con.cursor()
-        ws.hasher.register_sql(self._cur)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(table, key_sql), name="crmtool-record-tokens",
-                                        daemon=True)
-        self._thread.start()
-
-    def _run(self, table: str, key_sql: str) -> None:
-        try:
-            self._cur.execute("ATTACH IF NOT EXISTS ':memory:' AS crm_scratch")
-            self._cur.execute(f"CREATE OR REPLACE TABLE {self.TABLE} AS SELECT d._row, crm_token({key_sql}) AS token "
-                              f"FROM {ident(table)} d")
-        except BaseException as exc:  # raised again by table()
-            self._error = exc
-
-    def table(self) -> str:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self.TABLE
-
-    def close(self) -> None:
-        self._thread.join()
-        try:
-            self._cur.execute(f"DROP TABLE IF EXISTS {self.TABLE}")
-        finally:
-            self._cur.close()
-
-
-#: parts of clean's change set: each is sorted alone (a quarter of the sort's memory)
-AUDIT_PARTS = 4
-
-
-def audit_value_sql(personal: set[str]) -> RecordedAs:
-    """How the audit log writes a changed value: JSON text, a keyed hash for personal-data columns.
-
-    Given to the engine, so each distinct change is put in this form once, before it is joined
-    to its rows (``crm_token`` is the workspace key's SQL macro).
-    """
-
-    from crmtool.audit import TOKEN_PREFIX, json_str_sql
-
-    def value(column: str, expr: str) -> str:
-        if column in personal:
-            return f"coalesce('\"{TOKEN_PREFIX}' || crm_token({expr}) || '\"', 'null')"
-        return json_str_sql(expr)
-
-    return value
-
-
-def _audit(ws: Workspace, writer: AuditWriter, loaded: LoadResult, ruleset: RuleSet, header: dict[str, Any],
-           records: str, progress: Progress | None = None) -> None:
-    """The run's header, then one change set row per change and per rejected row, in one Parquet file.
-
-    The changes table holds old and new values as JSON text already (:func:`audit_value_sql`:
-    personal values as keyed hashes); ``records`` is a table of each row's keyed record hash
-    (``_row``, ``token``; see RecordTokens). Rows are sorted by record hash, so ``audit show
-    --record`` reads one row group per run.
-    """
-    import pyarrow as pa
-
-    from crmtool.audit import TOKEN_PREFIX
-
-    con = ws.con
-    writer.add({"type": "run", **header})
-    names = [r.name for r in ruleset.rules] or [""]
-    con.register("__rule_names", pa.table({"rule": pa.array(range(len(names)), pa.int32()),
-                                           "name": pa.array(names, pa.string())}))
-    con.register("__parse_rejects_audit", pa.table({
-        "line": pa.array([r.line for r in loaded.parse_rejects], pa.int64()),
-        "reason": pa.array([r.reason.split(":")[0] for r in loaded.parse_rejects], pa.string())}))
-    if progress:
-        progress("audit log")
-    # rows per rule name: the writer puts the rows of rare rules in a part of their own (its index by rule)
-    rule_counts: dict[str, int] = {}
-    for name, n in con.execute(f"""
-            SELECT n.name, count(*) FROM (SELECT rule FROM {CHANGES} UNION ALL
-                                          SELECT rule FROM {VIOLATIONS} WHERE reject) c
-            JOIN __rule_names n USING (rule) GROUP BY ALL""").fetchall():
-        rule_counts[str(name)] = rule_counts.get(str(name), 0) + int(n)
-    if loaded.parse_rejects:
-        rule_counts["parse"] = rule_counts.get("parse", 0) + len(loaded.parse_rejects)
-    try:
-        # each part joins only the record hashes of its range ({part}); parse rejects go in the last
-        writer.add_set(con, "changes", f"""
-            WITH r AS (SELECT _row, token FROM {records} WHERE left(token, 1) {{part}})
-            SELECT 'change' AS type, n.name AS rule, c._row AS "row", CAST(NULL AS BIGINT) AS line,
-                   '{TOKEN_PREFIX}' || r.token AS record, c."column" AS field, c.old, c.new,
-                   CAST(NULL AS VARCHAR) AS reason
-            FROM {CHANGES} c JOIN r USING (_row) JOIN __rule_names n USING (rule)
-            UNION ALL
-            SELECT 'reject', n.name, v._row, NULL, '{TOKEN_PREFIX}' || r.token, v."column", NULL, NULL, v.reason
-            FROM {VIOLATIONS} v JOIN r USING (_row) JOIN __rule_names n USING (rule)
-            WHERE v.reject
-            UNION ALL
-            SELECT 'reject', 'parse', NULL, line, NULL, NULL, NULL, NULL, reason FROM __parse_rejects_audit
-            WHERE {{last}}""",
-            order_by='record, "row", field, rule, line', parts=AUDIT_PARTS, rule_counts=rule_counts)
-    finally:
-        con.unregister("__rule_names")
-        con.unregister("__parse_rejects_audit")
-
-
 def output_names(input_path: Path, out_dir: Path, fmt: str) -> tuple[Path, Path]:
     """``<stem>.clean.<fmt>`` and ``<stem>.rejects.<fmt>``; never the input itself."""
     stem = input_path.name.rsplit(".", 1)[0] if "." in input_path.name else input_path.name
@@ -415,11 +293,35 @@ def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, 
             job.close()
 
 
-def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir: Path, *, fmt: str | None,
-           output: OutputOptions, read: ReadOptions | None, audit_log: Path | None,
-           progress: Progress | None, records: list[RecordTokens]) -> CleanResult:
-    from crmtool.audit import AuditWriter, log_dir
-    from crmtool.manifest import file_entry, write_manifest
+@dataclass
+class _CleanRun:
+    """What clean's steps (read and check, write, seal and dedupe, record) hand on to the next."""
+
+    ruleset: RuleSet
+    input_path: Path
+    out_dir: Path
+    loaded: LoadResult
+    engine: EngineResult
+    hasher: KeyedHasher
+    personal: set[str]
+    fmt: str
+    clean_path: Path
+    rejects_path: Path
+    mail: MailableSummary | None
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    rule_files: list[dict[str, Any]] = field(default_factory=list)
+    rejected: int = 0
+
+    @property
+    def ds(self) -> str:
+        """The dataset's name in the workspace (``clean_<ds>``)."""
+        return dataset_name(self.input_path)
+
+
+def _read_and_check(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir: Path, *,
+                    fmt: str | None, read: ReadOptions | None, progress: Progress | None,
+                    records: list[RecordTokens]) -> _CleanRun:
+    """Load the export, start hashing its record keys, run the rules and work out who may be emailed."""
     from crmtool.privacy.mailable import mailable_for_ruleset
 
     loaded = _load(ws, run, ruleset, input_path, progress, read)
@@ -427,135 +329,217 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
     hasher = ws.hasher  # fail on an unreadable key before the rules run
     # the audit log's record keys are hashed on a second connection while the rules run, and the
     # changes are recorded as the log writes them (personal values as keyed hashes)
-    records.append(RecordTokens(ws, loaded.table, _record_key_sql(ruleset)))
+    records.append(RecordTokens(ws, loaded.table, record_key_sql(ruleset)))
     personal = _personal_columns(ws, loaded, ruleset)
     engine = _check(ws, run, ruleset, loaded, progress, recorded_as=audit_value_sql(personal))
     fmt = _output_format(loaded, fmt)
     clean_path, rejects_path = output_names(input_path, out_dir, fmt)
-    work = ident(engine.work_table)
     # with a consent section, the cleaned export says who may be emailed (consent granted, not
     # suppressed, bounced or erased); unknown consent is never taken as granted
     mail = (mailable_for_ruleset(ws, engine.work_table, ruleset, raw_table=loaded.table)
             if "consent" in ruleset.sections else None)
-    mail_col, mail_join = "", ""
-    if mail is not None:
-        mail_col, mail_join = ", m.mailable", f" JOIN {mail.table} m ON m._row = w._row"
-    # a log that cannot be continued (or is busy) stops the run before any output is made
-    created = not out_dir.exists()
-    audit_path = log_dir(ws, out_dir, audit_log)
+    return _CleanRun(ruleset, input_path, out_dir, loaded, engine, hasher, personal, fmt, clean_path, rejects_path,
+                     mail)
+
+
+def _remove_if_made_empty(out_dir: Path, created: bool) -> None:
+    """Remove ``out_dir`` again when this run made it and left nothing in it."""
+    if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+        out_dir.rmdir()
+
+
+def _open_audit(ws: Workspace, run: Run, state: _CleanRun, audit_log: Path | None) -> tuple[AuditWriter, Path, bool]:
+    """Open the run's audit log (a log that cannot be continued, or is busy, stops the run before any
+    output is made); returns the writer, the log's path and whether ``out_dir`` was made for it."""
+    from crmtool.audit import AuditWriter, log_dir
+
+    created = not state.out_dir.exists()
+    audit_path = log_dir(ws, state.out_dir, audit_log)
     try:
-        writer = AuditWriter(audit_path, run.run_id, hasher, command="clean", lock_timeout=ws.lock_timeout)
+        writer = AuditWriter(audit_path, run.run_id, state.hasher, command="clean", lock_timeout=ws.lock_timeout)
     except BaseException:
-        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
-            out_dir.rmdir()  # made for the log of a :memory: workspace
+        _remove_if_made_empty(state.out_dir, created)  # made for the log of a :memory: workspace
         raise
-    ds = dataset_name(input_path)
-    # the kept rows become the workspace's clean_ table, and the clean output is written from it
-    # in its stored (row) order; it replaces clean_ only once the outputs are in place
-    kept = ident(f"__staging_clean_{ds}")
+    return writer, audit_path, created
+
+
+def _keep_unrejected(ws: Workspace, state: _CleanRun, kept: str) -> None:
+    """Copy the rows no rule rejected (with ``mailable``, when known) into ``kept`` and drop the working copy."""
+    work = ident(state.engine.work_table)
+    mail_col, mail_join = "", ""
+    if state.mail is not None:
+        mail_col, mail_join = ", m.mailable", f" JOIN {state.mail.table} m ON m._row = w._row"
+    ws.con.execute(f"CREATE OR REPLACE TABLE {kept} AS SELECT w.*{mail_col} FROM {work} w{mail_join} "
+                   f"ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v ON w._row = v._row ORDER BY w._row")
+    # the working copy (every row, normalised) has served: the kept rows are in the staging table,
+    # the rejects are written from the loaded rows; its memory goes to the audit log
+    ws.con.execute(f"DROP TABLE {work}")
+
+
+def _stage_outputs(ws: Workspace, run: Run, state: _CleanRun, writer: AuditWriter, kept: str, stage: Stage,
+                   records: list[RecordTokens], output: OutputOptions, progress: Progress | None) -> None:
+    """Write the audit change set, then the clean and rejects files into ``stage`` and move them into place."""
+    from crmtool.manifest import file_entry
+
+    loaded = state.loaded
+    state.inputs = [file_entry(state.input_path, format=loaded.format, encoding=loaded.encoding,
+                               delimiter=loaded.delimiter, rows=state.engine.rows + len(loaded.parse_rejects))]
+    state.rule_files = [{"path": str(f), "sha256": file_sha256(f)} for f in state.ruleset.files]
+    # the change set is written first; the run is sealed once the outputs are in place
+    with run.timed("audit"):
+        write_change_set(ws, writer, loaded, state.ruleset,
+               {"command": "clean", "input_sha256": state.inputs[0]["sha256"],
+                "key_fingerprint": state.hasher.fingerprint,
+                "rules_sha256": [r["sha256"] for r in state.rule_files], "erased_dropped": loaded.erased_dropped},
+               records=records[0].table(), progress=progress)
+    if progress:
+        progress("writing the clean and rejects files")
+    with run.timed("write"):
+        out_cols = ", ".join(ident(c) for c in [*loaded.columns, *(["mailable"] if state.mail else [])])
+        write_query(ws.con, f"SELECT {out_cols} FROM {kept}", stage.path / state.clean_path.name, state.fmt,
+                    options=output)
+        state.rejected = _write_rejects(ws, loaded, state.ruleset, stage.path / state.rejects_path.name, state.fmt,
+                                        output)
+        for path in (state.clean_path, state.rejects_path):
+            os.replace(stage.path / path.name, path)
+
+
+def _write_outputs(ws: Workspace, run: Run, state: _CleanRun, writer: AuditWriter, created: bool,
+                   records: list[RecordTokens], output: OutputOptions, progress: Progress | None) -> None:
+    """Write the clean and rejects files (all or none) and make the kept rows the workspace's ``clean_`` table.
+
+    The kept rows become the workspace's clean_ table, and the clean output is written from it in
+    its stored (row) order; it replaces clean_ only once the outputs are in place. On any failure the
+    staged files, the staging table and the run's audit entries are dropped.
+    """
+    out_dir = state.out_dir
+    kept = ident(f"__staging_clean_{state.ds}")
     stage: Stage | None = None
     try:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"--out {out_dir}: cannot create the folder ({exc.strerror})") from None
-        ws.con.execute(f"CREATE OR REPLACE TABLE {kept} AS SELECT w.*{mail_col} FROM {work} w{mail_join} "
-                       f"ANTI JOIN (SELECT _row FROM {VIOLATIONS} WHERE reject) v ON w._row = v._row ORDER BY w._row")
-        # the working copy (every row, normalised) has served: the kept rows are in the staging table,
-        # the rejects are written from the loaded rows; its memory goes to the audit log
-        ws.con.execute(f"DROP TABLE {work}")
-        inputs = [file_entry(input_path, format=loaded.format, encoding=loaded.encoding,
-                             delimiter=loaded.delimiter, rows=engine.rows + len(loaded.parse_rejects))]
-        rule_files = [{"path": str(f), "sha256": file_sha256(f)} for f in ruleset.files]
+        _keep_unrejected(ws, state, kept)
         sweep_stale(out_dir)  # stage folders of runs killed (kill -9) before they could remove them
         stage = Stage(out_dir)
-        # the change set is written first; the run is sealed once the outputs are in place
-        with run.timed("audit"):
-            _audit(ws, writer, loaded, ruleset,
-                   {"command": "clean", "input_sha256": inputs[0]["sha256"], "key_fingerprint": hasher.fingerprint,
-                    "rules_sha256": [r["sha256"] for r in rule_files], "erased_dropped": loaded.erased_dropped},
-                   records=records[0].table(), progress=progress)
-        if progress:
-            progress("writing the clean and rejects files")
-        with run.timed("write"):
-            out_cols = ", ".join(ident(c) for c in [*loaded.columns, *(["mailable"] if mail else [])])
-            write_query(ws.con, f"SELECT {out_cols} FROM {kept}", stage.path / clean_path.name, fmt, options=output)
-            rejected = _write_rejects(ws, loaded, ruleset, stage.path / rejects_path.name, fmt, output)
-            for path in (clean_path, rejects_path):
-                os.replace(stage.path / path.name, path)
+        _stage_outputs(ws, run, state, writer, kept, stage, records, output, progress)
     except BaseException:
         if stage is not None:
             stage.remove()
         ws.con.execute(f"DROP TABLE IF EXISTS {kept}")
         writer.abort()  # the outputs did not land: neither do the run's audit entries
-        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
-            out_dir.rmdir()
+        _remove_if_made_empty(out_dir, created)
         raise
     stage.remove()
-    ws.con.execute(f"DROP TABLE IF EXISTS {ident('clean_' + ds)}; ALTER TABLE {kept} RENAME TO {ident('clean_' + ds)}")
-    rows_out = engine.rows - rejected
+    clean_table = ident("clean_" + state.ds)
+    ws.con.execute(f"DROP TABLE IF EXISTS {clean_table}; ALTER TABLE {kept} RENAME TO {clean_table}")
+
+
+def _clean_counts(ws: Workspace, state: _CleanRun) -> dict[str, Any]:
+    """The run's counts: rows in, read, out and rejected, values fixed, erased rows dropped, and mailable rows."""
+    engine, loaded = state.engine, state.loaded
     counts: dict[str, Any] = {"rows_in": engine.rows + len(loaded.parse_rejects), "rows_read": engine.rows,
-              "parse_rejects": len(loaded.parse_rejects), "rows_out": rows_out,
-              "rejected": rejected + len(loaded.parse_rejects),
-              "fixed_values": sum(o.fixed for o in engine.outcomes),
-              "erased_dropped": loaded.erased_dropped}
-    if mail is not None:
-        counts["mailable"] = ws.con.execute(
-            f"SELECT count(*) FROM {ident('clean_' + ds)} WHERE mailable").fetchall()[0][0]
+                              "parse_rejects": len(loaded.parse_rejects), "rows_out": engine.rows - state.rejected,
+                              "rejected": state.rejected + len(loaded.parse_rejects),
+                              "fixed_values": sum(o.fixed for o in engine.outcomes),
+                              "erased_dropped": loaded.erased_dropped}
+    if state.mail is not None:
+        clean_table = ident("clean_" + state.ds)
+        counts["mailable"] = ws.con.execute(f"SELECT count(*) FROM {clean_table} WHERE mailable").fetchall()[0][0]
         counts["not_mailable"] = dict(ws.con.execute(
-            f"SELECT m.not_mailable_reason, count(*) FROM {ident('clean_' + ds)} c JOIN {mail.table} m "
+            f"SELECT m.not_mailable_reason, count(*) FROM {clean_table} c JOIN {state.mail.table} m "
             f"ON m._row = c._row WHERE NOT c.mailable GROUP BY ALL ORDER BY ALL").fetchall())
+    return counts
+
+
+def _seal_and_dedupe(ws: Workspace, run: Run, state: _CleanRun, writer: AuditWriter, audit_path: Path,
+                     counts: dict[str, Any], output: OutputOptions, progress: Progress | None
+                     ) -> tuple[str, dict[str, Path], dict[str, Any]]:
+    """Seal the run's audit entries, then deduplicate the clean rows when the rules have a dedupe
+    section; returns the audit head, the data outputs and the dedupe part of the manifest."""
+    from crmtool.dedupe.api import dedupe_ruleset
+
     if progress:
         progress("writing the audit log")
     with run.timed("audit"):
         head = writer.seal({"counts": counts})
-    outputs: dict[str, Path] = {"clean": clean_path, "rejects": rejects_path}
+    outputs: dict[str, Path] = {"clean": state.clean_path, "rejects": state.rejects_path}
     extra: dict[str, Any] = {}
     # a dedupe section in the rules: deduplicate the cleaned rows; the dedupe run appends its own
     # sealed entries to the same audit log, so the head moves on
-    from crmtool.dedupe.api import dedupe_ruleset
-
     with run.timed("dedupe"):
-        deduped = dedupe_ruleset(ws, ruleset, f"clean_{ds}", out_dir, fmt=fmt, audit_log=audit_path,
-                                 progress=progress, run_command="dedupe", output=output)
+        deduped = dedupe_ruleset(ws, state.ruleset, f"clean_{state.ds}", state.out_dir, fmt=state.fmt,
+                                 audit_log=audit_path, progress=progress, run_command="dedupe", output=output)
     if deduped is not None:
         head = deduped.audit_head
         outputs.update(deduped.outputs)
         extra["dedupe"] = deduped.as_dict()
-        if mail is not None:  # who may be emailed is decided per person, now that dedupe found them
-            _mailable_per_person(ws, ruleset, ds, loaded, outputs, fmt, output, counts)
-    data_outputs = dict(outputs)
-    outputs.update({"audit": audit_path, "manifest": out_dir / "manifest.json"})
-    parse = parse_check(ruleset, loaded, run.timings.get("load", 0.0))
-    result = CleanResult(run.run_id, loaded, engine, ruleset, parse, {}, run.timings, outputs, rows_out, rejected,
-                         head)
-    status = str(result.status)
-    body: dict[str, Any] = {
+        if state.mail is not None:  # who may be emailed is decided per person, now that dedupe found them
+            _mailable_per_person(ws, state.ruleset, state.ds, state.loaded, outputs, state.fmt, output, counts)
+    return head, outputs, extra
+
+
+def _manifest_body(run: Run, state: _CleanRun, result: CleanResult, data_outputs: dict[str, Path],
+                   extra: dict[str, Any], counts: dict[str, Any], writer: AuditWriter, audit_path: Path
+                   ) -> dict[str, Any]:
+    """The manifest of a clean run (before the step's own entries are added)."""
+    from crmtool.manifest import file_entry
+
+    return {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "run_id": run.run_id,
         "command": "clean",
         "started_at": run.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "inputs": inputs,
-        "rule_files": rule_files,
-        "outputs": [file_entry(clean_path, rows=rows_out), file_entry(rejects_path, rows=counts["rejected"])]
+        "inputs": state.inputs,
+        "rule_files": state.rule_files,
+        "outputs": [file_entry(state.clean_path, rows=result.rows_out),
+                    file_entry(state.rejects_path, rows=counts["rejected"])]
         + [file_entry(p) for name, p in data_outputs.items() if name not in ("clean", "rejects")],
         **extra,
         "counts": counts,
         "rules": result.rule_results(),
-        "personal_data_columns": sorted(personal),
-        "audit": {"path": str(audit_path), "head_sha256": head, "entries": writer.count,
+        "personal_data_columns": sorted(state.personal),
+        "audit": {"path": str(audit_path), "head_sha256": result.audit_head, "entries": writer.count,
                   "aborted_runs": [e["aborted_run"] for e in writer.aborted]},
-        "key_fingerprint": hasher.fingerprint,
+        "key_fingerprint": state.hasher.fingerprint,
         "timings_seconds": run.timings,
-        "status": status,
+        "status": str(result.status),
     }
-    run.step.input(input_path, inputs[0]["rows"], sha256=inputs[0]["sha256"])
+
+
+def _record_clean(ws: Workspace, run: Run, state: _CleanRun, result: CleanResult, body: dict[str, Any],
+                  data_outputs: dict[str, Path], counts: dict[str, Any]) -> None:
+    """Record the step (input, outputs, metrics), write the manifest and finish the run in ``crm_runs``."""
+    from crmtool.manifest import write_manifest
+
+    run.step.input(state.input_path, state.inputs[0]["rows"], sha256=state.inputs[0]["sha256"])
     for kind, entry in zip([*data_outputs], body["outputs"], strict=True):
         run.step.output(kind, Path(entry["path"]), entry.get("rows"), sha256=entry["sha256"])
-    _record_metrics(run, engine, counts)
+    _record_metrics(run, state.engine, counts)
     body.update(run.step.manifest())
-    result.manifest = write_manifest(outputs["manifest"], body)
-    result.key_created = hasher.source if hasher.created else None
+    result.manifest = write_manifest(result.outputs["manifest"], body)
+    result.key_created = state.hasher.source if state.hasher.created else None
+    status = str(result.status)
     ws.finish_run(run, status, result.status.exit_code, {"counts": counts, "outputs": body["outputs"]})
+
+
+def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir: Path, *, fmt: str | None,
+           output: OutputOptions, read: ReadOptions | None, audit_log: Path | None,
+           progress: Progress | None, records: list[RecordTokens]) -> CleanResult:
+    """Clean's steps in order: read and check, open the audit log, write, count, seal and dedupe, record."""
+    state = _read_and_check(ws, run, ruleset, input_path, out_dir, fmt=fmt, read=read, progress=progress,
+                            records=records)
+    writer, audit_path, created = _open_audit(ws, run, state, audit_log)
+    _write_outputs(ws, run, state, writer, created, records, output, progress)
+    counts = _clean_counts(ws, state)
+    head, outputs, extra = _seal_and_dedupe(ws, run, state, writer, audit_path, counts, output, progress)
+    data_outputs = dict(outputs)
+    outputs.update({"audit": audit_path, "manifest": out_dir / "manifest.json"})
+    parse = parse_check(ruleset, state.loaded, run.timings.get("load", 0.0))
+    result = CleanResult(run.run_id, state.loaded, state.engine, ruleset, parse, {}, run.timings, outputs,
+                         state.engine.rows - state.rejected, state.rejected, head)
+    body = _manifest_body(run, state, result, data_outputs, extra, counts, writer, audit_path)
+    _record_clean(ws, run, state, result, body, data_outputs, counts)
     return result

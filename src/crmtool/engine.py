@@ -257,31 +257,21 @@ def _check_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: s
     return True
 
 
-def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, work_table: str | None = None,
-              sample_size: int = 5, progress: Progress | None = None,
-              recorded_as: RecordedAs = as_is, copy_unchanged: bool = True) -> EngineResult:
-    """Run every rule of ``ruleset`` over ``table``; fixes land in ``work_table`` (a copy).
-
-    ``copy_unchanged=False`` (validate, which writes nothing): where no fix applies, the checks
-    read ``table`` itself and no working copy is made; the result's ``work_table`` is then
-    ``table``, which the caller must not drop or change.
-
-    Each change is a row of the changes table, its old and new values as ``recorded_as`` gives
-    them (the audit log records personal values as keyed hashes, so clear values need not be
-    kept even in the workspace's temporary tables).
-
-    Fixes run first, then checks (on the fixed values), each in rule order. A column whose
-    fixes read only the column itself is fixed on its *distinct* values and joined back once;
-    fixes with a ``where`` (or reading another column) run row by row in SQL after those.
-    """
+def _config_problems(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet) -> None:
+    """Raise one ConfigError for every column a rule names that the data lacks and every SQL that does not bind."""
     columns = [r[0] for r in con.execute(f"DESCRIBE {ident(table)}").fetchall() if r[0] != "_row"]
     problems = column_problems(ruleset, columns)
-    work = work_table or f"work_{table}"
     # a rule whose SQL names a column the data lacks was reported above: binding it again adds nothing
     reported = {msg.split("'", 2)[1] for _loc, msg in problems if msg.startswith("rule '")}
     problems += _bind_problems(con, table, ruleset, skip=reported)
     if problems:
         raise ConfigError(problems, "fix the rule files or check that the right export was given")
+
+
+def _typed_fix_steps(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet
+                     ) -> tuple[dict[str, list[tuple[int, RuleSpec]]], dict[str, str], list[str]]:
+    """The fix steps per column with text normalisers dropped on typed columns, the column types, and
+    the typed columns that fixes turn into text."""
     steps = _fix_steps(ruleset)
     types = dict(con.execute(f"SELECT column_name, data_type FROM information_schema.columns "
                              f"WHERE table_name = '{table}'").fetchall())
@@ -296,20 +286,22 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
             retyped.append(col)
         else:
             del steps[col]
+    return steps, types, retyped
+
+
+def _create_result_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create (empty) the changes and violations tables the fixes and checks insert into."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE {CHANGES} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, "
                 f"old VARCHAR, new VARCHAR)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {VIOLATIONS} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, "
                 f"reason VARCHAR, reject BOOLEAN)")
-    text = {c: f"CAST(w.{ident(c)} AS VARCHAR)" if c in retyped else f"w.{ident(c)}" for c in steps}
-    total = _count(con, f"SELECT count(*) FROM {ident(table)}")
-    ctx = PlanContext(con, work)
-    outcomes = {i: RuleOutcome(spec) for i, spec in enumerate(ruleset.rules)}
-    timer = {i: 0.0 for i in outcomes}
 
-    laps = Laps()
-    lap = laps.lap
-    lap("prepare")
-    # fixes, phase 1: per column on distinct values, joined back in one pass
+
+def _fix_distinct_columns(con: duckdb.DuckDBPyConnection, ctx: PlanContext, table: str,
+                          steps: dict[str, list[tuple[int, RuleSpec]]], text: dict[str, str],
+                          recorded_as: RecordedAs, timer: dict[int, float], progress: Progress | None
+                          ) -> dict[str, str]:
+    """Fixes, phase 1: each column whose fixes read only itself, on its distinct values; returns the map tables."""
     maps: dict[str, str] = {}
     for column, col_steps in steps.items():
         if any(_needs_rows(spec) for _i, spec in col_steps):
@@ -322,14 +314,19 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
         share = (time.perf_counter() - start) / len(col_steps)
         for i, _spec in col_steps:
             timer[i] += share
-    lap("fix_distinct")
+    return maps
+
+
+def _make_work_table(con: duckdb.DuckDBPyConnection, ctx: PlanContext, table: str, work: str,
+                     maps: dict[str, str], text: dict[str, str], retyped: list[str], copy: bool) -> str:
+    """Join the fixed values back into the working table (or check ``table`` itself); returns its name."""
     # the working table: the loaded rows with the fixed values joined back (and typed columns that
     # fixes rewrite as text); its row order carries no meaning, every reader sorts on _row
     replaced = [f"CASE WHEN m{n}.__v0 IS NULL THEN {text[c]} ELSE m{n}.{ident(c)} END AS {ident(c)}"
                 for n, c in enumerate(maps)]
     replaced += [f"{text[c]} AS {ident(c)}" for c in retyped if c not in maps]
     joins = " ".join(f"LEFT JOIN {m} m{n} ON {text[c]} = m{n}.__v0" for n, (c, m) in enumerate(maps.items()))
-    if steps or copy_unchanged:
+    if copy:
         con.execute(f"CREATE OR REPLACE TABLE {ident(work)} AS SELECT w.* "
                     f"{'REPLACE (' + ', '.join(replaced) + ')' if replaced else ''} FROM {ident(table)} w {joins}")
     else:  # nothing to fix and nobody reads a copy: check the loaded rows as they are
@@ -337,8 +334,13 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
         work = ctx.table = table
     for mapped in maps.values():  # joined back: the memory is worth more to the steps that follow
         con.execute(f"DROP TABLE {mapped}")
-    lap("fix_apply")
-    # fixes, phase 2: row by row where a fix reads more than its own column
+    return work
+
+
+def _fix_row_rules(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, ruleset: RuleSet,
+                   steps: dict[str, list[tuple[int, RuleSpec]]], maps: dict[str, str],
+                   recorded_as: RecordedAs, timer: dict[int, float]) -> None:
+    """Fixes, phase 2: row by row, in rule order, where a fix reads more than its own column."""
     for index, spec in enumerate(ruleset.rules):
         for column in spec.columns:
             if column in steps and column not in maps and any(i == index for i, _s in steps[column]):
@@ -346,9 +348,12 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
                 with _rule_errors(spec):
                     _fix_on_rows(con, ctx, work, column, index, spec, recorded_as)
                 timer[index] += time.perf_counter() - start
-    lap("fix_rows")
+
+
+def _run_checks(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, ruleset: RuleSet,
+                types: dict[str, str], total: int, timer: dict[int, float], progress: Progress | None) -> None:
+    """Checks, in rule order, on the fixed values: each rule's failures go into the violations table."""
     estimates = _distinct_estimates(con, work, ruleset)
-    # checks, in rule order, on the fixed values
     for index, spec in enumerate(ruleset.rules):
         if progress:
             progress(f"checking {spec.name}", index + 1, len(ruleset.rules))
@@ -366,7 +371,11 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
                 con.execute(f"INSERT INTO {VIOLATIONS} SELECT ?, _row, \"column\", reason, ? FROM ({check_sql})",
                             [index, spec.action == "reject"])
         timer[index] += time.perf_counter() - start
-    lap("checks")
+
+
+def _summarise_outcomes(con: duckdb.DuckDBPyConnection, work: str, ruleset: RuleSet, total: int,
+                        timer: dict[int, float], sample_size: int) -> list[RuleOutcome]:
+    """Each rule's outcome from the changes and violations tables, in rule order."""
     # outcomes from the changes and violations tables, in two grouped queries
     fixed = dict(con.execute(f"SELECT rule, count(*) FROM {CHANGES} GROUP BY rule").fetchall())
     failed = dict(con.execute(f"SELECT rule, count(DISTINCT _row) FROM {VIOLATIONS} GROUP BY rule").fetchall())
@@ -378,8 +387,9 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
             f"SELECT rule, list(_row ORDER BY _row)[1:{int(sample_size)}] FROM "
             f"(SELECT DISTINCT rule, _row FROM {VIOLATIONS}) GROUP BY rule").fetchall():
         samples[rule] = [int(r) for r in rows]
+    outcomes = []
     for index, spec in enumerate(ruleset.rules):
-        outcome = outcomes[index]
+        outcome = RuleOutcome(spec)
         outcome.checked = (_count(con, f"SELECT count(*) FROM {ident(work)} WHERE ({spec.where})")
                            if spec.where else total)
         outcome.fixed = int(fixed.get(index, 0))
@@ -390,8 +400,50 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
         if spec.threshold.exceeded(outcome.failed, outcome.checked):
             outcome.status = "fail" if spec.severity == "error" else "warn"
         outcome.seconds = round(timer[index], 4)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, work_table: str | None = None,
+              sample_size: int = 5, progress: Progress | None = None,
+              recorded_as: RecordedAs = as_is, copy_unchanged: bool = True) -> EngineResult:
+    """Run every rule of ``ruleset`` over ``table``; fixes land in ``work_table`` (a copy).
+
+    ``copy_unchanged=False`` (validate, which writes nothing): where no fix applies, the checks
+    read ``table`` itself and no working copy is made; the result's ``work_table`` is then
+    ``table``, which the caller must not drop or change.
+
+    Each change is a row of the changes table, its old and new values as ``recorded_as`` gives
+    them (the audit log records personal values as keyed hashes, so clear values need not be
+    kept even in the workspace's temporary tables).
+
+    Fixes run first, then checks (on the fixed values), each in rule order. A column whose
+    fixes read only the column itself is fixed on its *distinct* values and joined back once;
+    fixes with a ``where`` (or reading another column) run row by row in SQL after those.
+    """
+    _config_problems(con, table, ruleset)
+    work = work_table or f"work_{table}"
+    steps, types, retyped = _typed_fix_steps(con, table, ruleset)
+    _create_result_tables(con)
+    text = {c: f"CAST(w.{ident(c)} AS VARCHAR)" if c in retyped else f"w.{ident(c)}" for c in steps}
+    total = _count(con, f"SELECT count(*) FROM {ident(table)}")
+    ctx = PlanContext(con, work)
+    timer = {i: 0.0 for i in range(len(ruleset.rules))}
+
+    laps = Laps()
+    lap = laps.lap
+    lap("prepare")
+    maps = _fix_distinct_columns(con, ctx, table, steps, text, recorded_as, timer, progress)
+    lap("fix_distinct")
+    work = _make_work_table(con, ctx, table, work, maps, text, retyped, bool(steps) or copy_unchanged)
+    lap("fix_apply")
+    _fix_row_rules(con, ctx, work, ruleset, steps, maps, recorded_as, timer)
+    lap("fix_rows")
+    _run_checks(con, ctx, work, ruleset, types, total, timer, progress)
+    lap("checks")
+    outcomes = _summarise_outcomes(con, work, ruleset, total, timer, sample_size)
     rejected = _count(con, f"SELECT count(DISTINCT _row) FROM {VIOLATIONS} WHERE reject")
     for cached in ctx.tables.values():
         con.execute(f"DROP TABLE IF EXISTS {cached}")
     lap("summarise")
-    return EngineResult(work, total, [outcomes[i] for i in range(len(ruleset.rules))], rejected, laps.timings)
+    return EngineResult(work, total, outcomes, rejected, laps.timings)

@@ -283,8 +283,9 @@ class AuditWriter:
         the seal. ``parts`` > 1 (1, 2, 4, 8 or 16) splits it by the first hex digit of ``record``
         (a keyed hash, so evenly): each part is sorted alone, which bounds the memory of the sort,
         and a look-up of one record opens one part per run. A query with ``{part}`` and
-        ``{last}`` in it picks each part's rows itself (see :func:`crmtool.api._audit`), else its
-        rows are filtered on ``record``. Returns the number of rows.
+        ``{last}`` in it picks each part's rows itself (see
+        :func:`crmtool.clean_audit.write_change_set`), else its rows are filtered on ``record``.
+        Returns the number of rows.
 
         ``rule_counts`` (rows per value of the ``rule`` column) indexes the set by rule: the rows of
         rules with fewer than :data:`RARE_ROWS` rows go to one more part, ``<kind>.rare``, sorted by

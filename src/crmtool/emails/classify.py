@@ -223,28 +223,11 @@ def _domain_facts(domains: list[str], lists: EmailLists) -> dict[str, list[Any]]
     return out
 
 
-def classify_values(
-    con: duckdb.DuckDBPyConnection,
-    values_table: str,
-    options: ClassifyOptions | None = None,
-    *,
-    prefix: str = "__em",
-) -> ClassifyResult:
-    """Classify the distinct non-null ``value`` column of ``values_table`` (VARCHAR).
-
-    Returns a :class:`ClassifyResult` naming a temp table with one row per value. Uses the
-    workspace tables ``email_bounces`` / ``privacy_suppressions`` when present and the
-    ``crm_token`` macro is registered (``ws.hasher``), and ``email_mx_cache`` when ``mx`` is on.
-    """
+def _syntax_table(con: duckdb.DuckDBPyConnection, values_table: str, prefix: str, timings: dict[str, float]) -> None:
+    """Step 1, syntax: the fast path in SQL, the rest through email-validator, into ``<prefix>_addr``."""
     import time
 
-    options = options or ClassifyOptions()
-    lists = options.lists or EmailLists.load()
-    timings: dict[str, float] = {}
-    _quiet(con)
     t0 = time.perf_counter()
-
-    # 1. syntax: fast path in SQL, the rest through email-validator (once per distinct value)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {prefix}_v AS SELECT DISTINCT CAST(value AS VARCHAR) AS value "
         f"FROM {values_table} WHERE value IS NOT NULL"
@@ -268,9 +251,10 @@ def classify_values(
         SELECT value, ok, normalized, detail, fixed, domain, local FROM {prefix}_slow""")
     timings["syntax"] = round(time.perf_counter() - t0, 3)
 
-    # 2. per distinct domain, in Python
-    t1 = time.perf_counter()
-    domains = fetch_arrow(con, f"SELECT DISTINCT domain FROM {prefix}_addr WHERE ok").column(0).to_pylist()
+
+def _domain_table(con: duckdb.DuckDBPyConnection, prefix: str, lists: EmailLists) -> list[str]:
+    """Step 2: the facts of each distinct domain of a valid address, in Python, into ``<prefix>_dom``."""
+    domains: list[str] = fetch_arrow(con, f"SELECT DISTINCT domain FROM {prefix}_addr WHERE ok").column(0).to_pylist()
     _register(
         con,
         f"{prefix}_dom",
@@ -287,10 +271,11 @@ def classify_values(
             "lookalike": "VARCHAR",
         },
     )
-    timings["domains"] = round(time.perf_counter() - t1, 3)
+    return domains
 
-    # 3. role accounts and random local parts, in SQL
-    t2 = time.perf_counter()
+
+def _local_part_table(con: duckdb.DuckDBPyConnection, prefix: str, lists: EmailLists) -> None:
+    """Step 3: role accounts and random local parts, in SQL, into ``<prefix>_loc``."""
     _register(con, f"{prefix}_roles", {"role": sorted(lists.roles)}, {"role": "VARCHAR"})
     _register(con, f"{prefix}_rq", {"q": sorted(lists.role_qualifiers)}, {"q": "VARCHAR"})
     _register(con, f"{prefix}_rn", {"n": sorted(lists.short_names)}, {"n": "VARCHAR"})
@@ -310,57 +295,59 @@ def classify_values(
         LEFT JOIN {prefix}_rq q ON q.q = a.tk
         LEFT JOIN {prefix}_rn n ON n.n = a.tk
         LEFT JOIN ({random_score_query(f"{prefix}_addr WHERE ok", "value", "local")}) s ON s.value = a.value""")
-    timings["local_parts"] = round(time.perf_counter() - t2, 3)
 
-    # 4. history (bounces, suppressions) and MX
-    t3 = time.perf_counter()
-    hist = None
-    if options.history:
-        from crmtool.emails.bounces import history_table
 
-        hist = history_table(
-            con,
-            f"{prefix}_addr",
-            soft_bounces=options.soft_bounces,
-            window_days=options.soft_window_days,
-            prefix=prefix,
-        )
-    timings["history"] = round(time.perf_counter() - t3, 3)
-    mx_report = None
-    if options.mx:
-        from crmtool.emails.mx import check_domains
+def _history_table(con: duckdb.DuckDBPyConnection, prefix: str, options: ClassifyOptions) -> str | None:
+    """Step 4a: bounce and suppression history per address (when asked); returns its table or None."""
+    if not options.history:
+        return None
+    from crmtool.emails.bounces import history_table
 
-        t4 = time.perf_counter()
-        asked = (
-            fetch_arrow(con, f"SELECT DISTINCT ascii FROM {prefix}_dom WHERE tld_ok ORDER BY 1")
-            .column(0)
-            .to_pylist()
-        )
-        mx_report = check_domains(
-            con,
-            asked,
-            resolver=options.resolver,
-            timeout=options.mx_timeout,
-            budget=options.mx_budget,
-            concurrency=options.mx_concurrency,
-            refresh=options.mx_refresh,
-            now=options.now,
-        )
-        _register(
-            con,
-            f"{prefix}_mx",
-            {"ascii": list(mx_report.statuses), "mx": list(mx_report.statuses.values())},
-            {"ascii": "VARCHAR", "mx": "VARCHAR"},
-        )
-        timings["mx"] = round(time.perf_counter() - t4, 3)
+    return history_table(
+        con,
+        f"{prefix}_addr",
+        soft_bounces=options.soft_bounces,
+        window_days=options.soft_window_days,
+        prefix=prefix,
+    )
 
-    # 5. assemble
-    t5 = time.perf_counter()
-    conds = {
+
+def _mx_table(con: duckdb.DuckDBPyConnection, prefix: str, options: ClassifyOptions) -> MxReport:
+    """Step 4b: the MX answer of each domain with a valid TLD, into ``<prefix>_mx``."""
+    from crmtool.emails.mx import check_domains
+
+    asked = (
+        fetch_arrow(con, f"SELECT DISTINCT ascii FROM {prefix}_dom WHERE tld_ok ORDER BY 1")
+        .column(0)
+        .to_pylist()
+    )
+    mx_report = check_domains(
+        con,
+        asked,
+        resolver=options.resolver,
+        timeout=options.mx_timeout,
+        budget=options.mx_budget,
+        concurrency=options.mx_concurrency,
+        refresh=options.mx_refresh,
+        now=options.now,
+    )
+    _register(
+        con,
+        f"{prefix}_mx",
+        {"ascii": list(mx_report.statuses), "mx": list(mx_report.statuses.values())},
+        {"ascii": "VARCHAR", "mx": "VARCHAR"},
+    )
+    return mx_report
+
+
+def _reason_conditions(hist: str | None, mx: bool) -> dict[str, str]:
+    """The SQL condition of each reason over the joined address (a), domain (d), local part (l),
+    history (h) and MX (m) rows; reasons whose facts were not gathered are false."""
+    return {
         "syntax": "NOT a.ok",
         "bad_tld": "a.ok AND NOT d.tld_ok",
-        "domain_not_found": "m.mx = 'not_found'" if mx_report else "false",
-        "no_mx": "m.mx IN ('no_mx', 'null_mx')" if mx_report else "false",
+        "domain_not_found": "m.mx = 'not_found'" if mx else "false",
+        "no_mx": "m.mx IN ('no_mx', 'null_mx')" if mx else "false",
         "hard_bounced": "h.hard" if hist else "false",
         "disposable": "d.disposable",
         "homoglyph": "d.homoglyph",
@@ -370,8 +357,13 @@ def classify_values(
         "role": "l.role",
         "soft_bounced_repeatedly": "h.soft_repeated AND NOT h.hard" if hist else "false",
         "suppressed": "h.suppressed" if hist else "false",
-        "dns_timeout": "m.mx IN ('timeout', 'error')" if mx_report else "false",
+        "dns_timeout": "m.mx IN ('timeout', 'error')" if mx else "false",
     }
+
+
+def _assemble(con: duckdb.DuckDBPyConnection, prefix: str, hist: str | None, mx: bool) -> str:
+    """Step 5: join every step's facts into ``<prefix>_result`` (status, reasons, suggestion, risk, tags)."""
+    conds = _reason_conditions(hist, mx)
     flags = ", ".join(f"coalesce({conds[r]}, false) AS r_{r}" for r in REASONS)
     items = []
     for reason in REASONS:
@@ -385,7 +377,7 @@ def classify_values(
     ]
     if hist:
         joins.append(f"LEFT JOIN {hist} h ON h.value = a.value")
-    if mx_report:
+    if mx:
         joins.append(f"LEFT JOIN {prefix}_mx m ON m.ascii = d.ascii")
 
     def any_of(names: frozenset[str]) -> str:
@@ -412,6 +404,50 @@ def classify_values(
                      coalesce(a.ok AND NOT d.provider AND NOT d.disposable AND d.tld_ok
                               AND d.typo IS NULL AND NOT d.homoglyph, false) AS corporate
               FROM {prefix}_addr a {" ".join(joins)})""")
+    return out
+
+
+def classify_values(
+    con: duckdb.DuckDBPyConnection,
+    values_table: str,
+    options: ClassifyOptions | None = None,
+    *,
+    prefix: str = "__em",
+) -> ClassifyResult:
+    """Classify the distinct non-null ``value`` column of ``values_table`` (VARCHAR).
+
+    Returns a :class:`ClassifyResult` naming a temp table with one row per value. Uses the
+    workspace tables ``email_bounces`` / ``privacy_suppressions`` when present and the
+    ``crm_token`` macro is registered (``ws.hasher``), and ``email_mx_cache`` when ``mx`` is on.
+    """
+    import time
+
+    options = options or ClassifyOptions()
+    lists = options.lists or EmailLists.load()
+    timings: dict[str, float] = {}
+    _quiet(con)
+    # 1. syntax: fast path in SQL, the rest through email-validator (once per distinct value)
+    _syntax_table(con, values_table, prefix, timings)
+    # 2. per distinct domain, in Python
+    t1 = time.perf_counter()
+    domains = _domain_table(con, prefix, lists)
+    timings["domains"] = round(time.perf_counter() - t1, 3)
+    # 3. role accounts and random local parts, in SQL
+    t2 = time.perf_counter()
+    _local_part_table(con, prefix, lists)
+    timings["local_parts"] = round(time.perf_counter() - t2, 3)
+    # 4. history (bounces, suppressions) and MX
+    t3 = time.perf_counter()
+    hist = _history_table(con, prefix, options)
+    timings["history"] = round(time.perf_counter() - t3, 3)
+    mx_report = None
+    if options.mx:
+        t4 = time.perf_counter()
+        mx_report = _mx_table(con, prefix, options)
+        timings["mx"] = round(time.perf_counter() - t4, 3)
+    # 5. assemble
+    t5 = time.perf_counter()
+    out = _assemble(con, prefix, hist, mx_report is not None)
     timings["assemble"] = round(time.perf_counter() - t5, 3)
     for t in ("_v", "_fast", "_slow", "_loc", "_addr", "_dom", "_roles", "_rq", "_rn", "_tok", "_hist", "_mx"):
         con.execute(f"DROP TABLE IF EXISTS {prefix}{t}")
