@@ -13,7 +13,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -484,19 +483,15 @@ def _manifest_body(run: Run, state: _CleanRun, result: CleanResult, data_outputs
                    extra: dict[str, Any], counts: dict[str, Any], writer: AuditWriter, audit_path: Path
                    ) -> dict[str, Any]:
     """The manifest of a clean run (before the step's own entries are added)."""
-    from crmtool.manifest import file_entry
+    from crmtool.manifest import common_keys, file_entry
 
+    outputs = [file_entry(state.clean_path, rows=result.rows_out),
+               file_entry(state.rejects_path, rows=counts["rejected"])]
+    outputs += [file_entry(p) for name, p in data_outputs.items() if name not in ("clean", "rejects")]
     return {
         "schema_version": RESULTS_SCHEMA_VERSION,
-        "run_id": run.run_id,
-        "command": "clean",
-        "started_at": run.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "inputs": state.inputs,
+        **common_keys(run, "clean", inputs=state.inputs, outputs=outputs, status=result.status),
         "rule_files": state.rule_files,
-        "outputs": [file_entry(state.clean_path, rows=result.rows_out),
-                    file_entry(state.rejects_path, rows=counts["rejected"])]
-        + [file_entry(p) for name, p in data_outputs.items() if name not in ("clean", "rejects")],
         **extra,
         "counts": counts,
         "rules": result.rule_results(),
@@ -504,8 +499,6 @@ def _manifest_body(run: Run, state: _CleanRun, result: CleanResult, data_outputs
         "audit": {"path": str(audit_path), "head_sha256": result.audit_head, "entries": writer.count,
                   "aborted_runs": [e["aborted_run"] for e in writer.aborted]},
         "key_fingerprint": state.hasher.fingerprint,
-        "timings_seconds": run.timings,
-        "status": str(result.status),
     }
 
 
