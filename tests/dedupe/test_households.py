@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,8 +17,8 @@ from crmtool.dedupe.api import dedupe, dedupe_file, explain
 from crmtool.dedupe.spec import spec_from_text
 from crmtool.errors import ConfigError, UsageError
 from crmtool.workspace import Workspace
+from goldens import check_golden
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "dedupe"
 SPEC = """
 dedupe:
   id: id
@@ -191,12 +190,6 @@ def _app():  # type: ignore[no-untyped-def]
     return app
 
 
-def _golden(name: str, actual: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("CRMTOOL_UPDATE_GOLDEN") == "1":
-        path.write_text(actual, encoding="utf-8")
-    assert actual == path.read_text(encoding="utf-8")
-
 
 def test_explain_output_spouses_and_duplicate(tmp_path: Path) -> None:
     import csv
@@ -215,7 +208,7 @@ def test_explain_output_spouses_and_duplicate(tmp_path: Path) -> None:
     for name, pair in (("explain_spouses.txt", ["1", "2"]), ("explain_duplicate.txt", ["1", "3"])):
         res = runner.invoke(_app(), ["explain", *pair, "--rules", str(rules), "--workspace", wsp], env=env)
         assert res.exit_code == 0, res.output
-        _golden(name, res.stdout)
+        check_golden(f"dedupe/{name}", res.stdout)
 
 
 def test_explain_one_record_names_the_cuts_and_vetoes_that_touch_it(tmp_path: Path) -> None:
@@ -239,7 +232,7 @@ def test_explain_one_record_names_the_cuts_and_vetoes_that_touch_it(tmp_path: Pa
     assert res.exit_code == 0, res.output
     res = runner.invoke(_app(), ["explain", "5", "--rules", str(rules), "--workspace", wsp], env=env)
     assert res.exit_code == 0, res.output
-    _golden("explain_one_record.txt", res.stdout)
+    check_golden("dedupe/explain_one_record.txt", res.stdout)
     res = runner.invoke(_app(), ["explain", "2", "--rules", str(rules), "--workspace", wsp, "--format", "json"],
                         env=env)
     got = json.loads(res.stdout)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import duckdb
@@ -12,10 +11,10 @@ from dnszone import DnsServer
 from typer.testing import CliRunner
 
 from crmtool.cli import app
+from goldens import check_golden
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
-GOLDEN = HERE / "golden" / "emails_small.csv"
 
 SMALL = """id;correo;nota
 1;Ana.Lopez@Gmail.com;ok
@@ -47,9 +46,7 @@ def test_emails_writes_one_row_per_distinct_address(small: Path, tmp_path: Path)
                  "--lists", tmp_path)
     assert res.exit_code == 0, res.output
     written = (tmp_path / "o" / "emails.csv").read_text(encoding="utf-8")
-    if os.environ.get("CRMTOOL_UPDATE_GOLDEN"):
-        GOLDEN.write_text(written, encoding="utf-8")
-    assert written == GOLDEN.read_text(encoding="utf-8")
+    check_golden("emails/emails_small.csv", written)
     for word in ("valid", "risky", "invalid", "typo_domain", "disposable", "role", "random_local", "bad_tld"):
         assert word in res.output
     assert "ana@gmial.com" not in res.output  # counts only on the terminal

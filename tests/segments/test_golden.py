@@ -6,7 +6,6 @@ Refresh with ``CRMTOOL_UPDATE_GOLDEN=1 pytest tests/segments/test_golden.py`` an
 from __future__ import annotations
 
 import json
-import os
 from datetime import date
 from pathlib import Path
 
@@ -14,11 +13,10 @@ import pytest
 
 from crmtool.segments import api
 from crmtool.workspace import Workspace
+from goldens import check_golden
 
 ROOT = Path(__file__).resolve().parents[2]
 EX = ROOT / "examples"
-GOLDEN = Path(__file__).with_name("golden")
-UPDATE = os.environ.get("CRMTOOL_UPDATE_GOLDEN") == "1"
 FILES = ["memberships.csv", "holdouts.csv", "segments/champions.csv", "segments/cart_abandoners.csv"]
 
 
@@ -31,23 +29,14 @@ def example_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, api.Seg
     return out, result
 
 
-def _golden(name: str, actual: bytes) -> None:
-    path = GOLDEN / name.replace("/", "__")
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(actual)
-        return
-    assert path.exists(), f"{path} missing: run with CRMTOOL_UPDATE_GOLDEN=1 to create it"
-    assert actual == path.read_bytes(), f"{name} differs from its golden file (CRMTOOL_UPDATE_GOLDEN=1 to refresh)"
-
 
 @pytest.mark.parametrize("name", FILES)
 def test_golden_files(example_run: tuple[Path, api.SegmentResult], name: str) -> None:
-    _golden(name, (example_run[0] / name).read_bytes())
+    check_golden("segments/" + name.replace("/", "__"), (example_run[0] / name).read_bytes())
 
 
 def test_golden_summary(example_run: tuple[Path, api.SegmentResult]) -> None:
     summary = example_run[1].as_dict()
     for key in ("run_id", "outputs", "previous_run"):
         summary.pop(key)
-    _golden("summary.json", (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    check_golden("segments/summary.json", (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode("utf-8"))

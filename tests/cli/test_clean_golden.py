@@ -1,7 +1,7 @@
 """The CLI end to end on examples/clientes.csv: exit codes, formats, golden outputs, reruns, keys, lock.
 
-Golden files live in tests/golden/foundation/; refresh them with ``CRMTOOL_UPDATE_GOLDEN=1 pytest
-tests/foundation/test_cli.py`` after a deliberate change, and review the diff.
+Golden files live in tests/golden/cli/; refresh them with ``CRMTOOL_UPDATE_GOLDEN=1 pytest
+tests/cli/test_clean_golden.py`` after a deliberate change, and review the diff.
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from crmtool.cli import app
+from goldens import check_golden
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "clientes.csv"
 RULES = ROOT / "rules"
 # the foundation's own rule files (other features add files with their own sections to rules/)
 FOUNDATION_RULES = [RULES / "10-normalise.yaml", RULES / "20-checks.yaml"]
-GOLDEN = ROOT / "tests" / "golden" / "foundation"
-UPDATE = os.environ.get("CRMTOOL_UPDATE_GOLDEN") == "1"
 MASK = "<masked>"
 
 
@@ -199,25 +198,16 @@ def _mask_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     return m
 
 
-def _golden(name: str, actual: bytes) -> None:
-    path = GOLDEN / name
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(actual)
-        return
-    assert path.exists(), f"{path} missing: run with CRMTOOL_UPDATE_GOLDEN=1 to create it"
-    assert actual == path.read_bytes(), f"{name} differs from its golden file (CRMTOOL_UPDATE_GOLDEN=1 to refresh)"
-
 
 @pytest.mark.parametrize("name", ["clientes.clean.csv", "clientes.rejects.csv"])
 def test_golden_outputs(first_run: tuple[Result, Path], name: str) -> None:
-    _golden(name, (first_run[1] / name).read_bytes())
+    check_golden(f"cli/{name}", (first_run[1] / name).read_bytes())
 
 
 def test_golden_manifest(first_run: tuple[Result, Path]) -> None:
     manifest = json.loads((first_run[1] / "manifest.json").read_text(encoding="utf-8"))
     text = json.dumps(_mask_manifest(manifest), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    _golden("manifest.json", text.encode("utf-8"))
+    check_golden("cli/manifest.json", text.encode("utf-8"))
 
 
 def test_rejects_carry_parse_rejects_with_line_numbers_and_rule_reasons(first_run: tuple[Result, Path]) -> None:
