@@ -15,7 +15,6 @@ cluster as the person): a reason found on one record of a person applies to all 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from crmtool.sqltext import ident
@@ -26,57 +25,11 @@ if TYPE_CHECKING:
     from crmtool.workspace import Workspace
 
 REASONS = ("erased", "suppressed", "bounced", "no_email", "consent_denied", "consent_unknown")
-GRANTED = (
-    "si",
-    "s",
-    "yes",
-    "y",
-    "1",
-    "true",
-    "t",
-    "granted",
-    "opt-in",
-    "optin",
-    "opt in",
-    "x",
-    "accepted",
-    "consent",
-    "ok",
-    "1.0",
-)
-DENIED = (
-    "no",
-    "n",
-    "0",
-    "false",
-    "f",
-    "denied",
-    "opt-out",
-    "optout",
-    "opt out",
-    "revoked",
-    "withdrawn",
-    "0.0",
-)
-
-
-def local_consent_sql(column_sql: str) -> str:
-    """'granted' | 'denied' | 'unknown' from common spellings (Sí, yes, 1, true, opt-in ...)."""
-    v = f"lower(strip_accents(trim(CAST({column_sql} AS VARCHAR))))"
-    granted = ", ".join(f"'{x}'" for x in GRANTED)
-    denied = ", ".join(f"'{x}'" for x in DENIED)
-    return (
-        f"CASE WHEN {v} IN ({granted}) THEN 'granted' WHEN {v} IN ({denied}) THEN 'denied' ELSE 'unknown' END"
-    )
-
-
 def consent_sql(column_sql: str) -> str:
-    """The privacy feature's normaliser when installed (the shared contract), else the local one."""
-    try:
-        module = importlib.import_module("crmtool.privacy.consent")
-        return str(module.normalise_consent_sql(column_sql))
-    except (ImportError, AttributeError):
-        return local_consent_sql(column_sql)
+    """Consent as granted / denied / unknown, by the privacy feature's one normaliser."""
+    from crmtool.privacy.consent import normalise_consent_sql
+
+    return str(normalise_consent_sql(column_sql))
 
 
 def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> list[str]:
