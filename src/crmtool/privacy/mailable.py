@@ -175,7 +175,10 @@ def person_level_after_dedupe(
     changed = int(con.execute(
         f"SELECT count(*) FROM {t} c JOIN __mailable_person m ON m._row = c._row WHERE c.mailable AND NOT m.mailable"
     ).fetchall()[0][0])
-    con.execute(f"UPDATE {t} SET mailable = m.mailable FROM __mailable_person m WHERE {t}._row = m._row")
+    # dedupe can only add evidence against mailing (another record's refusal, a cluster-wide
+    # suppression): the per-person flag never turns a row that was not mailable into a mailable one
+    con.execute(f"UPDATE {t} SET mailable = {t}.mailable AND m.mailable FROM __mailable_person m "
+                f"WHERE {t}._row = m._row")
     con.execute("DROP TABLE IF EXISTS __mailable_person")
     cmap = cluster_map_sql(con)
     key = detect_identity_columns(con, table, ruleset.dataset.key).id
