@@ -7,7 +7,7 @@ import inspect
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -414,6 +414,17 @@ def _command_name() -> str:
             return "crmtool"
     ctx = get_current_context(silent=True)
     return str(ctx.command_path) if ctx is not None else "crmtool"
+
+
+def result_table(*columns: str, right: Collection[str] = ()) -> Any:
+    """A borderless rich table of ``columns`` (imported when drawn); those in ``right`` (counts)
+    are right-aligned."""
+    from rich.table import Table
+
+    table = Table(show_edge=False, pad_edge=False)
+    for col in columns:
+        table.add_column(col, justify="right" if col in right else "left")
+    return table
 
 
 def emit(ui: Ui, text: str) -> None:

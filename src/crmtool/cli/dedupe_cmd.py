@@ -16,6 +16,7 @@ from crmtool.cli.common import (
     WorkspaceOptions,
     cli_command,
     emit,
+    result_table,
 )
 from crmtool.errors import ExitCode
 from crmtool.io.readers import ReadOptions
@@ -205,16 +206,7 @@ def explain(
         for other, p, vetoes in exp.vetoed_pairs:
             ui.out.print(f"vetoed with {other} (match probability {p:.4f}): {'; '.join(vetoes)}", soft_wrap=True)
         return ExitCode.OK
-    from rich.table import Table
-
-    table = Table(show_edge=False, pad_edge=False)
-    for col, justify in (
-        ("comparison", "left"),
-        ("column", "left"),
-        ("level", "left"),
-        ("weight", "right"),
-    ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table = result_table("comparison", "column", "level", "weight", right={"weight"})
     table.add_row("(prior)", "", "", f"{exp.prior_weight:+.2f}")
     for c in exp.comparisons:
         name = f"{c.name} (home)" if c.household else c.name

@@ -16,6 +16,7 @@ from crmtool.cli.common import (
     WorkspaceOptions,
     cli_command,
     emit,
+    result_table,
 )
 from crmtool.errors import ExitCode
 from crmtool.io.readers import ReadOptions
@@ -36,11 +37,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _render(ui: Ui, payload: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    table = Table(show_edge=False, pad_edge=False)
-    for col, justify in (("status / reason", "left"), ("addresses", "right"), ("rows", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table = result_table("status / reason", "addresses", "rows", right={"addresses", "rows"})
     for status, c in payload["by_status"].items():
         table.add_row(status, str(c["addresses"]), str(c["rows"]))
     table.add_section()

@@ -22,6 +22,7 @@ from crmtool.cli.common import (
     cli_command,
     emit,
     parse_as_of,
+    result_table,
 )
 from crmtool.errors import ExitCode, UsageError
 from crmtool.io.readers import ReadOptions
@@ -126,20 +127,8 @@ def run(
     if fmt is OutputFormat.json:
         emit(ui, _json(result.as_dict()))
         return ExitCode.OK
-    from rich.table import Table
-
-    table = Table(show_edge=False, pad_edge=False)
-    for col, justify in (
-        ("segment", "left"),
-        ("group", "left"),
-        ("members", "right"),
-        ("share", "right"),
-        ("holdout", "right"),
-        ("excluded", "right"),
-        ("send", "right"),
-        ("change", "right"),
-    ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    counts = ("members", "share", "holdout", "excluded", "send", "change")
+    table = result_table("segment", "group", *counts, right=counts)
     for s in result.segments:
         table.add_row(
             s.name,
@@ -224,9 +213,8 @@ def preview(
         return ExitCode.OK
     from rich.table import Table
 
-    sizes = Table(show_edge=False, pad_edge=False)
-    for col in ("#", "segment", "matched", "members", "share", "send"):
-        sizes.add_column(col, justify="left" if col == "segment" else "right")
+    counts = ("#", "matched", "members", "share", "send")
+    sizes = result_table("#", "segment", *counts[1:], right=counts)
     for i, s in enumerate(result.segments, start=1):
         sizes.add_row(str(i), s.name, str(s.matched), str(s.members), f"{s.share:.1%}", str(s.send))
     ui.out.print(sizes)
@@ -271,11 +259,8 @@ def diff(
     if fmt is not OutputFormat.text:
         emit(ui, _json(result.as_dict()))
         return ExitCode.OK
-    from rich.table import Table
-
-    table = Table(show_edge=False, pad_edge=False)
-    for col in ("segment", "before", "after", "entered", "exited"):
-        table.add_column(col, justify="left" if col == "segment" else "right")
+    counts = ("before", "after", "entered", "exited")
+    table = result_table("segment", *counts, right=counts)
     for name, c in result.segments.items():
         table.add_row(name, str(c["before"]), str(c["after"]), str(c["entered"]), str(c["exited"]))
     ui.out.print(f"{result.base_run} (as of {result.base_as_of}) -> {result.run} (as of {result.as_of})")
