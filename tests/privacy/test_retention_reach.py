@@ -21,6 +21,16 @@ def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     return lines, list(csv.DictReader(lines))
 
 
+def _anonymise_rules(folder: Path) -> Path:
+    """A rule file that anonymises name and email of people unseen for 3 years (``last_seen``)."""
+    rules = folder / "rules.yaml"
+    rules.write_text(
+        "version: 1\ndataset: {key: customer_id}\nrules:\n  - {name: t, kind: trim, columns: [email]}\n"
+        "retention:\n  - {name: old, inactive_for: 3y, activity_columns: [last_seen], action: anonymise,\n"
+        "     anonymise_columns: [name, email], date_formats: ['%Y-%m-%d']}\n", encoding="utf-8")
+    return rules
+
+
 def _metrics(db: Path, command: str) -> dict[tuple[str, str], float]:
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -82,11 +92,7 @@ def test_anonymised_people_leave_every_output_and_stay_anonymised_after_the_next
 
 
 def test_an_anonymisation_blanks_golden_records_segment_lists_and_keeps_the_csv_dialect(tmp_path: Path) -> None:
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(
-        "version: 1\ndataset: {key: customer_id}\nrules:\n  - {name: t, kind: trim, columns: [email]}\n"
-        "retention:\n  - {name: old, inactive_for: 3y, activity_columns: [last_seen], action: anonymise,\n"
-        "     anonymise_columns: [name, email], date_formats: ['%Y-%m-%d']}\n", encoding="utf-8")
+    rules = _anonymise_rules(tmp_path)
     data = tmp_path / "people.csv"
     data.write_text("customer_id,name,email,last_seen\nC1,Zoraida Quintanilla,zoraida.q@x.es,2015-01-01\n"
                     "C2,Anselmo Prieto,anselmo.p@x.es,2026-10-01\n", encoding="utf-8")
@@ -107,11 +113,7 @@ def test_an_anonymisation_blanks_golden_records_segment_lists_and_keeps_the_csv_
 
 
 def test_a_row_without_an_id_is_matched_by_its_email_and_stays_anonymised(tmp_path: Path) -> None:
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(
-        "version: 1\ndataset: {key: customer_id}\nrules:\n  - {name: t, kind: trim, columns: [email]}\n"
-        "retention:\n  - {name: old, inactive_for: 3y, activity_columns: [last_seen], action: anonymise,\n"
-        "     anonymise_columns: [name, email], date_formats: ['%Y-%m-%d']}\n", encoding="utf-8")
+    rules = _anonymise_rules(tmp_path)
     data = tmp_path / "people.csv"
     data.write_text("customer_id,name,email,last_seen\n,Eulalia Zubiri,eulalia.zubiri@x.es,2015-01-01\n"
                     "C2,Anselmo Prieto,anselmo.p@x.es,2026-10-01\n", encoding="utf-8")
