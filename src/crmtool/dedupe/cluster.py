@@ -130,10 +130,12 @@ def _judge_intra_pairs(con: duckdb.DuckDBPyConnection, s: str, *, threshold: flo
 
 def _split_suspects(con: duckdb.DuckDBPyConnection) -> bool:
     """Split each suspect cluster around its best-connected member, cutting the crossing edges; False: none to cut."""
-    # split each suspect cluster around its best-connected member: keep the members that match it
+    # split each suspect cluster around its best-connected member: keep the members that match it.
+    # The score is summed in DECIMAL: a parallel sum of doubles depends on the order the rows arrive in,
+    # so two members with the same score (a tie broken by the lower id) could swap between reruns.
     con.execute("""CREATE OR REPLACE TEMP TABLE __dd_center AS
         SELECT c, arg_max(v, (score, -v)) AS center FROM (
-            SELECT c, v, sum(CASE WHEN good THEN p ELSE -1 END) AS score FROM (
+            SELECT c, v, sum(CASE WHEN good THEN CAST(p AS DECIMAL(18, 12)) ELSE -1 END) AS score FROM (
                 SELECT c, l AS v, p, good FROM __dd_ip UNION ALL SELECT c, r, p, good FROM __dd_ip)
             WHERE c IN (SELECT c FROM __dd_ip WHERE bad) GROUP BY c, v) GROUP BY c""")
     # greedy, per suspect cluster (few and small): members join the centre's group in order of their
