@@ -46,9 +46,10 @@ def _rows_query(con: duckdb.DuckDBPyConnection, side: Side, row_col: str, where:
     columns = [r[0] for r in con.execute(f"DESCRIBE {ident(side.table)}").fetchall()
                if not (side.row_column and r[0] == "_row")]
     cols = ", ".join(f"{render(c, 'd.' + ident(c))} AS {ident(c)}" for c in columns)
-    row = side.row_sql("d")
-    return (f"SELECT {cols} FROM {ident(side.table)} d JOIN (SELECT {row_col} AS r FROM {DELTA} WHERE {where}) x "
-            f"ON {row} = x.r ORDER BY {row}")
+    # a semi-join on the bare row column: DuckDB hashes the delta's few rows and filters the scan
+    row, offset = side.row_column_sql()
+    return (f"SELECT {cols} FROM {ident(side.table)} d "
+            f"WHERE d.{row} IN (SELECT {row_col} - {offset} FROM {DELTA} WHERE {where}) ORDER BY d.{row}")
 
 
 def added_query(con: duckdb.DuckDBPyConnection, new: Side, render: Rendering) -> str:

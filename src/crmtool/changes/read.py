@@ -56,6 +56,11 @@ class Side:
         prefix = f"{alias}." if alias else ""
         return f"{prefix}_row" if self.row_column else f"({prefix}rowid + 1)"
 
+    def row_column_sql(self) -> tuple[str, int]:
+        """(the bare row column of :attr:`table`, what to take from a row number to get its value):
+        a join or filter on the bare column lets DuckDB push it into the table scan."""
+        return ("_row", 0) if self.row_column else ("rowid", 1)
+
 
 def read_side(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Side:
     """Read ``path`` into ``table`` (replaced), directly when the file allows, else with the loader."""
