@@ -132,9 +132,9 @@ def pair_keys(con: duckdb.DuckDBPyConnection, plan: ColumnPlan,
         names = [o for o, _n in plan.compared] if side == "old" else [n for _o, n in plan.compared]
         retyped = [o for o, n in plan.compared if n in plan.retyped] if side == "old" else plan.retyped
         key = plan.key_old if side == "old" else plan.key_new
-        row, mark = ((f"CAST({sides[side].row_sql('t')} AS BIGINT)", "CAST(NULL AS BOOLEAN)") if side == "old"
-                     else (f"CAST({sides[side].row_sql('t')} AS BIGINT) + {_NEW_ROWS}", "true"))
-        parts.append(f"SELECT {key_sql(key, 't')} AS __k, {row} AS __e, "
+        number, mark = ((f"CAST({sides[side].row_sql('t')} AS BIGINT)", "CAST(NULL AS BOOLEAN)") if side == "old"
+                        else (f"CAST({sides[side].row_sql('t')} AS BIGINT) + {_NEW_ROWS}", "true"))
+        parts.append(f"SELECT {key_sql(key, 't')} AS __k, {number} AS __e, "
                      f"{_fingerprint_sql(names, retyped, 't')} AS __h, {mark} AS __m FROM {ident(sides[side].table)} t")
     con.execute(f"""
         CREATE TEMP TABLE {GROUPS} AS
