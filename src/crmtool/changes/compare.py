@@ -185,20 +185,20 @@ def build_delta(con: duckdb.DuckDBPyConnection, plan: ColumnPlan, sides: dict[st
     :func:`pair_keys` found added and removed keys and the pairs whose fingerprints differ; only
     those rows are joined back to their values, and a pair is kept when a value really differs (a
     fingerprint collision cannot hide a change from the counts of a kept pair, and its chance to
-    hide one is 2^-64 per pair). Each side's values come from a semi-join of its table on the bare
-    row column (``rowid``, or the loader's ``_row``) against the few rows of :data:`PAIRS`: DuckDB
-    then builds its hash table on those rows and pushes a filter on them into the table scan, where
-    a join written the other way round would hash a whole export.
+    hide one is 2^-64 per pair). Each side's values come from a semi-join of its relation on the
+    bare row column (``rowid``, the loader's ``_row``, a Parquet file's row number) against the few
+    rows of :data:`PAIRS`: DuckDB then builds its hash table on those rows and pushes a filter on
+    them into the scan, where a join written the other way round would hash a whole export.
     """
     differs = " OR ".join(_distinct_sql(plan, i, o, n) for i, (o, n) in enumerate(plan.compared)) or "false"
     values = []
     for side, alias, names in (("old", "o", [o for o, _n in plan.compared]),
                                ("new", "n", [n for _o, n in plan.compared])):
-        row, offset = sides[side].row_column_sql()
+        row, offset = sides[side].row_column, sides[side].row_base
         cols = "".join(f", {ident(c)} AS __{alias}{i}" for i, c in enumerate(names))
         values.append(f"__v{alias} AS (SELECT {row} AS __r{cols} FROM {ident(sides[side].table)} "
                       f"WHERE {row} IN (SELECT __{alias}row - {offset} FROM {PAIRS}))")
-    o_off, n_off = sides["old"].row_column_sql()[1], sides["new"].row_column_sql()[1]
+    o_off, n_off = sides["old"].row_base, sides["new"].row_base
     con.execute(f"""
         CREATE TEMP TABLE {DELTA} AS
         WITH {", ".join(values)}
