@@ -120,36 +120,43 @@ def diff_exports(ws: Workspace, old: Path, new: Path, *, key: str, out_dir: Path
 
     for path in (old, new):
         ensure_readable(path)
+    from crmtool.changes.read import discard_side
+
     start = time.perf_counter()
     run = ws.start_run(STEP)
     cur = ws.con.cursor()
+    sides: dict[str, Side] = {}
     try:
         cur.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {SCRATCH}")
         cur.execute(f"USE {SCRATCH}")
-        result = _compare(ws, cur, run, old, new, key, out_dir, show_values, output)
+        result = _compare(ws, cur, run, (old, new), key, sides, out_dir, show_values, output)
         result.seconds = round(time.perf_counter() - start, 3)
         _record(ws, run, result)
     except CrmToolError as exc:
         ws.finish_run(run, Status.ERROR, int(exc.exit_code), {"error": exc.message})
         raise
     finally:
-        # the two exports are in SCRATCH; everything made from them is a temporary table of the
-        # cursor, gone when it closes (see crmtool.changes.compare on why they are kept apart)
-        for table in (OLD, NEW):
-            cur.execute(f"DROP TABLE IF EXISTS {SCRATCH}.main.{table}")
+        # the two exports are in SCRATCH (tables, or views over Parquet files linked into the
+        # sandbox); everything made from them is a temporary table of the cursor, gone when it
+        # closes (see crmtool.changes.compare on why they are kept apart)
+        for side, table in (("old", OLD), ("new", NEW)):
+            discard_side(cur, table, sides.get(side))
         cur.close()
     return result
 
 
-def _compare(ws: Workspace, cur: Any, run: Run, old: Path, new: Path, key: str, out_dir: Path | None,
-             show_values: bool, output: OutputOptions | None = None) -> DiffResult:
+def _compare(ws: Workspace, cur: Any, run: Run, paths: tuple[Path, Path], key: str, sides: dict[str, Side],
+             out_dir: Path | None, show_values: bool, output: OutputOptions | None = None) -> DiffResult:
+    """Read both exports into ``sides`` (filled as they are read, so the caller can clean up) and compare."""
     from crmtool.changes.read import read_side
     from crmtool.io.readers import file_sha256
     from crmtool.pii import detect_pii
 
+    old, new = paths
     with ThreadPoolExecutor(2) as pool, run.timed("read"):  # hashing overlaps reading (hashlib frees the GIL)
         hashes = [pool.submit(file_sha256, p) for p in (old, new)]
-        sides = {"old": read_side(cur, old, OLD), "new": read_side(cur, new, NEW)}
+        sides["old"] = read_side(cur, old, OLD)
+        sides["new"] = read_side(cur, new, NEW)
         sha_old, sha_new = (h.result() for h in hashes)
     plan = plan_columns(cur, key, (str(old), str(new)))
     with run.timed("keys"):

@@ -25,13 +25,11 @@ OLD, NEW = "diff_old", "diff_new"
 DUPLICATES = "diff_duplicates"
 #: the rows that differ: old and new key and row, then ``__o{i}``/``__n{i}`` per compared column
 DELTA = "diff_delta"
-#: per key worth a look (empty, repeated, on one side only, fingerprints differ): rows per side,
-#: and for a key that occurs once on a side its row and the fingerprint ``hash()`` of its values
+#: per key worth a look (empty, repeated, on one side only, fingerprints differ): rows per side
+#: (``__no``, ``__nn``) and the lowest and highest row (``__lo``, ``__hi``, see :func:`pair_keys`)
 GROUPS = "diff_groups"
 #: the keys and rows of the pairs whose fingerprints differ, and of added and removed keys
 PAIRS = "diff_pairs"
-#: per side: the values of the rows in PAIRS
-VALUES = {"old": "diff_values_old", "new": "diff_values_new"}
 
 
 @dataclass(frozen=True)
@@ -109,32 +107,43 @@ def _usable(k: str) -> str:
     return f"coalesce({k}, '') <> ''"
 
 
+#: added to a NEW row's number in the pairing aggregate, so ``min`` finds the OLD row of a key and
+#: ``max`` the NEW one (no export has 2^40 rows)
+_NEW_ROWS = 1 << 40
+
+
 def pair_keys(con: duckdb.DuckDBPyConnection, plan: ColumnPlan,
               sides: dict[str, Side]) -> tuple[dict[str, KeyProblems], int]:
     """Pair the two sides on their keys in one hash aggregate; fills :data:`DUPLICATES` and :data:`PAIRS`.
 
-    Each row of either side gives (side, row, trimmed key, fingerprint of its compared values),
-    and one ``GROUP BY`` key counts the rows of each side per key and keeps, for a key that
-    occurs once, its row and fingerprint. Only the keys worth looking at are kept: empty or
-    repeated keys, keys on one side only (added, removed) and pairs whose fingerprints differ;
-    a run that changed 5% of the records keeps ~5% of the keys. Returns the key problems per
-    side and the number of NEW rows that take part (a usable key repeated on neither side).
+    Each row of either side gives (trimmed key, row, fingerprint of its compared values, a mark on
+    NEW rows), and one ``GROUP BY`` key keeps only plain aggregates: the rows per key (``count``),
+    the NEW rows among them (``count`` of the mark), the lowest and highest row (a NEW row's number
+    is raised by 2^40, so for a key that occurs once per side ``min`` is its OLD row and ``max``
+    its NEW row) and the ``bit_xor`` of the fingerprints (0 for one row per side exactly when the
+    two fingerprints are equal). The key uniqueness check is the same pass: a key with other than
+    one row per side is kept. Only the keys worth looking at are kept: empty or repeated keys,
+    keys on one side only (added, removed) and pairs whose fingerprints differ; a run that changed
+    5% of the records keeps ~5% of the keys. Returns the key problems per side and the number of
+    NEW rows that take part (a usable key repeated on neither side).
     """
     parts = []
-    for flag, side in ((0, "old"), (1, "new")):
+    for side in ("old", "new"):
         names = [o for o, _n in plan.compared] if side == "old" else [n for _o, n in plan.compared]
         retyped = [o for o, n in plan.compared if n in plan.retyped] if side == "old" else plan.retyped
         key = plan.key_old if side == "old" else plan.key_new
-        parts.append(f"SELECT {flag} AS __s, {sides[side].row_sql('t')} AS __r, {key_sql(key, 't')} AS __k, "
-                     f"{_fingerprint_sql(names, retyped, 't')} AS __h FROM {ident(sides[side].table)} t")
+        number, mark = ((f"CAST({sides[side].row_sql('t')} AS BIGINT)", "CAST(NULL AS BOOLEAN)") if side == "old"
+                        else (f"CAST({sides[side].row_sql('t')} AS BIGINT) + {_NEW_ROWS}", "true"))
+        parts.append(f"SELECT {key_sql(key, 't')} AS __k, {number} AS __e, "
+                     f"{_fingerprint_sql(names, retyped, 't')} AS __h, {mark} AS __m FROM {ident(sides[side].table)} t")
     con.execute(f"""
         CREATE TEMP TABLE {GROUPS} AS
-        SELECT __k, count(*) FILTER (WHERE __s = 0) AS __no, count(*) FILTER (WHERE __s = 1) AS __nn,
-               min(__r) FILTER (WHERE __s = 0) AS __orow, min(__r) FILTER (WHERE __s = 1) AS __nrow,
-               min(__h) FILTER (WHERE __s = 0) AS __oh, min(__h) FILTER (WHERE __s = 1) AS __nh
-        FROM ({" UNION ALL ".join(parts)})
-        GROUP BY __k
-        HAVING NOT {_usable("__k")} OR __no <> 1 OR __nn <> 1 OR __oh <> __nh""")
+        SELECT __k, __n - __nn AS __no, __nn, __lo, __hi
+        FROM (SELECT __k, count(*) AS __n, count(__m) AS __nn, min(__e) AS __lo, max(__e) AS __hi,
+                     bit_xor(__h) AS __x
+              FROM ({" UNION ALL ".join(parts)})
+              GROUP BY __k)
+        WHERE NOT {_usable("__k")} OR __n <> 2 OR __nn <> 1 OR __x <> 0""")
     con.execute(f"""
         CREATE TEMP TABLE {DUPLICATES} AS
         SELECT 'old' AS side, __k, __no AS n FROM {GROUPS} WHERE {_usable("__k")} AND __no > 1
@@ -143,7 +152,7 @@ def pair_keys(con: duckdb.DuckDBPyConnection, plan: ColumnPlan,
     con.execute(f"""
         CREATE TEMP TABLE {PAIRS} AS
         SELECT CASE WHEN __no = 1 THEN __k END AS __ok, CASE WHEN __nn = 1 THEN __k END AS __nk,
-               CASE WHEN __no = 1 THEN __orow END AS __orow, CASE WHEN __nn = 1 THEN __nrow END AS __nrow
+               CASE WHEN __no = 1 THEN __lo END AS __orow, CASE WHEN __nn = 1 THEN __hi - {_NEW_ROWS} END AS __nrow
         FROM {GROUPS} WHERE {_usable("__k")} AND __no <= 1 AND __nn <= 1""")
     row = con.execute(f"""
         SELECT coalesce(sum(__no) FILTER (WHERE NOT {_usable("__k")}), 0),
@@ -174,25 +183,28 @@ def build_delta(con: duckdb.DuckDBPyConnection, plan: ColumnPlan, sides: dict[st
     """:data:`DELTA`: the rows that differ, with their values side by side.
 
     :func:`pair_keys` found added and removed keys and the pairs whose fingerprints differ; only
-    those rows are joined back to their values (by row number), and a pair is kept when a value
-    really differs (a fingerprint collision cannot hide a change from the counts of a kept pair,
-    and its chance to hide one is 2^-64 per pair).
+    those rows are joined back to their values, and a pair is kept when a value really differs (a
+    fingerprint collision cannot hide a change from the counts of a kept pair, and its chance to
+    hide one is 2^-64 per pair). Each side's values come from a semi-join of its relation on the
+    bare row column (``rowid``, the loader's ``_row``, a Parquet file's row number) against the few
+    rows of :data:`PAIRS`: DuckDB then builds its hash table on those rows and pushes a filter on
+    them into the scan, where a join written the other way round would hash a whole export.
     """
     differs = " OR ".join(_distinct_sql(plan, i, o, n) for i, (o, n) in enumerate(plan.compared)) or "false"
-    # each side's values of those rows, by a semi-join on the row number (a scan of the table
-    # with the few rows of PAIRS as the hash table), then the pairs side by side
+    values = []
     for side, alias, names in (("old", "o", [o for o, _n in plan.compared]),
                                ("new", "n", [n for _o, n in plan.compared])):
-        cols = "".join(f", t.{ident(c)} AS __{alias}{i}" for i, c in enumerate(names))
-        row = sides[side].row_sql("t")
-        con.execute(f"CREATE TEMP TABLE {VALUES[side]} AS SELECT {row} AS __r{cols} "
-                    f"FROM {ident(sides[side].table)} t "
-                    f"WHERE {row} IN (SELECT __{alias}row FROM {PAIRS} WHERE __{alias}row IS NOT NULL)")
+        row, offset = sides[side].row_column, sides[side].row_base
+        cols = "".join(f", {ident(c)} AS __{alias}{i}" for i, c in enumerate(names))
+        values.append(f"__v{alias} AS (SELECT {row} AS __r{cols} FROM {ident(sides[side].table)} "
+                      f"WHERE {row} IN (SELECT __{alias}row - {offset} FROM {PAIRS}))")
+    o_off, n_off = sides["old"].row_base, sides["new"].row_base
     con.execute(f"""
         CREATE TEMP TABLE {DELTA} AS
-        SELECT p.*, o.* EXCLUDE (__r), n.* EXCLUDE (__r)
-        FROM {PAIRS} p LEFT JOIN {VALUES["old"]} o ON o.__r = p.__orow
-             LEFT JOIN {VALUES["new"]} n ON n.__r = p.__nrow
+        WITH {", ".join(values)}
+        SELECT p.*, __vo.* EXCLUDE (__r), __vn.* EXCLUDE (__r)
+        FROM {PAIRS} p LEFT JOIN __vo ON __vo.__r = p.__orow - {o_off}
+             LEFT JOIN __vn ON __vn.__r = p.__nrow - {n_off}
         WHERE p.__ok IS NULL OR p.__nk IS NULL OR {differs}""")
 
 

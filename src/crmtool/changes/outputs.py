@@ -44,11 +44,12 @@ def rendering(personal: set[str], show_values: bool) -> Rendering:
 def _rows_query(con: duckdb.DuckDBPyConnection, side: Side, row_col: str, where: str, render: Rendering) -> str:
     """The whole records of one side whose rows the delta names, in file order."""
     columns = [r[0] for r in con.execute(f"DESCRIBE {ident(side.table)}").fetchall()
-               if not (side.row_column and r[0] == "_row")]
+               if r[0] != side.hidden]
     cols = ", ".join(f"{render(c, 'd.' + ident(c))} AS {ident(c)}" for c in columns)
-    row = side.row_sql("d")
-    return (f"SELECT {cols} FROM {ident(side.table)} d JOIN (SELECT {row_col} AS r FROM {DELTA} WHERE {where}) x "
-            f"ON {row} = x.r ORDER BY {row}")
+    # a semi-join on the bare row column: DuckDB hashes the delta's few rows and filters the scan
+    row, offset = side.row_column, side.row_base
+    return (f"SELECT {cols} FROM {ident(side.table)} d "
+            f"WHERE d.{row} IN (SELECT {row_col} - {offset} FROM {DELTA} WHERE {where}) ORDER BY d.{row}")
 
 
 def added_query(con: duckdb.DuckDBPyConnection, new: Side, render: Rendering) -> str:

@@ -1,10 +1,13 @@
 """Read one side of a diff: DuckDB reads the export itself when the file is plain, else the full loader.
 
-``diff`` needs each export as a table of text (CSV) or typed (Parquet) columns in file order, and
-nothing else: no fixes, no transcoded copy, no row-numbering pass. For the common export (CSV in
-UTF-8, or cp1252/Latin-1 without the bytes where the two differ; Parquet) DuckDB's parallel
-``read_csv``/``read_parquet`` fills the table in one pass, and a row's number is its ``rowid`` + 1
-(DuckDB keeps the insertion order). Encoding and delimiter are detected on a sample, as
+``diff`` needs each export as a relation of text (CSV) or typed (Parquet) columns in file order,
+and nothing else: no fixes, no transcoded copy, no row-numbering pass. For the common CSV export
+(UTF-8, or cp1252/Latin-1 without the bytes where the two differ) DuckDB's parallel ``read_csv``
+fills a table in one pass, and a row's number is its ``rowid`` + 1 (DuckDB keeps the insertion
+order). A Parquet export is not copied at all: the side is a view over ``read_parquet`` with the
+file's own row number (``file_row_number``, 0-based, as ``_row``), which DuckDB scans about as
+fast as a table in memory, and a filter on that number reaches into the scan, so the few rows the
+comparison needs again are read without decoding the rest. Encoding and delimiter are detected on a sample, as
 :func:`crmtool.io.readers.load_file` does; whatever the sample cannot settle is decided by the
 whole file or by the full loader:
 
@@ -42,19 +45,44 @@ _CONTROLS = bytes(b for b in range(32) if b not in (9, 10, 13))
 
 @dataclass(frozen=True)
 class Side:
-    """One export as read into ``table``: how, how many rows, and how a row's number is found."""
+    """One export as read into ``table`` (a table, or a view over a Parquet file): how, how many
+    rows, and how a row's number is found."""
 
     table: str
     format: str  # csv | parquet | xlsx
     rows: int
     unparseable_rows: int
-    row_column: bool  # True: the full loader's ``_row`` column; False: ``rowid + 1``
+    #: the bare column that numbers the rows: ``rowid`` (a CSV read by DuckDB), ``_row`` (the full
+    #: loader's, 1-based, or a Parquet view's ``file_row_number``, 0-based)
+    row_column: str
+    row_base: int  # added to :attr:`row_column` to give the 1-based row number in file order
     fast: bool  # read by DuckDB directly (False: by the full loader)
+    #: a view's file in the workspace's sandbox (see :func:`discard_side`), None for a table
+    linked: str | None = None
+
+    @property
+    def hidden(self) -> str | None:
+        """The row column when it is a column of :attr:`table` (not an export column), else None."""
+        return None if self.row_column == "rowid" else self.row_column
 
     def row_sql(self, alias: str = "") -> str:
         """The 1-based row number of a row of :attr:`table` (in file order) as SQL."""
-        prefix = f"{alias}." if alias else ""
-        return f"{prefix}_row" if self.row_column else f"({prefix}rowid + 1)"
+        column = f"{alias}.{self.row_column}" if alias else self.row_column
+        return f"({column} + {self.row_base})" if self.row_base else column
+
+
+def discard_side(con: duckdb.DuckDBPyConnection, table: str, side: Side | None = None) -> None:
+    """Drop ``table`` whether it is a table or a view, and release a view's file from the sandbox."""
+    import duckdb
+
+    from crmtool.io.gate import release
+
+    try:
+        con.execute(f"DROP TABLE IF EXISTS {ident(table)}")
+    except duckdb.CatalogException:  # a view: DROP TABLE refuses it
+        con.execute(f"DROP VIEW IF EXISTS {ident(table)}")
+    if side is not None and side.linked is not None:
+        release(con, side.linked)
 
 
 def read_side(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Side:
@@ -62,6 +90,7 @@ def read_side(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Side:
     from crmtool.io.readers import file_format, load_file
 
     fmt = file_format(path) if path.is_file() and path.stat().st_size else "other"
+    discard_side(con, table)
     fast = None
     if fmt == "csv":
         fast = _read_csv(con, path, table)
@@ -70,7 +99,7 @@ def read_side(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Side:
     if fast is not None:
         return fast
     loaded = load_file(con, path, table)
-    return Side(table, loaded.format, loaded.rows, len(loaded.parse_rejects), True, False)
+    return Side(table, loaded.format, loaded.rows, len(loaded.parse_rejects), "_row", 0, False)
 
 
 def _plain_names(names: list[str]) -> bool:
@@ -143,21 +172,30 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Side | 
 
 
 def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Side | None:
+    """``table`` as a view over the file (linked into the sandbox until :func:`discard_side`)."""
     import duckdb
 
     from crmtool.io.gate import readable, release
 
     name = readable(con, path)
+    scan = f"read_parquet({sql_str(name)}, file_row_number = true)"
     try:
         names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_str(name)})").fetchall()]
-        if not _plain_names(names):
+        if not _plain_names(names) or "file_row_number" in {n.lower() for n in names}:
+            release(con, name)
             return None
-        con.execute(f"CREATE OR REPLACE TABLE {ident(table)} AS SELECT * FROM read_parquet({sql_str(name)})")
+        con.execute(f"CREATE VIEW {ident(table)} AS SELECT * EXCLUDE (file_row_number), "
+                    f"file_row_number AS _row FROM {scan}")
+        rows = int(con.execute(f"SELECT count(*) FROM {scan}").fetchall()[0][0])
     except duckdb.Error:
-        return None  # the loader words the error
-    finally:
+        discard_side(con, table)
         release(con, name)
-    return _side(con, table, "parquet")
+        return None  # the loader words the error
+    if rows == 0:  # the loader's error names what is missing
+        discard_side(con, table)
+        release(con, name)
+        return None
+    return Side(table, "parquet", rows, 0, "_row", 1, True, name)
 
 
 def _side(con: duckdb.DuckDBPyConnection, table: str, fmt: str) -> Side | None:
@@ -165,4 +203,4 @@ def _side(con: duckdb.DuckDBPyConnection, table: str, fmt: str) -> Side | None:
     if rows == 0:  # the loader's error names what is missing
         con.execute(f"DROP TABLE {ident(table)}")
         return None
-    return Side(table, fmt, rows, 0, False, True)
+    return Side(table, fmt, rows, 0, "rowid", 1, True)
