@@ -120,7 +120,8 @@ def _judge_intra_pairs(con: duckdb.DuckDBPyConnection, s: str, *, threshold: flo
     con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_ip AS
         SELECT a.l, a.r, a.c, k.match_probability AS p,
                (k.decision = 'no-match' OR (k.decision IS NULL AND (k.match_probability < {split_below}
-                OR (k.home_vetoed AND k.match_probability >= {review})))) AS bad,
+                OR (k.home_vetoed AND k.match_probability >= {review})
+                OR (k.split_vetoed AND k.match_probability < {review})))) AS bad,
                (k.decision = 'match' OR (k.decision IS NULL AND k.match_probability >= {threshold}
                 AND NOT k.vetoed)) AS good, coalesce(k.decision = 'match', false) AS decided
         FROM __dd_allintra a JOIN (SELECT * FROM {s} UNION ALL SELECT * FROM __dd_intra) k USING (l,

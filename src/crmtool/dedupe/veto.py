@@ -43,6 +43,23 @@ def veto_parts(spec: DedupeSpec, model: Model | None, tf_columns: dict[int, str]
     return parts
 
 
+#: methods whose veto alone does not split a cluster: a first name the nickname list does not know is
+#: still the same person when the records joined through other strong pairs
+NAME_METHODS = ("name", "surname", "phonetic")
+
+
+def split_veto_sql(spec: DedupeSpec, model: Model | None, tf_columns: dict[int, str]) -> str:
+    """True when a veto fires that the chaining guard splits a cluster on: the household veto, and the
+    ``veto`` entries of comparisons that are not names (birth dates or identifiers that clearly differ,
+    not lifted). Records that joined one cluster through chains of pairs with a missing birth date must
+    not stay together when two of them were born on different days."""
+    methods = {c.name: c.method for c in spec.comparisons}
+    names = {f"veto {name} worse than" for name, _ in spec.veto if methods.get(name) in NAME_METHODS}
+    parts = [sql for label, sql in veto_parts(spec, model, tf_columns)
+             if not any(label.startswith(n + " ") for n in names)]
+    return "(" + " OR ".join(parts) + ")" if parts else "false"
+
+
 def veto_sql(spec: DedupeSpec, model: Model | None, tf_columns: dict[int, str]) -> str:
     """True when any veto fires."""
     parts = veto_parts(spec, model, tf_columns)
