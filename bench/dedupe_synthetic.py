@@ -68,13 +68,13 @@ def household_pairs(con, predicted: str, truth_path: Path) -> dict[str, object]:
 
 
 def child_crmtool(rows: int) -> dict[str, object]:
+    import shutil
+    import tempfile
+
     from crmtool.api import apply_fixes
     from crmtool.dedupe.api import dedupe_file, suggest_file
     from crmtool.dedupe.suggest import suggest_yaml
     from crmtool.workspace import Workspace
-
-    import shutil
-    import tempfile
 
     path = data_file(rows)
     # a folder of its own: several people bench on one machine, and an audit log of another key is refused
