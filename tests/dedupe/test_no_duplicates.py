@@ -68,6 +68,23 @@ def test_an_export_without_duplicates_keeps_everyone_apart(tmp_path: Path) -> No
     assert in_multi <= 0.005 * len(rows), f"{in_multi} of {len(rows)} records merged with someone"
 
 
+def test_the_suggested_section_keeps_them_apart_too(tmp_path: Path) -> None:
+    from crmtool.dedupe.api import suggest_file
+    from crmtool.dedupe.suggest import suggest_yaml
+
+    rows = strangers(1200)
+    data = write_csv(tmp_path / "export.csv", rows)
+    rules = tmp_path / "30-dedupe.yaml"
+    with Workspace(":memory:") as ws:  # what 'crmtool init' and 'dedupe --suggest' write for this file
+        rules.write_text(suggest_yaml(suggest_file(ws, data)), encoding="utf-8")
+    with Workspace(":memory:") as ws:
+        dedupe_file(ws, data, [rules], None)
+        in_multi = ws.con.execute("""SELECT coalesce(sum(n), 0) FROM (SELECT cluster_id, count(*) AS n
+            FROM dedupe_records GROUP BY cluster_id HAVING count(*) > 1)""").fetchall()[0][0]
+    assert "method: email" in rules.read_text(encoding="utf-8")
+    assert in_multi <= 0.005 * len(rows), f"{in_multi} of {len(rows)} records merged with someone"
+
+
 def test_email_local_parts_built_from_the_same_name_are_no_evidence(tmp_path: Path) -> None:
     rows = strangers(1200)
     same = [r for r in rows if r[1] == "Xabier" and r[2] == "Díaz"][:2]
