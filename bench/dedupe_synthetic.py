@@ -68,14 +68,18 @@ def household_pairs(con, predicted: str, truth_path: Path) -> dict[str, object]:
 
 
 def child_crmtool(rows: int) -> dict[str, object]:
+    import shutil
+    import tempfile
+
     from crmtool.api import apply_fixes
     from crmtool.dedupe.api import dedupe_file, suggest_file
     from crmtool.dedupe.suggest import suggest_yaml
     from crmtool.workspace import Workspace
 
     path = data_file(rows)
-    out = Path(f"/tmp/crm_bench_out_{rows}")
-    rules = Path(f"/tmp/crm_bench_rules_{rows}.yaml")
+    # a folder of its own: several people bench on one machine, and an audit log of another key is refused
+    out = Path(tempfile.mkdtemp(prefix=f"crm_bench_out_{rows}_"))
+    rules = out / "rules.yaml"
     start = time.perf_counter()
     with Workspace(":memory:") as ws:
         rules.write_text(suggest_yaml(suggest_file(ws, path)), encoding="utf-8")  # what --suggest / init write
@@ -93,6 +97,7 @@ def child_crmtool(rows: int) -> dict[str, object]:
         scores = pairwise_scores(ws.con, "pred", "truth")
         hh = household_pairs(ws.con, "pred", truth)
         found = blocking_recall(ws.con, "truth")
+    shutil.rmtree(out, ignore_errors=True)
     return {"rows": rows, "wall_s": round(wall, 2), "suggest_s": round(suggest_s, 2), "peak_mib": peak_mib(),
             **scores, **hh, "blocking_recall": found,
             "candidate_pairs": result.candidate_pairs, "review_pairs": result.review_pairs,

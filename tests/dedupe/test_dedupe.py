@@ -273,7 +273,7 @@ def test_incremental_retrains_a_model_saved_before_the_household_group(ws: Works
     result = dedupe(ws, table(ws, new), spec, None, incremental=True, warn=warnings.append)
     assert not result.incremental and result.fresh_records == 7
     assert warnings == ["incremental: the saved model is stale (it was saved in model format 1, this version "
-                        "reads format 2): retraining it and deduplicating every record"]
+                        "reads format 3): retraining it and deduplicating every record"]
     assert result.model.household and result.model.settings == settings_hash(spec)
     assert clusters(ws)["9"] == clusters(ws)["5"]
     # the retrained model is current: the next incremental run reuses it

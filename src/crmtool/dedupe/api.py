@@ -31,7 +31,7 @@ from crmtool.dedupe.review import DEFAULT_LIMIT, ReviewSummary, build_review, or
 from crmtool.dedupe.spec import DedupeSpec
 from crmtool.dedupe.survivorship import golden_query
 from crmtool.dedupe.tables import CUTS, GOLDEN, MODEL, PAIRS, PREP, RECORDS
-from crmtool.dedupe.veto import veto_parts, veto_sql
+from crmtool.dedupe.veto import split_veto_sql, veto_parts, veto_sql
 from crmtool.errors import UsageError
 from crmtool.progress import Progress
 from crmtool.sqltext import ident
@@ -185,13 +185,14 @@ class _Scoring:
         self.scoring = score_sql(model, tf)
         self.veto = veto_sql(spec, model, tf)
         self.home_veto = " OR ".join(sql for label, sql in veto_parts(spec, model, tf) if label.startswith("household"))
+        self.split_veto = split_veto_sql(spec, model, tf)
         self.tfsel = "".join(f", q.{t}" for t in tf.values())
 
     def score_into(self, levels: str, target: str, temp: bool) -> None:
         """Score the pairs of ``levels`` into ``target`` (their decision joined from ``__dd_dec``)."""
         self.con.execute(f"""CREATE OR REPLACE {"TEMP " if temp else ""}TABLE {target} AS
             SELECT q.l, q.r, q.rule, {self.gcols}{self.tfsel}, {self.scoring}, ({self.veto}) AS vetoed,
-                   ({self.home_veto or "false"}) AS home_vetoed, d.decision
+                   ({self.home_veto or "false"}) AS home_vetoed, ({self.split_veto}) AS split_vetoed, d.decision
             FROM {levels} q LEFT JOIN __dd_dec d ON d.l = q.l AND d.r = q.r""")
 
     def score_pairs(self, pairs: str, target: str) -> None:

@@ -4,7 +4,8 @@ Edges are the scored pairs at or above the threshold (not vetoed, not decided ``
 the pairs a person decided are a ``match``. Components come from label propagation with pointer
 jumping (a handful of set-based rounds). The guard then scores *every* pair inside each cluster of
 three or more records: a cluster holding a pair that clearly does not match (below ``split_below``,
-stopped by the household veto, or decided ``no-match``) is split around its best-connected record,
+stopped by the household veto, decided ``no-match``, or below the review band with birth dates that
+clearly differ and nothing but the names for it) is split around its best-connected record,
 and the cut pairs go to review; a cluster larger than ``max_cluster_size`` is dissolved and sent to review.
 """
 
@@ -120,7 +121,8 @@ def _judge_intra_pairs(con: duckdb.DuckDBPyConnection, s: str, *, threshold: flo
     con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_ip AS
         SELECT a.l, a.r, a.c, k.match_probability AS p,
                (k.decision = 'no-match' OR (k.decision IS NULL AND (k.match_probability < {split_below}
-                OR (k.home_vetoed AND k.match_probability >= {review})))) AS bad,
+                OR (k.home_vetoed AND k.match_probability >= {review})
+                OR (k.split_vetoed AND k.match_probability < {review})))) AS bad,
                (k.decision = 'match' OR (k.decision IS NULL AND k.match_probability >= {threshold}
                 AND NOT k.vetoed)) AS good, coalesce(k.decision = 'match', false) AS decided
         FROM __dd_allintra a JOIN (SELECT * FROM {s} UNION ALL SELECT * FROM __dd_intra) k USING (l,
@@ -186,10 +188,12 @@ def cluster(
 ) -> ClusterStats:
     """Create ``out(rid, cid, match_probability)`` for every record and ``__dd_cut(l, r, reason)``.
 
-    ``scored`` has ``l, r, match_probability, vetoed, home_vetoed, decision``. A cluster is split when it
-    holds a pair decided ``no-match``, a pair below ``split_below``, or a pair the household veto stopped
-    (people sharing a home, no person-level agreement); a pair stopped by a ``veto`` entry alone (first
-    names differ) does not split a cluster its records joined through other strong pairs.
+    ``scored`` has ``l, r, match_probability, vetoed, home_vetoed, split_vetoed, decision``. A cluster is
+    split when it holds a pair decided ``no-match``, a pair below ``split_below``, a pair the household
+    veto stopped (people sharing a home, no person-level agreement), or a ``split_vetoed`` pair below the
+    review band (birth dates that clearly differ, nothing but the names for it:
+    :func:`crmtool.dedupe.veto.split_veto_sql`); a pair stopped by a first-name veto alone does not
+    split a cluster its records joined through other strong pairs.
     ``score_pairs(pairs, target)`` scores extra pairs (intra-cluster pairs that blocking did not make)
     into a table with the same columns.
     """

@@ -53,13 +53,17 @@ def conditions(c: Comparison, prep: Prepared) -> tuple[str, list[str]]:
         lv, rv = f"l.{n}", f"r.{n}"
         return f"{lv} IS NULL OR {rv} IS NULL", [f"{lv} = {rv}", *(f"abs({lv} - {rv}) <= {x}" for x in t)]
     if c.method == "email":
-        e, loc = prep.f(c.column, "email"), prep.f(c.column, "email_local")
+        # the fuzzy levels compare what the names do not explain (``xabier.diaz2941`` -> ``2941``): two
+        # Xabier Díaz have similar local parts because both are built from one name, and the name
+        # comparisons already count that agreement
+        e, loc, rest = prep.f(c.column, "email"), prep.f(c.column, "email_local"), prep.f(c.column, "email_rest")
         return (
             f"l.{e} IS NULL OR r.{e} IS NULL",
             [
                 f"l.{e} = r.{e}",
                 f"l.{loc} = r.{loc}",
-                *(f"jaro_winkler_similarity(l.{loc}, r.{loc}) >= {x}" for x in t),
+                *(f"(l.{rest} <> '' AND r.{rest} <> '' AND jaro_winkler_similarity(l.{rest}, r.{rest}) >= {x})"
+                  for x in t),
             ],
         )
     if c.method == "phone":

@@ -103,12 +103,13 @@ def explain(ws: Workspace, spec: DedupeSpec, record_a: str, record_b: str | None
         if found[0][0] >= 0:
             exp.blocking_rule = spec.blocking[int(found[0][0])].name
         exp.decision = found[0][1]
-    from crmtool.dedupe.prepare import Prepared, needed_features
+    from crmtool.dedupe.prepare import Prepared, name_email_rest, needed_features
 
     prep = Prepared(PREP, 0)
     prep_cols = {r[0] for r in con.execute(f"DESCRIBE {PREP}").fetchall()}
     for i, (col, transform) in enumerate(needed_features(spec)):
         prep.features[(col, transform)] = f"f{i}_{transform}"
+    name_email_rest(spec, prep)
     missing = [f for f in prep.features.values() if f not in prep_cols]
     if missing:
         raise UsageError("the dedupe rules changed since the last run", "run 'crmtool dedupe' again first")

@@ -36,9 +36,10 @@ class CompModel:
     term_frequency: bool = False
 
 
-#: the layout of a saved model: 1 before the household group (no ``format`` key), 2 with it. A model
-#: of another format, or trained under other settings (:func:`settings_hash`), is stale.
-MODEL_FORMAT = 2
+#: the layout of a saved model: 1 before the household group (no ``format`` key), 2 with it, 3 since the
+#: email's fuzzy level compares the local part without the names (its m was learnt for another level).
+#: A model of another format, or trained under other settings (:func:`settings_hash`), is stale.
+MODEL_FORMAT = 3
 
 
 def settings_hash(spec: DedupeSpec) -> str:

@@ -313,6 +313,45 @@ def _term_frequency(spec: DedupeSpec, prep: Prepared, base: str) -> tuple[list[s
     return joins, extra
 
 
+#: name comparisons whose words are taken out of the email's local part (see :func:`_email_rest_items`)
+_NAME_METHODS = ("name", "surname")
+
+
+def email_rest_sql(local: str, names: list[str]) -> str:
+    """The local part ``local`` with the record's own name words (``names``: normalised text columns)
+    taken out, then everything but letters and digits: ``xabier.diaz2941`` of Xabier Díaz -> ``2941``.
+
+    Whole names first (``delafuente``), then their words of three letters or more. What is left is the
+    part of the address that the names do not explain; two people of the same name share the rest only
+    by chance."""
+    whole = [f"[replace(coalesce({n}, ''), ' ', '')]" for n in names]
+    words = [f"list_filter(string_split(coalesce({n}, ''), ' '), lambda w: length(w) >= 3)" for n in names]
+    tokens = f"list_filter(list_concat({', '.join(whole + words)}), lambda w: length(w) >= 2)" if names else "[]"
+    clean = f"regexp_replace(strip_accents({local}), '[^a-z0-9]', '', 'g')"
+    return f"list_reduce(list_concat([{clean}], {tokens}), lambda acc, w: replace(acc, w, ''))"
+
+
+def name_email_rest(spec: DedupeSpec, prep: Prepared) -> list[str]:
+    """Name each email comparison's ``email_rest`` feature in ``prep`` (see :func:`email_rest_sql`); the
+    email columns, once each."""
+    columns = list(dict.fromkeys(c.column for c in spec.comparisons if c.method == "email"))
+    for col in columns:
+        prep.features[(col, "email_rest")] = f"{prep.f(col, 'email_local')}_rest"
+    return columns
+
+
+def _email_rest_items(spec: DedupeSpec, prep: Prepared) -> list[str]:
+    """Select items of the ``email_rest`` features (see :func:`email_rest_sql`)."""
+    names = list(dict.fromkeys(prep.f(c.column, "text") for c in spec.comparisons if c.method in _NAME_METHODS))
+    items: list[str] = []
+    for col in name_email_rest(spec, prep):
+        source, expr = DERIVED["email_local"]
+        local = expr.format(x=f"b.{prep.f(col, source)}")
+        rest = email_rest_sql(local, [f"b.{n}" for n in names])
+        items.append(f"{rest} AS {prep.f(col, 'email_rest')}")
+    return items
+
+
 def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_table: str) -> Prepared:
     """Build ``out_table`` from ``table``; see :class:`Prepared`."""
     _check_columns(con, table, spec)
@@ -326,6 +365,7 @@ def prepare(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec, out_ta
         if transform in DERIVED:
             source, expr = DERIVED[transform]
             extra.append(f"{expr.format(x=f'b.{prep.f(col, source)}')} AS {name}")
+    extra += _email_rest_items(spec, prep)
     tf_joins, tf_extra = _term_frequency(spec, prep, base)
     joins += tf_joins
     extra += tf_extra

@@ -43,6 +43,37 @@ def veto_parts(spec: DedupeSpec, model: Model | None, tf_columns: dict[int, str]
     return parts
 
 
+#: methods whose veto alone does not split a cluster: a first name the nickname list does not know is
+#: still the same person when the records joined through other strong pairs
+NAME_METHODS = ("name", "surname", "phonetic")
+
+
+def split_veto_sql(spec: DedupeSpec, model: Model | None, tf_columns: dict[int, str]) -> str:
+    """True when a pair is clearly two people although a cluster may hold both: a ``veto`` entry of a
+    comparison that is not a name fires (birth dates that clearly differ, not lifted), no ``veto_unless``
+    comparison comes close (a national id one or two typos apart is one person with a mistyped birth
+    date), and besides the names the evidence is against a match (the weights of the other comparisons
+    add up below zero: no shared address or identifier makes up for the birth date). The chaining guard
+    splits a cluster holding such a pair when its score is low too: people of one name who joined one
+    cluster through records without a birth date."""
+    from crmtool.dedupe.model import total_sql, weight_sql
+
+    index = {c.name: i for i, c in enumerate(spec.comparisons)}
+    entries = {f"veto {name} worse than" for name, _ in spec.veto
+               if spec.comparisons[index[name]].method not in NAME_METHODS}
+    parts = [sql for label, sql in veto_parts(spec, model, tf_columns)
+             if any(label.startswith(e + " ") for e in entries)]
+    if not parts:
+        return "false"
+    close = [f"coalesce(g{index[n]} < {len(spec.comparisons[index[n]].levels) - 1}, false)" for n in spec.veto_unless]
+    cond = f"({' OR '.join(parts)})" + (f" AND NOT ({' OR '.join(close)})" if close else "")
+    if model is not None:
+        names = [weight_sql(model, i, tf_columns.get(i)) for i, c in enumerate(spec.comparisons)
+                 if c.method in NAME_METHODS]
+        cond += f" AND ({total_sql(model, tf_columns)}) - ({model.prior_weight!r}) - ({' + '.join(names) or '0'}) < 0"
+    return f"({cond})"
+
+
 def veto_sql(spec: DedupeSpec, model: Model | None, tf_columns: dict[int, str]) -> str:
     """True when any veto fires."""
     parts = veto_parts(spec, model, tf_columns)
