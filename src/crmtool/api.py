@@ -335,7 +335,9 @@ def _read_and_check(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path,
     clean_path, rejects_path = output_names(input_path, out_dir, fmt)
     # with a consent section, the cleaned export says who may be emailed (consent granted, not
     # suppressed, bounced or erased); unknown consent is never taken as granted
-    mail = (mailable_for_ruleset(ws, engine.work_table, ruleset, raw_table=loaded.table)
+    # (a run that deduplicates decides per person once its own clusters exist, not with the last run's)
+    mail = (mailable_for_ruleset(ws, engine.work_table, ruleset, raw_table=loaded.table,
+                                 clusters="dedupe" not in ruleset.sections)
             if "consent" in ruleset.sections else None)
     return _CleanRun(ruleset, input_path, out_dir, loaded, engine, hasher, personal, fmt, clean_path, rejects_path,
                      mail)

@@ -48,6 +48,7 @@ def mailable_table(
     out_table: str | None = None,
     raw_table: str | None = None,
     nif_columns: tuple[str, ...] = (),
+    clusters: bool = True,
 ) -> MailableSummary:
     """Flag every row of ``table``; ``consent`` (rules) or ``consent_column`` gives the email consent.
 
@@ -56,6 +57,9 @@ def mailable_table(
     identifier of any record of a person (their dedupe cluster) makes every record of them not
     mailable, and a person's consent is the most restrictive of their records'. ``raw_table``
     (the table as loaded, same ``_row``) adds the addresses as they were before a rule fixed them.
+    ``clusters=False`` leaves the workspace's dedupe clusters out: a run that deduplicates again
+    decides per person with its own clusters (:func:`person_level_after_dedupe`), never with the
+    previous run's, which may join records the new clusters keep apart.
     """
     from crmtool.identity.keys import IdentityColumns, person_keys
     from crmtool.identity.registers import person_consent_sql, person_flags
@@ -73,7 +77,7 @@ def mailable_table(
         state = "'unknown'"
     cols = IdentityColumns(key_column, [email_column], [phone_column] if phone_column else [], list(nif_columns))
     extra = [(raw_table, email_column, "email")] if raw_table and ws.table_exists(raw_table) else []
-    keys = person_keys(con, table, cols, extra=extra)
+    keys = person_keys(con, table, cols, extra=extra, clusters=clusters)
     try:
         flags = person_flags(ws, keys)
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {keys.name}_cs AS
@@ -132,6 +136,7 @@ def mailable_for_ruleset(
     out_table: str | None = None,
     row_column: str = "_row",
     raw_table: str | None = None,
+    clusters: bool = True,
 ) -> MailableSummary | None:
     """:func:`mailable_table` with everything taken from the rules and the column names: email consent
     from the ``consent`` section, the record key from ``dataset.key``, email and phone columns by name.
@@ -153,6 +158,7 @@ def mailable_for_ruleset(
         out_table=out_table,
         raw_table=raw_table,
         nif_columns=tuple(cols.nifs),
+        clusters=clusters,
     )
 
 
