@@ -102,7 +102,8 @@ def _select_sql() -> str:
     from crmtool.kinds.trim import WHITE_SPACE
 
     def trim(c: str) -> str:
-        return f"CASE WHEN regexp_matches({c}, '{WHITE_SPACE}') THEN trim(regexp_replace({c}, '{WHITE_SPACE}+', ' ', 'g')) ELSE {c} END"
+        return (f"CASE WHEN regexp_matches({c}, '{WHITE_SPACE}') "
+                f"THEN trim(regexp_replace({c}, '{WHITE_SPACE}+', ' ', 'g')) ELSE {c} END")
 
     def date_fix(c: str, formats: list[str], serial: bool) -> str:
         return f"coalesce(strftime({parsed_date_sql(c, formats, serial)}, '%Y-%m-%d'), {c})"
@@ -113,8 +114,8 @@ def _select_sql() -> str:
     email = f"CASE WHEN {_is_plain_sql('s.email')} THEN {_plain_sql('s.email')} ELSE email_norm(s.email) END"
     phone = (f"CASE WHEN s.phone IS NULL THEN NULL ELSE coalesce({e164_fast_sql('', 'ES', compact='s.pc')}, "
              f"CASE WHEN {invalid_fast_sql('', 'ES', compact='s.pc')} THEN NULL ELSE phone_e164(s.phone) END) END")
-    nif = (f"CASE WHEN s.nif_fast IS NULL THEN nullif(nif(s.national_id), '') WHEN s.nif_fast = '' THEN NULL "
-           f"ELSE s.nif_fast END")
+    nif = ("CASE WHEN s.nif_fast IS NULL THEN nullif(nif(s.national_id), '') WHEN s.nif_fast = '' THEN NULL "
+           "ELSE s.nif_fast END")
     return f"""
     WITH s AS (
         SELECT r._row, {stage1}, r.birth_date, r.signup_date, r.last_order_date, r.total_spent, r.email_consent
@@ -164,7 +165,8 @@ def run_floor(data: Path, out: Path, threads: int | None) -> dict[str, float]:
                     "header=true, all_varchar=true, quote='\"')")
     timings["load"] = time.perf_counter() - t0
     t = time.perf_counter()
-    trim = f"CASE WHEN regexp_matches(v, '{WHITE_SPACE}') THEN trim(regexp_replace(v, '{WHITE_SPACE}+', ' ', 'g')) ELSE v END"
+    trim = (f"CASE WHEN regexp_matches(v, '{WHITE_SPACE}') "
+            f"THEN trim(regexp_replace(v, '{WHITE_SPACE}+', ' ', 'g')) ELSE v END")
     con.execute(f"""CREATE TEMP TABLE names AS SELECT value, name_fix(value) AS new FROM (
         SELECT DISTINCT {trim} AS value FROM (SELECT first_name AS v FROM raw UNION ALL SELECT last_name FROM raw
                                              UNION ALL SELECT city FROM raw) WHERE v IS NOT NULL)""")
@@ -183,8 +185,10 @@ def run_floor(data: Path, out: Path, threads: int | None) -> dict[str, float]:
         count(*) FILTER (WHERE upper(trim(postal_code)) <> '' AND (country IN ('ES', 'ESPAÑA') OR country IS NULL)
                          AND NOT regexp_full_match(upper(trim(postal_code)), '{PATTERNS["ES"]}')),
         count(*) FILTER (WHERE trim(country) <> '' AND country NOT IN ('ES', 'PT', 'FR', 'ESPAÑA')),
-        count(*) FILTER (WHERE trim(total_spent) <> '' AND coalesce(try_cast(total_spent AS DOUBLE) NOT BETWEEN 0 AND 100000, true)),
-        count(*) FILTER (WHERE NOT coalesce(try_strptime(last_order_date, '%Y-%m-%d') >= try_strptime(signup_date, '%Y-%m-%d'), true))
+        count(*) FILTER (WHERE trim(total_spent) <> ''
+                         AND coalesce(try_cast(total_spent AS DOUBLE) NOT BETWEEN 0 AND 100000, true)),
+        count(*) FILTER (WHERE NOT coalesce(try_strptime(last_order_date, '%Y-%m-%d')
+                                            >= try_strptime(signup_date, '%Y-%m-%d'), true))
         FROM fixed""").fetchall()
     timings["checks"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -204,7 +208,8 @@ def run_floor(data: Path, out: Path, threads: int | None) -> dict[str, float]:
 def compare(crm_out: Path, floor_out: Path, stem: str) -> dict[str, int]:
     import duckdb
 
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
 
     def rd(path: Path) -> str:
         return f"(SELECT row_number() OVER () AS _n, * FROM read_csv('{path}', header=true, all_varchar=true))"
@@ -215,8 +220,11 @@ def compare(crm_out: Path, floor_out: Path, stem: str) -> dict[str, int]:
                              f"EXCEPT ALL SELECT _n, {cols} FROM {floor_clean})").fetchone()[0]  # type: ignore[index]
     diff_clean += con.execute(f"SELECT count(*) FROM (SELECT _n, {cols} FROM {floor_clean} "
                               f"EXCEPT ALL SELECT _n, {cols} FROM {crm_clean})").fetchone()[0]  # type: ignore[index]
-    crm_rej = f"(SELECT CAST(_row AS BIGINT) AS r, _rejected_by AS b FROM read_csv('{crm_out / f'{stem}.rejects.csv'}', header=true, all_varchar=true))"
-    floor_rej = f"(SELECT CAST(_row AS BIGINT) AS r, _rejected_by AS b FROM read_csv('{floor_out / 'rejects.csv'}', header=true, all_varchar=true))"
+    def rejects(path: Path) -> str:
+        return (f"(SELECT CAST(_row AS BIGINT) AS r, _rejected_by AS b "
+                f"FROM read_csv('{path}', header=true, all_varchar=true))")
+
+    crm_rej, floor_rej = rejects(crm_out / f"{stem}.rejects.csv"), rejects(floor_out / "rejects.csv")
     diff_rej = con.execute(f"SELECT count(*) FROM ((SELECT * FROM {crm_rej} EXCEPT ALL SELECT * FROM {floor_rej}) "
                            f"UNION ALL (SELECT * FROM {floor_rej} EXCEPT ALL SELECT * FROM {crm_rej}))").fetchone()[0]  # type: ignore[index]
     n_clean = con.execute(f"SELECT count(*) FROM {crm_clean}").fetchone()[0]  # type: ignore[index]
@@ -255,7 +263,8 @@ def main() -> None:
     work = Path(args.keep or tempfile.mkdtemp(prefix="clean_floor_"))
     env = dict(os.environ, CRMTOOL_KEY=os.environ.get("CRMTOOL_KEY", "bench-key-0123456789abcdef"))
     results: dict[str, list[dict[str, float]]] = {"crmtool": [], "floor": []}
-    report: dict[str, object] = {"rows": args.rows, "data": str(data), "load_before": os.getloadavg()}
+    report: dict[str, object] = {"rows": args.rows, "data": str(data), "load_before": os.getloadavg(),
+                                 "cpus": os.cpu_count()}
     for _ in range(args.runs):
         for side in ("crmtool", "floor"):  # alternately, so both see the same load
             out = work / side
@@ -273,6 +282,7 @@ def main() -> None:
     report["median"] = med
     report["ratio_crmtool_over_floor"] = {k: round(med["crmtool"][k] / med["floor"][k], 2) for k in ("wall", "cpu")}
     report["peak_rss_gib"] = {side: [round(r["peak_gib"], 2) for r in runs] for side, runs in results.items()}
+    print(json.dumps(report), file=sys.stderr)  # the figures, in case the comparison fails
     report["same_results"] = compare(work / "crmtool", work / "floor", data.stem)
     print(json.dumps(report, indent=2))
     if not args.keep:
