@@ -242,8 +242,11 @@ def _child(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     if proc.returncode not in (0, 1):
         sys.exit(f"{cmd[:4]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
     peak_kib = int(proc.stderr.strip().splitlines()[-1])
-    return {"wall": wall, "cpu": after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime,
-            "peak_gib": peak_kib / 1024 / 1024}
+    result = {"wall": wall, "cpu": after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime,
+              "peak_gib": peak_kib / 1024 / 1024}
+    if proc.stdout.startswith("{") and '"total"' in proc.stdout:  # the floor's own phases (wall)
+        result |= {f"floor.{k}": v for k, v in json.loads(proc.stdout).items() if isinstance(v, float)}
+    return result
 
 
 def main() -> None:
@@ -281,6 +284,8 @@ def main() -> None:
            for side, runs in results.items()}
     report["median"] = med
     report["ratio_crmtool_over_floor"] = {k: round(med["crmtool"][k] / med["floor"][k], 2) for k in ("wall", "cpu")}
+    report["floor_phases_wall"] = {k: round(statistics.median(r[k] for r in results["floor"]), 2)
+                                   for k in results["floor"][0] if k.startswith("floor.")}
     report["peak_rss_gib"] = {side: [round(r["peak_gib"], 2) for r in runs] for side, runs in results.items()}
     print(json.dumps(report), file=sys.stderr)  # the figures, in case the comparison fails
     report["same_results"] = compare(work / "crmtool", work / "floor", data.stem)
