@@ -2,6 +2,10 @@
 lists), the code under test against a baseline checkout, run alternately.
 
     python bench/cli_startup.py --baseline-src /path/to/main/src [--runs 15] [--case=--help --case="clean --help"]
+    python bench/cli_startup.py --baseline-src /path/to/main/src --case=--help --case="validate {small} --rules {rules}"
+
+``{small}`` in a case is a 10-row export from bench/gen_customers.py (bench/data/customers_10.csv,
+written if missing) and ``{rules}`` the example rules folder: the 10-row ``validate`` of issue 19.
 
 Each run is a fresh ``python -m crmtool ARGS`` with byte-code caches written beforehand (a pip
 install compiles them; an editable checkout with PYTHONDONTWRITEBYTECODE would recompile every
@@ -23,6 +27,7 @@ import time
 from pathlib import Path
 
 HERE_SRC = Path(__file__).resolve().parents[1] / "src"
+BENCH = Path(__file__).resolve().parent
 FLOOR = "import typer, typer.main, typer.rich_utils"
 
 
@@ -52,13 +57,20 @@ def main() -> None:
                         "write --case=--help, as argparse takes a bare --help for its own")
     args = parser.parse_args()
     sides = {"baseline": args.baseline_src.resolve(), "new": args.src.resolve()}
-    for src in sides.values():  # byte-code caches, as an installed package has them
-        subprocess.run([sys.executable, "-c", "import crmtool.cli"], env=_env(src), check=True)
+    for src in sides.values():  # byte-code caches of every module, as an installed package has them
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], env=_env(src), check=True,
+                       stdout=subprocess.DEVNULL)
     report: dict[str, object] = {"python": sys.version.split()[0], "runs": args.runs,
                                  "load_before": os.getloadavg(), "sides": {k: str(v) for k, v in sides.items()}}
     results: dict[str, dict[str, dict[str, list[float]]]] = {}
+    small = BENCH / "data" / "customers_10.csv"
+    if not small.exists():
+        small.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, str(BENCH / "gen_customers.py"), "10", str(small),
+                        "--encoding", "cp1252", "--delimiter", ";"], check=True)
+    places = {"small": str(small), "rules": str(BENCH.parent / "rules")}
     cases = [("floor", [sys.executable, "-c", FLOOR])] + [
-        (a, [sys.executable, "-m", "crmtool", *a.split()]) for a in args.case or ["--help"]]
+        (a, [sys.executable, "-m", "crmtool", *a.format(**places).split()]) for a in args.case or ["--help"]]
     for _ in range(args.runs):
         for case, argv in cases:
             for side, src in sides.items():  # alternately, so both see the same load

@@ -63,3 +63,18 @@ def test_a_wrong_rule_file_still_gets_jsonschema_messages(tmp_path: Path) -> Non
                            "--workspace", ":memory:", "-q"], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2
     assert "'colour' was unexpected" in proc.stderr
+
+
+def test_a_small_validate_of_the_example_rules_imports_no_arrow_numpy_or_pandas(tmp_path: Path) -> None:
+    # the example rules send values to Python (mojibake, title case, email syntax and risk, phones,
+    # NIF) and back: below crmtool.db.ARROW_FROM values that goes through plain rows and list
+    # parameters, and the mixed-encoding scan of a small file uses the byte pattern, so neither
+    # pyarrow nor (through it) numpy and pandas are imported (issue 19: a third of the run)
+    examples = Path(__file__).resolve().parents[2] / "examples" / "clientes.csv"
+    lines = examples.read_bytes().splitlines(keepends=True)
+    data = tmp_path / "small.csv"
+    data.write_bytes(b"".join(lines[:11]))  # cp1252 with a line of UTF-8 (the mojibake rule repairs it)
+    rules = Path(__file__).resolve().parents[2] / "rules"
+    code, imported = _imported("validate", str(data), "--rules", str(rules), "-q")
+    assert code in (0, 1)
+    assert not {"pyarrow", "numpy", "pandas", "polars"} & set(imported), imported

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from crmtool.db import fetch_arrow, scalar
+from crmtool.db import fetch_arrow, fetch_column, python_relation, scalar
 from crmtool.emails.lists import SHORT_QUALIFIER, EmailLists, builtin, role_head_sql
 from crmtool.emails.randomness import THRESHOLD, random_score_query
 from crmtool.emails.syntax import fast_normalized_sql, fast_path_sql, syntax_verdict
@@ -132,19 +132,11 @@ def _quiet(con: duckdb.DuckDBPyConnection) -> None:
 def _register(
     con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, Any], types: dict[str, str]
 ) -> None:
-    """Create temp table ``name`` from Python lists (one Arrow hand-over, no row loop in SQL)."""
-    import pyarrow as pa
-
-    frame = pa.table(
-        {
-            k: pa.array(v, type=pa.string()) if types[k] == "VARCHAR" else pa.array(v)
-            for k, v in columns.items()
-        }
-    )
-    con.register("__em_arrow", frame)
+    """Create temp table ``name`` from Python lists (one hand-over, no row loop in SQL)."""
+    varchar = [k for k, t in types.items() if t == "VARCHAR"]
     cols = ", ".join(f'CAST("{k}" AS {t}) AS "{k}"' for k, t in types.items())
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {cols} FROM __em_arrow")
-    con.unregister("__em_arrow")
+    with python_relation(con, columns, varchar) as (source, params):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {cols} FROM {source}", params)
 
 
 _ANGLE = re.compile(r"<([^<>]+)>\s*$")
@@ -237,7 +229,7 @@ def _syntax_table(con: duckdb.DuckDBPyConnection, values_table: str, prefix: str
         f"SELECT value, coalesce({fast_path_sql('value')}, false) AS fast FROM {prefix}_v"
     )
     timings["syntax_sql"] = round(time.perf_counter() - t0, 3)
-    slow = fetch_arrow(con, f"SELECT value FROM {prefix}_fast WHERE NOT fast").column(0).to_pylist()
+    slow = fetch_column(con, f"SELECT value FROM {prefix}_fast WHERE NOT fast")
     types = {"value": "VARCHAR", "ok": "BOOLEAN", "normalized": "VARCHAR", "detail": "VARCHAR", "fixed": "VARCHAR",
              "local": "VARCHAR", "domain": "VARCHAR"}
     _register(con, f"{prefix}_slow", _slow_syntax(slow), types)
@@ -254,7 +246,7 @@ def _syntax_table(con: duckdb.DuckDBPyConnection, values_table: str, prefix: str
 
 def _domain_table(con: duckdb.DuckDBPyConnection, prefix: str, lists: EmailLists) -> list[str]:
     """Step 2: the facts of each distinct domain of a valid address, in Python, into ``<prefix>_dom``."""
-    domains: list[str] = fetch_arrow(con, f"SELECT DISTINCT domain FROM {prefix}_addr WHERE ok").column(0).to_pylist()
+    domains: list[str] = fetch_column(con, f"SELECT DISTINCT domain FROM {prefix}_addr WHERE ok")
     _register(
         con,
         f"{prefix}_dom",
@@ -316,11 +308,7 @@ def _mx_table(con: duckdb.DuckDBPyConnection, prefix: str, options: ClassifyOpti
     """Step 4b: the MX answer of each domain with a valid TLD, into ``<prefix>_mx``."""
     from crmtool.emails.mx import check_domains
 
-    asked = (
-        fetch_arrow(con, f"SELECT DISTINCT ascii FROM {prefix}_dom WHERE tld_ok ORDER BY 1")
-        .column(0)
-        .to_pylist()
-    )
+    asked = fetch_column(con, f"SELECT DISTINCT ascii FROM {prefix}_dom WHERE tld_ok ORDER BY 1")
     mx_report = check_domains(
         con,
         asked,

@@ -15,6 +15,7 @@ import csv
 import io
 import itertools
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -200,6 +201,8 @@ def _encoding_problem(path: Path, head: bytes) -> InputError | None:
 
 #: the CSV is scanned in pieces of this size (encoding, C1 bytes, mixed lines): never held whole
 SCAN_BYTES = 1 << 24
+#: data up to this size is scanned for UTF-8 lines with the byte pattern, not numpy
+PATTERN_SCAN_BYTES = 1 << 20
 
 
 def _windows(data: bytes | Path, chunk: int = SCAN_BYTES) -> Iterator[tuple[int, bytes]]:
@@ -228,8 +231,12 @@ def _utf8_lines(data: bytes | Path, chunk: int = SCAN_BYTES) -> int:
     sequence starts where a lead byte is followed by enough continuation bytes, exactly the
     starts of :data:`_UTF8_SEQUENCE`'s matches, since no match can start inside another. One
     pass finds the bytes from 0xC2 up that a continuation byte follows (rare in Latin-1 text);
-    only those are looked at further.
+    only those are looked at further. Data that fits in one small piece is scanned with the
+    pattern itself (no numpy to import for a small export).
     """
+    size = len(data) if isinstance(data, bytes) else data.stat().st_size
+    if size <= min(chunk, PATTERN_SCAN_BYTES):
+        return _utf8_lines_by_pattern(data if isinstance(data, bytes) else data.read_bytes())
     import numpy as np
 
     lines: list[np.ndarray] = []
@@ -251,6 +258,16 @@ def _utf8_lines(data: bytes | Path, chunk: int = SCAN_BYTES) -> int:
             lines.append(newlines_before + np.searchsorted(newlines, lead[ok]))
         newlines_before += len(newlines)
     return len(np.unique(np.concatenate(lines))) if lines else 0
+
+
+def _utf8_lines_by_pattern(data: bytes) -> int:
+    """:func:`_utf8_lines` with :data:`_UTF8_SEQUENCE` itself, for data of one small piece."""
+    lines, last, newlines, at = 0, -1, 0, 0
+    for match in re.finditer(_UTF8_SEQUENCE, data):  # in order: a line's matches come together
+        newlines, at = newlines + data.count(b"\n", at, match.start()), match.start()
+        if newlines != last:
+            lines, last = lines + 1, newlines
+    return lines
 
 
 def _looks_binary(sample: bytes) -> bool:

@@ -115,10 +115,6 @@ class PlanContext:
         before. Returns the name of that table ``(value VARCHAR, <out columns>)``; join on
         ``value``.
         """
-        import pyarrow as pa
-
-        from crmtool.db import fetch_arrow
-
         where = f"v IS NOT NULL AND ({prefilter})" if prefilter else "v IS NOT NULL"
         name = self.tables.get(cache_key)
         if name is None:
@@ -136,16 +132,15 @@ class PlanContext:
                          f"coalesce({settled or 'false'}, false) AS __settled FROM ({values_sql})")
         decided = " AND ".join(f"{ident(n)} IS NOT NULL" for n in (fast or {})) or "false"
         todo_sql = f"SELECT value FROM {new} WHERE NOT (__settled OR ({decided}))"
-        values = fetch_arrow(self.con, todo_sql).column(0).to_pylist()
+        from crmtool.db import fetch_column, python_relation
+
+        values = fetch_column(self.con, todo_sql)
         if values:  # distinct, and none mapped before: the table above is the only cache needed
             results = [func(v) for v in values]
-            arrays: dict[str, Any] = {"value": pa.array(values, pa.string())}
-            for i, (col, _type) in enumerate(out):
-                arrays[col] = [r[i] for r in results]
-            self.con.register("__arrow_map", pa.table(arrays))
+            columns = {"value": values} | {n: [r[i] for r in results] for i, (n, _t) in enumerate(out)}
             sets = ", ".join(f"{ident(n)} = CAST(s.{ident(n)} AS {t})" for n, t in out)
-            self.con.execute(f"UPDATE {new} SET {sets} FROM __arrow_map s WHERE {new}.value = s.value")
-            self.con.unregister("__arrow_map")
+            with python_relation(self.con, columns, ["value"]) as (source, params):
+                self.con.execute(f"UPDATE {new} SET {sets} FROM {source} s WHERE {new}.value = s.value", params)
         self.con.execute(f"INSERT INTO {name} SELECT * EXCLUDE (__settled) FROM {new}; DROP TABLE {new}")
         return name
 

@@ -1,0 +1,99 @@
+"""Where a command's memory peaks: run crmtool's command line in this process, sample the RSS and
+the main thread's stack every 50 ms, and print the highest samples with the code that was running.
+
+    python bench/peak_memory.py [--every 0.05] [--top 8] [--out peaks.txt] -- clean data.csv --out out ...
+
+RSS counts everything the process holds: DuckDB's buffer pool (capped by ``memory_limit``) and
+what lies outside it (Python objects, Arrow tables handed to Python, Python UDF state, DuckDB
+allocations the pool does not track). The stack names the step that held the memory at the
+peak; ``--out`` is rewritten every 10 s, so a long run shows its peaks so far. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _rss() -> int:
+    with open("/proc/self/statm", encoding="ascii") as fh:
+        return int(fh.read().split()[1]) * PAGE
+
+
+def _short(filename: str) -> str:
+    for marker in ("site-packages/", "src/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
+
+
+class Sampler:
+    def __init__(self, every: float, top: int, out: Path | None) -> None:
+        self.every, self.top, self.out = every, top, out
+        self.samples: list[tuple[int, float, list[str]]] = []
+        self.main = threading.get_ident()
+        self.start = time.perf_counter()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        last = time.perf_counter()
+        while not self.stop.wait(self.every):
+            frame = sys._current_frames().get(self.main)
+            stack = [f"{_short(f.filename)}:{f.lineno} {f.name}" for f in traceback.extract_stack(frame)][-8:] \
+                if frame else []
+            self.samples.append((_rss(), time.perf_counter() - self.start, stack))
+            if self.out and time.perf_counter() - last > 10:
+                self.out.write_text(self.report(), encoding="utf-8")
+                last = time.perf_counter()
+
+    def report(self) -> str:
+        """The highest samples, one per distinct place (the innermost four frames)."""
+        seen: set[tuple[str, ...]] = set()
+        lines: list[str] = []
+        for rss, at, stack in sorted(self.samples, key=lambda s: -s[0]):
+            place = tuple(stack[-4:])
+            if place in seen:
+                continue
+            seen.add(place)
+            lines.append(f"{rss / 2**30:.2f} GiB at {at:.1f} s\n" + "".join(f"    {s}\n" for s in stack))
+            if len(seen) >= self.top:
+                break
+        return "".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--every", type=float, default=0.05, help="seconds between samples")
+    parser.add_argument("--top", type=int, default=8, help="how many places to print")
+    parser.add_argument("--out", type=Path, default=None, help="also write the report here (every 10 s)")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="crmtool's arguments, after --")
+    args = parser.parse_args()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    sampler = Sampler(args.every, args.top, args.out)
+    thread = threading.Thread(target=sampler.run, daemon=True)
+    thread.start()
+    sys.argv = ["crmtool", *command]
+    from crmtool.cli import main as crmtool_main
+
+    code: object = 0
+    try:
+        crmtool_main()
+    except SystemExit as exc:
+        code = exc.code
+    sampler.stop.set()
+    thread.join()
+    report = sampler.report()
+    if args.out:
+        args.out.write_text(report, encoding="utf-8")
+    sys.stderr.write(f"exit {code}; peak RSS by place:\n{report}")
+
+
+if __name__ == "__main__":
+    main()
