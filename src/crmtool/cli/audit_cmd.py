@@ -126,8 +126,17 @@ def show(
     # reading a log never creates a key: without the run's key no record can match
     token = hasher.token(record.strip()) if record is not None and isinstance(hasher, KeyedHasher) else None
     n = 0
+    # one encoder for every line (json.dumps with options builds one per call); lines go out a
+    # thousand at a time
+    encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
+    lines: list[str] = []
     for entry in show_entries(path, record_token=token, run=run, rule=rule, limit=limit):
-        emit(ui, json.dumps(entry, sort_keys=True, ensure_ascii=False, default=str))
+        lines.append(encode(entry) + "\n")
         n += 1
+        if len(lines) == 1000:
+            emit(ui, "".join(lines))
+            lines.clear()
+    if lines:
+        emit(ui, "".join(lines))
     ui.info(f"{n} entries")
     return ExitCode.OK
