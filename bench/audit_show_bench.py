@@ -67,7 +67,10 @@ def build(log: Path, runs: int, changes: int) -> None:
 
     import inspect
 
+    from crmtool import clean_audit
+
     indexed = "rule_counts" in inspect.signature(AuditWriter.add_set).parameters
+    parts = getattr(clean_audit, "AUDIT_PARTS", 4)  # as clean writes it in the measured version
     counts = dict(con.execute("SELECT rule, count(*) FROM ch GROUP BY ALL").fetchall())
     start = time.perf_counter()
     for night in range(runs):
@@ -76,10 +79,11 @@ def build(log: Path, runs: int, changes: int) -> None:
         writer = NightlyWriter(log, run_id, hasher, command="clean")
         writer.add({"type": "run", "command": "clean"})
         if indexed:  # this version's index by rule (rare rules in a part of their own)
-            writer.add_set(con, "changes", "SELECT * FROM ch", order_by='record, "row", field, rule', parts=4,
-                           rule_counts=counts)
+            writer.add_set(con, "changes", "SELECT * FROM ch", order_by='record, "row", field, rule',
+                           parts=parts, rule_counts=counts)
         else:
-            writer.add_set(con, "changes", "SELECT * FROM ch", order_by='record, "row", field, rule', parts=4)
+            writer.add_set(con, "changes", "SELECT * FROM ch", order_by='record, "row", field, rule',
+                           parts=parts)
         writer.seal({"counts": {"fixed_values": changes}})
     print(f"built {runs} runs in {time.perf_counter() - start:.0f} s: {log}", file=sys.stderr)
 

@@ -68,7 +68,7 @@ class RecordTokens:
 
 
 #: parts of clean's change set: each is sorted alone (a quarter of the sort's memory)
-AUDIT_PARTS = 4
+AUDIT_PARTS = 16
 
 
 def audit_value_sql(personal: set[str]) -> RecordedAs:

@@ -1,4 +1,4 @@
-"""``audit verify`` names a pending (unsealed) run and checks it; a format-1 log gets a message;
+"""``audit verify`` names a pending (unsealed) run and checks it; a format-1 log is checked, not shown;
 ``--key`` verifies the seals made with an older key."""
 
 from __future__ import annotations
@@ -105,18 +105,19 @@ FORMAT1 = ('{"type":"run","command":"clean","run":"r1","seq":1,"ts":"2026-11-01T
            f'"hash":"{"a" * 64}","prev":"{"0" * 64}"}}\n')
 
 
-def test_a_format_1_log_gets_a_message_not_a_traceback(tmp_path: Path) -> None:
+def test_a_format_1_log_is_verified_read_only_and_not_shown(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    (out / "audit.jsonl").write_text(FORMAT1, encoding="utf-8")
+    (out / "audit.jsonl").write_text(FORMAT1, encoding="utf-8")  # its hash is not its content's
     for target in (out / "audit.jsonl", out):
-        with pytest.raises(InputError, match="format 1") as info:
-            verify_log(target, HASHER)
-        assert "audit.jsonl.format1" in (info.value.hint or "")
+        result = verify_log(target, HASHER)
+        assert (result.ok, result.format, result.where) == (False, 1, f"{out / 'audit.jsonl'}:1")
+        assert "does not match its hash" in result.problem
         code, output = _cli("audit", "verify", target, "--no-key")
-        assert code == 2 and "format 1" in output and "Traceback" not in output
+        assert code == 1 and "does not match its hash" in output and "Traceback" not in output
         code, output = _cli("audit", "show", target)
-        assert code == 2 and "format 1" in output
+        assert code == 2 and "format 1" in output and "audit.jsonl.format1" in output
+    assert (out / "audit.jsonl").read_text(encoding="utf-8") == FORMAT1  # read only
     # a JSON Lines file that is not a crmtool log keeps the plain message
     (tmp_path / "other.jsonl").write_text('{"a": 1}\n', encoding="utf-8")
     with pytest.raises(InputError, match="is a file"):

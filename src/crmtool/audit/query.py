@@ -6,6 +6,7 @@ the row groups whose min/max range holds it (DuckDB prunes the rest from the Par
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ from crmtool.sqltext import sql_path
 RECORD_COLUMNS = ("record", "other", "cluster", "identifier")
 #: ``action`` as the entries of format 1 had it, per entry type
 _ACTIONS = {"change": "fix", "reject": "reject"}
+#: columns stored as JSON text
+_JSON_COLUMNS = frozenset({"old", "new", "levels"})
 
 
 def iter_entries(log: Path) -> Iterator[dict[str, Any]]:
@@ -140,17 +143,35 @@ def _set_rows(con: Any, kind: str, files: list[tuple[Path, str]], *, record: str
     names = [d[0] for d in cur.description]
     while batch := cur.fetchmany(10_000):  # a batch at a time (no Arrow: its import costs a look-up ~0.3 s)
         for values in batch:
-            row = dict(zip(names, values, strict=True))
-            yield _entry(row, kind, runs.get(str(row.pop("filename", "")), ""))
+            yield _entry(names, values, kind, runs)
 
 
-def _entry(row: dict[str, Any], kind: str, run: str) -> dict[str, Any]:
-    entry = {k: v for k, v in row.items() if v is not None}
+@functools.lru_cache(maxsize=1 << 16)
+def _parsed(text: str) -> Any:
+    return json.loads(text)
+
+
+def _json_value(text: str) -> Any:
+    """A stored JSON value decoded; the values of a set repeat (dictionary pages), so each distinct
+    text is parsed once (a list or object is parsed afresh: the caller may change it)."""
+    value = _parsed(text)
+    return json.loads(text) if isinstance(value, (list, dict)) else value
+
+
+def _entry(names: list[str], values: tuple[Any, ...], kind: str, runs: dict[str, str]) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
+    run = ""
+    for name, value in zip(names, values, strict=True):
+        if value is None:
+            continue
+        if name == "filename":
+            run = runs.get(str(value), "")
+        elif name in _JSON_COLUMNS and isinstance(value, str):
+            entry[name] = _json_value(value)
+        else:
+            entry[name] = value
     entry["run"] = run
     entry.setdefault("type", kind)
     if entry["type"] in _ACTIONS:
         entry["action"] = _ACTIONS[entry["type"]]
-    for name in ("old", "new", "levels"):
-        if isinstance(entry.get(name), str):
-            entry[name] = json.loads(entry[name])
     return entry

@@ -40,6 +40,10 @@ class VerifyResult:
     #: per pending run: status ``warn`` (a live run holds the lock: being written) or ``aborted``
     #: (killed; the next run records it), its command, start, unsealed records after HEAD, sets
     pending_runs: list[dict[str, Any]] = field(default_factory=list)
+    #: 1 for a format-1 log (``audit.jsonl``), checked read-only as far as format 1 can prove;
+    #: ``unproven`` then says in one line what it cannot
+    format: int = 2
+    unproven: str = ""
 
     @property
     def status(self) -> str:
@@ -53,7 +57,7 @@ class VerifyResult:
         return {"ok": self.ok, "status": self.status, "records": self.records, "runs": self.runs, "rows": self.rows,
                 "head": self.head, "problem": self.problem or None, "where": self.where or None,
                 "keyed": self.keyed, "prefix": self.prefix, "pending": self.pending,
-                "pending_runs": self.pending_runs}
+                "pending_runs": self.pending_runs, "format": self.format, "unproven": self.unproven or None}
 
 
 class _Bad(Exception):
@@ -81,7 +85,9 @@ def _check_set(log: Path, entry: Any, run: str, where: str) -> int:
 def verify_log(log: Path, hasher: KeyedHasher | None, expected_head: str | None = None) -> VerifyResult:
     """Check the whole log; name the first problem and where it is. ``hasher=None``: no keyed checks."""
     chain = log / CHAIN
-    refuse_format1(log)
+    old = format1_file(log)
+    if old is not None:
+        return _verify_format1(old, expected_head)
     if log.is_file():
         raise InputError(f"{log} is a file: an audit log is a folder (<workspace>.audit/)",
                          "give the log folder (<workspace>.audit/, or OUT/crmtool.audit/ for :memory:)")
@@ -287,16 +293,32 @@ def _check_pending(log: Path, chain: Path, key: bytes | None, limit: int, seq: i
             "records_after_head": len(records), "sets": sets})
 
 
+def format1_file(path: Path) -> Path | None:
+    """The format-1 log (``audit.jsonl``, JSON Lines from before 0.2) at ``path`` (the file, or the
+    folder holding it), else None."""
+    candidate = path if path.is_file() else path / "audit.jsonl"
+    return candidate if candidate.is_file() and _is_format1(candidate) else None
+
+
+def _verify_format1(path: Path, expected_head: str | None) -> VerifyResult:
+    from crmtool.audit.legacy import UNPROVEN, verify_format1
+
+    found = verify_format1(path, expected_head)
+    return VerifyResult(bool(found["ok"]), int(found["records"]), int(found["runs"]), str(found["head"]),
+                        problem=str(found["problem"]), where=f"{path}:{found['line']}" if found["line"] else "",
+                        keyed=False, prefix=bool(found["prefix"]), format=1, unproven=UNPROVEN)
+
+
 def refuse_format1(path: Path) -> None:
-    """A format-1 log (``audit.jsonl``, JSON Lines from before 0.2) gets a message, not a traceback."""
-    candidates = [path] if path.is_file() else [path / "audit.jsonl"]
-    for candidate in candidates:
-        if candidate.is_file() and _is_format1(candidate):
-            raise InputError(
-                f"{candidate} is an audit log of format 1 (JSON Lines, written before crmtool 0.2); this "
-                "version reads and verifies format 2 only (<workspace>.audit/)",
-                f"keep it as it is, with the manifests of its runs (e.g. rename it to {candidate.name}.format1): "
-                "crmtool 0.1's 'audit verify' checks it; new runs write a new log in <workspace>.audit/")
+    """``audit show`` on a format-1 log gets a message, not a traceback (``audit verify`` checks it)."""
+    candidate = format1_file(path)
+    if candidate is not None:
+        raise InputError(
+            f"{candidate} is an audit log of format 1 (JSON Lines, written before crmtool 0.2); this "
+            "version shows format 2 only (<workspace>.audit/)",
+            f"keep it as it is, with the manifests of its runs (e.g. rename it to {candidate.name}.format1); "
+            "'crmtool audit verify' checks it read-only, crmtool 0.1's 'audit show' reads it; new runs "
+            "write a new log in <workspace>.audit/")
 
 
 def _is_format1(path: Path) -> bool:

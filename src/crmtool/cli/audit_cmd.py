@@ -72,14 +72,20 @@ def verify(
                                                           "sets only (a forger could pass).")] = False,
     fmt: FormatOpt = OutputFormat.text,
 ) -> ExitCode:
-    """Check records, links, runs, keyed seals, change sets and HEAD; exit 1 naming what and where."""
+    """Check records, links, runs, keyed seals, change sets and HEAD; exit 1 naming what and where.
+
+    A format-1 log (audit.jsonl, before 0.2) is checked read-only as far as its format can prove.
+    """
     import json
 
     from crmtool.audit import verify_log
+    from crmtool.audit.verify import format1_file
     from crmtool.errors import InputError
     from crmtool.keys import KeyedHasher
 
-    path, hasher = _log_and_key(log, where, need_key=not no_key)
+    # a format-1 log (audit.jsonl) is checked read-only and without a key: its seals have none
+    legacy = log is not None and format1_file(log) is not None
+    path, hasher = _log_and_key(log, where, need_key=not no_key and not legacy)
     expected = head
     if manifest is not None:
         try:
@@ -89,6 +95,10 @@ def verify(
     result = verify_log(path, hasher if isinstance(hasher, KeyedHasher) else None, expected)
     if fmt is OutputFormat.json:
         emit(ui, json.dumps(result.as_dict()))
+    elif result.ok and result.format == 1:
+        note = " (the expected head is an earlier seal: the log has grown since)" if result.prefix else ""
+        ui.out.print(f"{path}: ok as format 1, {result.records} lines in {result.runs} runs, head {result.head}{note}")
+        ui.out.print(result.unproven)
     elif result.ok:
         note = " (the expected head is an earlier seal: the log has grown since)" if result.prefix else ""
         keyed = "" if result.keyed else " (seals NOT checked: no key)"
@@ -101,7 +111,7 @@ def verify(
                          f"{item['started_at']}): {state}; {item['records_after_head']} records after HEAD, "
                          f"{len(item['sets'])} change sets; not covered by this check")
     else:
-        ui.out.print(f"{path / result.where}: {result.problem}")
+        ui.out.print(f"{result.where if result.format == 1 else path / result.where}: {result.problem}")
     return ExitCode.OK if result.ok else ExitCode.CHECKS_FAILED
 
 
@@ -126,8 +136,17 @@ def show(
     # reading a log never creates a key: without the run's key no record can match
     token = hasher.token(record.strip()) if record is not None and isinstance(hasher, KeyedHasher) else None
     n = 0
+    # one encoder for every line (json.dumps with options builds one per call); lines go out a
+    # thousand at a time
+    encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
+    lines: list[str] = []
     for entry in show_entries(path, record_token=token, run=run, rule=rule, limit=limit):
-        emit(ui, json.dumps(entry, sort_keys=True, ensure_ascii=False, default=str))
+        lines.append(encode(entry) + "\n")
         n += 1
+        if len(lines) == 1000:
+            emit(ui, "".join(lines))
+            lines.clear()
+    if lines:
+        emit(ui, "".join(lines))
     ui.info(f"{n} entries")
     return ExitCode.OK
