@@ -29,7 +29,7 @@ from crmtool.sqltext import ident, sql_str
 
 #: kinds whose fix and check run on every backend (the rest are DuckDB-only for now)
 PORTED_KINDS = frozenset({"required", "unique", "regex", "allowed", "range", "sql", "email", "phone", "date",
-                          "national_id", "postal_code", "trim", "case", "decimal"})
+                          "national_id", "postal_code", "trim", "case", "decimal", "mojibake", "email_normalise"})
 VIOLATIONS = "__bk_violations"
 CHANGES = "__bk_changes"
 
@@ -244,9 +244,12 @@ def _outcomes(backend: Backend, work: str, ruleset: RuleSet, total: int, sample_
 
 
 def run_checks(backend: Backend, table: str, ruleset: RuleSet, *, work_table: str = "__bk_work",
-               sample_size: int = 5) -> EngineResult:
+               sample_size: int = 5, keep_results: bool = False) -> EngineResult:
     """Run ``ruleset``'s fixes and checks over ``table`` on ``backend``; the same outcomes as
-    :func:`crmtool.engine.run_rules` gives on DuckDB (the parity tests compare them)."""
+    :func:`crmtool.engine.run_rules` gives on DuckDB (the parity tests compare them).
+
+    ``keep_results``: leave the violations ``(rule, _row, column, reason, reject)`` and changes
+    ``(rule, _row)`` tables (:data:`VIOLATIONS`, :data:`CHANGES`) for the caller to read."""
     start = time.perf_counter()
     types = _config_problems(backend, table, ruleset)
     columns = [c for c, _t in backend.columns(table)]
@@ -269,7 +272,7 @@ def run_checks(backend: Backend, table: str, ruleset: RuleSet, *, work_table: st
         outcomes = _outcomes(backend, work_table, ruleset, total, sample_size, timer)
         rejected = int(backend.fetch(f"SELECT count(DISTINCT _row) FROM {VIOLATIONS} WHERE reject")[0][0])
     finally:
-        for name in [*plan.tables, *ctx.tables.values(), CHANGES, VIOLATIONS]:
+        for name in [*plan.tables, *ctx.tables.values(), *([] if keep_results else [CHANGES, VIOLATIONS])]:
             backend.drop_table(name)
     phases["summarise"] = time.perf_counter() - start - phases["fix"] - phases.get("checks", 0.0)
     return EngineResult(work_table, total, outcomes, rejected, {k: round(v, 4) for k, v in phases.items()})

@@ -9,7 +9,8 @@ Covered: ``regexp_full_match`` (``RLIKE`` anchored with ``\\A(?:...)\\z``: Java 
 RE2, the same for the character classes, repeats and groups rule files use),
 ``try_strptime`` with one format or a list (``coalesce`` of ``try_to_timestamp`` per format,
 strftime codes turned into Spark patterns: see :data:`STRFTIME_TO_SPARK`), ``strip_accents``
-(``translate`` over the Latin-1 accented letters; DuckDB strips every combining mark).
+(``translate`` over the Latin-1 accented letters; DuckDB strips every combining mark),
+``strlen`` (``octet_length``: bytes of the UTF-8 text).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ STRFTIME_TO_SPARK = {"%Y": "yyyy", "%m": "M", "%d": "d", "%H": "H", "%M": "m", "
 _ACCENTED = "ÀÁÂÃÄÅàáâãäåÈÉÊËèéêëÌÍÎÏìíîïÒÓÔÕÖòóôõöÙÚÛÜùúûüÑñÇçÝýÿ"
 _PLAIN = "AAAAAAaaaaaaEEEEeeeeIIIIiiiiOOOOOoooooUUUUuuuuNnCcYyy"
 #: DuckDB-only functions rewritten for Spark
-COVERED = ("regexp_full_match", "try_strptime", "strip_accents")
+COVERED = ("regexp_full_match", "try_strptime", "strip_accents", "strlen")
 #: DuckDB-only functions (and crmtool macros) with no Spark rewrite yet; ``hash`` is refused
 #: because Spark's (Murmur3) differs from DuckDB's: stored hashes use SHA-256/HMAC instead
 DUCKDB_ONLY = ("nfc_normalize", "list_sum", "arg_min_null", "to_json", "crm_token", "crm_email_canon",
@@ -79,6 +80,8 @@ def _rewrite(node: object) -> object:
                                expressions=[args[0].copy(), exp.Literal.string(spark_datetime_pattern(f.this))])
                  for f in formats]
         return tries[0] if len(tries) == 1 else exp.Coalesce(this=tries[0], expressions=tries[1:])
+    if name == "strlen" and len(args) == 1:  # bytes, not characters
+        return exp.Anonymous(this="octet_length", expressions=[args[0]])
     if name == "strip_accents" and len(args) == 1:
         return exp.Anonymous(this="translate", expressions=[args[0], exp.Literal.string(_ACCENTED),
                                                              exp.Literal.string(_PLAIN)])

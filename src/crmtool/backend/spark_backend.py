@@ -1,7 +1,7 @@
 """Apache Spark behind the :class:`Backend` door (``pip install 'crmtool[spark]'``, Java 17).
 
-Tables are Spark temporary views; a step that is read several times is persisted (Splink's
-``SparkAPI`` breaks lineage the same way). SQL arrives in DuckDB's dialect and is transpiled by
+Tables are Spark temporary views; a step that is read several times is materialised with a
+local checkpoint, which also cuts its lineage (Splink's ``SparkAPI`` breaks lineage the same way). SQL arrives in DuckDB's dialect and is transpiled by
 :func:`crmtool.backend.dialect.to_spark`. Per-value Python runs in ``mapInArrow`` on the
 executors, which therefore need crmtool installed (local mode uses this interpreter).
 
@@ -107,8 +107,9 @@ class SparkBackend:
     def _register(self, name: str, frame: DataFrame, keep: bool) -> None:
         old = self._kept.pop(name, None)
         if keep:
-            frame = frame.persist()
-            frame.count()  # materialise now: the steps that read it must not recompute it
+            # materialised now and cut from its lineage (a local checkpoint): the steps that read
+            # it neither recompute it nor re-optimise a plan that grows with every step
+            frame = frame.localCheckpoint(eager=True)
             self._kept[name] = frame
         frame.createOrReplaceTempView(name)
         if old is not None:
@@ -155,8 +156,7 @@ class SparkBackend:
         table, column, value, cond = match.groups()
         cols = [n for n, _t in self.columns(table)]
         select = ", ".join(f"CASE WHEN {cond} THEN {value} ELSE {c} END AS {c}" if c == column else c for c in cols)
-        frame = self._sql(f"SELECT {select} FROM {table}").localCheckpoint()  # cut the reference to itself
-        self._register(table, frame, keep=True)
+        self._register(table, self._sql(f"SELECT {select} FROM {table}"), keep=True)  # checkpointed: no self-reference
 
     def close(self) -> None:
         for name in list(self._kept):
