@@ -107,7 +107,7 @@ def _config_problems(backend: Backend, table: str, ruleset: RuleSet) -> dict[str
             except EngineError as exc:
                 problems.append((spec.loc, f"rule '{spec.name}': {label}: {exc.message}"))
     if problems:
-        raise ConfigError(problems, f"run these rules on --engine duckdb (the default), or fix the rule files")
+        raise ConfigError(problems, "run these rules on --engine duckdb (the default), or fix the rule files")
     return types
 
 
@@ -169,7 +169,8 @@ def _fix_column(ctx: BackendPlanContext, source: str, column: str, steps: list[t
 
 def _work_table(backend: Backend, source: str, work: str, columns: list[str], plan: _Plan) -> None:
     """The loaded rows with every fixed value joined back once (engine._make_work_table)."""
-    selects, joins = [], []
+    selects: list[str] = []
+    joins: list[str] = []
     for column in columns:
         c = ident(column)
         if column in plan.maps:

@@ -16,6 +16,7 @@ strftime codes turned into Spark patterns: see :data:`STRFTIME_TO_SPARK`), ``str
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from crmtool.errors import EngineError
 
@@ -59,7 +60,7 @@ def spark_datetime_pattern(fmt: str) -> str:
     return "".join(out)
 
 
-def _rewrite(node: object) -> object:
+def _rewrite(node: Any) -> Any:
     from sqlglot import exp
 
     if isinstance(node, exp.RegexpFullMatch):

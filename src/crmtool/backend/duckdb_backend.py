@@ -59,7 +59,8 @@ class DuckDBBackend:
 
         source = readable(self.con, path)
         try:
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS SELECT * FROM read_parquet({sql_str(source)})")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS "
+                             f"SELECT * FROM read_parquet({sql_str(source)})")
         finally:
             release(self.con, source)
 

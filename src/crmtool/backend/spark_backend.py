@@ -1,7 +1,8 @@
 """Apache Spark behind the :class:`Backend` door (``pip install 'crmtool[spark]'``, Java 17).
 
 Tables are Spark temporary views; a step that is read several times is materialised with a
-local checkpoint, which also cuts its lineage (Splink's ``SparkAPI`` breaks lineage the same way). SQL arrives in DuckDB's dialect and is transpiled by
+local checkpoint, which also cuts its lineage (Splink's ``SparkAPI`` breaks lineage the same
+way). SQL arrives in DuckDB's dialect and is transpiled by
 :func:`crmtool.backend.dialect.to_spark`. Per-value Python runs in ``mapInArrow`` on the
 executors, which therefore need crmtool installed (local mode uses this interpreter).
 
@@ -137,7 +138,7 @@ class SparkBackend:
     def map_values(self, name: str, values_sql: str, func: ValueFunc, out: Columns) -> None:
         from crmtool.backend.duckdb_backend import apply_to_batch
 
-        schema = ", ".join([f"value string", *[f"`{n}` {_SPARK_TYPES[t]}" for n, t in out]])
+        schema = ", ".join(["value string", *[f"`{n}` {_SPARK_TYPES[t]}" for n, t in out]])
         columns = list(out)
 
         def per_batch(batches: Any) -> Any:
