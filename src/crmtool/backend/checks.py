@@ -24,7 +24,8 @@ from crmtool.engine import TEXT_ONLY, EngineResult, RuleOutcome
 from crmtool.errors import ConfigError, EngineError, Location
 from crmtool.kinds import KINDS
 from crmtool.kinds.base import Kind, PlanContext, RuleSpec
-from crmtool.rulefile import RuleSet, column_problems
+from crmtool.rulefile import column_problems
+from crmtool.ruleset import RuleSet
 from crmtool.sqltext import ident, sql_str
 
 #: kinds whose fix and check run on every backend (the rest are DuckDB-only for now)
