@@ -5,7 +5,7 @@ writes Parquet, runs a Python function once per distinct value of a column, and 
 few other statements it allows. :class:`~crmtool.backend.duckdb_backend.DuckDBBackend` wraps
 the workspace connection; :class:`~crmtool.backend.spark_backend.SparkBackend` runs the same
 steps on Apache Spark after :mod:`crmtool.backend.dialect` has transpiled them (Splink's
-``DatabaseAPI`` is the model: docs/decisions/0015-spark-backend.md).
+``DatabaseAPI`` is the model: docs/decisions/0016-spark-backend.md).
 """
 
 from __future__ import annotations

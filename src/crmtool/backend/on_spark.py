@@ -4,7 +4,7 @@ The input is read by crmtool's reader into the workspace as on DuckDB (encoding 
 detection, parse rejects, erased people dropped before anything else sees them), staged once as
 Parquet, and read by Spark; the fixes and checks then run there as SELECT steps
 (:mod:`crmtool.backend.checks`). Reading big Parquet inputs directly on the cluster is the next
-slice (docs/decisions/0015-spark-backend.md).
+slice (docs/decisions/0016-spark-backend.md).
 """
 
 from __future__ import annotations
