@@ -141,6 +141,12 @@ def validate(
     fmt: FormatOpt = OutputFormat.text,
     fail_on: FailOnOpt = "error",
     where: ValidateWorkspace = WorkspaceOptions(":memory:"),
+    engine: Annotated[str, typer.Option(
+        "--engine", help="Where the checks run: duckdb (embedded, default) or spark (pip install "
+                         "'crmtool[spark]'; kinds not yet ported are refused).")] = "duckdb",
+    spark_master: Annotated[str | None, typer.Option(
+        "--spark-master", help="Spark master for --engine spark: local[2] (default), spark://host:7077, "
+                               "yarn, or sc://host:15002 (Spark Connect; SPARK_REMOTE works too).")] = None,
 ) -> ExitCode:
     """Check an export against the rules and change nothing: exit 1 when an error rule fails or more
     rows than dataset.max_unparseable cannot be parsed (--fail-on warning: warnings too)."""
@@ -152,12 +158,17 @@ def validate(
 
     if fail_on not in ("error", "warning"):
         raise UsageError(f"--fail-on must be error or warning, not {fail_on!r}")
+    if engine not in ("duckdb", "spark"):
+        raise UsageError(f"--engine must be duckdb or spark, not {engine!r}")
+    if spark_master and engine != "spark":
+        raise UsageError("--spark-master needs --engine spark")
     # configuration and input errors come before any workspace is opened: they leave no file
     ruleset = load_rules(rules)
     ensure_readable(input)
     with where.open(create_key=False) as ws, \
             ui.progress("validating") as progress:
-        result = api.validate(ws, input, ruleset, progress=progress, read=read)
+        result = api.validate(ws, input, ruleset, progress=progress, read=read, engine=engine,
+                              spark_master=spark_master)
     payload = result.as_dict()
     ui.run_id, ui.counts = result.run_id, {"rows": result.engine.rows}
     on_warning = fail_on == "warning"

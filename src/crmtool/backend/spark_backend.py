@@ -1,0 +1,166 @@
+"""Apache Spark behind the :class:`Backend` door (``pip install 'crmtool[spark]'``, Java 17).
+
+Tables are Spark temporary views; a step that is read several times is materialised with a
+local checkpoint, which also cuts its lineage (Splink's ``SparkAPI`` breaks lineage the same
+way). SQL arrives in DuckDB's dialect and is transpiled by
+:func:`crmtool.backend.dialect.to_spark`. Per-value Python runs in ``mapInArrow`` on the
+executors, which therefore need crmtool installed (local mode uses this interpreter).
+
+The session: ``--spark-master`` (``local[2]``, ``spark://host:7077``, ``yarn``, ...), else the
+``SPARK_REMOTE`` environment variable (Spark Connect, ``sc://host:15002``), else ``local[2]``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crmtool.backend.base import Columns, ValueFunc
+from crmtool.backend.dialect import to_spark
+from crmtool.errors import EngineError, UsageError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+DEFAULT_MASTER = "local[2]"
+#: Spark type names -> DuckDB's, for :meth:`SparkBackend.columns` (the planners compare with these)
+_DUCK_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE",
+               "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP", "float": "FLOAT",
+               "smallint": "SMALLINT", "tinyint": "TINYINT"}
+_SPARK_TYPES = {"VARCHAR": "string", "BOOLEAN": "boolean", "BIGINT": "bigint", "DOUBLE": "double"}
+#: settings that make Spark read values the way DuckDB does (dates without the legacy parser's
+#: leniency, NULL on a failed cast, one time zone)
+SESSION_CONF = {
+    "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+    "spark.sql.ansi.enabled": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+#: on a local master only: small shuffles for one machine, no web UI
+LOCAL_CONF = {"spark.sql.shuffle.partitions": "8", "spark.ui.enabled": "false",
+              "spark.ui.showConsoleProgress": "false"}
+_UPDATE = re.compile(r"\s*UPDATE\s+(\S+)\s+SET\s+(\w+)\s*=\s*(.+?)\s+WHERE\s+(.+)", re.IGNORECASE | re.DOTALL)
+
+
+def spark_available() -> str | None:
+    """Why Spark cannot run here (no pyspark, no Java), or None when it can."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed (pip install 'crmtool[spark]')"
+    if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+        return "no Java runtime (Spark needs Java 17: set JAVA_HOME or put java on PATH)"
+    return None
+
+
+class SparkBackend:
+    """A Spark session as a backend. ``owned``: whether :meth:`close` stops the session."""
+
+    dialect = "spark"
+
+    def __init__(self, spark: SparkSession, *, owned: bool = False) -> None:
+        self.spark = spark
+        self.owned = owned
+        self._kept: dict[str, DataFrame] = {}
+
+    @classmethod
+    def start(cls, master: str | None = None) -> SparkBackend:
+        """Start (or join) a session: ``master``, else ``SPARK_REMOTE``, else local[2]."""
+        why = spark_available()
+        if why:
+            raise UsageError(f"--engine spark: {why}", "or leave --engine out to run on DuckDB")
+        from pyspark.sql import SparkSession
+
+        builder: Any = SparkSession.builder.appName("crmtool")
+        remote = master if master and master.startswith("sc://") else (
+            None if master else os.environ.get("SPARK_REMOTE"))
+        if remote:
+            builder = builder.remote(remote)
+        else:
+            master = master or DEFAULT_MASTER
+            builder = builder.master(master)
+            for key, value in (LOCAL_CONF if master.startswith("local") else {}).items():
+                builder = builder.config(key, value)
+        for key, value in SESSION_CONF.items():
+            builder = builder.config(key, value)
+        joined = SparkSession.getActiveSession() is not None
+        spark = builder.getOrCreate()
+        for key, value in SESSION_CONF.items():  # a session joined, not created, gets them too
+            spark.conf.set(key, value)
+        return cls(spark, owned=not joined)  # a session someone else started stays up
+
+    def _sql(self, sql: str) -> DataFrame:
+        try:
+            return self.spark.sql(to_spark(sql))
+        except EngineError:
+            raise
+        except Exception as exc:  # pyspark's AnalysisException and friends; no values in the message head
+            head = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise EngineError(f"Spark refused a statement ({head[:300]})") from None
+
+    def create_table(self, name: str, select_sql: str, *, keep: bool = False) -> None:
+        frame = self._sql(select_sql)
+        self._register(name, frame, keep)
+
+    def _register(self, name: str, frame: DataFrame, keep: bool) -> None:
+        old = self._kept.pop(name, None)
+        if keep:
+            # materialised now and cut from its lineage (a local checkpoint): the steps that read
+            # it neither recompute it nor re-optimise a plan that grows with every step
+            frame = frame.localCheckpoint(eager=True)
+            self._kept[name] = frame
+        frame.createOrReplaceTempView(name)
+        if old is not None:
+            old.unpersist()
+
+    def drop_table(self, name: str) -> None:
+        frame = self._kept.pop(name, None)
+        if frame is not None:
+            frame.unpersist()
+        self.spark.catalog.dropTempView(name)
+
+    def fetch(self, select_sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self._sql(select_sql).collect()]
+
+    def columns(self, name: str) -> list[tuple[str, str]]:
+        return [(n, _DUCK_TYPES.get(t, t.upper())) for n, t in self.spark.table(name).dtypes]
+
+    def read_parquet(self, path: Path, name: str) -> None:
+        self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
+
+    def write_parquet(self, select_sql: str, path: Path) -> None:
+        """A Parquet folder (one file per partition), as Spark writes; replaced if present."""
+        self._sql(select_sql).write.mode("overwrite").parquet(str(path))
+
+    def map_values(self, name: str, values_sql: str, func: ValueFunc, out: Columns) -> None:
+        from crmtool.backend.duckdb_backend import apply_to_batch
+
+        schema = ", ".join(["value string", *[f"`{n}` {_SPARK_TYPES[t]}" for n, t in out]])
+        columns = list(out)
+
+        def per_batch(batches: Any) -> Any:
+            for batch in batches:
+                yield apply_to_batch(batch, func, columns)
+
+        frame = self._sql(values_sql).mapInArrow(per_batch, schema)
+        self._register(name, frame, keep=True)
+
+    def execute(self, sql: str) -> None:
+        """``UPDATE <map table> SET col = expr WHERE cond`` becomes a new version of the table (a
+        SELECT with a CASE): the only UPDATE the kinds issue, on their small per-value tables."""
+        match = _UPDATE.fullmatch(sql.strip().rstrip(";"))
+        if not match:
+            raise EngineError(f"the Spark backend runs SELECT steps only, not: {sql.split()[0].upper()} ...")
+        table, column, value, cond = match.groups()
+        cols = [n for n, _t in self.columns(table)]
+        select = ", ".join(f"CASE WHEN {cond} THEN {value} ELSE {c} END AS {c}" if c == column else c for c in cols)
+        self._register(table, self._sql(f"SELECT {select} FROM {table}"), keep=True)  # checkpointed: no self-reference
+
+    def close(self) -> None:
+        for name in list(self._kept):
+            self.drop_table(name)
+        if self.owned:
+            self.spark.stop()
