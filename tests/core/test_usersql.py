@@ -42,6 +42,9 @@ FORBIDDEN = [
     ("current_setting", "current_setting('allowed_directories') IS NULL", "current_setting"),
     ("query_function", "query('SELECT 1') IS NULL", "query"),
     ("parameter", "customer_id = ?", "parameter"),
+    # the same expressions run on Spark (validate --engine spark): its Java reflection stays out
+    ("spark_reflect", "reflect('java.lang.System', 'getProperty', 'user.home') IS NOT NULL", "reflect"),
+    ("spark_java_method", "java_method('java.lang.System', 'getenv', 'HOME') IS NOT NULL", "java_method"),
 ]
 IDS = [f[0] for f in FORBIDDEN]
 
