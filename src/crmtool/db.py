@@ -50,11 +50,15 @@ ARROW_FROM = 50_000
 
 
 def fetch_column(con: duckdb.DuckDBPyConnection, query: str) -> list[Any]:
-    """The first column of ``query`` as a Python list (through Arrow only when it is long)."""
+    """The first column of ``query`` as a Python list (through Arrow only when it is long).
+
+    A short result is read in the one execution that finds it short; only a long one is run again
+    through Arrow (a count first would run every query twice)."""
     con.complete()
-    if int(scalar(con, f"SELECT count(*) FROM ({query})")) >= ARROW_FROM:
-        return list(fetch_arrow(con, query).column(0).to_pylist())
-    return [row[0] for row in con.execute(query).fetchall()]
+    rows = con.execute(query).fetchmany(ARROW_FROM)
+    if len(rows) < ARROW_FROM:
+        return [row[0] for row in rows]
+    return list(fetch_arrow(con, query).column(0).to_pylist())
 
 
 @contextmanager
