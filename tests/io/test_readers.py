@@ -258,6 +258,18 @@ def test_any_bytes_load_or_give_an_input_error(ws: Workspace, tmp_path: Path, da
     assert result.rows + len(result.parse_rejects) >= 1
 
 
+@pytest.mark.parametrize("data", [b"\xfe\xff\x00\x00\x00",  # found by the property test above
+                                  "id,name\n1,Ana\n".encode("utf-16") + b"\x00"])
+def test_utf16_cut_short_is_an_input_error(ws: Workspace, tmp_path: Path, data: bytes) -> None:
+    """A UTF-16 file with an odd number of bytes is cut short: one line naming the file, not a traceback."""
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    with pytest.raises(InputError) as caught:
+        load_file(ws.con, path, "t")
+    assert str(path) in caught.value.message and "not valid utf-16" in caught.value.message
+    assert "\n" not in caught.value.message
+
+
 def test_parquet_column_named_row_is_renamed_and_reported(ws: Workspace, tmp_path: Path) -> None:
     path = tmp_path / "r.parquet"
     duckdb.execute(f"COPY (SELECT 1 AS id, 5 AS _ROW, 'x' AS \"a\"\"b\") TO '{path}' (FORMAT parquet)")

@@ -452,7 +452,7 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
     else:
         encoding, c1 = _file_encoding(path, head)
     text = head.decode(encoding, errors="ignore")  # a sample may cut a character
-    if not text.strip() and not path.read_bytes().decode(encoding).strip():
+    if not text.strip() and not path.read_bytes().decode(encoding, errors="replace").strip():
         raise InputError(f"{path}: file is empty (no header, no rows)")
     delimiter = options.delimiter or detect_delimiter(text)
     # newline="": a file with CR-only line ends (old Mac exports) must not stop the csv module
@@ -469,7 +469,11 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
     if read_as is None:
         tmp_dir = tempfile.TemporaryDirectory(prefix="crmtool-")
         source = Path(tmp_dir.name) / "utf8.csv"
-        _transcode(path, source, encoding)
+        try:
+            _transcode(path, source, encoding)
+        except InputError:
+            tmp_dir.cleanup()
+            raise
         read_as = "utf-8"
     from crmtool.io.gate import readable, release
 
@@ -531,10 +535,16 @@ def _transcode(path: Path, target: Path, encoding: str) -> None:
     import codecs
 
     decoder = codecs.getincrementaldecoder(encoding)()
+    done = 0  # bytes decoded before the current piece, for the error's position
     with path.open("rb") as fin, target.open("w", encoding="utf-8", newline="") as fout:
-        for piece in iter(lambda: fin.read(SCAN_BYTES), b""):
-            fout.write(decoder.decode(piece))
-        fout.write(decoder.decode(b"", final=True))
+        try:
+            for piece in iter(lambda: fin.read(SCAN_BYTES), b""):
+                fout.write(decoder.decode(piece))
+                done += len(piece)
+            fout.write(decoder.decode(b"", final=True))
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: not valid {encoding} near byte {done + exc.start} ({exc.reason})",
+                             "the file may be cut short or mix encodings; export it again as UTF-8") from None
 
 
 def _physical_line(source: bytes, line_start: int) -> int:
