@@ -51,7 +51,10 @@ def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> 
                         ("suppressed", "suppression list (privacy_suppressions)")):
         if have and flag not in have:
             notes.append(f"no {table} in the workspace")
-    cols = IdentityColumns("customer_id", [cc.email] if cc.email else [], [cc.phone] if cc.phone else [])
+    # without registers only the person (``keys.rows``: id and dedupe cluster) is read, for consent:
+    # the canonical e-mails and phones (a pass over every value) are built only when a register may match them
+    cols = IdentityColumns("customer_id", [cc.email] if cc.email and have else [],
+                           [cc.phone] if cc.phone and have else [])
     keys = person_keys(con, "seg_customers", cols, name="seg_idk", region=spec.customers.phone_region)
     try:
         flags = person_flags(ws, keys) if have else None
