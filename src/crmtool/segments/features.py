@@ -174,26 +174,24 @@ def prepare_customers(
     order = "_row" if "_row" in cols else "customer_id"
     drop = [x for x in ("_row", "customer_id") if x in cols]
     keep = f"* EXCLUDE ({', '.join(ident(x) for x in drop)})" if drop else "*"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE seg_customers_all AS
-        SELECT nullif({id_sql(ident(c.id))}, '') AS customer_id, {keep},
-               {"_row" if "_row" in cols else "NULL"} AS __row
-        FROM {ident(table)}""")
-    stats.blank_ids = int(
-        con.execute("SELECT count(*) FROM seg_customers_all WHERE customer_id IS NULL").fetchall()[0][0]
-    )
+    trimmed = f"nullif({id_sql(ident(c.id))}, '')"
+    # the counts first, over the id alone: the customer rows are copied once, and numbered per id
+    # (the first row of an id wins) only when some id repeats
+    blank, total, distinct = con.execute(
+        f"SELECT count(*) FILTER (WHERE i IS NULL), count(i), count(DISTINCT i) "
+        f"FROM (SELECT {trimmed} AS i FROM {ident(table)})").fetchall()[0]
+    stats.blank_ids = int(blank)
+    first = "" if total == distinct else (
+        f"QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY "
+        f"{'__row' if order == '_row' else 'customer_id'}) = 1")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE seg_customers AS
-        SELECT * EXCLUDE (__row) FROM seg_customers_all WHERE customer_id IS NOT NULL
-        QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY
-            {"__row" if order == "_row" else "customer_id"}) = 1
-    """)
-    total = int(
-        con.execute("SELECT count(*) FROM seg_customers_all WHERE customer_id IS NOT NULL").fetchall()[0][0]
-    )
-    con.execute("DROP TABLE seg_customers_all")
-    stats.customers = int(con.execute("SELECT count(*) FROM seg_customers").fetchall()[0][0])
-    stats.duplicate_ids = total - stats.customers
+        SELECT * EXCLUDE (__row) FROM (
+            SELECT {trimmed} AS customer_id, {keep}, {"_row" if "_row" in cols else "NULL"} AS __row
+            FROM {ident(table)})
+        WHERE customer_id IS NOT NULL {first}""")
+    stats.customers = int(distinct)
+    stats.duplicate_ids = int(total) - stats.customers
     return cc
 
 
