@@ -147,3 +147,20 @@ def test_sql_that_fails_on_the_data_is_an_engine_error(ws, kit) -> None:  # type
     body = "features:\n  n: \"CAST(email AS INTEGER)\"\nsegments: [{name: s, when: {field: n, gt: 1}}]\n"
     with pytest.raises(EngineError, match=r"DuckDB refused a step built from segments\.yaml: Conversion Error"):
         kit.run(ws, body, kit.customers(["C1"]))
+
+
+def test_ids_with_white_space_merge_into_the_same_features(ws, kit, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # ids written as kept skip the merge of raw-id groups; padded ids ("C1 " and "C1") are merged:
+    # both give the same features and counts
+    cols = ("frequency", "monetary_total", "monetary_avg", "last_order_date", "opens_90d", "clicks_90d",
+            "last_contact_channel")
+    customers = kit.customers(["C1", "C2", "C3", "C4", "C5"])
+    plain = kit.run(ws, BODY, customers, ORDERS, EVENTS)
+    want = kit.features(ws, *cols)
+    padded_orders = [[f" {r[0]}" if i % 2 else f"{r[0]}\t", *r[1:]] for i, r in enumerate(ORDERS)]
+    padded_events = [[f"{r[0]} " if i % 3 else r[0], *r[1:]] for i, r in enumerate(EVENTS)]
+    padded = kit.run(ws, BODY, customers, padded_orders, padded_events, out="out2")
+    assert kit.features(ws, *cols) == want
+    assert padded.stats.skipped == plain.stats.skipped
+    assert (padded.stats.orders_used, padded.stats.events_used) == (plain.stats.orders_used, plain.stats.events_used)
+    assert want["C1"][:3] == (2, Decimal("150.50"), Decimal("75.25"))

@@ -88,6 +88,23 @@ def test_protection_reasons_and_counts(ws, kit) -> None:  # type: ignore[no-unty
     assert r.notes == []
 
 
+def test_single_record_people_get_the_person_paths_reasons(ws, kit) -> None:  # type: ignore[no-untyped-def]
+    # without registers and dedupe clusters each customer is a person of one record (no person keys
+    # are built); with an (empty) dedupe cluster table the person path runs: the same reasons and notes
+    rows = [["C1", "ok@x.es", "", "Sí", ""], ["C2", " ", "", "yes", ""], ["C3", "a@x.es", "", "no", ""],
+            ["C4", "b@x.es", "", "maybe", ""], ["C5", "c@x.es", "", "", ""], ["C6", "", "", "no", ""],
+            [" C7 ", "d@x.es", "", " YES ", ""], ["C8", None, "", None, ""]]
+    path = kit.write_csv("c.csv", ["customer_id", "email", "phone", "consent", "signup"], rows)
+    spec = "segments: [{name: all, when: 'TRUE'}]"
+    single = kit.run(ws, spec, path, out="single")
+    ws.con.execute("CREATE TABLE dedupe_records (customer_id VARCHAR, cluster_id VARCHAR)")
+    person = kit.run(ws, spec, path, out="person")
+    assert kit.rows("single/memberships.csv") == kit.rows("person/memberships.csv")
+    assert (single.excluded_customers, single.notes) == (person.excluded_customers, person.notes)
+    assert single.excluded_customers == {"consent_denied": 1, "consent_unknown": 2, "no_email": 3}
+    assert kit.send_list("all", out="single") == ["C1", "C7"]
+
+
 def test_history_diff_and_change_since_last_run(ws, kit) -> None:  # type: ignore[no-untyped-def]
     body = "segments:\n  - {name: buyers, when: {field: frequency, gte: 1}}\n  - {name: all, when: 'TRUE'}\n"
     customers = kit.customers(["C1", "C2", "C3", "C4"])

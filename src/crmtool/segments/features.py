@@ -174,26 +174,24 @@ def prepare_customers(
     order = "_row" if "_row" in cols else "customer_id"
     drop = [x for x in ("_row", "customer_id") if x in cols]
     keep = f"* EXCLUDE ({', '.join(ident(x) for x in drop)})" if drop else "*"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE seg_customers_all AS
-        SELECT nullif({id_sql(ident(c.id))}, '') AS customer_id, {keep},
-               {"_row" if "_row" in cols else "NULL"} AS __row
-        FROM {ident(table)}""")
-    stats.blank_ids = int(
-        con.execute("SELECT count(*) FROM seg_customers_all WHERE customer_id IS NULL").fetchall()[0][0]
-    )
+    trimmed = f"nullif({id_sql(ident(c.id))}, '')"
+    # the counts first, over the id alone: the customer rows are copied once, and numbered per id
+    # (the first row of an id wins) only when some id repeats
+    blank, total, distinct = con.execute(
+        f"SELECT count(*) FILTER (WHERE i IS NULL), count(i), count(DISTINCT i) "
+        f"FROM (SELECT {trimmed} AS i FROM {ident(table)})").fetchall()[0]
+    stats.blank_ids = int(blank)
+    first = "" if total == distinct else (
+        f"QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY "
+        f"{'__row' if order == '_row' else 'customer_id'}) = 1")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE seg_customers AS
-        SELECT * EXCLUDE (__row) FROM seg_customers_all WHERE customer_id IS NOT NULL
-        QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY
-            {"__row" if order == "_row" else "customer_id"}) = 1
-    """)
-    total = int(
-        con.execute("SELECT count(*) FROM seg_customers_all WHERE customer_id IS NOT NULL").fetchall()[0][0]
-    )
-    con.execute("DROP TABLE seg_customers_all")
-    stats.customers = int(con.execute("SELECT count(*) FROM seg_customers").fetchall()[0][0])
-    stats.duplicate_ids = total - stats.customers
+        SELECT * EXCLUDE (__row) FROM (
+            SELECT {trimmed} AS customer_id, {keep}, {"_row" if "_row" in cols else "NULL"} AS __row
+            FROM {ident(table)})
+        WHERE customer_id IS NOT NULL {first}""")
+    stats.customers = int(distinct)
+    stats.duplicate_ids = int(total) - stats.customers
     return cc
 
 
@@ -217,18 +215,29 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, reasons: tuple[str, 
 
     Two levels so that per-row work stays minimal: rows are grouped by the raw id as written, then
     the (far fewer) groups are merged by the normalised id. Unknown customers are found on the
-    groups, not on every row: the same answer as a join of all rows, for much less work."""
+    groups, not on every row: the same answer as a join of all rows, for much less work. When no
+    raw id has white space to trim (the usual export), every group is already one customer: the
+    merge would aggregate each group alone, so it is skipped and the values are only cast to the
+    types the merge gives."""
     per_reason = [Agg("skip:" + r, f"count(*) FILTER (WHERE skip = {sql_str(r)})", "sum({})") for r in reasons]
     everything = [Agg("n_rows", "count(*)", "sum({})"), *per_reason, *aggs]
     first = ", ".join(f"{a.first} AS {ident(a.name)}" for a in everything)
     second = ", ".join(f"{a.second.format(ident(a.name))} AS {ident(a.name)}" for a in everything)
+    raw = f"{target}_raw"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT raw_id, {first} "
+                f"FROM (SELECT *, {skip} AS skip FROM ({source})) GROUP BY raw_id")
+    merged = f"SELECT {id_sql('raw_id')} AS customer_id, {second} FROM {raw} GROUP BY 1"
+    if not con.execute(f"SELECT count(*) FROM {raw} WHERE raw_id <> {id_sql('raw_id')}").fetchall()[0][0]:
+        types = columns_of(con, f"({merged})")
+        merged = "SELECT " + ", ".join(
+            f"CAST({'raw_id' if n == 'customer_id' else ident(n)} AS {t}) AS {ident(n)}" for n, t in types.items()
+        ) + f" FROM {raw}"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {target}_all AS
         SELECT a.*, k.customer_id IS NOT NULL AS known
-        FROM (SELECT {id_sql("raw_id")} AS customer_id, {second}
-              FROM (SELECT raw_id, {first} FROM (SELECT *, {skip} AS skip FROM ({source})) GROUP BY raw_id)
-              GROUP BY 1) a
+        FROM ({merged}) a
         LEFT JOIN (SELECT customer_id FROM seg_customers) k USING (customer_id)""")
+    con.execute(f"DROP TABLE {raw}")
     known = "known"
     sums = ", ".join(f"coalesce(sum({ident('skip:' + r)}) FILTER (WHERE known), 0)" for r in reasons)
     row = con.execute(f"SELECT coalesce(sum(n_rows), 0), coalesce(sum(n_rows) FILTER (WHERE NOT known), 0), "
@@ -451,9 +460,9 @@ def build_features(
                {_rfm_segment_sql(spec)} AS rfm_segment
         FROM seg_customers c LEFT JOIN seg_order_agg o USING (customer_id)
         LEFT JOIN seg_event_agg e USING (customer_id) LEFT JOIN seg_scores s USING (customer_id) {clv_join}"""
-    with_rfm = base
-    con.execute(f"CREATE OR REPLACE TEMP TABLE seg_base AS {with_rfm}")
-    query = "SELECT * FROM seg_base"
+    # one statement builds seg_features: the joined customer rows are not materialised on their own
+    # first (a second copy of every wide customer row), the features and the funnel read them inline
+    query = f"SELECT * FROM ({base})"
     for f in spec.features:
         if f.sql is None:
             continue
@@ -474,5 +483,4 @@ def build_features(
     query = f"SELECT *, CASE {whens} ELSE {sql_str(spec.funnel_default)} END AS funnel_stage FROM ({query})"
     _bind(con, query, spec.funnel[0].when.loc if spec.funnel else Location(spec.file), "funnel")
     con.execute(f"CREATE OR REPLACE TEMP TABLE seg_features AS {query}")
-    con.execute("DROP TABLE seg_base")
     return columns_of(con, "seg_features")

@@ -85,9 +85,11 @@ def apply_status(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec) -> None:
     """``seg_status(customer_id, segment, idx, holdout, reason, status)``."""
     salts = _salts(spec)
     bcols = ", ".join(f"{bucket_sql('customer_id', s)} AS b{i}" for i, s in enumerate(salts))
+    # one row per member customer with its buckets and its exclusion reason: the members are
+    # joined to one per-customer table, not to two
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE seg_buckets AS SELECT customer_id{', ' + bcols if bcols else ''} "
-        "FROM (SELECT DISTINCT customer_id FROM seg_members)"
+        f"CREATE OR REPLACE TEMP TABLE seg_buckets AS SELECT customer_id{', ' + bcols if bcols else ''}, x.reason "
+        "FROM (SELECT DISTINCT customer_id FROM seg_members) LEFT JOIN seg_exclusions x USING (customer_id)"
     )
     whens = []
     if spec.global_holdout:
@@ -110,9 +112,8 @@ def apply_status(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec) -> None:
         CREATE OR REPLACE TEMP TABLE seg_status AS
         SELECT *, CASE WHEN reason IS NOT NULL THEN 'excluded' WHEN holdout IS NOT NULL THEN 'holdout'
                        ELSE 'send' END AS status
-        FROM (SELECT m.customer_id, m.segment, m.idx, {holdout} AS holdout, x.reason
-              FROM seg_members m JOIN seg_buckets b USING (customer_id)
-              LEFT JOIN seg_exclusions x USING (customer_id))""")
+        FROM (SELECT m.customer_id, m.segment, m.idx, {holdout} AS holdout, b.reason
+              FROM seg_members m JOIN seg_buckets b USING (customer_id))""")
 
 
 @dataclass

@@ -39,7 +39,7 @@ def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> 
     identifier of a customer, in any canonical spelling, or on any record of their dedupe cluster,
     excludes every customer of that person; consent is the most restrictive of the person's records.
     """
-    from crmtool.identity.keys import IdentityColumns, person_keys
+    from crmtool.identity.keys import IdentityColumns, cluster_map_sql, person_keys
     from crmtool.identity.registers import person_consent_sql, person_flags, register_sql
 
     con = ws.con
@@ -51,7 +51,14 @@ def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> 
                         ("suppressed", "suppression list (privacy_suppressions)")):
         if have and flag not in have:
             notes.append(f"no {table} in the workspace")
-    cols = IdentityColumns("customer_id", [cc.email] if cc.email else [], [cc.phone] if cc.phone else [])
+    if not have and cluster_map_sql(con) is None:
+        _exclusions_of_single_records(ws, cc, notes)
+        notes.append("no suppression or erasure registers in the workspace: nothing to match")
+        return notes
+    # without registers only the person (``keys.rows``: id and dedupe cluster) is read, for consent:
+    # the canonical e-mails and phones (a pass over every value) are built only when a register may match them
+    cols = IdentityColumns("customer_id", [cc.email] if cc.email and have else [],
+                           [cc.phone] if cc.phone and have else [])
     keys = person_keys(con, "seg_customers", cols, name="seg_idk", region=spec.customers.phone_region)
     try:
         flags = person_flags(ws, keys) if have else None
@@ -83,3 +90,23 @@ def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> 
     if not have:
         notes.append("no suppression or erasure registers in the workspace: nothing to match")
     return notes
+
+
+def _exclusions_of_single_records(ws: Workspace, cc: CustomerColumns, notes: list[str]) -> None:
+    """``seg_exclusions`` when nothing can join two records into one person: no register to match and
+    no dedupe clusters. Each customer (ids are unique in ``seg_customers``) is then a person of one
+    record, whose most restrictive consent is the record's own: the same reasons as the person path
+    of :func:`build_exclusions`, without building person keys."""
+    cases: list[str] = []
+    if cc.email:
+        cases.append(f"WHEN nullif(trim(CAST(c.{ident(cc.email)} AS VARCHAR)), '') IS NULL THEN 'no_email'")
+    state = "NULL::VARCHAR"
+    if cc.consent:
+        state = consent_sql("c." + ident(cc.consent))
+        cases.append("WHEN c.__seg_cs = 'denied' THEN 'consent_denied'")
+        cases.append("WHEN c.__seg_cs IS DISTINCT FROM 'granted' THEN 'consent_unknown'")
+    else:
+        notes.append("consent not checked (inputs.customers.consent is null)")
+    reason = f"CASE {' '.join(cases)} END" if cases else "NULL::VARCHAR"
+    ws.con.execute(f"CREATE OR REPLACE TEMP TABLE seg_exclusions AS SELECT c.customer_id, {reason} AS reason "
+                   f"FROM (SELECT c.*, {state} AS __seg_cs FROM seg_customers c) c")
