@@ -105,6 +105,21 @@ def test_single_record_people_get_the_person_paths_reasons(ws, kit) -> None:  # 
     assert kit.send_list("all", out="single") == ["C1", "C7"]
 
 
+def test_a_no_on_any_row_of_a_repeated_id_keeps_the_customer_off_send_lists(ws, kit) -> None:  # type: ignore[no-untyped-def]
+    # the export repeats C1 and C3; segment keeps the first row of an id for its features, but consent
+    # is the most restrictive of all the id's rows, with and without the person-key path
+    rows = [["C1", "a@x.es", "", "yes", ""], ["C2", "b@x.es", "", "yes", ""], [" C1", "a@x.es", "", "no", ""],
+            ["C3", "c@x.es", "", "yes", ""], ["C3", "c@x.es", "", "", ""]]
+    path = kit.write_csv("c.csv", ["customer_id", "email", "phone", "consent", "signup"], rows)
+    spec = "segments: [{name: all, when: 'TRUE'}]"
+    single = kit.run(ws, spec, path, out="single")
+    ws.con.execute("CREATE TABLE dedupe_records (customer_id VARCHAR, cluster_id VARCHAR)")
+    person = kit.run(ws, spec, path, out="person")
+    for result, out in ((single, "single"), (person, "person")):
+        assert result.excluded_customers == {"consent_denied": 1, "consent_unknown": 1}
+        assert kit.send_list("all", out=out) == ["C2"]
+
+
 def test_history_diff_and_change_since_last_run(ws, kit) -> None:  # type: ignore[no-untyped-def]
     body = "segments:\n  - {name: buyers, when: {field: frequency, gte: 1}}\n  - {name: all, when: 'TRUE'}\n"
     customers = kit.customers(["C1", "C2", "C3", "C4"])

@@ -192,7 +192,24 @@ def prepare_customers(
         WHERE customer_id IS NOT NULL {first}""")
     stats.customers = int(distinct)
     stats.duplicate_ids = int(total) - stats.customers
+    _consent_of_repeated_ids(con, table, trimmed, cc.consent if cc.consent in cols else None, total != distinct)
     return cc
+
+
+def _consent_of_repeated_ids(con: duckdb.DuckDBPyConnection, table: str, trimmed: str, consent: str | None,
+                             repeated: bool) -> None:
+    """``seg_id_consent(pid, consent)`` when an id repeats: the most restrictive consent of all the id's
+    rows (``seg_customers`` keeps only the first row, and a "no" on a later row of the same customer
+    must still keep them off every send list). Dropped when no id repeats."""
+    con.execute("DROP TABLE IF EXISTS seg_id_consent")
+    if not (repeated and consent):
+        return
+    from crmtool.identity.registers import person_consent_sql
+    from crmtool.privacy.consent import normalise_consent_sql
+
+    rows = (f"SELECT {trimmed} AS pid, {normalise_consent_sql(ident(consent))} AS cs "
+            f"FROM {ident(table)} WHERE {trimmed} IS NOT NULL")
+    con.execute(f"CREATE TEMP TABLE seg_id_consent AS {person_consent_sql(rows)}")
 
 
 ORDER_REASONS = ("unparseable_date", "future_date", "missing_amount", "unparseable_amount", "negative_amount")

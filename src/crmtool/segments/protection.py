@@ -32,6 +32,17 @@ def consent_sql(column_sql: str) -> str:
     return str(normalise_consent_sql(column_sql))
 
 
+def customer_consent_sql(ws: Workspace, consent: str) -> tuple[str, str]:
+    """SQL of the consent state of customer ``c`` in ``seg_customers``, and the join it needs: the most
+    restrictive of every row of the id when the id repeats in the export (``seg_id_consent``), else
+    the row's own."""
+    if ws.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'seg_id_consent' "
+                      "AND temporary").fetchall()[0][0]:
+        return ("coalesce(ic.consent, " + consent_sql("c." + ident(consent)) + ")",
+                " LEFT JOIN seg_id_consent ic ON ic.pid = c.customer_id")
+    return consent_sql("c." + ident(consent)), ""
+
+
 def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> list[str]:
     """Create ``seg_exclusions(customer_id, reason)``; returns notes on what was (not) checked.
 
@@ -70,9 +81,9 @@ def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> 
             cases.append(f"WHEN nullif(trim(CAST(c.{ident(cc.email)} AS VARCHAR)), '') IS NULL THEN 'no_email'")
         consent_join = ""
         if cc.consent:
-            state = consent_sql("c." + ident(cc.consent))
+            state, by_id = customer_consent_sql(ws, cc.consent)
             con.execute(f"""CREATE OR REPLACE TEMP TABLE seg_person_consent AS {person_consent_sql(
-                f"SELECT k.pid, {state} AS cs FROM seg_customers c JOIN {keys.rows} k ON k.rid = c.rowid")}""")
+                f"SELECT k.pid, {state} AS cs FROM seg_customers c{by_id} JOIN {keys.rows} k ON k.rid = c.rowid")}""")
             consent_join = " LEFT JOIN seg_person_consent pc ON pc.pid = k.pid"
             cases.append("WHEN pc.consent = 'denied' THEN 'consent_denied'")
             cases.append("WHEN pc.consent IS DISTINCT FROM 'granted' THEN 'consent_unknown'")
@@ -100,13 +111,13 @@ def _exclusions_of_single_records(ws: Workspace, cc: CustomerColumns, notes: lis
     cases: list[str] = []
     if cc.email:
         cases.append(f"WHEN nullif(trim(CAST(c.{ident(cc.email)} AS VARCHAR)), '') IS NULL THEN 'no_email'")
-    state = "NULL::VARCHAR"
+    state, by_id = "NULL::VARCHAR", ""
     if cc.consent:
-        state = consent_sql("c." + ident(cc.consent))
+        state, by_id = customer_consent_sql(ws, cc.consent)
         cases.append("WHEN c.__seg_cs = 'denied' THEN 'consent_denied'")
         cases.append("WHEN c.__seg_cs IS DISTINCT FROM 'granted' THEN 'consent_unknown'")
     else:
         notes.append("consent not checked (inputs.customers.consent is null)")
     reason = f"CASE {' '.join(cases)} END" if cases else "NULL::VARCHAR"
     ws.con.execute(f"CREATE OR REPLACE TEMP TABLE seg_exclusions AS SELECT c.customer_id, {reason} AS reason "
-                   f"FROM (SELECT c.*, {state} AS __seg_cs FROM seg_customers c) c")
+                   f"FROM (SELECT c.*, {state} AS __seg_cs FROM seg_customers c{by_id}) c")
