@@ -197,6 +197,8 @@ def explain(
     if fmt is OutputFormat.json:
         emit(ui, report.to_json(exp.as_dict()))
         return ExitCode.OK
+    if exp.model_warning:
+        ui.warn(exp.model_warning)
     if len(record_ids) == 1:
         ui.out.print(f"record {record_ids[0]}: cluster {exp.cluster_id}")
         for other, p in exp.neighbours:

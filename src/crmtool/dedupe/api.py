@@ -24,6 +24,7 @@ from crmtool.dedupe.cluster import ClusterStats, cluster
 from crmtool.dedupe.compare import compute_levels
 from crmtool.dedupe.decisions import decision_table
 from crmtool.dedupe.explain import ComparisonExplained, Explanation, explain
+from crmtool.dedupe.health import ModelCheck, check_model
 from crmtool.dedupe.model import Model, estimate, score_sql
 from crmtool.dedupe.prepare import Prepared, prepare
 from crmtool.dedupe.record import audit_merges, keep_for_next_run, record_metrics
@@ -67,6 +68,7 @@ class DedupeResult:
     audit_head: str = ""
     review: ReviewSummary = field(default_factory=ReviewSummary)
     normalised: list[str] = field(default_factory=list)  # fix rules applied to a work copy first
+    model_check: ModelCheck = field(default_factory=lambda: ModelCheck(False, {}))  # crmtool.dedupe.health
 
     def as_dict(self) -> dict[str, Any]:
         c = self.clusters
@@ -79,6 +81,7 @@ class DedupeResult:
                 "estimate": self.model.estimate,
                 "prior": self.model.prior,
                 "iterations": self.model.iterations,
+                "check": self.model_check.as_dict(),
             },
             "clusters": c.clusters,
             "duplicate_clusters": c.multi,
@@ -342,6 +345,9 @@ def dedupe(
     lap("compare")
     step("estimating the model")
     model = prev_model or estimate(con, prep, spec, "__dd_levels")
+    model_check = check_model(model, spec)
+    if model_check.degenerate:
+        _warn(model_check.warning())
     lap("model")
     scoring = _Scoring(con, prep, spec, model)
     scoring.score_into("__dd_levels", PAIRS, False)
@@ -362,7 +368,7 @@ def dedupe(
     keep_for_next_run(con, run.run_id, model)
     result = DedupeResult(run.run_id, prep.rows, n_pairs, counts, model, stats, merges, review.pairs, dec_stats,
                           outputs, laps.timings, warnings, incremental, fresh, review=review,
-                          normalised=list(normalised_by))
+                          normalised=list(normalised_by), model_check=model_check)
     if audit_log is not None or out_dir is not None:
         step("audit log")
         from crmtool.audit import log_dir

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from crmtool.dedupe.compare import compute_levels
+from crmtool.dedupe.health import check_model
 from crmtool.dedupe.model import Model
 from crmtool.dedupe.spec import DedupeSpec
 from crmtool.dedupe.tables import CUTS, MODEL, PAIRS, PREP, RECORDS
@@ -55,6 +56,9 @@ class Explanation:
     #: best first: below the band a veto changed nothing
     cuts: list[tuple[str, str]] = field(default_factory=list)
     vetoed_pairs: list[tuple[str, float, list[str]]] = field(default_factory=list)
+    #: the verdict on the run's model (crmtool.dedupe.health): a degenerate model explains little
+    model_check: dict[str, Any] = field(default_factory=dict)
+    model_warning: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: ([c.__dict__ for c in v] if k == "comparisons" else v) for k, v in self.__dict__.items()}
@@ -90,6 +94,8 @@ def explain(ws: Workspace, spec: DedupeSpec, record_a: str, record_b: str | None
         threshold=spec.threshold,
         cluster_id=cluster_of.get(record_a.strip()),
     )
+    check = check_model(model, spec)
+    exp.model_check, exp.model_warning = check.as_dict(), check.warning()
     if record_b is None:
         _one_record(ws, spec, model, rids[0], exp)
         return exp
