@@ -246,7 +246,9 @@ def _review_pairs(con: duckdb.DuckDBPyConnection, spec: DedupeSpec, model: Model
                   review_limit: int) -> tuple[ReviewSummary, str]:
     """Pairs to review into ``__dd_review``, the guard's cuts into ``dedupe_cuts``; (summary, review file query)."""
     # review: the band, vetoed pairs, and pairs the chaining guard cut; decided pairs never come back
-    con.execute(f"CREATE OR REPLACE TABLE {CUTS} AS SELECT l, r, min(reason) AS reason FROM __dd_cut GROUP BY l, r")
+    first = "(reason, why, coalesce(bad_l, -1), coalesce(bad_r, -1))"  # one cut per pair, the same on every rerun
+    con.execute(f"""CREATE OR REPLACE TABLE {CUTS} AS SELECT l, r, min(reason) AS reason, arg_min(why, {first}) AS why,
+        arg_min(bad_l, {first}) AS bad_l, arg_min(bad_r, {first}) AS bad_r FROM __dd_cut GROUP BY l, r""")
     build_review(con, spec, model, tf_cols, f"(SELECT * FROM {PAIRS} UNION ALL BY NAME SELECT * FROM __dd_intra)",
                  CUTS, "__dd_members", "__dd_review")
     review = summarise(con, "__dd_review", review_limit)
