@@ -236,4 +236,7 @@ def test_explain_one_record_names_the_cuts_and_vetoes_that_touch_it(tmp_path: Pa
     res = runner.invoke(_app(), ["explain", "2", "--rules", str(rules), "--workspace", wsp, "--format", "json"],
                         env=env)
     got = json.loads(res.stdout)
-    assert got["cuts"] == [["5", "chaining"]] and got["vetoed_pairs"] == []
+    # the cut names what split the cluster: the spouse pair, below split_below, and the vetoes on it
+    assert [c[:2] for c in got["cuts"]] == [["5", "chaining"]] and got["vetoed_pairs"] == []
+    assert got["cuts"][0][2].startswith("records 1 and 2 score below split_below; vetoed by: ")
+    assert "household: home evidence at its cap, no person-level agreement" in got["cuts"][0][2]

@@ -6,9 +6,6 @@ days (they joined through records with no birth date)."""
 
 from __future__ import annotations
 
-import csv
-import random
-from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,42 +15,10 @@ from crmtool.api import apply_fixes
 from crmtool.dedupe.api import dedupe, dedupe_file, explain
 from crmtool.dedupe.spec import spec_from_text
 from crmtool.workspace import Workspace
+from dedupe_people import strangers, write_csv
 from goldens import check_golden
 
 ROOT = Path(__file__).resolve().parents[2]
-FIRST = ["Xabier", "María", "José", "Lucía", "Javier", "Carmen"]
-LAST = ["Díaz", "García", "López", "Pérez", "Ruiz", "Martín"]
-FOLD = {"í": "i", "á": "a", "é": "e", "ó": "o", "ú": "u"}
-COLS = ["customer_id", "first_name", "last_name", "email", "phone", "birth_date", "national_id", "postal_code",
-        "city", "email_consent", "last_order_date"]
-NIF_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
-
-
-def strangers(n: int, seed: int = 5) -> list[list[str]]:
-    """``n`` different people: ~n/36 share each first name and surname, emails ``first.last<digits>@``,
-    every identifier their own, one birth date in five missing."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        first, last = rng.choice(FIRST), rng.choice(LAST)
-        local = "".join(FOLD.get(ch, ch) for ch in f"{first}.{last}".lower()) + str(rng.randint(1, 9999))
-        born = date(1940, 1, 1) + timedelta(days=rng.randint(0, 60 * 365))
-        number = 10_000_000 + i * 7919
-        postcode = rng.choice(["28001", "28002", "08001", "46001", "41001"])
-        rows.append([
-            f"C{i:05d}", first, last, f"{local}@{rng.choice(['gmail.com', 'hotmail.es', 'yahoo.es'])}",
-            f"6{rng.randint(0, 99_999_999):08d}", "" if rng.random() < 0.2 else born.isoformat(),
-            f"{number:08d}{NIF_LETTERS[number % 23]}", postcode,
-            {"28": "Madrid", "08": "Barcelona", "46": "València", "41": "Sevilla"}[postcode[:2]],
-            rng.choice(["sí", "no"]), "2024-01-01",
-        ])
-    return rows
-
-
-def write_csv(path: Path, rows: list[list[str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh).writerows([COLS, *rows])
-    return path
 
 
 def test_an_export_without_duplicates_keeps_everyone_apart(tmp_path: Path) -> None:

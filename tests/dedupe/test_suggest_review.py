@@ -4,10 +4,8 @@ example equal to suggest's output, and the review list's order, cap and reasons.
 from __future__ import annotations
 
 import csv
-import random
 from pathlib import Path
 
-import pyarrow as pa
 import yaml
 from typer.testing import CliRunner
 
@@ -17,50 +15,11 @@ from crmtool.dedupe.spec import spec_from_text
 from crmtool.dedupe.suggest import suggest_dedupe_section, suggest_yaml
 from crmtool.io.readers import load_file
 from crmtool.workspace import Workspace
+from dedupe_people import HH_COLS as COLS
+from dedupe_people import generate
+from dedupe_people import load_people as _load
 
 ROOT = Path(__file__).resolve().parents[2]
-FIRST = ["Antonio", "José", "Manuel", "Francisco", "David", "Juan", "Javier", "Carlos", "María", "Carmen", "Ana",
-         "Isabel", "Laura", "Cristina", "Marta", "Lucía", "Elena", "Pilar", "Raúl", "Nuria", "Pablo", "Sergio"]
-LAST = ["García", "Rodríguez", "González", "Fernández", "López", "Martínez", "Sánchez", "Pérez", "Gómez", "Martín",
-        "Jiménez", "Ruiz", "Hernández", "Díaz", "Moreno", "Muñoz", "Álvarez", "Romero", "Alonso", "Navarro"]
-COLS = ["customer_id", "nombre", "apellidos", "fecha_nacimiento", "correo", "telefono", "nif", "codigo_postal",
-        "ciudad", "email_consent"]
-
-
-def generate(people: int = 400, seed: int = 5) -> tuple[list[list[str]], list[tuple[str, str]], list[tuple[str, str]]]:
-    """Rows (Spanish column names), planted duplicate pairs and spouse pairs (different people, one home)."""
-    rnd = random.Random(seed)
-    rows, dups, spouses = [], [], []
-    for i in range(people):
-        first, last = rnd.choice(FIRST), f"{rnd.choice(LAST)} {rnd.choice(LAST)}"
-        dob = f"{rnd.randint(1, 28):02d}/{rnd.randint(1, 12):02d}/{rnd.randint(1940, 2000)}"
-        nif = 10_000_000 + i * 7919
-        row = [f"C{i:05d}", first, last, dob, f"{first.lower()}.{i}@example.com", f"6{i:08d}",
-               f"{nif}{'TRWAGMYFPDXBNJZSQVHLCKE'[nif % 23]}", f"{28000 + i % 97:05d}", "Madrid", "sí"]
-        rows.append(row)
-        if i % 5 == 0:  # a duplicate: upper case, the phone formatted, the email missing
-            dup = list(row)
-            dup[0], dup[1], dup[2], dup[4] = f"D{i:05d}", first.upper(), last.upper(), ""
-            dup[5] = f"+34 {row[5][:3]} {row[5][3:6]} {row[5][6:]}"
-            rows.append(dup)
-            dups.append((row[0], dup[0]))
-        elif i % 7 == 0:  # a spouse: her own names, birth date and NIF; the couple's email and landline
-            s_first = next(f for f in FIRST if f != first and f[0] != first[0])
-            s_nif = 50_000_000 + i
-            home = [f"{row[1].lower()}.familia@example.com", f"91{i:07d}"]
-            row[4], row[5] = home
-            rows.append([f"S{i:05d}", s_first, f"{rnd.choice(LAST)} {rnd.choice(LAST)}",
-                         f"{rnd.randint(1, 28):02d}/{rnd.randint(1, 12):02d}/{rnd.randint(1940, 2000)}", *home,
-                         f"{s_nif}{'TRWAGMYFPDXBNJZSQVHLCKE'[s_nif % 23]}", row[7], row[8], "no"])
-            spouses.append((row[0], f"S{i:05d}"))
-    return rows, dups, spouses
-
-
-def _load(ws: Workspace, rows: list[list[str]]) -> str:
-    ws.con.register("__t", pa.table({c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(COLS)}))
-    ws.con.execute("CREATE OR REPLACE TABLE people AS SELECT * FROM __t")
-    ws.con.unregister("__t")
-    return "people"
 
 
 def test_suggest_finds_the_planted_pairs_and_keeps_spouses_apart(ws: Workspace) -> None:

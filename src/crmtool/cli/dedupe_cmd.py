@@ -197,12 +197,15 @@ def explain(
     if fmt is OutputFormat.json:
         emit(ui, report.to_json(exp.as_dict()))
         return ExitCode.OK
+    if exp.model_warning:
+        ui.warn(exp.model_warning)
     if len(record_ids) == 1:
         ui.out.print(f"record {record_ids[0]}: cluster {exp.cluster_id}")
         for other, p in exp.neighbours:
             ui.out.print(f"  {other:20} match probability {p:.4f}")
-        for other, reason in exp.cuts:
-            ui.out.print(f"cut from {other}: {SPLIT_WORDS.get(reason, reason)}", soft_wrap=True)
+        for other, reason, trigger in exp.cuts:
+            why = f"; {trigger}" if trigger else ""
+            ui.out.print(f"cut from {other}: {SPLIT_WORDS.get(reason, reason)}{why}", soft_wrap=True)
         for other, p, vetoes in exp.vetoed_pairs:
             ui.out.print(f"vetoed with {other} (match probability {p:.4f}): {'; '.join(vetoes)}", soft_wrap=True)
         return ExitCode.OK
@@ -219,7 +222,8 @@ def explain(
     for veto in exp.vetoes:
         ui.out.print(f"vetoed by: {veto}")
     if exp.split_by:
-        ui.out.print(f"split by: {SPLIT_WORDS.get(exp.split_by, exp.split_by)}")
+        why = f"; {exp.split_trigger}" if exp.split_trigger else ""
+        ui.out.print(f"split by: {SPLIT_WORDS.get(exp.split_by, exp.split_by)}{why}", soft_wrap=True)
     verdict = "same cluster" if exp.same_cluster else "different clusters"
     how = f"blocking rule {exp.blocking_rule}" if exp.blocking_rule else "no blocking rule (scored now)"
     ui.out.print(

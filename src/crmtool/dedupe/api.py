@@ -24,6 +24,7 @@ from crmtool.dedupe.cluster import ClusterStats, cluster
 from crmtool.dedupe.compare import compute_levels
 from crmtool.dedupe.decisions import decision_table
 from crmtool.dedupe.explain import ComparisonExplained, Explanation, explain
+from crmtool.dedupe.health import ModelCheck, check_model
 from crmtool.dedupe.model import Model, estimate, score_sql
 from crmtool.dedupe.prepare import Prepared, prepare
 from crmtool.dedupe.record import audit_merges, keep_for_next_run, record_metrics
@@ -67,6 +68,7 @@ class DedupeResult:
     audit_head: str = ""
     review: ReviewSummary = field(default_factory=ReviewSummary)
     normalised: list[str] = field(default_factory=list)  # fix rules applied to a work copy first
+    model_check: ModelCheck = field(default_factory=lambda: ModelCheck(False, {}))  # crmtool.dedupe.health
 
     def as_dict(self) -> dict[str, Any]:
         c = self.clusters
@@ -79,6 +81,7 @@ class DedupeResult:
                 "estimate": self.model.estimate,
                 "prior": self.model.prior,
                 "iterations": self.model.iterations,
+                "check": self.model_check.as_dict(),
             },
             "clusters": c.clusters,
             "duplicate_clusters": c.multi,
@@ -243,7 +246,9 @@ def _review_pairs(con: duckdb.DuckDBPyConnection, spec: DedupeSpec, model: Model
                   review_limit: int) -> tuple[ReviewSummary, str]:
     """Pairs to review into ``__dd_review``, the guard's cuts into ``dedupe_cuts``; (summary, review file query)."""
     # review: the band, vetoed pairs, and pairs the chaining guard cut; decided pairs never come back
-    con.execute(f"CREATE OR REPLACE TABLE {CUTS} AS SELECT l, r, min(reason) AS reason FROM __dd_cut GROUP BY l, r")
+    first = "(reason, why, coalesce(bad_l, -1), coalesce(bad_r, -1))"  # one cut per pair, the same on every rerun
+    con.execute(f"""CREATE OR REPLACE TABLE {CUTS} AS SELECT l, r, min(reason) AS reason, arg_min(why, {first}) AS why,
+        arg_min(bad_l, {first}) AS bad_l, arg_min(bad_r, {first}) AS bad_r FROM __dd_cut GROUP BY l, r""")
     build_review(con, spec, model, tf_cols, f"(SELECT * FROM {PAIRS} UNION ALL BY NAME SELECT * FROM __dd_intra)",
                  CUTS, "__dd_members", "__dd_review")
     review = summarise(con, "__dd_review", review_limit)
@@ -342,6 +347,9 @@ def dedupe(
     lap("compare")
     step("estimating the model")
     model = prev_model or estimate(con, prep, spec, "__dd_levels")
+    model_check = check_model(model, spec)
+    if model_check.degenerate:
+        _warn(model_check.warning())
     lap("model")
     scoring = _Scoring(con, prep, spec, model)
     scoring.score_into("__dd_levels", PAIRS, False)
@@ -362,7 +370,7 @@ def dedupe(
     keep_for_next_run(con, run.run_id, model)
     result = DedupeResult(run.run_id, prep.rows, n_pairs, counts, model, stats, merges, review.pairs, dec_stats,
                           outputs, laps.timings, warnings, incremental, fresh, review=review,
-                          normalised=list(normalised_by))
+                          normalised=list(normalised_by), model_check=model_check)
     if audit_log is not None or out_dir is not None:
         step("audit log")
         from crmtool.audit import log_dir

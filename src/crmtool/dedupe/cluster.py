@@ -94,7 +94,8 @@ def _dissolve_oversized(con: duckdb.DuckDBPyConnection, max_cluster_size: int) -
     """Dissolve clusters over ``max_cluster_size``: their edges go to review; return how many."""
     big = con.execute(f"SELECT count(*) FROM __dd_sizes WHERE n > {max_cluster_size}").fetchall()[0][0]
     if big:
-        con.execute(f"""INSERT INTO __dd_cut SELECT e.l, e.r, 'oversized_cluster' FROM __dd_edges e
+        con.execute(f"""INSERT INTO __dd_cut SELECT e.l, e.r, 'oversized_cluster', 'max_cluster_size', NULL, NULL
+            FROM __dd_edges e
             JOIN __dd_cc x ON x.v = e.l JOIN __dd_sizes z ON z.c = x.c WHERE z.n > {max_cluster_size}""")
         con.execute(f"""DELETE FROM __dd_edges WHERE l IN (SELECT x.v FROM __dd_cc x JOIN __dd_sizes
             z USING (c)
@@ -124,7 +125,11 @@ def _judge_intra_pairs(con: duckdb.DuckDBPyConnection, s: str, *, threshold: flo
                 OR (k.home_vetoed AND k.match_probability >= {review})
                 OR (k.split_vetoed AND k.match_probability < {review})))) AS bad,
                (k.decision = 'match' OR (k.decision IS NULL AND k.match_probability >= {threshold}
-                AND NOT k.vetoed)) AS good, coalesce(k.decision = 'match', false) AS decided
+                AND NOT k.vetoed)) AS good, coalesce(k.decision = 'match', false) AS decided,
+               CASE WHEN k.decision = 'no-match' THEN 'no-match' WHEN k.decision IS NOT NULL THEN NULL
+                    WHEN k.match_probability < {split_below} THEN 'split_below'
+                    WHEN k.home_vetoed AND k.match_probability >= {review} THEN 'household'
+                    WHEN k.split_vetoed AND k.match_probability < {review} THEN 'veto' END AS why
         FROM __dd_allintra a JOIN (SELECT * FROM {s} UNION ALL SELECT * FROM __dd_intra) k USING (l,
             r)""")
     return int(con.execute("SELECT count(DISTINCT c) FROM __dd_ip WHERE bad").fetchall()[0][0])
@@ -144,12 +149,15 @@ def _split_suspects(con: duckdb.DuckDBPyConnection) -> bool:
     # probability with the centre, unless they clearly do not match someone already in it
     _keep_groups(con)
     con.execute("""CREATE OR REPLACE TEMP TABLE __dd_cross AS
-        SELECT e.l, e.r FROM __dd_edges e JOIN __dd_cc x ON x.v = e.l JOIN __dd_center z ON z.c = x.c
+        SELECT e.l, e.r, z.c FROM __dd_edges e JOIN __dd_cc x ON x.v = e.l JOIN __dd_center z ON z.c = x.c
         WHERE ((e.l IN (SELECT v FROM __dd_keep k WHERE k.c = z.c))
                <> (e.r IN (SELECT v FROM __dd_keep k WHERE k.c = z.c)))""")
     if not con.execute("SELECT count(*) FROM __dd_cross").fetchall()[0][0]:
         return False  # only decided matches hold the cluster together: decisions win
-    con.execute("INSERT INTO __dd_cut SELECT l, r, 'chaining' FROM __dd_cross")
+    # each cut names what split its cluster: the cluster's first bad pair and why it is bad
+    con.execute("""INSERT INTO __dd_cut SELECT x.l, x.r, 'chaining', b.why, b.l, b.r FROM __dd_cross x
+        JOIN (SELECT c, arg_min(l, (l, r)) AS l, arg_min(r, (l, r)) AS r, arg_min(why, (l, r)) AS why
+              FROM __dd_ip WHERE bad GROUP BY c) b ON b.c = x.c""")
     con.execute("DELETE FROM __dd_edges e USING __dd_cross x WHERE e.l = x.l AND e.r = x.r")
     return True
 
@@ -186,7 +194,9 @@ def cluster(
     score_pairs: Callable[[str, str], None],
     out: str,
 ) -> ClusterStats:
-    """Create ``out(rid, cid, match_probability)`` for every record and ``__dd_cut(l, r, reason)``.
+    """Create ``out(rid, cid, match_probability)`` for every record and ``__dd_cut(l, r, reason, why, bad_l,
+    bad_r)``: each cut pair, the guard that cut it, and for the chaining guard the pair that made its cluster
+    suspect (``bad_l``, ``bad_r``) and why (``no-match``, ``split_below``, ``household``, ``veto``).
 
     ``scored`` has ``l, r, match_probability, vetoed, home_vetoed, split_vetoed, decision``. A cluster is
     split when it holds a pair decided ``no-match``, a pair below ``split_below``, a pair the household
@@ -202,7 +212,8 @@ def cluster(
     con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_edges AS SELECT l, r FROM {s}
         WHERE (decision = 'match') OR (decision IS NULL AND match_probability >= {threshold} AND NOT
             vetoed)""")
-    con.execute("CREATE OR REPLACE TEMP TABLE __dd_cut (l INTEGER, r INTEGER, reason VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE __dd_cut (l INTEGER, r INTEGER, reason VARCHAR, why VARCHAR, "
+                "bad_l INTEGER, bad_r INTEGER)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE __dd_intra AS SELECT * FROM {s} LIMIT 0")
     for _ in range(10):
         stats.propagation_rounds += components(con, "__dd_edges", "__dd_cc")

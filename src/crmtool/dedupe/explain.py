@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from crmtool.dedupe.compare import compute_levels
+from crmtool.dedupe.health import check_model
 from crmtool.dedupe.model import Model
 from crmtool.dedupe.spec import DedupeSpec
 from crmtool.dedupe.tables import CUTS, MODEL, PAIRS, PREP, RECORDS
@@ -46,15 +47,20 @@ class Explanation:
     household_weight: float | None = None  # the group's agreements before the cap
     household_cap: float | None = None
     split_by: str | None = None  # the chaining guard or veto that cut this pair out of a cluster
+    #: what made the guard split: the pair of the cluster that clearly did not match, and why
+    split_trigger: str | None = None
     threshold: float = 0.0
     same_cluster: bool = False
     cluster_id: str | None = None
     neighbours: list[tuple[str, float]] = field(default_factory=list)
-    #: one record: the pairs with it that the chaining guard cut (other id, reason), and its vetoed pairs
+    #: one record: the pairs with it that the chaining guard cut (other id, reason, trigger), and its vetoed pairs
     #: the model scored at or above the review band (other id, match probability, the vetoes that fired),
     #: best first: below the band a veto changed nothing
-    cuts: list[tuple[str, str]] = field(default_factory=list)
+    cuts: list[tuple[str, str, str | None]] = field(default_factory=list)
     vetoed_pairs: list[tuple[str, float, list[str]]] = field(default_factory=list)
+    #: the verdict on the run's model (crmtool.dedupe.health): a degenerate model explains little
+    model_check: dict[str, Any] = field(default_factory=dict)
+    model_warning: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: ([c.__dict__ for c in v] if k == "comparisons" else v) for k, v in self.__dict__.items()}
@@ -90,6 +96,8 @@ def explain(ws: Workspace, spec: DedupeSpec, record_a: str, record_b: str | None
         threshold=spec.threshold,
         cluster_id=cluster_of.get(record_a.strip()),
     )
+    check = check_model(model, spec)
+    exp.model_check, exp.model_warning = check.as_dict(), check.warning()
     if record_b is None:
         _one_record(ws, spec, model, rids[0], exp)
         return exp
@@ -145,9 +153,47 @@ def explain(ws: Workspace, spec: DedupeSpec, record_a: str, record_b: str | None
     exp.match_weight = round(total, 4)
     exp.match_probability = round(1 / (1 + 2 ** (-total)), 6)
     if ws.table_exists(CUTS):
-        cut = con.execute(f"SELECT reason FROM {CUTS} WHERE l = ? AND r = ?", [lo, hi]).fetchall()
-        exp.split_by = cut[0][0] if cut else None
+        cut = con.execute(f"SELECT reason, {_trigger_cols(ws)} FROM {CUTS} k WHERE l = ? AND r = ?",
+                          [lo, hi]).fetchall()
+        if cut:
+            exp.split_by = cut[0][0]
+            exp.split_trigger = _trigger(ws, spec, *cut[0][1:])
     return exp
+
+
+#: why the chaining guard found a cluster suspect (``why`` of ``dedupe_cuts``), in words
+WHY_WORDS = {
+    "no-match": "were decided no-match",
+    "split_below": "score below split_below",
+    "household": "were stopped by the household veto (home evidence at its cap, no person-level agreement)",
+    "veto": "were stopped by a veto other than the names, with nothing besides the names for them",
+    "max_cluster_size": "the cluster was larger than max_cluster_size",
+}
+
+
+def _trigger_cols(ws: Workspace) -> str:
+    """Select items of the trigger of a cut (NULL in a workspace written before cuts named it)."""
+    have = {r[0] for r in ws.con.execute(f"DESCRIBE {CUTS}").fetchall()}
+    if "why" not in have:
+        return "NULL, NULL, NULL"
+    return ("k.why, (SELECT __id FROM " + PREP + " WHERE __rid = k.bad_l), "
+            "(SELECT __id FROM " + PREP + " WHERE __rid = k.bad_r)")
+
+
+def _trigger(ws: Workspace, spec: DedupeSpec, why: str | None, bad_a: str | None, bad_b: str | None) -> str | None:
+    """``'records A and B score below split_below; vetoed by: ...'``: what made the guard split the cluster."""
+    if why is None:
+        return None
+    words = WHY_WORDS.get(why, why)
+    if bad_a is None or bad_b is None:
+        return words
+    text = f"records {bad_a} and {bad_b} {words}"
+    # and the vetoes that fire on that pair (a pair bad enough to split a cluster is never an edge, so it
+    # was never cut itself: this explain does not come back here)
+    fired = explain(ws, spec, bad_a, bad_b).vetoes
+    if fired:
+        text += f"; vetoed by: {'; '.join(fired)}"
+    return text
 
 
 #: pairs listed per kind for one record (the rest are not shown)
@@ -163,9 +209,9 @@ def _one_record(ws: Workspace, spec: DedupeSpec, model: Model, one: int, exp: Ex
         f"SELECT o.__id, k.match_probability FROM {PAIRS} k {other} "
         "ORDER BY k.match_probability DESC, o.__id LIMIT 10", [one]).fetchall()]
     if ws.table_exists(CUTS):
-        exp.cuts = [(str(i), str(r)) for i, r in con.execute(
-            f"SELECT o.__id, k.reason FROM {CUTS} k {other} ORDER BY o.__id LIMIT {ONE_RECORD_LIMIT}",
-            [one]).fetchall()]
+        exp.cuts = [(str(i), str(r), _trigger(ws, spec, *t)) for i, r, *t in con.execute(
+            f"SELECT o.__id, k.reason, {_trigger_cols(ws)} FROM {CUTS} k {other} ORDER BY o.__id "
+            f"LIMIT {ONE_RECORD_LIMIT}", [one]).fetchall()]
     pair_cols = {r[0] for r in con.execute(f"DESCRIBE {PAIRS}").fetchall()}
     tf_cols = {i: f"tf{i}" for i in range(len(spec.comparisons)) if f"tf{i}" in pair_cols}
     parts = veto_parts(spec, model, tf_cols)

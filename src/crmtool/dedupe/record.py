@@ -50,6 +50,7 @@ def record_metrics(step: Step, result: DedupeResult) -> None:
     step.metric("largest_cluster", c.largest)
     step.metric("merges", result.merges)
     step.metric("review_pairs", result.review_pairs)
+    step.metric("model_degenerate", int(result.model_check.degenerate))  # crmtool.dedupe.health
     step.share("duplicate_rate", c.records_in_multi - c.multi, result.rows)
     for kind, path in result.outputs.items():
         if Path(path).is_file():
