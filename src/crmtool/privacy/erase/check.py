@@ -94,6 +94,7 @@ def check_erasures(
     try:
         load_requests(ws, requests)
         match = m.build_keys(ws, key)
+        match.add_values(f"SELECT type, value FROM {REQ}")  # the lines the counts below read
         keys = f"({match.all_keys_sql()})"
         rows = con.execute(f"""
             SELECT f.ref, q.type, crm_token(q.value) AS token,

@@ -125,13 +125,16 @@ def match_file(
 
     ``targets (ref, type, value)`` and ``pids (ref, pid)`` must already be on ``side``.
     """
-    from crmtool.identity.keys import detect_identity_columns, person_keys
+    from crmtool.identity.keys import detect_identity_columns
+    from crmtool.identity.lookup import lookup_keys
 
     if _is_audience(loaded):
         _audience_hits(side, targets)
         return
     cols = detect_identity_columns(side, SCRUB, key)
-    keys = person_keys(side, SCRUB, cols, clusters=False)
+    # one scan of the file keeps only the lines of the targets' values (no line of anyone else is made)
+    keys = lookup_keys(side, SCRUB, cols, name="__scrub_keys", clusters=False,
+                       only=f"SELECT type, value FROM {targets}")
     try:
         side.execute(f"""CREATE OR REPLACE TEMP TABLE __scrub_hits AS
             SELECT DISTINCT k.rid, t.ref FROM {keys.name} k JOIN {targets} t ON t.type = k.type AND t.value = k.value
