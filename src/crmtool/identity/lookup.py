@@ -6,8 +6,9 @@ thousand people (an erasure) reads almost none of them. :func:`lookup_keys` inst
 table, in one scan:
 
 * ``<name>_rows (rid, r, pid)``: every row's person, as :func:`person_keys` makes it;
-* ``<name>_fp (rid, type, h)``: DuckDB's 64-bit ``hash`` of every canonical identifier (no
-  value in clear; a superset filter only, never a decision);
+* ``<name>_fp (rid, type, h)``: DuckDB's 64-bit ``hash`` of every identifier line (canonical
+  forms, and an address's plain form when its provider rules change it): no value in clear, a
+  superset filter only, never a decision;
 
 and an empty ``<name> (rid, pid, type, value)``, filled by :meth:`LookupKeys.add_rows` and
 :meth:`LookupKeys.add_values` with the *exact* lines (the same canonical forms as
