@@ -76,6 +76,10 @@ class IdentityColumns:
     def empty(self) -> bool:
         return not (self.id or self.emails or self.phones or self.nifs)
 
+    def columns(self) -> list[str]:
+        """The identifier columns, each once (id, emails, phones, NIFs)."""
+        return list(dict.fromkeys([*([self.id] if self.id else []), *self.emails, *self.phones, *self.nifs]))
+
 
 
 
@@ -270,20 +274,22 @@ def person_rows_sql(
 
 
 def key_sources(
-    con: duckdb.DuckDBPyConnection, table: str, cols: IdentityColumns, extra: list[tuple[str, str, str]] | None = None
+    con: duckdb.DuckDBPyConnection, table: str, cols: IdentityColumns, extra: list[tuple[str, str, str]] | None = None,
+    *, rid: str = "rowid",
 ) -> list[tuple[str, str]]:
-    """``(kind, SQL (rid, v))`` per identifier column of ``table`` (and of ``extra``, see :func:`person_keys`)."""
+    """``(kind, SQL (rid, v))`` per identifier column of ``table`` (and of ``extra``, see :func:`person_keys`);
+    ``rid``: the column that numbers the rows (a copy of some rows keeps their ``rowid`` in a column)."""
     t = ident(table)
     names = {c for c, _t in table_columns(con, table)}
     sources: list[tuple[str, str]] = []
     if cols.id:
-        sources.append((ID, f"SELECT t.rowid AS rid, CAST(t.{ident(cols.id)} AS VARCHAR) AS v FROM {t} t"))
+        sources.append((ID, f"SELECT t.{rid} AS rid, CAST(t.{ident(cols.id)} AS VARCHAR) AS v FROM {t} t"))
     for kind, columns in ((EMAIL, cols.emails), (PHONE, cols.phones), (NIF, cols.nifs)):
         for col in columns:
-            sources.append((kind, f"SELECT t.rowid AS rid, CAST(t.{ident(col)} AS VARCHAR) AS v FROM {t} t"))
+            sources.append((kind, f"SELECT t.{rid} AS rid, CAST(t.{ident(col)} AS VARCHAR) AS v FROM {t} t"))
     for other, col, kind in extra or []:
         if "_row" in names:
-            sources.append((kind, f"SELECT t.rowid AS rid, CAST(o.{ident(col)} AS VARCHAR) AS v FROM {t} t "
+            sources.append((kind, f"SELECT t.{rid} AS rid, CAST(o.{ident(col)} AS VARCHAR) AS v FROM {t} t "
                                   f"JOIN {ident(other)} o ON o._row = t._row"))
     return sources
 

@@ -23,10 +23,11 @@ A query that joins ``<name>`` on ``(type, value)`` with the values passed to ``a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from crmtool.identity.keys import IdentityColumns, PersonKeys, key_sources, person_rows_sql, values_sql
+from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
     import duckdb
@@ -37,7 +38,7 @@ class LookupKeys(PersonKeys):
     """:class:`PersonKeys` whose line table holds only the rows asked about (see the module doc)."""
 
     table: str = ""
-    sources: tuple[tuple[str, str], ...] = ()
+    cols: IdentityColumns = field(default_factory=IdentityColumns)
     region: str = "ES"
 
     @property
@@ -47,24 +48,28 @@ class LookupKeys(PersonKeys):
     def add_rows(self, rids_sql: str) -> None:
         """Add the exact lines of the rows ``rids_sql`` (SQL of one column ``rid``) not added yet."""
         con = self.con
-        todo = f"{self.name}_todo"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {todo} AS SELECT DISTINCT rid FROM ({rids_sql}) x "
-                    f"WHERE rid NOT IN (SELECT rid FROM {self.name}_done)")
-        if not con.execute(f"SELECT count(*) FROM {todo}").fetchall()[0][0]:
+        sub = f"{self.name}_sub"
+        names = [ident(c) for c in self.cols.columns()]
+        if not names:
             return
+        # the rows asked about, copied once (one scan of the table), their rowid kept as __rid
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {sub} AS SELECT rowid AS __rid, {', '.join(names)} "
+                    f"FROM {ident(self.table)} WHERE rowid IN (SELECT rid FROM ({rids_sql})) "
+                    f"AND rowid NOT IN (SELECT rid FROM {self.name}_done)")
         parts, made = [], []
-        for kind, src in self.sources:
-            sql, m = values_sql(con, kind, f"SELECT * FROM ({src}) WHERE rid IN (SELECT rid FROM {todo})",
-                                self.region)
-            made += m
-            parts.append(f"SELECT rid, '{kind}' AS type, value FROM ({sql}) WHERE value IS NOT NULL")
         try:
+            if not con.execute(f"SELECT count(*) FROM {sub}").fetchall()[0][0]:
+                return
+            for kind, src in key_sources(con, sub, self.cols, rid="__rid"):
+                sql, m = values_sql(con, kind, src, self.region)
+                made += m
+                parts.append(f"SELECT rid, '{kind}' AS type, value FROM ({sql}) WHERE value IS NOT NULL")
             if parts:
                 con.execute(f"INSERT INTO {self.name} SELECT DISTINCT k.rid, r.pid, k.type, k.value "
                             f"FROM ({' UNION ALL '.join(parts)}) k JOIN {self.rows} r ON r.rid = k.rid")
-            con.execute(f"INSERT INTO {self.name}_done SELECT rid FROM {todo}")
+            con.execute(f"INSERT INTO {self.name}_done SELECT __rid FROM {sub}")
         finally:
-            for t in (*made, todo):
+            for t in (*made, sub):
                 con.execute(f"DROP TABLE IF EXISTS {t}")
 
     def add_values(self, values_sql_: str) -> None:
@@ -97,14 +102,13 @@ def lookup_keys(
 
     ``only`` (SQL ``type, value``): one question known in advance; the scan keeps the exact lines of
     those values and no fingerprints are made (``add_values`` and ``add_rows`` are then unavailable)."""
-    keys = LookupKeys(con, name, f"{name}_rows", table=table, region=region)
+    keys = LookupKeys(con, name, f"{name}_rows", table=table, cols=cols, region=region)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {keys.rows} AS "
                 f"{person_rows_sql(con, table, cols, clusters=clusters, cluster_map=cluster_map)}")
-    keys.sources = tuple(key_sources(con, table, cols))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} (rid BIGINT, pid VARCHAR, type VARCHAR, value VARCHAR)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_done (rid BIGINT)")
     parts, made = [], []
-    for kind, src in keys.sources:
+    for kind, src in key_sources(con, table, cols):
         sql, m = values_sql(con, kind, src, region)
         made += m
         if only is None:
