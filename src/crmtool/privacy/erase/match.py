@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 STATUS, PIDS, TARGETS = "__erase_status", "__erase_pids", "__erase_targets"
 ERASED, NOT_FOUND, AMBIGUOUS = "erased", "not_found", "ambiguous"
+ALREADY_ERASED, LINKED = "already_erased", "linked"
+EARLIER = "__erase_earlier"
 
 
 @dataclass
@@ -97,6 +99,7 @@ def match_requests(ws: Workspace, match: Match) -> None:
             (SELECT count(*) FROM per_pid p WHERE p.ref = f.ref) AS people,
             EXISTS (SELECT 1 FROM {REQ} q WHERE q.ref = f.ref) AS has_identifier
         FROM {REFS} f LEFT JOIN found fd ON fd.ref = f.ref""")
+    _already_erased(ws)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {PIDS} AS SELECT DISTINCT h.ref, h.pid FROM __erase_hits h
         JOIN {STATUS} s ON s.ref = h.ref AND s.status = '{ERASED}'""")
     # the identifiers of the people being erased, unless someone who stays holds them too
@@ -125,6 +128,27 @@ def match_requests(ws: Workspace, match: Match) -> None:
     con.execute("DROP VIEW IF EXISTS __erase_allkeys")
 
 
+def earlier_erasures_sql(requests: str) -> str:
+    """SQL ``(ref, erased_at, run_id)``: for each request of ``requests (ref, type, value)`` naming an
+    identifier an earlier run erased (a request's own identifier or a linked one of the person erased),
+    the first such erasure. Rows recorded before outcomes were (status NULL) prove nothing here."""
+    return f"""SELECT q.ref, min(p.erased_at) AS erased_at, arg_min(p.run_id, p.erased_at) AS run_id
+        FROM (SELECT DISTINCT ref, type, crm_token(value) AS token FROM ({requests})) q
+        JOIN privacy_erasures p ON p.identifier_type = q.type AND p.token = q.token
+        WHERE p.status IN ('{ERASED}', '{LINKED}') GROUP BY q.ref"""
+
+
+def _already_erased(ws: Workspace) -> None:
+    """A request found nowhere now, whose identifier an earlier run erased, is *already erased* (with the
+    date and run of that erasure in ``__erase_earlier``), not *not found*."""
+    con = ws.con
+    ws.hasher  # noqa: B018 - registers crm_token()
+    first = earlier_erasures_sql(f"SELECT ref, type, value FROM {REQ}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {EARLIER} AS {first}")
+    con.execute(f"UPDATE {STATUS} SET status = '{ALREADY_ERASED}' WHERE status = '{NOT_FOUND}' "
+                f"AND ref IN (SELECT ref FROM {EARLIER})")
+
+
 def rows_to_delete(ws: Workspace, match: Match) -> dict[str, int]:
     """Temp table ``__erase_rows (tbl, rid)``; returns rows per table."""
     con = ws.con
@@ -140,6 +164,6 @@ def drop_match_tables(ws: Workspace, match: Match) -> None:
     ws.con.execute("DROP VIEW IF EXISTS __erase_allkeys")  # it reads the person keys: gone before them
     for k in match.keys.values():
         k.drop()
-    for t in (STATUS, PIDS, TARGETS, "__erase_rows", "__erase_hits", "__erase_ref_rows", "__erase_tokens",
+    for t in (STATUS, PIDS, TARGETS, EARLIER, "__erase_rows", "__erase_hits", "__erase_ref_rows", "__erase_tokens",
               "__erase_linked", "__erase_shared", "__erase_clusters"):
         ws.con.execute(f"DROP TABLE IF EXISTS {t}")
