@@ -6,9 +6,9 @@ thousand people (an erasure) reads almost none of them. :func:`lookup_keys` inst
 table, in one scan:
 
 * ``<name>_rows (rid, r, pid)``: every row's person, as :func:`person_keys` makes it;
-* ``<name>_fp (rid, type, h)``: DuckDB's 64-bit ``hash`` of every identifier line (canonical
-  forms, and an address's plain form when its provider rules change it): no value in clear, a
-  superset filter only, never a decision;
+* ``<name>_fp (rid, h)``: DuckDB's 64-bit ``hash`` of the type and value of every identifier
+  line (canonical forms, and an address's plain form when its provider rules change it): no
+  value in clear, one integer to join on, a superset filter only, never a decision;
 
 and an empty ``<name> (rid, pid, type, value)``, filled by :meth:`LookupKeys.add_rows` and
 :meth:`LookupKeys.add_values` with the *exact* lines (the same canonical forms as
@@ -74,8 +74,8 @@ class LookupKeys(PersonKeys):
 
     def add_values(self, values_sql_: str) -> None:
         """Add the exact lines of every row holding one of ``values_sql_`` (SQL ``type, value``)."""
-        self.add_rows(f"SELECT f.rid FROM {self.fingerprints} f JOIN (SELECT DISTINCT type, hash(value) AS h "
-                      f"FROM ({values_sql_})) v ON v.type = f.type AND v.h = f.h")
+        self.add_rows(f"SELECT f.rid FROM {self.fingerprints} f JOIN (SELECT DISTINCT hash(type, value) AS h "
+                      f"FROM ({values_sql_})) v ON v.h = f.h")
 
     def add_people(self, pids_sql: str) -> None:
         """Add the exact lines of every row of the people ``pids_sql`` (SQL of one column ``pid``)."""
@@ -112,7 +112,7 @@ def lookup_keys(
         sql, m = values_sql(con, kind, src, region)
         made += m
         if only is None:
-            parts.append(f"SELECT rid, '{kind}' AS type, hash(value) AS h FROM ({sql}) WHERE value IS NOT NULL")
+            parts.append(f"SELECT rid, hash('{kind}', value) AS h FROM ({sql}) WHERE value IS NOT NULL")
         else:
             parts.append(f"SELECT rid, '{kind}' AS type, value FROM ({sql}) WHERE value IS NOT NULL "
                          f"AND value IN (SELECT value FROM ({only}) WHERE type = '{kind}')")
@@ -122,7 +122,7 @@ def lookup_keys(
                 con.execute(f"INSERT INTO {name} SELECT DISTINCT k.rid, r.pid, k.type, k.value "
                             f"FROM ({' UNION ALL '.join(parts)}) k JOIN {keys.rows} r ON r.rid = k.rid")
             return keys
-        body = " UNION ALL ".join(parts) or "SELECT NULL::BIGINT AS rid, NULL::VARCHAR AS type, NULL::UBIGINT AS h"
+        body = " UNION ALL ".join(parts) or "SELECT NULL::BIGINT AS rid, NULL::UBIGINT AS h"
         con.execute(f"CREATE OR REPLACE TEMP TABLE {keys.fingerprints} AS SELECT * FROM ({body}) WHERE rid IS NOT NULL")
     finally:
         for t in made:
