@@ -200,7 +200,9 @@ def scrub_file(ws: Workspace, path: Path, key: str | None) -> int:
             fmt = "parquet" if loaded.format == "parquet" else "csv"
             write_query(
                 side,
-                f"SELECT {cols_sql} FROM {SCRUB} WHERE rowid NOT IN (SELECT rid FROM __scrub_hits)",
+                # in the file's own order: without ORDER BY the anti-join returned the rows of
+                # parallel chunks interleaved, so the rewritten file's order varied between runs
+                f"SELECT {cols_sql} FROM {SCRUB} WHERE rowid NOT IN (SELECT rid FROM __scrub_hits) ORDER BY rowid",
                 path,
                 fmt,
                 # the dialect it was written in: delimiter, encoding, byte-order mark (see options_as_written)
