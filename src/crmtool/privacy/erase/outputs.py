@@ -201,7 +201,7 @@ def scrub_file(ws: Workspace, path: Path, key: str | None) -> int:
             write_query(
                 side,
                 # in the file's own order: without ORDER BY the anti-join returned the rows of
-                # parallel chunks interleaved, so the rewritten file's order varied between runs
+                # DuckDB's parallel chunks interleaved (a large file came out reordered)
                 f"SELECT {cols_sql} FROM {SCRUB} WHERE rowid NOT IN (SELECT rid FROM __scrub_hits) ORDER BY rowid",
                 path,
                 fmt,
