@@ -10,6 +10,7 @@ from .conftest import EXAMPLES, ROOT, RULES, cli
 
 DOC_FOLDER = "/tmp/crm/"  # where the README's run was made
 HASHES = re.compile(r"(head|key) [0-9a-f]{16}")
+EARLIER = re.compile(r"erased on \d{4}-\d\d-\d\d by run \S+\)")
 
 
 def _block(command: str) -> list[str]:
@@ -21,6 +22,7 @@ def _block(command: str) -> list[str]:
 
 
 def _normal(line: str, folder: Path) -> str:
+    line = EARLIER.sub("erased on <date> by run <run>)", line)
     return HASHES.sub(r"\1 <hex>", line.replace(DOC_FOLDER, "<folder>/").replace(f"{folder}/", "<folder>/"))
 
 

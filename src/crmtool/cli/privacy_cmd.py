@@ -268,10 +268,14 @@ def _print_erase(ui: Ui, fmt: OutputFormat, result: Any) -> ExitCode:
             why = f" ({r['reason']})" if r["reason"] else ""
             extra = f", {r['rows_removed']} rows" if r["status"] == "erased" else ""
             extra += f", {r['people']} different people: nothing done" if r["status"] == "ambiguous" else ""
-            ui.out.print(f"{r['request']}: {r['status']}{extra}{why}")
+            if r["status"] == "already_erased":
+                extra += f" on {r['erased_at']} by run {r['erased_by_run']}"
+            status = "already erased" if r["status"] == "already_erased" else r["status"]
+            ui.out.print(f"{r['request']}: {status}{extra}{why}")
         ui.out.print(
-            f"{d['requests']} requests: {d['erased']} erased, {d['not_found']} not found (recorded, so they "
-            f"never come back), {d['ambiguous']} ambiguous"
+            f"{d['requests']} requests: {d['erased']} erased, "
+            + (f"{d['already_erased']} already erased earlier, " if d["already_erased"] else "")
+            + f"{d['not_found']} not found (recorded, so they never come back), {d['ambiguous']} ambiguous"
         )
         for table, n in sorted(d["rows_removed"].items()):
             ui.out.print(f"  removed {n:>7} rows from {table}")
@@ -293,7 +297,9 @@ def _print_check(ui: Ui, fmt: OutputFormat, checked: Any) -> ExitCode:
         emit(ui, _json(payload))
     else:
         for r in payload["requests"]:
-            ui.out.print(f"{r['request']}: {'proven' if r['ok'] else 'NOT proven: ' + '; '.join(r['reasons'])}")
+            earlier = f" (erased on {r['erased_at']} by run {r['erased_by_run']})" if r["erased_at"] else ""
+            ui.out.print(f"{r['request']}: {'proven' if r['ok'] else 'NOT proven: ' + '; '.join(r['reasons'])}"
+                         f"{earlier}")
         ui.out.print(
             f"{payload['proven']}/{len(payload['requests'])} requests proven, {payload['files_checked']} files checked"
             + ("" if payload["audit"] else " (no audit log checked)")

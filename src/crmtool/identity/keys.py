@@ -76,6 +76,10 @@ class IdentityColumns:
     def empty(self) -> bool:
         return not (self.id or self.emails or self.phones or self.nifs)
 
+    def columns(self) -> list[str]:
+        """The identifier columns, each once (id, emails, phones, NIFs)."""
+        return list(dict.fromkeys([*([self.id] if self.id else []), *self.emails, *self.phones, *self.nifs]))
+
 
 
 
@@ -246,6 +250,50 @@ class PersonKeys:
         self.made.clear()
 
 
+def person_rows_sql(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    cols: IdentityColumns,
+    *,
+    clusters: bool = True,
+    cluster_map: str | None = None,
+) -> str:
+    """SQL ``(rid, r, pid)``: every row of ``table`` and its person (see the module doc)."""
+    t = ident(table)
+    names = {c for c, _t in table_columns(con, table)}
+    r_expr = "t._row" if "_row" in names else "t.rowid"
+    idv = id_sql(f"t.{ident(cols.id)}") if cols.id else "CAST(NULL AS VARCHAR)"
+    pid = f"coalesce('i:' || {idv}, 'r:' || {sql_str(table)} || ':' || CAST(t.rowid AS VARCHAR))"
+    join = ""
+    if cols.cluster:
+        pid = f"coalesce('c:' || CAST(t.{ident(cols.cluster)} AS VARCHAR), {pid})"
+    elif clusters and cols.id and (cmap := cluster_map or cluster_map_sql(con)):
+        join = f"LEFT JOIN ({cmap}) dc ON dc.record_id = {idv}"
+        pid = f"coalesce('c:' || dc.cluster_id, {pid})"
+    return f"SELECT t.rowid AS rid, {r_expr} AS r, {pid} AS pid FROM {t} t {join}"
+
+
+def key_sources(
+    con: duckdb.DuckDBPyConnection, table: str, cols: IdentityColumns, extra: list[tuple[str, str, str]] | None = None,
+    *, rid: str = "rowid",
+) -> list[tuple[str, str]]:
+    """``(kind, SQL (rid, v))`` per identifier column of ``table`` (and of ``extra``, see :func:`person_keys`);
+    ``rid``: the column that numbers the rows (a copy of some rows keeps their ``rowid`` in a column)."""
+    t = ident(table)
+    names = {c for c, _t in table_columns(con, table)}
+    sources: list[tuple[str, str]] = []
+    if cols.id:
+        sources.append((ID, f"SELECT t.{rid} AS rid, CAST(t.{ident(cols.id)} AS VARCHAR) AS v FROM {t} t"))
+    for kind, columns in ((EMAIL, cols.emails), (PHONE, cols.phones), (NIF, cols.nifs)):
+        for col in columns:
+            sources.append((kind, f"SELECT t.{rid} AS rid, CAST(t.{ident(col)} AS VARCHAR) AS v FROM {t} t"))
+    for other, col, kind in extra or []:
+        if "_row" in names:
+            sources.append((kind, f"SELECT t.{rid} AS rid, CAST(o.{ident(col)} AS VARCHAR) AS v FROM {t} t "
+                                  f"JOIN {ident(other)} o ON o._row = t._row"))
+    return sources
+
+
 def person_keys(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -267,32 +315,10 @@ def person_keys(
     register_sql(con)
     name = name or f"__idk_{next(_counter)}"
     keys = PersonKeys(con, name, f"{name}_rows")
-    t = ident(table)
-    names = {c for c, _t in table_columns(con, table)}
-    r_expr = "t._row" if "_row" in names else "t.rowid"
-    idv = id_sql(f"t.{ident(cols.id)}") if cols.id else "CAST(NULL AS VARCHAR)"
-    pid = f"coalesce('i:' || {idv}, 'r:' || {sql_str(table)} || ':' || CAST(t.rowid AS VARCHAR))"
-    join = ""
-    if cols.cluster:
-        pid = f"coalesce('c:' || CAST(t.{ident(cols.cluster)} AS VARCHAR), {pid})"
-    elif clusters and cols.id and (cmap := cluster_map or cluster_map_sql(con)):
-        join = f"LEFT JOIN ({cmap}) dc ON dc.record_id = {idv}"
-        pid = f"coalesce('c:' || dc.cluster_id, {pid})"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {keys.rows} AS SELECT t.rowid AS rid, {r_expr} AS r, {pid} AS pid "
-        f"FROM {t} t {join}"
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {keys.rows} AS "
+                f"{person_rows_sql(con, table, cols, clusters=clusters, cluster_map=cluster_map)}")
     parts: list[str] = []
-    sources: list[tuple[str, str]] = []
-    if cols.id:
-        sources.append((ID, f"SELECT t.rowid AS rid, CAST(t.{ident(cols.id)} AS VARCHAR) AS v FROM {t} t"))
-    for kind, columns in ((EMAIL, cols.emails), (PHONE, cols.phones), (NIF, cols.nifs)):
-        for col in columns:
-            sources.append((kind, f"SELECT t.rowid AS rid, CAST(t.{ident(col)} AS VARCHAR) AS v FROM {t} t"))
-    for other, col, kind in extra or []:
-        if "_row" in names:
-            sources.append((kind, f"SELECT t.rowid AS rid, CAST(o.{ident(col)} AS VARCHAR) AS v FROM {t} t "
-                                  f"JOIN {ident(other)} o ON o._row = t._row"))
+    sources = key_sources(con, table, cols, extra)
     for kind, src in sources:
         sql, made = values_sql(con, kind, src, region)
         keys.made.extend(made)

@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS privacy_suppressions (
     channel VARCHAR, token VARCHAR, kind VARCHAR, source VARCHAR, added_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS privacy_erasures (
     token VARCHAR, identifier_type VARCHAR, request_ref VARCHAR, requested_at TIMESTAMP,
-    erased_at TIMESTAMP, run_id VARCHAR);
+    erased_at TIMESTAMP, run_id VARCHAR, status VARCHAR);
 CREATE TABLE IF NOT EXISTS privacy_match_keys (
     key_token VARCHAR, identifier_type VARCHAR, added_at TIMESTAMP);
 """
@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS privacy_match_keys (
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(TABLES_SQL)
+    # workspaces from before the status column: their rows keep NULL (outcome not recorded then)
+    con.execute("ALTER TABLE privacy_erasures ADD COLUMN IF NOT EXISTS status VARCHAR")
 
 
 def load_side(path: Path, table: str = "f", read: ReadOptions | None = None,

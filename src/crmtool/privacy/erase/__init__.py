@@ -16,12 +16,13 @@ The steps, one module each:
 """
 
 from crmtool.privacy.erase.check import CheckResult, RequestCheck, check_erasures
-from crmtool.privacy.erase.match import AMBIGUOUS, ERASED, NOT_FOUND
+from crmtool.privacy.erase.match import ALREADY_ERASED, AMBIGUOUS, ERASED, NOT_FOUND
 from crmtool.privacy.erase.purge import compact_workspace_file, drop_erased, load_without_erased
 from crmtool.privacy.erase.requests import REF_NAMES
 from crmtool.privacy.erase.run import EraseResult, erase
 
 __all__ = [
+    "ALREADY_ERASED",
     "AMBIGUOUS",
     "ERASED",
     "NOT_FOUND",

@@ -24,6 +24,8 @@ class RequestCheck:
     identifiers: list[dict[str, Any]]
     file_rows: dict[str, int]
     audited_status: str | None = None
+    erased_at: str | None = None  # the first erasure of one of its identifiers on record (date, run)
+    erased_by_run: str | None = None
 
     @property
     def reasons(self) -> list[str]:
@@ -64,7 +66,8 @@ class CheckResult:
             "proven": sum(r.ok for r in self.requests),
             "requests": [
                 {"request": r.ref, "ok": r.ok, "status": r.audited_status, "reasons": r.reasons,
-                 "identifiers": r.identifiers, "file_rows": r.file_rows}
+                 "identifiers": r.identifiers, "file_rows": r.file_rows,
+                 "erased_at": r.erased_at, "erased_by_run": r.erased_by_run}
                 for r in self.requests
             ],
         }
@@ -94,6 +97,7 @@ def check_erasures(
     try:
         load_requests(ws, requests)
         match = m.build_keys(ws, key)
+        match.add_values(f"SELECT type, value FROM {REQ}")  # the lines the counts below read
         keys = f"({match.all_keys_sql()})"
         rows = con.execute(f"""
             SELECT f.ref, q.type, crm_token(q.value) AS token,
@@ -102,6 +106,9 @@ def check_erasures(
                    (SELECT count(*) FROM {keys} k WHERE k.type = q.type AND k.value = q.value) AS present
             FROM {REFS} f LEFT JOIN {REQ} q ON q.ref = f.ref
             ORDER BY f.ref, q.type, token""").fetchall()
+        first = m.earlier_erasures_sql(f"SELECT ref, type, value FROM {REQ}")
+        earlier = {str(ref): (day, run_id) for ref, day, run_id in con.execute(
+            f"SELECT ref, strftime(erased_at, '%Y-%m-%d'), run_id FROM ({first})").fetchall()}
         state = registered_outputs(ws)
         files: dict[str, dict[str, int]] = {}
         for path in [p for p, _k in state.current] + state.changed:
@@ -112,7 +119,8 @@ def check_erasures(
         drop_request_tables(ws)
     by_ref: dict[str, RequestCheck] = {}
     for ref, typ, token, recorded, present in rows:
-        check = by_ref.setdefault(str(ref), RequestCheck(str(ref), [], files.get(str(ref), {})))
+        check = by_ref.setdefault(str(ref), RequestCheck(str(ref), [], files.get(str(ref), {}),
+                                                         None, *earlier.get(str(ref), (None, None))))
         if typ is None:
             continue
         ident_ = TOKEN_PREFIX + str(token)

@@ -24,7 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from crmtool.identity.keys import PersonKeys, cluster_map_table, customer_tables, person_keys
+from crmtool.identity.keys import cluster_map_table, customer_tables
+from crmtool.identity.lookup import LookupKeys, lookup_keys
 from crmtool.privacy.erase.requests import REFS, REQ
 
 if TYPE_CHECKING:
@@ -32,13 +33,26 @@ if TYPE_CHECKING:
 
 STATUS, PIDS, TARGETS = "__erase_status", "__erase_pids", "__erase_targets"
 ERASED, NOT_FOUND, AMBIGUOUS = "erased", "not_found", "ambiguous"
+ALREADY_ERASED, LINKED = "already_erased", "linked"
+EARLIER = "__erase_earlier"
 
 
 @dataclass
 class Match:
-    """The person keys of every customer table (kept for the purge step)."""
+    """The person keys of every customer table (kept for the purge step): every row's person, and
+    the exact identifier lines of only the rows a question is about (:mod:`crmtool.identity.lookup`)."""
 
-    keys: dict[str, PersonKeys] = field(default_factory=dict)
+    keys: dict[str, LookupKeys] = field(default_factory=dict)
+
+    def add_values(self, values_sql: str) -> None:
+        """Make the lines of every row, in every table, holding one of ``values_sql (type, value)`` readable."""
+        for k in self.keys.values():
+            k.add_values(values_sql)
+
+    def add_people(self, pids_sql: str) -> None:
+        """Make the lines of every row, in every table, of the people ``pids_sql (pid)`` readable."""
+        for k in self.keys.values():
+            k.add_people(pids_sql)
 
     def all_keys_sql(self) -> str:
         parts = [f"SELECT rid, pid, type, value, '{t}' AS tbl FROM {k.name}" for t, k in self.keys.items()]
@@ -56,14 +70,16 @@ def build_keys(ws: Workspace, key: str | None) -> Match:
     # the dedupe clusters are read once for every table (not grouped again per table)
     cmap = cluster_map_table(ws.con, "__erase_clusters")
     for i, (table, cols) in enumerate(customer_tables(ws.con, key).items()):
-        match.keys[table] = person_keys(ws.con, table, cols, name=f"__ek_{i}", cluster_map=cmap)
+        match.keys[table] = lookup_keys(ws.con, table, cols, name=f"__ek_{i}", cluster_map=cmap)
     return match
 
 
 def match_requests(ws: Workspace, match: Match) -> None:
     """Fill ``__erase_status``, ``__erase_pids`` and ``__erase_targets`` from the loaded requests."""
     con = ws.con
-    # every table's keys as one view: a scan of the per-table keys (a copy of millions of lines cost more)
+    # every table's keys as one view; each query below reads only lines of values or people it made
+    # readable first (match.add_values / add_people): the keys hold no other row's lines
+    match.add_values(f"SELECT type, value FROM {REQ}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW __erase_allkeys AS {match.all_keys_sql()}")
     keys = "__erase_allkeys"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_hits AS SELECT DISTINCT r.ref, r.type, r.value, k.pid
@@ -83,6 +99,7 @@ def match_requests(ws: Workspace, match: Match) -> None:
             (SELECT count(*) FROM per_pid p WHERE p.ref = f.ref) AS people,
             EXISTS (SELECT 1 FROM {REQ} q WHERE q.ref = f.ref) AS has_identifier
         FROM {REFS} f LEFT JOIN found fd ON fd.ref = f.ref""")
+    _already_erased(ws)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {PIDS} AS SELECT DISTINCT h.ref, h.pid FROM __erase_hits h
         JOIN {STATUS} s ON s.ref = h.ref AND s.status = '{ERASED}'""")
     # the identifiers of the people being erased, unless someone who stays holds them too
@@ -91,8 +108,10 @@ def match_requests(ws: Workspace, match: Match) -> None:
         JOIN {STATUS} s ON s.ref = q.ref AND s.status <> '{AMBIGUOUS}'""")
     # (the identifiers of the erased people first, then who else holds those few: the check never
     # builds a hash table over every key of every table)
+    match.add_people(f"SELECT pid FROM {PIDS}")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_linked AS SELECT DISTINCT p.ref, k.type, k.value
         FROM {keys} k JOIN {PIDS} p ON p.pid = k.pid""")
+    match.add_values("SELECT type, value FROM __erase_linked")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_shared AS SELECT DISTINCT o.type, o.value FROM {keys} o
         JOIN (SELECT DISTINCT type, value FROM __erase_linked) c ON c.type = o.type AND c.value = o.value
         WHERE o.pid NOT LIKE 'r:%' AND o.pid NOT IN (SELECT pid FROM {PIDS})""")
@@ -107,6 +126,27 @@ def match_requests(ws: Workspace, match: Match) -> None:
     for t in ("__erase_hits", "__erase_linked", "__erase_shared"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     con.execute("DROP VIEW IF EXISTS __erase_allkeys")
+
+
+def earlier_erasures_sql(requests: str) -> str:
+    """SQL ``(ref, erased_at, run_id)``: for each request of ``requests (ref, type, value)`` naming an
+    identifier an earlier run erased (a request's own identifier or a linked one of the person erased),
+    the first such erasure. Rows recorded before outcomes were (status NULL) prove nothing here."""
+    return f"""SELECT q.ref, min(p.erased_at) AS erased_at, arg_min(p.run_id, p.erased_at) AS run_id
+        FROM (SELECT DISTINCT ref, type, crm_token(value) AS token FROM ({requests})) q
+        JOIN privacy_erasures p ON p.identifier_type = q.type AND p.token = q.token
+        WHERE p.status IN ('{ERASED}', '{LINKED}') GROUP BY q.ref"""
+
+
+def _already_erased(ws: Workspace) -> None:
+    """A request found nowhere now, whose identifier an earlier run erased, is *already erased* (with the
+    date and run of that erasure in ``__erase_earlier``), not *not found*."""
+    con = ws.con
+    ws.hasher  # noqa: B018 - registers crm_token()
+    first = earlier_erasures_sql(f"SELECT ref, type, value FROM {REQ}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {EARLIER} AS {first}")
+    con.execute(f"UPDATE {STATUS} SET status = '{ALREADY_ERASED}' WHERE status = '{NOT_FOUND}' "
+                f"AND ref IN (SELECT ref FROM {EARLIER})")
 
 
 def rows_to_delete(ws: Workspace, match: Match) -> dict[str, int]:
@@ -124,6 +164,6 @@ def drop_match_tables(ws: Workspace, match: Match) -> None:
     ws.con.execute("DROP VIEW IF EXISTS __erase_allkeys")  # it reads the person keys: gone before them
     for k in match.keys.values():
         k.drop()
-    for t in (STATUS, PIDS, TARGETS, "__erase_rows", "__erase_hits", "__erase_ref_rows", "__erase_tokens",
+    for t in (STATUS, PIDS, TARGETS, EARLIER, "__erase_rows", "__erase_hits", "__erase_ref_rows", "__erase_tokens",
               "__erase_linked", "__erase_shared", "__erase_clusters"):
         ws.con.execute(f"DROP TABLE IF EXISTS {t}")

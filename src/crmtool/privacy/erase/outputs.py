@@ -125,13 +125,16 @@ def match_file(
 
     ``targets (ref, type, value)`` and ``pids (ref, pid)`` must already be on ``side``.
     """
-    from crmtool.identity.keys import detect_identity_columns, person_keys
+    from crmtool.identity.keys import detect_identity_columns
+    from crmtool.identity.lookup import lookup_keys
 
     if _is_audience(loaded):
         _audience_hits(side, targets)
         return
     cols = detect_identity_columns(side, SCRUB, key)
-    keys = person_keys(side, SCRUB, cols, clusters=False)
+    # one scan of the file keeps only the lines of the targets' values (no line of anyone else is made)
+    keys = lookup_keys(side, SCRUB, cols, name="__scrub_keys", clusters=False,
+                       only=f"SELECT type, value FROM {targets}")
     try:
         side.execute(f"""CREATE OR REPLACE TEMP TABLE __scrub_hits AS
             SELECT DISTINCT k.rid, t.ref FROM {keys.name} k JOIN {targets} t ON t.type = k.type AND t.value = k.value
@@ -197,7 +200,9 @@ def scrub_file(ws: Workspace, path: Path, key: str | None) -> int:
             fmt = "parquet" if loaded.format == "parquet" else "csv"
             write_query(
                 side,
-                f"SELECT {cols_sql} FROM {SCRUB} WHERE rowid NOT IN (SELECT rid FROM __scrub_hits)",
+                # in the file's own order: without ORDER BY the anti-join returned the rows of
+                # DuckDB's parallel chunks interleaved (a large file came out reordered)
+                f"SELECT {cols_sql} FROM {SCRUB} WHERE rowid NOT IN (SELECT rid FROM __scrub_hits) ORDER BY rowid",
                 path,
                 fmt,
                 # the dialect it was written in: delimiter, encoding, byte-order mark (see options_as_written)

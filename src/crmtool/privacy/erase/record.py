@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crmtool.privacy.erase.match import AMBIGUOUS, STATUS, TARGETS
+from crmtool.privacy.erase.match import ALREADY_ERASED, AMBIGUOUS, EARLIER, LINKED, STATUS, TARGETS
 from crmtool.privacy.erase.requests import REQ
 
 if TYPE_CHECKING:
@@ -27,12 +27,13 @@ TOKEN_PREFIX = "k:"
 def record_tokens(ws: Workspace, run: Run, now: datetime) -> None:
     con = ws.con
     con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_tokens AS
-        SELECT DISTINCT t.ref, t.type, crm_token(t.value) AS token, t.linked, r.requested_at
+        SELECT DISTINCT t.ref, t.type, crm_token(t.value) AS token, t.linked, r.requested_at,
+               CASE WHEN t.linked THEN '{LINKED}' ELSE s.status END AS status
         FROM {TARGETS} t JOIN {STATUS} s ON s.ref = t.ref AND s.status <> '{AMBIGUOUS}'
         LEFT JOIN (SELECT ref, min(requested_at) AS requested_at FROM {REQ} GROUP BY ref) r ON r.ref = t.ref""")
     con.execute(
-        """INSERT INTO privacy_erasures
-        SELECT DISTINCT token, type, ref, requested_at, ?, ? FROM __erase_tokens e
+        """INSERT INTO privacy_erasures (token, identifier_type, request_ref, requested_at, erased_at, run_id, status)
+        SELECT DISTINCT token, type, ref, requested_at, ?, ?, status FROM __erase_tokens e
         WHERE NOT EXISTS (SELECT 1 FROM privacy_erasures p WHERE p.token = e.token AND p.request_ref = e.ref)
         ORDER BY 1, 3""",
         [now, run.run_id],
@@ -51,10 +52,13 @@ def per_request(ws: Workspace) -> list[dict[str, Any]]:
     con = ws.con
     rows = con.execute(f"""
         SELECT s.ref, s.status, s.people, s.has_identifier, coalesce(n.n, 0),
-               (SELECT list(DISTINCT t.type || ':' || crm_token(t.value)) FROM {REQ} t WHERE t.ref = s.ref) AS ids
-        FROM {STATUS} s LEFT JOIN __erase_ref_rows n ON n.ref = s.ref ORDER BY s.ref""").fetchall()
-    return [
-        {
+               (SELECT list(DISTINCT t.type || ':' || crm_token(t.value)) FROM {REQ} t WHERE t.ref = s.ref) AS ids,
+               strftime(e.erased_at, '%Y-%m-%d'), e.run_id
+        FROM {STATUS} s LEFT JOIN __erase_ref_rows n ON n.ref = s.ref
+        LEFT JOIN {EARLIER} e ON e.ref = s.ref AND s.status = '{ALREADY_ERASED}' ORDER BY s.ref""").fetchall()
+    out = []
+    for ref, status, people, has_id, n_rows, ids, day, run_id in rows:
+        req: dict[str, Any] = {
             "request": str(ref),
             "status": status if has_id else "not_found",
             "reason": None if has_id else "no usable identifier in the request",
@@ -63,8 +67,10 @@ def per_request(ws: Workspace) -> list[dict[str, Any]]:
             "identifiers": [{"type": i.split(":", 1)[0], "identifier": TOKEN_PREFIX + i.split(":", 1)[1]}
                             for i in sorted(ids or [])],
         }
-        for ref, status, people, has_id, n_rows, ids in rows
-    ]
+        if status == ALREADY_ERASED and has_id:  # the earlier erasure: when and by which run
+            req["erased_at"], req["erased_by_run"] = day, run_id
+        out.append(req)
+    return out
 
 
 def audit(

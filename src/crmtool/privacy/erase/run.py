@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crmtool.privacy.erase.match import AMBIGUOUS, ERASED, NOT_FOUND
+from crmtool.privacy.erase.match import ALREADY_ERASED, AMBIGUOUS, ERASED, NOT_FOUND
 from crmtool.privacy.subject import KIND as SUBJECT
 from crmtool.privacy.subject import drop_subject_exports
 from crmtool.status import Status
@@ -51,6 +51,7 @@ class EraseResult:
             "rows_in_file": self.rows_in_file,
             "erased": self.count(ERASED),
             "not_found": self.count(NOT_FOUND),
+            "already_erased": self.count(ALREADY_ERASED),
             "ambiguous": self.count(AMBIGUOUS),
             "complete": self.complete,
             "per_request": self.requests,
@@ -133,7 +134,8 @@ def erase(
     result = EraseResult(run.run_id, per_request, n_rows, removed, linked, rewritten,
                          [str(p) for p in state.changed], str(audit_path), "", "", hasher.fingerprint,
                          [str(p) for p in dropped], people)
-    counts = {k: result.as_dict()[k] for k in ("requests", "erased", "not_found", "ambiguous", "rows_removed_total",
+    counts = {k: result.as_dict()[k] for k in ("requests", "erased", "already_erased", "not_found", "ambiguous",
+                                               "rows_removed_total",
                                                "people_erased")}
     counts["outputs_rewritten"] = len(rewritten)
     counts["subject_exports_deleted"] = len(dropped)
