@@ -133,12 +133,10 @@ class ChangeSetJob:
             self.seconds = time.perf_counter() - start
 
     def wait(self) -> None:
-        try:
-            self._thread.join()
-            if self._error is not None:
-                raise self._error
-        finally:
-            self._cur.close()
+        self._thread.join()  # a Ctrl-C here leaves the cursor to cancel(), which stops the thread first
+        self._cur.close()
+        if self._error is not None:
+            raise self._error
 
     def cancel(self) -> None:
         """Stop the change set (a statement running is interrupted, the next ones too) and wait."""
