@@ -27,10 +27,12 @@ if TYPE_CHECKING:
 
     from crmtool.progress import Progress
 
-CHANGES = "__changes"
+#: the result tables live in the in-memory database ``crm_scratch`` (not TEMP, which is private to
+#: one connection), so clean can write its audit change set on a second cursor while it writes its outputs
+CHANGES = "crm_scratch.__changes"
 #: kinds that only make sense on text: skipped on typed (e.g. Parquet numeric or date) columns
 TEXT_ONLY = frozenset({"trim", "case", "unicode_nfc", "mojibake", "email_normalise", "decimal"})
-VIOLATIONS = "__violations"
+VIOLATIONS = "crm_scratch.__violations"
 #: how the changes table records a changed value: ``(column, SQL of the value) -> SQL``
 RecordedAs = Callable[[str, str], str]
 
@@ -291,9 +293,10 @@ def _typed_fix_steps(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSe
 
 def _create_result_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create (empty) the changes and violations tables the fixes and checks insert into."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {CHANGES} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, "
+    con.execute("ATTACH IF NOT EXISTS ':memory:' AS crm_scratch")
+    con.execute(f"CREATE OR REPLACE TABLE {CHANGES} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, "
                 f"old VARCHAR, new VARCHAR)")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {VIOLATIONS} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, "
+    con.execute(f"CREATE OR REPLACE TABLE {VIOLATIONS} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, "
                 f"reason VARCHAR, reject BOOLEAN)")
 
 

@@ -276,7 +276,7 @@ class AuditWriter:
         self.count += 1
 
     def add_set(self, con: duckdb.DuckDBPyConnection, kind: str, query: str, order_by: str = "record",
-                parts: int = 1, rule_counts: dict[str, int] | None = None) -> int:
+                parts: int = 1, rule_counts: dict[str, int] | None = None, columns: str = "*") -> int:
         """Write the rows of ``query`` (sorted by ``order_by``) as this run's ``kind`` change set.
 
         Parquet, dictionary-encoded and zstd-compressed, listed with its SHA-256 and row count in
@@ -294,6 +294,8 @@ class AuditWriter:
         part the 4-hex prefixes of its records (``record_prefixes``, when small) so a look-up by
         record opens it only when it can hold the record. The index is in the seal: covered by
         its hash and keyed mac like every other member.
+
+        ``columns`` (default all) are the columns written: ``order_by`` may sort on others.
         """
         self._open()
         if any(s["kind"] == kind for s in self._sets):
@@ -319,13 +321,13 @@ class AuditWriter:
                 where.append(not_rare)
             name = kind if parts == 1 else f"{kind}.{part}"
             extra: dict[str, Any] = {"records": [first, last]} if parts > 1 else {}
-            total += self._part(con, kind, name, f"SELECT * FROM ({_unparted(part_query)}){_where(where)} "
+            total += self._part(con, kind, name, f"SELECT {columns} FROM ({_unparted(part_query)}){_where(where)} "
                                                  f"ORDER BY {order_by}", extra)
             if rule_counts is not None:
                 self._index_rules(self._sets[-1])
         if rare:
             query_all = _unparted(query)
-            sql = f"SELECT * FROM ({query_all}) WHERE rule IN ({_sql_list(rare)}) ORDER BY rule, {order_by}"
+            sql = f"SELECT {columns} FROM ({query_all}) WHERE rule IN ({_sql_list(rare)}) ORDER BY rule, {order_by}"
             total += self._part(con, kind, f"{kind}.rare", sql, {"rare": True})
             self._index_rules(self._sets[-1])
             self._index_records(self._sets[-1])

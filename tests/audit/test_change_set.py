@@ -1,0 +1,118 @@
+"""clean's change set written on a second cursor while the outputs are written: its rows and order,
+a failure while the outputs are written, and a change set stopped half-way."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pyarrow.parquet as pq
+import pytest
+
+from crmtool.api import clean
+from crmtool.audit import AuditWriter, iter_entries, verify_log
+from crmtool.audit.format import PENDING, SETS
+from crmtool.clean_audit import ChangeSetJob
+from crmtool.engine import CHANGES, VIOLATIONS
+from crmtool.errors import CrmToolError
+from crmtool.keys import KeyedHasher
+from crmtool.workspace import Workspace
+
+from .conftest import EXAMPLE, KEY, RULES
+
+HASHER = KeyedHasher(KEY.encode(), "test")
+
+
+def _key(row: dict[str, Any]) -> tuple[Any, ...]:
+    """The documented order of a change set part: record, row, field, rule, line, nulls last."""
+    return tuple((v is None, v if v is not None else 0 if k in ("row", "line") else "")
+                 for k, v in ((k, row[k]) for k in ("record", "row", "field", "rule", "line")))
+
+
+def _seal(log: Path) -> dict[str, Any]:
+    return next(e for e in iter_entries(log) if e["type"] == "seal")
+
+
+def test_change_set_holds_every_change_and_reject_in_record_order(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMTOOL_KEY", KEY)
+    with Workspace(":memory:") as ws:
+        clean(ws, EXAMPLE, [RULES / "10-normalise.yaml", RULES / "20-checks.yaml"], tmp_path / "out")
+        changes = ws.con.execute(f"SELECT count(*) FROM {CHANGES}").fetchall()[0][0]
+        rejects = ws.con.execute(f"SELECT count(*) FROM {VIOLATIONS} WHERE reject").fetchall()[0][0]
+    log = tmp_path / "out" / "crmtool.audit"
+    seal = _seal(log)
+    rows: list[dict[str, Any]] = []
+    for entry in seal["sets"]:
+        part = pq.read_table(log / entry["file"]).to_pylist()
+        assert len(part) == entry["rows"]
+        # each part sorted on its own: the record-sorted parts by record, row, field, rule, line;
+        # the rare rules' part by rule first
+        key = (lambda r: (r["rule"], _key(r))) if entry.get("rare") else _key
+        assert part == sorted(part, key=key), entry["file"]
+        assert pq.read_schema(log / entry["file"]).names == ["type", "rule", "row", "line", "record", "field", "old",
+                                                             "new", "reason"]
+        rows += part
+    assert changes > 0 and rejects > 0
+    assert sum(r["type"] == "change" for r in rows) == changes
+    assert sum(r["type"] == "reject" and r["rule"] != "parse" for r in rows) == rejects
+    assert all(r["record"].startswith("k:") and len(r["record"]) == 34 for r in rows if r["rule"] != "parse")
+    assert verify_log(log, HASHER).ok
+
+
+def test_a_failure_while_the_outputs_are_written_leaves_no_trace_in_the_log(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMTOOL_KEY", KEY)
+    with Workspace(tmp_path / "ws.duckdb") as ws:
+        clean(ws, EXAMPLE, [RULES / "10-normalise.yaml"], tmp_path / "out")
+        log = tmp_path / "ws.audit"
+        before = {p.relative_to(log): p.read_bytes() for p in log.rglob("*") if p.is_file() and p.name != "lock"}
+        # the example has accents: ASCII output fails when the clean file is re-encoded, after the
+        # change set was started on its cursor
+        with pytest.raises(CrmToolError, match="cannot hold"):
+            clean(ws, EXAMPLE, [RULES / "10-normalise.yaml"], tmp_path / "out", encoding="ascii")
+        after = {p.relative_to(log): p.read_bytes() for p in log.rglob("*") if p.is_file() and p.name != "lock"}
+        assert after == before  # no change set, no pending note, no record of the failed run
+        assert verify_log(log, HASHER).ok
+        clean(ws, EXAMPLE, [RULES / "10-normalise.yaml"], tmp_path / "out")  # the log goes on
+    assert verify_log(log, HASHER).ok
+    assert not [e for e in iter_entries(log) if e["type"] == "aborted"]
+
+
+def test_a_change_set_stopped_half_way_is_taken_back_whole(tmp_path: Path) -> None:
+    """cancel() interrupts the statement running on the job's cursor and waits for the thread, so
+    abort() removes every part: none lands after it."""
+    rows = 3_000_000
+    with Workspace(":memory:") as ws:
+        con = ws.con
+        con.execute("ATTACH IF NOT EXISTS ':memory:' AS crm_scratch")
+        con.execute(f"CREATE TABLE {CHANGES} AS SELECT (i % 5)::INTEGER AS rule, i // 5 AS _row, "
+                    f"'c' || (i % 7) AS \"column\", md5(i::VARCHAR) AS old, md5((i + 1)::VARCHAR) AS new "
+                    f"FROM range({rows}) t(i)")
+        con.execute(f"CREATE TABLE {VIOLATIONS} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, reason VARCHAR, "
+                    f"reject BOOLEAN)")
+        con.execute(f"CREATE TABLE crm_scratch.tokens AS SELECT _row, 'k:' || md5(_row::VARCHAR) AS record, "
+                    f"row_number() OVER (ORDER BY 'k:' || md5(_row::VARCHAR), _row) AS pos "
+                    f"FROM range({rows // 5}) t(_row)")
+        ruleset = SimpleNamespace(rules=[SimpleNamespace(name=f"rule_{i}") for i in range(5)])
+        loaded = SimpleNamespace(parse_rejects=[])
+        log = tmp_path / "log"
+        AuditWriter(log, "run-0", HASHER, command="clean").seal()  # a log that outlives the aborted run
+        writer = AuditWriter(log, "run-1", HASHER, command="clean")
+        writer.add({"type": "run", "command": "clean"})
+        job = ChangeSetJob(ws, writer, cast(Any, loaded), cast(Any, ruleset), "crm_scratch.tokens")
+        deadline = time.monotonic() + 120
+        while not list((log / SETS).glob("run-1.changes.0.parquet")):  # stopped after its first part
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        job.cancel()
+        assert not job._thread.is_alive()
+        parts = len(list((log / SETS).glob("run-1.*.parquet")))
+        writer.abort()
+        assert parts < 8  # stopped before its last part (of eight)
+        assert list((log / SETS).iterdir()) == [] and list((log / PENDING).iterdir()) == []
+        assert verify_log(log, HASHER).ok
+        # the connection goes on working after the interrupt
+        assert con.execute(f"SELECT count(*) FROM {CHANGES}").fetchall()[0][0] == rows
