@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve()
 
 def child(rows: int, rules: Path, clusters_out: Path, threads: int | None) -> dict[str, Any]:
     import crmtool
-    from crmtool.dedupe.api import dedupe_file
+    from crmtool import dedupe_file
     from crmtool.workspace import Workspace
 
     path = data_file(rows)

@@ -71,8 +71,9 @@ def child_crmtool(rows: int) -> dict[str, object]:
     import shutil
     import tempfile
 
+    from crmtool import dedupe_file
     from crmtool.api import apply_fixes
-    from crmtool.dedupe.api import dedupe_file, suggest_file
+    from crmtool.dedupe.api import suggest_file
     from crmtool.dedupe.suggest import suggest_yaml
     from crmtool.workspace import Workspace
 

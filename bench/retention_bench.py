@@ -46,10 +46,10 @@ def child(args: argparse.Namespace) -> None:
 
     from gen_customers import generate
 
+    from crmtool import apply_retention
     from crmtool.identity.load import load_without_erased
     from crmtool.io.readers import load_file
     from crmtool.io.writers import write_query
-    from crmtool.privacy.retention import apply_retention
     from crmtool.workspace import Workspace
 
     work = args.work

@@ -34,12 +34,12 @@ _EXPORTS: dict[str, str] = {
     "CleanResult": "crmtool.api",
     "CheckReport": "crmtool.check_report",
     # people: deduplication and data protection
-    "dedupe_file": "crmtool.dedupe.api",
+    "dedupe_file": "crmtool.rule_paths",
     "import_suppressions": "crmtool.privacy.suppress",
     "list_suppressions": "crmtool.privacy.suppress_manage",
     "remove_suppressions": "crmtool.privacy.suppress_manage",
     "erase": "crmtool.privacy.erase.run",
-    "apply_retention": "crmtool.privacy.retention",
+    "apply_retention": "crmtool.rule_paths",
     "subject_export": "crmtool.privacy.subject",
     # segments and campaigns
     "load_segments": "crmtool.segments.spec",
@@ -92,7 +92,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
     from crmtool.campaigns.api import campaign_results, start_campaign
     from crmtool.changes import diff_exports
     from crmtool.check_report import CheckReport
-    from crmtool.dedupe.api import dedupe_file
     from crmtool.errors import CrmToolError
     from crmtool.io.readers import ReadOptions
     from crmtool.io.writers import OutputOptions
@@ -101,10 +100,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
     from crmtool.pipeline.runner import run_pipeline
     from crmtool.pipeline.spec import load_pipeline
     from crmtool.privacy.erase.run import erase
-    from crmtool.privacy.retention import apply_retention
     from crmtool.privacy.subject import subject_export
     from crmtool.privacy.suppress import import_suppressions
     from crmtool.privacy.suppress_manage import list_suppressions, remove_suppressions
+    from crmtool.rule_paths import apply_retention, dedupe_file
     from crmtool.segments.api import export_audience, segment
     from crmtool.segments.spec import load_segments
     from crmtool.status import Status

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from crmtool.audit import verify_log
-from crmtool.privacy.retention import apply_retention
+from crmtool.rule_paths import apply_retention
 from crmtool.workspace import Workspace
 
 

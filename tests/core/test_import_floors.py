@@ -17,19 +17,7 @@ FEATURES = ("dedupe", "privacy", "segments", "emails", "identity")
 ABOVE = ("crmtool.rulefile", "crmtool.api", "crmtool.engine", "crmtool.cli")
 
 #: feature module -> how many imports of a floor above it are tolerated, until they are moved out
-KNOWN = Counter({
-    # dedupe/spec.py load_spec(rules): loads rule files from paths. Proposed: take a loaded RuleSet
-    # (its callers, the CLI and crmtool.api, already sit above the loader), or drop it for
-    # ``spec_from_ruleset(load_rules(...))`` at the call site.
-    ("crmtool/dedupe/spec.py", "crmtool.rulefile"): 1,
-    # dedupe/api.py dedupe_file(ws, input_path, rules: list[Path], ...): loads rule files from paths.
-    # Proposed: the public entry point (paths in, as in crmtool.__all__) moves up a floor, beside
-    # crmtool.api.clean, and calls a dedupe function that takes the loaded RuleSet.
-    ("crmtool/dedupe/api.py", "crmtool.rulefile"): 1,
-    # privacy/retention.py apply_retention(ws, rules: list[Path], ...): loads rule files from paths.
-    # Proposed: as for dedupe_file, a path-taking wrapper above the loader over a RuleSet-taking core.
-    ("crmtool/privacy/retention.py", "crmtool.rulefile"): 1,
-})
+KNOWN: Counter[tuple[str, str]] = Counter()
 
 #: imports every crmtool module given on the command line, each with no crmtool module loaded
 #: before it (third-party libraries stay loaded: they cannot take part in a crmtool import cycle)

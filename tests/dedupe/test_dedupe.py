@@ -125,9 +125,9 @@ def test_schema_error_has_line() -> None:
 
 
 def test_rule_folder_with_dedupe_section_lints() -> None:
-    from crmtool.dedupe.spec import load_spec
+    from crmtool.rule_paths import dedupe_spec
 
-    spec = load_spec([Path(__file__).resolve().parents[2] / "rules"])
+    spec = dedupe_spec([Path(__file__).resolve().parents[2] / "rules"])
     assert spec.id_column == "customer_id"
 
 

@@ -13,9 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from crmtool.api import apply_fixes
-from crmtool.dedupe.api import dedupe, dedupe_file, explain
+from crmtool.dedupe.api import dedupe, explain
 from crmtool.dedupe.spec import spec_from_text
 from crmtool.errors import ConfigError, UsageError
+from crmtool.rule_paths import dedupe_file
 from crmtool.workspace import Workspace
 from goldens import check_golden
 

@@ -10,11 +10,12 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from crmtool.api import apply_fixes
-from crmtool.dedupe.api import dedupe, dedupe_file
+from crmtool.dedupe.api import dedupe
 from crmtool.dedupe.health import MIN_DISAGREEMENT_BITS, ModelCheck, check_model
 from crmtool.dedupe.model import CompModel, Model
 from crmtool.dedupe.spec import spec_from_text
 from crmtool.dedupe.suggest import suggest_dedupe_section, suggest_yaml
+from crmtool.rule_paths import dedupe_file
 from crmtool.workspace import Workspace
 from dedupe_people import generate, load_people, strangers, write_csv
 

@@ -9,7 +9,8 @@ import pytest
 
 from crmtool.errors import ConfigError
 from crmtool.pii import category_from_name, pii_inventory
-from crmtool.privacy.retention import apply_retention, parse_period
+from crmtool.privacy.retention import parse_period
+from crmtool.rule_paths import apply_retention
 from crmtool.workspace import Workspace
 
 from .conftest import EXAMPLES, RULES, cli, read_csv

@@ -137,7 +137,7 @@ def dedupe(
     """Find the same person across rows: write clusters, golden records, pairs to review and audit entries."""
     from crmtool import report
     from crmtool.api import apply_fixes
-    from crmtool.dedupe.api import dedupe_file
+    from crmtool.rule_paths import dedupe_file
 
     if suggest:
         return _suggest(ui, input, fmt, where)
@@ -186,12 +186,12 @@ def explain(
     """Explain the last dedupe run: each comparison of two records, its level and its weight."""
     from crmtool import report
     from crmtool.dedupe.api import explain as explain_pair
-    from crmtool.dedupe.spec import load_spec
     from crmtool.errors import UsageError
+    from crmtool.rule_paths import dedupe_spec
 
     if not 1 <= len(record_ids) <= 2:
         raise UsageError("explain takes one or two record ids")
-    spec = load_spec(rules)
+    spec = dedupe_spec(rules)
     with where.open() as ws:
         exp = explain_pair(ws, spec, *record_ids)
     if fmt is OutputFormat.json:

@@ -398,7 +398,7 @@ def retention_apply(
 ) -> ExitCode:
     """Apply the 'retention' rules to cleaned tables; rewrite the cleaned export; audit counts and why."""
     from crmtool.privacy.erase import compact_workspace_file
-    from crmtool.privacy.retention import apply_retention
+    from crmtool.rule_paths import apply_retention
 
     ref = parse_as_of(as_of)
     _key_first(ui, where)

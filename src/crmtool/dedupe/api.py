@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from crmtool.ruleset import RuleSet
     from crmtool.workspace import Workspace
 
-__all__ = ["ComparisonExplained", "DedupeResult", "Explanation", "dedupe", "dedupe_file", "explain", "suggest_file"]
+__all__ = ["ComparisonExplained", "DedupeResult", "Explanation", "dedupe", "dedupe_input", "explain", "suggest_file"]
 
 
 @dataclass
@@ -423,10 +423,10 @@ def normalise_first(ws: Workspace, ruleset: RuleSet, spec: DedupeSpec, table: st
     return work, [r.name for r in usable]
 
 
-def dedupe_file(
+def dedupe_input(
     ws: Workspace,
     input_path: Path,
-    rules: list[Path],
+    ruleset: RuleSet,
     out_dir: Path | None,
     *,
     fmt: str | None = None,
@@ -435,18 +435,17 @@ def dedupe_file(
     apply_fixes: ApplyFixes | None = None,
     **kwargs: Any,
 ) -> DedupeResult:
-    """Load ``input_path`` into the workspace and deduplicate it with the ``dedupe`` section of ``rules``
-    (``read`` overrides the detected delimiter, encoding or xlsx sheet).
+    """Load ``input_path`` into the workspace and deduplicate it with the ``dedupe`` section of the
+    loaded rule files ``ruleset`` (``read`` overrides the detected delimiter, encoding or xlsx sheet).
+    :func:`crmtool.dedupe_file` is the same from rule-file paths.
 
-    Every file of ``rules`` is read (a folder whole): with ``normalise`` (the default) the fixes its
-    ``rules:`` declare run first on the compared columns of a work copy, by ``apply_fixes``
-    (:func:`crmtool.api.apply_fixes`; see :func:`normalise_first`)."""
+    With ``normalise`` (the default) the fixes the rule files declare run first on the compared
+    columns of a work copy, by ``apply_fixes`` (:func:`crmtool.api.apply_fixes`; see
+    :func:`normalise_first`)."""
     from crmtool.dedupe.spec import spec_from_ruleset
     from crmtool.identity.load import load_without_erased
-    from crmtool.rulefile import load_rules
     from crmtool.workspace import dataset_name
 
-    ruleset = load_rules(rules)  # configuration errors before any data is read
     spec = spec_from_ruleset(ruleset)
     if spec is None:
         from crmtool.errors import ConfigError, Location

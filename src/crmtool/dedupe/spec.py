@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmtool.dedupe.schema import DEDUPE_SCHEMA, TRANSFORMS
@@ -487,11 +486,8 @@ def spec_from_text(text: str, file: str = "<dedupe>") -> DedupeSpec:
     return parse_spec(doc, doc.data["dedupe"])
 
 
-def load_spec(rules: list[Path]) -> DedupeSpec:
-    """Load rule files and return their dedupe spec; a ConfigError when none has one."""
-    from crmtool.rulefile import load_rules
-
-    ruleset = load_rules(rules)
+def required_spec(ruleset: RuleSet) -> DedupeSpec:
+    """The dedupe spec of loaded rule files; a ConfigError when none has one."""
     spec = spec_from_ruleset(ruleset)
     if spec is None:
         raise ConfigError(

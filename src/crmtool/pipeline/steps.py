@@ -62,7 +62,7 @@ def _emails(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
 
 def _dedupe(ctx: StepContext, p: dict[str, Any]) -> StepOutcome:
     from crmtool.api import apply_fixes
-    from crmtool.dedupe.api import dedupe_file
+    from crmtool.rule_paths import dedupe_file
 
     result = dedupe_file(ctx.ws, p["input"], [p["rules"]], ctx.folder, audit_log=ctx.audit_log,
                          progress=ctx.progress, output=_output(ctx, p), apply_fixes=apply_fixes)

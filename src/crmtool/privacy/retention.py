@@ -238,9 +238,9 @@ def _check_config(ws: Workspace, ruleset: RuleSet, specs: list[RetentionRule], c
         raise ConfigError(problems)
 
 
-def apply_retention(
+def apply_retention_rules(
     ws: Workspace,
-    rules: list[Path],
+    ruleset: RuleSet,
     *,
     out_dir: Path = Path("out"),
     audit_log: Path | None = None,
@@ -248,7 +248,8 @@ def apply_retention(
     dataset: str | None = None,
     allow_unparseable_dates: bool = False,
 ) -> RetentionResult:
-    """Apply every retention rule to the cleaned tables of the workspace (or of ``dataset``).
+    """Apply every retention rule of the loaded rule files ``ruleset`` to the cleaned tables of the
+    workspace (or of ``dataset``); :func:`crmtool.apply_retention` is the same from rule-file paths.
 
     A date that cannot be parsed is never read as old: such rows are counted and reported, and
     unless ``allow_unparseable_dates`` the run stops with :class:`~crmtool.errors.InputError`
@@ -260,9 +261,7 @@ def apply_retention(
     from crmtool.audit import log_dir
     from crmtool.manifest import file_entry
     from crmtool.privacy import retention_reach as reach
-    from crmtool.rulefile import load_rules
 
-    ruleset = load_rules(rules)
     specs = parse_retention(ruleset)
     if not specs:
         raise UsageError("the rule files have no 'retention' section", "see rules/40-privacy.yaml")
