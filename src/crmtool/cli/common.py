@@ -365,10 +365,39 @@ def _interrupted_query(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and str(exc).strip() == "Query interrupted"
 
 
+#: what a full disk or an exhausted memory cap says through DuckDB or the OS
+_NO_ROOM = ("No space left on device", "Disk quota exceeded", "Read-only file system")
+
+
+def _out_of_room(exc: BaseException) -> CrmToolError | None:
+    """A full disk (DuckDB's spill files, the workspace, an output) or DuckDB's memory cap reached
+    under any statement: one clear line and exit 2, not a traceback. The previous outputs are
+    unchanged (they are replaced only when a run completes)."""
+    duckdb = sys.modules.get("duckdb")
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if duckdb is not None and isinstance(exc, duckdb.OutOfMemoryException):
+        return UsageError(f"DuckDB ran out of memory ({first})",
+                          "raise the cap with CRMTOOL_MEMORY_LIMIT (e.g. 4GB) or free memory; "
+                          "the previous outputs are unchanged")
+    disk = (isinstance(exc, OSError) and exc.strerror in _NO_ROOM) or (
+        duckdb is not None and isinstance(exc, duckdb.Error) and any(t in str(exc) for t in _NO_ROOM))
+    if disk:
+        return UsageError(f"cannot write: {first}",
+                          "free disk space where the outputs, the workspace and the temporary folder "
+                          "(TMPDIR) live; the previous outputs are unchanged")
+    return None
+
+
 def run_command(ui: Ui, body: Callable[[], int | ExitCode | None]) -> None:
     """The error boundary: known errors become a message and their exit code, never a traceback."""
     try:
-        code = body()
+        try:
+            code = body()
+        except Exception as exc:
+            known = _out_of_room(exc)
+            if known is None:
+                raise
+            raise known from None
     except CrmToolError as exc:
         ui.error(exc)
         ui.end(int(exc.exit_code))
