@@ -182,6 +182,30 @@ class Run:
             self.timings[step] = round(self.timings.get(step, 0.0) + time.perf_counter() - start, 4)
 
 
+
+def temp_sandbox() -> Path:
+    """A sandbox in the system's temp folder, named ``crmtool.io-<pid>-…`` by the process that owns
+    it. Sandboxes there whose process is gone (a run killed with ``kill -9`` or out of memory leaves
+    its spill files: gigabytes at 1M rows) are removed first; only the user's own, and never one
+    whose process still runs."""
+    import shutil
+
+    from crmtool.io.gate import SANDBOX_MARK
+
+    for stale in Path(tempfile.gettempdir()).glob(f"crmtool{SANDBOX_MARK}*-*"):
+        pid = stale.name[len(f"crmtool{SANDBOX_MARK}"):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            if stale.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)  # the owner still runs (or the pid was reused): keep it
+        except ProcessLookupError:
+            shutil.rmtree(stale, ignore_errors=True)
+        except OSError:  # PermissionError: another user's process holds that pid
+            continue
+    return Path(tempfile.mkdtemp(prefix=f"crmtool{SANDBOX_MARK}{os.getpid()}-"))
+
 class Workspace:
     """An open workspace: ``con`` is the DuckDB connection; use as a context manager."""
 
@@ -299,14 +323,14 @@ class Workspace:
         from crmtool.io.gate import SANDBOX_MARK
 
         if self.in_memory:
-            return Path(tempfile.mkdtemp(prefix=f"crmtool{SANDBOX_MARK}"))
+            return temp_sandbox()
         folder, stem = self.folder, Path(self.path).name
         for stale in folder.glob(f".{stem}{SANDBOX_MARK}*"):
             shutil.rmtree(stale, ignore_errors=True)
         try:
             return Path(tempfile.mkdtemp(prefix=f".{stem}{SANDBOX_MARK}", dir=folder))
         except OSError:  # a read-only folder beside the workspace: the temp folder will do
-            return Path(tempfile.mkdtemp(prefix=f"crmtool{SANDBOX_MARK}"))
+            return temp_sandbox()
 
     def _wall(self) -> None:
         """Second wall behind :mod:`crmtool.usersql`: from here on the session reaches no file
