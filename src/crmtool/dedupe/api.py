@@ -442,16 +442,11 @@ def dedupe_input(
     With ``normalise`` (the default) the fixes the rule files declare run first on the compared
     columns of a work copy, by ``apply_fixes`` (:func:`crmtool.api.apply_fixes`; see
     :func:`normalise_first`)."""
-    from crmtool.dedupe.spec import spec_from_ruleset
+    from crmtool.dedupe.spec import required_spec
     from crmtool.identity.load import load_without_erased
     from crmtool.workspace import dataset_name
 
-    spec = spec_from_ruleset(ruleset)
-    if spec is None:
-        from crmtool.errors import ConfigError, Location
-
-        raise ConfigError([(Location(str(f)), "no 'dedupe' section") for f in ruleset.files[:1]],
-                          "add a dedupe section (see rules/30-dedupe.yaml, or 'crmtool dedupe FILE --suggest')")
+    spec = required_spec(ruleset)  # configuration errors before any data is read
     table = f"data_{dataset_name(input_path)}"
     loaded = load_without_erased(ws, input_path, table, read=read)  # erased people never reach the workspace
     if loaded.parse_rejects and kwargs.get("warn"):

@@ -492,6 +492,6 @@ def required_spec(ruleset: RuleSet) -> DedupeSpec:
     if spec is None:
         raise ConfigError(
             [(Location(str(f)), "no 'dedupe' section") for f in ruleset.files[:1]],
-            "add a dedupe section (see rules/30-dedupe.yaml)",
+            "add a dedupe section (see rules/30-dedupe.yaml, or 'crmtool dedupe FILE --suggest')",
         )
     return spec

@@ -64,9 +64,7 @@ class LookupKeys(PersonKeys):
                 sql, m = values_sql(con, kind, src, self.region)
                 made += m
                 parts.append(f"SELECT rid, '{kind}' AS type, value FROM ({sql}) WHERE value IS NOT NULL")
-            if parts:
-                con.execute(f"INSERT INTO {self.name} SELECT DISTINCT k.rid, r.pid, k.type, k.value "
-                            f"FROM ({' UNION ALL '.join(parts)}) k JOIN {self.rows} r ON r.rid = k.rid")
+            _insert_lines(con, self.name, self.rows, parts)
             con.execute(f"INSERT INTO {self.name}_done SELECT __rid FROM {sub}")
         finally:
             for t in (*made, sub):
@@ -85,6 +83,13 @@ class LookupKeys(PersonKeys):
         for t in (self.fingerprints, f"{self.name}_done"):
             self.con.execute(f"DROP TABLE IF EXISTS {t}")
         super().drop()
+
+
+def _insert_lines(con: duckdb.DuckDBPyConnection, name: str, rows: str, parts: list[str]) -> None:
+    """Insert into ``name`` the exact lines ``parts`` (SQL ``rid, type, value`` each), with each row's person."""
+    if parts:
+        con.execute(f"INSERT INTO {name} SELECT DISTINCT k.rid, r.pid, k.type, k.value "
+                    f"FROM ({' UNION ALL '.join(parts)}) k JOIN {rows} r ON r.rid = k.rid")
 
 
 def lookup_keys(
@@ -118,9 +123,7 @@ def lookup_keys(
                          f"AND value IN (SELECT value FROM ({only}) WHERE type = '{kind}')")
     try:
         if only is not None:
-            if parts:
-                con.execute(f"INSERT INTO {name} SELECT DISTINCT k.rid, r.pid, k.type, k.value "
-                            f"FROM ({' UNION ALL '.join(parts)}) k JOIN {keys.rows} r ON r.rid = k.rid")
+            _insert_lines(con, name, keys.rows, parts)
             return keys
         body = " UNION ALL ".join(parts) or "SELECT NULL::BIGINT AS rid, NULL::UBIGINT AS h"
         con.execute(f"CREATE OR REPLACE TEMP TABLE {keys.fingerprints} AS SELECT * FROM ({body}) WHERE rid IS NOT NULL")
