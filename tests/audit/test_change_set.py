@@ -116,3 +116,42 @@ def test_a_change_set_stopped_half_way_is_taken_back_whole(tmp_path: Path) -> No
         assert verify_log(log, HASHER).ok
         # the connection goes on working after the interrupt
         assert con.execute(f"SELECT count(*) FROM {CHANGES}").fetchall()[0][0] == rows
+
+
+def test_each_part_is_synced_beside_the_next_and_all_before_the_seal(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parts' fsync and SHA-256 run on a helper thread while the next part is written (off the
+    change set's critical path), and every part is synced before add_set returns, so the seal names
+    only parts that are on disk; the seal's hashes are the files' (decision 0008, audit5)."""
+    import hashlib
+    import os
+    import threading
+
+    import crmtool.audit.writer as writer_module
+
+    synced: list[tuple[str, str]] = []  # (file, thread)
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        real_fsync(fd)
+        name = os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).removesuffix(".tmp")
+        synced.append((name, threading.current_thread().name))
+
+    monkeypatch.setattr(writer_module.os, "fsync", recording_fsync)
+    log = tmp_path / "log"
+    with Workspace(":memory:") as ws:
+        writer = AuditWriter(log, "run-1", HASHER, command="clean")
+        writer.add({"type": "run", "command": "clean"})
+        query = ("SELECT 'change' AS type, 'r' || (i % 3) AS rule, i AS \"row\", "
+                 "'k:' || md5(i::VARCHAR) AS record FROM range(20000) t(i)")
+        rows = writer.add_set(ws.con, "changes", query, order_by="record, \"row\"", parts=8)
+        parts = sorted(p.name for p in (log / SETS).glob("run-1.changes.*.parquet"))
+        done = [name for name, _ in synced]  # what was synced when add_set returned
+        writer.seal()
+    assert rows == 20000 and len(parts) == 8
+    assert sorted(n for n in done if n.startswith("run-1.changes.")) == parts
+    caller = threading.current_thread().name
+    assert all(thread != caller for name, thread in synced if name in parts)
+    for entry in _seal(log)["sets"]:
+        assert entry["sha256"] == hashlib.sha256((log / entry["file"]).read_bytes()).hexdigest()
+    assert verify_log(log, HASHER).ok

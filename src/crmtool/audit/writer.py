@@ -42,6 +42,8 @@ from crmtool.errors import InputError, UsageError, WorkspaceBusy
 from crmtool.sqltext import sql_list, sql_str
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
+
     import duckdb
 
     from crmtool.keys import KeyedHasher
@@ -119,6 +121,15 @@ def _write_atomic(path: Path, text: str) -> None:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     _fsync_dir(path.parent)
+
+
+def _sync_and_hash(path: Path) -> str:
+    """fsync a written change set file and return its SHA-256 (read back from the page cache)."""
+    from crmtool.io.readers import file_sha256
+
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+    return file_sha256(path)
 
 
 def write_head(log: Path, key: bytes, run: str, seq: int, digest: str, size: int) -> None:
@@ -223,7 +234,9 @@ class AuditWriter:
         self.head = ""
         self._records: list[dict[str, Any]] = []
         self._sets: list[dict[str, Any]] = []
-        self._last_sha = ""
+        #: each written part's fsync and SHA-256, run on a helper thread while the next part is
+        #: written (:meth:`add_set` waits for them all before it returns)
+        self._syncs: list[tuple[Future[str], dict[str, Any]]] = []
         self.ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.aborted: list[dict[str, Any]] = []
         self._hasher, self._command, self._lock_timeout = hasher, command, lock_timeout
@@ -302,6 +315,21 @@ class AuditWriter:
             raise ValueError(f"change set {kind} written twice in one run")
         if parts not in (1, 2, 4, 8, 16):
             raise ValueError("parts must be 1, 2, 4, 8 or 16")
+        from concurrent.futures import ThreadPoolExecutor
+
+        # one helper thread syncs and hashes each part while the next is written (the disk's
+        # writeback leaves the change set's critical path); all are done before we return, so
+        # the seal still names only parts that are on disk
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmtool-audit-sync") as pool:
+            total = self._write_parts(con, kind, query, order_by, parts, rule_counts, columns, pool)
+        self._finish_syncs()  # (on a failure the pool is still waited for: no sync outlives the run)
+        self.count += total
+        _pause(f"set-{kind}", self.log)
+        return total
+
+    def _write_parts(self, con: duckdb.DuckDBPyConnection, kind: str, query: str, order_by: str, parts: int,
+                     rule_counts: dict[str, int] | None, columns: str, pool: Executor) -> int:
+        """The parts of :meth:`add_set` (and its rare part); each part's sync and hash go to ``pool``."""
         rare = sorted(r for r, n in (rule_counts or {}).items() if 0 < n < RARE_ROWS)
         not_rare = f"(rule IS NULL OR rule NOT IN ({_sql_list(rare)}))" if rare else ""
         total = 0
@@ -322,25 +350,32 @@ class AuditWriter:
             name = kind if parts == 1 else f"{kind}.{part}"
             extra: dict[str, Any] = {"records": [first, last]} if parts > 1 else {}
             total += self._part(con, kind, name, f"SELECT {columns} FROM ({_unparted(part_query)}){_where(where)} "
-                                                 f"ORDER BY {order_by}", extra)
+                                                 f"ORDER BY {order_by}", extra, pool)
             if rule_counts is not None:
                 self._index_rules(self._sets[-1])
         if rare:
             query_all = _unparted(query)
             sql = f"SELECT {columns} FROM ({query_all}) WHERE rule IN ({_sql_list(rare)}) ORDER BY rule, {order_by}"
-            total += self._part(con, kind, f"{kind}.rare", sql, {"rare": True})
+            total += self._part(con, kind, f"{kind}.rare", sql, {"rare": True}, pool)
             self._index_rules(self._sets[-1])
             self._index_records(self._sets[-1])
-        self.count += total
-        _pause(f"set-{kind}", self.log)
         return total
 
-    def _part(self, con: duckdb.DuckDBPyConnection, kind: str, name: str, query: str, extra: dict[str, Any]) -> int:
+    def _part(self, con: duckdb.DuckDBPyConnection, kind: str, name: str, query: str, extra: dict[str, Any],
+              pool: Executor) -> int:
         rows = self._copy(con, name, query)
-        entry: dict[str, Any] = {"kind": kind, "file": f"{SETS}/{set_path(self.log, self.run_id, name).name}",
-                                 "rows": rows, **extra, "sha256": self._last_sha}
+        target = set_path(self.log, self.run_id, name)
+        entry: dict[str, Any] = {"kind": kind, "file": f"{SETS}/{target.name}", "rows": rows, **extra, "sha256": ""}
         self._sets.append(entry)
+        self._syncs.append((pool.submit(_sync_and_hash, target), entry))
         return rows
+
+    def _finish_syncs(self) -> None:
+        """Wait for every part's fsync and SHA-256 (a failed sync stops the run like a failed write)."""
+        syncs, self._syncs = self._syncs, []
+        for future, entry in syncs:
+            with _log_errors(self.log / entry["file"]):
+                entry["sha256"] = future.result()
 
     def _index_rules(self, entry: dict[str, Any]) -> None:
         """The rules a written part holds, read back from the file itself (so the index is exact;
@@ -367,7 +402,6 @@ class AuditWriter:
 
     def _copy(self, con: duckdb.DuckDBPyConnection, name: str, query: str) -> int:
         from crmtool.io.gate import writable
-        from crmtool.io.readers import file_sha256
 
         target = set_path(self.log, self.run_id, name)
         tmp = target.with_name(target.name + ".tmp")
@@ -383,10 +417,7 @@ class AuditWriter:
                 tmp.unlink(missing_ok=True)
                 raise UsageError(f"cannot write the audit log {target} ({str(exc).splitlines()[0]})",
                                  "give --audit-log a writable folder on a disk with room") from None
-            with tmp.open("rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-            self._last_sha = file_sha256(target)
+            os.replace(tmp, target)  # synced and hashed by _sync_and_hash, before add_set returns
         return int(rows)
 
     def _lines(self, summary: dict[str, Any]) -> tuple[list[str], str, int]:
@@ -446,6 +477,7 @@ class AuditWriter:
         for tmp in (self.log / SETS).glob(f"{self.run_id}.*.tmp"):
             tmp.unlink(missing_ok=True)
         self._sets.clear()
+        self._syncs.clear()
         self._records.clear()
         self._marker.unlink(missing_ok=True)
         self._release()
