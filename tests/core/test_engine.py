@@ -1,4 +1,4 @@
-"""The engine: fixes on distinct values equal fixes row by row; checks see fixed values."""
+"""The engine: every fix path (distinct values, row by row) gives the same run; checks see fixed values."""
 
 from __future__ import annotations
 
