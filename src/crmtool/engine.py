@@ -231,21 +231,25 @@ def _fix_row_wise(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: str,
     views = []
     for n, (column, col_steps) in enumerate(columns.items()):
         col = ident(column)
+        # the column's own levels alone, for the views of its Python steps (binding the levels of
+        # every column before it each time would cost more than the step)
+        own = f"SELECT w._row, {text[column]} AS __v{n}, {text[column]} AS {col} FROM {ident(source)} w"
         for index, spec in col_steps:
             kind = KINDS[spec.kind]
             step_ctx = ctx
             if not kind.fix_in_sql(spec):  # Python per value: on the distinct values of this level's input
                 views.append(ctx.temp_name("level"))
-                con.execute(f"CREATE OR REPLACE TEMP VIEW {views[-1]} AS {sql}")
+                con.execute(f"CREATE OR REPLACE TEMP VIEW {views[-1]} AS {own}")
                 step_ctx = ctx.on(views[-1])
             plan = kind.fix(step_ctx, spec, column)
             if plan is None:
                 continue
             k = len(done)
-            sql = (f"SELECT t.*, t.{col} AS __b{k}, CAST({plan.expr} AS VARCHAR) AS __a{k} "
-                   f"FROM ({sql}) t {plan.join or ''}")
+            level = (f"SELECT t.*, t.{col} AS __b{k}, CAST({plan.expr} AS VARCHAR) AS __a{k} "
+                     f"FROM (\x00) t {plan.join or ''}")  # \x00: where the level below goes
             if spec.action == "fix":
-                sql = f"SELECT * REPLACE (__a{k} AS {col}) FROM ({sql})"
+                level = f"SELECT * REPLACE (__a{k} AS {col}) FROM ({level})"
+            sql, own = level.replace("\x00", sql), level.replace("\x00", own)
             done.append((n, column, index, spec.action == "fix"))
     if not done:
         for view in reversed(views):
