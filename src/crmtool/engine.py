@@ -34,7 +34,8 @@ CHANGES = "crm_scratch.__changes"
 TEXT_ONLY = frozenset({"trim", "case", "unicode_nfc", "mojibake", "email_normalise", "decimal"})
 VIOLATIONS = "crm_scratch.__violations"
 #: at most this many rows, every column whose fixes read only itself is fixed row by row in one
-#: statement: a table of distinct values saves nothing on a small table and costs round trips
+#: statement, and every check runs on the rows: a table of distinct values saves nothing on a
+#: small table and costs round trips
 ROW_WISE_UP_TO = 10_000
 #: above this share of distinct values (HyperLogLog estimate: half, plus a margin for its error) a
 #: column whose fixes are SQL alone is fixed row by row (decision 0004, 2026-12-02)
@@ -465,8 +466,12 @@ def _fix_row_rules(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, 
 
 def _run_checks(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, ruleset: RuleSet,
                 types: dict[str, str], total: int, timer: dict[int, float], progress: Progress | None) -> None:
-    """Checks, in rule order, on the fixed values: each rule's failures go into the violations table."""
-    estimates = _distinct_estimates(con, work, ruleset)
+    """Checks, in rule order, on the fixed values: each rule's failures go into the violations table.
+
+    On a small table (``ROW_WISE_UP_TO``) every check runs on the rows: a table of distinct values
+    there saves nothing and costs round trips."""
+    small = total <= ROW_WISE_UP_TO
+    estimates = {} if small else _distinct_estimates(con, work, ruleset)
     for index, spec in enumerate(ruleset.rules):
         if progress:
             progress(f"checking {spec.name}", index + 1, len(ruleset.rules))
@@ -474,8 +479,8 @@ def _run_checks(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, rul
         if spec.kind in TEXT_ONLY and spec.columns and all(types.get(c) not in (None, "VARCHAR") for c in spec.columns):
             continue  # typed values already are what a text normaliser checks for
         with _rule_errors(spec):
-            on_distinct = _check_on_distinct(con, ctx, work, index, spec, total,
-                                             estimates.get(spec.columns[0]) if spec.columns else None)
+            on_distinct = not small and _check_on_distinct(
+                con, ctx, work, index, spec, total, estimates.get(spec.columns[0]) if spec.columns else None)
             check_sql = None if on_distinct else KINDS[spec.kind].check(ctx, spec)
             if check_sql:
                 if spec.where:

@@ -133,3 +133,19 @@ def test_the_path_is_chosen_per_column_from_the_data(ws: Workspace, tmp_path: Pa
     run_rules(con, table, load_rules(rules))  # type: ignore[arg-type]
     distinct_of = [s for s in con.sql if s.startswith("CREATE OR REPLACE TEMP TABLE __dist_") and "DISTINCT" in s]
     assert distinct_of and not [s for s in distinct_of if 'w."id"' in s]
+
+
+def test_a_small_table_is_checked_row_by_row(ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = tmp_path / "r.yaml"
+    rules.write_text("rules:\n  - {name: day, kind: date, column: d, formats: ['%d/%m/%Y']}\n"
+                     "  - {name: two, kind: regex, column: country, pattern: '[A-Z]{2}'}\n", encoding="utf-8")
+    table = _table(ws, 4)  # 20 rows, few distinct values
+    runs = {}
+    for up_to in (0, 10_000):
+        monkeypatch.setattr(engine, "ROW_WISE_UP_TO", up_to)
+        con = Recording(ws.con)
+        run_rules(con, table, load_rules(rules))  # type: ignore[arg-type]
+        runs[up_to] = ([s for s in con.sql if "__chk_" in s or "approx_count_distinct" in s],
+                       ws.con.execute(f"SELECT * FROM {VIOLATIONS} ORDER BY ALL").fetchall())
+    assert runs[0][0] and not runs[10_000][0]  # distinct-value tables only for a table that is not small
+    assert runs[0][1] == runs[10_000][1] and runs[0][1]
