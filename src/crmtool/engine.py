@@ -221,8 +221,8 @@ def _fix_row_wise(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: str,
     Each step is one level of nested SELECTs over the rows of ``source`` carrying, per column, the
     original text (``__v<n>``) and the current value under the column's own name, plus the value
     before and after each step (``__b<k>``/``__a<k>``). A step whose kind runs Python per value
-    (small tables only, see :func:`_row_wise_columns`) maps the distinct values of the levels
-    below it (a view) as it does on the distinct-value path. Only rows that some step changed or
+    (small tables only, see :func:`_row_wise_columns`) maps the distinct values of its own
+    column's levels below it (a view) as it does on the distinct-value path. Only rows that some step changed or
     flagged are kept: the returned table (``_row``, ``__v<n>``, each column's final value), or
     None when no step applies; the working table takes the final values from it by ``_row``.
     """
@@ -246,11 +246,11 @@ def _fix_row_wise(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: str,
             if plan is None:
                 continue
             k = len(done)
-            level = (f"SELECT t.*, t.{col} AS __b{k}, CAST({plan.expr} AS VARCHAR) AS __a{k} "
-                     f"FROM (\x00) t {plan.join or ''}")  # \x00: where the level below goes
+            head = f"SELECT t.*, t.{col} AS __b{k}, CAST({plan.expr} AS VARCHAR) AS __a{k} FROM ("
+            tail = f") t {plan.join or ''}"
             if spec.action == "fix":
-                level = f"SELECT * REPLACE (__a{k} AS {col}) FROM ({level})"
-            sql, own = level.replace("\x00", sql), level.replace("\x00", own)
+                head, tail = f"SELECT * REPLACE (__a{k} AS {col}) FROM ({head}", f"{tail})"
+            sql, own = head + sql + tail, head + own + tail
             done.append((n, column, index, spec.action == "fix"))
     if not done:
         for view in reversed(views):
