@@ -18,7 +18,7 @@ from crmtool.errors import ConfigError, Location
 from crmtool.kinds import KINDS
 from crmtool.kinds.base import Kind, PlanContext, RuleSpec
 from crmtool.rulefile import RuleSet, column_problems
-from crmtool.sqltext import ident
+from crmtool.sqltext import ident, sql_str
 from crmtool.timing import Laps
 
 if TYPE_CHECKING:
@@ -33,6 +33,13 @@ CHANGES = "crm_scratch.__changes"
 #: kinds that only make sense on text: skipped on typed (e.g. Parquet numeric or date) columns
 TEXT_ONLY = frozenset({"trim", "case", "unicode_nfc", "mojibake", "email_normalise", "decimal"})
 VIOLATIONS = "crm_scratch.__violations"
+#: at most this many rows, every column whose fixes read only itself is fixed row by row in one
+#: statement, and every check runs on the rows: a table of distinct values saves nothing on a
+#: small table and costs round trips
+ROW_WISE_UP_TO = 10_000
+#: above this share of distinct values (HyperLogLog estimate: half, plus a margin for its error) a
+#: column whose fixes are SQL alone is fixed row by row (decision 0004, 2026-12-02)
+ROW_WISE_SHARE = 0.55
 #: how the changes table records a changed value: ``(column, SQL of the value) -> SQL``
 RecordedAs = Callable[[str, str], str]
 
@@ -186,6 +193,85 @@ def _fix_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: s
     return changed
 
 
+def _row_wise_columns(con: duckdb.DuckDBPyConnection, table: str, steps: dict[str, list[tuple[int, RuleSpec]]],
+                      total: int) -> list[str]:
+    """The columns whose fixes run row by row (:func:`_fix_row_wise`) rather than on distinct values.
+
+    On a small table every column whose fixes read only itself: a table of distinct values saves
+    nothing there and costs round trips. Otherwise a column whose fixes are SQL alone (no Python
+    per value) and most of whose values are distinct (HyperLogLog, one scan for all): mapping
+    every value and joining it back costs more than working on the rows. The path never changes
+    results, only time.
+    """
+    own = [c for c, col_steps in steps.items() if not any(_needs_rows(spec) for _i, spec in col_steps)]
+    if total <= ROW_WISE_UP_TO:
+        return own
+    sql_only = [c for c in own if all(KINDS[spec.kind].fix_in_sql(spec) for _i, spec in steps[c])]
+    if not sql_only:
+        return []
+    row = con.execute("SELECT " + ", ".join(f"approx_count_distinct({ident(c)})" for c in sql_only)
+                      + f" FROM {ident(table)}").fetchall()[0]
+    return [c for c, n in zip(sql_only, row, strict=True) if int(n or 0) > ROW_WISE_SHARE * total]
+
+
+def _fix_row_wise(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: str, text: dict[str, str],
+                  columns: dict[str, list[tuple[int, RuleSpec]]], recorded_as: RecordedAs) -> str | None:
+    """Run the fixes of ``columns`` row by row, composed into one SELECT; record changes and flags.
+
+    Each step is one level of nested SELECTs over the rows of ``source`` carrying, per column, the
+    original text (``__v<n>``) and the current value under the column's own name, plus the value
+    before and after each step (``__b<k>``/``__a<k>``). A step whose kind runs Python per value
+    (small tables only, see :func:`_row_wise_columns`) maps the distinct values of its own
+    column's levels below it (a view) as it does on the distinct-value path. Only rows that some step changed or
+    flagged are kept: the returned table (``_row``, ``__v<n>``, each column's final value), or
+    None when no step applies; the working table takes the final values from it by ``_row``.
+    """
+    sql = ("SELECT w._row, " + ", ".join(f"{text[c]} AS __v{n}, {text[c]} AS {ident(c)}"
+                                         for n, c in enumerate(columns)) + f" FROM {ident(source)} w")
+    done: list[tuple[int, str, int, bool]] = []  # (column number, column, rule index, fix or flag) per step
+    views = []
+    for n, (column, col_steps) in enumerate(columns.items()):
+        col = ident(column)
+        # the column's own levels alone, for the views of its Python steps (binding the levels of
+        # every column before it each time would cost more than the step)
+        own = f"SELECT w._row, {text[column]} AS __v{n}, {text[column]} AS {col} FROM {ident(source)} w"
+        for index, spec in col_steps:
+            kind = KINDS[spec.kind]
+            step_ctx = ctx
+            if not kind.fix_in_sql(spec):  # Python per value: on the distinct values of this level's input
+                views.append(ctx.temp_name("level"))
+                con.execute(f"CREATE OR REPLACE TEMP VIEW {views[-1]} AS {own}")
+                step_ctx = ctx.on(views[-1])
+            plan = kind.fix(step_ctx, spec, column)
+            if plan is None:
+                continue
+            k = len(done)
+            head = f"SELECT t.*, t.{col} AS __b{k}, CAST({plan.expr} AS VARCHAR) AS __a{k} FROM ("
+            tail = f") t {plan.join or ''}"
+            if spec.action == "fix":
+                head, tail = f"SELECT * REPLACE (__a{k} AS {col}) FROM ({head}", f"{tail})"
+            sql, own = head + sql + tail, head + own + tail
+            done.append((n, column, index, spec.action == "fix"))
+    if not done:
+        for view in reversed(views):
+            con.execute(f"DROP VIEW {view}")
+        return None
+    changed = [f"(__v{n} IS NOT NULL AND __b{k} IS DISTINCT FROM __a{k})" for k, (n, *_rest) in enumerate(done)]
+    table = ctx.temp_name("rowfix")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM ({sql}) WHERE {' OR '.join(changed)}")
+    for view in reversed(views):
+        con.execute(f"DROP VIEW {view}")
+    fixes = [f"SELECT {index} AS rule, _row, {sql_str(column)} AS \"column\", "
+             f"{recorded_as(column, f'__b{k}')} AS old, {recorded_as(column, f'__a{k}')} AS new "
+             f"FROM {table} WHERE {changed[k]}" for k, (_n, column, index, fix) in enumerate(done) if fix]
+    flags = [f"SELECT {index} AS rule, _row, {sql_str(column)} AS \"column\", 'value not normalised', false "
+             f"FROM {table} WHERE {changed[k]}" for k, (_n, column, index, fix) in enumerate(done) if not fix]
+    for target, parts in ((CHANGES, fixes), (VIOLATIONS, flags)):
+        if parts:
+            con.execute(f"INSERT INTO {target} " + " UNION ALL ".join(parts))
+    return table
+
+
 def _fix_on_rows(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, column: str, index: int,
                  spec: RuleSpec, recorded_as: RecordedAs) -> None:
     plan = KINDS[spec.kind].fix(ctx, spec, column)
@@ -302,12 +388,13 @@ def _create_result_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 def _fix_distinct_columns(con: duckdb.DuckDBPyConnection, ctx: PlanContext, table: str,
                           steps: dict[str, list[tuple[int, RuleSpec]]], text: dict[str, str],
-                          recorded_as: RecordedAs, timer: dict[int, float], progress: Progress | None
-                          ) -> dict[str, str]:
-    """Fixes, phase 1: each column whose fixes read only itself, on its distinct values; returns the map tables."""
+                          recorded_as: RecordedAs, timer: dict[int, float], progress: Progress | None,
+                          row_wise: list[str]) -> dict[str, str]:
+    """Fixes, phase 1: each column whose fixes read only itself, on its distinct values (but those
+    fixed row by row, ``row_wise``); returns the map tables."""
     maps: dict[str, str] = {}
     for column, col_steps in steps.items():
-        if any(_needs_rows(spec) for _i, spec in col_steps):
+        if column in row_wise or any(_needs_rows(spec) for _i, spec in col_steps):
             continue
         if progress:
             progress(f"fixing {column}", len(maps) + 1, len(steps))
@@ -320,33 +407,57 @@ def _fix_distinct_columns(con: duckdb.DuckDBPyConnection, ctx: PlanContext, tabl
     return maps
 
 
+def _fix_columns_row_wise(con: duckdb.DuckDBPyConnection, ctx: PlanContext, table: str,
+                          steps: dict[str, list[tuple[int, RuleSpec]]], row_wise: list[str], text: dict[str, str],
+                          recorded_as: RecordedAs, timer: dict[int, float]) -> str | None:
+    """Fixes, phase 1 (continued): the ``row_wise`` columns in one statement; returns its table of changed rows."""
+    if not row_wise:
+        return None
+    col_steps = {c: steps[c] for c in row_wise}
+    specs = [spec for c in row_wise for _i, spec in steps[c]]
+    start = time.perf_counter()
+    with _rule_errors(*specs):
+        row_fixes = _fix_row_wise(con, ctx, table, text, col_steps, recorded_as)
+    share = (time.perf_counter() - start) / len(specs)
+    for c in row_wise:
+        for i, _spec in steps[c]:
+            timer[i] += share
+    return row_fixes
+
+
 def _make_work_table(con: duckdb.DuckDBPyConnection, ctx: PlanContext, table: str, work: str,
-                     maps: dict[str, str], text: dict[str, str], retyped: list[str], copy: bool) -> str:
+                     maps: dict[str, str], text: dict[str, str], retyped: list[str], copy: bool,
+                     row_wise: list[str], row_fixes: str | None) -> str:
     """Join the fixed values back into the working table (or check ``table`` itself); returns its name."""
     # the working table: the loaded rows with the fixed values joined back (and typed columns that
     # fixes rewrite as text); its row order carries no meaning, every reader sorts on _row
     replaced = [f"CASE WHEN m{n}.__v0 IS NULL THEN {text[c]} ELSE m{n}.{ident(c)} END AS {ident(c)}"
                 for n, c in enumerate(maps)]
-    replaced += [f"{text[c]} AS {ident(c)}" for c in retyped if c not in maps]
     joins = " ".join(f"LEFT JOIN {m} m{n} ON {text[c]} = m{n}.__v0" for n, (c, m) in enumerate(maps.items()))
+    if row_fixes:  # the rows a row-wise fix changed, by row number (see _fix_row_wise)
+        replaced += [f"CASE WHEN r.__v{n} IS NULL THEN {text[c]} ELSE r.{ident(c)} END AS {ident(c)}"
+                     for n, c in enumerate(row_wise)]
+        joins += f" LEFT JOIN {row_fixes} r ON r._row = w._row"
+    replaced += [f"{text[c]} AS {ident(c)}" for c in retyped if c not in maps and not (row_fixes and c in row_wise)]
     if copy:
         con.execute(f"CREATE OR REPLACE TABLE {ident(work)} AS SELECT w.* "
                     f"{'REPLACE (' + ', '.join(replaced) + ')' if replaced else ''} FROM {ident(table)} w {joins}")
     else:  # nothing to fix and nobody reads a copy: check the loaded rows as they are
         con.execute(f"DROP TABLE IF EXISTS {ident(work)}")  # an earlier run's copy is not this run's
         work = ctx.table = table
-    for mapped in maps.values():  # joined back: the memory is worth more to the steps that follow
-        con.execute(f"DROP TABLE {mapped}")
+    for mapped in [*maps.values(), *([row_fixes] if row_fixes else [])]:  # joined back: the memory is
+        con.execute(f"DROP TABLE {mapped}")  # worth more to the steps that follow
     return work
 
 
 def _fix_row_rules(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, ruleset: RuleSet,
-                   steps: dict[str, list[tuple[int, RuleSpec]]], maps: dict[str, str],
+                   steps: dict[str, list[tuple[int, RuleSpec]]], fixed: set[str],
                    recorded_as: RecordedAs, timer: dict[int, float]) -> None:
-    """Fixes, phase 2: row by row, in rule order, where a fix reads more than its own column."""
+    """Fixes, phase 2: row by row, in rule order, where a fix reads more than its own column (the
+    columns not ``fixed`` in phase 1)."""
     for index, spec in enumerate(ruleset.rules):
         for column in spec.columns:
-            if column in steps and column not in maps and any(i == index for i, _s in steps[column]):
+            if column in steps and column not in fixed and any(i == index for i, _s in steps[column]):
                 start = time.perf_counter()
                 with _rule_errors(spec):
                     _fix_on_rows(con, ctx, work, column, index, spec, recorded_as)
@@ -355,8 +466,12 @@ def _fix_row_rules(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, 
 
 def _run_checks(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, ruleset: RuleSet,
                 types: dict[str, str], total: int, timer: dict[int, float], progress: Progress | None) -> None:
-    """Checks, in rule order, on the fixed values: each rule's failures go into the violations table."""
-    estimates = _distinct_estimates(con, work, ruleset)
+    """Checks, in rule order, on the fixed values: each rule's failures go into the violations table.
+
+    On a small table (``ROW_WISE_UP_TO``) every check runs on the rows: a table of distinct values
+    there saves nothing and costs round trips."""
+    small = total <= ROW_WISE_UP_TO
+    estimates = {} if small else _distinct_estimates(con, work, ruleset)
     for index, spec in enumerate(ruleset.rules):
         if progress:
             progress(f"checking {spec.name}", index + 1, len(ruleset.rules))
@@ -364,8 +479,8 @@ def _run_checks(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, rul
         if spec.kind in TEXT_ONLY and spec.columns and all(types.get(c) not in (None, "VARCHAR") for c in spec.columns):
             continue  # typed values already are what a text normaliser checks for
         with _rule_errors(spec):
-            on_distinct = _check_on_distinct(con, ctx, work, index, spec, total,
-                                             estimates.get(spec.columns[0]) if spec.columns else None)
+            on_distinct = not small and _check_on_distinct(
+                con, ctx, work, index, spec, total, estimates.get(spec.columns[0]) if spec.columns else None)
             check_sql = None if on_distinct else KINDS[spec.kind].check(ctx, spec)
             if check_sql:
                 if spec.where:
@@ -436,11 +551,15 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
     laps = Laps()
     lap = laps.lap
     lap("prepare")
-    maps = _fix_distinct_columns(con, ctx, table, steps, text, recorded_as, timer, progress)
+    row_wise = _row_wise_columns(con, table, steps, total)
+    maps = _fix_distinct_columns(con, ctx, table, steps, text, recorded_as, timer, progress, row_wise)
     lap("fix_distinct")
-    work = _make_work_table(con, ctx, table, work, maps, text, retyped, bool(steps) or copy_unchanged)
+    row_fixes = _fix_columns_row_wise(con, ctx, table, steps, row_wise, text, recorded_as, timer)
+    lap("fix_row_wise")
+    work = _make_work_table(con, ctx, table, work, maps, text, retyped, bool(steps) or copy_unchanged,
+                            row_wise, row_fixes)
     lap("fix_apply")
-    _fix_row_rules(con, ctx, work, ruleset, steps, maps, recorded_as, timer)
+    _fix_row_rules(con, ctx, work, ruleset, steps, set(maps) | set(row_wise), recorded_as, timer)
     lap("fix_rows")
     _run_checks(con, ctx, work, ruleset, types, total, timer, progress)
     lap("checks")

@@ -170,6 +170,12 @@ class Kind:
         """New value of ``column``; ``None`` when the kind does not fix."""
         return None
 
+    def fix_in_sql(self, spec: RuleSpec) -> bool:
+        """Whether :meth:`fix` is SQL over the value alone: no Python per value and no table of
+        mapped values (so the engine may run it row by row, on any number of rows, without
+        building a table of the column's distinct values first)."""
+        return False
+
     def check(self, ctx: PlanContext, spec: RuleSpec) -> str | None:
         """SQL selecting ``(_row, "column", reason)`` for each failing row of ``ctx.table`` (alias t)."""
         return None

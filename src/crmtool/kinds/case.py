@@ -17,6 +17,9 @@ class Case(Kind):
     default_action = "fix"
     default_severity = "warning"
 
+    def fix_in_sql(self, spec: RuleSpec) -> bool:
+        return bool(spec.opt("to") != "title")  # title case runs in Python per distinct value
+
     def fix(self, ctx: PlanContext, spec: RuleSpec, column: str) -> FixPlan:
         c = f"t.{ident(column)}"
         to = spec.opt("to")

@@ -71,6 +71,9 @@ class Date(Kind):
             formats.append("%Y-%m-%d")  # what the fix wrote must pass the check
         return parsed_date_sql(f"t.{ident(column)}", formats, bool(spec.opt("excel_serial", False)))
 
+    def fix_in_sql(self, spec: RuleSpec) -> bool:
+        return True
+
     def fix(self, ctx: PlanContext, spec: RuleSpec, column: str) -> FixPlan | None:
         if spec.action != "fix":
             return None

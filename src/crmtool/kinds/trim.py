@@ -17,6 +17,9 @@ class Trim(Kind):
     default_action = "fix"
     default_severity = "warning"
 
+    def fix_in_sql(self, spec: RuleSpec) -> bool:
+        return True
+
     def fix(self, ctx: PlanContext, spec: RuleSpec, column: str) -> FixPlan:
         c = f"t.{ident(column)}"
         # most values hold no white space at all: finding none costs less than rewriting them

@@ -12,5 +12,8 @@ class UnicodeNfc(Kind):
     default_action = "fix"
     default_severity = "warning"
 
+    def fix_in_sql(self, spec: RuleSpec) -> bool:
+        return True
+
     def fix(self, ctx: PlanContext, spec: RuleSpec, column: str) -> FixPlan:
         return FixPlan(f"nfc_normalize(t.{ident(column)})")
