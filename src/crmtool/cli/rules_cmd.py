@@ -33,7 +33,7 @@ def lint(
     if fmt is OutputFormat.junit:
         raise UsageError("--format junit is not available for rules lint", "use text or json")
     ruleset = load_checked_rules(paths)
-    checked = Fields({"files": [str(f) for f in ruleset.files], "rules": len(ruleset.rules),
+    checked = Fields({"files": [str(f) for f in ruleset.files], "rule_count": len(ruleset.rules),
                       "sections": sorted(ruleset.sections)})
     return finish(ui, checked, fmt, lambda: ui.info(
         f"{len(ruleset.files)} file(s), {len(ruleset.rules)} rules: ok"
