@@ -49,8 +49,8 @@ class CleanResult(CheckReport):
     key_created: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The check report's fields and the run's manifest (outputs, counts, audit head, ...)."""
-        return {**super().as_dict(), **self.manifest}
+        """The run's manifest: what ``clean --format json`` prints and ``OUT/manifest.json`` holds."""
+        return dict(self.manifest)
 
 
 def _load(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, progress: Progress | None,

@@ -97,6 +97,7 @@ def clean(
 ) -> ExitCode:
     """Apply the rules: write the cleaned export, the rejected rows with reasons, a manifest and the audit log."""
     from crmtool import api, report
+    from crmtool.check_report import CheckReport
 
     with where.open() as ws, \
             ui.progress("cleaning") as progress:
@@ -128,7 +129,8 @@ def clean(
         status = str(result.status)
         ui.out.print(f"run {result.run_id}: {status.upper() if status != 'pass' else status}")
 
-    return finish(ui, result, fmt, text, renderers={"junit": lambda: report.to_junit(result.as_dict())},
+    junit = {**CheckReport.as_dict(result), **summary}  # the check report's fields, the manifest's rules
+    return finish(ui, result, fmt, text, renderers={"junit": lambda: report.to_junit(junit)},
                   counts={k: c[k] for k in ("rows_in", "rows_out", "rejected") if k in c})
 
 

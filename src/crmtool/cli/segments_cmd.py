@@ -16,6 +16,7 @@ from crmtool.cli.common import (
     FlagHelpGroup,
     FormatOpt,
     OutputFormat,
+    TextJsonFormatOpt,
     Ui,
     WorkspaceLockOptions,
     WorkspaceOptions,
@@ -174,7 +175,7 @@ def _print_run(ui: Ui, result: SegmentResult, out: Path) -> None:
 def check(
     ui: Ui,
     segments: SegmentsOpt = Path("segments.yaml"),
-    fmt: FormatOpt = OutputFormat.text,
+    fmt: TextJsonFormatOpt = OutputFormat.text,
 ) -> ExitCode:
     """Validate segments.yaml without data (schema, names, cycles, holdouts); exit 2 on any problem."""
     from crmtool.result import Fields
