@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "Workspace": "crmtool.workspace",
     "open_workspace": "crmtool.workspace",
     "Status": "crmtool.status",
+    "CommandResult": "crmtool.result",
     "CrmToolError": "crmtool.errors",
     "OutputOptions": "crmtool.io.writers",
     "ReadOptions": "crmtool.io.readers",
@@ -58,6 +59,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "CheckReport",
     "CleanResult",
+    "CommandResult",
     "CrmToolError",
     "OutputOptions",
     "ReadOptions",
@@ -103,6 +105,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
     from crmtool.privacy.subject import subject_export
     from crmtool.privacy.suppress import import_suppressions
     from crmtool.privacy.suppress_manage import list_suppressions, remove_suppressions
+    from crmtool.result import CommandResult
     from crmtool.rule_paths import apply_retention, dedupe_file
     from crmtool.segments.api import export_audience, segment
     from crmtool.segments.spec import load_segments

@@ -48,6 +48,10 @@ class CleanResult(CheckReport):
     manifest: dict[str, Any] = field(default_factory=dict)
     key_created: str | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """The run's manifest: what ``clean --format json`` prints and ``OUT/manifest.json`` holds."""
+        return dict(self.manifest)
+
 
 def _load(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, progress: Progress | None,
           read: ReadOptions | None = None) -> LoadResult:

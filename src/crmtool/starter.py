@@ -18,6 +18,7 @@ import yaml
 
 from crmtool.errors import UsageError
 from crmtool.profile import Profile
+from crmtool.status import Status
 
 if TYPE_CHECKING:
     import duckdb
@@ -226,6 +227,16 @@ def render(path: Path, document: dict[str, Any], source: str) -> str:
 class InitResult:
     written: list[Path]
     recognised: Recognised
+
+    @property
+    def status(self) -> Status:
+        """Pass: the starter files were written (an existing file without --force raises)."""
+        return Status.PASS
+
+    def as_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {"written": [str(p) for p in self.written], "recognised": asdict(self.recognised)}
 
 
 def write_starter(con: duckdb.DuckDBPyConnection, table: str, profile: Profile, folder: Path, source: str, *,

@@ -51,6 +51,10 @@ def test_clean_validate_and_segment_from_python(tmp_path: Path) -> None:
         assert seg.customers == result.rows_out
         declared = crmtool.load_segments(ROOT / "segments.yaml").segments
         assert {s.name for s in seg.segments} == {s.name for s in declared}
+        # one result model: every result has a status (the CLI's exit code) and as_dict (its JSON)
+        for answer in (report, result, seg):
+            assert isinstance(answer, crmtool.CommandResult)
+            assert isinstance(answer.status, crmtool.Status) and answer.as_dict()
 
 
 def test_errors_are_crmtool_errors(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from crmtool.errors import InputError
 
 if TYPE_CHECKING:
     from crmtool.keys import KeyedHasher
+    from crmtool.status import Status
 
 
 @dataclass
@@ -46,16 +47,17 @@ class VerifyResult:
     unproven: str = ""
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
+        """fail (exit 1) when the log does not verify; warn when a run is still pending; else pass."""
         from crmtool.status import Status
 
         if not self.ok:
-            return str(Status.FAIL)
-        return str(Status.WARN) if self.pending_runs else str(Status.PASS)
+            return Status.FAIL
+        return Status.WARN if self.pending_runs else Status.PASS
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "status": self.status, "records": self.records, "runs": self.runs, "rows": self.rows,
-                "head": self.head, "problem": self.problem or None, "where": self.where or None,
+        return {"ok": self.ok, "status": str(self.status), "records": self.records, "runs": self.runs,
+                "rows": self.rows, "head": self.head, "problem": self.problem or None, "where": self.where or None,
                 "keyed": self.keyed, "prefix": self.prefix, "pending": self.pending,
                 "pending_runs": self.pending_runs, "format": self.format, "unproven": self.unproven or None}
 

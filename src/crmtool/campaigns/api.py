@@ -215,6 +215,7 @@ class PlanResult:
     holdout_share: float
     holdout_customers: int
     treated_customers: int
+    status: Status = Status.PASS
 
     @property
     def total(self) -> int:

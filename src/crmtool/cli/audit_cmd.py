@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,9 +16,13 @@ from crmtool.cli.common import (
     WorkspaceOptions,
     cli_command,
     emit,
+    finish,
     workspace_bundle,
 )
 from crmtool.errors import ExitCode
+
+if TYPE_CHECKING:
+    from crmtool.audit.verify import VerifyResult
 
 audit_app = typer.Typer(cls=FlagHelpGroup, help="Verify and read the workspace's audit log.", no_args_is_help=True)
 
@@ -93,9 +97,12 @@ def verify(
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{manifest}: not a crmtool manifest with an audit head ({exc})") from None
     result = verify_log(path, hasher if isinstance(hasher, KeyedHasher) else None, expected)
-    if fmt is OutputFormat.json:
-        emit(ui, json.dumps(result.as_dict()))
-    elif result.ok and result.format == 1:
+    return finish(ui, result, fmt, lambda: _print_verified(ui, path, result))
+
+
+def _print_verified(ui: Ui, path: Path, result: VerifyResult) -> None:
+    """ok with counts and head (and any pending run), or where the log fails and why."""
+    if result.ok and result.format == 1:
         note = " (the expected head is an earlier seal: the log has grown since)" if result.prefix else ""
         ui.out.print(f"{path}: ok as format 1, {result.records} lines in {result.runs} runs, head {result.head}{note}")
         ui.out.print(result.unproven)
@@ -112,7 +119,6 @@ def verify(
                          f"{len(item['sets'])} change sets; not covered by this check")
     else:
         ui.out.print(f"{result.where if result.format == 1 else path / result.where}: {result.problem}")
-    return ExitCode.OK if result.ok else ExitCode.CHECKS_FAILED
 
 
 @audit_app.command("show")

@@ -17,6 +17,7 @@ from crmtool.cli.common import (
     WorkspaceOptions,
     cli_command,
     emit,
+    finish,
     parse_as_of,
 )
 from crmtool.errors import ExitCode, UsageError
@@ -74,12 +75,6 @@ def _no_csv(fmt: ResultFormat) -> None:
         raise UsageError("--format csv is only for 'campaign results'", "use text or json")
 
 
-def _json(payload: object) -> str:
-    import json
-
-    return json.dumps(payload, indent=2, sort_keys=True, default=str)
-
-
 @campaign_app.command("start")
 @cli_command
 def start(
@@ -116,8 +111,7 @@ def start(
             holdout=None if holdout is None else parse_percent(holdout, "--holdout"),
             global_control=None if global_control is None else parse_percent(global_control, "--global-control"),
             cost=cost, start_date=parse_as_of(start_date), fmt=file_format.value, output=output)
-    emit(ui, _json(result.as_dict()) if fmt is ResultFormat.json else start_text(result))
-    return ExitCode(result.status.exit_code)
+    return finish(ui, result, fmt, lambda: emit(ui, start_text(result)))
 
 
 @campaign_app.command("results")
@@ -149,15 +143,11 @@ def results(
         result = campaign_results(ws, name, orders=orders, window_days=days, events=events,
                                   conversion_event=conversion_event, by=by, customers=customers,
                                   segments_file=segments, start_date=parse_as_of(since))
-    if fmt is ResultFormat.json:
-        emit(ui, _json(result.as_dict()))
-    elif fmt is ResultFormat.csv:
-        emit(ui, results_csv(result))
-    else:
-        emit(ui, results_text(result))
+    code = finish(ui, result, fmt, lambda: emit(ui, results_text(result)),
+                  renderers={"csv": lambda: results_csv(result)})
     for w in result.warnings:
         ui.warn(w)
-    return ExitCode(result.status.exit_code)
+    return code
 
 
 @campaign_app.command("plan")
@@ -179,5 +169,4 @@ def plan(
     _no_csv(fmt)
     result = make_plan(parse_percent(baseline, "--baseline") / 100, parse_percent(effect, "--effect") / 100,
                        power=power, alpha=alpha, holdout_share=parse_percent(holdout, "--holdout") / 100)
-    emit(ui, _json(result.as_dict()) if fmt is ResultFormat.json else plan_text(result))
-    return ExitCode.OK
+    return finish(ui, result, fmt, lambda: emit(ui, plan_text(result)))

@@ -23,6 +23,8 @@ from crmtool.errors import CrmToolError, ExitCode, UsageError
 from crmtool.progress import Progress
 
 if TYPE_CHECKING:
+    from crmtool.result import CommandResult
+    from crmtool.status import Status
     from crmtool.workspace import Workspace
 
 log = logging.getLogger("crmtool")
@@ -454,6 +456,38 @@ def result_table(*columns: str, right: Collection[str] = ()) -> Any:
     for col in columns:
         table.add_column(col, justify="right" if col in right else "left")
     return table
+
+
+def finish(ui: Ui, result: CommandResult, fmt: str = "text", text: Callable[[], None] | None = None, *,
+           renderers: dict[str, Callable[[], str]] | None = None, counts: dict[str, Any] | None = None,
+           status: Status | None = None) -> ExitCode:
+    """The one ending of every command: ``result`` rendered as ``fmt`` and its status as the exit code.
+
+    ``json`` is the result's frame (:func:`crmtool.result.payload`) through the one encoder
+    (``crmtool.report.to_json``); another format (csv, junit, yaml) comes from ``renderers``; text
+    is ``text()``, which prints to ``ui.out`` (silent with ``--quiet``). The end-of-run line gets the
+    status, the result's ``run_id`` when it has one, and ``counts``. ``status`` overrides the
+    result's where an option decides the verdict (``validate --fail-on warning``)."""
+    from crmtool.report import to_json
+    from crmtool.result import payload
+
+    verdict = status or result.status
+    ui.status = str(verdict)
+    run_id = getattr(result, "run_id", None)
+    if isinstance(run_id, str) and run_id:
+        ui.run_id = run_id
+    if counts is not None:
+        ui.counts = counts
+    name = str(fmt)
+    if name == "json":
+        emit(ui, to_json(payload(_command_name().removeprefix("crmtool").strip(), result, verdict)))
+    elif renderers and name in renderers:
+        emit(ui, renderers[name]())
+    elif name != "text":  # a command checks its formats before it works; this is the last wall
+        raise UsageError(f"--format {name} is not available for this command", "use text or json")
+    elif text is not None:
+        text()
+    return ExitCode(verdict.exit_code)
 
 
 def emit(ui: Ui, text: str) -> None:

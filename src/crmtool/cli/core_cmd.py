@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,12 +15,15 @@ from crmtool.cli.common import (
     WorkspaceOpt,
     WorkspaceOptions,
     cli_command,
-    emit,
+    finish,
     workspace_bundle,
 )
-from crmtool.errors import ExitCode, exit_code_for
+from crmtool.errors import ExitCode
 from crmtool.io.readers import ReadOptions
 from crmtool.io.writers import OutputOptions
+
+if TYPE_CHECKING:
+    from crmtool.profile import Profile
 
 InputArg = Annotated[Path, typer.Argument(help="Export to read: CSV (any common encoding/delimiter), Parquet or xlsx.",
                                           show_default=False)]
@@ -94,6 +97,7 @@ def clean(
 ) -> ExitCode:
     """Apply the rules: write the cleaned export, the rejected rows with reasons, a manifest and the audit log."""
     from crmtool import api, report
+    from crmtool.check_report import CheckReport
 
     with where.open() as ws, \
             ui.progress("cleaning") as progress:
@@ -104,13 +108,8 @@ def clean(
                 f"and use it for every run: audit entries and pseudonyms depend on it")
     summary = result.manifest
     c = summary["counts"]
-    ui.run_id, ui.counts = result.run_id, {k: c[k] for k in ("rows_in", "rows_out", "rejected") if k in c}
-    ui.status = str(result.status)
-    if fmt is OutputFormat.json:
-        emit(ui, report.to_json(summary))
-    elif fmt is OutputFormat.junit:
-        emit(ui, report.to_junit({**result.as_dict(), "rules": summary["rules"]}))
-    else:
+
+    def text() -> None:
         ui.info(result.input.describe())
         _render_outcomes(ui, summary)
         c = summary["counts"]
@@ -129,7 +128,10 @@ def clean(
             ui.out.print(f"  {name:9} {path}")
         status = str(result.status)
         ui.out.print(f"run {result.run_id}: {status.upper() if status != 'pass' else status}")
-    return exit_code_for(None, checks_failed=result.failed)
+
+    junit = {**CheckReport.as_dict(result), **summary}  # the check report's fields, the manifest's rules
+    return finish(ui, result, fmt, text, renderers={"junit": lambda: report.to_junit(junit)},
+                  counts={k: c[k] for k in ("rows_in", "rows_out", "rejected") if k in c})
 
 
 @cli_command
@@ -169,23 +171,19 @@ def validate(
             ui.progress("validating") as progress:
         result = api.validate(ws, input, ruleset, progress=progress, read=read, engine=engine,
                               spark_master=spark_master)
-    payload = result.as_dict()
-    ui.run_id, ui.counts = result.run_id, {"rows": result.engine.rows}
     on_warning = fail_on == "warning"
-    failed = result.failed or (on_warning and result.status is Status.WARN)
-    if on_warning and failed:
-        payload["status"] = str(Status.FAIL)
-    ui.status = payload["status"]
-    if fmt is OutputFormat.json:
-        emit(ui, report.to_json(payload))
-    elif fmt is OutputFormat.junit:
-        emit(ui, report.to_junit(payload, fail_on_warning=on_warning))
-    else:
+    # --fail-on warning: a warning fails the run (status fail, exit 1) in every format
+    verdict = Status.FAIL if result.failed or (on_warning and result.status is Status.WARN) else result.status
+    payload = {**result.as_dict(), "status": str(verdict)}
+
+    def text() -> None:
         ui.info(result.input.describe())
         _render_outcomes(ui, payload)
         _render_failures(ui, payload)
         ui.out.print(f"run {result.run_id}: {payload['status'].upper() if payload['status'] != 'pass' else 'pass'}")
-    return exit_code_for(None, checks_failed=failed)
+
+    return finish(ui, result, fmt, text, status=verdict, counts={"rows": result.engine.rows},
+                  renderers={"junit": lambda: report.to_junit(payload, fail_on_warning=on_warning)})
 
 
 @cli_command
@@ -200,26 +198,24 @@ def profile(
 ) -> ExitCode:
     """Rows, columns, inferred types, null share, exact distinct counts, min/max and lengths, top values
     and shapes; personal data marked."""
-    from crmtool import report
     from crmtool.io.readers import load_file
     from crmtool.profile import profile_table
-    from crmtool.status import Status
+    from crmtool.result import Fields
     from crmtool.workspace import dataset_name
 
     with where.open(create_key=False) as ws:
         loaded = load_file(ws.con, input, f"data_{dataset_name(input)}", read)
         prof = profile_table(ws.con, loaded.table, top=top, show_values=show_values)
-    if fmt is OutputFormat.json:
-        from crmtool.schemas import RESULTS_SCHEMA_VERSION
+    profiled = Fields({"input": str(input), "detected": {"format": loaded.format, "encoding": loaded.encoding,
+                       "delimiter": loaded.delimiter}, "parse_rejects": len(loaded.parse_rejects), **prof.as_dict()})
+    return finish(ui, profiled, fmt, lambda: _print_profile(ui, loaded.describe(), prof))
 
-        payload = {"schema_version": RESULTS_SCHEMA_VERSION, "command": "profile", "status": str(Status.PASS),
-                   "input": str(input), "detected": {"format": loaded.format, "encoding": loaded.encoding,
-                   "delimiter": loaded.delimiter}, "parse_rejects": len(loaded.parse_rejects), **prof.as_dict()}
-        emit(ui, report.to_json(payload))
-        return ExitCode.OK
+
+def _print_profile(ui: Ui, described: str, prof: Profile) -> None:
+    """One line per column: type, nulls, distinct, lengths, bounds, top values, personal data."""
     from rich.table import Table
 
-    ui.info(loaded.describe())
+    ui.info(described)
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("column", overflow="fold", ratio=2)
     table.add_column("type", overflow="fold")
@@ -236,4 +232,3 @@ def profile(
         table.add_row(c.name, c.type, f"{c.null_share:.1%}", str(c.distinct), lengths, bounds[:40], tops[:60],
                       c.personal_data or "")
     ui.out.print(table)
-    return ExitCode.OK

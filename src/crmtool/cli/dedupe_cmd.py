@@ -16,6 +16,7 @@ from crmtool.cli.common import (
     WorkspaceOptions,
     cli_command,
     emit,
+    finish,
     result_table,
 )
 from crmtool.errors import ExitCode
@@ -24,6 +25,7 @@ from crmtool.io.writers import OutputOptions
 
 if TYPE_CHECKING:
     from crmtool.dedupe.api import DedupeResult
+    from crmtool.dedupe.explain import Explanation
 
 RulesOpt = Annotated[
     list[Path], typer.Option("--rules", "-r", help="Rule file or folder with a dedupe section.")
@@ -45,14 +47,13 @@ def register(app: typer.Typer) -> None:
 
 def _suggest(ui: Ui, input: Path, fmt: OutputFormat, where: WorkspaceOptions) -> ExitCode:
     """Print the dedupe section suggested from the profile of ``input`` (YAML, or JSON with --format json)."""
-    from crmtool import report
     from crmtool.dedupe.api import suggest_file
     from crmtool.dedupe.suggest import suggest_yaml
+    from crmtool.result import Fields
 
     with where.open() as ws:
         section = suggest_file(ws, input)
-    emit(ui, report.to_json({"dedupe": section}) if fmt is OutputFormat.json else suggest_yaml(section))
-    return ExitCode.OK
+    return finish(ui, Fields({"dedupe": section}), fmt, lambda: emit(ui, suggest_yaml(section)))
 
 
 def _print_result(ui: Ui, result: DedupeResult) -> None:
@@ -135,7 +136,6 @@ def dedupe(
     where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Find the same person across rows: write clusters, golden records, pairs to review and audit entries."""
-    from crmtool import report
     from crmtool.api import apply_fixes
     from crmtool.rule_paths import dedupe_file
 
@@ -162,11 +162,7 @@ def dedupe(
             output=output,
             read=read,
         )
-    if fmt is OutputFormat.json:
-        emit(ui, report.to_json(result.as_dict()))
-        return ExitCode.OK
-    _print_result(ui, result)
-    return ExitCode.OK
+    return finish(ui, result, fmt, lambda: _print_result(ui, result))
 
 
 @cli_command
@@ -184,7 +180,6 @@ def explain(
     where: WorkspaceLockOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Explain the last dedupe run: each comparison of two records, its level and its weight."""
-    from crmtool import report
     from crmtool.dedupe.api import explain as explain_pair
     from crmtool.errors import UsageError
     from crmtool.rule_paths import dedupe_spec
@@ -194,13 +189,15 @@ def explain(
     spec = dedupe_spec(rules)
     with where.open() as ws:
         exp = explain_pair(ws, spec, *record_ids)
-    if fmt is OutputFormat.json:
-        emit(ui, report.to_json(exp.as_dict()))
-        return ExitCode.OK
+    return finish(ui, exp, fmt, lambda: _print_explanation(ui, exp))
+
+
+def _print_explanation(ui: Ui, exp: Explanation) -> None:
+    """One record's cluster, best pairs and cuts; or each comparison of two records and the verdict."""
     if exp.model_warning:
         ui.warn(exp.model_warning)
-    if len(record_ids) == 1:
-        ui.out.print(f"record {record_ids[0]}: cluster {exp.cluster_id}")
+    if len(exp.record_ids) == 1:
+        ui.out.print(f"record {exp.record_ids[0]}: cluster {exp.cluster_id}")
         for other, p in exp.neighbours:
             ui.out.print(f"  {other:20} match probability {p:.4f}")
         for other, reason, trigger in exp.cuts:
@@ -208,7 +205,7 @@ def explain(
             ui.out.print(f"cut from {other}: {SPLIT_WORDS.get(reason, reason)}{why}", soft_wrap=True)
         for other, p, vetoes in exp.vetoed_pairs:
             ui.out.print(f"vetoed with {other} (match probability {p:.4f}): {'; '.join(vetoes)}", soft_wrap=True)
-        return ExitCode.OK
+        return
     table = result_table("comparison", "column", "level", "weight", right={"weight"})
     table.add_row("(prior)", "", "", f"{exp.prior_weight:+.2f}")
     for c in exp.comparisons:
@@ -232,4 +229,3 @@ def explain(
         f"decision: {exp.decision or 'none'}; veto: {'yes' if exp.vetoed else 'no'}; {verdict}",
         soft_wrap=True,
     )
-    return ExitCode.OK

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,6 +15,7 @@ from crmtool.cli.common import (
     WorkspaceOptions,
     cli_command,
     emit,
+    finish,
 )
 from crmtool.errors import ExitCode
 from crmtool.io.writers import OutputOptions
@@ -98,10 +98,5 @@ def diff(
                               output=output)
     if result.key_created:
         ui.warn(f"created a new key for keyed hashes at {result.key_created} (owner-only); keep it safe")
-    if fmt is DiffFormat.json:
-        emit(ui, json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
-    elif fmt is DiffFormat.csv:
-        emit(ui, render_csv(result))
-    elif not ui.quiet:
-        emit(ui, render_text(result))
-    return ExitCode(result.status.exit_code)
+    return finish(ui, result, fmt, lambda: None if ui.quiet else emit(ui, render_text(result)),
+                  renderers={"csv": lambda: render_csv(result)})

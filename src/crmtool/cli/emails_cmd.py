@@ -15,7 +15,7 @@ from crmtool.cli.common import (
     Ui,
     WorkspaceOptions,
     cli_command,
-    emit,
+    finish,
     result_table,
 )
 from crmtool.errors import ExitCode
@@ -97,7 +97,6 @@ def emails(
     where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Classify every distinct address: status, reasons, suggested fix, risk 0-100 and tags."""
-    from crmtool import report
     from crmtool.emails.classify import ClassifyOptions
     from crmtool.emails.lists import EmailLists
     from crmtool.emails.run import classify_file
@@ -131,12 +130,7 @@ def emails(
             output=output,
             read=read,
         )
-    payload = result.as_dict()
-    if fmt is OutputFormat.json:
-        emit(ui, report.to_json(payload))
-    else:
-        _render(ui, payload)
-    return ExitCode.OK
+    return finish(ui, result, fmt, lambda: _render(ui, result.as_dict()))
 
 
 @cli_command
@@ -153,7 +147,6 @@ def bounces_import(
     where: WorkspaceOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Add the bounces of a platform export to the workspace history (addresses kept as keyed hashes)."""
-    from crmtool import report
     from crmtool.emails.bounces import FORMATS, import_bounces
     from crmtool.errors import UsageError
 
@@ -173,10 +166,9 @@ def bounces_import(
             ui.warn(
                 f"created a new key for keyed hashes at {ws.hasher.source}; keep it for every run"
             )
-    payload = result.as_dict()
-    if fmt == "json":
-        emit(ui, report.to_json(payload))
-    else:
+
+    def text() -> None:
+        payload = result.as_dict()
         types = ", ".join(f"{k} {v}" for k, v in payload["by_type"].items()) or "none"
         ui.out.print(
             f"{input.name}: {payload['platform']}, {payload['rows']} records, "
@@ -184,4 +176,5 @@ def bounces_import(
             f"({types}), already known {payload['duplicates']}, not bounces {payload['skipped']}, "
             f"undated {payload['undated']}"
         )
-    return ExitCode.OK
+
+    return finish(ui, result, fmt, text)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crmtool.cli.common import Ui, cli_command
+from crmtool.cli.common import OutputFormat, TextJsonFormatOpt, Ui, cli_command, finish
 from crmtool.errors import ExitCode
 from crmtool.io.readers import ReadOptions
+
+if TYPE_CHECKING:
+    from crmtool.starter import InitResult
 
 
 def register(app: typer.Typer) -> None:
@@ -26,6 +29,7 @@ def init(
     = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Replace starter files that already exist.")] = False,
     read: ReadOptions = ReadOptions(),
+    fmt: TextJsonFormatOpt = OutputFormat.text,
 ) -> ExitCode:
     """Write a starter rules/ folder and segments.yaml from the profile of your export; never
     overwrites a file unless --force."""
@@ -35,6 +39,8 @@ def init(
     from crmtool.starter import write_starter
     from crmtool.workspace import open_workspace
 
+    if fmt is OutputFormat.junit:
+        raise UsageError("--format junit is not available for init", "use text or json")
     if input is None:
         exports = sorted(p for ext in ("csv", "xlsx", "parquet") for p in folder.glob(f"*.{ext}"))
         if len(exports) != 1:
@@ -47,6 +53,11 @@ def init(
         prof = profile_table(ws.con, loaded.table, top=5)
         result = write_starter(ws.con, loaded.table, prof, folder, input.name, force=force)
     ui.info(loaded.describe())
+    return finish(ui, result, fmt, lambda: _print_init(ui, result, input, folder))
+
+
+def _print_init(ui: Ui, result: InitResult, input: Path, folder: Path) -> None:
+    """What was recognised, what was written, and the next command to try."""
     rec = result.recognised
     found = {part: getattr(rec, part) for part in ("key", "email", "phone", "national_id", "first_name",
                                                     "last_name", "postal_code", "country", "birth_date")}
@@ -56,4 +67,3 @@ def init(
     for path in result.written:
         ui.out.print(f"  wrote {path}")
     ui.out.print(f"next: crmtool validate {input} --rules {folder / 'rules'}")
-    return ExitCode.OK

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from crmtool.cli.common import Ui, WorkspaceLockOptions, WorkspaceOptions, cli_command, emit
+from crmtool.cli.common import Ui, WorkspaceLockOptions, WorkspaceOptions, cli_command, emit, finish
 from crmtool.errors import ExitCode
 
 
@@ -41,7 +41,7 @@ def kpis(
     where: WorkspaceLockOptions = WorkspaceOptions(),
 ) -> ExitCode:
     """Each KPI's series with a trend sparkline and its status; exit 1 when a target is missed or an anomaly fires."""
-    from crmtool.kpis import kpis_schema, load_kpis, parse_since, run_kpis, to_csv, to_json, to_text
+    from crmtool.kpis import kpis_schema, load_kpis, parse_since, run_kpis, to_csv, to_text
 
     if schema:
         emit(ui, json.dumps(kpis_schema(), indent=2, sort_keys=True))
@@ -51,11 +51,5 @@ def kpis(
     with where.open() as ws:
         report = run_kpis(ws, spec, since_days=days, by=by.value)
     failing = sum(1 for k in report.kpis if k.status.value == "fail")
-    ui.run_id, ui.counts = report.run_id, {"kpis": len(report.kpis), "failing": failing}
-    if fmt is KpiFormat.json:
-        emit(ui, to_json(report))
-    elif fmt is KpiFormat.csv:
-        emit(ui, to_csv(report))
-    else:
-        ui.out.print(to_text(report), markup=False, end="")
-    return ExitCode(report.status.exit_code)
+    return finish(ui, report, fmt, lambda: ui.out.print(to_text(report), markup=False, end=""),
+                  renderers={"csv": lambda: to_csv(report)}, counts={"kpis": len(report.kpis), "failing": failing})

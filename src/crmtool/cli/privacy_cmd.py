@@ -15,7 +15,7 @@ from crmtool.cli.common import (
     Ui,
     WorkspaceOptions,
     cli_command,
-    emit,
+    finish,
     parse_as_of,
 )
 from crmtool.errors import ExitCode
@@ -92,12 +92,6 @@ def _key_first(ui: Ui, where: WorkspaceOptions) -> None:
         )
 
 
-def _json(payload: object) -> str:
-    import json
-
-    return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-
-
 @suppress_app.command("import")
 @cli_command
 def suppress_import(
@@ -116,17 +110,17 @@ def suppress_import(
     _key_first(ui, where)
     with where.open() as ws:
         result = import_suppressions(ws, file, kind, source=source, audit_log=audit_log, read=read)
-    d = result.as_dict()
-    if fmt is OutputFormat.json:
-        emit(ui, _json(d))
-    else:
+
+    def text() -> None:
+        d = result.as_dict()
         added = ", ".join(f"{k} {v}" for k, v in sorted(d["added"].items())) or "none"
         ui.out.print(
             f"{file.name}: {d['rows']} rows, {d['identifiers']} identifiers; added {d['added_total']} "
             f"({added}), already present {d['already_present']}, blank {d['unusable']}, "
             f"unparseable rows {d['parse_rejects']}"
         )
-    return ExitCode.OK
+
+    return finish(ui, result, fmt, text)
 
 
 @suppress_app.command("list")
@@ -142,19 +136,20 @@ def suppress_list(
     from crmtool.privacy.suppress_manage import list_suppressions
 
     with where.open() as ws:
-        d = list_suppressions(ws, identifier, kind)
-    if fmt is OutputFormat.json:
-        emit(ui, _json(d))
-        return ExitCode.OK
-    for g in d["groups"]:
-        dates = f"{g['first']}..{g['last']}"
-        ui.out.print(f"{g['kind']:<15} {g['channel']:<6} {g['entries']:>8}  {g['source']} ({dates})")
-    ui.out.print(f"{d['entries']} entries")
-    if "identifier" in d:
-        who = d["identifier"]
-        kinds = ", ".join(sorted({e["kind"] for e in who["entries"]}))
-        ui.out.print(f"identifier: {'suppressed (' + kinds + ')' if who['suppressed'] else 'not suppressed'}")
-    return ExitCode.OK
+        listing = list_suppressions(ws, identifier, kind)
+
+    def text() -> None:
+        d = listing.as_dict()
+        for g in d["groups"]:
+            dates = f"{g['first']}..{g['last']}"
+            ui.out.print(f"{g['kind']:<15} {g['channel']:<6} {g['entries']:>8}  {g['source']} ({dates})")
+        ui.out.print(f"{d['entries']} entries")
+        if "identifier" in d:
+            who = d["identifier"]
+            kinds = ", ".join(sorted({e["kind"] for e in who["entries"]}))
+            ui.out.print(f"identifier: {'suppressed (' + kinds + ')' if who['suppressed'] else 'not suppressed'}")
+
+    return finish(ui, listing, fmt, text)
 
 
 @suppress_app.command("remove")
@@ -183,13 +178,13 @@ def suppress_remove(
     with where.open() as ws:
         result = remove_suppressions(ws, identifier, reason=reason, opted_in_on=when, kind=kind,
                                      audit_log=audit_log)
-    if fmt is OutputFormat.json:
-        emit(ui, _json(result.as_dict()))
-    else:
+
+    def text() -> None:
         ui.out.print(f"removed {result.removed} suppression entries (audited in {result.audit_path})")
         if result.kept_erasure:
             ui.warn("this person was erased: the erasure stays, they are never mailed again")
-    return ExitCode.OK
+
+    return finish(ui, result, fmt, text)
 
 
 @subject_app.command("export")
@@ -212,14 +207,14 @@ def subject_export_cmd(
     with where.open() as ws:
         result = subject_export(ws, identifier, kind=kind, out_dir=out, audit_log=audit_log, key=key,
                                 output=output)
-    if fmt is OutputFormat.json:
-        emit(ui, _json(result.as_dict()))
-    else:
+
+    def text() -> None:
         rows = sum(result.tables.values()) + sum(result.files.values())
         ui.out.print(f"{rows} rows from {len(result.tables)} tables and {len(result.files)} files; "
                      f"{sum(result.registers.values())} register entries")
         ui.out.print(f"wrote {result.json_path} and {result.csv_path} (owner-only)")
-    return ExitCode.OK
+
+    return finish(ui, result, fmt, text)
 
 
 @cli_command
@@ -253,58 +248,51 @@ def erase(
             checked = check_erasures(ws, check, audit_log=log if (log / CHAIN).is_file() else None, key=key)
     if requests is not None and where.path != ":memory:" and any(result.rows_removed.values()):
         compact_workspace_file(Path(where.path), where.lock_timeout)  # deleted rows leave the file's bytes too
-    if requests is not None:
-        return _print_erase(ui, fmt, result)
-    return _print_check(ui, fmt, checked)
+    if requests is not None:  # exit 1 unless every request could be carried out (or was proven)
+        return finish(ui, result, fmt, lambda: _print_erase(ui, result))
+    return finish(ui, checked, fmt, lambda: _print_check(ui, checked))
 
 
-def _print_erase(ui: Ui, fmt: OutputFormat, result: Any) -> ExitCode:
-    """Per request: erased, not found or ambiguous; exit 1 unless every request could be carried out."""
+def _print_erase(ui: Ui, result: Any) -> None:
+    """Per request: erased, not found or ambiguous."""
     d = result.as_dict()
-    if fmt is OutputFormat.json:
-        emit(ui, _json(d))
-    else:
-        for r in d["per_request"]:
-            why = f" ({r['reason']})" if r["reason"] else ""
-            extra = f", {r['rows_removed']} rows" if r["status"] == "erased" else ""
-            extra += f", {r['people']} different people: nothing done" if r["status"] == "ambiguous" else ""
-            if r["status"] == "already_erased":
-                extra += f" on {r['erased_at']} by run {r['erased_by_run']}"
-            status = "already erased" if r["status"] == "already_erased" else r["status"]
-            ui.out.print(f"{r['request']}: {status}{extra}{why}")
-        ui.out.print(
-            f"{d['requests']} requests: {d['erased']} erased, "
-            + (f"{d['already_erased']} already erased earlier, " if d["already_erased"] else "")
-            + f"{d['not_found']} not found (recorded, so they never come back), {d['ambiguous']} ambiguous"
-        )
-        for table, n in sorted(d["rows_removed"].items()):
-            ui.out.print(f"  removed {n:>7} rows from {table}")
-        for path, n in sorted(d["outputs_rewritten"].items()):
-            ui.out.print(f"  rewrote {path} without {n} rows")
-        for path in d["subject_exports_deleted"]:
-            ui.out.print(f"  deleted {path} (a subject export of an erased person)")
-        for path in d["outputs_changed_not_rewritten"]:
-            ui.warn(f"{path} was changed since crmtool wrote it: not rewritten, check it by hand")
-        ui.out.print(
-            f"audit {d['audit']} (head {d['audit_head'][:16]}), manifest {d['manifest']}, key {d['key_fingerprint']}"
-        )
-    return ExitCode.OK if result.complete else ExitCode.CHECKS_FAILED
+    for r in d["per_request"]:
+        why = f" ({r['reason']})" if r["reason"] else ""
+        extra = f", {r['rows_removed']} rows" if r["status"] == "erased" else ""
+        extra += f", {r['people']} different people: nothing done" if r["status"] == "ambiguous" else ""
+        if r["status"] == "already_erased":
+            extra += f" on {r['erased_at']} by run {r['erased_by_run']}"
+        status = "already erased" if r["status"] == "already_erased" else r["status"]
+        ui.out.print(f"{r['request']}: {status}{extra}{why}")
+    ui.out.print(
+        f"{d['requests']} requests: {d['erased']} erased, "
+        + (f"{d['already_erased']} already erased earlier, " if d["already_erased"] else "")
+        + f"{d['not_found']} not found (recorded, so they never come back), {d['ambiguous']} ambiguous"
+    )
+    for table, n in sorted(d["rows_removed"].items()):
+        ui.out.print(f"  removed {n:>7} rows from {table}")
+    for path, n in sorted(d["outputs_rewritten"].items()):
+        ui.out.print(f"  rewrote {path} without {n} rows")
+    for path in d["subject_exports_deleted"]:
+        ui.out.print(f"  deleted {path} (a subject export of an erased person)")
+    for path in d["outputs_changed_not_rewritten"]:
+        ui.warn(f"{path} was changed since crmtool wrote it: not rewritten, check it by hand")
+    ui.out.print(
+        f"audit {d['audit']} (head {d['audit_head'][:16]}), manifest {d['manifest']}, key {d['key_fingerprint']}"
+    )
 
 
-def _print_check(ui: Ui, fmt: OutputFormat, checked: Any) -> ExitCode:
+def _print_check(ui: Ui, checked: Any) -> None:
+    """Per request: proven, or what is missing."""
     payload = checked.as_dict()
-    if fmt is OutputFormat.json:
-        emit(ui, _json(payload))
-    else:
-        for r in payload["requests"]:
-            earlier = f" (erased on {r['erased_at']} by run {r['erased_by_run']})" if r["erased_at"] else ""
-            ui.out.print(f"{r['request']}: {'proven' if r['ok'] else 'NOT proven: ' + '; '.join(r['reasons'])}"
-                         f"{earlier}")
-        ui.out.print(
-            f"{payload['proven']}/{len(payload['requests'])} requests proven, {payload['files_checked']} files checked"
-            + ("" if payload["audit"] else " (no audit log checked)")
-        )
-    return ExitCode.OK if checked.ok else ExitCode.CHECKS_FAILED
+    for r in payload["requests"]:
+        earlier = f" (erased on {r['erased_at']} by run {r['erased_by_run']})" if r["erased_at"] else ""
+        ui.out.print(f"{r['request']}: {'proven' if r['ok'] else 'NOT proven: ' + '; '.join(r['reasons'])}"
+                     f"{earlier}")
+    ui.out.print(
+        f"{payload['proven']}/{len(payload['requests'])} requests proven, {payload['files_checked']} files checked"
+        + ("" if payload["audit"] else " (no audit log checked)")
+    )
 
 
 @cli_command
@@ -329,10 +317,9 @@ def export(
     with where.open() as ws:
         result = do_export(ws, file, policy, out, fmt=file_format.value if file_format else None, as_of=ref,
                            output=output)
-    d = result.as_dict()
-    if fmt is OutputFormat.json:
-        emit(ui, _json(d))
-    else:
+
+    def text() -> None:
+        d = result.as_dict()
         ui.out.print(f"wrote {d['rows']} rows to {d['output']} (left out {d['dropped_erased']} erased people)")
         for col, action in d["columns"].items():
             ui.out.print(f"  {col:20} {action}")
@@ -344,7 +331,8 @@ def export(
                 + "; ".join(f"{c} ({why})" for c, why in d["personal_remaining"].items())
             )
         ui.out.print(f"key fingerprint {d['key_fingerprint']}; manifest {d['manifest']}")
-    return ExitCode.OK
+
+    return finish(ui, result, fmt, text)
 
 
 @cli_command
@@ -357,15 +345,19 @@ def pii(
     """List the columns that look like personal data (by name and content), for writing a policy."""
     from crmtool.io.readers import load_file
     from crmtool.pii import pii_inventory
+    from crmtool.result import Fields
     from crmtool.workspace import open_workspace
 
     with open_workspace(":memory:") as ws:
         loaded = load_file(ws.con, file, "data_pii", read)
         inventory = pii_inventory(ws.con, loaded.table)
-    if fmt is OutputFormat.json:
-        emit(ui, _json({"input": str(file), "columns": inventory}))
-        return ExitCode.OK
-    ui.info(loaded.describe())
+    return finish(ui, Fields({"input": str(file), "columns": inventory}), fmt,
+                  lambda: _print_inventory(ui, loaded.describe(), inventory))
+
+
+def _print_inventory(ui: Ui, described: str, inventory: list[dict[str, Any]]) -> None:
+    """Each column that looks like personal data, by what evidence; then the count."""
+    ui.info(described)
     for row in inventory:
         if row["category"]:
             ui.out.print(
@@ -378,7 +370,6 @@ def pii(
         f"{n} of {len(inventory)} columns look like personal data"
         + (f"; not personal: {', '.join(others)}" if others else "")
     )
-    return ExitCode.OK
 
 
 @retention_app.command("apply")
@@ -409,10 +400,9 @@ def retention_apply(
         )
     if where.path != ":memory:" and any(r["rows"] for r in result.rules):
         compact_workspace_file(Path(where.path), where.lock_timeout)  # old values leave the file's bytes too
-    d = result.as_dict()
-    if fmt is OutputFormat.json:
-        emit(ui, _json(d))
-    else:
+
+    def text() -> None:
+        d = result.as_dict()
         for r in d["rules"]:
             ui.out.print(
                 f"{r['rule']} on {r['dataset']}: {r['action']} {r['rows']} rows "
@@ -425,4 +415,5 @@ def retention_apply(
         for col, n in d["unparseable_dates"].items():
             ui.warn(f"{col}: {n} values are not dates: those rows were kept (--allow-unparseable-dates)")
         ui.out.print(f"audit {d['audit']} (head {d['audit_head'][:16]})")
-    return ExitCode.OK
+
+    return finish(ui, result, fmt, text)

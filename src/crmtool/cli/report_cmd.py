@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from crmtool.cli.common import Ui, WorkspaceLockOptions, WorkspaceOptions, cli_command, emit
+from crmtool.cli.common import Ui, WorkspaceLockOptions, WorkspaceOptions, cli_command, finish
 from crmtool.errors import ExitCode
 
 
@@ -41,10 +40,11 @@ def report(
     with where.open() as ws:
         kpi_file = kpis if kpis is not None else (Path("kpis.yaml") if Path("kpis.yaml").is_file() else None)
         result = build_report(ws, out, since=since, title=title, kpis=kpi_file)
-    if fmt is ReportFormat.json:
-        emit(ui, json.dumps(result.as_dict(), indent=2))
-    elif result.empty:
-        ui.info(f"no history yet in this period; wrote {out}")
-    else:
-        ui.info(f"wrote {out}: {result.charts} charts ({', '.join(result.sections)})")
-    return ExitCode(result.status.exit_code)
+
+    def text() -> None:
+        if result.empty:
+            ui.info(f"no history yet in this period; wrote {out}")
+        else:
+            ui.info(f"wrote {out}: {result.charts} charts ({', '.join(result.sections)})")
+
+    return finish(ui, result, fmt, text)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from crmtool.cli.common import FlagHelpGroup, Ui, cli_command, emit
+from crmtool.cli.common import FlagHelpGroup, OutputFormat, TextJsonFormatOpt, Ui, cli_command, emit, finish
 from crmtool.errors import ExitCode
 
 rules_app = typer.Typer(cls=FlagHelpGroup, help="Check rule files and publish their JSON Schema.", no_args_is_help=True)
@@ -23,14 +23,21 @@ def register(app: typer.Typer) -> None:
 def lint(
     ui: Ui,
     paths: Annotated[list[Path], typer.Argument(help="Rule files or folders.")] = [Path("rules")],  # noqa: B006
+    fmt: TextJsonFormatOpt = OutputFormat.text,
 ) -> ExitCode:
     """Validate rule files without data: schema, names, regexes, SQL and sections; exit 2 on any problem."""
     from crmtool.api import load_checked_rules
+    from crmtool.errors import UsageError
+    from crmtool.result import Fields
 
+    if fmt is OutputFormat.junit:
+        raise UsageError("--format junit is not available for rules lint", "use text or json")
     ruleset = load_checked_rules(paths)
-    ui.info(f"{len(ruleset.files)} file(s), {len(ruleset.rules)} rules: ok"
-            + (f"; sections: {', '.join(sorted(ruleset.sections))}" if ruleset.sections else ""))
-    return ExitCode.OK
+    checked = Fields({"files": [str(f) for f in ruleset.files], "rule_count": len(ruleset.rules),
+                      "sections": sorted(ruleset.sections)})
+    return finish(ui, checked, fmt, lambda: ui.info(
+        f"{len(ruleset.files)} file(s), {len(ruleset.rules)} rules: ok"
+        + (f"; sections: {', '.join(sorted(ruleset.sections))}" if ruleset.sections else "")))
 
 
 @rules_app.command("schema")

@@ -13,6 +13,7 @@ from crmtool.cli.common import (
     WorkspaceOptions,
     cli_command,
     emit,
+    finish,
     parse_as_of,
     workspace_bundle,
 )
@@ -58,6 +59,8 @@ def run(
 
     from crmtool.pipeline import load_pipeline, plan_pipeline, run_pipeline
     from crmtool.pipeline.spec import pipeline_schema
+    from crmtool.result import Fields
+    from crmtool.status import Status
 
     workspace = where.path or None
 
@@ -74,25 +77,23 @@ def run(
     spec = load_pipeline(pipeline, root=root, allow_absolute=allow_absolute)
     if dry_run:
         plan = plan_pipeline(spec, when, workspace)
-        if fmt is OutputFormat.json:
-            emit(ui, json.dumps(plan, indent=2, sort_keys=True))
-        else:
-            _render_plan(ui, plan)
+        finish(ui, Fields(plan, Status.ERROR if plan["missing"] else Status.PASS), fmt, lambda: _render_plan(ui, plan))
         if plan["missing"]:
             raise UsageError(f"{len(plan['missing'])} input(s) missing: " + "; ".join(plan["missing"]))
         return ExitCode.OK
     with ui.progress("pipeline") as progress:
         result = run_pipeline(spec, when, workspace=workspace, lock_timeout=where.lock_timeout, key_file=where.key_file,
                               progress=progress, say=ui.info, output=output)
-    ui.run_id, ui.counts = result.run_id, result.counts
-    if fmt is OutputFormat.json:
-        emit(ui, json.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))
-    else:
+
+    def text() -> None:
         for s in result.steps:
             status = s.status.value if s.status else "skipped"
             ui.out.print(f"  {s.name:12} {status:8} {s.seconds:7.1f} s  {s.message}".rstrip(), markup=False)
         ui.out.print(f"run {result.run_id}: {result.status.value}, folder {result.folder}"
                      + (", published as latest" if result.published else ", latest unchanged"), markup=False)
+
+    finish(ui, result, fmt, text, counts=result.counts)
+    # a step's busy workspace (3) is the pipeline's exit too: the one code no status stands for
     if result.exit_code:
         failed = next((s for s in result.steps if s.status and s.status.exit_code), None)
         if failed and failed.message:

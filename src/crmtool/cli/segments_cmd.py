@@ -7,7 +7,7 @@ routes a first argument that names no subcommand to ``run``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,17 +16,21 @@ from crmtool.cli.common import (
     FlagHelpGroup,
     FormatOpt,
     OutputFormat,
+    TextJsonFormatOpt,
     Ui,
     WorkspaceLockOptions,
     WorkspaceOptions,
     cli_command,
-    emit,
+    finish,
     parse_as_of,
     result_table,
 )
 from crmtool.errors import ExitCode, UsageError
 from crmtool.io.readers import ReadOptions
 from crmtool.io.writers import OutputOptions
+
+if TYPE_CHECKING:
+    from crmtool.segments.api import PreviewResult, SegmentResult
 
 
 class _SegmentGroup(FlagHelpGroup):
@@ -75,12 +79,6 @@ def _change(entered: int | None, exited: int | None) -> str:
     return f"+{entered} / -{exited}"
 
 
-def _json(payload: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(payload, indent=2, sort_keys=True, default=str)
-
-
 @segment_app.command("run")
 @cli_command
 def run(
@@ -124,9 +122,11 @@ def run(
             output=output,
             read=read,
         )
-    if fmt is OutputFormat.json:
-        emit(ui, _json(result.as_dict()))
-        return ExitCode.OK
+    return finish(ui, result, fmt, lambda: _print_run(ui, result, out))
+
+
+def _print_run(ui: Ui, result: SegmentResult, out: Path) -> None:
+    """Each segment's size, holdout, exclusions, send list and change; what was left out and written."""
     counts = ("members", "share", "holdout", "excluded", "send", "change")
     table = result_table("segment", "group", *counts, right=counts)
     for s in result.segments:
@@ -168,7 +168,6 @@ def run(
         f"wrote {out}/segments/ ({len(result.segments)} lists), holdouts, memberships, segments.summary.json"
     )
     ui.out.print(f"run {result.run_id}")
-    return ExitCode.OK
 
 
 @segment_app.command("check")
@@ -176,17 +175,21 @@ def run(
 def check(
     ui: Ui,
     segments: SegmentsOpt = Path("segments.yaml"),
+    fmt: TextJsonFormatOpt = OutputFormat.text,
 ) -> ExitCode:
     """Validate segments.yaml without data (schema, names, cycles, holdouts); exit 2 on any problem."""
+    from crmtool.result import Fields
     from crmtool.segments.spec import load_segments
 
+    _no_junit(fmt)
     spec = load_segments(segments)
-    ui.info(
+    checked = Fields({"segments_file": str(segments), "segments": [s.name for s in spec.segments],
+                      "features": len(spec.features), "campaign_holdouts": len(spec.campaigns)})
+    return finish(ui, checked, fmt, lambda: ui.info(
         f"{segments}: {len(spec.segments)} segments, {len(spec.features)} features, "
         f"{len(spec.campaigns)} campaign holdouts: ok (feature and column names are checked against "
         f"the data when it runs)"
-    )
-    return ExitCode.OK
+    ))
 
 
 @segment_app.command("preview")
@@ -208,9 +211,11 @@ def preview(
     day = parse_as_of(as_of)
     with where.open() as ws:
         result = api.preview(ws, customers, segments, orders=orders, events=events, as_of=day)
-    if fmt is not OutputFormat.text:
-        emit(ui, _json(result.as_dict()))
-        return ExitCode.OK
+    return finish(ui, result, fmt, lambda: _print_preview(ui, result))
+
+
+def _print_preview(ui: Ui, result: PreviewResult) -> None:
+    """Segment sizes and the overlap matrix."""
     from rich.table import Table
 
     counts = ("#", "matched", "members", "share", "send")
@@ -227,7 +232,6 @@ def preview(
         matrix.add_row(str(i), *(str(v) for v in row))
     ui.out.print(matrix)
     ui.out.print(f"as of {result.as_of}: {result.customers} customers; nothing written")
-    return ExitCode.OK
 
 
 @segment_app.command("diff")
@@ -256,18 +260,18 @@ def diff(
         result = api.diff(ws, since, run_id)
         if out is not None:
             api.write_diff(ws, result, out, output=output)
-    if fmt is not OutputFormat.text:
-        emit(ui, _json(result.as_dict()))
-        return ExitCode.OK
-    counts = ("before", "after", "entered", "exited")
-    table = result_table("segment", *counts, right=counts)
-    for name, c in result.segments.items():
-        table.add_row(name, str(c["before"]), str(c["after"]), str(c["entered"]), str(c["exited"]))
-    ui.out.print(f"{result.base_run} (as of {result.base_as_of}) -> {result.run} (as of {result.as_of})")
-    ui.out.print(table)
-    if out is not None:
-        ui.out.print(f"wrote {out}")
-    return ExitCode.OK
+
+    def text() -> None:
+        counts = ("before", "after", "entered", "exited")
+        table = result_table("segment", *counts, right=counts)
+        for name, c in result.segments.items():
+            table.add_row(name, str(c["before"]), str(c["after"]), str(c["entered"]), str(c["exited"]))
+        ui.out.print(f"{result.base_run} (as of {result.base_as_of}) -> {result.run} (as of {result.as_of})")
+        ui.out.print(table)
+        if out is not None:
+            ui.out.print(f"wrote {out}")
+
+    return finish(ui, result, fmt, text)
 
 
 @segment_app.command("export-audience")
@@ -304,12 +308,8 @@ def export_audience(
     with WorkspaceOptions(":memory:").open() as ws:
         result = api.export_audience(ws, name, platform, source_dir=source, out=out, spec=spec_path,
                                      output=output)
-    if fmt is not OutputFormat.text:
-        emit(ui, _json(result.as_dict()))
-        return ExitCode.OK
-    ui.out.print(
+    return finish(ui, result, fmt, lambda: ui.out.print(
         f"{result.platform}: {result.rows} rows ({result.emails} emails, {result.phones} phones hashed; "
         f"skipped {result.skipped_emails} invalid emails, {result.skipped_phones} invalid phones) "
         f"-> {result.output}"
-    )
-    return ExitCode.OK
+    ))

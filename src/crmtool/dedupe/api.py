@@ -36,6 +36,7 @@ from crmtool.dedupe.veto import split_veto_sql, veto_parts, veto_sql
 from crmtool.errors import UsageError
 from crmtool.progress import Progress
 from crmtool.sqltext import ident
+from crmtool.status import Status
 from crmtool.timing import Laps
 
 if TYPE_CHECKING:
@@ -69,6 +70,11 @@ class DedupeResult:
     review: ReviewSummary = field(default_factory=ReviewSummary)
     normalised: list[str] = field(default_factory=list)  # fix rules applied to a work copy first
     model_check: ModelCheck = field(default_factory=lambda: ModelCheck(False, {}))  # crmtool.dedupe.health
+
+    @property
+    def status(self) -> Status:
+        """A run that returns has done its work (errors raise)."""
+        return Status.PASS
 
     def as_dict(self) -> dict[str, Any]:
         c = self.clusters

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from crmtool.db import scalar
 from crmtool.emails.classify import REASONS, ClassifyOptions, classify_values, reason_name
 from crmtool.errors import InputError
+from crmtool.status import Status
 
 if TYPE_CHECKING:
     from crmtool.io.readers import ReadOptions
@@ -39,6 +40,11 @@ class EmailsReport:
     output: str | None
     mx: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def status(self) -> Status:
+        """A run that returns has done its work (errors raise)."""
+        return Status.PASS
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmtool.errors import UsageError
+from crmtool.status import Status
 
 if TYPE_CHECKING:
     from crmtool.audit import AuditWriter
@@ -48,7 +49,28 @@ def _tokens(ws: Workspace, value: str, kind: str | None) -> list[tuple[str, str]
     return [(typ, str(ws.hasher.token(canon)))]
 
 
-def list_suppressions(ws: Workspace, identifier: str | None = None, kind: str | None = None) -> dict[str, Any]:
+@dataclass
+class SuppressionList:
+    """The suppression register counted per kind, channel and source (no values); with an
+    identifier, that person's entries (``identifier``: ``{"suppressed": bool, "entries": [...]}``)."""
+
+    entries: int
+    groups: list[dict[str, Any]]
+    identifier: dict[str, Any] | None = None
+
+    @property
+    def status(self) -> Status:
+        """Pass: a listing that returns is complete."""
+        return Status.PASS
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"entries": self.entries, "groups": self.groups}
+        if self.identifier is not None:
+            out["identifier"] = self.identifier
+        return out
+
+
+def list_suppressions(ws: Workspace, identifier: str | None = None, kind: str | None = None) -> SuppressionList:
     """Counts per kind, channel and source; with ``identifier``, that person's entries."""
     from crmtool.privacy.identity import ensure_tables
 
@@ -58,11 +80,9 @@ def list_suppressions(ws: Workspace, identifier: str | None = None, kind: str | 
         "SELECT kind, channel, source, count(*), min(added_at)::DATE::VARCHAR, max(added_at)::DATE::VARCHAR "
         "FROM privacy_suppressions GROUP BY ALL ORDER BY ALL"
     ).fetchall()
-    out: dict[str, Any] = {
-        "entries": sum(int(r[3]) for r in rows),
-        "groups": [{"kind": r[0], "channel": r[1], "source": r[2], "entries": int(r[3]), "first": r[4],
-                    "last": r[5]} for r in rows],
-    }
+    out = SuppressionList(sum(int(r[3]) for r in rows),
+                          [{"kind": r[0], "channel": r[1], "source": r[2], "entries": int(r[3]), "first": r[4],
+                            "last": r[5]} for r in rows])
     if identifier is not None:
         found = []
         for typ, token in _tokens(ws, identifier, kind):
@@ -73,7 +93,7 @@ def list_suppressions(ws: Workspace, identifier: str | None = None, kind: str | 
                     "WHERE channel = ? AND token = ? ORDER BY added_at", [typ, token]
                 ).fetchall()
             ]
-        out["identifier"] = {"suppressed": bool(found), "entries": found}
+        out.identifier = {"suppressed": bool(found), "entries": found}
     return out
 
 
@@ -83,6 +103,11 @@ class RemoveResult:
     removed: int
     kept_erasure: int
     audit_path: str
+
+    @property
+    def status(self) -> Status:
+        """A run that returns has done its work (errors raise)."""
+        return Status.PASS
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -57,6 +57,11 @@ class SegmentResult:
     previous_run: str | None = None
     outputs: dict[str, Path] = field(default_factory=dict)
 
+    @property
+    def status(self) -> Status:
+        """A run that returns has done its work (errors raise)."""
+        return Status.PASS
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
@@ -78,6 +83,11 @@ class PreviewResult:
     stats: InputStats
     segments: list[SegmentCounts]
     overlap: list[list[int]]  # customers matching both conditions (before exclusive groups)
+
+    @property
+    def status(self) -> Status:
+        """A preview that returns is complete; it writes nothing."""
+        return Status.PASS
 
     def as_dict(self) -> dict[str, Any]:
         names = [s.name for s in self.segments]
@@ -435,6 +445,11 @@ class AudienceResult:
     skipped_emails: int  # present but not an address
     skipped_phones: int  # present but not a valid number
     withheld: int = 0  # erased, suppressed or bounced since the send list was written: left out
+
+    @property
+    def status(self) -> Status:
+        """A run that returns has done its work (errors raise)."""
+        return Status.PASS
 
     def as_dict(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crmtool.status import Status
 from crmtool.workspace import Workspace
 
 TOKEN_PREFIX = "k:"
@@ -57,6 +58,11 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return all(r.ok for r in self.requests)
+
+    @property
+    def status(self) -> Status:
+        """Pass when every request of the file is proven; else fail (exit 1)."""
+        return Status.PASS if self.ok else Status.FAIL
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -44,6 +44,12 @@ class EraseResult:
     def not_found_refs(self) -> list[str]:
         return [r["request"] for r in self.requests if r["status"] == NOT_FOUND]
 
+    @property
+    def status(self) -> Status:
+        """Pass when every request ended erased, already erased or not found and no file of ours
+        was left out; else fail (exit 1)."""
+        return Status.PASS if self.complete else Status.FAIL
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
