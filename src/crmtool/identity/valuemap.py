@@ -64,13 +64,14 @@ class ValueMaps:
                      for table, cols in tables.items() for k, col in _kind_columns(cols) if k == kind]
             if not texts:
                 continue
-            src, made = f"{name}_{kind}_src", []
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT row_number() OVER () AS rid, v "
-                        f"FROM (SELECT DISTINCT v FROM ({' UNION ALL '.join(texts)}) WHERE v IS NOT NULL)")
+            src, made = f"{name}_{kind}_src", list[str]()
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT DISTINCT v "
+                        f"FROM ({' UNION ALL '.join(texts)}) WHERE v IS NOT NULL")
             try:
-                sql, made = values_sql(con, kind, f"SELECT rid, v FROM {src}", region)
-                con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_{kind} AS SELECT s.v AS raw, x.value "
-                            f"FROM {src} s JOIN ({sql}) x ON x.rid = s.rid WHERE x.value IS NOT NULL")
+                # each text is its own row key: the lines come out keyed by the text (no join back)
+                sql, made = values_sql(con, kind, f"SELECT v AS rid, v FROM {src}", region)
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_{kind} AS SELECT rid AS raw, value "
+                            f"FROM ({sql}) WHERE value IS NOT NULL")
                 maps.tables[kind] = f"{name}_{kind}"
             finally:
                 for t in (*made, src):
@@ -97,16 +98,19 @@ class ValueMaps:
                          f"(SELECT DISTINCT type, value FROM ({values_sql_})) {' UNION ALL '.join(parts)}")
         return out
 
-    def rows_holding_sql(self, table: str, cols: IdentityColumns, raws: str) -> str:
-        """SQL ``rid``: the rows of ``table`` with a text in ``raws`` (from :meth:`raws_matching`)."""
+    def holding_sql(self, cols: IdentityColumns, raws: str) -> str:
+        """SQL condition on a table's row: it holds a text of ``raws`` (from :meth:`raws_matching`)."""
         parts = []
         for kind, col in _kind_columns(cols):
             text = f"CAST({ident(col)} AS VARCHAR)"
-            expr = id_sql(text) if kind == ID else text
             if kind == ID or kind in self.tables:
-                parts.append(f"SELECT rowid AS rid FROM {ident(table)} WHERE {expr} IN "
-                             f"(SELECT raw FROM {raws} WHERE type = '{kind}')")
-        return " UNION ".join(parts) or "SELECT NULL::BIGINT AS rid WHERE false"
+                expr = id_sql(text) if kind == ID else text
+                parts.append(f"{expr} IN (SELECT raw FROM {raws} WHERE type = '{kind}')")
+        return " OR ".join(parts) or "false"
+
+    def rows_holding_sql(self, table: str, cols: IdentityColumns, raws: str) -> str:
+        """SQL ``rid``: the rows of ``table`` with a text in ``raws`` (from :meth:`raws_matching`)."""
+        return f"SELECT rowid AS rid FROM {ident(table)} WHERE {self.holding_sql(cols, raws)}"
 
     def drop(self) -> None:
         for t in self.tables.values():
@@ -122,6 +126,10 @@ class SharedLookupKeys(LookupKeys):
 
     def add_rows(self, rids_sql: str) -> None:
         """Add the exact lines of the rows ``rids_sql`` (SQL of one column ``rid``) not added yet."""
+        self._add_where(f"rowid IN (SELECT rid FROM ({rids_sql}))")
+
+    def _add_where(self, condition: str) -> None:
+        """Add the exact lines of the rows meeting ``condition`` (SQL on the table's row) not added yet."""
         assert self.maps is not None
         con, sub = self.con, f"{self.name}_sub"
         names = [ident(c) for c in self.cols.columns()]
@@ -129,7 +137,7 @@ class SharedLookupKeys(LookupKeys):
             return
         # the rows asked about, copied once (one scan of the table), their rowid kept as __rid
         con.execute(f"CREATE OR REPLACE TEMP TABLE {sub} AS SELECT rowid AS __rid, {', '.join(names)} "
-                    f"FROM {ident(self.table)} WHERE rowid IN (SELECT rid FROM ({rids_sql})) "
+                    f"FROM {ident(self.table)} WHERE ({condition}) "
                     f"AND rowid NOT IN (SELECT rid FROM {self.name}_done)")
         try:
             parts = [self.maps.lines_sql(kind, sub, col, rid="__rid") for kind, col in _kind_columns(self.cols)]
@@ -141,7 +149,7 @@ class SharedLookupKeys(LookupKeys):
     def add_raws(self, raws: str) -> None:
         """Add the exact lines of every row holding a text of ``raws`` (:meth:`ValueMaps.raws_matching`)."""
         assert self.maps is not None
-        self.add_rows(self.maps.rows_holding_sql(self.table, self.cols, raws))
+        self._add_where(self.maps.holding_sql(self.cols, raws))  # one scan of the table
 
     def add_values(self, values_sql_: str) -> None:
         """Add the exact lines of every row holding one of ``values_sql_`` (SQL ``type, value``)."""
@@ -182,3 +190,60 @@ def shared_lookup_keys(
         maps.drop()
         raise
     return maps, out
+
+
+def match_other_db(
+    other: duckdb.DuckDBPyConnection,
+    table: str,
+    cols: IdentityColumns,
+    maps: ValueMaps,
+    targets: str,
+    other_targets: str,
+    region: str = DEFAULT_REGION,
+) -> tuple[str, list[str]]:
+    """SQL on ``other`` (another database, e.g. the private one a file is read into) giving ``(rid, ref)``:
+    the rows of ``table`` holding the canonical value of a target, and the temp tables it made there.
+
+    ``targets`` (on the maps' connection) and ``other_targets`` (on ``other``) hold the same
+    ``(ref, type, value)``. A text the maps know has its canonical lines there already: the texts
+    whose line is a target come over, and every known text once, so that only the texts the maps do
+    not hold are canonicalised (``values_sql``, as :func:`~crmtool.identity.lookup.lookup_keys` does
+    for every row). Same rows as canonicalising every row of ``table``."""
+    parts, made = [], []
+    for i, (kind, col) in enumerate(_kind_columns(cols)):
+        text = f"CAST(s.{ident(col)} AS VARCHAR)"
+        if kind == ID:
+            parts.append(f"SELECT s.rowid AS rid, t.ref FROM {ident(table)} s JOIN {other_targets} t "
+                         f"ON t.type = '{ID}' AND t.value = {id_sql(text)}")
+            continue
+        hit, new = f"__vm_hit_{i}", f"__vm_new_{i}"
+        made += [hit, new]
+        if kind in maps.tables:
+            known = f"__vm_known_{i}"
+            made.append(known)
+            _copy(maps.con, f"SELECT DISTINCT raw FROM {maps.tables[kind]}", other, known)
+            _copy(maps.con, f"SELECT DISTINCT m.raw, t.ref FROM {maps.tables[kind]} m JOIN {targets} t "
+                            f"ON t.type = '{kind}' AND t.value = m.value", other, hit)
+            unknown = f"AND v NOT IN (SELECT raw FROM {known})"
+        else:
+            other.execute(f"CREATE OR REPLACE TEMP TABLE {hit} (raw VARCHAR, ref VARCHAR)")
+            unknown = ""
+        other.execute(f"CREATE OR REPLACE TEMP TABLE {new} AS SELECT DISTINCT v FROM "
+                      f"(SELECT {text} AS v FROM {ident(table)} s) WHERE v IS NOT NULL {unknown}")
+        sql, m = values_sql(other, kind, f"SELECT v AS rid, v FROM {new}", region)
+        made += m
+        other.execute(f"INSERT INTO {hit} SELECT DISTINCT x.rid, t.ref FROM ({sql}) x JOIN {other_targets} t "
+                      f"ON t.type = '{kind}' AND t.value = x.value")
+        parts.append(f"SELECT s.rowid AS rid, h.ref FROM {ident(table)} s JOIN {hit} h ON h.raw = {text}")
+    return " UNION ALL ".join(parts) or "SELECT NULL::BIGINT AS rid, NULL::VARCHAR AS ref WHERE false", made
+
+
+def _copy(src: duckdb.DuckDBPyConnection, query: str, dst: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Temp table ``name`` on ``dst`` with the result of ``query`` on ``src`` (through Arrow)."""
+    from crmtool.db import fetch_arrow
+
+    dst.register("__vm_arrow", fetch_arrow(src, query))
+    try:
+        dst.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM __vm_arrow")
+    finally:
+        dst.unregister("__vm_arrow")
