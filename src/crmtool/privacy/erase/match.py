@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from crmtool.identity.keys import cluster_map_table, customer_tables
-from crmtool.identity.lookup import LookupKeys, lookup_keys
+from crmtool.identity.valuemap import SharedLookupKeys, ValueMaps, shared_lookup_keys
 from crmtool.privacy.erase.requests import REFS, REQ
 
 if TYPE_CHECKING:
@@ -42,12 +42,19 @@ class Match:
     """The person keys of every customer table (kept for the purge step): every row's person, and
     the exact identifier lines of only the rows a question is about (:mod:`crmtool.identity.lookup`)."""
 
-    keys: dict[str, LookupKeys] = field(default_factory=dict)
+    keys: dict[str, SharedLookupKeys] = field(default_factory=dict)
+    maps: ValueMaps | None = None  # each distinct raw value of every table canonicalised once
 
     def add_values(self, values_sql: str) -> None:
         """Make the lines of every row, in every table, holding one of ``values_sql (type, value)`` readable."""
-        for k in self.keys.values():
-            k.add_values(values_sql)
+        if self.maps is None:
+            return
+        raws = self.maps.raws_matching(values_sql)  # the raw texts of those values, found once for every table
+        try:
+            for k in self.keys.values():
+                k.add_raws(raws)
+        finally:
+            self.maps.con.execute(f"DROP TABLE IF EXISTS {raws}")
 
     def add_people(self, pids_sql: str) -> None:
         """Make the lines of every row, in every table, of the people ``pids_sql (pid)`` readable."""
@@ -66,12 +73,11 @@ class Match:
 
 
 def build_keys(ws: Workspace, key: str | None) -> Match:
-    match = Match()
-    # the dedupe clusters are read once for every table (not grouped again per table)
+    # the dedupe clusters are read once for every table (not grouped again per table), and each
+    # distinct raw identifier of all tables (data_, work_, clean_ copies of one export) canonicalised once
     cmap = cluster_map_table(ws.con, "__erase_clusters")
-    for i, (table, cols) in enumerate(customer_tables(ws.con, key).items()):
-        match.keys[table] = lookup_keys(ws.con, table, cols, name=f"__ek_{i}", cluster_map=cmap)
-    return match
+    maps, keys = shared_lookup_keys(ws.con, customer_tables(ws.con, key), name="__ek", cluster_map=cmap)
+    return Match(keys, maps)
 
 
 def match_requests(ws: Workspace, match: Match) -> None:
@@ -164,6 +170,8 @@ def drop_match_tables(ws: Workspace, match: Match) -> None:
     ws.con.execute("DROP VIEW IF EXISTS __erase_allkeys")  # it reads the person keys: gone before them
     for k in match.keys.values():
         k.drop()
+    if match.maps is not None:
+        match.maps.drop()
     for t in (STATUS, PIDS, TARGETS, EARLIER, "__erase_rows", "__erase_hits", "__erase_ref_rows", "__erase_tokens",
               "__erase_linked", "__erase_shared", "__erase_clusters"):
         ws.con.execute(f"DROP TABLE IF EXISTS {t}")

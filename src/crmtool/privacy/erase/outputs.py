@@ -27,6 +27,7 @@ from crmtool.sqltext import ident, sql_str
 if TYPE_CHECKING:
     import duckdb
 
+    from crmtool.identity.valuemap import ValueMaps
     from crmtool.io.readers import LoadResult
     from crmtool.workspace import Workspace
 
@@ -119,36 +120,52 @@ def load_output(path: Path, table: str) -> tuple[duckdb.DuckDBPyConnection, Load
 
 
 def match_file(
-    side: duckdb.DuckDBPyConnection, loaded: LoadResult, targets: str, pids: str, key: str | None
+    side: duckdb.DuckDBPyConnection, loaded: LoadResult, targets: str, pids: str, key: str | None,
+    maps: ValueMaps | None = None,
 ) -> None:
     """Temp table ``__scrub_hits (rid, ref)`` on ``side``: rows of the loaded file naming a target.
 
-    ``targets (ref, type, value)`` and ``pids (ref, pid)`` must already be on ``side``.
+    ``targets (ref, type, value)`` and ``pids (ref, pid)`` must already be on ``side``. ``maps``: the
+    erasure's value maps on the workspace, whose ``__erase_targets`` are ``targets``: the file's
+    texts the workspace holds are not canonicalised again (:func:`~crmtool.identity.valuemap.match_other_db`).
     """
-    from crmtool.identity.keys import detect_identity_columns
+    from crmtool.identity.keys import detect_identity_columns, person_rows_sql
     from crmtool.identity.lookup import lookup_keys
+    from crmtool.identity.valuemap import match_other_db
+    from crmtool.privacy.erase.match import TARGETS
 
     if _is_audience(loaded):
         _audience_hits(side, targets)
         return
     cols = detect_identity_columns(side, SCRUB, key)
-    # one scan of the file keeps only the lines of the targets' values (no line of anyone else is made)
-    keys = lookup_keys(side, SCRUB, cols, name="__scrub_keys", clusters=False,
-                       only=f"SELECT type, value FROM {targets}")
-    try:
-        side.execute(f"""CREATE OR REPLACE TEMP TABLE __scrub_hits AS
-            SELECT DISTINCT k.rid, t.ref FROM {keys.name} k JOIN {targets} t ON t.type = k.type AND t.value = k.value
-            UNION SELECT DISTINCT r.rid, p.ref FROM {keys.rows} r JOIN {pids} p ON p.pid = r.pid
-            WHERE p.pid NOT LIKE 'r:%'""")
-        if "_raw" in loaded.columns:  # raw lines of unparseable rows in a rejects file
-            side.execute(f"""INSERT INTO __scrub_hits SELECT DISTINCT s.rowid, t.ref FROM {SCRUB} s
-                JOIN {targets} t ON s._raw IS NOT NULL AND (
-                    (t.type IN ('email', 'nif') AND contains(lower(s._raw), lower(t.value)))
-                    OR (t.type = 'id' AND length(t.value) >= 4 AND contains(s._raw, t.value))
-                    OR (t.type = 'phone' AND length(t.value) >= 9
-                        AND contains(regexp_replace(s._raw, '[^0-9]', '', 'g'), right(t.value, 9))))""")
-    finally:
-        keys.drop()
+    if maps is not None:
+        sql, made = match_other_db(side, SCRUB, cols, maps, TARGETS, targets)
+        try:
+            side.execute(f"""CREATE OR REPLACE TEMP TABLE __scrub_hits AS SELECT DISTINCT rid, ref FROM ({sql})
+                UNION SELECT DISTINCT r.rid, p.ref FROM ({person_rows_sql(side, SCRUB, cols, clusters=False)}) r
+                JOIN {pids} p ON p.pid = r.pid WHERE p.pid NOT LIKE 'r:%'""")
+        finally:
+            for t in made:
+                side.execute(f"DROP TABLE IF EXISTS {t}")
+    else:
+        # one scan of the file keeps only the lines of the targets' values (no line of anyone else is made)
+        keys = lookup_keys(side, SCRUB, cols, name="__scrub_keys", clusters=False,
+                           only=f"SELECT type, value FROM {targets}")
+        try:
+            side.execute(f"""CREATE OR REPLACE TEMP TABLE __scrub_hits AS
+                SELECT DISTINCT k.rid, t.ref FROM {keys.name} k
+                JOIN {targets} t ON t.type = k.type AND t.value = k.value
+                UNION SELECT DISTINCT r.rid, p.ref FROM {keys.rows} r JOIN {pids} p ON p.pid = r.pid
+                WHERE p.pid NOT LIKE 'r:%'""")
+        finally:
+            keys.drop()
+    if "_raw" in loaded.columns:  # raw lines of unparseable rows in a rejects file
+        side.execute(f"""INSERT INTO __scrub_hits SELECT DISTINCT s.rowid, t.ref FROM {SCRUB} s
+            JOIN {targets} t ON s._raw IS NOT NULL AND (
+                (t.type IN ('email', 'nif') AND contains(lower(s._raw), lower(t.value)))
+                OR (t.type = 'id' AND length(t.value) >= 4 AND contains(s._raw, t.value))
+                OR (t.type = 'phone' AND length(t.value) >= 9
+                    AND contains(regexp_replace(s._raw, '[^0-9]', '', 'g'), right(t.value, 9))))""")
 
 
 def _is_audience(loaded: LoadResult) -> bool:
@@ -180,8 +197,9 @@ def _audience_hits(side: duckdb.DuckDBPyConnection, targets: str) -> None:
     side.unregister("__aud_t")
 
 
-def scrub_file(ws: Workspace, path: Path, key: str | None) -> int:
-    """Rewrite ``path`` without the rows of the people being erased; returns rows removed."""
+def scrub_file(ws: Workspace, path: Path, key: str | None, maps: ValueMaps | None = None) -> int:
+    """Rewrite ``path`` without the rows of the people being erased; returns rows removed (``maps``: the
+    erasure's value maps, see :func:`match_file`)."""
     from crmtool.io.writers import options_as_written, write_query
     from crmtool.privacy.erase.match import PIDS, TARGETS
     from crmtool.privacy.identity import to_temp_table
@@ -193,7 +211,7 @@ def scrub_file(ws: Workspace, path: Path, key: str | None) -> int:
     try:
         to_temp_table(ws.con, f"SELECT ref, type, value FROM {TARGETS}", side, "__scrub_targets")
         to_temp_table(ws.con, f"SELECT ref, pid FROM {PIDS}", side, "__scrub_pids")
-        match_file(side, loaded, "__scrub_targets", "__scrub_pids", key)
+        match_file(side, loaded, "__scrub_targets", "__scrub_pids", key, maps)
         removed = int(side.execute("SELECT count(DISTINCT rid) FROM __scrub_hits").fetchall()[0][0])
         if removed:
             cols_sql = ", ".join(ident(c) for c in loaded.columns)

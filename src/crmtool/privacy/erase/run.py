@@ -118,7 +118,7 @@ def erase(
             for path, kind in sorted(set(state.current + extra)):
                 if kind == SUBJECT:
                     continue  # one person's data: deleted below when that person is erased
-                n = o.scrub_file(ws, path, key)
+                n = o.scrub_file(ws, path, key, match.maps)
                 if n:
                     rewritten[str(path)] = n
                     run.step.output(kind, path)  # the new version, registered when the run is recorded

@@ -1,0 +1,249 @@
+"""Person keys of several tables on demand, each distinct raw value canonicalised once for all of them.
+
+:func:`~crmtool.identity.lookup.lookup_keys` canonicalises every row of each table it is given;
+a workspace holds the same export several times (``data_``, ``work_``, ``clean_``: mostly the same
+raw values), so an erasure canonicalised each value three times or more. :func:`shared_lookup_keys`
+instead makes, once per run:
+
+* per kind of identifier (email, phone, NIF), a temp table ``<name>_<kind> (raw, value)``: every
+  distinct text found in a column of that kind in any of the tables, and its canonical lines (the
+  same :func:`~crmtool.identity.keys.values_sql` over the distinct texts that
+  :func:`~crmtool.identity.keys.person_keys` runs over the rows: an email gives its canonical form,
+  and its plain form when the provider rules changed it). A customer id's canonical form is a
+  trim, cheaper than a lookup: it is computed in place;
+* per table, the persons of every row (``<table name>_rows``, as before) and no fingerprints.
+
+Canonical forms are a function of the raw text (and the region), so a row's lines made by joining
+its texts with the map are the lines :func:`person_keys` makes for it. The exact lines of the rows
+asked about are added as before (:meth:`SharedLookupKeys.add_values`, ``add_people``); the rows
+holding one of a set of values are found by their raw texts (the map's texts whose canonical line
+is asked about), which is exact, not a superset.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from crmtool.identity.canonical import DEFAULT_REGION, EMAIL, ID, NIF, PHONE, id_sql, register_sql
+from crmtool.identity.keys import IdentityColumns, person_rows_sql, values_sql
+from crmtool.identity.lookup import LookupKeys, _insert_lines
+from crmtool.sqltext import ident
+
+if TYPE_CHECKING:
+    import duckdb
+
+_counter = itertools.count(1)
+MAPPED = (EMAIL, PHONE, NIF)
+
+
+def _kind_columns(cols: IdentityColumns) -> list[tuple[str, str]]:
+    """``(kind, column)`` of each identifier column, in the order of :func:`~crmtool.identity.keys.key_sources`."""
+    out = [(ID, cols.id)] if cols.id else []
+    for kind, columns in ((EMAIL, cols.emails), (PHONE, cols.phones), (NIF, cols.nifs)):
+        out += [(kind, c) for c in columns]
+    return out
+
+
+@dataclass
+class ValueMaps:
+    """The temp tables ``(raw, value)`` per kind (see the module doc); :meth:`drop` removes them."""
+
+    con: duckdb.DuckDBPyConnection
+    name: str
+    tables: dict[str, str] = field(default_factory=dict)  # kind -> temp table
+
+    @classmethod
+    def build(cls, con: duckdb.DuckDBPyConnection, tables: dict[str, IdentityColumns], name: str,
+              region: str = DEFAULT_REGION) -> ValueMaps:
+        register_sql(con)
+        maps = cls(con, name)
+        for kind in MAPPED:
+            texts = [f"SELECT CAST({ident(col)} AS VARCHAR) AS v FROM {ident(table)}"
+                     for table, cols in tables.items() for k, col in _kind_columns(cols) if k == kind]
+            if not texts:
+                continue
+            src, made = f"{name}_{kind}_src", list[str]()
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT DISTINCT v "
+                        f"FROM ({' UNION ALL '.join(texts)}) WHERE v IS NOT NULL")
+            try:
+                # each text is its own row key: the lines come out keyed by the text (no join back)
+                sql, made = values_sql(con, kind, f"SELECT v AS rid, v FROM {src}", region)
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_{kind} AS SELECT rid AS raw, value "
+                            f"FROM ({sql}) WHERE value IS NOT NULL")
+                maps.tables[kind] = f"{name}_{kind}"
+            finally:
+                for t in (*made, src):
+                    con.execute(f"DROP TABLE IF EXISTS {t}")
+        return maps
+
+    def lines_sql(self, kind: str, table: str, column: str, rid: str = "rowid") -> str:
+        """SQL ``(rid, type, value)``: the canonical lines of ``table.column`` (a column of ``kind``)."""
+        text = f"t.{ident(column)}"
+        if kind == ID:
+            return (f"SELECT rid, '{ID}' AS type, value FROM (SELECT t.{rid} AS rid, "
+                    f"{id_sql(f'CAST({text} AS VARCHAR)')} AS value FROM {ident(table)} t) WHERE value IS NOT NULL")
+        return (f"SELECT t.{rid} AS rid, '{kind}' AS type, m.value FROM {ident(table)} t "
+                f"JOIN {self.tables[kind]} m ON m.raw = CAST({text} AS VARCHAR)")
+
+    def raws_matching(self, values_sql_: str) -> str:
+        """Temp table ``(type, raw)``: the texts of the maps one of whose lines is in ``values_sql_``
+        (SQL ``type, value``); ids are their own texts here (see :meth:`rows_holding_sql`)."""
+        out = f"{self.name}_asked_{next(_counter)}"
+        parts = [f"SELECT '{ID}' AS type, value AS raw FROM asked WHERE type = '{ID}'"]
+        parts += [f"SELECT DISTINCT '{kind}' AS type, m.raw FROM {t} m JOIN asked a ON a.type = '{kind}' "
+                  f"AND a.value = m.value" for kind, t in self.tables.items()]
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS WITH asked AS MATERIALIZED "
+                         f"(SELECT DISTINCT type, value FROM ({values_sql_})) {' UNION ALL '.join(parts)}")
+        return out
+
+    def holding_sql(self, cols: IdentityColumns, raws: str) -> str:
+        """SQL condition on a table's row: it holds a text of ``raws`` (from :meth:`raws_matching`)."""
+        parts = []
+        for kind, col in _kind_columns(cols):
+            text = f"CAST({ident(col)} AS VARCHAR)"
+            if kind == ID or kind in self.tables:
+                expr = id_sql(text) if kind == ID else text
+                parts.append(f"{expr} IN (SELECT raw FROM {raws} WHERE type = '{kind}')")
+        return " OR ".join(parts) or "false"
+
+    def rows_holding_sql(self, table: str, cols: IdentityColumns, raws: str) -> str:
+        """SQL ``rid``: the rows of ``table`` with a text in ``raws`` (from :meth:`raws_matching`)."""
+        return f"SELECT rowid AS rid FROM {ident(table)} WHERE {self.holding_sql(cols, raws)}"
+
+    def drop(self) -> None:
+        for t in self.tables.values():
+            self.con.execute(f"DROP TABLE IF EXISTS {t}")
+        self.tables.clear()
+
+
+@dataclass
+class SharedLookupKeys(LookupKeys):
+    """:class:`LookupKeys` whose exact lines come from shared :class:`ValueMaps` (see the module doc)."""
+
+    maps: ValueMaps | None = None
+
+    def add_rows(self, rids_sql: str) -> None:
+        """Add the exact lines of the rows ``rids_sql`` (SQL of one column ``rid``) not added yet."""
+        self._add_where(f"rowid IN (SELECT rid FROM ({rids_sql}))")
+
+    def _add_where(self, condition: str) -> None:
+        """Add the exact lines of the rows meeting ``condition`` (SQL on the table's row) not added yet."""
+        assert self.maps is not None
+        con, sub = self.con, f"{self.name}_sub"
+        names = [ident(c) for c in self.cols.columns()]
+        if not names:
+            return
+        # the rows asked about, copied once (one scan of the table), their rowid kept as __rid
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {sub} AS SELECT rowid AS __rid, {', '.join(names)} "
+                    f"FROM {ident(self.table)} WHERE ({condition}) "
+                    f"AND rowid NOT IN (SELECT rid FROM {self.name}_done)")
+        try:
+            parts = [self.maps.lines_sql(kind, sub, col, rid="__rid") for kind, col in _kind_columns(self.cols)]
+            _insert_lines(con, self.name, self.rows, parts)
+            con.execute(f"INSERT INTO {self.name}_done SELECT __rid FROM {sub}")
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {sub}")
+
+    def add_raws(self, raws: str) -> None:
+        """Add the exact lines of every row holding a text of ``raws`` (:meth:`ValueMaps.raws_matching`)."""
+        assert self.maps is not None
+        self._add_where(self.maps.holding_sql(self.cols, raws))  # one scan of the table
+
+    def add_values(self, values_sql_: str) -> None:
+        """Add the exact lines of every row holding one of ``values_sql_`` (SQL ``type, value``)."""
+        assert self.maps is not None
+        raws = self.maps.raws_matching(values_sql_)
+        try:
+            self.add_raws(raws)
+        finally:
+            self.con.execute(f"DROP TABLE IF EXISTS {raws}")
+
+
+def shared_lookup_keys(
+    con: duckdb.DuckDBPyConnection,
+    tables: dict[str, IdentityColumns],
+    *,
+    name: str,
+    region: str = DEFAULT_REGION,
+    clusters: bool = True,
+    cluster_map: str | None = None,
+) -> tuple[ValueMaps, dict[str, SharedLookupKeys]]:
+    """The value maps of ``tables`` and, per table, its persons and an empty line table (``<name>_<i>``).
+
+    The caller drops every key and then the maps."""
+    maps = ValueMaps.build(con, tables, f"{name}_map", region)
+    out: dict[str, SharedLookupKeys] = {}
+    try:
+        for i, (table, cols) in enumerate(tables.items()):
+            k = SharedLookupKeys(con, f"{name}_{i}", f"{name}_{i}_rows", table=table, cols=cols, region=region,
+                                 maps=maps)
+            out[table] = k
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {k.rows} AS "
+                        f"{person_rows_sql(con, table, cols, clusters=clusters, cluster_map=cluster_map)}")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {k.name} (rid BIGINT, pid VARCHAR, type VARCHAR, value VARCHAR)")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {k.name}_done (rid BIGINT)")
+    except BaseException:
+        for k in out.values():
+            k.drop()
+        maps.drop()
+        raise
+    return maps, out
+
+
+def match_other_db(
+    other: duckdb.DuckDBPyConnection,
+    table: str,
+    cols: IdentityColumns,
+    maps: ValueMaps,
+    targets: str,
+    other_targets: str,
+    region: str = DEFAULT_REGION,
+) -> tuple[str, list[str]]:
+    """SQL on ``other`` (another database, e.g. the private one a file is read into) giving ``(rid, ref)``:
+    the rows of ``table`` holding the canonical value of a target, and the temp tables it made there.
+
+    ``targets`` (on the maps' connection) and ``other_targets`` (on ``other``) hold the same
+    ``(ref, type, value)``. A text the maps know has its canonical lines there already: the texts
+    whose line is a target come over, and every known text once, so that only the texts the maps do
+    not hold are canonicalised (``values_sql``, as :func:`~crmtool.identity.lookup.lookup_keys` does
+    for every row). Same rows as canonicalising every row of ``table``."""
+    parts, made = [], []
+    for i, (kind, col) in enumerate(_kind_columns(cols)):
+        text = f"CAST(s.{ident(col)} AS VARCHAR)"
+        if kind == ID:
+            parts.append(f"SELECT s.rowid AS rid, t.ref FROM {ident(table)} s JOIN {other_targets} t "
+                         f"ON t.type = '{ID}' AND t.value = {id_sql(text)}")
+            continue
+        hit, new = f"__vm_hit_{i}", f"__vm_new_{i}"
+        made += [hit, new]
+        if kind in maps.tables:
+            known = f"__vm_known_{i}"
+            made.append(known)
+            _copy(maps.con, f"SELECT DISTINCT raw FROM {maps.tables[kind]}", other, known)
+            _copy(maps.con, f"SELECT DISTINCT m.raw, t.ref FROM {maps.tables[kind]} m JOIN {targets} t "
+                            f"ON t.type = '{kind}' AND t.value = m.value", other, hit)
+            unknown = f"AND v NOT IN (SELECT raw FROM {known})"
+        else:
+            other.execute(f"CREATE OR REPLACE TEMP TABLE {hit} (raw VARCHAR, ref VARCHAR)")
+            unknown = ""
+        other.execute(f"CREATE OR REPLACE TEMP TABLE {new} AS SELECT DISTINCT v FROM "
+                      f"(SELECT {text} AS v FROM {ident(table)} s) WHERE v IS NOT NULL {unknown}")
+        sql, m = values_sql(other, kind, f"SELECT v AS rid, v FROM {new}", region)
+        made += m
+        other.execute(f"INSERT INTO {hit} SELECT DISTINCT x.rid, t.ref FROM ({sql}) x JOIN {other_targets} t "
+                      f"ON t.type = '{kind}' AND t.value = x.value")
+        parts.append(f"SELECT s.rowid AS rid, h.ref FROM {ident(table)} s JOIN {hit} h ON h.raw = {text}")
+    return " UNION ALL ".join(parts) or "SELECT NULL::BIGINT AS rid, NULL::VARCHAR AS ref WHERE false", made
+
+
+def _copy(src: duckdb.DuckDBPyConnection, query: str, dst: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Temp table ``name`` on ``dst`` with the result of ``query`` on ``src`` (through Arrow)."""
+    from crmtool.db import fetch_arrow
+
+    dst.register("__vm_arrow", fetch_arrow(src, query))
+    try:
+        dst.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM __vm_arrow")
+    finally:
+        dst.unregister("__vm_arrow")
