@@ -85,13 +85,19 @@ def report(args: argparse.Namespace, data: Path, rules: list[str], r: dict[str, 
     print("slowest rules (s): " + ", ".join(f"{x['rule']} {x['seconds']:.1f}" for x in slow))
 
 
-def compare(args: argparse.Namespace, data: Path, rules: list[str]) -> None:
-    """Every side once per round, in turn; one line per run, then the medians."""
+def _sides(specs: list[str]) -> list[tuple[str, Path, str]]:
+    """``NAME=TREE[:PYTHON]`` as (name, tree, python); the python defaults to this one."""
     sides = []
-    for spec in args.side:
+    for spec in specs:
         name, _, rest = spec.partition("=")
         tree, _, python = rest.partition(":")
         sides.append((name, Path(tree).resolve(), python or sys.executable))
+    return sides
+
+
+def compare(args: argparse.Namespace, data: Path, rules: list[str]) -> None:
+    """Every side once per round, in turn; one line per run, then the medians."""
+    sides = _sides(args.side)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in sides}
     for round_ in range(args.repeat):
         for name, tree, python in sides:
@@ -205,11 +211,7 @@ def compare_change_set(args: argparse.Namespace, data: Path, rules: list[str]) -
         code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import clean_bench; " \
                f"clean_bench.dump_change_tables({str(dest)!r}, {argv!r})"
         subprocess.run([sys.executable, "-c", code], env=env, check=True, stdout=subprocess.DEVNULL)
-    sides = []
-    for spec in args.side or [f"this={HERE.parent}"]:
-        name, _, rest = spec.partition("=")
-        tree, _, python = rest.partition(":")
-        sides.append((name, Path(tree).resolve(), python or sys.executable))
+    sides = _sides(args.side or [f"this={HERE.parent}"])
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in sides}
     for round_ in range(args.change_set):
         for name, tree, python in sides:

@@ -45,17 +45,24 @@ class LookupKeys(PersonKeys):
     def fingerprints(self) -> str:
         return f"{self.name}_fp"
 
+    def _copy_rows(self, condition: str) -> str | None:
+        """The rows meeting ``condition`` (SQL on the table's row) not added yet, copied once (one scan
+        of the table) with their rowid as ``__rid``: the copy's name, or None without identity columns."""
+        names = [ident(c) for c in self.cols.columns()]
+        if not names:
+            return None
+        sub = f"{self.name}_sub"
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {sub} AS SELECT rowid AS __rid, {', '.join(names)} "
+                         f"FROM {ident(self.table)} WHERE ({condition}) "
+                         f"AND rowid NOT IN (SELECT rid FROM {self.name}_done)")
+        return sub
+
     def add_rows(self, rids_sql: str) -> None:
         """Add the exact lines of the rows ``rids_sql`` (SQL of one column ``rid``) not added yet."""
         con = self.con
-        sub = f"{self.name}_sub"
-        names = [ident(c) for c in self.cols.columns()]
-        if not names:
+        sub = self._copy_rows(f"rowid IN (SELECT rid FROM ({rids_sql}))")
+        if sub is None:
             return
-        # the rows asked about, copied once (one scan of the table), their rowid kept as __rid
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {sub} AS SELECT rowid AS __rid, {', '.join(names)} "
-                    f"FROM {ident(self.table)} WHERE rowid IN (SELECT rid FROM ({rids_sql})) "
-                    f"AND rowid NOT IN (SELECT rid FROM {self.name}_done)")
         parts, made = [], []
         try:
             if not con.execute(f"SELECT count(*) FROM {sub}").fetchall()[0][0]:

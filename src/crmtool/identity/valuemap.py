@@ -131,14 +131,9 @@ class SharedLookupKeys(LookupKeys):
     def _add_where(self, condition: str) -> None:
         """Add the exact lines of the rows meeting ``condition`` (SQL on the table's row) not added yet."""
         assert self.maps is not None
-        con, sub = self.con, f"{self.name}_sub"
-        names = [ident(c) for c in self.cols.columns()]
-        if not names:
+        con, sub = self.con, self._copy_rows(condition)
+        if sub is None:
             return
-        # the rows asked about, copied once (one scan of the table), their rowid kept as __rid
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {sub} AS SELECT rowid AS __rid, {', '.join(names)} "
-                    f"FROM {ident(self.table)} WHERE ({condition}) "
-                    f"AND rowid NOT IN (SELECT rid FROM {self.name}_done)")
         try:
             parts = [self.maps.lines_sql(kind, sub, col, rid="__rid") for kind, col in _kind_columns(self.cols)]
             _insert_lines(con, self.name, self.rows, parts)
