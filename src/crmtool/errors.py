@@ -1,7 +1,8 @@
 """One exception tree and the documented exit codes.
 
-The CLI catches :class:`CrmToolError`, prints ``message`` and ``hint`` on stderr and exits with
-:func:`exit_code_for`. Anything else escaping is a bug.
+The CLI catches :class:`CrmToolError`, prints ``message`` and ``hint`` on stderr and exits with its
+``exit_code``; a command's own outcome is its result's status (``crmtool.result``). Anything else
+escaping is a bug.
 """
 
 from __future__ import annotations
@@ -71,12 +72,3 @@ class WorkspaceBusy(CrmToolError):
     """Another run holds the workspace lock."""
 
     exit_code = ExitCode.BUSY
-
-
-def exit_code_for(error: BaseException | None, *, checks_failed: bool = False) -> ExitCode:
-    """Map an outcome to its exit code: a pure function, documented in the README."""
-    if error is None:
-        return ExitCode.CHECKS_FAILED if checks_failed else ExitCode.OK
-    if isinstance(error, CrmToolError):
-        return error.exit_code
-    raise error
