@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +45,35 @@ SESSION_CONF = {
 LOCAL_CONF = {"spark.sql.shuffle.partitions": "8", "spark.ui.enabled": "false",
               "spark.ui.showConsoleProgress": "false"}
 _UPDATE = re.compile(r"\s*UPDATE\s+(\S+)\s+SET\s+(\w+)\s*=\s*(.+?)\s+WHERE\s+(.+)", re.IGNORECASE | re.DOTALL)
+
+
+def _active_connect_session() -> Any:
+    """The Spark Connect session this process already has, if any (pyspark 3.5 and 4)."""
+    try:
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+    except ImportError:  # the connect client's packages (grpcio, ...) are missing: builder.remote says so
+        return None
+    return ConnectSession.getActiveSession()
+
+
+@contextmanager
+def _spark_errors(doing: str) -> Iterator[None]:
+    """Spark's exceptions (analysis errors, a failed Python worker, a lost connection) as one
+    EngineError line: the head of Spark's message, never its stack or the rows it held."""
+    try:
+        yield
+    except EngineError:
+        raise
+    except Exception as exc:  # pyspark's AnalysisException, PythonException, SparkConnectGrpcException, ...
+        text = str(exc).strip()
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        head = lines[0] if lines else type(exc).__name__
+        missing = next((line for line in lines if "No module named 'crmtool'" in line), None)
+        if missing:
+            raise EngineError(f"Spark {doing}: its Python workers cannot import crmtool",
+                              "install crmtool on every executor (local mode: set PYSPARK_PYTHON to the "
+                              "interpreter that has it)") from None
+        raise EngineError(f"Spark {doing} ({type(exc).__name__}: {head[:300]})") from None
 
 
 def spark_available() -> str | None:
@@ -79,27 +111,28 @@ class SparkBackend:
             None if master else os.environ.get("SPARK_REMOTE"))
         if remote:
             builder = builder.remote(remote)
+            active = _active_connect_session()
         else:
             master = master or DEFAULT_MASTER
             builder = builder.master(master)
+            if master.startswith("local"):
+                # local executors run this interpreter, the one that has crmtool; pyspark reads
+                # the variable when the context starts (else whatever `python3` is first on PATH)
+                os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             for key, value in (LOCAL_CONF if master.startswith("local") else {}).items():
                 builder = builder.config(key, value)
+            active = SparkSession.getActiveSession()
         for key, value in SESSION_CONF.items():
             builder = builder.config(key, value)
-        joined = SparkSession.getActiveSession() is not None
-        spark = builder.getOrCreate()
-        for key, value in SESSION_CONF.items():  # a session joined, not created, gets them too
-            spark.conf.set(key, value)
-        return cls(spark, owned=not joined)  # a session someone else started stays up
+        with _spark_errors("start a session"):
+            spark = builder.getOrCreate()
+            for key, value in SESSION_CONF.items():  # a session joined, not created, gets them too
+                spark.conf.set(key, value)
+        return cls(spark, owned=active is None)  # a session someone else started stays up
 
     def _sql(self, sql: str) -> DataFrame:
-        try:
+        with _spark_errors("refused a statement"):
             return self.spark.sql(to_spark(sql))
-        except EngineError:
-            raise
-        except Exception as exc:  # pyspark's AnalysisException and friends; no values in the message head
-            head = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise EngineError(f"Spark refused a statement ({head[:300]})") from None
 
     def create_table(self, name: str, select_sql: str, *, keep: bool = False) -> None:
         frame = self._sql(select_sql)
@@ -110,7 +143,8 @@ class SparkBackend:
         if keep:
             # materialised now and cut from its lineage (a local checkpoint): the steps that read
             # it neither recompute it nor re-optimise a plan that grows with every step
-            frame = frame.localCheckpoint(eager=True)
+            with _spark_errors("failed a step"):
+                frame = frame.localCheckpoint(eager=True)
             self._kept[name] = frame
         frame.createOrReplaceTempView(name)
         if old is not None:
@@ -123,7 +157,9 @@ class SparkBackend:
         self.spark.catalog.dropTempView(name)
 
     def fetch(self, select_sql: str) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self._sql(select_sql).collect()]
+        frame = self._sql(select_sql)
+        with _spark_errors("failed a step"):
+            return [tuple(row) for row in frame.collect()]
 
     def columns(self, name: str) -> list[tuple[str, str]]:
         return [(n, _DUCK_TYPES.get(t, t.upper())) for n, t in self.spark.table(name).dtypes]
@@ -133,7 +169,9 @@ class SparkBackend:
 
     def write_parquet(self, select_sql: str, path: Path) -> None:
         """A Parquet folder (one file per partition), as Spark writes; replaced if present."""
-        self._sql(select_sql).write.mode("overwrite").parquet(str(path))
+        frame = self._sql(select_sql)
+        with _spark_errors("failed to write Parquet"):
+            frame.write.mode("overwrite").parquet(str(path))
 
     def map_values(self, name: str, values_sql: str, func: ValueFunc, out: Columns) -> None:
         from crmtool.backend.duckdb_backend import apply_to_batch
