@@ -88,25 +88,23 @@ def ts_expr(col_sql: str, ctype: str, formats: tuple[str, ...]) -> str:
     return f"try_strptime(trim(CAST({col_sql} AS VARCHAR)), {fmts})"
 
 
+_NUMBERS = ("DECIMAL", "DOUBLE", "FLOAT", "REAL", "INT", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT",
+            "UINTEGER", "NUMERIC")
+
+
+def _is_number(ctype: str) -> bool:
+    return ctype.upper().startswith(_NUMBERS)
+
+
+def _is_date(ctype: str) -> bool:
+    """A DATE or TIMESTAMP column: :func:`date_expr` and :func:`ts_expr` only cast it."""
+    t = ctype.upper()
+    return t == "DATE" or t.startswith("TIMESTAMP")
+
+
 def amount_expr(col_sql: str, ctype: str, decimal_comma: bool) -> str:
     """A DECIMAL(18,2) from a number or text such as ``1.234,56`` / ``1,234.56`` / ``12.5 €``."""
-    t = ctype.upper()
-    if t.startswith(
-        (
-            "DECIMAL",
-            "DOUBLE",
-            "FLOAT",
-            "REAL",
-            "INT",
-            "BIGINT",
-            "SMALLINT",
-            "TINYINT",
-            "HUGEINT",
-            "UBIGINT",
-            "UINTEGER",
-            "NUMERIC",
-        )
-    ):
+    if _is_number(ctype):
         return f"CAST({col_sql} AS {AMOUNT})"
     v = f"replace(replace(replace(trim(CAST({col_sql} AS VARCHAR)), ' ', ''), '€', ''), chr(160), '')"
     comma = (
@@ -218,15 +216,24 @@ EVENT_REASONS = ("unparseable_date", "future_date")
 
 @dataclass(frozen=True)
 class Agg:
-    """A decomposable per-customer aggregate: ``first`` per raw id, ``second`` merges per trimmed id."""
+    """A decomposable per-customer aggregate of the usable rows: ``expr`` per raw id over the rows
+    where ``where`` holds (besides being usable), ``second`` merges per trimmed id. ``empty`` is its
+    value for an id with no usable row (0 for a count)."""
 
     name: str
-    first: str
+    expr: str
     second: str
+    where: str | None = None
+    empty: str = "NULL"
+
+    def over(self, *conditions: str | None) -> str:
+        """``expr`` with a FILTER of ``conditions`` and the aggregate's own condition."""
+        kept = [c for c in (*conditions, self.where) if c]
+        return f"{self.expr} FILTER (WHERE {' AND '.join(kept)})" if kept else self.expr
 
 
 def _aggregate(con: duckdb.DuckDBPyConnection, source: str, reasons: tuple[str, ...], skip: str,
-               aggs: list[Agg], target: str) -> tuple[int, dict[str, int]]:
+               aggs: list[Agg], target: str, *, typed: bool = False) -> tuple[int, dict[str, int]]:
     """Per-customer aggregates of the usable rows (``skip`` IS NULL) of ``source`` into ``target`` (known
     customers only), and the count of skipped rows per reason.
 
@@ -235,14 +242,24 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, reasons: tuple[str, 
     groups, not on every row: the same answer as a join of all rows, for much less work. When no
     raw id has white space to trim (the usual export), every group is already one customer: the
     merge would aggregate each group alone, so it is skipped and the values are only cast to the
-    types the merge gives."""
-    per_reason = [Agg("skip:" + r, f"count(*) FILTER (WHERE skip = {sql_str(r)})", "sum({})") for r in reasons]
-    everything = [Agg("n_rows", "count(*)", "sum({})"), *per_reason, *aggs]
-    first = ", ".join(f"{a.first} AS {ident(a.name)}" for a in everything)
-    second = ", ".join(f"{a.second.format(ident(a.name))} AS {ident(a.name)}" for a in everything)
+    types the merge gives.
+
+    ``typed``: ``skip`` reads typed columns (dates, timestamps, numbers), cheap to test twice, so
+    the usable rows are grouped alone, without a filter on every aggregate, and the skipped ones
+    are counted in a pass of their own (which DuckDB skips outright when the column statistics
+    rule every skip out, as for a clean Parquet export): issue 19, ~20% less work on 10M orders."""
     raw = f"{target}_raw"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT raw_id, {first} "
-                f"FROM (SELECT *, {skip} AS skip FROM ({source})) GROUP BY raw_id")
+    if typed:
+        _raw_typed(con, source, reasons, skip, aggs, raw)
+    else:
+        first = ", ".join(["count(*) AS n_rows",
+                           *(f"count(*) FILTER (WHERE skip = {sql_str(r)}) AS {ident('skip:' + r)}" for r in reasons),
+                           *(f"{a.over('skip IS NULL')} AS {ident(a.name)}" for a in aggs)])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT raw_id, {first} "
+                    f"FROM (SELECT *, {skip} AS skip FROM ({source})) GROUP BY raw_id")
+    counts = ["n_rows", *("skip:" + r for r in reasons)]
+    second = ", ".join([*(f"sum({ident(c)}) AS {ident(c)}" for c in counts),
+                        *(f"{a.second.format(ident(a.name))} AS {ident(a.name)}" for a in aggs)])
     merged = f"SELECT {id_sql('raw_id')} AS customer_id, {second} FROM {raw} GROUP BY 1"
     if not con.execute(f"SELECT count(*) FROM {raw} WHERE raw_id <> {id_sql('raw_id')}").fetchall()[0][0]:
         types = columns_of(con, f"({merged})")
@@ -265,6 +282,34 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, reasons: tuple[str, 
                 f"WHERE {known}")
     con.execute(f"DROP TABLE {target}_all")
     return int(row[0]), {k: v for k, v in sorted(skipped.items()) if v}
+
+
+def _raw_typed(con: duckdb.DuckDBPyConnection, source: str, reasons: tuple[str, ...], skip: str,
+               aggs: list[Agg], raw: str) -> None:
+    """``raw`` as the one-pass statement of :func:`_aggregate` makes it (same columns, types and
+    values), from a pass over the usable rows and one over the skipped rows."""
+    rows = f"(SELECT *, {skip} AS skip FROM ({source}))"
+    usable = ", ".join(f"{a.over()} AS {ident(a.name)}" for a in aggs)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {raw}_usable AS SELECT raw_id, count(*) AS n_rows, {usable} "
+                f"FROM {rows} WHERE skip IS NULL GROUP BY raw_id")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {raw}_skipped AS SELECT raw_id, skip, count(*) AS n "
+                f"FROM {rows} WHERE skip IS NOT NULL GROUP BY raw_id, skip")
+    counts = [ident("skip:" + r) for r in reasons]
+    if not con.execute(f"SELECT count(*) FROM {raw}_skipped").fetchall()[0][0]:
+        zeros = ", ".join(f"CAST(0 AS BIGINT) AS {ident('skip:' + r)}" for r in reasons)
+        kept = ", ".join(ident(a.name) for a in aggs)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT raw_id, n_rows, {zeros}, {kept} FROM {raw}_usable")
+    else:
+        per_reason = ", ".join(f"max(n) FILTER (WHERE skip = {sql_str(r)}) AS {ident('skip:' + r)}" for r in reasons)
+        zeroed = ", ".join(f"coalesce(s.{c}, 0) AS {c}" for c in counts)
+        values = ", ".join(f"coalesce(u.{ident(a.name)}, {a.empty}) AS {ident(a.name)}" if a.empty != "NULL"
+                           else f"u.{ident(a.name)}" for a in aggs)
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {raw} AS
+            SELECT raw_id, CAST(coalesce(u.n_rows, 0) + coalesce(s.n, 0) AS BIGINT) AS n_rows, {zeroed}, {values}
+            FROM {raw}_usable u
+            FULL JOIN (SELECT raw_id, sum(n) AS n, {per_reason} FROM {raw}_skipped GROUP BY raw_id) s USING (raw_id)""")
+    con.execute(f"DROP TABLE {raw}_usable; DROP TABLE {raw}_skipped")
 
 
 def prepare_orders(
@@ -292,18 +337,17 @@ def prepare_orders(
                     WHEN order_date > DATE '{as_of.isoformat()}' THEN 'future_date'
                     WHEN amount IS NULL THEN CASE WHEN blank THEN 'missing_amount' ELSE 'unparseable_amount' END
                     WHEN amount < 0 THEN 'negative_amount' END"""
-    ok = "FILTER (WHERE skip IS NULL)"
     aggs = [
-        Agg("frequency", f"count(*) {ok}", "sum({})"),
-        Agg("monetary_total", f"sum(amount) {ok}", "sum({})"),
-        Agg("first_order_date", f"min(order_date) {ok}", "min({})"),
-        Agg("last_order_date", f"max(order_date) {ok}", "max({})"),
+        Agg("frequency", "count(*)", "sum({})", empty="0"),
+        Agg("monetary_total", "sum(amount)", "sum({})"),
+        Agg("first_order_date", "min(order_date)", "min({})"),
+        Agg("last_order_date", "max(order_date)", "max({})"),
         # the channel of the last order; equal dates: the channel that sorts last (deterministic)
-        Agg("last_order_channel", "arg_max(channel, struct_pack(d := order_date, c := channel)) "
-            "FILTER (WHERE skip IS NULL AND channel IS NOT NULL)",
-            "arg_max({}, struct_pack(d := \"last_order_date\", c := \"last_order_channel\"))"),
+        Agg("last_order_channel", "arg_max(channel, struct_pack(d := order_date, c := channel))",
+            "arg_max({}, struct_pack(d := \"last_order_date\", c := \"last_order_channel\"))", "channel IS NOT NULL"),
     ]
-    read, skipped = _aggregate(con, source, ORDER_REASONS, skip, aggs, "seg_order_agg")
+    typed = table is not None and _is_date(cols[o.date]) and _is_number(cols[o.amount])
+    read, skipped = _aggregate(con, source, ORDER_REASONS, skip, aggs, "seg_order_agg", typed=typed)
     if spec.clv is not None:  # the clv model needs purchase days, not only per-customer totals
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE seg_order_days AS
@@ -358,15 +402,14 @@ def prepare_events(
             raws = [r for t in f.event_types for r in spellings.get(t.strip().lower(), [])]
             types = ", ".join(sql_str(r) for r in raws) or "NULL"
             window = f" AND event_date > CAST({a} - INTERVAL {f.days} DAY AS DATE)" if f.days else ""
-            aggs.append(Agg(f.name, f"count(*) FILTER (WHERE skip IS NULL AND event_type IN ({types}){window})",
-                            "sum({})"))
-    with_channel = "FILTER (WHERE skip IS NULL AND channel IS NOT NULL)"
+            aggs.append(Agg(f.name, "count(*)", "sum({})", f"event_type IN ({types}){window}", empty="0"))
     aggs += [
-        Agg("last_event_ts", f"max(occurred_at) {with_channel}", "max({})"),
-        Agg("last_event_channel", f"arg_max(channel, struct_pack(t := occurred_at, c := channel)) {with_channel}",
-            "arg_max({}, struct_pack(t := \"last_event_ts\", c := \"last_event_channel\"))"),
+        Agg("last_event_ts", "max(occurred_at)", "max({})", "channel IS NOT NULL"),
+        Agg("last_event_channel", "arg_max(channel, struct_pack(t := occurred_at, c := channel))",
+            "arg_max({}, struct_pack(t := \"last_event_ts\", c := \"last_event_channel\"))", "channel IS NOT NULL"),
     ]
-    read, skipped = _aggregate(con, source, EVENT_REASONS, skip, aggs, "seg_event_agg")
+    typed = table is not None and _is_date(cols[spec.events.timestamp])
+    read, skipped = _aggregate(con, source, EVENT_REASONS, skip, aggs, "seg_event_agg", typed=typed)
     counts = "".join(f"CAST({ident(x.name)} AS BIGINT) AS {ident(x.name)}, " for x in aggs[:-2])
     con.execute(f"CREATE OR REPLACE TEMP TABLE seg_event_agg AS SELECT customer_id, {counts}"
                 f"CAST(last_event_ts AS DATE) AS last_event_date, last_event_channel FROM seg_event_agg")
