@@ -10,10 +10,7 @@ from pathlib import Path
 import pytest
 
 HEAVY = ("duckdb", "polars", "pyarrow", "rapidfuzz", "dns", "phonenumbers", "stdnum", "email_validator", "ftfy",
-         "jsonschema", "numpy", "polars_hash", "confusable_homoglyphs", "plotly", "pandas",
-         # typer (0.29 on) coerces options through Pydantic adapters; crmtool.cli.common spares the
-         # usual values them (issue 19: ~0.07 s of a 10-row validate)
-         "pydantic")
+         "jsonschema", "numpy", "polars_hash", "confusable_homoglyphs", "plotly", "pandas")
 
 #: runs the real CLI in a fresh interpreter and prints which heavy modules it imported
 PROGRAM = """
@@ -81,5 +78,3 @@ def test_a_small_validate_of_the_example_rules_imports_no_arrow_numpy_or_pandas(
     code, imported = _imported("validate", str(data), "--rules", str(rules), "-q")
     assert code in (0, 1)
     assert not {"pyarrow", "numpy", "pandas", "polars"} & set(imported), imported
-    # nor Pydantic: typer's adapters are built only for values that need them (crmtool.cli.common)
-    assert "pydantic" not in imported
