@@ -8,12 +8,8 @@ own writer, so give it its own ``--work``).
 
 Builds (once) a workspace audit log of ``--runs`` sealed runs with the real writer: each night
 the same change set of ``--changes`` rows (a 300k-row export with ~5 changes a row, as clean
-writes it: parts sorted by record hash), the files of later nights hard-linked to the
-first night's, as an unchanged nightly export would write them. With a version that writes
-format 3 (``crmtool.clean_audit.VALUES_KIND``), each row names its change by id and the night's
-value set holds the distinct changes (ids in rule order, as the engine numbers them); the
-hard-linked nights then share the first night's ids (a real log's runs each have their own
-high bits), so a look-up's id list is one night's, not a year's. Then times the three look-ups
+writes it: four parts sorted by record hash), the files of later nights hard-linked to the
+first night's, as an unchanged nightly export would write them. Then times the three look-ups
 through the real command line (Python start-up included) and prints the median of 3 each.
 Not part of pytest.
 """
@@ -53,30 +49,25 @@ def build(log: Path, runs: int, changes: int) -> None:
         CASE WHEN i % 3 = 0 THEN '"k:' || crm_token('w' || i) || '"' ELSE to_json('Value ' || (i % 5000)) END AS new,
         CAST(NULL AS VARCHAR) AS reason
         FROM range({rows * 5}) t(i)""")
-    from crmtool import clean_audit
-
-    values_kind = getattr(clean_audit, "VALUES_KIND", None)
-    if values_kind is not None:  # format 3: ids per distinct (rule, field, old, new), in rule order
-        con.execute("""CREATE TABLE vals AS SELECT row_number() OVER (ORDER BY rule, field, old, new) AS change,
-                       rule, field, old, new FROM (SELECT DISTINCT rule, field, old, new FROM ch)""")
-        con.execute("""CREATE TABLE ch3 AS SELECT c.type, c.rule, c."row", c.line, c.record, c.field, v.change,
-                       c.reason FROM ch c JOIN vals v USING (rule, field, old, new)""")
     template: dict[str, tuple[Path, str]] = {}
 
     class NightlyWriter(AuditWriter):
-        def _copy(self, con_: duckdb.DuckDBPyConnection, name: str, query: str, *rest: int) -> int:
+        def _copy(self, con_: duckdb.DuckDBPyConnection, name: str, query: str) -> int:
             from crmtool.audit.format import set_path
 
             target = set_path(self.log, self.run_id, name)
             if name not in template:
-                rows_written = super()._copy(con_, name, query, *rest)
-                template[name] = (target, "")
+                rows_written = super()._copy(con_, name, query)
+                template[name] = (target, self._last_sha)
                 return rows_written
-            first, _sha = template[name]
+            first, sha = template[name]
             os.link(first, target)
+            self._last_sha = sha
             return int(con_.execute(f"SELECT count(*) FROM read_parquet('{first}')").fetchall()[0][0])
 
     import inspect
+
+    from crmtool import clean_audit
 
     indexed = "rule_counts" in inspect.signature(AuditWriter.add_set).parameters
     parts = getattr(clean_audit, "AUDIT_PARTS", 4)  # as clean writes it in the measured version
@@ -87,13 +78,7 @@ def build(log: Path, runs: int, changes: int) -> None:
         run_id = f"{day:%Y%m%d}T020000Z-{night:06x}"
         writer = NightlyWriter(log, run_id, hasher, command="clean")
         writer.add({"type": "run", "command": "clean"})
-        if values_kind is not None:
-            base = 1 << 32  # the first night's high bits, shared by the hard-linked nights
-            writer.add_set(con, "changes", f"SELECT * REPLACE ({base} | change AS change) FROM ch3",
-                           order_by='record, "row", field, rule', parts=parts, rule_counts=counts)
-            writer.add_set(con, values_kind, f"SELECT {base} | change AS change, old, new FROM vals",
-                           order_by="change", row_group=clean_audit.VALUES_ROW_GROUP, entries=False)
-        elif indexed:  # this version's index by rule (rare rules in a part of their own)
+        if indexed:  # this version's index by rule (rare rules in a part of their own)
             writer.add_set(con, "changes", "SELECT * FROM ch", order_by='record, "row", field, rule',
                            parts=parts, rule_counts=counts)
         else:

@@ -134,13 +134,12 @@ def dump_change_tables(dest: str, argv: list[str]) -> None:
 
     import crmtool.clean_audit as ca
     from crmtool.cli import main as cli_main
-    from crmtool.engine import CHANGE_VALUES, CHANGES, VIOLATIONS
+    from crmtool.engine import CHANGES, VIOLATIONS
 
     original = ca.write_change_set
 
     def saving(con: Any, writer: Any, loaded: Any, ruleset: Any, records: str) -> None:
-        for name, table in (("changes", CHANGES), ("change_values", CHANGE_VALUES), ("violations", VIOLATIONS),
-                            ("records", records)):
+        for name, table in (("changes", CHANGES), ("violations", VIOLATIONS), ("records", records)):
             pq.write_table(con.sql(f"SELECT * FROM {table}").to_arrow_table(), f"{dest}/{name}.parquet")
         meta = ([r.name for r in ruleset.rules], [(r.line, r.reason) for r in loaded.parse_rejects])
         Path(dest, "meta.pickle").write_bytes(pickle.dumps(meta))
@@ -153,21 +152,16 @@ def dump_change_tables(dest: str, argv: list[str]) -> None:
 
 def time_change_set(dest: str, log_dir: str) -> None:
     """Child process: one write_change_set of the tree on PYTHONPATH over the saved tables; prints
-    one JSON line of CPU-s and wall per step (``counts``: what runs before the first part). The
-    tables are saved with change ids and a value table (format 3); a tree of format 2 gets the
-    changes with their old and new values per row, as its engine made them."""
+    one JSON line of CPU-s and wall per step (``counts``: what runs before the first part)."""
     import pickle
     from types import SimpleNamespace
 
     import pyarrow.parquet as pq
 
     import crmtool.clean_audit as ca
-    from crmtool import engine
     from crmtool.audit import AuditWriter
     from crmtool.engine import CHANGES, VIOLATIONS
     from crmtool.workspace import Workspace
-
-    values = getattr(engine, "CHANGE_VALUES", None)
 
     names, rejects = pickle.loads(Path(dest, "meta.pickle").read_bytes())
     ruleset = SimpleNamespace(rules=[SimpleNamespace(name=n) for n in names])
@@ -176,29 +170,21 @@ def time_change_set(dest: str, log_dir: str) -> None:
     mark = [_cpu(), time.perf_counter()]
     original = AuditWriter._copy
 
-    def timed_copy(self: Any, con: Any, name: str, query: str, *rest: Any) -> int:
+    def timed_copy(self: Any, con: Any, name: str, query: str) -> int:
         cpu, wall = _cpu(), time.perf_counter()
         if not steps:
             steps.append({"step": "counts", "cpu": cpu - mark[0], "wall": wall - mark[1]})
-        rows = original(self, con, name, query, *rest)
+        rows = original(self, con, name, query)
         steps.append({"step": name, "rows": rows, "cpu": _cpu() - cpu, "wall": time.perf_counter() - wall})
         return rows
 
     AuditWriter._copy = timed_copy  # type: ignore[method-assign]
     with Workspace(":memory:") as ws:
         ws.con.execute("ATTACH IF NOT EXISTS ':memory:' AS crm_scratch")
-        ws.con.register("__values", pq.read_table(f"{dest}/change_values.parquet"))
         for name, table in (("changes", CHANGES), ("violations", VIOLATIONS), ("records", "crm_scratch.records")):
             ws.con.register("__saved", pq.read_table(f"{dest}/{name}.parquet"))
-            if name == "changes" and values is None:  # format 2: old and new per row
-                ws.con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT c.rule, c._row, c.\"column\", v.old, v.new "
-                               f"FROM __saved c JOIN __values v USING (change)")
-            else:
-                ws.con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM __saved")
+            ws.con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM __saved")
             ws.con.unregister("__saved")
-        if values is not None:
-            ws.con.execute(f"CREATE OR REPLACE TABLE {values} AS SELECT * FROM __values")
-        ws.con.unregister("__values")
         shutil.rmtree(log_dir, ignore_errors=True)
         writer = AuditWriter(Path(log_dir), "bench", ws.hasher, command="clean")
         writer.add({"type": "run"})

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from crmtool.check_report import CheckReport, example_keys, parse_check
 from crmtool.clean_audit import ChangeSetJob, InputDigest, RecordTokens, audit_value_sql, record_key_sql
 from crmtool.emails.run import history_ready
-from crmtool.engine import CHANGE_VALUES, CHANGES, VIOLATIONS, EngineResult, RecordedAs, as_is, run_rules
+from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, RecordedAs, as_is, run_rules
 from crmtool.errors import CrmToolError, UsageError
 from crmtool.identity.load import load_without_erased
 from crmtool.io.readers import LoadResult, ReadOptions, file_sha256
@@ -119,8 +119,7 @@ def apply_fixes(con: Any, table: str, ruleset: RuleSet, work_table: str) -> None
     violations tables: what ``dedupe_file(..., apply_fixes=...)`` needs to normalise before matching
     (the dedupe feature sits below the engine and does not import it)."""
     run_rules(con, table, ruleset, work_table=work_table)
-    for table in (CHANGES, CHANGE_VALUES, VIOLATIONS):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute(f"DROP TABLE IF EXISTS {CHANGES}; DROP TABLE IF EXISTS {VIOLATIONS}")
 
 
 def load_checked_rules(rules: list[Path] | Path) -> RuleSet:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crmtool.engine import CHANGE_VALUES, CHANGES, VIOLATIONS, RecordedAs
+from crmtool.engine import CHANGES, VIOLATIONS, RecordedAs
 from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
@@ -105,13 +105,8 @@ class RecordTokens:
             self._cur.close()
 
 
-#: the columns of clean's change set, in their order (format 3, decision 0008): ``change`` names a
-#: row of the run's value set (:data:`VALUES_KIND`), which holds its ``old`` and ``new``
-CHANGE_COLUMNS = 'type, rule, "row", line, record, field, change, reason'
-#: the kind of the run's value set: each distinct change once (``change``, ``old``, ``new``)
-VALUES_KIND = "change_values"
-#: rows per row group of the value set: a look-up reads one group per change it resolves
-VALUES_ROW_GROUP = 1024
+#: the columns of clean's change set, in their order (decision 0008)
+CHANGE_COLUMNS = 'type, rule, "row", line, record, field, old, new, reason'
 
 #: parts of clean's change set: each is sorted alone (an eighth of the sort's memory; 16 parts cost
 #: 2 s more at 1M rows on a quiet machine for no lower peak, decision 0008)
@@ -133,11 +128,6 @@ def audit_value_sql(personal: set[str]) -> RecordedAs:
         return json_str_sql(expr)
 
     return value
-
-
-def _max_change(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute(f"SELECT max(change) FROM {CHANGE_VALUES}").fetchall()[0]
-    return int(row[0] or 0)
 
 
 class ChangeSetJob:
@@ -192,11 +182,8 @@ def write_change_set(con: duckdb.DuckDBPyConnection, writer: AuditWriter, loaded
     """One change set row per change and per rejected row, in :data:`AUDIT_PARTS` Parquet parts
     (and the rare rules' part), written by ``writer`` from ``con`` (a cursor of the workspace).
 
-    The changes table names each change by id; the engine's value table holds each distinct
-    change's old and new values as JSON text already (:func:`audit_value_sql`: personal values as
-    keyed hashes), written once as the run's value set (:data:`VALUES_KIND`). Ids are made unique
-    over the log by the writer's ``id_base`` (high bits), so one scan of many runs' value sets
-    prunes its row groups by id. ``records`` is a table of each row's keyed record hash
+    The changes table holds old and new values as JSON text already (:func:`audit_value_sql`:
+    personal values as keyed hashes); ``records`` is a table of each row's keyed record hash
     (``_row``, ``record``, ``pos``; see RecordTokens). Rows are sorted by record hash, so ``audit
     show --record`` reads one row group per run. The run's header is the caller's (:meth:`AuditWriter.add`).
     """
@@ -233,29 +220,23 @@ def write_change_set(con: duckdb.DuckDBPyConnection, writer: AuditWriter, loaded
     shift = max(len(fields), len(names)).bit_length() + 1
     digit = len(TOKEN_PREFIX) + 1  # the record hash's first hex digit picks the part
     order = f"((r.pos << {2 * shift}) | (coalesce(f.rank, {(1 << shift) - 1}) << {shift}) | (n.rank << 1))"
-    base = writer.id_base
-    if _max_change(con) >= 1 << 32:
-        raise ValueError("more than 2**32 change ids in one run")
     try:
         # each part joins only the record hashes of its range ({part}); parse rejects go in the last
         writer.add_set(con, "changes", f"""
             WITH r AS (SELECT _row, record, pos FROM {records} WHERE substr(record, {digit}, 1) {{part}})
             SELECT 'change' AS type, n.name AS rule, c._row AS "row", CAST(NULL AS BIGINT) AS line,
-                   r.record, c."column" AS field, {base} | c.change AS change, CAST(NULL AS VARCHAR) AS reason,
-                   {order} AS _order
+                   r.record, c."column" AS field, c.old, c.new, CAST(NULL AS VARCHAR) AS reason, {order} AS _order
             FROM {CHANGES} c JOIN r USING (_row) JOIN __rule_names n USING (rule)
                  LEFT JOIN __audit_fields f USING ("column")
             UNION ALL
-            SELECT 'reject', n.name, v._row, NULL, r.record, v."column", NULL, v.reason, {order} | 1
+            SELECT 'reject', n.name, v._row, NULL, r.record, v."column", NULL, NULL, v.reason, {order} | 1
             FROM {VIOLATIONS} v JOIN r USING (_row) JOIN __rule_names n USING (rule)
                  LEFT JOIN __audit_fields f USING ("column")
             WHERE v.reject
             UNION ALL
-            SELECT 'reject', 'parse', NULL, line, NULL, NULL, NULL, reason, NULL FROM __parse_rejects_audit
+            SELECT 'reject', 'parse', NULL, line, NULL, NULL, NULL, NULL, reason, NULL FROM __parse_rejects_audit
             WHERE {{last}}""",
             order_by="_order, line", parts=AUDIT_PARTS, rule_counts=rule_counts, columns=CHANGE_COLUMNS)
-        writer.add_set(con, VALUES_KIND, f"SELECT {base} | change AS change, old, new FROM {CHANGE_VALUES}",
-                       order_by="change", row_group=VALUES_ROW_GROUP, entries=False)
     finally:
         for view in ("__rule_names", "__parse_rejects_audit", "__audit_fields"):
             con.unregister(view)

@@ -30,13 +30,6 @@ if TYPE_CHECKING:
 #: the result tables live in the in-memory database ``crm_scratch`` (not TEMP, which is private to
 #: one connection), so clean can write its audit change set on a second cursor while it writes its outputs
 CHANGES = "crm_scratch.__changes"
-#: each distinct change once (``change`` id, ``old``, ``new`` in their recorded form); the changes
-#: table names it by id per row, so the audit change set sorts and writes integers per row and
-#: the values once (format 3, decision 0008)
-CHANGE_VALUES = "crm_scratch.__change_values"
-#: the changes with their values, as the changes table held them before ids (for readers and tests)
-CHANGE_ROWS = (f'SELECT c.rule, c._row, c."column", v.old, v.new FROM {CHANGES} c '
-               f"JOIN {CHANGE_VALUES} v USING (change)")
 #: kinds that only make sense on text: skipped on typed (e.g. Parquet numeric or date) columns
 TEXT_ONLY = frozenset({"trim", "case", "unicode_nfc", "mojibake", "email_normalise", "decimal"})
 VIOLATIONS = "crm_scratch.__violations"
@@ -93,11 +86,6 @@ class EngineResult:
     @property
     def failed(self) -> bool:
         return any(o.status == "fail" for o in self.outcomes)
-
-
-def _next_change(con: duckdb.DuckDBPyConnection) -> int:
-    """The first free change id (ids are 1, 2, ... over the run, unique in :data:`CHANGE_VALUES`)."""
-    return _count(con, f"SELECT max(change) FROM {CHANGE_VALUES}") + 1
 
 
 def _bind_problems(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet,
@@ -193,16 +181,10 @@ def _fix_on_distinct(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: s
     def rows(steps_sql: str) -> str:
         return f"FROM {ident(source)} w JOIN ({steps_sql}) s ON {value} = s.__v0"
 
-    # old and new are put in their recorded form once per distinct change, with an id (in rule and
-    # value order, so a rerun gives the same ids); the rows get the id, not the text
-    ids = ctx.temp_name("chg")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {ids} AS SELECT {_next_change(con) - 1} + row_number() OVER "
-                f"(ORDER BY rule, __v0) AS change, rule, __v0, {recorded_as(column, 'old')} AS old, "
-                f"{recorded_as(column, 'new')} AS new FROM {steps_table} WHERE fix")
-    con.execute(f"INSERT INTO {CHANGE_VALUES} SELECT change, old, new FROM {ids}")
-    by_value = f"SELECT rule, __v0, change FROM {ids}"
-    con.execute(f"INSERT INTO {CHANGES} SELECT s.rule, w._row, ?, s.change {rows(by_value)}", [column])
-    con.execute(f"DROP TABLE {ids}")
+    # old and new are put in their recorded form once per distinct change, not once per row
+    recorded = (f"SELECT rule, __v0, {recorded_as(column, 'old')} AS old, {recorded_as(column, 'new')} AS new "
+                f"FROM {steps_table} WHERE fix")
+    con.execute(f"INSERT INTO {CHANGES} SELECT s.rule, w._row, ?, s.old, s.new {rows(recorded)}", [column])
     con.execute(f"INSERT INTO {VIOLATIONS} SELECT s.rule, w._row, ?, 'value not normalised', false "
                 f"{rows(f'SELECT rule, __v0 FROM {steps_table} WHERE NOT fix')}", [column])
     changed = ctx.temp_name("fixmap")
@@ -279,22 +261,14 @@ def _fix_row_wise(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: str,
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM ({sql}) WHERE {' OR '.join(changed)}")
     for view in reversed(views):
         con.execute(f"DROP VIEW {view}")
-    # a change id per changed row and step: the rows are near-unique here, so nothing is shared
-    # (the id follows from the row and the step: no numbering pass, the same ids on a rerun)
-    base, steps_n = _next_change(con) - _count(con, f"SELECT min(_row) FROM {table}") * len(done), len(done)
     fixes = [f"SELECT {index} AS rule, _row, {sql_str(column)} AS \"column\", "
-             f"{base} + _row * {steps_n} + {k} AS change, "
              f"{recorded_as(column, f'__b{k}')} AS old, {recorded_as(column, f'__a{k}')} AS new "
              f"FROM {table} WHERE {changed[k]}" for k, (_n, column, index, fix) in enumerate(done) if fix]
     flags = [f"SELECT {index} AS rule, _row, {sql_str(column)} AS \"column\", 'value not normalised', false "
              f"FROM {table} WHERE {changed[k]}" for k, (_n, column, index, fix) in enumerate(done) if not fix]
-    if fixes:
-        rows = ctx.temp_name("rowchg")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {rows} AS " + " UNION ALL ".join(fixes))
-        con.execute(f"INSERT INTO {CHANGE_VALUES} SELECT change, old, new FROM {rows}")
-        con.execute(f'INSERT INTO {CHANGES} SELECT rule, _row, "column", change FROM {rows}; DROP TABLE {rows}')
-    if flags:
-        con.execute(f"INSERT INTO {VIOLATIONS} " + " UNION ALL ".join(flags))
+    for target, parts in ((CHANGES, fixes), (VIOLATIONS, flags)):
+        if parts:
+            con.execute(f"INSERT INTO {target} " + " UNION ALL ".join(parts))
     return table
 
 
@@ -315,11 +289,8 @@ def _fix_on_rows(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, co
                 f"CAST({expr} AS VARCHAR) AS new FROM {ident(work)} t {join}) "
                 f"WHERE old IS DISTINCT FROM new")
     if spec.action == "fix":
-        # one change a row: its id follows from the row
-        base = _next_change(con) - _count(con, "SELECT min(_row) FROM __step")
-        con.execute(f"INSERT INTO {CHANGE_VALUES} SELECT {base} + _row, {recorded_as(column, 'old')}, "
-                    f"{recorded_as(column, 'new')} FROM __step")
-        con.execute(f"INSERT INTO {CHANGES} SELECT ?, _row, ?, {base} + _row FROM __step", [index, column])
+        con.execute(f"INSERT INTO {CHANGES} SELECT ?, _row, ?, {recorded_as(column, 'old')}, "
+                    f"{recorded_as(column, 'new')} FROM __step", [index, column])
         con.execute(f"UPDATE {ident(work)} SET {ident(column)} = s.new FROM __step s WHERE {ident(work)}._row = s._row")
     else:
         con.execute(f"INSERT INTO {VIOLATIONS} SELECT ?, _row, ?, 'value not normalised', false FROM __step",
@@ -407,10 +378,10 @@ def _typed_fix_steps(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSe
 
 
 def _create_result_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create (empty) the changes (with their values) and violations tables the fixes and checks insert into."""
+    """Create (empty) the changes and violations tables the fixes and checks insert into."""
     con.execute("ATTACH IF NOT EXISTS ':memory:' AS crm_scratch")
-    con.execute(f"CREATE OR REPLACE TABLE {CHANGES} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, change BIGINT)")
-    con.execute(f"CREATE OR REPLACE TABLE {CHANGE_VALUES} (change BIGINT, old VARCHAR, new VARCHAR)")
+    con.execute(f"CREATE OR REPLACE TABLE {CHANGES} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, "
+                f"old VARCHAR, new VARCHAR)")
     con.execute(f"CREATE OR REPLACE TABLE {VIOLATIONS} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, "
                 f"reason VARCHAR, reject BOOLEAN)")
 
@@ -560,10 +531,9 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
     read ``table`` itself and no working copy is made; the result's ``work_table`` is then
     ``table``, which the caller must not drop or change.
 
-    Each change is a row of the changes table (rule, row, column, change id); each distinct change's
-    old and new values are one row of :data:`CHANGE_VALUES`, as ``recorded_as`` gives them (the
-    audit log records personal values as keyed hashes, so clear values need not be kept even in
-    the workspace's temporary tables). :data:`CHANGE_ROWS` joins the two.
+    Each change is a row of the changes table, its old and new values as ``recorded_as`` gives
+    them (the audit log records personal values as keyed hashes, so clear values need not be
+    kept even in the workspace's temporary tables).
 
     Fixes run first, then checks (on the fixed values), each in rule order. A column whose
     fixes read only the column itself is fixed on its *distinct* values and joined back once;

@@ -15,7 +15,7 @@ from crmtool.api import clean
 from crmtool.audit import AuditWriter, iter_entries, verify_log
 from crmtool.audit.format import PENDING, SETS
 from crmtool.clean_audit import ChangeSetJob
-from crmtool.engine import CHANGE_VALUES, CHANGES, VIOLATIONS
+from crmtool.engine import CHANGES, VIOLATIONS
 from crmtool.errors import CrmToolError
 from crmtool.keys import KeyedHasher
 from crmtool.workspace import Workspace
@@ -45,33 +45,20 @@ def test_change_set_holds_every_change_and_reject_in_record_order(tmp_path: Path
     log = tmp_path / "out" / "crmtool.audit"
     seal = _seal(log)
     rows: list[dict[str, Any]] = []
-    values: list[dict[str, Any]] = []
     for entry in seal["sets"]:
         part = pq.read_table(log / entry["file"]).to_pylist()
         assert len(part) == entry["rows"]
-        if entry["kind"] == "change_values":  # format 3: each distinct change once, by id
-            assert pq.read_schema(log / entry["file"]).names == ["change", "old", "new"]
-            assert [v["change"] for v in part] == sorted({v["change"] for v in part})
-            values = part
-            continue
         # each part sorted on its own: the record-sorted parts by record, row, field, rule, line;
         # the rare rules' part by rule first
         key = (lambda r: (r["rule"], _key(r))) if entry.get("rare") else _key
         assert part == sorted(part, key=key), entry["file"]
-        assert pq.read_schema(log / entry["file"]).names == ["type", "rule", "row", "line", "record", "field",
-                                                             "change", "reason"]
+        assert pq.read_schema(log / entry["file"]).names == ["type", "rule", "row", "line", "record", "field", "old",
+                                                             "new", "reason"]
         rows += part
     assert changes > 0 and rejects > 0
     assert sum(r["type"] == "change" for r in rows) == changes
     assert sum(r["type"] == "reject" and r["rule"] != "parse" for r in rows) == rejects
     assert all(r["record"].startswith("k:") and len(r["record"]) == 34 for r in rows if r["rule"] != "parse")
-    # every change names a value of its run (ids carry the run's place in the log in their high
-    # bits); every value is used; rejects name none
-    ids = {v["change"] for v in values}
-    assert {r["change"] for r in rows if r["type"] == "change"} == ids
-    assert all(r["change"] is None for r in rows if r["type"] == "reject")
-    assert all(i >> 32 == seal["seq"] - 1 for i in ids)
-    assert all(v["old"] != v["new"] for v in values)
     assert verify_log(log, HASHER).ok
 
 
@@ -102,9 +89,8 @@ def test_a_change_set_stopped_half_way_is_taken_back_whole(tmp_path: Path) -> No
         con = ws.con
         con.execute("ATTACH IF NOT EXISTS ':memory:' AS crm_scratch")
         con.execute(f"CREATE TABLE {CHANGES} AS SELECT (i % 5)::INTEGER AS rule, i // 5 AS _row, "
-                    f"'c' || (i % 7) AS \"column\", i + 1 AS change FROM range({rows}) t(i)")
-        con.execute(f"CREATE TABLE {CHANGE_VALUES} AS SELECT i + 1 AS change, md5(i::VARCHAR) AS old, "
-                    f"md5((i + 1)::VARCHAR) AS new FROM range({rows}) t(i)")
+                    f"'c' || (i % 7) AS \"column\", md5(i::VARCHAR) AS old, md5((i + 1)::VARCHAR) AS new "
+                    f"FROM range({rows}) t(i)")
         con.execute(f"CREATE TABLE {VIOLATIONS} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, reason VARCHAR, "
                     f"reject BOOLEAN)")
         con.execute(f"CREATE TABLE crm_scratch.tokens AS SELECT _row, 'k:' || md5(_row::VARCHAR) AS record, "

@@ -1,7 +1,5 @@
 """Forgery suite: every attack on a real log is caught by ``audit verify`` and named, with and
-without a manifest; an older manifest on the intact, longer log verifies as a prefix. Every test
-runs on a log of format 3 (written by this version: change ids and a value set per run) and on
-one of format 2 (tests/audit/data/format2, written by crmtool at 8281bc1: old and new per row)."""
+without a manifest; an older manifest on the intact, longer log verifies as a prefix."""
 
 from __future__ import annotations
 
@@ -22,30 +20,7 @@ from crmtool.keys import KeyedHasher
 from .conftest import KEY
 
 HASHER = KeyedHasher(KEY.encode(), "test")
-FORMAT2 = Path(__file__).resolve().parent / "data" / "format2"
 ATTACKER = b"attacker-key-not-the-workspace-key"  # a forger without the key makes seals with another
-
-
-@pytest.fixture(scope="module", params=["format 3", "format 2"])
-def real_log(request: pytest.FixtureRequest, real_log: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The conftest's real log (format 3), or the same two cleans written by format 2."""
-    if request.param == "format 3":
-        return real_log
-    root = tmp_path_factory.mktemp("format2")
-    shutil.copytree(FORMAT2, root, dirs_exist_ok=True)
-    for log in (root / "ws.audit", root / "after-first"):
-        (log / "pending").mkdir(exist_ok=True)  # (git keeps no empty folder)
-    return root
-
-
-def _has_values(log: Path) -> bool:
-    return any((log / "sets").glob("*.change_values.parquet"))
-
-
-def _values(log: Path) -> Path:
-    if not _has_values(log):
-        pytest.skip("a format 2 log has no value set")
-    return sorted((log / "sets").glob("*.change_values.parquet"))[0]
 
 
 def _records(log: Path) -> list[str]:
@@ -194,41 +169,8 @@ def forged_appended_run_plain(log: Path) -> None:
 
 
 def edit_change(log: Path) -> None:
-    if _has_values(log):  # format 3: the row names another change
-        _rewrite_set(_first_set(log), "SELECT * REPLACE (CASE WHEN row_number() OVER () = 3 THEN change + 1 "
-                                       "ELSE change END AS change) FROM t")
-        return
     _rewrite_set(_first_set(log), "SELECT * REPLACE (CASE WHEN row_number() OVER () = 3 THEN '\"x\"' ELSE new END "
                                    "AS new) FROM t")
-
-
-def edit_value(log: Path) -> None:
-    _rewrite_set(_values(log), "SELECT * REPLACE (CASE WHEN row_number() OVER () = 3 THEN '\"x\"' ELSE new END "
-                               "AS new) FROM t ORDER BY change")
-
-
-def reorder_values(log: Path) -> None:
-    _rewrite_set(_values(log), "SELECT * FROM t ORDER BY change DESC")
-
-
-def delete_value(log: Path) -> None:
-    _rewrite_set(_values(log), "SELECT * FROM t ORDER BY change LIMIT (SELECT count(*) - 1 FROM t)")
-
-
-def delete_value_set(log: Path) -> None:
-    _values(log).unlink()
-
-
-def swap_value_sets(log: Path) -> None:
-    """The value sets of two runs of the same export trade places (their ids differ: the high bits
-    are each run's place in the log)."""
-    first, second = sorted((log / "sets").glob("*.change_values.parquet"))[:2] if _has_values(log) else (None, None)
-    if first is None or second is None:
-        pytest.skip("a format 2 log has no value set")
-    tmp = first.with_suffix(".swap")
-    first.rename(tmp)
-    second.rename(first)
-    tmp.rename(second)
 
 
 def reorder_changes(log: Path) -> None:
@@ -302,11 +244,6 @@ ATTACKS: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "delete a change": (delete_change, "sets/", "was changed"),
     "insert a change": (insert_change, "sets/", "was changed"),
     "delete a change set": (delete_change_set, "sets/", "missing"),
-    "edit a value (format 3)": (edit_value, "sets/", "was changed"),
-    "reorder the values (format 3)": (reorder_values, "sets/", "was changed"),
-    "delete a value (format 3)": (delete_value, "sets/", "was changed"),
-    "delete a value set (format 3)": (delete_value_set, "sets/", "missing"),
-    "swap the value sets of two runs (format 3)": (swap_value_sets, "sets/", "was changed"),
     "swap two parts of a change set": (swap_change_sets, "sets/", "was changed"),
     "insert a change set": (insert_change_set, "sets/20991231T000000Z-ffffff", "no seal lists"),
     "delete HEAD": (delete_head, HEAD, "missing"),

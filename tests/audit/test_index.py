@@ -66,7 +66,7 @@ def test_rare_rules_get_their_own_part_and_the_seal_lists_what_each_part_holds(i
 
 
 def test_show_by_rule_opens_only_the_rare_part_and_finds_every_row(indexed: Path) -> None:
-    files = _sets(indexed, None, None, "rare_a")[0][("changes", False)]
+    files = _sets(indexed, None, None, "rare_a")["changes"]
     assert [p.name.split(".", 1)[1] for p, _run in files] == ["changes.rare.parquet"] * 2
     got = sorted((e["row"], e["rule"]) for e in show(indexed, rule="rare_a"))
     assert got == sorted(_all(indexed, "rule = 'rare_a'")) and len(got) == 2 * ROWS // 400
@@ -79,8 +79,7 @@ def test_show_by_record_finds_what_a_full_scan_finds(indexed: Path, customer: st
     token = HASHER.token(customer)
     got = sorted((e["row"], e["rule"]) for e in show(indexed, record_token=token) if "row" in e)
     assert got == _all(indexed, f"record = 'k:{token}'") and got
-    # one part per run, the rare one if it may hold it
-    for path, _run in _sets(indexed, None, "k:" + token)[0][("changes", False)]:
+    for path, _run in _sets(indexed, None, "k:" + token)["changes"]:  # one part per run, the rare one if it may hold it
         assert ".rare." in path.name or path.name.endswith(f".changes.{int(token[0], 16) // 4}.parquet")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crmtool.engine import CHANGE_ROWS, VIOLATIONS, run_rules
+from crmtool.engine import CHANGES, VIOLATIONS, run_rules
 from crmtool.kinds import KINDS
 from crmtool.kinds.base import Kind
 from crmtool.rulefile import load_rules
@@ -41,7 +41,7 @@ def test_chained_fixes_on_distinct_values_record_each_step(ws: Workspace, tmp_pa
     result = run_rules(ws.con, table, load_rules(_rules(tmp_path, RULES)))
     rows = ws.con.execute(f"SELECT name, country FROM {result.work_table} ORDER BY _row").fetchall()
     assert rows == [("Ana Pérez", "ES"), ("Ana Pérez", "pt"), ("Luis", "ES"), ("", "ES"), (None, "fr")]
-    changes = ws.con.execute(f"SELECT rule, _row, old, new FROM ({CHANGE_ROWS}) ORDER BY rule, _row").fetchall()
+    changes = ws.con.execute(f"SELECT rule, _row, old, new FROM {CHANGES} ORDER BY rule, _row").fetchall()
     assert changes == [
         (0, 1, "  ana  pérez ", "ana pérez"), (0, 2, "  ana  pérez ", "ana pérez"),
         (1, 1, "ana pérez", "Ana Pérez"), (1, 2, "ana pérez", "Ana Pérez"), (1, 3, "LUIS", "Luis"),
@@ -59,7 +59,7 @@ def test_changes_are_recorded_as_asked_on_both_fix_paths(ws: Workspace, tmp_path
     table = _table(ws, [("  ana  pérez ", "es"), ("LUIS", "Es"), (None, "fr")], ["name", "country"])
     result = run_rules(ws.con, table, load_rules(_rules(tmp_path, RULES)),
                        recorded_as=lambda column, value: f"'{column}:' || {value}")
-    changes = ws.con.execute(f"SELECT rule, _row, old, new FROM ({CHANGE_ROWS}) ORDER BY rule, _row").fetchall()
+    changes = ws.con.execute(f"SELECT rule, _row, old, new FROM {CHANGES} ORDER BY rule, _row").fetchall()
     assert changes == [
         (0, 1, "name:  ana  pérez ", "name:ana pérez"),
         (1, 1, "name:ana pérez", "name:Ana Pérez"), (1, 2, "name:LUIS", "name:Luis"),

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from crmtool import engine
-from crmtool.engine import CHANGE_ROWS, VIOLATIONS, run_rules
+from crmtool.engine import CHANGES, VIOLATIONS, run_rules
 from crmtool.rulefile import load_rules
 from crmtool.workspace import Workspace
 
@@ -61,7 +61,7 @@ def _outcome(ws: Workspace, tmp_path: Path, copies: int) -> tuple[Any, ...]:
     result = run_rules(ws.con, _table(ws, copies), load_rules(rules),
                        recorded_as=lambda column, value: f"'{column}:' || {value}")
     work = ws.con.execute(f"SELECT * FROM {result.work_table} ORDER BY _row").fetchall()
-    changes = ws.con.execute(f"SELECT * FROM ({CHANGE_ROWS}) ORDER BY ALL").fetchall()
+    changes = ws.con.execute(f"SELECT * FROM {CHANGES} ORDER BY ALL").fetchall()
     violations = ws.con.execute(f"SELECT * FROM {VIOLATIONS} ORDER BY ALL").fetchall()
     counts = [(o.fixed, o.failed, o.status, o.reasons) for o in result.outcomes]
     return work, changes, violations, counts

@@ -2,9 +2,6 @@
 
 The change sets of a run are sorted by record key hash, so a look-up of one record reads only
 the row groups whose min/max range holds it (DuckDB prunes the rest from the Parquet footers).
-A run of format 3 names each change by id (``change``); its value set (kind
-:data:`VALUE_KIND`) holds each id's ``old`` and ``new`` once, and the entries shown carry them
-as format 2's rows did.
 """
 
 from __future__ import annotations
@@ -26,11 +23,6 @@ RECORD_COLUMNS = ("record", "other", "cluster", "identifier")
 _ACTIONS = {"change": "fix", "reject": "reject"}
 #: columns stored as JSON text
 _JSON_COLUMNS = frozenset({"old", "new", "levels"})
-#: the kind of a run's value set (format 3): ``change``, ``old``, ``new`` (crmtool.clean_audit.VALUES_KIND)
-VALUE_KIND = "change_values"
-#: entries resolved against the value sets at a time (ids given as a literal list: DuckDB prunes
-#: the value sets' row groups by them)
-_BATCH = 10_000
 
 
 def iter_entries(log: Path) -> Iterator[dict[str, Any]]:
@@ -70,25 +62,17 @@ def _may_hold(item: dict[str, Any], record: str | None, rule: str | None) -> boo
 
 
 def _sets(log: Path, run: str | None, record: str | None, rule: str | None = None,
-          entries: list[dict[str, Any]] | None = None
-          ) -> tuple[dict[tuple[str, bool], list[tuple[Path, str]]], dict[str, Path]]:
-    """Change set files of sealed runs with their run, by kind and whether their run has a value
-    set (format 3: the files name changes by id), in run order; only those whose index (in the
-    seal) says they can hold ``record`` and ``rule``. And the value set of each such run."""
-    by_kind: dict[tuple[str, bool], list[tuple[Path, str]]] = {}
-    values: dict[str, Path] = {}
+          entries: list[dict[str, Any]] | None = None) -> dict[str, list[tuple[Path, str]]]:
+    """Change set files of sealed runs with their run, by kind, in run order; only those whose
+    index (in the seal) says they can hold ``record`` and ``rule``."""
+    by_kind: dict[str, list[tuple[Path, str]]] = {}
     for entry in entries if entries is not None else iter_entries(log):
         if entry.get("type") != "seal" or (run is not None and entry.get("run") != run):
             continue
-        items = entry.get("sets") or []
-        held = next((log / str(i["file"]) for i in items if i.get("kind") == VALUE_KIND), None)
-        if held is not None:
-            values[str(entry.get("run"))] = held
-        for item in items:
-            if item.get("kind") != VALUE_KIND and _may_hold(item, record, rule):
-                by_kind.setdefault((str(item["kind"]), held is not None), []).append(
-                    (log / item["file"], str(entry.get("run"))))
-    return by_kind, values
+        for item in entry.get("sets") or []:
+            if _may_hold(item, record, rule):
+                by_kind.setdefault(str(item["kind"]), []).append((log / item["file"], str(entry.get("run"))))
+    return by_kind
 
 
 def show(log: Path, *, record_token: str | None = None, run: str | None = None,
@@ -120,13 +104,8 @@ def show(log: Path, *, record_token: str | None = None, run: str | None = None,
 
     con = duckdb.connect()
     try:
-        by_kind, values = _sets(log, run, record, rule, seals)
-        for (kind, by_id), files in by_kind.items():
-            rows = _set_rows(con, kind, files, record=record, rule=rule, limit=left if left > 0 else None)
-            if by_id:  # format 3: each change's old and new from its run's value set
-                whole = record is None and rule is None and (limit is None or limit > _BATCH)
-                rows = _with_values(con, rows, {r: values[r] for r in {r for _p, r in files}}, whole=whole)
-            for entry in rows:
+        for kind, files in _sets(log, run, record, rule, seals).items():
+            for entry in _set_rows(con, kind, files, record=record, rule=rule, limit=left if left > 0 else None):
                 yield entry
                 left -= 1
                 if left == 0:
@@ -165,63 +144,6 @@ def _set_rows(con: Any, kind: str, files: list[tuple[Path, str]], *, record: str
     while batch := cur.fetchmany(10_000):  # a batch at a time (no Arrow: its import costs a look-up ~0.3 s)
         for values in batch:
             yield _entry(names, values, kind, runs)
-
-
-def _with_values(con: Any, rows: Iterator[dict[str, Any]], values: dict[str, Path], *,
-                 whole: bool) -> Iterator[dict[str, Any]]:
-    """``rows`` (format 3) with each ``change`` id replaced by its ``old`` and ``new``, a batch at a time.
-
-    A selective look-up (by record or rule) reads only the value sets' row groups that hold the
-    batch's ids (ids are unique over the log, so one scan serves many runs); a whole run (``whole``)
-    loads its value sets once into a table of the session."""
-    cur = con.cursor()  # the rows' query streams on ``con``
-    try:
-        source = _value_source(cur, values, whole)
-        batch: list[dict[str, Any]] = []
-        for entry in rows:
-            batch.append(entry)
-            if len(batch) == _BATCH:
-                yield from _resolved(cur, batch, source)
-                batch = []
-        yield from _resolved(cur, batch, source)
-    finally:
-        cur.close()
-
-
-def _value_source(cur: Any, values: dict[str, Path], whole: bool) -> str:
-    """SQL of the value sets' rows (``filename``, ``change``, ``old``, ``new``)."""
-    listing = "[" + ", ".join(sql_path(path) for path in values.values()) + "]"
-    scan = f"read_parquet({listing}, filename = true)"
-    if not whole:
-        return scan
-    cur.execute(f"CREATE TEMP TABLE __values AS SELECT filename, change, old, new FROM {scan}")
-    return "__values"
-
-
-def _resolved(cur: Any, batch: list[dict[str, Any]], source: str) -> Iterator[dict[str, Any]]:
-    ids = sorted({int(e["change"]) for e in batch if "change" in e})
-    found: dict[int, tuple[str | None, str | None]] = {}
-    if ids:
-        # ids are integers from the change set (and unique over the log): a literal list, which
-        # DuckDB checks against each row group's min/max
-        for change, old, new in cur.execute(f"SELECT change, old, new FROM {source} "
-                                            f"WHERE change IN ({', '.join(map(str, ids))})").fetchall():
-            found[int(change)] = (old, new)
-    for entry in batch:
-        if "change" not in entry:
-            yield entry
-            continue
-        old, new = found.get(int(entry["change"]), (None, None))
-        out: dict[str, Any] = {}
-        for name, value in entry.items():
-            if name != "change":
-                out[name] = value
-                continue
-            if old is not None:
-                out["old"] = _json_value(old)
-            if new is not None:
-                out["new"] = _json_value(new)
-        yield out
 
 
 @functools.lru_cache(maxsize=1 << 16)

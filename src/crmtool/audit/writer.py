@@ -237,7 +237,6 @@ class AuditWriter:
         #: each written part's fsync and SHA-256, run on a helper thread while the next part is
         #: written (:meth:`add_set` waits for them all before it returns)
         self._syncs: list[tuple[Future[str], dict[str, Any]]] = []
-        self._uncounted: set[str] = set()  # kinds whose rows are not entries (value sets)
         self.ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.aborted: list[dict[str, Any]] = []
         self._hasher, self._command, self._lock_timeout = hasher, command, lock_timeout
@@ -284,22 +283,13 @@ class AuditWriter:
         self._opened = True
         _pause("opened", log)
 
-    @property
-    def id_base(self) -> int:
-        """High bits that make a run's change ids unique in the log (the chain position at which
-        the run starts, shifted by 32): a reader resolving ids of many runs in one scan of their
-        value sets prunes row groups by id. Opens the log (a deferred writer too)."""
-        self._open()
-        return (self._seq + 1) << 32
-
     def add(self, entry: dict[str, Any]) -> None:
         """One event (``run``, ``seq``, ``ts``, ``prev`` and the hashes are filled in at the seal)."""
         self._records.append({k: v for k, v in entry.items() if k not in RESERVED})
         self.count += 1
 
     def add_set(self, con: duckdb.DuckDBPyConnection, kind: str, query: str, order_by: str = "record",
-                parts: int = 1, rule_counts: dict[str, int] | None = None, columns: str = "*",
-                row_group: int = ROW_GROUP, entries: bool = True) -> int:
+                parts: int = 1, rule_counts: dict[str, int] | None = None, columns: str = "*") -> int:
         """Write the rows of ``query`` (sorted by ``order_by``) as this run's ``kind`` change set.
 
         Parquet, dictionary-encoded and zstd-compressed, listed with its SHA-256 and row count in
@@ -319,8 +309,6 @@ class AuditWriter:
         its hash and keyed mac like every other member.
 
         ``columns`` (default all) are the columns written: ``order_by`` may sort on others.
-        ``row_group``: rows per Parquet row group (:data:`ROW_GROUP`). ``entries=False``: the rows
-        are not entries of the log (a value set, which entries name by id), so :attr:`count` leaves them out.
         """
         self._open()
         if any(s["kind"] == kind for s in self._sets):
@@ -333,17 +321,14 @@ class AuditWriter:
         # writeback leaves the change set's critical path); all are done before we return, so
         # the seal still names only parts that are on disk
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmtool-audit-sync") as pool:
-            total = self._write_parts(con, kind, query, order_by, parts, rule_counts, columns, pool, row_group)
+            total = self._write_parts(con, kind, query, order_by, parts, rule_counts, columns, pool)
         self._finish_syncs()  # (on a failure the pool is still waited for: no sync outlives the run)
-        if entries:
-            self.count += total
-        else:
-            self._uncounted.add(kind)
+        self.count += total
         _pause(f"set-{kind}", self.log)
         return total
 
     def _write_parts(self, con: duckdb.DuckDBPyConnection, kind: str, query: str, order_by: str, parts: int,
-                     rule_counts: dict[str, int] | None, columns: str, pool: Executor, row_group: int) -> int:
+                     rule_counts: dict[str, int] | None, columns: str, pool: Executor) -> int:
         """The parts of :meth:`add_set` (and its rare part); each part's sync and hash go to ``pool``."""
         rare = sorted(r for r, n in (rule_counts or {}).items() if 0 < n < RARE_ROWS)
         not_rare = f"(rule IS NULL OR rule NOT IN ({_sql_list(rare)}))" if rare else ""
@@ -365,20 +350,20 @@ class AuditWriter:
             name = kind if parts == 1 else f"{kind}.{part}"
             extra: dict[str, Any] = {"records": [first, last]} if parts > 1 else {}
             total += self._part(con, kind, name, f"SELECT {columns} FROM ({_unparted(part_query)}){_where(where)} "
-                                                 f"ORDER BY {order_by}", extra, pool, row_group)
+                                                 f"ORDER BY {order_by}", extra, pool)
             if rule_counts is not None:
                 self._index_rules(self._sets[-1])
         if rare:
             query_all = _unparted(query)
             sql = f"SELECT {columns} FROM ({query_all}) WHERE rule IN ({_sql_list(rare)}) ORDER BY rule, {order_by}"
-            total += self._part(con, kind, f"{kind}.rare", sql, {"rare": True}, pool, row_group)
+            total += self._part(con, kind, f"{kind}.rare", sql, {"rare": True}, pool)
             self._index_rules(self._sets[-1])
             self._index_records(self._sets[-1])
         return total
 
     def _part(self, con: duckdb.DuckDBPyConnection, kind: str, name: str, query: str, extra: dict[str, Any],
-              pool: Executor, row_group: int = ROW_GROUP) -> int:
-        rows = self._copy(con, name, query, row_group)
+              pool: Executor) -> int:
+        rows = self._copy(con, name, query)
         target = set_path(self.log, self.run_id, name)
         entry: dict[str, Any] = {"kind": kind, "file": f"{SETS}/{target.name}", "rows": rows, **extra, "sha256": ""}
         self._sets.append(entry)
@@ -415,7 +400,7 @@ class AuditWriter:
         prefixes = pc.unique(pc.utf8_slice_codeunits(column, len(TOKEN_PREFIX), len(TOKEN_PREFIX) + 4))
         entry["record_prefixes"] = sorted(v for v in prefixes.to_pylist() if v is not None)
 
-    def _copy(self, con: duckdb.DuckDBPyConnection, name: str, query: str, row_group: int = ROW_GROUP) -> int:
+    def _copy(self, con: duckdb.DuckDBPyConnection, name: str, query: str) -> int:
         from crmtool.io.gate import writable
 
         target = set_path(self.log, self.run_id, name)
@@ -424,7 +409,7 @@ class AuditWriter:
 
         with _log_errors(target):
             try:
-                options = f"FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {int(row_group)}"
+                options = f"FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {ROW_GROUP}"
                 # a workspace session writes only in its sandbox; the set is moved to tmp after
                 with writable(con, tmp) as staged:
                     rows = con.execute(f"COPY ({query}) TO {sql_str(staged)} ({options})").fetchall()[0][0]
@@ -474,7 +459,7 @@ class AuditWriter:
             for event in self.aborted:
                 (self.log / PENDING / f"{event['aborted_run']}.json").unlink(missing_ok=True)
             self._marker.unlink(missing_ok=True)
-        self.count = len(lines) + sum(s["rows"] for s in self._sets if s["kind"] not in self._uncounted)
+        self.count = len(lines) + sum(s["rows"] for s in self._sets)
         self.head = head
         self._release()
         return head
