@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmtool.check_report import CheckReport, example_keys, parse_check
-from crmtool.clean_audit import ChangeSetJob, RecordTokens, audit_value_sql, record_key_sql
+from crmtool.clean_audit import ChangeSetJob, InputDigest, RecordTokens, audit_value_sql, record_key_sql
 from crmtool.emails.run import history_ready
 from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, RecordedAs, as_is, run_rules
 from crmtool.errors import CrmToolError, UsageError
@@ -328,6 +328,7 @@ class _CleanRun:
     clean_path: Path
     rejects_path: Path
     mail: MailableSummary | None
+    digest: InputDigest | None = None  # the input's SHA-256, read while the rules run
     inputs: list[dict[str, Any]] = field(default_factory=list)
     rule_files: list[dict[str, Any]] = field(default_factory=list)
     rejected: int = 0
@@ -350,6 +351,7 @@ def _read_and_check(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path,
     # the audit log's record keys are hashed on a second connection while the rules run, and the
     # changes are recorded as the log writes them (personal values as keyed hashes)
     records.append(RecordTokens(ws, loaded.table, record_key_sql(ruleset)))
+    digest = InputDigest(input_path)  # for the manifest and the run's header, read beside the rules
     personal = _personal_columns(ws, loaded, ruleset)
     engine = _check(ws, run, ruleset, loaded, progress, recorded_as=audit_value_sql(personal))
     fmt = _output_format(loaded, fmt)
@@ -361,7 +363,7 @@ def _read_and_check(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path,
                                  clusters="dedupe" not in ruleset.sections)
             if "consent" in ruleset.sections else None)
     return _CleanRun(ruleset, input_path, out_dir, loaded, engine, hasher, personal, fmt, clean_path, rejects_path,
-                     mail)
+                     mail, digest)
 
 
 def _remove_if_made_empty(out_dir: Path, created: bool) -> None:
@@ -402,12 +404,13 @@ def _start_change_set(ws: Workspace, run: Run, state: _CleanRun, writer: AuditWr
                       progress: Progress | None) -> ChangeSetJob:
     """The run's header, then its change set started on a second cursor (:class:`ChangeSetJob`): it is
     written while the outputs are written; the run seals only after it."""
-    from crmtool.manifest import file_entry
-
     loaded = state.loaded
     with run.timed("audit"):
-        state.inputs = [file_entry(state.input_path, format=loaded.format, encoding=loaded.encoding,
-                                   delimiter=loaded.delimiter, rows=state.engine.rows + len(loaded.parse_rejects))]
+        # the entry file_entry() makes, with the SHA-256 read while the rules ran (InputDigest)
+        sha256 = state.digest.result() if state.digest is not None else file_sha256(state.input_path)
+        state.inputs = [{"path": str(state.input_path), "sha256": sha256, "format": loaded.format,
+                         "encoding": loaded.encoding, "delimiter": loaded.delimiter,
+                         "rows": state.engine.rows + len(loaded.parse_rejects)}]
         state.rule_files = [{"path": str(f), "sha256": file_sha256(f)} for f in state.ruleset.files]
         writer.add({"type": "run", "command": "clean", "input_sha256": state.inputs[0]["sha256"],
                     "key_fingerprint": state.hasher.fingerprint,
