@@ -313,3 +313,29 @@ def test_clean_with_out_in_the_key_folder_works_and_leaks_nothing(tmp_path: Path
     assert (tmp_path / "d.clean.csv").read_text(encoding="utf-8").splitlines()[0] == "customer_id,email"
     _no_key_anywhere(tmp_path)
     assert not list(tmp_path.glob(".crmtool.duckdb.io-*"))
+
+
+@pytest.mark.parametrize("how", ["absolute", "relative", "chain"])
+def test_an_input_given_as_a_symbolic_link_is_read_through_the_wall(tmp_path: Path, how: str) -> None:
+    # the sandbox holds a hard link to the file the link names, not to the link (DuckDB resolves
+    # links and would refuse the target outside the sandbox)
+    data = tmp_path / "real" / "d.csv"
+    data.parent.mkdir()
+    data.write_text("customer_id,email\n1,a@b.es\n2,bad\n", encoding="utf-8")
+    link = tmp_path / "link.csv"
+    if how == "absolute":
+        link.symlink_to(data)
+    elif how == "relative":
+        link.symlink_to(Path("real") / "d.csv")
+    else:
+        (tmp_path / "first.csv").symlink_to(data)
+        link.symlink_to("first.csv")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {name: r, kind: sql, expr: \"email LIKE '%@%'\", action: reject, "
+                     "severity: warning}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["clean", str(link), "--rules", str(rules), "--out", str(tmp_path / "out"),
+                                      "--workspace", str(tmp_path / "w.duckdb"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "link.clean.csv").read_text(encoding="utf-8").splitlines() == ["customer_id,email",
+                                                                                           "1,a@b.es"]
+    assert data.read_text(encoding="utf-8").count("\n") == 3 and link.is_symlink()  # input untouched

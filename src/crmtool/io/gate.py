@@ -57,7 +57,9 @@ def readable(con: duckdb.DuckDBPyConnection, path: Path) -> str:
         return str(path)
     target = box / f"in-{next(_COUNTER)}-{_safe(path.name)}"
     try:
-        os.link(path, target)
+        # the file a symbolic link names: a hard link to the link itself would be a symbolic link
+        # in the sandbox that DuckDB resolves, and refuses, outside it
+        os.link(os.path.realpath(path), target)
     except OSError:  # another file system, or links not allowed: a private copy
         shutil.copyfile(path, target)
     return str(target)
