@@ -1,6 +1,6 @@
 """Person keys of several tables on demand, each distinct raw value canonicalised once for all of them.
 
-:func:`~crmtool.identity.lookup.lookup_keys` canonicalises every row of each table it is given;
+:func:`~crmtool.identity.keys.person_keys` canonicalises every row of each table it is given;
 a workspace holds the same export several times (``data_``, ``work_``, ``clean_``: mostly the same
 raw values), so an erasure canonicalised each value three times or more. :func:`shared_lookup_keys`
 instead makes, once per run:
@@ -11,11 +11,11 @@ instead makes, once per run:
   :func:`~crmtool.identity.keys.person_keys` runs over the rows: an email gives its canonical form,
   and its plain form when the provider rules changed it). A customer id's canonical form is a
   trim, cheaper than a lookup: it is computed in place;
-* per table, the persons of every row (``<table name>_rows``, as before) and no fingerprints.
+* per table, the persons of every row (``<table name>_rows``) and an empty line table.
 
 Canonical forms are a function of the raw text (and the region), so a row's lines made by joining
 its texts with the map are the lines :func:`person_keys` makes for it. The exact lines of the rows
-asked about are added as before (:meth:`SharedLookupKeys.add_values`, ``add_people``); the rows
+asked about are added on demand (:meth:`SharedLookupKeys.add_values`, ``add_people``); the rows
 holding one of a set of values are found by their raw texts (the map's texts whose canonical line
 is asked about), which is exact, not a superset.
 """
@@ -124,6 +124,18 @@ class SharedLookupKeys(LookupKeys):
 
     maps: ValueMaps | None = None
 
+    def _copy_rows(self, condition: str) -> str | None:
+        """The rows meeting ``condition`` (SQL on the table's row) not added yet, copied once (one scan
+        of the table) with their rowid as ``__rid``: the copy's name, or None without identity columns."""
+        names = [ident(c) for c in self.cols.columns()]
+        if not names:
+            return None
+        sub = f"{self.name}_sub"
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {sub} AS SELECT rowid AS __rid, {', '.join(names)} "
+                         f"FROM {ident(self.table)} WHERE ({condition}) "
+                         f"AND rowid NOT IN (SELECT rid FROM {self.name}_done)")
+        return sub
+
     def add_rows(self, rids_sql: str) -> None:
         """Add the exact lines of the rows ``rids_sql`` (SQL of one column ``rid``) not added yet."""
         self._add_where(f"rowid IN (SELECT rid FROM ({rids_sql}))")
@@ -154,6 +166,14 @@ class SharedLookupKeys(LookupKeys):
             self.add_raws(raws)
         finally:
             self.con.execute(f"DROP TABLE IF EXISTS {raws}")
+
+    def add_people(self, pids_sql: str) -> None:
+        """Add the exact lines of every row of the people ``pids_sql`` (SQL of one column ``pid``)."""
+        self.add_rows(f"SELECT rid FROM {self.rows} WHERE pid IN ({pids_sql})")
+
+    def drop(self) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {self.name}_done")
+        super().drop()
 
 
 def shared_lookup_keys(
