@@ -53,6 +53,7 @@ class ValueMaps:
     con: duckdb.DuckDBPyConnection
     name: str
     tables: dict[str, str] = field(default_factory=dict)  # kind -> temp table
+    texts: dict[str, str] = field(default_factory=dict)  # kind -> temp table (v): every distinct text, once
 
     @classmethod
     def build(cls, con: duckdb.DuckDBPyConnection, tables: dict[str, IdentityColumns], name: str,
@@ -64,17 +65,23 @@ class ValueMaps:
                      for table, cols in tables.items() for k, col in _kind_columns(cols) if k == kind]
             if not texts:
                 continue
+            # the distinct texts are kept (maps.texts): a file matched later copies them as they are,
+            # rather than grouping the map's lines again (match_other_db)
             src, made = f"{name}_{kind}_src", list[str]()
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT DISTINCT v "
-                        f"FROM ({' UNION ALL '.join(texts)}) WHERE v IS NOT NULL")
+            maps.texts[kind] = src
             try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT DISTINCT v "
+                            f"FROM ({' UNION ALL '.join(texts)}) WHERE v IS NOT NULL")
                 # each text is its own row key: the lines come out keyed by the text (no join back)
                 sql, made = values_sql(con, kind, f"SELECT v AS rid, v FROM {src}", region)
+                maps.tables[kind] = f"{name}_{kind}"
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_{kind} AS SELECT rid AS raw, value "
                             f"FROM ({sql}) WHERE value IS NOT NULL")
-                maps.tables[kind] = f"{name}_{kind}"
+            except BaseException:
+                maps.drop()
+                raise
             finally:
-                for t in (*made, src):
+                for t in made:
                     con.execute(f"DROP TABLE IF EXISTS {t}")
         return maps
 
@@ -113,9 +120,10 @@ class ValueMaps:
         return f"SELECT rowid AS rid FROM {ident(table)} WHERE {self.holding_sql(cols, raws)}"
 
     def drop(self) -> None:
-        for t in self.tables.values():
+        for t in (*self.tables.values(), *self.texts.values()):
             self.con.execute(f"DROP TABLE IF EXISTS {t}")
         self.tables.clear()
+        self.texts.clear()
 
 
 @dataclass
@@ -236,7 +244,7 @@ def match_other_db(
         if kind in maps.tables:
             known = f"__vm_known_{i}"
             made.append(known)
-            _copy(maps.con, f"SELECT DISTINCT raw FROM {maps.tables[kind]}", other, known)
+            _copy(maps.con, f"SELECT v AS raw FROM {maps.texts[kind]}", other, known)
             _copy(maps.con, f"SELECT DISTINCT m.raw, t.ref FROM {maps.tables[kind]} m JOIN {targets} t "
                             f"ON t.type = '{kind}' AND t.value = m.value", other, hit)
             unknown = f"AND v NOT IN (SELECT raw FROM {known})"
