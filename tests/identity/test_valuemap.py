@@ -118,3 +118,35 @@ def test_a_file_matched_through_the_maps_gives_the_rows_of_canonicalising_every_
     for k in (full, fkeys, exact):
         k.drop()
     maps.drop()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(row, min_size=1, max_size=14), st.lists(st.integers(0, 2), min_size=4, max_size=4), st.data())
+def test_lookup_keys_of_one_question_hold_the_full_keys_lines_of_its_values(
+    data: list[tuple[str | None, ...]], clusters: list[int], draw: st.DataObject
+) -> None:
+    """lookup_keys(only=...) (erase --check matching an output file): every row's person as person_keys
+    makes it, and exactly the full keys' lines of the values asked about, nothing else."""
+    con = duckdb.connect()
+    _table(con, "t", data)
+    con.execute("CREATE OR REPLACE TABLE dedupe_records (record_id VARCHAR, cluster_id VARCHAR)")
+    con.executemany("INSERT INTO dedupe_records VALUES (?, ?)",
+                    [(f"C{i + 1}", f"k{c}") for i, c in enumerate(clusters)])
+    cols = IdentityColumns("customer_id", ["email"], ["phone"], ["nif"])
+    cmap = cluster_map_table(con, "__cm")
+    full = person_keys(con, "t", cols, name="fullk", cluster_map=cmap)
+    lines = con.execute("SELECT rid, pid, type, value FROM fullk").fetchall()
+    values = draw.draw(st.lists(st.sampled_from([(t, v) for _r, _p, t, v in lines] or [("id", "C1")]), max_size=5))
+    con.execute("CREATE TABLE asked_v (type VARCHAR, value VARCHAR)")
+    con.executemany("INSERT INTO asked_v VALUES (?, ?)", [*values, ("email", "nobody@x.es")])
+
+    only = lookup_keys(con, "t", cols, name="once", cluster_map=cmap, only="SELECT type, value FROM asked_v")
+    assert sorted(con.execute("SELECT * FROM once_rows").fetchall()) == sorted(
+        con.execute("SELECT * FROM fullk_rows").fetchall())
+    by_value = "SELECT k.* FROM {} k WHERE (k.type, k.value) IN (SELECT (type, value) FROM asked_v)"
+    assert sorted(con.execute(by_value.format("once")).fetchall()) == sorted(
+        con.execute(by_value.format("fullk")).fetchall())
+    held = con.execute("SELECT rid, pid, type, value FROM once").fetchall()  # no line of a value not asked about
+    assert sorted(held) == sorted(con.execute(by_value.format("fullk")).fetchall())
+    for k in (full, only):
+        k.drop()

@@ -257,8 +257,10 @@ def person_rows_sql(
     *,
     clusters: bool = True,
     cluster_map: str | None = None,
+    also: str = "",
 ) -> str:
-    """SQL ``(rid, r, pid)``: every row of ``table`` and its person (see the module doc)."""
+    """SQL ``(rid, r, pid)``: every row of ``table`` and its person (see the module doc); ``also``: more
+    columns of the same scan (SQL select items on the table's row ``t``, e.g. ``t.x AS x``)."""
     t = ident(table)
     names = {c for c, _t in table_columns(con, table)}
     r_expr = "t._row" if "_row" in names else "t.rowid"
@@ -270,7 +272,8 @@ def person_rows_sql(
     elif clusters and cols.id and (cmap := cluster_map or cluster_map_sql(con)):
         join = f"LEFT JOIN ({cmap}) dc ON dc.record_id = {idv}"
         pid = f"coalesce('c:' || dc.cluster_id, {pid})"
-    return f"SELECT t.rowid AS rid, {r_expr} AS r, {pid} AS pid FROM {t} t {join}"
+    more = f", {also}" if also else ""
+    return f"SELECT t.rowid AS rid, {r_expr} AS r, {pid} AS pid{more} FROM {t} t {join}"
 
 
 def key_sources(
@@ -317,23 +320,40 @@ def person_keys(
     keys = PersonKeys(con, name, f"{name}_rows")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {keys.rows} AS "
                 f"{person_rows_sql(con, table, cols, clusters=clusters, cluster_map=cluster_map)}")
+    body, distinct = person_lines_sql(con, table, cols, keys.made, extra=extra, region=region)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {'DISTINCT ' if distinct else ''}k.rid, r.pid, k.type, k.value "
+        f"FROM ({body}) k JOIN {keys.rows} r ON r.rid = k.rid"
+    )
+    return keys
+
+
+def person_lines_sql(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    cols: IdentityColumns,
+    made: list[str],
+    *,
+    extra: list[tuple[str, str, str]] | None = None,
+    region: str = DEFAULT_REGION,
+) -> tuple[str, bool]:
+    """SQL ``(rid, type, value)``: the identifier lines of every row of ``table`` that :func:`person_keys`
+    stores (``extra`` as there), not materialised; the temp tables it needs are appended to ``made``
+    (the caller drops them). The flag says a line may repeat (two columns of one kind): only then
+    does a reader that needs each line once pay a DISTINCT."""
     parts: list[str] = []
     sources = key_sources(con, table, cols, extra)
     for kind, src in sources:
-        sql, made = values_sql(con, kind, src, region)
-        keys.made.extend(made)
+        sql, m = values_sql(con, kind, src, region)
+        made.extend(m)
         parts.append(f"SELECT rid, '{kind}' AS type, value FROM ({sql}) WHERE value IS NOT NULL")
-    body = " UNION ALL ".join(parts) or "SELECT NULL::BIGINT AS rid, NULL::VARCHAR AS type, NULL::VARCHAR AS value"
+    body = " UNION ALL ".join(parts) or (
+        "SELECT NULL::BIGINT AS rid, NULL::VARCHAR AS type, NULL::VARCHAR AS value WHERE false")
     # one source per kind gives each (rid, type, value) once by construction (a row's plain email
     # differs from its canonical one): DISTINCT over millions of lines is only paid when two
     # columns of one kind may repeat a value
     kinds = [kind for kind, _src in sources]
-    distinct = "DISTINCT " if len(kinds) != len(set(kinds)) else ""
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {distinct}k.rid, r.pid, k.type, k.value "
-        f"FROM ({body}) k JOIN {keys.rows} r ON r.rid = k.rid"
-    )
-    return keys
+    return body, len(kinds) != len(set(kinds))
 
 
 def cluster_map_sql(con: duckdb.DuckDBPyConnection) -> str | None:

@@ -43,50 +43,51 @@ def _type_sql(column: str) -> str:
             f"WHEN 'dni' THEN 'nif' ELSE lower({column}) END")
 
 
-def matched_values(ws: Workspace, keys: PersonKeys, registers: dict[str, str], types: set[str]) -> str:
-    """Temp table ``(type, value, flag)``: the distinct identifiers of ``keys`` whose keyed token is in
-    the register of ``flag``. Each distinct value of the types some register holds is hashed once, and
-    only the few that match are kept (no table of every token is made)."""
-    con = ws.con
-    ws.hasher  # noqa: B018 - registers crm_token()
-    name = f"__idk_hit_{next(_counter)}"
-    keys.made.append(name)
-    wanted = ", ".join(f"'{t}'" for t in sorted(types)) or "NULL"
-    union = " UNION ALL ".join(f"SELECT type, token, '{flag}' AS flag FROM ({sql})" for flag, sql in registers.items())
-    # no DISTINCT over the values first: in a customer table nearly every value is distinct, and
-    # grouping millions of lines cost most of what hashing the few repeated values again costs
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {name} AS
-        SELECT DISTINCT h.type, h.value, g.flag FROM (
-            SELECT type, value, crm_token(value) AS token FROM {keys.name} WHERE type IN ({wanted})) h
-        JOIN ({union}) g ON g.type = h.type AND g.token = h.token""")
-    return name
-
-
 def person_flags(ws: Workspace, keys: PersonKeys) -> str:
-    """Temp table ``(pid, erased, suppressed, bounced)`` for every person of ``keys``."""
+    """Temp table ``(pid, erased, suppressed, bounced)`` for every person of ``keys`` (dropped with them)."""
+    return person_flags_of_lines(ws, f"SELECT rid, type, value FROM {keys.name}", keys.rows, keys.made)
+
+
+def person_flags_of_lines(ws: Workspace, lines_sql: str, rows: str, made: list[str]) -> str:
+    """:func:`person_flags` straight from the lines: temp table ``(pid, erased, suppressed, bounced)`` for
+    every person of ``rows (rid, pid)``, whose lines are ``lines_sql (rid, type, value)`` (e.g.
+    :func:`~crmtool.identity.keys.person_lines_sql`).
+
+    A person is flagged when a line of any of their rows has its keyed token in the register. The
+    lines need not be a table: each is hashed (and canonicalised, when ``lines_sql`` computes the
+    canonical forms) and joined with the registers as it streams, and only the persons of the rows
+    that match are kept; so ``mailable`` makes no table of every line with its person. Each line's
+    value is hashed once, without a DISTINCT first: in a customer table nearly every value is
+    distinct, and grouping millions of lines cost most of what hashing the few repeated values
+    again costs. Temp tables made are appended to ``made``."""
     con = ws.con
     registers = register_sql(ws)
     types: set[str] = set()
     for sql in registers.values():
         types |= {str(r[0]) for r in con.execute(f"SELECT DISTINCT type FROM ({sql})").fetchall()}
     name = f"__idk_flags_{next(_counter)}"
-    keys.made.append(name)
-    hits = matched_values(ws, keys, registers, types) if types else None
-    cols = []
-    joins = []
-    for i, flag in enumerate(FLAGS):
-        if flag in registers and hits:
-            joins.append(
-                f"LEFT JOIN (SELECT DISTINCT k.pid FROM {keys.name} k JOIN {hits} h "
-                f"ON h.type = k.type AND h.value = k.value AND h.flag = '{flag}') f{i} ON f{i}.pid = p.pid"
-            )
-            cols.append(f"f{i}.pid IS NOT NULL AS {flag}")
-        else:
-            cols.append(f"false AS {flag}")
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT p.pid, {', '.join(cols)} "
-        f"FROM (SELECT DISTINCT pid FROM {keys.rows}) p {' '.join(joins)}"
-    )
+    made.append(name)
+    present = [flag for flag in FLAGS if flag in registers and types]
+    if present:
+        ws.hasher  # noqa: B018 - registers crm_token()
+        hits = f"{name}_hits"
+        made.append(hits)
+        wanted = ", ".join(f"'{t}'" for t in sorted(types))
+        union = " UNION ALL ".join(f"SELECT type, token, '{flag}' AS flag FROM ({sql})"
+                                   for flag, sql in registers.items())
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {hits} AS
+            SELECT DISTINCT r.pid, g.flag FROM (
+                SELECT rid, type, crm_token(value) AS token FROM ({lines_sql}) WHERE type IN ({wanted})) h
+            JOIN ({union}) g ON g.type = h.type AND g.token = h.token
+            JOIN {rows} r ON r.rid = h.rid""")
+        picks = ", ".join(f"bool_or(flag = '{flag}') AS {flag}" for flag in present)
+        cols = [f"coalesce(f.{flag}, false) AS {flag}" if flag in present else f"false AS {flag}" for flag in FLAGS]
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {name} AS SELECT p.pid, {', '.join(cols)}
+            FROM (SELECT DISTINCT pid FROM {rows}) p
+            LEFT JOIN (SELECT pid, {picks} FROM {hits} GROUP BY pid) f ON f.pid = p.pid""")
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT DISTINCT pid, "
+                    f"{', '.join(f'false AS {flag}' for flag in FLAGS)} FROM {rows}")
     return name
 
 

@@ -1,6 +1,6 @@
 """Person keys of several tables on demand, each distinct raw value canonicalised once for all of them.
 
-:func:`~crmtool.identity.lookup.lookup_keys` canonicalises every row of each table it is given;
+:func:`~crmtool.identity.keys.person_keys` canonicalises every row of each table it is given;
 a workspace holds the same export several times (``data_``, ``work_``, ``clean_``: mostly the same
 raw values), so an erasure canonicalised each value three times or more. :func:`shared_lookup_keys`
 instead makes, once per run:
@@ -11,11 +11,11 @@ instead makes, once per run:
   :func:`~crmtool.identity.keys.person_keys` runs over the rows: an email gives its canonical form,
   and its plain form when the provider rules changed it). A customer id's canonical form is a
   trim, cheaper than a lookup: it is computed in place;
-* per table, the persons of every row (``<table name>_rows``, as before) and no fingerprints.
+* per table, the persons of every row (``<table name>_rows``) and an empty line table.
 
 Canonical forms are a function of the raw text (and the region), so a row's lines made by joining
 its texts with the map are the lines :func:`person_keys` makes for it. The exact lines of the rows
-asked about are added as before (:meth:`SharedLookupKeys.add_values`, ``add_people``); the rows
+asked about are added on demand (:meth:`SharedLookupKeys.add_values`, ``add_people``); the rows
 holding one of a set of values are found by their raw texts (the map's texts whose canonical line
 is asked about), which is exact, not a superset.
 """
@@ -53,6 +53,7 @@ class ValueMaps:
     con: duckdb.DuckDBPyConnection
     name: str
     tables: dict[str, str] = field(default_factory=dict)  # kind -> temp table
+    texts: dict[str, str] = field(default_factory=dict)  # kind -> temp table (v): every distinct text, once
 
     @classmethod
     def build(cls, con: duckdb.DuckDBPyConnection, tables: dict[str, IdentityColumns], name: str,
@@ -64,17 +65,23 @@ class ValueMaps:
                      for table, cols in tables.items() for k, col in _kind_columns(cols) if k == kind]
             if not texts:
                 continue
+            # the distinct texts are kept (maps.texts): a file matched later copies them as they are,
+            # rather than grouping the map's lines again (match_other_db)
             src, made = f"{name}_{kind}_src", list[str]()
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT DISTINCT v "
-                        f"FROM ({' UNION ALL '.join(texts)}) WHERE v IS NOT NULL")
+            maps.texts[kind] = src
             try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT DISTINCT v "
+                            f"FROM ({' UNION ALL '.join(texts)}) WHERE v IS NOT NULL")
                 # each text is its own row key: the lines come out keyed by the text (no join back)
                 sql, made = values_sql(con, kind, f"SELECT v AS rid, v FROM {src}", region)
+                maps.tables[kind] = f"{name}_{kind}"
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_{kind} AS SELECT rid AS raw, value "
                             f"FROM ({sql}) WHERE value IS NOT NULL")
-                maps.tables[kind] = f"{name}_{kind}"
+            except BaseException:
+                maps.drop()
+                raise
             finally:
-                for t in (*made, src):
+                for t in made:
                     con.execute(f"DROP TABLE IF EXISTS {t}")
         return maps
 
@@ -113,9 +120,10 @@ class ValueMaps:
         return f"SELECT rowid AS rid FROM {ident(table)} WHERE {self.holding_sql(cols, raws)}"
 
     def drop(self) -> None:
-        for t in self.tables.values():
+        for t in (*self.tables.values(), *self.texts.values()):
             self.con.execute(f"DROP TABLE IF EXISTS {t}")
         self.tables.clear()
+        self.texts.clear()
 
 
 @dataclass
@@ -123,6 +131,18 @@ class SharedLookupKeys(LookupKeys):
     """:class:`LookupKeys` whose exact lines come from shared :class:`ValueMaps` (see the module doc)."""
 
     maps: ValueMaps | None = None
+
+    def _copy_rows(self, condition: str) -> str | None:
+        """The rows meeting ``condition`` (SQL on the table's row) not added yet, copied once (one scan
+        of the table) with their rowid as ``__rid``: the copy's name, or None without identity columns."""
+        names = [ident(c) for c in self.cols.columns()]
+        if not names:
+            return None
+        sub = f"{self.name}_sub"
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {sub} AS SELECT rowid AS __rid, {', '.join(names)} "
+                         f"FROM {ident(self.table)} WHERE ({condition}) "
+                         f"AND rowid NOT IN (SELECT rid FROM {self.name}_done)")
+        return sub
 
     def add_rows(self, rids_sql: str) -> None:
         """Add the exact lines of the rows ``rids_sql`` (SQL of one column ``rid``) not added yet."""
@@ -154,6 +174,14 @@ class SharedLookupKeys(LookupKeys):
             self.add_raws(raws)
         finally:
             self.con.execute(f"DROP TABLE IF EXISTS {raws}")
+
+    def add_people(self, pids_sql: str) -> None:
+        """Add the exact lines of every row of the people ``pids_sql`` (SQL of one column ``pid``)."""
+        self.add_rows(f"SELECT rid FROM {self.rows} WHERE pid IN ({pids_sql})")
+
+    def drop(self) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {self.name}_done")
+        super().drop()
 
 
 def shared_lookup_keys(
@@ -216,7 +244,7 @@ def match_other_db(
         if kind in maps.tables:
             known = f"__vm_known_{i}"
             made.append(known)
-            _copy(maps.con, f"SELECT DISTINCT raw FROM {maps.tables[kind]}", other, known)
+            _copy(maps.con, f"SELECT v AS raw FROM {maps.texts[kind]}", other, known)
             _copy(maps.con, f"SELECT DISTINCT m.raw, t.ref FROM {maps.tables[kind]} m JOIN {targets} t "
                             f"ON t.type = '{kind}' AND t.value = m.value", other, hit)
             unknown = f"AND v NOT IN (SELECT raw FROM {known})"

@@ -10,6 +10,7 @@ Erased, suppressed, bounced and consent are decided per person (:mod:`crmtool.id
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from crmtool.ruleset import RuleSet
     from crmtool.workspace import Workspace
 
+_COUNTER = itertools.count(1)
 REASONS = ("erased", "suppressed", "bounced", "no_email", "consent_denied", "consent_unknown")
 
 
@@ -61,11 +63,13 @@ def mailable_table(
     decides per person with its own clusters (:func:`person_level_after_dedupe`), never with the
     previous run's, which may join records the new clusters keep apart.
     """
-    from crmtool.identity.keys import IdentityColumns, person_keys
-    from crmtool.identity.registers import person_consent_sql, person_flags
+    from crmtool.identity.canonical import register_sql
+    from crmtool.identity.keys import IdentityColumns, person_lines_sql, person_rows_sql
+    from crmtool.identity.registers import person_consent_sql, person_flags_of_lines
 
     con = ws.con
     ensure_tables(con)
+    register_sql(con)
     out = out_table or f"__mailable_{table}"
     names = [c for c, _t in table_columns(con, table)]
     row_expr = f"t.{ident(row_column)}" if row_column in names else "t.rowid"
@@ -77,14 +81,17 @@ def mailable_table(
         state = "'unknown'"
     cols = IdentityColumns(key_column, [email_column], [phone_column] if phone_column else [], list(nif_columns))
     extra = [(raw_table, email_column, "email")] if raw_table and ws.table_exists(raw_table) else []
-    keys = person_keys(con, table, cols, extra=extra, clusters=clusters)
+    # every row's person, consent state and address in one scan; the identifier lines are never
+    # stored: they stream into the join with the registers (person_flags_of_lines)
+    rows = f"__mailable_rows_{next(_COUNTER)}"
+    made = [rows]
     try:
-        flags = person_flags(ws, keys)
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE {keys.name}_cs AS
-            SELECT t.rowid AS rid, {row_expr} AS r, k.pid, {state} AS cs,
-                   nullif(trim(CAST(t.{ident(email_column)} AS VARCHAR)), '') AS em
-            FROM {ident(table)} t JOIN {keys.rows} k ON k.rid = t.rowid""")
-        keys.made.append(f"{keys.name}_cs")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {rows} AS SELECT rid, __r AS r, pid, cs, em FROM (
+            {person_rows_sql(con, table, cols, clusters=clusters,
+                             also=f"{row_expr} AS __r, {state} AS cs, "
+                                  f"nullif(trim(CAST(t.{ident(email_column)} AS VARCHAR)), '') AS em")})""")
+        lines, _repeats = person_lines_sql(con, table, cols, made, extra=extra)
+        flags = person_flags_of_lines(ws, lines, rows, made)
         # consent of a person is the most restrictive of their records' (denied > unknown > granted)
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {ident(out)} AS
@@ -97,19 +104,20 @@ def mailable_table(
                     WHEN pc.consent = 'denied' THEN 'consent_denied'
                     WHEN pc.consent <> 'granted' THEN 'consent_unknown'
                 END AS reason
-                FROM {keys.name}_cs b JOIN {flags} f ON f.pid = b.pid
-                JOIN ({person_consent_sql(f"SELECT pid, cs FROM {keys.name}_cs")}) pc ON pc.pid = b.pid)
+                FROM {rows} b JOIN {flags} f ON f.pid = b.pid
+                JOIN ({person_consent_sql(f"SELECT pid, cs FROM {rows}")}) pc ON pc.pid = b.pid)
             ORDER BY 1""")
     finally:
-        keys.drop()
+        for t in made:
+            con.execute(f"DROP TABLE IF EXISTS {t}")
     counts = dict(
         con.execute(
             f"SELECT coalesce(not_mailable_reason, 'mailable'), count(*) FROM {ident(out)} GROUP BY ALL ORDER BY 1"
         ).fetchall()
     )
-    rows = sum(int(v) for v in counts.values())
+    n_rows = sum(int(v) for v in counts.values())
     mailable = int(counts.pop("mailable", 0))
-    return MailableSummary(out, rows, mailable, {k: int(counts.get(k, 0)) for k in REASONS})
+    return MailableSummary(out, n_rows, mailable, {k: int(counts.get(k, 0)) for k in REASONS})
 
 
 def add_mailable_column(ws: Workspace, table: str, *, column: str = "mailable", **kwargs: Any) -> MailableSummary:

@@ -216,11 +216,14 @@ def scrub_file(ws: Workspace, path: Path, key: str | None, maps: ValueMaps | Non
         if removed:
             cols_sql = ", ".join(ident(c) for c in loaded.columns)
             fmt = "parquet" if loaded.format == "parquet" else "csv"
+            # in the file's own order: the rows are deleted from the private copy, which is then
+            # scanned as it is (insertion order kept, as the side connection's default says); an
+            # anti-join returned DuckDB's parallel chunks interleaved, and ORDER BY rowid sorted
+            # every remaining row of the file only to restore its order
+            side.execute(f"DELETE FROM {SCRUB} WHERE rowid IN (SELECT rid FROM __scrub_hits)")
             write_query(
                 side,
-                # in the file's own order: without ORDER BY the anti-join returned the rows of
-                # DuckDB's parallel chunks interleaved (a large file came out reordered)
-                f"SELECT {cols_sql} FROM {SCRUB} WHERE rowid NOT IN (SELECT rid FROM __scrub_hits) ORDER BY rowid",
+                f"SELECT {cols_sql} FROM {SCRUB}",
                 path,
                 fmt,
                 # the dialect it was written in: delimiter, encoding, byte-order mark (see options_as_written)
