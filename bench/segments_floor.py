@@ -2,6 +2,7 @@
 
     python bench/segments_floor.py [--dir /tmp/segbench] [--customers 1000000] [--orders 10000000]
                                    [--events 10000000] [--rounds 3] [--baseline-src /work/wt/base4/src]
+                                   [--out-dir /work/bench-data/me]
 
 Inputs are bench/segments_bench.py's (Parquet from bench/gen_orders_events.py, generated once and
 reused). Each round runs, one after the other and each in a fresh subprocess: ``crmtool segment``
@@ -10,13 +11,18 @@ floor, and with ``--baseline-src`` the same crmtool call on that source tree. Th
 analyst would write by hand for this one file and this data: one aggregate per input, the RFM
 ranks, the 20 conditions, the exclusive group as one CASE, holdout buckets (SHA-256, as crmtool's
 doc states), consent and blank e-mail exclusions, then the same files (20 send lists, holdouts,
-memberships, CSV). It trusts its data the way such a script would: no blank or duplicate ids, no
-unparseable dates or amounts, no erasure or suppression registers (the bench workspace is fresh).
+memberships, CSV), and the membership history crmtool's workspace keeps for ``segment diff``: the
+floor runs on a fresh database file and appends the same rows to the same two tables
+(``segments_runs``, ``segments_membership``), then checkpoints. It trusts its data the way such a
+script would: no blank or duplicate ids, no unparseable dates or amounts, no erasure or suppression
+registers (the bench workspace is fresh).
 
 After the first round the floor's memberships and send lists are checked row for row against
-crmtool's (``EXCEPT ALL`` both ways: zero rows or the script fails). Printed: wall and CPU seconds
-(user + system of the subprocess, all DuckDB threads) per run, their medians, the ratios, and the
-load average, since the machine may be shared.
+crmtool's (``EXCEPT ALL`` both ways: zero rows or the script fails), and so are the history rows of
+the two workspaces. Printed: wall and CPU seconds (user + system of the subprocess, all DuckDB
+threads) per run, their medians, the ratios against the floor with its history write and without
+it (the floor's run less that step's own seconds, measured inside its process), and the load
+average, since the machine may be shared. Outputs go under ``--out-dir`` (default ``--dir``).
 """
 
 from __future__ import annotations
@@ -142,16 +148,41 @@ def floor_outputs(out: Path) -> list[str]:
     return steps
 
 
+HISTORY = [  # crmtool's workspace tables (membership.HISTORY_SCHEMA) and the rows a run appends
+    """CREATE TABLE segments_runs (run_id VARCHAR PRIMARY KEY, as_of DATE NOT NULL,
+           recorded_at TIMESTAMP NOT NULL, spec_file VARCHAR, customers BIGINT)""",
+    """CREATE TABLE segments_membership (run_id VARCHAR NOT NULL, segment VARCHAR NOT NULL,
+           customer_id VARCHAR NOT NULL, status VARCHAR NOT NULL, holdout VARCHAR)""",
+    "INSERT INTO segments_runs SELECT 'floor', DATE '{a}', now()::TIMESTAMP, 'segments.yaml', count(*) FROM f",
+    "INSERT INTO segments_membership SELECT 'floor', segment, customer_id, status, holdout FROM m",
+    "CHECKPOINT",
+]
+
+
 def run_floor(inputs: Path, out: Path) -> None:
+    """The floor's statements on a fresh database file (as crmtool's workspace), then the history
+    write; the history step's own CPU and wall seconds go to ``<out>/history-time.json``."""
     import duckdb
 
     (out / "segments").mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
+    db = history_db(out)
+    for p in (db, Path(f"{db}.wal")):
+        p.unlink(missing_ok=True)
+    con = duckdb.connect(str(db))
     con.execute("SET memory_limit = '1.5GB'")  # crmtool's default cap (decision 0014)
     con.execute("SET preserve_insertion_order = false")
     for sql in floor_sql(inputs) + floor_outputs(out):
         con.execute(sql)
+    cpu, wall = time.process_time(), time.perf_counter()
+    for sql in HISTORY:
+        con.execute(sql.format(a=AS_OF.isoformat()))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     con.close()
+    (out / "history-time.json").write_text(json.dumps({"cpu": cpu, "wall": wall}), encoding="utf-8")
+
+
+def history_db(out: Path) -> Path:
+    return out.parent / (out.name + ".duckdb")
 
 
 def run_crmtool(inputs: Path, work: Path, out: Path) -> None:
@@ -199,6 +230,17 @@ def check_same(crm_out: Path, floor_out: Path) -> None:
             print(f"memberships: {rows:,} rows, identical in the floor and crmtool")
         total += rows
     print(f"all {len(files)} files: {total:,} rows, identical row for row")
+    crm_db = crm_out.parent / (crm_out.name + "-ws") / "bench.duckdb"
+    con.execute(f"ATTACH '{crm_db}' AS crm (READ_ONLY)")
+    con.execute(f"ATTACH '{history_db(floor_out)}' AS flo (READ_ONLY)")
+    cols = "segment, customer_id, status, holdout"
+    a, b = (f"SELECT {cols} FROM {d}.segments_membership" for d in ("crm", "flo"))
+    diff = con.execute(f"SELECT count(*) FROM (({a} EXCEPT ALL {b}) UNION ALL ({b} EXCEPT ALL {a}))").fetchall()[0][0]
+    rows = con.execute("SELECT count(*) FROM crm.segments_membership").fetchall()[0][0]
+    runs = [con.execute(f"SELECT as_of, customers FROM {d}.segments_runs").fetchall() for d in ("crm", "flo")]
+    if diff or runs[0] != runs[1] or len(runs[0]) != 1:
+        raise SystemExit(f"history: the floor and crmtool differ ({diff} membership rows; runs {runs})")
+    print(f"history: {rows:,} membership rows and the run row (as_of, customers), identical")
 
 
 def main() -> None:
@@ -208,6 +250,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=10_000_000)
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out-dir", type=Path, help="where the outputs go (default: --dir)")
     parser.add_argument("--baseline-src", type=Path, help="another crmtool src tree, run as a third contender")
     parser.add_argument("--one", choices=["crmtool", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -224,28 +267,38 @@ def main() -> None:
     size = ["--dir", str(args.dir), "--customers", str(args.customers), "--orders", str(args.orders),
             "--events", str(args.events)]
     env = dict(os.environ)
+    out_dir = args.out_dir or args.dir
     src = str(Path(__file__).resolve().parents[1] / "src")
     contenders = {"crmtool": ("crmtool", src), "floor": ("floor", src)}
     if args.baseline_src:
         contenders["baseline"] = ("crmtool", str(args.baseline_src))
     times: dict[str, list[tuple[float, float]]] = {k: [] for k in contenders}
+    hist: list[tuple[float, float]] = []  # the floor's history write, measured inside its process
     for r in range(args.rounds):
         for name, (kind, path) in contenders.items():
-            out = args.dir / f"floor-out-{name}"
+            out = out_dir / f"floor-out-{name}"
             times[name].append(child([*size, "--one", kind, "--out", str(out)], env | {"PYTHONPATH": path}))
+            if name == "floor":
+                h = json.loads((out / "history-time.json").read_text(encoding="utf-8"))
+                hist.append((h["wall"], h["cpu"]))
             w, c = times[name][-1]
             print(f"round {r + 1} {name:8} wall {w:6.1f} s  CPU {c:6.1f} s", flush=True)
         if r == 0:
-            check_same(args.dir / "floor-out-crmtool", args.dir / "floor-out-floor")
+            check_same(out_dir / "floor-out-crmtool", out_dir / "floor-out-floor")
     with open("/proc/loadavg", encoding="ascii") as fh:
         load = " ".join(fh.read().split()[:3])
     med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in times.items()}
     for k, (w, c) in med.items():
         print(f"median {k:8} wall {w:6.1f} s  CPU {c:6.1f} s")
-    fw, fc = med["floor"]
-    for k in contenders:
-        if k != "floor":
-            print(f"{k} / floor: wall {med[k][0] / fw:.2f}x  CPU {med[k][1] / fc:.2f}x")
+    times["floor-without-history"] = [(w - hw, c - hc) for (w, c), (hw, hc) in zip(times["floor"], hist, strict=True)]
+    hw, hc = statistics.median(w for w, _ in hist), statistics.median(c for _, c in hist)
+    print(f"median the floor's history write  wall {hw:6.1f} s  CPU {hc:6.1f} s")
+    for label, key in (("floor", "floor"), ("floor without the history write", "floor-without-history")):
+        fw = statistics.median(w for w, _ in times[key])
+        fc = statistics.median(c for _, c in times[key])
+        for k in contenders:
+            if k != "floor":
+                print(f"{k} / {label}: wall {med[k][0] / fw:.2f}x  CPU {med[k][1] / fc:.2f}x")
     print(f"{args.customers:,} customers / {args.orders:,} orders / {args.events:,} events, "
           f"{args.rounds} rounds, load average at the end {load}")
     print(json.dumps({k: v for k, v in times.items()}))

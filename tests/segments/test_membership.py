@@ -175,3 +175,21 @@ def test_parquet_inputs_and_outputs(ws, kit) -> None:  # type: ignore[no-untyped
     assert r.segments[0].send == 3
     got = duckdb.connect().execute(f"SELECT customer_id FROM '{kit.tmp / 'pq/segments/b.parquet'}'").fetchall()
     assert got == [("C0",), ("C1",), ("C2",)]
+
+
+def test_send_lists_carry_each_segments_own_columns(ws, kit) -> None:  # type: ignore[no-untyped-def]
+    """Each send list keeps its own columns in its own order (a customer column named ``idx``
+    included), only its members with status send, sorted by id, formulas neutralised."""
+    path = kit.write_csv("c.csv", ["customer_id", "email", "phone", "consent", "signup", "idx"], [
+        ["C2", "b@x.es", "", "yes", "", "=1+1"],
+        ["C1", "a@x.es", "", "yes", "", "seven"],
+        ["C3", "c@x.es", "", "no", "", "three"],
+    ])
+    body = """
+segments:
+  - {name: a, when: 'TRUE', columns: [idx, customer_id]}
+  - {name: b, when: "customer_id <> 'C1'", columns: [customer_id, email]}
+"""
+    kit.run(ws, body, path)
+    assert (kit.tmp / "out/segments/a.csv").read_text(encoding="utf-8") == "idx,customer_id\nseven,C1\n'=1+1,C2\n"
+    assert (kit.tmp / "out/segments/b.csv").read_text(encoding="utf-8") == "customer_id,email\nC2,b@x.es\n"

@@ -66,8 +66,10 @@ def evaluate(
             first = str(exc).splitlines()[0].replace("Binder Error: ", "").replace("Parser Error: ", "")
             raise ConfigError([(seg.when.loc, f"segment '{seg.name}': {first}")]) from None
     con.execute("CREATE OR REPLACE TEMP TABLE seg_matches AS " + " UNION ALL ".join(selects))
+    # a view (temp objects live as long as the connection, so never a table of an older run): read
+    # once, by the status statement, so the members are never stored apart from their status
     con.execute("""
-        CREATE OR REPLACE TEMP TABLE seg_members AS
+        CREATE OR REPLACE TEMP VIEW seg_members AS
         SELECT customer_id, segment, idx FROM seg_matches WHERE grp IS NULL
         UNION ALL
         SELECT customer_id, segment, idx FROM seg_matches WHERE grp IS NOT NULL
@@ -86,11 +88,13 @@ def apply_status(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec) -> None:
     """``seg_status(customer_id, segment, idx, holdout, reason, status)``."""
     salts = _salts(spec)
     bcols = ", ".join(f"{bucket_sql('customer_id', s)} AS b{i}" for i, s in enumerate(salts))
-    # one row per member customer with its buckets and its exclusion reason: the members are
-    # joined to one per-customer table, not to two
+    # one row per customer with its buckets and its exclusion reason: the members are joined to
+    # one per-customer table, not to two. Every customer of the features, not the distinct
+    # members: no DISTINCT over the members (several rows per customer), at the price of the
+    # buckets of customers in no segment
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE seg_buckets AS SELECT customer_id{', ' + bcols if bcols else ''}, x.reason "
-        "FROM (SELECT DISTINCT customer_id FROM seg_members) LEFT JOIN seg_exclusions x USING (customer_id)"
+        "FROM (SELECT customer_id FROM seg_features) LEFT JOIN seg_exclusions x USING (customer_id)"
     )
     whens = []
     if spec.global_holdout:
