@@ -66,6 +66,9 @@ def test_shared_maps_give_the_full_keys_lines_of_every_table(
         k.add_values("SELECT type, value FROM asked_v")
         k.add_people("SELECT pid FROM asked_p")
         k.add_values("SELECT type, value FROM asked_v")  # asking again adds nothing twice
+        # once their people were asked about, every row of theirs is among the rows added
+        assert sorted(con.execute(k.added_persons_of_sql("SELECT pid FROM asked_p")).fetchall()) == sorted(
+            con.execute(f"SELECT rid, pid FROM {full[t].rows} WHERE pid IN (SELECT pid FROM asked_p)").fetchall())
         for question in (by_value, by_person):
             assert sorted(con.execute(question.format(k.name)).fetchall()) == sorted(
                 con.execute(question.format(full[t].name)).fetchall()), (t, question)

@@ -140,10 +140,15 @@ class SharedLookupKeys(LookupKeys):
         """SQL ``(__rid, __pid, *)``: the rows of the table meeting ``condition`` (SQL on its row ``t``),
         with their rowid and their person (:func:`~crmtool.identity.keys.person_sql`, computed only for
         those rows); with ``pids_sql`` (one column ``pid``), only the rows of those people."""
-        pid, join = person_sql(self.con, self.table, self.cols, clusters=self.cluster_map is not None,
-                               cluster_map=self.cluster_map, rid="__rid")
-        sql = (f"SELECT t.*, {pid} AS __pid FROM (SELECT rowid AS __rid, * FROM {ident(self.table)} t "
-               f"WHERE {condition}) t {join}")
+        cmap = self.cluster_map
+        if cmap and self.cols.id:
+            # only the map's lines of these rows' ids: no hash table over the whole map per question
+            cmap = (f"SELECT record_id, cluster_id FROM ({cmap}) WHERE record_id IN "
+                    f"(SELECT {id_sql(f't.{ident(self.cols.id)}')} FROM __s t)")
+        pid, join = person_sql(self.con, self.table, self.cols, clusters=cmap is not None, cluster_map=cmap,
+                               rid="__rid")
+        sql = (f"WITH __s AS MATERIALIZED (SELECT rowid AS __rid, * FROM {ident(self.table)} t "
+               f"WHERE {condition}) SELECT t.*, {pid} AS __pid FROM __s t {join}")
         return f"SELECT * FROM ({sql}) WHERE __pid IN ({pids_sql})" if pids_sql else sql
 
     def _copy_rows(self, condition: str, pids_sql: str | None = None) -> str | None:
@@ -165,6 +170,12 @@ class SharedLookupKeys(LookupKeys):
         cand = people_candidates_sql(self.table, self.cols, pids_sql, cluster_map=self.cluster_map)
         return f"SELECT __rid AS rid, __pid AS pid FROM ({self._persons_sql(cand, pids_sql)})"
 
+    def added_persons_of_sql(self, pids_sql: str) -> str:
+        """SQL ``(rid, pid)``: the rows of the people ``pids_sql`` among the rows added so far (no scan of
+        the table). Every row of theirs is there once :meth:`add_people` ran for them, or when each of
+        them is a row without an id (``r:``) added by one of its values."""
+        return f"SELECT rid, pid FROM {self.name}_done WHERE pid IN ({pids_sql})"
+
     def rows_of(self, pids_sql: str) -> str:
         return f"SELECT rid FROM ({self.persons_of_sql(pids_sql)})"
 
@@ -182,7 +193,7 @@ class SharedLookupKeys(LookupKeys):
         try:
             parts = [self.maps.lines_sql(kind, sub, col, rid="__rid") for kind, col in _kind_columns(self.cols)]
             _insert_lines(con, self.name, f"(SELECT __rid AS rid, __pid AS pid FROM {sub})", parts)
-            con.execute(f"INSERT INTO {self.name}_done SELECT __rid FROM {sub}")
+            con.execute(f"INSERT INTO {self.name}_done SELECT __rid, __pid FROM {sub}")
         finally:
             con.execute(f"DROP TABLE IF EXISTS {sub}")
 
@@ -232,7 +243,7 @@ def shared_lookup_keys(
                                  maps=maps, cluster_map=cmap)
             out[table] = k
             con.execute(f"CREATE OR REPLACE TEMP TABLE {k.name} (rid BIGINT, pid VARCHAR, type VARCHAR, value VARCHAR)")
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {k.name}_done (rid BIGINT)")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {k.name}_done (rid BIGINT, pid VARCHAR)")
     except BaseException:
         for k in out.values():
             k.drop()

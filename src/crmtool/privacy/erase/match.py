@@ -68,8 +68,11 @@ class Match:
         )
 
     def rows_of_sql(self, pids_sql: str) -> str:
-        """SQL ``(rid, pid, tbl)``: every row, in every table, of the people ``pids_sql`` (one column ``pid``)."""
-        parts = [f"SELECT rid, pid, '{t}' AS tbl FROM ({k.persons_of_sql(pids_sql)})" for t, k in self.keys.items()]
+        """SQL ``(rid, pid, tbl)``: every row, in every table, of the people ``pids_sql`` (one column
+        ``pid``) among the rows added: all their rows once :meth:`add_people` ran for them (or each
+        is a row without an id found by a value)."""
+        parts = [f"SELECT rid, pid, '{t}' AS tbl FROM ({k.added_persons_of_sql(pids_sql)})"
+                 for t, k in self.keys.items()]
         return " UNION ALL ".join(parts) or "SELECT NULL::BIGINT AS rid, NULL AS pid, NULL AS tbl WHERE false"
 
 
@@ -159,8 +162,8 @@ def _already_erased(ws: Workspace) -> None:
 def rows_to_delete(ws: Workspace, match: Match) -> dict[str, int]:
     """Temp table ``__erase_rows (tbl, rid)``; returns rows per table."""
     con = ws.con
-    # the rows of the erased people, found once (by their id, cluster and rowid columns, see
-    # identity.keys.people_candidates_sql): no table of every row's person is made
+    # the rows of the erased people: match_requests added every row of theirs (add_people for the
+    # people found, the rows without an id by their values), with its person: no scan of the tables
     con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_person_rows AS
         {match.rows_of_sql(f"SELECT DISTINCT pid FROM {PIDS}")}""")
     con.execute("""CREATE OR REPLACE TEMP TABLE __erase_rows AS SELECT DISTINCT r.tbl, r.rid
