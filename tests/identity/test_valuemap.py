@@ -58,11 +58,17 @@ def test_shared_maps_give_the_full_keys_lines_of_every_table(
     by_person = "SELECT k.* FROM {} k WHERE k.pid IN (SELECT pid FROM asked_p)"
     for t, k in lazy.items():
         assert con.execute(f"SELECT count(*) FROM {k.name}").fetchall()[0][0] == 0  # nothing until asked
-        assert sorted(con.execute(f"SELECT * FROM {k.rows}").fetchall()) == sorted(
-            con.execute(f"SELECT * FROM {full[t].rows}").fetchall())
+        # the rows of some people, found by their id, cluster and rowid columns: those of the full keys
+        everyone = f"SELECT pid FROM {full[t].rows}"
+        for pids in ("SELECT pid FROM asked_p", everyone, f"SELECT 'r:{t}:' || rid AS pid FROM {full[t].rows}"):
+            assert sorted(con.execute(k.persons_of_sql(pids)).fetchall()) == sorted(con.execute(
+                f"SELECT rid, pid FROM {full[t].rows} WHERE pid IN ({pids})").fetchall()), (t, pids)
         k.add_values("SELECT type, value FROM asked_v")
         k.add_people("SELECT pid FROM asked_p")
         k.add_values("SELECT type, value FROM asked_v")  # asking again adds nothing twice
+        # once their people were asked about, every row of theirs is among the rows added
+        assert sorted(con.execute(k.added_persons_of_sql("SELECT pid FROM asked_p")).fetchall()) == sorted(
+            con.execute(f"SELECT rid, pid FROM {full[t].rows} WHERE pid IN (SELECT pid FROM asked_p)").fetchall())
         for question in (by_value, by_person):
             assert sorted(con.execute(question.format(k.name)).fetchall()) == sorted(
                 con.execute(question.format(full[t].name)).fetchall()), (t, question)

@@ -250,6 +250,49 @@ class PersonKeys:
         self.made.clear()
 
 
+def person_sql(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    cols: IdentityColumns,
+    *,
+    clusters: bool = True,
+    cluster_map: str | None = None,
+    rid: str = "rowid",
+) -> tuple[str, str]:
+    """``(pid, join)``: the SQL of a row's person (on the table's row ``t``, numbered by its column
+    ``rid``) and the join it needs after ``FROM <table> t`` (the cluster map's ``dc``, or nothing);
+    see the module doc."""
+    idv = id_sql(f"t.{ident(cols.id)}") if cols.id else "CAST(NULL AS VARCHAR)"
+    pid = f"coalesce('i:' || {idv}, 'r:' || {sql_str(table)} || ':' || CAST(t.{rid} AS VARCHAR))"
+    join = ""
+    if cols.cluster:
+        pid = f"coalesce('c:' || CAST(t.{ident(cols.cluster)} AS VARCHAR), {pid})"
+    elif clusters and cols.id and (cmap := cluster_map or cluster_map_sql(con)):
+        join = f"LEFT JOIN ({cmap}) dc ON dc.record_id = {idv}"
+        pid = f"coalesce('c:' || dc.cluster_id, {pid})"
+    return pid, join
+
+
+def people_candidates_sql(table: str, cols: IdentityColumns, pids_sql: str, *, cluster_map: str | None = None) -> str:
+    """SQL condition on a row ``t`` of ``table``: it may belong to one of the people ``pids_sql`` (one
+    column ``pid``). Every row whose person (:func:`person_sql`, with ``cluster_map`` the map it was
+    given, or None without one) is among them meets it, so filtering on the person after it is exact;
+    it reads the id, cluster and rowid columns only, no join."""
+    def of(prefix: str) -> str:
+        return f"SELECT substr(pid, {len(prefix) + 1}) FROM ({pids_sql}) WHERE starts_with(pid, {sql_str(prefix)})"
+
+    parts = [f"t.rowid IN (SELECT TRY_CAST(substr(pid, {len('r:' + table + ':') + 1}) AS BIGINT) FROM ({pids_sql}) "
+             f"WHERE starts_with(pid, {sql_str('r:' + table + ':')}))"]
+    if cols.cluster:
+        parts.append(f"CAST(t.{ident(cols.cluster)} AS VARCHAR) IN ({of('c:')})")
+    if cols.id:
+        ids = of("i:")
+        if not cols.cluster and cluster_map:
+            ids += f" UNION ALL SELECT record_id FROM ({cluster_map}) WHERE cluster_id IN ({of('c:')})"
+        parts.append(f"{id_sql(f't.{ident(cols.id)}')} IN ({ids})")
+    return " OR ".join(f"({p})" for p in parts)
+
+
 def person_rows_sql(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -264,14 +307,7 @@ def person_rows_sql(
     t = ident(table)
     names = {c for c, _t in table_columns(con, table)}
     r_expr = "t._row" if "_row" in names else "t.rowid"
-    idv = id_sql(f"t.{ident(cols.id)}") if cols.id else "CAST(NULL AS VARCHAR)"
-    pid = f"coalesce('i:' || {idv}, 'r:' || {sql_str(table)} || ':' || CAST(t.rowid AS VARCHAR))"
-    join = ""
-    if cols.cluster:
-        pid = f"coalesce('c:' || CAST(t.{ident(cols.cluster)} AS VARCHAR), {pid})"
-    elif clusters and cols.id and (cmap := cluster_map or cluster_map_sql(con)):
-        join = f"LEFT JOIN ({cmap}) dc ON dc.record_id = {idv}"
-        pid = f"coalesce('c:' || dc.cluster_id, {pid})"
+    pid, join = person_sql(con, table, cols, clusters=clusters, cluster_map=cluster_map)
     more = f", {also}" if also else ""
     return f"SELECT t.rowid AS rid, {r_expr} AS r, {pid} AS pid{more} FROM {t} t {join}"
 

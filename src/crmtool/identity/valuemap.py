@@ -11,7 +11,10 @@ instead makes, once per run:
   :func:`~crmtool.identity.keys.person_keys` runs over the rows: an email gives its canonical form,
   and its plain form when the provider rules changed it). A customer id's canonical form is a
   trim, cheaper than a lookup: it is computed in place;
-* per table, the persons of every row (``<table name>_rows``) and an empty line table.
+* per table, an empty line table. No table of every row's person is made: a row's person (dedupe
+  cluster, customer id, else the row) is computed for the rows copied when they are asked about,
+  and the rows of some people are found by their id, cluster and rowid columns
+  (:func:`~crmtool.identity.keys.people_candidates_sql`) before their persons are compared.
 
 Canonical forms are a function of the raw text (and the region), so a row's lines made by joining
 its texts with the map are the lines :func:`person_keys` makes for it. The exact lines of the rows
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from crmtool.identity.canonical import DEFAULT_REGION, EMAIL, ID, NIF, PHONE, id_sql, register_sql
-from crmtool.identity.keys import IdentityColumns, person_rows_sql, values_sql
+from crmtool.identity.keys import IdentityColumns, cluster_map_sql, people_candidates_sql, person_sql, values_sql
 from crmtool.identity.lookup import LookupKeys, _insert_lines
 from crmtool.sqltext import ident
 
@@ -131,33 +134,66 @@ class SharedLookupKeys(LookupKeys):
     """:class:`LookupKeys` whose exact lines come from shared :class:`ValueMaps` (see the module doc)."""
 
     maps: ValueMaps | None = None
+    cluster_map: str | None = None  # SQL (record_id, cluster_id) the persons are read through, if any
 
-    def _copy_rows(self, condition: str) -> str | None:
-        """The rows meeting ``condition`` (SQL on the table's row) not added yet, copied once (one scan
-        of the table) with their rowid as ``__rid``: the copy's name, or None without identity columns."""
+    def _persons_sql(self, condition: str, pids_sql: str | None = None) -> str:
+        """SQL ``(__rid, __pid, *)``: the rows of the table meeting ``condition`` (SQL on its row ``t``),
+        with their rowid and their person (:func:`~crmtool.identity.keys.person_sql`, computed only for
+        those rows); with ``pids_sql`` (one column ``pid``), only the rows of those people."""
+        cmap = self.cluster_map
+        if cmap and self.cols.id:
+            # only the map's lines of these rows' ids: no hash table over the whole map per question
+            cmap = (f"SELECT record_id, cluster_id FROM ({cmap}) WHERE record_id IN "
+                    f"(SELECT {id_sql(f't.{ident(self.cols.id)}')} FROM __s t)")
+        pid, join = person_sql(self.con, self.table, self.cols, clusters=cmap is not None, cluster_map=cmap,
+                               rid="__rid")
+        sql = (f"WITH __s AS MATERIALIZED (SELECT rowid AS __rid, * FROM {ident(self.table)} t "
+               f"WHERE {condition}) SELECT t.*, {pid} AS __pid FROM __s t {join}")
+        return f"SELECT * FROM ({sql}) WHERE __pid IN ({pids_sql})" if pids_sql else sql
+
+    def _copy_rows(self, condition: str, pids_sql: str | None = None) -> str | None:
+        """The rows meeting ``condition`` (SQL on the table's row ``t``; with ``pids_sql``, of those people
+        only) not added yet, copied once (one scan of the table) with their rowid as ``__rid`` and their
+        person as ``__pid``: the copy's name, or None without identity columns."""
         names = [ident(c) for c in self.cols.columns()]
         if not names:
             return None
         sub = f"{self.name}_sub"
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {sub} AS SELECT rowid AS __rid, {', '.join(names)} "
-                         f"FROM {ident(self.table)} WHERE ({condition}) "
-                         f"AND rowid NOT IN (SELECT rid FROM {self.name}_done)")
+        rows = self._persons_sql(f"({condition}) AND t.rowid NOT IN (SELECT rid FROM {self.name}_done)", pids_sql)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {sub} AS SELECT __rid, __pid, {', '.join(names)} "
+                         f"FROM ({rows})")
         return sub
+
+    def persons_of_sql(self, pids_sql: str) -> str:
+        """SQL ``(rid, pid)``: every row of the people ``pids_sql`` (one column ``pid``) and its person
+        (one scan of the table; persons are computed only for the rows that may be theirs)."""
+        cand = people_candidates_sql(self.table, self.cols, pids_sql, cluster_map=self.cluster_map)
+        return f"SELECT __rid AS rid, __pid AS pid FROM ({self._persons_sql(cand, pids_sql)})"
+
+    def added_persons_of_sql(self, pids_sql: str) -> str:
+        """SQL ``(rid, pid)``: the rows of the people ``pids_sql`` among the rows added so far (no scan of
+        the table). Every row of theirs is there once :meth:`add_people` ran for them, or when each of
+        them is a row without an id (``r:``) added by one of its values."""
+        return f"SELECT rid, pid FROM {self.name}_done WHERE pid IN ({pids_sql})"
+
+    def rows_of(self, pids_sql: str) -> str:
+        return f"SELECT rid FROM ({self.persons_of_sql(pids_sql)})"
 
     def add_rows(self, rids_sql: str) -> None:
         """Add the exact lines of the rows ``rids_sql`` (SQL of one column ``rid``) not added yet."""
-        self._add_where(f"rowid IN (SELECT rid FROM ({rids_sql}))")
+        self._add_where(f"t.rowid IN (SELECT rid FROM ({rids_sql}))")
 
-    def _add_where(self, condition: str) -> None:
-        """Add the exact lines of the rows meeting ``condition`` (SQL on the table's row) not added yet."""
+    def _add_where(self, condition: str, pids_sql: str | None = None) -> None:
+        """Add the exact lines of the rows meeting ``condition`` (SQL on the table's row ``t``; with
+        ``pids_sql``, of those people only) not added yet."""
         assert self.maps is not None
-        con, sub = self.con, self._copy_rows(condition)
+        con, sub = self.con, self._copy_rows(condition, pids_sql)
         if sub is None:
             return
         try:
             parts = [self.maps.lines_sql(kind, sub, col, rid="__rid") for kind, col in _kind_columns(self.cols)]
-            _insert_lines(con, self.name, self.rows, parts)
-            con.execute(f"INSERT INTO {self.name}_done SELECT __rid FROM {sub}")
+            _insert_lines(con, self.name, f"(SELECT __rid AS rid, __pid AS pid FROM {sub})", parts)
+            con.execute(f"INSERT INTO {self.name}_done SELECT __rid, __pid FROM {sub}")
         finally:
             con.execute(f"DROP TABLE IF EXISTS {sub}")
 
@@ -177,7 +213,8 @@ class SharedLookupKeys(LookupKeys):
 
     def add_people(self, pids_sql: str) -> None:
         """Add the exact lines of every row of the people ``pids_sql`` (SQL of one column ``pid``)."""
-        self.add_rows(f"SELECT rid FROM {self.rows} WHERE pid IN ({pids_sql})")
+        cand = people_candidates_sql(self.table, self.cols, pids_sql, cluster_map=self.cluster_map)
+        self._add_where(cand, pids_sql)
 
     def drop(self) -> None:
         self.con.execute(f"DROP TABLE IF EXISTS {self.name}_done")
@@ -193,20 +230,20 @@ def shared_lookup_keys(
     clusters: bool = True,
     cluster_map: str | None = None,
 ) -> tuple[ValueMaps, dict[str, SharedLookupKeys]]:
-    """The value maps of ``tables`` and, per table, its persons and an empty line table (``<name>_<i>``).
+    """The value maps of ``tables`` and, per table, an empty line table (``<name>_<i>``); the persons of
+    rows are computed when they are asked about (:meth:`SharedLookupKeys.persons_of_sql`).
 
     The caller drops every key and then the maps."""
+    cmap = (cluster_map or cluster_map_sql(con)) if clusters else None
     maps = ValueMaps.build(con, tables, f"{name}_map", region)
     out: dict[str, SharedLookupKeys] = {}
     try:
         for i, (table, cols) in enumerate(tables.items()):
             k = SharedLookupKeys(con, f"{name}_{i}", f"{name}_{i}_rows", table=table, cols=cols, region=region,
-                                 maps=maps)
+                                 maps=maps, cluster_map=cmap)
             out[table] = k
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {k.rows} AS "
-                        f"{person_rows_sql(con, table, cols, clusters=clusters, cluster_map=cluster_map)}")
             con.execute(f"CREATE OR REPLACE TEMP TABLE {k.name} (rid BIGINT, pid VARCHAR, type VARCHAR, value VARCHAR)")
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {k.name}_done (rid BIGINT)")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {k.name}_done (rid BIGINT, pid VARCHAR)")
     except BaseException:
         for k in out.values():
             k.drop()

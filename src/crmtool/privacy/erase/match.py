@@ -39,8 +39,8 @@ EARLIER = "__erase_earlier"
 
 @dataclass
 class Match:
-    """The person keys of every customer table (kept for the purge step): every row's person, and
-    the exact identifier lines of only the rows a question is about (:mod:`crmtool.identity.lookup`)."""
+    """The person keys of every customer table (kept for the purge step): the exact identifier lines,
+    with their persons, of only the rows a question is about (:mod:`crmtool.identity.valuemap`)."""
 
     keys: dict[str, SharedLookupKeys] = field(default_factory=dict)
     maps: ValueMaps | None = None  # each distinct raw value of every table canonicalised once
@@ -67,8 +67,12 @@ class Match:
             "SELECT NULL::BIGINT AS rid, NULL AS pid, NULL AS type, NULL AS value, NULL AS tbl WHERE false"
         )
 
-    def all_rows_sql(self) -> str:
-        parts = [f"SELECT rid, pid, '{t}' AS tbl FROM {k.rows}" for t, k in self.keys.items()]
+    def rows_of_sql(self, pids_sql: str) -> str:
+        """SQL ``(rid, pid, tbl)``: every row, in every table, of the people ``pids_sql`` (one column
+        ``pid``) among the rows added: all their rows once :meth:`add_people` ran for them (or each
+        is a row without an id found by a value)."""
+        parts = [f"SELECT rid, pid, '{t}' AS tbl FROM ({k.added_persons_of_sql(pids_sql)})"
+                 for t, k in self.keys.items()]
         return " UNION ALL ".join(parts) or "SELECT NULL::BIGINT AS rid, NULL AS pid, NULL AS tbl WHERE false"
 
 
@@ -158,10 +162,15 @@ def _already_erased(ws: Workspace) -> None:
 def rows_to_delete(ws: Workspace, match: Match) -> dict[str, int]:
     """Temp table ``__erase_rows (tbl, rid)``; returns rows per table."""
     con = ws.con
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_rows AS SELECT DISTINCT r.tbl, r.rid
-        FROM ({match.all_rows_sql()}) r WHERE r.pid IN (SELECT pid FROM {PIDS})""")
+    # the rows of the erased people: match_requests added every row of theirs (add_people for the
+    # people found, the rows without an id by their values), with its person: no scan of the tables
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_person_rows AS
+        {match.rows_of_sql(f"SELECT DISTINCT pid FROM {PIDS}")}""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE __erase_rows AS SELECT DISTINCT r.tbl, r.rid
+        FROM __erase_person_rows r""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE __erase_ref_rows AS SELECT p.ref, count(DISTINCT (r.tbl, r.rid)) AS n
-        FROM ({match.all_rows_sql()}) r JOIN {PIDS} p ON p.pid = r.pid GROUP BY p.ref""")
+        FROM __erase_person_rows r JOIN {PIDS} p ON p.pid = r.pid GROUP BY p.ref""")
+    con.execute("DROP TABLE IF EXISTS __erase_person_rows")
     counts = dict(con.execute("SELECT tbl, count(*) FROM __erase_rows GROUP BY tbl").fetchall())
     return {t: int(counts.get(t, 0)) for t in match.keys}
 
@@ -173,5 +182,5 @@ def drop_match_tables(ws: Workspace, match: Match) -> None:
     if match.maps is not None:
         match.maps.drop()
     for t in (STATUS, PIDS, TARGETS, EARLIER, "__erase_rows", "__erase_hits", "__erase_ref_rows", "__erase_tokens",
-              "__erase_linked", "__erase_shared", "__erase_clusters"):
+              "__erase_linked", "__erase_shared", "__erase_clusters", "__erase_person_rows"):
         ws.con.execute(f"DROP TABLE IF EXISTS {t}")
