@@ -222,7 +222,8 @@ def _fix_row_wise(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: str,
     original text (``__v<n>``) and the current value under the column's own name, plus the value
     before and after each step (``__b<k>``/``__a<k>``). A step whose kind runs Python per value
     (small tables only, see :func:`_row_wise_columns`) maps the distinct values of its own
-    column's levels below it (a view) as it does on the distinct-value path. Only rows that some step changed or
+    column's levels below it (a temp table of the small table's column, from which the column's
+    later levels go on) as it does on the distinct-value path. Only rows that some step changed or
     flagged are kept: the returned table (``_row``, ``__v<n>``, each column's final value), or
     None when no step applies; the working table takes the final values from it by ``_row``.
     """
@@ -232,15 +233,18 @@ def _fix_row_wise(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: str,
     views = []
     for n, (column, col_steps) in enumerate(columns.items()):
         col = ident(column)
-        # the column's own levels alone, for the views of its Python steps (binding the levels of
-        # every column before it each time would cost more than the step)
+        # the column's own levels alone, for the level tables of its Python steps (binding the
+        # levels of every column before it each time would cost more than the step)
         own = f"SELECT w._row, {text[column]} AS __v{n}, {text[column]} AS {col} FROM {ident(source)} w"
         for index, spec in col_steps:
             kind = KINDS[spec.kind]
             step_ctx = ctx
             if not kind.fix_in_sql(spec):  # Python per value: on the distinct values of this level's input
+                # kept as a table (a small table's one column): the mapping reads it, and the
+                # column's later levels start from it, without binding the levels below again
                 views.append(ctx.temp_name("level"))
-                con.execute(f"CREATE OR REPLACE TEMP VIEW {views[-1]} AS {own}")
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {views[-1]} AS {own}")
+                own = f"SELECT * FROM {views[-1]}"
                 step_ctx = ctx.on(views[-1])
             plan = kind.fix(step_ctx, spec, column)
             if plan is None:
@@ -254,13 +258,13 @@ def _fix_row_wise(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: str,
             done.append((n, column, index, spec.action == "fix"))
     if not done:
         for view in reversed(views):
-            con.execute(f"DROP VIEW {view}")
+            con.execute(f"DROP TABLE {view}")
         return None
     changed = [f"(__v{n} IS NOT NULL AND __b{k} IS DISTINCT FROM __a{k})" for k, (n, *_rest) in enumerate(done)]
     table = ctx.temp_name("rowfix")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM ({sql}) WHERE {' OR '.join(changed)}")
     for view in reversed(views):
-        con.execute(f"DROP VIEW {view}")
+        con.execute(f"DROP TABLE {view}")
     fixes = [f"SELECT {index} AS rule, _row, {sql_str(column)} AS \"column\", "
              f"{recorded_as(column, f'__b{k}')} AS old, {recorded_as(column, f'__a{k}')} AS new "
              f"FROM {table} WHERE {changed[k]}" for k, (_n, column, index, fix) in enumerate(done) if fix]

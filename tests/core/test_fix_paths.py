@@ -113,6 +113,11 @@ def test_a_small_table_builds_no_table_of_distinct_values(ws: Workspace, tmp_pat
     assert not [s for s in con.sql if "__dist_" in s]
     # one statement fixes every column (Python kinds map their distinct values through a view)
     assert len([s for s in con.sql if s.startswith("CREATE OR REPLACE TEMP TABLE __rowfix_")]) == 1
+    # a Python step maps the values of a level table, from which the column's next levels go on
+    # (a view would bind every level below it again for each step)
+    levels = [s for s in con.sql if s.startswith("CREATE OR REPLACE TEMP TABLE __level_")]
+    assert levels and not [s for s in con.sql if "TEMP VIEW" in s]
+    assert any("FROM __level_" in s for s in levels[1:])
 
 
 def test_the_path_is_chosen_per_column_from_the_data(ws: Workspace, tmp_path: Path,

@@ -78,14 +78,18 @@ class EmailRisk(Kind):
             found.append(f"reasons and ignore both name {', '.join(sorted(overlap))}")
         return found
 
-    def _options(self, spec: RuleSpec) -> ClassifyOptions:
+    def _options(self, ctx: PlanContext, spec: RuleSpec) -> ClassifyOptions:
         from crmtool.emails.lists import EmailLists
 
-        lists = EmailLists.load(
-            self._lists_folder(spec),
-            extra_disposable=tuple(spec.opt("disposable_domains", ())),
-            extra_allow=tuple(spec.opt("allow_domains", ())),
-        )
+        folder = self._lists_folder(spec)
+        extra_disposable = tuple(spec.opt("disposable_domains", ()))
+        extra_allow = tuple(spec.opt("allow_domains", ()))
+        # the lists are read once per run: every rule with the same folder and extras shares them
+        key = ("email_lists", str(folder), extra_disposable, extra_allow)
+        if key not in ctx.cache:
+            ctx.cache[key] = {"lists": EmailLists.load(folder, extra_disposable=extra_disposable,
+                                                       extra_allow=extra_allow)}
+        lists = ctx.cache[key]["lists"]
         return ClassifyOptions(
             lists=lists,
             mx=bool(spec.opt("mx", False)),
@@ -97,27 +101,48 @@ class EmailRisk(Kind):
         )
 
     def _classify(self, ctx: PlanContext, spec: RuleSpec, column: str) -> str:
-        # several email_risk rules on one column share one classification of the same table
-        # state (the checks all see the final values); only the options that change it count
+        """The table of classified addresses ``(value, status, reasons, suggestion ...)`` holding
+        every distinct value of ``column`` in ``ctx.table``.
+
+        Rules with the same options share one table for the run (only the options that change a
+        value's classification count). An address is classified alone (syntax, its domain, its
+        local part, its history), so a later table (the checks' fixed values after the fix's
+        input values) only classifies the values not seen before and adds them. MX checks share
+        one time budget per call, so with ``mx`` each table is classified on its own, as before.
+        """
         shaping = ("lists", "disposable_domains", "allow_domains", "mx", "resolver", "mx_timeout", "mx_budget",
                    "soft_bounces", "soft_days")
-        key = ("email_risk", ctx.table, column, str(_folder(spec)),
-               tuple((k, repr(spec.opt(k))) for k in shaping))
+        source = (ctx.table, column)
+        key = ("email_risk", str(_folder(spec)), tuple((k, repr(spec.opt(k))) for k in shaping),
+               *(source if spec.opt("mx", False) else ()))
         cached = ctx.cache.get(key)
-        if cached is not None:
-            return str(cached["table"])
-        table = self._classify_now(ctx, spec, column)
-        ctx.cache[key] = {"table": table}
+        if cached is None:
+            table = self._classify_now(ctx, spec, column)
+            assert table is not None  # nothing known: every value is classified
+            ctx.cache[key] = {"table": table, "sources": {source}}
+            return table
+        table = str(cached["table"])
+        if source not in cached["sources"]:
+            more = self._classify_now(ctx, spec, column, known=table)
+            if more is not None:
+                ctx.con.execute(f"INSERT INTO {table} SELECT * FROM {more}; DROP TABLE {more}")
+            cached["sources"].add(source)
         return table
 
-    def _classify_now(self, ctx: PlanContext, spec: RuleSpec, column: str) -> str:
+    def _classify_now(self, ctx: PlanContext, spec: RuleSpec, column: str, known: str | None = None) -> str | None:
+        """Classify the distinct values of ``column`` (but those in the table ``known``); returns the
+        result table, or None when ``known`` holds every value already."""
         values = ctx.temp_name("email_risk_values")
         c = f"CAST(t.{ident(column)} AS VARCHAR)"
+        new_only = f" ANTI JOIN {known} k ON k.value = {c}" if known else ""
         ctx.con.execute(
             f"CREATE OR REPLACE TEMP TABLE {values} AS SELECT DISTINCT {c} AS value "
-            f"FROM {ident(ctx.table)} t WHERE {c} IS NOT NULL AND trim({c}) <> ''"
+            f"FROM {ident(ctx.table)} t{new_only} WHERE {c} IS NOT NULL AND trim({c}) <> ''"
         )
-        result = classify_values(ctx.con, values, self._options(spec), prefix=ctx.temp_name("em"))
+        if known and not ctx.con.execute(f"SELECT 1 FROM {values} LIMIT 1").fetchall():
+            ctx.con.execute(f"DROP TABLE {values}")
+            return None
+        result = classify_values(ctx.con, values, self._options(ctx, spec), prefix=ctx.temp_name("em"))
         return result.table
 
     def fix(self, ctx: PlanContext, spec: RuleSpec, column: str) -> FixPlan | None:
