@@ -12,6 +12,7 @@ from crmtool import engine
 from crmtool.engine import CHANGES, VIOLATIONS, run_rules
 from crmtool.rulefile import load_rules
 from crmtool.workspace import Workspace
+from sqlrecording import Recording
 
 RULES = """
 rules:
@@ -87,21 +88,6 @@ def test_every_fix_path_gives_the_same_run(ws: Workspace, tmp_path: Path, monkey
     assert ("Muñoz",) in {(r[2],) for r in work} and ("+34600123456",) in {(r[4],) for r in work}
     assert results["pure_sql_row_wise"] == results["distinct"]
     assert results["all_row_wise"] == results["distinct"]
-
-
-class Recording:
-    """A connection that records the SQL it runs (and passes everything on)."""
-
-    def __init__(self, con: Any) -> None:
-        self._con = con
-        self.sql: list[str] = []
-
-    def execute(self, sql: str, *args: Any) -> Any:
-        self.sql.append(sql)
-        return self._con.execute(sql, *args)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._con, name)
 
 
 def test_a_small_table_builds_no_table_of_distinct_values(ws: Workspace, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from crmtool.emails.classify import classify_list
 from crmtool.engine import VIOLATIONS, run_rules
 from crmtool.rulefile import load_rules
 from crmtool.workspace import Workspace
+from sqlrecording import Recording
 
 RULES = """
 rules:
@@ -23,21 +24,6 @@ rules:
 """
 EMAILS = [" ana@gmial.com", "info@empresa.es", "x@mailinator.com", "bob@gmail.com", None, "ana@gmail.con",
           "ventas@gmial.com"]
-
-
-class Recording:
-    """A connection that records the SQL it runs (and passes everything on)."""
-
-    def __init__(self, con: Any) -> None:
-        self._con = con
-        self.sql: list[str] = []
-
-    def execute(self, sql: str, *args: Any) -> Any:
-        self.sql.append(sql)
-        return self._con.execute(sql, *args)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._con, name)
 
 
 def test_the_checks_classify_only_the_values_the_fix_did_not_see(ws: Workspace, tmp_path: Path,
