@@ -405,13 +405,13 @@ def _start_change_set(ws: Workspace, run: Run, state: _CleanRun, writer: AuditWr
                       progress: Progress | None) -> ChangeSetJob:
     """The run's header, then its change set started on a second cursor (:class:`ChangeSetJob`): it is
     written while the outputs are written; the run seals only after it."""
+    from crmtool.manifest import file_entry
+
     loaded = state.loaded
     with run.timed("audit"):
-        # the entry file_entry() makes, with the SHA-256 read while the rules ran (InputDigest)
-        sha256 = state.digest.result() if state.digest is not None else file_sha256(state.input_path)
-        state.inputs = [{"path": str(state.input_path), "sha256": sha256, "format": loaded.format,
-                         "encoding": loaded.encoding, "delimiter": loaded.delimiter,
-                         "rows": state.engine.rows + len(loaded.parse_rejects)}]
+        sha256 = state.digest.result() if state.digest is not None else None  # read while the rules ran
+        state.inputs = [file_entry(state.input_path, sha256, format=loaded.format, encoding=loaded.encoding,
+                                   delimiter=loaded.delimiter, rows=state.engine.rows + len(loaded.parse_rejects))]
         state.rule_files = [{"path": str(f), "sha256": file_sha256(f)} for f in state.ruleset.files]
         writer.add({"type": "run", "command": "clean", "input_sha256": state.inputs[0]["sha256"],
                     "key_fingerprint": state.hasher.fingerprint,

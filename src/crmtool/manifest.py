@@ -31,9 +31,10 @@ COMMON_KEYS = ("tool", "version", "run_id", "command", "started_at", "finished_a
 _UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def file_entry(path: Path, **extra: Any) -> dict[str, Any]:
-    """A manifest entry for one file: its path, SHA-256 and the ``extra`` keys given."""
-    return {"path": str(path), "sha256": file_sha256(path), **extra}
+def file_entry(path: Path, sha256: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A manifest entry for one file: its path, SHA-256 (read here unless given, e.g. by a digest
+    taken while other work ran) and the ``extra`` keys given."""
+    return {"path": str(path), "sha256": sha256 if sha256 is not None else file_sha256(path), **extra}
 
 
 def common_keys(run: Run, command: str, *, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]],
