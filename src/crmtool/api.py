@@ -72,10 +72,15 @@ def _check(ws: Workspace, run: Run, ruleset: RuleSet, loaded: LoadResult, progre
            spark_master: str | None = None) -> EngineResult:
     ds = dataset_name(loaded.path)
     with run.timed("rules"):
-        if engine_name == "spark":  # validate only for now: the fixes and checks as SELECT steps on Spark
+        if engine_name == "spark" and not copy_unchanged:  # validate: nothing comes back but the outcomes
             from crmtool.backend.on_spark import check_loaded_on_spark
 
             engine = check_loaded_on_spark(ws.con, loaded.table, ruleset, spark_master)
+        elif engine_name == "spark":  # clean: the fixed rows, changes and violations come back to the workspace
+            from crmtool.backend.on_spark import clean_loaded_on_spark
+
+            engine = clean_loaded_on_spark(ws.con, loaded.table, ruleset, spark_master, work_table=f"work_{ds}",
+                                           recorded_as=recorded_as)
         else:
             engine = run_rules(ws.con, loaded.table, ruleset, work_table=f"work_{ds}", progress=progress,
                                recorded_as=recorded_as, copy_unchanged=copy_unchanged)
@@ -179,14 +184,8 @@ def _section_column_problems(ruleset: RuleSet, columns: list[str]) -> None:
         raise ConfigError(problems, "fix the rule files or check that the right export was given")
 
 
-def validate(ws: Workspace, input_path: Path, rules: list[Path] | RuleSet, *, progress: Progress | None = None,
-             read: ReadOptions | None = None, engine: str = "duckdb", spark_master: str | None = None) -> CheckReport:
-    """Run the rules without writing anything; ``report.failed`` tells whether an error rule failed
-    (or more rows than ``dataset.max_unparseable`` could not be parsed). ``engine="spark"`` runs the
-    fixes and checks on Apache Spark (``spark_master``, else ``SPARK_REMOTE``, else local[2]);
-    rules of kinds not yet ported are a configuration error there (crmtool.backend.checks)."""
-    # configuration errors stop us before any data is read
-    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
+def _check_engine(ruleset: RuleSet, engine: str) -> None:
+    """A usage error for an unknown engine; a configuration error for rules Spark cannot run yet."""
     if engine not in ("duckdb", "spark"):
         raise UsageError(f"--engine {engine!r}: choose duckdb or spark")
     if engine == "spark":
@@ -195,6 +194,17 @@ def validate(ws: Workspace, input_path: Path, rules: list[Path] | RuleSet, *, pr
 
         if unported := unported_problems(ruleset):
             raise ConfigError(unported, "run these rules on --engine duckdb (the default)")
+
+
+def validate(ws: Workspace, input_path: Path, rules: list[Path] | RuleSet, *, progress: Progress | None = None,
+             read: ReadOptions | None = None, engine: str = "duckdb", spark_master: str | None = None) -> CheckReport:
+    """Run the rules without writing anything; ``report.failed`` tells whether an error rule failed
+    (or more rows than ``dataset.max_unparseable`` could not be parsed). ``engine="spark"`` runs the
+    fixes and checks on Apache Spark (``spark_master``, else ``SPARK_REMOTE``, else local[2]);
+    rules of kinds not yet ported are a configuration error there (crmtool.backend.checks)."""
+    # configuration errors stop us before any data is read
+    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
+    _check_engine(ruleset, engine)
     run = ws.start_run("validate")
     with _recorded(ws, run):
         loaded = _load(ws, run, ruleset, input_path, progress, read)
@@ -287,13 +297,14 @@ def _mailable_per_person(ws: Workspace, ruleset: RuleSet, ds: str, loaded: LoadR
 def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, fmt: str | None = None,
           encoding: str | None = None, neutralise_formulas: bool | None = None, audit_log: Path | None = None,
           progress: Progress | None = None, output: OutputOptions | None = None,
-          read: ReadOptions | None = None) -> CleanResult:
+          read: ReadOptions | None = None, engine: str = "duckdb", spark_master: str | None = None) -> CleanResult:
     """Apply the rules and write ``<name>.clean``, ``<name>.rejects``, ``manifest.json`` and the audit log.
 
     Data outputs are staged in a private folder inside ``out_dir`` and moved into place only when
     all of them were written, so a failed run leaves no partial output. ``output`` says how every
     CSV looks (``encoding`` and ``neutralise_formulas`` override single settings of it); ``read``
-    overrides what detection says about the input.
+    overrides what detection says about the input. ``engine="spark"`` runs the fixes and checks on
+    Apache Spark (as :func:`validate` does) and writes the same outputs from what comes back.
     """
     output = output or OutputOptions()
     if encoding is not None:
@@ -303,12 +314,13 @@ def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, 
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} is a file, expected a folder")
     ruleset = load_checked_rules(rules)  # configuration errors (sections too) stop us before any data is read
+    _check_engine(ruleset, engine)
     run = ws.start_run("clean")
     records: list[RecordTokens] = []  # started once the export is loaded
     try:
         with _recorded(ws, run):
             return _clean(ws, run, ruleset, input_path, out_dir, fmt=fmt, output=output, read=read,
-                          audit_log=audit_log, progress=progress, records=records)
+                          audit_log=audit_log, progress=progress, records=records, engine=(engine, spark_master))
     finally:
         for job in records:
             job.close()
@@ -342,7 +354,7 @@ class _CleanRun:
 
 def _read_and_check(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir: Path, *,
                     fmt: str | None, read: ReadOptions | None, progress: Progress | None,
-                    records: list[RecordTokens]) -> _CleanRun:
+                    records: list[RecordTokens], engine: tuple[str, str | None] = ("duckdb", None)) -> _CleanRun:
     """Load the export, start hashing its record keys, run the rules and work out who may be emailed."""
     from crmtool.privacy.mailable import mailable_for_ruleset
 
@@ -354,16 +366,17 @@ def _read_and_check(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path,
     records.append(RecordTokens(ws, loaded.table, record_key_sql(ruleset)))
     digest = InputDigest(input_path)  # for the manifest and the run's header, read beside the rules
     personal = _personal_columns(ws, loaded, ruleset)
-    engine = _check(ws, run, ruleset, loaded, progress, recorded_as=audit_value_sql(personal))
+    result = _check(ws, run, ruleset, loaded, progress, recorded_as=audit_value_sql(personal),
+                    engine_name=engine[0], spark_master=engine[1])
     fmt = _output_format(loaded, fmt)
     clean_path, rejects_path = output_names(input_path, out_dir, fmt)
     # with a consent section, the cleaned export says who may be emailed (consent granted, not
     # suppressed, bounced or erased); unknown consent is never taken as granted
     # (a run that deduplicates decides per person once its own clusters exist, not with the last run's)
-    mail = (mailable_for_ruleset(ws, engine.work_table, ruleset, raw_table=loaded.table,
+    mail = (mailable_for_ruleset(ws, result.work_table, ruleset, raw_table=loaded.table,
                                  clusters="dedupe" not in ruleset.sections)
             if "consent" in ruleset.sections else None)
-    return _CleanRun(ruleset, input_path, out_dir, loaded, engine, hasher, personal, fmt, clean_path, rejects_path,
+    return _CleanRun(ruleset, input_path, out_dir, loaded, result, hasher, personal, fmt, clean_path, rejects_path,
                      mail, digest)
 
 
@@ -564,10 +577,12 @@ def _record_clean(ws: Workspace, run: Run, state: _CleanRun, result: CleanResult
 
 def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir: Path, *, fmt: str | None,
            output: OutputOptions, read: ReadOptions | None, audit_log: Path | None,
-           progress: Progress | None, records: list[RecordTokens]) -> CleanResult:
-    """Clean's steps in order: read and check, open the audit log, write, count, seal and dedupe, record."""
+           progress: Progress | None, records: list[RecordTokens],
+           engine: tuple[str, str | None] = ("duckdb", None)) -> CleanResult:
+    """Clean's steps in order: read and check, open the audit log, write, count, seal and dedupe, record.
+    ``engine``: where the rules run (``duckdb`` or ``spark``) and the Spark master."""
     state = _read_and_check(ws, run, ruleset, input_path, out_dir, fmt=fmt, read=read, progress=progress,
-                            records=records)
+                            records=records, engine=engine)
     writer, audit_path, created = _open_audit(ws, run, state, audit_log)
     _write_outputs(ws, run, state, writer, created, records, output, progress)
     counts = _clean_counts(ws, state)

@@ -3,7 +3,7 @@ exit codes and the per-value mapping. One Spark session for all (conftest.spark)
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,6 @@ def test_validate_on_spark_gives_the_duckdb_outcomes_and_exit_code(spark: SparkB
 
 def test_fixes_and_checks_match_row_for_row(spark: SparkBackend) -> None:
     ruleset = load_rules([RULES / "10-normalise.yaml", RULES / "20-checks.yaml"])
-    ruleset = dataclasses.replace(ruleset, rules=[s for s in ruleset.rules if s.kind != "unicode_nfc"])
     con = duckdb.connect()
     load_file(con, EXAMPLE, "data_c")
     engine = run_rules(con, "data_c", ruleset, work_table="work_c")
@@ -67,6 +66,62 @@ def test_fixes_and_checks_match_row_for_row(spark: SparkBackend) -> None:
     assert {o.spec.name: o.fixed for o in result.outcomes} == fixed
     assert [o.status for o in result.outcomes] == [o.status for o in engine.outcomes]
     assert fixed["trim_text"] > 0 and fixed["repair_mojibake"] > 0  # the normalisers did work
+
+
+def test_unicode_nfc_composes_the_same_values_on_spark(spark: SparkBackend, tmp_path: Path) -> None:
+    data = tmp_path / "nfd.csv"
+    data.write_text("customer_id,first_name\nC1,Jose\u0301\nC2,Mu\u0308ller\nC3,Ana\nC4,Jose\u0301\n",
+                    encoding="utf-8")
+    rules = tmp_path / "nfc.yaml"
+    rules.write_text("version: 1\nrules:\n  - {name: nfc, kind: unicode_nfc, columns: [first_name]}\n",
+                     encoding="utf-8")
+    duck, on_spark = (validate_json(data, "--rules", rules, *extra)[1]["rules"]
+                      for extra in ((), ("--engine", "spark")))
+    assert on_spark == duck
+    # Python's NFC per distinct value on Spark, nfc_normalize on DuckDB
+    assert {r["rule"]: r["fixed"] for r in duck}["nfc"] == 3
+
+
+def _clean(out: Path, *extra: str) -> dict[str, Any]:
+    """``crmtool clean`` of the example with the normalise and check rules into ``out``; the JSON frame."""
+    result = CliRunner().invoke(app, ["clean", str(EXAMPLE), "--rules", str(RULES / "10-normalise.yaml"),
+                                      "--rules", str(RULES / "20-checks.yaml"), "--out", str(out / "out"),
+                                      "--workspace", str(out / "ws.duckdb"), "--quiet", "-f", "json", *extra])
+    assert result.exit_code == 0, result.output
+    return dict(json.loads(result.stdout))
+
+
+def _without_run(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A manifest without what differs between two runs of the same input: ids, times, paths, timings."""
+    drop = {"run_id", "started_at", "finished_at", "timings_seconds", "seconds", "path", "head_sha256"}
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in drop}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return dict(strip(manifest))
+
+
+def test_clean_on_spark_writes_the_duckdb_outputs_and_change_set(spark: SparkBackend, tmp_path: Path) -> None:
+    duck_dir, spark_dir = tmp_path / "duck", tmp_path / "spark"
+    _clean(duck_dir)
+    _clean(spark_dir, "--engine", "spark", "--spark-master", "local[2]")
+    for name in ("clientes.clean.csv", "clientes.rejects.csv"):
+        assert (spark_dir / "out" / name).read_bytes() == (duck_dir / "out" / name).read_bytes(), name
+    manifests = [json.loads((d / "out" / "manifest.json").read_text(encoding="utf-8")) for d in (duck_dir, spark_dir)]
+    assert _without_run(manifests[1]) == _without_run(manifests[0])
+    # the audit change set: the same Parquet bytes (personal values keyed with the same key, the
+    # tests' CRMTOOL_KEY)
+    sets = [sorted((d / "ws.audit" / "sets").glob("*.parquet")) for d in (duck_dir, spark_dir)]
+    assert len(sets[0]) == len(sets[1]) > 0
+    digests = [[hashlib.sha256(f.read_bytes()).hexdigest() for f in files] for files in sets]
+    assert digests[1] == digests[0]
+    assert manifests[0]["counts"]["fixed_values"] > 1000 and manifests[0]["counts"]["rejected"] > 0
+    verify = CliRunner().invoke(app, ["audit", "verify", "--workspace", str(spark_dir / "ws.duckdb")])
+    assert verify.exit_code == 0, verify.output
 
 
 def test_typed_parquet_where_and_sql_rules(spark: SparkBackend, tmp_path: Path) -> None:

@@ -30,7 +30,8 @@ from crmtool.sqltext import ident, sql_str
 
 #: kinds whose fix and check run on every backend (the rest are DuckDB-only for now)
 PORTED_KINDS = frozenset({"required", "unique", "regex", "allowed", "range", "sql", "email", "phone", "date",
-                          "national_id", "postal_code", "trim", "case", "decimal", "mojibake", "email_normalise"})
+                          "national_id", "postal_code", "trim", "case", "decimal", "mojibake", "email_normalise",
+                          "unicode_nfc"})
 VIOLATIONS = "__bk_violations"
 CHANGES = "__bk_changes"
 
@@ -56,6 +57,9 @@ class BackendPlanContext(PlanContext):
 
     def on(self, table: str) -> BackendPlanContext:
         return BackendPlanContext(self.con, table, self.cache, self.names, self.tables, backend=self.backend)
+
+    def has_duckdb_sql(self) -> bool:
+        return bool(self.backend.dialect == "duckdb")
 
     def map_distinct(self, value_sql: str, func: Callable[[str], Any], out: list[tuple[str, str]],
                      cache_key: tuple[Any, ...], prefilter: str | None = None,
@@ -155,10 +159,11 @@ def _fix_column(ctx: BackendPlanContext, source: str, column: str, steps: list[t
                                   f"CAST({fix.expr} AS VARCHAR) AS __a FROM {dist} t {fix.join or ''}) s", keep=True)
         plan.tables.append(nxt)
         dist = ctx_d.table = nxt
-        rows = (f"FROM {ident(source)} w JOIN (SELECT __v0 FROM {nxt} WHERE __b IS DISTINCT FROM __a) s "
+        rows = (f"FROM {ident(source)} w JOIN (SELECT __v0, __b, __a FROM {nxt} WHERE __b IS DISTINCT FROM __a) s "
                 f"ON {value} = s.__v0")
-        if spec.action == "fix":
-            plan.changes.append(f"SELECT {index} AS rule, w._row {rows}")
+        if spec.action == "fix":  # the value before and after this step, as the engine records them
+            plan.changes.append(f"SELECT {index} AS rule, w._row, {sql_str(column)} AS \"column\", "
+                                f"s.__b AS old, s.__a AS new {rows}")
         else:
             plan.flags.append(f"SELECT {index} AS rule, w._row, {sql_str(column)} AS \"column\", "
                               f"'value not normalised' AS reason, false AS reject {rows}")
@@ -251,7 +256,8 @@ def run_checks(backend: Backend, table: str, ruleset: RuleSet, *, work_table: st
     :func:`crmtool.engine.run_rules` gives on DuckDB (the parity tests compare them).
 
     ``keep_results``: leave the violations ``(rule, _row, column, reason, reject)`` and changes
-    ``(rule, _row)`` tables (:data:`VIOLATIONS`, :data:`CHANGES`) for the caller to read."""
+    ``(rule, _row, column, old, new)`` tables (:data:`VIOLATIONS`, :data:`CHANGES`; old and new
+    are each fix step's value before and after, as text) for the caller to read."""
     start = time.perf_counter()
     types = _config_problems(backend, table, ruleset)
     columns = [c for c, _t in backend.columns(table)]
@@ -265,8 +271,8 @@ def run_checks(backend: Backend, table: str, ruleset: RuleSet, *, work_table: st
     phases["fix"] = time.perf_counter() - start
     _work_table(backend, table, work_table, columns, plan)
     try:
-        backend.create_table(CHANGES, _union(plan.changes, "SELECT 0 AS rule, CAST(0 AS BIGINT) AS _row WHERE false"),
-                             keep=True)
+        backend.create_table(CHANGES, _union(plan.changes, "SELECT 0 AS rule, CAST(0 AS BIGINT) AS _row, '' AS "
+                                                           "\"column\", '' AS old, '' AS new WHERE false"), keep=True)
         parts = plan.flags + _check_selects(ctx, work_table, ruleset, types, timer)
         backend.create_table(VIOLATIONS, _union(parts, "SELECT 0 AS rule, CAST(0 AS BIGINT) AS _row, '' AS \"column\", "
                                                        "'' AS reason, false AS reject WHERE false"), keep=True)

@@ -33,6 +33,12 @@ OutputFormatOpt = Annotated[FileFormat | None,
                             typer.Option("--output-format", help="csv, parquet or xlsx (default: as input).")]
 AuditLogOpt = Annotated[Path | None, typer.Option(
     help="Audit log folder (default: the workspace's <stem>.audit/; OUT/crmtool.audit/ for :memory:).")]
+EngineOpt = Annotated[str, typer.Option(
+    "--engine", help="Where the rules run: duckdb (embedded, default) or spark (pip install "
+                     "'crmtool[spark]'; kinds not yet ported are refused).")]
+SparkMasterOpt = Annotated[str | None, typer.Option(
+    "--spark-master", help="Spark master for --engine spark: local[2] (default), spark://host:7077, "
+                           "yarn, or sc://host:15002 (Spark Connect; SPARK_REMOTE works too).")]
 FailOnOpt = Annotated[str, typer.Option("--fail-on", help="error (default) or warning: which failures exit 1.")]
 ShowValuesOpt = Annotated[bool, typer.Option("--show-values", help="Show top values of personal-data columns.")]
 # validate changes nothing: a one-shot in-memory workspace unless one is named here (no
@@ -94,15 +100,19 @@ def clean(
     audit_log: AuditLogOpt = None,
     fmt: FormatOpt = OutputFormat.text,
     where: WorkspaceOptions = WorkspaceOptions(),
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
 ) -> ExitCode:
     """Apply the rules: write the cleaned export, the rejected rows with reasons, a manifest and the audit log."""
     from crmtool import api, report
     from crmtool.check_report import CheckReport
 
+    _engine_usage(engine, spark_master)
     with where.open() as ws, \
             ui.progress("cleaning") as progress:
         result = api.clean(ws, input, rules, out, fmt=file_format.value if file_format else None,
-                           audit_log=audit_log, progress=progress, output=output, read=read)
+                           audit_log=audit_log, progress=progress, output=output, read=read, engine=engine,
+                           spark_master=spark_master)
     if result.key_created:
         ui.warn(f"created a new key for keyed hashes at {result.key_created} (owner-only); keep it safe "
                 f"and use it for every run: audit entries and pseudonyms depend on it")
@@ -134,6 +144,15 @@ def clean(
                   counts={k: c[k] for k in ("rows_in", "rows_out", "rejected") if k in c})
 
 
+def _engine_usage(engine: str, spark_master: str | None) -> None:
+    from crmtool.errors import UsageError
+
+    if engine not in ("duckdb", "spark"):
+        raise UsageError(f"--engine must be duckdb or spark, not {engine!r}")
+    if spark_master and engine != "spark":
+        raise UsageError("--spark-master needs --engine spark")
+
+
 @cli_command
 def validate(
     ui: Ui,
@@ -143,12 +162,8 @@ def validate(
     fmt: FormatOpt = OutputFormat.text,
     fail_on: FailOnOpt = "error",
     where: ValidateWorkspace = WorkspaceOptions(":memory:"),
-    engine: Annotated[str, typer.Option(
-        "--engine", help="Where the checks run: duckdb (embedded, default) or spark (pip install "
-                         "'crmtool[spark]'; kinds not yet ported are refused).")] = "duckdb",
-    spark_master: Annotated[str | None, typer.Option(
-        "--spark-master", help="Spark master for --engine spark: local[2] (default), spark://host:7077, "
-                               "yarn, or sc://host:15002 (Spark Connect; SPARK_REMOTE works too).")] = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
 ) -> ExitCode:
     """Check an export against the rules and change nothing: exit 1 when an error rule fails or more
     rows than dataset.max_unparseable cannot be parsed (--fail-on warning: warnings too)."""
@@ -160,10 +175,7 @@ def validate(
 
     if fail_on not in ("error", "warning"):
         raise UsageError(f"--fail-on must be error or warning, not {fail_on!r}")
-    if engine not in ("duckdb", "spark"):
-        raise UsageError(f"--engine must be duckdb or spark, not {engine!r}")
-    if spark_master and engine != "spark":
-        raise UsageError("--spark-master needs --engine spark")
+    _engine_usage(engine, spark_master)
     # configuration and input errors come before any workspace is opened: they leave no file
     ruleset = load_rules(rules)
     ensure_readable(input)

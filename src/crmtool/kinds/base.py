@@ -96,6 +96,11 @@ class PlanContext:
         """The same context over another table (distinct values, say), sharing caches and names."""
         return PlanContext(self.con, table, self.cache, self.names, self.tables)
 
+    def has_duckdb_sql(self) -> bool:
+        """Whether the plan runs on DuckDB, so DuckDB-only SQL functions may be used (another
+        engine's plan takes the kind's Python per distinct value instead)."""
+        return True
+
     def map_distinct(self, value_sql: str, func: Callable[[str], Any], out: list[tuple[str, str]],
                      cache_key: tuple[Any, ...], prefilter: str | None = None,
                      fast: dict[str, str] | None = None, fast_input: str | None = None,

@@ -1,7 +1,14 @@
 """``unicode_nfc``: compose Unicode to NFC so that ``é`` is one code point everywhere."""
 
+import unicodedata
+
 from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec
 from crmtool.sqltext import ident
+
+
+def nfc(value: str) -> tuple[str]:
+    """The NFC form of one value (what DuckDB's ``nfc_normalize`` gives)."""
+    return (unicodedata.normalize("NFC", value),)
 
 
 class UnicodeNfc(Kind):
@@ -16,4 +23,10 @@ class UnicodeNfc(Kind):
         return True
 
     def fix(self, ctx: PlanContext, spec: RuleSpec, column: str) -> FixPlan:
-        return FixPlan(f"nfc_normalize(t.{ident(column)})")
+        c = f"t.{ident(column)}"
+        if ctx.has_duckdb_sql():
+            return FixPlan(f"nfc_normalize({c})")
+        # no nfc_normalize elsewhere: Python's, once per distinct value that is not plain ASCII
+        table = ctx.map_distinct(c, nfc, [("new", "VARCHAR")], ("unicode_nfc",),
+                                 prefilter="regexp_matches(v, '[^\\x00-\\x7F]')")
+        return FixPlan(f"coalesce(m.new, {c})", f"LEFT JOIN {table} m ON m.value = {c}")
