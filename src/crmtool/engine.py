@@ -561,7 +561,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
     _create_result_tables(con)
     text = {c: f"CAST(w.{ident(c)} AS VARCHAR)" if c in retyped else f"w.{ident(c)}" for c in steps}
     total = _count(con, f"SELECT count(*) FROM {ident(table)}")
-    ctx = PlanContext(con, work)
+    ctx = PlanContext(con, work, small=total <= ROW_WISE_UP_TO)
     timer = {i: 0.0 for i in range(len(ruleset.rules))}
 
     laps = Laps()
