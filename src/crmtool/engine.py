@@ -215,7 +215,8 @@ def _row_wise_columns(con: duckdb.DuckDBPyConnection, table: str, steps: dict[st
 
 
 def _fix_row_wise(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: str, text: dict[str, str],
-                  columns: dict[str, list[tuple[int, RuleSpec]]], recorded_as: RecordedAs) -> str | None:
+                  columns: dict[str, list[tuple[int, RuleSpec]]], recorded_as: RecordedAs, *,
+                  small: bool = False) -> str | None:
     """Run the fixes of ``columns`` row by row, composed into one SELECT; record changes and flags.
 
     Each step is one level of nested SELECTs over the rows of ``source`` carrying, per column, the
@@ -226,11 +227,15 @@ def _fix_row_wise(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: str,
     later levels go on) as it does on the distinct-value path. Only rows that some step changed or
     flagged are kept: the returned table (``_row``, ``__v<n>``, each column's final value), or
     None when no step applies; the working table takes the final values from it by ``_row``.
+    On a ``small`` table each column's own levels run alone and are put side by side (``UNION
+    ALL BY NAME``, one row per ``_row``): the same rows, without binding every column's levels
+    inside every later column's; a large table keeps the one nest (one scan of its rows).
     """
     sql = ("SELECT w._row, " + ", ".join(f"{text[c]} AS __v{n}, {text[c]} AS {ident(c)}"
                                          for n, c in enumerate(columns)) + f" FROM {ident(source)} w")
     done: list[tuple[int, str, int, bool]] = []  # (column number, column, rule index, fix or flag) per step
     views = []
+    chains = []  # per column, its own levels alone
     for n, (column, col_steps) in enumerate(columns.items()):
         col = ident(column)
         # the column's own levels alone, for the level tables of its Python steps (binding the
@@ -256,6 +261,13 @@ def _fix_row_wise(con: duckdb.DuckDBPyConnection, ctx: PlanContext, source: str,
                 head, tail = f"SELECT * REPLACE (__a{k} AS {col}) FROM ({head}", f"{tail})"
             sql, own = head + sql + tail, head + own + tail
             done.append((n, column, index, spec.action == "fix"))
+        chains.append(own)
+    if small and len(chains) > 1:
+        # a small table: each column's own levels side by side, one row per _row (each column's
+        # values come from its chain alone, the others' are NULL there): binding every level of
+        # every column in one nest costs more than the steps (2026-12-02 evening, decision 0014)
+        sql = ("SELECT _row, any_value(COLUMNS(* EXCLUDE (_row))) FROM ("
+               + " UNION ALL BY NAME ".join(f"({chain})" for chain in chains) + ") GROUP BY _row")
     if not done:
         for view in reversed(views):
             con.execute(f"DROP TABLE {view}")
@@ -413,7 +425,7 @@ def _fix_distinct_columns(con: duckdb.DuckDBPyConnection, ctx: PlanContext, tabl
 
 def _fix_columns_row_wise(con: duckdb.DuckDBPyConnection, ctx: PlanContext, table: str,
                           steps: dict[str, list[tuple[int, RuleSpec]]], row_wise: list[str], text: dict[str, str],
-                          recorded_as: RecordedAs, timer: dict[int, float]) -> str | None:
+                          recorded_as: RecordedAs, timer: dict[int, float], *, small: bool = False) -> str | None:
     """Fixes, phase 1 (continued): the ``row_wise`` columns in one statement; returns its table of changed rows."""
     if not row_wise:
         return None
@@ -421,7 +433,7 @@ def _fix_columns_row_wise(con: duckdb.DuckDBPyConnection, ctx: PlanContext, tabl
     specs = [spec for c in row_wise for _i, spec in steps[c]]
     start = time.perf_counter()
     with _rule_errors(*specs):
-        row_fixes = _fix_row_wise(con, ctx, table, text, col_steps, recorded_as)
+        row_fixes = _fix_row_wise(con, ctx, table, text, col_steps, recorded_as, small=small)
     share = (time.perf_counter() - start) / len(specs)
     for c in row_wise:
         for i, _spec in steps[c]:
@@ -549,7 +561,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
     _create_result_tables(con)
     text = {c: f"CAST(w.{ident(c)} AS VARCHAR)" if c in retyped else f"w.{ident(c)}" for c in steps}
     total = _count(con, f"SELECT count(*) FROM {ident(table)}")
-    ctx = PlanContext(con, work)
+    ctx = PlanContext(con, work, small=total <= ROW_WISE_UP_TO)
     timer = {i: 0.0 for i in range(len(ruleset.rules))}
 
     laps = Laps()
@@ -558,7 +570,8 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
     row_wise = _row_wise_columns(con, table, steps, total)
     maps = _fix_distinct_columns(con, ctx, table, steps, text, recorded_as, timer, progress, row_wise)
     lap("fix_distinct")
-    row_fixes = _fix_columns_row_wise(con, ctx, table, steps, row_wise, text, recorded_as, timer)
+    row_fixes = _fix_columns_row_wise(con, ctx, table, steps, row_wise, text, recorded_as, timer,
+                                      small=total <= ROW_WISE_UP_TO)
     lap("fix_row_wise")
     work = _make_work_table(con, ctx, table, work, maps, text, retyped, bool(steps) or copy_unchanged,
                             row_wise, row_fixes)

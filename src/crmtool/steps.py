@@ -119,6 +119,10 @@ def as_status(status: Status | str) -> Status:
     return _STATUS_WORDS.get(status) or Status(status)
 
 
+#: metric rows per INSERT statement (a run records ~50; a long parameter list costs little)
+_METRICS_PER_INSERT = 1000
+
+
 def record(ws: Workspace, run: Run, status: Status | str, exit_code: int, summary: dict[str, Any]) -> None:
     """The one recorder: the run's row in ``crm_runs``, its metrics and its registered outputs.
 
@@ -142,7 +146,9 @@ def record(ws: Workspace, run: Run, status: Status | str, exit_code: int, summar
     )
     latest = {(m.name, m.dimension): m.value for m in step.metrics}  # recorded twice: the last value
     rows = [(run.run_id, step.name, name, dim, value, now) for (name, dim), value in latest.items()]
-    if rows:
-        con.executemany("INSERT INTO crm_metrics VALUES (?, ?, ?, ?, ?, ?)", rows)
+    for start in range(0, len(rows), _METRICS_PER_INSERT):  # one statement (executemany: ~0.2 ms a row)
+        chunk = rows[start:start + _METRICS_PER_INSERT]
+        values = ", ".join(["(?, ?, ?, ?, CAST(? AS DOUBLE), CAST(? AS TIMESTAMP))"] * len(chunk))
+        con.execute(f"INSERT INTO crm_metrics VALUES {values}", [v for row in chunk for v in row])
     for out in step.outputs:
         ws.register_output(run, out.kind, Path(out.path), out.rows, sha256=out.sha256)

@@ -3,6 +3,7 @@ column from the data and never changes what a run gives, only its time."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,12 @@ def test_a_small_table_builds_no_table_of_distinct_values(ws: Workspace, tmp_pat
     run_rules(con, table, load_rules(rules))  # type: ignore[arg-type]
     assert not [s for s in con.sql if "__dist_" in s]
     # one statement fixes every column (Python kinds map their distinct values through a view)
-    assert len([s for s in con.sql if s.startswith("CREATE OR REPLACE TEMP TABLE __rowfix_")]) == 1
+    rowfix = [s for s in con.sql if s.startswith("CREATE OR REPLACE TEMP TABLE __rowfix_")]
+    assert len(rowfix) == 1
+    # each column's levels alone, side by side (one nest of every level of every column binds
+    # far more): as many chains as columns, each starting from the loaded rows
+    assert " UNION ALL BY NAME " in rowfix[0]
+    assert rowfix[0].count(" UNION ALL BY NAME ") == len(set(re.findall(r"__v([0-9]+)\b", rowfix[0]))) - 1 > 3
     # a Python step maps the values of a level table, from which the column's next levels go on
     # (a view would bind every level below it again for each step)
     levels = [s for s in con.sql if s.startswith("CREATE OR REPLACE TEMP TABLE __level_")]

@@ -76,3 +76,21 @@ def test_status_words_and_fallback_metrics(tmp_path: Path) -> None:
     step = Step("x")
     step.share("s", 1, 0)
     assert step.metrics[0].value is None
+
+
+def test_metrics_are_stored_as_given_in_statements_of_many_rows(tmp_path: Path) -> None:
+    # one INSERT per 1,000 metrics (executemany ran one per row): every value, NULL, dimension
+    # and the recording time arrive as they did row by row, across a chunk boundary
+    with Workspace(":memory:") as ws:
+        run = ws.start_run("validate")
+        for i in range(2345):
+            run.step.metric(f"m{i % 7}", None if i % 11 == 0 else i / 3, str(i))
+        run.step.share("ratio", 1, 3)
+        ws.finish_run(run, "ok", 0, {})
+        rows = ws.con.execute("SELECT name, dimension, value FROM crm_metrics ORDER BY ALL").fetchall()
+        times = ws.con.execute("SELECT DISTINCT recorded_at = r.finished_at, typeof(value) FROM crm_metrics, "
+                               "crm_runs r").fetchall()
+    expected = sorted([(f"m{i % 7}", str(i), None if i % 11 == 0 else i / 3) for i in range(2345)]
+                      + [("ratio", "", 0.333333)], key=lambda r: (r[0], r[1], r[2] is None, r[2] or 0))
+    assert sorted(rows, key=lambda r: (r[0], r[1], r[2] is None, r[2] or 0)) == expected
+    assert times == [(True, "DOUBLE")]

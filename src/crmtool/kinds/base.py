@@ -88,13 +88,16 @@ class PlanContext:
     names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     #: per cache key, the temp table holding every value mapped so far (see map_distinct)
     tables: dict[tuple[Any, ...], str] = field(default_factory=dict)
+    #: a small table (``crmtool.engine.ROW_WISE_UP_TO`` rows at most): map_distinct reads its few
+    #: values into Python and writes them once, in two statements instead of five
+    small: bool = False
 
     def temp_name(self, stem: str) -> str:
         return f"__{stem}_{next(self.names)}"
 
     def on(self, table: str) -> PlanContext:
         """The same context over another table (distinct values, say), sharing caches and names."""
-        return PlanContext(self.con, table, self.cache, self.names, self.tables)
+        return PlanContext(self.con, table, self.cache, self.names, self.tables, self.small)
 
     def has_duckdb_sql(self) -> bool:
         """Whether the plan runs on DuckDB, so DuckDB-only SQL functions may be used (another
@@ -133,6 +136,9 @@ class PlanContext:
                       f"FROM {ident(self.table)} t) WHERE {where}) d ANTI JOIN {name} c ON c.value = d.v")
         if fast_input:
             values_sql = f"SELECT v, {fast_input} AS f FROM ({values_sql})"
+        if self.small:
+            self._map_few(name, values_sql, fast_cols, func, out, fast, settled)
+            return name
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {new} AS SELECT v AS value, {fast_cols}, "
                          f"coalesce({settled or 'false'}, false) AS __settled FROM ({values_sql})")
         decided = " AND ".join(f"{ident(n)} IS NOT NULL" for n in (fast or {})) or "false"
@@ -148,6 +154,30 @@ class PlanContext:
                 self.con.execute(f"UPDATE {new} SET {sets} FROM {source} s WHERE {new}.value = s.value", params)
         self.con.execute(f"INSERT INTO {name} SELECT * EXCLUDE (__settled) FROM {new}; DROP TABLE {new}")
         return name
+
+    def _map_few(self, name: str, values_sql: str, fast_cols: str, func: Callable[[str], Any],
+                 out: list[tuple[str, str]], fast: dict[str, str] | None, settled: str | None) -> None:
+        """map_distinct on a small table: the new values with their fast-path answers are read into
+        Python, the undecided ones mapped by ``func``, and all of them written in one INSERT (the
+        same rows the five statements of the general path leave in ``name``)."""
+        from crmtool.db import python_relation
+
+        rows = self.con.execute(f"SELECT v, {fast_cols}, coalesce({settled or 'false'}, false) "
+                                f"FROM ({values_sql})").fetchall()
+        if not rows:
+            return
+        decided = [i + 1 for i, (n, _t) in enumerate(out) if n in (fast or {})]
+        mapped = []
+        for row in rows:
+            if row[-1] or (decided and all(row[i] is not None for i in decided)):
+                mapped.append(row[:-1])
+            else:
+                mapped.append((row[0], *func(row[0])))
+        columns = {"value": [r[0] for r in mapped]} | {n: [r[i + 1] for r in mapped] for i, (n, _t) in enumerate(out)}
+        casts = ", ".join(f"CAST(s.{ident(n)} AS {t})" for n, t in out)
+        text = ["value", *(n for n, t in out if t == "VARCHAR")]
+        with python_relation(self.con, columns, text) as (source, params):
+            self.con.execute(f"INSERT INTO {name} SELECT s.value, {casts} FROM {source} s", params)
 
 
 class Kind:

@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any, ClassVar
 
 from crmtool.kinds.base import FixPlan, Kind, PlanContext, RuleSpec, failing_rows
+from crmtool.kinds.compiles import strptime_reads
 from crmtool.sqltext import ident, sql_str
 
 DEFAULT_FORMATS = ["%Y-%m-%d", "%d/%m/%Y"]
@@ -48,10 +49,12 @@ class Date(Kind):
     actions = ("fix", "flag", "reject")
 
     def problems(self, spec: RuleSpec) -> list[str]:
-        import duckdb
-
         out = []
         for fmt in spec.opt("formats", []):
+            if isinstance(fmt, str) and strptime_reads(fmt):  # plain: no DuckDB instance needed to know
+                continue
+            import duckdb
+
             try:
                 duckdb.execute("SELECT try_strptime('x', [?])", [fmt]).fetchall()
             except duckdb.Error as exc:
