@@ -14,8 +14,7 @@ Refused: table functions (``read_text``, ``read_csv``, ``glob`` ...), subqueries
 relation, statements (``SET``, ``PRAGMA``, ``ATTACH``, ``COPY``, ``INSTALL``, ``LOAD``, ``CALL``),
 ``;``, parameters, and every function not on the list (``getenv``, ``current_setting`` ...).
 The text returned is sqlglot's rendering of the vetted tree (comments dropped), so what runs is
-exactly what was checked, whatever the two parsers think of odd quoting; a plain expression
-(:mod:`crmtool.usersql_quick`) is returned as written, having been tokenised in full.
+exactly what was checked, whatever the two parsers think of odd quoting.
 
 The DuckDB session is the second wall: it cannot touch files it was not given (see
 :mod:`crmtool.workspace` and ``docs/decisions/0007-user-sql-sandbox.md``).
@@ -29,7 +28,6 @@ from functools import cache
 from typing import Any
 
 from crmtool.errors import ConfigError, Location
-from crmtool.usersql_quick import quick_vetted
 
 
 def _names(text: str) -> frozenset[str]:
@@ -239,19 +237,7 @@ def _parse(sql: str) -> tuple[Any, list[str]]:
 def expression_problems(sql: str, *, columns: Iterable[str] | None, aggregates: bool = False,
                         aliases: Iterable[str] = (), functions: Iterable[str] = ()) -> tuple[str | None, list[str]]:
     """(vetted SQL, []) when ``sql`` is one allowed expression, else (None, every problem found).
-    ``functions``: macros crmtool itself defines for this place (``seg_date``), allowed besides the list.
-
-    A plain expression (:mod:`crmtool.usersql_quick`: columns, literals, comparisons, a few common
-    functions) is accepted as written without importing sqlglot; everything else is parsed."""
-    quick = quick_vetted(sql, columns)
-    if quick is not None:
-        return quick, []
-    return sqlglot_problems(sql, columns=columns, aggregates=aggregates, aliases=aliases, functions=functions)
-
-
-def sqlglot_problems(sql: str, *, columns: Iterable[str] | None, aggregates: bool = False,
-                     aliases: Iterable[str] = (), functions: Iterable[str] = ()) -> tuple[str | None, list[str]]:
-    """:func:`expression_problems` by sqlglot alone (no quick path): what the quick path is tested against."""
+    ``functions``: macros crmtool itself defines for this place (``seg_date``), allowed besides the list."""
     root, problems = _parse(sql)
     if root is None:
         return None, problems

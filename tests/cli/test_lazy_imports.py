@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 HEAVY = ("duckdb", "polars", "pyarrow", "rapidfuzz", "dns", "phonenumbers", "stdnum", "email_validator", "ftfy",
-         "jsonschema", "numpy", "polars_hash", "confusable_homoglyphs", "plotly", "pandas", "sqlglot")
+         "jsonschema", "numpy", "polars_hash", "confusable_homoglyphs", "plotly", "pandas")
 
 #: runs the real CLI in a fresh interpreter and prints which heavy modules it imported
 PROGRAM = """
@@ -78,17 +78,3 @@ def test_a_small_validate_of_the_example_rules_imports_no_arrow_numpy_or_pandas(
     code, imported = _imported("validate", str(data), "--rules", str(rules), "-q")
     assert code in (0, 1)
     assert not {"pyarrow", "numpy", "pandas", "polars"} & set(imported), imported
-    # their one sql rule is a plain expression, vetted without sqlglot (crmtool.usersql_quick)
-    assert "sqlglot" not in imported
-
-
-@pytest.mark.parametrize(("expr", "sqlglot"), [("length(city) > 2 AND lower(city) <> 'x'", False),
-                                               ("CASE WHEN length(city) > 2 THEN true ELSE false END", True)])
-def test_sqlglot_is_imported_only_for_sql_that_is_not_plain(tmp_path: Path, expr: str, sqlglot: bool) -> None:
-    data = tmp_path / "small.csv"
-    data.write_text("id,city\nC1,Vigo\nC2,Bo\n", encoding="utf-8")
-    rules = tmp_path / "rules.yaml"
-    rules.write_text("rules:\n  - name: long_city\n    kind: sql\n    expr: \"" + expr + "\"\n", encoding="utf-8")
-    code, imported = _imported("validate", str(data), "--rules", str(rules), "--workspace", ":memory:", "-q")
-    assert code == 1  # Bo is too short a name: the rule ran either way
-    assert ("sqlglot" in imported) is sqlglot
