@@ -393,7 +393,7 @@ def _typed_fix_steps(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSe
     return steps, types, retyped
 
 
-def _create_result_tables(con: duckdb.DuckDBPyConnection) -> None:
+def create_result_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create (empty) the changes and violations tables the fixes and checks insert into."""
     con.execute("ATTACH IF NOT EXISTS ':memory:' AS crm_scratch")
     con.execute(f"CREATE OR REPLACE TABLE {CHANGES} (rule INTEGER, _row BIGINT, \"column\" VARCHAR, "
@@ -558,7 +558,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
     _config_problems(con, table, ruleset)
     work = work_table or f"work_{table}"
     steps, types, retyped = _typed_fix_steps(con, table, ruleset)
-    _create_result_tables(con)
+    create_result_tables(con)
     text = {c: f"CAST(w.{ident(c)} AS VARCHAR)" if c in retyped else f"w.{ident(c)}" for c in steps}
     total = _count(con, f"SELECT count(*) FROM {ident(table)}")
     ctx = PlanContext(con, work, small=total <= ROW_WISE_UP_TO)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crmtool.engine import VIOLATIONS, _check_on_distinct, _create_result_tables, _distinct_estimates, run_rules
+from crmtool.engine import VIOLATIONS, _check_on_distinct, _distinct_estimates, create_result_tables, run_rules
 from crmtool.kinds.base import PlanContext
 from crmtool.rulefile import load_rules
 from crmtool.workspace import Workspace
@@ -80,7 +80,7 @@ rules:
     estimates = _distinct_estimates(ws.con, "data_u", rules)
     assert estimates["country"] == 2 and estimates["id"] > 1500  # HyperLogLog: near, not exact
     ctx = PlanContext(ws.con, "data_u")
-    _create_result_tables(ws.con)  # the engine's changes and violations tables (in crm_scratch)
+    create_result_tables(ws.con)  # the engine's changes and violations tables (in crm_scratch)
     before = _tables(ws)
     # near-unique by the estimate: declined before any table of distinct values is built
     assert not _check_on_distinct(ws.con, ctx, "data_u", 0, rules.rules[0], 2000, estimates["id"])

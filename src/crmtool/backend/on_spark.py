@@ -80,7 +80,7 @@ def clean_loaded_on_spark(con: duckdb.DuckDBPyConnection, table: str, ruleset: R
     from crmtool.backend.checks import CHANGES, VIOLATIONS, run_checks
     from crmtool.engine import CHANGES as ENGINE_CHANGES
     from crmtool.engine import VIOLATIONS as ENGINE_VIOLATIONS
-    from crmtool.engine import _create_result_tables
+    from crmtool.engine import create_result_tables
 
     types = [(str(n), str(t)) for n, t, *_ in con.execute(f"DESCRIBE {ident(table)}").fetchall()]
     with _input_on_spark(con, table, ruleset, spark_master) as (spark, tmp):
@@ -94,7 +94,7 @@ def clean_loaded_on_spark(con: duckdb.DuckDBPyConnection, table: str, ruleset: R
             for name in (result.work_table, CHANGES, VIOLATIONS):
                 spark.drop_table(name)
     try:
-        _create_result_tables(con)
+        create_result_tables(con)
         columns = [r[0] for r in con.execute('SELECT DISTINCT "column" FROM __spark_changes ORDER BY 1').fetchall()]
         for column in columns:  # personal values become keyed hashes here, as the engine records them
             con.execute(f"INSERT INTO {ENGINE_CHANGES} SELECT rule, _row, \"column\", {recorded_as(column, 'old')}, "
