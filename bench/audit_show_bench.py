@@ -49,7 +49,7 @@ def build(log: Path, runs: int, changes: int) -> None:
         CASE WHEN i % 3 = 0 THEN '"k:' || crm_token('w' || i) || '"' ELSE to_json('Value ' || (i % 5000)) END AS new,
         CAST(NULL AS VARCHAR) AS reason
         FROM range({rows * 5}) t(i)""")
-    template: dict[str, tuple[Path, str]] = {}
+    template: dict[str, Path] = {}
 
     class NightlyWriter(AuditWriter):
         def _copy(self, con_: duckdb.DuckDBPyConnection, name: str, query: str) -> int:
@@ -58,12 +58,26 @@ def build(log: Path, runs: int, changes: int) -> None:
             target = set_path(self.log, self.run_id, name)
             if name not in template:
                 rows_written = super()._copy(con_, name, query)
-                template[name] = (target, self._last_sha)
+                template[name] = target
                 return rows_written
-            first, sha = template[name]
+            first = template[name]
             os.link(first, target)
-            self._last_sha = sha
             return int(con_.execute(f"SELECT count(*) FROM read_parquet('{first}')").fetchall()[0][0])
+
+    # the writer syncs and hashes every part it names (since audit5, on a helper thread); a later
+    # night's part is a hard link of the first night's, so its SHA-256 is read once per file
+    import crmtool.audit.writer as writer_module
+
+    real_sync_and_hash = writer_module._sync_and_hash
+    hashed: dict[tuple[int, int], str] = {}
+
+    def sync_and_hash_once(path: Path) -> str:
+        st = path.stat()
+        if (st.st_dev, st.st_ino) not in hashed:
+            hashed[(st.st_dev, st.st_ino)] = real_sync_and_hash(path)
+        return hashed[(st.st_dev, st.st_ino)]
+
+    writer_module._sync_and_hash = sync_and_hash_once  # type: ignore[assignment]
 
     import inspect
 

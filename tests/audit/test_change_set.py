@@ -155,3 +155,44 @@ def test_each_part_is_synced_beside_the_next_and_all_before_the_seal(tmp_path: P
     for entry in _seal(log)["sets"]:
         assert entry["sha256"] == hashlib.sha256((log / entry["file"]).read_bytes()).hexdigest()
     assert verify_log(log, HASHER).ok
+
+
+def test_each_parts_index_is_read_back_on_the_sync_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rules each part holds (and the rare part's record prefixes) are read back from the
+    written files on the sync thread, not between one part's COPY and the next (decision 0008,
+    audit7); the seal still lists exactly what each file holds."""
+    import threading
+
+    read: list[tuple[str, str]] = []  # (what, thread)
+    real_rules, real_records = AuditWriter._index_rules, AuditWriter._index_records
+
+    def rules(self: AuditWriter, entry: dict[str, Any]) -> None:
+        read.append(("rules", threading.current_thread().name))
+        real_rules(self, entry)
+
+    def records(self: AuditWriter, entry: dict[str, Any]) -> None:
+        read.append(("records", threading.current_thread().name))
+        real_records(self, entry)
+
+    monkeypatch.setattr(AuditWriter, "_index_rules", rules)
+    monkeypatch.setattr(AuditWriter, "_index_records", records)
+    log = tmp_path / "log"
+    with Workspace(":memory:") as ws:
+        writer = AuditWriter(log, "run-1", HASHER, command="clean")
+        writer.add({"type": "run", "command": "clean"})
+        # rule 'r0' is common (19,990 rows), 'rare' has 10 rows: it gets the rare part
+        query = ("SELECT 'change' AS type, CASE WHEN i < 10 THEN 'rare' ELSE 'r0' END AS rule, i AS \"row\", "
+                 "'k:' || md5(i::VARCHAR) AS record FROM range(20000) t(i)")
+        writer.add_set(ws.con, "changes", query, order_by="record, \"row\"", parts=8,
+                       rule_counts={"r0": 19990, "rare": 10})
+        writer.seal()
+    caller = threading.current_thread().name
+    assert sorted(what for what, _ in read) == ["records"] + ["rules"] * 9
+    assert all(thread not in (caller, "") and thread.startswith("crmtool-audit-sync") for _, thread in read)
+    sets = _seal(log)["sets"]
+    for entry in sets:
+        held = pq.read_table(log / entry["file"], columns=["rule", "record"])
+        assert entry["rules"] == sorted(set(held["rule"].to_pylist()))
+    rare = next(e for e in sets if e.get("rare"))
+    assert rare["rules"] == ["rare"] and len(rare["record_prefixes"]) == 10
+    assert verify_log(log, HASHER).ok

@@ -350,25 +350,33 @@ class AuditWriter:
             name = kind if parts == 1 else f"{kind}.{part}"
             extra: dict[str, Any] = {"records": [first, last]} if parts > 1 else {}
             total += self._part(con, kind, name, f"SELECT {columns} FROM ({_unparted(part_query)}){_where(where)} "
-                                                 f"ORDER BY {order_by}", extra, pool)
-            if rule_counts is not None:
-                self._index_rules(self._sets[-1])
+                                                 f"ORDER BY {order_by}", extra, pool, index=rule_counts is not None)
         if rare:
             query_all = _unparted(query)
             sql = f"SELECT {columns} FROM ({query_all}) WHERE rule IN ({_sql_list(rare)}) ORDER BY rule, {order_by}"
-            total += self._part(con, kind, f"{kind}.rare", sql, {"rare": True}, pool)
-            self._index_rules(self._sets[-1])
-            self._index_records(self._sets[-1])
+            total += self._part(con, kind, f"{kind}.rare", sql, {"rare": True}, pool, index=True, records=True)
         return total
 
     def _part(self, con: duckdb.DuckDBPyConnection, kind: str, name: str, query: str, extra: dict[str, Any],
-              pool: Executor) -> int:
+              pool: Executor, *, index: bool = False, records: bool = False) -> int:
+        """Write one part; its sync, hash and (with ``index``/``records``) its index entries are read
+        back on ``pool`` while the next part is written: the index's reads left the job's path."""
         rows = self._copy(con, name, query)
         target = set_path(self.log, self.run_id, name)
         entry: dict[str, Any] = {"kind": kind, "file": f"{SETS}/{target.name}", "rows": rows, **extra, "sha256": ""}
         self._sets.append(entry)
-        self._syncs.append((pool.submit(_sync_and_hash, target), entry))
+        self._syncs.append((pool.submit(self._finish_part, target, entry, index, records), entry))
         return rows
+
+    def _finish_part(self, target: Path, entry: dict[str, Any], index: bool, records: bool) -> str:
+        """On the sync thread: fsync and SHA-256 of a written part, then its index entries (``rules``,
+        and ``record_prefixes`` for the rare part) read back from the file."""
+        digest = _sync_and_hash(target)
+        if index:
+            self._index_rules(entry)
+        if records:
+            self._index_records(entry)
+        return digest
 
     def _finish_syncs(self) -> None:
         """Wait for every part's fsync and SHA-256 (a failed sync stops the run like a failed write)."""
