@@ -324,7 +324,7 @@ def _write_lists(ws: Workspace, spec: SegmentsSpec, out_cols: dict[str, list[str
         write_query(
             ws.con,
             f"SELECT {cols} FROM seg_status s JOIN seg_features f USING (customer_id) "
-            f"WHERE s.segment = {sql_str(seg.name)} AND s.status = 'send' "
+            f"WHERE s.idx = {seg.index} AND s.status = 'send' "
             f"ORDER BY f.customer_id",
             target,
             fmt,
@@ -333,10 +333,12 @@ def _write_lists(ws: Workspace, spec: SegmentsSpec, out_cols: dict[str, list[str
         outputs[f"segment:{seg.name}"] = target
     outputs["holdouts"] = out_dir / f"holdouts.{fmt}"
     cid = _safe_id(fmt)
+    # seg_status is stored in this order (membership.apply_status): sorted again only when DuckDB
+    # may return a table's rows in another order
+    order = "" if membership.stored_in_order(ws.con) else " ORDER BY idx, seg_status.customer_id"
     write_query(
         ws.con,
-        f"SELECT {cid}, segment, holdout FROM seg_status WHERE status = 'holdout' "
-        "ORDER BY idx, seg_status.customer_id",
+        f"SELECT {cid}, segment, holdout FROM seg_status WHERE status = 'holdout'{order}",
         outputs["holdouts"],
         fmt,
         options=output,
@@ -346,7 +348,7 @@ def _write_lists(ws: Workspace, spec: SegmentsSpec, out_cols: dict[str, list[str
     write_query(
         ws.con,
         f"SELECT {cid}, segment, holdout IS NOT NULL AS in_holdout, holdout, status, "
-        "reason FROM seg_status ORDER BY idx, seg_status.customer_id",
+        f"reason FROM seg_status{order}",
         outputs["memberships"],
         fmt,
         options=output,
