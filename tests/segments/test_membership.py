@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -222,3 +223,20 @@ def test_memberships_and_holdouts_are_in_segment_then_id_order_with_or_without_s
     kit.run(ws, body, customers, out="sorted")
     for rel in ("memberships.csv", "holdouts.csv", "segments/z.csv", "segments/m.csv"):
         assert (kit.tmp / "stored" / rel).read_bytes() == (kit.tmp / "sorted" / rel).read_bytes()
+
+
+def test_manifest_and_step_digests_are_the_files_sha256(ws, kit) -> None:  # type: ignore[no-untyped-def]
+    """The inputs are hashed once on a helper thread and each list as it is written: every digest in
+    the manifest (and the step's inputs in it) is the SHA-256 of the file's bytes."""
+    import hashlib
+    import json
+
+    body = "segments: [{name: all, when: 'TRUE'}, {name: b, when: {field: frequency, gte: 1}}]\n"
+    kit.run(ws, body, kit.customers(["C1", "C2", "C3"]), ORDERS)
+    manifest = json.loads((kit.tmp / "out" / "segments.manifest.json").read_text(encoding="utf-8"))
+    entries = manifest["inputs"] + manifest["outputs"] + manifest["step"]["inputs"]
+    assert {Path(e["path"]).name for e in manifest["step"]["inputs"]} == {"customers.csv", "orders.csv"}
+    assert {Path(e["path"]).name for e in manifest["outputs"]} >= {"all.csv", "b.csv", "memberships.csv",
+                                                                  "holdouts.csv", "segments.summary.json"}
+    for e in entries:
+        assert e["sha256"] == hashlib.sha256(Path(e["path"]).read_bytes()).hexdigest(), e["path"]
