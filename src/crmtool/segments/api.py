@@ -215,16 +215,11 @@ def _safe_id(fmt: str) -> str:
 
     The other columns of holdouts/memberships are values crmtool writes itself (segment names,
     status), so only the id needs the (costly) check on files of millions of rows."""
-    from crmtool.io.writers import FIRST_CHARACTERS, FORMULA_TRIGGER, HARMLESS_NUMBER
+    from crmtool.io.writers import neutralised_sql
 
     if fmt != "csv":
         return "customer_id"
-    # the first-character test keeps the regexes off almost every id (as write_query does)
-    first = " OR ".join(f"left(customer_id, 1) = {c}" for c in FIRST_CHARACTERS)
-    return (
-        f"CASE WHEN ({first}) AND regexp_matches(customer_id, '{FORMULA_TRIGGER}') AND NOT regexp_matches(customer_id, "
-        f"'{HARMLESS_NUMBER}') THEN chr(39) || customer_id ELSE customer_id END AS customer_id"
-    )
+    return f"{neutralised_sql('customer_id')} AS customer_id"
 
 
 def _output_columns(spec: SegmentsSpec, cc: CustomerColumns, columns: dict[str, str]) -> dict[str, list[str]]:
