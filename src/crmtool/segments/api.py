@@ -448,7 +448,7 @@ def preview(
     try:
         stats, cc, _ = _prepare(ws, customers, spec, orders, events, as_of, progress)
         build_exclusions(ws, spec, cc)
-        membership.apply_status(ws.con, spec)
+        membership.apply_status(ws.con, spec, sort=False)  # nothing is written: no send list reads it
         rows = membership.counts(ws.con, spec, stats.customers)
         return PreviewResult(as_of, stats.customers, stats, rows, membership.overlap(ws.con, spec))
     finally:
