@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -193,3 +194,49 @@ segments:
     kit.run(ws, body, path)
     assert (kit.tmp / "out/segments/a.csv").read_text(encoding="utf-8") == "idx,customer_id\nseven,C1\n'=1+1,C2\n"
     assert (kit.tmp / "out/segments/b.csv").read_text(encoding="utf-8") == "customer_id,email\nC2,b@x.es\n"
+
+
+def test_memberships_and_holdouts_are_in_segment_then_id_order_with_or_without_stored_order(
+        ws, kit, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``seg_status`` is stored in (segment, id) order and the memberships/holdouts files are scans
+    of it; where DuckDB may reorder a scan they are sorted instead, to the same bytes. Enough
+    customers (shuffled in the file) for several vectors and threads."""
+    import random
+
+    from crmtool.segments import membership
+
+    ids = [f"C{i:05d}" for i in range(6000)]
+    random.Random(7).shuffle(ids)
+    customers = kit.customers(ids)
+    body = ("holdouts: {global: 10}\n"
+            "segments: [{name: z, when: \"customer_id >= 'C03000'\"}, {name: a, when: 'TRUE', exclusive: g},"
+            " {name: m, when: 'TRUE', exclusive: g, priority: 0}]\n")
+    assert membership.stored_in_order(ws.con)
+    kit.run(ws, body, customers, out="stored")
+    rows = [(r["segment"], r["customer_id"]) for r in kit.rows("stored/memberships.csv")]
+    order = {"z": 0, "a": 1, "m": 2}
+    assert rows == sorted(rows, key=lambda r: (order[r[0]], r[1])) and len(rows) == 3000 + 6000
+    held = [(r["segment"], r["customer_id"]) for r in kit.rows("stored/holdouts.csv")]
+    assert held == sorted(held, key=lambda r: (order[r[0]], r[1])) and 0 < len(held) < len(rows)
+    assert kit.send_list("z", "stored") == sorted(kit.send_list("z", "stored"))
+    monkeypatch.setattr(membership, "stored_in_order", lambda con: False)
+    kit.run(ws, body, customers, out="sorted")
+    for rel in ("memberships.csv", "holdouts.csv", "segments/z.csv", "segments/m.csv"):
+        assert (kit.tmp / "stored" / rel).read_bytes() == (kit.tmp / "sorted" / rel).read_bytes()
+
+
+def test_manifest_and_step_digests_are_the_files_sha256(ws, kit) -> None:  # type: ignore[no-untyped-def]
+    """The inputs are hashed once on a helper thread and each list as it is written: every digest in
+    the manifest (and the step's inputs in it) is the SHA-256 of the file's bytes."""
+    import hashlib
+    import json
+
+    body = "segments: [{name: all, when: 'TRUE'}, {name: b, when: {field: frequency, gte: 1}}]\n"
+    kit.run(ws, body, kit.customers(["C1", "C2", "C3"]), ORDERS)
+    manifest = json.loads((kit.tmp / "out" / "segments.manifest.json").read_text(encoding="utf-8"))
+    entries = manifest["inputs"] + manifest["outputs"] + manifest["step"]["inputs"]
+    assert {Path(e["path"]).name for e in manifest["step"]["inputs"]} == {"customers.csv", "orders.csv"}
+    assert {Path(e["path"]).name for e in manifest["outputs"]} >= {"all.csv", "b.csv", "memberships.csv",
+                                                                  "holdouts.csv", "segments.summary.json"}
+    for e in entries:
+        assert e["sha256"] == hashlib.sha256(Path(e["path"]).read_bytes()).hexdigest(), e["path"]

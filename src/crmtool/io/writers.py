@@ -111,6 +111,11 @@ FORMULA_TRIGGER = ("^[" + "".join(f"\\x{{{c:04X}}}" for c in _TRIMMED) + "]*["
 HARMLESS_NUMBER = r"^ *[+-]?[0-9][0-9 ().,-]*$"
 #: the characters FORMULA_TRIGGER can start with, as SQL
 FIRST_CHARACTERS = tuple(f"chr({c})" for c in (*_TRIMMED, *_SIGNS, 9, 13))
+#: first code points that FORMULA_TRIGGER never matches: the digits and 65-159 (letters, the rest
+#: of ASCII, C1 controls); every character it can start with lies outside (checked below)
+_NEVER_FIRST = ((48, 57), (65, 159))
+if any(lo <= c <= hi for c in (*_TRIMMED, *_SIGNS, 9, 13) for lo, hi in _NEVER_FIRST):
+    raise AssertionError("a formula's first character lies in _NEVER_FIRST")
 #: a text cell that is a plain decimal number (``1170.41``): written ``1170,41`` with a decimal comma
 PLAIN_DECIMAL = r"^[+-]?[0-9]+\.[0-9]+$"
 # the same three tests in Python, for the few CSVs built cell by cell (one person's subject export);
@@ -167,23 +172,26 @@ def write_text_atomic(target: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def neutralised_sql(quoted: str) -> str:
+    """SQL of a text cell as CSV writing puts it: an apostrophe before a formula (``quoted``: the
+    cell as an SQL expression).
+
+    A cheap first-character test keeps the regexes off almost every cell: the cell's first code
+    point outside :data:`_NEVER_FIRST` (one ``unicode()``, at most three integer comparisons; not an
+    IN list: DuckDB plans one of six or more values as a hash join, which loses row order).
+    ``unicode('')`` is -1, so an empty cell goes on to the regexes, which leave it as it is."""
+    c = f"unicode({quoted})"
+    first = f"({c} < 48 OR {c} BETWEEN 58 AND 64 OR {c} > 159)"
+    return (f"CASE WHEN {first} AND regexp_matches({quoted}, '{FORMULA_TRIGGER}') "
+            f"AND NOT regexp_matches({quoted}, '{HARMLESS_NUMBER}') THEN '''' || {quoted} ELSE {quoted} END")
+
+
 def _neutralised_select(con: duckdb.DuckDBPyConnection, query: str) -> str:
     cols = con.execute(f"DESCRIBE ({query})").fetchall()
     parts = []
     for name, ctype, *_ in cols:
         quoted = ident(name)
-        if ctype == "VARCHAR":
-            # a cheap first-character test keeps the regexes off almost every cell. Not an IN
-            # list: DuckDB plans one of six or more values as a hash join, which loses row order
-            first = " OR ".join(f"left({quoted}, 1) = {c}" for c in FIRST_CHARACTERS)
-            parts.append(
-                f"CASE WHEN ({first}) "
-                f"AND regexp_matches({quoted}, '{FORMULA_TRIGGER}') "
-                f"AND NOT regexp_matches({quoted}, '{HARMLESS_NUMBER}') "
-                f"THEN '''' || {quoted} ELSE {quoted} END AS {quoted}"
-            )
-        else:
-            parts.append(quoted)
+        parts.append(f"{neutralised_sql(quoted)} AS {quoted}" if ctype == "VARCHAR" else quoted)
     return f"SELECT {', '.join(parts)} FROM ({query})"
 
 

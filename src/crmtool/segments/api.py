@@ -215,16 +215,11 @@ def _safe_id(fmt: str) -> str:
 
     The other columns of holdouts/memberships are values crmtool writes itself (segment names,
     status), so only the id needs the (costly) check on files of millions of rows."""
-    from crmtool.io.writers import FIRST_CHARACTERS, FORMULA_TRIGGER, HARMLESS_NUMBER
+    from crmtool.io.writers import neutralised_sql
 
     if fmt != "csv":
         return "customer_id"
-    # the first-character test keeps the regexes off almost every id (as write_query does)
-    first = " OR ".join(f"left(customer_id, 1) = {c}" for c in FIRST_CHARACTERS)
-    return (
-        f"CASE WHEN ({first}) AND regexp_matches(customer_id, '{FORMULA_TRIGGER}') AND NOT regexp_matches(customer_id, "
-        f"'{HARMLESS_NUMBER}') THEN chr(39) || customer_id ELSE customer_id END AS customer_id"
-    )
+    return f"{neutralised_sql('customer_id')} AS customer_id"
 
 
 def _output_columns(spec: SegmentsSpec, cc: CustomerColumns, columns: dict[str, str]) -> dict[str, list[str]]:
@@ -272,6 +267,8 @@ def segment(
     if fmt not in ("csv", "parquet", "xlsx"):
         raise UsageError(f"unknown output format {fmt!r}", "use csv, parquet or xlsx")
     run = ws.start_run("segment")
+    inputs = [p for p in (customers, orders or spec.orders.path, events or spec.events.path) if p]
+    digests = _Digests(inputs)  # read beside the evaluation, for the manifest and the step's inputs
     try:
         with run.timed("evaluate"):
             stats, cc, columns = _prepare(ws, customers, spec, orders, events, as_of, progress, read)
@@ -286,12 +283,11 @@ def segment(
         if progress:
             progress("writing")
         with run.timed("write"):
-            outputs = _write_lists(ws, spec, out_cols, out_dir, fmt, output)
+            outputs = _write_lists(ws, spec, out_cols, out_dir, fmt, output, digests)
         with run.timed("history"):
             membership.record(ws.con, run.run_id, as_of, spec.file, stats.customers)
         result = SegmentResult(run.run_id, as_of, stats.customers, stats, rows, excluded, notes, prev, outputs)
-        inputs = [p for p in (customers, orders or spec.orders.path, events or spec.events.path) if p]
-        _write_summary_and_manifest(run, result, inputs, Path(spec.file), out_dir)
+        _write_summary_and_manifest(run, result, inputs, Path(spec.file), out_dir, digests)
         ws.finish_run(
             run, Status.PASS, 0, {"segments": len(rows), "customers": stats.customers, "as_of": str(as_of)}
         )
@@ -300,7 +296,36 @@ def segment(
         ws.finish_run(run, "error", int(getattr(exc, "exit_code", 2)), {"error": type(exc).__name__})
         raise
     finally:
+        digests.close()
         _drop_inputs(ws)
+
+
+class _Digests:
+    """SHA-256 of files, read on one helper thread while DuckDB works: the inputs from the start of
+    the run (hundreds of MB on the bench: read once, not once for the manifest and again for the
+    step), each output as soon as it is written. :meth:`sha256` waits for a file's digest and
+    raises what its read raised; a file never handed in gives ``None`` (the caller reads it)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="crmtool-segment-digest")
+        self._futures: dict[Path, Future[str]] = {}
+        for p in paths:
+            if p.is_file():
+                self.add(p)
+
+    def add(self, path: Path) -> None:
+        from crmtool.io.readers import file_sha256
+
+        self._futures[path] = self._pool.submit(file_sha256, path)
+
+    def sha256(self, path: Path) -> str | None:
+        future = self._futures.get(path)
+        return future.result() if future is not None else None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _excluded_customers(ws: Workspace) -> dict[str, int]:
@@ -313,8 +338,9 @@ def _excluded_customers(ws: Workspace) -> dict[str, int]:
 
 
 def _write_lists(ws: Workspace, spec: SegmentsSpec, out_cols: dict[str, list[str]], out_dir: Path, fmt: str,
-                 output: OutputOptions | None) -> dict[str, Path]:
-    """Write one send list per segment, the holdouts and the memberships; return them by kind."""
+                 output: OutputOptions | None, digests: _Digests | None = None) -> dict[str, Path]:
+    """Write one send list per segment, the holdouts and the memberships; return them by kind (each
+    file handed to ``digests`` once written)."""
     from crmtool.io.writers import write_query
 
     outputs: dict[str, Path] = {}
@@ -324,19 +350,23 @@ def _write_lists(ws: Workspace, spec: SegmentsSpec, out_cols: dict[str, list[str
         write_query(
             ws.con,
             f"SELECT {cols} FROM seg_status s JOIN seg_features f USING (customer_id) "
-            f"WHERE s.segment = {sql_str(seg.name)} AND s.status = 'send' "
+            f"WHERE s.idx = {seg.index} AND s.status = 'send' "
             f"ORDER BY f.customer_id",
             target,
             fmt,
             options=output,
         )
         outputs[f"segment:{seg.name}"] = target
+        if digests:
+            digests.add(target)
     outputs["holdouts"] = out_dir / f"holdouts.{fmt}"
     cid = _safe_id(fmt)
+    # seg_status is stored in this order (membership.apply_status): sorted again only when DuckDB
+    # may return a table's rows in another order
+    order = "" if membership.stored_in_order(ws.con) else " ORDER BY idx, seg_status.customer_id"
     write_query(
         ws.con,
-        f"SELECT {cid}, segment, holdout FROM seg_status WHERE status = 'holdout' "
-        "ORDER BY idx, seg_status.customer_id",
+        f"SELECT {cid}, segment, holdout FROM seg_status WHERE status = 'holdout'{order}",
         outputs["holdouts"],
         fmt,
         options=output,
@@ -346,18 +376,22 @@ def _write_lists(ws: Workspace, spec: SegmentsSpec, out_cols: dict[str, list[str
     write_query(
         ws.con,
         f"SELECT {cid}, segment, holdout IS NOT NULL AS in_holdout, holdout, status, "
-        "reason FROM seg_status ORDER BY idx, seg_status.customer_id",
+        f"reason FROM seg_status{order}",
         outputs["memberships"],
         fmt,
         options=output,
         neutralise_formulas=False,
     )
+    if digests:
+        digests.add(outputs["holdouts"])
+        digests.add(outputs["memberships"])
     return outputs
 
 
 def _write_summary_and_manifest(run: Run, result: SegmentResult, inputs: list[Path], spec_file: Path,
-                                out_dir: Path) -> None:
-    """Write ``segments.summary.json``, record the step's files and metrics, then write the manifest."""
+                                out_dir: Path, digests: _Digests) -> None:
+    """Write ``segments.summary.json``, record the step's files and metrics, then write the manifest
+    (the digests of the inputs and lists from ``digests``)."""
     from crmtool.io.writers import write_text_atomic
 
     outputs = result.outputs
@@ -365,22 +399,24 @@ def _write_summary_and_manifest(run: Run, result: SegmentResult, inputs: list[Pa
     body = result.as_dict()
     body["timings"] = run.timings
     write_text_atomic(outputs["summary"], json.dumps(body, indent=2, sort_keys=True, default=str) + "\n")
-    wrote_entries = [file_entry(p) for p in outputs.values()]
-    _record_metrics(run.step, result, inputs, dict(zip(outputs, wrote_entries, strict=True)))
+    wrote_entries = [file_entry(p, digests.sha256(p)) for p in outputs.values()]
+    input_entries = [file_entry(p, digests.sha256(p)) for p in inputs if p.exists()]
+    read_entries = input_entries + ([file_entry(spec_file)] if spec_file.exists() else [])
+    _record_metrics(run.step, result, input_entries, dict(zip(outputs, wrote_entries, strict=True)))
     outputs["manifest"] = out_dir / "segments.manifest.json"
-    read_entries = [file_entry(p) for p in [*inputs, spec_file] if p.exists()]
     write_manifest(outputs["manifest"], {
         **common_keys(run, "segment", inputs=read_entries, outputs=wrote_entries, status=Status.PASS),
         "as_of": result.as_of.isoformat(), **run.step.manifest(),
     })
 
 
-def _record_metrics(step: Step, result: SegmentResult, read: list[Path],
+def _record_metrics(step: Step, result: SegmentResult, read: list[dict[str, Any]],
                     wrote: dict[str, dict[str, Any]]) -> None:
-    """Customers, and per segment its size, share, holdout, sends and entered/exited."""
-    for p in read:
-        if Path(p).is_file():
-            step.input(Path(p))
+    """Customers, and per segment its size, share, holdout, sends and entered/exited (``read``: the
+    manifest entries of the inputs, with their digests)."""
+    for entry in read:
+        if Path(entry["path"]).is_file():
+            step.input(Path(entry["path"]), sha256=entry["sha256"])
     for kind, entry in wrote.items():
         step.output(kind.split(":")[0], Path(entry["path"]), sha256=entry["sha256"])
     step.metric("customers", result.customers)
@@ -412,7 +448,7 @@ def preview(
     try:
         stats, cc, _ = _prepare(ws, customers, spec, orders, events, as_of, progress)
         build_exclusions(ws, spec, cc)
-        membership.apply_status(ws.con, spec)
+        membership.apply_status(ws.con, spec, sort=False)  # nothing is written: no send list reads it
         rows = membership.counts(ws.con, spec, stats.customers)
         return PreviewResult(as_of, stats.customers, stats, rows, membership.overlap(ws.con, spec))
     finally:

@@ -233,9 +233,12 @@ class Agg:
 
 
 def _aggregate(con: duckdb.DuckDBPyConnection, source: str, reasons: tuple[str, ...], skip: str,
-               aggs: list[Agg], target: str, *, typed: bool = False) -> tuple[int, dict[str, int]]:
+               aggs: list[Agg], target: str, *, typed: bool = False, result: str | None = None,
+               where: str | None = None) -> tuple[int, dict[str, int]]:
     """Per-customer aggregates of the usable rows (``skip`` IS NULL) of ``source`` into ``target`` (known
-    customers only), and the count of skipped rows per reason.
+    customers only), and the count of skipped rows per reason. ``result``: the columns of ``target``
+    as a SELECT list over ``customer_id`` and the aggregates (default: those as they are), ``where``
+    a condition on them: the caller's casts and filter, applied as ``target`` is written.
 
     Two levels so that per-row work stays minimal: rows are grouped by the raw id as written, then
     the (far fewer) groups are merged by the normalised id. Unknown customers are found on the
@@ -249,8 +252,9 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, reasons: tuple[str, 
     are counted in a pass of their own (which DuckDB skips outright when the column statistics
     rule every skip out, as for a clean Parquet export): issue 19, ~20% less work on 10M orders."""
     raw = f"{target}_raw"
+    drops = [f"DROP TABLE {raw}"]
     if typed:
-        _raw_typed(con, source, reasons, skip, aggs, raw)
+        drops = _raw_typed(con, source, reasons, skip, aggs, raw)
     else:
         first = ", ".join(["count(*) AS n_rows",
                            *(f"count(*) FILTER (WHERE skip = {sql_str(r)}) AS {ident('skip:' + r)}" for r in reasons),
@@ -271,23 +275,25 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, reasons: tuple[str, 
         SELECT a.*, k.customer_id IS NOT NULL AS known
         FROM ({merged}) a
         LEFT JOIN (SELECT customer_id FROM seg_customers) k USING (customer_id)""")
-    con.execute(f"DROP TABLE {raw}")
+    con.execute("; ".join(drops))
     known = "known"
     sums = ", ".join(f"coalesce(sum({ident('skip:' + r)}) FILTER (WHERE known), 0)" for r in reasons)
     row = con.execute(f"SELECT coalesce(sum(n_rows), 0), coalesce(sum(n_rows) FILTER (WHERE NOT known), 0), "
                       f"{sums} FROM {target}_all").fetchall()[0]
     skipped = {"unknown_customer": int(row[1])} | {r: int(n) for r, n in zip(reasons, row[2:], strict=True)}
-    keep = ", ".join(ident(a.name) for a in aggs)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT customer_id, {keep} FROM {target}_all "
-                f"WHERE {known}")
+    result = result or "customer_id, " + ", ".join(ident(a.name) for a in aggs)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT {result} FROM {target}_all "
+                f"WHERE {known}{f' AND ({where})' if where else ''}")
     con.execute(f"DROP TABLE {target}_all")
     return int(row[0]), {k: v for k, v in sorted(skipped.items()) if v}
 
 
 def _raw_typed(con: duckdb.DuckDBPyConnection, source: str, reasons: tuple[str, ...], skip: str,
-               aggs: list[Agg], raw: str) -> None:
+               aggs: list[Agg], raw: str) -> list[str]:
     """``raw`` as the one-pass statement of :func:`_aggregate` makes it (same columns, types and
-    values), from a pass over the usable rows and one over the skipped rows."""
+    values), from a pass over the usable rows and one over the skipped rows; returns the statements
+    that drop what it made once ``raw`` has been read. With no skipped row (a clean export)
+    ``raw`` is a view of the usable groups with zero counts, not a copy of them."""
     rows = f"(SELECT *, {skip} AS skip FROM ({source}))"
     usable = ", ".join(f"{a.over()} AS {ident(a.name)}" for a in aggs)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {raw}_usable AS SELECT raw_id, count(*) AS n_rows, {usable} "
@@ -298,18 +304,19 @@ def _raw_typed(con: duckdb.DuckDBPyConnection, source: str, reasons: tuple[str, 
     if not con.execute(f"SELECT count(*) FROM {raw}_skipped").fetchall()[0][0]:
         zeros = ", ".join(f"CAST(0 AS BIGINT) AS {ident('skip:' + r)}" for r in reasons)
         kept = ", ".join(ident(a.name) for a in aggs)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT raw_id, n_rows, {zeros}, {kept} FROM {raw}_usable")
-    else:
-        per_reason = ", ".join(f"max(n) FILTER (WHERE skip = {sql_str(r)}) AS {ident('skip:' + r)}" for r in reasons)
-        zeroed = ", ".join(f"coalesce(s.{c}, 0) AS {c}" for c in counts)
-        values = ", ".join(f"coalesce(u.{ident(a.name)}, {a.empty}) AS {ident(a.name)}" if a.empty != "NULL"
-                           else f"u.{ident(a.name)}" for a in aggs)
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {raw} AS
-            SELECT raw_id, CAST(coalesce(u.n_rows, 0) + coalesce(s.n, 0) AS BIGINT) AS n_rows, {zeroed}, {values}
-            FROM {raw}_usable u
-            FULL JOIN (SELECT raw_id, sum(n) AS n, {per_reason} FROM {raw}_skipped GROUP BY raw_id) s USING (raw_id)""")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {raw} AS SELECT raw_id, n_rows, {zeros}, {kept} FROM {raw}_usable")
+        return [f"DROP VIEW {raw}", f"DROP TABLE {raw}_usable", f"DROP TABLE {raw}_skipped"]
+    per_reason = ", ".join(f"max(n) FILTER (WHERE skip = {sql_str(r)}) AS {ident('skip:' + r)}" for r in reasons)
+    zeroed = ", ".join(f"coalesce(s.{c}, 0) AS {c}" for c in counts)
+    values = ", ".join(f"coalesce(u.{ident(a.name)}, {a.empty}) AS {ident(a.name)}" if a.empty != "NULL"
+                       else f"u.{ident(a.name)}" for a in aggs)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {raw} AS
+        SELECT raw_id, CAST(coalesce(u.n_rows, 0) + coalesce(s.n, 0) AS BIGINT) AS n_rows, {zeroed}, {values}
+        FROM {raw}_usable u
+        FULL JOIN (SELECT raw_id, sum(n) AS n, {per_reason} FROM {raw}_skipped GROUP BY raw_id) s USING (raw_id)""")
     con.execute(f"DROP TABLE {raw}_usable; DROP TABLE {raw}_skipped")
+    return [f"DROP TABLE {raw}"]
 
 
 def prepare_orders(
@@ -347,7 +354,12 @@ def prepare_orders(
             "arg_max({}, struct_pack(d := \"last_order_date\", c := \"last_order_channel\"))", "channel IS NOT NULL"),
     ]
     typed = table is not None and _is_date(cols[o.date]) and _is_number(cols[o.amount])
-    read, skipped = _aggregate(con, source, ORDER_REASONS, skip, aggs, "seg_order_agg", typed=typed)
+    result = (f"customer_id, CAST(frequency AS BIGINT) AS frequency, "
+              f"CAST(monetary_total AS {AMOUNT}) AS monetary_total, "
+              f"CAST(round(monetary_total / frequency, 2) AS {AMOUNT}) AS monetary_avg, "
+              f"first_order_date, last_order_date, last_order_channel")
+    read, skipped = _aggregate(con, source, ORDER_REASONS, skip, aggs, "seg_order_agg", typed=typed, result=result,
+                               where="frequency > 0")
     if spec.clv is not None:  # the clv model needs purchase days, not only per-customer totals
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE seg_order_days AS
@@ -355,12 +367,6 @@ def prepare_orders(
             FROM (SELECT {id_sql("raw_id")} AS customer_id, order_date, amount
                   FROM (SELECT *, {skip} AS skip FROM ({source})) WHERE skip IS NULL)
             WHERE customer_id IN (SELECT customer_id FROM seg_customers) GROUP BY ALL""")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE seg_order_agg AS
-        SELECT customer_id, CAST(frequency AS BIGINT) AS frequency, CAST(monetary_total AS {AMOUNT}) AS monetary_total,
-               CAST(round(monetary_total / frequency, 2) AS {AMOUNT}) AS monetary_avg,
-               first_order_date, last_order_date, last_order_channel
-        FROM seg_order_agg WHERE frequency > 0""")
     if table is not None:
         stats.orders_read = read
         stats.skipped["orders"] = skipped
@@ -409,10 +415,10 @@ def prepare_events(
             "arg_max({}, struct_pack(t := \"last_event_ts\", c := \"last_event_channel\"))", "channel IS NOT NULL"),
     ]
     typed = table is not None and _is_date(cols[spec.events.timestamp])
-    read, skipped = _aggregate(con, source, EVENT_REASONS, skip, aggs, "seg_event_agg", typed=typed)
     counts = "".join(f"CAST({ident(x.name)} AS BIGINT) AS {ident(x.name)}, " for x in aggs[:-2])
-    con.execute(f"CREATE OR REPLACE TEMP TABLE seg_event_agg AS SELECT customer_id, {counts}"
-                f"CAST(last_event_ts AS DATE) AS last_event_date, last_event_channel FROM seg_event_agg")
+    read, skipped = _aggregate(con, source, EVENT_REASONS, skip, aggs, "seg_event_agg", typed=typed,
+                               result=f"customer_id, {counts}CAST(last_event_ts AS DATE) AS last_event_date, "
+                                      f"last_event_channel")
     if table is not None:
         stats.events_read = read
         stats.skipped["events"] = skipped

@@ -84,8 +84,12 @@ def _salts(spec: SegmentsSpec) -> list[str]:
     return salts
 
 
-def apply_status(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec) -> None:
-    """``seg_status(customer_id, segment, idx, holdout, reason, status)``."""
+def apply_status(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec, *, sort: bool = True) -> None:
+    """``seg_status(customer_id, segment, idx, holdout, reason, status)``, stored in ``idx, customer_id``
+    order unless ``sort`` is off (a preview, which writes nothing): the rows of one segment sit
+    together, so a send list's ``idx = n`` reads the few row groups of its segment (their min/max
+    say which) instead of every membership, and the memberships file, written in that order, is a
+    plain scan (:func:`stored_in_order`)."""
     salts = _salts(spec)
     bcols = ", ".join(f"{bucket_sql('customer_id', s)} AS b{i}" for i, s in enumerate(salts))
     # one row per customer with its buckets and its exclusion reason: the members are joined to
@@ -118,7 +122,15 @@ def apply_status(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec) -> None:
         SELECT *, CASE WHEN reason IS NOT NULL THEN 'excluded' WHEN holdout IS NOT NULL THEN 'holdout'
                        ELSE 'send' END AS status
         FROM (SELECT m.customer_id, m.segment, m.idx, {holdout} AS holdout, b.reason
-              FROM seg_members m JOIN seg_buckets b USING (customer_id))""")
+              FROM seg_members m JOIN seg_buckets b USING (customer_id))
+        {"ORDER BY idx, customer_id" if sort else ""}""")
+
+
+def stored_in_order(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a table is read back in the order it was stored in (DuckDB's
+    ``preserve_insertion_order``, on by default and in every workspace): then a scan of
+    ``seg_status`` gives its rows in ``idx, customer_id`` order without sorting them again."""
+    return bool(con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0])
 
 
 @dataclass
