@@ -78,6 +78,7 @@ def audit(
     rewritten: dict[str, int], now: datetime, n_rows: int,
 ) -> None:
     """The run's audit entries (identifiers as keyed hashes only)."""
+    from crmtool.db import fetch_arrow
     from crmtool.manifest import file_entry
 
     writer.add({"type": "run", "command": "erase", "key_fingerprint": ws.hasher.fingerprint, "requests": n_rows})
@@ -96,11 +97,11 @@ def audit(
                 "status": req["status"],
                 "rows_removed": req["rows_removed"],
             })
-    for ref, typ, token in ws.con.execute(
-        "SELECT ref, type, token FROM __erase_tokens WHERE linked ORDER BY ref, type, token"
-    ).fetchall():
-        writer.add({"type": "erasure_linked", "identifier": TOKEN_PREFIX + str(token), "identifier_type": typ,
-                    "request": ref, "erased_at": day})
+    # one entry per linked identifier (~95k at 1M rows): made as one Arrow table, not a dict each
+    # (ordered by the table's columns: the output's "type" is the entry's type)
+    writer.add_table(fetch_arrow(ws.con, f"""SELECT 'erasure_linked' AS type, '{TOKEN_PREFIX}' || e.token AS identifier,
+        e.type AS identifier_type, e.ref AS request, '{day}' AS erased_at FROM __erase_tokens e WHERE e.linked
+        ORDER BY e.ref, e.type, e.token"""))
     for table, n in sorted(removed.items()):
         writer.add({"type": "erasure_table", "table": table, "rows_removed": n})
     for path_s, n in sorted(rewritten.items()):
