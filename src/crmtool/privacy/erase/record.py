@@ -11,7 +11,6 @@ one entry per table and per rewritten file.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmtool.privacy.erase.match import ALREADY_ERASED, AMBIGUOUS, EARLIER, LINKED, STATUS, TARGETS
@@ -75,11 +74,10 @@ def per_request(ws: Workspace) -> list[dict[str, Any]]:
 
 def audit(
     writer: AuditWriter, ws: Workspace, requests: list[dict[str, Any]], removed: dict[str, int],
-    rewritten: dict[str, int], now: datetime, n_rows: int,
+    rewritten: dict[str, int], now: datetime, n_rows: int, digests: dict[str, str],
 ) -> None:
-    """The run's audit entries (identifiers as keyed hashes only)."""
+    """The run's audit entries (identifiers as keyed hashes only; ``digests``: each rewritten file's SHA-256)."""
     from crmtool.db import fetch_arrow
-    from crmtool.manifest import file_entry
 
     writer.add({"type": "run", "command": "erase", "key_fingerprint": ws.hasher.fingerprint, "requests": n_rows})
     day = now.strftime("%Y-%m-%d")
@@ -106,4 +104,4 @@ def audit(
         writer.add({"type": "erasure_table", "table": table, "rows_removed": n})
     for path_s, n in sorted(rewritten.items()):
         writer.add({"type": "erasure_output", "path": path_s, "rows_removed": n,
-                    "sha256": file_entry(Path(path_s))["sha256"]})
+                    "sha256": digests[path_s]})
