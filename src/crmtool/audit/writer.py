@@ -12,6 +12,7 @@ complete and sealed, cuts back the rest, removes the unsealed change sets and re
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import time
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
 
     import duckdb
+    import pyarrow as pa
 
     from crmtool.keys import KeyedHasher
     from crmtool.workspace import Workspace
@@ -232,7 +234,8 @@ class AuditWriter:
         self.log, self.run_id, self._key = log, run_id, hasher.key
         self.count = 0
         self.head = ""
-        self._records: list[dict[str, Any]] = []
+        #: events, and lists of prepared record texts from :meth:`add_table`
+        self._records: list[Any] = []
         self._sets: list[dict[str, Any]] = []
         #: each written part's fsync and SHA-256, run on a helper thread while the next part is
         #: written (:meth:`add_set` waits for them all before it returns)
@@ -430,12 +433,20 @@ class AuditWriter:
 
     def _lines(self, summary: dict[str, Any]) -> tuple[list[str], str, int]:
         records = list(self._records)
-        header = records.pop(0) if records and records[0].get("type") == "run" else {"type": "run"}
+        first = records[0] if records and isinstance(records[0], dict) else {}
+        header = records.pop(0) if first.get("type") == "run" else {"type": "run"}
         seal = {"type": "seal", "records": 0, "sets": self._sets, **summary}
         body = [header, *self.aborted, *records, seal]
-        seal["records"] = len(body)
+        seal["records"] = len(body) + sum(len(r) - 1 for r in body if isinstance(r, list))
         prev, seq, lines = self._prev, self._seq, []
         for record in body:
+            if isinstance(record, list):  # add_table's rows: each record's text around its prev and seq
+                for before_prev, before_seq, rest in record:
+                    seq += 1
+                    text = f"{before_prev}{prev}{before_seq}{seq}{rest}"
+                    prev = hashlib.sha256(text.encode("utf-8")).hexdigest()
+                    lines.append(f'{text[:-1]},"hash":"{prev}"}}\n')  # encode()'s line (no seal here)
+                continue
             seq += 1
             line, prev = encode({**record, "seq": seq, "run": self.run_id, "ts": self.ts, "prev": prev}, self._key)
             lines.append(line)
@@ -497,3 +508,48 @@ class AuditWriter:
     def _release(self) -> None:
         if self._lock is not None and self._lock.is_locked:
             self._lock.release()
+
+    def add_table(self, entries: pa.Table) -> int:
+        """Many events at once, one per row of ``entries`` in row order (its columns are the members;
+        a null is JSON ``null``); returns the number of rows.
+
+        The chain gets the same lines as :meth:`add` of each row as a dict, but each record's text
+        is prepared here column by column (each distinct value JSON-encoded once) and the seal only
+        puts in its ``prev`` and ``seq`` and hashes it: no dict and no JSON encoding per event
+        (an erasure's ~95k ``erasure_linked`` entries at 1M rows).
+        """
+        from json.encoder import encode_basestring  # what canonical()'s json.dumps uses for a str
+
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from crmtool.audit.format import canonical
+
+        def texts(column: pa.ChunkedArray) -> pa.Array:
+            coded = pc.dictionary_encode(column.combine_chunks(), null_encoding="encode")  # null: a value too
+            out = [encode_basestring(v) if isinstance(v, str) else canonical(v) for v in coded.dictionary.to_pylist()]
+            return pa.array(out, pa.string()).take(coded.indices)
+
+        fixed = {"run": encode_basestring(self.run_id), "ts": encode_basestring(self.ts)}
+        names = sorted({*(n for n in entries.column_names if n not in RESERVED), "prev", "run", "seq", "ts"})
+        parts: list[list[Any]] = [[]]  # the text before prev, between prev and seq, after seq
+        for i, name in enumerate(names):
+            head = ("{" if i == 0 else ",") + encode_basestring(name) + ":"
+            if name == "prev":
+                parts[-1].append(head + '"')
+                parts.append(['"'])
+            elif name == "seq":
+                parts[-1].append(head)
+                parts.append([])
+            elif name in fixed:
+                parts[-1].append(head + fixed[name])
+            else:
+                parts[-1] += [head, texts(entries.column(name))]
+        parts[-1].append("}")
+        n = int(entries.num_rows)
+        cols = [pc.binary_join_element_wise(*[pa.scalar(p, pa.string()) if isinstance(p, str) else p for p in ps],
+                                            "").to_pylist()
+                if any(not isinstance(p, str) for p in ps) else ["".join(ps)] * n for ps in parts]
+        self._records.append(list(zip(*cols, strict=True)))
+        self.count += n
+        return n

@@ -87,6 +87,7 @@ def erase(
 ) -> EraseResult:
     """Carry out the erasure requests of ``requests`` on the workspace and on every file crmtool wrote."""
     from crmtool.audit import AuditWriter, log_dir
+    from crmtool.io.readers import file_sha256
     from crmtool.privacy.erase import match as m
     from crmtool.privacy.erase import outputs as o
     from crmtool.privacy.erase import purge, record
@@ -115,20 +116,23 @@ def erase(
             state = o.registered_outputs(ws)
             extra = [(p.resolve(), "also") for p in outputs or [] if p.is_file()]
             rewritten: dict[str, int] = {}
+            digests: dict[str, str] = {}  # a new version's SHA-256, read once (step, audit entry, manifest)
             for path, kind in sorted(set(state.current + extra)):
                 if kind == SUBJECT:
                     continue  # one person's data: deleted below when that person is erased
                 n = o.scrub_file(ws, path, key, match.maps)
                 if n:
                     rewritten[str(path)] = n
-                    run.step.output(kind, path)  # the new version, registered when the run is recorded
+                    digests[str(path)] = file_sha256(path)
+                    # the new version, registered when the run is recorded
+                    run.step.output(kind, path, sha256=digests[str(path)])
             dropped = drop_subject_exports(ws, f"SELECT type, value FROM {m.TARGETS}")
         with run.timed("delete"):
             removed = purge.delete_rows(ws, match, to_delete)
         audit_path = log_dir(ws, out_dir, audit_log)
         writer = AuditWriter(audit_path, run.run_id, hasher, command="erase", lock_timeout=ws.lock_timeout)
         try:
-            record.audit(writer, ws, per_request, removed, rewritten, now, n_rows)
+            record.audit(writer, ws, per_request, removed, rewritten, now, n_rows, digests)
             for path in dropped:
                 writer.add({"type": "erasure_output", "path": str(path), "deleted": True})
         except BaseException:
@@ -146,7 +150,7 @@ def erase(
     counts["outputs_rewritten"] = len(rewritten)
     counts["subject_exports_deleted"] = len(dropped)
     result.audit_head = writer.seal({"counts": counts})
-    result.manifest_path = str(_manifest(ws, run, out_dir, result, counts, writer.count))
+    result.manifest_path = str(_manifest(ws, run, out_dir, result, counts, writer.count, digests))
     if not ws.in_memory:
         con.execute("CHECKPOINT")
     _metrics(run, result, counts)
@@ -166,7 +170,7 @@ def _metrics(run: Any, result: EraseResult, counts: dict[str, Any]) -> None:
 
 
 def _manifest(ws: Workspace, run: Run, out_dir: Path, result: EraseResult, counts: dict[str, Any],
-              entries: int) -> Path:
+              entries: int, digests: dict[str, str]) -> Path:
     """Write ``erase.manifest.json``: common keys (the request file unnamed), counts, requests, audit head."""
     from crmtool.manifest import common_keys, file_entry, write_manifest
 
@@ -175,7 +179,7 @@ def _manifest(ws: Workspace, run: Run, out_dir: Path, result: EraseResult, count
         **common_keys(
             run, "erase",
             inputs=[{"path": "(request file: not recorded, it holds personal data)", "rows": result.rows_in_file}],
-            outputs=[file_entry(Path(p), rows_removed=n) for p, n in sorted(result.outputs.items())],
+            outputs=[file_entry(Path(p), digests[p], rows_removed=n) for p, n in sorted(result.outputs.items())],
             status=Status.PASS if result.complete else Status.FAIL,
         ),
         "counts": counts,
