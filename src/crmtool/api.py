@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmtool.check_report import CheckReport, example_keys, parse_check
-from crmtool.clean_audit import ChangeSetJob, InputDigest, RecordTokens, audit_value_sql, record_key_sql
+from crmtool.clean_audit import ChangeSetJob, RecordTokens, audit_value_sql, record_key_sql
 from crmtool.emails.run import history_ready
 from crmtool.engine import CHANGES, VIOLATIONS, EngineResult, RecordedAs, as_is, run_rules
 from crmtool.errors import CrmToolError, UsageError
 from crmtool.identity.load import load_without_erased
+from crmtool.io.digests import FileDigests
 from crmtool.io.readers import LoadResult, ReadOptions, file_sha256
 from crmtool.io.stage import Stage, sweep_stale
 from crmtool.io.writers import OutputOptions, write_query
@@ -341,7 +342,7 @@ class _CleanRun:
     clean_path: Path
     rejects_path: Path
     mail: MailableSummary | None
-    digest: InputDigest | None = None  # the input's SHA-256, read while the rules run
+    digest: FileDigests | None = None  # the input's SHA-256, read while the rules run
     inputs: list[dict[str, Any]] = field(default_factory=list)
     rule_files: list[dict[str, Any]] = field(default_factory=list)
     rejected: int = 0
@@ -364,7 +365,7 @@ def _read_and_check(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path,
     # the audit log's record keys are hashed on a second connection while the rules run, and the
     # changes are recorded as the log writes them (personal values as keyed hashes)
     records.append(RecordTokens(ws, loaded.table, record_key_sql(ruleset)))
-    digest = InputDigest(input_path)  # for the manifest and the run's header, read beside the rules
+    digest = FileDigests([input_path])  # for the manifest and the run's header, read beside the rules
     personal = _personal_columns(ws, loaded, ruleset)
     result = _check(ws, run, ruleset, loaded, progress, recorded_as=audit_value_sql(personal),
                     engine_name=engine[0], spark_master=engine[1])
@@ -422,7 +423,10 @@ def _start_change_set(ws: Workspace, run: Run, state: _CleanRun, writer: AuditWr
 
     loaded = state.loaded
     with run.timed("audit"):
-        sha256 = state.digest.result() if state.digest is not None else None  # read while the rules ran
+        sha256 = None
+        if state.digest is not None:  # read while the rules ran
+            sha256 = state.digest.sha256(state.input_path)
+            state.digest.close()
         state.inputs = [file_entry(state.input_path, sha256, format=loaded.format, encoding=loaded.encoding,
                                    delimiter=loaded.delimiter, rows=state.engine.rows + len(loaded.parse_rejects))]
         state.rule_files = [{"path": str(f), "sha256": file_sha256(f)} for f in state.ruleset.files]

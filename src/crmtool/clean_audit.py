@@ -9,7 +9,6 @@ from crmtool.engine import CHANGES, VIOLATIONS, RecordedAs
 from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
-    from pathlib import Path
 
     import duckdb
 
@@ -26,35 +25,6 @@ def record_key_sql(ruleset: RuleSet) -> str:
     """
     key = ruleset.dataset.key
     return f"trim(CAST(d.{ident(key)} AS VARCHAR))" if key else "CAST(d._row AS VARCHAR)"
-
-
-class InputDigest:
-    """The SHA-256 of clean's input file, read on a helper thread while the rules run (138 MB at 1M
-    rows: 1.3-2 s wall under load that was on the audit phase's path); :meth:`result` waits for it
-    and raises what the read raised."""
-
-    def __init__(self, path: Path) -> None:
-        import threading
-
-        self.path = path
-        self._digest = ""
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="crmtool-input-digest", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        from crmtool.io.readers import file_sha256
-
-        try:
-            self._digest = file_sha256(self.path)
-        except BaseException as exc:  # raised again by result()
-            self._error = exc
-
-    def result(self) -> str:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._digest
 
 
 class RecordTokens:

@@ -570,8 +570,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, *, w
     row_wise = _row_wise_columns(con, table, steps, total)
     maps = _fix_distinct_columns(con, ctx, table, steps, text, recorded_as, timer, progress, row_wise)
     lap("fix_distinct")
-    row_fixes = _fix_columns_row_wise(con, ctx, table, steps, row_wise, text, recorded_as, timer,
-                                      small=total <= ROW_WISE_UP_TO)
+    row_fixes = _fix_columns_row_wise(con, ctx, table, steps, row_wise, text, recorded_as, timer, small=ctx.small)
     lap("fix_row_wise")
     work = _make_work_table(con, ctx, table, work, maps, text, retyped, bool(steps) or copy_unchanged,
                             row_wise, row_fixes)

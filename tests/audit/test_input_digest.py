@@ -1,17 +1,18 @@
-"""clean's input SHA-256, read on a helper thread while the rules run (InputDigest): the manifest
-and the run's header name the file's real digest."""
+"""clean's input SHA-256, read on a helper thread while the rules run (crmtool.io.digests, which
+segment uses too): the manifest and the run's header name the file's real digest."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from pathlib import Path
 
 import pytest
 
 from crmtool.api import clean
 from crmtool.audit import iter_entries
-from crmtool.clean_audit import InputDigest
+from crmtool.io.digests import THREAD_NAME, FileDigests
 from crmtool.workspace import Workspace
 
 from .conftest import EXAMPLE, KEY, RULES
@@ -32,11 +33,16 @@ def test_manifest_and_run_header_name_the_input_digest(tmp_path: Path, monkeypat
     assert header["input_sha256"] == expected
 
 
-def test_input_digest_reads_on_another_thread_and_raises_what_the_read_raised(tmp_path: Path) -> None:
+def test_file_digests_read_on_another_thread_and_raise_what_the_read_raised(tmp_path: Path) -> None:
     data = tmp_path / "big.bin"
     data.write_bytes(b"x" * (3 << 20))
-    digest = InputDigest(data)
-    assert digest._thread.name == "crmtool-input-digest"
-    assert digest.result() == hashlib.sha256(data.read_bytes()).hexdigest()
-    with pytest.raises(FileNotFoundError):
-        InputDigest(tmp_path / "missing.csv").result()
+    missing = tmp_path / "missing.csv"
+    digests = FileDigests([data, missing])
+    try:
+        assert [t.name for t in threading.enumerate() if t.name.startswith(THREAD_NAME)]
+        assert digests.sha256(data) == hashlib.sha256(data.read_bytes()).hexdigest()
+        with pytest.raises(FileNotFoundError):
+            digests.sha256(missing)
+        assert digests.sha256(tmp_path / "never-handed-in.csv") is None
+    finally:
+        digests.close()

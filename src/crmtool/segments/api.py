@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from crmtool.errors import ConfigError, EngineError, InputError, UsageError
+from crmtool.io.digests import FileDigests
 from crmtool.io.readers import ReadOptions
 from crmtool.io.writers import OutputOptions
 from crmtool.manifest import common_keys, file_entry, write_manifest
@@ -268,7 +269,8 @@ def segment(
         raise UsageError(f"unknown output format {fmt!r}", "use csv, parquet or xlsx")
     run = ws.start_run("segment")
     inputs = [p for p in (customers, orders or spec.orders.path, events or spec.events.path) if p]
-    digests = _Digests(inputs)  # read beside the evaluation, for the manifest and the step's inputs
+    digests = FileDigests([p for p in inputs if p.is_file()])  # read beside the evaluation, for the manifest
+    # and the step's inputs
     try:
         with run.timed("evaluate"):
             stats, cc, columns = _prepare(ws, customers, spec, orders, events, as_of, progress, read)
@@ -300,34 +302,6 @@ def segment(
         _drop_inputs(ws)
 
 
-class _Digests:
-    """SHA-256 of files, read on one helper thread while DuckDB works: the inputs from the start of
-    the run (hundreds of MB on the bench: read once, not once for the manifest and again for the
-    step), each output as soon as it is written. :meth:`sha256` waits for a file's digest and
-    raises what its read raised; a file never handed in gives ``None`` (the caller reads it)."""
-
-    def __init__(self, paths: list[Path]) -> None:
-        from concurrent.futures import Future, ThreadPoolExecutor
-
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="crmtool-segment-digest")
-        self._futures: dict[Path, Future[str]] = {}
-        for p in paths:
-            if p.is_file():
-                self.add(p)
-
-    def add(self, path: Path) -> None:
-        from crmtool.io.readers import file_sha256
-
-        self._futures[path] = self._pool.submit(file_sha256, path)
-
-    def sha256(self, path: Path) -> str | None:
-        future = self._futures.get(path)
-        return future.result() if future is not None else None
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
 def _excluded_customers(ws: Workspace) -> dict[str, int]:
     """Customers left out of some send list, by reason (from ``seg_status``)."""
     excluded = ws.con.execute(
@@ -338,7 +312,7 @@ def _excluded_customers(ws: Workspace) -> dict[str, int]:
 
 
 def _write_lists(ws: Workspace, spec: SegmentsSpec, out_cols: dict[str, list[str]], out_dir: Path, fmt: str,
-                 output: OutputOptions | None, digests: _Digests | None = None) -> dict[str, Path]:
+                 output: OutputOptions | None, digests: FileDigests | None = None) -> dict[str, Path]:
     """Write one send list per segment, the holdouts and the memberships; return them by kind (each
     file handed to ``digests`` once written)."""
     from crmtool.io.writers import write_query
@@ -389,7 +363,7 @@ def _write_lists(ws: Workspace, spec: SegmentsSpec, out_cols: dict[str, list[str
 
 
 def _write_summary_and_manifest(run: Run, result: SegmentResult, inputs: list[Path], spec_file: Path,
-                                out_dir: Path, digests: _Digests) -> None:
+                                out_dir: Path, digests: FileDigests) -> None:
     """Write ``segments.summary.json``, record the step's files and metrics, then write the manifest
     (the digests of the inputs and lists from ``digests``)."""
     from crmtool.io.writers import write_text_atomic
