@@ -277,22 +277,22 @@ def output_names(input_path: Path, out_dir: Path, fmt: str) -> tuple[Path, Path]
     return clean_path, rejects_path
 
 
-def _mailable_per_person(ws: Workspace, ruleset: RuleSet, ds: str, loaded: LoadResult, outputs: dict[str, Path],
-                         fmt: str, output: OutputOptions, counts: dict[str, Any]) -> None:
-    """After dedupe: recompute ``mailable`` with the clusters, give golden records the most restrictive
-    consent of their records, and rewrite the clean and golden files when anything changed."""
+def _mailable_per_person(ws: Workspace, ruleset: RuleSet, table: str, loaded: LoadResult, staged: Path,
+                         outputs: dict[str, Path], fmt: str, output: OutputOptions, counts: dict[str, Any]) -> None:
+    """After dedupe: recompute ``mailable`` of ``table`` with the clusters, give golden records the most
+    restrictive consent of their records, and rewrite the staged clean and golden files (in ``staged``)
+    when anything changed."""
     from crmtool.privacy.mailable import person_level_after_dedupe
 
-    table = f"clean_{ds}"
     lost = person_level_after_dedupe(ws, table, ruleset, raw_table=loaded.table)
     counts["mailable_lost_to_cluster"] = lost
     counts["mailable"] = ws.con.execute(f"SELECT count(*) FROM {ident(table)} WHERE mailable").fetchall()[0][0]
     if lost and "clean" in outputs:
         cols = ", ".join(ident(c) for c in [*loaded.columns, "mailable"])
-        write_query(ws.con, f"SELECT {cols} FROM {ident(table)} ORDER BY _row", outputs["clean"], fmt,
+        write_query(ws.con, f"SELECT {cols} FROM {ident(table)} ORDER BY _row", staged / outputs["clean"].name, fmt,
                     options=output)
     if "golden" in outputs and ws.table_exists("dedupe_golden"):
-        write_query(ws.con, "SELECT * FROM dedupe_golden", outputs["golden"], fmt, options=output)
+        write_query(ws.con, "SELECT * FROM dedupe_golden", staged / outputs["golden"].name, fmt, options=output)
 
 
 def clean(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path, *, fmt: str | None = None,
@@ -346,6 +346,8 @@ class _CleanRun:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     rule_files: list[dict[str, Any]] = field(default_factory=list)
     rejected: int = 0
+    stage: Stage | None = None  # the run's files, moved into ``out_dir`` only when every step has succeeded
+    kept: str = ""  # the staging table (its name) of the kept rows: ``clean_<ds>`` once the files are in place
 
     @property
     def ds(self) -> str:
@@ -440,7 +442,7 @@ def _start_change_set(ws: Workspace, run: Run, state: _CleanRun, writer: AuditWr
 
 def _stage_outputs(ws: Workspace, run: Run, state: _CleanRun, job: ChangeSetJob, kept: str, stage: Stage,
                    output: OutputOptions, progress: Progress | None) -> None:
-    """Write the clean and rejects files into ``stage``, wait for the change set, move the files into place."""
+    """Write the clean and rejects files into ``stage`` and wait for the change set."""
     loaded = state.loaded
     if progress:
         progress("writing the clean and rejects files")
@@ -453,47 +455,60 @@ def _stage_outputs(ws: Workspace, run: Run, state: _CleanRun, job: ChangeSetJob,
     with run.timed("audit"):  # what the change set takes beyond the outputs
         job.wait()
     run.timings["audit.background"] = round(job.seconds, 4)
-    for path in (state.clean_path, state.rejects_path):
-        os.replace(stage.path / path.name, path)
 
 
 def _write_outputs(ws: Workspace, run: Run, state: _CleanRun, writer: AuditWriter, created: bool,
                    records: list[RecordTokens], output: OutputOptions, progress: Progress | None) -> None:
-    """Write the clean and rejects files (all or none) and the audit change set beside them, and make the
-    kept rows the workspace's ``clean_`` table.
+    """Write the clean and rejects files into the run's stage (``state.stage``) and the audit change
+    set beside them; the kept rows wait in ``state.kept`` for :func:`_publish`.
 
-    The kept rows become the workspace's clean_ table, and the clean output is written from it in
-    its stored (row) order; it replaces clean_ only once the outputs are in place. On any failure the
-    change set is stopped, and the staged files, the staging table and the run's audit entries are dropped.
+    On any failure the change set is stopped, and the staged files, the staging table and the run's
+    audit entries are dropped.
     """
     out_dir = state.out_dir
-    kept = ident(f"__staging_clean_{state.ds}")
-    stage: Stage | None = None
+    state.kept = f"__staging_clean_{state.ds}"
     job: ChangeSetJob | None = None
     try:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"--out {out_dir}: cannot create the folder ({exc.strerror})") from None
-        _keep_unrejected(ws, state, kept)
+        _keep_unrejected(ws, state, ident(state.kept))
         sweep_stale(out_dir)  # stage folders of runs killed (kill -9) before they could remove them
-        stage = Stage(out_dir)
+        state.stage = Stage(out_dir)
         # started once the working copy is dropped (_keep_unrejected): started before, its first
         # parts ran beside the working copy and the staging sort, and clean's peak rose 0.2 GiB
         job = _start_change_set(ws, run, state, writer, records, progress)
-        _stage_outputs(ws, run, state, job, kept, stage, output, progress)
+        _stage_outputs(ws, run, state, job, ident(state.kept), state.stage, output, progress)
     except BaseException:
         if job is not None:
             job.cancel()  # before abort: no part of the change set may land after it
-        if stage is not None:
-            stage.remove()
-        ws.con.execute(f"DROP TABLE IF EXISTS {kept}")
+        _drop_staged(ws, state)
         writer.abort()  # the outputs did not land: neither do the run's audit entries
         _remove_if_made_empty(out_dir, created)
         raise
-    stage.remove()
+
+
+def _drop_staged(ws: Workspace, state: _CleanRun) -> None:
+    """Remove the run's staged files and staging table: ``out_dir`` and ``clean_`` stay as they were."""
+    if state.stage is not None:
+        state.stage.remove()
+        state.stage = None
+    if state.kept:
+        ws.con.execute(f"DROP TABLE IF EXISTS {ident(state.kept)}")
+
+
+def _publish(ws: Workspace, state: _CleanRun, outputs: dict[str, Path]) -> None:
+    """Move every staged file (clean, rejects and dedupe's) into ``out_dir``, then make the kept rows
+    the workspace's ``clean_`` table: only once every step of the run has succeeded."""
+    assert state.stage is not None
+    for path in outputs.values():
+        os.replace(state.stage.path / path.name, path)
+    state.stage.remove()
+    state.stage = None
     clean_table = ident("clean_" + state.ds)
-    ws.con.execute(f"DROP TABLE IF EXISTS {clean_table}; ALTER TABLE {kept} RENAME TO {clean_table}")
+    ws.con.execute(f"DROP TABLE IF EXISTS {clean_table}; ALTER TABLE {ident(state.kept)} RENAME TO {clean_table}")
+    state.kept = ""
 
 
 def _clean_counts(ws: Workspace, state: _CleanRun) -> dict[str, Any]:
@@ -505,7 +520,7 @@ def _clean_counts(ws: Workspace, state: _CleanRun) -> dict[str, Any]:
                               "fixed_values": sum(o.fixed for o in engine.outcomes),
                               "erased_dropped": loaded.erased_dropped}
     if state.mail is not None:
-        clean_table = ident("clean_" + state.ds)
+        clean_table = ident(state.kept)
         counts["mailable"] = ws.con.execute(f"SELECT count(*) FROM {clean_table} WHERE mailable").fetchall()[0][0]
         counts["not_mailable"] = dict(ws.con.execute(
             f"SELECT m.not_mailable_reason, count(*) FROM {clean_table} c JOIN {state.mail.table} m "
@@ -516,10 +531,12 @@ def _clean_counts(ws: Workspace, state: _CleanRun) -> dict[str, Any]:
 def _seal_and_dedupe(ws: Workspace, run: Run, state: _CleanRun, writer: AuditWriter, audit_path: Path,
                      counts: dict[str, Any], output: OutputOptions, progress: Progress | None
                      ) -> tuple[str, dict[str, Path], dict[str, Any]]:
-    """Seal the run's audit entries, then deduplicate the clean rows when the rules have a dedupe
-    section; returns the audit head, the data outputs and the dedupe part of the manifest."""
+    """Seal the run's audit entries, then deduplicate the kept rows when the rules have a dedupe
+    section (its files staged beside clean's); returns the audit head, the data outputs (by the
+    names they get in ``out_dir``) and the dedupe part of the manifest."""
     from crmtool.dedupe.api import dedupe_ruleset
 
+    assert state.stage is not None
     if progress:
         progress("writing the audit log")
     with run.timed("audit"):
@@ -529,14 +546,16 @@ def _seal_and_dedupe(ws: Workspace, run: Run, state: _CleanRun, writer: AuditWri
     # a dedupe section in the rules: deduplicate the cleaned rows; the dedupe run appends its own
     # sealed entries to the same audit log, so the head moves on
     with run.timed("dedupe"):
-        deduped = dedupe_ruleset(ws, state.ruleset, f"clean_{state.ds}", state.out_dir, fmt=state.fmt,
-                                 audit_log=audit_path, progress=progress, run_command="dedupe", output=output)
+        deduped = dedupe_ruleset(ws, state.ruleset, state.kept, state.out_dir, fmt=state.fmt,
+                                 audit_log=audit_path, progress=progress, run_command="dedupe", output=output,
+                                 staged_in=state.stage.path)
     if deduped is not None:
         head = deduped.audit_head
         outputs.update(deduped.outputs)
         extra["dedupe"] = deduped.as_dict()
         if state.mail is not None:  # who may be emailed is decided per person, now that dedupe found them
-            _mailable_per_person(ws, state.ruleset, state.ds, state.loaded, outputs, state.fmt, output, counts)
+            _mailable_per_person(ws, state.ruleset, state.kept, state.loaded, state.stage.path, outputs, state.fmt,
+                                 output, counts)
     return head, outputs, extra
 
 
@@ -589,8 +608,20 @@ def _clean(ws: Workspace, run: Run, ruleset: RuleSet, input_path: Path, out_dir:
                             records=records, engine=engine)
     writer, audit_path, created = _open_audit(ws, run, state, audit_log)
     _write_outputs(ws, run, state, writer, created, records, output, progress)
-    counts = _clean_counts(ws, state)
-    head, outputs, extra = _seal_and_dedupe(ws, run, state, writer, audit_path, counts, output, progress)
+    try:
+        try:
+            counts = _clean_counts(ws, state)
+        except BaseException:
+            writer.abort()
+            raise
+        # a failure from here on (dedupe out of memory, a full disk) leaves out_dir and clean_ as they
+        # were: the clean run's sealed entries stay in the log, but no file of this run is published
+        head, outputs, extra = _seal_and_dedupe(ws, run, state, writer, audit_path, counts, output, progress)
+        _publish(ws, state, outputs)
+    except BaseException:
+        _drop_staged(ws, state)
+        _remove_if_made_empty(out_dir, created)
+        raise
     data_outputs = dict(outputs)
     outputs.update({"audit": audit_path, "manifest": out_dir / "manifest.json"})
     parse = parse_check(ruleset, state.loaded, run.timings.get("load", 0.0))

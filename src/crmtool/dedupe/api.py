@@ -312,6 +312,7 @@ def dedupe(
     output: OutputOptions | None = None,
     review_limit: int = DEFAULT_LIMIT,
     normalised_by: tuple[str, ...] = (),
+    staged_in: Path | None = None,
 ) -> DedupeResult:
     """Deduplicate ``table`` of the workspace by ``spec``; write clusters, golden and review to ``out_dir``.
 
@@ -322,6 +323,8 @@ def dedupe(
     ``incremental``: match only new or changed rows against the records of the previous run
     (kept in the workspace) with the previous model; unchanged records keep their clusters.
     With ``out_dir`` None nothing is written (the tables stay in the workspace).
+    ``staged_in``: write the files into this folder under the names they get in ``out_dir``; the
+    caller (``clean``) moves them into place once its whole run succeeded, and registers them.
     """
     con = ws.con
     warnings: list[str] = []
@@ -371,7 +374,8 @@ def dedupe(
     outputs: dict[str, Path] = {}
     if out_dir is not None:
         step("writing outputs")
-        outputs = _write_outputs(con, out_dir, fmt, output, review_query)
+        written = _write_outputs(con, staged_in or out_dir, fmt, output, review_query)
+        outputs = {kind: out_dir / path.name for kind, path in written.items()}
     lap("write")
     keep_for_next_run(con, run.run_id, model)
     result = DedupeResult(run.run_id, prep.rows, n_pairs, counts, model, stats, merges, review.pairs, dec_stats,
@@ -385,7 +389,7 @@ def dedupe(
     lap("audit")
     for t in RUN_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {t}")
-    record_metrics(run.step, result)
+    record_metrics(run.step, result, files=staged_in is None)
     ws.finish_run(run, "pass", 0, result.as_dict())
     return result
 

@@ -22,11 +22,10 @@ if TYPE_CHECKING:
 
 def keep_for_next_run(con: duckdb.DuckDBPyConnection, run_id: str, model: Model) -> None:
     """Keep this run's records (id, cluster, row hash) and model for ``explain`` and the next incremental run."""
-    con.execute(f"""CREATE TABLE IF NOT EXISTS {RECORDS} (record_id VARCHAR, cluster_id VARCHAR,
-        row_hash VARCHAR, run_id VARCHAR)""")
-    con.execute(f"DELETE FROM {RECORDS}")
-    con.execute(f"""INSERT INTO {RECORDS} SELECT s.__id, s.__cid, s.__hash, {sql_str(run_id)}
-        FROM __dd_gsrc s""")
+    # replaced whole: a table left by an older version (another shape) must not stop the run
+    con.execute(f"""CREATE OR REPLACE TABLE {RECORDS} AS SELECT CAST(s.__id AS VARCHAR) AS record_id,
+        CAST(s.__cid AS VARCHAR) AS cluster_id, CAST(s.__hash AS VARCHAR) AS row_hash,
+        {sql_str(run_id)} AS run_id FROM __dd_gsrc s""")
     con.execute(f"CREATE TABLE IF NOT EXISTS {MODEL} (run_id VARCHAR, created_at TIMESTAMP, model JSON)")
     con.execute(f"INSERT INTO {MODEL} VALUES (?, now()::TIMESTAMP, ?)", [run_id, model.to_json()])
 
@@ -39,9 +38,10 @@ def _label_sql(spec: DedupeSpec, i: int) -> str:
     )
 
 
-def record_metrics(step: Step, result: DedupeResult) -> None:
+def record_metrics(step: Step, result: DedupeResult, *, files: bool = True) -> None:
     """Rows, pairs, clusters, merges, the duplicate rate (records that a golden record replaces,
-    over all records) and the files written."""
+    over all records) and, with ``files``, the files written (a staged run's are registered by
+    the run that publishes them)."""
     c = result.clusters
     step.metric("rows_in", result.rows)
     step.metric("candidate_pairs", result.candidate_pairs)
@@ -52,7 +52,7 @@ def record_metrics(step: Step, result: DedupeResult) -> None:
     step.metric("review_pairs", result.review_pairs)
     step.metric("model_degenerate", int(result.model_check.degenerate))  # crmtool.dedupe.health
     step.share("duplicate_rate", c.records_in_multi - c.multi, result.rows)
-    for kind, path in result.outputs.items():
+    for kind, path in result.outputs.items() if files else ():
         if Path(path).is_file():
             step.output(kind, Path(path))
 
