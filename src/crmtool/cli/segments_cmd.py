@@ -167,6 +167,8 @@ def _print_run(ui: Ui, result: SegmentResult, out: Path) -> None:
     ui.out.print(
         f"wrote {out}/segments/ ({len(result.segments)} lists), holdouts, memberships, segments.summary.json"
     )
+    if result.removed_lists:  # an earlier run's list of a segment the file no longer has
+        ui.out.print(f"removed send lists of segments no longer in the file: {', '.join(result.removed_lists)}")
     ui.out.print(f"run {result.run_id}")
 
 

@@ -25,10 +25,12 @@ class FileDigests:
         for path in paths or []:
             self.add(path)
 
-    def add(self, path: Path) -> None:
+    def add(self, path: Path, key: Path | None = None) -> None:
+        """Read ``path``; its digest is asked for as ``key`` (default ``path``: e.g. the name a staged
+        file gets once it is moved into place)."""
         from crmtool.io.readers import file_sha256
 
-        self._futures[path] = self._pool.submit(file_sha256, path)
+        self._futures[key or path] = self._pool.submit(file_sha256, path)
 
     def sha256(self, path: Path) -> str | None:
         future = self._futures.get(path)

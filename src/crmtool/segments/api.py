@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ class SegmentResult:
     notes: list[str]
     previous_run: str | None = None
     outputs: dict[str, Path] = field(default_factory=dict)
+    # send lists an earlier run wrote into OUT/segments/ for segments this file no longer has
+    removed_lists: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> Status:
@@ -74,6 +77,7 @@ class SegmentResult:
             "notes": self.notes,
             "previous_run": self.previous_run,
             "outputs": {k: str(v) for k, v in self.outputs.items()},
+            "removed_lists": self.removed_lists,
         }
 
 
@@ -285,10 +289,10 @@ def segment(
         if progress:
             progress("writing")
         with run.timed("write"):
-            outputs = _write_lists(ws, spec, out_cols, out_dir, fmt, output, digests)
-        with run.timed("history"):
-            membership.record(ws.con, run.run_id, as_of, spec.file, stats.customers)
-        result = SegmentResult(run.run_id, as_of, stats.customers, stats, rows, excluded, notes, prev, outputs)
+            outputs, removed = _write_and_publish(ws, run, spec, out_cols, out_dir, fmt, output, digests,
+                                                  as_of, stats.customers)
+        result = SegmentResult(run.run_id, as_of, stats.customers, stats, rows, excluded, notes, prev, outputs,
+                               removed)
         _write_summary_and_manifest(run, result, inputs, Path(spec.file), out_dir, digests)
         ws.finish_run(
             run, Status.PASS, 0, {"segments": len(rows), "customers": stats.customers, "as_of": str(as_of)}
@@ -311,13 +315,68 @@ def _excluded_customers(ws: Workspace) -> dict[str, int]:
     return {str(k): int(v) for k, v in excluded}
 
 
+def _write_and_publish(ws: Workspace, run: Run, spec: SegmentsSpec, out_cols: dict[str, list[str]], out_dir: Path,
+                       fmt: str, output: OutputOptions | None, digests: FileDigests, as_of: date,
+                       customers: int) -> tuple[dict[str, Path], list[str]]:
+    """Write the send lists, holdouts and memberships into a staging folder of ``out_dir``, record the
+    membership history, then move every file into place together and remove the send lists of
+    segments the file no longer has; returns the files by kind and the names of the removed lists.
+
+    A run that fails or is killed before the move leaves ``out_dir`` as it was: never today's lists
+    beside yesterday's."""
+    from crmtool.io.stage import Stage, sweep_stale
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sweep_stale(out_dir)  # stage folders of runs killed before they could remove them
+    stage = Stage(out_dir)
+    try:
+        outputs = _write_lists(ws, spec, out_cols, stage.path, fmt, output, digests, publish_to=out_dir)
+        with run.timed("history"):
+            membership.record(ws.con, run.run_id, as_of, spec.file, customers)
+        for path in outputs.values():  # the digests read the staged files: done before they move
+            digests.sha256(path)
+        for path in outputs.values():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stage.path / path.relative_to(out_dir), path)
+    finally:
+        stage.remove()
+    return outputs, _remove_stale_lists(ws, out_dir, outputs)
+
+
+def _remove_stale_lists(ws: Workspace, out_dir: Path, outputs: dict[str, Path]) -> list[str]:
+    """Remove the send lists in ``out_dir/segments/`` that an earlier segment run wrote (registered, same
+    bytes) for a segment this run has not: an old list left beside today's could be mailed."""
+    from crmtool.io.readers import file_sha256
+
+    folder = (out_dir / "segments").resolve()
+    current = {p.resolve() for p in outputs.values()}
+    removed: list[str] = []
+    for rec in ws.outputs(kinds=("segment",)):
+        path = rec.path.resolve()
+        if path.parent != folder or path in current or not path.is_file():
+            continue
+        if rec.sha256 and file_sha256(path) == rec.sha256:  # a file someone changed since is left alone
+            path.unlink()
+            removed.append(path.name)
+    return sorted(set(removed))
+
+
 def _write_lists(ws: Workspace, spec: SegmentsSpec, out_cols: dict[str, list[str]], out_dir: Path, fmt: str,
-                 output: OutputOptions | None, digests: FileDigests | None = None) -> dict[str, Path]:
-    """Write one send list per segment, the holdouts and the memberships; return them by kind (each
-    file handed to ``digests`` once written)."""
+                 output: OutputOptions | None, digests: FileDigests | None = None,
+                 publish_to: Path | None = None) -> dict[str, Path]:
+    """Write one send list per segment, the holdouts and the memberships into ``out_dir``; return them
+    by kind, named as in ``publish_to`` when given (each file handed to ``digests`` once written,
+    under that name)."""
     from crmtool.io.writers import write_query
 
+    final = publish_to or out_dir
     outputs: dict[str, Path] = {}
+
+    def done(kind: str, target: Path) -> None:
+        outputs[kind] = final / target.relative_to(out_dir)
+        if digests:
+            digests.add(target, key=outputs[kind])
+
     for seg in spec.segments:
         target = out_dir / "segments" / f"{seg.name}.{fmt}"
         cols = ", ".join(f"f.{ident(c)}" for c in out_cols[seg.name])
@@ -330,10 +389,8 @@ def _write_lists(ws: Workspace, spec: SegmentsSpec, out_cols: dict[str, list[str
             fmt,
             options=output,
         )
-        outputs[f"segment:{seg.name}"] = target
-        if digests:
-            digests.add(target)
-    outputs["holdouts"] = out_dir / f"holdouts.{fmt}"
+        done(f"segment:{seg.name}", target)
+    holdouts, memberships = out_dir / f"holdouts.{fmt}", out_dir / f"memberships.{fmt}"
     cid = _safe_id(fmt)
     # seg_status is stored in this order (membership.apply_status): sorted again only when DuckDB
     # may return a table's rows in another order
@@ -341,24 +398,22 @@ def _write_lists(ws: Workspace, spec: SegmentsSpec, out_cols: dict[str, list[str
     write_query(
         ws.con,
         f"SELECT {cid}, segment, holdout FROM seg_status WHERE status = 'holdout'{order}",
-        outputs["holdouts"],
+        holdouts,
         fmt,
         options=output,
         neutralise_formulas=False,
     )
-    outputs["memberships"] = out_dir / f"memberships.{fmt}"
+    done("holdouts", holdouts)
     write_query(
         ws.con,
         f"SELECT {cid}, segment, holdout IS NOT NULL AS in_holdout, holdout, status, "
         f"reason FROM seg_status{order}",
-        outputs["memberships"],
+        memberships,
         fmt,
         options=output,
         neutralise_formulas=False,
     )
-    if digests:
-        digests.add(outputs["holdouts"])
-        digests.add(outputs["memberships"])
+    done("memberships", memberships)
     return outputs
 
 
