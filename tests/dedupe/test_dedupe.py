@@ -469,3 +469,31 @@ def test_review_file_filled_in_is_a_decisions_file_and_reruns_are_identical(tmp_
         got = clusters(w)
     assert got["4"] == got["1"] and result.decisions["match"] == 1
     assert not any({r["id_l"], r["id_r"]} == {"1", "4"} for r in read_csv(tmp_path / "c" / "review.csv"))
+
+
+def test_a_failed_write_leaves_the_previous_files_together(ws: Workspace, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """clusters, golden and review are written into a stage and moved together: a failure while the
+    second is written leaves the three files of the previous run, and no stage folder."""
+    import crmtool.io.writers as writers
+
+    out = tmp_path / "out"
+    dedupe(ws, table(ws, ROWS), spec_from_text(spec_text()), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.suffix == ".csv"}
+    assert set(before) == {"clusters.csv", "golden.csv", "review.csv"}
+    for p in out.glob("*.csv"):  # marks: a rerun writes the same bytes, so make them tell
+        p.write_bytes(p.read_bytes() + b"# previous\n")
+    marked = {p.name: p.read_bytes() for p in out.glob("*.csv")}
+    real, calls = writers.write_query, []
+
+    def full_disk_on_second(*args: object, **kwargs: object) -> object:
+        calls.append(args[2])
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(writers, "write_query", full_disk_on_second)
+    with pytest.raises(OSError):
+        dedupe(ws, table(ws, ROWS), spec_from_text(spec_text()), out)
+    assert {p.name: p.read_bytes() for p in out.glob("*.csv")} == marked
+    assert not list(out.glob(".crmtool-*"))

@@ -291,6 +291,26 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, out_dir: Path, fmt: str, outp
     return outputs
 
 
+def _write_outputs_together(con: duckdb.DuckDBPyConnection, out_dir: Path, fmt: str, output: OutputOptions | None,
+                            review_query: str) -> dict[str, Path]:
+    """:func:`_write_outputs` into a staging folder of ``out_dir``, then every file moved into place: a
+    failure while writing leaves the previous clusters, golden and review files together."""
+    import os
+
+    from crmtool.io.stage import Stage, sweep_stale
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sweep_stale(out_dir)
+    stage = Stage(out_dir)
+    try:
+        written = _write_outputs(con, stage.path, fmt, output, review_query)
+        for path in written.values():
+            os.replace(path, out_dir / path.name)
+    finally:
+        stage.remove()
+    return {kind: out_dir / path.name for kind, path in written.items()}
+
+
 #: the run's working tables, dropped at its end
 RUN_TABLES = ("__dd_src", "__dd_gsrc", "__dd_members", "__dd_merged", "__dd_review", "__dd_cut", "__dd_intra",
               "__dd_pairs", "__dd_dec", "__dd_keep")
@@ -374,7 +394,10 @@ def dedupe(
     outputs: dict[str, Path] = {}
     if out_dir is not None:
         step("writing outputs")
-        written = _write_outputs(con, staged_in or out_dir, fmt, output, review_query)
+        if staged_in is not None:
+            written = _write_outputs(con, staged_in, fmt, output, review_query)
+        else:
+            written = _write_outputs_together(con, out_dir, fmt, output, review_query)
         outputs = {kind: out_dir / path.name for kind, path in written.items()}
     lap("write")
     keep_for_next_run(con, run.run_id, model)
