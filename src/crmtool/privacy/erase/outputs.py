@@ -85,13 +85,21 @@ def _legacy(ws: Workspace) -> list[tuple[Path, str]]:
 
 def load_output(path: Path, table: str) -> tuple[duckdb.DuckDBPyConnection, LoadResult]:
     """Read an output file back: plain UTF-8 CSV straight through DuckDB (fast), else via the readers."""
+    from crmtool.privacy.identity import load_side
+
+    plain = _load_plain_csv(path, table)
+    return plain if plain is not None else load_side(path, table)
+
+
+def _load_plain_csv(path: Path, table: str) -> tuple[duckdb.DuckDBPyConnection, LoadResult] | None:
+    """:func:`load_output`'s fast path: a UTF-8 CSV without a byte-order mark, every value as text,
+    one row per record in the file's order; ``None`` when the file is not one (the readers then read it)."""
     import csv
     import io
 
     import duckdb
 
     from crmtool.io.readers import ROW_COLUMN, LoadResult, detect_delimiter, file_format
-    from crmtool.privacy.identity import load_side
 
     if file_format(path) == "csv":
         with path.open("rb") as fh:
@@ -116,7 +124,42 @@ def load_output(path: Path, table: str) -> tuple[duckdb.DuckDBPyConnection, Load
                     return side, LoadResult(table, path, "csv", rows, list(header), "utf-8", delimiter)
                 except duckdb.Error:
                     side.close()
-    return load_side(path, table)
+    return None
+
+
+def drop_lines(path: Path, rows: int, rids: list[int]) -> bool:
+    """Rewrite the plain CSV ``path`` (a header line, then one line per row: ``rows`` rows as
+    :func:`_load_plain_csv` read them) without the lines of the rows ``rids`` (0-based, file order),
+    every other byte kept as it is. Returns False, changing nothing, when its lines are not its rows
+    one to one (a quoted value spanning lines, a blank line): the caller then writes it from the table.
+
+    The lines are found with one vectorised pass over the bytes; the file is written as the runs of
+    kept lines between the dropped ones, atomically."""
+    import numpy as np
+
+    from crmtool.io.writers import atomic_path
+
+    data = path.read_bytes()
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10) + 1  # each line's end (after its line feed)
+    if data and not data.endswith(b"\n"):
+        ends = np.append(ends, len(data))
+    if len(ends) != rows + 1:  # a record over several lines, or lines that are no record
+        return False
+    starts = np.concatenate(([0], ends[:-1]))
+    length = ends - starts
+    crlf_only = (length == 2) & (buf[starts] == 13)
+    if bool(np.any(length <= 1) | np.any(crlf_only)):  # a blank line is no row: lines and rows may not pair
+        return False
+    drop = sorted({r + 1 for r in rids})  # line 0 is the header
+    view = memoryview(data)
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        at = 0
+        for line in drop:
+            fh.write(view[at:int(starts[line])])
+            at = int(ends[line])
+        fh.write(view[at:])
+    return True
 
 
 def match_file(
@@ -202,18 +245,21 @@ def scrub_file(ws: Workspace, path: Path, key: str | None, maps: ValueMaps | Non
     erasure's value maps, see :func:`match_file`)."""
     from crmtool.io.writers import options_as_written, write_query
     from crmtool.privacy.erase.match import PIDS, TARGETS
-    from crmtool.privacy.identity import to_temp_table
+    from crmtool.privacy.identity import load_side, to_temp_table
 
+    plain = _load_plain_csv(path, SCRUB)
     try:
-        side, loaded = load_output(path, SCRUB)
+        side, loaded = plain if plain is not None else load_side(path, SCRUB)
     except InputError:
         return 0
     try:
         to_temp_table(ws.con, f"SELECT ref, type, value FROM {TARGETS}", side, "__scrub_targets")
         to_temp_table(ws.con, f"SELECT ref, pid FROM {PIDS}", side, "__scrub_pids")
         match_file(side, loaded, "__scrub_targets", "__scrub_pids", key, maps)
-        removed = int(side.execute("SELECT count(DISTINCT rid) FROM __scrub_hits").fetchall()[0][0])
-        if removed:
+        rids = [int(r[0]) for r in side.execute("SELECT DISTINCT rid FROM __scrub_hits").fetchall()]
+        removed = len(rids)
+        # a plain CSV loses the erased rows' lines and keeps every other byte (no parse and write back)
+        if removed and not (plain is not None and drop_lines(path, loaded.rows, rids)):
             cols_sql = ", ".join(ident(c) for c in loaded.columns)
             fmt = "parquet" if loaded.format == "parquet" else "csv"
             # in the file's own order: the rows are deleted from the private copy, which is then
