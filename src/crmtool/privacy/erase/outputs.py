@@ -91,9 +91,13 @@ def load_output(path: Path, table: str) -> tuple[duckdb.DuckDBPyConnection, Load
     return plain if plain is not None else load_side(path, table)
 
 
-def _load_plain_csv(path: Path, table: str) -> tuple[duckdb.DuckDBPyConnection, LoadResult] | None:
+def _load_plain_csv(path: Path, table: str, *, narrow: bool = False, key: str | None = None,
+                    ) -> tuple[duckdb.DuckDBPyConnection, LoadResult] | None:
     """:func:`load_output`'s fast path: a UTF-8 CSV without a byte-order mark, every value as text,
-    one row per record in the file's order; ``None`` when the file is not one (the readers then read it)."""
+    one row per record in the file's order; ``None`` when the file is not one (the readers then read it).
+
+    ``narrow``: only the columns matching reads (:func:`_matched_columns`, ``key`` as there) are kept;
+    the result's ``columns`` still name every column of the file."""
     import csv
     import io
 
@@ -114,17 +118,31 @@ def _load_plain_csv(path: Path, table: str) -> tuple[duckdb.DuckDBPyConnection, 
             if header and len(set(header)) == len(header) and ROW_COLUMN not in header and all(header):
                 side = duckdb.connect()
                 spec = "{" + ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in header) + "}"
+                src = (f"read_csv({sql_str(str(path))}, header=true, auto_detect=false, delim={sql_str(delimiter)}, "
+                       f"quote='\"', escape='\"', columns={spec}, strict_mode=true, max_line_size=10000000)")
                 try:
-                    side.execute(
-                        f"CREATE TABLE {table} AS SELECT * FROM read_csv("
-                        f"{sql_str(str(path))}, header=true, auto_detect=false, delim={sql_str(delimiter)}, "
-                        f"quote='\"', escape='\"', columns={spec}, strict_mode=true, max_line_size=10000000)"
-                    )
+                    picked = "*"
+                    if narrow:  # DuckDB's reader then materialises only these columns
+                        side.execute(f"CREATE TABLE {table} AS SELECT * FROM {src} LIMIT 0")
+                        picked = ", ".join(ident(c) for c in _matched_columns(side, table, header, key))
+                        side.execute(f"DROP TABLE {table}")
+                    side.execute(f"CREATE TABLE {table} AS SELECT {picked} FROM {src}")
                     rows = int(side.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
                     return side, LoadResult(table, path, "csv", rows, list(header), "utf-8", delimiter)
                 except duckdb.Error:
                     side.close()
     return None
+
+
+def _matched_columns(con: duckdb.DuckDBPyConnection, table: str, header: list[str], key: str | None) -> list[str]:
+    """The columns of ``table`` (named ``header``) that :func:`match_file` reads: the identity columns
+    and cluster as :func:`~crmtool.identity.keys.detect_identity_columns` finds them (a table of just
+    these finds the same), a rejects file's ``_raw``, an audience file's ``email`` and ``phone``."""
+    from crmtool.identity.keys import detect_identity_columns
+
+    cols = detect_identity_columns(con, table, key)
+    wanted = {*cols.columns(), *([cols.cluster] if cols.cluster else []), "_raw", "email", "phone"}
+    return [c for c in header if c in wanted] or header[:1]
 
 
 def drop_lines(path: Path, rows: int, rids: list[int]) -> bool:
@@ -247,7 +265,8 @@ def scrub_file(ws: Workspace, path: Path, key: str | None, maps: ValueMaps | Non
     from crmtool.privacy.erase.match import PIDS, TARGETS
     from crmtool.privacy.identity import load_side, to_temp_table
 
-    plain = _load_plain_csv(path, SCRUB)
+    # a plain CSV is matched on its identity columns only: its kept lines are copied as bytes
+    plain = _load_plain_csv(path, SCRUB, narrow=True, key=key)
     try:
         side, loaded = plain if plain is not None else load_side(path, SCRUB)
     except InputError:
@@ -260,13 +279,17 @@ def scrub_file(ws: Workspace, path: Path, key: str | None, maps: ValueMaps | Non
         removed = len(rids)
         # a plain CSV loses the erased rows' lines and keeps every other byte (no parse and write back)
         if removed and not (plain is not None and drop_lines(path, loaded.rows, rids)):
+            if plain is not None:  # lines and rows do not pair: every column is read to write the rows back
+                side.close()
+                side, loaded = load_output(path, SCRUB)
+                _copy_rids(side, rids)
             cols_sql = ", ".join(ident(c) for c in loaded.columns)
             fmt = "parquet" if loaded.format == "parquet" else "csv"
             # in the file's own order: the rows are deleted from the private copy, which is then
             # scanned as it is (insertion order kept, as the side connection's default says); an
             # anti-join returned DuckDB's parallel chunks interleaved, and ORDER BY rowid sorted
             # every remaining row of the file only to restore its order
-            side.execute(f"DELETE FROM {SCRUB} WHERE rowid IN (SELECT rid FROM __scrub_hits)")
+            side.execute(f"DELETE FROM {SCRUB} WHERE rowid IN (SELECT rid FROM __scrub_hits)")  # same rowids
             write_query(
                 side,
                 f"SELECT {cols_sql} FROM {SCRUB}",
@@ -279,6 +302,17 @@ def scrub_file(ws: Workspace, path: Path, key: str | None, maps: ValueMaps | Non
         return removed
     finally:
         side.close()
+
+
+def _copy_rids(side: duckdb.DuckDBPyConnection, rids: list[int]) -> None:
+    """Temp table ``__scrub_hits (rid)`` on ``side`` holding ``rids``."""
+    import pyarrow as pa
+
+    side.register("__scrub_rids", pa.table({"rid": pa.array(rids, pa.int64())}))
+    try:
+        side.execute("CREATE OR REPLACE TEMP TABLE __scrub_hits AS SELECT rid FROM __scrub_rids")
+    finally:
+        side.unregister("__scrub_rids")
 
 
 def file_hits(ws: Workspace, path: Path, key: str | None) -> dict[str, int]:
