@@ -273,22 +273,37 @@ def person_sql(
     return pid, join
 
 
-def people_candidates_sql(table: str, cols: IdentityColumns, pids_sql: str, *, cluster_map: str | None = None) -> str:
+def people_ids_sql(pids_sql: str, cluster_map: str | None = None) -> str:
+    """SQL of one column: the customer ids whose rows may belong to the people ``pids_sql`` (one
+    column ``pid``): the ids of ``i:`` people and, with ``cluster_map``, the record ids of the ``c:``
+    clusters. Made once, it serves :func:`people_candidates_sql` for every table (``ids_sql``)."""
+    ids = _pids_of(pids_sql, "i:")
+    if cluster_map:
+        ids += f" UNION ALL SELECT record_id FROM ({cluster_map}) WHERE cluster_id IN ({_pids_of(pids_sql, 'c:')})"
+    return ids
+
+
+def _pids_of(pids_sql: str, prefix: str) -> str:
+    return f"SELECT substr(pid, {len(prefix) + 1}) FROM ({pids_sql}) WHERE starts_with(pid, {sql_str(prefix)})"
+
+
+def people_candidates_sql(table: str, cols: IdentityColumns, pids_sql: str, *, cluster_map: str | None = None,
+                          ids_sql: str | None = None) -> str:
     """SQL condition on a row ``t`` of ``table``: it may belong to one of the people ``pids_sql`` (one
     column ``pid``). Every row whose person (:func:`person_sql`, with ``cluster_map`` the map it was
     given, or None without one) is among them meets it, so filtering on the person after it is exact;
-    it reads the id, cluster and rowid columns only, no join."""
+    it reads the id, cluster and rowid columns only, no join. ``ids_sql``: :func:`people_ids_sql` of the
+    same people and map, made once by the caller (it then reads no cluster map here)."""
     def of(prefix: str) -> str:
-        return f"SELECT substr(pid, {len(prefix) + 1}) FROM ({pids_sql}) WHERE starts_with(pid, {sql_str(prefix)})"
+        return _pids_of(pids_sql, prefix)
 
     parts = [f"t.rowid IN (SELECT TRY_CAST(substr(pid, {len('r:' + table + ':') + 1}) AS BIGINT) FROM ({pids_sql}) "
              f"WHERE starts_with(pid, {sql_str('r:' + table + ':')}))"]
     if cols.cluster:
         parts.append(f"CAST(t.{ident(cols.cluster)} AS VARCHAR) IN ({of('c:')})")
     if cols.id:
-        ids = of("i:")
-        if not cols.cluster and cluster_map:
-            ids += f" UNION ALL SELECT record_id FROM ({cluster_map}) WHERE cluster_id IN ({of('c:')})"
+        ids = ids_sql if ids_sql is not None and not cols.cluster else people_ids_sql(
+            pids_sql, None if cols.cluster else cluster_map)
         parts.append(f"{id_sql(f't.{ident(cols.id)}')} IN ({ids})")
     return " OR ".join(f"({p})" for p in parts)
 

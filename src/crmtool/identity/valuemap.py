@@ -30,8 +30,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from crmtool.identity.canonical import DEFAULT_REGION, EMAIL, ID, NIF, PHONE, id_sql, register_sql
-from crmtool.identity.keys import IdentityColumns, cluster_map_sql, people_candidates_sql, person_sql, values_sql
-from crmtool.identity.lookup import LookupKeys, _insert_lines
+from crmtool.identity.keys import (
+    IdentityColumns,
+    cluster_map_sql,
+    people_candidates_sql,
+    people_ids_sql,
+    person_sql,
+    values_sql,
+)
+from crmtool.identity.lookup import LookupKeys
 from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
@@ -151,19 +158,6 @@ class SharedLookupKeys(LookupKeys):
                f"WHERE {condition}) SELECT t.*, {pid} AS __pid FROM __s t {join}")
         return f"SELECT * FROM ({sql}) WHERE __pid IN ({pids_sql})" if pids_sql else sql
 
-    def _copy_rows(self, condition: str, pids_sql: str | None = None) -> str | None:
-        """The rows meeting ``condition`` (SQL on the table's row ``t``; with ``pids_sql``, of those people
-        only) not added yet, copied once (one scan of the table) with their rowid as ``__rid`` and their
-        person as ``__pid``: the copy's name, or None without identity columns."""
-        names = [ident(c) for c in self.cols.columns()]
-        if not names:
-            return None
-        sub = f"{self.name}_sub"
-        rows = self._persons_sql(f"({condition}) AND t.rowid NOT IN (SELECT rid FROM {self.name}_done)", pids_sql)
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {sub} AS SELECT __rid, __pid, {', '.join(names)} "
-                         f"FROM ({rows})")
-        return sub
-
     def persons_of_sql(self, pids_sql: str) -> str:
         """SQL ``(rid, pid)``: every row of the people ``pids_sql`` (one column ``pid``) and its person
         (one scan of the table; persons are computed only for the rows that may be theirs)."""
@@ -186,16 +180,7 @@ class SharedLookupKeys(LookupKeys):
     def _add_where(self, condition: str, pids_sql: str | None = None) -> None:
         """Add the exact lines of the rows meeting ``condition`` (SQL on the table's row ``t``; with
         ``pids_sql``, of those people only) not added yet."""
-        assert self.maps is not None
-        con, sub = self.con, self._copy_rows(condition, pids_sql)
-        if sub is None:
-            return
-        try:
-            parts = [self.maps.lines_sql(kind, sub, col, rid="__rid") for kind, col in _kind_columns(self.cols)]
-            _insert_lines(con, self.name, f"(SELECT __rid AS rid, __pid AS pid FROM {sub})", parts)
-            con.execute(f"INSERT INTO {self.name}_done SELECT __rid, __pid FROM {sub}")
-        finally:
-            con.execute(f"DROP TABLE IF EXISTS {sub}")
+        add_rows_where([self], {self.name: condition}, pids_sql)
 
     def add_raws(self, raws: str) -> None:
         """Add the exact lines of every row holding a text of ``raws`` (:meth:`ValueMaps.raws_matching`)."""
@@ -213,12 +198,101 @@ class SharedLookupKeys(LookupKeys):
 
     def add_people(self, pids_sql: str) -> None:
         """Add the exact lines of every row of the people ``pids_sql`` (SQL of one column ``pid``)."""
-        cand = people_candidates_sql(self.table, self.cols, pids_sql, cluster_map=self.cluster_map)
-        self._add_where(cand, pids_sql)
+        add_people([self], pids_sql)
 
     def drop(self) -> None:
         self.con.execute(f"DROP TABLE IF EXISTS {self.name}_done")
         super().drop()
+
+
+def add_rows_where(keys: list[SharedLookupKeys], conditions: dict[str, str], pids_sql: str | None = None) -> None:
+    """One round over several tables: add to each key the exact lines of its table's rows meeting
+    ``conditions[key.name]`` (SQL on the row ``t``; with ``pids_sql``, of those people only) not added yet.
+
+    Each table is scanned once for the rows (no join there); the persons of the rows copied from all
+    tables are then read through one look-up in the cluster map (the map's lines of their ids), and
+    their canonical lines through one join with each value map: a round reads the cluster map and
+    the maps once, not once per table. The keys share their value maps and cluster map."""
+    keys = [k for k in keys if k.cols.columns()]
+    if not keys:
+        return
+    con, maps, cmap = keys[0].con, keys[0].maps, keys[0].cluster_map
+    assert maps is not None
+    tag = f"{keys[0].name}_r{next(_counter)}"
+    made: list[str] = []
+    try:
+        subs = []
+        for i, k in enumerate(keys):
+            names = k.cols.columns() + ([k.cols.cluster] if k.cols.cluster and k.cols.cluster not in k.cols.columns()
+                                        else [])
+            sub = f"{tag}_{i}"
+            made.append(sub)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {sub} AS SELECT t.rowid AS __rid, "
+                        f"{', '.join(f't.{ident(c)}' for c in names)} FROM {ident(k.table)} t "
+                        f"WHERE ({conditions[k.name]}) AND t.rowid NOT IN (SELECT rid FROM {k.name}_done)")
+            subs.append(sub)
+        clustered = [(k, sub) for k, sub in zip(keys, subs, strict=True) if cmap and k.cols.id and not k.cols.cluster]
+        cl = None
+        if clustered:
+            # the cluster map's lines of the copied rows' ids, read once for every table of the round
+            cl = f"{tag}_cl"
+            made.append(cl)
+            ids = " UNION ALL ".join(f"SELECT {id_sql(ident(str(k.cols.id)))} FROM {sub}" for k, sub in clustered)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {cl} AS SELECT record_id, cluster_id FROM ({cmap}) "
+                        f"WHERE record_id IN ({ids})")
+        texts: dict[str, list[str]] = {}
+        ids_parts: list[str] = []
+        persons = []
+        for i, (k, sub) in enumerate(zip(keys, subs, strict=True)):
+            pid, join = person_sql(con, k.table, k.cols, clusters=cl is not None,
+                                   cluster_map=f"SELECT record_id, cluster_id FROM {cl}" if cl else None, rid="__rid")
+            rows = f"SELECT t.*, {pid} AS __pid FROM {sub} t {join}"
+            if pids_sql:
+                rows = f"SELECT * FROM ({rows}) WHERE __pid IN ({pids_sql})"
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {sub}_p AS {rows}")
+            made.append(f"{sub}_p")
+            persons.append(f"{sub}_p")
+            for kind, col in _kind_columns(k.cols):
+                text = f"CAST({ident(col)} AS VARCHAR)"
+                if kind == ID:
+                    ids_parts.append(f"SELECT {i} AS k, __rid AS rid, __pid AS pid, '{ID}' AS type, "
+                                     f"{id_sql(text)} AS value FROM {sub}_p")
+                elif kind in maps.tables:
+                    texts.setdefault(kind, []).append(f"SELECT {i} AS k, __rid AS rid, __pid AS pid, {text} AS raw "
+                                                      f"FROM {sub}_p")
+        # every table's new lines in one statement: each value map is joined once per round
+        parts = [f"SELECT * FROM ({' UNION ALL '.join(ids_parts)}) WHERE value IS NOT NULL"] if ids_parts else []
+        parts += [f"SELECT s.k, s.rid, s.pid, '{kind}' AS type, m.value FROM ({' UNION ALL '.join(srcs)}) s "
+                  f"JOIN {maps.tables[kind]} m ON m.raw = s.raw" for kind, srcs in texts.items()]
+        lines = f"{tag}_lines"
+        made.append(lines)
+        none = "SELECT 0 AS k, NULL::BIGINT AS rid, NULL AS pid, NULL AS type, NULL AS value WHERE false"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {lines} AS SELECT DISTINCT k, rid, pid, type, value "
+                    f"FROM ({' UNION ALL '.join(parts) or none})")
+        for i, (k, rows_t) in enumerate(zip(keys, persons, strict=True)):
+            con.execute(f"INSERT INTO {k.name} SELECT rid, pid, type, value FROM {lines} WHERE k = {i}")
+            con.execute(f"INSERT INTO {k.name}_done SELECT __rid, __pid FROM {rows_t}")
+    finally:
+        for t in made:
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def add_people(keys: list[SharedLookupKeys], pids_sql: str) -> None:
+    """One round (:func:`add_rows_where`) adding every row, in every table of ``keys``, of the people
+    ``pids_sql`` (one column ``pid``). The ids those people may hold are read from the cluster map
+    once for all tables (:func:`~crmtool.identity.keys.people_ids_sql`)."""
+    keys = [k for k in keys if k.cols.columns()]
+    if not keys:
+        return
+    con, cmap = keys[0].con, keys[0].cluster_map
+    ids = f"{keys[0].name}_pids_{next(_counter)}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {ids} AS SELECT DISTINCT v FROM ({people_ids_sql(pids_sql, cmap)}) x(v)")
+    try:
+        conds = {k.name: people_candidates_sql(k.table, k.cols, pids_sql, cluster_map=cmap,
+                                               ids_sql=f"SELECT v FROM {ids}") for k in keys}
+        add_rows_where(keys, conds, pids_sql)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {ids}")
 
 
 def shared_lookup_keys(

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from crmtool.identity.keys import cluster_map_table, customer_tables
-from crmtool.identity.valuemap import SharedLookupKeys, ValueMaps, shared_lookup_keys
+from crmtool.identity.valuemap import SharedLookupKeys, ValueMaps, add_people, add_rows_where, shared_lookup_keys
 from crmtool.privacy.erase.requests import REFS, REQ
 
 if TYPE_CHECKING:
@@ -51,15 +51,15 @@ class Match:
             return
         raws = self.maps.raws_matching(values_sql)  # the raw texts of those values, found once for every table
         try:
-            for k in self.keys.values():
-                k.add_raws(raws)
+            # one round over every table: each scanned once, the cluster map and value maps read once
+            add_rows_where(list(self.keys.values()),
+                           {k.name: self.maps.holding_sql(k.cols, raws) for k in self.keys.values()})
         finally:
             self.maps.con.execute(f"DROP TABLE IF EXISTS {raws}")
 
     def add_people(self, pids_sql: str) -> None:
         """Make the lines of every row, in every table, of the people ``pids_sql (pid)`` readable."""
-        for k in self.keys.values():
-            k.add_people(pids_sql)
+        add_people(list(self.keys.values()), pids_sql)
 
     def all_keys_sql(self) -> str:
         parts = [f"SELECT rid, pid, type, value, '{t}' AS tbl FROM {k.name}" for t, k in self.keys.items()]

@@ -85,13 +85,25 @@ def _legacy(ws: Workspace) -> list[tuple[Path, str]]:
 
 def load_output(path: Path, table: str) -> tuple[duckdb.DuckDBPyConnection, LoadResult]:
     """Read an output file back: plain UTF-8 CSV straight through DuckDB (fast), else via the readers."""
+    from crmtool.privacy.identity import load_side
+
+    plain = _load_plain_csv(path, table)
+    return plain if plain is not None else load_side(path, table)
+
+
+def _load_plain_csv(path: Path, table: str, *, narrow: bool = False, key: str | None = None,
+                    ) -> tuple[duckdb.DuckDBPyConnection, LoadResult] | None:
+    """:func:`load_output`'s fast path: a UTF-8 CSV without a byte-order mark, every value as text,
+    one row per record in the file's order; ``None`` when the file is not one (the readers then read it).
+
+    ``narrow``: only the columns matching reads (:func:`_matched_columns`, ``key`` as there) are kept;
+    the result's ``columns`` still name every column of the file."""
     import csv
     import io
 
     import duckdb
 
     from crmtool.io.readers import ROW_COLUMN, LoadResult, detect_delimiter, file_format
-    from crmtool.privacy.identity import load_side
 
     if file_format(path) == "csv":
         with path.open("rb") as fh:
@@ -106,17 +118,66 @@ def load_output(path: Path, table: str) -> tuple[duckdb.DuckDBPyConnection, Load
             if header and len(set(header)) == len(header) and ROW_COLUMN not in header and all(header):
                 side = duckdb.connect()
                 spec = "{" + ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in header) + "}"
+                src = (f"read_csv({sql_str(str(path))}, header=true, auto_detect=false, delim={sql_str(delimiter)}, "
+                       f"quote='\"', escape='\"', columns={spec}, strict_mode=true, max_line_size=10000000)")
                 try:
-                    side.execute(
-                        f"CREATE TABLE {table} AS SELECT * FROM read_csv("
-                        f"{sql_str(str(path))}, header=true, auto_detect=false, delim={sql_str(delimiter)}, "
-                        f"quote='\"', escape='\"', columns={spec}, strict_mode=true, max_line_size=10000000)"
-                    )
+                    picked = "*"
+                    if narrow:  # DuckDB's reader then materialises only these columns
+                        side.execute(f"CREATE TABLE {table} AS SELECT * FROM {src} LIMIT 0")
+                        picked = ", ".join(ident(c) for c in _matched_columns(side, table, header, key))
+                        side.execute(f"DROP TABLE {table}")
+                    side.execute(f"CREATE TABLE {table} AS SELECT {picked} FROM {src}")
                     rows = int(side.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
                     return side, LoadResult(table, path, "csv", rows, list(header), "utf-8", delimiter)
                 except duckdb.Error:
                     side.close()
-    return load_side(path, table)
+    return None
+
+
+def _matched_columns(con: duckdb.DuckDBPyConnection, table: str, header: list[str], key: str | None) -> list[str]:
+    """The columns of ``table`` (named ``header``) that :func:`match_file` reads: the identity columns
+    and cluster as :func:`~crmtool.identity.keys.detect_identity_columns` finds them (a table of just
+    these finds the same), a rejects file's ``_raw``, an audience file's ``email`` and ``phone``."""
+    from crmtool.identity.keys import detect_identity_columns
+
+    cols = detect_identity_columns(con, table, key)
+    wanted = {*cols.columns(), *([cols.cluster] if cols.cluster else []), "_raw", "email", "phone"}
+    return [c for c in header if c in wanted] or header[:1]
+
+
+def drop_lines(path: Path, rows: int, rids: list[int]) -> bool:
+    """Rewrite the plain CSV ``path`` (a header line, then one line per row: ``rows`` rows as
+    :func:`_load_plain_csv` read them) without the lines of the rows ``rids`` (0-based, file order),
+    every other byte kept as it is. Returns False, changing nothing, when its lines are not its rows
+    one to one (a quoted value spanning lines, a blank line): the caller then writes it from the table.
+
+    The lines are found with one vectorised pass over the bytes; the file is written as the runs of
+    kept lines between the dropped ones, atomically."""
+    import numpy as np
+
+    from crmtool.io.writers import atomic_path
+
+    data = path.read_bytes()
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10) + 1  # each line's end (after its line feed)
+    if data and not data.endswith(b"\n"):
+        ends = np.append(ends, len(data))
+    if len(ends) != rows + 1:  # a record over several lines, or lines that are no record
+        return False
+    starts = np.concatenate(([0], ends[:-1]))
+    length = ends - starts
+    crlf_only = (length == 2) & (buf[starts] == 13)
+    if bool(np.any(length <= 1) | np.any(crlf_only)):  # a blank line is no row: lines and rows may not pair
+        return False
+    drop = sorted({r + 1 for r in rids})  # line 0 is the header
+    view = memoryview(data)
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        at = 0
+        for line in drop:
+            fh.write(view[at:int(starts[line])])
+            at = int(ends[line])
+        fh.write(view[at:])
+    return True
 
 
 def match_file(
@@ -202,25 +263,33 @@ def scrub_file(ws: Workspace, path: Path, key: str | None, maps: ValueMaps | Non
     erasure's value maps, see :func:`match_file`)."""
     from crmtool.io.writers import options_as_written, write_query
     from crmtool.privacy.erase.match import PIDS, TARGETS
-    from crmtool.privacy.identity import to_temp_table
+    from crmtool.privacy.identity import load_side, to_temp_table
 
+    # a plain CSV is matched on its identity columns only: its kept lines are copied as bytes
+    plain = _load_plain_csv(path, SCRUB, narrow=True, key=key)
     try:
-        side, loaded = load_output(path, SCRUB)
+        side, loaded = plain if plain is not None else load_side(path, SCRUB)
     except InputError:
         return 0
     try:
         to_temp_table(ws.con, f"SELECT ref, type, value FROM {TARGETS}", side, "__scrub_targets")
         to_temp_table(ws.con, f"SELECT ref, pid FROM {PIDS}", side, "__scrub_pids")
         match_file(side, loaded, "__scrub_targets", "__scrub_pids", key, maps)
-        removed = int(side.execute("SELECT count(DISTINCT rid) FROM __scrub_hits").fetchall()[0][0])
-        if removed:
+        rids = [int(r[0]) for r in side.execute("SELECT DISTINCT rid FROM __scrub_hits").fetchall()]
+        removed = len(rids)
+        # a plain CSV loses the erased rows' lines and keeps every other byte (no parse and write back)
+        if removed and not (plain is not None and drop_lines(path, loaded.rows, rids)):
+            if plain is not None:  # lines and rows do not pair: every column is read to write the rows back
+                side.close()
+                side, loaded = load_output(path, SCRUB)
+                _copy_rids(side, rids)
             cols_sql = ", ".join(ident(c) for c in loaded.columns)
             fmt = "parquet" if loaded.format == "parquet" else "csv"
             # in the file's own order: the rows are deleted from the private copy, which is then
             # scanned as it is (insertion order kept, as the side connection's default says); an
             # anti-join returned DuckDB's parallel chunks interleaved, and ORDER BY rowid sorted
             # every remaining row of the file only to restore its order
-            side.execute(f"DELETE FROM {SCRUB} WHERE rowid IN (SELECT rid FROM __scrub_hits)")
+            side.execute(f"DELETE FROM {SCRUB} WHERE rowid IN (SELECT rid FROM __scrub_hits)")  # same rowids
             write_query(
                 side,
                 f"SELECT {cols_sql} FROM {SCRUB}",
@@ -233,6 +302,17 @@ def scrub_file(ws: Workspace, path: Path, key: str | None, maps: ValueMaps | Non
         return removed
     finally:
         side.close()
+
+
+def _copy_rids(side: duckdb.DuckDBPyConnection, rids: list[int]) -> None:
+    """Temp table ``__scrub_hits (rid)`` on ``side`` holding ``rids``."""
+    import pyarrow as pa
+
+    side.register("__scrub_rids", pa.table({"rid": pa.array(rids, pa.int64())}))
+    try:
+        side.execute("CREATE OR REPLACE TEMP TABLE __scrub_hits AS SELECT rid FROM __scrub_rids")
+    finally:
+        side.unregister("__scrub_rids")
 
 
 def file_hits(ws: Workspace, path: Path, key: str | None) -> dict[str, int]:
