@@ -58,6 +58,8 @@ def _rss() -> int:
 
 
 def _short(filename: str) -> str:
+    if "/crmtool/" in filename:  # crmtool from any checkout or copy (PYTHONPATH)
+        return "crmtool/" + filename.rsplit("/crmtool/", 1)[1]
     for marker in ("site-packages/", "src/"):
         if marker in filename:
             return filename.split(marker, 1)[1]
