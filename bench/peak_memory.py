@@ -49,7 +49,10 @@ def _mallinfo() -> tuple[int, int] | None:
 def _arrow() -> int:
     """Bytes pyarrow's allocator holds (0 while pyarrow is not imported)."""
     pa = sys.modules.get("pyarrow")
-    return int(pa.total_allocated_bytes()) if pa is not None else 0
+    try:
+        return int(pa.total_allocated_bytes()) if pa is not None else 0
+    except AttributeError:  # pyarrow is being imported by the main thread just now
+        return 0
 
 
 def _rss() -> int:
