@@ -7,11 +7,17 @@ RSS counts everything the process holds: DuckDB's buffer pool (capped by ``memor
 what lies outside it (Python objects, Arrow tables handed to Python, Python UDF state, DuckDB
 allocations the pool does not track). The stack names the step that held the memory at the
 peak; ``--out`` is rewritten every 10 s, so a long run shows its peaks so far. Not a test.
+
+Each peak also says where the memory was: ``heap`` is what glibc's malloc has handed out and not
+got back (DuckDB's pool and its untracked allocations, Python objects), ``free`` what malloc
+keeps though it was freed (returned to the system only by ``malloc_trim``), ``arrow`` what
+pyarrow's own allocator holds (Arrow tables handed to or from DuckDB).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import sys
 import threading
@@ -20,6 +26,33 @@ import traceback
 from pathlib import Path
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+GIB = 2**30
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+def _mallinfo() -> tuple[int, int] | None:
+    """(bytes malloc has handed out, bytes it holds free) from glibc, or None elsewhere."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+    except (OSError, AttributeError):
+        return None
+    m = libc.mallinfo2()
+    return m.uordblks + m.hblkhd, m.fordblks
+
+
+def _arrow() -> int:
+    """Bytes pyarrow's allocator holds (0 while pyarrow is not imported)."""
+    pa = sys.modules.get("pyarrow")
+    try:
+        return int(pa.total_allocated_bytes()) if pa is not None else 0
+    except AttributeError:  # pyarrow is being imported by the main thread just now
+        return 0
 
 
 def _rss() -> int:
@@ -28,6 +61,8 @@ def _rss() -> int:
 
 
 def _short(filename: str) -> str:
+    if "/crmtool/" in filename:  # crmtool from any checkout or copy (PYTHONPATH)
+        return "crmtool/" + filename.rsplit("/crmtool/", 1)[1]
     for marker in ("site-packages/", "src/"):
         if marker in filename:
             return filename.split(marker, 1)[1]
@@ -37,7 +72,9 @@ def _short(filename: str) -> str:
 class Sampler:
     def __init__(self, every: float, top: int, out: Path | None) -> None:
         self.every, self.top, self.out = every, top, out
-        self.samples: list[tuple[int, float, list[str]]] = []
+        self.samples: list[tuple[int, float, list[str], str]] = []
+        #: the highest heap (malloc in use) and Arrow samples: (bytes, seconds, innermost frame)
+        self.most: dict[str, tuple[int, float, str]] = {"heap": (0, 0.0, ""), "arrow": (0, 0.0, "")}
         self.main = threading.get_ident()
         self.start = time.perf_counter()
         self.stop = threading.Event()
@@ -48,7 +85,14 @@ class Sampler:
             frame = sys._current_frames().get(self.main)
             stack = [f"{_short(f.filename)}:{f.lineno} {f.name}" for f in traceback.extract_stack(frame)][-8:] \
                 if frame else []
-            self.samples.append((_rss(), time.perf_counter() - self.start, stack))
+            heap = _mallinfo()
+            now = time.perf_counter() - self.start
+            for what, size in (("heap", heap[0] if heap else 0), ("arrow", _arrow())):
+                if size > self.most[what][0]:
+                    self.most[what] = (size, now, next((f for f in reversed(stack) if f.startswith("crmtool/")), ""))
+            where = (f" (heap {heap[0] / GIB:.2f}, free {heap[1] / GIB:.2f}, " if heap else " (") + \
+                f"arrow {_arrow() / GIB:.2f} GiB)"
+            self.samples.append((_rss(), time.perf_counter() - self.start, stack, where))
             if self.out and time.perf_counter() - last > 10:
                 self.out.write_text(self.report(), encoding="utf-8")
                 last = time.perf_counter()
@@ -57,14 +101,16 @@ class Sampler:
         """The highest samples, one per distinct place (the innermost four frames)."""
         seen: set[tuple[str, ...]] = set()
         lines: list[str] = []
-        for rss, at, stack in sorted(self.samples, key=lambda s: -s[0]):
+        for rss, at, stack, where in sorted(self.samples, key=lambda s: -s[0]):
             place = tuple(stack[-4:])
             if place in seen:
                 continue
             seen.add(place)
-            lines.append(f"{rss / 2**30:.2f} GiB at {at:.1f} s\n" + "".join(f"    {s}\n" for s in stack))
+            lines.append(f"{rss / GIB:.2f} GiB at {at:.1f} s{where}\n" + "".join(f"    {s}\n" for s in stack))
             if len(seen) >= self.top:
                 break
+        lines += [f"most {what}: {size / GIB:.2f} GiB at {at:.1f} s in {frame}\n"
+                  for what, (size, at, frame) in self.most.items()]
         return "".join(lines)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -86,3 +86,40 @@ def python_relation(con: duckdb.DuckDBPyConnection, columns: dict[str, list[Any]
         yield "__python_relation", []
     finally:
         con.unregister("__python_relation")
+
+
+#: distinct values handed to Python at a time by :func:`map_in_batches`: what Python holds outside
+#: DuckDB's capped pool is one batch of values and their results, whatever the size of the input
+MAP_BATCH = 100_000
+
+
+def map_in_batches(con: duckdb.DuckDBPyConnection, values_query: str, name: str,
+                   func: Callable[[list[Any]], dict[str, list[Any]]], types: dict[str, str]) -> int:
+    """Create temp table ``name`` (columns ``types``, names to DuckDB types) from ``func`` over the
+    values of ``values_query`` (its first column), :data:`MAP_BATCH` values at a time; returns
+    how many values there were.
+
+    The values are first kept in a temp table (in DuckDB's pool, which spills), then read and
+    mapped a batch at a time: ``func`` takes a list of values and returns the columns of
+    ``types`` as lists of one length. The table gets the rows in the order of the values.
+    """
+    from crmtool.sqltext import ident
+
+    todo = f"{name}__todo"
+    con.complete()
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {todo} AS SELECT * FROM ({values_query})")
+    cols = ", ".join(f"{ident(k)} {t}" for k, t in types.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} ({cols})")
+    casts = ", ".join(f"CAST(s.{ident(k)} AS {t})" for k, t in types.items())
+    varchar = [k for k, t in types.items() if t == "VARCHAR"]
+    total = int(scalar(con, f"SELECT count(*) FROM {todo}") or 0)
+    for start in range(0, total, MAP_BATCH):
+        rows = con.execute(f"SELECT * FROM {todo} WHERE rowid >= {start} AND rowid < {start + MAP_BATCH} "
+                           "ORDER BY rowid").fetchall()
+        columns = func([r[0] for r in rows])
+        del rows
+        with python_relation(con, columns, varchar) as (source, params):
+            con.execute(f"INSERT INTO {name} SELECT {casts} FROM {source} s", params)
+        del columns
+    con.execute(f"DROP TABLE {todo}")
+    return total

@@ -9,16 +9,23 @@ booleans are not numbers, ``enum``/``const`` tell ``true`` from ``1``). Only whe
 (another keyword, a float where an integer is wanted, a list in an ``enum``...), does the caller
 run ``jsonschema`` itself, which then finds and words every problem. This module never reports
 a problem: it can only spare the full validator, so it can never change what a user sees.
+
+``$ref`` is followed when it points into the same schema (``#/$defs/condition``, a JSON pointer
+from the root, as the segments schema's recursive conditions do); any other reference (another
+document, an anchor, ``$dynamicRef``) is left to ``jsonschema``.
 """
 
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
-#: keywords that say nothing about validity
-_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "title", "description", "default", "examples"})
+#: keywords that say nothing about validity (``$defs`` only holds what a ``$ref`` may point to)
+_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "title", "description", "default", "examples", "$defs"})
+#: the schema being checked, which a local ``$ref`` is resolved against
+_ROOT: ContextVar[Any] = ContextVar("_ROOT")
 
 
 class _Unsure(Exception):
@@ -27,10 +34,13 @@ class _Unsure(Exception):
 
 def surely_valid(schema: Any, instance: Any) -> bool | None:
     """True or False when this module decides exactly, None when ``jsonschema`` must decide."""
+    token = _ROOT.set(schema)
     try:
         return _valid(schema, instance)
     except (_Unsure, re.error, RecursionError):
         return None
+    finally:
+        _ROOT.reset(token)
 
 
 @lru_cache(maxsize=256)
@@ -120,6 +130,18 @@ def _min_properties(arg: int, value: Any, _schema: dict[str, Any]) -> bool:
     return not isinstance(value, dict) or len(value) >= arg
 
 
+def _max_properties(arg: int, value: Any, _schema: dict[str, Any]) -> bool:
+    return not isinstance(value, dict) or len(value) <= arg
+
+
+def _property_names(arg: Any, value: Any, _schema: dict[str, Any]) -> bool:
+    if not isinstance(value, dict):
+        return True
+    if not all(isinstance(k, str) for k in value):
+        raise _Unsure
+    return all(_valid(arg, k) for k in value)
+
+
 def _items(arg: Any, value: Any, _schema: dict[str, Any]) -> bool:
     return not isinstance(value, list) or all(_valid(arg, item) for item in value)
 
@@ -180,12 +202,28 @@ def _if(arg: Any, value: Any, schema: dict[str, Any]) -> bool:
     return _valid(schema.get("else", True), value)
 
 
+def _ref(arg: Any, value: Any, _schema: dict[str, Any]) -> bool:
+    """A reference into the schema being checked: ``#`` and a JSON pointer from its root."""
+    if not isinstance(arg, str) or not (arg == "#" or arg.startswith("#/")):
+        raise _Unsure
+    target = _ROOT.get()
+    for part in arg[2:].split("/") if arg != "#" else []:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if "%" in part or not isinstance(target, dict) or part not in target:
+            raise _Unsure  # percent-encoded, into a list, or a reference to nothing: jsonschema says so
+        target = target[part]
+    return _valid(target, value)
+
+
 _KEYWORDS: dict[str, Any] = {
+    "$ref": _ref,
     "type": _type,
     "properties": _properties,
     "additionalProperties": _additional,
     "required": _required,
     "minProperties": _min_properties,
+    "maxProperties": _max_properties,
+    "propertyNames": _property_names,
     "items": _items,
     "minItems": _min_items,
     "maxItems": _max_items,

@@ -35,6 +35,10 @@ DEFAULT_WORKSPACE = "crmtool.duckdb"
 MEMORY = ":memory:"
 #: DuckDB's memory cap unless CRMTOOL_MEMORY_LIMIT says otherwise (docs/decisions/0014-speed-validate-path.md)
 DEFAULT_MEMORY_LIMIT = "1.5GB"
+#: with a cap, DuckDB's allocator hands freed memory back to the system sooner (its defaults keep up
+#: to 128 MiB after a task and 512 MiB after a bulk free, memory the cap does not count)
+ALLOCATOR_SETTINGS = {"allocator_flush_threshold": "32MB", "allocator_bulk_deallocation_flush_threshold": "64MB",
+                      "allocator_background_threads": "true"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS crm_runs (
@@ -304,6 +308,8 @@ class Workspace:
                 raise UsageError(f"CRMTOOL_MEMORY_LIMIT={self.memory_limit!r} is not a memory size",
                                  "use a value such as 1.5GB or 800MB") from None
             self._con.execute("SET preserve_insertion_order = true")
+            for name, value in ALLOCATOR_SETTINGS.items():
+                self._con.execute(f"SET {name} = {sql_str(value)}")
         try:
             self._con.execute(_SCHEMA)
             migrate(self._con, self.path)

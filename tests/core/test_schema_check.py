@@ -93,3 +93,58 @@ def test_a_wrong_document_still_gets_every_message() -> None:
     problems = schema_problems(doc, RULES)
     assert [str(loc) for loc, _ in problems] == ["r.yaml:2"]
     assert "'colour' was unexpected" in problems[0][1]
+
+
+SEGMENTS = __import__("crmtool.segments.schema", fromlist=["segments_schema"]).segments_schema()
+SEGMENT_WORDS = sorted(_names(SEGMENTS, set()) | {"x", "", "1", "today", "2026-01-01"})
+SEGMENT_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 200), st.sampled_from(SEGMENT_WORDS),
+                            st.text(max_size=4))
+
+
+def test_local_refs_are_followed_and_other_refs_left_to_jsonschema() -> None:
+    schema = {"$defs": {"name": {"type": "string", "minLength": 2}, "a/b": {"const": 1}},
+              "properties": {"n": {"$ref": "#/$defs/name"}, "s": {"$ref": "#/$defs/a~1b"}, "all": {"$ref": "#"}}}
+    assert surely_valid(schema, {"n": "ab", "s": 1, "all": {"n": "cd"}}) is True
+    assert surely_valid(schema, {"n": "a"}) is False
+    assert surely_valid(schema, {"all": {"all": {"s": 2}}}) is False
+    for ref in ("other.json#/x", "#/$defs/missing", "#anchor", "#/$defs/name%20x"):
+        assert surely_valid({"$defs": {"name": {}}, "$ref": ref}, "x") is None, ref
+    assert surely_valid({"$dynamicRef": "#meta"}, "x") is None
+
+
+def test_the_segments_file_is_decided_without_jsonschema() -> None:
+    assert surely_valid(SEGMENTS, yaml.safe_load((ROOT / "segments.yaml").read_text(encoding="utf-8"))) is True
+    import subprocess
+    import sys
+
+    code = ("import sys; from crmtool.segments.spec import spec_from_doc; "
+            "from crmtool.yamlspec import parse_yaml_text; "
+            f"spec_from_doc(parse_yaml_text(open({str(ROOT / 'segments.yaml')!r}).read(), 'segments.yaml')); "
+            "print('jsonschema' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+@given(st.data())
+@settings(max_examples=300, deadline=None)
+def test_mutated_segments_files_agree_with_jsonschema(data: st.DataObject) -> None:
+    doc = yaml.safe_load((ROOT / "segments.yaml").read_text(encoding="utf-8"))
+    mappings: list[Any] = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict | list):
+            mappings.append(node)
+        for child in node.values() if isinstance(node, dict) else node if isinstance(node, list) else []:
+            collect(child)
+
+    collect(doc)
+    target = data.draw(st.sampled_from(mappings))
+    value = data.draw(SEGMENT_SCALARS | st.lists(SEGMENT_SCALARS, max_size=3)
+                      | st.dictionaries(st.sampled_from(SEGMENT_WORDS), SEGMENT_SCALARS, max_size=2))
+    if isinstance(target, dict):
+        target[data.draw(st.sampled_from([*target, *SEGMENT_WORDS]))] = value
+    elif target:
+        target[data.draw(st.integers(0, len(target) - 1))] = value
+    else:
+        target.append(value)
+    _agrees(SEGMENTS, doc)

@@ -123,3 +123,14 @@ def test_hostile_strings() -> None:
     got = classify(values)
     assert all(got[v]["status"] == "invalid" for v in values if v != "\ud7ff@acme.es" and v != "Ã±ana@acme.es")
     assert got["x" * 10240 + "@acme.es"]["reasons"] == ["syntax:too_long"]
+
+
+def test_slow_addresses_classified_in_small_batches_give_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import crmtool.db as db
+
+    values = [f"José.{i}@correo.es" if i % 4 else f"<ana{i}@gmial.com>" for i in range(30)]
+    values += ["no-at-sign", " pad@x.es ", "ok.fast@gmail.com", "a@b@c.es", "Ana Ruiz <ana@x.es>"]
+    whole = classify(values)
+    monkeypatch.setattr(db, "MAP_BATCH", 4)
+    assert classify(values) == whole
+    assert {whole[v]["status"] for v in values} >= {"valid", "invalid"}

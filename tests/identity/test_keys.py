@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import duckdb
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -94,3 +95,14 @@ def test_person_keys_with_a_cluster_map_made_once_equal_those_without() -> None:
             con.execute(f"SELECT * FROM {b}").fetchall(), key=repr)
     pids = dict(con.execute(f"SELECT rid, pid FROM {shared.rows}").fetchall())
     assert pids[0] == pids[1] == "c:k1" and pids[2] == "i:C3" and pids[3].startswith("r:")
+
+
+def test_odd_values_mapped_in_small_batches_give_the_same_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    import crmtool.db as db
+
+    values: list[str | None] = [f" Ána.{i}@GoogleMail.com " if i % 3 else f"x{i}@X.es" for i in range(40)]
+    values += [None, "ñ@x.es", "mailto:Z@gmail.com"]
+    whole = _lines(duckdb.connect(), "email", values, plain=True)
+    monkeypatch.setattr(db, "MAP_BATCH", 4)
+    assert _lines(duckdb.connect(), "email", values, plain=True) == whole
+    assert len(whole) > len(values)  # plain and canonical forms differ for the Google addresses

@@ -69,3 +69,24 @@ def test_duckdb_is_capped_by_default_and_the_variable_replaces_the_cap(tmp_path:
         uncapped = _limit_text(ws)
     assert capped == _as_duckdb_prints("700MB")
     assert uncapped == _as_duckdb_prints(None)  # DuckDB's own default: 80% of RAM
+
+
+def test_a_capped_workspace_has_its_allocator_flush_freed_memory_sooner(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crmtool.workspace import ALLOCATOR_SETTINGS
+
+    monkeypatch.delenv("CRMTOOL_MEMORY_LIMIT", raising=False)
+    with Workspace(":memory:") as ws:
+        got = {name: ws.con.execute(f"SELECT current_setting('{name}')").fetchall()[0][0]
+               for name in ALLOCATOR_SETTINGS}
+    assert got["allocator_background_threads"] is True
+    assert got["allocator_flush_threshold"] == "32MB"
+    assert got["allocator_bulk_deallocation_flush_threshold"] == _setting_as_printed(
+        "allocator_bulk_deallocation_flush_threshold", "64MB")
+
+
+def _setting_as_printed(name: str, value: str) -> object:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET {name} = '{value}'")
+    return con.execute(f"SELECT current_setting('{name}')").fetchall()[0][0]

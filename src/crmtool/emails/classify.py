@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from crmtool.db import fetch_arrow, fetch_column, python_relation, scalar
+from crmtool.db import fetch_arrow, fetch_column, map_in_batches, python_relation, scalar
 from crmtool.emails.lists import SHORT_QUALIFIER, EmailLists, builtin, role_head_sql
 from crmtool.emails.randomness import THRESHOLD, random_score_query
 from crmtool.emails.syntax import fast_normalized_sql, fast_path_sql, syntax_verdict
@@ -229,10 +229,10 @@ def _syntax_table(con: duckdb.DuckDBPyConnection, values_table: str, prefix: str
         f"SELECT value, coalesce({fast_path_sql('value')}, false) AS fast FROM {prefix}_v"
     )
     timings["syntax_sql"] = round(time.perf_counter() - t0, 3)
-    slow = fetch_column(con, f"SELECT value FROM {prefix}_fast WHERE NOT fast")
     types = {"value": "VARCHAR", "ok": "BOOLEAN", "normalized": "VARCHAR", "detail": "VARCHAR", "fixed": "VARCHAR",
              "local": "VARCHAR", "domain": "VARCHAR"}
-    _register(con, f"{prefix}_slow", _slow_syntax(slow), types)
+    # a batch at a time: Python never holds all the slow addresses of a large export at once
+    map_in_batches(con, f"SELECT value FROM {prefix}_fast WHERE NOT fast", f"{prefix}_slow", _slow_syntax, types)
     timings["syntax_python"] = round(time.perf_counter() - t0 - timings["syntax_sql"], 3)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {prefix}_addr AS

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crmtool.identity.canonical import (
     DEFAULT_REGION,
@@ -43,6 +43,8 @@ from crmtool.identity.canonical import (
 from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import duckdb
 
 ID_NAMES = (
@@ -123,26 +125,27 @@ def detect_identity_columns(con: duckdb.DuckDBPyConnection, table: str, key: str
 
 def _odd_map(con: duckdb.DuckDBPyConnection, source: str, fast: str, fn: object) -> str | None:
     """Temp table ``(raw, norm)`` of ``fn`` over the distinct values of ``source`` (SQL ``SELECT v``)
-    outside the fast-path pattern ``fast``; ``None`` when there are none."""
-    import pyarrow as pa
+    outside the fast-path pattern ``fast``; ``None`` when there are none.
 
-    from crmtool.db import fetch_arrow
+    The values go to Python a batch at a time (:func:`crmtool.db.map_in_batches`), so a 10M-row
+    export's odd values are never all held in Python at once."""
+    from crmtool.db import map_in_batches
 
-    odd = (
-        fetch_arrow(
-            con, f"SELECT DISTINCT v FROM ({source}) WHERE v IS NOT NULL AND NOT regexp_matches(v, {sql_str(fast)})"
-        )
-        .column(0)
-        .to_pylist()
-    )
-    if not odd:
-        return None
     name = f"__idk_map_{next(_counter)}"
-    normed = [fn(v) for v in odd]  # type: ignore[operator]  # once per distinct odd value
-    con.register("__idk_arrow", pa.table({"raw": pa.array(odd, pa.string()), "norm": pa.array(normed, pa.string())}))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM __idk_arrow")
-    con.unregister("__idk_arrow")
+    query = f"SELECT DISTINCT v FROM ({source}) WHERE v IS NOT NULL AND NOT regexp_matches(v, {sql_str(fast)})"
+    if not map_in_batches(con, query, name, _odd_batch(fn), {"raw": "VARCHAR", "norm": "VARCHAR"}):
+        con.execute(f"DROP TABLE {name}")
+        return None
     return name
+
+
+def _odd_batch(fn: object) -> Callable[[list[str]], dict[str, list[Any]]]:
+    """The batch function of :func:`_odd_map`: ``fn`` once per distinct odd value."""
+
+    def mapped(values: list[str]) -> dict[str, list[Any]]:
+        return {"raw": values, "norm": [fn(v) for v in values]}  # type: ignore[operator]
+
+    return mapped
 
 
 def _phone_values(con: duckdb.DuckDBPyConnection, source: str, region: str) -> tuple[str, list[str]]:
