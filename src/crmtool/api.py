@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from crmtool.errors import CrmToolError, UsageError
 from crmtool.identity.load import load_without_erased
 from crmtool.io.digests import FileDigests
 from crmtool.io.readers import LoadResult, ReadOptions, file_sha256
-from crmtool.io.stage import Stage, sweep_stale
+from crmtool.io.stage import Stage, open_stage
 from crmtool.io.writers import OutputOptions, write_query
 from crmtool.pii import detect_pii
 from crmtool.progress import Progress
@@ -469,13 +468,8 @@ def _write_outputs(ws: Workspace, run: Run, state: _CleanRun, writer: AuditWrite
     state.kept = f"__staging_clean_{state.ds}"
     job: ChangeSetJob | None = None
     try:
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"--out {out_dir}: cannot create the folder ({exc.strerror})") from None
+        state.stage = open_stage(out_dir)
         _keep_unrejected(ws, state, ident(state.kept))
-        sweep_stale(out_dir)  # stage folders of runs killed (kill -9) before they could remove them
-        state.stage = Stage(out_dir)
         # started once the working copy is dropped (_keep_unrejected): started before, its first
         # parts ran beside the working copy and the staging sort, and clean's peak rose 0.2 GiB
         job = _start_change_set(ws, run, state, writer, records, progress)
@@ -502,8 +496,7 @@ def _publish(ws: Workspace, state: _CleanRun, outputs: dict[str, Path]) -> None:
     """Move every staged file (clean, rejects and dedupe's) into ``out_dir``, then make the kept rows
     the workspace's ``clean_`` table: only once every step of the run has succeeded."""
     assert state.stage is not None
-    for path in outputs.values():
-        os.replace(state.stage.path / path.name, path)
+    state.stage.publish(outputs.values())
     state.stage.remove()
     state.stage = None
     clean_table = ident("clean_" + state.ds)

@@ -295,20 +295,13 @@ def _write_outputs_together(con: duckdb.DuckDBPyConnection, out_dir: Path, fmt: 
                             review_query: str) -> dict[str, Path]:
     """:func:`_write_outputs` into a staging folder of ``out_dir``, then every file moved into place: a
     failure while writing leaves the previous clusters, golden and review files together."""
-    import os
+    from crmtool.io.stage import staged
 
-    from crmtool.io.stage import Stage, sweep_stale
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sweep_stale(out_dir)
-    stage = Stage(out_dir)
-    try:
-        written = _write_outputs(con, stage.path, fmt, output, review_query)
-        for path in written.values():
-            os.replace(path, out_dir / path.name)
-    finally:
-        stage.remove()
-    return {kind: out_dir / path.name for kind, path in written.items()}
+    with staged(out_dir) as stage:
+        written = {kind: out_dir / path.name for kind, path in _write_outputs(con, stage.path, fmt, output,
+                                                                               review_query).items()}
+        stage.publish(written.values())
+    return written
 
 
 #: the run's working tables, dropped at its end

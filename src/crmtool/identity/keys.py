@@ -297,13 +297,10 @@ def people_candidates_sql(table: str, cols: IdentityColumns, pids_sql: str, *, c
     given, or None without one) is among them meets it, so filtering on the person after it is exact;
     it reads the id, cluster and rowid columns only, no join. ``ids_sql``: :func:`people_ids_sql` of the
     same people and map, made once by the caller (it then reads no cluster map here)."""
-    def of(prefix: str) -> str:
-        return _pids_of(pids_sql, prefix)
-
     parts = [f"t.rowid IN (SELECT TRY_CAST(substr(pid, {len('r:' + table + ':') + 1}) AS BIGINT) FROM ({pids_sql}) "
              f"WHERE starts_with(pid, {sql_str('r:' + table + ':')}))"]
     if cols.cluster:
-        parts.append(f"CAST(t.{ident(cols.cluster)} AS VARCHAR) IN ({of('c:')})")
+        parts.append(f"CAST(t.{ident(cols.cluster)} AS VARCHAR) IN ({_pids_of(pids_sql, 'c:')})")
     if cols.id:
         ids = ids_sql if ids_sql is not None and not cols.cluster else people_ids_sql(
             pids_sql, None if cols.cluster else cluster_map)

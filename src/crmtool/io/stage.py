@@ -14,7 +14,11 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from crmtool.errors import UsageError
 
 STAGE_PREFIX = ".crmtool-stage-"
 LOCK_NAME = ".lock"
@@ -27,6 +31,7 @@ class Stage:
     """A staging folder held (locked) by this process until :meth:`remove`."""
 
     def __init__(self, out_dir: Path, prefix: str = STAGE_PREFIX) -> None:
+        self.out_dir = out_dir
         # made under another name, locked, then renamed: a folder named like a stage always has
         # its lock taken, so a sweep can never see a live run's folder before its lock
         making = Path(tempfile.mkdtemp(prefix=".crmtool-making-", dir=out_dir))
@@ -34,6 +39,13 @@ class Stage:
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self.path = making.with_name(prefix + making.name[len(".crmtool-making-"):])
         os.rename(making, self.path)
+
+    def publish(self, targets: Iterable[Path]) -> None:
+        """Move each staged file into place: ``target`` (a path under ``out_dir``) from the same
+        relative path in the stage. Called once every file of the run is staged."""
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.path / target.relative_to(self.out_dir), target)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -74,3 +86,24 @@ def sweep_stale(out_dir: Path, prefix: str = STAGE_PREFIX) -> list[str]:
             if not folder.exists():
                 removed.append(folder.name)
     return removed
+
+
+def open_stage(out_dir: Path) -> Stage:
+    """A new stage in ``out_dir`` (made when missing; one clear line when it cannot be), after sweeping
+    the stage folders of runs killed before they could remove theirs."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out_dir}: cannot create the folder ({exc.strerror})") from None
+    sweep_stale(out_dir)
+    return Stage(out_dir)
+
+
+@contextmanager
+def staged(out_dir: Path) -> Iterator[Stage]:
+    """:func:`open_stage`, removed again on the way out (what was not published goes with it)."""
+    stage = open_stage(out_dir)
+    try:
+        yield stage
+    finally:
+        stage.remove()

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -324,22 +323,15 @@ def _write_and_publish(ws: Workspace, run: Run, spec: SegmentsSpec, out_cols: di
 
     A run that fails or is killed before the move leaves ``out_dir`` as it was: never today's lists
     beside yesterday's."""
-    from crmtool.io.stage import Stage, sweep_stale
+    from crmtool.io.stage import staged
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sweep_stale(out_dir)  # stage folders of runs killed before they could remove them
-    stage = Stage(out_dir)
-    try:
+    with staged(out_dir) as stage:
         outputs = _write_lists(ws, spec, out_cols, stage.path, fmt, output, digests, publish_to=out_dir)
         with run.timed("history"):
             membership.record(ws.con, run.run_id, as_of, spec.file, customers)
         for path in outputs.values():  # the digests read the staged files: done before they move
             digests.sha256(path)
-        for path in outputs.values():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(stage.path / path.relative_to(out_dir), path)
-    finally:
-        stage.remove()
+        stage.publish(outputs.values())
     return outputs, _remove_stale_lists(ws, out_dir, outputs)
 
 
