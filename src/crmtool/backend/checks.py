@@ -31,7 +31,7 @@ from crmtool.sqltext import ident, sql_str
 #: kinds whose fix and check run on every backend (the rest are DuckDB-only for now)
 PORTED_KINDS = frozenset({"required", "unique", "regex", "allowed", "range", "sql", "email", "phone", "date",
                           "national_id", "postal_code", "trim", "case", "decimal", "mojibake", "email_normalise",
-                          "unicode_nfc"})
+                          "unicode_nfc", "email_risk"})
 VIOLATIONS = "__bk_violations"
 CHANGES = "__bk_changes"
 
@@ -54,9 +54,12 @@ class BackendPlanContext(PlanContext):
     """A :class:`PlanContext` whose per-distinct-value mapping runs on a :class:`Backend`."""
 
     backend: Any = None
+    #: the local workspace connection (its MX cache, history): what stays on this machine
+    home: Any = None
 
     def on(self, table: str) -> BackendPlanContext:
-        return BackendPlanContext(self.con, table, self.cache, self.names, self.tables, backend=self.backend)
+        return BackendPlanContext(self.con, table, self.cache, self.names, self.tables, backend=self.backend,
+                                  home=self.home)
 
     def has_duckdb_sql(self) -> bool:
         return bool(self.backend.dialect == "duckdb")
@@ -309,18 +312,21 @@ def _outcomes(backend: Backend, work: str, ruleset: RuleSet, total: int, sample_
 
 
 def run_checks(backend: Backend, table: str, ruleset: RuleSet, *, work_table: str = "__bk_work",
-               sample_size: int = 5, keep_results: bool = False) -> EngineResult:
+               sample_size: int = 5, keep_results: bool = False, home: Any = None) -> EngineResult:
     """Run ``ruleset``'s fixes and checks over ``table`` on ``backend``; the same outcomes as
     :func:`crmtool.engine.run_rules` gives on DuckDB (the parity tests compare them).
 
     ``keep_results``: leave the violations ``(rule, _row, column, reason, reject)`` and changes
     ``(rule, _row, column, old, new)`` tables (:data:`VIOLATIONS`, :data:`CHANGES`; old and new
-    are each fix step's value before and after, as text) for the caller to read."""
+    are each fix step's value before and after, as text) for the caller to read. ``home``: the
+    local workspace connection (email_risk's MX cache and history; the DuckDB backend's own
+    connection by default)."""
     start = time.perf_counter()
     types = _config_problems(backend, table, ruleset)
     columns = [c for c, _t in backend.columns(table)]
     total = int(backend.fetch(f"SELECT count(*) FROM {ident(table)}")[0][0])
-    ctx = BackendPlanContext(cast(Any, _Door(backend)), work_table, backend=backend)
+    home = home if home is not None else getattr(backend, "con", None)
+    ctx = BackendPlanContext(cast(Any, _Door(backend)), work_table, backend=backend, home=home)
     timer = dict.fromkeys(range(len(ruleset.rules)), 0.0)
     plan = _Plan({}, [], [], [])
     phases: dict[str, float] = {}
