@@ -140,8 +140,13 @@ def _assemble_sql(addresses: str, domains: str, mx: bool) -> str:
 
 def classify_on_backend(ctx: PlanContext, spec: RuleSpec, column: str, options: ClassifyOptions,
                         key: tuple[Any, ...]) -> str:
-    """The table ``(value, suggestion, r_<reason> ...)`` of the distinct values of ``column`` in
-    ``ctx.table``, on the context's backend; shared by the rules with the same options and source."""
+    """The table ``(value, suggestion, r_<reason> ...)`` holding every distinct value of ``column``
+    in ``ctx.table``, on the context's backend.
+
+    Rules with the same options share it; as on the engine, a later table (the checks' fixed
+    values after the fix's input values) only classifies the values not seen before, and the
+    table grows by them. With ``mx`` each table is classified on its own, as the engine does (the
+    DNS checks share one time budget per call)."""
     from crmtool.errors import ConfigError
 
     cache_key = ("email_risk_steps", *key, ctx.table, column)
@@ -152,18 +157,23 @@ def classify_on_backend(ctx: PlanContext, spec: RuleSpec, column: str, options: 
     if options.history and home is not None and has_history(home):
         raise ConfigError([(spec.loc, _HISTORY.format(spec.name))],
                           "run this rule set on --engine duckdb (the default)")
+    shared = ("email_risk_steps", *key)
+    known = None if options.mx else ctx.tables.get(shared)
     lists = options.lists or EmailLists.load()
     c = f"CAST(t.{ident(column)} AS VARCHAR)"
+    values = f"SELECT DISTINCT {c} AS v FROM {ident(ctx.table)} t WHERE {c} IS NOT NULL AND trim({c}) <> ''"
+    if known:  # only the values not classified yet
+        values = f"SELECT d.v FROM ({values}) d LEFT JOIN {known} k ON k.value = d.v WHERE k.value IS NULL"
     addresses, domains, result = (ctx.temp_name(stem) for stem in ("bkem_addr", "bkem_dom", "bkem"))
     for name in (addresses, domains):
         ctx.tables[("email_risk_steps", name)] = name  # dropped with the run's other tables
-    backend.map_values(addresses, f"SELECT DISTINCT {c} AS v FROM {ident(ctx.table)} t "
-                                  f"WHERE {c} IS NOT NULL AND trim({c}) <> ''", AddressFacts(lists), ADDRESS_OUT)
+    backend.map_values(addresses, values, AddressFacts(lists), ADDRESS_OUT)
     wanted = f"SELECT DISTINCT domain AS v FROM {addresses} WHERE ok"
     facts = _domain_table(options, lists, sorted(str(r[0]) for r in backend.fetch(wanted)), home)
     backend.map_values(domains, wanted, DomainFacts(facts), DOMAIN_OUT)
-    backend.create_table(result, _assemble_sql(addresses, domains, options.mx), keep=True)
-    ctx.tables[cache_key] = result
+    assembled = _assemble_sql(addresses, domains, options.mx)
+    backend.create_table(result, f"SELECT * FROM {known} UNION ALL {assembled}" if known else assembled, keep=True)
+    ctx.tables[cache_key] = ctx.tables[shared] = result
     return result
 
 
