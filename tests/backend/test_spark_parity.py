@@ -152,11 +152,16 @@ rules:
     assert failed["spent"] > 0 and failed["cp"] > 0 and failed["order_after_signup"] > 0
 
 
-def test_unported_kind_is_exit_2_naming_the_kind() -> None:
-    result = CliRunner().invoke(app, ["validate", str(EXAMPLE), "--rules", str(RULES), "--engine", "spark"])
+def test_email_risk_with_history_in_the_workspace_is_exit_2_naming_each_rule(tmp_path: Path) -> None:
+    ws = tmp_path / "ws.duckdb"
+    bounces = ROOT / "tests" / "emails" / "bounces" / "mailchimp_cleaned.csv"
+    assert CliRunner().invoke(app, ["bounces", "import", str(bounces), "--workspace", str(ws)]).exit_code == 0
+    result = CliRunner().invoke(app, ["clean", str(EXAMPLE), "--rules", str(RULES / "25-email-risk.yaml"),
+                                      "--out", str(tmp_path / "out"), "--workspace", str(ws), "--engine", "spark"])
     assert result.exit_code == 2
-    assert "kind 'email_risk' does not run on Spark yet" in result.stderr
-    assert "25-email-risk.yaml:6: rule 'email_undeliverable'" in result.stderr
+    assert "3 problems in configuration" in result.stderr
+    assert ("25-email-risk.yaml:6: rule 'email_undeliverable': email_risk with the workspace's bounce or "
+            "suppression history does not run on Spark yet") in result.stderr
     assert result.stdout == ""
 
 

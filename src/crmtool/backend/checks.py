@@ -31,7 +31,7 @@ from crmtool.sqltext import ident, sql_str
 #: kinds whose fix and check run on every backend (the rest are DuckDB-only for now)
 PORTED_KINDS = frozenset({"required", "unique", "regex", "allowed", "range", "sql", "email", "phone", "date",
                           "national_id", "postal_code", "trim", "case", "decimal", "mojibake", "email_normalise",
-                          "unicode_nfc"})
+                          "unicode_nfc", "email_risk"})
 VIOLATIONS = "__bk_violations"
 CHANGES = "__bk_changes"
 
@@ -54,9 +54,12 @@ class BackendPlanContext(PlanContext):
     """A :class:`PlanContext` whose per-distinct-value mapping runs on a :class:`Backend`."""
 
     backend: Any = None
+    #: the local workspace connection (its MX cache, history): what stays on this machine
+    home: Any = None
 
     def on(self, table: str) -> BackendPlanContext:
-        return BackendPlanContext(self.con, table, self.cache, self.names, self.tables, backend=self.backend)
+        return BackendPlanContext(self.con, table, self.cache, self.names, self.tables, backend=self.backend,
+                                  home=self.home)
 
     def has_duckdb_sql(self) -> bool:
         return bool(self.backend.dialect == "duckdb")
@@ -79,6 +82,8 @@ class BackendPlanContext(PlanContext):
 
 
 def _needs_rows(spec: RuleSpec) -> bool:
+    """A fix that reads other columns of the row (engine._needs_rows): its column's fixes run on
+    the distinct (value, region) pairs of the rows its ``where`` selects, after the others."""
     return bool(spec.where or spec.opt("region_column"))
 
 
@@ -88,10 +93,6 @@ def unported_problems(ruleset: RuleSet) -> list[tuple[Location, str]]:
     for spec in ruleset.rules:
         if spec.kind not in PORTED_KINDS:
             problems.append((spec.loc, f"rule '{spec.name}': kind '{spec.kind}' does not run on Spark yet"))
-        elif (type(KINDS[spec.kind]).fix is not Kind.fix and _needs_rows(spec)
-              and (spec.action == "fix" or spec.kind in TEXT_ONLY)):
-            problems.append((spec.loc, f"rule '{spec.name}': a '{spec.kind}' fix with where or region_column "
-                                       f"does not run on Spark yet (fixes run on distinct values there)"))
     return problems
 
 
@@ -173,13 +174,17 @@ def _fix_column(ctx: BackendPlanContext, source: str, column: str, steps: list[t
     plan.maps[column] = final
 
 
-def _work_table(backend: Backend, source: str, work: str, columns: list[str], plan: _Plan) -> None:
-    """The loaded rows with every fixed value joined back once (engine._make_work_table)."""
+def _work_table(backend: Backend, source: str, work: str, columns: list[str], plan: _Plan,
+                as_text: set[str]) -> None:
+    """The loaded rows with every fixed value joined back once (engine._make_work_table); the
+    columns ``as_text`` (fixed row by row later) as text."""
     selects: list[str] = []
     joins: list[str] = []
     for column in columns:
         c = ident(column)
-        if column in plan.maps:
+        if column in as_text:
+            selects.append(f"CAST(w.{c} AS VARCHAR) AS {c}")
+        elif column in plan.maps:
             n = len(joins)
             text = f"CAST(w.{c} AS VARCHAR)"
             joins.append(f"LEFT JOIN {plan.maps[column]} m{n} ON {text} = m{n}.__v0")
@@ -187,6 +192,62 @@ def _work_table(backend: Backend, source: str, work: str, columns: list[str], pl
         else:
             selects.append(f"w.{c}")
     backend.create_table(work, f"SELECT {', '.join(selects)} FROM {ident(source)} w {' '.join(joins)}", keep=True)
+
+
+def _fix_on_pairs(ctx: BackendPlanContext, work: str, columns: list[str], column: str, index: int,
+                  spec: RuleSpec, plan: _Plan) -> str:
+    """One fix step that reads more than its column (engine._fix_on_rows), on distinct pairs.
+
+    The step's inputs are the column's value and, for a phone fix, its ``region_column``, on the
+    rows its ``where`` selects (evaluated on ``work`` as it is now): the distinct such pairs are
+    the step's table, the kind's fix runs on them (its per-value Python once per distinct pair),
+    and the changed pairs are joined back to the rows on both values and the ``where`` flag.
+    Returns the working table after the step (a new one for a fix that changed values)."""
+    backend: Backend = ctx.backend
+    region = spec.opt("region_column")
+    keys = [column, *([region] if region and region != column else [])]
+    where = f" WHERE ({spec.where})" if spec.where else ""
+    pairs = ctx.temp_name("bkpairs")
+    backend.create_table(pairs, f"SELECT DISTINCT {', '.join(ident(k) for k in keys)} FROM {ident(work)}{where}",
+                         keep=True)
+    plan.tables.append(pairs)
+    fix = KINDS[spec.kind].fix(ctx.on(pairs), spec, column)
+    if fix is None:
+        return work
+    col = ident(column)
+    step = ctx.temp_name("bkstep")
+    backend.create_table(step, f"SELECT * FROM (SELECT {', '.join(f't.{ident(k)}' for k in keys)}, t.{col} AS __b, "
+                               f"CAST({fix.expr} AS VARCHAR) AS __a, true AS __m FROM {pairs} t {fix.join or ''}) s "
+                               f"WHERE __b IS DISTINCT FROM __a", keep=True)
+    plan.tables.append(step)
+    flag = f"CASE WHEN ({spec.where}) THEN true ELSE false END" if spec.where else "true"
+    on = " AND ".join(f"w.{ident(k)} IS NOT DISTINCT FROM s.{ident(k)}" for k in keys)
+    source = f"(SELECT *, {flag} AS __w FROM {ident(work)}) w"
+    rows = f"{source} JOIN {step} s ON w.__w AND {on}"
+    if spec.action != "fix":
+        plan.flags.append(f"SELECT {index} AS rule, w._row, {sql_str(column)} AS \"column\", "
+                          f"'value not normalised' AS reason, false AS reject FROM {rows}")
+        return work
+    plan.changes.append(f"SELECT {index} AS rule, w._row, {sql_str(column)} AS \"column\", "
+                        f"s.__b AS old, s.__a AS new FROM {rows}")
+    selects = ", ".join(f"CASE WHEN s.__m THEN s.__a ELSE w.{col} END AS {col}" if c == column else f"w.{ident(c)}"
+                        for c in columns)
+    nxt = ctx.temp_name("bkwork")
+    backend.create_table(nxt, f"SELECT {selects} FROM {source} LEFT JOIN {step} s ON w.__w AND {on}", keep=True)
+    plan.tables.append(nxt)
+    return nxt
+
+
+def _fix_row_rules(ctx: BackendPlanContext, first: str, work: str, columns: list[str], ruleset: RuleSet,
+                   steps: dict[str, list[tuple[int, RuleSpec]]], plan: _Plan) -> None:
+    """Fixes, phase 2 (engine._fix_row_rules): in rule order, the steps of the columns some fix
+    of which reads more than the column, from ``first``; the last step's table becomes ``work``."""
+    current = first
+    for index, spec in enumerate(ruleset.rules):
+        for column in spec.columns:
+            if column in steps and column not in plan.maps and any(i == index for i, _s in steps[column]):
+                current = _fix_on_pairs(ctx, current, columns, column, index, spec, plan)
+    ctx.backend.create_table(work, f"SELECT * FROM {current}", keep=True)
 
 
 def _check_selects(ctx: BackendPlanContext, work: str, ruleset: RuleSet, types: dict[str, str],
@@ -251,26 +312,38 @@ def _outcomes(backend: Backend, work: str, ruleset: RuleSet, total: int, sample_
 
 
 def run_checks(backend: Backend, table: str, ruleset: RuleSet, *, work_table: str = "__bk_work",
-               sample_size: int = 5, keep_results: bool = False) -> EngineResult:
+               sample_size: int = 5, keep_results: bool = False, home: Any = None) -> EngineResult:
     """Run ``ruleset``'s fixes and checks over ``table`` on ``backend``; the same outcomes as
     :func:`crmtool.engine.run_rules` gives on DuckDB (the parity tests compare them).
 
     ``keep_results``: leave the violations ``(rule, _row, column, reason, reject)`` and changes
     ``(rule, _row, column, old, new)`` tables (:data:`VIOLATIONS`, :data:`CHANGES`; old and new
-    are each fix step's value before and after, as text) for the caller to read."""
+    are each fix step's value before and after, as text) for the caller to read. ``home``: the
+    local workspace connection (email_risk's MX cache and history; the DuckDB backend's own
+    connection by default)."""
     start = time.perf_counter()
     types = _config_problems(backend, table, ruleset)
     columns = [c for c, _t in backend.columns(table)]
     total = int(backend.fetch(f"SELECT count(*) FROM {ident(table)}")[0][0])
-    ctx = BackendPlanContext(cast(Any, _Door(backend)), work_table, backend=backend)
+    home = home if home is not None else getattr(backend, "con", None)
+    ctx = BackendPlanContext(cast(Any, _Door(backend)), work_table, backend=backend, home=home)
     timer = dict.fromkeys(range(len(ruleset.rules)), 0.0)
     plan = _Plan({}, [], [], [])
     phases: dict[str, float] = {}
-    for column, steps in _fix_steps(ruleset, types).items():
-        _fix_column(ctx, table, column, steps, plan)
-    phases["fix"] = time.perf_counter() - start
-    _work_table(backend, table, work_table, columns, plan)
+    steps = _fix_steps(ruleset, types)
+    on_rows = {c for c, col_steps in steps.items() if any(_needs_rows(spec) for _i, spec in col_steps)}
+    for column, col_steps in steps.items():
+        if column not in on_rows:
+            _fix_column(ctx, table, column, col_steps, plan)
     try:
+        # with fixes on rows to come, the joined table is their first input, kept apart from the
+        # final working table (their change rows are read from each step's input)
+        first = ctx.temp_name("bkwork") if on_rows else work_table
+        _work_table(backend, table, first, columns, plan, on_rows)
+        if on_rows:
+            plan.tables.append(first)
+            _fix_row_rules(ctx, first, work_table, columns, ruleset, steps, plan)
+        phases["fix"] = time.perf_counter() - start
         backend.create_table(CHANGES, _union(plan.changes, "SELECT 0 AS rule, CAST(0 AS BIGINT) AS _row, '' AS "
                                                            "\"column\", '' AS old, '' AS new WHERE false"), keep=True)
         parts = plan.flags + _check_selects(ctx, work_table, ruleset, types, timer)

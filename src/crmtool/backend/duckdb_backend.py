@@ -20,13 +20,20 @@ def apply_to_batch(batch: pa.RecordBatch, func: ValueFunc, out: Columns) -> pa.R
     """``func`` on each value of a one-column batch: the batch of ``(value, <out>)`` it gives.
 
     Shared by both backends (Spark calls it inside ``mapInArrow``), so a value maps the same way
-    on each.
+    on each. A ``func`` with a ``map_batch(values) -> results`` method gets the batch's non-null
+    values in one call (set-based work per batch, e.g. SQL on an executor's own DuckDB).
     """
     import pyarrow as pa
 
     types = {"VARCHAR": pa.string(), "BOOLEAN": pa.bool_(), "BIGINT": pa.int64(), "DOUBLE": pa.float64()}
     values = batch.column(0).to_pylist()
-    results = [tuple(func(v)) if v is not None else (None,) * len(out) for v in values]
+    many = getattr(func, "map_batch", None)
+    if many is not None:
+        present = [v for v in values if v is not None]
+        mapped = iter(many(present) if present else [])
+        results = [tuple(next(mapped)) if v is not None else (None,) * len(out) for v in values]
+    else:
+        results = [tuple(func(v)) if v is not None else (None,) * len(out) for v in values]
     arrays = [pa.array(values, pa.string())]
     arrays += [pa.array([r[i] for r in results], types[t]) for i, (_n, t) in enumerate(out)]
     return pa.RecordBatch.from_arrays(arrays, names=["value", *[n for n, _t in out]])

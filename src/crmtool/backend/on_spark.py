@@ -40,8 +40,10 @@ def _input_on_spark(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet
     from crmtool.backend.duckdb_backend import DuckDBBackend
     from crmtool.backend.spark_backend import SparkBackend
     from crmtool.errors import ConfigError
+    from crmtool.kinds.email_risk_steps import history_problems
 
-    problems = unported_problems(ruleset)  # before a JVM is started for nothing
+    # before a JVM is started for nothing
+    problems = unported_problems(ruleset) + history_problems(con, list(ruleset.rules))
     if problems:
         raise ConfigError(problems, "run these rules on --engine duckdb (the default)")
     spark = SparkBackend.start(spark_master)
@@ -65,7 +67,7 @@ def check_loaded_on_spark(con: duckdb.DuckDBPyConnection, table: str, ruleset: R
     from crmtool.backend.checks import run_checks
 
     with _input_on_spark(con, table, ruleset, spark_master) as (spark, _tmp):
-        result = run_checks(spark, SPARK_INPUT, ruleset, sample_size=sample_size)
+        result = run_checks(spark, SPARK_INPUT, ruleset, sample_size=sample_size, home=con)
         spark.drop_table(result.work_table)
     result.work_table = table
     return result
@@ -84,7 +86,8 @@ def clean_loaded_on_spark(con: duckdb.DuckDBPyConnection, table: str, ruleset: R
 
     types = [(str(n), str(t)) for n, t, *_ in con.execute(f"DESCRIBE {ident(table)}").fetchall()]
     with _input_on_spark(con, table, ruleset, spark_master) as (spark, tmp):
-        result = run_checks(spark, SPARK_INPUT, ruleset, sample_size=sample_size, keep_results=True)
+        result = run_checks(spark, SPARK_INPUT, ruleset, sample_size=sample_size, keep_results=True,
+                            home=con)
         try:
             cast = ", ".join(f"CAST({ident(n)} AS {t}) AS {ident(n)}" for n, t in types)
             _pull(spark, con, f"SELECT * FROM {result.work_table}", tmp / "work", work_table, cast, temp=False)

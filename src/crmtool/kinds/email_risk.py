@@ -100,6 +100,21 @@ class EmailRisk(Kind):
             soft_window_days=int(spec.opt("soft_days", 30)),
         )
 
+    def _key(self, spec: RuleSpec) -> tuple[Any, ...]:
+        """What decides a value's classification: the rule file's folder and the shaping options."""
+        shaping = ("lists", "disposable_domains", "allow_domains", "mx", "resolver", "mx_timeout", "mx_budget",
+                   "soft_bounces", "soft_days")
+        return ("email_risk", str(_folder(spec)), tuple((k, repr(spec.opt(k))) for k in shaping))
+
+    def _on_backend(self, ctx: PlanContext, spec: RuleSpec, column: str) -> str | None:
+        """Off the DuckDB engine (a :class:`crmtool.backend.Backend` plan): the classification as
+        backend steps (:mod:`crmtool.kinds.email_risk_steps`); None on the engine."""
+        if getattr(ctx, "backend", None) is None:
+            return None
+        from crmtool.kinds.email_risk_steps import classify_on_backend
+
+        return classify_on_backend(ctx, spec, column, self._options(ctx, spec), self._key(spec))
+
     def _classify(self, ctx: PlanContext, spec: RuleSpec, column: str) -> str:
         """The table of classified addresses ``(value, status, reasons, suggestion ...)`` holding
         every distinct value of ``column`` in ``ctx.table``.
@@ -110,11 +125,8 @@ class EmailRisk(Kind):
         input values) only classifies the values not seen before and adds them. MX checks share
         one time budget per call, so with ``mx`` each table is classified on its own, as before.
         """
-        shaping = ("lists", "disposable_domains", "allow_domains", "mx", "resolver", "mx_timeout", "mx_budget",
-                   "soft_bounces", "soft_days")
         source = (ctx.table, column)
-        key = ("email_risk", str(_folder(spec)), tuple((k, repr(spec.opt(k))) for k in shaping),
-               *(source if spec.opt("mx", False) else ()))
+        key = (*self._key(spec), *(source if spec.opt("mx", False) else ()))
         cached = ctx.cache.get(key)
         if cached is None:
             table = self._classify_now(ctx, spec, column)
@@ -148,6 +160,11 @@ class EmailRisk(Kind):
     def fix(self, ctx: PlanContext, spec: RuleSpec, column: str) -> FixPlan | None:
         if spec.action != "fix":
             return None
+        steps = self._on_backend(ctx, spec, column)
+        if steps is not None:
+            from crmtool.kinds.email_risk_steps import fix_plan
+
+            return fix_plan(spec, column, steps)
         table = self._classify(ctx, spec, column)
         wanted = ", ".join(sql_str(r) for r in spec.opt("fix_reasons", ["typo_domain"]))
         c = f"t.{ident(column)}"
@@ -159,6 +176,11 @@ class EmailRisk(Kind):
 
     def check(self, ctx: PlanContext, spec: RuleSpec) -> str:
         column = spec.columns[0]
+        steps = self._on_backend(ctx, spec, column)
+        if steps is not None:
+            from crmtool.kinds.email_risk_steps import check_sql
+
+            return check_sql(ctx, spec, steps)
         table = self._classify(ctx, spec, column)
         ignore = set(spec.opt("ignore", ()))
         failing = [r for r in spec.opt("reasons", sorted(INVALID_REASONS, key=REASONS.index)) if r not in ignore]
