@@ -334,12 +334,14 @@ class AggPlan:
     where: str | None = None
 
 
-def order_plan(con: duckdb.DuckDBPyConnection, table: str | None, spec: SegmentsSpec, as_of: date) -> AggPlan:
-    """The statements of ``seg_order_agg`` over the loaded ``table`` (None: no orders file)."""
+def order_plan(con: duckdb.DuckDBPyConnection | None, table: str | None, spec: SegmentsSpec, as_of: date) -> AggPlan:
+    """The statements of ``seg_order_agg`` over the loaded ``table`` (None: no orders file; then
+    ``con`` is not read)."""
     if table is None:
         source = (f"SELECT NULL::VARCHAR AS raw_id, NULL::DATE AS order_date, NULL::{AMOUNT} AS amount, "
                   f"NULL::VARCHAR AS channel, FALSE AS blank WHERE FALSE")
     else:
+        assert con is not None
         cols = columns_of(con, ident(table))
         o = spec.orders
         for key in ("customer_id", "date", "amount"):
@@ -429,12 +431,14 @@ def event_spellings(rows: list[tuple[object, ...]]) -> dict[str, list[str]]:
     return spellings
 
 
-def event_source(con: duckdb.DuckDBPyConnection, table: str | None, spec: SegmentsSpec) -> str:
-    """The events of the loaded ``table`` as ``raw_id, event_type, occurred_at, channel``."""
+def event_source(con: duckdb.DuckDBPyConnection | None, table: str | None, spec: SegmentsSpec) -> str:
+    """The events of the loaded ``table`` as ``raw_id, event_type, occurred_at, channel`` (None: no
+    events file; then ``con`` is not read)."""
     if table is None:
         source = ("SELECT NULL::VARCHAR AS raw_id, NULL::VARCHAR AS event_type, NULL::TIMESTAMP AS occurred_at, "
                   "NULL::VARCHAR AS channel WHERE FALSE")
     else:
+        assert con is not None
         cols = columns_of(con, ident(table))
         e = spec.events
         for key in ("customer_id", "type", "timestamp"):
@@ -449,8 +453,9 @@ def event_source(con: duckdb.DuckDBPyConnection, table: str | None, spec: Segmen
 
 
 def event_plan(source: str, table: str | None, spec: SegmentsSpec, as_of: date,
-               spellings: dict[str, list[str]], con: duckdb.DuckDBPyConnection) -> AggPlan:
-    """The statements of ``seg_event_agg`` over :func:`event_source`, given the file's spellings."""
+               spellings: dict[str, list[str]], con: duckdb.DuckDBPyConnection | None) -> AggPlan:
+    """The statements of ``seg_event_agg`` over :func:`event_source`, given the file's spellings
+    (``table``, read on ``con``, only says whether its timestamps are typed)."""
     a = f"DATE '{as_of.isoformat()}'"
     source = f"SELECT *, CAST(occurred_at AS DATE) AS event_date FROM ({source})"
     skip = f"CASE WHEN occurred_at IS NULL THEN 'unparseable_date' WHEN event_date > {a} THEN 'future_date' END"
@@ -466,7 +471,7 @@ def event_plan(source: str, table: str | None, spec: SegmentsSpec, as_of: date,
         Agg("last_event_channel", "arg_max(channel, struct_pack(t := occurred_at, c := channel))",
             "arg_max({}, struct_pack(t := \"last_event_ts\", c := \"last_event_channel\"))", "channel IS NOT NULL"),
     ]
-    typed = table is not None and _is_date(columns_of(con, ident(table))[spec.events.timestamp])
+    typed = table is not None and con is not None and _is_date(columns_of(con, ident(table))[spec.events.timestamp])
     counts = "".join(f"CAST({ident(x.name)} AS BIGINT) AS {ident(x.name)}, " for x in aggs[:-2])
     return AggPlan(source, skip, aggs, f"customer_id, {counts}CAST(last_event_ts AS DATE) AS last_event_date, "
                                        f"last_event_channel", typed)
