@@ -22,6 +22,7 @@ all get F=1 and the next value starts at F=4). Distinct values split into even f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -102,8 +103,12 @@ def _is_date(ctype: str) -> bool:
     return t == "DATE" or t.startswith("TIMESTAMP")
 
 
-def amount_expr(col_sql: str, ctype: str, decimal_comma: bool) -> str:
-    """A DECIMAL(18,2) from a number or text such as ``1.234,56`` / ``1,234.56`` / ``12.5 €``."""
+def amount_expr(col_sql: str, ctype: str, decimal_comma: bool,
+                double_cast: Callable[[str], str] | None = None) -> str:
+    """A DECIMAL(18,2) from a number or text such as ``1.234,56`` / ``1,234.56`` / ``12.5 €``
+    (``double_cast``: the SQL of that cast from a DOUBLE, for an engine that rounds it otherwise)."""
+    if double_cast is not None and ctype.upper() in ("DOUBLE", "FLOAT", "REAL"):
+        return double_cast(col_sql)
     if _is_number(ctype):
         return f"CAST({col_sql} AS {AMOUNT})"
     v = f"replace(replace(replace(trim(CAST({col_sql} AS VARCHAR)), ' ', ''), '€', ''), chr(160), '')"
@@ -334,9 +339,10 @@ class AggPlan:
     where: str | None = None
 
 
-def order_plan(con: duckdb.DuckDBPyConnection | None, table: str | None, spec: SegmentsSpec, as_of: date) -> AggPlan:
+def order_plan(con: duckdb.DuckDBPyConnection | None, table: str | None, spec: SegmentsSpec, as_of: date,
+               double_cast: Callable[[str], str] | None = None) -> AggPlan:
     """The statements of ``seg_order_agg`` over the loaded ``table`` (None: no orders file; then
-    ``con`` is not read)."""
+    ``con`` is not read; ``double_cast``: see :func:`amount_expr`)."""
     if table is None:
         source = (f"SELECT NULL::VARCHAR AS raw_id, NULL::DATE AS order_date, NULL::{AMOUNT} AS amount, "
                   f"NULL::VARCHAR AS channel, FALSE AS blank WHERE FALSE")
@@ -348,7 +354,7 @@ def order_plan(con: duckdb.DuckDBPyConnection | None, table: str | None, spec: S
             _need(cols, getattr(o, key), "the orders file", spec, f"inputs.orders.{key}")
         channel = o.channel if o.channel in cols else None
         d = date_expr(ident(o.date), cols[o.date], spec.date_formats)
-        a = amount_expr(ident(o.amount), cols[o.amount], spec.decimal_comma)
+        a = amount_expr(ident(o.amount), cols[o.amount], spec.decimal_comma, double_cast)
         ch = f"CAST({ident(channel)} AS VARCHAR)" if channel else "NULL::VARCHAR"
         blank = f"{ident(o.amount)} IS NULL"
         if cols[o.amount].upper().startswith("VARCHAR"):

@@ -24,7 +24,7 @@ user SQL with a DuckDB-only function are refused with their file:line before a J
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmtool.errors import ConfigError, Location
 from crmtool.segments.features import (
+    AMOUNT,
     EVENT_REASONS,
     ORDER_REASONS,
     AggPlan,
@@ -79,38 +80,74 @@ def refuse_unported(spec: SegmentsSpec) -> None:
         raise ConfigError(problems, HINT)
 
 
-def for_spark(sql: str, spec: SegmentsSpec) -> str:
+def duckdb_round_sql(x: str, n: int) -> str:
+    """DuckDB's ``round(x, n)`` of a DOUBLE ``x`` in SQL Spark computes alike: DuckDB rounds the exact
+    binary value half away from zero; Spark's ``round`` rounds the double's shortest decimal text
+    (``round(2.675, 2)``: DuckDB 2.67, Spark 2.68). ``x * 10^n`` is split exactly (Dekker's
+    product: the double ``y`` plus its error ``err``), so a fraction of exactly .5 in ``y`` is
+    decided by the sign of ``err``. For ``0 <= n <= 7`` (``10^n`` below 2^26)."""
+    p = 10 ** n
+    a = f"abs(CAST({x} AS DOUBLE))"
+    y = f"({a} * {p})"
+    c = f"({a} * CAST(134217729 AS DOUBLE))"
+    ah = f"({c} - ({c} - {a}))"
+    err = f"(({ah} * {p} - {y}) + ({a} - {ah}) * {p})"
+    d = f"({y} % 1)"
+    return f"(sign({x}) * ({y} - {d} + CASE WHEN {d} > 0.5 OR ({d} = 0.5 AND {err} >= 0) THEN 1 ELSE 0 END) / {p})"
+
+
+def duckdb_amount_sql(x: str) -> str:
+    """DuckDB's ``CAST(x AS DECIMAL(18,2))`` of a DOUBLE ``x`` in SQL Spark computes alike: DuckDB
+    rounds the double ``x * 100`` half away from zero; Spark rounds the shortest decimal text of
+    ``x`` (1.005: DuckDB 1.00, Spark 1.01)."""
+    y = f"abs(CAST({x} AS DOUBLE) * 100)"
+    d = f"({y} % 1)"
+    whole = f"sign({x}) * ({y} - {d} + CASE WHEN {d} >= 0.5 THEN 1 ELSE 0 END)"
+    return f"CAST(CAST({whole} AS DECIMAL(20,0)) / 100 AS {AMOUNT})"
+
+
+def for_spark(sql: str, spec: SegmentsSpec, is_double: Callable[[str], bool]) -> str:
     """A DuckDB statement of the segment plan in the form Spark computes as DuckDB does: the segment
-    macros inlined, ``a / b`` in doubles, ``round(x, n)`` (n a literal) as DuckDB rounds a double;
-    still DuckDB dialect (:func:`crmtool.backend.dialect.to_spark` writes the Spark text)."""
+    macros inlined, ``a / b`` in doubles (DuckDB's ``/`` always gives a DOUBLE), ``round(x, n)`` of a
+    double (``is_double(x)``: DuckDB's type of ``x`` over ``seg_features``) as
+    :func:`duckdb_round_sql`; still DuckDB dialect (:func:`crmtool.backend.dialect.to_spark`
+    writes the Spark text)."""
     import sqlglot
     from sqlglot import exp
 
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: Any) -> Any:
         if isinstance(node, exp.Anonymous) and str(node.this).lower() in ("seg_date", "seg_num") \
                 and len(node.expressions) == 1:
             arg = f"({node.expressions[0].sql(dialect='duckdb')})"
             body = (date_expr(arg, "VARCHAR", spec.date_formats) if str(node.this).lower() == "seg_date"
                     else amount_expr(arg, "VARCHAR", spec.decimal_comma))
             return exp.Paren(this=sqlglot.parse_one(body, read="duckdb"))
-        if isinstance(node, exp.Div) and not isinstance(node.this, exp.Cast):
-            return exp.Div(this=exp.Cast(this=exp.Paren(this=node.this.copy()), to=exp.DataType.build("DOUBLE")),
-                           expression=node.expression.copy())
-        if isinstance(node, exp.Round) and isinstance(node.args.get("decimals"), exp.Literal) \
-                and str(node.args["decimals"].this).isdigit():
-            scale = exp.Literal.number(10 ** int(node.args["decimals"].this))
-            whole = exp.Round(this=exp.Mul(this=exp.Paren(this=node.this.copy()), expression=scale),
-                              decimals=exp.Literal.number(0))
-            return exp.Paren(this=exp.Div(this=whole, expression=scale.copy()))
+        if isinstance(node, exp.Div):
+            return exp.Div(this=exp.Cast(this=exp.Paren(this=node.this), to=exp.DataType.build("DOUBLE")),
+                           expression=node.expression)
+        decimals = node.args.get("decimals") if isinstance(node, exp.Round) else None
+        if isinstance(decimals, exp.Literal) and str(decimals.this).isdigit() and int(decimals.this) <= 7:
+            arg = node.this.sql(dialect="duckdb")
+            if is_double(arg):
+                return exp.Paren(this=sqlglot.parse_one(duckdb_round_sql(f"({arg})", int(decimals.this)),
+                                                        read="duckdb"))
         return node
 
-    tree = sqlglot.parse_one(sql, read="duckdb")
-    return str(tree.transform(swap).sql(dialect="duckdb"))
+    def post_order(node: Any) -> Any:
+        for key, value in list(node.args.items()):
+            if isinstance(value, exp.Expression):
+                node.set(key, post_order(value))
+            elif isinstance(value, list):
+                node.set(key, [post_order(v) if isinstance(v, exp.Expression) else v for v in value])
+        return swap(node)
+
+    return str(post_order(sqlglot.parse_one(sql, read="duckdb")).sql(dialect="duckdb"))
 
 
 @dataclass
 class SparkPlan:
-    """The statements of one segment run, bound on the workspace, in DuckDB dialect."""
+    """The statements of one segment run, bound on the workspace, in DuckDB dialect (``features`` and
+    ``matches`` already in the form of :func:`for_spark`)."""
 
     orders: AggPlan | None
     events_source: str | None
@@ -147,13 +184,19 @@ def bind_plan(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec, as_of: date, c
             con.execute(f"DROP VIEW IF EXISTS {view}")
     buckets, status = membership.status_sql(spec, bucket_sql_portable)
     types = {t: list(columns_of(con, t).items()) for t in ("seg_features", "seg_matches", "seg_status")}
-    plan = SparkPlan(order_plan(con, orders, spec, as_of) if orders else None,
-                     event_source(con, events, spec) if events else None, features, matches, buckets, status, types)
-    _written_for_spark(plan, spec)
-    return plan
+
+    def is_double(expr: str) -> bool:
+        kind = con.execute(f"DESCRIBE SELECT ({expr}) AS v FROM seg_features").fetchall()[0][1]
+        return str(kind).upper() in ("DOUBLE", "FLOAT", "REAL")
+
+    _refuse_duckdb_only(spec, matches, is_double)
+    return SparkPlan(order_plan(con, orders, spec, as_of, duckdb_amount_sql) if orders else None,
+                     event_source(con, events, spec) if events else None,
+                     for_spark(features, spec, is_double), [for_spark(m, spec, is_double) for m in matches],
+                     buckets, status, types)
 
 
-def _written_for_spark(plan: SparkPlan, spec: SegmentsSpec) -> None:
+def _refuse_duckdb_only(spec: SegmentsSpec, matches: list[str], is_double: Callable[[str], bool]) -> None:
     """Every user expression written for Spark now, so a DuckDB-only function in one is refused with
     its file:line before a JVM starts (the statements themselves are transpiled as they run)."""
     from crmtool.backend.dialect import UnsupportedOnSpark, to_spark
@@ -165,12 +208,12 @@ def _written_for_spark(plan: SparkPlan, spec: SegmentsSpec) -> None:
             continue
         sql, _found = expression_problems(f.sql, columns=None, aggregates=True, functions=("seg_date", "seg_num"))
         try:
-            to_spark(for_spark(f"SELECT {sql}", spec))
+            to_spark(for_spark(f"SELECT {sql} FROM seg_features", spec, lambda _x: False))
         except UnsupportedOnSpark as exc:
             problems.append((f.loc, f"feature '{f.name}': {exc.what} has no Spark equivalent in crmtool yet"))
-    for seg, select in zip(spec.segments, plan.matches, strict=True):
+    for seg, select in zip(spec.segments, matches, strict=True):
         try:
-            to_spark(for_spark(select, spec))
+            to_spark(for_spark(select, spec, is_double))
         except UnsupportedOnSpark as exc:
             problems.append((seg.when.loc, f"segment '{seg.name}': {exc.what} has no Spark equivalent in crmtool yet"))
     if problems:
@@ -227,7 +270,7 @@ def _order_result(plan: AggPlan) -> str:
     and rounds the double half away from zero (Spark would divide the decimals)."""
     duck = "round(monetary_total / frequency, 2)"
     assert duck in plan.result, "features.order_plan changed: keep monetary_avg's Spark form in step"
-    return plan.result.replace(duck, "round(CAST(monetary_total AS DOUBLE) / frequency * 100, 0) / 100")
+    return plan.result.replace(duck, duckdb_round_sql("CAST(monetary_total AS DOUBLE) / frequency", 2))
 
 
 def run_on_spark(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec, as_of: date, plan: SparkPlan,
@@ -250,8 +293,8 @@ def run_on_spark(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec, as_of: date
             _aggregates_on_spark(spark, spec, as_of, plan, stats, made, events)
             n = int(spark.fetch("SELECT count(*) FROM seg_order_agg")[0][0])
             _step(spark, made, "seg_scores", scores_sql(n), keep=False)
-            _step(spark, made, "seg_features", for_spark(plan.features, spec))
-            _step(spark, made, "seg_matches", " UNION ALL ".join(for_spark(s, spec) for s in plan.matches))
+            _step(spark, made, "seg_features", plan.features)
+            _step(spark, made, "seg_matches", " UNION ALL ".join(plan.matches))
             from crmtool.segments.membership import MEMBERS_SQL
 
             _step(spark, made, "seg_members", MEMBERS_SQL, keep=False)
