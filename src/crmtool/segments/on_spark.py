@@ -106,9 +106,19 @@ def duckdb_amount_sql(x: str) -> str:
     return f"CAST(CAST({whole} AS DECIMAL(20,0)) / 100 AS {AMOUNT})"
 
 
+def duckdb_div_sql(a: str, b: str) -> str:
+    """DuckDB's ``a / b`` in SQL Spark computes alike: a DOUBLE whatever the operand types, and by
+    zero the IEEE answer (``inf``, ``-inf``, ``nan``), where Spark divides decimals as decimals and
+    gives NULL for a division by zero."""
+    x, y = f"CAST(({a}) AS DOUBLE)", f"CAST(({b}) AS DOUBLE)"
+    return (f"(CASE WHEN {y} <> 0 THEN {x} / {y} WHEN {x} IS NULL OR {y} IS NULL THEN NULL "
+            f"WHEN isnan({x}) OR {x} = 0 THEN CAST('NaN' AS DOUBLE) "
+            f"WHEN {x} > 0 THEN CAST('Infinity' AS DOUBLE) ELSE CAST('-Infinity' AS DOUBLE) END)")
+
+
 def for_spark(sql: str, spec: SegmentsSpec, is_double: Callable[[str], bool]) -> str:
     """A DuckDB statement of the segment plan in the form Spark computes as DuckDB does: the segment
-    macros inlined, ``a / b`` in doubles (DuckDB's ``/`` always gives a DOUBLE), ``round(x, n)`` of a
+    macros inlined, ``a / b`` as :func:`duckdb_div_sql`, ``round(x, n)`` of a
     double (``is_double(x)``: DuckDB's type of ``x`` over ``seg_features``) as
     :func:`duckdb_round_sql`; still DuckDB dialect (:func:`crmtool.backend.dialect.to_spark`
     writes the Spark text)."""
@@ -123,8 +133,9 @@ def for_spark(sql: str, spec: SegmentsSpec, is_double: Callable[[str], bool]) ->
                     else amount_expr(arg, "VARCHAR", spec.decimal_comma))
             return exp.Paren(this=sqlglot.parse_one(body, read="duckdb"))
         if isinstance(node, exp.Div):
-            return exp.Div(this=exp.Cast(this=exp.Paren(this=node.this), to=exp.DataType.build("DOUBLE")),
-                           expression=node.expression)
+            return exp.Paren(this=sqlglot.parse_one(duckdb_div_sql(node.this.sql(dialect="duckdb"),
+                                                                   node.expression.sql(dialect="duckdb")),
+                                                    read="duckdb"))
         decimals = node.args.get("decimals") if isinstance(node, exp.Round) else None
         if isinstance(decimals, exp.Literal) and str(decimals.this).isdigit() and int(decimals.this) <= 7:
             arg = node.this.sql(dialect="duckdb")
@@ -359,7 +370,7 @@ def _pull(spark: SparkBackend, con: duckdb.DuckDBPyConnection, select_sql: str, 
     from crmtool.io.gate import readable, release
 
     spark.write_parquet(select_sql, folder)
-    cast = ", ".join(f"CAST({ident(n)} AS {t}) AS {ident(n)}" for n, t in types)
+    cast = ", ".join(_typed(ident(n), t) for n, t in types)
     parts = [readable(con, p) for p in sorted(folder.glob("*.parquet"))]
     try:
         if parts:
@@ -372,6 +383,14 @@ def _pull(spark: SparkBackend, con: duckdb.DuckDBPyConnection, select_sql: str, 
     finally:
         for part in parts:
             release(con, part)
+
+
+def _typed(col: str, kind: str) -> str:
+    """``col`` as DuckDB's ``kind``; a NaN as DuckDB's ``0 / 0`` (sign bit set: ``-nan`` in a CSV),
+    where Spark's canonical NaN would be ``nan``."""
+    if kind.upper() in ("DOUBLE", "FLOAT", "REAL"):
+        return f"CASE WHEN isnan({col}) THEN CAST(-('NaN'::DOUBLE) AS {kind}) ELSE CAST({col} AS {kind}) END AS {col}"
+    return f"CAST({col} AS {kind}) AS {col}"
 
 
 def evaluate_on_spark(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec, as_of: date, cc: CustomerColumns,
