@@ -200,16 +200,18 @@ def bind_plan(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec, as_of: date, c
         kind = con.execute(f"DESCRIBE SELECT ({expr}) AS v FROM seg_features").fetchall()[0][1]
         return str(kind).upper() in ("DOUBLE", "FLOAT", "REAL")
 
-    _refuse_duckdb_only(spec, matches, is_double)
-    return SparkPlan(order_plan(con, orders, spec, as_of, duckdb_amount_sql) if orders else None,
+    plan = SparkPlan(order_plan(con, orders, spec, as_of, duckdb_amount_sql) if orders else None,
                      event_source(con, events, spec) if events else None,
                      for_spark(features, spec, is_double), [for_spark(m, spec, is_double) for m in matches],
                      buckets, status, types)
+    _refuse_duckdb_only(spec, plan)
+    return plan
 
 
-def _refuse_duckdb_only(spec: SegmentsSpec, matches: list[str], is_double: Callable[[str], bool]) -> None:
-    """Every user expression written for Spark now, so a DuckDB-only function in one is refused with
-    its file:line before a JVM starts (the statements themselves are transpiled as they run)."""
+def _refuse_duckdb_only(spec: SegmentsSpec, plan: SparkPlan) -> None:
+    """Every statement of ``plan`` written for Spark now (each once: :func:`to_spark` keeps them),
+    so a DuckDB-only function in a user expression is refused with its file:line before a JVM
+    starts."""
     from crmtool.backend.dialect import UnsupportedOnSpark, to_spark
     from crmtool.usersql import expression_problems
 
@@ -222,13 +224,18 @@ def _refuse_duckdb_only(spec: SegmentsSpec, matches: list[str], is_double: Calla
             to_spark(for_spark(f"SELECT {sql} FROM seg_features", spec, lambda _x: False))
         except UnsupportedOnSpark as exc:
             problems.append((f.loc, f"feature '{f.name}': {exc.what} has no Spark equivalent in crmtool yet"))
-    for seg, select in zip(spec.segments, matches, strict=True):
+    for seg, select in zip(spec.segments, plan.matches, strict=True):
         try:
-            to_spark(for_spark(select, spec, is_double))
+            to_spark(select)
         except UnsupportedOnSpark as exc:
             problems.append((seg.when.loc, f"segment '{seg.name}': {exc.what} has no Spark equivalent in crmtool yet"))
     if problems:
         raise ConfigError(problems, HINT)
+    try:
+        to_spark(plan.features)
+    except UnsupportedOnSpark as exc:  # not from a user expression: the funnel, a customer column's type
+        raise ConfigError([(Location(spec.file), f"the features: {exc.what} has no Spark equivalent in "
+                                                 f"crmtool yet")], HINT) from None
 
 
 @contextmanager
