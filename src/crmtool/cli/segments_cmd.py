@@ -25,6 +25,7 @@ from crmtool.cli.common import (
     parse_as_of,
     result_table,
 )
+from crmtool.cli.core_cmd import EngineOpt, SparkMasterOpt
 from crmtool.errors import ExitCode, UsageError
 from crmtool.io.readers import ReadOptions
 from crmtool.io.writers import OutputOptions
@@ -99,11 +100,16 @@ def run(
     read: ReadOptions = ReadOptions(),
     fmt: FormatOpt = OutputFormat.text,
     where: WorkspaceOptions = WorkspaceOptions(),
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
 ) -> ExitCode:
-    """Evaluate every segment and write send lists, holdouts, memberships and a summary; record history."""
+    """Evaluate every segment and write send lists, holdouts, memberships and a summary; record history
+    (--engine spark: aggregates, features, conditions, holdouts and status run on Spark)."""
+    from crmtool.cli.core_cmd import _engine_usage
     from crmtool.segments import api
 
     _no_junit(fmt)
+    _engine_usage(engine, spark_master)
     day = parse_as_of(as_of)
     with (
         where.open() as ws,
@@ -121,6 +127,8 @@ def run(
             progress=progress,
             output=output,
             read=read,
+            engine=engine,
+            spark_master=spark_master,
         )
     return finish(ui, result, fmt, lambda: _print_run(ui, result, out))
 

@@ -175,6 +175,25 @@ def _prepare(
     progress: Progress | None,
     read: ReadOptions | None = None,
 ) -> tuple[InputStats, CustomerColumns, dict[str, str]]:
+    stats, cc, orders, events, unparseable = _read_inputs(ws, customers, spec, orders, events, progress, read)
+    prepare_orders(ws.con, "seg_in_orders" if orders else None, spec, as_of, stats)
+    prepare_events(ws.con, "seg_in_events" if events else None, spec, as_of, stats)
+    for what, n in unparseable.items():
+        if n:
+            stats.skipped.setdefault(what, {})["unparseable_csv_row"] = n
+    with _engine_errors(spec):
+        columns = build_features(ws.con, spec, as_of, cc, stats)
+        if progress:
+            progress("evaluating segments")
+        membership.evaluate(ws.con, spec, columns, as_of)
+    return stats, cc, columns
+
+
+def _read_inputs(ws: Workspace, customers: Path, spec: SegmentsSpec, orders: Path | None, events: Path | None,
+                 progress: Progress | None, read: ReadOptions | None,
+                 ) -> tuple[InputStats, CustomerColumns, Path | None, Path | None, dict[str, int]]:
+    """Load the inputs, register the macros and build ``seg_customers``; returns the stats so far, the
+    customer columns, the orders and events files used and the unparseable CSV lines per input."""
     orders = orders or spec.orders.path
     events = events or spec.events.path
     stats = InputStats()
@@ -188,17 +207,35 @@ def _prepare(
     register_macros(ws.con, spec)
     cc = prepare_customers(ws.con, "seg_in_customers", spec, stats)
     _check_consent_column(ws, spec, cc)
-    prepare_orders(ws.con, "seg_in_orders" if orders else None, spec, as_of, stats)
-    prepare_events(ws.con, "seg_in_events" if events else None, spec, as_of, stats)
+    return stats, cc, orders, events, unparseable
+
+
+def _prepare_on_spark(ws: Workspace, customers: Path, spec: SegmentsSpec, orders: Path | None, events: Path | None,
+                      as_of: date, progress: Progress | None, read: ReadOptions | None, spark_master: str | None,
+                      ) -> tuple[InputStats, CustomerColumns, dict[str, str], dict[str, list[str]], list[str]]:
+    """:func:`_prepare`, :func:`_output_columns` and :func:`build_exclusions` with the aggregates,
+    features, matches and status computed on Spark (:mod:`crmtool.segments.on_spark`); the
+    exclusions are computed here first and staged there."""
+    from crmtool.segments.on_spark import evaluate_on_spark
+
+    stats, cc, orders, events, unparseable = _read_inputs(ws, customers, spec, orders, events, progress, read)
+    notes = build_exclusions(ws, spec, cc)
+    out_cols: dict[str, list[str]] = {}
+
+    def output_columns(columns: dict[str, str]) -> dict[str, list[str]]:
+        out_cols.update(_output_columns(spec, cc, columns))
+        return out_cols
+
+    if progress:
+        progress("evaluating segments on Spark")
+    with _engine_errors(spec):
+        columns = evaluate_on_spark(ws.con, spec, as_of, cc, stats, spark_master, out_columns=output_columns,
+                                    orders="seg_in_orders" if orders else None,
+                                    events="seg_in_events" if events else None)
     for what, n in unparseable.items():
         if n:
             stats.skipped.setdefault(what, {})["unparseable_csv_row"] = n
-    with _engine_errors(spec):
-        columns = build_features(ws.con, spec, as_of, cc, stats)
-        if progress:
-            progress("evaluating segments")
-        membership.evaluate(ws.con, spec, columns, as_of)
-    return stats, cc, columns
+    return stats, cc, columns, out_cols, notes
 
 
 @contextmanager
@@ -261,11 +298,21 @@ def segment(
     progress: Progress | None = None,
     output: OutputOptions | None = None,
     read: ReadOptions | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> SegmentResult:
     """Evaluate every segment, write send lists, holdouts, memberships and a summary; record history
     (``output``: how the CSV files look, see :class:`crmtool.io.writers.OutputOptions`; ``read``:
-    what the user says about the customers file, e.g. its xlsx sheet)."""
+    what the user says about the customers file, e.g. its xlsx sheet; ``engine="spark"``: the
+    aggregates, features, conditions, holdouts and status run on Spark, ``spark_master`` or
+    ``SPARK_REMOTE`` or local[2], see :mod:`crmtool.segments.on_spark`)."""
     spec = _spec(spec)
+    if engine not in ("duckdb", "spark"):
+        raise UsageError(f"engine must be duckdb or spark, not {engine!r}")
+    if engine == "spark":
+        from crmtool.segments.on_spark import refuse_unported
+
+        refuse_unported(spec)  # before anything is read or a JVM started
     as_of = as_of or spec.as_of or date.today()
     fmt = fmt or spec.output_format or "csv"
     if fmt not in ("csv", "parquet", "xlsx"):
@@ -276,10 +323,14 @@ def segment(
     # and the step's inputs
     try:
         with run.timed("evaluate"):
-            stats, cc, columns = _prepare(ws, customers, spec, orders, events, as_of, progress, read)
-            out_cols = _output_columns(spec, cc, columns)
-            notes = build_exclusions(ws, spec, cc)
-            membership.apply_status(ws.con, spec)
+            if engine == "spark":
+                stats, cc, columns, out_cols, notes = _prepare_on_spark(ws, customers, spec, orders, events, as_of,
+                                                                        progress, read, spark_master)
+            else:
+                stats, cc, columns = _prepare(ws, customers, spec, orders, events, as_of, progress, read)
+                out_cols = _output_columns(spec, cc, columns)
+                notes = build_exclusions(ws, spec, cc)
+                membership.apply_status(ws.con, spec)
         rows = membership.counts(ws.con, spec, stats.customers)
         prev = membership.previous_run(ws.con)
         if prev:

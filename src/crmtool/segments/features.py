@@ -22,6 +22,7 @@ all get F=1 and the next value starts at F=4). Distinct values split into even f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -102,8 +103,12 @@ def _is_date(ctype: str) -> bool:
     return t == "DATE" or t.startswith("TIMESTAMP")
 
 
-def amount_expr(col_sql: str, ctype: str, decimal_comma: bool) -> str:
-    """A DECIMAL(18,2) from a number or text such as ``1.234,56`` / ``1,234.56`` / ``12.5 €``."""
+def amount_expr(col_sql: str, ctype: str, decimal_comma: bool,
+                double_cast: Callable[[str], str] | None = None) -> str:
+    """A DECIMAL(18,2) from a number or text such as ``1.234,56`` / ``1,234.56`` / ``12.5 €``
+    (``double_cast``: the SQL of that cast from a DOUBLE, for an engine that rounds it otherwise)."""
+    if double_cast is not None and ctype.upper() in ("DOUBLE", "FLOAT", "REAL"):
+        return double_cast(col_sql)
     if _is_number(ctype):
         return f"CAST({col_sql} AS {AMOUNT})"
     v = f"replace(replace(replace(trim(CAST({col_sql} AS VARCHAR)), ' ', ''), '€', ''), chr(160), '')"
@@ -319,21 +324,37 @@ def _raw_typed(con: duckdb.DuckDBPyConnection, source: str, reasons: tuple[str, 
     return [f"DROP TABLE {raw}"]
 
 
-def prepare_orders(
-    con: duckdb.DuckDBPyConnection, table: str | None, spec: SegmentsSpec, as_of: date, stats: InputStats
-) -> bool:
-    """``seg_order_agg``: per known customer, aggregates of the usable orders; False without orders."""
+@dataclass(frozen=True)
+class AggPlan:
+    """What :func:`_aggregate` makes of an input: its rows as a SELECT (``source``), the skip reason of
+    each (``skip``, NULL when usable), the aggregates, and the target's columns as a SELECT list
+    over them (``result``) with a condition (``where``). Built once, run by DuckDB here and by Spark
+    in :mod:`crmtool.segments.on_spark`."""
+
+    source: str
+    skip: str
+    aggs: list[Agg]
+    result: str
+    typed: bool
+    where: str | None = None
+
+
+def order_plan(con: duckdb.DuckDBPyConnection | None, table: str | None, spec: SegmentsSpec, as_of: date,
+               double_cast: Callable[[str], str] | None = None) -> AggPlan:
+    """The statements of ``seg_order_agg`` over the loaded ``table`` (None: no orders file; then
+    ``con`` is not read; ``double_cast``: see :func:`amount_expr`)."""
     if table is None:
         source = (f"SELECT NULL::VARCHAR AS raw_id, NULL::DATE AS order_date, NULL::{AMOUNT} AS amount, "
                   f"NULL::VARCHAR AS channel, FALSE AS blank WHERE FALSE")
     else:
+        assert con is not None
         cols = columns_of(con, ident(table))
         o = spec.orders
         for key in ("customer_id", "date", "amount"):
             _need(cols, getattr(o, key), "the orders file", spec, f"inputs.orders.{key}")
         channel = o.channel if o.channel in cols else None
         d = date_expr(ident(o.date), cols[o.date], spec.date_formats)
-        a = amount_expr(ident(o.amount), cols[o.amount], spec.decimal_comma)
+        a = amount_expr(ident(o.amount), cols[o.amount], spec.decimal_comma, double_cast)
         ch = f"CAST({ident(channel)} AS VARCHAR)" if channel else "NULL::VARCHAR"
         blank = f"{ident(o.amount)} IS NULL"
         if cols[o.amount].upper().startswith("VARCHAR"):
@@ -358,8 +379,17 @@ def prepare_orders(
               f"CAST(monetary_total AS {AMOUNT}) AS monetary_total, "
               f"CAST(round(monetary_total / frequency, 2) AS {AMOUNT}) AS monetary_avg, "
               f"first_order_date, last_order_date, last_order_channel")
-    read, skipped = _aggregate(con, source, ORDER_REASONS, skip, aggs, "seg_order_agg", typed=typed, result=result,
-                               where="frequency > 0")
+    return AggPlan(source, skip, aggs, result, typed, "frequency > 0")
+
+
+def prepare_orders(
+    con: duckdb.DuckDBPyConnection, table: str | None, spec: SegmentsSpec, as_of: date, stats: InputStats
+) -> bool:
+    """``seg_order_agg``: per known customer, aggregates of the usable orders; False without orders."""
+    plan = order_plan(con, table, spec, as_of)
+    source, skip = plan.source, plan.skip
+    read, skipped = _aggregate(con, source, ORDER_REASONS, skip, plan.aggs, "seg_order_agg", typed=plan.typed,
+                               result=plan.result, where=plan.where)
     if spec.clv is not None:  # the clv model needs purchase days, not only per-customer totals
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE seg_order_days AS
@@ -381,12 +411,40 @@ def prepare_events(
 
     Event types compare case- and space-insensitively; to keep per-row work small the wanted types
     are turned into the raw spellings present in the file (one pass over its distinct types)."""
-    a = f"DATE '{as_of.isoformat()}'"
+    source = event_source(con, table, spec)
+    spellings = event_spellings(con.execute(spellings_sql(source)).fetchall()) if table is not None else {}
+    plan = event_plan(source, table, spec, as_of, spellings, con)
+    read, skipped = _aggregate(con, plan.source, EVENT_REASONS, plan.skip, plan.aggs, "seg_event_agg",
+                               typed=plan.typed, result=plan.result)
+    if table is not None:
+        stats.events_read = read
+        stats.skipped["events"] = skipped
+        stats.events_used = read - sum(skipped.values())
+    return table is not None
+
+
+def spellings_sql(source: str) -> str:
+    """The distinct event types of ``source`` as written, and as compared (lower case, trimmed)."""
+    return (f"SELECT DISTINCT event_type, lower(trim(event_type)) FROM ({source}) "
+            f"WHERE event_type IS NOT NULL ORDER BY 1")
+
+
+def event_spellings(rows: list[tuple[object, ...]]) -> dict[str, list[str]]:
+    """Compared type -> the raw spellings of it in the file (rows of :func:`spellings_sql`)."""
     spellings: dict[str, list[str]] = {}
+    for raw, norm in rows:
+        spellings.setdefault(str(norm), []).append(str(raw))
+    return spellings
+
+
+def event_source(con: duckdb.DuckDBPyConnection | None, table: str | None, spec: SegmentsSpec) -> str:
+    """The events of the loaded ``table`` as ``raw_id, event_type, occurred_at, channel`` (None: no
+    events file; then ``con`` is not read)."""
     if table is None:
         source = ("SELECT NULL::VARCHAR AS raw_id, NULL::VARCHAR AS event_type, NULL::TIMESTAMP AS occurred_at, "
                   "NULL::VARCHAR AS channel WHERE FALSE")
     else:
+        assert con is not None
         cols = columns_of(con, ident(table))
         e = spec.events
         for key in ("customer_id", "type", "timestamp"):
@@ -397,9 +455,14 @@ def prepare_events(
         source = (f"SELECT CAST({ident(e.customer_id)} AS VARCHAR) AS raw_id, "
                   f"CAST({ident(e.type)} AS VARCHAR) AS event_type, {ts} AS occurred_at, "
                   f"{ch} AS channel FROM {ident(table)}")
-        for raw, norm in con.execute(f"SELECT DISTINCT event_type, lower(trim(event_type)) FROM ({source}) "
-                                     f"WHERE event_type IS NOT NULL ORDER BY 1").fetchall():
-            spellings.setdefault(str(norm), []).append(str(raw))
+    return source
+
+
+def event_plan(source: str, table: str | None, spec: SegmentsSpec, as_of: date,
+               spellings: dict[str, list[str]], con: duckdb.DuckDBPyConnection | None) -> AggPlan:
+    """The statements of ``seg_event_agg`` over :func:`event_source`, given the file's spellings
+    (``table``, read on ``con``, only says whether its timestamps are typed)."""
+    a = f"DATE '{as_of.isoformat()}'"
     source = f"SELECT *, CAST(occurred_at AS DATE) AS event_date FROM ({source})"
     skip = f"CASE WHEN occurred_at IS NULL THEN 'unparseable_date' WHEN event_date > {a} THEN 'future_date' END"
     aggs = []
@@ -414,33 +477,32 @@ def prepare_events(
         Agg("last_event_channel", "arg_max(channel, struct_pack(t := occurred_at, c := channel))",
             "arg_max({}, struct_pack(t := \"last_event_ts\", c := \"last_event_channel\"))", "channel IS NOT NULL"),
     ]
-    typed = table is not None and _is_date(cols[spec.events.timestamp])
+    typed = table is not None and con is not None and _is_date(columns_of(con, ident(table))[spec.events.timestamp])
     counts = "".join(f"CAST({ident(x.name)} AS BIGINT) AS {ident(x.name)}, " for x in aggs[:-2])
-    read, skipped = _aggregate(con, source, EVENT_REASONS, skip, aggs, "seg_event_agg", typed=typed,
-                               result=f"customer_id, {counts}CAST(last_event_ts AS DATE) AS last_event_date, "
-                                      f"last_event_channel")
-    if table is not None:
-        stats.events_read = read
-        stats.skipped["events"] = skipped
-        stats.events_used = read - sum(skipped.values())
-    return table is not None
+    return AggPlan(source, skip, aggs, f"customer_id, {counts}CAST(last_event_ts AS DATE) AS last_event_date, "
+                                       f"last_event_channel", typed)
 
 
 def _scores(con: duckdb.DuckDBPyConnection) -> None:
     """``seg_scores(customer_id, r_score, f_score, m_score)`` over customers with orders (see module doc).
 
     Computed on the narrow aggregate, not on the wide customer rows: a window sorts whole rows."""
-    n = int(con.execute("SELECT count(*) FROM seg_order_agg").fetchall()[0][0]) or 1
+    n = int(con.execute("SELECT count(*) FROM seg_order_agg").fetchall()[0][0])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE seg_scores AS {scores_sql(n)}")
+
+
+def scores_sql(n: int) -> str:
+    """The SELECT of ``seg_scores`` over ``seg_order_agg`` of ``n`` rows."""
+    n = n or 1
 
     def score(order: str) -> str:
         return f"CAST(1 + (5 * (rank() OVER (ORDER BY {order}) - 1)) // {n} AS INTEGER)"
 
     # recency in days descending == last order date ascending
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE seg_scores AS
+    return f"""
         SELECT customer_id, {score("last_order_date ASC")} AS r_score, {score("frequency ASC")} AS f_score,
                {score("monetary_total ASC")} AS m_score
-        FROM seg_order_agg""")
+        FROM seg_order_agg"""
 
 
 def _rfm_segment_sql(spec: SegmentsSpec) -> str:
@@ -484,14 +546,27 @@ def build_features(
     con: duckdb.DuckDBPyConnection, spec: SegmentsSpec, as_of: date, cc: CustomerColumns, stats: InputStats
 ) -> dict[str, str]:
     """Create ``seg_features``; returns its column -> type (customer columns and features)."""
+    _scores(con)
+    query = feature_query(con, spec, as_of, cc, stats)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE seg_features AS {query}")
+    return columns_of(con, "seg_features")
+
+
+def feature_query(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec, as_of: date, cc: CustomerColumns,
+                  stats: InputStats, *, star: bool = True) -> str:
+    """The SELECT of ``seg_features`` over ``seg_customers``, ``seg_order_agg``, ``seg_event_agg`` and
+    ``seg_scores`` (and ``seg_clv``), bound against them here: an unknown column or a type error in a
+    user expression is a configuration error with its file:line. ``star``: the customer columns as
+    ``c.* EXCLUDE (...)``, else listed one by one (for an engine without EXCLUDE)."""
     a = f"DATE '{as_of.isoformat()}'"
     event_feats = [f for f in spec.features if f.event_types]
-    _scores(con)
     cust_cols = columns_of(con, "seg_customers")
     builtin = set(BUILTIN_FEATURES) | set(CLV_FEATURES if spec.clv else ()) | {f.name for f in spec.features}
     shadowed = sorted(c for c in cust_cols if c in builtin)
     stats.shadowed_columns = shadowed
     keep = f"c.* EXCLUDE ({', '.join(ident(x) for x in shadowed)})" if shadowed else "c.*"
+    if not star:
+        keep = ", ".join(f"c.{ident(x)}" for x in cust_cols if x not in shadowed)
     signup = (
         date_expr(f"c.{ident(cc.signup_date)}", cust_cols[cc.signup_date], spec.date_formats)
         if cc.signup_date
@@ -548,5 +623,4 @@ def build_features(
     compiler.raise_problems()
     query = f"SELECT *, CASE {whens} ELSE {sql_str(spec.funnel_default)} END AS funnel_stage FROM ({query})"
     _bind(con, query, spec.funnel[0].when.loc if spec.funnel else Location(spec.file), "funnel")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE seg_features AS {query}")
-    return columns_of(con, "seg_features")
+    return query

@@ -49,3 +49,11 @@ def bucket_sql(expr: str, salt: str) -> str:
         f"(('0x' || substr(sha256({salt_lit} || {id_sql(expr)}), 1, 16))::UBIGINT "
         f"% {BUCKETS})"
     )
+
+
+def bucket_sql_portable(expr: str, salt: str) -> str:
+    """:func:`bucket_sql` for engines without DuckDB's hex cast to UBIGINT (Spark): the same SHA-256,
+    its first 16 hex digits read by ``conv`` as an unsigned number, so both engines agree."""
+    salt_lit = sql_str(salt + ":")
+    return (f"(CAST(conv(substr(sha256({salt_lit} || {id_sql(expr)}), 1, 16), 16, 10) AS DECIMAL(20,0)) "
+            f"% {BUCKETS})")

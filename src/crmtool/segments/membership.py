@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,25 @@ def evaluate(
     con: duckdb.DuckDBPyConnection, spec: SegmentsSpec, columns: dict[str, str], as_of: date
 ) -> None:
     """``seg_matches`` (every condition match) and ``seg_members`` (after exclusive groups)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE seg_matches AS " + " UNION ALL ".join(match_selects(con, spec, columns,
+                                                                                                as_of)))
+    # a view (temp objects live as long as the connection, so never a table of an older run): read
+    # once, by the status statement, so the members are never stored apart from their status
+    con.execute(f"CREATE OR REPLACE TEMP VIEW seg_members AS {MEMBERS_SQL}")
+
+
+#: ``seg_members`` over ``seg_matches``: a customer stays in one segment of each exclusive group
+MEMBERS_SQL = """
+        SELECT customer_id, segment, idx FROM seg_matches WHERE grp IS NULL
+        UNION ALL
+        SELECT customer_id, segment, idx FROM seg_matches WHERE grp IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY customer_id, grp ORDER BY priority, idx) = 1"""
+
+
+def match_selects(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec, columns: dict[str, str],
+                  as_of: date) -> list[str]:
+    """One SELECT per segment of the customers of ``seg_features`` its condition matches, bound
+    against ``seg_features`` here (an unknown column is a configuration error with its file:line)."""
     import duckdb
 
     from crmtool.errors import ConfigError
@@ -65,15 +85,7 @@ def evaluate(
         except duckdb.Error as exc:
             first = str(exc).splitlines()[0].replace("Binder Error: ", "").replace("Parser Error: ", "")
             raise ConfigError([(seg.when.loc, f"segment '{seg.name}': {first}")]) from None
-    con.execute("CREATE OR REPLACE TEMP TABLE seg_matches AS " + " UNION ALL ".join(selects))
-    # a view (temp objects live as long as the connection, so never a table of an older run): read
-    # once, by the status statement, so the members are never stored apart from their status
-    con.execute("""
-        CREATE OR REPLACE TEMP VIEW seg_members AS
-        SELECT customer_id, segment, idx FROM seg_matches WHERE grp IS NULL
-        UNION ALL
-        SELECT customer_id, segment, idx FROM seg_matches WHERE grp IS NOT NULL
-        QUALIFY row_number() OVER (PARTITION BY customer_id, grp ORDER BY priority, idx) = 1""")
+    return selects
 
 
 def _salts(spec: SegmentsSpec) -> list[str]:
@@ -90,16 +102,25 @@ def apply_status(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec, *, sort: bo
     together, so a send list's ``idx = n`` reads the few row groups of its segment (their min/max
     say which) instead of every membership, and the memberships file, written in that order, is a
     plain scan (:func:`stored_in_order`)."""
+    buckets, status = status_sql(spec)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE seg_buckets AS {buckets}")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE seg_status AS {status}
+        {"ORDER BY idx, customer_id" if sort else ""}""")
+
+
+def status_sql(spec: SegmentsSpec, bucket: Callable[[str, str], str] = bucket_sql) -> tuple[str, str]:
+    """The SELECTs of ``seg_buckets`` (over ``seg_features`` and ``seg_exclusions``) and of
+    ``seg_status`` (over ``seg_members`` and ``seg_buckets``); ``bucket``: the SQL of a holdout
+    bucket (:func:`crmtool.segments.holdout.bucket_sql` or its Spark form)."""
     salts = _salts(spec)
-    bcols = ", ".join(f"{bucket_sql('customer_id', s)} AS b{i}" for i, s in enumerate(salts))
+    bcols = ", ".join(f"{bucket('customer_id', s)} AS b{i}" for i, s in enumerate(salts))
     # one row per customer with its buckets and its exclusion reason: the members are joined to
     # one per-customer table, not to two. Every customer of the features, not the distinct
     # members: no DISTINCT over the members (several rows per customer), at the price of the
     # buckets of customers in no segment
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE seg_buckets AS SELECT customer_id{', ' + bcols if bcols else ''}, x.reason "
-        "FROM (SELECT customer_id FROM seg_features) LEFT JOIN seg_exclusions x USING (customer_id)"
-    )
+    buckets = (f"SELECT customer_id{', ' + bcols if bcols else ''}, x.reason "
+               "FROM (SELECT customer_id FROM seg_features) LEFT JOIN seg_exclusions x USING (customer_id)")
     whens = []
     if spec.global_holdout:
         h = spec.global_holdout
@@ -117,13 +138,11 @@ def apply_status(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec, *, sort: bo
             f"THEN {sql_str('campaign:' + c.name)}"
         )
     holdout = f"CASE {' '.join(whens)} END" if whens else "NULL::VARCHAR"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE seg_status AS
+    return buckets, f"""
         SELECT *, CASE WHEN reason IS NOT NULL THEN 'excluded' WHEN holdout IS NOT NULL THEN 'holdout'
                        ELSE 'send' END AS status
         FROM (SELECT m.customer_id, m.segment, m.idx, {holdout} AS holdout, b.reason
-              FROM seg_members m JOIN seg_buckets b USING (customer_id))
-        {"ORDER BY idx, customer_id" if sort else ""}""")
+              FROM seg_members m JOIN seg_buckets b USING (customer_id))"""
 
 
 def stored_in_order(con: duckdb.DuckDBPyConnection) -> bool:
