@@ -108,9 +108,13 @@ class DedupeResult:
         }
 
 
-def _row_hash_sql(alias: str) -> str:
-    """SQL of a hash of the whole input row ``alias`` (an incremental run finds changed rows by it)."""
-    return f"CAST(hash({alias}) AS VARCHAR)"
+def _row_hash_sql(alias: str, columns: list[str]) -> str:
+    """SQL of the SHA-256 (hex) of the input row ``alias``: its ``columns`` as text joined by U+001F, a
+    missing value as U+0000 (an incremental run finds changed rows by it). The same on every engine,
+    unlike ``hash()``; a run after one that stored DuckDB's ``hash()`` (a decimal number) matches every
+    row again once (:func:`_prepare_records` warns)."""
+    parts = ", ".join(f"coalesce(CAST({alias}.{ident(c)} AS VARCHAR), chr(0))" for c in columns)
+    return f"sha256(concat_ws(chr(31), {parts}))"
 
 
 def _previous_model(ws: Workspace, spec: DedupeSpec, incremental: bool,
@@ -133,16 +137,21 @@ def _previous_model(ws: Workspace, spec: DedupeSpec, incremental: bool,
 
 
 def _prepare_records(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec,
-                     incremental: bool) -> tuple[Prepared, int]:
+                     incremental: bool, warn: Callable[[str], None]) -> tuple[Prepared, int]:
     """Features into ``dedupe_prep``, the input rows with their hash into ``__dd_src``; (prepared, fresh rows)."""
     prep = prepare(con, table, spec, PREP)
     idc = ident(spec.id_column)
     join_back = "p.__trow = t.rowid" if prep.row_join else f"p.__id = trim(CAST(t.{idc} AS VARCHAR))"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_src AS SELECT p.__rid, p.__id, {_row_hash_sql("t")}
-        AS __hash,
+    columns = [str(r[0]) for r in con.execute(f"DESCRIBE {ident(table)}").fetchall()]
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_src AS SELECT p.__rid, p.__id,
+        {_row_hash_sql("t", columns)} AS __hash,
         t.* FROM {ident(table)} t JOIN {PREP} p ON {join_back}""")
     fresh = prep.rows
     if incremental:  # dedupe_prep.__fresh: the rows that are new or changed since the last run
+        old = con.execute(f"SELECT count(*) FROM {RECORDS} WHERE length(row_hash) <> 64").fetchall()[0][0]
+        if old:
+            warn(f"incremental: the previous run kept {old} row hashes of an older version (DuckDB's hash()): "
+                 "those records are matched again this once")
         con.execute(f"ALTER TABLE {PREP} ADD COLUMN __fresh BOOLEAN DEFAULT true")
         con.execute(f"""UPDATE {PREP} SET __fresh = false FROM __dd_src s JOIN {RECORDS} o
             ON o.record_id = s.__id AND o.row_hash = s.__hash WHERE {PREP}.__rid = s.__rid""")
@@ -359,7 +368,7 @@ def dedupe(
 
     step("preparing records")
     incremental, prev_model = _previous_model(ws, spec, incremental, _warn)
-    prep, fresh = _prepare_records(con, table, spec, incremental)
+    prep, fresh = _prepare_records(con, table, spec, incremental, _warn)
     lap("prepare")
     step("blocking")
     counts, dec_stats, n_pairs = _candidate_pairs(con, prep, spec, decisions, incremental, _warn)

@@ -119,6 +119,26 @@ def _weights(m: list[float], u: list[float]) -> list[float]:
     return [round(math.log2(max(a, 1e-12) / max(b, 1e-12)), 6) for a, b in zip(m, u, strict=True)]
 
 
+def sample_hash_sql(value: str, dialect: str) -> str:
+    """A BIGINT in [0, 2**60) from the first 15 hex digits of the SHA-256 of the text ``value``: the
+    same number on DuckDB (``sha256``) and Spark (``sha2(x, 256)``), unlike either engine's ``hash()``."""
+    if dialect == "spark":  # written in DuckDB's dialect for the transpiler; conv() passes through
+        return f"CAST(conv(left(sha256({value}), 15), 16, 10) AS BIGINT)"
+    return f"CAST('0x' || left(sha256({value}), 15) AS BIGINT)"
+
+
+def u_sample_sql(n: int, k: int, seed: int, dialect: str) -> str:
+    """SELECT of about ``k`` distinct random record pairs ``(l, r)``, ``l < r``, of ``n`` records: draw
+    ``i`` (0..k-1) picks records ``sha256('i:seed') % n`` and ``sha256('i:seed+1') % n``."""
+    def pick(s: int) -> str:
+        text = f"CAST(i AS VARCHAR) || ':{s}'"
+        return f"CAST({sample_hash_sql(text, dialect)} % {n} AS INTEGER)"
+
+    return f"""SELECT DISTINCT least(a, b) AS l, greatest(a, b) AS r FROM (
+                SELECT {pick(seed)} AS a, {pick(seed + 1)} AS b
+                FROM (SELECT unnest(generate_series(0, {k - 1})) AS i) t) d WHERE a <> b"""
+
+
 def estimate_u(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec) -> list[list[float]]:
     """Level frequencies among random record pairs (smoothed so no level has u = 0)."""
     n = prep.rows
@@ -131,11 +151,7 @@ def estimate_u(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec)
             f"AS r FROM range({n}) a JOIN range({n}) b ON a.range < b.range"
         )
     else:
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_upairs AS
-            SELECT DISTINCT least(a, b) AS l, greatest(a, b) AS r FROM (
-                SELECT CAST(hash(i, {seed}) % {n} AS INTEGER) AS a, CAST(hash(i, {seed + 1}) % {n} AS
-                    INTEGER) AS b
-                FROM range({k}) t(i)) WHERE a <> b""")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __dd_upairs AS {u_sample_sql(n, k, seed, 'duckdb')}")
     compute_levels(con, prep, spec, "__dd_upairs", "__dd_ulevels", temp=True)
     out: list[list[float]] = []
     for i, c in enumerate(spec.comparisons):
