@@ -177,7 +177,9 @@ def _keep_previous_clusters(con: duckdb.DuckDBPyConnection) -> None:
 def _candidate_pairs(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, decisions: Path | None,
                      incremental: bool, warn: Callable[[str], None]) -> tuple[list[RuleCount], dict[str, int], int]:
     """Blocking into ``__dd_pairs`` plus every decided pair; (pairs per blocking rule, decisions read, pairs)."""
-    counts = candidate_pairs(con, prep, spec, "__dd_pairs", warn=warn, fresh_only=incremental)
+    from crmtool.backend.duckdb_backend import DuckDBBackend
+
+    counts = candidate_pairs(DuckDBBackend(con), prep, spec, "__dd_pairs", warn=warn, fresh_only=incremental)
     dec_stats: dict[str, int] = {}
     if decisions is not None:
         dec_stats = decision_table(con, decisions, warn)
