@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from crmtool.backend.base import ENGINES
 from crmtool.dedupe.blocking import RuleCount, candidate_pairs
 from crmtool.dedupe.cluster import ClusterStats, cluster
 from crmtool.dedupe.compare import compute_levels
@@ -194,6 +195,36 @@ def _candidate_pairs(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: Dedup
     return counts, dec_stats, n_pairs
 
 
+def _scored_on_spark(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, decisions: Path | None,
+                     spark_master: str | None, warn: Callable[[str], None], step: Callable[[str], None],
+                     lap: Callable[[str], object]) -> tuple[list[RuleCount], dict[str, int], int, Model, _Scoring]:
+    """Blocking, levels, model and scores on Spark, the scored pairs into ``dedupe_pairs``;
+    (pairs per blocking rule, decisions read, pairs, model, the scoring for pairs scored later)."""
+    from crmtool.dedupe.on_spark import pairs_on_spark
+
+    dec_stats: dict[str, int] = {}
+    if decisions is not None:
+        dec_stats = decision_table(con, decisions, warn)
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE __dd_dec (l INTEGER, r INTEGER, decision VARCHAR)")
+    step("starting Spark")
+    with pairs_on_spark(con, prep, spec, spark_master) as work:
+        step("blocking")
+        counts, n_pairs = work.candidate_pairs("__dd_dec", warn)
+        lap("blocking")
+        step(f"comparing {n_pairs} pairs")
+        work.levels("dd_pairs", "dd_levels")
+        lap("compare")
+        step("estimating the model")
+        model = work.estimate()
+        lap("model")
+        scoring = _Scoring(con, prep, spec, model)
+        work.stage("SELECT * FROM __dd_dec", "dd_decisions")
+        work.pull_scores(scoring.select_sql("dd_levels", "dd_decisions"), PAIRS)
+        lap("score")
+    return counts, dec_stats, n_pairs, model, scoring
+
+
 class _Scoring:
     """How this run scores pairs (model weight and probability, vetoes, decisions) as SQL over comparison levels."""
 
@@ -208,12 +239,16 @@ class _Scoring:
         self.split_veto = split_veto_sql(spec, model, tf)
         self.tfsel = "".join(f", q.{t}" for t in tf.values())
 
+    def select_sql(self, levels: str, decided: str = "__dd_dec") -> str:
+        """SELECT scoring the pairs of ``levels`` (their decision joined from ``decided``): a named
+        step on any backend."""
+        return f"""SELECT q.l, q.r, q.rule, {self.gcols}{self.tfsel}, {self.scoring}, ({self.veto}) AS vetoed,
+                   ({self.home_veto or "false"}) AS home_vetoed, ({self.split_veto}) AS split_vetoed, d.decision
+            FROM {levels} q LEFT JOIN {decided} d ON d.l = q.l AND d.r = q.r"""
+
     def score_into(self, levels: str, target: str, temp: bool) -> None:
         """Score the pairs of ``levels`` into ``target`` (their decision joined from ``__dd_dec``)."""
-        self.con.execute(f"""CREATE OR REPLACE {"TEMP " if temp else ""}TABLE {target} AS
-            SELECT q.l, q.r, q.rule, {self.gcols}{self.tfsel}, {self.scoring}, ({self.veto}) AS vetoed,
-                   ({self.home_veto or "false"}) AS home_vetoed, ({self.split_veto}) AS split_vetoed, d.decision
-            FROM {levels} q LEFT JOIN __dd_dec d ON d.l = q.l AND d.r = q.r""")
+        self.con.execute(f"""CREATE OR REPLACE {"TEMP " if temp else ""}TABLE {target} AS {self.select_sql(levels)}""")
 
     def score_pairs(self, pairs: str, target: str) -> None:
         """Compare and score the pairs ``(l, r)`` of ``pairs`` (blocking did not make them) into ``target``."""
@@ -337,8 +372,13 @@ def dedupe(
     review_limit: int = DEFAULT_LIMIT,
     normalised_by: tuple[str, ...] = (),
     staged_in: Path | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> DedupeResult:
     """Deduplicate ``table`` of the workspace by ``spec``; write clusters, golden and review to ``out_dir``.
+
+    ``engine="spark"``: blocking, comparison levels, the model's counts and the scoring run on Spark
+    (``spark_master``, else ``SPARK_REMOTE``, else local[2]); see :mod:`crmtool.dedupe.on_spark`.
 
     ``output`` says how the CSV files look (delimiter, decimal comma, encoding; see io.writers).
 
@@ -364,6 +404,12 @@ def dedupe(
 
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} is a file, expected a folder")
+    if engine not in ENGINES:
+        raise UsageError(f"engine must be duckdb or spark, not {engine!r}")
+    if engine == "spark":
+        from crmtool.dedupe.on_spark import refuse_unported
+
+        refuse_unported(spec, incremental=incremental)  # before a run is started or a JVM for nothing
     run = ws.start_run(run_command)
     laps = Laps(digits=3)
     lap = laps.lap
@@ -372,22 +418,26 @@ def dedupe(
     incremental, prev_model = _previous_model(ws, spec, incremental, _warn)
     prep, fresh = _prepare_records(con, table, spec, incremental, _warn)
     lap("prepare")
-    step("blocking")
-    counts, dec_stats, n_pairs = _candidate_pairs(con, prep, spec, decisions, incremental, _warn)
-    lap("blocking")
-    step(f"comparing {n_pairs} pairs")
-    compute_levels(con, prep, spec, "__dd_pairs", "__dd_levels", temp=True)
-    lap("compare")
-    step("estimating the model")
-    model = prev_model or estimate(con, prep, spec, "__dd_levels")
+    if engine == "spark":
+        counts, dec_stats, n_pairs, model, scoring = _scored_on_spark(con, prep, spec, decisions, spark_master,
+                                                                      _warn, step, lap)
+    else:
+        step("blocking")
+        counts, dec_stats, n_pairs = _candidate_pairs(con, prep, spec, decisions, incremental, _warn)
+        lap("blocking")
+        step(f"comparing {n_pairs} pairs")
+        compute_levels(con, prep, spec, "__dd_pairs", "__dd_levels", temp=True)
+        lap("compare")
+        step("estimating the model")
+        model = prev_model or estimate(con, prep, spec, "__dd_levels")
+        lap("model")
+        scoring = _Scoring(con, prep, spec, model)
+        scoring.score_into("__dd_levels", PAIRS, False)
+        con.execute("DROP TABLE IF EXISTS __dd_levels")
+        lap("score")
     model_check = check_model(model, spec)
     if model_check.degenerate:
         _warn(model_check.warning())
-    lap("model")
-    scoring = _Scoring(con, prep, spec, model)
-    scoring.score_into("__dd_levels", PAIRS, False)
-    con.execute("DROP TABLE IF EXISTS __dd_levels")
-    lap("score")
     step("clustering")
     stats, merges = _cluster_records(con, prep, spec, scoring)
     lap("cluster")
@@ -484,6 +534,10 @@ def dedupe_input(
     from crmtool.workspace import dataset_name
 
     spec = required_spec(ruleset)  # configuration errors before any data is read
+    if kwargs.get("engine") == "spark":
+        from crmtool.dedupe.on_spark import refuse_unported
+
+        refuse_unported(spec, incremental=bool(kwargs.get("incremental")))
     table = f"data_{dataset_name(input_path)}"
     loaded = load_without_erased(ws, input_path, table, read=read)  # erased people never reach the workspace
     if loaded.parse_rejects and kwargs.get("warn"):
