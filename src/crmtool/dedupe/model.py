@@ -145,7 +145,7 @@ def u_pairs_sql(n: int, spec: DedupeSpec, dialect: str) -> str:
     total_pairs = n * (n - 1) // 2
     k = min(spec.model.u_pairs, total_pairs, max(50_000, 20 * n))
     if total_pairs <= k:
-        ids = f"(SELECT CAST(unnest(generate_series(0, {n - 1})) AS INTEGER) AS i)"
+        ids = f"(SELECT CAST(i AS INTEGER) AS i FROM (SELECT unnest(generate_series(0, {n - 1})) AS i) t)"
         return f"SELECT a.i AS l, b.i AS r FROM {ids} a JOIN {ids} b ON a.i < b.i"
     return u_sample_sql(n, k, spec.model.seed, dialect)
 
