@@ -175,17 +175,22 @@ def _keep_previous_clusters(con: duckdb.DuckDBPyConnection) -> None:
         ANTI JOIN __dd_pairs p ON p.l = k.l AND p.r = k.r""")
 
 
+def _decided_pairs(con: duckdb.DuckDBPyConnection, decisions: Path | None,
+                   warn: Callable[[str], None]) -> dict[str, int]:
+    """The pairs a person decided into ``__dd_dec`` (empty without a file); what was read."""
+    if decisions is not None:
+        return decision_table(con, decisions, warn)
+    con.execute("CREATE OR REPLACE TEMP TABLE __dd_dec (l INTEGER, r INTEGER, decision VARCHAR)")
+    return {}
+
+
 def _candidate_pairs(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, decisions: Path | None,
                      incremental: bool, warn: Callable[[str], None]) -> tuple[list[RuleCount], dict[str, int], int]:
     """Blocking into ``__dd_pairs`` plus every decided pair; (pairs per blocking rule, decisions read, pairs)."""
     from crmtool.backend.duckdb_backend import DuckDBBackend
 
     counts = candidate_pairs(DuckDBBackend(con), prep, spec, "__dd_pairs", warn=warn, fresh_only=incremental)
-    dec_stats: dict[str, int] = {}
-    if decisions is not None:
-        dec_stats = decision_table(con, decisions, warn)
-    else:
-        con.execute("CREATE OR REPLACE TEMP TABLE __dd_dec (l INTEGER, r INTEGER, decision VARCHAR)")
+    dec_stats = _decided_pairs(con, decisions, warn)
     # decided pairs are scored (and explained) even when blocking did not make them
     con.execute("""INSERT INTO __dd_pairs SELECT d.l, d.r, -1, 0 FROM __dd_dec d
         ANTI JOIN __dd_pairs p ON p.l = d.l AND p.r = d.r""")
@@ -193,36 +198,6 @@ def _candidate_pairs(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: Dedup
         _keep_previous_clusters(con)
     n_pairs = int(con.execute("SELECT count(*) FROM __dd_pairs").fetchall()[0][0])
     return counts, dec_stats, n_pairs
-
-
-def _scored_on_spark(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, decisions: Path | None,
-                     spark_master: str | None, warn: Callable[[str], None], step: Callable[[str], None],
-                     lap: Callable[[str], object]) -> tuple[list[RuleCount], dict[str, int], int, Model, _Scoring]:
-    """Blocking, levels, model and scores on Spark, the scored pairs into ``dedupe_pairs``;
-    (pairs per blocking rule, decisions read, pairs, model, the scoring for pairs scored later)."""
-    from crmtool.dedupe.on_spark import pairs_on_spark
-
-    dec_stats: dict[str, int] = {}
-    if decisions is not None:
-        dec_stats = decision_table(con, decisions, warn)
-    else:
-        con.execute("CREATE OR REPLACE TEMP TABLE __dd_dec (l INTEGER, r INTEGER, decision VARCHAR)")
-    step("starting Spark")
-    with pairs_on_spark(con, prep, spec, spark_master) as work:
-        step("blocking")
-        counts, n_pairs = work.candidate_pairs("__dd_dec", warn)
-        lap("blocking")
-        step(f"comparing {n_pairs} pairs")
-        work.levels("dd_pairs", "dd_levels")
-        lap("compare")
-        step("estimating the model")
-        model = work.estimate()
-        lap("model")
-        scoring = _Scoring(con, prep, spec, model)
-        work.stage("SELECT * FROM __dd_dec", "dd_decisions")
-        work.pull_scores(scoring.select_sql("dd_levels", "dd_decisions"), PAIRS)
-        lap("score")
-    return counts, dec_stats, n_pairs, model, scoring
 
 
 class _Scoring:
@@ -419,8 +394,13 @@ def dedupe(
     prep, fresh = _prepare_records(con, table, spec, incremental, _warn)
     lap("prepare")
     if engine == "spark":
-        counts, dec_stats, n_pairs, model, scoring = _scored_on_spark(con, prep, spec, decisions, spark_master,
-                                                                      _warn, step, lap)
+        from crmtool.dedupe.on_spark import scored_on_spark
+
+        dec_stats = _decided_pairs(con, decisions, _warn)
+        counts, n_pairs, model = scored_on_spark(
+            con, prep, spec, spark_master, warn=_warn, step=step, lap=lap,
+            score_select=lambda m, levels, decided: _Scoring(con, prep, spec, m).select_sql(levels, decided))
+        scoring = _Scoring(con, prep, spec, model)
     else:
         step("blocking")
         counts, dec_stats, n_pairs = _candidate_pairs(con, prep, spec, decisions, incremental, _warn)

@@ -110,9 +110,9 @@ class SparkPairs:
         self.made.append(name)
 
     def candidate_pairs(self, decided: str, warn: Callable[[str], None]) -> tuple[list[RuleCount], int]:
-        """Blocking into ``dd_pairs`` plus the decided pairs of the workspace table ``decided``;
-        (pairs per blocking rule, pairs)."""
-        self.stage(f"SELECT l, r FROM {ident(decided)}", DECIDED)
+        """Blocking into ``dd_pairs`` plus the decided pairs of the workspace table ``decided`` (staged
+        as :data:`DECIDED`); (pairs per blocking rule, pairs)."""
+        self.stage(f"SELECT * FROM {ident(decided)}", DECIDED)
         counts = candidate_pairs(self.spark, self.prep, self.spec, "dd_blocked", warn=warn, source=PREP)
         self.made.append("dd_blocked")
         self._create("dd_pairs", f"""SELECT * FROM dd_blocked UNION ALL
@@ -170,6 +170,30 @@ class SparkPairs:
     def drop(self) -> None:
         for name in reversed(self.made):
             self.spark.drop_table(name)
+
+
+def scored_on_spark(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, spark_master: str | None, *,
+                    warn: Callable[[str], None], step: Callable[[str], None], lap: Callable[[str], object],
+                    score_select: Callable[[Model, str, str], str]) -> tuple[list[RuleCount], int, Model]:
+    """Blocking, levels, the model and the scores on Spark; the scored pairs into the workspace's
+    ``dedupe_pairs``. The decided pairs are the workspace's ``__dd_dec``; ``score_select(model,
+    levels, decided)`` is the scoring step (the DuckDB engine's). (pairs per blocking rule, pairs, model)."""
+    from crmtool.dedupe.tables import PAIRS
+
+    step("starting Spark")
+    with pairs_on_spark(con, prep, spec, spark_master) as work:
+        step("blocking")
+        counts, n_pairs = work.candidate_pairs("__dd_dec", warn)
+        lap("blocking")
+        step(f"comparing {n_pairs} pairs")
+        work.levels("dd_pairs", "dd_levels")
+        lap("compare")
+        step("estimating the model")
+        model = work.estimate()
+        lap("model")
+        work.pull_scores(score_select(model, "dd_levels", DECIDED), PAIRS)
+        lap("score")
+    return counts, n_pairs, model
 
 
 @contextmanager
