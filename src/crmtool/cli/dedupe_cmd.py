@@ -19,6 +19,7 @@ from crmtool.cli.common import (
     finish,
     result_table,
 )
+from crmtool.cli.core_cmd import EngineOpt, SparkMasterOpt
 from crmtool.errors import ExitCode
 from crmtool.io.readers import ReadOptions
 from crmtool.io.writers import OutputOptions
@@ -134,11 +135,15 @@ def dedupe(
     ] = None,
     fmt: FormatOpt = OutputFormat.text,
     where: WorkspaceOptions = WorkspaceOptions(),
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
 ) -> ExitCode:
     """Find the same person across rows: write clusters, golden records, pairs to review and audit entries."""
     from crmtool.api import apply_fixes
+    from crmtool.cli.core_cmd import _engine_usage
     from crmtool.rule_paths import dedupe_file
 
+    _engine_usage(engine, spark_master)
     if suggest:
         return _suggest(ui, input, fmt, where)
     with (
@@ -161,6 +166,8 @@ def dedupe(
             warn=ui.warn,
             output=output,
             read=read,
+            engine=engine,
+            spark_master=spark_master,
         )
     return finish(ui, result, fmt, lambda: _print_result(ui, result))
 

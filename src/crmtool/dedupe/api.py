@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from crmtool.backend.base import ENGINES
 from crmtool.dedupe.blocking import RuleCount, candidate_pairs
 from crmtool.dedupe.cluster import ClusterStats, cluster
 from crmtool.dedupe.compare import compute_levels
@@ -108,9 +109,13 @@ class DedupeResult:
         }
 
 
-def _row_hash_sql(alias: str) -> str:
-    """SQL of a hash of the whole input row ``alias`` (an incremental run finds changed rows by it)."""
-    return f"CAST(hash({alias}) AS VARCHAR)"
+def _row_hash_sql(alias: str, columns: list[str]) -> str:
+    """SQL of the SHA-256 (hex) of the input row ``alias``: its ``columns`` as text joined by U+001F, a
+    missing value as U+0000 (an incremental run finds changed rows by it). The same on every engine,
+    unlike ``hash()``; a run after one that stored DuckDB's ``hash()`` (a decimal number) matches every
+    row again once (:func:`_prepare_records` warns)."""
+    parts = ", ".join(f"coalesce(CAST({alias}.{ident(c)} AS VARCHAR), chr(0))" for c in columns)
+    return f"sha256(concat_ws(chr(31), {parts}))"
 
 
 def _previous_model(ws: Workspace, spec: DedupeSpec, incremental: bool,
@@ -133,16 +138,21 @@ def _previous_model(ws: Workspace, spec: DedupeSpec, incremental: bool,
 
 
 def _prepare_records(con: duckdb.DuckDBPyConnection, table: str, spec: DedupeSpec,
-                     incremental: bool) -> tuple[Prepared, int]:
+                     incremental: bool, warn: Callable[[str], None]) -> tuple[Prepared, int]:
     """Features into ``dedupe_prep``, the input rows with their hash into ``__dd_src``; (prepared, fresh rows)."""
     prep = prepare(con, table, spec, PREP)
     idc = ident(spec.id_column)
     join_back = "p.__trow = t.rowid" if prep.row_join else f"p.__id = trim(CAST(t.{idc} AS VARCHAR))"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_src AS SELECT p.__rid, p.__id, {_row_hash_sql("t")}
-        AS __hash,
+    columns = [str(r[0]) for r in con.execute(f"DESCRIBE {ident(table)}").fetchall()]
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_src AS SELECT p.__rid, p.__id,
+        {_row_hash_sql("t", columns)} AS __hash,
         t.* FROM {ident(table)} t JOIN {PREP} p ON {join_back}""")
     fresh = prep.rows
     if incremental:  # dedupe_prep.__fresh: the rows that are new or changed since the last run
+        old = con.execute(f"SELECT count(*) FROM {RECORDS} WHERE length(row_hash) <> 64").fetchall()[0][0]
+        if old:
+            warn(f"incremental: the previous run kept {old} row hashes of an older version (DuckDB's hash()): "
+                 "those records are matched again this once")
         con.execute(f"ALTER TABLE {PREP} ADD COLUMN __fresh BOOLEAN DEFAULT true")
         con.execute(f"""UPDATE {PREP} SET __fresh = false FROM __dd_src s JOIN {RECORDS} o
             ON o.record_id = s.__id AND o.row_hash = s.__hash WHERE {PREP}.__rid = s.__rid""")
@@ -165,15 +175,22 @@ def _keep_previous_clusters(con: duckdb.DuckDBPyConnection) -> None:
         ANTI JOIN __dd_pairs p ON p.l = k.l AND p.r = k.r""")
 
 
+def _decided_pairs(con: duckdb.DuckDBPyConnection, decisions: Path | None,
+                   warn: Callable[[str], None]) -> dict[str, int]:
+    """The pairs a person decided into ``__dd_dec`` (empty without a file); what was read."""
+    if decisions is not None:
+        return decision_table(con, decisions, warn)
+    con.execute("CREATE OR REPLACE TEMP TABLE __dd_dec (l INTEGER, r INTEGER, decision VARCHAR)")
+    return {}
+
+
 def _candidate_pairs(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, decisions: Path | None,
                      incremental: bool, warn: Callable[[str], None]) -> tuple[list[RuleCount], dict[str, int], int]:
     """Blocking into ``__dd_pairs`` plus every decided pair; (pairs per blocking rule, decisions read, pairs)."""
-    counts = candidate_pairs(con, prep, spec, "__dd_pairs", warn=warn, fresh_only=incremental)
-    dec_stats: dict[str, int] = {}
-    if decisions is not None:
-        dec_stats = decision_table(con, decisions, warn)
-    else:
-        con.execute("CREATE OR REPLACE TEMP TABLE __dd_dec (l INTEGER, r INTEGER, decision VARCHAR)")
+    from crmtool.backend.duckdb_backend import DuckDBBackend
+
+    counts = candidate_pairs(DuckDBBackend(con), prep, spec, "__dd_pairs", warn=warn, fresh_only=incremental)
+    dec_stats = _decided_pairs(con, decisions, warn)
     # decided pairs are scored (and explained) even when blocking did not make them
     con.execute("""INSERT INTO __dd_pairs SELECT d.l, d.r, -1, 0 FROM __dd_dec d
         ANTI JOIN __dd_pairs p ON p.l = d.l AND p.r = d.r""")
@@ -197,12 +214,16 @@ class _Scoring:
         self.split_veto = split_veto_sql(spec, model, tf)
         self.tfsel = "".join(f", q.{t}" for t in tf.values())
 
+    def select_sql(self, levels: str, decided: str = "__dd_dec") -> str:
+        """SELECT scoring the pairs of ``levels`` (their decision joined from ``decided``): a named
+        step on any backend."""
+        return f"""SELECT q.l, q.r, q.rule, {self.gcols}{self.tfsel}, {self.scoring}, ({self.veto}) AS vetoed,
+                   ({self.home_veto or "false"}) AS home_vetoed, ({self.split_veto}) AS split_vetoed, d.decision
+            FROM {levels} q LEFT JOIN {decided} d ON d.l = q.l AND d.r = q.r"""
+
     def score_into(self, levels: str, target: str, temp: bool) -> None:
         """Score the pairs of ``levels`` into ``target`` (their decision joined from ``__dd_dec``)."""
-        self.con.execute(f"""CREATE OR REPLACE {"TEMP " if temp else ""}TABLE {target} AS
-            SELECT q.l, q.r, q.rule, {self.gcols}{self.tfsel}, {self.scoring}, ({self.veto}) AS vetoed,
-                   ({self.home_veto or "false"}) AS home_vetoed, ({self.split_veto}) AS split_vetoed, d.decision
-            FROM {levels} q LEFT JOIN __dd_dec d ON d.l = q.l AND d.r = q.r""")
+        self.con.execute(f"""CREATE OR REPLACE {"TEMP " if temp else ""}TABLE {target} AS {self.select_sql(levels)}""")
 
     def score_pairs(self, pairs: str, target: str) -> None:
         """Compare and score the pairs ``(l, r)`` of ``pairs`` (blocking did not make them) into ``target``."""
@@ -326,8 +347,13 @@ def dedupe(
     review_limit: int = DEFAULT_LIMIT,
     normalised_by: tuple[str, ...] = (),
     staged_in: Path | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> DedupeResult:
     """Deduplicate ``table`` of the workspace by ``spec``; write clusters, golden and review to ``out_dir``.
+
+    ``engine="spark"``: blocking, comparison levels, the model's counts and the scoring run on Spark
+    (``spark_master``, else ``SPARK_REMOTE``, else local[2]); see :mod:`crmtool.dedupe.on_spark`.
 
     ``output`` says how the CSV files look (delimiter, decimal comma, encoding; see io.writers).
 
@@ -353,30 +379,45 @@ def dedupe(
 
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} is a file, expected a folder")
+    if engine not in ENGINES:
+        raise UsageError(f"engine must be duckdb or spark, not {engine!r}")
+    if engine == "spark":
+        from crmtool.dedupe.on_spark import refuse_unported
+
+        refuse_unported(spec, incremental=incremental)  # before a run is started or a JVM for nothing
     run = ws.start_run(run_command)
     laps = Laps(digits=3)
     lap = laps.lap
 
     step("preparing records")
     incremental, prev_model = _previous_model(ws, spec, incremental, _warn)
-    prep, fresh = _prepare_records(con, table, spec, incremental)
+    prep, fresh = _prepare_records(con, table, spec, incremental, _warn)
     lap("prepare")
-    step("blocking")
-    counts, dec_stats, n_pairs = _candidate_pairs(con, prep, spec, decisions, incremental, _warn)
-    lap("blocking")
-    step(f"comparing {n_pairs} pairs")
-    compute_levels(con, prep, spec, "__dd_pairs", "__dd_levels", temp=True)
-    lap("compare")
-    step("estimating the model")
-    model = prev_model or estimate(con, prep, spec, "__dd_levels")
+    if engine == "spark":
+        from crmtool.dedupe.on_spark import scored_on_spark
+
+        dec_stats = _decided_pairs(con, decisions, _warn)
+        counts, n_pairs, model = scored_on_spark(
+            con, prep, spec, spark_master, warn=_warn, step=step, lap=lap,
+            score_select=lambda m, levels, decided: _Scoring(con, prep, spec, m).select_sql(levels, decided))
+        scoring = _Scoring(con, prep, spec, model)
+    else:
+        step("blocking")
+        counts, dec_stats, n_pairs = _candidate_pairs(con, prep, spec, decisions, incremental, _warn)
+        lap("blocking")
+        step(f"comparing {n_pairs} pairs")
+        compute_levels(con, prep, spec, "__dd_pairs", "__dd_levels", temp=True)
+        lap("compare")
+        step("estimating the model")
+        model = prev_model or estimate(con, prep, spec, "__dd_levels")
+        lap("model")
+        scoring = _Scoring(con, prep, spec, model)
+        scoring.score_into("__dd_levels", PAIRS, False)
+        con.execute("DROP TABLE IF EXISTS __dd_levels")
+        lap("score")
     model_check = check_model(model, spec)
     if model_check.degenerate:
         _warn(model_check.warning())
-    lap("model")
-    scoring = _Scoring(con, prep, spec, model)
-    scoring.score_into("__dd_levels", PAIRS, False)
-    con.execute("DROP TABLE IF EXISTS __dd_levels")
-    lap("score")
     step("clustering")
     stats, merges = _cluster_records(con, prep, spec, scoring)
     lap("cluster")
@@ -473,6 +514,10 @@ def dedupe_input(
     from crmtool.workspace import dataset_name
 
     spec = required_spec(ruleset)  # configuration errors before any data is read
+    if kwargs.get("engine") == "spark":
+        from crmtool.dedupe.on_spark import refuse_unported
+
+        refuse_unported(spec, incremental=bool(kwargs.get("incremental")))
     table = f"data_{dataset_name(input_path)}"
     loaded = load_without_erased(ws, input_path, table, read=read)  # erased people never reach the workspace
     if loaded.parse_rejects and kwargs.get("warn"):

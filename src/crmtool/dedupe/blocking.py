@@ -16,7 +16,7 @@ from crmtool.dedupe.spec import DedupeSpec
 from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
-    import duckdb
+    from crmtool.backend.base import Backend
 
 
 @dataclass
@@ -36,36 +36,37 @@ class RuleCount:
 
 
 def candidate_pairs(
-    con: duckdb.DuckDBPyConnection,
+    backend: Backend,
     prep: Prepared,
     spec: DedupeSpec,
     out_table: str,
     *,
     warn: Callable[[str], None] | None = None,
     fresh_only: bool = False,
+    source: str | None = None,
 ) -> list[RuleCount]:
-    """Create ``out_table(l, r, rule)`` with ``l < r`` (record ordinals) and the first rule that found it.
+    """Create ``out_table(l, r, rule, rules)`` with ``l < r`` (record ordinals), the first rule that
+    found the pair and a bit per rule that did, as named SELECT steps on ``backend`` (the workspace's
+    DuckDB, or Spark with the prepared table staged as ``source``; default ``prep.table``).
 
     With ``fresh_only`` the prepared table has a ``__fresh`` column and only pairs with at least one
     fresh record are made (incremental runs).
     """
     counts: list[RuleCount] = []
     selects: list[str] = []
-    p = ident(prep.table)
+    p = ident(source or prep.table)
     for j, rule in enumerate(spec.blocking):
         key = prep.block_keys[j]
         limit = rule.max_block_size or spec.max_block_size
         fresh = ", bool_or(__fresh) AS fresh" if fresh_only else ""
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE __dd_blocks AS SELECT {key} AS k, count(*) AS n{fresh} "
-            f"FROM {p} WHERE {key} IS NOT NULL GROUP BY {key}"
-        )
+        backend.create_table("__dd_blocks", f"SELECT {key} AS k, count(*) AS n{fresh} "
+                             f"FROM {p} WHERE {key} IS NOT NULL GROUP BY {key}", keep=True)
         where_fresh = " AND fresh" if fresh_only else ""
-        row = con.execute(f"""SELECT coalesce(sum(n), 0),
+        row = backend.fetch(f"""SELECT coalesce(sum(n), 0),
                 coalesce(sum(CASE WHEN n <= {limit} THEN n * (n - 1) / 2 END), 0),
                 count(*) FILTER (WHERE n > {limit}), coalesce(sum(n * (n - 1) / 2) FILTER (WHERE n >
                     {limit}), 0)
-            FROM __dd_blocks WHERE true{where_fresh}""").fetchall()[0]
+            FROM __dd_blocks WHERE true{where_fresh}""")[0]
         count = RuleCount(rule.name, int(row[0]), int(row[1]), int(row[2]), int(row[3]))
         if count.skipped_blocks and warn:
             warn(
@@ -83,27 +84,26 @@ def candidate_pairs(
         if count.skipped_rule or count.pairs == 0:
             continue
         fresh_cond = " AND (a.__fresh OR b.__fresh)" if fresh_only else ""
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE __dd_keys{j} AS SELECT __rid, {key} AS k"
-            f"{', __fresh' if fresh_only else ''} FROM {p} "
-            f"WHERE {key} IN (SELECT k FROM __dd_blocks WHERE n BETWEEN 2 AND {limit})"
-        )
+        backend.create_table(
+            f"__dd_keys{j}",
+            f"SELECT __rid, {key} AS k{', __fresh' if fresh_only else ''} FROM {p} "
+            f"WHERE {key} IN (SELECT k FROM __dd_blocks WHERE n BETWEEN 2 AND {limit})", keep=True)
         selects.append(
             f"SELECT a.__rid AS l, b.__rid AS r, {j} AS rule FROM __dd_keys{j} a "
             f"JOIN __dd_keys{j} b ON a.k = b.k AND a.__rid < b.__rid{fresh_cond}"
         )
     if selects:
-        con.execute(
-            f"CREATE OR REPLACE TABLE {ident(out_table)} AS SELECT l, r, CAST(min(rule) AS SMALLINT) AS rule, "
+        backend.create_table(
+            out_table, "SELECT l, r, CAST(min(rule) AS SMALLINT) AS rule, "
             "CAST(bit_or(CAST(1 AS BIGINT) << rule) AS BIGINT) AS rules "
-            f"FROM ({' UNION ALL '.join(selects)}) GROUP BY l, r"
-        )
+            f"FROM ({' UNION ALL '.join(selects)}) u GROUP BY l, r", keep=True)
     else:
-        con.execute(f"CREATE OR REPLACE TABLE {ident(out_table)} (l INTEGER, r INTEGER, rule SMALLINT, rules BIGINT)")
+        backend.create_table(out_table, "SELECT CAST(NULL AS INTEGER) AS l, CAST(NULL AS INTEGER) AS r, "
+                             "CAST(NULL AS SMALLINT) AS rule, CAST(NULL AS BIGINT) AS rules WHERE false", keep=True)
     for j in range(len(spec.blocking)):
-        con.execute(f"DROP TABLE IF EXISTS __dd_keys{j}")
-    con.execute("DROP TABLE IF EXISTS __dd_blocks")
-    found = dict(con.execute(f"SELECT rule, count(*) FROM {ident(out_table)} GROUP BY rule").fetchall())
+        backend.drop_table(f"__dd_keys{j}")
+    backend.drop_table("__dd_blocks")
+    found = dict(backend.fetch(f"SELECT rule, count(*) FROM {ident(out_table)} GROUP BY rule"))
     for j, c in enumerate(counts):
         c.new_pairs = int(found.get(j, 0))
     return counts

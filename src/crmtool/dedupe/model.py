@@ -119,36 +119,61 @@ def _weights(m: list[float], u: list[float]) -> list[float]:
     return [round(math.log2(max(a, 1e-12) / max(b, 1e-12)), 6) for a, b in zip(m, u, strict=True)]
 
 
+def hex_int_sql(hex15: str, dialect: str) -> str:
+    """SQL of the BIGINT (below 2**60) that 15 hex digits ``hex15`` spell, on DuckDB or Spark."""
+    if dialect == "spark":  # written in DuckDB's dialect for the transpiler; conv() passes through
+        return f"CAST(conv({hex15}, 16, 10) AS BIGINT)"
+    return f"CAST('0x' || {hex15} AS BIGINT)"
+
+
+def u_sample_sql(n: int, k: int, seed: int, dialect: str) -> str:
+    """SELECT of about ``k`` distinct random record pairs ``(l, r)``, ``l < r``, of ``n`` records:
+    draw ``i`` (0..k-1) picks the records that hex digits 1-15 and 16-30 of ``sha256('<i>:<seed>')``
+    give mod ``n``. The same pairs on DuckDB (``sha256``) and Spark (``sha2(x, 256)``), unlike either
+    engine's ``hash()``; one digest per draw (hashing is most of the sample's cost)."""
+    def pick(start: int) -> str:
+        return f"CAST({hex_int_sql(f'substr(h, {start}, 15)', dialect)} % {n} AS INTEGER)"
+
+    return f"""SELECT DISTINCT least(a, b) AS l, greatest(a, b) AS r FROM (
+                SELECT {pick(1)} AS a, {pick(16)} AS b FROM (
+                    SELECT sha256(CAST(i AS VARCHAR) || ':{seed}') AS h
+                    FROM (SELECT unnest(generate_series(0, {k - 1})) AS i) t) d) p WHERE a <> b"""
+
+
+def u_pairs_sql(n: int, spec: DedupeSpec, dialect: str) -> str:
+    """SELECT of the random record pairs ``(l, r)`` the u values are counted on: every pair of a small
+    table, else :func:`u_sample_sql` (small tables need fewer)."""
+    total_pairs = n * (n - 1) // 2
+    k = min(spec.model.u_pairs, total_pairs, max(50_000, 20 * n))
+    if total_pairs <= k:
+        ids = f"(SELECT CAST(i AS INTEGER) AS i FROM (SELECT unnest(generate_series(0, {n - 1})) AS i) t)"
+        return f"SELECT a.i AS l, b.i AS r FROM {ids} a JOIN {ids} b ON a.i < b.i"
+    return u_sample_sql(n, k, spec.model.seed, dialect)
+
+
+def u_level_counts_sql(levels_table: str, index: int) -> str:
+    """SELECT of (level, pairs) of comparison ``index`` over a levels table."""
+    return f"SELECT g{index}, count(*) FROM {levels_table} WHERE g{index} IS NOT NULL GROUP BY g{index}"
+
+
+def u_from_counts(spec: DedupeSpec, counts: list[dict[int, int]]) -> list[list[float]]:
+    """Each comparison's level frequencies among the random pairs, smoothed so no level has u = 0."""
+    out: list[list[float]] = []
+    for c, got in zip(spec.comparisons, counts, strict=True):
+        levels = len(c.levels)
+        total = sum(got.values())
+        out.append([(got.get(j, 0) + 1) / (total + levels) for j in range(levels)])
+    return out
+
+
 def estimate_u(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec) -> list[list[float]]:
     """Level frequencies among random record pairs (smoothed so no level has u = 0)."""
-    n = prep.rows
-    total_pairs = n * (n - 1) // 2
-    k = min(spec.model.u_pairs, total_pairs, max(50_000, 20 * n))  # small tables need fewer
-    seed = spec.model.seed
-    if total_pairs <= k:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE __dd_upairs AS SELECT a.range::INTEGER AS l, b.range::INTEGER "
-            f"AS r FROM range({n}) a JOIN range({n}) b ON a.range < b.range"
-        )
-    else:
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_upairs AS
-            SELECT DISTINCT least(a, b) AS l, greatest(a, b) AS r FROM (
-                SELECT CAST(hash(i, {seed}) % {n} AS INTEGER) AS a, CAST(hash(i, {seed + 1}) % {n} AS
-                    INTEGER) AS b
-                FROM range({k}) t(i)) WHERE a <> b""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __dd_upairs AS {u_pairs_sql(prep.rows, spec, 'duckdb')}")
     compute_levels(con, prep, spec, "__dd_upairs", "__dd_ulevels", temp=True)
-    out: list[list[float]] = []
-    for i, c in enumerate(spec.comparisons):
-        levels = len(c.levels)
-        counts = dict(
-            con.execute(
-                f"SELECT g{i}, count(*) FROM __dd_ulevels WHERE g{i} IS NOT NULL GROUP BY g{i}"
-            ).fetchall()
-        )
-        total = sum(counts.values())
-        out.append([(counts.get(j, 0) + 1) / (total + levels) for j in range(levels)])
+    counts = [{int(k): int(v) for k, v in con.execute(u_level_counts_sql("__dd_ulevels", i)).fetchall()}
+              for i in range(len(spec.comparisons))]
     con.execute("DROP TABLE IF EXISTS __dd_ulevels; DROP TABLE IF EXISTS __dd_upairs")
-    return out
+    return u_from_counts(spec, counts)
 
 
 #: strength (in pairs) of the starting m values, so that a handful of pairs cannot make m degenerate
@@ -270,17 +295,32 @@ def estimate(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, l
     weighted by their expected matches. The prior is then the probability that two random records
     match, consistent with the scores of all candidate pairs.
     """
+    if spec.model.estimate == "fixed":
+        return fixed_model(spec)
+    u = estimate_u(con, prep, spec)
+    rows = con.execute(patterns_sql(ident(levels_table), len(spec.comparisons))).fetchall()
+    return estimate_from(u, rows, prep, spec)
+
+
+def fixed_model(spec: DedupeSpec) -> Model:
+    """The model of ``estimate: fixed``: the weights as the section gives them."""
+    comps = [CompModel(c.name, c.levels, [], [], list(c.weights or ()), False) for c in spec.comparisons]
+    return with_household(Model(spec.model.prior or 0.5, comps, "fixed"), spec)
+
+
+def patterns_sql(levels_table: str, n_comp: int) -> str:
+    """SELECT of the blocked pairs' level patterns: (rules, g0..gk with -1 for missing, pairs), in order."""
+    gs = ", ".join(f"coalesce(g{i}, -1)" for i in range(n_comp))
+    by = ", ".join(str(k) for k in range(1, n_comp + 2))
+    return f"SELECT rules, {gs}, count(*) FROM {levels_table} WHERE rule >= 0 GROUP BY {by} ORDER BY {by}"
+
+
+def estimate_from(u: list[list[float]], rows: list[tuple[Any, ...]], prep: Prepared, spec: DedupeSpec) -> Model:
+    """The EM model from the random pairs' ``u`` and the blocked pairs' level patterns ``rows``
+    (:func:`patterns_sql`), on whichever engine counted them: see :func:`estimate`."""
     import numpy as np
 
-    if spec.model.estimate == "fixed":
-        comps = [CompModel(c.name, c.levels, [], [], list(c.weights or ()), False) for c in spec.comparisons]
-        return with_household(Model(spec.model.prior or 0.5, comps, "fixed"), spec)
-    u = estimate_u(con, prep, spec)
     n_comp = len(spec.comparisons)
-    gs = ", ".join(f"coalesce(g{i}, -1)" for i in range(n_comp))
-    rows = con.execute(
-        f"SELECT rules, {gs}, count(*) FROM {ident(levels_table)} WHERE rule >= 0 GROUP BY ALL ORDER BY ALL"
-    ).fetchall()
     m_sum = [np.zeros(len(x)) for x in u]
     m_weight = [0.0] * n_comp
     iterations = 0
