@@ -148,10 +148,16 @@ def _customers_parquet(rows: int, data: Path) -> Path:
     if target.exists():
         return target
     csv = _customers_csv(rows, data)
-    import duckdb
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
 
-    duckdb.execute(f"COPY (SELECT * FROM read_csv('{csv}', all_varchar=true, delim=';', encoding='cp1252')) "
-                   f"TO '{target}' (FORMAT parquet)")
+    with open(csv, encoding="cp1252") as fh:  # every column as text, as the export has it
+        names = fh.readline().rstrip("\r\n").split(";")
+    table = pacsv.read_csv(csv, read_options=pacsv.ReadOptions(encoding="cp1252"),
+                           parse_options=pacsv.ParseOptions(delimiter=";"),
+                           convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())))
+    pq.write_table(table, target)
     return target
 
 
