@@ -91,10 +91,16 @@ def test_parse_errors_have_lines_and_sql_needs_the_vetting_module(tmp_path: Path
             load_kpis(sql)
 
 
+# a fixed clock: with the real one, a run a few minutes after midnight saw yesterday's last night
+# and 29 days in a 30-day window
+NOON = datetime(2026, 6, 15, 12, 0)
+LAST_NIGHT = NOON - timedelta(minutes=5)  # the last pipeline run, five minutes before the KPIs
+
+
 def test_series_targets_and_anomaly(tmp_path: Path) -> None:
     with Workspace(":memory:") as ws:
-        _history(ws, 60, last_reject=0.2)
-        report = evaluate_kpis(ws, load_kpis(_kpis(tmp_path)), since_days=30)
+        _history(ws, 60, last_reject=0.2, now=LAST_NIGHT)
+        report = evaluate_kpis(ws, load_kpis(_kpis(tmp_path)), since_days=30, now=NOON)
     reject, invalid, vip = report.kpis
     assert len(reject.series) == 30
     assert reject.latest == 0.2
@@ -110,11 +116,11 @@ def test_series_targets_and_anomaly(tmp_path: Path) -> None:
 
 def test_anomaly_without_target_miss_and_weekly_periods(tmp_path: Path) -> None:
     with Workspace(":memory:") as ws:
-        _history(ws, 60, last_reject=0.04)  # within target, far outside history
-        daily = evaluate_kpis(ws, load_kpis(_kpis(tmp_path)), since_days=30)
-        weekly = evaluate_kpis(ws, load_kpis(_kpis(tmp_path)), since_days=56, by="week")
+        _history(ws, 60, last_reject=0.04, now=LAST_NIGHT)  # within target, far outside history
+        daily = evaluate_kpis(ws, load_kpis(_kpis(tmp_path)), since_days=30, now=NOON)
+        weekly = evaluate_kpis(ws, load_kpis(_kpis(tmp_path)), since_days=56, by="week", now=NOON)
         _history_ok = evaluate_kpis(ws, load_kpis(_kpis(tmp_path)), since_days=30,
-                                    now=datetime.now(UTC) - timedelta(days=2))
+                                    now=NOON - timedelta(days=2))
     assert daily.kpis[0].on_target is True and daily.kpis[0].anomalies and daily.kpis[0].status is Status.FAIL
     assert 8 <= len(weekly.kpis[2].series) <= 10
     # the vip size (aggregate: mean) averages a week's nights
