@@ -63,3 +63,13 @@ def test_help_shows_flags_as_flags_on_every_command() -> None:
             assert result.exit_code == 0, (path, result.output)
             assert "Show this message and exit." in result.output, path
             assert "<bool>" not in result.output, (path, flag)
+
+
+def test_help_keeps_bracketed_text_that_rich_would_read_as_markup() -> None:
+    """``pip install 'crmtool[spark]'`` in --engine's help: rich read ``[spark]`` as a style and dropped it."""
+    with_engine = [path for path, cmd in _commands().items()
+                   if any("--engine" in getattr(p, "opts", []) for p in cmd.params)]
+    assert {"validate", "clean", "segment run", "dedupe"} <= set(with_engine)
+    for path in with_engine:
+        result = cli(*path.split(), "--help", env={"COLUMNS": "250"})
+        assert "'crmtool[spark]'" in result.output, path

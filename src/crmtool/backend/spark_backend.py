@@ -7,7 +7,8 @@ way). SQL arrives in DuckDB's dialect and is transpiled by
 executors, which therefore need crmtool installed (local mode uses this interpreter).
 
 The session: ``--spark-master`` (``local[2]``, ``spark://host:7077``, ``yarn``, ...), else the
-``SPARK_REMOTE`` environment variable (Spark Connect, ``sc://host:15002``), else ``local[2]``.
+``SPARK_REMOTE`` environment variable (Spark Connect, ``sc://host:15002``), else, in a process
+spark-submit started, spark-submit's ``--master``, else ``local[2]``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ SESSION_CONF = {
 LOCAL_CONF = {"spark.sql.shuffle.partitions": "8", "spark.ui.enabled": "false",
               "spark.ui.showConsoleProgress": "false"}
 _UPDATE = re.compile(r"\s*UPDATE\s+(\S+)\s+SET\s+(\w+)\s*=\s*(.+?)\s+WHERE\s+(.+)", re.IGNORECASE | re.DOTALL)
+
+
+def launched_by_spark_submit() -> bool:
+    """Whether spark-submit (or the pyspark shell) started this interpreter: its JVM is already
+    up and pyspark joins it through the gateway port it was given."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
 def _active_connect_session() -> Any:
@@ -100,7 +107,8 @@ class SparkBackend:
 
     @classmethod
     def start(cls, master: str | None = None) -> SparkBackend:
-        """Start (or join) a session: ``master``, else ``SPARK_REMOTE``, else local[2]."""
+        """Start (or join) a session: ``master``, else ``SPARK_REMOTE``, else spark-submit's master
+        when spark-submit started this process, else local[2]."""
         why = spark_available()
         if why:
             raise UsageError(f"--engine spark: {why}", "or leave --engine out to run on DuckDB")
@@ -112,6 +120,10 @@ class SparkBackend:
         if remote:
             builder = builder.remote(remote)
             active = _active_connect_session()
+        elif not master and launched_by_spark_submit():
+            # spark-submit started this interpreter with its --master (and --conf): a builder
+            # master would override it and run the job in local[2] on the driver
+            active = SparkSession.getActiveSession()
         else:
             master = master or DEFAULT_MASTER
             builder = builder.master(master)

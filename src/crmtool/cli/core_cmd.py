@@ -34,11 +34,13 @@ OutputFormatOpt = Annotated[FileFormat | None,
 AuditLogOpt = Annotated[Path | None, typer.Option(
     help="Audit log folder (default: the workspace's <stem>.audit/; OUT/crmtool.audit/ for :memory:).")]
 EngineOpt = Annotated[str, typer.Option(
+    # '\\[' keeps rich's markup from reading [spark] as a style and dropping it
     "--engine", help="Where the rules run: duckdb (embedded, default) or spark (pip install "
-                     "'crmtool[spark]'; kinds not yet ported are refused).")]
+                     "'crmtool\\[spark]'; what is not yet ported is refused).")]
 SparkMasterOpt = Annotated[str | None, typer.Option(
     "--spark-master", help="Spark master for --engine spark: local[2] (default), spark://host:7077, "
-                           "yarn, or sc://host:15002 (Spark Connect; SPARK_REMOTE works too).")]
+                           "yarn, or sc://host:15002 (Spark Connect; SPARK_REMOTE works too). "
+                           "Under spark-submit, its --master unless this is given.")]
 FailOnOpt = Annotated[str, typer.Option("--fail-on", help="error (default) or warning: which failures exit 1.")]
 ShowValuesOpt = Annotated[bool, typer.Option("--show-values", help="Show top values of personal-data columns.")]
 # validate changes nothing: a one-shot in-memory workspace unless one is named here (no
