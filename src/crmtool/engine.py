@@ -308,6 +308,7 @@ def _fix_on_rows(con: duckdb.DuckDBPyConnection, ctx: PlanContext, work: str, co
         con.execute(f"INSERT INTO {CHANGES} SELECT ?, _row, ?, {recorded_as(column, 'old')}, "
                     f"{recorded_as(column, 'new')} FROM __step", [index, column])
         con.execute(f"UPDATE {ident(work)} SET {ident(column)} = s.new FROM __step s WHERE {ident(work)}._row = s._row")
+        ctx.rewrote(work, column)
     else:
         con.execute(f"INSERT INTO {VIOLATIONS} SELECT ?, _row, ?, 'value not normalised', false FROM __step",
                     [index, column])

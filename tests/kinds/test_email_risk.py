@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
+from crmtool.backend.checks import VIOLATIONS as STEP_VIOLATIONS
+from crmtool.backend.checks import run_checks
+from crmtool.backend.duckdb_backend import DuckDBBackend
 from crmtool.emails import lists as email_lists
 from crmtool.emails.classify import classify_list
 from crmtool.engine import VIOLATIONS, run_rules
@@ -76,3 +80,28 @@ def test_a_second_table_with_no_new_value_classifies_nothing(ws: Workspace, tmp_
     assert [o.failed for o in result.outcomes] == [0, 1]
     assert len([s for s in con.sql if s.startswith("CREATE OR REPLACE TEMP TABLE __email_risk_values")]) == 2
     assert len([s for s in con.sql if "_result AS" in s]) == 1  # one classification: nothing new to add
+
+
+def test_a_fix_with_where_rewrites_in_place_and_the_checks_see_the_new_values(ws: Workspace, tmp_path: Path) -> None:
+    """A `where` fix updates the working table in place: the same table, new values. The checks
+    after it must classify those (before, they reused the fix's classification and missed them)."""
+    ws.con.execute("CREATE TABLE data_t AS SELECT row_number() OVER () AS _row, e AS email, c AS country FROM "
+                   "(SELECT unnest(?) AS e, unnest(?) AS c)",
+                   [["info@gmial.com", "ana@gmial.com", "ventas@hotmial.com", "bob@gmail.com"],
+                    ["ES", "PT", "ES", "ES"]])
+    rules = tmp_path / "r.yaml"
+    rules.write_text("rules:\n  - {name: odd, kind: email_risk, column: email, reasons: [typo_domain], "
+                     "action: fix, where: \"country = 'ES'\"}\n"
+                     "  - {name: roles, kind: email_risk, column: email, reasons: [role]}\n", encoding="utf-8")
+    result = run_rules(ws.con, "data_t", load_rules(rules))
+    work = dict(ws.con.execute(f"SELECT _row, email FROM {result.work_table}").fetchall())
+    assert work == {1: "info@gmail.com", 2: "ana@gmial.com", 3: "ventas@hotmail.com", 4: "bob@gmail.com"}
+    roles = {row for (row,) in ws.con.execute(f"SELECT DISTINCT _row FROM {VIOLATIONS} WHERE rule = 1").fetchall()}
+    assert roles == {1, 3}
+    assert [o.failed for o in result.outcomes] == [0, 2]
+    # the backend steps (what Spark runs) select instead of updating, and agree
+    steps = run_checks(DuckDBBackend(ws.con), "data_t", load_rules(rules), keep_results=True,
+                       home=duckdb.connect())
+    assert [(o.fixed, o.failed) for o in steps.outcomes] == [(o.fixed, o.failed) for o in result.outcomes]
+    assert ws.con.execute(f"SELECT DISTINCT _row FROM {STEP_VIOLATIONS} WHERE rule = 1 ORDER BY 1").fetchall() \
+        == [(1,), (3,)]

@@ -91,13 +91,20 @@ class PlanContext:
     #: a small table (``crmtool.engine.ROW_WISE_UP_TO`` rows at most): map_distinct reads its few
     #: values into Python and writes them once, in two statements instead of five
     small: bool = False
+    #: per (table, column), how many times a fix rewrote the column in place (a ``where`` fix
+    #: updates the working table): a kind that remembers what it saw of a column reads this
+    edits: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def temp_name(self, stem: str) -> str:
         return f"__{stem}_{next(self.names)}"
 
     def on(self, table: str) -> PlanContext:
         """The same context over another table (distinct values, say), sharing caches and names."""
-        return PlanContext(self.con, table, self.cache, self.names, self.tables, self.small)
+        return PlanContext(self.con, table, self.cache, self.names, self.tables, self.small, self.edits)
+
+    def rewrote(self, table: str, column: str) -> None:
+        """Say that ``column`` of ``table`` was changed in place (see ``edits``)."""
+        self.edits[(table, column)] = self.edits.get((table, column), 0) + 1
 
     def has_duckdb_sql(self) -> bool:
         """Whether the plan runs on DuckDB, so DuckDB-only SQL functions may be used (another

@@ -125,7 +125,8 @@ class EmailRisk(Kind):
         input values) only classifies the values not seen before and adds them. MX checks share
         one time budget per call, so with ``mx`` each table is classified on its own, as before.
         """
-        source = (ctx.table, column)
+        # a fix with `where` rewrites the column in place: the same table, new values
+        source = (ctx.table, column, ctx.edits.get((ctx.table, column), 0))
         key = (*self._key(spec), *(source if spec.opt("mx", False) else ()))
         cached = ctx.cache.get(key)
         if cached is None:
