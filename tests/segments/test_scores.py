@@ -39,3 +39,34 @@ def test_small_groups_stay_within_1_to_5(ws, kit, n: int) -> None:  # type: igno
     scores = [next(iter(got[f])) for f in range(1, n + 1)]
     assert scores == sorted(scores) and scores[0] == 1 and max(scores) <= 5
     assert scores == [1 + 5 * i // n for i in range(n)]
+
+
+def test_ranks_over_distinct_values_give_the_window_ranks() -> None:
+    """Spark scores RFM through scores_by_distinct_sql (a window over distinct values, not one task
+    over every customer); it must give rank()'s scores, ties and NULLs (last) included."""
+    import datetime
+
+    import duckdb
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from crmtool.segments.features import scores_by_distinct_sql, scores_sql
+
+    con = duckdb.connect()
+    dates = st.none() | st.dates(datetime.date(2025, 1, 1), datetime.date(2025, 1, 20))
+    counts = st.none() | st.integers(1, 6)
+    totals = st.none() | st.decimals("0", "50", places=2)
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(st.tuples(dates, counts, totals), max_size=80))
+    def same(rows: list[tuple[object, object, object]]) -> None:
+        con.execute("CREATE OR REPLACE TABLE seg_order_agg (customer_id VARCHAR, last_order_date DATE, "
+                    "frequency BIGINT, monetary_total DECIMAL(18,2))")
+        if rows:
+            con.executemany("INSERT INTO seg_order_agg VALUES (?, ?, ?, ?)",
+                            [(f"C{i}", *row) for i, row in enumerate(rows)])
+        window = con.execute(f"SELECT * FROM ({scores_sql(len(rows))}) ORDER BY 1").fetchall()
+        distinct = con.execute(f"SELECT * FROM ({scores_by_distinct_sql(len(rows))}) ORDER BY 1").fetchall()
+        assert distinct == window
+
+    same()

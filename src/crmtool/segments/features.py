@@ -505,6 +505,24 @@ def scores_sql(n: int) -> str:
         FROM seg_order_agg"""
 
 
+def scores_by_distinct_sql(n: int) -> str:
+    """:func:`scores_sql`'s scores with each rank computed over the column's distinct values (a
+    row's rank is 1 + the rows with a smaller value, NULL last), for a distributed engine: a
+    window without a partition runs as one task over every customer there, this one over the
+    distinct dates, counts and totals only. The same numbers as ``rank()``."""
+    n = n or 1
+    ranks, scores, joins = [], [], []
+    for alias, column in (("r", "last_order_date"), ("f", "frequency"), ("m", "monetary_total")):
+        ranks.append(
+            f"{alias}_rank AS (SELECT v, 1 + coalesce(sum(c) OVER (ORDER BY v ASC ROWS BETWEEN UNBOUNDED "
+            f"PRECEDING AND 1 PRECEDING), 0) AS rk FROM (SELECT {column} AS v, count(*) AS c "
+            f"FROM seg_order_agg GROUP BY {column}))")
+        scores.append(f"CAST(1 + (5 * ({alias}.rk - 1)) // {n} AS INTEGER) AS {alias}_score")
+        joins.append(f"JOIN {alias}_rank {alias} ON a.{column} IS NOT DISTINCT FROM {alias}.v")
+    return (f"WITH {', '.join(ranks)} SELECT a.customer_id, {', '.join(scores)} "
+            f"FROM seg_order_agg a {' '.join(joins)}")
+
+
 def _rfm_segment_sql(spec: SegmentsSpec) -> str:
     whens = []
     for rule in spec.rfm:

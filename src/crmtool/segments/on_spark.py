@@ -48,6 +48,7 @@ from crmtool.segments.features import (
     order_plan,
     prepare_events,
     prepare_orders,
+    scores_by_distinct_sql,
     scores_sql,
     spellings_sql,
 )
@@ -310,7 +311,7 @@ def run_on_spark(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec, as_of: date
         try:
             _aggregates_on_spark(spark, spec, as_of, plan, stats, made, events)
             n = int(spark.fetch("SELECT count(*) FROM seg_order_agg")[0][0])
-            _step(spark, made, "seg_scores", scores_sql(n), keep=False)
+            _step(spark, made, "seg_scores", scores_by_distinct_sql(n), keep=False)
             _step(spark, made, "seg_features", plan.features)
             _step(spark, made, "seg_matches", " UNION ALL ".join(plan.matches))
             from crmtool.segments.membership import MEMBERS_SQL
