@@ -21,13 +21,10 @@ from crmtool.kinds.unicode_nfc import nfc
 from crmtool.rulefile import load_rules
 from crmtool.workspace import Workspace
 
+from .conftest import outcome_rows
+
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
-
-
-def outcome_rows(result: object) -> list[tuple[object, ...]]:
-    return [(o.spec.name, o.checked, o.failed, o.fixed, o.rejected, o.status, o.reasons, o.sample_rows)
-            for o in result.outcomes]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("rules", [[RULES / "20-checks.yaml"], [RULES / "10-normalise.yaml", RULES / "20-checks.yaml"],

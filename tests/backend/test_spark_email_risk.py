@@ -11,7 +11,6 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pytest
@@ -21,12 +20,12 @@ from crmtool.backend.checks import CHANGES, VIOLATIONS, run_checks
 from crmtool.backend.duckdb_backend import DuckDBBackend
 from crmtool.backend.spark_backend import SparkBackend
 from crmtool.cli import app
-from crmtool.engine import CHANGES as ENGINE_CHANGES
-from crmtool.engine import VIOLATIONS as ENGINE_VIOLATIONS
 from crmtool.engine import run_rules
 from crmtool.errors import ConfigError
 from crmtool.io.readers import load_file
 from crmtool.rulefile import load_rules
+
+from .conftest import engine_run, outcome_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "emails"))
@@ -93,26 +92,11 @@ def _rules(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def outcome_rows(result: Any) -> list[tuple[object, ...]]:
-    return [(o.spec.name, o.checked, o.failed, o.fixed, o.rejected, o.status, o.reasons, o.sample_rows)
-            for o in result.outcomes]
-
-
-def _engine(data: Path, rules: Path) -> tuple[duckdb.DuckDBPyConnection, Any, list[Any], list[Any]]:
-    con = duckdb.connect()
-    load_file(con, data, "data_e")
-    engine = run_rules(con, "data_e", load_rules([rules]), work_table="work_e")
-    violations = con.execute(f"SELECT rule, _row, \"column\", reason, reject FROM {ENGINE_VIOLATIONS} "
-                             f"ORDER BY ALL").fetchall()
-    changes = con.execute(f"SELECT rule, _row, \"column\", old, new FROM {ENGINE_CHANGES} ORDER BY ALL").fetchall()
-    return con, engine, violations, changes
-
-
 @pytest.mark.parametrize("mx", [False, True], ids=["offline", "mx"])
 def test_email_risk_steps_on_the_duckdb_backend_match_the_engine(tmp_path: Path, dns: DnsServer, mx: bool) -> None:
     data = _table(tmp_path, MX_ADDRESSES if mx else corpus() + corpus()[:20])
     rules = _rules(tmp_path, MX_RULES.format(resolver=dns.address) if mx else RULES)
-    con, engine, violations, changes = _engine(data, rules)
+    con, engine, violations, changes, _work = engine_run(data, rules, "e")
     result = run_checks(DuckDBBackend(con), "data_e", load_rules([rules]), keep_results=True,
                         home=duckdb.connect())  # an empty MX cache of its own: DNS asked again
     assert outcome_rows(result) == outcome_rows(engine)
@@ -134,7 +118,7 @@ def test_email_risk_on_spark_matches_the_engine_row_for_row(spark: SparkBackend,
         folder.mkdir()
         data = _table(folder, MX_ADDRESSES if mx else corpus() + corpus()[:20])
         rules = _rules(folder, MX_RULES.format(resolver=dns.address) if mx else RULES)
-        con, engine, violations, changes = _engine(data, rules)
+        con, engine, violations, changes, _work = engine_run(data, rules, "e")
         staged = folder / "loaded.parquet"
         DuckDBBackend(con).write_parquet("SELECT * FROM data_e", staged)
         spark.read_parquet(staged, "risk_input")

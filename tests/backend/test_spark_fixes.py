@@ -7,9 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
 
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -17,11 +15,9 @@ from crmtool.backend.checks import CHANGES, VIOLATIONS, run_checks, unported_pro
 from crmtool.backend.duckdb_backend import DuckDBBackend
 from crmtool.backend.spark_backend import SparkBackend
 from crmtool.cli import app
-from crmtool.engine import CHANGES as ENGINE_CHANGES
-from crmtool.engine import VIOLATIONS as ENGINE_VIOLATIONS
-from crmtool.engine import run_rules
-from crmtool.io.readers import load_file
 from crmtool.rulefile import load_rules
+
+from .conftest import engine_run, outcome_rows
 
 pytestmark = [pytest.mark.filterwarnings("ignore::ResourceWarning"),
               pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
@@ -62,29 +58,12 @@ def case(tmp_path: Path) -> tuple[Path, Path]:
     return data, rules
 
 
-def outcome_rows(result: Any) -> list[tuple[object, ...]]:
-    return [(o.spec.name, o.checked, o.failed, o.fixed, o.rejected, o.status, o.reasons, o.sample_rows)
-            for o in result.outcomes]
-
-
-def _engine(data: Path, rules: Path) -> tuple[duckdb.DuckDBPyConnection, Any, list[Any], list[Any], list[Any]]:
-    """The DuckDB engine's outcomes, violations, changes and fixed rows."""
-    con = duckdb.connect()
-    load_file(con, data, "data_p")
-    engine = run_rules(con, "data_p", load_rules([rules]), work_table="work_p")
-    violations = con.execute(f"SELECT rule, _row, \"column\", reason, reject FROM {ENGINE_VIOLATIONS} "
-                             f"ORDER BY ALL").fetchall()
-    changes = con.execute(f"SELECT rule, _row, \"column\", old, new FROM {ENGINE_CHANGES} ORDER BY ALL").fetchall()
-    work = con.execute("SELECT * FROM work_p ORDER BY _row").fetchall()
-    return con, engine, violations, changes, work
-
-
 def test_where_and_region_fixes_are_no_longer_refused(case: tuple[Path, Path]) -> None:
     assert unported_problems(load_rules([case[1]])) == []
 
 
 def test_pairs_on_the_duckdb_backend_match_the_engine_row_for_row(case: tuple[Path, Path]) -> None:
-    con, engine, violations, changes, work = _engine(*case)
+    con, engine, violations, changes, work = engine_run(*case, "p")
     result = run_checks(DuckDBBackend(con), "data_p", load_rules([case[1]]), work_table="bk_p", keep_results=True)
     assert outcome_rows(result) == outcome_rows(engine)
     assert con.execute(f"SELECT * FROM {VIOLATIONS} ORDER BY ALL").fetchall() == violations
@@ -104,7 +83,7 @@ def test_pairs_on_the_duckdb_backend_match_the_engine_row_for_row(case: tuple[Pa
 
 def test_pairs_on_spark_match_the_engine_row_for_row(spark: SparkBackend, case: tuple[Path, Path],
                                                      tmp_path: Path) -> None:
-    con, engine, violations, changes, work = _engine(*case)
+    con, engine, violations, changes, work = engine_run(*case, "p")
     staged = tmp_path / "pairs.parquet"
     DuckDBBackend(con).write_parquet("SELECT * FROM data_p", staged)
     spark.read_parquet(staged, "pairs_input")
