@@ -97,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     data_file(args.rows)  # generated once, outside the timings
     rules = Path(f"/tmp/crm_speed_rules_{args.rows}.yaml")
-    from crmtool.dedupe.api import suggest_file
+    from crmtool.dedupe.entry import suggest_file
     from crmtool.dedupe.suggest import suggest_yaml
     from crmtool.workspace import Workspace
 

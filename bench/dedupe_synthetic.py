@@ -73,7 +73,7 @@ def child_crmtool(rows: int) -> dict[str, object]:
 
     from crmtool import dedupe_file
     from crmtool.api import apply_fixes
-    from crmtool.dedupe.api import suggest_file
+    from crmtool.dedupe.entry import suggest_file
     from crmtool.dedupe.suggest import suggest_yaml
     from crmtool.workspace import Workspace
 

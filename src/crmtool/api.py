@@ -527,7 +527,7 @@ def _seal_and_dedupe(ws: Workspace, run: Run, state: _CleanRun, writer: AuditWri
     """Seal the run's audit entries, then deduplicate the kept rows when the rules have a dedupe
     section (its files staged beside clean's); returns the audit head, the data outputs (by the
     names they get in ``out_dir``) and the dedupe part of the manifest."""
-    from crmtool.dedupe.api import dedupe_ruleset
+    from crmtool.dedupe.entry import dedupe_ruleset
 
     assert state.stage is not None
     if progress:

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 def dedupe_file(ws: Workspace, input_path: Path, rules: list[Path], out_dir: Path | None,
                 **kwargs: Any) -> DedupeResult:
-    """:func:`crmtool.dedupe.api.dedupe_input` with the rule files at ``rules`` (a folder is read whole)."""
-    from crmtool.dedupe.api import dedupe_input
+    """:func:`crmtool.dedupe.entry.dedupe_input` with the rule files at ``rules`` (a folder is read whole)."""
+    from crmtool.dedupe.entry import dedupe_input
 
     return dedupe_input(ws, input_path, load_rules(rules), out_dir, **kwargs)
 

@@ -411,7 +411,7 @@ def test_cli_dedupe_and_explain(tmp_path: Path) -> None:
 def test_clean_hook_continues_the_audit_chain(ws: Workspace, tmp_path: Path) -> None:
     from crmtool import api
     from crmtool.audit import verify_log
-    from crmtool.dedupe.api import dedupe_ruleset
+    from crmtool.dedupe.entry import dedupe_ruleset
     from crmtool.rulefile import load_rules
 
     root = Path(__file__).resolve().parents[2]

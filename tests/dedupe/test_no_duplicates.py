@@ -35,7 +35,7 @@ def test_an_export_without_duplicates_keeps_everyone_apart(tmp_path: Path) -> No
 
 
 def test_the_suggested_section_keeps_them_apart_too(tmp_path: Path) -> None:
-    from crmtool.dedupe.api import suggest_file
+    from crmtool.dedupe.entry import suggest_file
     from crmtool.dedupe.suggest import suggest_yaml
 
     rows = strangers(1200)

@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
 
 def _suggest(ui: Ui, input: Path, fmt: OutputFormat, where: WorkspaceOptions) -> ExitCode:
     """Print the dedupe section suggested from the profile of ``input`` (YAML, or JSON with --format json)."""
-    from crmtool.dedupe.api import suggest_file
+    from crmtool.dedupe.entry import suggest_file
     from crmtool.dedupe.suggest import suggest_yaml
     from crmtool.result import Fields
 

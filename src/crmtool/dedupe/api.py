@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from crmtool.backend.base import ENGINES
 from crmtool.dedupe.blocking import RuleCount, candidate_pairs
@@ -43,12 +43,10 @@ from crmtool.timing import Laps
 if TYPE_CHECKING:
     import duckdb
 
-    from crmtool.io.readers import ReadOptions
     from crmtool.io.writers import OutputOptions
-    from crmtool.ruleset import RuleSet
     from crmtool.workspace import Workspace
 
-__all__ = ["ComparisonExplained", "DedupeResult", "Explanation", "dedupe", "dedupe_input", "explain", "suggest_file"]
+__all__ = ["ComparisonExplained", "DedupeResult", "Explanation", "dedupe", "explain"]
 
 
 @dataclass
@@ -237,6 +235,36 @@ class _Scoring:
         con.execute("DROP TABLE IF EXISTS __dd_xp; DROP TABLE IF EXISTS __dd_xl")
 
 
+def _scored_pairs(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, decisions: Path | None,
+                  incremental: bool, prev_model: Model | None, engine: str, spark_master: str | None,
+                  warn: Callable[[str], None], step: Callable[[str], None],
+                  lap: Callable[[str], object]) -> tuple[list[RuleCount], dict[str, int], int, Model, _Scoring]:
+    """Blocking, comparison levels, the model and the scores into ``PAIRS``, on DuckDB or Spark:
+    the blocking counts, the decisions' stats, the number of pairs, the model and its scorer."""
+    if engine == "spark":
+        from crmtool.dedupe.on_spark import scored_on_spark
+
+        dec_stats = _decided_pairs(con, decisions, warn)
+        counts, n_pairs, model = scored_on_spark(
+            con, prep, spec, spark_master, warn=warn, step=step, lap=lap,
+            score_select=lambda m, levels, decided: _Scoring(con, prep, spec, m).select_sql(levels, decided))
+        return counts, dec_stats, n_pairs, model, _Scoring(con, prep, spec, model)
+    step("blocking")
+    counts, dec_stats, n_pairs = _candidate_pairs(con, prep, spec, decisions, incremental, warn)
+    lap("blocking")
+    step(f"comparing {n_pairs} pairs")
+    compute_levels(con, prep, spec, "__dd_pairs", "__dd_levels", temp=True)
+    lap("compare")
+    step("estimating the model")
+    model = prev_model or estimate(con, prep, spec, "__dd_levels")
+    lap("model")
+    scoring = _Scoring(con, prep, spec, model)
+    scoring.score_into("__dd_levels", PAIRS, False)
+    con.execute("DROP TABLE IF EXISTS __dd_levels")
+    lap("score")
+    return counts, dec_stats, n_pairs, model, scoring
+
+
 def _cluster_records(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec,
                      scoring: _Scoring) -> tuple[ClusterStats, int]:
     """Clusters into ``__dd_members`` and the matched pairs inside them into ``__dd_merged``; (stats, merges)."""
@@ -393,28 +421,8 @@ def dedupe(
     incremental, prev_model = _previous_model(ws, spec, incremental, _warn)
     prep, fresh = _prepare_records(con, table, spec, incremental, _warn)
     lap("prepare")
-    if engine == "spark":
-        from crmtool.dedupe.on_spark import scored_on_spark
-
-        dec_stats = _decided_pairs(con, decisions, _warn)
-        counts, n_pairs, model = scored_on_spark(
-            con, prep, spec, spark_master, warn=_warn, step=step, lap=lap,
-            score_select=lambda m, levels, decided: _Scoring(con, prep, spec, m).select_sql(levels, decided))
-        scoring = _Scoring(con, prep, spec, model)
-    else:
-        step("blocking")
-        counts, dec_stats, n_pairs = _candidate_pairs(con, prep, spec, decisions, incremental, _warn)
-        lap("blocking")
-        step(f"comparing {n_pairs} pairs")
-        compute_levels(con, prep, spec, "__dd_pairs", "__dd_levels", temp=True)
-        lap("compare")
-        step("estimating the model")
-        model = prev_model or estimate(con, prep, spec, "__dd_levels")
-        lap("model")
-        scoring = _Scoring(con, prep, spec, model)
-        scoring.score_into("__dd_levels", PAIRS, False)
-        con.execute("DROP TABLE IF EXISTS __dd_levels")
-        lap("score")
+    counts, dec_stats, n_pairs, model, scoring = _scored_pairs(
+        con, prep, spec, decisions, incremental, prev_model, engine, spark_master, _warn, step, lap)
     model_check = check_model(model, spec)
     if model_check.degenerate:
         _warn(model_check.warning())
@@ -449,113 +457,3 @@ def dedupe(
     record_metrics(run.step, result, files=staged_in is None)
     ws.finish_run(run, "pass", 0, result.as_dict())
     return result
-
-
-class ApplyFixes(Protocol):
-    """Runs the fixes of ``ruleset`` over ``table`` into the work copy ``work_table`` and leaves nothing
-    else behind (:func:`crmtool.api.apply_fixes`). The engine that runs rules is a floor above the
-    rule kinds, so the caller hands this function in rather than dedupe importing it."""
-
-    def __call__(self, con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet, work_table: str) -> object: ...
-
-
-def normalise_first(ws: Workspace, ruleset: RuleSet, spec: DedupeSpec, table: str, apply_fixes: ApplyFixes | None,
-                    warn: Callable[[str], None] | None = None) -> tuple[str, list[str]]:
-    """Run the rule set's fixes (``action: fix``) on the columns the dedupe section reads, with
-    ``apply_fixes``, into a work copy; return (the table to deduplicate, the rules applied).
-
-    Dedupe compares values as the normalisers leave them: a mojibake first name or ``16783115-S`` vs
-    ``16783115S`` must not decide a match. Fixes of other columns are left to ``clean``; a fix naming a
-    column the data lacks is skipped with a warning (``clean`` would refuse the file). Fixes to run and
-    no ``apply_fixes`` is a usage error (never a silent skip)."""
-    from crmtool.ruleset import RuleSet as RuleSetType
-
-    have = {r[0] for r in ws.con.execute(f"DESCRIBE {ident(table)}").fetchall()}
-    wanted = set(spec.columns())
-    fixes = [r for r in ruleset.rules if r.action == "fix" and set(r.columns) & wanted]
-    usable = [r for r in fixes if set(r.columns) <= have]
-    skipped = [r.name for r in fixes if r not in usable]
-    if skipped and warn:
-        warn(f"normalisers skipped (they name columns this file lacks): {', '.join(skipped)}")
-    if not usable:
-        return table, []
-    if apply_fixes is None:
-        raise UsageError(
-            f"dedupe: the rules fix compared columns ({', '.join(r.name for r in usable)}) but no function "
-            "to apply them was given",
-            "pass apply_fixes=crmtool.api.apply_fixes, or normalise=False to compare the values as they are",
-        )
-    work = f"dedupe_norm_{table}"
-    apply_fixes(ws.con, table, RuleSetType(files=ruleset.files, dataset=ruleset.dataset, rules=usable), work)
-    return work, [r.name for r in usable]
-
-
-def dedupe_input(
-    ws: Workspace,
-    input_path: Path,
-    ruleset: RuleSet,
-    out_dir: Path | None,
-    *,
-    fmt: str | None = None,
-    read: ReadOptions | None = None,
-    normalise: bool = True,
-    apply_fixes: ApplyFixes | None = None,
-    **kwargs: Any,
-) -> DedupeResult:
-    """Load ``input_path`` into the workspace and deduplicate it with the ``dedupe`` section of the
-    loaded rule files ``ruleset`` (``read`` overrides the detected delimiter, encoding or xlsx sheet).
-    :func:`crmtool.dedupe_file` is the same from rule-file paths.
-
-    With ``normalise`` (the default) the fixes the rule files declare run first on the compared
-    columns of a work copy, by ``apply_fixes`` (:func:`crmtool.api.apply_fixes`; see
-    :func:`normalise_first`)."""
-    from crmtool.dedupe.spec import required_spec
-    from crmtool.identity.load import load_without_erased
-    from crmtool.workspace import dataset_name
-
-    spec = required_spec(ruleset)  # configuration errors before any data is read
-    if kwargs.get("engine") == "spark":
-        from crmtool.dedupe.on_spark import refuse_unported
-
-        refuse_unported(spec, incremental=bool(kwargs.get("incremental")))
-    table = f"data_{dataset_name(input_path)}"
-    loaded = load_without_erased(ws, input_path, table, read=read)  # erased people never reach the workspace
-    if loaded.parse_rejects and kwargs.get("warn"):
-        kwargs["warn"](f"{len(loaded.parse_rejects)} unparseable lines skipped")
-    out_fmt = fmt or ("parquet" if loaded.format == "parquet" else "csv")
-    applied: list[str] = []
-    if normalise:
-        table, applied = normalise_first(ws, ruleset, spec, table, apply_fixes, kwargs.get("warn"))
-    try:
-        return dedupe(ws, table, spec, out_dir, fmt=out_fmt, normalised_by=tuple(applied), **kwargs)
-    finally:
-        if applied:  # the work copy: the run's outputs and dedupe_* tables hold what later steps read
-            ws.con.execute(f"DROP TABLE IF EXISTS {ident(table)}")
-
-
-def suggest_file(ws: Workspace, input_path: Path) -> dict[str, Any]:
-    """Load ``input_path`` and return :func:`crmtool.dedupe.suggest.suggest_dedupe_section` of it."""
-    from crmtool.dedupe.suggest import suggest_dedupe_section
-    from crmtool.io.readers import load_file
-    from crmtool.workspace import dataset_name
-
-    table = f"data_{dataset_name(input_path)}"
-    load_file(ws.con, input_path, table)
-    return suggest_dedupe_section(ws.con, table)
-
-
-def dedupe_ruleset(
-    ws: Workspace, ruleset: RuleSet, table: str, out_dir: Path | None, **kwargs: Any
-) -> DedupeResult | None:
-    """Deduplicate ``table`` when the loaded rule files have a ``dedupe`` section, else return None.
-
-    The hook for ``clean``: call it after the rules ran and the clean table was written (and after the
-    clean run's audit entries were sealed, so that the dedupe run continues the same hash chain), with
-    ``table`` the cleaned table (``clean_<dataset>``) and the same ``fmt`` / ``audit_log`` as ``clean``.
-    """
-    from crmtool.dedupe.spec import spec_from_ruleset
-
-    spec = spec_from_ruleset(ruleset)
-    if spec is None:
-        return None
-    return dedupe(ws, table, spec, out_dir, **kwargs)
