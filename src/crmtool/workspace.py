@@ -385,6 +385,10 @@ class Workspace:
         return self._hasher
 
     def start_run(self, command: str) -> Run:
+        from crmtool.io.stage import sweep_scratch
+
+        # personal data in transit that a killed run could not remove (Spark's staged input)
+        sweep_scratch()
         run = Run(new_run_id(), command, datetime.now(UTC))
         self.started_runs.append(run.run_id)
         self.con.execute(

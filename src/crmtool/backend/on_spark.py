@@ -12,12 +12,12 @@ is the next slice (docs/decisions/0016-spark-backend.md).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crmtool.io.stage import private_scratch
 from crmtool.sqltext import ident, sql_str
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def _input_on_spark(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet
         raise ConfigError(problems, "run these rules on --engine duckdb (the default)")
     spark = SparkBackend.start(spark_master)
     try:
-        with tempfile.TemporaryDirectory(prefix="crmtool-spark-") as tmp:
+        with private_scratch() as tmp:
             staged = Path(tmp) / "input.parquet"
             DuckDBBackend(con).write_parquet(f"SELECT * FROM {ident(table)}", staged)
             spark.read_parquet(staged, SPARK_INPUT)

@@ -15,7 +15,6 @@ code points as DuckDB's does.
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from crmtool.dedupe.prepare import Prepared
 from crmtool.dedupe.similarity import jaro_winkler_of_pair, pair_value_sql
 from crmtool.dedupe.spec import DedupeSpec
 from crmtool.errors import ConfigError, UsageError
+from crmtool.io.stage import private_scratch
 from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def pairs_on_spark(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeS
 
     spark = SparkBackend.start(spark_master)
     try:
-        with tempfile.TemporaryDirectory(prefix="crmtool-spark-") as tmp:
+        with private_scratch() as tmp:
             work = SparkPairs(spark, con, prep, spec, Path(tmp))
             try:
                 work.stage(f"SELECT * FROM {ident(prep.table)}", PREP)

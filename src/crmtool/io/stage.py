@@ -1,4 +1,5 @@
-"""Private staging folders inside an output folder, and the sweep of those a killed run left.
+"""Private staging folders inside an output folder (and in the temp dir, for data in transit to
+Spark), and the sweep of those a killed run left.
 
 ``clean`` writes its outputs into ``<out>/.crmtool-stage-XXXX/`` and moves them into place when
 all of them are written. A run killed with ``kill -9`` cannot remove its folder, so the next run
@@ -21,6 +22,9 @@ from pathlib import Path
 from crmtool.errors import UsageError
 
 STAGE_PREFIX = ".crmtool-stage-"
+#: private folders under the temp dir for personal data in transit (Spark's staged input and the
+#: parts it sends back): see :func:`private_scratch`
+SCRATCH_PREFIX = ".crmtool-scratch-"
 LOCK_NAME = ".lock"
 #: a stage folder without its lock file is only a folder being made (or an older version's):
 #: it is taken as stale once it is older than this
@@ -105,5 +109,24 @@ def staged(out_dir: Path) -> Iterator[Stage]:
     stage = open_stage(out_dir)
     try:
         yield stage
+    finally:
+        stage.remove()
+
+
+def sweep_scratch() -> list[str]:
+    """Remove the :func:`private_scratch` folders that runs killed before they could remove them
+    left in the temp dir (a live run's stay); their names. Cheap: one glob."""
+    return sweep_stale(Path(tempfile.gettempdir()), SCRATCH_PREFIX)
+
+
+@contextmanager
+def private_scratch() -> Iterator[Path]:
+    """A private (0700), locked folder under the temp dir for personal data that must not outlive
+    the run: removed on the way out, and if the run is killed first, by the next run's
+    :func:`sweep_scratch` (every recorded run sweeps; see ``Workspace.start_run``)."""
+    sweep_scratch()
+    stage = Stage(Path(tempfile.gettempdir()), SCRATCH_PREFIX)
+    try:
+        yield stage.path
     finally:
         stage.remove()

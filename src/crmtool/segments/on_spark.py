@@ -23,7 +23,6 @@ user SQL with a DuckDB-only function are refused with their file:line before a J
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmtool.errors import ConfigError, Location
+from crmtool.io.stage import private_scratch
 from crmtool.segments.features import (
     AMOUNT,
     EVENT_REASONS,
@@ -249,7 +249,7 @@ def _staged(con: duckdb.DuckDBPyConnection, tables: dict[str, str],
 
     spark = SparkBackend.start(spark_master)
     try:
-        with tempfile.TemporaryDirectory(prefix="crmtool-spark-seg-") as tmp:
+        with private_scratch() as tmp:
             for name, select in tables.items():
                 staged = Path(tmp) / f"{name}.parquet"
                 DuckDBBackend(con).write_parquet(select, staged)
