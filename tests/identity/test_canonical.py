@@ -12,6 +12,7 @@ from crmtool.identity.canonical import (
     canonical_email,
     canonical_nif,
     canonical_phone,
+    id_sql,
     nif_is_valid,
     phone_key,
     plain_email,
@@ -166,3 +167,25 @@ def test_sql_token_macro_equals_python_token_for_canonical_values() -> None:
     hasher.register_sql(con)
     for value in ["ana@x.es", "+34600123456", "C0000001", "josé@ñ.es", "16783115S"]:
         assert con.execute("SELECT crm_token(?)", [value]).fetchall()[0][0] == hasher.token(value)
+
+
+id_like = st.one_of(
+    st.text(max_size=12),
+    st.from_regex(r"[ \t\u00a0\u2003]{0,2}[A-Za-z0-9ñ\- ]{0,8}[ \t\n\u00a0\u3000]{0,2}", fullmatch=True),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.none(), id_like), min_size=1, max_size=12))
+def test_sql_id_is_the_trimmed_text_for_any_text(values: list[str | None]) -> None:
+    """id_sql keeps the text as it is only where trim would not change it: equal to nullif(trim(v), '')
+    on any text (spaces, tabs, Unicode spaces, empty, NULL), also as a row filter ``IN``."""
+    con = _CON
+    values = [v.replace("\x00", "") if v else v for v in values]
+    con.execute("CREATE OR REPLACE TABLE ids (rid INTEGER, v VARCHAR)")
+    con.executemany("INSERT INTO ids VALUES (?, ?)", list(enumerate(values)))
+    got = con.execute(f"SELECT rid, {id_sql('v')}, nullif(trim(v), '') FROM ids ORDER BY rid").fetchall()
+    assert [(r, a) for r, a, _b in got] == [(r, b) for r, _a, b in got]
+    asked = "SELECT nullif(trim(v), '') FROM ids WHERE rid % 2 = 0"
+    assert con.execute(f"SELECT rid FROM ids WHERE {id_sql('v')} IN ({asked}) ORDER BY rid").fetchall() == \
+        con.execute(f"SELECT rid FROM ids WHERE nullif(trim(v), '') IN ({asked}) ORDER BY rid").fetchall()

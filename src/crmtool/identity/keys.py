@@ -196,11 +196,13 @@ def values_sql(
         odd = _odd_map(con, source, NIF_FAST, canonical_nif)
         if odd:
             made.append(odd)
-            return (
-                f"SELECT s.rid, coalesce(m.norm, crm_nif_canon(s.v)) AS value FROM ({source}) s "
-                f"LEFT JOIN {odd} m ON m.raw = s.v"
-            ), made
-        return f"SELECT rid, crm_nif_canon(v) AS value FROM ({source})", made
+            sql = (f"SELECT s.rid, coalesce(m.norm, crm_nif_canon(s.v)) AS value FROM ({source}) s "
+                   f"LEFT JOIN {odd} m ON m.raw = s.v")
+        else:
+            sql = f"SELECT rid, crm_nif_canon(v) AS value FROM ({source})"
+        # materialised: a reader's `WHERE value IS NOT NULL` is otherwise pushed below the projection and
+        # the macro (three regexp_replace) runs twice per text (927k texts: 0.49 -> 0.14 CPU-s)
+        return f"WITH n AS MATERIALIZED ({sql}) SELECT rid, value FROM n", made
     return _phone_values(con, source, region)
 
 
