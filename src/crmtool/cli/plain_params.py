@@ -31,7 +31,7 @@ def install() -> bool:
         from typer import core
         from typer._coercion import RuntimeParam
         from typer._param_types import coerce_cli_choice, coerce_cli_path
-    except ImportError:  # another typer: keep its own coercion
+    except (ImportError, AttributeError):  # another typer: keep its own coercion
         return False
     original = getattr(core, "build_runtime_param", None)
     if original is None:
@@ -45,8 +45,11 @@ def install() -> bool:
         adapter: list[Any] = field(default_factory=list)  # typer's own, built on first need
 
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
-            out = plain_value(self.annotation, self.parameter_info, value, param, ctx,
-                              choice=coerce_cli_choice, path=coerce_cli_path)
+            try:
+                out = plain_value(self.annotation, self.parameter_info, value, param, ctx,
+                                  choice=coerce_cli_choice, path=coerce_cli_path)
+            except TypeError:  # typer's helpers take other arguments in this version: its own way
+                out = _NO
             if out is not _NO:
                 return out
             if not self.adapter:
@@ -58,7 +61,10 @@ def install() -> bool:
         if descriptor.file_annotation is not None or info.parser is not None \
                 or getattr(info, "click_type", None) is not None:
             return original(descriptor)
-        return PlainParam(parameter_info=info, annotation=descriptor.annotation, descriptor=descriptor)
+        try:
+            return PlainParam(parameter_info=info, annotation=descriptor.annotation, descriptor=descriptor)
+        except TypeError:  # typer's RuntimeParam has other fields in this version
+            return original(descriptor)
 
     build_runtime_param.crmtool_plain = True  # type: ignore[attr-defined]
     core.build_runtime_param = build_runtime_param  # type: ignore[attr-defined]
