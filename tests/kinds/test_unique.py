@@ -28,3 +28,13 @@ def test_unique_reject_keeps_the_first_row_of_each_key(run: Run) -> None:
 def test_unique_on_several_columns(run: Run) -> None:
     r = run({"a": ["1", "1", "1"], "b": ["x", "y", "x"]}, "rules: [{name: u, kind: unique, columns: [a, b]}]")
     assert r.failing("u") == [1, 3]
+
+
+def test_unique_flag_skips_repeated_blank_keys_and_keys_with_a_blank_part(run: Run) -> None:
+    # the repeated keys are found by GROUP BY and blank ones dropped there: "", NULL and spaces
+    # repeated twice each are no duplicate, nor is a two-column key with a blank column
+    r = run({"id": ["", "", None, None, "  ", "  ", "7", "7"]}, "rules: [{name: u, kind: unique, column: id}]")
+    assert r.failing("u") == [7, 8]
+    r = run({"a": ["1", "1", "1", "1", None, None], "b": ["", "", "x", "x", "y", "y"]},
+            "rules: [{name: u, kind: unique, columns: [a, b]}]")
+    assert r.failing("u") == [3, 4]

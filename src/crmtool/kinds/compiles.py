@@ -15,6 +15,8 @@ import re
 
 #: characters that stand for themselves, in a pattern and in a class
 _LITERAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-@:/,'\"#=%&!<>~")
+#: characters that stand for themselves inside a class only (``[._%+-]``: the usual e-mail pattern)
+_IN_CLASS = frozenset(".+*?(){}|$")
 #: escapes RE2 reads (classes and escaped punctuation)
 _ESCAPES = frozenset("dDwWsS.-+*?()[]{}|\\^$/")
 _COUNT = re.compile(r"\{([0-9]{1,3})(,([0-9]{1,3})?)?\}")
@@ -35,7 +37,7 @@ def _class_end(pattern: str, i: int) -> int | None:
             if i + 1 >= len(pattern) or pattern[i + 1] not in _ESCAPES:
                 return None
             i += 2
-        elif c == "[" or (c not in _LITERAL and c != "."):
+        elif c == "[" or (c not in _LITERAL and c not in _IN_CLASS):
             return None
         elif i + 2 < len(pattern) and pattern[i + 1] == "-" and pattern[i + 2] != "]":
             lo, hi = c, pattern[i + 2]
