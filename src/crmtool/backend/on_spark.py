@@ -32,13 +32,36 @@ SPARK_INPUT = "crm_input"
 
 
 @contextmanager
-def _input_on_spark(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet,
+def staged_on_spark(con: duckdb.DuckDBPyConnection, tables: dict[str, str],
                     spark_master: str | None) -> Iterator[tuple[SparkBackend, Path]]:
-    """A Spark session with the loaded ``table`` staged as :data:`SPARK_INPUT`, and a private
-    folder for what comes back; both gone when the block ends."""
-    from crmtool.backend.checks import unported_problems
+    """A Spark session with each ``name: SELECT`` of ``tables`` (run on the workspace) staged as
+    Parquet in a private scratch folder and registered under ``name``, and that folder for what
+    comes back (:func:`pull`); the tables, the folder and the session are gone when the block ends."""
     from crmtool.backend.duckdb_backend import DuckDBBackend
     from crmtool.backend.spark_backend import SparkBackend
+
+    spark = SparkBackend.start(spark_master)
+    try:
+        with private_scratch() as tmp:
+            for name, select in tables.items():
+                staged = tmp / f"{name}.parquet"
+                DuckDBBackend(con).write_parquet(select, staged)
+                spark.read_parquet(staged, name)
+            try:
+                yield spark, tmp
+            finally:
+                for name in tables:
+                    spark.drop_table(name)
+    finally:
+        spark.close()
+
+
+@contextmanager
+def _input_on_spark(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet,
+                    spark_master: str | None) -> Iterator[tuple[SparkBackend, Path]]:
+    """:func:`staged_on_spark` with the loaded ``table`` as :data:`SPARK_INPUT`, once the rules are
+    known to run there."""
+    from crmtool.backend.checks import unported_problems
     from crmtool.errors import ConfigError
     from crmtool.kinds.email_risk_steps import history_problems
 
@@ -46,18 +69,8 @@ def _input_on_spark(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet
     problems = unported_problems(ruleset) + history_problems(con, list(ruleset.rules))
     if problems:
         raise ConfigError(problems, "run these rules on --engine duckdb (the default)")
-    spark = SparkBackend.start(spark_master)
-    try:
-        with private_scratch() as tmp:
-            staged = Path(tmp) / "input.parquet"
-            DuckDBBackend(con).write_parquet(f"SELECT * FROM {ident(table)}", staged)
-            spark.read_parquet(staged, SPARK_INPUT)
-            try:
-                yield spark, Path(tmp)
-            finally:
-                spark.drop_table(SPARK_INPUT)
-    finally:
-        spark.close()
+    with staged_on_spark(con, {SPARK_INPUT: f"SELECT * FROM {ident(table)}"}, spark_master) as staged:
+        yield staged
 
 
 def check_loaded_on_spark(con: duckdb.DuckDBPyConnection, table: str, ruleset: RuleSet,
@@ -90,9 +103,9 @@ def clean_loaded_on_spark(con: duckdb.DuckDBPyConnection, table: str, ruleset: R
                             home=con)
         try:
             cast = ", ".join(f"CAST({ident(n)} AS {t}) AS {ident(n)}" for n, t in types)
-            _pull(spark, con, f"SELECT * FROM {result.work_table}", tmp / "work", work_table, cast, temp=False)
-            _pull(spark, con, f"SELECT * FROM {CHANGES}", tmp / "changes", "__spark_changes")
-            _pull(spark, con, f"SELECT * FROM {VIOLATIONS}", tmp / "violations", "__spark_violations")
+            pull(spark, con, f"SELECT * FROM {result.work_table}", tmp / "work", work_table, cast, temp=False)
+            pull(spark, con, f"SELECT * FROM {CHANGES}", tmp / "changes", "__spark_changes")
+            pull(spark, con, f"SELECT * FROM {VIOLATIONS}", tmp / "violations", "__spark_violations")
         finally:
             for name in (result.work_table, CHANGES, VIOLATIONS):
                 spark.drop_table(name)
@@ -110,18 +123,19 @@ def clean_loaded_on_spark(con: duckdb.DuckDBPyConnection, table: str, ruleset: R
     return result
 
 
-def _pull(spark: SparkBackend, con: duckdb.DuckDBPyConnection, select_sql: str, folder: Path, name: str,
-          columns: str = "*", *, temp: bool = True) -> None:
+def pull(spark: SparkBackend, con: duckdb.DuckDBPyConnection, select_sql: str, folder: Path, name: str,
+         columns: str = "*", *, temp: bool = True, empty: str | None = None, order: str | None = None) -> None:
     """``select_sql`` on Spark, written as Parquet parts under ``folder``, into the workspace table
-    ``name`` (``columns``: the SELECT list over them); the parts are read through the io gate."""
+    ``name`` (``columns``: the SELECT list over them, ``order``: an ORDER BY); the parts are read
+    through the io gate. ``empty``: the relation to read when Spark wrote no part (no rows)."""
     from crmtool.io.gate import readable, release
 
     spark.write_parquet(select_sql, folder)
     parts = [readable(con, p) for p in sorted(folder.glob("*.parquet"))]
     try:
-        files = "[" + ", ".join(sql_str(p) for p in parts) + "]"
+        source = f"read_parquet([{', '.join(sql_str(p) for p in parts)}])" if parts or empty is None else empty
         con.execute(f"CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE {ident(name)} AS SELECT {columns} "
-                    f"FROM read_parquet({files})")
+                    f"FROM {source}" + (f" ORDER BY {order}" if order else ""))
     finally:
         for part in parts:
             release(con, part)

@@ -152,7 +152,7 @@ class SparkPairs:
     def pull_scores(self, select_sql: str, target: str) -> None:
         """The scored pairs (``select_sql`` on Spark) into the workspace table ``target``, typed as the
         DuckDB engine makes them."""
-        from crmtool.backend.on_spark import _pull
+        from crmtool.backend.on_spark import pull
 
         n = len(self.spec.comparisons)
         typed = ["CAST(l AS INTEGER) AS l", "CAST(r AS INTEGER) AS r", "CAST(rule AS SMALLINT) AS rule",
@@ -160,7 +160,7 @@ class SparkPairs:
                  *(f"CAST(tf{i} AS DOUBLE) AS tf{i}" for i, c in enumerate(self.spec.comparisons)
                    if c.name in self.prep.tf),
                  "match_weight", "match_probability", "vetoed", "home_vetoed", "split_vetoed", "decision"]
-        _pull(self.spark, self.con, f"SELECT * FROM ({select_sql}) s", self.tmp / "scored", "__dd_scored")
+        pull(self.spark, self.con, f"SELECT * FROM ({select_sql}) s", self.tmp / "scored", "__dd_scored")
         try:
             self.con.execute(f"CREATE OR REPLACE TABLE {ident(target)} AS SELECT {', '.join(typed)} "
                              "FROM __dd_scored ORDER BY l, r")

@@ -23,15 +23,13 @@ user SQL with a DuckDB-only function are refused with their file:line before a J
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmtool.errors import ConfigError, Location
-from crmtool.io.stage import private_scratch
 from crmtool.segments.features import (
     AMOUNT,
     EVENT_REASONS,
@@ -239,30 +237,6 @@ def _refuse_duckdb_only(spec: SegmentsSpec, plan: SparkPlan) -> None:
                                                  f"crmtool yet")], HINT) from None
 
 
-@contextmanager
-def _staged(con: duckdb.DuckDBPyConnection, tables: dict[str, str],
-            spark_master: str | None) -> Iterator[tuple[SparkBackend, Path]]:
-    """A Spark session with each ``name: SELECT`` of ``tables`` (run on the workspace) staged as
-    Parquet and registered under ``name``; and a private folder for what comes back."""
-    from crmtool.backend.duckdb_backend import DuckDBBackend
-    from crmtool.backend.spark_backend import SparkBackend
-
-    spark = SparkBackend.start(spark_master)
-    try:
-        with private_scratch() as tmp:
-            for name, select in tables.items():
-                staged = Path(tmp) / f"{name}.parquet"
-                DuckDBBackend(con).write_parquet(select, staged)
-                spark.read_parquet(staged, name)
-            try:
-                yield spark, Path(tmp)
-            finally:
-                for name in tables:
-                    spark.drop_table(name)
-    finally:
-        spark.close()
-
-
 def _aggregate(spark: SparkBackend, plan: AggPlan, reasons: tuple[str, ...], target: str,
                result: str) -> tuple[int, dict[str, int]]:
     """:func:`crmtool.segments.features._aggregate` in one level (rows grouped by the trimmed id):
@@ -306,7 +280,9 @@ def run_on_spark(con: duckdb.DuckDBPyConnection, spec: SegmentsSpec, as_of: date
     if events:
         e = spec.events
         tables[events] = _columns_select(con, events, [e.customer_id, e.type, e.timestamp, e.channel])
-    with _staged(con, tables, spark_master) as (spark, tmp):
+    from crmtool.backend.on_spark import staged_on_spark
+
+    with staged_on_spark(con, tables, spark_master) as (spark, tmp):
         made: list[str] = []
         try:
             _aggregates_on_spark(spark, spec, as_of, plan, stats, made, events)
@@ -373,24 +349,13 @@ def _step(spark: SparkBackend, made: list[str], name: str, select_sql: str, *, k
 
 def _pull(spark: SparkBackend, con: duckdb.DuckDBPyConnection, select_sql: str, folder: Path, name: str,
           types: list[tuple[str, str]], *, order: str | None = None) -> None:
-    """``select_sql`` on Spark, written as Parquet parts under ``folder``, into the workspace's temp
-    table ``name`` with the column ``types`` DuckDB gives it; the parts are read through the io gate."""
-    from crmtool.io.gate import readable, release
+    """:func:`crmtool.backend.on_spark.pull` into the temp table ``name`` with the column ``types``
+    DuckDB gives it (no rows: an empty table of those columns)."""
+    from crmtool.backend.on_spark import pull
 
-    spark.write_parquet(select_sql, folder)
-    cast = ", ".join(_typed(ident(n), t) for n, t in types)
-    parts = [readable(con, p) for p in sorted(folder.glob("*.parquet"))]
-    try:
-        if parts:
-            files = "[" + ", ".join(sql_str(p) for p in parts) + "]"
-            source = f"read_parquet({files})"
-        else:  # Spark wrote no part for no rows
-            source = "(SELECT " + ", ".join(f"NULL AS {ident(n)}" for n, _t in types) + " WHERE FALSE)"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS SELECT {cast} FROM {source}"
-                    + (f" ORDER BY {order}" if order else ""))
-    finally:
-        for part in parts:
-            release(con, part)
+    empty = "(SELECT " + ", ".join(f"NULL AS {ident(n)}" for n, _t in types) + " WHERE FALSE)"
+    pull(spark, con, select_sql, folder, name, ", ".join(_typed(ident(n), t) for n, t in types),
+         empty=empty, order=order)
 
 
 def _typed(col: str, kind: str) -> str:
