@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from stdnum.es import dni, nie, nif
 
 from crmtool.identity.canonical import (
+    SQL_TRIM_CHARS,
     canonical_email,
+    canonical_id,
     canonical_nif,
     canonical_phone,
     id_sql,
@@ -189,3 +191,31 @@ def test_sql_id_is_the_trimmed_text_for_any_text(values: list[str | None]) -> No
     asked = "SELECT nullif(trim(v), '') FROM ids WHERE rid % 2 = 0"
     assert con.execute(f"SELECT rid FROM ids WHERE {id_sql('v')} IN ({asked}) ORDER BY rid").fetchall() == \
         con.execute(f"SELECT rid FROM ids WHERE nullif(trim(v), '') IN ({asked}) ORDER BY rid").fetchall()
+
+
+#: every character DuckDB's trim or Python's strip might treat as space, and some that are not
+_EDGE_CHARS = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029\u200b\ufeff" + SQL_TRIM_CHARS
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), id_like, st.text(alphabet=_EDGE_CHARS + "C7ñ", max_size=8),
+                          st.text(max_size=10)), min_size=1, max_size=12))
+def test_the_python_id_is_the_sql_id_for_any_text(values: list[str | None]) -> None:
+    """canonical_id (the form of an id a user types) equals id_sql (the form of an id in a table) on
+    any text: one canonical form, so ``subject export`` and ``suppress`` find the rows SQL matches."""
+    values = [v.replace("\x00", "") if v else v for v in values]
+    _CON.execute("CREATE OR REPLACE TABLE ids (rid INTEGER, v VARCHAR)")
+    _CON.executemany("INSERT INTO ids VALUES (?, ?)", list(enumerate(values)))
+    got = [v for _r, v in _CON.execute(f"SELECT rid, {id_sql('v')} FROM ids ORDER BY rid").fetchall()]
+    assert got == [canonical_id(v) for v in values]
+
+
+def test_sql_trim_chars_are_what_duckdb_trims() -> None:
+    """Every character of the Basic Multilingual Plane at the end of an id: Python removes it exactly
+    when DuckDB's trim does (a DuckDB upgrade that changes trim fails here)."""
+    chars = [chr(i) for i in range(1, 0x10000) if not 0xD800 <= i < 0xE000]
+    _CON.execute("CREATE OR REPLACE TABLE edge (c VARCHAR)")
+    _CON.executemany("INSERT INTO edge VALUES (?)", [[c] for c in chars])
+    trimmed = {r[0] for r in _CON.execute("SELECT c FROM edge WHERE trim('a' || c || c) = 'a'").fetchall()}
+    assert trimmed == set(SQL_TRIM_CHARS)
+    assert {c for c in chars if canonical_id("a" + c + c) == "a"} == trimmed

@@ -55,3 +55,20 @@ def test_an_identifier_of_two_people_is_refused(tmp_path: Path, monkeypatch: pyt
     code, out = cli("subject", "export", "INFO@shop.es", "--out", tmp_path / "s", "-w", db)
     assert code == 1 and "2 different people" in out
     assert not list((tmp_path / "s").glob("subject-*")) if (tmp_path / "s").exists() else True
+
+
+def test_an_id_with_a_tab_or_line_break_at_an_end_is_refused_not_missed(cleaned: Path, tmp_path: Path) -> None:
+    """Ids are compared trimmed of spaces only (SQL's trim): a pasted ``C0000003\\t`` would match
+    nobody, so subject export and the suppression look-ups refuse it (exit 2) instead of reporting the
+    person absent; with spaces, Unicode ones included, it is the same person."""
+    for given in ("C0000003\t", "\nC0000003", "C0000003\r\n"):
+        code, out = cli("subject", "export", given, "--out", tmp_path / "s", "-w", cleaned)
+        assert code == 2 and "tab or line break" in out, out
+        code, out = cli("suppress", "list", "--identifier", given, "-w", cleaned)
+        assert code == 2 and "tab or line break" in out, out
+    assert not (tmp_path / "s").exists()
+    code, out = cli("subject", "export", "\u00a0C0000003 \u3000", "--out", tmp_path / "s", "-w", cleaned,
+                    "--format", "json")
+    assert code == 0, out
+    data = json.loads(Path(json.loads(out)["json_path"]).read_text(encoding="utf-8"))
+    assert "C0000003" in json.dumps(data) and data["tables"]

@@ -111,10 +111,18 @@ def canonical_nif(value: str | None) -> str | None:
     return v or None
 
 
+#: what DuckDB's ``trim`` removes from an id (:func:`id_sql`): the Unicode space separators
+#: (category Zs) and nothing else; Python's ``str.strip()`` also removes tabs and line breaks
+SQL_TRIM_CHARS = (" \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+                  "\u202f\u205f\u3000")
+
+
 def canonical_id(value: str | None) -> str | None:
+    """A customer id's canonical form, character for character :func:`id_sql`'s ``nullif(trim(v), '')``
+    (property-tested against DuckDB), so an id has one canonical form in Python and in SQL."""
     if value is None:
         return None
-    return value.strip() or None
+    return value.strip(SQL_TRIM_CHARS) or None
 
 
 def canonical(kind: str, value: str | None) -> str | None:
@@ -126,6 +134,20 @@ def canonical(kind: str, value: str | None) -> str | None:
     if kind == NIF:
         return canonical_nif(value)
     return canonical_id(value)
+
+
+def canonical_given(kind: str, value: str) -> str | None:
+    """:func:`canonical` of one identifier a user typed (``subject export``, ``suppress list`` and
+    ``remove``). An id with a tab or line break at either end (pasted from a spreadsheet) is refused:
+    ids are compared trimmed of spaces only, as SQL's ``trim`` does, so it would match nobody and
+    the command would report a person as absent."""
+    canon = canonical(kind, value)
+    if kind == ID and canon is not None and (canon[0].isspace() or canon[-1].isspace()):
+        from crmtool.errors import UsageError
+
+        raise UsageError(f"the id {value!r} has a tab or line break at its start or end",
+                         "give the id without it")
+    return canon
 
 
 def nif_is_valid(value: str | None) -> bool:

@@ -72,14 +72,14 @@ def subject_export(
     (``output``: how the CSV looks, see :class:`crmtool.io.writers.OutputOptions`; the JSON is
     UTF-8 JSON whatever it says)."""
     from crmtool.audit import log_dir
-    from crmtool.identity.canonical import canonical
+    from crmtool.identity.canonical import canonical_given
     from crmtool.identity.keys import customer_tables, person_keys
     from crmtool.privacy.erase.outputs import SCRUB, load_output, match_file, registered_outputs
     from crmtool.privacy.identity import to_temp_table
     from crmtool.privacy.suppress_manage import _guess_type
 
     typ = kind or _guess_type(identifier)
-    value = canonical(typ, identifier)
+    value = canonical_given(typ, identifier)
     if not value:
         raise UsageError(f"not a usable {typ}", "give an email, phone, NIF or customer id")
     token = "k:" + str(ws.hasher.token(value))

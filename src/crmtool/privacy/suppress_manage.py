@@ -40,10 +40,10 @@ def _guess_type(value: str) -> str:
 
 def _tokens(ws: Workspace, value: str, kind: str | None) -> list[tuple[str, str]]:
     """``(type, token)`` of the canonical form of ``value``."""
-    from crmtool.identity.canonical import canonical
+    from crmtool.identity.canonical import canonical_given
 
     typ = kind or _guess_type(value)
-    canon = canonical(typ, value)
+    canon = canonical_given(typ, value)
     if not canon:
         raise UsageError(f"not a usable {typ}: nothing to look up", "give an email, phone, NIF or customer id")
     return [(typ, str(ws.hasher.token(canon)))]
