@@ -41,13 +41,14 @@ CUT_COLUMNS = ("CAST(l AS INTEGER) AS l, CAST(r AS INTEGER) AS r, CAST(reason AS
 @dataclass
 class Clustered:
     """What :func:`cluster_steps` leaves on the backend: ``members(rid, cid, match_probability)`` for
-    every record, ``cut(l, r, reason, why, bad_l, bad_r)`` and ``intra`` (the pairs scored for the
-    guard, with the scored pairs' columns)."""
+    every record, the tables of cut pairs ``(l, r, reason, why, bad_l, bad_r)`` and of the pairs
+    scored for the guard (the scored pairs' columns). The tables stay apart: Spark 4.0 failed to
+    plan a UNION of the locally checkpointed cut tables (``key not found: l#...``)."""
 
     stats: ClusterStats
     members: str
-    cut: str
-    intra: str
+    cuts: list[str]
+    intras: list[str]
     made: list[str] = field(default_factory=list)
 
 
@@ -199,12 +200,7 @@ def cluster_steps(
             coalesce(sum(CASE WHEN n > 1 THEN n END), 0), coalesce(max(n), 1)
         FROM (SELECT cid, count(*) AS n FROM {members} GROUP BY cid) z""")[0]
     stats.clusters, stats.multi, stats.records_in_multi, stats.largest = (int(x or 0) for x in row)
-    cut = steps.make("cut", " UNION ALL ".join(f"SELECT {CUT_COLUMNS} FROM {t}" for t in cuts) if cuts
-                     else f"SELECT {CUT_COLUMNS} FROM (SELECT 0 AS l, 0 AS r, '' AS reason, '' AS why, 0 AS bad_l, "
-                          f"0 AS bad_r) z WHERE false")
-    intra = steps.make("intra", " UNION ALL ".join(f"SELECT * FROM {t}" for t in intras) if intras
-                       else f"SELECT * FROM {scored} LIMIT 0")
-    keep = {members, cut, intra}
+    keep = {members, *cuts, *intras}
     for table in sorted(steps.live - keep):
         steps.drop(table)
-    return Clustered(stats, members, cut, intra, sorted(keep))
+    return Clustered(stats, members, cuts, intras, sorted(keep))
