@@ -430,7 +430,8 @@ def dedupe(
     model_check = check_model(model, spec)
     if model_check.degenerate:
         _warn(model_check.warning())
-    step("clustering")
+    if made is None:  # on Spark the clusters were made there (and said so)
+        step("clustering")
     stats, merges = _cluster_records(con, prep, spec, scoring, made)
     lap("cluster")
     step("golden records")
