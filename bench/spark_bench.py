@@ -1,6 +1,6 @@
-"""Time `crmtool validate|clean|segment` on DuckDB and on Spark (local mode) at several sizes.
+"""Time `crmtool validate|clean|segment|dedupe` on DuckDB and on Spark (local mode) at several sizes.
 
-    python bench/spark_bench.py [--command validate|clean|segment] [--rows N ...] [--rounds 1]
+    python bench/spark_bench.py [--command validate|clean|segment|dedupe] [--rows N ...] [--rounds 1]
                                 [--spark-master local[2]] [--data-dir bench/data] [--nice 10]
                                 [--driver-memory 3g] [--src TREE/src] [--engines duckdb,spark]
     python bench/spark_bench.py --command clean --rows 300000 --rows 1000000 --rows 3000000 \\
@@ -15,7 +15,9 @@ Inputs, per size N, in ``--data-dir`` (made when missing):
   ``--orders-per-customer`` and ``--events-per-customer``, 10 each by default: 1M customers, 10M
   orders), segmented with bench/segments_bench.py's segments file (the example shop's
   segments.yaml reads columns, total_spent and birth_date, that the generated customers lack),
-  ``--as-of 2026-11-01``.
+  ``--as-of 2026-11-01``;
+- dedupe: ``people_N.parquet`` (bench/gen_people.py --seed 7: known duplicates and look-alike
+  households), deduplicated with the ``rules/`` folder (``--rules`` overrides), CSV outputs.
 
 The real command line runs in subprocesses, the engines alternating round by round so machine
 load hits both alike. Each run's process tree (Spark's JVM is a grandchild) is sampled from /proc
@@ -24,7 +26,8 @@ figure is the larger of that sample and ``wait4``'s rusage of the child (which h
 descendant the tree reaped, so nothing that lived less than a sample is lost). Checks that both
 engines give the same outcome: validate the rule outcomes and exit code; clean the exit code,
 counts and the clean and rejects files' SHA-256 (from the manifest); segment the exit code and
-the memberships file (its bytes, and its sorted lines). Every run is appended as a JSON line to
+the memberships file (its bytes, and its sorted lines); dedupe the exit code and the clusters,
+golden and review files' SHA-256. Every run is appended as a JSON line to
 ``--data-dir``/spark_bench.jsonl; at the end a table per size: medians, Spark/DuckDB ratios,
 Spark's CPU per row relative to the smallest size, and the marginal CPU per extra row between
 sizes (which leaves out the fixed start-up cost); ``--report`` prints that table again from the
@@ -161,6 +164,15 @@ def _customers_parquet(rows: int, data: Path) -> Path:
     return target
 
 
+def _people(rows: int, data: Path) -> Path:
+    target = data / f"people_{rows}.parquet"
+    if not target.exists():
+        data.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, str(HERE / "gen_people.py"), "--rows", str(rows), "--out", str(target),
+                        "--seed", "7"], check=True)
+    return target
+
+
 def _segment_inputs(rows: int, data: Path, orders: int, events: int) -> Path:
     folder = data / f"seg_{rows}_{orders}_{events}"
     if not (folder / "events.parquet").exists():
@@ -189,6 +201,10 @@ def command_line(args: argparse.Namespace, rows: int, out: Path) -> list[str]:
         rules = args.rules or [str(ROOT / "rules" / "10-normalise.yaml"), str(ROOT / "rules" / "20-checks.yaml")]
         return [*head, "clean", str(_customers_csv(rows, data)), *_rules(rules), "--out", str(out),
                 "--workspace", ":memory:", "--format", "json", "--quiet"]
+    if args.command == "dedupe":
+        rules = args.rules or [str(ROOT / "rules")]
+        return [*head, "dedupe", str(_people(rows, data)), *_rules(rules), "--out", str(out), "--workspace",
+                ":memory:", "--output-format", "csv", "--format", "json", "--quiet"]
     folder = _segment_inputs(rows, data, args.orders_per_customer, args.events_per_customer)
     return [*head, "segment", "run", str(folder / "customers.parquet"), "--segments", str(data / "segments.yaml"),
             "--orders", str(folder / "orders.parquet"), "--events", str(folder / "events.parquet"),
@@ -208,6 +224,9 @@ def outcome(command: str, run: dict[str, Any], out: Path) -> dict[str, Any]:
     if command == "clean":
         return {"exit": run["exit"], "counts": payload.get("counts"),
                 "files": {Path(o["path"]).name: o["sha256"] for o in payload.get("outputs", [])}}
+    if command == "dedupe":
+        return {"exit": run["exit"], "files": {name: _digest(out / f"{name}.csv") if (out / f"{name}.csv").exists()
+                                               else None for name in ("clusters", "golden", "review")}}
     members = out / "memberships.csv"
     return {"exit": run["exit"], "memberships_sha256": _digest(members) if members.exists() else None,
             "memberships_sorted_sha256": _digest(members, sort=True) if members.exists() else None}
@@ -299,7 +318,7 @@ def table(command: str, by_size: dict[int, dict[str, list[dict[str, Any]]]]) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--command", choices=["validate", "clean", "segment"], default="validate")
+    parser.add_argument("--command", choices=["validate", "clean", "segment", "dedupe"], default="validate")
     parser.add_argument("--rows", type=int, action="append", help="repeatable; default 1000000")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rules", action="append", help="repeatable; default per command (see above)")

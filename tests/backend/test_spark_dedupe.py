@@ -24,15 +24,17 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
 EXAMPLE = ROOT / "examples" / "clientes.csv"
 OUTPUTS = ("clusters", "golden", "review")
+REVIEW = 0.5  # rules/30-dedupe.yaml's review band
 pytestmark = [pytest.mark.filterwarnings("ignore::ResourceWarning"),
               pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
 
 
-def _dedupe(data: Path, out: Path, engine: str, decisions: Path | None = None) -> dict[str, Any]:
-    """dedupe of ``data`` with rules/30-dedupe.yaml (normalised by 10-normalise.yaml) into ``out``:
-    the result, the scored pairs and the saved model."""
+def _dedupe(data: Path, out: Path, engine: str, decisions: Path | None = None,
+            rules: Path = RULES / "30-dedupe.yaml") -> dict[str, Any]:
+    """dedupe of ``data`` with ``rules`` (normalised by 10-normalise.yaml) into ``out``: the result,
+    the scored pairs and the saved model."""
     with Workspace(":memory:") as ws:
-        result = dedupe_file(ws, data, [RULES / "30-dedupe.yaml", RULES / "10-normalise.yaml"], out,
+        result = dedupe_file(ws, data, [rules, RULES / "10-normalise.yaml"], out,
                              fmt="csv", decisions=decisions, apply_fixes=apply_fixes, engine=engine)
         pairs = ws.con.execute("SELECT l, r, rule, * LIKE 'g%', match_weight, match_probability, vetoed, "
                                "home_vetoed, split_vetoed, decision FROM dedupe_pairs ORDER BY l, r").fetchall()
@@ -45,8 +47,12 @@ def _same(duck: dict[str, Any], spark: dict[str, Any], duck_out: Path, spark_out
     assert [b.as_dict() for b in s.blocking] == [b.as_dict() for b in d.blocking]
     assert s.candidate_pairs == d.candidate_pairs
     assert spark["model"] == duck["model"]  # the same u sample and level patterns: the same m, u, prior
-    assert [p[:3] for p in spark["pairs"]] == [p[:3] for p in duck["pairs"]]  # l, r, blocking rule
-    for ps, pd in zip(spark["pairs"], duck["pairs"], strict=True):
+    assert s.clusters == d.clusters and s.merges == d.merges and s.review == d.review
+    # the clusters are made on Spark: only the pairs decided or at or above the review band come back
+    kept = [p for p in duck["pairs"] if p[-1] is not None or p[-5] >= REVIEW]  # p[-5]: match_probability
+    assert len(kept) < len(duck["pairs"])
+    assert [p[:3] for p in spark["pairs"]] == [p[:3] for p in kept]  # l, r, blocking rule
+    for ps, pd in zip(spark["pairs"], kept, strict=True):
         weights = len(pd) - 6
         assert ps[3:weights] == pd[3:weights]  # the level of every comparison
         assert ps[weights] == pytest.approx(pd[weights], abs=1e-9)  # match weight
@@ -68,21 +74,34 @@ def _generated(tmp_path: Path, rows: int) -> Path:
 
 
 def test_generated_people_dedupe_the_same_on_both_engines(spark: SparkBackend, tmp_path: Path) -> None:
+    """With decisions that make the chaining guard split clusters (one of them after scoring a pair
+    blocking did not make) and a ``max_cluster_size`` of 3 that dissolves a cluster."""
     data = _generated(tmp_path, 500)
-    duck = _dedupe(data, tmp_path / "duck", "duckdb")
-    # decisions: a merged pair split by a person, and two strangers joined (a pair blocking never made)
+    rules = tmp_path / "30-dedupe.yaml"
+    rules.write_text((RULES / "30-dedupe.yaml").read_text(encoding="utf-8").replace(
+        "  split_below:", "  max_cluster_size: 3\n  split_below:"), encoding="utf-8")
+    duck = _dedupe(data, tmp_path / "duck", "duckdb", rules=rules)
     by_cluster: dict[str, list[str]] = {}
     for row in csv.DictReader((tmp_path / "duck" / "clusters.csv").open(encoding="utf-8")):
         by_cluster.setdefault(row["cluster_id"], []).append(row["record_id"])
-    merged = next(ids for ids in by_cluster.values() if len(ids) == 2)
+    pairs = [ids for ids in by_cluster.values() if len(ids) == 2]
+    three = next(ids for ids in by_cluster.values() if len(ids) == 3)
     alone = [ids[0] for ids in by_cluster.values() if len(ids) == 1]
     decided = tmp_path / "decisions.csv"
-    decided.write_text(f"id_l,id_r,decision\n{merged[0]},{merged[1]},no-match\n{alone[0]},{alone[-1]},match\n",
+    decided.write_text("id_l,id_r,decision\n"
+                       f"{pairs[0][0]},{pairs[0][1]},no-match\n{alone[0]},{alone[-1]},match\n"  # a split, a join
+                       f"{three[0]},{three[2]},no-match\n"  # the guard splits a cluster of three
+                       f"{pairs[1][0]},{alone[1]},match\n"  # a cluster of three with two pairs never blocked
+                       f"{pairs[2][0]},{pairs[3][0]},match\n",  # four records: over max_cluster_size
                        encoding="utf-8")
-    duck = _dedupe(data, tmp_path / "duck", "duckdb", decided)
-    on_spark = _dedupe(data, tmp_path / "spark", "spark", decided)
-    assert duck["result"].clusters.multi > 20 and duck["result"].decisions
+    duck = _dedupe(data, tmp_path / "duck", "duckdb", decided, rules)
+    on_spark = _dedupe(data, tmp_path / "spark", "spark", decided, rules)
+    stats = duck["result"].clusters
+    assert stats.multi > 20 and duck["result"].decisions
+    assert stats.split_clusters >= 2 and stats.dissolved_clusters >= 1, stats
     assert any(p[2] == -1 for p in duck["pairs"])  # the decided pair blocking did not make
+    reasons = duck["result"].review.by_reason
+    assert reasons.get("chaining") and reasons.get("oversized_cluster"), reasons
     _same(duck, on_spark, tmp_path / "duck", tmp_path / "spark")
 
 

@@ -9,6 +9,14 @@ executors, which therefore need crmtool installed (local mode uses this interpre
 The session: ``--spark-master`` (``local[2]``, ``spark://host:7077``, ``yarn``, ...), else the
 ``SPARK_REMOTE`` environment variable (Spark Connect, ``sc://host:15002``), else, in a process
 spark-submit started, spark-submit's ``--master``, else ``local[2]``.
+
+Spark's own scratch (``spark.local.dir``: shuffle files, spilled and checkpointed blocks, which
+hold customer rows) goes into a private, locked folder of crmtool's
+(:func:`crmtool.io.stage.private_scratch`) when crmtool starts a local session, unless the user
+set it (``SPARK_LOCAL_DIRS``, ``--conf`` in ``PYSPARK_SUBMIT_ARGS`` or ``spark-defaults.conf``);
+the folder goes with the session, or with the next run's sweep when this one is killed. On a
+cluster the executors' local dirs are the cluster manager's own (YARN's ``LOCAL_DIRS``, a
+worker's ``SPARK_LOCAL_DIRS``), and a session spark-submit started keeps its settings.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +91,28 @@ def _spark_errors(doing: str) -> Iterator[None]:
         raise EngineError(f"Spark {doing} ({type(exc).__name__}: {head[:300]})") from None
 
 
+def local_dir_set_by_user() -> str | None:
+    """Where the user set Spark's scratch folder (an environment variable or a configuration file
+    that names ``spark.local.dir``), or None: crmtool then puts it in its private scratch."""
+    for var in ("SPARK_LOCAL_DIRS", "SPARK_EXECUTOR_DIRS"):
+        if os.environ.get(var):
+            return var
+    if "spark.local.dir" in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
+        return "PYSPARK_SUBMIT_ARGS"
+    homes = [os.environ.get("SPARK_CONF_DIR")]
+    if os.environ.get("SPARK_HOME"):
+        homes.append(os.path.join(os.environ["SPARK_HOME"], "conf"))
+    for folder in filter(None, homes):
+        defaults = Path(folder) / "spark-defaults.conf"
+        try:
+            text = defaults.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if any(line.split()[:1] == ["spark.local.dir"] for line in text.splitlines()):
+            return str(defaults)
+    return None
+
+
 def spark_available() -> str | None:
     """Why Spark cannot run here (no pyspark, no Java), or None when it can."""
     import importlib.util
@@ -100,10 +130,12 @@ class SparkBackend:
 
     dialect = "spark"
 
-    def __init__(self, spark: SparkSession, *, owned: bool = False) -> None:
+    def __init__(self, spark: SparkSession, *, owned: bool = False, scratch: ExitStack | None = None) -> None:
         self.spark = spark
         self.owned = owned
         self._kept: dict[str, DataFrame] = {}
+        #: the private folder holding ``spark.local.dir`` of a session this backend started
+        self._scratch = scratch
 
     @classmethod
     def start(cls, master: str | None = None) -> SparkBackend:
@@ -115,6 +147,7 @@ class SparkBackend:
         from pyspark.sql import SparkSession
 
         builder: Any = SparkSession.builder.appName("crmtool")
+        scratch: ExitStack | None = None
         remote = master if master and master.startswith("sc://") else (
             None if master else os.environ.get("SPARK_REMOTE"))
         if remote:
@@ -134,13 +167,23 @@ class SparkBackend:
             for key, value in (LOCAL_CONF if master.startswith("local") else {}).items():
                 builder = builder.config(key, value)
             active = SparkSession.getActiveSession()
+            if master.startswith("local") and active is None and local_dir_set_by_user() is None:
+                from crmtool.io.stage import private_scratch
+
+                scratch = ExitStack()  # shuffle and checkpoint blocks hold customer rows
+                builder = builder.config("spark.local.dir", str(scratch.enter_context(private_scratch())))
         for key, value in SESSION_CONF.items():
             builder = builder.config(key, value)
-        with _spark_errors("start a session"):
-            spark = builder.getOrCreate()
-            for key, value in SESSION_CONF.items():  # a session joined, not created, gets them too
-                spark.conf.set(key, value)
-        return cls(spark, owned=active is None)  # a session someone else started stays up
+        try:
+            with _spark_errors("start a session"):
+                spark = builder.getOrCreate()
+                for key, value in SESSION_CONF.items():  # a session joined, not created, gets them too
+                    spark.conf.set(key, value)
+        except BaseException:
+            if scratch is not None:
+                scratch.close()
+            raise
+        return cls(spark, owned=active is None, scratch=scratch)  # a session someone else started stays up
 
     def _sql(self, sql: str) -> DataFrame:
         with _spark_errors("refused a statement"):
@@ -214,3 +257,6 @@ class SparkBackend:
             self.drop_table(name)
         if self.owned:
             self.spark.stop()
+        if self._scratch is not None:  # after the stop: Spark's own shutdown removes its folders first
+            scratch, self._scratch = self._scratch, None
+            scratch.close()

@@ -238,17 +238,19 @@ class _Scoring:
 def _scored_pairs(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, decisions: Path | None,
                   incremental: bool, prev_model: Model | None, engine: str, spark_master: str | None,
                   warn: Callable[[str], None], step: Callable[[str], None],
-                  lap: Callable[[str], object]) -> tuple[list[RuleCount], dict[str, int], int, Model, _Scoring]:
+                  lap: Callable[[str], object]
+                  ) -> tuple[list[RuleCount], dict[str, int], int, Model, _Scoring, ClusterStats | None]:
     """Blocking, comparison levels, the model and the scores into ``PAIRS``, on DuckDB or Spark:
-    the blocking counts, the decisions' stats, the number of pairs, the model and its scorer."""
+    the blocking counts, the decisions' stats, the number of pairs, the model, its scorer and, on
+    Spark, the clusters (made there: :func:`crmtool.dedupe.on_spark.clustered_on_spark`)."""
     if engine == "spark":
-        from crmtool.dedupe.on_spark import scored_on_spark
+        from crmtool.dedupe.on_spark import clustered_on_spark
 
         dec_stats = _decided_pairs(con, decisions, warn)
-        counts, n_pairs, model = scored_on_spark(
+        counts, n_pairs, model, stats = clustered_on_spark(
             con, prep, spec, spark_master, warn=warn, step=step, lap=lap,
             score_select=lambda m, levels, decided: _Scoring(con, prep, spec, m).select_sql(levels, decided))
-        return counts, dec_stats, n_pairs, model, _Scoring(con, prep, spec, model)
+        return counts, dec_stats, n_pairs, model, _Scoring(con, prep, spec, model), stats
     step("blocking")
     counts, dec_stats, n_pairs = _candidate_pairs(con, prep, spec, decisions, incremental, warn)
     lap("blocking")
@@ -262,13 +264,14 @@ def _scored_pairs(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSp
     scoring.score_into("__dd_levels", PAIRS, False)
     con.execute("DROP TABLE IF EXISTS __dd_levels")
     lap("score")
-    return counts, dec_stats, n_pairs, model, scoring
+    return counts, dec_stats, n_pairs, model, scoring, None
 
 
 def _cluster_records(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec,
-                     scoring: _Scoring) -> tuple[ClusterStats, int]:
-    """Clusters into ``__dd_members`` and the matched pairs inside them into ``__dd_merged``; (stats, merges)."""
-    stats = cluster(
+                     scoring: _Scoring, made: ClusterStats | None = None) -> tuple[ClusterStats, int]:
+    """Clusters into ``__dd_members`` (``made``: already there, from Spark) and the matched pairs inside
+    them into ``__dd_merged``; (stats, merges)."""
+    stats = made if made is not None else cluster(
         con,
         PAIRS,
         prep.rows,
@@ -380,8 +383,9 @@ def dedupe(
 ) -> DedupeResult:
     """Deduplicate ``table`` of the workspace by ``spec``; write clusters, golden and review to ``out_dir``.
 
-    ``engine="spark"``: blocking, comparison levels, the model's counts and the scoring run on Spark
-    (``spark_master``, else ``SPARK_REMOTE``, else local[2]); see :mod:`crmtool.dedupe.on_spark`.
+    ``engine="spark"``: blocking, comparison levels, the model's counts, the scoring and the clusters
+    run on Spark (``spark_master``, else ``SPARK_REMOTE``, else local[2]); ``dedupe_pairs`` then keeps
+    the pairs decided or at or above the review band; see :mod:`crmtool.dedupe.on_spark`.
 
     ``output`` says how the CSV files look (delimiter, decimal comma, encoding; see io.writers).
 
@@ -421,13 +425,14 @@ def dedupe(
     incremental, prev_model = _previous_model(ws, spec, incremental, _warn)
     prep, fresh = _prepare_records(con, table, spec, incremental, _warn)
     lap("prepare")
-    counts, dec_stats, n_pairs, model, scoring = _scored_pairs(
+    counts, dec_stats, n_pairs, model, scoring, made = _scored_pairs(
         con, prep, spec, decisions, incremental, prev_model, engine, spark_master, _warn, step, lap)
     model_check = check_model(model, spec)
     if model_check.degenerate:
         _warn(model_check.warning())
-    step("clustering")
-    stats, merges = _cluster_records(con, prep, spec, scoring)
+    if made is None:  # on Spark the clusters were made there (and said so)
+        step("clustering")
+    stats, merges = _cluster_records(con, prep, spec, scoring, made)
     lap("cluster")
     step("golden records")
     _golden_records(con, table, spec)

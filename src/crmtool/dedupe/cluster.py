@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crmtool.sqltext import ident
 
@@ -34,27 +34,43 @@ class ClusterStats:
     dissolved_clusters: int = 0
 
 
+def both_ways_sql(edges: str) -> str:
+    """SELECT of the edges ``(l, r)`` of ``edges`` in both directions, as ``(a, b)``."""
+    return f"SELECT l AS a, r AS b FROM {edges} UNION ALL SELECT r, l FROM {edges}"
+
+
+def start_labels_sql(both: str) -> str:
+    """SELECT of each vertex of ``both(a, b)`` with the smallest of itself and its neighbours."""
+    return f"SELECT a AS v, least(a, min(b)) AS c FROM {both} GROUP BY a"
+
+
+def propagate_sql(labels: str, both: str) -> str:
+    """One round of label propagation: each vertex takes the smallest label among its neighbours'."""
+    return f"""SELECT x.v, least(x.c, min(y.c)) AS c FROM {labels} x JOIN {both} e ON e.a = x.v
+            JOIN {labels} y ON y.v = e.b GROUP BY x.v, x.c"""
+
+
+def jump_sql(labels: str) -> str:
+    """Pointer jumping: each vertex adopts the label of its label."""
+    return f"""SELECT x.v, least(x.c, coalesce(y.c, x.c)) AS c FROM {labels} x LEFT JOIN {labels} y ON y.v
+                = x.c"""
+
+
+def changed_sql(new: str, old: str) -> str:
+    """SELECT of how many vertices have another label in ``new`` than in ``old``."""
+    return f"SELECT count(*) FROM {new} n JOIN {old} o ON o.v = n.v WHERE n.c <> o.c"
+
+
 def components(con: duckdb.DuckDBPyConnection, edges: str, out: str) -> int:
     """``out(v, c)``: for every vertex of ``edges(l, r)``, the smallest vertex of its component."""
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE __dd_e AS SELECT l AS a, r AS b FROM {edges} "
-        f"UNION ALL SELECT r, l FROM {edges}"
-    )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT a AS v, least(a, min(b)) AS c FROM __dd_e GROUP BY a"
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __dd_e AS {both_ways_sql(edges)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS {start_labels_sql('__dd_e')}")
     rounds = 0
     for rounds in range(1, MAX_ROUNDS + 1):  # noqa: B007 - reported
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_lab2 AS
-            SELECT x.v, least(x.c, min(y.c)) AS c FROM {out} x JOIN __dd_e e ON e.a = x.v
-            JOIN {out} y ON y.v = e.b GROUP BY x.v, x.c""")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __dd_lab2 AS {propagate_sql(out, '__dd_e')}")
         # pointer jumping: adopt the label of your label
-        con.execute("""CREATE OR REPLACE TEMP TABLE __dd_lab3 AS
-            SELECT x.v, least(x.c, coalesce(y.c, x.c)) AS c FROM __dd_lab2 x LEFT JOIN __dd_lab2 y ON y.v
-                = x.c""")
-        changed = con.execute(
-            f"SELECT count(*) FROM __dd_lab3 n JOIN {out} o USING (v) WHERE n.c <> o.c"
-        ).fetchall()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __dd_lab3 AS {jump_sql('__dd_lab2')}")
+        changed = con.execute(changed_sql("__dd_lab3", out)).fetchall()
         con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT * FROM __dd_lab3")
         if changed[0][0] == 0:
             break
@@ -62,13 +78,15 @@ def components(con: duckdb.DuckDBPyConnection, edges: str, out: str) -> int:
     return rounds
 
 
-def _keep_groups(con: duckdb.DuckDBPyConnection) -> None:
-    """``__dd_keep(c, v)``: the members each suspect cluster keeps around its centre (greedy, in Python per cluster)."""
-    import pyarrow as pa
+#: the rows :func:`keep_groups` reads, over the judged pairs ``ip`` and the centres ``center``
+KEEP_ROWS_SQL = """SELECT i.c, z.center, i.l, i.r, CASE WHEN i.decided THEN 2.0 ELSE i.p END, i.good, i.bad
+        FROM {ip} i
+        JOIN {center} z ON z.c = i.c ORDER BY i.c, i.l, i.r"""
 
-    rows = con.execute("""SELECT i.c, z.center, i.l, i.r, CASE WHEN i.decided THEN 2.0 ELSE i.p END, i.good, i.bad
-        FROM __dd_ip i
-        JOIN __dd_center z ON z.c = i.c ORDER BY i.c, i.l, i.r""").fetchall()
+
+def keep_groups(rows: list[tuple[Any, ...]]) -> tuple[list[int], list[int]]:
+    """(clusters, members): the members each suspect cluster keeps around its centre, greedily, from
+    the rows of :data:`KEEP_ROWS_SQL` (few clusters, few members each)."""
     by_cluster: dict[int, list[tuple[int, int, int, float, bool, bool]]] = {}
     for c, center, left, right, p, good, bad in rows:
         by_cluster.setdefault(c, []).append((center, left, right, p or 0.0, bool(good), bool(bad)))
@@ -84,6 +102,14 @@ def _keep_groups(con: duckdb.DuckDBPyConnection) -> None:
                 group.append(v)
         keep_c.extend([c] * len(group))
         keep_v.extend(group)
+    return keep_c, keep_v
+
+
+def _keep_groups(con: duckdb.DuckDBPyConnection) -> None:
+    """``__dd_keep(c, v)``: the members each suspect cluster keeps around its centre (greedy, in Python per cluster)."""
+    import pyarrow as pa
+
+    keep_c, keep_v = keep_groups(con.execute(KEEP_ROWS_SQL.format(ip="__dd_ip", center="__dd_center")).fetchall())
     keep = pa.table({"c": pa.array(keep_c, pa.int32()), "v": pa.array(keep_v, pa.int32())})
     con.register("__dd_keep_arrow", keep)
     con.execute("CREATE OR REPLACE TEMP TABLE __dd_keep AS SELECT * FROM __dd_keep_arrow")
@@ -116,11 +142,10 @@ def _score_intra_pairs(con: duckdb.DuckDBPyConnection, s: str, score_pairs: Call
         con.execute("DROP TABLE IF EXISTS __dd_newintra")
 
 
-def _judge_intra_pairs(con: duckdb.DuckDBPyConnection, s: str, *, threshold: float, review: float,
-                       split_below: float) -> int:
-    """Mark each intra-cluster pair good or bad in ``__dd_ip``; return the clusters holding a bad pair."""
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_ip AS
-        SELECT a.l, a.r, a.c, k.match_probability AS p,
+def judge_sql(allintra: str, scored: str, *, threshold: float, review: float, split_below: float) -> str:
+    """SELECT marking each intra-cluster pair of ``allintra(l, r, c)`` good or bad (and why), its scores
+    from ``scored`` (the scored pairs and the intra-cluster pairs scored since)."""
+    return f"""SELECT a.l, a.r, a.c, k.match_probability AS p,
                (k.decision = 'no-match' OR (k.decision IS NULL AND (k.match_probability < {split_below}
                 OR (k.home_vetoed AND k.match_probability >= {review})
                 OR (k.split_vetoed AND k.match_probability < {review})))) AS bad,
@@ -130,8 +155,15 @@ def _judge_intra_pairs(con: duckdb.DuckDBPyConnection, s: str, *, threshold: flo
                     WHEN k.match_probability < {split_below} THEN 'split_below'
                     WHEN k.home_vetoed AND k.match_probability >= {review} THEN 'household'
                     WHEN k.split_vetoed AND k.match_probability < {review} THEN 'veto' END AS why
-        FROM __dd_allintra a JOIN (SELECT * FROM {s} UNION ALL SELECT * FROM __dd_intra) k USING (l,
-            r)""")
+        FROM {allintra} a JOIN {scored} k ON k.l = a.l AND k.r = a.r"""
+
+
+def _judge_intra_pairs(con: duckdb.DuckDBPyConnection, s: str, *, threshold: float, review: float,
+                       split_below: float) -> int:
+    """Mark each intra-cluster pair good or bad in ``__dd_ip``; return the clusters holding a bad pair."""
+    scored = f"(SELECT * FROM {s} UNION ALL SELECT * FROM __dd_intra)"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __dd_ip AS "
+                f"{judge_sql('__dd_allintra', scored, threshold=threshold, review=review, split_below=split_below)}")
     return int(con.execute("SELECT count(DISTINCT c) FROM __dd_ip WHERE bad").fetchall()[0][0])
 
 

@@ -1,15 +1,21 @@
 """Dedupe's pair work on Apache Spark: blocking, comparison levels, the model's counts and the
 scoring run there as named SELECT steps through :class:`~crmtool.backend.spark_backend.SparkBackend`.
 
+The clusters are made there too (:func:`crmtool.dedupe.cluster_steps.cluster_steps`: connected
+components, oversized clusters dissolved, the chaining guard with its intra-cluster pairs compared
+and scored there; only the greedy keep of the few suspect clusters runs here and goes back as a
+table).
+
 What stays in the workspace in this slice: reading the input, the preparation (normalised names,
 phones and e-mails: DuckDB SQL with Python once per distinct value for phonetic keys), the pairs a
-person decided, and everything after scoring (clusters with the chaining guard, golden records,
-review, audit): connected components on Spark are a later slice. The prepared records and the
-decided pairs go to Spark as Parquet; the scored pairs come back as Parquet parts read through
-:mod:`crmtool.io.gate` (every scored pair: the review band, the chaining guard and ``explain`` read
-them all). Spark 4.0 has no Jaro-Winkler: it is mapped in Python once per distinct pair of values
-(:mod:`crmtool.dedupe.similarity`, DuckDB's value to the last bit); Spark's ``levenshtein`` counts
-code points as DuckDB's does.
+person decided, and what follows the clusters (golden records, review, outputs, audit). The
+prepared records and the decided pairs go to Spark as Parquet; what comes back, as Parquet parts
+read through :mod:`crmtool.io.gate`: every record's cluster (``__dd_members``), the guard's cuts, and
+of the scored pairs (``dedupe_pairs``, and the guard's intra-cluster pairs) those decided or at or
+above the review band: the review file, the audit's merges and ``explain``'s verdicts read no
+others (see :data:`KEPT_PAIRS`). Spark 4.0 has no Jaro-Winkler: it is mapped in Python once per
+distinct pair of values (:mod:`crmtool.dedupe.similarity`, DuckDB's value to the last bit); Spark's
+``levenshtein`` counts code points as DuckDB's does.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from crmtool.backend.spark_backend import SparkBackend
+    from crmtool.dedupe.cluster import ClusterStats
     from crmtool.dedupe.model import Model
     from crmtool.errors import Location
 
@@ -42,6 +49,9 @@ UNPORTED_METHODS = ("token_set",)
 #: the tables staged on Spark
 PREP, DECIDED = "dd_prep", "dd_dec"
 _JW = re.compile(r"jaro_winkler_similarity\(([^(),]+), ([^(),]+)\)")
+#: the scored pairs that come back from Spark: decided, or at or above the review band (a pair in
+#: the review file, a merge, a cut edge, an ``explain`` neighbour worth reading); ``{review}``
+KEPT_PAIRS = "decision IS NOT NULL OR match_probability >= {review}"
 
 
 def unported_problems(spec: DedupeSpec) -> list[tuple[Location, str]]:
@@ -96,11 +106,14 @@ class SparkPairs:
     spec: DedupeSpec
     tmp: Path
     made: list[str] = field(default_factory=list)
+    #: the scoring step, ``score_select(model, levels, decided)``, once the model is known
+    score_select: Callable[[Model, str, str], str] | None = None
+    model: Model | None = None
 
     def stage(self, select_sql: str, name: str) -> None:
         from crmtool.backend.duckdb_backend import DuckDBBackend
 
-        path = self.tmp / f"{name}.parquet"
+        path = self.tmp / f"{name}-{len(self.made)}.parquet"  # a table staged again gets a new file
         DuckDBBackend(self.con).write_parquet(select_sql, path)
         self.spark.read_parquet(path, name)
         self.made.append(name)
@@ -149,7 +162,66 @@ class SparkPairs:
         rows = self.spark.fetch(patterns_sql("dd_levels", len(self.spec.comparisons)))
         return estimate_from(u_from_counts(self.spec, counts), rows, self.prep, self.spec)
 
-    def pull_scores(self, select_sql: str, target: str) -> None:
+    def score(self, model: Model, score_select: Callable[[Model, str, str], str]) -> None:
+        """Every candidate pair scored into ``dd_scored`` (on Spark)."""
+        self.model, self.score_select = model, score_select
+        self._create("dd_scored", score_select(model, "dd_levels", DECIDED))
+
+    def score_extra(self, pairs: str, target: str) -> None:
+        """Compare and score the pairs ``(l, r)`` of ``pairs`` (the chaining guard's, which blocking did
+        not make) into ``target``, as :meth:`score` does."""
+        assert self.model is not None and self.score_select is not None, "score() first"
+        self._create(f"{target}_q", f"SELECT l, r, CAST(-3 AS SMALLINT) AS rule, CAST(0 AS BIGINT) AS rules "
+                                    f"FROM {pairs}")
+        self.levels(f"{target}_q", f"{target}_lv")
+        self._create(target, self.score_select(self.model, f"{target}_lv", DECIDED))
+
+    def keep_table(self, name: str, clusters: list[int], members: list[int]) -> None:
+        """Table ``name(c, v)`` on Spark: the members the guard's greedy keep chose (few)."""
+        import pyarrow as pa
+
+        keep = pa.table({"c": pa.array(clusters, pa.int32()), "v": pa.array(members, pa.int32())})
+        self.con.register("__dd_keep_arrow", keep)
+        try:
+            self.stage("SELECT * FROM __dd_keep_arrow", name)
+        finally:
+            self.con.unregister("__dd_keep_arrow")
+
+    def cluster(self) -> ClusterStats:
+        """The clusters of ``dd_scored`` on Spark; into the workspace: ``__dd_members`` (every record),
+        ``__dd_cut``, and of the scored pairs (``dedupe_pairs``) and the guard's (``__dd_intra``) the
+        :data:`KEPT_PAIRS`."""
+        from crmtool.backend.on_spark import pull
+        from crmtool.dedupe.cluster_steps import CUT_COLUMNS, cluster_steps
+        from crmtool.dedupe.tables import PAIRS
+
+        spec = self.spec
+        done = cluster_steps(self.spark, "dd_scored", PREP, threshold=spec.threshold, review=spec.review,
+                             max_cluster_size=spec.max_cluster_size, split_below=spec.split_below,
+                             score_pairs=self.score_extra, keep_table=self.keep_table)
+        self.made.extend(done.made)
+        kept = KEPT_PAIRS.format(review=float(spec.review))
+        self.pull_scores(f"SELECT * FROM dd_scored WHERE {kept}", PAIRS, temp=False)
+        members = "CAST(rid AS INTEGER) AS rid, CAST(cid AS INTEGER) AS cid, CAST(match_probability AS DOUBLE) " \
+                  "AS match_probability"
+        pull(self.spark, self.con, f"SELECT * FROM {done.members}", self.tmp / "members", "__dd_members", members,
+             temp=False, order="rid")
+        for k, table in enumerate(done.intras):
+            self.pull_scores(f"SELECT * FROM {table} WHERE {kept}", f"__dd_intra{k}", temp=True)
+        for k, table in enumerate(done.cuts):
+            pull(self.spark, self.con, f"SELECT * FROM {table}", self.tmp / table, f"__dd_cut{k}", CUT_COLUMNS)
+        parts = {"__dd_intra": [f"__dd_intra{k}" for k in range(len(done.intras))] or [f"{PAIRS} LIMIT 0"],
+                 "__dd_cut": [f"__dd_cut{k}" for k in range(len(done.cuts))]
+                 or ["(SELECT 0 AS l, 0 AS r, '' AS reason, '' AS why, 0 AS bad_l, 0 AS bad_r) WHERE false"]}
+        for name, tables in parts.items():
+            columns = "*" if name == "__dd_intra" else CUT_COLUMNS
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS "
+                             + " UNION ALL ".join(f"SELECT {columns} FROM {t}" for t in tables))
+        for k in range(max(len(done.intras), len(done.cuts))):
+            self.con.execute(f"DROP TABLE IF EXISTS __dd_intra{k}; DROP TABLE IF EXISTS __dd_cut{k}")
+        return done.stats
+
+    def pull_scores(self, select_sql: str, target: str, *, temp: bool) -> None:
         """The scored pairs (``select_sql`` on Spark) into the workspace table ``target``, typed as the
         DuckDB engine makes them."""
         from crmtool.backend.on_spark import pull
@@ -160,10 +232,10 @@ class SparkPairs:
                  *(f"CAST(tf{i} AS DOUBLE) AS tf{i}" for i, c in enumerate(self.spec.comparisons)
                    if c.name in self.prep.tf),
                  "match_weight", "match_probability", "vetoed", "home_vetoed", "split_vetoed", "decision"]
-        pull(self.spark, self.con, f"SELECT * FROM ({select_sql}) s", self.tmp / "scored", "__dd_scored")
+        pull(self.spark, self.con, f"SELECT * FROM ({select_sql}) s", self.tmp / target, "__dd_scored")
         try:
-            self.con.execute(f"CREATE OR REPLACE TABLE {ident(target)} AS SELECT {', '.join(typed)} "
-                             "FROM __dd_scored ORDER BY l, r")
+            self.con.execute(f"CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE {ident(target)} AS "
+                             f"SELECT {', '.join(typed)} FROM __dd_scored ORDER BY l, r")
         finally:
             self.con.execute("DROP TABLE IF EXISTS __dd_scored")
 
@@ -172,14 +244,14 @@ class SparkPairs:
             self.spark.drop_table(name)
 
 
-def scored_on_spark(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, spark_master: str | None, *,
-                    warn: Callable[[str], None], step: Callable[[str], None], lap: Callable[[str], object],
-                    score_select: Callable[[Model, str, str], str]) -> tuple[list[RuleCount], int, Model]:
-    """Blocking, levels, the model and the scores on Spark; the scored pairs into the workspace's
-    ``dedupe_pairs``. The decided pairs are the workspace's ``__dd_dec``; ``score_select(model,
-    levels, decided)`` is the scoring step (the DuckDB engine's). (pairs per blocking rule, pairs, model)."""
-    from crmtool.dedupe.tables import PAIRS
-
+def clustered_on_spark(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: DedupeSpec, spark_master: str | None,
+                       *, warn: Callable[[str], None], step: Callable[[str], None], lap: Callable[[str], object],
+                       score_select: Callable[[Model, str, str], str]
+                       ) -> tuple[list[RuleCount], int, Model, ClusterStats]:
+    """Blocking, levels, the model, the scores and the clusters on Spark; into the workspace what
+    :meth:`SparkPairs.cluster` brings back. The decided pairs are the workspace's ``__dd_dec``;
+    ``score_select(model, levels, decided)`` is the scoring step (the DuckDB engine's). (pairs per
+    blocking rule, pairs, model, cluster stats)."""
     step("starting Spark")
     with pairs_on_spark(con, prep, spec, spark_master) as work:
         step("blocking")
@@ -191,9 +263,11 @@ def scored_on_spark(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: Dedupe
         step("estimating the model")
         model = work.estimate()
         lap("model")
-        work.pull_scores(score_select(model, "dd_levels", DECIDED), PAIRS)
+        work.score(model, score_select)
         lap("score")
-    return counts, n_pairs, model
+        step("clustering")
+        stats = work.cluster()
+    return counts, n_pairs, model, stats
 
 
 @contextmanager
