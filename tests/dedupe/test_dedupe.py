@@ -249,6 +249,24 @@ def test_explain_pair_and_single(ws: Workspace, tmp_path: Path) -> None:
         explain(ws, spec, "nope")
 
 
+def test_explain_names_the_blocking_rule_of_a_pair_dedupe_pairs_does_not_keep(ws: Workspace, tmp_path: Path) -> None:
+    """After a Spark run ``dedupe_pairs`` keeps only the pairs decided or at or above the review band;
+    explain still names a candidate's first blocking rule, from the prepared table's keys."""
+    from crmtool.dedupe.tables import PAIRS, PREP
+
+    spec = spec_from_text(spec_text())
+    dedupe(ws, table(ws, ROWS), spec, tmp_path)
+    pairs = ws.con.execute(f"SELECT a.__id, b.__id, k.rule FROM {PAIRS} k JOIN {PREP} a ON a.__rid = k.l "
+                           f"JOIN {PREP} b ON b.__rid = k.r WHERE k.rule >= 0 ORDER BY 1, 2").fetchall()
+    stored = {(a, b): spec.blocking[r].name for a, b, r in pairs}
+    assert len(stored) >= 4 and len(set(stored.values())) >= 2
+    ws.con.execute(f"DELETE FROM {PAIRS}")
+    assert {(a, b): explain(ws, spec, a, b).blocking_rule for a, b in stored} == stored
+    assert all(explain(ws, spec, a, b).candidate for a, b in stored)
+    apart = explain(ws, spec, "1", "7")  # no key in common
+    assert apart.blocking_rule is None and not apart.candidate
+
+
 def test_incremental_matches_new_rows_against_previous(ws: Workspace, tmp_path: Path) -> None:
     spec = spec_from_text(spec_text())
     dedupe(ws, table(ws, ROWS[:6]), spec, tmp_path / "day1")

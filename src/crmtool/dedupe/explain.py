@@ -117,6 +117,10 @@ def explain(ws: Workspace, spec: DedupeSpec, record_a: str, record_b: str | None
         if found[0][0] >= 0:
             exp.blocking_rule = spec.blocking[int(found[0][0])].name
         exp.decision = found[0][1]
+    else:
+        rule = _blocking_rule_of(ws, spec, lo, hi)
+        if rule is not None:
+            exp.candidate, exp.blocking_rule = True, spec.blocking[rule].name
     from crmtool.dedupe.prepare import Prepared, name_email_rest, needed_features
 
     prep = Prepared(PREP, 0)
@@ -165,6 +169,34 @@ def explain(ws: Workspace, spec: DedupeSpec, record_a: str, record_b: str | None
             exp.split_by = cut[0][0]
             exp.split_trigger = _trigger(ws, spec, *cut[0][1:])
     return exp
+
+
+def _blocking_rule_of(ws: Workspace, spec: DedupeSpec, lo: int, hi: int) -> int | None:
+    """The first blocking rule that made the pair ``(lo, hi)`` a candidate, from the blocking keys the
+    prepared table keeps (``bk<j>``) and the same block and rule limits as
+    :func:`crmtool.dedupe.blocking.candidate_pairs`; ``None`` when none did.
+
+    For a pair missing from ``dedupe_pairs``: after a Spark run that table keeps only the pairs
+    decided or at or above the review band, so a candidate scored below the band is not in it."""
+    con = ws.con
+    have = {r[0] for r in con.execute(f"DESCRIBE {PREP}").fetchall()}
+    for j, rule in enumerate(spec.blocking):
+        key = f"bk{j}"
+        if key not in have:
+            return None  # the rules changed since the run: say nothing rather than guess
+        limit = rule.max_block_size or spec.max_block_size
+        shared = con.execute(
+            f"SELECT a.{key} FROM {PREP} a JOIN {PREP} b ON a.{key} = b.{key} WHERE a.__rid = ? AND b.__rid = ?",
+            [lo, hi]).fetchall()
+        if not shared:
+            continue
+        pairs, block = con.execute(
+            f"SELECT coalesce(sum(n * (n - 1) / 2) FILTER (WHERE n <= {int(limit)}), 0), "
+            f"max(n) FILTER (WHERE k = ?) FROM (SELECT {key} AS k, count(*) AS n FROM {PREP} "
+            f"WHERE {key} IS NOT NULL GROUP BY {key})", [shared[0][0]]).fetchall()[0]
+        if block is not None and block <= limit and pairs <= spec.max_pairs_per_rule:
+            return j
+    return None
 
 
 #: why the chaining guard found a cluster suspect (``why`` of ``dedupe_cuts``), in words
