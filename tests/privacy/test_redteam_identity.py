@@ -1,0 +1,47 @@
+"""Red team: a suppressed person never reaches the send list, whatever spelling their identifier has
+in the register or in the customer table (real workspace, real register files, real DuckDB)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crmtool.privacy.mailable import mailable_table
+from crmtool.privacy.suppress import import_suppressions
+from crmtool.workspace import Workspace
+
+BASE = {"customer_id": "C0000001", "email": "x@y.es", "phone": "611111111", "national_id": "11111111H"}
+
+
+def _flag(tmp: Path, register: str, column: str, row_value: str, *, encoding: str = "utf-8") -> tuple[bool, str]:
+    """(mailable, reason) of one customer whose ``column`` is ``row_value``, after a suppression
+    file (written in ``encoding``) holding ``register`` in that column was imported."""
+    row = dict(BASE, **{column: row_value})
+    (tmp / "s.csv").write_bytes(f"{column}\n{register}\n".encode(encoding))
+    with Workspace(":memory:") as ws:
+        ws.con.execute("CREATE TABLE clean_c (_row BIGINT, customer_id VARCHAR, email VARCHAR, phone VARCHAR, "
+                       "national_id VARCHAR, consent VARCHAR)")
+        ws.con.execute("INSERT INTO clean_c VALUES (1, ?, ?, ?, ?, 'yes')",
+                       [row["customer_id"], row["email"], row["phone"], row["national_id"]])
+        import_suppressions(ws, tmp / "s.csv", "do_not_contact")
+        s = mailable_table(ws, "clean_c", email_column="email", consent_column="consent", key_column="customer_id",
+                           phone_column="phone", nif_columns=("national_id",))
+        mailable, reason = ws.con.execute(f"SELECT mailable, not_mailable_reason FROM {s.table}").fetchall()[0]
+    return bool(mailable), str(reason)
+
+
+# a NIF pasted from a spreadsheet or a word processor: no-break space (cp1252 0xA0), en dash
+# (cp1252 0x96), full-width characters from an East Asian keyboard layout
+NIF_SPELLINGS = ["16783115\u00a0S", "\u00a016783115S\u00a0", "16783115\u2013S", "16.783.115\u2011S",
+                 "\uff11\uff16\uff17\uff18\uff13\uff11\uff11\uff15\uff33", "16783115S", "es-16783115-s"]
+
+
+@pytest.mark.parametrize("spelling", NIF_SPELLINGS)
+def test_a_nif_suppressed_plainly_stops_every_spelling_in_the_table(tmp_path: Path, spelling: str) -> None:
+    assert _flag(tmp_path, "16783115S", "national_id", spelling) == (False, "suppressed")
+
+
+@pytest.mark.parametrize("spelling", [s for s in NIF_SPELLINGS if s.isascii() or s[8] in "\u00a0\u2013"])
+def test_a_nif_suppressed_from_a_cp1252_file_stops_the_plain_spelling(tmp_path: Path, spelling: str) -> None:
+    assert _flag(tmp_path, spelling, "national_id", "16783115S", encoding="cp1252") == (False, "suppressed")
