@@ -45,3 +45,28 @@ def test_a_nif_suppressed_plainly_stops_every_spelling_in_the_table(tmp_path: Pa
 @pytest.mark.parametrize("spelling", [s for s in NIF_SPELLINGS if s.isascii() or s[8] in "\u00a0\u2013"])
 def test_a_nif_suppressed_from_a_cp1252_file_stops_the_plain_spelling(tmp_path: Path, spelling: str) -> None:
     assert _flag(tmp_path, spelling, "national_id", "16783115S", encoding="cp1252") == (False, "suppressed")
+
+
+def test_a_register_written_before_nfkc_still_stops_the_same_odd_spelling(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Registers hold tokens of the canonical form of their day: an entry imported as ``16783115<NBSP>S``
+    by a crmtool without NFKC still stops a row spelled the same way."""
+    import crmtool.identity.keys as keys
+    from crmtool.identity.canonical import canonical_nif, legacy_nif
+
+    spelling = "16783115\u00a0S"
+    assert canonical_nif(spelling) != legacy_nif(spelling)
+    (tmp_path / "s.csv").write_bytes(f"national_id\n{spelling}\n".encode("cp1252"))
+    with Workspace(":memory:") as ws:
+        ws.con.execute("CREATE TABLE clean_c (_row BIGINT, customer_id VARCHAR, email VARCHAR, national_id VARCHAR, "
+                       "consent VARCHAR)")
+        ws.con.execute("INSERT INTO clean_c VALUES (1, 'C1', 'a@b.es', ?, 'yes'), (2, 'C2', 'c@d.es', '16783115S', "
+                       "'yes'), (3, 'C3', 'e@f.es', '11111111H', 'yes')", [spelling])
+        with monkeypatch.context() as m:  # the register as the old canonical form wrote it
+            m.setattr(keys, "canonical_nif", legacy_nif)
+            import_suppressions(ws, tmp_path / "s.csv", "do_not_contact")
+        s = mailable_table(ws, "clean_c", email_column="email", consent_column="consent", key_column="customer_id",
+                           nif_columns=("national_id",))
+        flags = ws.con.execute(f"SELECT _row, mailable FROM {s.table} ORDER BY 1").fetchall()
+    # row 2 (the plain spelling) is not in that old register: only a new import reaches it
+    assert flags == [(1, False), (2, True), (3, True)]

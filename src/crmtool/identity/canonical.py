@@ -106,16 +106,29 @@ def canonical_phone(value: str | None, region: str = DEFAULT_REGION) -> str | No
 
 
 def canonical_nif(value: str | None) -> str | None:
-    """``16783115-s`` -> ``16783115S``; ``ES B-12345678`` -> ``B12345678``."""
+    """``16783115-s`` -> ``16783115S``; ``ES B-12345678`` -> ``B12345678``; ``16783115\u00a0S`` ->
+    ``16783115S``."""
     if value is None:
         return None
     v = _NIF_SEPARATORS.sub("", value)
     if not v.isascii() or not v.isprintable():
         v = _NIF_SEPARATORS_ANY.sub("", unicodedata.normalize("NFKC", v))
-    v = v.upper()
+    return _nif_prefix(v.upper())
+
+
+def _nif_prefix(v: str) -> str | None:
     if len(v) == 11 and v.startswith("ES") and v[2:].isalnum() and v.isascii():
         v = v[2:]
     return v or None
+
+
+def legacy_nif(value: str | None) -> str | None:
+    """The canonical NIF of crmtool before NFKC and Unicode spaces and dashes (``16783115\u00a0S``
+    stayed as it was): registers hold tokens of it, so a table line carries it as well when it
+    differs (:func:`crmtool.identity.keys.values_sql`)."""
+    if value is None:
+        return None
+    return _nif_prefix(_NIF_SEPARATORS.sub("", value).upper())
 
 
 #: what DuckDB's ``trim`` removes from an id (:func:`id_sql`): the Unicode space separators
