@@ -51,7 +51,7 @@ def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> 
     excludes every customer of that person; consent is the most restrictive of the person's records.
     """
     from crmtool.identity.keys import IdentityColumns, cluster_map_sql, person_keys
-    from crmtool.identity.registers import person_consent_sql, person_flags, register_sql
+    from crmtool.identity.registers import person_consent_sql, person_flags_of_lines, register_sql
 
     con = ws.con
     notes: list[str] = []
@@ -66,13 +66,13 @@ def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> 
         _exclusions_of_single_records(ws, cc, notes)
         notes.append("no suppression or erasure registers in the workspace: nothing to match")
         return notes
-    # without registers only the person (``keys.rows``: id and dedupe cluster) is read, for consent:
-    # the canonical e-mails and phones (a pass over every value) are built only when a register may match them
-    cols = IdentityColumns("customer_id", [cc.email] if cc.email and have else [],
-                           [cc.phone] if cc.phone and have else [])
-    keys = person_keys(con, "seg_customers", cols, name="seg_idk", region=spec.customers.phone_region)
+    # ``keys.rows``: each customer's person (id and dedupe cluster), for consent and the flags; the
+    # identifiers matched against the registers are those of every row of the input (below)
+    keys = person_keys(con, "seg_customers", IdentityColumns("customer_id"), name="seg_idk",
+                       region=spec.customers.phone_region)
     try:
-        flags = person_flags(ws, keys) if have else None
+        flags = person_flags_of_lines(ws, _input_lines(ws, cc, spec.customers.phone_region, keys.made),
+                                      keys.rows, keys.made) if have else None
         cases: list[str] = []
         if flags:
             cases += ["WHEN f.erased THEN 'erased'", "WHEN f.suppressed THEN 'suppressed'",
@@ -101,6 +101,22 @@ def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> 
     if not have:
         notes.append("no suppression or erasure registers in the workspace: nothing to match")
     return notes
+
+
+def _input_lines(ws: Workspace, cc: CustomerColumns, region: str, made: list[str]) -> str:
+    """SQL ``(rid, type, value)``: the identifier lines of *every* row of the customers input
+    (``seg_in_customers``; ``seg_customers`` keeps the first row of an id), as the rows of
+    ``seg_customers`` with the same trimmed id: a suppression on a later row's address, or on any
+    NIF/NIE column (found by name, as ``mailable`` finds them), keeps the customer off every list."""
+    from crmtool.identity.canonical import id_sql
+    from crmtool.identity.keys import IdentityColumns, detect_identity_columns, person_lines_sql
+
+    nifs = detect_identity_columns(ws.con, "seg_in_customers", cc.id).nifs
+    cols = IdentityColumns(cc.id, [cc.email] if cc.email else [], [cc.phone] if cc.phone else [], nifs)
+    body, _distinct = person_lines_sql(ws.con, "seg_in_customers", cols, made, region=region)
+    trimmed = f"nullif({id_sql('i.' + ident(cc.id))}, '')"
+    return (f"SELECT c.rowid AS rid, l.type, l.value FROM ({body}) l JOIN seg_in_customers i ON i.rowid = l.rid "
+            f"JOIN seg_customers c ON c.customer_id = {trimmed}")
 
 
 def _exclusions_of_single_records(ws: Workspace, cc: CustomerColumns, notes: list[str]) -> None:
