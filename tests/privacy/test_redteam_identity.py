@@ -70,3 +70,22 @@ def test_a_register_written_before_nfkc_still_stops_the_same_odd_spelling(
         flags = ws.con.execute(f"SELECT _row, mailable FROM {s.table} ORDER BY 1").fetchall()
     # row 2 (the plain spelling) is not in that old register: only a new import reaches it
     assert flags == [(1, False), (2, True), (3, True)]
+
+
+# cells a mail platform reads as the suppressed address (or as several addresses, one of them the
+# suppressed one), which crmtool's identity layer cannot match against the register as one address
+CELLS = ["Ana Garcia <ana.garcia@gmail.com>", "ana.garcia@gmail.com; otra@x.es", "otra@x.es, ana.garcia@gmail.com",
+         "otra@x.es;ana.garcia@gmail.com", "ana.garcia@gmail.com\u200b", "\ufeffana.garcia@gmail.com",
+         "ana.garcia@gmail.com\totra@x.es"]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_cell_a_mail_platform_reads_as_the_suppressed_address_is_not_mailable(tmp_path: Path, cell: str) -> None:
+    mailable, reason = _flag(tmp_path, "ana.garcia@gmail.com", "email", cell)
+    assert not mailable and reason in ("suppressed", "no_email")
+
+
+@pytest.mark.parametrize("cell", ["ana.garcia@gmail.com", " <ANA.GARCIA@gmail.com> ", "mailto:ana.garcia@gmail.com",
+                                  "josé.núñez@correo.es"])
+def test_a_plain_address_nobody_suppressed_stays_mailable(tmp_path: Path, cell: str) -> None:
+    assert _flag(tmp_path, "otra@x.es", "email", cell) == (True, "None")

@@ -50,3 +50,17 @@ def test_a_send_list_leaves_out_a_customer_whose_later_row_is_suppressed(kit, mo
     sent = (kit.tmp / "out" / "segments" / "all.csv").read_bytes()
     assert b"C2" in sent
     assert b"C1" not in sent and b"ana" not in sent
+
+
+@pytest.mark.parametrize("cell", ["Ana <ana@x.es>", "otra@y.es; ana@x.es", "ana@x.es\u200b"])
+def test_a_send_list_leaves_out_a_cell_a_mail_platform_reads_as_a_suppressed_address(  # type: ignore[no-untyped-def]
+        kit, monkeypatch: pytest.MonkeyPatch, cell: str) -> None:
+    monkeypatch.chdir(kit.tmp)
+    path = kit.write_csv("p.csv", HEADER, [["C1", cell, "", "", "yes", ""], ["C2", "bob@x.es", "", "", "yes", ""]])
+    (kit.tmp / "bajas.csv").write_text("email\nana@x.es\n", encoding="utf-8")
+    with Workspace(":memory:") as ws:
+        import_suppressions(ws, kit.tmp / "bajas.csv", "unsubscribe")
+        kit.run(ws, "segments: [{name: all, when: 'TRUE'}]\n", path)
+    sent = (kit.tmp / "out" / "segments" / "all.csv").read_bytes()
+    assert b"C2" in sent
+    assert b"C1" not in sent and b"ana@" not in sent

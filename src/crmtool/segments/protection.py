@@ -1,12 +1,13 @@
 """Who may not receive anything: erased, suppressed, bounced, no email, no consent (one reason each).
 
 Reasons, first that applies (the names and order of :mod:`crmtool.privacy.mailable`): ``erased``
-(a token of the customer's id, email or phone is in ``privacy_erasures``), ``suppressed`` (in
-``privacy_suppressions``: on the id, the email *or the phone*, stricter than mailability because a
-send list also feeds phone-based ad audiences), ``bounced`` (hard bounce or complaint in
-``email_bounces``), ``no_email`` (blank email), ``consent_denied`` and ``consent_unknown`` (the
-consent column, normalised by the privacy feature's ``normalise_consent_sql``: unknown never
-counts as granted). Those tables exist only once the privacy and emails features have been used;
+(a token of the customer's id, email, phone or NIF, on any of the input's rows of that id, is in
+``privacy_erasures``), ``suppressed`` (in ``privacy_suppressions``: on the id, the email, the NIF
+*or the phone*, stricter than mailability because a send list also feeds phone-based ad
+audiences), ``bounced`` (hard bounce or complaint in ``email_bounces``), ``no_email`` (blank, or
+no one usable address: ``mailable``'s test, without its ``@`` check), ``consent_denied`` and
+``consent_unknown`` (the consent column, normalised by the privacy feature's
+``normalise_consent_sql``: unknown never counts as granted). Those tables exist only once the privacy and emails features have been used;
 when absent, that check has nothing to match and the run says so in its notes.
 
 Identifiers are matched through :mod:`crmtool.identity` (canonical forms, keyed tokens, the dedupe
@@ -52,6 +53,7 @@ def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> 
     """
     from crmtool.identity.keys import IdentityColumns, cluster_map_sql, person_keys
     from crmtool.identity.registers import person_consent_sql, person_flags_of_lines, register_sql
+    from crmtool.privacy.mailable import no_email_sql
 
     con = ws.con
     notes: list[str] = []
@@ -78,7 +80,7 @@ def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> 
             cases += ["WHEN f.erased THEN 'erased'", "WHEN f.suppressed THEN 'suppressed'",
                       "WHEN f.bounced THEN 'bounced'"]
         if cc.email:
-            cases.append(f"WHEN nullif(trim(CAST(c.{ident(cc.email)} AS VARCHAR)), '') IS NULL THEN 'no_email'")
+            cases.append(f"WHEN {no_email_sql('c.' + ident(cc.email), need_at=False)} THEN 'no_email'")
         consent_join = ""
         if cc.consent:
             state, by_id = customer_consent_sql(ws, cc.consent)
@@ -124,9 +126,11 @@ def _exclusions_of_single_records(ws: Workspace, cc: CustomerColumns, notes: lis
     no dedupe clusters. Each customer (ids are unique in ``seg_customers``) is then a person of one
     record, whose most restrictive consent is the record's own: the same reasons as the person path
     of :func:`build_exclusions`, without building person keys."""
+    from crmtool.privacy.mailable import no_email_sql
+
     cases: list[str] = []
     if cc.email:
-        cases.append(f"WHEN nullif(trim(CAST(c.{ident(cc.email)} AS VARCHAR)), '') IS NULL THEN 'no_email'")
+        cases.append(f"WHEN {no_email_sql('c.' + ident(cc.email), need_at=False)} THEN 'no_email'")
     state, by_id = "NULL::VARCHAR", ""
     if cc.consent:
         state, by_id = customer_consent_sql(ws, cc.consent)
