@@ -7,8 +7,9 @@ Reasons, first that applies (the names and order of :mod:`crmtool.privacy.mailab
 audiences), ``bounced`` (hard bounce or complaint in ``email_bounces``), ``no_email`` (blank, or
 no one usable address: ``mailable``'s test, without its ``@`` check), ``consent_denied`` and
 ``consent_unknown`` (the consent column, normalised by the privacy feature's
-``normalise_consent_sql``: unknown never counts as granted). Those tables exist only once the privacy and emails features have been used;
-when absent, that check has nothing to match and the run says so in its notes.
+``normalise_consent_sql``: unknown never counts as granted). Those tables exist only once the
+privacy and emails features have been used; when absent, that check has nothing to match and the
+run says so in its notes.
 
 Identifiers are matched through :mod:`crmtool.identity` (canonical forms, keyed tokens, the dedupe
 cluster as the person): a reason found on one record of a person applies to all of them.
