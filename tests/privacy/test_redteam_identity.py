@@ -89,3 +89,11 @@ def test_a_cell_a_mail_platform_reads_as_the_suppressed_address_is_not_mailable(
                                   "josé.núñez@correo.es"])
 def test_a_plain_address_nobody_suppressed_stays_mailable(tmp_path: Path, cell: str) -> None:
     assert _flag(tmp_path, "otra@x.es", "email", cell) == (True, "None")
+
+
+@pytest.mark.parametrize("entry", ["Ana García <Ana.Garcia@gmail.com>", "ana.garcia@gmail.com\u200b",
+                                   "\ufeffanagarcia@gmail.com"])
+def test_a_register_entry_with_a_display_name_or_invisible_characters_stops_the_address(
+        tmp_path: Path, entry: str) -> None:
+    """An unsubscribe list copied from a mail client: the entry is the address it names."""
+    assert _flag(tmp_path, entry, "email", "anagarcia@gmail.com") == (False, "suppressed")

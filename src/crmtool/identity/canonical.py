@@ -68,8 +68,28 @@ def providers() -> dict[str, Provider]:
     }
 
 
+# a display name before the address (``Ana García <ana@x.es>``), as mail clients copy it
+_NAME_ADDR = re.compile(r"[^<>]*<([^<>]*@[^<>]*)>\s*", re.DOTALL)
+
+
 def plain_email(value: str | None) -> str | None:
-    """Trimmed, NFC, lower-case address (no provider rules); ``None`` when blank."""
+    """Trimmed, NFC, lower-case address (no provider rules); ``None`` when blank. Format characters
+    (zero-width space, byte-order mark) are dropped and a display name is dropped with its angle
+    brackets: ``Ana <Ana@X.es>`` -> ``ana@x.es``, the address a mail platform delivers to."""
+    if value is None:
+        return None
+    if not value.isascii() or "<" in value:
+        value = "".join(ch for ch in value if unicodedata.category(ch) != "Cf")
+        found = _NAME_ADDR.fullmatch(value.strip())
+        if found:
+            value = found.group(1)
+    return legacy_plain_email(value)
+
+
+def legacy_plain_email(value: str | None) -> str | None:
+    """:func:`plain_email` before display names and format characters were dropped: registers hold
+    tokens of it, so a table line carries it as well when it differs
+    (:func:`crmtool.identity.keys.values_sql`)."""
     if value is None:
         return None
     v = unicodedata.normalize("NFC", normalise_email(unicodedata.normalize("NFC", value)))

@@ -38,6 +38,7 @@ from crmtool.identity.canonical import (
     canonical_phone,
     id_sql,
     legacy_nif,
+    legacy_plain_email,
     plain_email,
     register_sql,
 )
@@ -223,23 +224,32 @@ def _email_sql(con: duckdb.DuckDBPyConnection, source: str, *, plain: bool) -> t
     rules of ``crm_email_canon``), the others through Python once per distinct value. Each row's
     canonical form, and its plain form as a second row when the provider rules changed it."""
     made: list[str] = []
-    odd = _odd_map(con, source, EMAIL_FAST, lambda v: (plain_email(v) or "") + "\n" + (canonical_email(v) or ""))
+    odd = _odd_map(con, source, EMAIL_FAST, _email_forms)
     plain_sql = "lower(trim(s.v))"
     if odd:
         made.append(odd)
         p = f"coalesce(split_part(m.norm, chr(10), 1), {plain_sql})"
         c = f"coalesce(split_part(m.norm, chr(10), 2), crm_email_canon({plain_sql}))"
+        old = "split_part(m.norm, chr(10), 3)"
         join = f"LEFT JOIN {odd} m ON m.raw = s.v"
     else:
-        p, c, join = plain_sql, f"crm_email_canon({plain_sql})", ""
-    inner = f"SELECT s.rid, nullif({p}, '') AS p, nullif({c}, '') AS c FROM ({source}) s {join} WHERE s.v IS NOT NULL"
+        p, c, old, join = plain_sql, f"crm_email_canon({plain_sql})", "NULL", ""
+    inner = (f"SELECT s.rid, nullif({p}, '') AS p, nullif({c}, '') AS c, nullif({old}, '') AS o "
+             f"FROM ({source}) s {join} WHERE s.v IS NOT NULL")
     if not plain:
         return f"SELECT rid, c AS value FROM ({inner}) WHERE c IS NOT NULL", made
-    # each row is canonicalised once (a materialised CTE; a list per row and unnest cost 6x as much)
+    # each row is canonicalised once (a materialised CTE; a list per row and unnest cost 6x as much);
+    # an odd address also carries the plain form older registers hold (legacy_plain_email) when it differs
+    legacy = " UNION ALL SELECT rid, o FROM e WHERE o <> p AND o <> c" if odd else ""
     return (
         f"WITH e AS MATERIALIZED ({inner}) "
-        f"SELECT rid, c AS value FROM e WHERE c IS NOT NULL UNION ALL SELECT rid, p FROM e WHERE p <> c"
+        f"SELECT rid, c AS value FROM e WHERE c IS NOT NULL UNION ALL SELECT rid, p FROM e WHERE p <> c{legacy}"
     ), made
+
+
+def _email_forms(value: str) -> str:
+    """``plain\ncanonical\nlegacy plain`` of an odd address (empty parts for none)."""
+    return f"{plain_email(value) or ''}\n{canonical_email(value) or ''}\n{legacy_plain_email(value) or ''}"
 
 
 @dataclass
