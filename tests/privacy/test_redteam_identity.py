@@ -97,3 +97,8 @@ def test_a_register_entry_with_a_display_name_or_invisible_characters_stops_the_
         tmp_path: Path, entry: str) -> None:
     """An unsubscribe list copied from a mail client: the entry is the address it names."""
     assert _flag(tmp_path, entry, "email", "anagarcia@gmail.com") == (False, "suppressed")
+
+
+@pytest.mark.parametrize("entry", ['"otra@y.es; Ana.Garcia@gmail.com"', '"ana.garcia@gmail.com, otra@y.es"'])
+def test_a_register_entry_listing_several_addresses_stops_each(tmp_path: Path, entry: str) -> None:
+    assert _flag(tmp_path, entry, "email", "anagarcia@gmail.com") == (False, "suppressed")
