@@ -196,17 +196,29 @@ def _column_problems(root: Any, columns: Iterable[str], aliases: Iterable[str]) 
 
     known = {c.lower() for c in columns}
     qualifiers = {a.lower() for a in aliases}
-    lambda_vars = {str(i.name).lower() for lam in root.find_all(exp.Lambda) for i in lam.expressions}
     problems: list[str] = []
     for col in root.find_all(exp.Column):
         parts = [str(p.name) for p in col.parts]
         head = parts[0].lower()
         if head in qualifiers and len(parts) > 1:
             parts, head = parts[1:], parts[1].lower()
-        if head in known or head in lambda_vars:
+        if head in known or head in _lambda_names(col):
             continue
         problems.append(f"unknown column '{'.'.join(parts)}'")
     return list(dict.fromkeys(problems))
+
+
+def _lambda_names(node: Any) -> set[str]:
+    """The parameters of the lambdas ``node`` is inside: a lambda's name means nothing outside its
+    body (``list_transform(l, user -> 1) AND user`` names DuckDB's ``user``, not the parameter)."""
+    from sqlglot import exp
+
+    names: set[str] = set()
+    lam = node.find_ancestor(exp.Lambda)
+    while lam is not None:
+        names |= {str(i.name).lower() for i in lam.expressions}
+        lam = lam.find_ancestor(exp.Lambda)
+    return names
 
 
 def _parse(sql: str) -> tuple[Any, list[str]]:

@@ -8,8 +8,9 @@
   registers hold its tokens.
 * **phone**: E.164 (``600 12 34 56`` -> ``+34600123456``, region ES by default); an invalid
   number keeps its digits, so two spellings of the same wrong number still match.
-* **nif** (Spanish NIF/NIE/CIF): upper case without spaces, hyphens, dots or slashes and without a
-  leading ``ES`` country prefix: ``16783115-S`` = ``16783115s`` = ``ES16783115S``.
+* **nif** (Spanish NIF/NIE/CIF): NFKC (full-width characters), upper case without whitespace (a
+  no-break space too), hyphens or dashes, dots or slashes and without a leading ``ES`` country
+  prefix: ``16783115-S`` = ``16783115s`` = ``ES16783115S`` = ``16783115\u2013S``.
 * **id** (customer id): trimmed.
 
 The SQL twins (:func:`register_sql` creates ``crm_email_canon``, ``crm_nif_canon``) are exact for
@@ -39,6 +40,9 @@ DEFAULT_REGION = "ES"
 PHONE_KEY_DIGITS = 9
 _DIGITS = re.compile(r"[^0-9]")
 _NIF_SEPARATORS = re.compile(r"[ \t\n\r\-./]")
+# after NFKC (full-width letters and digits become ASCII, a no-break space a space): any whitespace and
+# any Unicode hyphen or dash (a spreadsheet's NBSP, a word processor's en dash) separates like a space
+_NIF_SEPARATORS_ANY = re.compile(r"[\s\-./\u2010-\u2015\u2212]")
 # NIF spellings the SQL twin handles exactly (anything else goes through Python)
 NIF_FAST = r"^[A-Za-z0-9 \-./]*$"
 # plain ASCII addresses (spaces only around): normalise_email(v) == lower(trim(v)) exactly
@@ -64,8 +68,28 @@ def providers() -> dict[str, Provider]:
     }
 
 
+# a display name before the address (``Ana García <ana@x.es>``), as mail clients copy it
+_NAME_ADDR = re.compile(r"[^<>]*<([^<>]*@[^<>]*)>\s*", re.DOTALL)
+
+
 def plain_email(value: str | None) -> str | None:
-    """Trimmed, NFC, lower-case address (no provider rules); ``None`` when blank."""
+    """Trimmed, NFC, lower-case address (no provider rules); ``None`` when blank. Format characters
+    (zero-width space, byte-order mark) are dropped and a display name is dropped with its angle
+    brackets: ``Ana <Ana@X.es>`` -> ``ana@x.es``, the address a mail platform delivers to."""
+    if value is None:
+        return None
+    if not value.isascii() or "<" in value:
+        value = "".join(ch for ch in value if unicodedata.category(ch) != "Cf")
+        found = _NAME_ADDR.fullmatch(value.strip())
+        if found:
+            value = found.group(1)
+    return legacy_plain_email(value)
+
+
+def legacy_plain_email(value: str | None) -> str | None:
+    """:func:`plain_email` before display names and format characters were dropped: registers hold
+    tokens of it, so a table line carries it as well when it differs
+    (:func:`crmtool.identity.keys.values_sql`)."""
     if value is None:
         return None
     v = unicodedata.normalize("NFC", normalise_email(unicodedata.normalize("NFC", value)))
@@ -102,13 +126,29 @@ def canonical_phone(value: str | None, region: str = DEFAULT_REGION) -> str | No
 
 
 def canonical_nif(value: str | None) -> str | None:
-    """``16783115-s`` -> ``16783115S``; ``ES B-12345678`` -> ``B12345678``."""
+    """``16783115-s`` -> ``16783115S``; ``ES B-12345678`` -> ``B12345678``; ``16783115\u00a0S`` ->
+    ``16783115S``."""
     if value is None:
         return None
-    v = _NIF_SEPARATORS.sub("", value).upper()
+    v = _NIF_SEPARATORS.sub("", value)
+    if not v.isascii() or not v.isprintable():
+        v = _NIF_SEPARATORS_ANY.sub("", unicodedata.normalize("NFKC", v))
+    return _nif_prefix(v.upper())
+
+
+def _nif_prefix(v: str) -> str | None:
     if len(v) == 11 and v.startswith("ES") and v[2:].isalnum() and v.isascii():
         v = v[2:]
     return v or None
+
+
+def legacy_nif(value: str | None) -> str | None:
+    """The canonical NIF of crmtool before NFKC and Unicode spaces and dashes (``16783115\u00a0S``
+    stayed as it was): registers hold tokens of it, so a table line carries it as well when it
+    differs (:func:`crmtool.identity.keys.values_sql`)."""
+    if value is None:
+        return None
+    return _nif_prefix(_NIF_SEPARATORS.sub("", value).upper())
 
 
 #: what DuckDB's ``trim`` removes from an id (:func:`id_sql`): the Unicode space separators

@@ -37,6 +37,8 @@ from crmtool.identity.canonical import (
     canonical_nif,
     canonical_phone,
     id_sql,
+    legacy_nif,
+    legacy_plain_email,
     plain_email,
     register_sql,
 )
@@ -184,7 +186,8 @@ def values_sql(
     con: duckdb.DuckDBPyConnection, kind: str, source: str, region: str = DEFAULT_REGION, *, plain: bool = True
 ) -> tuple[str, list[str]]:
     """SQL over ``source`` (a query with columns ``rid, v``) giving ``(rid, value)`` rows of canonical
-    ``kind`` values (emails: canonical and, with ``plain``, the plain form when different), plus the
+    ``kind`` values (emails: canonical and, with ``plain``, the plain form when different; NIFs likewise
+    the :func:`~crmtool.identity.canonical.legacy_nif` form older registers hold), plus the
     temp tables it made (the caller drops them)."""
     register_sql(con)
     made: list[str] = []
@@ -193,17 +196,27 @@ def values_sql(
     if kind == EMAIL:
         return _email_sql(con, source, plain=plain)
     if kind == NIF:
-        odd = _odd_map(con, source, NIF_FAST, canonical_nif)
+        odd = _odd_map(con, source, NIF_FAST, _nif_forms)
         if odd:
             made.append(odd)
-            sql = (f"SELECT s.rid, coalesce(m.norm, crm_nif_canon(s.v)) AS value FROM ({source}) s "
+            # an odd spelling's line is its canonical form and, with ``plain``, the form registers
+            # written before NFKC hold (legacy_nif) when that differs
+            sql = (f"SELECT s.rid, CASE WHEN m.raw IS NULL THEN crm_nif_canon(s.v) "
+                   f"ELSE nullif(split_part(m.norm, chr(10), 1), '') END AS value, "
+                   f"nullif(split_part(m.norm, chr(10), 2), '') AS old FROM ({source}) s "
                    f"LEFT JOIN {odd} m ON m.raw = s.v")
+            also = " UNION ALL SELECT rid, old FROM n WHERE value IS NOT NULL AND old <> value" if plain else ""
         else:
-            sql = f"SELECT rid, crm_nif_canon(v) AS value FROM ({source})"
+            sql, also = f"SELECT rid, crm_nif_canon(v) AS value FROM ({source})", ""
         # materialised: a reader's `WHERE value IS NOT NULL` is otherwise pushed below the projection and
         # the macro (three regexp_replace) runs twice per text (927k texts: 0.49 -> 0.14 CPU-s)
-        return f"WITH n AS MATERIALIZED ({sql}) SELECT rid, value FROM n", made
+        return f"WITH n AS MATERIALIZED ({sql}) SELECT rid, value FROM n{also}", made
     return _phone_values(con, source, region)
+
+
+def _nif_forms(value: str) -> str:
+    """``canonical\nlegacy`` of an odd NIF spelling (empty parts for none)."""
+    return f"{canonical_nif(value) or ''}\n{legacy_nif(value) or ''}"
 
 
 def _email_sql(con: duckdb.DuckDBPyConnection, source: str, *, plain: bool) -> tuple[str, list[str]]:
@@ -211,23 +224,32 @@ def _email_sql(con: duckdb.DuckDBPyConnection, source: str, *, plain: bool) -> t
     rules of ``crm_email_canon``), the others through Python once per distinct value. Each row's
     canonical form, and its plain form as a second row when the provider rules changed it."""
     made: list[str] = []
-    odd = _odd_map(con, source, EMAIL_FAST, lambda v: (plain_email(v) or "") + "\n" + (canonical_email(v) or ""))
+    odd = _odd_map(con, source, EMAIL_FAST, _email_forms)
     plain_sql = "lower(trim(s.v))"
     if odd:
         made.append(odd)
         p = f"coalesce(split_part(m.norm, chr(10), 1), {plain_sql})"
         c = f"coalesce(split_part(m.norm, chr(10), 2), crm_email_canon({plain_sql}))"
+        old = "split_part(m.norm, chr(10), 3)"
         join = f"LEFT JOIN {odd} m ON m.raw = s.v"
     else:
-        p, c, join = plain_sql, f"crm_email_canon({plain_sql})", ""
-    inner = f"SELECT s.rid, nullif({p}, '') AS p, nullif({c}, '') AS c FROM ({source}) s {join} WHERE s.v IS NOT NULL"
+        p, c, old, join = plain_sql, f"crm_email_canon({plain_sql})", "NULL", ""
+    inner = (f"SELECT s.rid, nullif({p}, '') AS p, nullif({c}, '') AS c, nullif({old}, '') AS o "
+             f"FROM ({source}) s {join} WHERE s.v IS NOT NULL")
     if not plain:
         return f"SELECT rid, c AS value FROM ({inner}) WHERE c IS NOT NULL", made
-    # each row is canonicalised once (a materialised CTE; a list per row and unnest cost 6x as much)
+    # each row is canonicalised once (a materialised CTE; a list per row and unnest cost 6x as much);
+    # an odd address also carries the plain form older registers hold (legacy_plain_email) when it differs
+    legacy = " UNION ALL SELECT rid, o FROM e WHERE o <> p AND o <> c" if odd else ""
     return (
         f"WITH e AS MATERIALIZED ({inner}) "
-        f"SELECT rid, c AS value FROM e WHERE c IS NOT NULL UNION ALL SELECT rid, p FROM e WHERE p <> c"
+        f"SELECT rid, c AS value FROM e WHERE c IS NOT NULL UNION ALL SELECT rid, p FROM e WHERE p <> c{legacy}"
     ), made
+
+
+def _email_forms(value: str) -> str:
+    """``plain\ncanonical\nlegacy plain`` of an odd address (empty parts for none)."""
+    return f"{plain_email(value) or ''}\n{canonical_email(value) or ''}\n{legacy_plain_email(value) or ''}"
 
 
 @dataclass

@@ -4,7 +4,8 @@
 customer table; :func:`add_mailable_column` writes the flag into the table itself. The first
 reason that applies wins, in this order (segments use the same names and order): ``erased``,
 ``suppressed`` (a suppression of any kind on any identifier of the person), ``bounced`` (hard
-bounce or complaint in ``email_bounces``), ``no_email``, ``consent_denied``, ``consent_unknown``.
+bounce or complaint in ``email_bounces``), ``no_email`` (blank, or no one usable address:
+:func:`no_email_sql`), ``consent_denied``, ``consent_unknown``.
 Erased, suppressed, bounced and consent are decided per person (:mod:`crmtool.identity`).
 """
 
@@ -24,6 +25,23 @@ if TYPE_CHECKING:
 
 _COUNTER = itertools.count(1)
 REASONS = ("erased", "suppressed", "bounced", "no_email", "consent_denied", "consent_unknown")
+# a cell a mail platform may read as another address than the one the identity layer matched, or as
+# several: a display name (``Ana <a@x.es>``), a list (``;``, ``,``, whitespace between two words) or
+# invisible characters (controls, format characters such as a zero-width space or a byte-order mark);
+# whitespace at either end is allowed, and ``<a@x.es>`` too
+_S = r"[\s\p{Z}]"
+_NS = r"[^\s\p{Z}]"
+UNUSABLE_EMAIL = (r"[;,\p{Cf}\x{0}-\x{8}\x{e}-\x{1f}\x{7f}-\x{9f}]"
+                  rf"|{_NS}{_S}+{_NS}|[^<\s\p{{Z}}]{_S}*<|>{_S}*{_NS}")
+
+
+def no_email_sql(column_sql: str, *, need_at: bool = True) -> str:
+    """SQL true when ``column_sql`` holds no usable address (reason ``no_email``): blank, no ``@``
+    (unless ``not need_at``: segments keep such a customer for the phone audiences), or a cell a mail
+    platform may read as another or several addresses (:data:`UNUSABLE_EMAIL`)."""
+    v = f"CAST({column_sql} AS VARCHAR)"
+    at = f" OR NOT contains({v}, '@')" if need_at else ""
+    return f"(nullif(trim({v}), '') IS NULL{at} OR regexp_matches({v}, '{UNUSABLE_EMAIL}'))"
 
 
 @dataclass
@@ -100,7 +118,7 @@ def mailable_table(
                     WHEN f.erased THEN 'erased'
                     WHEN f.suppressed THEN 'suppressed'
                     WHEN f.bounced THEN 'bounced'
-                    WHEN b.em IS NULL OR NOT contains(b.em, '@') THEN 'no_email'
+                    WHEN {no_email_sql('b.em')} THEN 'no_email'
                     WHEN pc.consent = 'denied' THEN 'consent_denied'
                     WHEN pc.consent <> 'granted' THEN 'consent_unknown'
                 END AS reason

@@ -87,7 +87,8 @@ def classify_columns(
 
 
 def identifier_rows_sql(ident_file: IdentifierFile, extra: str = "") -> str:
-    """SQL ``(_row, type, raw[, extra])`` unpivoting every identifier column (blanks dropped)."""
+    """SQL ``(_row, type, [extra, ] raw)`` unpivoting every identifier column (blanks dropped; an email
+    cell of several addresses gives one row each)."""
     parts = []
     t = ident(ident_file.table)
     for kind, cols in sorted(ident_file.columns.items()):
@@ -102,7 +103,12 @@ def identifier_rows_sql(ident_file: IdentifierFile, extra: str = "") -> str:
         )
         parts.append(f"SELECT _row, {inferred} AS type, {v} AS raw{extra} FROM {t}")
     union = " UNION ALL ".join(parts)
-    return f"SELECT * FROM ({union}) WHERE nullif(trim(raw), '') IS NOT NULL"
+    # an email cell listing several addresses ('a@x.es; b@y.es', 'a@x.es, b@y.es') is one identifier
+    # per address: each is suppressed, and an erasure request naming them is one request about each
+    split = (f"SELECT * EXCLUDE (raw, __parts), unnest(__parts) AS raw FROM (SELECT *, CASE WHEN type = '{EMAIL}' "
+             f"AND regexp_matches(raw, '[;,]') THEN string_split_regex(raw, '[;,]') ELSE [raw] END AS __parts "
+             f"FROM ({union}))")
+    return f"SELECT * FROM ({split}) WHERE nullif(trim(raw), '') IS NOT NULL"
 
 
 def normalised_identifiers(ws: Workspace, rows_table: str, out_table: str) -> None:

@@ -1,13 +1,15 @@
 """Who may not receive anything: erased, suppressed, bounced, no email, no consent (one reason each).
 
 Reasons, first that applies (the names and order of :mod:`crmtool.privacy.mailable`): ``erased``
-(a token of the customer's id, email or phone is in ``privacy_erasures``), ``suppressed`` (in
-``privacy_suppressions``: on the id, the email *or the phone*, stricter than mailability because a
-send list also feeds phone-based ad audiences), ``bounced`` (hard bounce or complaint in
-``email_bounces``), ``no_email`` (blank email), ``consent_denied`` and ``consent_unknown`` (the
-consent column, normalised by the privacy feature's ``normalise_consent_sql``: unknown never
-counts as granted). Those tables exist only once the privacy and emails features have been used;
-when absent, that check has nothing to match and the run says so in its notes.
+(a token of the customer's id, email, phone or NIF, on any of the input's rows of that id, is in
+``privacy_erasures``), ``suppressed`` (in ``privacy_suppressions``: on the id, the email, the NIF
+*or the phone*, stricter than mailability because a send list also feeds phone-based ad
+audiences), ``bounced`` (hard bounce or complaint in ``email_bounces``), ``no_email`` (blank, or
+no one usable address: ``mailable``'s test, without its ``@`` check), ``consent_denied`` and
+``consent_unknown`` (the consent column, normalised by the privacy feature's
+``normalise_consent_sql``: unknown never counts as granted). Those tables exist only once the
+privacy and emails features have been used; when absent, that check has nothing to match and the
+run says so in its notes.
 
 Identifiers are matched through :mod:`crmtool.identity` (canonical forms, keyed tokens, the dedupe
 cluster as the person): a reason found on one record of a person applies to all of them.
@@ -51,7 +53,8 @@ def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> 
     excludes every customer of that person; consent is the most restrictive of the person's records.
     """
     from crmtool.identity.keys import IdentityColumns, cluster_map_sql, person_keys
-    from crmtool.identity.registers import person_consent_sql, person_flags, register_sql
+    from crmtool.identity.registers import person_consent_sql, person_flags_of_lines, register_sql
+    from crmtool.privacy.mailable import no_email_sql
 
     con = ws.con
     notes: list[str] = []
@@ -66,19 +69,19 @@ def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> 
         _exclusions_of_single_records(ws, cc, notes)
         notes.append("no suppression or erasure registers in the workspace: nothing to match")
         return notes
-    # without registers only the person (``keys.rows``: id and dedupe cluster) is read, for consent:
-    # the canonical e-mails and phones (a pass over every value) are built only when a register may match them
-    cols = IdentityColumns("customer_id", [cc.email] if cc.email and have else [],
-                           [cc.phone] if cc.phone and have else [])
-    keys = person_keys(con, "seg_customers", cols, name="seg_idk", region=spec.customers.phone_region)
+    # ``keys.rows``: each customer's person (id and dedupe cluster), for consent and the flags; the
+    # identifiers matched against the registers are those of every row of the input (below)
+    keys = person_keys(con, "seg_customers", IdentityColumns("customer_id"), name="seg_idk",
+                       region=spec.customers.phone_region)
     try:
-        flags = person_flags(ws, keys) if have else None
+        flags = person_flags_of_lines(ws, _input_lines(ws, cc, spec.customers.phone_region, keys.made),
+                                      keys.rows, keys.made) if have else None
         cases: list[str] = []
         if flags:
             cases += ["WHEN f.erased THEN 'erased'", "WHEN f.suppressed THEN 'suppressed'",
                       "WHEN f.bounced THEN 'bounced'"]
         if cc.email:
-            cases.append(f"WHEN nullif(trim(CAST(c.{ident(cc.email)} AS VARCHAR)), '') IS NULL THEN 'no_email'")
+            cases.append(f"WHEN {no_email_sql('c.' + ident(cc.email), need_at=False)} THEN 'no_email'")
         consent_join = ""
         if cc.consent:
             state, by_id = customer_consent_sql(ws, cc.consent)
@@ -103,14 +106,32 @@ def build_exclusions(ws: Workspace, spec: SegmentsSpec, cc: CustomerColumns) -> 
     return notes
 
 
+def _input_lines(ws: Workspace, cc: CustomerColumns, region: str, made: list[str]) -> str:
+    """SQL ``(rid, type, value)``: the identifier lines of *every* row of the customers input
+    (``seg_in_customers``; ``seg_customers`` keeps the first row of an id), as the rows of
+    ``seg_customers`` with the same trimmed id: a suppression on a later row's address, or on any
+    NIF/NIE column (found by name, as ``mailable`` finds them), keeps the customer off every list."""
+    from crmtool.identity.canonical import id_sql
+    from crmtool.identity.keys import IdentityColumns, detect_identity_columns, person_lines_sql
+
+    nifs = detect_identity_columns(ws.con, "seg_in_customers", cc.id).nifs
+    cols = IdentityColumns(cc.id, [cc.email] if cc.email else [], [cc.phone] if cc.phone else [], nifs)
+    body, _distinct = person_lines_sql(ws.con, "seg_in_customers", cols, made, region=region)
+    trimmed = f"nullif({id_sql('i.' + ident(cc.id))}, '')"
+    return (f"SELECT c.rowid AS rid, l.type, l.value FROM ({body}) l JOIN seg_in_customers i ON i.rowid = l.rid "
+            f"JOIN seg_customers c ON c.customer_id = {trimmed}")
+
+
 def _exclusions_of_single_records(ws: Workspace, cc: CustomerColumns, notes: list[str]) -> None:
     """``seg_exclusions`` when nothing can join two records into one person: no register to match and
     no dedupe clusters. Each customer (ids are unique in ``seg_customers``) is then a person of one
     record, whose most restrictive consent is the record's own: the same reasons as the person path
     of :func:`build_exclusions`, without building person keys."""
+    from crmtool.privacy.mailable import no_email_sql
+
     cases: list[str] = []
     if cc.email:
-        cases.append(f"WHEN nullif(trim(CAST(c.{ident(cc.email)} AS VARCHAR)), '') IS NULL THEN 'no_email'")
+        cases.append(f"WHEN {no_email_sql('c.' + ident(cc.email), need_at=False)} THEN 'no_email'")
     state, by_id = "NULL::VARCHAR", ""
     if cc.consent:
         state, by_id = customer_consent_sql(ws, cc.consent)

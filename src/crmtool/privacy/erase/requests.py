@@ -35,6 +35,9 @@ REF_NAMES = (
     "expediente",
 )
 STAGING = "__privacy_requests"
+# an address that is still not one address once canonical (``a@x.es; b@y.es``, two ``@``): not a usable
+# identifier, so the request says so (exit 1, a person decides) instead of a bare "not found"
+UNREADABLE_EMAIL_SQL = "(regexp_matches(v.value, '[;,<>\\s\\p{Z}]') OR v.value LIKE '%@%@%')"
 REQ, REFS = "__erase_req", "__erase_refs"
 
 
@@ -73,7 +76,7 @@ def load_requests(ws: Workspace, path: Path) -> int:
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {REQ} AS
             SELECT DISTINCT r.ref, v.type, v.value, r.requested_at
             FROM ({" UNION ALL ".join(parts)}) v JOIN __erase_raw r ON r.rowid = v.rid
-            WHERE v.value IS NOT NULL""")
+            WHERE v.value IS NOT NULL AND NOT (v.type = 'email' AND {UNREADABLE_EMAIL_SQL})""")
     finally:
         for t in ("__erase_raw", *made):
             con.execute(f"DROP TABLE IF EXISTS {t}")
