@@ -46,7 +46,7 @@ _PLAIN_BAD = re.compile(f"[{_PLAIN_LOWER}][{_PLAIN_UPPER}]")
 #: on its own; not ``Ã’`` (Ò, not bad alone), nor Í, à and í (a byte cp1252 lacks, a no-break
 #: space, a soft hyphen): those are left to ftfy
 _PAIR_LETTERS = "ÀÇÈÉÑÓÚÜáçèéïñòóúü"
-_PAIRS = {"Ã" + bytes([ord(c.encode("utf-8")[1:])]).decode("cp1252"): c for c in _PAIR_LETTERS}
+_PAIRS = {"Ã" + c.encode("utf-8")[1:].decode("cp1252"): c for c in _PAIR_LETTERS}
 _PAIRED = re.compile("(?:[\x20-\x7e]|" + "|".join(map(re.escape, _PAIRS)) + ")*")
 _PAIR = re.compile("|".join(map(re.escape, _PAIRS)))
 
