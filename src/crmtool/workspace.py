@@ -33,11 +33,8 @@ if TYPE_CHECKING:
 
 DEFAULT_WORKSPACE = "crmtool.duckdb"
 MEMORY = ":memory:"
-#: DuckDB's memory cap unless CRMTOOL_MEMORY_LIMIT says otherwise (docs/decisions/0014-speed-validate-path.md).
-#: The process holds 0.3-0.7 GiB besides DuckDB's pool (more at 10M rows than at 1M: DuckDB's
-#: allocations outside the pool, Python, the libraries' code), so 1.2GB keeps `clean` with every
-#: example rule under 2 GiB at 10M rows (docs/performance-history.md, 2026-12-03 speed11)
-DEFAULT_MEMORY_LIMIT = "1.2GB"
+#: DuckDB's memory cap unless CRMTOOL_MEMORY_LIMIT says otherwise (docs/decisions/0014-speed-validate-path.md)
+DEFAULT_MEMORY_LIMIT = "1.5GB"
 #: with a cap, DuckDB's allocator hands freed memory back to the system sooner (its defaults keep up
 #: to 128 MiB after a task and 512 MiB after a bulk free, memory the cap does not count)
 ALLOCATOR_SETTINGS = {"allocator_flush_threshold": "32MB", "allocator_bulk_deallocation_flush_threshold": "64MB",
@@ -309,7 +306,7 @@ class Workspace:
             except duckdb.Error:
                 self.close()
                 raise UsageError(f"CRMTOOL_MEMORY_LIMIT={self.memory_limit!r} is not a memory size",
-                                 "use a value such as 1.2GB or 800MB") from None
+                                 "use a value such as 1.5GB or 800MB") from None
             self._con.execute("SET preserve_insertion_order = true")
             for name, value in ALLOCATOR_SETTINGS.items():
                 self._con.execute(f"SET {name} = {sql_str(value)}")

@@ -59,7 +59,7 @@ def test_duckdb_is_capped_by_default_and_the_variable_replaces_the_cap(tmp_path:
         default = _limit_text(ws)
         spill = str(ws.con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0])
         sandbox = ws._sandbox
-    assert default == _as_duckdb_prints(DEFAULT_MEMORY_LIMIT) == _as_duckdb_prints("1.2GB")
+    assert default == _as_duckdb_prints(DEFAULT_MEMORY_LIMIT) == _as_duckdb_prints("1.5GB")
     assert sandbox is not None and spill.startswith(str(sandbox))  # spills stay inside the sandbox
     monkeypatch.setenv("CRMTOOL_MEMORY_LIMIT", "700MB")
     with Workspace(":memory:") as ws:
