@@ -11,7 +11,11 @@ peak; ``--out`` is rewritten every 10 s, so a long run shows its peaks so far. N
 Each peak also says where the memory was: ``heap`` is what glibc's malloc has handed out and not
 got back (DuckDB's pool and its untracked allocations, Python objects), ``free`` what malloc
 keeps though it was freed (returned to the system only by ``malloc_trim``), ``arrow`` what
-pyarrow's own allocator holds (Arrow tables handed to or from DuckDB).
+pyarrow's own allocator holds (Arrow tables handed to or from DuckDB). With ``--duckdb`` each
+sample also asks DuckDB (through a cursor on the command's newest connection) how much its buffer
+pool holds and has spilled (``duckdb_memory()``), and splits the RSS into anonymous memory and
+mapped files (``/proc/self/status``): what the anonymous part holds beyond the pool lies outside
+``memory_limit``.
 """
 
 from __future__ import annotations
@@ -60,6 +64,49 @@ def _rss() -> int:
         return int(fh.read().split()[1]) * PAGE
 
 
+def _anon_file() -> tuple[int, int]:
+    """(anonymous, file-backed) resident bytes from /proc/self/status."""
+    found = {"RssAnon:": 0, "RssFile:": 0}
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            key = line.split(":", 1)[0] + ":"
+            if key in found:
+                found[key] = int(line.split()[1]) * 1024
+    return found["RssAnon:"], found["RssFile:"]
+
+
+class DuckDBWatch:
+    """Remembers the connections the command opens; reports the newest one's buffer pool."""
+
+    def __init__(self) -> None:
+        import duckdb
+
+        self.connections: list[object] = []
+        self.cursor: tuple[object, object] | None = None
+        real = duckdb.connect
+
+        def connect(*args: object, **kwargs: object) -> object:
+            con = real(*args, **kwargs)
+            self.connections.append(con)
+            return con
+
+        duckdb.connect = connect  # type: ignore[assignment]
+
+    def pool(self) -> str:
+        if not self.connections:
+            return ""
+        con = self.connections[-1]
+        try:
+            if self.cursor is None or self.cursor[0] is not con:
+                self.cursor = (con, con.cursor())  # type: ignore[attr-defined]
+            used, spilled = self.cursor[1].execute(  # type: ignore[attr-defined]
+                "SELECT sum(memory_usage_bytes), sum(temporary_storage_bytes) FROM duckdb_memory()").fetchone()
+        except Exception:  # closed, or not a DuckDB connection any more
+            self.cursor = None
+            return ""
+        return f", pool {int(used or 0) / GIB:.2f}, spilled {int(spilled or 0) / GIB:.2f}"
+
+
 def _short(filename: str) -> str:
     if "/crmtool/" in filename:  # crmtool from any checkout or copy (PYTHONPATH)
         return "crmtool/" + filename.rsplit("/crmtool/", 1)[1]
@@ -70,8 +117,8 @@ def _short(filename: str) -> str:
 
 
 class Sampler:
-    def __init__(self, every: float, top: int, out: Path | None) -> None:
-        self.every, self.top, self.out = every, top, out
+    def __init__(self, every: float, top: int, out: Path | None, watch: DuckDBWatch | None = None) -> None:
+        self.every, self.top, self.out, self.watch = every, top, out, watch
         self.samples: list[tuple[int, float, list[str], str]] = []
         #: the highest heap (malloc in use) and Arrow samples: (bytes, seconds, innermost frame)
         self.most: dict[str, tuple[int, float, str]] = {"heap": (0, 0.0, ""), "arrow": (0, 0.0, "")}
@@ -91,7 +138,11 @@ class Sampler:
                 if size > self.most[what][0]:
                     self.most[what] = (size, now, next((f for f in reversed(stack) if f.startswith("crmtool/")), ""))
             where = (f" (heap {heap[0] / GIB:.2f}, free {heap[1] / GIB:.2f}, " if heap else " (") + \
-                f"arrow {_arrow() / GIB:.2f} GiB)"
+                f"arrow {_arrow() / GIB:.2f}"
+            if self.watch is not None:
+                anon, mapped = _anon_file()
+                where += f", anon {anon / GIB:.2f}, files {mapped / GIB:.2f}{self.watch.pool()}"
+            where += " GiB)"
             self.samples.append((_rss(), time.perf_counter() - self.start, stack, where))
             if self.out and time.perf_counter() - last > 10:
                 self.out.write_text(self.report(), encoding="utf-8")
@@ -119,10 +170,12 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=0.05, help="seconds between samples")
     parser.add_argument("--top", type=int, default=8, help="how many places to print")
     parser.add_argument("--out", type=Path, default=None, help="also write the report here (every 10 s)")
+    parser.add_argument("--duckdb", action="store_true",
+                        help="also sample DuckDB's buffer pool and the anonymous/file split of the RSS")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="crmtool's arguments, after --")
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    sampler = Sampler(args.every, args.top, args.out)
+    sampler = Sampler(args.every, args.top, args.out, DuckDBWatch() if args.duckdb else None)
     thread = threading.Thread(target=sampler.run, daemon=True)
     thread.start()
     sys.argv = ["crmtool", *command]

@@ -150,15 +150,29 @@ class PlanContext:
                          f"coalesce({settled or 'false'}, false) AS __settled FROM ({values_sql})")
         decided = " AND ".join(f"{ident(n)} IS NOT NULL" for n in (fast or {})) or "false"
         todo_sql = f"SELECT value FROM {new} WHERE NOT (__settled OR ({decided}))"
-        from crmtool.db import fetch_column, python_relation
+        from crmtool.db import ARROW_FROM, map_in_batches, python_relation
 
-        values = fetch_column(self.con, todo_sql)
-        if values:  # distinct, and none mapped before: the table above is the only cache needed
-            results = [func(v) for v in values]
-            columns = {"value": values} | {n: [r[i] for r in results] for i, (n, _t) in enumerate(out)}
-            sets = ", ".join(f"{ident(n)} = CAST(s.{ident(n)} AS {t})" for n, t in out)
-            with python_relation(self.con, columns, ["value"]) as (source, params):
-                self.con.execute(f"UPDATE {new} SET {sets} FROM {source} s WHERE {new}.value = s.value", params)
+        sets = ", ".join(f"{ident(n)} = CAST(s.{ident(n)} AS {t})" for n, t in out)
+        self.con.complete()
+        first = self.con.execute(todo_sql).fetchmany(ARROW_FROM)
+        if len(first) < ARROW_FROM:  # few: read in that one execution, as crmtool.db.fetch_column does
+            values = [row[0] for row in first]
+            if values:  # distinct, and none mapped before: the table above is the only cache needed
+                results = [func(v) for v in values]
+                columns = {"value": values} | {n: [r[i] for r in results] for i, (n, _t) in enumerate(out)}
+                with python_relation(self.con, columns, ["value"]) as (source, params):
+                    self.con.execute(f"UPDATE {new} SET {sets} FROM {source} s WHERE {new}.value = s.value", params)
+        else:
+            # many (a near-unique column at millions of rows): to Python a batch at a time
+            # (crmtool.db.MAP_BATCH), not all at once as Python strings beside DuckDB's capped pool
+            def mapped(batch: list[Any]) -> dict[str, list[Any]]:
+                results = [func(v) for v in batch]
+                return {"value": batch} | {n: [r[i] for r in results] for i, (n, _t) in enumerate(out)}
+
+            del first
+            done = f"{new}_mapped"
+            map_in_batches(self.con, todo_sql, done, mapped, {"value": "VARCHAR"} | dict(out))
+            self.con.execute(f"UPDATE {new} SET {sets} FROM {done} s WHERE {new}.value = s.value; DROP TABLE {done}")
         self.con.execute(f"INSERT INTO {name} SELECT * EXCLUDE (__settled) FROM {new}; DROP TABLE {new}")
         return name
 
