@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import ftfy
 import pytest
 from ftfy.badness import BADNESS_RE
 from hypothesis import given, settings
@@ -16,24 +15,12 @@ from hypothesis import strategies as st
 
 from crmtool import normalise
 from crmtool.normalise import _PAIRS, _PLAIN_BAD, _PLAIN_LOWER, _PLAIN_UPPER, _mojibake_without_ftfy
+from crmtool.normalise import _mojibake_with_ftfy as _ftfy
 
 ROOT = Path(__file__).resolve().parents[2]
 ASCII = [chr(c) for c in range(0x20, 0x7F)]
 LETTERS = list(_PLAIN_LOWER + _PLAIN_UPPER)
 ALPHABET = ASCII + LETTERS
-
-
-def _ftfy(value: str) -> str:
-    """fix_mojibake's ftfy path alone (the fast path bypassed)."""
-    fixed = ftfy.fix_text(value, normalization="NFC", unescape_html=False, fix_line_breaks=False,
-                          uncurl_quotes=False, fix_latin_ligatures=False, fix_character_width=False)
-    for _ in range(3):
-        again = ftfy.fix_text(fixed, normalization="NFC", unescape_html=False, fix_line_breaks=False,
-                              uncurl_quotes=False, fix_latin_ligatures=False, fix_character_width=False)
-        if again == fixed:
-            break
-        fixed = again
-    return fixed
 
 
 def test_every_bad_window_of_up_to_three_plain_characters_is_refused() -> None:
