@@ -153,22 +153,20 @@ class PlanContext:
         from crmtool.db import ARROW_FROM, map_in_batches, python_relation
 
         sets = ", ".join(f"{ident(n)} = CAST(s.{ident(n)} AS {t})" for n, t in out)
+
+        def mapped(values: list[Any]) -> dict[str, list[Any]]:
+            results = [func(v) for v in values]
+            return {"value": values} | {n: [r[i] for r in results] for i, (n, _t) in enumerate(out)}
+
         self.con.complete()
         first = self.con.execute(todo_sql).fetchmany(ARROW_FROM)
         if len(first) < ARROW_FROM:  # few: read in that one execution, as crmtool.db.fetch_column does
-            values = [row[0] for row in first]
-            if values:  # distinct, and none mapped before: the table above is the only cache needed
-                results = [func(v) for v in values]
-                columns = {"value": values} | {n: [r[i] for r in results] for i, (n, _t) in enumerate(out)}
-                with python_relation(self.con, columns, ["value"]) as (source, params):
+            if first:  # distinct, and none mapped before: the table above is the only cache needed
+                with python_relation(self.con, mapped([row[0] for row in first]), ["value"]) as (source, params):
                     self.con.execute(f"UPDATE {new} SET {sets} FROM {source} s WHERE {new}.value = s.value", params)
         else:
             # many (a near-unique column at millions of rows): to Python a batch at a time
             # (crmtool.db.MAP_BATCH), not all at once as Python strings beside DuckDB's capped pool
-            def mapped(batch: list[Any]) -> dict[str, list[Any]]:
-                results = [func(v) for v in batch]
-                return {"value": batch} | {n: [r[i] for r in results] for i, (n, _t) in enumerate(out)}
-
             del first
             done = f"{new}_mapped"
             map_in_batches(self.con, todo_sql, done, mapped, {"value": "VARCHAR"} | dict(out))
