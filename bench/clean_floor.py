@@ -1,6 +1,6 @@
 """The floor of ``crmtool clean``: the example rules' logic written by hand as plain DuckDB SQL.
 
-    python bench/clean_floor.py [--rows 1000000] [--runs 1] [--threads N] [--keep DIR]
+    python bench/clean_floor.py [--rows 1000000] [--runs 1] [--threads N] [--keep DIR] [--audit]
 
 The rules are rules/10-normalise.yaml and rules/20-checks.yaml (trim, mojibake, NFC, title and
 upper case, email normalisation and syntax fix, decimal comma, required and unique ids with
@@ -18,6 +18,14 @@ and dates are reused so that the logic is the same, not re-derived), and the lib
 as a DuckDB Python UDF only on the values that SQL leaves undecided. The flagging checks that
 neither change nor reject a row (id pattern, postal code, allowed, range, the SQL rule) are
 counted in the same SELECT, as a report would need them.
+
+``--audit`` adds a third side, ``floor_audit``: the same floor, then the change set crmtool's audit
+log holds for the run, written as plain SQL (one row per changed value per rule step and per
+rejected row, the record as the keyed hash of the trimmed customer id, personal values as keyed
+hashes, sorted by record, one zstd Parquet file with the audit log's row groups; no chain, seal or
+manifest). Its rows must equal the rows of crmtool's change set parts (as multisets). The plain
+floor writes no audit log at all, which crmtool must: the two ratios bracket what is crmtool's own
+overhead and what is the cost of the record every run owes.
 
 Both sides run in their own subprocess, alternately (``--runs``): crmtool as the real command
 line (``crmtool clean --workspace :memory: --format json --quiet``), the floor as this script
@@ -41,6 +49,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RULES = [HERE.parent / "rules" / "10-normalise.yaml", HERE.parent / "rules" / "20-checks.yaml"]
@@ -77,8 +86,19 @@ def _udfs(con: object) -> None:
         fixed = fix_mojibake(v) if not v.isascii() else v
         return title_name(unicodedata.normalize("NFC", fixed))
 
-    funcs = {
+    def moj(v: str) -> str:  # the name steps one by one, for the change set (--audit)
+        return fix_mojibake(v) if not v.isascii() else v
+
+    def nfc(v: str) -> str:
+        import unicodedata
+
+        return unicodedata.normalize("NFC", v)
+
+    funcs: dict[str, Callable[[str], str | None]] = {
         "name_fix": name,
+        "name_moj": moj,
+        "name_nfc": nfc,
+        "name_title": title_name,
         "email_norm": normalise_email,
         "email_valid_form": lambda v: syntax_verdict(v)[1],
         "phone_e164": lambda v: phone_e164(v, "ES"),
@@ -92,7 +112,7 @@ def _udfs(con: object) -> None:
                             null_handling="special")
 
 
-def _select_sql() -> str:
+def _select_sql(audit: bool = False) -> str:
     from crmtool.kinds.date import parsed_date_sql
     from crmtool.kinds.decimal import decimal_sql
     from crmtool.kinds.email_normalise import _is_plain_sql, _plain_sql
@@ -122,7 +142,7 @@ def _select_sql() -> str:
         FROM raw r),
     s2 AS (
         SELECT s.*, {email} AS email_n, {compact_sql('s.phone')} AS pc, {es_id_fast_sql('s.national_id')} AS nif_fast
-        FROM (SELECT * REPLACE (upper(country) AS country) FROM s) s)
+        FROM (SELECT * REPLACE (upper(country) AS country){', country AS t_country' if audit else ''} FROM s) s)
     SELECT s._row,
            s.customer_id,
            coalesce(n1.new, s.first_name) AS first_name,
@@ -137,14 +157,14 @@ def _select_sql() -> str:
            {date_fix('s.signup_date', ['%d/%m/%Y', '%Y-%m-%d'], False)} AS signup_date,
            {date_fix('s.last_order_date', ['%d/%m/%Y', '%Y-%m-%d'], False)} AS last_order_date,
            coalesce({decimal_sql('s.total_spent', True)}, s.total_spent) AS total_spent,
-           s.email_consent
+           s.email_consent{_intermediates() if audit else ''}
     FROM s2 s
     LEFT JOIN names n1 ON n1.value = s.first_name
     LEFT JOIN names n2 ON n2.value = s.last_name
     LEFT JOIN names n3 ON n3.value = s.city"""
 
 
-def run_floor(data: Path, out: Path, threads: int | None) -> dict[str, float]:
+def run_floor(data: Path, out: Path, threads: int | None, audit: bool = False) -> dict[str, float]:
     import duckdb
 
     from crmtool.kinds.trim import WHITE_SPACE
@@ -167,10 +187,13 @@ def run_floor(data: Path, out: Path, threads: int | None) -> dict[str, float]:
     t = time.perf_counter()
     trim = (f"CASE WHEN regexp_matches(v, '{WHITE_SPACE}') "
             f"THEN trim(regexp_replace(v, '{WHITE_SPACE}+', ' ', 'g')) ELSE v END")
-    con.execute(f"""CREATE TEMP TABLE names AS SELECT value, name_fix(value) AS new FROM (
+    names = ("SELECT value, moj, nfc, name_title(nfc) AS new FROM (SELECT value, moj, name_nfc(moj) AS nfc FROM "
+             "(SELECT value, name_moj(value) AS moj FROM ({distinct})))" if audit  # the steps apart
+             else "SELECT value, name_fix(value) AS new FROM ({distinct})")
+    con.execute("CREATE TEMP TABLE names AS " + names.format(distinct=f"""
         SELECT DISTINCT {trim} AS value FROM (SELECT first_name AS v FROM raw UNION ALL SELECT last_name FROM raw
-                                             UNION ALL SELECT city FROM raw) WHERE v IS NOT NULL)""")
-    con.execute(f"CREATE TABLE fixed AS {_select_sql()}")
+                                             UNION ALL SELECT city FROM raw) WHERE v IS NOT NULL"""))
+    con.execute(f"CREATE TABLE fixed AS {_select_sql(audit)}")
     timings["fix"] = time.perf_counter() - t
     t = time.perf_counter()
     con.execute("""CREATE TABLE verdict AS SELECT _row, CASE
@@ -198,9 +221,94 @@ def run_floor(data: Path, out: Path, threads: int | None) -> dict[str, float]:
     con.execute(f"COPY (SELECT v._row, v.rejected_by AS _rejected_by, {cols} FROM fixed f JOIN verdict v USING (_row) "
                 f"WHERE v.rejected_by IS NOT NULL ORDER BY v._row) TO '{out / 'rejects.csv'}' (HEADER, DELIMITER ',')")
     timings["write"] = time.perf_counter() - t
+    if audit:
+        t = time.perf_counter()
+        timings |= write_audit(con, out)
+        timings["audit"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     timings["flag_counts"] = flags[0]  # type: ignore[assignment]
     return timings
+
+
+# --- the floor's audit change set (--audit) ------------------------------------------------------
+
+#: the example rules' fix steps: (rule, column, SQL of the value before, SQL of the value after) over
+#: the fixed table f joined with the loaded rows r, in rule order (crmtool records one change per step)
+NAME_COLUMNS = ("first_name", "last_name", "city")
+TRIMMED = ("customer_id", "first_name", "last_name", "email", "phone", "national_id", "postal_code", "city", "country")
+PERSONAL = {"first_name", "last_name", "email", "phone", "birth_date", "national_id", "postal_code", "city"}
+
+
+def _intermediates() -> str:
+    """The values between steps that the change set needs: each trimmed column, the name steps, the
+    normalised email."""
+    cols = [f", s.{c} AS t_{c}" for c in TRIMMED if c != "country"] + [", s.t_country"]  # (before upper case)
+    cols += [f", n{i}.moj AS moj_{c}, n{i}.nfc AS nfc_{c}" for i, c in enumerate(NAME_COLUMNS, 1)]
+    return "".join(cols) + ", s.email_n AS email_n"
+
+
+def _steps() -> list[tuple[str, str, str, str]]:
+    steps = [("trim_text", c, f"r_{c}", f"t_{c}") for c in TRIMMED]
+    for c in NAME_COLUMNS:
+        steps += [("repair_mojibake", c, f"t_{c}", f"moj_{c}"), ("unicode_nfc", c, f"moj_{c}", f"nfc_{c}"),
+                  ("names_title_case", c, f"nfc_{c}", c)]
+    steps += [("country_upper", "country", "t_country", "country"),
+              ("email_lowercase", "email", "t_email", "email_n"),
+              ("amount_decimal_comma", "total_spent", "r_total_spent", "total_spent"),
+              ("email_syntax", "email", "email_n", "email"),
+              ("phone_e164", "phone", "t_phone", "phone"),
+              ("birth_date_valid", "birth_date", "r_birth_date", "birth_date"),
+              ("signup_date_valid", "signup_date", "r_signup_date", "signup_date"),
+              ("last_order_date_valid", "last_order_date", "r_last_order_date", "last_order_date"),
+              ("nif_nie_valid", "national_id", "t_national_id", "national_id")]
+    return steps
+
+
+RAW_READ = (*TRIMMED, "total_spent", "birth_date", "signup_date", "last_order_date")
+
+
+def write_audit(con: Any, out: Path) -> dict[str, float]:
+    """The change set crmtool's audit log holds for this run, written as plain SQL: one row per
+    changed value and per rejected row (rule, row, record = keyed hash of the trimmed customer id,
+    field, old and new as JSON text, personal values as keyed hashes), sorted by record, row, field
+    and rule, as one zstd Parquet file with the audit log's row groups. No chain, seal or manifest.
+
+    One join puts the loaded values and the record hash beside the fixed row; each step is then a
+    filter of that table, and one sort orders them all."""
+    from crmtool.keys import KeyedHasher
+
+    KeyedHasher(os.environ["CRMTOOL_KEY"].encode("utf-8"), "env").register_sql(con)
+    raw_cols = ", ".join(f"r.{c} AS r_{c}" for c in RAW_READ)
+    t = time.perf_counter()
+    con.execute(f"CREATE TEMP TABLE w AS SELECT f.*, {raw_cols}, 'k:' || crm_token(trim(r.customer_id)) AS record "
+                f"FROM fixed f JOIN raw r USING (_row)")
+
+    def value(column: str, expr: str) -> str:
+        if column in PERSONAL:
+            return f"coalesce('\"k:' || crm_token({expr}) || '\"', 'null')"
+        return f"coalesce(to_json(CAST({expr} AS VARCHAR)), 'null')"
+
+    seconds = {"audit.records": time.perf_counter() - t}
+    t = time.perf_counter()
+    steps = _steps()
+    fields = {c: i for i, c in enumerate(sorted({col for _r, col, _o, _n in steps} | {"customer_id"}))}
+    rules = {r: i for i, r in enumerate(sorted({r for r, *_rest in steps} | {"id_unique"}))}
+    changes = " UNION ALL ".join(
+        f"SELECT '{rule}' AS rule, _row, record, '{col}' AS field, {value(col, old)} AS old, {value(col, new)} AS new, "
+        f"{fields[col] * 64 + rules[rule] * 2} AS rank FROM w WHERE {old} IS NOT NULL AND {old} IS DISTINCT FROM {new}"
+        for rule, col, old, new in steps)
+    con.execute(f"""COPY (
+        SELECT type, rule, "row", CAST(NULL AS BIGINT) AS line, record, field, old, new, reason FROM (
+            SELECT 'change' AS type, rule, _row AS "row", record, field, old, new, CAST(NULL AS VARCHAR) AS reason, rank
+            FROM ({changes})
+            UNION ALL
+            SELECT 'reject', v.rejected_by, v._row, w.record, 'customer_id', NULL, NULL,
+                   'repeats the key of an earlier row', {fields["customer_id"] * 64 + rules["id_unique"] * 2 + 1}
+            FROM verdict v JOIN w USING (_row) WHERE v.rejected_by = 'id_unique')
+        ORDER BY record, "row", rank)
+        TO '{out / "changes.parquet"}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 8192)""")
+    seconds["audit.changes"] = time.perf_counter() - t
+    return seconds
 
 
 # --- the comparison ----------------------------------------------------------------------------
@@ -232,6 +340,21 @@ def compare(crm_out: Path, floor_out: Path, stem: str) -> dict[str, int]:
     return {"clean_rows": n_clean, "rejects": n_rej, "clean_rows_differing": diff_clean, "rejects_differing": diff_rej}
 
 
+def compare_audit(crm_out: Path, floor_out: Path) -> dict[str, int]:
+    """crmtool's change set (its audit log's parts) against the floor's, as multisets of rows."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    cols = 'type, rule, "row", record, field, old, new, reason'
+    crm = f"(SELECT {cols} FROM read_parquet('{crm_out / 'crmtool.audit' / 'sets' / '*.parquet'}'))"
+    floor = f"(SELECT {cols} FROM read_parquet('{floor_out / 'changes.parquet'}'))"
+    differing = con.execute(f"SELECT count(*) FROM ((SELECT * FROM {crm} EXCEPT ALL SELECT * FROM {floor}) "
+                            f"UNION ALL (SELECT * FROM {floor} EXCEPT ALL SELECT * FROM {crm}))").fetchone()[0]  # type: ignore[index]
+    rows = con.execute(f"SELECT count(*) FROM {crm}").fetchone()[0]  # type: ignore[index]
+    return {"change_set_rows": rows, "change_set_rows_differing": differing}
+
+
 def _child(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     """Wall, CPU (user+sys, all threads) and peak RSS of one child (GNU time's %M)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -255,28 +378,31 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="DuckDB threads of the floor (default DuckDB's)")
     parser.add_argument("--keep", type=Path, default=None, help="folder for the outputs (default a temporary one)")
-    parser.add_argument("--side", choices=["floor"], help=argparse.SUPPRESS)
+    parser.add_argument("--audit", action="store_true",
+                        help="also run the floor that writes the same audit change set as crmtool (side floor_audit)")
+    parser.add_argument("--side", choices=["floor", "floor_audit"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.side == "floor":  # the child
-        print(json.dumps(run_floor(args.data, args.out, args.threads)))
+    if args.side:  # the child
+        print(json.dumps(run_floor(args.data, args.out, args.threads, audit=args.side == "floor_audit")))
         return
     data = _data(args.rows)
     work = Path(args.keep or tempfile.mkdtemp(prefix="clean_floor_"))
     env = dict(os.environ, CRMTOOL_KEY=os.environ.get("CRMTOOL_KEY", "bench-key-0123456789abcdef"))
-    results: dict[str, list[dict[str, float]]] = {"crmtool": [], "floor": []}
+    sides = ("crmtool", "floor", "floor_audit") if args.audit else ("crmtool", "floor")
+    results: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
     report: dict[str, object] = {"rows": args.rows, "data": str(data), "load_before": os.getloadavg(),
                                  "cpus": os.cpu_count()}
     for _ in range(args.runs):
-        for side in ("crmtool", "floor"):  # alternately, so both see the same load
+        for side in sides:  # alternately, so all see the same load
             out = work / side
             shutil.rmtree(out, ignore_errors=True)
             if side == "crmtool":
                 cmd = [sys.executable, "-m", "crmtool", "clean", str(data), "--out", str(out), "--workspace",
                        ":memory:", "--format", "json", "--quiet"] + [a for r in RULES for a in ("--rules", str(r))]
             else:
-                cmd = [sys.executable, __file__, "--side", "floor", "--data", str(data), "--out", str(out)]
+                cmd = [sys.executable, __file__, "--side", side, "--data", str(data), "--out", str(out)]
                 cmd += ["--threads", str(args.threads)] if args.threads else []
             results[side].append(_child(cmd, env))
     report["load_after"] = os.getloadavg()
@@ -284,17 +410,25 @@ def main() -> None:
            for side, runs in results.items()}
     report["median"] = med
     report["ratio_crmtool_over_floor"] = {k: round(med["crmtool"][k] / med["floor"][k], 2) for k in ("wall", "cpu")}
-    report["floor_phases_wall"] = {k: round(statistics.median(r[k] for r in results["floor"]), 2)
-                                   for k in results["floor"][0] if k.startswith("floor.")}
+    if args.audit:
+        report["ratio_crmtool_over_floor_audit"] = {k: round(med["crmtool"][k] / med["floor_audit"][k], 2)
+                                                    for k in ("wall", "cpu")}
+    for side in sides[1:]:
+        report[f"{side}_phases_wall"] = {k: round(statistics.median(r[k] for r in results[side]), 2)
+                                         for k in results[side][0] if k.startswith("floor.")}
     report["peak_rss_gib"] = {side: [round(r["peak_gib"], 2) for r in runs] for side, runs in results.items()}
     print(json.dumps(report), file=sys.stderr)  # the figures, in case the comparison fails
     report["same_results"] = compare(work / "crmtool", work / "floor", data.stem)
+    if args.audit:
+        report["same_results_floor_audit"] = (compare(work / "crmtool", work / "floor_audit", data.stem)
+                                              | compare_audit(work / "crmtool", work / "floor_audit"))
     print(json.dumps(report, indent=2))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
-    same = report["same_results"]
-    if same["clean_rows_differing"] or same["rejects_differing"]:  # type: ignore[index]
-        sys.exit("the floor and crmtool disagree: not a floor of the same logic")
+    for key in ("same_results", "same_results_floor_audit"):
+        same: dict[str, int] = report.get(key, {})  # type: ignore[assignment]
+        if any(v for k, v in same.items() if k.endswith("_differing")):
+            sys.exit(f"the floor and crmtool disagree ({key}): not a floor of the same logic")
 
 
 if __name__ == "__main__":
