@@ -15,13 +15,17 @@ _ASCII_SPACE = r"[\t\n\x0B\f\r \x1C-\x1F]"
 
 def _plain_sql(v: str) -> str:
     """normalise_email for plain values: drop every white-space character, lower-case."""
-    return f"lower(regexp_replace({v}, '{_ASCII_SPACE}', '', 'g'))"
+    # most addresses hold no white space: finding none costs less than rewriting them
+    return (f"lower(CASE WHEN regexp_matches({v}, '{_ASCII_SPACE}') "
+            f"THEN regexp_replace({v}, '{_ASCII_SPACE}', '', 'g') ELSE {v} END)")
 
 
 def _is_plain_sql(v: str) -> str:
-    # ASCII exactly when every character is one byte: cheaper than a regular expression
+    # ASCII exactly when every character is one byte: cheaper than a regular expression; and
+    # 'mailto:' can only appear once spaces are gone where the value holds a colon (CASE evaluates
+    # its branch on those rows alone: 0.30 -> 0.03 s over 956k distinct addresses)
     return (f"(strlen({v}) = length({v}) AND NOT contains({v}, '<') AND NOT contains({v}, '>') "
-            f"AND NOT contains({_plain_sql(v)}, 'mailto:'))")
+            f"AND CASE WHEN contains({v}, ':') THEN NOT contains({_plain_sql(v)}, 'mailto:') ELSE true END)")
 
 
 class EmailNormalise(Kind):
