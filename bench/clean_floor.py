@@ -275,9 +275,10 @@ def write_audit(con: Any, out: Path) -> dict[str, float]:
 
     One join puts the loaded values and the record hash beside the fixed row; each step is then a
     filter of that table, and one sort orders them all. Two more engineered variants were timed
-    and were no faster (2026-12-03, load 3.5-4, 16 s for this one's change set): keyed hashes per
-    distinct value joined back, with an integer sort key from each record's position (17 s), and
-    the same with the hashes in the sorted SELECT (20 s). crmtool's own change set is cheaper
+    in one profile (2026-12-03, load 3.5-4, each step materialised) and were no faster: this one
+    22.8 s of statements; keyed hashes per distinct value joined back, with an integer sort key
+    from each record's position, 23.1 s; the same with the hashes taken in the sorted SELECT,
+    23.1 s. crmtool's own change set is cheaper
     because its fixes already run per distinct value, where the hashes are taken, and it sorts
     eight parts in a thread beside the output writes (decisions 0005 and 0008)."""
     from crmtool.keys import KeyedHasher
