@@ -59,7 +59,20 @@ def register(app: typer.Typer) -> None:
 
 
 def _render_outcomes(ui: Ui, report: dict[str, Any]) -> None:
-    """The rules table; fits 80 columns (rule names fold rather than push the numbers off)."""
+    """The rules table; fits 80 columns (rule names fold rather than push the numbers off). Written
+    without rich where it fits as it is and goes to no terminal (crmtool.cli.plain_console)."""
+    rows = [(r["rule"], r["kind"], {"error": "err", "warning": "warn"}.get(r["severity"], r["severity"]),
+             str(r["failed"]), str(r["fixed"]), str(r["rejected"]),
+             r["status"].upper() if r["status"] != "pass" else "pass") for r in report["rules"]]
+    if ui.out.plain():
+        from crmtool.cli.plain_console import table_lines
+
+        lines = table_lines([("rule", "left", 12), ("kind", "left", 0), ("sev", "left", 0), ("failed", "right", 0),
+                             ("fixed", "right", 0), ("rejected", "right", 0), ("status", "left", 0)], rows,
+                            ui.out.width_or_none() or 0)
+        if lines is not None:
+            ui.out.lines(lines)
+            return
     from rich.table import Table
 
     table = Table(title=None, show_edge=False, pad_edge=False)
@@ -69,10 +82,8 @@ def _render_outcomes(ui: Ui, report: dict[str, Any]) -> None:
     for col in ("failed", "fixed", "rejected"):
         table.add_column(col, justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    for r in report["rules"]:
-        severity = {"error": "err", "warning": "warn"}.get(r["severity"], r["severity"])
-        table.add_row(r["rule"], r["kind"], severity, str(r["failed"]), str(r["fixed"]), str(r["rejected"]),
-                      r["status"].upper() if r["status"] != "pass" else "pass")
+    for row in rows:
+        table.add_row(*row)
     ui.out.print(table)
 
 
