@@ -187,6 +187,7 @@ def validate(
     """Check an export against the rules and change nothing: exit 1 when an error rule fails or more
     rows than dataset.max_unparseable cannot be parsed (--fail-on warning: warnings too)."""
     from crmtool import api, report
+    from crmtool.cli import settle
     from crmtool.errors import UsageError
     from crmtool.io.readers import ensure_readable
     from crmtool.rulefile import load_rules
@@ -197,6 +198,7 @@ def validate(
     _engine_usage(engine, spark_master)
     # configuration and input errors come before any workspace is opened: they leave no file
     ruleset = load_rules(rules)
+    settle()  # sqlglot, yaml, the rule kinds: imported for good
     ensure_readable(input)
     threads = 1 if engine == "duckdb" and input.stat().st_size <= SMALL_INPUT_BYTES else None
     with where.open(create_key=False, threads=threads) as ws, \
