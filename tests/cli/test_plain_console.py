@@ -116,3 +116,19 @@ def test_a_small_validate_to_a_file_imports_no_rich(tmp_path: Path) -> None:
     assert proc.stderr.rsplit("@@", 1)[1] == "[]", proc.stderr
     assert "rule " in proc.stdout and "━" in proc.stdout and "run " in proc.stdout
     assert json.dumps(proc.stdout)  # the report went to stdout
+
+
+def test_a_line_under_a_live_display_goes_where_rich_sends_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A progress bar on a terminal (stderr) puts a proxy in front of stdout; rich writes the
+    report past it to stdout itself, and so must the plain way."""
+    from rich.console import Console
+    from rich.file_proxy import FileProxy
+
+    terminal = Console(file=io.StringIO(), force_terminal=True)
+    out = _Out()
+    monkeypatch.setattr(sys, "stdout", FileProxy(terminal, out))  # type: ignore[arg-type]
+    lazy = LazyConsole(no_color=True, highlight=False, soft_wrap=True, width=100)
+    lazy.print("run r1: pass")
+    Console(no_color=True, highlight=False, soft_wrap=True, width=100).print("run r1: pass")
+    assert out.written() == b"run r1: pass\nrun r1: pass\n" and not terminal.file.getvalue()  # type: ignore[attr-defined]
+    assert lazy._console is None  # past the proxy, the plain way (the proxy itself names no encoding)

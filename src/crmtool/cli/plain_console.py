@@ -51,7 +51,10 @@ class LazyConsole:
         return getattr(self.console, name)
 
     def _file(self) -> Any:
-        return sys.stderr if self._options.get("stderr") else sys.stdout
+        """Where rich would write now: the standard stream of the moment, or the file a live
+        display (a progress bar on the other stream) has put a proxy in front of."""
+        file = sys.stderr if self._options.get("stderr") else sys.stdout
+        return getattr(file, "rich_proxied_file", file)
 
     def plain(self) -> bool:
         """Whether this console writes plain text: not a terminal by rich's own tests (forced,
