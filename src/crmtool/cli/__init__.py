@@ -102,11 +102,30 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+#: whether a command runs as the whole process (:func:`main`), not inside another program or a test
+PROCESS = False
+
+
+def settle() -> None:
+    """What is imported so far lives as long as the process: when the command is the process,
+    it goes out of the cyclic garbage collector's sight (``gc.freeze``), so that each full pass
+    skips typer's, sqlglot's and the rules' hundreds of thousands of objects instead of walking
+    them again (~40 ms of a 10-row validate, issue 19). Objects freed by reference counting are
+    freed as before; inside another program (tests, a Python caller) nothing changes."""
+    if PROCESS:
+        import gc
+
+        gc.freeze()
+
+
 def main() -> None:
     # a command turns Ctrl-C into one line and exit 130 (cli.common.run_command); this catches one
     # that comes before or after the command body (imports, option parsing, rendering)
     import sys
 
+    global PROCESS
+    PROCESS = True
+    settle()
     try:
         register(modules_for(sys.argv[1:]))()
     except KeyboardInterrupt:

@@ -181,7 +181,7 @@ class Ui:
     """Messages for people on stderr; plain when not a TTY (cron, CI), quiet on request."""
 
     def __init__(self, quiet: bool = False, log_file: Path | None = None) -> None:
-        from rich.console import Console
+        from crmtool.cli.plain_console import LazyConsole as Console  # rich, imported when it has work
 
         self.quiet = quiet
         # what the end-of-run line says besides the status: set by the command once it knows
@@ -248,8 +248,11 @@ class Ui:
         from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
         from rich.progress import Progress as Bar
 
+        from crmtool.cli.plain_console import LazyConsole
+
+        console = self.err.console if isinstance(self.err, LazyConsole) else self.err  # rich's, or one given
         with Bar(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                 TimeElapsedColumn(), console=self.err, transient=True) as bar:
+                 TimeElapsedColumn(), console=console, transient=True) as bar:
             task = bar.add_task(title, total=None)
 
             def show(step: str, done: int | None = None, total: int | None = None) -> None:
