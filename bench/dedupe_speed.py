@@ -1,6 +1,7 @@
 """crmtool dedupe, old code vs new code, run alternately on one synthetic file (bench/gen_people.py).
 
-    python bench/dedupe_speed.py --rows 100000 --baseline-src /path/to/main/src [--repeat 3] [--threads N]
+    python bench/dedupe_speed.py --rows 100000 --baseline-src /path/to/main/src [--repeat 3] [--threads N] \
+        [--work DIR]
 
 Each run is a child process (``PYTHONPATH`` = the source tree under test) that loads the file and runs
 ``dedupe_file`` with the configuration ``crmtool dedupe FILE --suggest`` writes (made once, by this
@@ -8,7 +9,8 @@ tree, and given to both), writing clusters, golden and review as Parquet. Per ru
 child, its CPU seconds (user + system, ``getrusage(RUSAGE_CHILDREN)``), the dedupe phases and peak
 memory. Then medians, the new/old ratio, and how many record pairs the two trees cluster differently
 (pairs together in one tree's clusters and apart in the other's; 0 means identical clusters).
-The load average is printed before and after: the machine is shared.
+The load average is printed before and after: the machine is shared. ``--work DIR`` (or ``CRM_BENCH_DIR``):
+where the generated file, the configuration and the clusters go (default /tmp).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dedupe_synthetic import data_file
+from dedupe_synthetic import bench_dir, data_file
 
 HERE = Path(__file__).resolve()
 
@@ -94,9 +96,13 @@ def main() -> None:
     parser.add_argument("--src", default=str(HERE.parents[1] / "src"), help="src/ folder of the new code")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="DuckDB threads (0: the workspace default)")
+    parser.add_argument("--work", type=Path, default=None, help="folder for data and outputs (default /tmp)")
     args = parser.parse_args()
+    if args.work:
+        os.environ["CRM_BENCH_DIR"] = str(args.work)
+    work = bench_dir()
     data_file(args.rows)  # generated once, outside the timings
-    rules = Path(f"/tmp/crm_speed_rules_{args.rows}.yaml")
+    rules = work / f"crm_speed_rules_{args.rows}.yaml"
     from crmtool.dedupe.entry import suggest_file
     from crmtool.dedupe.suggest import suggest_yaml
     from crmtool.workspace import Workspace
@@ -107,20 +113,19 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {"old": [], "new": []}
     for k in range(args.repeat):
         for name, src in (("old", args.baseline_src), ("new", args.src)):
-            r = run(src, args.rows, rules, Path(f"/tmp/crm_speed_{name}_{args.rows}.parquet"), args.threads)
+            r = run(src, args.rows, rules, work / f"crm_speed_{name}_{args.rows}.parquet", args.threads)
             runs[name].append(r)
             print(json.dumps({"run": k, "code": name, **r}), flush=True)
     print(f"load average after: {os.getloadavg()}")
-    med = {n: {m: statistics.median(r[m] for r in rs) for m in ("wall_s", "cpu_s", "dedupe_wall_s")}
+    med = {n: {m: statistics.median(r[m] for r in rs) for m in ("wall_s", "cpu_s", "dedupe_wall_s", "peak_mib")}
            for n, rs in runs.items()}
     for n in ("old", "new"):
         phases = {p: round(statistics.median(r["timings"].get(p, 0.0) for r in runs[n]), 3)
                   for p in runs[n][0]["timings"]}
         print(f"{n}: median wall {med[n]['wall_s']:.2f} s, cpu {med[n]['cpu_s']:.2f} s, "
-              f"dedupe {med[n]['dedupe_wall_s']:.2f} s; phases {phases}")
+              f"dedupe {med[n]['dedupe_wall_s']:.2f} s, peak {med[n]['peak_mib']:.0f} MiB; phases {phases}")
     print("new/old: " + ", ".join(f"{m} {med['new'][m] / med['old'][m]:.3f}" for m in med["old"]))
-    diff = differing_pairs(Path(f"/tmp/crm_speed_old_{args.rows}.parquet"),
-                           Path(f"/tmp/crm_speed_new_{args.rows}.parquet"))
+    diff = differing_pairs(work / f"crm_speed_old_{args.rows}.parquet", work / f"crm_speed_new_{args.rows}.parquet")
     print(f"record pairs clustered differently (old vs new): {diff}")
 
 
