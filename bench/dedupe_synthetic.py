@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,8 +28,15 @@ from dedupe_common import blocking_recall, pairwise_scores, peak_mib, print_tabl
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def bench_dir() -> Path:
+    """Where generated data and outputs go: ``CRM_BENCH_DIR`` (children inherit it), else /tmp."""
+    path = Path(os.environ.get("CRM_BENCH_DIR", "/tmp"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def data_file(rows: int) -> Path:
-    path = Path(f"/tmp/crm_bench_people_hh_{rows}.parquet")
+    path = bench_dir() / f"crm_bench_people_hh_{rows}.parquet"
     if not path.exists():
         import pyarrow.parquet as pq
         from gen_people import generate

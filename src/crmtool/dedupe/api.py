@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmtool.backend.base import ENGINES
 from crmtool.dedupe.blocking import RuleCount, candidate_pairs
-from crmtool.dedupe.cluster import ClusterStats, cluster
+from crmtool.dedupe.cluster import ClusterStats, cluster_in_workspace, guard_options
 from crmtool.dedupe.compare import compute_levels
 from crmtool.dedupe.decisions import decision_table
 from crmtool.dedupe.explain import ComparisonExplained, Explanation, explain
@@ -271,16 +271,8 @@ def _cluster_records(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: Dedup
                      scoring: _Scoring, made: ClusterStats | None = None) -> tuple[ClusterStats, int]:
     """Clusters into ``__dd_members`` (``made``: already there, from Spark) and the matched pairs inside
     them into ``__dd_merged``; (stats, merges)."""
-    stats = made if made is not None else cluster(
-        con,
-        PAIRS,
-        prep.rows,
-        threshold=spec.threshold,
-        review=spec.review,
-        max_cluster_size=spec.max_cluster_size, split_below=spec.split_below,
-        score_pairs=scoring.score_pairs,
-        out="__dd_members",
-    )
+    stats = made if made is not None else cluster_in_workspace(con, PAIRS, prep.table, score_pairs=scoring.score_pairs,
+                                                               **guard_options(spec))
     con.execute(f"""CREATE OR REPLACE TEMP TABLE __dd_merged AS
         SELECT k.*, m.cid FROM (SELECT * FROM {PAIRS} UNION ALL BY NAME SELECT * FROM __dd_intra) k
         JOIN __dd_members m ON m.rid = k.l JOIN __dd_members m2 ON m2.rid = k.r

@@ -1,10 +1,10 @@
 """Dedupe's pair work on Apache Spark: blocking, comparison levels, the model's counts and the
 scoring run there as named SELECT steps through :class:`~crmtool.backend.spark_backend.SparkBackend`.
 
-The clusters are made there too (:func:`crmtool.dedupe.cluster_steps.cluster_steps`: connected
-components, oversized clusters dissolved, the chaining guard with its intra-cluster pairs compared
-and scored there; only the greedy keep of the few suspect clusters runs here and goes back as a
-table).
+The clusters are made there too, by the steps DuckDB runs (:func:`crmtool.dedupe.cluster.cluster_steps`:
+connected components, oversized clusters dissolved, the chaining guard with its intra-cluster pairs
+compared and scored there; only the greedy keep of the few suspect clusters runs here and goes back
+as a table).
 
 What stays in the workspace in this slice: reading the input, the preparation (normalised names,
 phones and e-mails: DuckDB SQL with Python once per distinct value for phonetic keys), the pairs a
@@ -178,27 +178,22 @@ class SparkPairs:
 
     def keep_table(self, name: str, clusters: list[int], members: list[int]) -> None:
         """Table ``name(c, v)`` on Spark: the members the guard's greedy keep chose (few)."""
-        import pyarrow as pa
+        from crmtool.dedupe.cluster import keep_view
 
-        keep = pa.table({"c": pa.array(clusters, pa.int32()), "v": pa.array(members, pa.int32())})
-        self.con.register("__dd_keep_arrow", keep)
-        try:
-            self.stage("SELECT * FROM __dd_keep_arrow", name)
-        finally:
-            self.con.unregister("__dd_keep_arrow")
+        with keep_view(self.con, clusters, members) as view:
+            self.stage(f"SELECT * FROM {view}", name)
 
     def cluster(self) -> ClusterStats:
         """The clusters of ``dd_scored`` on Spark; into the workspace: ``__dd_members`` (every record),
         ``__dd_cut``, and of the scored pairs (``dedupe_pairs``) and the guard's (``__dd_intra``) the
         :data:`KEPT_PAIRS`."""
         from crmtool.backend.on_spark import pull
-        from crmtool.dedupe.cluster_steps import CUT_COLUMNS, cluster_steps
+        from crmtool.dedupe.cluster import CUT_COLUMNS, cluster_steps, gather, guard_options
         from crmtool.dedupe.tables import PAIRS
 
         spec = self.spec
-        done = cluster_steps(self.spark, "dd_scored", PREP, threshold=spec.threshold, review=spec.review,
-                             max_cluster_size=spec.max_cluster_size, split_below=spec.split_below,
-                             score_pairs=self.score_extra, keep_table=self.keep_table)
+        done = cluster_steps(self.spark, "dd_scored", PREP, score_pairs=self.score_extra, keep_table=self.keep_table,
+                             **guard_options(spec))
         self.made.extend(done.made)
         kept = KEPT_PAIRS.format(review=float(spec.review))
         self.pull_scores(f"SELECT * FROM dd_scored WHERE {kept}", PAIRS, temp=False)
@@ -210,15 +205,8 @@ class SparkPairs:
             self.pull_scores(f"SELECT * FROM {table} WHERE {kept}", f"__dd_intra{k}", temp=True)
         for k, table in enumerate(done.cuts):
             pull(self.spark, self.con, f"SELECT * FROM {table}", self.tmp / table, f"__dd_cut{k}", CUT_COLUMNS)
-        parts = {"__dd_intra": [f"__dd_intra{k}" for k in range(len(done.intras))] or [f"{PAIRS} LIMIT 0"],
-                 "__dd_cut": [f"__dd_cut{k}" for k in range(len(done.cuts))]
-                 or ["(SELECT 0 AS l, 0 AS r, '' AS reason, '' AS why, 0 AS bad_l, 0 AS bad_r) WHERE false"]}
-        for name, tables in parts.items():
-            columns = "*" if name == "__dd_intra" else CUT_COLUMNS
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS "
-                             + " UNION ALL ".join(f"SELECT {columns} FROM {t}" for t in tables))
-        for k in range(max(len(done.intras), len(done.cuts))):
-            self.con.execute(f"DROP TABLE IF EXISTS __dd_intra{k}; DROP TABLE IF EXISTS __dd_cut{k}")
+        gather(self.con, [f"__dd_intra{k}" for k in range(len(done.intras))],
+               [f"__dd_cut{k}" for k in range(len(done.cuts))], PAIRS)
         return done.stats
 
     def pull_scores(self, select_sql: str, target: str, *, temp: bool) -> None:
