@@ -118,3 +118,22 @@ def test_a_long_path_is_one_component_in_few_rounds() -> None:
     assert _groups(con) == [list(range(4, 36))]
     assert len(scored_now) == 32 * 31 // 2 - 31 and stats.split_clusters == 0
     assert stats.propagation_rounds <= 8
+
+
+@pytest.mark.parametrize("rounds", [1, 2])
+def test_the_last_rounds_cuts_are_in_the_members(monkeypatch: pytest.MonkeyPatch, rounds: int) -> None:
+    """When the guard's rounds run out right after a dissolve (1 round) or a split (2 rounds: the
+    oversized chain goes first), the clusters are those of the edges after it, not before: no
+    cluster above max_cluster_size and none holding a pair the guard cut."""
+    from crmtool.dedupe import cluster
+
+    monkeypatch.setattr(cluster, "GUARD_ROUNDS", rounds)
+    con, _stats, _scored = _run(PAIRS, 5)
+    groups = _groups(con)
+    assert max(len(g) for g in groups) <= 5
+    assert [10, 11] not in groups and all(10 not in g for g in groups)  # the oversized chain: dissolved
+    cut = con.execute("SELECT l, r FROM __dd_cut").fetchall()
+    cid = dict(con.execute("SELECT rid, cid FROM __dd_members").fetchall())
+    assert cut and all(cid[left] != cid[right] for left, right in cut)
+    if rounds == 2:  # the split of the first round's suspects happened in the last round
+        assert [0, 1] in groups and [2, 3] in groups

@@ -336,6 +336,10 @@ def cluster_steps(
         stats.split_clusters += bad
         if not guard.split(turn, labels, ip):
             break
+    else:  # the rounds ran out right after a dissolve or a split: the labels predate its cuts
+        steps.drop(labels)
+        rounds, labels = components_steps(steps, guard.edges)
+        stats.propagation_rounds += rounds
     members = steps.make("members", members_sql(records, labels, guard.all_scored()))
     row = db.fetch(f"""SELECT count(*), sum(CASE WHEN n > 1 THEN 1 ELSE 0 END),
             coalesce(sum(CASE WHEN n > 1 THEN n END), 0), coalesce(max(n), 1)
