@@ -318,12 +318,18 @@ def cluster_steps(
     steps = _Steps(db, prefix)
     stats = ClusterStats()
     guard = _Guard(steps, scored, score_pairs, keep_table, threshold, review, split_below)
-    labels = ""
-    for turn in range(1, GUARD_ROUNDS + 1):
-        if labels:
-            steps.drop(labels)
+
+    def relabel(old: str) -> str:
+        """The components of the guard's edges now (``old``, the labels before, dropped)."""
+        if old:
+            steps.drop(old)
         rounds, labels = components_steps(steps, guard.edges)
         stats.propagation_rounds += rounds
+        return labels
+
+    labels = ""
+    for turn in range(1, GUARD_ROUNDS + 1):
+        labels = relabel(labels)
         sizes = steps.make("sizes", f"SELECT c, count(*) AS n FROM {labels} GROUP BY c")
         big = steps.count(f"SELECT count(*) FROM {sizes} WHERE n > {max_cluster_size}")
         if big:  # oversized clusters: dissolve, their edges go to review
@@ -337,9 +343,7 @@ def cluster_steps(
         if not guard.split(turn, labels, ip):
             break
     else:  # the rounds ran out right after a dissolve or a split: the labels predate its cuts
-        steps.drop(labels)
-        rounds, labels = components_steps(steps, guard.edges)
-        stats.propagation_rounds += rounds
+        labels = relabel(labels)
     members = steps.make("members", members_sql(records, labels, guard.all_scored()))
     row = db.fetch(f"""SELECT count(*), sum(CASE WHEN n > 1 THEN 1 ELSE 0 END),
             coalesce(sum(CASE WHEN n > 1 THEN n END), 0), coalesce(max(n), 1)
