@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from crmtool.dedupe.prepare import Prepared
-from crmtool.dedupe.spec import DedupeSpec
+from crmtool.dedupe.spec import BlockingRule, DedupeSpec
 from crmtool.sqltext import ident
 
 if TYPE_CHECKING:
@@ -33,6 +33,21 @@ class RuleCount:
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
+
+
+def block_limit(spec: DedupeSpec, rule: BlockingRule) -> int:
+    """The most records a block of ``rule`` may hold and still make pairs."""
+    return rule.max_block_size or spec.max_block_size
+
+
+def kept_pairs_sql(limit: int) -> str:
+    """SQL aggregate over a rule's blocks ``(k, n)``: the pairs its blocks of at most ``limit`` records make."""
+    return f"coalesce(sum(CASE WHEN n <= {int(limit)} THEN n * (n - 1) / 2 END), 0)"
+
+
+def rule_skipped(spec: DedupeSpec, pairs: int) -> bool:
+    """Whether a rule that would make ``pairs`` pairs is skipped (``max_pairs_per_rule``)."""
+    return pairs > spec.max_pairs_per_rule
 
 
 def candidate_pairs(
@@ -57,13 +72,13 @@ def candidate_pairs(
     p = ident(source or prep.table)
     for j, rule in enumerate(spec.blocking):
         key = prep.block_keys[j]
-        limit = rule.max_block_size or spec.max_block_size
+        limit = block_limit(spec, rule)
         fresh = ", bool_or(__fresh) AS fresh" if fresh_only else ""
         backend.create_table("__dd_blocks", f"SELECT {key} AS k, count(*) AS n{fresh} "
                              f"FROM {p} WHERE {key} IS NOT NULL GROUP BY {key}", keep=True)
         where_fresh = " AND fresh" if fresh_only else ""
         row = backend.fetch(f"""SELECT coalesce(sum(n), 0),
-                coalesce(sum(CASE WHEN n <= {limit} THEN n * (n - 1) / 2 END), 0),
+                {kept_pairs_sql(limit)},
                 count(*) FILTER (WHERE n > {limit}), coalesce(sum(n * (n - 1) / 2) FILTER (WHERE n >
                     {limit}), 0)
             FROM __dd_blocks WHERE true{where_fresh}""")[0]
@@ -73,7 +88,7 @@ def candidate_pairs(
                 f"blocking rule '{rule.name}': {count.skipped_blocks} blocks of more than {limit} records "
                 f"skipped ({count.skipped_pairs} pairs): the key is too common to block on alone"
             )
-        if count.pairs > spec.max_pairs_per_rule:
+        if rule_skipped(spec, count.pairs):
             count.skipped_rule = True
             if warn:
                 warn(

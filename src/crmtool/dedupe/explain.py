@@ -178,23 +178,25 @@ def _blocking_rule_of(ws: Workspace, spec: DedupeSpec, lo: int, hi: int) -> int 
 
     For a pair missing from ``dedupe_pairs``: after a Spark run that table keeps only the pairs
     decided or at or above the review band, so a candidate scored below the band is not in it."""
+    from crmtool.dedupe.blocking import block_limit, kept_pairs_sql, rule_skipped
+
     con = ws.con
     have = {r[0] for r in con.execute(f"DESCRIBE {PREP}").fetchall()}
     for j, rule in enumerate(spec.blocking):
         key = f"bk{j}"
         if key not in have:
             return None  # the rules changed since the run: say nothing rather than guess
-        limit = rule.max_block_size or spec.max_block_size
+        limit = block_limit(spec, rule)
         shared = con.execute(
             f"SELECT a.{key} FROM {PREP} a JOIN {PREP} b ON a.{key} = b.{key} WHERE a.__rid = ? AND b.__rid = ?",
             [lo, hi]).fetchall()
         if not shared:
             continue
         pairs, block = con.execute(
-            f"SELECT coalesce(sum(n * (n - 1) / 2) FILTER (WHERE n <= {int(limit)}), 0), "
+            f"SELECT {kept_pairs_sql(limit)}, "
             f"max(n) FILTER (WHERE k = ?) FROM (SELECT {key} AS k, count(*) AS n FROM {PREP} "
             f"WHERE {key} IS NOT NULL GROUP BY {key})", [shared[0][0]]).fetchall()[0]
-        if block is not None and block <= limit and pairs <= spec.max_pairs_per_rule:
+        if block is not None and block <= limit and not rule_skipped(spec, int(pairs)):
             return j
     return None
 
