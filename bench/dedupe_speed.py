@@ -31,6 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from dedupe_synthetic import bench_dir, data_file
+from peak_memory import rss
 
 HERE = Path(__file__).resolve()
 
@@ -50,9 +51,8 @@ class StepPeaks:
         self.step = step.split(" ")[0]  # "comparing 1165419 pairs" -> "comparing"
 
     def _take(self) -> None:
-        with open("/proc/self/statm") as fh:
-            rss = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-        self.peaks[self.step] = max(self.peaks.get(self.step, 0.0), round(rss, 1))
+        mib = rss() / 2**20
+        self.peaks[self.step] = max(self.peaks.get(self.step, 0.0), round(mib, 1))
 
     def _sample(self) -> None:
         while not self.done.wait(0.02):

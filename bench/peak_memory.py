@@ -59,7 +59,8 @@ def _arrow() -> int:
         return 0
 
 
-def _rss() -> int:
+def rss() -> int:
+    """This process's resident set size, in bytes (``/proc/self/statm``)."""
     with open("/proc/self/statm", encoding="ascii") as fh:
         return int(fh.read().split()[1]) * PAGE
 
@@ -143,7 +144,7 @@ class Sampler:
                 anon, mapped = _anon_file()
                 where += f", anon {anon / GIB:.2f}, files {mapped / GIB:.2f}{self.watch.pool()}"
             where += " GiB)"
-            self.samples.append((_rss(), time.perf_counter() - self.start, stack, where))
+            self.samples.append((rss(), time.perf_counter() - self.start, stack, where))
             if self.out and time.perf_counter() - last > 10:
                 self.out.write_text(self.report(), encoding="utf-8")
                 last = time.perf_counter()
